@@ -1,0 +1,194 @@
+"""Typed, frozen configuration models. Unknown keys are errors, never silent defaults.
+
+Every field documents its default and unit. Key names of the shared sections (``paths``,
+``calendar``, ``data``, ``strategy``, ``portfolio``, ``costs``) are a public interface: the
+backtest and the live worker read the same sections, so they run the same thing by construction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
+
+
+class Section(BaseModel):
+    """Base of every config model: frozen, unknown keys rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PathsConfig(Section):
+    """Where generated files live."""
+
+    data_dir: Path = Field(
+        default=Path("data"),
+        description="Root of the warehouse, backtest results and live files; relative paths "
+        "resolve against the project root. Default: data",
+    )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _resolve(cls, value: Path, info: ValidationInfo) -> Path:
+        root = (info.context or {}).get("root")
+        if not value.is_absolute() and root is not None:
+            value = Path(root) / value
+        return value
+
+
+class CalendarConfig(Section):
+    """The exchange whose sessions are the trading days."""
+
+    exchange: str = Field(default="XNYS", description="exchange_calendars code. Default: XNYS")
+
+
+class DataConfig(Section):
+    """Which warehouse dataset the backtest and the worker read, and how syncs treat bad rows."""
+
+    dataset: str = Field(
+        default="sp500-2010",
+        min_length=1,
+        description="Warehouse dataset to read. Default: sp500-2010",
+    )
+    ohlc_inconsistency: Literal["reject", "repair"] = Field(
+        default="reject",
+        description="Rows whose high/low contradict open/close, from csv and other user "
+        "sources: reject them, or widen high/low to cover open/close (reported either way). "
+        "Sample datasets state their own documented rule. Default: reject",
+    )
+
+
+class StrategyConfig(Section):
+    """The strategy both drivers run."""
+
+    name: str = Field(default="momentum", min_length=1, description="Registered strategy name")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Strategy parameters, validated by the strategy"
+    )
+    rebalance: PositiveInt | Literal["weekly", "monthly"] = Field(
+        default=21,
+        description="Every N trading days (integer), or the first session of each week/month. "
+        "Default: 21",
+    )
+
+
+class PortfolioConfig(Section):
+    """How target weights become shares."""
+
+    cash_buffer: float = Field(
+        default=0.02, ge=0.0, lt=1.0, description="Fraction of equity kept in cash. Default: 0.02"
+    )
+    fractional_shares: bool = Field(
+        default=False, description="Allow fractional shares; whole shares (floor) otherwise"
+    )
+    shortfall: Literal["pro_rata", "sequential"] = Field(
+        default="pro_rata",
+        description="How buys a gap-up made unaffordable are truncated. Default: pro_rata",
+    )
+
+
+class PerShareCosts(Section):
+    """IB-style tiered commission: per share, with a minimum and a cap per order."""
+
+    model: Literal["per_share"] = "per_share"
+    per_share_usd: NonNegativeFloat = Field(default=0.005, description="USD per share: 0.005")
+    min_per_order_usd: NonNegativeFloat = Field(default=1.0, description="USD per order: 1.00")
+    max_frac_of_value: PositiveFloat = Field(
+        default=0.01, description="Cap as a fraction of the order value. Default: 0.01"
+    )
+    slippage_bps: NonNegativeFloat = Field(
+        default=5.0, description="Adverse price move per fill, basis points. Default: 5"
+    )
+
+
+class BpsCosts(Section):
+    """Commission as basis points of the traded value."""
+
+    model: Literal["bps"] = "bps"
+    commission_bps: NonNegativeFloat = Field(default=1.0, description="Basis points. Default: 1")
+    slippage_bps: NonNegativeFloat = Field(
+        default=5.0, description="Adverse price move per fill, basis points. Default: 5"
+    )
+
+
+CostsConfig = Annotated[PerShareCosts | BpsCosts, Field(discriminator="model")]
+
+
+class BacktestConfig(Section):
+    """Backtest run settings."""
+
+    initial_cash: PositiveFloat = Field(
+        default=1_000_000.0, description="Starting cash, USD. Default: 1,000,000"
+    )
+    start: dt.date | None = Field(default=None, description="First session; None: data start")
+    end: dt.date | None = Field(default=None, description="Last session; None: data end")
+
+
+class LiveConfig(Section):
+    """Live worker settings."""
+
+    broker: Literal["sim", "ib"] = Field(default="sim", description="Default: sim (paper sim)")
+    heartbeat_s: PositiveFloat = Field(default=1.0, description="Heartbeat period, seconds")
+    rebalance_time: dt.time = Field(
+        default=dt.time(9, 35), description="Exchange-local time of the rebalance. Default 09:35"
+    )
+    command_max_age_s: PositiveFloat = Field(
+        default=60.0, description="Older commands are refused as expired, seconds. Default: 60"
+    )
+
+
+class IBConfig(Section):
+    """Connection to TWS or IB Gateway."""
+
+    host: str = Field(default="127.0.0.1", description="TWS / Gateway host. Default: 127.0.0.1")
+    port: PositiveInt = Field(default=7497, description="7497 paper TWS, 4002 paper Gateway")
+    client_id: int = Field(default=17, ge=0, description="API client id. Default: 17")
+    account: str | None = Field(default=None, description="Account id; None: the only one")
+    trading_mode: Literal["paper", "live"] = Field(default="paper", description="Default: paper")
+
+
+class CockpitConfig(Section):
+    """The Streamlit cockpit."""
+
+    password_hash: SecretStr | None = Field(
+        default=None,
+        description="Optional salted password hash gating the cockpit; put it in secrets.yaml",
+    )
+
+
+class LoggingConfig(Section):
+    """Log settings."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class AppConfig(Section):
+    """The whole, validated configuration."""
+
+    paths: PathsConfig = PathsConfig()
+    calendar: CalendarConfig = CalendarConfig()
+    data: DataConfig = DataConfig()
+    strategy: StrategyConfig = StrategyConfig()
+    portfolio: PortfolioConfig = PortfolioConfig()
+    costs: CostsConfig = PerShareCosts()
+    backtest: BacktestConfig = BacktestConfig()
+    live: LiveConfig = LiveConfig()
+    ib: IBConfig = IBConfig()
+    cockpit: CockpitConfig = CockpitConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    def sanitized(self) -> dict[str, Any]:
+        """Return the config as JSON-ready data with every secret masked."""
+        return self.model_dump(mode="json")

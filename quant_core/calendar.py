@@ -1,0 +1,90 @@
+"""Trading days of an exchange, from ``exchange_calendars`` (never a hand-written holiday list)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from functools import lru_cache
+
+import exchange_calendars as xcals
+import numpy as np
+import pandas as pd
+
+from quant_core.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+# exchange_calendars builds only 20 years back by default; our data starts earlier.
+CALENDAR_START = "1990-01-02"
+CALENDAR_END = "2030-12-31"
+
+
+class TradingCalendar:
+    """The sessions of one exchange as a sorted array of dates.
+
+    Parameters
+    ----------
+    exchange
+        An ``exchange_calendars`` code such as ``"XNYS"``.
+    """
+
+    def __init__(self, exchange: str) -> None:
+        try:
+            cal = xcals.get_calendar(exchange, start=CALENDAR_START, end=CALENDAR_END)
+        except xcals.errors.InvalidCalendarName as exc:
+            raise ConfigError(
+                f"calendar.exchange: unknown exchange {exchange!r}; "
+                "expected an exchange_calendars code such as XNYS"
+            ) from exc
+        self.exchange = exchange
+        self._sessions: np.ndarray = cal.sessions.to_numpy().astype("datetime64[D]")
+
+    @property
+    def sessions(self) -> np.ndarray:
+        """Return every session as ``datetime64[D]``, ascending."""
+        return self._sessions
+
+    @property
+    def first(self) -> dt.date:
+        """Return the first session the calendar knows."""
+        return pd.Timestamp(self._sessions[0]).date()
+
+    @property
+    def last(self) -> dt.date:
+        """Return the last session the calendar knows."""
+        return pd.Timestamp(self._sessions[-1]).date()
+
+    def is_session(self, dates: np.ndarray) -> np.ndarray:
+        """Return a boolean mask: which of ``dates`` (``datetime64[D]``) are sessions."""
+        days = np.asarray(dates, dtype="datetime64[D]")
+        idx = np.searchsorted(self._sessions, days)
+        idx = np.clip(idx, 0, len(self._sessions) - 1)
+        return np.asarray(self._sessions[idx] == days)
+
+    def sessions_in_range(self, start: dt.date, end: dt.date) -> np.ndarray:
+        """Return the sessions from ``start`` to ``end``, both included."""
+        lo = np.searchsorted(self._sessions, np.datetime64(start, "D"), side="left")
+        hi = np.searchsorted(self._sessions, np.datetime64(end, "D"), side="right")
+        return self._sessions[lo:hi]
+
+    def count_sessions(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """Return, element-wise, how many sessions lie from ``start`` to ``end`` inclusive."""
+        lo = np.searchsorted(self._sessions, np.asarray(start, dtype="datetime64[D]"), "left")
+        hi = np.searchsorted(self._sessions, np.asarray(end, dtype="datetime64[D]"), "right")
+        return np.asarray(hi - lo)
+
+    def last_sessions(self, count: int, end: dt.date) -> np.ndarray:
+        """Return the ``count`` sessions ending at or before ``end``."""
+        hi = int(np.searchsorted(self._sessions, np.datetime64(end, "D"), side="right"))
+        if count > hi:
+            raise ConfigError(
+                f"{count} sessions before {end} reach past the calendar start {self.first}"
+            )
+        return self._sessions[hi - count : hi]
+
+
+@lru_cache(maxsize=8)
+def get_calendar(exchange: str) -> TradingCalendar:
+    """Return the (cached) calendar of ``exchange``."""
+    logger.debug("Building trading calendar %s", exchange)
+    return TradingCalendar(exchange)

@@ -1,0 +1,78 @@
+"""What every entry point shares: logging set-up, exit codes, SIGTERM as a graceful stop.
+
+Exit codes
+----------
+0 ok · 1 a domain error (bad data under ``--strict``, a failed run) · 2 a usage or
+configuration error · 3 an unexpected error (a bug: logged with its traceback) · 130 interrupted
+(Ctrl-C or SIGTERM).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from enum import IntEnum
+from types import FrameType
+
+from quant_core.errors import ConfigError, QuantError
+
+logger = logging.getLogger(__name__)
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of every entry point."""
+
+    OK = 0
+    DOMAIN_ERROR = 1
+    USAGE_ERROR = 2
+    INTERNAL_ERROR = 3
+    INTERRUPTED = 130
+
+
+class GracefulExit(BaseException):
+    """Raised inside the main thread when SIGTERM arrives, like ``KeyboardInterrupt``."""
+
+
+def setup_logging(level: str = "INFO") -> None:
+    """Send ``quant_core`` logs to stderr at ``level``; call once, from an entry point only."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    logging.getLogger("quant_core").setLevel(level.upper())
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise GracefulExit(signum)
+
+
+def run(main: Callable[[], int]) -> int:
+    """Run ``main`` and turn what it raises into an exit code; cleanup runs in its ``finally``.
+
+    Returns
+    -------
+    int
+        The code of ``main``, or the code for the exception family it raised.
+    """
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return main()
+    except ConfigError as exc:
+        logger.error("Configuration error: %s", exc)
+        return ExitCode.USAGE_ERROR
+    except QuantError as exc:
+        logger.error("%s: %s", type(exc).__name__, exc)
+        return ExitCode.DOMAIN_ERROR
+    except (KeyboardInterrupt, GracefulExit):
+        logger.warning("Interrupted; stopped cleanly")
+        return ExitCode.INTERRUPTED
+    except Exception:
+        logger.exception("Unexpected error")
+        return ExitCode.INTERNAL_ERROR
+    finally:
+        signal.signal(signal.SIGTERM, previous)

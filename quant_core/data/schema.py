@@ -1,0 +1,299 @@
+"""Bar validation: every source's rows pass here before the warehouse sees them.
+
+Input: a frame with ``date, symbol, open, high, low, close, volume`` (strings or numbers),
+optionally ``adj_close`` (the source's adjusted close: prices are then scaled by
+``adj_close / close`` and volume divided by it), ``adj_factor`` and ``flags`` (set by a source
+that adjusted prices itself), and the provenance columns ``_source`` (file or source name) and
+``_line`` (line in that file, 1 = header; missing for generated data).
+
+Rules, in the order they are checked; a row is rejected for the first rule it breaks:
+
+=========================  ==============================================================
+``missing_value``          a required field is empty
+``bad_number``             a numeric field is not a finite number
+``bad_date``               the date is not ``YYYY-MM-DD`` or ``YYYYMMDD``
+``bad_symbol``             the symbol has white space, a comma or a quote in it
+``nonpositive_price``      open, high, low or close <= 0
+``negative_volume``        volume < 0
+``high_below_low``         high < low (never repaired: no way to know which is right)
+``high_below_open_close``  high < max(open, close): rejected, or repaired by raising high
+``low_above_open_close``   low > min(open, close): rejected, or repaired by lowering low
+``not_a_session``          the date is not a session of the exchange calendar
+``duplicate_row``          an identical (symbol, date) row came earlier: the later copy is
+                           rejected, the first kept
+``conflicting_duplicate``  (symbol, date) rows that disagree: all copies are rejected
+=========================  ==============================================================
+
+Nothing is dropped silently: each rejected or repaired row appears in ``issues`` with the rule
+and a detail naming the offending values.
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from quant_core.calendar import TradingCalendar
+from quant_core.data.warehouse import BAR_COLUMNS, PRICE_FIELDS
+from quant_core.errors import DataError
+from quant_core.types import BarFlag, IssueAction, Rule
+
+REQUIRED = ("date", "symbol", *PRICE_FIELDS, "volume")
+NUMERIC = (*PRICE_FIELDS, "volume")
+ISSUE_COLUMNS = ("source", "line", "symbol", "date", "rule", "action", "detail")
+
+OhlcPolicy: TypeAlias = Literal["reject", "repair"]
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationResult:
+    """Validated bars and every row that was rejected or repaired.
+
+    Attributes
+    ----------
+    bars
+        Clean rows with the warehouse columns, one per ``(symbol, date)``.
+    issues
+        One row per rejected or repaired input row: ``source, line, symbol, date, rule,
+        action, detail``.
+    """
+
+    bars: pd.DataFrame
+    issues: pd.DataFrame
+
+    @property
+    def rejected(self) -> int:
+        """Return how many input rows were rejected."""
+        return int((self.issues["action"] == IssueAction.REJECTED).sum())
+
+    @property
+    def repaired(self) -> int:
+        """Return how many input rows were repaired."""
+        return int((self.issues["action"] == IssueAction.REPAIRED).sum())
+
+
+Detail: TypeAlias = str | Callable[[pd.Series], pd.Series]
+
+
+class _Issues:
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self.reason = pd.Series(pd.NA, index=frame.index, dtype="object")
+        self.detail = pd.Series(pd.NA, index=frame.index, dtype="object")
+        self.repairs: list[pd.DataFrame] = []
+
+    @property
+    def ok(self) -> pd.Series:
+        return self.reason.isna()
+
+    def reject(self, mask: pd.Series | np.ndarray, rule: Rule, detail: Detail) -> None:
+        new = pd.Series(np.asarray(mask, dtype=bool), index=self.frame.index) & self.ok
+        if new.any():
+            self.reason[new] = rule.value
+            self.detail[new] = detail if isinstance(detail, str) else detail(new).to_numpy()
+
+    def repaired(self, mask: pd.Series, rule: Rule, detail: Detail) -> None:
+        if mask.any():
+            text = detail if isinstance(detail, str) else detail(mask)
+            self.repairs.append(_issue_rows(self.frame, mask, IssueAction.REPAIRED, rule.value, text))
+
+    def table(self) -> pd.DataFrame:
+        rejected = ~self.ok
+        parts = [
+            *self.repairs,
+            _issue_rows(self.frame, rejected, IssueAction.REJECTED, self.reason[rejected], self.detail[rejected]),
+        ]
+        out = pd.concat([p for p in parts if len(p)] or parts[-1:], ignore_index=True)
+        return out.sort_values(["source", "line", "symbol"], na_position="last", kind="stable")
+
+
+def validate_bars(
+    raw: pd.DataFrame, calendar: TradingCalendar, ohlc: OhlcPolicy = "reject"
+) -> ValidationResult:
+    """Check every row; return the clean bars and the issues.
+
+    Parameters
+    ----------
+    raw
+        Rows from a source (see the module docstring for the columns).
+    calendar
+        Dates must be sessions of this calendar.
+    ohlc
+        What to do with high/low that contradict open/close: ``"reject"`` or ``"repair"``.
+    """
+    missing = [c for c in REQUIRED if c not in raw.columns]
+    if missing:
+        raise DataError(f"source rows lack required column(s): {', '.join(missing)}")
+    frame = raw.reset_index(drop=True).copy()
+    if "_source" not in frame.columns:
+        frame["_source"] = "(unknown)"
+    if "_line" not in frame.columns:
+        frame["_line"] = pd.NA
+    issues = _Issues(frame)
+
+    symbol = frame["symbol"].astype("string").str.strip().str.upper()
+    issues.reject(symbol.isna() | (symbol == ""), Rule.MISSING_VALUE, "symbol is empty")
+    frame["symbol"] = symbol.fillna("")
+    dates = _parse_dates(frame["date"], issues)
+    values = {name: _parse_number(frame, name, issues) for name in _numeric_columns(frame)}
+    issues.reject(
+        frame["symbol"].str.contains(r"[\s,\"']", regex=True, na=False),
+        Rule.BAD_SYMBOL,
+        lambda m: "symbol " + frame["symbol"][m].map(repr) + " has white space, a comma or a quote",
+    )
+    for name in PRICE_FIELDS:
+        issues.reject(values[name] <= 0, Rule.NONPOSITIVE_PRICE, _show(name, values[name], "<= 0"))
+    volume = values["volume"]
+    issues.reject(volume < 0, Rule.NEGATIVE_VOLUME, _show("volume", volume, "< 0"))
+
+    o, h, lo, c = (values[name] for name in PRICE_FIELDS)
+    issues.reject(
+        h < lo, Rule.HIGH_BELOW_LOW, lambda m: "high=" + _f(h, m) + " < low=" + _f(lo, m)
+    )
+    flags = _initial_flags(frame)
+    high_bad = issues.ok & (h < np.maximum(o, c))
+    low_bad = issues.ok & (lo > np.minimum(o, c))
+    def h_detail(m: pd.Series) -> pd.Series:
+        return "high=" + _f(h, m) + " < max(open=" + _f(o, m) + ", close=" + _f(c, m) + ")"
+
+    def l_detail(m: pd.Series) -> pd.Series:
+        return "low=" + _f(lo, m) + " > min(open=" + _f(o, m) + ", close=" + _f(c, m) + ")"
+
+    if ohlc == "repair":
+        issues.repaired(high_bad, Rule.HIGH_BELOW_OPEN_CLOSE, lambda m: h_detail(m) + "; high raised")
+        issues.repaired(low_bad, Rule.LOW_ABOVE_OPEN_CLOSE, lambda m: l_detail(m) + "; low lowered")
+        values["high"] = h.where(~high_bad, np.maximum(o, c))
+        values["low"] = lo.where(~low_bad, np.minimum(o, c))
+        flags = flags.where(~(high_bad | low_bad), flags | int(BarFlag.OHLC_REPAIRED))
+    else:
+        issues.reject(high_bad, Rule.HIGH_BELOW_OPEN_CLOSE, h_detail)
+        issues.reject(low_bad, Rule.LOW_ABOVE_OPEN_CLOSE, l_detail)
+
+    day = dates.to_numpy(dtype="datetime64[D]")
+    parsed = issues.ok.to_numpy()
+    session = np.ones(len(frame), dtype=bool)
+    session[parsed] = calendar.is_session(day[parsed])
+    issues.reject(
+        ~session,
+        Rule.NOT_A_SESSION,
+        "date is not a " + calendar.exchange + " session",
+    )
+    _reject_duplicates(frame, dates, values, issues)
+
+    keep = issues.ok.to_numpy()
+    bars = pd.DataFrame({"date": dates[keep], "symbol": frame["symbol"][keep]})
+    factor = values.get("adj_close", values["close"]) / values["close"]
+    base = values.get("adj_factor", pd.Series(1.0, index=frame.index))
+    for name in PRICE_FIELDS:
+        bars[name] = (values[name] * factor)[keep]
+    bars["volume"] = (values["volume"] / factor)[keep]
+    bars["adj_factor"] = (base * factor)[keep]
+    bars["flags"] = flags[keep].astype("int16")
+    bars = bars.loc[:, list(BAR_COLUMNS)].sort_values(["symbol", "date"], kind="stable")
+    return ValidationResult(bars.reset_index(drop=True), issues.table())
+
+
+def _numeric_columns(frame: pd.DataFrame) -> list[str]:
+    return [*NUMERIC] + [c for c in ("adj_close", "adj_factor") if c in frame.columns]
+
+
+def _initial_flags(frame: pd.DataFrame) -> pd.Series:
+    if "flags" in frame.columns:
+        return pd.to_numeric(frame["flags"], errors="coerce").fillna(0).astype("int64")
+    return pd.Series(0, index=frame.index, dtype="int64")
+
+
+def _parse_dates(column: pd.Series, issues: _Issues) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(column):
+        dates = pd.to_datetime(column).dt.normalize()
+    else:
+        text = column.astype("string").str.strip()
+        dates = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+        compact = text.str.fullmatch(r"\d{8}", na=False)
+        dates = dates.where(~compact, pd.to_datetime(text.where(compact), format="%Y%m%d", errors="coerce"))
+        empty = text.isna() | (text == "")
+        issues.reject(empty, Rule.MISSING_VALUE, "date is empty")
+        issues.reject(
+            dates.isna(),
+            Rule.BAD_DATE,
+            lambda m: "date " + text[m].map(repr) + " is not YYYY-MM-DD or YYYYMMDD",
+        )
+    return dates.astype("datetime64[s]")
+
+
+def _parse_number(frame: pd.DataFrame, name: str, issues: _Issues) -> pd.Series:
+    column = frame[name]
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        numbers = column.astype("float64")
+        text = column.astype("string")
+    else:
+        text = column.astype("string").str.strip()
+        issues.reject(text.isna() | (text == ""), Rule.MISSING_VALUE, f"{name} is empty")
+        numbers = pd.to_numeric(text, errors="coerce").astype("float64")
+    bad = ~np.isfinite(numbers)
+    issues.reject(bad, Rule.BAD_NUMBER, lambda m: f"{name}=" + text[m].map(repr) + " is not a number")
+    return numbers
+
+
+def _reject_duplicates(
+    frame: pd.DataFrame, dates: pd.Series, values: dict[str, pd.Series], issues: _Issues
+) -> None:
+    ok = issues.ok
+    rows = pd.DataFrame({"symbol": frame["symbol"], "date": dates, **values})[ok]
+    rows = rows[rows.duplicated(["symbol", "date"], keep=False)]
+    if rows.empty:
+        return
+    groups = rows.groupby(["symbol", "date"], sort=False)
+    conflict = groups[list(NUMERIC)].transform("nunique").max(axis=1) > 1
+    issues.reject(
+        frame.index.isin(rows.index[conflict]),
+        Rule.CONFLICTING_DUPLICATE,
+        "(symbol, date) appears more than once with different values",
+    )
+    first_line = frame["_line"].astype("string").fillna("?")[rows.index].groupby(
+        [rows["symbol"], rows["date"]], sort=False
+    ).transform("first")
+    later = rows.index[~conflict & rows.duplicated(["symbol", "date"], keep="first")]
+    issues.reject(
+        frame.index.isin(later),
+        Rule.DUPLICATE_ROW,
+        lambda m: "identical to line " + first_line.reindex(frame.index[m]),
+    )
+
+
+def _issue_rows(
+    frame: pd.DataFrame,
+    mask: pd.Series,
+    action: IssueAction,
+    rule: str | pd.Series,
+    detail: str | pd.Series,
+) -> pd.DataFrame:
+    rows = frame[mask.to_numpy()]
+    def column(value: str | pd.Series) -> Any:
+        return value.to_numpy() if isinstance(value, pd.Series) else value
+    return pd.DataFrame(
+        {
+            "source": rows["_source"].astype("string").to_numpy(),
+            "line": rows["_line"].astype("Int64").array,
+            "symbol": rows["symbol"].astype("string").to_numpy(),
+            "date": rows["date"].astype("string").to_numpy(),
+            "rule": column(rule),
+            "action": action.value,
+            "detail": column(detail),
+        },
+        columns=list(ISSUE_COLUMNS),
+    )
+
+
+def _f(values: pd.Series, mask: pd.Series) -> pd.Series:
+    return values[mask].map(lambda v: f"{v:g}")
+
+
+def _show(name: str, values: pd.Series, what: str) -> Callable[[pd.Series], pd.Series]:
+    return lambda m: name + "=" + _f(values, m) + " " + what

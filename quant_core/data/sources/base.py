@@ -1,0 +1,67 @@
+"""The source protocol: what every bar source hands to the sync."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol, TypeAlias
+
+import pandas as pd
+
+from quant_core.data.warehouse import DatasetMeta
+from quant_core.errors import DataError
+
+ProgressFn: TypeAlias = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceBatch:
+    """Raw rows from one source, before validation.
+
+    Attributes
+    ----------
+    bars
+        Columns ``date, symbol, open, high, low, close, volume`` and optionally
+        ``adj_close``, ``adj_factor``, ``flags``; provenance in ``_source`` and ``_line``.
+    meta
+        How the dataset is labelled wherever its data appears.
+    ohlc
+        The source's own documented rule for high/low that contradict open/close, or
+        ``None`` to use the configured ``data.ohlc_inconsistency``.
+    notes
+        Each known flaw of the data and how it was handled, for the sync report.
+    symbols
+        Optional metadata, one row per symbol (``symbol, name, sector, industry``).
+    malformed
+        Lines the source could not even split into fields (``_source, _line, detail``); the
+        sync reports each as a ``malformed_line`` rejection.
+    """
+
+    bars: pd.DataFrame
+    meta: DatasetMeta
+    ohlc: Literal["reject", "repair"] | None = None
+    notes: tuple[str, ...] = ()
+    symbols: pd.DataFrame | None = field(default=None)
+    malformed: pd.DataFrame | None = field(default=None)
+
+
+class BarSource(Protocol):
+    """Anything that can produce daily bars: files, a generator, a broker's history."""
+
+    name: str
+
+    def load(self, progress: ProgressFn | None = None) -> SourceBatch:
+        """Return the source's rows; ``progress(task, done, total)`` reports long work."""
+        ...
+
+
+def check_sha256(path: Path, expected: str) -> None:
+    """Raise ``DataError`` unless the file's sha256 is ``expected``."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != expected:
+        raise DataError(
+            f"{path}: sha256 {digest} does not match the pinned {expected}; "
+            "the packaged data changed, so its documented flaws may no longer hold"
+        )

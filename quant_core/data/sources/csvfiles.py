@@ -1,0 +1,142 @@
+"""User CSV files: one long file, or a folder of per-symbol files.
+
+A long file has the columns ``date, symbol, open, high, low, close, volume``; a per-symbol
+file (``AAPL.csv``) may leave out ``symbol``, which then comes from the file name. Headers are
+matched case-insensitively (``ticker`` is read as ``symbol``); an optional ``adj_close``
+(or ``Adj Close``) adjusts prices as in wiki5. Other columns are ignored and named in the
+report. Dates are ``YYYY-MM-DD`` or ``YYYYMMDD``. Files may be gzip-compressed (``.csv.gz``).
+
+Every row keeps its file and line number, so a rejected row is reported where it stands. A line
+with the wrong number of fields is rejected as ``malformed_line``, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from quant_core.data.sources.base import ProgressFn, SourceBatch
+from quant_core.data.warehouse import DatasetMeta
+from quant_core.errors import DataError
+from quant_core.types import Rule
+
+logger = logging.getLogger(__name__)
+
+REQUIRED = ("date", "symbol", "open", "high", "low", "close", "volume")
+ALIASES = {"ticker": "symbol", "adj close": "adj_close", "adjclose": "adj_close"}
+OPTIONAL = ("adj_close",)
+
+
+class CsvSource:
+    """Bars from a CSV file or a folder of ``*.csv`` / ``*.csv.gz`` files.
+
+    Parameters
+    ----------
+    path
+        A file, or a folder whose files each hold one symbol (or several, with a column).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.name = f"csv:{self.path}"
+
+    def load(self, progress: ProgressFn | None = None) -> SourceBatch:
+        """Read every file; raise ``DataError`` naming the file for a header we cannot use."""
+        files = self._files()
+        frames: list[pd.DataFrame] = []
+        malformed: list[pd.DataFrame] = []
+        notes: list[str] = []
+        for done, file in enumerate(files, start=1):
+            frame, bad, ignored = _read_one(file, symbol_from_name=self.path.is_dir())
+            frames.append(frame)
+            malformed.append(bad)
+            if ignored:
+                notes.append(f"{file}: ignored column(s) {', '.join(ignored)}")
+            if progress is not None:
+                progress("read", done, len(files))
+        bars = pd.concat(frames, ignore_index=True)
+        meta = DatasetMeta(label=f"csv: {self.path}", source=self.name)
+        batch = SourceBatch(bars, meta, ohlc=None, notes=tuple(notes))
+        return _with_malformed(batch, pd.concat(malformed, ignore_index=True))
+
+    def _files(self) -> list[Path]:
+        if self.path.is_file():
+            return [self.path]
+        if self.path.is_dir():
+            files = sorted(p for p in self.path.iterdir() if p.name.lower().endswith((".csv", ".csv.gz")))
+            if not files:
+                raise DataError(f"{self.path}: no .csv or .csv.gz files in this folder")
+            return files
+        raise DataError(f"{self.path}: no such file or folder")
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    if path.name.lower().endswith(".gz"):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return path.open(encoding="utf-8-sig", newline="")
+
+
+def _read_one(path: Path, *, symbol_from_name: bool) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    # The csv module keeps exact line numbers and lets us reject ragged lines one by one.
+    with _open_text(path) as handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise DataError(f"{path}: the file is empty") from None
+        names = [ALIASES.get(h.strip().lower(), h.strip().lower()) for h in header]
+        required = [c for c in REQUIRED if not (c == "symbol" and symbol_from_name)]
+        missing = [c for c in required if c not in names]
+        if missing:
+            raise DataError(
+                f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(header)}; "
+                f"expected {', '.join(REQUIRED)} (any case), optional adj_close"
+            )
+        wanted = [n for n in names if n in REQUIRED or n in OPTIONAL]
+        ignored = [h for h, n in zip(header, names, strict=True) if n not in wanted]
+        index = {n: names.index(n) for n in wanted}
+        rows: list[list[str]] = []
+        lines: list[int] = []
+        bad: list[dict[str, object]] = []
+        line_start = reader.line_num + 1
+        for record in reader:
+            line = line_start
+            line_start = reader.line_num + 1
+            if not any(field.strip() for field in record):
+                continue  # a blank line carries no data
+            if len(record) != len(header):
+                bad.append(
+                    {
+                        "_source": str(path),
+                        "_line": line,
+                        "detail": f"{len(record)} fields where the header has {len(header)}",
+                    }
+                )
+                continue
+            rows.append([record[i] for i in index.values()])
+            lines.append(line)
+    frame = pd.DataFrame(rows, columns=list(index), dtype="string")
+    if "symbol" not in frame.columns:
+        frame["symbol"] = path.name.split(".")[0].upper()
+    frame["_source"] = str(path)
+    frame["_line"] = lines
+    logger.info("Read %d rows from %s", len(frame), path)
+    return frame, pd.DataFrame(bad, columns=["_source", "_line", "detail"]), ignored
+
+
+def _with_malformed(batch: SourceBatch, malformed: pd.DataFrame) -> SourceBatch:
+    if malformed.empty:
+        return batch
+    return SourceBatch(
+        batch.bars,
+        batch.meta,
+        batch.ohlc,
+        (*batch.notes, f"{len(malformed)} malformed line(s) rejected ({Rule.MALFORMED_LINE.value})"),
+        batch.symbols,
+        malformed,
+    )

@@ -1,0 +1,251 @@
+"""One sync: source -> validation -> warehouse, with a report of everything that happened.
+
+Order matters for "nothing is lost": the issues file (every rejected or repaired row, with its
+rule) is written before the bars, so even a sync whose every row is rejected leaves its reasons
+on disk. Good rows are written even when some are rejected; ``--strict`` turns rejections into
+a non-zero exit code, it does not hold back good data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from quant_core.atomic import atomic_write_bytes
+from quant_core.calendar import TradingCalendar
+from quant_core.data.schema import ISSUE_COLUMNS, validate_bars
+from quant_core.data.sources.base import BarSource, ProgressFn, SourceBatch
+from quant_core.data.warehouse import Warehouse
+from quant_core.errors import DataError
+from quant_core.types import IssueAction, Rule
+
+logger = logging.getLogger(__name__)
+
+# A session is "partial" when fewer than this share of the symbols listed before and after it
+# have a bar on it (sp500-2010's 2009-11-12 has 408 of about 500).
+PARTIAL_SESSION_SHARE = 0.9
+MIN_SYMBOLS_FOR_PARTIAL = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Gaps:
+    """Sessions missing from a dataset as a whole, and sessions with too few bars."""
+
+    missing: tuple[dt.date, ...]
+    partial: tuple[tuple[dt.date, int, int], ...]  # (session, bars, symbols listed)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    """What one sync read, wrote, rejected and repaired."""
+
+    sync_id: str
+    dataset: str
+    source: str
+    label: str
+    synthetic: bool
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    rows_in: int
+    rows_written: int
+    rows_replaced: int
+    rejected: int
+    repaired: int
+    symbols: int
+    first_date: dt.date | None
+    last_date: dt.date | None
+    by_rule: dict[str, dict[str, int]]
+    notes: tuple[str, ...]
+    gaps: Gaps
+    issues_file: Path | None
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the report as JSON-ready data (for the sync log and ``--json``)."""
+        data = asdict(self)
+        data["issues_file"] = str(self.issues_file) if self.issues_file else None
+        return data
+
+
+def find_gaps(
+    per_session: pd.Series, first: pd.Series, last: pd.Series, calendar: TradingCalendar
+) -> Gaps:
+    """Find sessions with no bar at all, and sessions with too few bars.
+
+    Parameters
+    ----------
+    per_session
+        Number of bars on each date that has any (a ``DatetimeIndex``).
+    first, last
+        Each symbol's first and last bar date.
+    calendar
+        The exchange calendar.
+    """
+    if per_session.empty:
+        return Gaps((), ())
+    dates = per_session.index.to_numpy(dtype="datetime64[D]")
+    sessions = calendar.sessions_in_range(
+        pd.Timestamp(dates.min()).date(), pd.Timestamp(dates.max()).date()
+    )
+    missing = sessions[~np.isin(sessions, dates)]
+    firsts = np.sort(first.to_numpy(dtype="datetime64[D]"))
+    lasts = np.sort(last.to_numpy(dtype="datetime64[D]"))
+    listed = np.searchsorted(firsts, dates, "right") - np.searchsorted(lasts, dates, "left")
+    counts = per_session.to_numpy()
+    short = (listed >= MIN_SYMBOLS_FOR_PARTIAL) & (counts < PARTIAL_SESSION_SHARE * listed)
+    return Gaps(
+        tuple(pd.Timestamp(d).date() for d in missing),
+        tuple(
+            (pd.Timestamp(d).date(), int(n), int(k))
+            for d, n, k in zip(dates[short], counts[short], listed[short], strict=True)
+        ),
+    )
+
+
+def dataset_gaps(warehouse: Warehouse, dataset: str, calendar: TradingCalendar) -> Gaps:
+    """Return the gaps of a whole stored dataset."""
+    coverage = warehouse.coverage(dataset, calendar)
+    return find_gaps(
+        warehouse.bars_per_session(dataset),
+        coverage["first_date"],
+        coverage["last_date"],
+        calendar,
+    )
+
+
+def sync(
+    source: BarSource,
+    warehouse: Warehouse,
+    calendar: TradingCalendar,
+    dataset: str,
+    ohlc_default: Literal["reject", "repair"] = "reject",
+    progress: ProgressFn | None = None,
+) -> SyncReport:
+    """Load ``source``, validate its rows and upsert the good ones into ``dataset``.
+
+    Parameters
+    ----------
+    source
+        Where the bars come from.
+    warehouse
+        Where they go.
+    calendar
+        Dates must be its sessions.
+    dataset
+        Warehouse dataset name.
+    ohlc_default
+        Rule for high/low contradicting open/close when the source states none.
+    progress
+        ``progress(task, done, total)`` for long steps.
+
+    Raises
+    ------
+    DataError
+        The source is unusable, or no row survived validation (the issues file is still
+        written).
+    """
+    started = dt.datetime.now(dt.UTC)
+    sync_id = f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    batch = source.load(progress)
+    logger.info("Validating %d rows from %s", len(batch.bars), source.name)
+    result = validate_bars(batch.bars, calendar, ohlc=batch.ohlc or ohlc_default)
+    issues = _with_malformed(result.issues, batch)
+    issues_file = _write_issues(warehouse.issues_dir(dataset), sync_id, issues)
+    if progress is not None:
+        progress("validate", 1, 1)
+    if result.bars.empty:
+        where = f"; see {issues_file}" if issues_file else ""
+        raise DataError(f"{source.name}: no valid rows ({len(issues)} rejected){where}")
+    written = warehouse.write_bars(dataset, result.bars, batch.meta, progress)
+    if batch.symbols is not None:
+        warehouse.write_symbols(dataset, batch.symbols)
+    bars = result.bars
+    firsts = bars.groupby("symbol")["date"].agg(["min", "max"])
+    gaps = find_gaps(bars.groupby("date").size(), firsts["min"], firsts["max"], calendar)
+    report = SyncReport(
+        sync_id=sync_id,
+        dataset=dataset,
+        source=source.name,
+        label=batch.meta.label,
+        synthetic=batch.meta.synthetic,
+        started_at=started,
+        finished_at=dt.datetime.now(dt.UTC),
+        rows_in=len(batch.bars) + (0 if batch.malformed is None else len(batch.malformed)),
+        rows_written=written.rows_written,
+        rows_replaced=written.rows_replaced,
+        rejected=int((issues["action"] == IssueAction.REJECTED).sum()),
+        repaired=int((issues["action"] == IssueAction.REPAIRED).sum()),
+        symbols=int(bars["symbol"].nunique()),
+        first_date=pd.Timestamp(bars["date"].min()).date(),
+        last_date=pd.Timestamp(bars["date"].max()).date(),
+        by_rule=_by_rule(issues),
+        notes=batch.notes,
+        gaps=gaps,
+        issues_file=issues_file,
+    )
+    warehouse.record_sync(dataset, report.to_json())
+    _log_report(report)
+    return report
+
+
+def _with_malformed(issues: pd.DataFrame, batch: SourceBatch) -> pd.DataFrame:
+    if batch.malformed is None or batch.malformed.empty:
+        return issues
+    bad = batch.malformed
+    extra = pd.DataFrame(
+        {
+            "source": bad["_source"].astype("string"),
+            "line": bad["_line"].astype("Int64").array,
+            "symbol": pd.NA,
+            "date": pd.NA,
+            "rule": Rule.MALFORMED_LINE.value,
+            "action": IssueAction.REJECTED.value,
+            "detail": bad["detail"].astype("string"),
+        },
+        columns=list(ISSUE_COLUMNS),
+    )
+    return pd.concat([issues, extra], ignore_index=True).sort_values(
+        ["source", "line"], na_position="last", kind="stable"
+    )
+
+
+def _write_issues(folder: Path, sync_id: str, issues: pd.DataFrame) -> Path | None:
+    if issues.empty:
+        return None
+    path = folder / f"{sync_id}-issues.csv"
+    atomic_write_bytes(path, issues.to_csv(index=False).encode())
+    logger.warning("%d row(s) rejected or repaired; each is listed in %s", len(issues), path)
+    return path
+
+
+def _by_rule(issues: pd.DataFrame) -> dict[str, dict[str, int]]:
+    counts = issues.groupby(["rule", "action"]).size().reset_index(name="n")
+    out: dict[str, dict[str, int]] = {}
+    for rule, action, n in zip(counts["rule"], counts["action"], counts["n"], strict=True):
+        out.setdefault(str(rule), {})[str(action)] = int(n)
+    return out
+
+
+def _log_report(report: SyncReport) -> None:
+    logger.info(
+        "Sync %s into %s: %d rows in, %d written (%d replaced), %d rejected, %d repaired",
+        report.sync_id,
+        report.dataset,
+        report.rows_in,
+        report.rows_written,
+        report.rows_replaced,
+        report.rejected,
+        report.repaired,
+    )
+    if report.gaps.missing:
+        logger.info(
+            "Sessions with no bar at all: %s", ", ".join(map(str, report.gaps.missing))
+        )
+    for day, bars, listed in report.gaps.partial:
+        logger.info("Partial session %s: %d bars of %d listed symbols", day, bars, listed)

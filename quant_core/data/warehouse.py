@@ -1,0 +1,517 @@
+"""The warehouse: daily bars as Parquet, queried through DuckDB.
+
+Layout under ``<data_dir>/warehouse/``::
+
+    <dataset>/
+        manifest.json          the only source of truth: which Parquet files make up the dataset
+        bars/<year>-<id>.parquet
+        symbols.parquet        optional symbol metadata (name, sector, industry)
+        syncs.jsonl            one line per sync: what was written, rejected, repaired
+        syncs/<sync_id>-issues.csv   every rejected or repaired row of that sync, with its rule
+
+A dataset is one consistent price history (one source, one adjustment basis): real and
+synthetic data, or differently adjusted copies of a symbol, never mix in one panel.
+
+Writes are atomic. New partition files get fresh names and stay invisible until the manifest is
+replaced atomically (:mod:`quant_core.atomic`); a writer killed at any point leaves the old
+manifest, hence the old data, readable. Writers of one dataset are serialised with ``flock``.
+Bars are partitioned by calendar year, so a daily append rewrites one year's file.
+
+``write_bars`` upserts on ``(symbol, date)``: re-syncing a range never duplicates rows, and where
+old and new rows overlap the new one wins.
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+import datetime as dt
+import fcntl
+import json
+import logging
+import re
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from quant_core.atomic import atomic_write_json, fsync_dir, fsync_file
+from quant_core.calendar import TradingCalendar
+from quant_core.errors import ConfigError, DataError
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_FORMAT = 1
+PRICE_FIELDS = ("open", "high", "low", "close")
+FIELDS = (*PRICE_FIELDS, "volume", "adj_factor", "flags")
+BAR_SCHEMA = pa.schema(
+    [
+        ("date", pa.date32()),
+        ("symbol", pa.string()),
+        ("open", pa.float64()),
+        ("high", pa.float64()),
+        ("low", pa.float64()),
+        ("close", pa.float64()),
+        ("volume", pa.float64()),
+        ("adj_factor", pa.float64()),
+        ("flags", pa.int16()),
+    ]
+)
+BAR_COLUMNS = tuple(BAR_SCHEMA.names)
+_DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_READ_RETRIES = 3
+
+ProgressFn: TypeAlias = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetMeta:
+    """What a dataset is, shown wherever its data appears.
+
+    Attributes
+    ----------
+    label
+        One line for people: "real, unadjusted source, 1 year, known gaps".
+    source
+        Where the bars came from: "sample:sp500-2010", "csv:/path", "synthetic".
+    synthetic
+        True for generated data; the cockpit shows a banner for it.
+    """
+
+    label: str
+    source: str
+    synthetic: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """Outcome of one ``write_bars`` call."""
+
+    rows_written: int
+    rows_replaced: int
+    partitions: tuple[str, ...]
+    version: int
+
+
+@dataclass(slots=True)
+class _Manifest:
+    version: int = 0
+    partitions: dict[str, str] = field(default_factory=dict)
+    symbols_file: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    last_sync: dict[str, Any] | None = None
+    updated_at: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": MANIFEST_FORMAT,
+            "version": self.version,
+            "partitions": self.partitions,
+            "symbols_file": self.symbols_file,
+            "meta": self.meta,
+            "last_sync": self.last_sync,
+            "updated_at": self.updated_at,
+        }
+
+
+class Warehouse:
+    """Daily bars of named datasets, stored as Parquet and read through DuckDB.
+
+    Parameters
+    ----------
+    root
+        The warehouse folder, normally ``<paths.data_dir>/warehouse``.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    # ---------------------------------------------------------------- datasets and metadata
+
+    def datasets(self) -> list[str]:
+        """Return the names of the datasets that hold data, sorted."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.parent.name for p in self.root.glob("*/manifest.json"))
+
+    def exists(self, dataset: str) -> bool:
+        """Return whether ``dataset`` has been written."""
+        return (self._dir(dataset) / "manifest.json").is_file()
+
+    def meta(self, dataset: str) -> DatasetMeta:
+        """Return the description stored with ``dataset``."""
+        raw = self._load_manifest(dataset, required=True).meta
+        return DatasetMeta(
+            label=str(raw.get("label", "")),
+            source=str(raw.get("source", "")),
+            synthetic=bool(raw.get("synthetic", False)),
+        )
+
+    def last_sync(self, dataset: str) -> dict[str, Any] | None:
+        """Return the summary of the last sync into ``dataset``, if any."""
+        return self._load_manifest(dataset, required=True).last_sync
+
+    def syncs(self, dataset: str) -> list[dict[str, Any]]:
+        """Return every recorded sync summary of ``dataset``, oldest first."""
+        path = self._dir(dataset) / "syncs.jsonl"
+        if not path.is_file():
+            return []
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def record_sync(self, dataset: str, summary: dict[str, Any]) -> None:
+        """Append ``summary`` to the sync log and store it as the dataset's last sync."""
+        with self._lock(dataset):
+            log = self._dir(dataset) / "syncs.jsonl"
+            with log.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(summary, sort_keys=True, default=str) + "\n")
+            manifest = self._load_manifest(dataset, required=True)
+            manifest.last_sync = summary
+            self._commit(dataset, manifest)
+
+    def issues_dir(self, dataset: str) -> Path:
+        """Return the folder where syncs write their rejected/repaired rows."""
+        return self._dir(dataset) / "syncs"
+
+    # ---------------------------------------------------------------------------- writing
+
+    def write_bars(
+        self,
+        dataset: str,
+        bars: pd.DataFrame,
+        meta: DatasetMeta | None = None,
+        progress: ProgressFn | None = None,
+    ) -> WriteResult:
+        """Upsert validated bars into ``dataset``, atomically.
+
+        Parameters
+        ----------
+        dataset
+            Dataset name (letters, digits, ``.``, ``_``, ``-``).
+        bars
+            Validated bars with the columns of ``BAR_COLUMNS`` (see
+            :func:`quant_core.data.schema.validate_bars`); one row per ``(symbol, date)``.
+        meta
+            Description to store; required the first time a dataset is written.
+        progress
+            Called as ``progress("write", done, total)`` after each partition.
+
+        Returns
+        -------
+        WriteResult
+            Rows written, rows that replaced existing ones, partitions touched.
+        """
+        table = _to_arrow(bars)
+        if table.num_rows == 0:
+            raise DataError(f"dataset {dataset!r}: nothing to write (no valid rows)")
+        years = pc.year(table["date"])
+        touched = sorted({int(y) for y in pc.unique(years).to_pylist()})
+        folder = self._dir(dataset)
+        (folder / "bars").mkdir(parents=True, exist_ok=True)
+        with self._lock(dataset):
+            manifest = self._load_manifest(dataset, required=False)
+            if manifest.version == 0 and meta is None:
+                raise DataError(f"dataset {dataset!r} is new: describe it with a DatasetMeta")
+            self._remove_orphans(folder, manifest)
+            replaced = 0
+            new_parts = dict(manifest.partitions)
+            con = duckdb.connect()
+            try:
+                for done, year in enumerate(touched, start=1):
+                    part = table.filter(pc.equal(years, year))
+                    old = manifest.partitions.get(str(year))
+                    name = f"bars/{year}-{uuid.uuid4().hex[:12]}.parquet"
+                    replaced += _write_partition(con, part, folder / old if old else None, folder / name)
+                    new_parts[str(year)] = name
+                    if progress is not None:
+                        progress("write", done, len(touched))
+            finally:
+                con.close()
+            fsync_dir(folder / "bars")
+            stale = [manifest.partitions[str(y)] for y in touched if str(y) in manifest.partitions]
+            manifest.partitions = new_parts
+            if meta is not None:
+                manifest.meta = {"label": meta.label, "source": meta.source, "synthetic": meta.synthetic}
+            self._commit(dataset, manifest)
+            for name in stale:
+                (folder / name).unlink(missing_ok=True)
+        logger.info(
+            "Wrote %d bars to dataset %s (%d replaced existing rows; partitions %s)",
+            table.num_rows,
+            dataset,
+            replaced,
+            ",".join(map(str, touched)),
+        )
+        return WriteResult(table.num_rows, replaced, tuple(map(str, touched)), manifest.version)
+
+    def write_symbols(self, dataset: str, symbols: pd.DataFrame) -> None:
+        """Replace the symbol metadata of ``dataset`` (a ``symbol`` column plus any others)."""
+        if "symbol" not in symbols.columns:
+            raise DataError("symbol metadata needs a 'symbol' column")
+        folder = self._dir(dataset)
+        with self._lock(dataset):
+            manifest = self._load_manifest(dataset, required=True)
+            name = f"symbols-{uuid.uuid4().hex[:12]}.parquet"
+            con = duckdb.connect()
+            try:
+                con.register("symbols_df", pa.Table.from_pandas(symbols, preserve_index=False))
+                con.execute(f"COPY symbols_df TO '{folder / name}' (FORMAT parquet)")
+            finally:
+                con.close()
+            fsync_file(folder / name)
+            old, manifest.symbols_file = manifest.symbols_file, name
+            self._commit(dataset, manifest)
+            if old:
+                (folder / old).unlink(missing_ok=True)
+
+    # ---------------------------------------------------------------------------- reading
+
+    def read_bars(
+        self,
+        dataset: str,
+        symbols: Sequence[str] | None = None,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        fields: Sequence[str] = FIELDS,
+    ) -> pd.DataFrame:
+        """Return bars as a long frame sorted by ``(symbol, date)``.
+
+        Columns are ``date`` (``datetime64``), ``symbol`` and the requested ``fields``.
+        ``start`` and ``end`` are inclusive.
+        """
+        unknown = sorted(set(fields) - set(FIELDS))
+        if unknown:
+            raise ConfigError(f"unknown bar field(s) {unknown}; valid: {', '.join(FIELDS)}")
+        columns = ", ".join(["date", "symbol", *fields])
+        table = self._query(dataset, columns, symbols, start, end, "ORDER BY symbol, date")
+        frame: pd.DataFrame = table.to_pandas()
+        frame["date"] = pd.to_datetime(frame["date"])
+        return frame
+
+    def panel(
+        self,
+        dataset: str,
+        field: str = "close",
+        symbols: Sequence[str] | None = None,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+    ) -> pd.DataFrame:
+        """Return one field as a wide frame: a ``DatetimeIndex`` of dates x one column per symbol.
+
+        A symbol without a bar on a date holds NaN there. Rows are the dates on which at least
+        one selected symbol has a bar; columns are sorted by symbol.
+        """
+        if field not in FIELDS:
+            raise ConfigError(f"unknown bar field {field!r}; valid: {', '.join(FIELDS)}")
+        table = self._query(dataset, f"date, symbol, {field}", symbols, start, end, "")
+        return _pivot(table, field)
+
+    def symbols(self, dataset: str) -> pd.DataFrame:
+        """Return the symbol metadata of ``dataset`` (empty if the source had none)."""
+        manifest = self._load_manifest(dataset, required=True)
+        if manifest.symbols_file is None:
+            return pd.DataFrame({"symbol": pd.Series([], dtype="str")})
+        con = duckdb.connect()
+        try:
+            path = self._dir(dataset) / manifest.symbols_file
+            frame: pd.DataFrame = con.sql(
+                "SELECT * FROM read_parquet(?)", params=[str(path)]
+            ).df()
+            return frame
+        finally:
+            con.close()
+
+    def coverage(self, dataset: str, calendar: TradingCalendar) -> pd.DataFrame:
+        """Return one row per symbol: first and last date, rows, and missing sessions.
+
+        ``missing_sessions`` counts the calendar sessions between the symbol's first and last
+        bar on which it has no bar.
+        """
+        sql = "min(date) AS first_date, max(date) AS last_date, count(*) AS rows"
+        table = self._query(dataset, f"symbol, {sql}", None, None, None, "GROUP BY symbol ORDER BY symbol")
+        frame: pd.DataFrame = table.to_pandas()
+        first = frame["first_date"].to_numpy(dtype="datetime64[D]")
+        last = frame["last_date"].to_numpy(dtype="datetime64[D]")
+        expected = calendar.count_sessions(first, last)
+        frame["missing_sessions"] = expected - frame["rows"].to_numpy()
+        frame["first_date"] = pd.to_datetime(frame["first_date"])
+        frame["last_date"] = pd.to_datetime(frame["last_date"])
+        return frame
+
+    def bars_per_session(self, dataset: str) -> pd.Series:
+        """Return how many symbols have a bar on each date of ``dataset``."""
+        table = self._query(dataset, "date, count(*) AS n", None, None, None, "GROUP BY date ORDER BY date")
+        frame = table.to_pandas()
+        return pd.Series(frame["n"].to_numpy(), index=pd.to_datetime(frame["date"]), name="bars")
+
+    # ---------------------------------------------------------------------------- internals
+
+    def _dir(self, dataset: str) -> Path:
+        if not _DATASET_NAME.match(dataset):
+            raise ConfigError(
+                f"invalid dataset name {dataset!r}: use letters, digits, '.', '_' and '-'"
+            )
+        return self.root / dataset
+
+    @contextmanager
+    def _lock(self, dataset: str) -> Iterator[None]:
+        folder = self._dir(dataset)
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / ".lock").open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _load_manifest(self, dataset: str, *, required: bool) -> _Manifest:
+        path = self._dir(dataset) / "manifest.json"
+        if not path.is_file():
+            if required:
+                known = ", ".join(self.datasets()) or "(none: run run_data_sync.py first)"
+                raise DataError(f"no dataset {dataset!r} in {self.root}; present: {known}")
+            return _Manifest()
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if raw.get("format") != MANIFEST_FORMAT:
+            raise DataError(f"{path}: unsupported manifest format {raw.get('format')!r}")
+        return _Manifest(
+            version=int(raw["version"]),
+            partitions=dict(raw["partitions"]),
+            symbols_file=raw.get("symbols_file"),
+            meta=dict(raw.get("meta") or {}),
+            last_sync=raw.get("last_sync"),
+            updated_at=raw.get("updated_at"),
+        )
+
+    def _commit(self, dataset: str, manifest: _Manifest) -> None:
+        manifest.version += 1
+        manifest.updated_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        atomic_write_json(self._dir(dataset) / "manifest.json", manifest.to_json())
+
+    def _remove_orphans(self, folder: Path, manifest: _Manifest) -> None:
+        # Files no manifest names were left by a writer that crashed; we hold the lock, so no
+        # live writer can own them.
+        live = set(manifest.partitions.values())
+        for path in (folder / "bars").glob("*.parquet"):
+            if f"bars/{path.name}" not in live:
+                logger.warning("Removing orphan file %s left by an interrupted write", path)
+                path.unlink(missing_ok=True)
+
+    def _query(
+        self,
+        dataset: str,
+        select: str,
+        symbols: Sequence[str] | None,
+        start: dt.date | None,
+        end: dt.date | None,
+        tail: str,
+    ) -> pa.Table:
+        # A concurrent writer may delete a partition between our manifest read and the scan;
+        # the manifest then names its replacement, so read it again.
+        for attempt in range(_READ_RETRIES):
+            manifest = self._load_manifest(dataset, required=True)
+            files = [str(self._dir(dataset) / name) for name in manifest.partitions.values()]
+            try:
+                return _scan(files, select, symbols, start, end, tail)
+            except (duckdb.IOException, FileNotFoundError):
+                if attempt == _READ_RETRIES - 1:
+                    raise
+                logger.debug("Partition replaced during read of %s; retrying", dataset)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _scan(
+    files: list[str],
+    select: str,
+    symbols: Sequence[str] | None,
+    start: dt.date | None,
+    end: dt.date | None,
+    tail: str,
+) -> pa.Table:
+    where: list[str] = []
+    params: list[Any] = [files]
+    if symbols is not None:
+        where.append("symbol IN (SELECT UNNEST(?))")
+        params.append(list(symbols))
+    if start is not None:
+        where.append("date >= ?")
+        params.append(start)
+    if end is not None:
+        where.append("date <= ?")
+        params.append(end)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    sql = f"SELECT {select} FROM read_parquet(?) {clause} {tail}"  # noqa: S608 - fixed fragments
+    con = duckdb.connect()
+    try:
+        return con.sql(sql, params=params).to_arrow_table()
+    finally:
+        con.close()
+
+
+def _to_arrow(bars: pd.DataFrame) -> pa.Table:
+    missing = [c for c in BAR_COLUMNS if c not in bars.columns]
+    if missing:
+        raise DataError(f"bars lack column(s) {missing}; validate them first")
+    frame = bars.loc[:, list(BAR_COLUMNS)]
+    if frame.duplicated(["symbol", "date"]).any():
+        raise DataError("bars hold duplicate (symbol, date) rows; validate them first")
+    dates = pd.to_datetime(frame["date"]).to_numpy(dtype="datetime64[D]")
+    arrays = [pa.array(dates, type=pa.date32()), pa.array(frame["symbol"].astype(str), pa.string())]
+    arrays += [pa.array(frame[c].to_numpy(dtype="float64")) for c in BAR_COLUMNS[2:-1]]
+    arrays.append(pa.array(frame["flags"].to_numpy(dtype="int16")))
+    return pa.Table.from_arrays(arrays, schema=BAR_SCHEMA)
+
+
+def _write_partition(
+    con: duckdb.DuckDBPyConnection, new: pa.Table, old: Path | None, target: Path
+) -> int:
+    con.register("new_bars", new)
+    replaced = 0
+    if old is None:
+        source = "SELECT * FROM new_bars"
+    else:
+        replaced = con.execute(
+            "SELECT count(*) FROM read_parquet(?) o SEMI JOIN new_bars n USING (symbol, date)",
+            [str(old)],
+        ).fetchone()[0]  # type: ignore[index]
+        source = (
+            f"SELECT * FROM read_parquet('{old}') o ANTI JOIN new_bars n USING (symbol, date) "
+            "UNION ALL SELECT * FROM new_bars"
+        )
+    con.execute(
+        f"COPY ({source} ORDER BY symbol, date) TO '{target}' "
+        "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
+    )
+    con.unregister("new_bars")
+    fsync_file(target)
+    return int(replaced)
+
+
+def _pivot(table: pa.Table, field: str) -> pd.DataFrame:
+    # A scatter into a preallocated array: O(rows), no sort of the long frame.
+    if table.num_rows == 0:
+        return pd.DataFrame(index=pd.DatetimeIndex([], name="date"), columns=pd.Index([], name="symbol"))
+    days = table["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    lo = int(days.min())
+    present = np.zeros(int(days.max()) - lo + 1, dtype=bool)
+    present[days - lo] = True
+    row_of_day = np.cumsum(present) - 1
+    rows = row_of_day[days - lo]
+    encoded = pc.dictionary_encode(table["symbol"]).combine_chunks()
+    names = encoded.dictionary.to_numpy(zero_copy_only=False).astype(str)
+    order = np.argsort(names, kind="stable")
+    col_of_code = np.empty_like(order)
+    col_of_code[order] = np.arange(len(order))
+    cols = col_of_code[encoded.indices.to_numpy()]
+    values = np.full((int(present.sum()), len(names)), np.nan)
+    values[rows, cols] = table[field].to_numpy()
+    index = pd.DatetimeIndex((np.flatnonzero(present) + lo).astype("datetime64[D]"), name="date")
+    return pd.DataFrame(values, index=index, columns=pd.Index(names[order], name="symbol"))
