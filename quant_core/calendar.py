@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import warnings
 from functools import lru_cache
 
 import exchange_calendars as xcals
 import numpy as np
 import pandas as pd
+from pandas.errors import Pandas4Warning
 
 from quant_core.errors import ConfigError
 
@@ -30,7 +32,11 @@ class TradingCalendar:
 
     def __init__(self, exchange: str) -> None:
         try:
-            cal = xcals.get_calendar(exchange, start=CALENDAR_START, end=CALENDAR_END)
+            # exchange_calendars 4.13.2 reads Series.values on tz-aware data, which pandas 3.1
+            # deprecates; the sessions it returns are unaffected. Silence only that, only here.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Pandas4Warning)
+                cal = xcals.get_calendar(exchange, start=CALENDAR_START, end=CALENDAR_END)
         except xcals.errors.InvalidCalendarName as exc:
             raise ConfigError(
                 f"calendar.exchange: unknown exchange {exchange!r}; "

@@ -1,0 +1,57 @@
+"""Builders for test objects."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from quant_core.calendar import TradingCalendar
+from quant_core.data.warehouse import DatasetMeta
+
+META = DatasetMeta(label="test bars", source="test")
+
+
+def bars(
+    calendar: TradingCalendar,
+    symbols: tuple[str, ...] = ("AAA", "BBB"),
+    start: str = "2010-01-04",
+    sessions: int = 5,
+    price: float = 10.0,
+) -> pd.DataFrame:
+    """Return clean, validated-shape bars: one row per symbol and session."""
+    days = calendar.sessions[calendar.sessions >= np.datetime64(start)][:sessions]
+    rows = []
+    for k, symbol in enumerate(symbols):
+        for i, day in enumerate(days):
+            close = price + k + i * 0.1
+            rows.append(
+                {
+                    "date": pd.Timestamp(day),
+                    "symbol": symbol,
+                    "open": close - 0.05,
+                    "high": close + 0.2,
+                    "low": close - 0.2,
+                    "close": close,
+                    "volume": 1000.0 + i,
+                    "adj_factor": 1.0,
+                    "flags": 0,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def raw_rows(**overrides: object) -> dict[str, object]:
+    """Return one raw input row (strings, like a CSV) with ``overrides`` applied."""
+    row: dict[str, object] = {
+        "date": "2010-01-04",
+        "symbol": "AAA",
+        "open": "10",
+        "high": "11",
+        "low": "9",
+        "close": "10.5",
+        "volume": "1000",
+        "_source": "test.csv",
+        "_line": 2,
+    }
+    row.update(overrides)
+    return row

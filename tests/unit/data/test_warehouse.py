@@ -1,0 +1,204 @@
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from quant_core.data.warehouse import BAR_COLUMNS, DatasetMeta, Warehouse
+from quant_core.errors import ConfigError, DataError
+from tests.factories import META, bars
+
+
+def test_round_trip(warehouse: Warehouse, calendar) -> None:
+    frame = bars(calendar)
+
+    result = warehouse.write_bars("t", frame, META)
+    back = warehouse.read_bars("t")
+
+    assert result.rows_written == 10
+    assert result.rows_replaced == 0
+    assert list(back.columns) == list(BAR_COLUMNS)
+    pd.testing.assert_frame_equal(
+        back.reset_index(drop=True),
+        frame.sort_values(["symbol", "date"]).reset_index(drop=True).astype(back.dtypes.to_dict()),
+    )
+    assert warehouse.datasets() == ["t"]
+    assert warehouse.meta("t") == META
+
+
+def test_resync_is_idempotent(warehouse: Warehouse, calendar) -> None:
+    frame = bars(calendar)
+    warehouse.write_bars("t", frame, META)
+
+    again = warehouse.write_bars("t", frame)
+
+    assert again.rows_replaced == len(frame)
+    assert len(warehouse.read_bars("t")) == len(frame)
+
+
+def test_overlap_upserts_newest_wins(warehouse: Warehouse, calendar) -> None:
+    warehouse.write_bars("t", bars(calendar, sessions=5), META)
+    newer = bars(calendar, start="2010-01-07", sessions=5, price=20.0)  # 2 sessions overlap
+
+    result = warehouse.write_bars("t", newer)
+    back = warehouse.read_bars("t", symbols=["AAA"])
+
+    assert result.rows_replaced == 4
+    assert len(back) == 8  # 5 + 5 - 2 overlapping sessions
+    overlap = back[back["date"] == pd.Timestamp("2010-01-07")]
+    assert overlap["close"].item() == pytest.approx(20.0)
+
+
+def test_upsert_across_year_partitions(warehouse: Warehouse, calendar) -> None:
+    warehouse.write_bars("t", bars(calendar, start="2009-12-28", sessions=8), META)
+    warehouse.write_bars("t", bars(calendar, start="2009-12-31", sessions=2, price=50.0))
+
+    back = warehouse.read_bars("t", symbols=["BBB"])
+
+    assert len(back) == 8
+    assert back["date"].dt.year.unique().tolist() == [2009, 2010]
+    assert back.loc[back["date"] == pd.Timestamp("2009-12-31"), "close"].item() == pytest.approx(51.0)
+    files = sorted(p.name for p in (warehouse.root / "t" / "bars").iterdir())
+    assert len(files) == 2  # replaced partition files are removed
+
+
+def test_read_filters(warehouse: Warehouse, calendar) -> None:
+    warehouse.write_bars("t", bars(calendar, symbols=("AAA", "BBB", "CCC"), sessions=10), META)
+
+    out = warehouse.read_bars(
+        "t", symbols=["CCC", "AAA"], start=dt.date(2010, 1, 6), end=dt.date(2010, 1, 8),
+        fields=["close"],
+    )
+
+    assert list(out.columns) == ["date", "symbol", "close"]
+    assert out["symbol"].tolist() == ["AAA"] * 3 + ["CCC"] * 3
+    assert out["date"].min() == pd.Timestamp("2010-01-06")
+    assert out["date"].max() == pd.Timestamp("2010-01-08")
+
+
+def test_panel_is_dates_by_symbols_with_nan_for_missing(warehouse: Warehouse, calendar) -> None:
+    frame = bars(calendar, symbols=("BBB", "AAA"), sessions=4)
+    frame = frame.drop(frame.index[(frame["symbol"] == "BBB") & (frame["date"] == pd.Timestamp("2010-01-06"))])
+    warehouse.write_bars("t", frame, META)
+
+    panel = warehouse.panel("t", "close")
+
+    assert list(panel.columns) == ["AAA", "BBB"]
+    assert panel.index.name == "date"
+    assert isinstance(panel.index, pd.DatetimeIndex)
+    assert panel.shape == (4, 2)
+    assert np.isnan(panel.loc["2010-01-06", "BBB"])
+    expected = frame.pivot(index="date", columns="symbol", values="close")
+    np.testing.assert_allclose(panel.to_numpy(), expected.to_numpy(), equal_nan=True)
+
+
+def test_panel_of_empty_selection(warehouse: Warehouse, calendar) -> None:
+    warehouse.write_bars("t", bars(calendar), META)
+    assert warehouse.panel("t", symbols=["ZZZ"]).empty
+
+
+def test_coverage_counts_missing_sessions(warehouse: Warehouse, calendar) -> None:
+    frame = bars(calendar, sessions=6)
+    frame = frame.drop(frame.index[(frame["symbol"] == "AAA") & (frame["date"] == pd.Timestamp("2010-01-06"))])
+    warehouse.write_bars("t", frame, META)
+
+    coverage = warehouse.coverage("t", calendar).set_index("symbol")
+
+    assert coverage.loc["AAA", "rows"] == 5
+    assert coverage.loc["AAA", "missing_sessions"] == 1
+    assert coverage.loc["BBB", "missing_sessions"] == 0
+    assert coverage.loc["AAA", "first_date"] == pd.Timestamp("2010-01-04")
+    assert coverage.loc["AAA", "last_date"] == pd.Timestamp("2010-01-11")
+
+
+def test_unknown_dataset_lists_present_ones(warehouse: Warehouse, calendar) -> None:
+    warehouse.write_bars("real", bars(calendar), META)
+    with pytest.raises(DataError, match="no dataset 'nope'.*present: real"):
+        warehouse.read_bars("nope")
+
+
+def test_dataset_name_is_checked(warehouse: Warehouse, calendar) -> None:
+    with pytest.raises(ConfigError, match="invalid dataset name"):
+        warehouse.write_bars("../escape", bars(calendar), META)
+
+
+def test_new_dataset_needs_meta(warehouse: Warehouse, calendar) -> None:
+    with pytest.raises(DataError, match="describe it"):
+        warehouse.write_bars("t", bars(calendar))
+
+
+def test_duplicate_keys_are_refused(warehouse: Warehouse, calendar) -> None:
+    frame = bars(calendar)
+    with pytest.raises(DataError, match="duplicate"):
+        warehouse.write_bars("t", pd.concat([frame, frame.iloc[:1]]), META)
+
+
+def test_unknown_field_is_refused(warehouse: Warehouse, calendar) -> None:
+    warehouse.write_bars("t", bars(calendar), META)
+    with pytest.raises(ConfigError, match="unknown bar field"):
+        warehouse.panel("t", "vwap")
+
+
+def test_orphans_of_a_crashed_writer_are_removed(warehouse: Warehouse, calendar) -> None:
+    warehouse.write_bars("t", bars(calendar), META)
+    orphan = warehouse.root / "t" / "bars" / "2010-deadbeef.parquet"
+    orphan.write_bytes(b"half a file")
+
+    warehouse.write_bars("t", bars(calendar))
+
+    assert not orphan.exists()
+    assert len(warehouse.read_bars("t")) == 10
+
+
+def test_manifest_is_the_source_of_truth(warehouse: Warehouse, calendar) -> None:
+    warehouse.write_bars("t", bars(calendar), META)
+    manifest = json.loads((warehouse.root / "t" / "manifest.json").read_text())
+    assert manifest["version"] == 1
+    assert list(manifest["partitions"]) == ["2010"]
+    assert manifest["meta"]["label"] == "test bars"
+
+
+def test_symbols_metadata(warehouse: Warehouse, calendar) -> None:
+    warehouse.write_bars("t", bars(calendar), META)
+    warehouse.write_symbols("t", pd.DataFrame({"symbol": ["AAA"], "sector": ["Tech"]}))
+    assert warehouse.symbols("t").to_dict("records") == [{"symbol": "AAA", "sector": "Tech"}]
+
+
+def test_synthetic_flag_is_stored(warehouse: Warehouse, calendar) -> None:
+    warehouse.write_bars("s", bars(calendar), DatasetMeta("SYNTHETIC x", "synthetic", synthetic=True))
+    assert warehouse.meta("s").synthetic is True
+
+
+def test_readers_never_fail_while_a_writer_replaces_partitions(
+    warehouse: Warehouse, calendar
+) -> None:
+    frame = bars(calendar, symbols=tuple(f"S{i:03d}" for i in range(50)), sessions=40)
+    warehouse.write_bars("t", frame, META)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def read_loop() -> None:
+        while not stop.is_set():
+            try:
+                assert warehouse.panel("t").shape == (40, 50)
+            except BaseException as exc:  # noqa: BLE001 - collected for the main thread
+                errors.append(exc)
+                return
+
+    reader = threading.Thread(target=read_loop)
+    reader.start()
+    for _ in range(15):
+        warehouse.write_bars("t", frame)
+    stop.set()
+    reader.join()
+
+    assert errors == []
+
+
+def test_empty_warehouse(tmp_path: Path) -> None:
+    assert Warehouse(tmp_path / "none").datasets() == []

@@ -1,0 +1,195 @@
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pydantic
+import pytest
+
+from config import PROJECT_ROOT, load_config
+from quant_core.errors import ConfigError
+from tests.conftest import log_has
+
+BASE = """
+paths: {data_dir: data}
+portfolio: {cash_buffer: 0.02, fractional_shares: false}
+strategy: {name: momentum, params: {lookback: 126}, rebalance: 21}
+costs: {model: per_share, per_share_usd: 0.005}
+"""
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "base.yaml").write_text(BASE)
+    return tmp_path
+
+
+def test_defaults_from_the_shipped_files() -> None:
+    cfg = load_config("backtest", environ={})
+    assert cfg.calendar.exchange == "XNYS"
+    assert cfg.portfolio.cash_buffer == 0.02
+    assert cfg.portfolio.fractional_shares is False
+    assert cfg.data.dataset == "sp500-2010"
+    assert cfg.paths.data_dir == PROJECT_ROOT / "data"
+    assert cfg.costs.model == "per_share"
+
+
+def test_layers_merge_in_order(folder: Path) -> None:
+    (folder / "backtest.yaml").write_text("portfolio: {cash_buffer: 0.03}\nstrategy: {rebalance: 5}")
+    env = {"QC__PORTFOLIO__CASH_BUFFER": "0.05", "QC__STRATEGY__REBALANCE": "weekly"}
+
+    assert load_config(None, config_dir=folder, environ={}).portfolio.cash_buffer == 0.02
+    backtest = load_config("backtest", config_dir=folder, environ={})
+    assert backtest.portfolio.cash_buffer == 0.03
+    assert backtest.strategy.rebalance == 5
+    assert load_config("live", config_dir=folder, environ={}).portfolio.cash_buffer == 0.02
+    (folder / "secrets.yaml").write_text("portfolio: {cash_buffer: 0.04}")
+    assert load_config("backtest", config_dir=folder, environ={}).portfolio.cash_buffer == 0.04
+    cfg = load_config("backtest", config_dir=folder, environ=env)
+    assert cfg.portfolio.cash_buffer == 0.05
+    assert cfg.strategy.rebalance == "weekly"
+    cfg = load_config("backtest", ["portfolio.cash_buffer=0.06"], config_dir=folder, environ=env)
+    assert cfg.portfolio.cash_buffer == 0.06
+
+
+def test_deep_merge_keeps_sibling_keys(folder: Path) -> None:
+    (folder / "live.yaml").write_text("strategy: {params: {top_quantile: 0.2}}")
+
+    cfg = load_config("live", config_dir=folder, environ={})
+
+    assert cfg.strategy.params == {"lookback": 126, "top_quantile": 0.2}
+    assert cfg.strategy.name == "momentum"
+
+
+def test_env_and_set_values_are_typed_and_nested(folder: Path) -> None:
+    cfg = load_config(
+        None,
+        ["strategy.params.lookback=63", "portfolio.fractional_shares=true"],
+        config_dir=folder,
+        environ={"QC__STRATEGY__PARAMS__SKIP": "5"},
+    )
+    assert cfg.strategy.params == {"lookback": 63, "skip": 5}
+    assert cfg.portfolio.fractional_shares is True
+
+
+def test_later_set_wins(folder: Path) -> None:
+    cfg = load_config(None, ["strategy.rebalance=5", "strategy.rebalance=monthly"], config_dir=folder, environ={})
+    assert cfg.strategy.rebalance == "monthly"
+
+
+def test_unknown_key_names_path_file_and_valid_keys(folder: Path) -> None:
+    (folder / "backtest.yaml").write_text("portfolio: {cash_bufer: 0.1}")
+
+    with pytest.raises(ConfigError) as info:
+        load_config("backtest", config_dir=folder, environ={})
+
+    message = str(info.value)
+    assert "portfolio.cash_bufer" in message
+    assert str(folder / "backtest.yaml") in message
+    assert "0.1" in message
+    assert "cash_buffer" in message  # the valid spelling is offered
+
+
+def test_unknown_section_is_an_error(folder: Path) -> None:
+    with pytest.raises(ConfigError, match=r"portfollio .*unknown key"):
+        load_config(None, config_dir=folder, environ={"QC__PORTFOLLIO__CASH_BUFFER": "0.1"})
+
+
+def test_wrong_type_names_path_value_source_and_expectation(folder: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["portfolio.cash_buffer=lots"], config_dir=folder, environ={})
+
+    message = str(info.value)
+    assert "portfolio.cash_buffer = 'lots'" in message
+    assert "--set portfolio.cash_buffer" in message
+    assert "valid number" in message
+
+
+def test_constraint_violation_is_explained(folder: Path) -> None:
+    with pytest.raises(ConfigError, match=r"portfolio.cash_buffer = 1.5 .*environment variable"):
+        load_config(None, config_dir=folder, environ={"QC__PORTFOLIO__CASH_BUFFER": "1.5"})
+
+
+def test_costs_union_errors_name_the_real_key(folder: Path) -> None:
+    with pytest.raises(ConfigError, match=r"costs\.commision_bps .*unknown key"):
+        load_config(None, ["costs.model=bps", "costs.commision_bps=2"], config_dir=folder, environ={})
+
+
+def test_bps_cost_model(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text("costs: {model: bps, commission_bps: 2, slippage_bps: 3}")
+    cfg = load_config(None, config_dir=tmp_path, environ={})
+    assert cfg.costs.model == "bps"
+    assert cfg.costs.commission_bps == 2
+
+
+def test_missing_base_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="missing required config file"):
+        load_config(None, config_dir=tmp_path, environ={})
+
+
+def test_overlays_are_optional(folder: Path) -> None:
+    assert load_config("live", config_dir=folder, environ={}).live.broker == "sim"
+
+
+def test_malformed_yaml_names_the_file(folder: Path) -> None:
+    (folder / "backtest.yaml").write_text("portfolio: {cash_buffer: [0.1")
+    with pytest.raises(ConfigError, match=r"backtest\.yaml: not valid YAML"):
+        load_config("backtest", config_dir=folder, environ={})
+
+
+def test_bad_set_syntax(folder: Path) -> None:
+    with pytest.raises(ConfigError, match="section.key=value"):
+        load_config(None, ["portfolio.cash_buffer"], config_dir=folder, environ={})
+
+
+def test_unknown_environment(folder: Path) -> None:
+    with pytest.raises(ConfigError, match="valid: backtest, live"):
+        load_config("prod", config_dir=folder, environ={})
+
+
+def test_relative_paths_resolve_against_project_root(folder: Path, tmp_path: Path) -> None:
+    assert load_config(None, config_dir=folder, environ={}).paths.data_dir == PROJECT_ROOT / "data"
+    absolute = tmp_path / "elsewhere"
+    cfg = load_config(None, [f"paths.data_dir={absolute}"], config_dir=folder, environ={})
+    assert cfg.paths.data_dir == absolute
+
+
+def test_config_is_frozen(folder: Path) -> None:
+    cfg = load_config(None, config_dir=folder, environ={})
+    with pytest.raises(pydantic.ValidationError):
+        cfg.portfolio.cash_buffer = 0.5  # type: ignore[misc]
+
+
+SECRET = "s3cr3t-hash-value"
+
+
+def test_secret_never_in_repr_dump_or_logs(folder: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (folder / "secrets.yaml").write_text(f"cockpit: {{password_hash: {SECRET}}}")
+    caplog.set_level(logging.DEBUG)
+
+    cfg = load_config(None, config_dir=folder, environ={})
+
+    assert cfg.cockpit.password_hash is not None
+    assert cfg.cockpit.password_hash.get_secret_value() == SECRET
+    assert SECRET not in repr(cfg)
+    assert SECRET not in str(cfg)
+    assert SECRET not in str(cfg.sanitized())
+    assert SECRET not in cfg.model_dump_json()
+    assert log_has(caplog, "secrets.yaml")
+    assert not any(SECRET in r.getMessage() for r in caplog.records)
+
+
+def test_secret_not_echoed_in_validation_errors(folder: Path) -> None:
+    (folder / "secrets.yaml").write_text("cockpit: {password_hash: [123456789]}")
+    with pytest.raises(ConfigError) as info:
+        load_config(None, config_dir=folder, environ={})
+    assert "cockpit.password_hash = '***'" in str(info.value)
+    assert "123456789" not in str(info.value)
+
+
+def test_shipped_secrets_example_is_valid(tmp_path: Path) -> None:
+    source = PROJECT_ROOT / "config"
+    for name in ("base.yaml", "backtest.yaml", "live.yaml"):
+        (tmp_path / name).write_text((source / name).read_text())
+    (tmp_path / "secrets.yaml").write_text((source / "secrets.example.yaml").read_text())
+    assert load_config("live", config_dir=tmp_path, environ={}).live.broker == "sim"
