@@ -142,8 +142,11 @@ def validate_bars(
     frame["symbol"] = symbol.fillna("")
     dates = _parse_dates(frame["date"], issues)
     values = {name: _parse_number(frame, name, issues) for name in _numeric_columns(frame)}
+    # Checked once per distinct symbol: a panel has millions of rows but few symbols.
+    distinct = pd.Series(frame["symbol"].unique())
+    malformed = distinct[distinct.str.contains(r"[\s,\"']", regex=True, na=False)]
     issues.reject(
-        frame["symbol"].str.contains(r"[\s,\"']", regex=True, na=False),
+        frame["symbol"].isin(malformed),
         Rule.BAD_SYMBOL,
         lambda m: "symbol " + frame["symbol"][m].map(repr) + " has white space, a comma or a quote",
     )
@@ -231,13 +234,16 @@ def _parse_number(frame: pd.DataFrame, name: str, issues: _Issues) -> pd.Series:
     column = frame[name]
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         numbers = column.astype("float64")
-        text = column.astype("string")
+        shown = column
     else:
-        text = column.astype("string").str.strip()
-        issues.reject(text.isna() | (text == ""), Rule.MISSING_VALUE, f"{name} is empty")
-        numbers = pd.to_numeric(text, errors="coerce").astype("float64")
-    bad = ~np.isfinite(numbers)
-    issues.reject(bad, Rule.BAD_NUMBER, lambda m: f"{name}=" + text[m].map(repr) + " is not a number")
+        shown = column.astype("string").str.strip()
+        issues.reject(shown.isna() | (shown == ""), Rule.MISSING_VALUE, f"{name} is empty")
+        numbers = pd.to_numeric(shown, errors="coerce").astype("float64")
+    issues.reject(
+        ~np.isfinite(numbers),
+        Rule.BAD_NUMBER,
+        lambda m: f"{name}=" + shown[m].astype("string").fillna("").map(repr) + " is not a number",
+    )
     return numbers
 
 

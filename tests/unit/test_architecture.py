@@ -9,7 +9,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "quant_core"
-ENTRY_POINTS = {"run_backtest", "run_live_strategy", "run_data_sync", "run_factor_computation", "app"}
+ENTRY_POINTS = {
+    "run_backtest",
+    "run_live_strategy",
+    "run_data_sync",
+    "run_factor_computation",
+    "app",
+}
 
 # Floors, lowest first. A module may import its own floor's leaves and lower floors only.
 FLOORS: list[set[str]] = [
@@ -31,8 +37,20 @@ EXCLUSIVE = {
 # Pairs that never import each other, whatever the floors say.
 INDEPENDENT = [("backtest", "live"), ("backtest", "ib"), ("data", "ib"), ("data", "live")]
 PURE = {"strategies", "factors"}  # no I/O, no clock
-IO_MODULES = {"os", "io", "pathlib", "shutil", "socket", "sqlite3", "duckdb", "requests", "urllib",
-              "subprocess", "pyarrow.parquet", "time"}
+IO_MODULES = {
+    "os",
+    "io",
+    "pathlib",
+    "shutil",
+    "socket",
+    "sqlite3",
+    "duckdb",
+    "requests",
+    "urllib",
+    "subprocess",
+    "pyarrow.parquet",
+    "time",
+}
 CLOCK_CALLS = {"now", "today", "utcnow", "time", "monotonic", "perf_counter"}
 
 
@@ -99,7 +117,9 @@ def test_imports_respect_the_layers(module: str, path: Path) -> None:
                 continue
             assert _floor(other) <= _floor(mine), f"{module} imports {name}, a higher floor"
             for a, b in INDEPENDENT:
-                assert {mine, other} != {a, b}, f"{module} imports {name}: {a} and {b} are independent"
+                assert {mine, other} != {a, b}, (
+                    f"{module} imports {name}: {a} and {b} are independent"
+                )
         for library, allowed in EXCLUSIVE.items():
             if top == library:
                 where = module.removeprefix("quant_core.")
@@ -113,7 +133,8 @@ def test_strategies_and_factors_do_no_io_and_read_no_clock(module: str, path: Pa
     if _component(module) not in PURE:
         return
     for name in _imports(module, path):
-        assert name.split(".")[0] not in IO_MODULES and name not in IO_MODULES, f"{module}: {name}"
+        assert name.split(".")[0] not in IO_MODULES, f"{module}: {name}"
+        assert name not in IO_MODULES, f"{module}: {name}"
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Call):
             func = node.func

@@ -35,7 +35,9 @@ def test_defaults_from_the_shipped_files() -> None:
 
 
 def test_layers_merge_in_order(folder: Path) -> None:
-    (folder / "backtest.yaml").write_text("portfolio: {cash_buffer: 0.03}\nstrategy: {rebalance: 5}")
+    (folder / "backtest.yaml").write_text(
+        "portfolio: {cash_buffer: 0.03}\nstrategy: {rebalance: 5}"
+    )
     env = {"QC__PORTFOLIO__CASH_BUFFER": "0.05", "QC__STRATEGY__REBALANCE": "weekly"}
 
     assert load_config(None, config_dir=folder, environ={}).portfolio.cash_buffer == 0.02
@@ -73,7 +75,9 @@ def test_env_and_set_values_are_typed_and_nested(folder: Path) -> None:
 
 
 def test_later_set_wins(folder: Path) -> None:
-    cfg = load_config(None, ["strategy.rebalance=5", "strategy.rebalance=monthly"], config_dir=folder, environ={})
+    cfg = load_config(
+        None, ["strategy.rebalance=5", "strategy.rebalance=monthly"], config_dir=folder, environ={}
+    )
     assert cfg.strategy.rebalance == "monthly"
 
 
@@ -112,7 +116,9 @@ def test_constraint_violation_is_explained(folder: Path) -> None:
 
 def test_costs_union_errors_name_the_real_key(folder: Path) -> None:
     with pytest.raises(ConfigError, match=r"costs\.commision_bps .*unknown key"):
-        load_config(None, ["costs.model=bps", "costs.commision_bps=2"], config_dir=folder, environ={})
+        load_config(
+            None, ["costs.model=bps", "costs.commision_bps=2"], config_dir=folder, environ={}
+        )
 
 
 def test_bps_cost_model(tmp_path: Path) -> None:
@@ -138,7 +144,7 @@ def test_malformed_yaml_names_the_file(folder: Path) -> None:
 
 
 def test_bad_set_syntax(folder: Path) -> None:
-    with pytest.raises(ConfigError, match="section.key=value"):
+    with pytest.raises(ConfigError, match=r"section\.key=value"):
         load_config(None, ["portfolio.cash_buffer"], config_dir=folder, environ={})
 
 
@@ -160,7 +166,7 @@ def test_config_is_frozen(folder: Path) -> None:
         cfg.portfolio.cash_buffer = 0.5  # type: ignore[misc]
 
 
-SECRET = "s3cr3t-hash-value"
+SECRET = "s3cr3t-hash-value"  # noqa: S105 - a fake secret to hunt for
 
 
 def test_secret_never_in_repr_dump_or_logs(folder: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -93,6 +93,7 @@ def test_sync_writes_good_rows_and_reports_every_bad_one(tmp_path: Path, warehou
     assert report.rows_written == 2
     assert report.rejected == 2
     assert report.by_rule == {"negative_volume": {"rejected": 1}, "malformed_line": {"rejected": 1}}
+    assert report.issues_file is not None
     issues = report.issues_file.read_text().splitlines()
     assert issues[0] == "source,line,symbol,date,rule,action,detail"
     assert f"{path},3,AAA,2010-01-05,negative_volume,rejected,volume=-1 < 0" in issues

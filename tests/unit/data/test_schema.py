@@ -11,7 +11,7 @@ from quant_core.types import BarFlag
 from tests.factories import raw_rows
 
 
-def _validate(calendar, *rows: dict, ohlc="reject"):
+def _validate(calendar, *rows: dict[str, object], ohlc="reject"):
     return validate_bars(pd.DataFrame(list(rows)), calendar, ohlc=ohlc)
 
 

@@ -39,8 +39,8 @@ def test_bars_pass_validation(calendar, synthetic) -> None:
 def _returns(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     close = frame.pivot(index="date", columns="symbol", values="close")
     opens = frame.pivot(index="date", columns="symbol", values="open")
-    overnight = np.log(opens / close.shift()).to_numpy()[1:]
-    intraday = np.log(close / opens).to_numpy()[1:]
+    overnight = np.log((opens / close.shift()).to_numpy())[1:]
+    intraday = np.log((close / opens).to_numpy())[1:]
     return overnight, intraday
 
 

@@ -92,7 +92,7 @@ def test_panel_is_dates_by_symbols_with_nan_for_missing(warehouse: Warehouse, ca
     assert panel.index.name == "date"
     assert isinstance(panel.index, pd.DatetimeIndex)
     assert panel.shape == (4, 2)
-    assert np.isnan(panel.loc["2010-01-06", "BBB"])
+    assert panel["BBB"].isna().tolist() == [False, False, True, False]
     expected = frame.pivot(index="date", columns="symbol", values="close")
     np.testing.assert_allclose(panel.to_numpy(), expected.to_numpy(), equal_nan=True)
 

@@ -1,0 +1,100 @@
+"""run_data_sync.py end to end, as a user runs it: a subprocess, real files, exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "run_data_sync.py"
+
+
+def run(data_dir: Path, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "QC__PATHS__DATA_DIR": str(data_dir)}
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def test_sample_sync_then_list_from_another_directory(tmp_path: Path) -> None:
+    result = run(tmp_path / "d", "--source", "sample", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "sp500-2010" in result.stdout
+    assert "122,574" in result.stdout
+    assert "2009-11-12 (408 of" in result.stdout
+    assert "ETFCD -> ETFC" in result.stdout
+    assert (tmp_path / "d" / "warehouse" / "sp500-2010" / "manifest.json").is_file()
+
+    listing = run(tmp_path / "d", "--list", cwd=tmp_path)
+    assert listing.returncode == 0
+    assert "sp500-2010" in listing.stdout
+    assert "7 missing, 1 partial" in listing.stdout
+
+
+def test_synthetic_sync_is_labelled(tmp_path: Path) -> None:
+    result = run(
+        tmp_path, "--source", "synthetic", "--symbols", "20", "--days", "30", "--seed", "3"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "SYNTHETIC DATA" in result.stdout
+    listing = run(tmp_path, "--list")
+    assert "SYNTHETIC" in listing.stdout
+
+
+def test_bad_rows_exit_0_or_1_under_strict(tmp_path: Path) -> None:
+    csv = tmp_path / "bars.csv"
+    csv.write_text(
+        "date,symbol,open,high,low,close,volume\n2010-01-04,AAA,10,11,9,10.5,1\n2010-01-05,AAA,10,11,9,10.5,-1\n"
+    )
+
+    relaxed = run(tmp_path / "d", "--source", "csv", "--path", str(csv))
+    strict = run(tmp_path / "d", "--source", "csv", "--path", str(csv), "--strict")
+
+    assert relaxed.returncode == 0, relaxed.stderr
+    assert strict.returncode == 1
+    assert "--strict: 1 row(s) rejected" in strict.stdout
+    assert "negative_volume" in strict.stdout
+    issues = list((tmp_path / "d" / "warehouse" / "csv" / "syncs").glob("*-issues.csv"))
+    assert len(issues) == 2
+
+
+def test_unusable_csv_is_a_data_error_naming_the_file(tmp_path: Path) -> None:
+    csv = tmp_path / "prices.csv"
+    csv.write_text("day,price\n2010-01-04,10\n")
+    result = run(tmp_path, "--source", "csv", "--path", str(csv))
+    assert result.returncode == 1
+    assert f"{csv}: missing column(s)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--source", "csv"], "--source csv needs --path"),
+        (["--set", "portfolio.cash_bufer=0.1", "--list"], "portfolio.cash_bufer"),
+        (["--set", "calendar.exchange=NOPE", "--list"], "unknown exchange 'NOPE'"),
+        (["--source", "synthetic", "--symbols", "AAPL"], "--symbols must be a number"),
+        (["--source", "nope"], "invalid choice"),
+    ],
+)
+def test_usage_and_config_errors_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    result = run(tmp_path, *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_unknown_sample_dataset_lists_valid_ones(tmp_path: Path) -> None:
+    result = run(tmp_path, "--source", "sample", "--dataset", "nasdaq")
+    assert result.returncode == 2
+    assert "valid: sp500-2010, wiki5" in result.stderr
