@@ -79,11 +79,30 @@ def load_config(
         if path.is_file():
             _merge(merged, _read_yaml(path), (), str(path), origin)
             logger.info("Loaded config file %s", path)
+    _apply_environment(environ, merged, origin)
+    _apply_overrides(overrides, merged, origin)
+
+    try:
+        return AppConfig.model_validate(merged, context={"root": PROJECT_ROOT})
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, merged, origin)) from None
+
+
+def _apply_environment(
+    environ: Mapping[str, str], merged: dict[str, Any], origin: dict[KeyPath, str]
+) -> None:
     for key, raw in sorted(environ.items()):
+        if key.startswith("QC_") and not key.startswith(ENV_PREFIX) and key != "QC_CONFIG_DIR":
+            logger.warning("Ignoring environment variable %s: overrides start with QC__", key)
         if key.startswith(ENV_PREFIX):
             keys = _split(key[len(ENV_PREFIX) :], "__", f"environment variable {key}")
             _merge(merged, _nest(keys, _scalar(raw)), (), f"environment variable {key}", origin)
             logger.info("Applied environment override %s", key)
+
+
+def _apply_overrides(
+    overrides: Iterable[str], merged: dict[str, Any], origin: dict[KeyPath, str]
+) -> None:
     for item in overrides:
         dotted, sep, raw = item.partition("=")
         if not sep:
@@ -91,11 +110,6 @@ def load_config(
         keys = _split(dotted, ".", f"--set {dotted}")
         _merge(merged, _nest(keys, _scalar(raw)), (), f"--set {dotted}", origin)
         logger.info("Applied command-line override %s", dotted)
-
-    try:
-        return AppConfig.model_validate(merged, context={"root": PROJECT_ROOT})
-    except ValidationError as exc:
-        raise ConfigError(_explain(exc, merged, origin)) from None
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -89,7 +89,7 @@ def warehouse_table(warehouse: Warehouse, calendar: TradingCalendar) -> Renderab
             f"{str(last.get('finished_at', '?'))[:16]}: {last.get('rejected', '?')} rejected, "
             f"{last.get('repaired', '?')} repaired",
         )
-    labels = Text("\n".join(warehouse.meta(n).label for n in names), style="dim")
+    labels = Text("\n".join(f"{n}: {warehouse.meta(n).label}" for n in names), style="dim")
     return Group(table, labels)
 
 

@@ -262,14 +262,15 @@ def _reject_duplicates(
         Rule.CONFLICTING_DUPLICATE,
         "(symbol, date) appears more than once with different values",
     )
-    first_line = frame["_line"].astype("string").fillna("?")[rows.index].groupby(
+    where = frame["_source"].astype("string") + ":" + frame["_line"].astype("string").fillna("?")
+    first_line = where[rows.index].groupby(
         [rows["symbol"], rows["date"]], sort=False
     ).transform("first")
     later = rows.index[~conflict & rows.duplicated(["symbol", "date"], keep="first")]
     issues.reject(
         frame.index.isin(later),
         Rule.DUPLICATE_ROW,
-        lambda m: "identical to line " + first_line.reindex(frame.index[m]),
+        lambda m: "identical to " + first_line.reindex(frame.index[m]),
     )
 
 

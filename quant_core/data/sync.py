@@ -126,6 +126,8 @@ def sync(
     dataset: str,
     ohlc_default: Literal["reject", "repair"] = "reject",
     progress: ProgressFn | None = None,
+    *,
+    replace: bool = False,
 ) -> SyncReport:
     """Load ``source``, validate its rows and upsert the good ones into ``dataset``.
 
@@ -143,6 +145,8 @@ def sync(
         Rule for high/low contradicting open/close when the source states none.
     progress
         ``progress(task, done, total)`` for long steps.
+    replace
+        Rebuild ``dataset`` from this source alone, dropping what it held (atomically).
 
     Raises
     ------
@@ -153,6 +157,7 @@ def sync(
     started = dt.datetime.now(dt.UTC)
     sync_id = f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     batch = source.load(progress)
+    warehouse.check_source(dataset, batch.meta, replace)
     logger.info("Validating %d rows from %s", len(batch.bars), source.name)
     result = validate_bars(batch.bars, calendar, ohlc=batch.ohlc or ohlc_default)
     issues = _with_malformed(result.issues, batch)
@@ -162,7 +167,7 @@ def sync(
     if result.bars.empty:
         where = f"; see {issues_file}" if issues_file else ""
         raise DataError(f"{source.name}: no valid rows ({len(issues)} rejected){where}")
-    written = warehouse.write_bars(dataset, result.bars, batch.meta, progress)
+    written = warehouse.write_bars(dataset, result.bars, batch.meta, progress, replace=replace)
     if batch.symbols is not None:
         warehouse.write_symbols(dataset, batch.symbols)
     bars = result.bars

@@ -81,7 +81,9 @@ class DatasetMeta:
     label
         One line for people: "real, unadjusted source, 1 year, known gaps".
     source
-        Where the bars came from: "sample:sp500-2010", "csv:/path", "synthetic".
+        What kind of data the dataset holds: "sample:sp500-2010", "csv",
+        "synthetic:seed=7,symbols=500,days=2520". Only data of the same source may be
+        merged into a dataset; anything else needs ``replace=True``.
     synthetic
         True for generated data; the cockpit shows a banner for it.
     """
@@ -177,6 +179,11 @@ class Warehouse:
             manifest.last_sync = summary
             self._commit(dataset, manifest)
 
+    def check_source(self, dataset: str, meta: DatasetMeta, replace: bool = False) -> None:
+        """Raise ``DataError`` if writing ``meta.source`` data would mix it into another source."""
+        if self.exists(dataset):
+            _check_same_source(dataset, self._load_manifest(dataset, required=True), meta, replace)
+
     def issues_dir(self, dataset: str) -> Path:
         """Return the folder where syncs write their rejected/repaired rows."""
         return self._dir(dataset) / "syncs"
@@ -189,6 +196,8 @@ class Warehouse:
         bars: pd.DataFrame,
         meta: DatasetMeta | None = None,
         progress: ProgressFn | None = None,
+        *,
+        replace: bool = False,
     ) -> WriteResult:
         """Upsert validated bars into ``dataset``, atomically.
 
@@ -203,6 +212,14 @@ class Warehouse:
             Description to store; required the first time a dataset is written.
         progress
             Called as ``progress("write", done, total)`` after each partition.
+        replace
+            Drop everything the dataset held and keep only ``bars`` (one atomic switch).
+
+        Raises
+        ------
+        DataError
+            Nothing to write, a new dataset without ``meta``, or ``meta.source`` differs from
+            the dataset's source (real and synthetic data, or two sources, never mix silently).
 
         Returns
         -------
@@ -220,14 +237,16 @@ class Warehouse:
             manifest = self._load_manifest(dataset, required=False)
             if manifest.version == 0 and meta is None:
                 raise DataError(f"dataset {dataset!r} is new: describe it with a DatasetMeta")
+            _check_same_source(dataset, manifest, meta, replace)
             self._remove_orphans(folder, manifest)
             replaced = 0
-            new_parts = dict(manifest.partitions)
+            previous = {} if replace else manifest.partitions
+            new_parts = dict(previous)
             con = duckdb.connect()
             try:
                 for done, year in enumerate(touched, start=1):
                     part = table.filter(pc.equal(years, year))
-                    old = manifest.partitions.get(str(year))
+                    old = previous.get(str(year))
                     name = f"bars/{year}-{uuid.uuid4().hex[:12]}.parquet"
                     replaced += _write_partition(con, part, folder / old if old else None, folder / name)
                     new_parts[str(year)] = name
@@ -236,7 +255,7 @@ class Warehouse:
             finally:
                 con.close()
             fsync_dir(folder / "bars")
-            stale = [manifest.partitions[str(y)] for y in touched if str(y) in manifest.partitions]
+            stale = [name for name in manifest.partitions.values() if name not in new_parts.values()]
             manifest.partitions = new_parts
             if meta is not None:
                 manifest.meta = {"label": meta.label, "source": meta.source, "synthetic": meta.synthetic}
@@ -426,6 +445,19 @@ class Warehouse:
                     raise
                 logger.debug("Partition replaced during read of %s; retrying", dataset)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check_same_source(
+    dataset: str, manifest: _Manifest, meta: DatasetMeta | None, replace: bool
+) -> None:
+    stored = manifest.meta.get("source")
+    if replace or meta is None or manifest.version == 0 or stored == meta.source:
+        return
+    raise DataError(
+        f"dataset {dataset!r} holds {stored} data; writing {meta.source} data into it would mix "
+        "two sources in one price history. Sync into another dataset (--dataset NAME), or "
+        "rebuild this one from the new source (--replace)"
+    )
 
 
 def _scan(

@@ -199,3 +199,14 @@ def test_shipped_secrets_example_is_valid(tmp_path: Path) -> None:
         (tmp_path / name).write_text((source / name).read_text())
     (tmp_path / "secrets.yaml").write_text((source / "secrets.example.yaml").read_text())
     assert load_config("live", config_dir=tmp_path, environ={}).live.broker == "sim"
+
+
+def test_misspelt_env_prefix_is_warned_about(
+    folder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    cfg = load_config(None, config_dir=folder, environ={"QC_PORTFOLIO__CASH_BUFFER": "0.5"})
+    assert cfg.portfolio.cash_buffer == 0.02
+    assert log_has(
+        caplog, "Ignoring environment variable QC_PORTFOLIO__CASH_BUFFER", logging.WARNING
+    )

@@ -42,7 +42,7 @@ class CsvSource:
     """
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+        self.path = Path(path).resolve()
         self.name = f"csv:{self.path}"
 
     def load(self, progress: ProgressFn | None = None) -> SourceBatch:
@@ -57,10 +57,17 @@ class CsvSource:
             malformed.append(bad)
             if ignored:
                 notes.append(f"{file}: ignored column(s) {', '.join(ignored)}")
+            named = file.name.split(".")[0].upper()
+            found = sorted(frame["symbol"].dropna().str.strip().str.upper().unique())
+            if self.path.is_dir() and found and found != [named]:
+                notes.append(f"{file}: its symbol column gives {', '.join(found[:5])}, not {named}")
             if progress is not None:
                 progress("read", done, len(files))
         bars = pd.concat(frames, ignore_index=True)
-        meta = DatasetMeta(label=f"csv: {self.path}", source=self.name)
+        if "adj_close" in bars.columns:
+            # Files without the column are unadjusted: their factor is 1, not "missing".
+            bars["adj_close"] = bars["adj_close"].fillna(bars["close"])
+        meta = DatasetMeta(label=f"csv: {self.path}", source="csv")
         batch = SourceBatch(bars, meta, ohlc=None, notes=tuple(notes))
         return _with_malformed(batch, pd.concat(malformed, ignore_index=True))
 
@@ -125,7 +132,7 @@ def _read_one(path: Path, *, symbol_from_name: bool) -> tuple[pd.DataFrame, pd.D
         frame["symbol"] = path.name.split(".")[0].upper()
     frame["_source"] = str(path)
     frame["_line"] = lines
-    logger.info("Read %d rows from %s", len(frame), path)
+    logger.info("Read %d rows and %d malformed line(s) from %s", len(frame), len(bad), path)
     return frame, pd.DataFrame(bad, columns=["_source", "_line", "detail"]), ignored
 
 

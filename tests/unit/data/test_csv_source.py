@@ -111,3 +111,46 @@ def test_sync_with_every_row_rejected_still_writes_the_reasons(tmp_path: Path, w
     assert len(files) == 1
     assert "not_a_session" in files[0].read_text()
     assert not warehouse.exists("mine")
+
+
+def test_folder_mixing_files_with_and_without_adj_close(tmp_path: Path, warehouse, calendar) -> None:
+    (tmp_path / "AAA.csv").write_text("date,open,high,low,close,volume\n2010-01-04,10,11,9,10.5,100\n")
+    (tmp_path / "BBB.csv").write_text(
+        "date,open,high,low,close,volume,adj_close\n2010-01-04,30,31,29,30.5,100,15.25\n"
+    )
+
+    report = sync(CsvSource(tmp_path), warehouse, calendar, "mixed")
+
+    assert report.rejected == 0
+    stored = warehouse.read_bars("mixed").set_index("symbol")
+    assert stored.loc["AAA", "close"] == 10.5
+    assert stored.loc["AAA", "adj_factor"] == 1.0
+    assert stored.loc["BBB", "close"] == 15.25
+
+
+def test_per_symbol_file_whose_column_disagrees_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "GOOG.csv").write_text("date,ticker,open,high,low,close,volume\n2010-01-04,ORCL,10,11,9,10.5,1\n")
+    batch = CsvSource(tmp_path).load()
+    assert batch.bars["symbol"].tolist() == ["ORCL"]
+    assert any("symbol column gives ORCL, not GOOG" in note for note in batch.notes)
+
+
+def test_relative_path_is_recorded_absolute(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "b.csv").write_text(HEADER + "2010-01-04,AAA,10,11,9,10.5,1000\n")
+    monkeypatch.chdir(tmp_path)
+    batch = CsvSource(Path("b.csv")).load()
+    assert batch.bars["_source"].unique().tolist() == [str(tmp_path / "b.csv")]
+
+
+def test_csv_files_merge_into_one_dataset_but_synthetic_does_not(tmp_path: Path, warehouse, calendar) -> None:
+    from quant_core.data.sources.synthetic import SyntheticSource
+
+    (tmp_path / "jan.csv").write_text(HEADER + "2010-01-04,AAA,10,11,9,10.5,1000\n")
+    (tmp_path / "feb.csv").write_text(HEADER + "2010-02-01,AAA,10,11,9,10.5,1000\n")
+    sync(CsvSource(tmp_path / "jan.csv"), warehouse, calendar, "mine")
+    sync(CsvSource(tmp_path / "feb.csv"), warehouse, calendar, "mine")
+    assert len(warehouse.read_bars("mine")) == 2
+
+    with pytest.raises(DataError, match="would mix"):
+        sync(SyntheticSource(calendar, symbols=2, days=5, seed=1), warehouse, calendar, "mine")
+    assert len(warehouse.read_bars("mine")) == 2

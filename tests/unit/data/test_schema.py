@@ -94,7 +94,7 @@ def test_identical_duplicate_keeps_first_and_names_it(calendar) -> None:
     assert len(result.bars) == 1
     issue = result.issues.iloc[0]
     assert (issue["rule"], issue["line"]) == ("duplicate_row", 3)
-    assert issue["detail"] == "identical to line 2"
+    assert issue["detail"] == "identical to test.csv:2"
 
 
 def test_conflicting_duplicates_are_all_rejected(calendar) -> None:

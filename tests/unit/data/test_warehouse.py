@@ -202,3 +202,28 @@ def test_readers_never_fail_while_a_writer_replaces_partitions(
 
 def test_empty_warehouse(tmp_path: Path) -> None:
     assert Warehouse(tmp_path / "none").datasets() == []
+
+
+def test_another_source_is_refused_not_mixed(warehouse: Warehouse, calendar) -> None:
+    warehouse.write_bars("real", bars(calendar), DatasetMeta("real data", "sample:x"))
+    synthetic = DatasetMeta("SYNTHETIC", "synthetic:seed=1", synthetic=True)
+
+    with pytest.raises(DataError, match=r"holds sample:x data; writing synthetic:seed=1 .*--replace"):
+        warehouse.write_bars("real", bars(calendar, price=99.0), synthetic)
+
+    assert warehouse.read_bars("real")["close"].max() < 20
+    assert warehouse.meta("real").synthetic is False
+
+
+def test_replace_rebuilds_the_dataset_atomically(warehouse: Warehouse, calendar) -> None:
+    warehouse.write_bars("d", bars(calendar, start="2009-12-28", sessions=8), META)
+    other = DatasetMeta("other", "csv")
+
+    result = warehouse.write_bars("d", bars(calendar, symbols=("ZZZ",), sessions=2), other, replace=True)
+
+    back = warehouse.read_bars("d")
+    assert back["symbol"].unique().tolist() == ["ZZZ"]
+    assert len(back) == 2
+    assert result.rows_replaced == 0
+    assert warehouse.meta("d") == other
+    assert len(list((warehouse.root / "d" / "bars").iterdir())) == 1  # the 2009 file is gone too
