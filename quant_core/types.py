@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import IntFlag, StrEnum
+from typing import TypeAlias
+
+# Progress of long work: progress(task, done, total); the entry point draws it.
+ProgressFn: TypeAlias = Callable[[str, int, int], None]
 
 
 class BarFlag(IntFlag):

@@ -1,10 +1,12 @@
 """Corporate-action adjustment: scale prices before an action so that returns are real returns.
 
 An action on ``ex_date`` with price ``factor`` multiplies open, high, low and close of every bar
-*before* ``ex_date`` by ``factor`` and divides their volume by it (a 2:1 split has factor 0.5;
-a 1:10 reverse split 10). ``adj_factor`` accumulates the product, so the source's raw price is
-``price / adj_factor``. Actions whose factor is an estimate (spin-offs, special distributions)
-also flag the ex-date bar ``CORPORATE_ACTION``: the return into that bar is approximate.
+*before* ``ex_date`` by ``factor`` (a 2:1 split has factor 0.5; a 1:10 reverse split 10). A split
+also changes the share count, so volume before it is divided by the factor; a spin-off or a
+special distribution does not, so volume stays. ``adj_factor`` accumulates the price factor, so
+the source's raw price is ``price / adj_factor``. Actions whose factor is an estimate (spin-offs,
+special distributions) also flag the ex-date bar ``CORPORATE_ACTION``: the return into that bar
+is approximate.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class ActionKind(StrEnum):
 
 
 ESTIMATED = frozenset({ActionKind.SPIN_OFF, ActionKind.SPECIAL_DISTRIBUTION})
+SHARE_COUNT_CHANGES = frozenset({ActionKind.SPLIT, ActionKind.REVERSE_SPLIT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +65,8 @@ def apply_actions(bars: pd.DataFrame, actions: Iterable[CorporateAction]) -> pd.
         before = mine & (out["date"] < ex)
         for name in ("open", "high", "low", "close"):
             out.loc[before, name] = out.loc[before, name] * action.factor
-        out.loc[before, "volume"] = out.loc[before, "volume"] / action.factor
+        if action.kind in SHARE_COUNT_CHANGES:
+            out.loc[before, "volume"] = out.loc[before, "volume"] / action.factor
         out.loc[before, "adj_factor"] = out.loc[before, "adj_factor"] * action.factor
         if action.kind in ESTIMATED:
             on_ex = mine & (out["date"] == ex)

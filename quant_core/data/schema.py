@@ -30,11 +30,9 @@ and a detail naming the offending values.
 
 from __future__ import annotations
 
-from typing import TypeAlias
-
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -60,22 +58,16 @@ class ValidationResult:
     bars
         Clean rows with the warehouse columns, one per ``(symbol, date)``.
     issues
-        One row per rejected or repaired input row: ``source, line, symbol, date, rule,
-        action, detail``.
+        One row per rejection, and per repaired bound of a kept row: ``source, line, symbol,
+        date, rule, action, detail``.
+    rejected, repaired
+        How many input rows were rejected, and how many kept rows were repaired.
     """
 
     bars: pd.DataFrame
     issues: pd.DataFrame
-
-    @property
-    def rejected(self) -> int:
-        """Return how many input rows were rejected."""
-        return int((self.issues["action"] == IssueAction.REJECTED).sum())
-
-    @property
-    def repaired(self) -> int:
-        """Return how many input rows were repaired."""
-        return int((self.issues["action"] == IssueAction.REPAIRED).sum())
+    rejected: int
+    repaired: int
 
 
 Detail: TypeAlias = str | Callable[[pd.Series], pd.Series]
@@ -86,7 +78,7 @@ class _Issues:
         self.frame = frame
         self.reason = pd.Series(pd.NA, index=frame.index, dtype="object")
         self.detail = pd.Series(pd.NA, index=frame.index, dtype="object")
-        self.repairs: list[pd.DataFrame] = []
+        self.repairs: list[tuple[pd.Series, Rule, Detail]] = []
 
     @property
     def ok(self) -> pd.Series:
@@ -100,14 +92,32 @@ class _Issues:
 
     def repaired(self, mask: pd.Series, rule: Rule, detail: Detail) -> None:
         if mask.any():
-            text = detail if isinstance(detail, str) else detail(mask)
-            self.repairs.append(_issue_rows(self.frame, mask, IssueAction.REPAIRED, rule.value, text))
+            self.repairs.append((mask.copy(), rule, detail))
+
+    def repaired_rows(self) -> pd.Series:
+        # A repair counts only for a row that is finally kept: a row rejected by a later rule
+        # is reported as rejected, once.
+        hit = pd.Series(False, index=self.frame.index)
+        for mask, _, _ in self.repairs:
+            hit |= mask
+        return hit & self.ok
 
     def table(self) -> pd.DataFrame:
         rejected = ~self.ok
-        parts = [
-            *self.repairs,
-            _issue_rows(self.frame, rejected, IssueAction.REJECTED, self.reason[rejected], self.detail[rejected]),
+        parts = []
+        for mask, rule, detail in self.repairs:
+            kept = mask & self.ok
+            if kept.any():
+                text = detail if isinstance(detail, str) else detail(kept)
+                parts.append(_issue_rows(self.frame, kept, IssueAction.REPAIRED, rule.value, text))
+        parts += [
+            _issue_rows(
+                self.frame,
+                rejected,
+                IssueAction.REJECTED,
+                self.reason[rejected],
+                self.detail[rejected],
+            ),
         ]
         out = pd.concat([p for p in parts if len(p)] or parts[-1:], ignore_index=True)
         return out.sort_values(["source", "line", "symbol"], na_position="last", kind="stable")
@@ -152,31 +162,15 @@ def validate_bars(
     )
     for name in PRICE_FIELDS:
         issues.reject(values[name] <= 0, Rule.NONPOSITIVE_PRICE, _show(name, values[name], "<= 0"))
+    for name in ("adj_close", "adj_factor"):
+        if name in values:  # a factor <= 0 would turn valid prices into invalid ones
+            issues.reject(
+                values[name] <= 0, Rule.NONPOSITIVE_PRICE, _show(name, values[name], "<= 0")
+            )
     volume = values["volume"]
     issues.reject(volume < 0, Rule.NEGATIVE_VOLUME, _show("volume", volume, "< 0"))
 
-    o, h, lo, c = (values[name] for name in PRICE_FIELDS)
-    issues.reject(
-        h < lo, Rule.HIGH_BELOW_LOW, lambda m: "high=" + _f(h, m) + " < low=" + _f(lo, m)
-    )
-    flags = _initial_flags(frame)
-    high_bad = issues.ok & (h < np.maximum(o, c))
-    low_bad = issues.ok & (lo > np.minimum(o, c))
-    def h_detail(m: pd.Series) -> pd.Series:
-        return "high=" + _f(h, m) + " < max(open=" + _f(o, m) + ", close=" + _f(c, m) + ")"
-
-    def l_detail(m: pd.Series) -> pd.Series:
-        return "low=" + _f(lo, m) + " > min(open=" + _f(o, m) + ", close=" + _f(c, m) + ")"
-
-    if ohlc == "repair":
-        issues.repaired(high_bad, Rule.HIGH_BELOW_OPEN_CLOSE, lambda m: h_detail(m) + "; high raised")
-        issues.repaired(low_bad, Rule.LOW_ABOVE_OPEN_CLOSE, lambda m: l_detail(m) + "; low lowered")
-        values["high"] = h.where(~high_bad, np.maximum(o, c))
-        values["low"] = lo.where(~low_bad, np.minimum(o, c))
-        flags = flags.where(~(high_bad | low_bad), flags | int(BarFlag.OHLC_REPAIRED))
-    else:
-        issues.reject(high_bad, Rule.HIGH_BELOW_OPEN_CLOSE, h_detail)
-        issues.reject(low_bad, Rule.LOW_ABOVE_OPEN_CLOSE, l_detail)
+    flags = _check_ohlc(values, issues, ohlc, _initial_flags(frame))
 
     day = dates.to_numpy(dtype="datetime64[D]")
     parsed = issues.ok.to_numpy()
@@ -199,7 +193,37 @@ def validate_bars(
     bars["adj_factor"] = (base * factor)[keep]
     bars["flags"] = flags[keep].astype("int16")
     bars = bars.loc[:, list(BAR_COLUMNS)].sort_values(["symbol", "date"], kind="stable")
-    return ValidationResult(bars.reset_index(drop=True), issues.table())
+    return ValidationResult(
+        bars.reset_index(drop=True),
+        issues.table(),
+        rejected=int((~issues.ok).sum()),
+        repaired=int(issues.repaired_rows().sum()),
+    )
+
+
+def _check_ohlc(
+    values: dict[str, pd.Series], issues: _Issues, ohlc: OhlcPolicy, flags: pd.Series
+) -> pd.Series:
+    o, h, lo, c = (values[name] for name in PRICE_FIELDS)
+    issues.reject(h < lo, Rule.HIGH_BELOW_LOW, lambda m: "high=" + _f(h, m) + " < low=" + _f(lo, m))
+    high_bad = issues.ok & (h < np.maximum(o, c))
+    low_bad = issues.ok & (lo > np.minimum(o, c))
+
+    def h_detail(m: pd.Series) -> pd.Series:
+        return "high=" + _f(h, m) + " < max(open=" + _f(o, m) + ", close=" + _f(c, m) + ")"
+
+    def l_detail(m: pd.Series) -> pd.Series:
+        return "low=" + _f(lo, m) + " > min(open=" + _f(o, m) + ", close=" + _f(c, m) + ")"
+
+    if ohlc == "reject":
+        issues.reject(high_bad, Rule.HIGH_BELOW_OPEN_CLOSE, h_detail)
+        issues.reject(low_bad, Rule.LOW_ABOVE_OPEN_CLOSE, l_detail)
+        return flags
+    issues.repaired(high_bad, Rule.HIGH_BELOW_OPEN_CLOSE, lambda m: h_detail(m) + "; high raised")
+    issues.repaired(low_bad, Rule.LOW_ABOVE_OPEN_CLOSE, lambda m: l_detail(m) + "; low lowered")
+    values["high"] = h.where(~high_bad, np.maximum(o, c))
+    values["low"] = lo.where(~low_bad, np.minimum(o, c))
+    return flags.where(~(high_bad | low_bad), flags | int(BarFlag.OHLC_REPAIRED))
 
 
 def _numeric_columns(frame: pd.DataFrame) -> list[str]:
@@ -219,7 +243,9 @@ def _parse_dates(column: pd.Series, issues: _Issues) -> pd.Series:
         text = column.astype("string").str.strip()
         dates = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
         compact = text.str.fullmatch(r"\d{8}", na=False)
-        dates = dates.where(~compact, pd.to_datetime(text.where(compact), format="%Y%m%d", errors="coerce"))
+        dates = dates.where(
+            ~compact, pd.to_datetime(text.where(compact), format="%Y%m%d", errors="coerce")
+        )
         empty = text.isna() | (text == "")
         issues.reject(empty, Rule.MISSING_VALUE, "date is empty")
         issues.reject(
@@ -263,9 +289,9 @@ def _reject_duplicates(
         "(symbol, date) appears more than once with different values",
     )
     where = frame["_source"].astype("string") + ":" + frame["_line"].astype("string").fillna("?")
-    first_line = where[rows.index].groupby(
-        [rows["symbol"], rows["date"]], sort=False
-    ).transform("first")
+    first_line = (
+        where[rows.index].groupby([rows["symbol"], rows["date"]], sort=False).transform("first")
+    )
     later = rows.index[~conflict & rows.duplicated(["symbol", "date"], keep="first")]
     issues.reject(
         frame.index.isin(later),
@@ -282,8 +308,10 @@ def _issue_rows(
     detail: str | pd.Series,
 ) -> pd.DataFrame:
     rows = frame[mask.to_numpy()]
+
     def column(value: str | pd.Series) -> Any:
         return value.to_numpy() if isinstance(value, pd.Series) else value
+
     return pd.DataFrame(
         {
             "source": rows["_source"].astype("string").to_numpy(),

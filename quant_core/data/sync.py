@@ -184,8 +184,8 @@ def sync(
         rows_in=len(batch.bars) + (0 if batch.malformed is None else len(batch.malformed)),
         rows_written=written.rows_written,
         rows_replaced=written.rows_replaced,
-        rejected=int((issues["action"] == IssueAction.REJECTED).sum()),
-        repaired=int((issues["action"] == IssueAction.REPAIRED).sum()),
+        rejected=result.rejected + (0 if batch.malformed is None else len(batch.malformed)),
+        repaired=result.repaired,
         symbols=int(bars["symbol"].nunique()),
         first_date=pd.Timestamp(bars["date"].min()).date(),
         last_date=pd.Timestamp(bars["date"].max()).date(),
@@ -249,8 +249,6 @@ def _log_report(report: SyncReport) -> None:
         report.repaired,
     )
     if report.gaps.missing:
-        logger.info(
-            "Sessions with no bar at all: %s", ", ".join(map(str, report.gaps.missing))
-        )
+        logger.info("Sessions with no bar at all: %s", ", ".join(map(str, report.gaps.missing)))
     for day, bars, listed in report.gaps.partial:
         logger.info("Partial session %s: %d bars of %d listed symbols", day, bars, listed)

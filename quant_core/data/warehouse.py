@@ -23,15 +23,13 @@ old and new rows overlap the new one wins.
 
 from __future__ import annotations
 
-from typing import TypeAlias
-
 import datetime as dt
 import fcntl
 import json
 import logging
 import re
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +44,7 @@ import pyarrow.compute as pc
 from quant_core.atomic import atomic_write_json, fsync_dir, fsync_file
 from quant_core.calendar import TradingCalendar
 from quant_core.errors import ConfigError, DataError
+from quant_core.types import ProgressFn
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +67,6 @@ BAR_SCHEMA = pa.schema(
 BAR_COLUMNS = tuple(BAR_SCHEMA.names)
 _DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _READ_RETRIES = 3
-
-ProgressFn: TypeAlias = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,17 +245,25 @@ class Warehouse:
                     part = table.filter(pc.equal(years, year))
                     old = previous.get(str(year))
                     name = f"bars/{year}-{uuid.uuid4().hex[:12]}.parquet"
-                    replaced += _write_partition(con, part, folder / old if old else None, folder / name)
+                    replaced += _write_partition(
+                        con, part, folder / old if old else None, folder / name
+                    )
                     new_parts[str(year)] = name
                     if progress is not None:
                         progress("write", done, len(touched))
             finally:
                 con.close()
             fsync_dir(folder / "bars")
-            stale = [name for name in manifest.partitions.values() if name not in new_parts.values()]
+            stale = [
+                name for name in manifest.partitions.values() if name not in new_parts.values()
+            ]
             manifest.partitions = new_parts
             if meta is not None:
-                manifest.meta = {"label": meta.label, "source": meta.source, "synthetic": meta.synthetic}
+                manifest.meta = {
+                    "label": meta.label,
+                    "source": meta.source,
+                    "synthetic": meta.synthetic,
+                }
             self._commit(dataset, manifest)
             for name in stale:
                 (folder / name).unlink(missing_ok=True)
@@ -281,8 +286,9 @@ class Warehouse:
             name = f"symbols-{uuid.uuid4().hex[:12]}.parquet"
             con = duckdb.connect()
             try:
-                con.register("symbols_df", pa.Table.from_pandas(symbols, preserve_index=False))
-                con.execute(f"COPY symbols_df TO '{folder / name}' (FORMAT parquet)")
+                con.from_arrow(pa.Table.from_pandas(symbols, preserve_index=False)).write_parquet(
+                    str(folder / name)
+                )
             finally:
                 con.close()
             fsync_file(folder / name)
@@ -341,9 +347,7 @@ class Warehouse:
         con = duckdb.connect()
         try:
             path = self._dir(dataset) / manifest.symbols_file
-            frame: pd.DataFrame = con.sql(
-                "SELECT * FROM read_parquet(?)", params=[str(path)]
-            ).df()
+            frame: pd.DataFrame = con.sql("SELECT * FROM read_parquet(?)", params=[str(path)]).df()
             return frame
         finally:
             con.close()
@@ -355,7 +359,9 @@ class Warehouse:
         bar on which it has no bar.
         """
         sql = "min(date) AS first_date, max(date) AS last_date, count(*) AS rows"
-        table = self._query(dataset, f"symbol, {sql}", None, None, None, "GROUP BY symbol ORDER BY symbol")
+        table = self._query(
+            dataset, f"symbol, {sql}", None, None, None, "GROUP BY symbol ORDER BY symbol"
+        )
         frame: pd.DataFrame = table.to_pandas()
         first = frame["first_date"].to_numpy(dtype="datetime64[D]")
         last = frame["last_date"].to_numpy(dtype="datetime64[D]")
@@ -367,7 +373,9 @@ class Warehouse:
 
     def bars_per_session(self, dataset: str) -> pd.Series:
         """Return how many symbols have a bar on each date of ``dataset``."""
-        table = self._query(dataset, "date, count(*) AS n", None, None, None, "GROUP BY date ORDER BY date")
+        table = self._query(
+            dataset, "date, count(*) AS n", None, None, None, "GROUP BY date ORDER BY date"
+        )
         frame = table.to_pandas()
         return pd.Series(frame["n"].to_numpy(), index=pd.to_datetime(frame["date"]), name="bars")
 
@@ -416,11 +424,13 @@ class Warehouse:
         atomic_write_json(self._dir(dataset) / "manifest.json", manifest.to_json())
 
     def _remove_orphans(self, folder: Path, manifest: _Manifest) -> None:
-        # Files no manifest names were left by a writer that crashed; we hold the lock, so no
-        # live writer can own them.
-        live = set(manifest.partitions.values())
-        for path in (folder / "bars").glob("*.parquet"):
-            if f"bars/{path.name}" not in live:
+        # Files no manifest names, and temporary files, were left by a writer that crashed; we
+        # hold the lock, so no live writer can own them.
+        live = {*manifest.partitions.values(), manifest.symbols_file}
+        candidates = [*folder.glob("bars/*.parquet"), *folder.glob("symbols-*.parquet")]
+        candidates += [*folder.glob(".*.tmp"), *folder.glob("syncs/.*.tmp")]
+        for path in candidates:
+            if path.relative_to(folder).as_posix() not in live:
                 logger.warning("Removing orphan file %s left by an interrupted write", path)
                 path.unlink(missing_ok=True)
 
@@ -505,32 +515,32 @@ def _to_arrow(bars: pd.DataFrame) -> pa.Table:
 def _write_partition(
     con: duckdb.DuckDBPyConnection, new: pa.Table, old: Path | None, target: Path
 ) -> int:
+    # Paths travel as arguments of the relation API, never inside SQL text.
     con.register("new_bars", new)
     replaced = 0
-    if old is None:
-        source = "SELECT * FROM new_bars"
-    else:
-        replaced = con.execute(
-            "SELECT count(*) FROM read_parquet(?) o SEMI JOIN new_bars n USING (symbol, date)",
-            [str(old)],
-        ).fetchone()[0]  # type: ignore[index]
-        source = (
-            f"SELECT * FROM read_parquet('{old}') o ANTI JOIN new_bars n USING (symbol, date) "
-            "UNION ALL SELECT * FROM new_bars"
+    merged = "SELECT * FROM new_bars ORDER BY symbol, date"
+    if old is not None:
+        con.register("old_bars", con.read_parquet(str(old)))
+        count = con.sql("SELECT count(*) FROM old_bars SEMI JOIN new_bars USING (symbol, date)")
+        replaced = int(count.fetchall()[0][0])
+        merged = (
+            "SELECT * FROM old_bars ANTI JOIN new_bars USING (symbol, date) "
+            "UNION ALL SELECT * FROM new_bars ORDER BY symbol, date"
         )
-    con.execute(
-        f"COPY ({source} ORDER BY symbol, date) TO '{target}' "
-        "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
-    )
+    con.sql(merged).write_parquet(str(target), compression="zstd", row_group_size=122_880)
     con.unregister("new_bars")
+    if old is not None:
+        con.unregister("old_bars")
     fsync_file(target)
-    return int(replaced)
+    return replaced
 
 
 def _pivot(table: pa.Table, field: str) -> pd.DataFrame:
     # A scatter into a preallocated array: O(rows), no sort of the long frame.
     if table.num_rows == 0:
-        return pd.DataFrame(index=pd.DatetimeIndex([], name="date"), columns=pd.Index([], name="symbol"))
+        return pd.DataFrame(
+            index=pd.DatetimeIndex([], name="date"), columns=pd.Index([], name="symbol")
+        )
     days = table["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
     lo = int(days.min())
     present = np.zeros(int(days.max()) - lo + 1, dtype=bool)

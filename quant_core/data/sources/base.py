@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol, TypeAlias
+from typing import Literal, Protocol
 
 import pandas as pd
 
 from quant_core.data.warehouse import DatasetMeta
 from quant_core.errors import DataError
+from quant_core.types import ProgressFn
 
-ProgressFn: TypeAlias = Callable[[str, int, int], None]
+__all__ = ["BarSource", "ProgressFn", "SourceBatch", "check_sha256"]
 
 
 @dataclass(frozen=True, slots=True)

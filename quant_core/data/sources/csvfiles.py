@@ -52,12 +52,14 @@ class CsvSource:
         malformed: list[pd.DataFrame] = []
         notes: list[str] = []
         for done, file in enumerate(files, start=1):
-            frame, bad, ignored = _read_one(file, symbol_from_name=self.path.is_dir())
+            frame, bad, ignored = _read_one(
+                file, symbol_from_name=self.path.is_dir(), progress=progress
+            )
             frames.append(frame)
             malformed.append(bad)
             if ignored:
                 notes.append(f"{file}: ignored column(s) {', '.join(ignored)}")
-            named = file.name.split(".")[0].upper()
+            named = symbol_of(file)
             found = sorted(frame["symbol"].dropna().str.strip().str.upper().unique())
             if self.path.is_dir() and found and found != [named]:
                 notes.append(f"{file}: its symbol column gives {', '.join(found[:5])}, not {named}")
@@ -75,38 +77,52 @@ class CsvSource:
         if self.path.is_file():
             return [self.path]
         if self.path.is_dir():
-            files = sorted(p for p in self.path.iterdir() if p.name.lower().endswith((".csv", ".csv.gz")))
+            files = sorted(
+                p for p in self.path.iterdir() if p.name.lower().endswith((".csv", ".csv.gz"))
+            )
             if not files:
                 raise DataError(f"{self.path}: no .csv or .csv.gz files in this folder")
             return files
         raise DataError(f"{self.path}: no such file or folder")
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    if path.name.lower().endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
-    return path.open(encoding="utf-8-sig", newline="")
+PROGRESS_EVERY_ROWS = 100_000
 
 
-def _read_one(path: Path, *, symbol_from_name: bool) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+def symbol_of(path: Path) -> str:
+    """Return the symbol a per-symbol file names: ``brk.b.csv.gz`` -> ``BRK.B``."""
+    name = path.name
+    for suffix in (".csv.gz", ".csv"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name.upper()
+
+
+def _read_one(
+    path: Path, *, symbol_from_name: bool, progress: ProgressFn | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    try:
+        return _parse(path, symbol_from_name, progress)
+    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot be read as a UTF-8 CSV file ({exc})") from None
+
+
+def _parse(
+    path: Path, symbol_from_name: bool, progress: ProgressFn | None
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     # The csv module keeps exact line numbers and lets us reject ragged lines one by one.
-    with _open_text(path) as handle:
-        reader = csv.reader(handle)
+    size = path.stat().st_size
+    with path.open("rb") as raw:
+        stream = gzip.GzipFile(fileobj=raw) if path.name.lower().endswith(".gz") else raw
+        reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))
         try:
             header = next(reader)
         except StopIteration:
             raise DataError(f"{path}: the file is empty") from None
         names = [ALIASES.get(h.strip().lower(), h.strip().lower()) for h in header]
-        required = [c for c in REQUIRED if not (c == "symbol" and symbol_from_name)]
-        missing = [c for c in required if c not in names]
-        if missing:
-            raise DataError(
-                f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(header)}; "
-                f"expected {', '.join(REQUIRED)} (any case), optional adj_close"
-            )
-        wanted = [n for n in names if n in REQUIRED or n in OPTIONAL]
-        ignored = [h for h, n in zip(header, names, strict=True) if n not in wanted]
-        index = {n: names.index(n) for n in wanted}
+        index = _columns(path, header, names, symbol_from_name)
+        ignored = [h for h, n in zip(header, names, strict=True) if n not in index]
         rows: list[list[str]] = []
         lines: list[int] = []
         bad: list[dict[str, object]] = []
@@ -117,23 +133,40 @@ def _read_one(path: Path, *, symbol_from_name: bool) -> tuple[pd.DataFrame, pd.D
             if not any(field.strip() for field in record):
                 continue  # a blank line carries no data
             if len(record) != len(header):
-                bad.append(
-                    {
-                        "_source": str(path),
-                        "_line": line,
-                        "detail": f"{len(record)} fields where the header has {len(header)}",
-                    }
-                )
+                detail = f"{len(record)} fields where the header has {len(header)}"
+                bad.append({"_source": str(path), "_line": line, "detail": detail})
                 continue
             rows.append([record[i] for i in index.values()])
             lines.append(line)
+            if progress is not None and len(rows) % PROGRESS_EVERY_ROWS == 0:
+                progress(f"read {path.name}", raw.tell(), size)
     frame = pd.DataFrame(rows, columns=list(index), dtype="string")
     if "symbol" not in frame.columns:
-        frame["symbol"] = path.name.split(".")[0].upper()
+        frame["symbol"] = symbol_of(path)
     frame["_source"] = str(path)
     frame["_line"] = lines
     logger.info("Read %d rows and %d malformed line(s) from %s", len(frame), len(bad), path)
     return frame, pd.DataFrame(bad, columns=["_source", "_line", "detail"]), ignored
+
+
+def _columns(
+    path: Path, header: list[str], names: list[str], symbol_from_name: bool
+) -> dict[str, int]:
+    wanted = [n for n in names if n in REQUIRED or n in OPTIONAL]
+    repeated = sorted({n for n in wanted if wanted.count(n) > 1})
+    if repeated:
+        raise DataError(
+            f"{path}: column(s) {', '.join(repeated)} appear more than once "
+            f"(header: {', '.join(header)}; 'ticker' counts as 'symbol')"
+        )
+    required = [c for c in REQUIRED if not (c == "symbol" and symbol_from_name)]
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise DataError(
+            f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(header)}; "
+            f"expected {', '.join(REQUIRED)} (any case), optional adj_close"
+        )
+    return {n: names.index(n) for n in wanted}
 
 
 def _with_malformed(batch: SourceBatch, malformed: pd.DataFrame) -> SourceBatch:
@@ -143,7 +176,10 @@ def _with_malformed(batch: SourceBatch, malformed: pd.DataFrame) -> SourceBatch:
         batch.bars,
         batch.meta,
         batch.ohlc,
-        (*batch.notes, f"{len(malformed)} malformed line(s) rejected ({Rule.MALFORMED_LINE.value})"),
+        (
+            *batch.notes,
+            f"{len(malformed)} malformed line(s) rejected ({Rule.MALFORMED_LINE.value})",
+        ),
         batch.symbols,
         malformed,
     )

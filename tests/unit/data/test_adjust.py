@@ -42,6 +42,7 @@ def test_estimated_actions_flag_the_ex_date() -> None:
 
     out = apply_actions(_bars(), [action])
 
+    assert out["volume"].eq(1000).all()  # a spin-off does not change the share count
     flagged = out[(out["flags"] & int(BarFlag.CORPORATE_ACTION)) != 0]
     assert flagged[["symbol", "date"]].to_numpy().tolist() == [["X", pd.Timestamp("2010-06-14")]]
 

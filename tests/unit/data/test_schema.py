@@ -21,7 +21,13 @@ def test_clean_row_passes(calendar) -> None:
     row = result.bars.iloc[0]
     assert row["symbol"] == "AAA"
     assert row["date"] == pd.Timestamp("2010-01-04")
-    assert (row["open"], row["high"], row["low"], row["close"], row["volume"]) == (10, 11, 9, 10.5, 1000)
+    assert (row["open"], row["high"], row["low"], row["close"], row["volume"]) == (
+        10,
+        11,
+        9,
+        10.5,
+        1000,
+    )
     assert row["adj_factor"] == 1.0
     assert row["flags"] == 0
 
@@ -74,13 +80,37 @@ def test_repair_widens_high_and_low_and_flags(calendar) -> None:
     result = _validate(calendar, raw_rows(high="10.2", low="10.1"), ohlc="repair")
 
     assert result.rejected == 0
-    assert result.repaired == 2  # one issue per broken bound
+    assert result.repaired == 1  # one row ...
+    assert len(result.issues) == 2  # ... with one issue line per broken bound
     row = result.bars.iloc[0]
     assert row["high"] == 10.5
     assert row["low"] == 10.0
     assert row["flags"] == BarFlag.OHLC_REPAIRED
     assert set(result.issues["rule"]) == {"high_below_open_close", "low_above_open_close"}
     assert set(result.issues["action"]) == {"repaired"}
+
+
+def test_a_repaired_row_rejected_later_counts_as_rejected_only(calendar) -> None:
+    result = _validate(
+        calendar,
+        raw_rows(high="10.2", date="2010-01-02", _line=2),  # repairable, but a Saturday
+        raw_rows(high="10.2", date="2010-01-05", _line=3),
+        ohlc="repair",
+    )
+    assert (result.rejected, result.repaired) == (1, 1)
+    assert result.issues[["line", "action"]].to_numpy().tolist() == [
+        [2, "rejected"],
+        [3, "repaired"],
+    ]
+
+
+@pytest.mark.parametrize("field", ["adj_close", "adj_factor"])
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_nonpositive_adjustment_is_rejected(calendar, field, value) -> None:
+    result = _validate(calendar, raw_rows(**{field: value}))
+    assert result.bars.empty
+    assert result.issues["rule"].tolist() == ["nonpositive_price"]
+    assert f"{field}={float(value):g} <= 0" in result.issues["detail"].item()
 
 
 def test_high_below_low_is_never_repaired(calendar) -> None:
@@ -98,7 +128,12 @@ def test_identical_duplicate_keeps_first_and_names_it(calendar) -> None:
 
 
 def test_conflicting_duplicates_are_all_rejected(calendar) -> None:
-    result = _validate(calendar, raw_rows(_line=2), raw_rows(_line=3, close="10.6"), raw_rows(date="2010-01-05", _line=4))
+    result = _validate(
+        calendar,
+        raw_rows(_line=2),
+        raw_rows(_line=3, close="10.6"),
+        raw_rows(date="2010-01-05", _line=4),
+    )
     assert result.bars["date"].tolist() == [pd.Timestamp("2010-01-05")]
     assert result.issues["line"].tolist() == [2, 3]
     assert set(result.issues["rule"]) == {"conflicting_duplicate"}
@@ -131,15 +166,23 @@ price = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     rows=st.lists(
         st.fixed_dictionaries(
             {
-                "date": st.sampled_from(["2010-01-04", "2010-01-05", "2010-01-09", "20100106", "bad", ""]),
+                "date": st.sampled_from(
+                    ["2010-01-04", "2010-01-05", "2010-01-09", "20100106", "bad", ""]
+                ),
                 "symbol": st.sampled_from(["AAA", "BBB", " ", "C C"]),
-                "open": price, "high": price, "low": price, "close": price,
+                "open": price,
+                "high": price,
+                "low": price,
+                "close": price,
                 "volume": st.one_of(st.integers(-10, 10**9), st.just("")),
+                "adj_close": price,
             }
         ),
         min_size=1,
@@ -147,7 +190,9 @@ price = st.one_of(
     ),
     ohlc=st.sampled_from(["reject", "repair"]),
 )
-def test_every_input_row_is_kept_rejected_or_repaired_and_output_is_clean(calendar, rows, ohlc) -> None:
+def test_every_input_row_is_kept_rejected_or_repaired_and_output_is_clean(
+    calendar, rows, ohlc
+) -> None:
     frame = pd.DataFrame(rows).astype("string")
     frame["_source"] = "prop.csv"
     frame["_line"] = np.arange(2, len(frame) + 2)
@@ -163,4 +208,6 @@ def test_every_input_row_is_kept_rejected_or_repaired_and_output_is_clean(calend
     assert (out["high"] >= out[["open", "close"]].max(axis=1)).all()
     assert (out["low"] <= out[["open", "close"]].min(axis=1)).all()
     assert (out["volume"] >= 0).all()
+    assert np.isfinite(out[["open", "high", "low", "close", "volume", "adj_factor"]]).all().all()
+    assert (out["adj_factor"] > 0).all()
     assert calendar.is_session(out["date"].to_numpy(dtype="datetime64[D]")).all()

@@ -62,7 +62,9 @@ def test_upsert_across_year_partitions(warehouse: Warehouse, calendar) -> None:
 
     assert len(back) == 8
     assert back["date"].dt.year.unique().tolist() == [2009, 2010]
-    assert back.loc[back["date"] == pd.Timestamp("2009-12-31"), "close"].item() == pytest.approx(51.0)
+    assert back.loc[back["date"] == pd.Timestamp("2009-12-31"), "close"].item() == pytest.approx(
+        51.0
+    )
     files = sorted(p.name for p in (warehouse.root / "t" / "bars").iterdir())
     assert len(files) == 2  # replaced partition files are removed
 
@@ -71,7 +73,10 @@ def test_read_filters(warehouse: Warehouse, calendar) -> None:
     warehouse.write_bars("t", bars(calendar, symbols=("AAA", "BBB", "CCC"), sessions=10), META)
 
     out = warehouse.read_bars(
-        "t", symbols=["CCC", "AAA"], start=dt.date(2010, 1, 6), end=dt.date(2010, 1, 8),
+        "t",
+        symbols=["CCC", "AAA"],
+        start=dt.date(2010, 1, 6),
+        end=dt.date(2010, 1, 8),
         fields=["close"],
     )
 
@@ -83,7 +88,9 @@ def test_read_filters(warehouse: Warehouse, calendar) -> None:
 
 def test_panel_is_dates_by_symbols_with_nan_for_missing(warehouse: Warehouse, calendar) -> None:
     frame = bars(calendar, symbols=("BBB", "AAA"), sessions=4)
-    frame = frame.drop(frame.index[(frame["symbol"] == "BBB") & (frame["date"] == pd.Timestamp("2010-01-06"))])
+    frame = frame.drop(
+        frame.index[(frame["symbol"] == "BBB") & (frame["date"] == pd.Timestamp("2010-01-06"))]
+    )
     warehouse.write_bars("t", frame, META)
 
     panel = warehouse.panel("t", "close")
@@ -104,7 +111,9 @@ def test_panel_of_empty_selection(warehouse: Warehouse, calendar) -> None:
 
 def test_coverage_counts_missing_sessions(warehouse: Warehouse, calendar) -> None:
     frame = bars(calendar, sessions=6)
-    frame = frame.drop(frame.index[(frame["symbol"] == "AAA") & (frame["date"] == pd.Timestamp("2010-01-06"))])
+    frame = frame.drop(
+        frame.index[(frame["symbol"] == "AAA") & (frame["date"] == pd.Timestamp("2010-01-06"))]
+    )
     warehouse.write_bars("t", frame, META)
 
     coverage = warehouse.coverage("t", calendar).set_index("symbol")
@@ -118,7 +127,7 @@ def test_coverage_counts_missing_sessions(warehouse: Warehouse, calendar) -> Non
 
 def test_unknown_dataset_lists_present_ones(warehouse: Warehouse, calendar) -> None:
     warehouse.write_bars("real", bars(calendar), META)
-    with pytest.raises(DataError, match="no dataset 'nope'.*present: real"):
+    with pytest.raises(DataError, match=r"no dataset 'nope'.*present: real"):
         warehouse.read_bars("nope")
 
 
@@ -170,7 +179,9 @@ def test_symbols_metadata(warehouse: Warehouse, calendar) -> None:
 
 
 def test_synthetic_flag_is_stored(warehouse: Warehouse, calendar) -> None:
-    warehouse.write_bars("s", bars(calendar), DatasetMeta("SYNTHETIC x", "synthetic", synthetic=True))
+    warehouse.write_bars(
+        "s", bars(calendar), DatasetMeta("SYNTHETIC x", "synthetic", synthetic=True)
+    )
     assert warehouse.meta("s").synthetic is True
 
 
@@ -186,7 +197,7 @@ def test_readers_never_fail_while_a_writer_replaces_partitions(
         while not stop.is_set():
             try:
                 assert warehouse.panel("t").shape == (40, 50)
-            except BaseException as exc:  # noqa: BLE001 - collected for the main thread
+            except BaseException as exc:
                 errors.append(exc)
                 return
 
@@ -208,7 +219,9 @@ def test_another_source_is_refused_not_mixed(warehouse: Warehouse, calendar) -> 
     warehouse.write_bars("real", bars(calendar), DatasetMeta("real data", "sample:x"))
     synthetic = DatasetMeta("SYNTHETIC", "synthetic:seed=1", synthetic=True)
 
-    with pytest.raises(DataError, match=r"holds sample:x data; writing synthetic:seed=1 .*--replace"):
+    with pytest.raises(
+        DataError, match=r"holds sample:x data; writing synthetic:seed=1 .*--replace"
+    ):
         warehouse.write_bars("real", bars(calendar, price=99.0), synthetic)
 
     assert warehouse.read_bars("real")["close"].max() < 20
@@ -219,7 +232,9 @@ def test_replace_rebuilds_the_dataset_atomically(warehouse: Warehouse, calendar)
     warehouse.write_bars("d", bars(calendar, start="2009-12-28", sessions=8), META)
     other = DatasetMeta("other", "csv")
 
-    result = warehouse.write_bars("d", bars(calendar, symbols=("ZZZ",), sessions=2), other, replace=True)
+    result = warehouse.write_bars(
+        "d", bars(calendar, symbols=("ZZZ",), sessions=2), other, replace=True
+    )
 
     back = warehouse.read_bars("d")
     assert back["symbol"].unique().tolist() == ["ZZZ"]
