@@ -19,26 +19,22 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from config import load_config
 from quant_core import cli
 from quant_core.calendar import get_calendar
 from quant_core.data import report as tables
-from quant_core.data.sources.base import BarSource
-from quant_core.data.sources.csvfiles import CsvSource
-from quant_core.data.sources.sample import SAMPLE_DATASETS, SampleSource
-from quant_core.data.sources.synthetic import SyntheticSource
+from quant_core.data.sources import SOURCES, SourceRequest
+from quant_core.data.sources.sample import SAMPLE_DATASETS
 from quant_core.data.sync import sync
 from quant_core.data.warehouse import Warehouse
-from quant_core.errors import ConfigError
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     # The Interactive Brokers history source implements the same BarSource protocol and is
     # wired in here by the IB adapter's issue.
-    parser.add_argument("--source", choices=["sample", "csv", "synthetic"], default="sample")
+    parser.add_argument("--source", choices=SOURCES.names(), default="sample")
     parser.add_argument(
         "--dataset",
         help="warehouse dataset name; with --source sample also which bundled set "
@@ -65,27 +61,6 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _source(args: argparse.Namespace, exchange: str) -> tuple[BarSource, str]:
-    if args.source == "sample":
-        name = args.dataset or "sp500-2010"
-        return SampleSource(name), name
-    if args.source == "csv":
-        if args.path is None:
-            raise ConfigError("--source csv needs --path FILE_OR_FOLDER")
-        return CsvSource(args.path), args.dataset or "csv"
-    if args.source == "synthetic":
-        try:
-            count = int(args.symbols or 500)
-        except ValueError:
-            raise ConfigError(
-                f"--symbols must be a number for synthetic data, got {args.symbols!r}"
-            ) from None
-        return SyntheticSource(
-            get_calendar(exchange), count, args.days, args.seed
-        ), args.dataset or "synthetic"
-    raise ConfigError(f"unknown source {args.source!r}")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the data sync command line."""
     args = _parse(argv)
@@ -95,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def work() -> int:
         cfg = load_config(None, overrides=args.set)
-        cli.setup_logging(cfg.logging.level)
+        cli.set_level(cfg.logging.level)
         calendar = get_calendar(cfg.calendar.exchange)
         warehouse = Warehouse(cfg.paths.data_dir / "warehouse")
         if args.list:
@@ -104,21 +79,11 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 console.print(tables.warehouse_table(warehouse, calendar))
             return cli.ExitCode.OK
-        source, dataset = _source(args, cfg.calendar.exchange)
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
+        request = SourceRequest(
+            calendar, args.dataset, args.path, args.symbols, args.days, args.seed
         )
-        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-            tasks: dict[str, int] = {}
-
-            def progress(task: str, done: int, total: int) -> None:
-                if task not in tasks:
-                    tasks[task] = int(bar.add_task(task, total=total))
-                bar.update(tasks[task], completed=done, total=total)  # type: ignore[arg-type]
-
+        source, dataset = SOURCES.get(args.source)(request)
+        with cli.progress_bar() as progress:
             summary = sync(
                 source,
                 warehouse,

@@ -8,21 +8,26 @@ Layers, later ones win, merged key by key (deep merge):
 4. environment variables ``QC__SECTION__KEY=value`` (``QC__PORTFOLIO__CASH_BUFFER=0.05``)
 5. command-line overrides ``--set section.key=value``, in order
 
-Values from layers 4 and 5 are parsed as YAML scalars (``0.05`` is a number, ``true`` a bool).
+Values from layers 4 and 5 are read as JSON scalars (``0.05`` is a number, ``true`` a bool,
+``null`` none, ``[1, 2]`` a list) except where the key takes text (names, paths, times, account
+ids, secrets): there the raw text is kept, so ``0123`` stays ``"0123"`` and ``15:45`` a time.
+A later layer that changes ``costs.model`` replaces the whole ``costs`` section.
 The merged result is validated by :class:`config.schema.AppConfig`; an error names the dotted
 key path, the value, where it came from and what was expected. Secrets are never logged.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeGuard, get_args
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from config.schema import AppConfig
 from quant_core.errors import ConfigError
@@ -35,6 +40,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = Path(__file__).resolve().parent
 ENV_PREFIX = "QC__"
 ENVIRONMENTS = ("backtest", "live")
+# Fields whose override text is kept as written rather than parsed as JSON.
+TEXT_TYPES = {str, SecretStr, Path, dt.time, dt.date}
+# Sections that are a union chosen by a tag: changing the tag replaces the whole section.
+DISCRIMINATED: dict[tuple[str, ...], str] = {("costs",): "model"}
 
 KeyPath: TypeAlias = tuple[str, ...]
 
@@ -96,7 +105,8 @@ def _apply_environment(
             logger.warning("Ignoring environment variable %s: overrides start with QC__", key)
         if key.startswith(ENV_PREFIX):
             keys = _split(key[len(ENV_PREFIX) :], "__", f"environment variable {key}")
-            _merge(merged, _nest(keys, _scalar(raw)), (), f"environment variable {key}", origin)
+            value = _scalar(raw, keys, merged)
+            _merge(merged, _nest(keys, value), (), f"environment variable {key}", origin)
             logger.info("Applied environment override %s", key)
 
 
@@ -108,7 +118,7 @@ def _apply_overrides(
         if not sep:
             raise ConfigError(f"--set expects section.key=value, got {item!r}")
         keys = _split(dotted, ".", f"--set {dotted}")
-        _merge(merged, _nest(keys, _scalar(raw)), (), f"--set {dotted}", origin)
+        _merge(merged, _nest(keys, _scalar(raw, keys, merged)), (), f"--set {dotted}", origin)
         logger.info("Applied command-line override %s", dotted)
 
 
@@ -124,11 +134,22 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _scalar(raw: str) -> Any:
+def _scalar(raw: str, keys: KeyPath, merged: Mapping[str, Any]) -> Any:
+    if _takes_text(keys, merged):
+        return None if raw.strip() in {"null", "~"} else raw
     try:
-        return yaml.safe_load(raw)
-    except yaml.YAMLError:
+        return json.loads(raw)
+    except json.JSONDecodeError:
         return raw
+
+
+def _takes_text(keys: KeyPath, merged: Mapping[str, Any]) -> bool:
+    model = _model_at(keys[:-1], merged)
+    field = model.model_fields.get(keys[-1]) if model else None
+    if field is None:
+        return False
+    kinds = get_args(field.annotation) or (field.annotation,)
+    return any(k in TEXT_TYPES for k in kinds)
 
 
 def _split(text: str, sep: str, where: str) -> KeyPath:
@@ -153,6 +174,9 @@ def _merge(
 ) -> None:
     for key, value in layer.items():
         path = (*prefix, str(key))
+        tag = DISCRIMINATED.get(path)
+        if _switches_model(tag, into.get(key), value):
+            into.pop(key)  # another model: the section restarts from this layer
         if isinstance(value, Mapping) and isinstance(into.get(key), dict):
             _merge(into[key], value, path, source, origin)
             continue
@@ -162,6 +186,12 @@ def _merge(
         origin[path] = source
         if isinstance(value, Mapping):
             _record_leaves(value, path, source, origin)
+
+
+def _switches_model(tag: str | None, current: Any, value: Any) -> bool:
+    if tag is None or not isinstance(current, dict) or not isinstance(value, Mapping):
+        return False
+    return tag in value and value[tag] != current.get(tag)
 
 
 def _record_leaves(
@@ -174,46 +204,77 @@ def _record_leaves(
 
 
 def _explain(exc: ValidationError, merged: Mapping[str, Any], origin: dict[KeyPath, str]) -> str:
-    lines = [f"{exc.error_count()} invalid config value(s):"]
+    # A union reports one error per member; show them as one line per key.
+    found: dict[KeyPath, list[str]] = {}
+    shown: dict[KeyPath, str] = {}
     for err in exc.errors():
         path = _key_path(err["loc"], merged)
-        dotted = ".".join(path) or "(top level)"
         source = next(
             (origin[path[:n]] for n in range(len(path), 0, -1) if path[:n] in origin), "defaults"
         )
-        model = _model_at(path[:-1])
+        model = _model_at(path[:-1], merged)
         if err["type"] == "extra_forbidden":
             valid = ", ".join(sorted(model.model_fields)) if model else "?"
             expected = f"unknown key; valid keys here: {valid}"
         else:
             expected = err["msg"]
-        shown = "'***'" if _is_secret(model, path) else repr(err.get("input"))
-        lines.append(f"  {dotted} = {shown} (from {source}): {expected}")
+        # A value from secrets.yaml, or a misspelt key beside a secret, may itself be a secret.
+        hidden = _is_secret(model, path) or source.endswith("secrets.yaml")
+        hidden = hidden or (err["type"] == "extra_forbidden" and _has_secret(model))
+        value = "'***'" if hidden else repr(err.get("input"))
+        shown[path] = f"{'.'.join(path) or '(top level)'} = {value} (from {source})"
+        found.setdefault(path, []).append(expected)
+    lines = [f"{len(found)} invalid config value(s):"]
+    lines += [f"  {shown[path]}: {'; or '.join(found[path])}" for path in found]
     return "\n".join(lines)
 
 
 def _key_path(loc: tuple[int | str, ...], merged: Mapping[str, Any]) -> KeyPath:
     # Discriminated unions add their tag ("per_share") to the location; keep only real keys.
+    # Union members name themselves in the location too ("bps", "constrained-int"); only
+    # parts that exist in the merged data (keys, list indices) make the key path.
     path: list[str] = []
     node: Any = merged
     for part in loc:
-        if isinstance(node, Mapping) and part in node:
-            path.append(str(part))
+        is_key = isinstance(node, Mapping) and part in node
+        is_index = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if is_key or is_index:
             node = node[part]
-        elif not isinstance(node, Mapping) or isinstance(part, int):
             path.append(str(part))
     return tuple(path)
 
 
-def _model_at(path: KeyPath) -> type[BaseModel] | None:
+def _model_at(path: KeyPath, merged: Mapping[str, Any]) -> type[BaseModel] | None:
     model: type[BaseModel] = AppConfig
+    node: Any = merged
     for key in path:
         field = model.model_fields.get(key)
+        node = node.get(key, {}) if isinstance(node, Mapping) else {}
+        choices = [a for a in get_args(getattr(field, "annotation", None)) if _is_model(a)]
         annotation = getattr(field, "annotation", None)
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        if field is not None and _is_model(annotation):
+            model = annotation
+        elif field is not None and field.discriminator and choices:
+            # A discriminated union: the tag in the merged data picks the model.
+            tag = str(field.discriminator)
+            wanted = node.get(tag, choices[0].model_fields[tag].default)
+            match = [c for c in choices if c.model_fields[tag].default == wanted]
+            if not match:
+                return None
+            model = match[0]
+        else:
             return None
-        model = annotation
     return model
+
+
+def _is_model(annotation: Any) -> TypeGuard[type[BaseModel]]:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _has_secret(model: type[BaseModel] | None) -> bool:
+    return model is not None and any(
+        "SecretStr" in repr(field.annotation) for field in model.model_fields.values()
+    )
 
 
 def _is_secret(model: type[BaseModel] | None, path: KeyPath) -> bool:

@@ -35,6 +35,7 @@ class PathsConfig(Section):
 
     data_dir: Path = Field(
         default=Path("data"),
+        validate_default=True,
         description="Root of the warehouse, backtest results and live files; relative paths "
         "resolve against the project root. Default: data",
     )
@@ -77,7 +78,8 @@ class StrategyConfig(Section):
     params: dict[str, Any] = Field(
         default_factory=dict, description="Strategy parameters, validated by the strategy"
     )
-    rebalance: PositiveInt | Literal["weekly", "monthly"] = Field(
+    # Strict: YAML's `true` must not become a rebalance every 1 session.
+    rebalance: Annotated[int, Field(strict=True, gt=0)] | Literal["weekly", "monthly"] = Field(
         default=21,
         description="Every N trading days (integer), or the first session of each week/month. "
         "Default: 21",
@@ -148,6 +150,14 @@ class LiveConfig(Section):
         default=60.0, description="Older commands are refused as expired, seconds. Default: 60"
     )
 
+    @field_validator("rebalance_time", mode="before")
+    @classmethod
+    def _quoted_time(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted 15:45 as the number 945 (base 60).
+        if isinstance(value, int):
+            raise ValueError('write the time quoted, as "HH:MM" (an unquoted 15:45 is a number)')
+        return value
+
 
 class IBConfig(Section):
     """Connection to TWS or IB Gateway."""
@@ -177,7 +187,8 @@ class LoggingConfig(Section):
 class AppConfig(Section):
     """The whole, validated configuration."""
 
-    paths: PathsConfig = PathsConfig()
+    # A dict default is validated with the context, so data_dir resolves against the root.
+    paths: PathsConfig = Field(default_factory=dict, validate_default=True)
     calendar: CalendarConfig = CalendarConfig()
     data: DataConfig = DataConfig()
     strategy: StrategyConfig = StrategyConfig()

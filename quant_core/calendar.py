@@ -36,7 +36,7 @@ class TradingCalendar:
             # deprecates; the sessions it returns are unaffected. Silence only that, only here.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Pandas4Warning)
-                cal = xcals.get_calendar(exchange, start=CALENDAR_START, end=CALENDAR_END)
+                cal = _build(exchange)
         except xcals.errors.InvalidCalendarName as exc:
             raise ConfigError(
                 f"calendar.exchange: unknown exchange {exchange!r}; "
@@ -87,6 +87,18 @@ class TradingCalendar:
                 f"{count} sessions before {end} reach past the calendar start {self.first}"
             )
         return self._sessions[hi - count : hi]
+
+
+def _build(exchange: str) -> xcals.ExchangeCalendar:
+    try:
+        return xcals.get_calendar(exchange, start=CALENDAR_START, end=CALENDAR_END)
+    except ValueError:
+        # Some calendars know fewer years (XSHG: 1990-12-03 to 2026): keep within their bounds.
+        kind = type(xcals.get_calendar(exchange))
+        lo, hi = kind.bound_min(), kind.bound_max()
+        start = max(pd.Timestamp(CALENDAR_START), lo) if lo is not None else CALENDAR_START
+        end = min(pd.Timestamp(CALENDAR_END), hi) if hi is not None else CALENDAR_END
+        return xcals.get_calendar(exchange, start=start, end=end)
 
 
 @lru_cache(maxsize=8)

@@ -12,11 +12,23 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import IntEnum
 from types import FrameType
 
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
 from quant_core.errors import ConfigError, QuantError
+from quant_core.types import ProgressFn
 
 logger = logging.getLogger(__name__)
 
@@ -38,13 +50,42 @@ class GracefulExit(BaseException):
 
 
 def setup_logging(level: str = "INFO") -> None:
-    """Send ``quant_core`` logs to stderr at ``level``; call once, from an entry point only."""
+    """Send ``quant_core`` logs to stderr at ``level``; call once, from an entry point only.
+
+    Call it before loading the configuration, so that the config loader's own messages are
+    shown, then :func:`set_level` with the configured level.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     logging.getLogger("quant_core").setLevel(level.upper())
+
+
+def set_level(level: str) -> None:
+    """Change the ``quant_core`` log level after the configuration is known."""
+    logging.getLogger("quant_core").setLevel(level.upper())
+
+
+@contextmanager
+def progress_bar() -> Iterator[ProgressFn]:
+    """Yield a ``progress(task, done, total)`` callback drawing bars on stderr."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def update(task: str, done: int, total: int) -> None:
+            if task not in tasks:
+                tasks[task] = bar.add_task(task, total=total)
+            bar.update(tasks[task], completed=done, total=total)
+
+        yield update
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:

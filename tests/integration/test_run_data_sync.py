@@ -98,3 +98,24 @@ def test_unknown_sample_dataset_lists_valid_ones(tmp_path: Path) -> None:
     result = run(tmp_path, "--source", "sample", "--dataset", "nasdaq")
     assert result.returncode == 2
     assert "valid: sp500-2010, wiki5" in result.stderr
+
+
+def test_mixing_sources_is_refused_and_replace_rebuilds(tmp_path: Path) -> None:
+    run(tmp_path, "--source", "synthetic", "--symbols", "3", "--days", "20", "--dataset", "mine")
+    csv = tmp_path / "bars.csv"
+    csv.write_text("date,symbol,open,high,low,close,volume\n2010-01-04,AAA,10,11,9,10.5,1\n")
+
+    mixed = run(tmp_path, "--source", "csv", "--path", str(csv), "--dataset", "mine")
+    rebuilt = run(tmp_path, "--source", "csv", "--path", str(csv), "--dataset", "mine", "--replace")
+    listing = run(tmp_path, "--list", "--dataset", "mine")
+
+    assert mixed.returncode == 1
+    assert "holds synthetic:seed=7,symbols=3,days=20 data; writing csv data" in mixed.stderr
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "AAA" in listing.stdout
+    assert "SYN0000" not in listing.stdout
+
+
+def test_other_exchange_calendar(tmp_path: Path) -> None:
+    result = run(tmp_path, "--set", "calendar.exchange=XSHG", "--list")
+    assert result.returncode == 0, result.stderr

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from pathlib import Path
 
@@ -209,4 +210,79 @@ def test_misspelt_env_prefix_is_warned_about(
     assert cfg.portfolio.cash_buffer == 0.02
     assert log_has(
         caplog, "Ignoring environment variable QC_PORTFOLIO__CASH_BUFFER", logging.WARNING
+    )
+
+
+def test_misspelt_key_in_secrets_file_is_masked(folder: Path) -> None:
+    (folder / "secrets.yaml").write_text("cockpit: {pasword_hash: 'pbkdf2$SUPERSECRET'}")
+    with pytest.raises(ConfigError) as info:
+        load_config(None, config_dir=folder, environ={})
+    assert "cockpit.pasword_hash = '***'" in str(info.value)
+    assert "SUPERSECRET" not in str(info.value)
+
+
+def test_misspelt_key_beside_a_secret_is_masked_from_any_layer(folder: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["cockpit.pasword_hash=hunter2"], config_dir=folder, environ={})
+    assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "check"),
+    [
+        ("live.rebalance_time=15:45", lambda c: c.live.rebalance_time == dt.time(15, 45)),
+        ("ib.account=0123", lambda c: c.ib.account == "0123"),
+        ("ib.account=null", lambda c: c.ib.account is None),
+        ("data.dataset=2010", lambda c: c.data.dataset == "2010"),
+        (
+            "cockpit.password_hash=123456",
+            lambda c: c.cockpit.password_hash.get_secret_value() == "123456",
+        ),
+        ("strategy.params.lookback=63", lambda c: c.strategy.params["lookback"] == 63),
+        (
+            'strategy.params.symbols=["A", "B"]',
+            lambda c: c.strategy.params["symbols"] == ["A", "B"],
+        ),
+        ("portfolio.cash_buffer=0.05", lambda c: c.portfolio.cash_buffer == 0.05),
+    ],
+)
+def test_override_values_are_typed_by_their_key(folder: Path, override, check) -> None:
+    assert check(load_config("live", [override], config_dir=folder, environ={}))
+    key, value = override.split("=", 1)
+    env = {"QC__" + key.replace(".", "__").upper(): value}
+    assert check(load_config("live", config_dir=folder, environ=env))
+
+
+def test_rebalance_true_is_not_every_session(folder: Path) -> None:
+    with pytest.raises(ConfigError, match=r"strategy\.rebalance = True"):
+        load_config(None, ["strategy.rebalance=true"], config_dir=folder, environ={})
+
+
+def test_unquoted_yaml_time_is_caught(folder: Path) -> None:
+    (folder / "live.yaml").write_text("live: {rebalance_time: 15:45}")
+    with pytest.raises(ConfigError, match=r"live\.rebalance_time = 945 .*quoted"):
+        load_config("live", config_dir=folder, environ={})
+
+
+def test_switching_cost_model_replaces_the_section(folder: Path) -> None:
+    cfg = load_config(
+        None, ["costs.model=bps", "costs.commission_bps=10"], config_dir=folder, environ={}
+    )
+    assert cfg.costs.model == "bps"
+    assert cfg.costs.commission_bps == 10
+    env = {"QC__COSTS__MODEL": "bps"}
+    assert load_config(None, config_dir=folder, environ=env).costs.model == "bps"
+
+
+def test_unknown_key_in_the_chosen_cost_model_lists_its_keys(folder: Path) -> None:
+    with pytest.raises(ConfigError, match="valid keys here: commission_bps, model, slippage_bps"):
+        load_config(
+            None, ["costs.model=bps", "costs.per_share_usd=1"], config_dir=folder, environ={}
+        )
+
+
+def test_default_data_dir_resolves_against_project_root(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text("calendar: {exchange: XNYS}")
+    assert (
+        load_config(None, config_dir=tmp_path, environ={}).paths.data_dir == PROJECT_ROOT / "data"
     )

@@ -75,6 +75,11 @@ class TestCalendar:
             "2010-01-19",
         ]
 
+    def test_calendar_with_narrower_bounds(self) -> None:
+        shanghai = TradingCalendar("XSHG")
+        assert shanghai.first >= dt.date(1990, 12, 3)
+        assert shanghai.is_session(np.array(["2010-01-04"], dtype="datetime64[D]")).all()
+
     def test_unknown_exchange(self) -> None:
         with pytest.raises(ConfigError, match="unknown exchange 'NOPE'"):
             TradingCalendar("NOPE")

@@ -1,10 +1,20 @@
 """Bar sources. Each returns raw rows that the same validation and warehouse then take.
 
-``sample`` (bundled real data), ``csv`` (user files) and ``synthetic`` (seeded generator) live
-here; the Interactive Brokers history source implements :class:`BarSource` in
-``quant_core.ib`` and is wired in by the entry point, so ``data`` never imports the IB client.
+``sample`` (bundled real data), ``csv`` (user files) and ``synthetic`` (seeded generator) register
+themselves in :data:`SOURCES` when this package is imported. The Interactive Brokers history
+source implements :class:`BarSource` in ``quant_core.ib`` and registers there, imported by the
+entry point, so ``data`` never imports the IB client.
 """
 
-from quant_core.data.sources.base import BarSource, SourceBatch
+from quant_core.data.sources import csvfiles, sample, synthetic
+from quant_core.data.sources.base import SOURCES, BarSource, SourceBatch, SourceRequest
 
-__all__ = ["BarSource", "SourceBatch"]
+__all__ = [
+    "SOURCES",
+    "BarSource",
+    "SourceBatch",
+    "SourceRequest",
+    "csvfiles",
+    "sample",
+    "synthetic",
+]

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeAlias
 
 import pandas as pd
 
+from quant_core.calendar import TradingCalendar
 from quant_core.data.warehouse import DatasetMeta
 from quant_core.errors import DataError
+from quant_core.registry import Registry
 from quant_core.types import ProgressFn
 
-__all__ = ["BarSource", "ProgressFn", "SourceBatch", "check_sha256"]
+__all__ = [
+    "SOURCES",
+    "BarSource",
+    "ProgressFn",
+    "SourceBatch",
+    "SourceRequest",
+    "check_sha256",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +65,23 @@ class BarSource(Protocol):
     def load(self, progress: ProgressFn | None = None) -> SourceBatch:
         """Return the source's rows; ``progress(task, done, total)`` reports long work."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRequest:
+    """What the command line asked of a source; each source reads the fields it needs."""
+
+    calendar: TradingCalendar
+    dataset: str | None = None
+    path: Path | None = None
+    symbols: str | None = None
+    days: int = 2520
+    seed: int = 7
+
+
+# A factory builds the source and names the dataset it writes to by default.
+SourceFactory: TypeAlias = Callable[[SourceRequest], tuple[BarSource, str]]
+SOURCES: Registry[SourceFactory] = Registry("data source")
 
 
 def check_sha256(path: Path, expected: str) -> None:

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from quant_core.data.sources.base import ProgressFn, SourceBatch
+from quant_core.data.sources.base import SOURCES, ProgressFn, SourceBatch, SourceRequest
 from quant_core.data.warehouse import DatasetMeta
-from quant_core.errors import DataError
+from quant_core.errors import ConfigError, DataError
 from quant_core.types import Rule
 
 logger = logging.getLogger(__name__)
@@ -84,6 +84,13 @@ class CsvSource:
                 raise DataError(f"{self.path}: no .csv or .csv.gz files in this folder")
             return files
         raise DataError(f"{self.path}: no such file or folder")
+
+
+@SOURCES.register("csv")
+def _from_request(request: SourceRequest) -> tuple[CsvSource, str]:
+    if request.path is None:
+        raise ConfigError("--source csv needs --path FILE_OR_FOLDER")
+    return CsvSource(request.path), request.dataset or "csv"
 
 
 PROGRESS_EVERY_ROWS = 100_000

@@ -38,7 +38,13 @@ import numpy as np
 import pandas as pd
 
 from quant_core.data.adjust import ActionKind, CorporateAction, apply_actions
-from quant_core.data.sources.base import ProgressFn, SourceBatch, check_sha256
+from quant_core.data.sources.base import (
+    SOURCES,
+    ProgressFn,
+    SourceBatch,
+    SourceRequest,
+    check_sha256,
+)
 from quant_core.data.warehouse import DatasetMeta
 from quant_core.errors import DataError
 from quant_core.registry import Registry
@@ -191,3 +197,9 @@ def load_wiki5() -> SourceBatch:
 SAMPLE_DATASETS: Registry[Callable[[], SourceBatch]] = Registry("sample dataset")
 SAMPLE_DATASETS.add("sp500-2010", load_sp500_2010)
 SAMPLE_DATASETS.add("wiki5", load_wiki5)
+
+
+@SOURCES.register("sample")
+def _from_request(request: SourceRequest) -> tuple[SampleSource, str]:
+    name = request.dataset or "sp500-2010"
+    return SampleSource(name), name

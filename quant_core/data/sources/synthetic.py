@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from quant_core.calendar import TradingCalendar
-from quant_core.data.sources.base import ProgressFn, SourceBatch
+from quant_core.data.sources.base import SOURCES, ProgressFn, SourceBatch, SourceRequest
 from quant_core.data.warehouse import DatasetMeta
 from quant_core.errors import ConfigError
 
@@ -132,3 +132,16 @@ class SyntheticSource:
             synthetic=True,
         )
         return SourceBatch(bars, meta, ohlc="reject", notes=("generated data, not real",))
+
+
+@SOURCES.register("synthetic")
+def _from_request(request: SourceRequest) -> tuple[SyntheticSource, str]:
+    try:
+        count = int(request.symbols or 500)
+    except ValueError:
+        # --symbols is a list of tickers for other sources, so it arrives as text.
+        raise ConfigError(
+            f"--symbols must be a number for synthetic data, got {request.symbols!r}"
+        ) from None
+    source = SyntheticSource(request.calendar, count, request.days, request.seed)
+    return source, request.dataset or "synthetic"

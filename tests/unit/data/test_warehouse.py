@@ -35,10 +35,12 @@ def test_resync_is_idempotent(warehouse: Warehouse, calendar) -> None:
     frame = bars(calendar)
     warehouse.write_bars("t", frame, META)
 
+    before = warehouse.read_bars("t")
+
     again = warehouse.write_bars("t", frame)
 
     assert again.rows_replaced == len(frame)
-    assert len(warehouse.read_bars("t")) == len(frame)
+    pd.testing.assert_frame_equal(warehouse.read_bars("t"), before)
 
 
 def test_overlap_upserts_newest_wins(warehouse: Warehouse, calendar) -> None:
@@ -242,3 +244,24 @@ def test_replace_rebuilds_the_dataset_atomically(warehouse: Warehouse, calendar)
     assert result.rows_replaced == 0
     assert warehouse.meta("d") == other
     assert len(list((warehouse.root / "d" / "bars").iterdir())) == 1  # the 2009 file is gone too
+
+
+def test_paths_with_quotes_are_safe(tmp_path: Path, calendar) -> None:
+    warehouse = Warehouse(tmp_path / "o'brien's data" / "warehouse")
+    warehouse.write_bars("t", bars(calendar), META)
+    warehouse.write_bars("t", bars(calendar, price=11.0))
+    warehouse.write_symbols("t", pd.DataFrame({"symbol": ["AAA"]}))
+    assert len(warehouse.read_bars("t")) == 10
+    assert warehouse.symbols("t")["symbol"].tolist() == ["AAA"]
+
+
+def test_stray_temporary_and_symbol_files_are_cleaned(warehouse: Warehouse, calendar) -> None:
+    warehouse.write_bars("t", bars(calendar), META)
+    folder = warehouse.root / "t"
+    leftovers = [folder / ".manifest.json.abc.tmp", folder / "symbols-dead.parquet"]
+    for path in leftovers:
+        path.write_bytes(b"x")
+
+    warehouse.write_bars("t", bars(calendar))
+
+    assert not any(path.exists() for path in leftovers)
