@@ -1,0 +1,173 @@
+"""The fill/cash kernel: execute one batch of market orders at one price each, purely.
+
+``execute(ledger, orders, prices, costs, shortfall, fractional) -> (new_ledger, fills)``
+
+* Sells fill first, at ``price x (1 - slippage)``; their proceeds less commission join the cash.
+* Buys cost ``shares x price x (1 + slippage)`` plus commission, paid from cash. If the cash
+  (after the sells) cannot pay every buy, they are truncated by the shortfall rule:
+
+  ``pro_rata``
+      every buy is scaled by the same factor, the largest for which the total cost fits the
+      cash (shares floored unless fractional);
+  ``sequential``
+      buys fill in ascending order value (ties by symbol position); the one that runs out of
+      cash gets the most shares that the remaining cash pays, fee included; later buys get
+      nothing.
+
+* An order without a usable price (halt, missing bar) is not filled: ``REJECTED_NO_PRICE``.
+* Cash never goes below zero: the total cost of the buys is checked as one number against the
+  cash, and ``cash - total >= 0`` holds exactly in floating point whenever ``total <= cash``.
+
+Rejections and truncations are data (``Fills.status``), never exceptions. No I/O, no clock: the
+backtest engine and the live worker's simulated broker both call this function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Literal
+
+import numpy as np
+
+from quant_core.portfolio.costs import CostModel
+
+BISECTION_STEPS = 64
+
+
+class FillStatus(StrEnum):
+    """What happened to one order."""
+
+    FILLED = "filled"
+    TRUNCATED_CASH = "truncated_cash"
+    REJECTED_NO_PRICE = "rejected_no_price"
+
+
+@dataclass(frozen=True, slots=True)
+class Ledger:
+    """Cash (account currency) and positions (shares per symbol position)."""
+
+    cash: float
+    positions: np.ndarray
+
+    def equity(self, prices: np.ndarray) -> float:
+        """Return cash plus positions marked at ``prices`` (NaN prices count for nothing)."""
+        held = self.positions != 0
+        return float(self.cash + np.dot(self.positions[held], np.nan_to_num(prices[held])))
+
+
+@dataclass(frozen=True, slots=True)
+class Fills:
+    """Per-order results of one batch, aligned on ``index`` (symbol positions).
+
+    ``requested`` and ``filled`` are signed shares (buy > 0); ``price`` is the execution
+    price after slippage (NaN when nothing filled); ``commission`` in account currency.
+    """
+
+    index: np.ndarray
+    requested: np.ndarray
+    filled: np.ndarray
+    price: np.ndarray
+    commission: np.ndarray
+    status: np.ndarray
+
+    @property
+    def cash_flow(self) -> float:
+        """Return the batch's net cash flow: sale proceeds less purchases and commissions."""
+        notional = np.nan_to_num(self.filled * self.price)
+        return float(-notional.sum() - self.commission.sum())
+
+
+def execute(
+    ledger: Ledger,
+    orders: np.ndarray,
+    prices: np.ndarray,
+    costs: CostModel,
+    shortfall: Literal["pro_rata", "sequential"] = "pro_rata",
+    fractional: bool = False,
+) -> tuple[Ledger, Fills]:
+    """Execute ``orders`` (signed shares per symbol position; 0 = none) at ``prices``.
+
+    Returns
+    -------
+    tuple[Ledger, Fills]
+        The new ledger and what happened to every non-zero order.
+    """
+    index = np.flatnonzero(orders)
+    requested = orders[index].astype(float)
+    raw = prices[index]
+    priced = np.isfinite(raw) & (raw > 0)
+    side = np.sign(requested)
+    price = np.where(priced, costs.execution_price(np.where(priced, raw, 0.0), side), np.nan)
+    filled = np.where(priced, requested, 0.0)
+    status = np.where(priced, FillStatus.FILLED.value, FillStatus.REJECTED_NO_PRICE.value)
+
+    sells = priced & (requested < 0)
+    proceeds = -filled[sells] * price[sells]
+    cash = ledger.cash + float(proceeds.sum() - costs.commission(filled[sells], price[sells]).sum())
+
+    buys = np.flatnonzero(priced & (requested > 0))
+    if buys.size:
+        wanted = filled[buys]
+        if _cost(wanted, price[buys], costs).sum() > cash:
+            affordable = (_pro_rata if shortfall == "pro_rata" else _sequential)(
+                wanted, price[buys], cash, costs, fractional
+            )
+            cut = affordable < wanted
+            status[buys[cut]] = FillStatus.TRUNCATED_CASH.value
+            filled[buys] = affordable
+        cash = cash - float(_cost(filled[buys], price[buys], costs).sum())
+
+    commission = costs.commission(filled, np.nan_to_num(price))
+    price = np.where(filled != 0, price, np.nan)
+    positions = ledger.positions.copy()
+    positions[index] += filled
+    fills = Fills(index, requested, filled, price, commission, status)
+    return replace(ledger, cash=cash, positions=positions), fills
+
+
+def _cost(shares: np.ndarray, price: np.ndarray, costs: CostModel) -> np.ndarray:
+    return np.asarray(shares * price + costs.commission(shares, price))
+
+
+def _shares(amount: np.ndarray, fractional: bool) -> np.ndarray:
+    return amount if fractional else np.floor(amount)
+
+
+def _pro_rata(
+    wanted: np.ndarray, price: np.ndarray, cash: float, costs: CostModel, fractional: bool
+) -> np.ndarray:
+    # The total cost is non-decreasing in the common scale f, so bisect on f; `lo` stays
+    # affordable at every step, hence so is the answer.
+    lo, hi = 0.0, 1.0
+    for _ in range(BISECTION_STEPS):
+        mid = (lo + hi) / 2
+        if _cost(_shares(wanted * mid, fractional), price, costs).sum() <= cash:
+            lo = mid
+        else:
+            hi = mid
+    return _shares(wanted * lo, fractional)
+
+
+def _sequential(
+    wanted: np.ndarray, price: np.ndarray, cash: float, costs: CostModel, fractional: bool
+) -> np.ndarray:
+    # Every check sums the whole vector exactly as `execute` does afterwards, so what is
+    # affordable here is affordable there, to the last bit.
+    def fits(candidate: np.ndarray) -> bool:
+        return bool(_cost(candidate, price, costs).sum() <= cash)
+
+    out = np.zeros_like(wanted)
+    order = np.lexsort((np.arange(wanted.size), wanted * price))  # ascending value, then position
+    for i in order:
+        out[i] = wanted[i]
+        if fits(out):
+            continue
+        lo, hi = 0.0, float(wanted[i])
+        for _ in range(BISECTION_STEPS):
+            mid = (lo + hi) / 2
+            out[i] = mid if fractional else np.floor(mid)
+            lo, hi = (mid, hi) if fits(out) else (lo, mid)
+        out[i] = lo if fractional else np.floor(lo)
+        break  # this buy ran out of cash; later ones get nothing
+    return out
