@@ -11,7 +11,8 @@ Layers, later ones win, merged key by key (deep merge):
 Values from layers 4 and 5 are read as JSON scalars (``0.05`` is a number, ``true`` a bool,
 ``null`` none, ``[1, 2]`` a list) except where the key takes text (names, paths, times, account
 ids, secrets): there the raw text is kept, so ``0123`` stays ``"0123"`` and ``15:45`` a time.
-A later layer that changes ``costs.model`` replaces the whole ``costs`` section.
+A later layer that changes ``costs.model`` replaces the whole ``costs`` section, and one that
+changes ``strategy.name`` drops the earlier ``strategy.params``.
 The merged result is validated by :class:`config.schema.AppConfig`; an error names the dotted
 key path, the value, where it came from and what was expected. Secrets are never logged.
 """
@@ -42,8 +43,13 @@ ENV_PREFIX = "QC__"
 ENVIRONMENTS = ("backtest", "live")
 # Fields whose override text is kept as written rather than parsed as JSON.
 TEXT_TYPES = {str, SecretStr, Path, dt.time, dt.date}
-# Sections that are a union chosen by a tag: changing the tag replaces the whole section.
-DISCRIMINATED: dict[tuple[str, ...], str] = {("costs",): "model"}
+# Sections chosen by a tag. When a later layer changes the tag, what belongs to the old choice
+# goes: the whole costs section (another cost model), or the strategy's params (another
+# strategy's parameters), while strategy.rebalance stays.
+DISCRIMINATED: dict[tuple[str, ...], tuple[str, str | None]] = {
+    ("costs",): ("model", None),
+    ("strategy",): ("name", "params"),
+}
 
 KeyPath: TypeAlias = tuple[str, ...]
 
@@ -174,9 +180,12 @@ def _merge(
 ) -> None:
     for key, value in layer.items():
         path = (*prefix, str(key))
-        tag = DISCRIMINATED.get(path)
+        tag, owned = DISCRIMINATED.get(path, (None, None))
         if _switches_model(tag, into.get(key), value):
-            into.pop(key)  # another model: the section restarts from this layer
+            if owned is None:
+                into.pop(key)
+            else:
+                into[key].pop(owned, None)
         if isinstance(value, Mapping) and isinstance(into.get(key), dict):
             _merge(into[key], value, path, source, origin)
             continue

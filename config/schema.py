@@ -136,6 +136,10 @@ class BacktestConfig(Section):
     )
     start: dt.date | None = Field(default=None, description="First session; None: data start")
     end: dt.date | None = Field(default=None, description="Last session; None: data end")
+    benchmark: str | None = Field(
+        default="equal_weight",
+        description="equal_weight (buy and hold of the universe), one symbol, or None",
+    )
 
 
 class LiveConfig(Section):

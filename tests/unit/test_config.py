@@ -286,3 +286,17 @@ def test_default_data_dir_resolves_against_project_root(tmp_path: Path) -> None:
     assert (
         load_config(None, config_dir=tmp_path, environ={}).paths.data_dir == PROJECT_ROOT / "data"
     )
+
+
+def test_switching_strategy_drops_the_old_params_but_keeps_the_schedule(folder: Path) -> None:
+    (folder / "backtest.yaml").write_text("strategy: {rebalance: 5}")
+    cfg = load_config(
+        "backtest",
+        ["strategy.name=sma_cross", "strategy.params.fast=20"],
+        config_dir=folder,
+        environ={},
+    )
+    assert cfg.strategy.params == {"fast": 20}
+    assert cfg.strategy.rebalance == 5
+    same = load_config("backtest", ["strategy.name=momentum"], config_dir=folder, environ={})
+    assert same.strategy.params == {"lookback": 126}

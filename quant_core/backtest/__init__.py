@@ -1,0 +1,1 @@
+"""The backtest: the engine's date loop, metrics, the benchmark and stored results."""

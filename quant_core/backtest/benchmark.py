@@ -1,0 +1,35 @@
+"""Benchmarks: buy and hold from the first rebalance, with no costs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from quant_core.errors import ConfigError
+from quant_core.strategies.base import MarketData
+
+EQUAL_WEIGHT = "equal_weight"
+
+
+def buy_and_hold(
+    data: MarketData, first: int, last: int, initial_cash: float, benchmark: str
+) -> pd.Series:
+    """Return the curve of ``initial_cash`` bought at the open of row ``first`` and held.
+
+    ``benchmark`` is ``equal_weight`` (every symbol with an open that day, equal dollars) or
+    one symbol. The curve starts at the close of ``first - 1`` like the strategy's.
+    """
+    opens = data.panels["open"][first]
+    if benchmark == EQUAL_WEIGHT:
+        chosen = np.isfinite(opens) & (opens > 0)
+    else:
+        chosen = data.symbols == benchmark
+        if not chosen.any():
+            raise ConfigError(f"backtest.benchmark: no symbol {benchmark!r} in the data")
+        if not np.isfinite(opens[chosen]).all():
+            raise ConfigError(f"backtest.benchmark: {benchmark} has no open on the first session")
+    shares = initial_cash / chosen.sum() / opens[chosen]
+    marks = pd.DataFrame(data.panels["close"][:, chosen]).ffill().to_numpy()[first : last + 1]
+    values = np.r_[initial_cash, np.nan_to_num(marks) @ shares]
+    index = pd.DatetimeIndex(data.dates[first - 1 : last + 1], name="date")
+    return pd.Series(values, index=index, name="benchmark")

@@ -1,0 +1,255 @@
+"""The dual-price backtest engine: the date loop, and nothing else.
+
+On each rebalance session T (row t):
+
+1. equity(T-1) = cash + positions x close(T-1) (a symbol without a T-1 bar keeps its last close);
+2. the strategy sees a :class:`DataView` ending at T-1 and returns target weights;
+3. target shares = weight x equity(T-1) x (1 - cash_buffer) / close(T-1), whole shares
+   (toward zero) unless fractional (:mod:`quant_core.portfolio.sizing`);
+4. the orders (target - held) execute at the open of T through the pure kernel
+   (:func:`quant_core.portfolio.ledger.execute`): sells, then buys against cash, truncated by
+   the shortfall rule; no open price leaves an order unfilled;
+5. positions are marked at every close until the next rebalance.
+
+Between rebalances nothing trades, so the equity of a whole stretch is one matrix product.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from quant_core.errors import ConfigError, DataError
+from quant_core.portfolio.costs import CostModel
+from quant_core.portfolio.ledger import Fills, Ledger, execute
+from quant_core.portfolio.sizing import target_shares
+from quant_core.strategies.base import (
+    DataView,
+    MarketData,
+    PortfolioSnapshot,
+    Strategy,
+    StrategyContext,
+)
+from quant_core.types import ProgressFn
+
+WEIGHT_TOLERANCE = 1e-9
+TRADE_COLUMNS = (
+    "date",
+    "symbol",
+    "side",
+    "requested",
+    "filled",
+    "signal_price",
+    "open_price",
+    "exec_price",
+    "notional",
+    "commission",
+    "slippage",
+    "status",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """How weights become trades: the shared ``portfolio`` and ``costs`` config."""
+
+    initial_cash: float
+    cash_buffer: float = 0.02
+    fractional: bool = False
+    shortfall: Literal["pro_rata", "sequential"] = "pro_rata"
+    costs: CostModel = field(default_factory=CostModel)
+    rebalance: int | Literal["weekly", "monthly"] = 21
+
+
+@dataclass(frozen=True, slots=True)
+class EngineResult:
+    """Daily equity from the session before the first rebalance, trades and positions."""
+
+    curve: pd.DataFrame  # date index: equity, cash, long_value, short_value
+    trades: pd.DataFrame  # TRADE_COLUMNS
+    positions: pd.DataFrame  # date, symbol, shares, close, value (after each rebalance)
+    rebalances: pd.DatetimeIndex
+
+
+def rebalance_rows(
+    dates: np.ndarray, first: int, last: int, rule: int | Literal["weekly", "monthly"]
+) -> np.ndarray:
+    """Return the row indices of the rebalance sessions from ``first`` to ``last``.
+
+    ``first`` is always one; then every ``rule`` sessions, or the first session of each later
+    ISO week / calendar month.
+    """
+    if first > last:
+        return np.array([], dtype=int)
+    if isinstance(rule, int):
+        return np.arange(first, last + 1, rule)
+    stamps = pd.DatetimeIndex(dates[first : last + 1])
+    if rule == "weekly":
+        iso = stamps.isocalendar()
+        key = iso["year"].to_numpy() * 100 + iso["week"].to_numpy()
+    else:
+        key = stamps.year.to_numpy() * 100 + stamps.month.to_numpy()
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    return np.unique(np.r_[0, starts]) + first
+
+
+def session_range(
+    dates: np.ndarray, warmup: int, start: dt.date | None, end: dt.date | None
+) -> tuple[int, int]:
+    """Return the rows of the first rebalance and of the last session.
+
+    ``start`` and ``end`` may be any calendar date (weekends and holidays included); the
+    first rebalance is the first session on or after ``start`` with ``warmup`` sessions
+    before it.
+    """
+    lo = 0 if start is None else int(np.searchsorted(dates, np.datetime64(start, "D"), "left"))
+    hi = len(dates) - 1
+    if end is not None:
+        hi = int(np.searchsorted(dates, np.datetime64(end, "D"), "right")) - 1
+    first = max(lo, warmup, 1)
+    if hi < 0 or first > hi:
+        span = f"{pd.Timestamp(dates[0]).date()}..{pd.Timestamp(dates[-1]).date()}"
+        raise DataError(
+            f"no session to trade from {start or 'the start'} to {end or 'the end'}: the data "
+            f"spans {span} and the strategy needs {warmup} sessions of history first"
+        )
+    return first, hi
+
+
+def run_engine(
+    data: MarketData,
+    strategy: Strategy[Any],
+    settings: EngineSettings,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    progress: ProgressFn | None = None,
+) -> EngineResult:
+    """Replay ``data`` through ``strategy`` under the dual-price rule (module docstring)."""
+    first, last = session_range(data.dates, strategy.warmup, start, end)
+    rows = rebalance_rows(data.dates, first, last, settings.rebalance)
+    close = pd.DataFrame(data.panels["close"]).ffill().to_numpy()
+    marks = np.nan_to_num(close)
+    opens = data.panels["open"]
+    n_rows = last - first + 2
+    equity, cash_curve = np.empty(n_rows), np.empty(n_rows)
+    long_value, short_value = np.zeros(n_rows), np.zeros(n_rows)
+    ledger = Ledger(settings.initial_cash, np.zeros(len(data.symbols)))
+    equity[0] = cash_curve[0] = settings.initial_cash
+    trades: list[pd.DataFrame] = []
+    held: list[pd.DataFrame] = []
+    bounds = np.r_[rows, last + 1]
+    for i, t in enumerate(rows):
+        before = ledger.equity(close[t - 1])
+        weights = _weights(strategy, data, t, ledger, before)
+        target = target_shares(
+            weights, before, close[t - 1], settings.cash_buffer, settings.fractional
+        )
+        ledger, fills = execute(
+            ledger,
+            target - ledger.positions,
+            opens[t],
+            settings.costs,
+            settings.shortfall,
+            settings.fractional,
+        )
+        trades.append(_trade_frame(data, t, fills, close[t - 1], opens[t]))
+        held.append(_position_frame(data, t, ledger.positions, marks[t]))
+        span = slice(t - first + 1, bounds[i + 1] - first + 1)
+        values = marks[t : bounds[i + 1]] * ledger.positions
+        long_value[span] = np.where(values > 0, values, 0).sum(axis=1)
+        short_value[span] = np.where(values < 0, values, 0).sum(axis=1)
+        cash_curve[span] = ledger.cash
+        equity[span] = ledger.cash + long_value[span] + short_value[span]
+        if progress is not None:
+            progress("backtest", i + 1, len(rows))
+    index = pd.DatetimeIndex(data.dates[first - 1 : last + 1], name="date")
+    curve = pd.DataFrame(
+        {
+            "equity": equity,
+            "cash": cash_curve,
+            "long_value": long_value,
+            "short_value": short_value,
+        },
+        index=index,
+    )
+    return EngineResult(
+        curve=curve,
+        trades=_concat(trades, TRADE_COLUMNS),
+        positions=_concat(held, ("date", "symbol", "shares", "close", "value")),
+        rebalances=pd.DatetimeIndex(data.dates[rows], name="date"),
+    )
+
+
+def _weights(
+    strategy: Strategy[Any], data: MarketData, t: int, ledger: Ledger, equity: float
+) -> np.ndarray:
+    snapshot = PortfolioSnapshot(
+        cash=ledger.cash,
+        positions=pd.Series(ledger.positions, index=data.symbols),
+        equity=equity,
+    )
+    session = pd.Timestamp(data.dates[t])
+    raw = strategy.target_weights(StrategyContext(DataView(data, t), snapshot, session))
+    unknown = raw.index.difference(pd.Index(data.symbols))
+    if len(unknown):
+        raise ConfigError(f"strategy {strategy.name} weighted unknown symbols {list(unknown[:5])}")
+    weights = raw.reindex(data.symbols).fillna(0.0).to_numpy(dtype=float)
+    if not np.isfinite(weights).all():
+        raise ConfigError(
+            f"strategy {strategy.name} returned non-finite weights on {session.date()}"
+        )
+    if weights[weights > 0].sum() > 1 + WEIGHT_TOLERANCE:
+        raise ConfigError(
+            f"strategy {strategy.name} asked for {weights[weights > 0].sum():.4f} of equity long "
+            f"on {session.date()}; the long side may not exceed 1"
+        )
+    return weights
+
+
+def _trade_frame(
+    data: MarketData, t: int, fills: Fills, signal: np.ndarray, opens: np.ndarray
+) -> pd.DataFrame:
+    idx = fills.index
+    open_price = opens[idx]
+    return pd.DataFrame(
+        {
+            "date": pd.Timestamp(data.dates[t]),
+            "symbol": data.symbols[idx],
+            "side": np.where(fills.requested > 0, "buy", "sell"),
+            "requested": fills.requested,
+            "filled": fills.filled,
+            "signal_price": signal[idx],
+            "open_price": open_price,
+            "exec_price": fills.price,
+            "notional": np.nan_to_num(np.abs(fills.filled) * fills.price),
+            "commission": fills.commission,
+            "slippage": np.nan_to_num(np.abs(fills.filled * (fills.price - open_price))),
+            "status": fills.status,
+        }
+    )
+
+
+def _position_frame(
+    data: MarketData, t: int, positions: np.ndarray, marks: np.ndarray
+) -> pd.DataFrame:
+    held = np.flatnonzero(positions)
+    return pd.DataFrame(
+        {
+            "date": pd.Timestamp(data.dates[t]),
+            "symbol": data.symbols[held],
+            "shares": positions[held],
+            "close": marks[held],
+            "value": positions[held] * marks[held],
+        }
+    )
+
+
+def _concat(frames: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=list(columns))
+    return pd.concat(frames, ignore_index=True).loc[:, list(columns)]

@@ -1,0 +1,108 @@
+"""Performance metrics of a daily equity curve, each formula written once.
+
+Conventions: daily simple returns of the equity curve; 252 sessions a year; a zero risk-free
+rate; Sharpe = mean / std x sqrt(252) (sample std); Sortino uses the root mean square of the
+negative returns; drawdown is measured from the running peak and its duration in sessions from
+the peak to the recovery (or to the end when never recovered).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+TRADING_DAYS_PER_YEAR = 252
+
+
+def returns(equity: pd.Series) -> pd.Series:
+    """Return the daily simple returns of an equity curve."""
+    return equity.pct_change().dropna()
+
+
+def total_return(equity: pd.Series) -> float:
+    """Return the growth of the curve from its first to its last value."""
+    return float(equity.iloc[-1] / equity.iloc[0] - 1)
+
+
+def cagr(equity: pd.Series) -> float:
+    """Return the compound annual growth rate, a year being 252 sessions."""
+    years = (len(equity) - 1) / TRADING_DAYS_PER_YEAR
+    growth = equity.iloc[-1] / equity.iloc[0]
+    return float(growth ** (1 / years) - 1) if years > 0 and growth > 0 else float("nan")
+
+
+def volatility(daily: pd.Series) -> float:
+    """Return the annualised standard deviation of daily returns."""
+    return float(daily.std() * np.sqrt(TRADING_DAYS_PER_YEAR))
+
+
+def sharpe(daily: pd.Series) -> float:
+    """Return the annualised Sharpe ratio at a zero risk-free rate."""
+    std = daily.std()
+    return float(daily.mean() / std * np.sqrt(TRADING_DAYS_PER_YEAR)) if std > 0 else float("nan")
+
+
+def sortino(daily: pd.Series) -> float:
+    """Return the annualised Sortino ratio (downside deviation of negative returns)."""
+    downside = np.sqrt((np.minimum(daily, 0.0) ** 2).mean())
+    if not downside > 0:
+        return float("nan")
+    return float(daily.mean() / downside * np.sqrt(TRADING_DAYS_PER_YEAR))
+
+
+def drawdown(equity: pd.Series) -> pd.Series:
+    """Return the drawdown from the running peak at every date (<= 0)."""
+    return equity / equity.cummax() - 1
+
+
+def max_drawdown(equity: pd.Series) -> tuple[float, int]:
+    """Return the deepest drawdown and its duration in sessions, peak to recovery."""
+    dd = drawdown(equity).to_numpy()
+    if len(dd) == 0 or dd.min() >= 0:
+        return 0.0, 0
+    trough = int(dd.argmin())
+    peak = int(np.flatnonzero(dd[: trough + 1] == 0).max())
+    recovered = np.flatnonzero(dd[trough:] == 0)
+    end = trough + int(recovered[0]) if recovered.size else len(dd) - 1
+    return float(dd[trough]), end - peak
+
+
+def summary(
+    curve: pd.DataFrame, trades: pd.DataFrame, benchmark: pd.Series | None
+) -> dict[str, float | int | None]:
+    """Return every metric of a run: the curve, its trades and the benchmark curve."""
+    equity = curve["equity"]
+    daily = returns(equity)
+    deepest, duration = max_drawdown(equity)
+    growth = cagr(equity)
+    years = (len(equity) - 1) / TRADING_DAYS_PER_YEAR
+    traded = float(trades["notional"].sum()) if len(trades) else 0.0
+    gross = (curve["long_value"] - curve["short_value"]) / equity
+    statuses = trades["status"].value_counts() if len(trades) else pd.Series(dtype=int)
+    out: dict[str, float | int | None] = {
+        "start_equity": float(equity.iloc[0]),
+        "final_equity": float(equity.iloc[-1]),
+        "total_return": total_return(equity),
+        "cagr": growth,
+        "volatility": volatility(daily),
+        "sharpe": sharpe(daily),
+        "sortino": sortino(daily),
+        "max_drawdown": deepest,
+        "max_drawdown_sessions": duration,
+        "calmar": growth / -deepest if deepest < 0 else float("nan"),
+        "turnover": traded / float(equity.mean()) / years if years > 0 else float("nan"),
+        "exposure": float(gross.iloc[1:].mean()) if len(gross) > 1 else 0.0,
+        "hit_rate": float((daily > 0).mean()) if len(daily) else float("nan"),
+        "commissions": float(trades["commission"].sum()) if len(trades) else 0.0,
+        "trades": int((trades["filled"] != 0).sum()) if len(trades) else 0,
+        "truncated": int(statuses.get("truncated_cash", 0)),
+        "unfilled": int(statuses.get("rejected_no_price", 0)),
+        "sessions": len(equity) - 1,
+    }
+    if benchmark is not None:
+        bench_return, bench_cagr = total_return(benchmark), cagr(benchmark)
+        out["benchmark_total_return"] = bench_return
+        out["benchmark_cagr"] = bench_cagr
+        out["excess_return"] = total_return(equity) - bench_return
+        out["excess_cagr"] = growth - bench_cagr
+    return out

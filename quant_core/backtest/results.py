@@ -1,0 +1,94 @@
+"""Stored backtest runs: one folder per run, catalogued through DuckDB.
+
+``<data_dir>/backtests/<run_id>/`` holds ``equity.parquet`` (equity, cash, long and short
+value, benchmark), ``trades.parquet`` (signal, open and execution price, costs, status),
+``positions.parquet`` (after each rebalance), ``metrics.json``, ``config.json`` (the exact merged
+config, secrets masked) and ``summary.parquet`` (one row). A run is written under a temporary
+name and renamed into place, so a listed run is always complete. The catalogue is a DuckDB query
+over every run's ``summary.parquet``: no shared database file that two runs could contend for.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from quant_core.atomic import fsync_dir
+from quant_core.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRun:
+    """A run's files, read back."""
+
+    run_id: str
+    curve: pd.DataFrame
+    trades: pd.DataFrame
+    positions: pd.DataFrame
+    metrics: dict[str, Any]
+    config: dict[str, Any]
+
+
+def store_run(
+    root: Path,
+    run_id: str,
+    frames: dict[str, pd.DataFrame],
+    metrics: dict[str, Any],
+    config: dict[str, Any],
+    summary: dict[str, Any],
+) -> Path:
+    """Write one run atomically and return its folder."""
+    target = root / run_id
+    if target.exists():
+        raise DataError(f"backtest run {run_id} already exists at {target}")
+    staging = root / f".{run_id}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name, frame in frames.items():
+        frame.to_parquet(staging / f"{name}.parquet")
+    (staging / "metrics.json").write_text(json.dumps(metrics, indent=1, default=str))
+    (staging / "config.json").write_text(json.dumps(config, indent=1, default=str))
+    pd.DataFrame([summary]).to_parquet(staging / "summary.parquet")
+    fsync_dir(staging)
+    os.rename(staging, target)
+    fsync_dir(root)
+    logger.info("Stored backtest run %s in %s", run_id, target)
+    return target
+
+
+def catalog(root: Path) -> pd.DataFrame:
+    """Return one row per stored run (newest first); empty when there is none."""
+    if not any(root.glob("*/summary.parquet")):
+        return pd.DataFrame()
+    con = duckdb.connect()
+    try:
+        query = "SELECT * FROM read_parquet(?, union_by_name = true) ORDER BY created_at DESC"
+        frame: pd.DataFrame = con.sql(query, params=[str(root / "*" / "summary.parquet")]).df()
+        return frame
+    finally:
+        con.close()
+
+
+def load_run(root: Path, run_id: str) -> StoredRun:
+    """Read a stored run back."""
+    folder = root / run_id
+    if not (folder / "summary.parquet").is_file():
+        raise DataError(f"no backtest run {run_id!r} in {root}")
+    return StoredRun(
+        run_id=run_id,
+        curve=pd.read_parquet(folder / "equity.parquet"),
+        trades=pd.read_parquet(folder / "trades.parquet"),
+        positions=pd.read_parquet(folder / "positions.parquet"),
+        metrics=json.loads((folder / "metrics.json").read_text()),
+        config=json.loads((folder / "config.json").read_text()),
+    )

@@ -1,0 +1,126 @@
+"""A whole backtest run: load the warehouse, run the engine, measure, store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from config.schema import AppConfig
+from quant_core.backtest import metrics as m
+from quant_core.backtest.benchmark import buy_and_hold
+from quant_core.backtest.engine import EngineResult, EngineSettings, run_engine, session_range
+from quant_core.backtest.results import store_run
+from quant_core.data.warehouse import Warehouse
+from quant_core.portfolio.costs import CostModel
+from quant_core.strategies import build_strategy
+from quant_core.strategies.base import FIELDS, MarketData
+from quant_core.types import ProgressFn
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestRun:
+    """A finished run: its id, where it is stored, its numbers."""
+
+    run_id: str
+    path: Path
+    result: EngineResult
+    benchmark: pd.Series | None
+    metrics: dict[str, Any]
+
+
+def load_market(warehouse: Warehouse, dataset: str) -> MarketData:
+    """Return every bar field of ``dataset`` as wide panels."""
+    return MarketData.from_frames({f: warehouse.panel(dataset, f) for f in FIELDS})
+
+
+def engine_settings(cfg: AppConfig) -> EngineSettings:
+    """Return the engine settings of the shared ``portfolio``, ``costs`` and ``strategy`` config."""
+    return EngineSettings(
+        initial_cash=cfg.backtest.initial_cash,
+        cash_buffer=cfg.portfolio.cash_buffer,
+        fractional=cfg.portfolio.fractional_shares,
+        shortfall=cfg.portfolio.shortfall,
+        costs=CostModel.from_config(cfg.costs),
+        rebalance=cfg.strategy.rebalance,
+    )
+
+
+def run_backtest(
+    cfg: AppConfig,
+    data: MarketData | None = None,
+    progress: ProgressFn | None = None,
+    store: bool = True,
+) -> BacktestRun:
+    """Run the configured strategy over the configured dataset and store the results.
+
+    Parameters
+    ----------
+    cfg
+        The merged config: ``strategy``, ``portfolio``, ``costs``, ``backtest``, ``data``.
+    data
+        Panels to use instead of reading ``data.dataset`` from the warehouse.
+    progress
+        ``progress(task, done, total)``.
+    store
+        Write the run under ``<data_dir>/backtests/``.
+    """
+    strategy = build_strategy(cfg.strategy.name, cfg.strategy.params)
+    if data is None:
+        data = load_market(Warehouse(cfg.paths.data_dir / "warehouse"), cfg.data.dataset)
+    start, end = cfg.backtest.start, cfg.backtest.end
+    result = run_engine(data, strategy, engine_settings(cfg), start, end, progress)
+    benchmark = None
+    if cfg.backtest.benchmark:
+        first, last = session_range(data.dates, strategy.warmup, start, end)
+        benchmark = buy_and_hold(
+            data, first, last, cfg.backtest.initial_cash, cfg.backtest.benchmark
+        )
+    metrics = m.summary(result.curve, result.trades, benchmark)
+    config = cfg.sanitized()
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+    created = dt.datetime.now(dt.UTC)
+    run_id = f"{created:%Y%m%dT%H%M%SZ}-{strategy.name}-{digest[:8]}-{uuid.uuid4().hex[:4]}"
+    path = cfg.paths.data_dir / "backtests" / run_id
+    if store:
+        curve = result.curve.assign(benchmark=benchmark) if benchmark is not None else result.curve
+        summary = {
+            "run_id": run_id,
+            "created_at": created.isoformat(timespec="seconds"),
+            "strategy": strategy.name,
+            "params": json.dumps(strategy.params.model_dump(), sort_keys=True),
+            "dataset": cfg.data.dataset,
+            "start": str(result.curve.index[0].date()),
+            "end": str(result.curve.index[-1].date()),
+            "config_sha256": digest,
+            **{k: v for k, v in metrics.items() if isinstance(v, (int, float)) or v is None},
+        }
+        path = store_run(
+            path.parent,
+            run_id,
+            {"equity": curve, "trades": result.trades, "positions": result.positions},
+            metrics,
+            {**config, "effective_params": strategy.params.model_dump()},
+            summary,
+        )
+    logger.info(
+        "Backtest %s: final equity %.2f, %d trades (%d truncated, %d unfilled)",
+        run_id,
+        metrics["final_equity"],
+        metrics["trades"],
+        metrics["truncated"],
+        metrics["unfilled"],
+    )
+    if not np.isfinite(float(metrics["final_equity"] or 0.0)):
+        logger.warning("Backtest %s ended with a non-finite equity", run_id)
+    return BacktestRun(run_id, path, result, benchmark, metrics)

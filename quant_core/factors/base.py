@@ -1,0 +1,114 @@
+"""The factor contract.
+
+A factor turns wide input panels into one wide output panel of the same shape::
+
+    inputs (close)                       output (momentum_2)
+                 AAA    BBB                           AAA     BBB
+    2010-01-04  10.0   20.0              2010-01-04    NaN     NaN
+    2010-01-05  11.0    NaN      --->    2010-01-05    NaN     NaN
+    2010-01-06  12.1   22.0              2010-01-06   0.21     NaN   (BBB: a gap in its window)
+    2010-01-07  12.1   24.2              2010-01-07   0.10    0.21
+
+Rules every factor keeps:
+
+* **Inputs and window.** ``inputs`` names the bar fields it reads; ``window`` is how many rows
+  of them one output row needs (the row itself included). The value on date d depends only on
+  the ``window`` rows ending at d: never on later rows (no look-ahead) and never on earlier ones
+  (so the value computed from a window equals the value computed from the whole history; the
+  truncation tests check both).
+* **NaN.** A value is NaN unless every input row of its window is present: a missing bar makes
+  the windows that contain it NaN, nothing is filled in.
+* **Parameters** are checked when the factor is built (``window >= 2`` and the like); a bad one
+  raises ``ConfigError`` naming the factor and the parameter.
+
+Factors are named ``<kind>_<param>_<param>``, e.g. ``momentum_126``, ``momentum_252_21``;
+trailing parameters left at their default are omitted from the name.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import ClassVar
+
+import pandas as pd
+
+from quant_core.errors import ConfigError
+from quant_core.registry import Registry
+
+
+class Factor(ABC):
+    """Base of every factor; see the module docstring for the contract."""
+
+    kind: ClassVar[str]
+    inputs: ClassVar[tuple[str, ...]] = ("close",)
+    params: ClassVar[tuple[tuple[str, int], ...]]  # (name, default), in name order
+
+    def __init__(self, *args: int) -> None:
+        names = [name for name, _ in self.params]
+        if len(args) > len(names):
+            raise ConfigError(f"factor {self.kind}: at most {len(names)} parameter(s) ({names})")
+        values = [*args, *[default for _, default in self.params[len(args) :]]]
+        self.values: dict[str, int] = dict(zip(names, values, strict=True))
+        self._validate()
+
+    @property
+    def name(self) -> str:
+        """Return the canonical name, e.g. ``momentum_252_21``."""
+        values = [self.values[name] for name, _ in self.params]
+        defaults = [default for _, default in self.params]
+        while len(values) > 1 and values[-1] == defaults[len(values) - 1]:
+            values.pop()
+        return "_".join([self.kind, *map(str, values)])
+
+    @property
+    @abstractmethod
+    def window(self) -> int:
+        """Return how many input rows one output row needs, itself included."""
+
+    @abstractmethod
+    def compute(self, data: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+        """Return the factor for every row of the wide input panels in ``data``."""
+
+    def _validate(self) -> None:
+        for name, value in self.values.items():
+            if value < self._minimum(name):
+                raise ConfigError(
+                    f"factor {self.kind}: {name} must be >= {self._minimum(name)}, got {value}"
+                )
+
+    def _minimum(self, name: str) -> int:
+        return 2 if name not in {"skip"} else 0
+
+    def __repr__(self) -> str:
+        return f"Factor({self.name})"
+
+
+FACTORS: Registry[type[Factor]] = Registry("factor")
+
+# What `run_factor_computation.py` computes when no --factors are given.
+DEFAULT_FACTORS = (
+    "momentum_126",
+    "momentum_252_21",
+    "reversal_5",
+    "volatility_20",
+    "rsi_14",
+    "ma_ratio_50_200",
+    "volume_z_20",
+    "amihud_20",
+    "dist_high_252",
+)
+
+
+def make_factor(name: str) -> Factor:
+    """Build a factor from its name, e.g. ``"momentum_252_21"``."""
+    kinds = sorted(FACTORS.names(), key=len, reverse=True)
+    kind = next((k for k in kinds if name == k or name.startswith(k + "_")), None)
+    if kind is None:
+        raise ConfigError(f"unknown factor {name!r}; kinds: {', '.join(FACTORS.names())}")
+    rest = name[len(kind) + 1 :]
+    try:
+        args = [int(part) for part in rest.split("_")] if rest else []
+    except ValueError:
+        raise ConfigError(f"factor {name!r}: parameters after {kind!r} must be integers") from None
+    return FACTORS.get(kind)(*args)

@@ -1,0 +1,212 @@
+"""Price and volume factors. All windows are finite: see the contract in ``factors.base``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import cast
+
+import numpy as np
+import pandas as pd
+from typing_extensions import override
+
+from quant_core.errors import ConfigError
+from quant_core.factors.base import FACTORS, Factor
+
+TRADING_DAYS_PER_YEAR = 252
+DOLLARS_PER_MILLION = 1e6
+
+
+def _log(frame: pd.DataFrame) -> pd.DataFrame:
+    return cast(pd.DataFrame, np.log(frame))
+
+
+def _full(frame: pd.DataFrame, window: int) -> pd.DataFrame:
+    # True where all `window` rows ending here are present.
+    return frame.notna().rolling(window, min_periods=window).sum() == window
+
+
+@FACTORS.register("momentum")
+class Momentum(Factor):
+    """Return over ``lookback`` sessions ending ``skip`` sessions ago.
+
+    ``close[t - skip] / close[t - skip - lookback] - 1``.
+    """
+
+    kind = "momentum"
+    params = (("lookback", 126), ("skip", 0))
+
+    @property
+    @override
+    def window(self) -> int:
+        return self.values["lookback"] + self.values["skip"] + 1
+
+    @override
+    def compute(self, data: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+        close = data["close"]
+        skip, lookback = self.values["skip"], self.values["lookback"]
+        value = close.shift(skip) / close.shift(skip + lookback) - 1
+        return value.where(_full(close, self.window))
+
+
+@FACTORS.register("reversal")
+class Reversal(Factor):
+    """Short-term reversal: minus the return over ``lookback`` sessions."""
+
+    kind = "reversal"
+    params = (("lookback", 5),)
+
+    @property
+    @override
+    def window(self) -> int:
+        return self.values["lookback"] + 1
+
+    @override
+    def compute(self, data: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+        close = data["close"]
+        value = 1 - close / close.shift(self.values["lookback"])
+        return value.where(_full(close, self.window))
+
+
+@FACTORS.register("volatility")
+class Volatility(Factor):
+    """Realised volatility: annualised standard deviation of daily log returns."""
+
+    kind = "volatility"
+    params = (("lookback", 20),)
+
+    @property
+    @override
+    def window(self) -> int:
+        return self.values["lookback"] + 1
+
+    @override
+    def compute(self, data: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+        returns = _log(data["close"] / data["close"].shift())
+        n = self.values["lookback"]
+        value: pd.DataFrame = returns.rolling(n, min_periods=n).std() * np.sqrt(
+            TRADING_DAYS_PER_YEAR
+        )
+        return value.where(_full(data["close"], self.window))
+
+
+@FACTORS.register("rsi")
+class RSI(Factor):
+    """Relative strength index with simple averages (Cutler's RSI), 0..100.
+
+    Wilder's RSI smooths recursively over the whole history, so its value depends on data
+    older than any window; Cutler's uses the same ``lookback`` mean for gains and losses.
+    """
+
+    kind = "rsi"
+    params = (("lookback", 14),)
+
+    @property
+    @override
+    def window(self) -> int:
+        return self.values["lookback"] + 1
+
+    @override
+    def compute(self, data: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+        change = data["close"].diff()
+        n = self.values["lookback"]
+        gain = change.clip(lower=0).rolling(n, min_periods=n).mean()
+        loss = (-change.clip(upper=0)).rolling(n, min_periods=n).mean()
+        total = gain + loss
+        value = (100 * gain / total.where(total > 0)).where(total > 0, 50.0)
+        return value.where(_full(data["close"], self.window))
+
+
+@FACTORS.register("ma_ratio")
+class MovingAverageRatio(Factor):
+    """Fast over slow simple moving average of the close, minus one."""
+
+    kind = "ma_ratio"
+    params = (("fast", 50), ("slow", 200))
+
+    def _validate(self) -> None:
+        super()._validate()
+        if self.values["fast"] >= self.values["slow"]:
+            raise ConfigError(f"factor {self.name}: fast must be < slow")
+
+    @property
+    @override
+    def window(self) -> int:
+        return self.values["slow"]
+
+    @override
+    def compute(self, data: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+        close = data["close"]
+        fast, slow = self.values["fast"], self.values["slow"]
+        value = (
+            close.rolling(fast, min_periods=fast).mean()
+            / close.rolling(slow, min_periods=slow).mean()
+            - 1
+        )
+        return value.where(_full(close, self.window))
+
+
+@FACTORS.register("volume_z")
+class VolumeZScore(Factor):
+    """Today's log volume against the mean and deviation of the last ``lookback`` sessions."""
+
+    kind = "volume_z"
+    inputs = ("volume",)
+    params = (("lookback", 20),)
+
+    @property
+    @override
+    def window(self) -> int:
+        return self.values["lookback"]
+
+    @override
+    def compute(self, data: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+        volume = _log(data["volume"] + 1.0)
+        n = self.values["lookback"]
+        rolling = volume.rolling(n, min_periods=n)
+        std = rolling.std()
+        value = (volume - rolling.mean()) / std.where(std > 0)
+        return value.where(_full(data["volume"], self.window))
+
+
+@FACTORS.register("amihud")
+class Amihud(Factor):
+    """Amihud illiquidity: mean of |return| per million dollars traded."""
+
+    kind = "amihud"
+    inputs = ("close", "volume")
+    params = (("lookback", 20),)
+
+    @property
+    @override
+    def window(self) -> int:
+        return self.values["lookback"] + 1
+
+    @override
+    def compute(self, data: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+        close, volume = data["close"], data["volume"]
+        dollars = (close * volume).where(volume > 0)
+        ratio = (close / close.shift() - 1).abs() / dollars * DOLLARS_PER_MILLION
+        n = self.values["lookback"]
+        value = ratio.rolling(n, min_periods=n).mean()
+        return value.where(_full(close, self.window) & _full(volume, self.window))
+
+
+@FACTORS.register("dist_high")
+class DistanceToHigh(Factor):
+    """Close over the highest high of the last ``lookback`` sessions, minus one (<= 0)."""
+
+    kind = "dist_high"
+    inputs = ("close", "high")
+    params = (("lookback", 252),)
+
+    @property
+    @override
+    def window(self) -> int:
+        return self.values["lookback"]
+
+    @override
+    def compute(self, data: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+        n = self.values["lookback"]
+        highest = data["high"].rolling(n, min_periods=n).max()
+        value = data["close"] / highest - 1
+        return value.where(_full(data["high"], self.window) & data["close"].notna())

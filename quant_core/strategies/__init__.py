@@ -1,0 +1,29 @@
+"""Strategies: a context (data through T-1, the portfolio) in, target weights out."""
+
+from quant_core.strategies import builtin
+from quant_core.strategies.base import (
+    STRATEGIES,
+    DataView,
+    LookAheadError,
+    MarketData,
+    PortfolioSnapshot,
+    Strategy,
+    StrategyContext,
+    StrategyParams,
+    build_strategy,
+    register_strategy,
+)
+
+__all__ = [
+    "STRATEGIES",
+    "DataView",
+    "LookAheadError",
+    "MarketData",
+    "PortfolioSnapshot",
+    "Strategy",
+    "StrategyContext",
+    "StrategyParams",
+    "build_strategy",
+    "builtin",
+    "register_strategy",
+]

@@ -1,0 +1,201 @@
+"""The strategy contract: what was known at the close of T-1 in, target weights out.
+
+One code path, two drivers: the backtest engine and the live worker both build a
+:class:`StrategyContext` and call :meth:`Strategy.target_weights`. A strategy does no I/O and
+never reads the clock; its only view of the market is a :class:`DataView` that ends at T-1, so
+look-ahead is impossible by construction: the view holds no row dated T or later, and asking
+for one raises :class:`LookAheadError`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from quant_core.errors import ConfigError, QuantError
+from quant_core.factors import make_factor
+from quant_core.registry import Registry
+
+FIELDS = ("open", "high", "low", "close", "volume")
+
+
+class LookAheadError(QuantError):
+    """A strategy asked for data dated T or later."""
+
+
+@dataclass(frozen=True, slots=True)
+class MarketData:
+    """Wide bar panels of one universe: ``panels[field]`` is a dates x symbols float array."""
+
+    dates: np.ndarray  # datetime64[D], ascending
+    symbols: np.ndarray  # str, ascending
+    panels: dict[str, np.ndarray]
+
+    def __post_init__(self) -> None:
+        shape = (len(self.dates), len(self.symbols))
+        for name, panel in self.panels.items():
+            if panel.shape != shape:
+                raise ValueError(f"panel {name} has shape {panel.shape}, expected {shape}")
+
+    @classmethod
+    def from_frames(cls, frames: dict[str, pd.DataFrame]) -> MarketData:
+        """Build from wide frames sharing one date index and one symbol set."""
+        first = next(iter(frames.values()))
+        symbols = first.columns
+        panels = {
+            k: v.reindex(index=first.index, columns=symbols).to_numpy(float)
+            for k, v in frames.items()
+        }
+        return cls(first.index.to_numpy(dtype="datetime64[D]"), symbols.to_numpy(dtype=str), panels)
+
+
+class DataView:
+    """The market as known at the close of T-1: rows ``0 .. t-1`` of the panels, nothing else.
+
+    Parameters
+    ----------
+    data
+        The full panels.
+    t
+        Row index of the session T being decided; rows ``>= t`` are out of reach.
+    """
+
+    def __init__(self, data: MarketData, t: int) -> None:
+        if not 0 < t <= len(data.dates):
+            raise ValueError(f"view end {t} outside 1..{len(data.dates)}")
+        self._data = data
+        self._end = t
+        self.symbols = data.symbols
+        self.session = pd.Timestamp(data.dates[t]) if t < len(data.dates) else None
+
+    @property
+    def last_date(self) -> pd.Timestamp:
+        """Return the date of T-1, the last row in view."""
+        return pd.Timestamp(self._data.dates[self._end - 1])
+
+    def __len__(self) -> int:
+        return self._end
+
+    def field(self, name: str, window: int | None = None) -> pd.DataFrame:
+        """Return the last ``window`` rows (all if None) through T-1 of one bar field."""
+        if name not in self._data.panels:
+            raise ConfigError(f"no bar field {name!r}; available: {sorted(self._data.panels)}")
+        start = 0 if window is None else max(0, self._end - window)
+        return pd.DataFrame(
+            self._data.panels[name][start : self._end],
+            index=pd.DatetimeIndex(self._data.dates[start : self._end], name="date"),
+            columns=pd.Index(self.symbols, name="symbol"),
+        )
+
+    def close(self, window: int | None = None) -> pd.DataFrame:
+        """Return the last ``window`` closes through T-1."""
+        return self.field("close", window)
+
+    def at(self, date: dt.date | pd.Timestamp, name: str = "close") -> pd.Series:
+        """Return one field on ``date``; a date at or after T raises ``LookAheadError``."""
+        day = np.datetime64(pd.Timestamp(date).date(), "D")
+        if day > self._data.dates[self._end - 1]:
+            raise LookAheadError(
+                f"asked for {name} on {pd.Timestamp(date).date()}, but the view ends at "
+                f"{self.last_date.date()} (T-1)"
+            )
+        row = int(np.searchsorted(self._data.dates[: self._end], day))
+        if row >= self._end or self._data.dates[row] != day:
+            raise KeyError(f"no session {pd.Timestamp(date).date()} in the data")
+        return pd.Series(self._data.panels[name][row], index=self.symbols, name=name)
+
+    def factor(self, name: str) -> pd.Series:
+        """Return factor ``name`` at T-1, computed from the window of data it needs, only."""
+        factor = make_factor(name)
+        inputs = {f: self.field(f, factor.window) for f in factor.inputs}
+        return factor.compute(inputs).iloc[-1].rename(factor.name)
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioSnapshot:
+    """The portfolio before T's orders: cash, shares per symbol, equity at the T-1 close."""
+
+    cash: float
+    positions: pd.Series
+    equity: float
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyContext:
+    """Everything a strategy may use to decide session T."""
+
+    view: DataView
+    portfolio: PortfolioSnapshot
+    session: pd.Timestamp
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class StrategyParams(BaseModel):
+    """Base of every strategy's parameters: frozen, unknown names rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+P = TypeVar("P", bound=StrategyParams)
+
+
+class Strategy(ABC, Generic[P]):
+    """Turn what was known at the close of T-1 into target weights for T.
+
+    Subclasses set ``Params`` (a :class:`StrategyParams` model) and implement ``warmup`` and
+    ``target_weights``. Weights are fractions of equity per symbol: positive long, negative
+    short, missing symbols zero; the long side sums to at most 1.
+    """
+
+    Params: ClassVar[type[StrategyParams]]
+    name: ClassVar[str]
+
+    def __init__(self, params: P) -> None:
+        self.params = params
+
+    @property
+    @abstractmethod
+    def warmup(self) -> int:
+        """Return how many sessions of history T needs before it: T's index is at least this."""
+
+    @abstractmethod
+    def target_weights(self, context: StrategyContext) -> pd.Series:
+        """Return target weights by symbol for session T."""
+
+
+STRATEGIES: Registry[type[Strategy[Any]]] = Registry("strategy")
+
+
+def register_strategy(name: str) -> Any:
+    """Register a strategy class under ``name`` (a class decorator)."""
+
+    def decorator(cls: type[Strategy[Any]]) -> type[Strategy[Any]]:
+        cls.name = name
+        STRATEGIES.add(name, cls)
+        return cls
+
+    return decorator
+
+
+def build_strategy(name: str, params: dict[str, Any]) -> Strategy[Any]:
+    """Build the registered strategy ``name``; bad parameters raise ``ConfigError``."""
+    cls = STRATEGIES.get(name)
+    try:
+        return cls(cls.Params.model_validate(params))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or '(params)'} = {e.get('input')!r}: {e['msg']}"
+            for e in exc.errors()
+        )
+        valid = ", ".join(
+            f"{k} (default {f.default!r})" for k, f in cls.Params.model_fields.items()
+        )
+        raise ConfigError(
+            f"strategy {name}: invalid parameter(s): {problems}. Parameters: {valid}"
+        ) from None

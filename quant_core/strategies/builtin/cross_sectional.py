@@ -1,0 +1,161 @@
+"""Cross-sectional strategies: rank symbols against each other at the T-1 close."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, field_validator
+from typing_extensions import override
+
+from quant_core.factors import make_factor
+from quant_core.strategies.base import (
+    Strategy,
+    StrategyContext,
+    StrategyParams,
+    register_strategy,
+)
+
+
+def top_k(signal: pd.Series, quantile: float) -> pd.Index:
+    """Return the symbols of the top ``quantile`` of valid signals.
+
+    ``k = max(1, floor(quantile x count))``; ties are broken by symbol, ascending.
+    """
+    valid = signal[np.isfinite(signal.to_numpy(dtype=float))]
+    if valid.empty:
+        return pd.Index([], name="symbol")
+    k = max(1, int(np.floor(quantile * len(valid))))
+    symbols = valid.index.to_numpy(dtype=str)
+    order = np.lexsort((symbols, -valid.to_numpy(dtype=float)))  # signal down, then symbol up
+    chosen: pd.Index = pd.Index(symbols[order[:k]], name="symbol")
+    return chosen
+
+
+def equal_weight(symbols: pd.Index, total: float = 1.0) -> pd.Series:
+    """Return ``total`` split equally across ``symbols``."""
+    if len(symbols) == 0:
+        return pd.Series(dtype=float)
+    return pd.Series(total / len(symbols), index=symbols)
+
+
+class MomentumParams(StrategyParams):
+    """Parameters of ``momentum``."""
+
+    lookback: int = Field(default=126, ge=1, description="Sessions in the return, default 126")
+    top_quantile: float = Field(default=0.2, gt=0, le=1, description="Share held, default 0.2")
+
+
+@register_strategy("momentum")
+class Momentum(Strategy[MomentumParams]):
+    """Cross-sectional momentum: hold the best performers of the last ``lookback`` sessions.
+
+    signal = close(T-1) / close(T-1-lookback) - 1; long the top ``top_quantile`` of symbols
+    with a valid signal (k = max(1, floor(top_quantile x count)), ties by symbol), 1/k each.
+    """
+
+    Params = MomentumParams
+
+    @property
+    @override
+    def warmup(self) -> int:
+        return int(self.params.lookback) + 1
+
+    @override
+    def target_weights(self, context: StrategyContext) -> pd.Series:
+        p = self.params
+        close = context.view.close(self.warmup).to_numpy()
+        if len(close) < self.warmup:
+            return pd.Series(dtype=float)
+        signal = pd.Series(close[-1] / close[0] - 1, index=context.view.symbols)
+        return equal_weight(top_k(signal, p.top_quantile))
+
+
+class MeanReversionParams(StrategyParams):
+    """Parameters of ``mean_reversion``."""
+
+    lookback: int = Field(default=5, ge=1, description="Sessions in the loss, default 5")
+    bottom_quantile: float = Field(default=0.1, gt=0, le=1, description="Share, default 0.1")
+    hold_sessions: int = Field(default=5, ge=1, description="Sessions held, default 5")
+
+
+@register_strategy("mean_reversion")
+class MeanReversion(Strategy[MeanReversionParams]):
+    """Buy the worst recent losers and hold each pick for ``hold_sessions`` sessions.
+
+    On each of the last ``hold_sessions`` sessions s (ending at T-1) the losers are the bottom
+    ``bottom_quantile`` by the return over ``lookback`` sessions to s; the weights are the
+    average of those equal-weight picks (overlapping cohorts), so a pick stays held for
+    ``hold_sessions`` sessions. Derived from data alone: a restarted live worker holds the same.
+    """
+
+    Params = MeanReversionParams
+
+    @property
+    @override
+    def warmup(self) -> int:
+        p = self.params
+        return int(p.lookback + p.hold_sessions)
+
+    @override
+    def target_weights(self, context: StrategyContext) -> pd.Series:
+        p = self.params
+        close = context.view.close(self.warmup)
+        returns = (close / close.shift(p.lookback) - 1).iloc[-p.hold_sessions :]
+        weights = pd.Series(0.0, index=context.view.symbols)
+        for _, row in returns.iterrows():  # hold_sessions rows, never symbols x dates
+            picks = top_k(-row, p.bottom_quantile)
+            weights = weights.add(equal_weight(picks, 1.0 / p.hold_sessions), fill_value=0.0)
+        return weights[weights != 0]
+
+
+class MultiFactorParams(StrategyParams):
+    """Parameters of ``multi_factor``."""
+
+    factors: dict[str, float] = Field(
+        default_factory=lambda: {"momentum_252_21": 1.0, "volatility_20": -0.5},
+        description="Factor name -> weight of its cross-sectional z-score",
+    )
+    top_quantile: float = Field(default=0.2, gt=0, le=1, description="Share held, default 0.2")
+    long_short: bool = Field(
+        default=False,
+        description="Also short the bottom quantile: longs sum to 0.5, shorts to -0.5",
+    )
+
+    @field_validator("factors")
+    @classmethod
+    def _known(cls, value: dict[str, float]) -> dict[str, float]:
+        if not value:
+            raise ValueError("name at least one factor")
+        for name in value:
+            make_factor(name)
+        return value
+
+
+@register_strategy("multi_factor")
+class MultiFactor(Strategy[MultiFactorParams]):
+    """Combine z-scored factors at T-1 with fixed weights; hold the top quantile.
+
+    Each factor is z-scored across the symbols that have it; a symbol needs every factor.
+    """
+
+    Params = MultiFactorParams
+
+    @property
+    @override
+    def warmup(self) -> int:
+        return max(make_factor(n).window for n in self.params.factors)
+
+    @override
+    def target_weights(self, context: StrategyContext) -> pd.Series:
+        p = self.params
+        score = pd.Series(0.0, index=context.view.symbols)
+        for name, weight in p.factors.items():
+            value = context.view.factor(name)
+            z = (value - value.mean()) / value.std()
+            score = score + weight * z
+        longs = top_k(score, p.top_quantile)
+        if not p.long_short:
+            return equal_weight(longs)
+        shorts = top_k(-score.drop(longs), p.top_quantile)
+        both: pd.Series = pd.concat([equal_weight(longs, 0.5), equal_weight(shorts, -0.5)])
+        return both

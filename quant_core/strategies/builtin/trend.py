@@ -1,0 +1,55 @@
+"""Per-symbol trend strategies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, model_validator
+from typing_extensions import override
+
+from quant_core.strategies.base import (
+    Strategy,
+    StrategyContext,
+    StrategyParams,
+    register_strategy,
+)
+from quant_core.strategies.builtin.cross_sectional import equal_weight
+
+
+class SmaCrossParams(StrategyParams):
+    """Parameters of ``sma_cross``."""
+
+    fast: int = Field(default=50, ge=1, description="Fast moving average, sessions, default 50")
+    slow: int = Field(default=200, ge=2, description="Slow moving average, sessions, default 200")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SmaCrossParams:
+        if self.fast >= self.slow:
+            raise ValueError(f"fast ({self.fast}) must be shorter than slow ({self.slow})")
+        return self
+
+
+@register_strategy("sma_cross")
+class SmaCross(Strategy[SmaCrossParams]):
+    """Hold, in equal weight, every symbol whose fast average close is above its slow one.
+
+    Both averages are of the closes through T-1; a symbol needs ``slow`` closes without a gap.
+    """
+
+    Params = SmaCrossParams
+
+    @property
+    @override
+    def warmup(self) -> int:
+        return int(self.params.slow)
+
+    @override
+    def target_weights(self, context: StrategyContext) -> pd.Series:
+        p = self.params
+        close = context.view.close(self.warmup).to_numpy()
+        if len(close) < self.warmup:
+            return pd.Series(dtype=float)
+        fast = close[-p.fast :].mean(axis=0)
+        slow = close.mean(axis=0)
+        up = np.isfinite(fast) & np.isfinite(slow) & (fast > slow)
+        return equal_weight(pd.Index(context.view.symbols[up], name="symbol"))
