@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -55,3 +57,29 @@ def raw_rows(**overrides: object) -> dict[str, object]:
     }
     row.update(overrides)
     return row
+
+
+def market(
+    closes: dict[str, list[Any]],
+    opens: dict[str, list[Any]] | None = None,
+    start: str = "2010-01-04",
+    calendar: TradingCalendar | None = None,
+):
+    """Return MarketData from per-symbol closes (and opens; default = closes) on sessions."""
+    from quant_core.calendar import get_calendar
+    from quant_core.strategies.base import MarketData
+
+    cal = calendar or get_calendar("XNYS")
+    n = len(next(iter(closes.values())))
+    days = cal.sessions[cal.sessions >= np.datetime64(start)][:n]
+    symbols = sorted(closes)
+    close = np.array([closes[s] for s in symbols], dtype=float).T
+    open_ = np.array([(opens or closes)[s] for s in symbols], dtype=float).T
+    panels = {
+        "open": open_,
+        "high": np.fmax(open_, close) * 1.01,
+        "low": np.fmin(open_, close) * 0.99,
+        "close": close,
+        "volume": np.full_like(close, 1e6),
+    }
+    return MarketData(days, np.array(symbols), panels)

@@ -16,8 +16,10 @@ Rules every factor keeps:
   the ``window`` rows ending at d: never on later rows (no look-ahead) and never on earlier ones
   (so the value computed from a window equals the value computed from the whole history; the
   truncation tests check both).
-* **NaN.** A value is NaN unless every input row of its window is present: a missing bar makes
-  the windows that contain it NaN, nothing is filled in.
+* **NaN.** Nothing is filled in. A value needs the symbol's bar on its own date; a return
+  (momentum, reversal) needs the bars at both ends of its span; a rolling statistic needs at
+  least ``MIN_COVERAGE`` (80%) of its window present and skips the missing bars. Otherwise
+  the value is NaN.
 * **Parameters** are checked when the factor is built (``window >= 2`` and the like); a bad one
   raises ``ConfigError`` naming the factor and the parameter.
 
@@ -85,6 +87,8 @@ class Factor(ABC):
 
 
 FACTORS: Registry[type[Factor]] = Registry("factor")
+
+MIN_COVERAGE = 0.8
 
 # What `run_factor_computation.py` computes when no --factors are given.
 DEFAULT_FACTORS = (

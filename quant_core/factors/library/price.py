@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import cast
 
@@ -10,7 +11,7 @@ import pandas as pd
 from typing_extensions import override
 
 from quant_core.errors import ConfigError
-from quant_core.factors.base import FACTORS, Factor
+from quant_core.factors.base import FACTORS, MIN_COVERAGE, Factor
 
 TRADING_DAYS_PER_YEAR = 252
 DOLLARS_PER_MILLION = 1e6
@@ -20,9 +21,14 @@ def _log(frame: pd.DataFrame) -> pd.DataFrame:
     return cast(pd.DataFrame, np.log(frame))
 
 
-def _full(frame: pd.DataFrame, window: int) -> pd.DataFrame:
-    # True where all `window` rows ending here are present.
-    return frame.notna().rolling(window, min_periods=window).sum() == window
+def _enough(n: int) -> int:
+    return max(2, math.ceil(MIN_COVERAGE * n))
+
+
+def _covered(frame: pd.DataFrame, window: int) -> pd.DataFrame:
+    # True where today's bar is present and enough of the window ending here is.
+    count = frame.notna().rolling(window, min_periods=1).sum()
+    return frame.notna() & (count >= _enough(window))
 
 
 @FACTORS.register("momentum")
@@ -44,8 +50,8 @@ class Momentum(Factor):
     def compute(self, data: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         close = data["close"]
         skip, lookback = self.values["skip"], self.values["lookback"]
-        value = close.shift(skip) / close.shift(skip + lookback) - 1
-        return value.where(_full(close, self.window))
+        value: pd.DataFrame = close.shift(skip) / close.shift(skip + lookback) - 1
+        return value.where(close.notna())
 
 
 @FACTORS.register("reversal")
@@ -63,8 +69,8 @@ class Reversal(Factor):
     @override
     def compute(self, data: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         close = data["close"]
-        value = 1 - close / close.shift(self.values["lookback"])
-        return value.where(_full(close, self.window))
+        value: pd.DataFrame = 1 - close / close.shift(self.values["lookback"])
+        return value
 
 
 @FACTORS.register("volatility")
@@ -83,10 +89,10 @@ class Volatility(Factor):
     def compute(self, data: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         returns = _log(data["close"] / data["close"].shift())
         n = self.values["lookback"]
-        value: pd.DataFrame = returns.rolling(n, min_periods=n).std() * np.sqrt(
+        value: pd.DataFrame = returns.rolling(n, min_periods=_enough(n)).std() * np.sqrt(
             TRADING_DAYS_PER_YEAR
         )
-        return value.where(_full(data["close"], self.window))
+        return value.where(_covered(data["close"], self.window))
 
 
 @FACTORS.register("rsi")
@@ -109,11 +115,11 @@ class RSI(Factor):
     def compute(self, data: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         change = data["close"].diff()
         n = self.values["lookback"]
-        gain = change.clip(lower=0).rolling(n, min_periods=n).mean()
-        loss = (-change.clip(upper=0)).rolling(n, min_periods=n).mean()
+        gain = change.clip(lower=0).rolling(n, min_periods=_enough(n)).mean()
+        loss = (-change.clip(upper=0)).rolling(n, min_periods=_enough(n)).mean()
         total = gain + loss
         value = (100 * gain / total.where(total > 0)).where(total > 0, 50.0)
-        return value.where(_full(data["close"], self.window))
+        return value.where(_covered(data["close"], self.window))
 
 
 @FACTORS.register("ma_ratio")
@@ -138,11 +144,11 @@ class MovingAverageRatio(Factor):
         close = data["close"]
         fast, slow = self.values["fast"], self.values["slow"]
         value = (
-            close.rolling(fast, min_periods=fast).mean()
-            / close.rolling(slow, min_periods=slow).mean()
+            close.rolling(fast, min_periods=_enough(fast)).mean()
+            / close.rolling(slow, min_periods=_enough(slow)).mean()
             - 1
         )
-        return value.where(_full(close, self.window))
+        return value.where(_covered(close, self.window))
 
 
 @FACTORS.register("volume_z")
@@ -162,10 +168,10 @@ class VolumeZScore(Factor):
     def compute(self, data: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         volume = _log(data["volume"] + 1.0)
         n = self.values["lookback"]
-        rolling = volume.rolling(n, min_periods=n)
+        rolling = volume.rolling(n, min_periods=_enough(n))
         std = rolling.std()
         value = (volume - rolling.mean()) / std.where(std > 0)
-        return value.where(_full(data["volume"], self.window))
+        return value.where(_covered(data["volume"], self.window))
 
 
 @FACTORS.register("amihud")
@@ -187,8 +193,8 @@ class Amihud(Factor):
         dollars = (close * volume).where(volume > 0)
         ratio = (close / close.shift() - 1).abs() / dollars * DOLLARS_PER_MILLION
         n = self.values["lookback"]
-        value = ratio.rolling(n, min_periods=n).mean()
-        return value.where(_full(close, self.window) & _full(volume, self.window))
+        value = ratio.rolling(n, min_periods=_enough(n)).mean()
+        return value.where(_covered(close, self.window) & _covered(volume, self.window))
 
 
 @FACTORS.register("dist_high")
@@ -207,6 +213,6 @@ class DistanceToHigh(Factor):
     @override
     def compute(self, data: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         n = self.values["lookback"]
-        highest = data["high"].rolling(n, min_periods=n).max()
+        highest = data["high"].rolling(n, min_periods=_enough(n)).max()
         value = data["close"] / highest - 1
-        return value.where(_full(data["high"], self.window) & data["close"].notna())
+        return value.where(_covered(data["high"], self.window) & data["close"].notna())

@@ -156,6 +156,6 @@ class MultiFactor(Strategy[MultiFactorParams]):
         longs = top_k(score, p.top_quantile)
         if not p.long_short:
             return equal_weight(longs)
-        shorts = top_k(-score.drop(longs), p.top_quantile)
+        shorts = top_k(-score, p.top_quantile).difference(longs)
         both: pd.Series = pd.concat([equal_weight(longs, 0.5), equal_weight(shorts, -0.5)])
         return both

@@ -1,0 +1,195 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from typing_extensions import override
+
+from quant_core.backtest.engine import EngineSettings, rebalance_rows, run_engine, session_range
+from quant_core.errors import ConfigError, DataError
+from quant_core.portfolio.costs import CostModel
+from quant_core.strategies.base import LookAheadError, Strategy, StrategyContext, StrategyParams
+from tests.factories import market
+
+
+class Fixed(Strategy[StrategyParams]):
+    """Constant weights; warmup 1."""
+
+    name = "fixed"
+
+    def __init__(self, weights: dict[str, float], warmup: int = 1) -> None:
+        super().__init__(StrategyParams())
+        self.weights = pd.Series(weights, dtype=float)
+        self._warmup = warmup
+
+    @property
+    @override
+    def warmup(self) -> int:
+        return self._warmup
+
+    @override
+    def target_weights(self, context: StrategyContext) -> pd.Series:
+        return self.weights
+
+
+CLOSES: dict[str, list[Any]] = {
+    "A": [10, 10.5, 11, 10, 10.2, 10.4],
+    "B": [20, 20, 21, 22, 21, 20],
+    "C": [5, 5.1, 5.2, 5.0, 5.1, 5.3],
+}
+OPENS: dict[str, list[Any]] = {
+    "A": [10, 10.2, 10.8, 10.1, 10.1, 10.3],
+    "B": [20, 20.5, 20.5, 21.5, 21.8, 20.8],
+    "C": [5, 5.05, 5.1, 5.1, 5.0, 5.2],
+}
+TEN_BPS = CostModel(commission_bps=10)
+
+
+def test_hand_computed_run_to_the_cent() -> None:
+    data = market(CLOSES, OPENS)
+    settings = EngineSettings(10_000.0, cash_buffer=0.02, costs=TEN_BPS, rebalance=2)
+
+    result = run_engine(data, Fixed({"A": 0.5, "B": 0.3, "C": 0.2}), settings)
+
+    # Session 1: equity 10,000 -> targets 490 A (4,900/10), 147 B (2,940/20), 392 C (1,960/5).
+    # At the opens (10.2, 20.5, 5.05) they cost 9,991.10 + 9.99 commission > 10,000: a gap-up.
+    # pro_rata: any common factor below 1 floors to 489, 146, 391 shares.
+    cost1 = (489 * 10.2 + 146 * 20.5 + 391 * 5.05) * 1.001
+    cash = 10_000 - cost1
+    # Session 3: equity at the session-2 close; targets 468, 147, 396: sell 21 A, buy 1 B, 5 C.
+    eq2 = cash + 489 * 11 + 146 * 21 + 391 * 5.2
+    assert np.trunc(0.5 * eq2 * 0.98 / 11) == 468
+    cash += 21 * 10.1 * (1 - 0.001)
+    cash -= (1 * 21.5 + 5 * 5.1) * 1.001
+    # Session 5: equity at the session-4 close; targets 484, 141, 387: buy 16 A, sell 6 B, 9 C.
+    eq4 = cash + 468 * 10.2 + 147 * 21 + 396 * 5.1
+    assert (np.trunc(0.3 * eq4 * 0.98 / 21), np.trunc(0.2 * eq4 * 0.98 / 5.1)) == (141, 387)
+    cash += (6 * 20.8 + 9 * 5.2) * (1 - 0.001)
+    cash -= 16 * 10.3 * 1.001
+    final = cash + 484 * 10.4 + 141 * 20 + 387 * 5.3
+
+    assert result.curve["equity"].iloc[-1] == pytest.approx(final, abs=0.005)
+    assert result.curve["cash"].iloc[-1] == pytest.approx(cash, abs=0.005)
+    assert round(final, 2) == 10110.70
+    trades = result.trades
+    first = trades[trades["date"] == result.rebalances[0]]
+    assert first["requested"].tolist() == [490, 147, 392]
+    assert first["filled"].tolist() == [489, 146, 391]
+    assert first["status"].tolist() == ["truncated_cash"] * 3
+    assert first["signal_price"].tolist() == [10, 20, 5]
+    assert first["exec_price"].tolist() == [10.2, 20.5, 5.05]
+    assert trades["commission"].sum() == pytest.approx(
+        cost1 / 1.001 * 0.001 + (21 * 10.1 + 21.5 + 25.5 + 6 * 20.8 + 9 * 5.2 + 16 * 10.3) * 0.001
+    )
+    assert list(result.rebalances.strftime("%Y-%m-%d")) == [
+        "2010-01-05",
+        "2010-01-07",
+        "2010-01-11",
+    ]
+    assert result.curve.index[0] == pd.Timestamp("2010-01-04")  # starts the session before T0
+    assert result.curve["equity"].iloc[0] == 10_000
+
+
+@pytest.mark.parametrize("rule", ["pro_rata", "sequential"])
+def test_gap_up_truncates_and_cash_ends_non_negative(rule) -> None:
+    # Both symbols gap up 10% overnight: 2 x 0.49 x 10,000 at close 10 is 980 shares, unaffordable.
+    data = market({"A": [10, 11], "B": [10, 11]}, {"A": [10, 11], "B": [10, 11]})
+    settings = EngineSettings(10_000.0, cash_buffer=0.02, shortfall=rule)
+
+    result = run_engine(data, Fixed({"A": 0.5, "B": 0.5}), settings)
+
+    trades = result.trades.set_index("symbol")
+    assert trades["requested"].tolist() == [490, 490]
+    if rule == "pro_rata":
+        # One common factor: floor(490 f) x 11 x 2 <= 10,000 -> 454 each.
+        assert trades["filled"].tolist() == [454, 454]
+        assert trades["status"].tolist() == ["truncated_cash", "truncated_cash"]
+    else:
+        # Equal values: A first (symbol order) fills 490 (5,390); B gets the rest: 419 (4,609).
+        assert trades["filled"].tolist() == [490, 419]
+        assert trades["status"].tolist() == ["filled", "truncated_cash"]
+    assert result.curve["cash"].min() >= 0
+
+
+def test_missing_open_leaves_the_order_unfilled() -> None:
+    data = market(
+        {"A": [10, 10, 10], "B": [10, 10, 10]}, {"A": [10, np.nan, 10], "B": [10, 10, 10]}
+    )
+    result = run_engine(data, Fixed({"A": 0.5, "B": 0.5}), EngineSettings(10_000.0, rebalance=1))
+    first = result.trades[result.trades["date"] == result.rebalances[0]].set_index("symbol")
+    assert first.loc["A", "status"] == "rejected_no_price"
+    assert first.loc["A", "filled"] == 0
+    assert first.loc["B", "filled"] == 490
+    second = result.trades[result.trades["date"] == result.rebalances[1]].set_index("symbol")
+    assert second.loc["A", "filled"] == 490  # ordered again on the next rebalance
+
+
+class Peeking(Fixed):
+    @override
+    def target_weights(self, context: StrategyContext) -> pd.Series:
+        context.view.at(context.session)  # T's own close: look-ahead
+        return self.weights
+
+
+def test_look_ahead_fails_loudly() -> None:
+    data = market(CLOSES, OPENS)
+    with pytest.raises(LookAheadError, match="view ends at 2010-01-04"):
+        run_engine(data, Peeking({"A": 1.0}), EngineSettings(10_000.0))
+
+
+def test_the_view_holds_nothing_dated_t_or_later() -> None:
+    seen: list[pd.Timestamp] = []
+
+    class Recorder(Fixed):
+        @override
+        def target_weights(self, context: StrategyContext) -> pd.Series:
+            seen.append(context.view.close().index.max())
+            assert context.view.close().index.max() < context.session
+            return self.weights
+
+    data = market(CLOSES, OPENS)
+    result = run_engine(data, Recorder({"A": 1.0}), EngineSettings(10_000.0, rebalance=1))
+    assert [d + pd.offsets.BDay() for d in seen][:3] == list(result.rebalances[:3])
+
+
+def test_weights_are_checked() -> None:
+    data = market(CLOSES, OPENS)
+    with pytest.raises(ConfigError, match="may not exceed 1"):
+        run_engine(data, Fixed({"A": 0.7, "B": 0.7}), EngineSettings(10_000.0))
+    with pytest.raises(ConfigError, match="unknown symbols"):
+        run_engine(data, Fixed({"ZZZ": 0.5}), EngineSettings(10_000.0))
+
+
+def test_schedules() -> None:
+    dates = pd.bdate_range("2010-01-04", "2010-03-31").to_numpy(dtype="datetime64[D]")
+    assert rebalance_rows(dates, 3, 20, 5).tolist() == [3, 8, 13, 18]
+    weekly = rebalance_rows(dates, 3, 20, "weekly")
+    assert weekly[0] == 3
+    assert all(pd.Timestamp(dates[r]).day_of_week == 0 for r in weekly[1:])
+    monthly = rebalance_rows(dates, 3, len(dates) - 1, "monthly")
+    assert [str(pd.Timestamp(dates[r]).date()) for r in monthly] == [
+        "2010-01-07",
+        "2010-02-01",
+        "2010-03-01",
+    ]
+
+
+def test_start_and_end_may_be_holidays_and_weekends(calendar) -> None:
+    dates = calendar.sessions_in_range(dt.date(2009, 12, 28), dt.date(2010, 1, 29))
+    first, last = session_range(dates, 1, dt.date(2010, 1, 1), dt.date(2010, 1, 17))
+    assert str(dates[first]) == "2010-01-04"
+    assert str(dates[last]) == "2010-01-15"
+    with pytest.raises(DataError, match="no session to trade"):
+        session_range(dates, 1, dt.date(2011, 1, 1), None)
+
+
+def test_fractional_shares() -> None:
+    data = market({"A": [3.0, 3.0, 3.0]})
+    result = run_engine(
+        data, Fixed({"A": 1.0}), EngineSettings(1_000.0, cash_buffer=0.0, fractional=True)
+    )
+    assert result.trades["filled"].iloc[0] == pytest.approx(1000 / 3)
+    assert result.curve["equity"].iloc[-1] == pytest.approx(1000)

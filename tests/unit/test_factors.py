@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from quant_core.calendar import get_calendar
+from quant_core.data.sources.synthetic import generate_bars
+from quant_core.errors import ConfigError
+from quant_core.factors import DEFAULT_FACTORS, make_factor
+
+
+@pytest.fixture(scope="module")
+def panels() -> dict[str, pd.DataFrame]:
+    bars = generate_bars(get_calendar("XNYS"), 12, 400, seed=9, missing_frac=0.01)
+    return {
+        f: bars.pivot(index="date", columns="symbol", values=f)
+        for f in ("open", "high", "low", "close", "volume")
+    }
+
+
+def test_names_round_trip() -> None:
+    assert make_factor("momentum_126").name == "momentum_126"
+    assert make_factor("momentum_252_21").name == "momentum_252_21"
+    assert make_factor("momentum_252_21").window == 274
+    assert make_factor("ma_ratio_50_200").window == 200
+    assert make_factor("rsi").name == "rsi_14"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("momentum_1", "lookback must be >= 2"),
+        ("ma_ratio_50_20", "fast must be < slow"),
+        ("volatility_x", "integers"),
+        ("magic_3", "unknown factor"),
+    ],
+)
+def test_bad_factor_parameters(name, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        make_factor(name)
+
+
+def test_momentum_values() -> None:
+    close = pd.DataFrame({"A": [10.0, 11, 12.1, 12.1], "B": [20.0, np.nan, 22, 24.2]})
+    value = make_factor("momentum_2").compute({"close": close})
+    assert value["A"].round(6).tolist()[2:] == [0.21, 0.1]
+    assert value["B"].iloc[2] == pytest.approx(
+        0.1
+    )  # the end points exist; the gap between is skipped
+    assert np.isnan(value["B"].iloc[3])  # its start point, row 1, is missing
+
+
+def test_rsi_and_distance_bounds(panels) -> None:
+    rsi = make_factor("rsi_14").compute(panels)
+    values = rsi.stack().dropna()
+    assert ((values >= 0) & (values <= 100)).all()
+    dist = make_factor("dist_high_252").compute(panels).stack().dropna()
+    assert (dist <= 0).all()
+    assert len(dist) > 1000
+
+
+def test_a_missing_bar_does_not_blank_a_rolling_window() -> None:
+    close = pd.DataFrame({"A": [10.0 + i for i in range(30)]})
+    close.iloc[15, 0] = np.nan
+    vol = make_factor("volatility_20").compute({"close": close})["A"]
+    assert vol.iloc[25:].notna().all()  # 18 of 20 returns present: enough
+    assert np.isnan(vol.iloc[15])  # no bar today, no value today
+
+
+@pytest.mark.parametrize("name", DEFAULT_FACTORS)
+def test_value_from_its_window_equals_value_from_full_history(panels, name) -> None:
+    factor = make_factor(name)
+    full = factor.compute(panels)
+    assert full.shape == panels["close"].shape
+    assert full.iloc[0].isna().all()  # no history, no value
+    for t in (factor.window, 330, 399):
+        window = {k: v.iloc[t - factor.window + 1 : t + 1] for k, v in panels.items()}
+        pd.testing.assert_series_equal(
+            factor.compute(window).iloc[-1], full.iloc[t], check_names=False
+        )
+        truncated = {k: v.iloc[: t + 1] for k, v in panels.items()}
+        pd.testing.assert_series_equal(
+            factor.compute(truncated).iloc[-1], full.iloc[t], check_names=False
+        )
+    assert full.iloc[factor.window :].notna().to_numpy().mean() > 0.5
