@@ -1,0 +1,114 @@
+"""Golden backtests on the real bundled data: exact final equity and order counts.
+
+A change to any of these numbers is a change of behaviour: explain it in the commit or fix it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from config import load_config
+from quant_core.backtest.results import catalog, load_run
+from quant_core.backtest.run import load_market, run_backtest
+from quant_core.data.sources.sample import SampleSource
+from quant_core.data.sync import sync
+from quant_core.data.warehouse import Warehouse
+
+pytestmark = pytest.mark.acceptance
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory, calendar) -> Path:
+    root = tmp_path_factory.mktemp("golden")
+    warehouse = Warehouse(root / "warehouse")
+    for name in ("sp500-2010", "wiki5"):
+        sync(SampleSource(name), warehouse, calendar, name)
+    return root
+
+
+GOLDEN = [
+    # dataset, overrides, final equity, trades, truncated, unfilled, first rebalance
+    ("sp500-2010", [], 956_400.99, 726, 48, 12, "2010-03-04"),
+    (
+        "sp500-2010",
+        ["portfolio.shortfall=sequential", "strategy.rebalance=weekly"],
+        956_606.43,
+        2666,
+        4,
+        44,
+        "2010-03-04",
+    ),
+    (
+        "sp500-2010",
+        [
+            "strategy.name=multi_factor",
+            'strategy.params.factors={"momentum_60": 1.0, "reversal_5": 0.5}',
+        ],
+        1_057_773.42,
+        1293,
+        563,
+        55,
+        "2009-11-25",
+    ),
+    ("wiki5", ["strategy.params.top_quantile=0.4"], 2_612_703.61, 202, 2, 0, "2000-08-30"),
+]
+
+
+@pytest.mark.parametrize(
+    ("dataset", "overrides", "equity", "trades", "truncated", "unfilled", "first"), GOLDEN
+)
+def test_golden(data_dir, dataset, overrides, equity, trades, truncated, unfilled, first) -> None:
+    cfg = load_config(
+        "backtest",
+        [f"paths.data_dir={data_dir}", f"data.dataset={dataset}", *overrides],
+        environ={},
+    )
+
+    run = run_backtest(cfg, store=False)
+
+    assert round(run.metrics["final_equity"], 2) == equity
+    assert (run.metrics["trades"], run.metrics["truncated"], run.metrics["unfilled"]) == (
+        trades,
+        truncated,
+        unfilled,
+    )
+    assert str(run.result.rebalances[0].date()) == first
+    assert run.result.curve["cash"].min() >= 0
+
+
+def test_momentum_126_first_rebalance_is_session_127(data_dir) -> None:
+    cfg = load_config("backtest", [f"paths.data_dir={data_dir}"], environ={})
+    data = load_market(Warehouse(data_dir / "warehouse"), "sp500-2010")
+    run = run_backtest(cfg, data=data, store=False)
+    assert run.result.rebalances[0] == pd.Timestamp(data.dates[127])
+
+
+def test_same_config_twice_gives_identical_stored_results(data_dir) -> None:
+    cfg = load_config("backtest", [f"paths.data_dir={data_dir}"], environ={})
+    first = run_backtest(cfg)
+    second = run_backtest(cfg)
+
+    root = data_dir / "backtests"
+    a, b = load_run(root, first.run_id), load_run(root, second.run_id)
+    assert first.run_id != second.run_id
+    pd.testing.assert_frame_equal(a.curve, b.curve)
+    pd.testing.assert_frame_equal(a.trades, b.trades)
+    pd.testing.assert_frame_equal(a.positions, b.positions)
+    assert a.metrics == b.metrics
+    assert a.config == b.config
+    listed = catalog(root)
+    assert {first.run_id, second.run_id} <= set(listed["run_id"])
+    row = listed.set_index("run_id").loc[first.run_id]
+    assert row["strategy"] == "momentum"
+    assert row["final_equity"] == pytest.approx(first.metrics["final_equity"])
+    assert set(a.trades.columns) >= {
+        "signal_price",
+        "exec_price",
+        "commission",
+        "slippage",
+        "status",
+    }
+    assert "benchmark" in a.curve.columns
