@@ -17,6 +17,8 @@ $(STAMP): $(ROOT)/pyproject.toml
 demo: install
 	cd $(ROOT) && $(PY) run_data_sync.py --source sample --dataset sp500-2010
 	cd $(ROOT) && $(PY) run_data_sync.py --list
+	cd $(ROOT) && $(PY) run_factor_computation.py
+	cd $(ROOT) && $(PY) run_backtest.py
 
 lint: install
 	cd $(ROOT) && $(VENV)/bin/ruff check .
@@ -31,7 +33,9 @@ unit: install
 test: lint typecheck unit
 
 bench: install
+	cd $(ROOT) && $(PY) -m pip install --quiet -e "$(ROOT)[bench]"
 	cd $(ROOT) && $(PY) benchmarks/warehouse.py
+	cd $(ROOT) && $(PY) benchmarks/backtest.py
 
 clean:
 	rm -rf $(VENV) $(ROOT)/.mypy_cache $(ROOT)/.ruff_cache $(ROOT)/.pytest_cache

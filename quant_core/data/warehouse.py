@@ -108,6 +108,7 @@ class _Manifest:
     meta: dict[str, Any] = field(default_factory=dict)
     last_sync: dict[str, Any] | None = None
     updated_at: str | None = None
+    factors: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -118,6 +119,7 @@ class _Manifest:
             "meta": self.meta,
             "last_sync": self.last_sync,
             "updated_at": self.updated_at,
+            "factors": self.factors,
         }
 
 
@@ -226,37 +228,30 @@ class Warehouse:
         table = _to_arrow(bars)
         if table.num_rows == 0:
             raise DataError(f"dataset {dataset!r}: nothing to write (no valid rows)")
-        years = pc.year(table["date"])
-        touched = sorted({int(y) for y in pc.unique(years).to_pylist()})
+        touched = _years(table)
         folder = self._dir(dataset)
-        (folder / "bars").mkdir(parents=True, exist_ok=True)
         with self._lock(dataset):
             manifest = self._load_manifest(dataset, required=False)
             if manifest.version == 0 and meta is None:
                 raise DataError(f"dataset {dataset!r} is new: describe it with a DatasetMeta")
             _check_same_source(dataset, manifest, meta, replace)
             self._remove_orphans(folder, manifest)
-            replaced = 0
             previous = {} if replace else manifest.partitions
-            new_parts = dict(previous)
-            con = duckdb.connect()
-            try:
-                for done, year in enumerate(touched, start=1):
-                    part = table.filter(pc.equal(years, year))
-                    old = previous.get(str(year))
-                    name = f"bars/{year}-{uuid.uuid4().hex[:12]}.parquet"
-                    replaced += _write_partition(
-                        con, part, folder / old if old else None, folder / name
-                    )
-                    new_parts[str(year)] = name
-                    if progress is not None:
-                        progress("write", done, len(touched))
-            finally:
-                con.close()
-            fsync_dir(folder / "bars")
+            new_parts, replaced, changed = _upsert(folder, "bars", table, previous, progress)
             stale = [
                 name for name in manifest.partitions.values() if name not in new_parts.values()
             ]
+            if (replace or changed) and manifest.factors:
+                # Factors computed from bars that changed are wrong from then on; incremental
+                # runs only add later sessions, so drop them all in this same commit.
+                logger.warning(
+                    "Bars of %s changed: dropping its stored factors (%s); run "
+                    "run_factor_computation.py again",
+                    dataset,
+                    ", ".join(sorted(manifest.factors)),
+                )
+                stale += [name for parts in manifest.factors.values() for name in parts.values()]
+                manifest.factors = {}
             manifest.partitions = new_parts
             if meta is not None:
                 manifest.meta = {
@@ -275,6 +270,75 @@ class Warehouse:
             ",".join(map(str, touched)),
         )
         return WriteResult(table.num_rows, replaced, tuple(map(str, touched)), manifest.version)
+
+    def write_factor(
+        self,
+        dataset: str,
+        name: str,
+        values: pd.DataFrame,
+        progress: ProgressFn | None = None,
+    ) -> WriteResult:
+        """Upsert one factor's values (columns ``date, symbol, value``) into ``dataset``.
+
+        Factors live beside the bars they were computed from, in the same manifest, so a
+        dataset rebuilt with ``replace=True`` drops them with its bars.
+        """
+        if not _DATASET_NAME.match(name):
+            raise ConfigError(f"invalid factor name {name!r}")
+        frame = values.loc[:, ["date", "symbol", "value"]].dropna(subset=["value"])
+        dates = pd.to_datetime(frame["date"]).to_numpy(dtype="datetime64[D]")
+        table = pa.Table.from_arrays(
+            [
+                pa.array(dates, type=pa.date32()),
+                pa.array(frame["symbol"].astype(str), pa.string()),
+                pa.array(frame["value"].to_numpy(dtype="float64")),
+            ],
+            names=["date", "symbol", "value"],
+        )
+        folder = self._dir(dataset)
+        with self._lock(dataset):
+            manifest = self._load_manifest(dataset, required=True)
+            if table.num_rows == 0:
+                return WriteResult(0, 0, (), manifest.version)
+            self._remove_orphans(folder, manifest)
+            previous = manifest.factors.get(name, {})
+            parts, replaced, _ = _upsert(folder, f"factors/{name}", table, previous, progress)
+            manifest.factors[name] = parts
+            self._commit(dataset, manifest)
+            for old in set(previous.values()) - set(parts.values()):
+                (folder / old).unlink(missing_ok=True)
+        logger.info("Wrote %d values of factor %s to dataset %s", table.num_rows, name, dataset)
+        return WriteResult(
+            table.num_rows, replaced, tuple(map(str, _years(table))), manifest.version
+        )
+
+    def factors(self, dataset: str) -> list[str]:
+        """Return the names of the factors stored with ``dataset``, sorted."""
+        return sorted(self._load_manifest(dataset, required=True).factors)
+
+    def factor_panel(
+        self,
+        dataset: str,
+        name: str,
+        symbols: Sequence[str] | None = None,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+    ) -> pd.DataFrame:
+        """Return a stored factor as a wide frame (dates x symbols)."""
+        if name not in self._load_manifest(dataset, required=True).factors:
+            raise DataError(
+                f"no factor {name!r} stored for {dataset}; run run_factor_computation.py"
+            )
+        table = self._query(dataset, "date, symbol, value", symbols, start, end, "", factor=name)
+        return _pivot(table, "value")
+
+    def factor_last_date(self, dataset: str, name: str) -> dt.date | None:
+        """Return the last date stored for factor ``name``, or None."""
+        if name not in self._load_manifest(dataset, required=True).factors:
+            return None
+        table = self._query(dataset, "max(date) AS last", None, None, None, "", factor=name)
+        last = table["last"][0].as_py()
+        return last if isinstance(last, dt.date) else None
 
     def write_symbols(self, dataset: str, symbols: pd.DataFrame) -> None:
         """Replace the symbol metadata of ``dataset`` (a ``symbol`` column plus any others)."""
@@ -416,6 +480,7 @@ class Warehouse:
             meta=dict(raw.get("meta") or {}),
             last_sync=raw.get("last_sync"),
             updated_at=raw.get("updated_at"),
+            factors={k: dict(v) for k, v in (raw.get("factors") or {}).items()},
         )
 
     def _commit(self, dataset: str, manifest: _Manifest) -> None:
@@ -427,7 +492,9 @@ class Warehouse:
         # Files no manifest names, and temporary files, were left by a writer that crashed; we
         # hold the lock, so no live writer can own them.
         live = {*manifest.partitions.values(), manifest.symbols_file}
+        live |= {name for parts in manifest.factors.values() for name in parts.values()}
         candidates = [*folder.glob("bars/*.parquet"), *folder.glob("symbols-*.parquet")]
+        candidates += [*folder.glob("factors/*/*.parquet")]
         candidates += [*folder.glob(".*.tmp"), *folder.glob("syncs/.*.tmp")]
         for path in candidates:
             if path.relative_to(folder).as_posix() not in live:
@@ -442,12 +509,14 @@ class Warehouse:
         start: dt.date | None,
         end: dt.date | None,
         tail: str,
+        factor: str | None = None,
     ) -> pa.Table:
         # A concurrent writer may delete a partition between our manifest read and the scan;
         # the manifest then names its replacement, so read it again.
         for attempt in range(_READ_RETRIES):
             manifest = self._load_manifest(dataset, required=True)
-            files = [str(self._dir(dataset) / name) for name in manifest.partitions.values()]
+            parts = manifest.partitions if factor is None else manifest.factors.get(factor, {})
+            files = [str(self._dir(dataset) / name) for name in parts.values()]
             try:
                 return _scan(files, select, symbols, start, end, tail)
             except (duckdb.IOException, FileNotFoundError):
@@ -512,17 +581,57 @@ def _to_arrow(bars: pd.DataFrame) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=BAR_SCHEMA)
 
 
+def _years(table: pa.Table) -> list[int]:
+    return sorted({int(y) for y in pc.unique(pc.year(table["date"])).to_pylist()})
+
+
+def _upsert(
+    folder: Path,
+    subdir: str,
+    table: pa.Table,
+    previous: dict[str, str],
+    progress: ProgressFn | None,
+) -> tuple[dict[str, str], int, int]:
+    # Rewrite each touched year's file under a fresh name; return the new year -> file map
+    # (to commit), how many rows replaced existing ones, and how many of those changed.
+    (folder / subdir).mkdir(parents=True, exist_ok=True)
+    years = pc.year(table["date"])
+    touched = _years(table)
+    parts, replaced, changed = dict(previous), 0, 0
+    con = duckdb.connect()
+    try:
+        for done, year in enumerate(touched, start=1):
+            old = previous.get(str(year))
+            name = f"{subdir}/{year}-{uuid.uuid4().hex[:12]}.parquet"
+            part = table.filter(pc.equal(years, year))
+            counts = _write_partition(con, part, folder / old if old else None, folder / name)
+            replaced, changed = replaced + counts[0], changed + counts[1]
+            parts[str(year)] = name
+            if progress is not None:
+                progress(f"write {subdir}", done, len(touched))
+    finally:
+        con.close()
+    fsync_dir(folder / subdir)
+    return parts, replaced, changed
+
+
 def _write_partition(
     con: duckdb.DuckDBPyConnection, new: pa.Table, old: Path | None, target: Path
-) -> int:
+) -> tuple[int, int]:
     # Paths travel as arguments of the relation API, never inside SQL text.
     con.register("new_bars", new)
-    replaced = 0
+    replaced = changed = 0
     merged = "SELECT * FROM new_bars ORDER BY symbol, date"
     if old is not None:
         con.register("old_bars", con.read_parquet(str(old)))
         count = con.sql("SELECT count(*) FROM old_bars SEMI JOIN new_bars USING (symbol, date)")
         replaced = int(count.fetchall()[0][0])
+        # Rows of the new batch not already present to the last field, less the new keys.
+        differ = con.sql(
+            "SELECT count(*) FROM (SELECT * FROM new_bars EXCEPT SELECT * FROM old_bars)"
+        )
+        fresh = con.sql("SELECT count(*) FROM new_bars ANTI JOIN old_bars USING (symbol, date)")
+        changed = int(differ.fetchall()[0][0]) - int(fresh.fetchall()[0][0])
         merged = (
             "SELECT * FROM old_bars ANTI JOIN new_bars USING (symbol, date) "
             "UNION ALL SELECT * FROM new_bars ORDER BY symbol, date"
@@ -532,7 +641,7 @@ def _write_partition(
     if old is not None:
         con.unregister("old_bars")
     fsync_file(target)
-    return replaced
+    return replaced, changed
 
 
 def _pivot(table: pa.Table, field: str) -> pd.DataFrame:

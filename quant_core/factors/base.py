@@ -23,8 +23,8 @@ Rules every factor keeps:
 * **Parameters** are checked when the factor is built (``window >= 2`` and the like); a bad one
   raises ``ConfigError`` naming the factor and the parameter.
 
-Factors are named ``<kind>_<param>_<param>``, e.g. ``momentum_126``, ``momentum_252_21``;
-trailing parameters left at their default are omitted from the name.
+Factors are named ``<kind>_<param>_<param>``, e.g. ``momentum_126``, ``momentum_252_21``,
+``ma_ratio_50_200``; an optional offset left at 0 (momentum's ``skip``) is omitted.
 """
 
 from __future__ import annotations
@@ -57,11 +57,14 @@ class Factor(ABC):
     @property
     def name(self) -> str:
         """Return the canonical name, e.g. ``momentum_252_21``."""
-        values = [self.values[name] for name, _ in self.params]
-        defaults = [default for _, default in self.params]
-        while len(values) > 1 and values[-1] == defaults[len(values) - 1]:
-            values.pop()
-        return "_".join([self.kind, *map(str, values)])
+        # A parameter whose default is 0 is optional (an offset that is off); left at 0 it is
+        # omitted from the name: momentum_126 is momentum_126_0.
+        values = [
+            str(self.values[name])
+            for name, default in self.params
+            if default != 0 or self.values[name] != 0
+        ]
+        return "_".join([self.kind, *values])
 
     @property
     @abstractmethod

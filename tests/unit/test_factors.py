@@ -24,6 +24,9 @@ def test_names_round_trip() -> None:
     assert make_factor("momentum_252_21").name == "momentum_252_21"
     assert make_factor("momentum_252_21").window == 274
     assert make_factor("ma_ratio_50_200").window == 200
+    assert make_factor("ma_ratio_50_200").name == "ma_ratio_50_200"
+    assert make_factor("ma_ratio").name == "ma_ratio_50_200"
+    assert make_factor("momentum_126_0").name == "momentum_126"
     assert make_factor("rsi").name == "rsi_14"
 
 

@@ -265,3 +265,22 @@ def test_stray_temporary_and_symbol_files_are_cleaned(warehouse: Warehouse, cale
     warehouse.write_bars("t", bars(calendar))
 
     assert not any(path.exists() for path in leftovers)
+
+
+def _factor(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.loc[:, ["date", "symbol"]].assign(value=frame["close"] / 10)
+
+
+def test_factors_survive_appends_but_not_changed_bars(warehouse: Warehouse, calendar) -> None:
+    warehouse.write_bars("t", bars(calendar, sessions=5), META)
+    warehouse.write_factor("t", "f_2", _factor(bars(calendar, sessions=5)))
+    assert warehouse.factor_last_date("t", "f_2") == dt.date(2010, 1, 8)
+
+    warehouse.write_bars("t", bars(calendar, start="2010-01-11", sessions=3))  # append only
+    assert warehouse.factors("t") == ["f_2"]
+    warehouse.write_bars("t", bars(calendar, sessions=5))  # the same rows again
+    assert warehouse.factors("t") == ["f_2"]
+
+    warehouse.write_bars("t", bars(calendar, start="2010-01-12", sessions=1, price=50.0))
+    assert warehouse.factors("t") == []
+    assert not list((warehouse.root / "t" / "factors").rglob("*.parquet"))
