@@ -75,6 +75,13 @@ class EngineResult:
     rebalances: pd.DatetimeIndex
 
 
+def forward_fill(panel: np.ndarray) -> np.ndarray:
+    """Return ``panel`` with each NaN replaced by the last value above it in its column."""
+    rows = np.where(np.isnan(panel), 0, np.arange(panel.shape[0])[:, None])
+    np.maximum.accumulate(rows, axis=0, out=rows)
+    return np.asarray(panel[rows, np.arange(panel.shape[1])])
+
+
 def rebalance_rows(
     dates: np.ndarray, first: int, last: int, rule: int | Literal["weekly", "monthly"]
 ) -> np.ndarray:
@@ -131,7 +138,7 @@ def run_engine(
     """Replay ``data`` through ``strategy`` under the dual-price rule (module docstring)."""
     first, last = session_range(data.dates, strategy.warmup, start, end)
     rows = rebalance_rows(data.dates, first, last, settings.rebalance)
-    close = pd.DataFrame(data.panels["close"]).ffill().to_numpy()
+    close = forward_fill(data.panels["close"])
     marks = np.nan_to_num(close)
     opens = data.panels["open"]
     n_rows = last - first + 2
@@ -139,8 +146,8 @@ def run_engine(
     long_value, short_value = np.zeros(n_rows), np.zeros(n_rows)
     ledger = Ledger(settings.initial_cash, np.zeros(len(data.symbols)))
     equity[0] = cash_curve[0] = settings.initial_cash
-    trades: list[pd.DataFrame] = []
-    held: list[pd.DataFrame] = []
+    trades = _Records()
+    held = _Records()
     bounds = np.r_[rows, last + 1]
     for i, t in enumerate(rows):
         before = ledger.equity(close[t - 1])
@@ -156,8 +163,9 @@ def run_engine(
             settings.shortfall,
             settings.fractional,
         )
-        trades.append(_trade_frame(data, t, fills, close[t - 1], opens[t]))
-        held.append(_position_frame(data, t, ledger.positions, marks[t]))
+        trades.add(t, fills.index, fills, close[t - 1], opens[t])
+        holding = np.flatnonzero(ledger.positions)
+        held.add_positions(t, holding, ledger.positions[holding], marks[t, holding])
         span = slice(t - first + 1, bounds[i + 1] - first + 1)
         values = marks[t : bounds[i + 1]] * ledger.positions
         long_value[span] = np.where(values > 0, values, 0).sum(axis=1)
@@ -178,8 +186,8 @@ def run_engine(
     )
     return EngineResult(
         curve=curve,
-        trades=_concat(trades, TRADE_COLUMNS),
-        positions=_concat(held, ("date", "symbol", "shares", "close", "value")),
+        trades=trades.trade_frame(data),
+        positions=held.position_frame(data),
         rebalances=pd.DatetimeIndex(data.dates[rows], name="date"),
     )
 
@@ -187,17 +195,15 @@ def run_engine(
 def _weights(
     strategy: Strategy[Any], data: MarketData, t: int, ledger: Ledger, equity: float
 ) -> np.ndarray:
-    snapshot = PortfolioSnapshot(
-        cash=ledger.cash,
-        positions=pd.Series(ledger.positions, index=data.symbols),
-        equity=equity,
-    )
+    snapshot = PortfolioSnapshot(ledger.cash, ledger.positions, data.symbol_index, equity)
     session = pd.Timestamp(data.dates[t])
     raw = strategy.target_weights(StrategyContext(DataView(data, t), snapshot, session))
-    unknown = raw.index.difference(pd.Index(data.symbols))
-    if len(unknown):
-        raise ConfigError(f"strategy {strategy.name} weighted unknown symbols {list(unknown[:5])}")
-    weights = raw.reindex(data.symbols).fillna(0.0).to_numpy(dtype=float)
+    where = data.symbol_index.get_indexer(raw.index)
+    if (where < 0).any():
+        unknown = list(raw.index[where < 0][:5])
+        raise ConfigError(f"strategy {strategy.name} weighted unknown symbols {unknown}")
+    weights = np.zeros(len(data.symbols))
+    weights[where] = raw.to_numpy(dtype=float)
     if not np.isfinite(weights).all():
         raise ConfigError(
             f"strategy {strategy.name} returned non-finite weights on {session.date()}"
@@ -210,46 +216,73 @@ def _weights(
     return weights
 
 
-def _trade_frame(
-    data: MarketData, t: int, fills: Fills, signal: np.ndarray, opens: np.ndarray
-) -> pd.DataFrame:
-    idx = fills.index
-    open_price = opens[idx]
-    return pd.DataFrame(
-        {
-            "date": pd.Timestamp(data.dates[t]),
-            "symbol": data.symbols[idx],
-            "side": np.where(fills.requested > 0, "buy", "sell"),
-            "requested": fills.requested,
-            "filled": fills.filled,
-            "signal_price": signal[idx],
-            "open_price": open_price,
-            "exec_price": fills.price,
-            "notional": np.nan_to_num(np.abs(fills.filled) * fills.price),
-            "commission": fills.commission,
-            "slippage": np.nan_to_num(np.abs(fills.filled * (fills.price - open_price))),
-            "status": fills.status,
-        }
-    )
+class _Records:
+    # Columns as lists of arrays, turned into one frame at the end: building a DataFrame per
+    # rebalance cost more than the rebalance itself.
+    def __init__(self) -> None:
+        self.columns: dict[str, list[np.ndarray]] = {}
 
+    def _append(self, **arrays: np.ndarray) -> None:
+        for name, values in arrays.items():
+            self.columns.setdefault(name, []).append(values)
 
-def _position_frame(
-    data: MarketData, t: int, positions: np.ndarray, marks: np.ndarray
-) -> pd.DataFrame:
-    held = np.flatnonzero(positions)
-    return pd.DataFrame(
-        {
-            "date": pd.Timestamp(data.dates[t]),
-            "symbol": data.symbols[held],
-            "shares": positions[held],
-            "close": marks[held],
-            "value": positions[held] * marks[held],
-        }
-    )
+    def add(
+        self, t: int, index: np.ndarray, fills: Fills, signal: np.ndarray, opens: np.ndarray
+    ) -> None:
+        open_price = opens[index]
+        self._append(
+            row=np.full(index.size, t),
+            col=index,
+            requested=fills.requested,
+            filled=fills.filled,
+            signal_price=signal[index],
+            open_price=open_price,
+            exec_price=fills.price,
+            commission=fills.commission,
+            status=fills.status,
+        )
 
+    def add_positions(
+        self, t: int, index: np.ndarray, shares: np.ndarray, marks: np.ndarray
+    ) -> None:
+        self._append(row=np.full(index.size, t), col=index, shares=shares, close=marks)
 
-def _concat(frames: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return pd.DataFrame(columns=list(columns))
-    return pd.concat(frames, ignore_index=True).loc[:, list(columns)]
+    def _joined(self) -> dict[str, np.ndarray]:
+        return {k: np.concatenate(v) for k, v in self.columns.items()}
+
+    def trade_frame(self, data: MarketData) -> pd.DataFrame:
+        if not self.columns:
+            return pd.DataFrame(columns=list(TRADE_COLUMNS))
+        c = self._joined()
+        filled, price = c["filled"], c["exec_price"]
+        return pd.DataFrame(
+            {
+                "date": data.date_index[c["row"]],
+                "symbol": data.symbols[c["col"]],
+                "side": np.where(c["requested"] > 0, "buy", "sell"),
+                "requested": c["requested"],
+                "filled": filled,
+                "signal_price": c["signal_price"],
+                "open_price": c["open_price"],
+                "exec_price": price,
+                "notional": np.nan_to_num(np.abs(filled) * price),
+                "commission": c["commission"],
+                "slippage": np.nan_to_num(np.abs(filled * (price - c["open_price"]))),
+                "status": c["status"],
+            }
+        )
+
+    def position_frame(self, data: MarketData) -> pd.DataFrame:
+        columns = ["date", "symbol", "shares", "close", "value"]
+        if not self.columns:
+            return pd.DataFrame(columns=columns)
+        c = self._joined()
+        return pd.DataFrame(
+            {
+                "date": data.date_index[c["row"]],
+                "symbol": data.symbols[c["col"]],
+                "shares": c["shares"],
+                "close": c["close"],
+                "value": c["shares"] * c["close"],
+            }
+        )

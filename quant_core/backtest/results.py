@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from quant_core.atomic import fsync_dir
+from quant_core.atomic import fsync_path
 from quant_core.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -59,9 +59,9 @@ def store_run(
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=1, default=str))
     (staging / "config.json").write_text(json.dumps(config, indent=1, default=str))
     pd.DataFrame([summary]).to_parquet(staging / "summary.parquet")
-    fsync_dir(staging)
+    fsync_path(staging)
     os.rename(staging, target)
-    fsync_dir(root)
+    fsync_path(root)
     logger.info("Stored backtest run %s in %s", run_id, target)
     return target
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from config.schema import AppConfig
@@ -121,6 +120,4 @@ def run_backtest(
         metrics["truncated"],
         metrics["unfilled"],
     )
-    if not np.isfinite(float(metrics["final_equity"] or 0.0)):
-        logger.warning("Backtest %s ended with a non-finite equity", run_id)
     return BacktestRun(run_id, path, result, benchmark, metrics)

@@ -41,7 +41,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from quant_core.atomic import atomic_write_json, fsync_dir, fsync_file
+from quant_core.atomic import atomic_write_json, fsync_path
 from quant_core.calendar import TradingCalendar
 from quant_core.errors import ConfigError, DataError
 from quant_core.types import ProgressFn
@@ -355,7 +355,7 @@ class Warehouse:
                 )
             finally:
                 con.close()
-            fsync_file(folder / name)
+            fsync_path(folder / name)
             old, manifest.symbols_file = manifest.symbols_file, name
             self._commit(dataset, manifest)
             if old:
@@ -611,7 +611,7 @@ def _upsert(
                 progress(f"write {subdir}", done, len(touched))
     finally:
         con.close()
-    fsync_dir(folder / subdir)
+    fsync_path(folder / subdir)
     return parts, replaced, changed
 
 
@@ -640,7 +640,7 @@ def _write_partition(
     con.unregister("new_bars")
     if old is not None:
         con.unregister("old_bars")
-    fsync_file(target)
+    fsync_path(target)
     return replaced, changed
 
 

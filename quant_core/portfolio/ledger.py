@@ -98,30 +98,31 @@ def execute(
     raw = prices[index]
     priced = np.isfinite(raw) & (raw > 0)
     side = np.sign(requested)
-    price = np.where(priced, costs.execution_price(np.where(priced, raw, 0.0), side), np.nan)
+    price = costs.execution_price(np.where(priced, raw, 0.0), side)
     filled = np.where(priced, requested, 0.0)
     status = np.where(priced, FillStatus.FILLED.value, FillStatus.REJECTED_NO_PRICE.value)
+    commission = costs.commission(filled, price)  # zero where nothing is filled
 
-    sells = priced & (requested < 0)
-    proceeds = -filled[sells] * price[sells]
-    cash = ledger.cash + float(proceeds.sum() - costs.commission(filled[sells], price[sells]).sum())
-
-    buys = np.flatnonzero(priced & (requested > 0))
+    sells = filled < 0
+    cash = ledger.cash + float(-(filled[sells] * price[sells]).sum() - commission[sells].sum())
+    buys = np.flatnonzero(filled > 0)
     if buys.size:
-        wanted = filled[buys]
-        if _cost(wanted, price[buys], costs).sum() > cash:
+        # The same expression checks and pays, so a total that fits leaves cash >= 0 exactly.
+        total = float((filled[buys] * price[buys] + commission[buys]).sum())
+        if total > cash:
+            wanted = filled[buys]
             affordable = (_pro_rata if shortfall == "pro_rata" else _sequential)(
                 wanted, price[buys], cash, costs, fractional
             )
-            cut = affordable < wanted
-            status[buys[cut]] = FillStatus.TRUNCATED_CASH.value
+            status[buys[affordable < wanted]] = FillStatus.TRUNCATED_CASH.value
             filled[buys] = affordable
-        cash = cash - float(_cost(filled[buys], price[buys], costs).sum())
+            commission[buys] = costs.commission(affordable, price[buys])
+            total = float(_cost(affordable, price[buys], costs).sum())
+        cash = cash - total
 
-    commission = costs.commission(filled, np.nan_to_num(price))
-    price = np.where(filled != 0, price, np.nan)
     positions = ledger.positions.copy()
     positions[index] += filled
+    price = np.where(filled != 0, price, np.nan)
     fills = Fills(index, requested, filled, price, commission, status)
     return replace(ledger, cash=cash, positions=positions), fills
 

@@ -36,12 +36,19 @@ class MarketData:
     dates: np.ndarray  # datetime64[D], ascending
     symbols: np.ndarray  # str, ascending
     panels: dict[str, np.ndarray]
+    # Built once: pandas converts a symbol array into an index anew for every Series otherwise.
+    symbol_index: pd.Index = field(init=False, repr=False, compare=False)
+    date_index: pd.DatetimeIndex = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         shape = (len(self.dates), len(self.symbols))
         for name, panel in self.panels.items():
             if panel.shape != shape:
                 raise ValueError(f"panel {name} has shape {panel.shape}, expected {shape}")
+        # Object dtype: an Arrow-backed string index converts itself on every lookup.
+        symbols = pd.Index(self.symbols, name="symbol", dtype=object)
+        object.__setattr__(self, "symbol_index", symbols)
+        object.__setattr__(self, "date_index", pd.DatetimeIndex(self.dates, name="date"))
 
     @classmethod
     def from_frames(cls, frames: dict[str, pd.DataFrame]) -> MarketData:
@@ -71,7 +78,7 @@ class DataView:
             raise ValueError(f"view end {t} outside 1..{len(data.dates)}")
         self._data = data
         self._end = t
-        self.symbols = data.symbols
+        self.symbols = data.symbol_index
         self.session = pd.Timestamp(data.dates[t]) if t < len(data.dates) else None
 
     @property
@@ -82,15 +89,25 @@ class DataView:
     def __len__(self) -> int:
         return self._end
 
-    def field(self, name: str, window: int | None = None) -> pd.DataFrame:
-        """Return the last ``window`` rows (all if None) through T-1 of one bar field."""
+    def array(self, name: str, window: int | None = None) -> np.ndarray:
+        """Return the last ``window`` rows (all if None) through T-1 of one field, as numpy.
+
+        Columns follow :attr:`symbols`. The array is read-only: a view cannot alter the data.
+        """
         if name not in self._data.panels:
             raise ConfigError(f"no bar field {name!r}; available: {sorted(self._data.panels)}")
         start = 0 if window is None else max(0, self._end - window)
+        out = self._data.panels[name][start : self._end]
+        out.flags.writeable = False
+        return out
+
+    def field(self, name: str, window: int | None = None) -> pd.DataFrame:
+        """Return the last ``window`` rows (all if None) through T-1 of one bar field."""
+        values = self.array(name, window)
         return pd.DataFrame(
-            self._data.panels[name][start : self._end],
-            index=pd.DatetimeIndex(self._data.dates[start : self._end], name="date"),
-            columns=pd.Index(self.symbols, name="symbol"),
+            values,
+            index=self._data.date_index[self._end - len(values) : self._end],
+            columns=self.symbols,
         )
 
     def close(self, window: int | None = None) -> pd.DataFrame:
@@ -122,8 +139,14 @@ class PortfolioSnapshot:
     """The portfolio before T's orders: cash, shares per symbol, equity at the T-1 close."""
 
     cash: float
-    positions: pd.Series
+    shares: np.ndarray
+    symbols: pd.Index
     equity: float
+
+    @property
+    def positions(self) -> pd.Series:
+        """Return the shares held, by symbol (built on demand: most strategies never ask)."""
+        return pd.Series(self.shares, index=self.symbols, name="shares")
 
 
 @dataclass(frozen=True, slots=True)

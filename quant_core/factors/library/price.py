@@ -31,6 +31,14 @@ def _covered(frame: pd.DataFrame, window: int) -> pd.DataFrame:
     return frame.notna() & (count >= _enough(window))
 
 
+class _OverReturns(Factor):
+    # A statistic of the last `lookback` daily changes: lookback + 1 rows of input.
+    @property
+    @override
+    def window(self) -> int:
+        return self.values["lookback"] + 1
+
+
 @FACTORS.register("momentum")
 class Momentum(Factor):
     """Return over ``lookback`` sessions ending ``skip`` sessions ago.
@@ -55,16 +63,11 @@ class Momentum(Factor):
 
 
 @FACTORS.register("reversal")
-class Reversal(Factor):
+class Reversal(_OverReturns):
     """Short-term reversal: minus the return over ``lookback`` sessions."""
 
     kind = "reversal"
     params = (("lookback", 5),)
-
-    @property
-    @override
-    def window(self) -> int:
-        return self.values["lookback"] + 1
 
     @override
     def compute(self, data: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -74,16 +77,11 @@ class Reversal(Factor):
 
 
 @FACTORS.register("volatility")
-class Volatility(Factor):
+class Volatility(_OverReturns):
     """Realised volatility: annualised standard deviation of daily log returns."""
 
     kind = "volatility"
     params = (("lookback", 20),)
-
-    @property
-    @override
-    def window(self) -> int:
-        return self.values["lookback"] + 1
 
     @override
     def compute(self, data: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -96,7 +94,7 @@ class Volatility(Factor):
 
 
 @FACTORS.register("rsi")
-class RSI(Factor):
+class RSI(_OverReturns):
     """Relative strength index with simple averages (Cutler's RSI), 0..100.
 
     Wilder's RSI smooths recursively over the whole history, so its value depends on data
@@ -105,11 +103,6 @@ class RSI(Factor):
 
     kind = "rsi"
     params = (("lookback", 14),)
-
-    @property
-    @override
-    def window(self) -> int:
-        return self.values["lookback"] + 1
 
     @override
     def compute(self, data: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -175,17 +168,12 @@ class VolumeZScore(Factor):
 
 
 @FACTORS.register("amihud")
-class Amihud(Factor):
+class Amihud(_OverReturns):
     """Amihud illiquidity: mean of |return| per million dollars traded."""
 
     kind = "amihud"
     inputs = ("close", "volume")
     params = (("lookback", 20),)
-
-    @property
-    @override
-    def window(self) -> int:
-        return self.values["lookback"] + 1
 
     @override
     def compute(self, data: Mapping[str, pd.DataFrame]) -> pd.DataFrame:

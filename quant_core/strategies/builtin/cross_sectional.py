@@ -21,13 +21,18 @@ def top_k(signal: pd.Series, quantile: float) -> pd.Index:
 
     ``k = max(1, floor(quantile x count))``; ties are broken by symbol, ascending.
     """
-    valid = signal[np.isfinite(signal.to_numpy(dtype=float))]
-    if valid.empty:
+    values = signal.to_numpy(dtype=float)
+    valid = np.flatnonzero(np.isfinite(values))
+    if valid.size == 0:
         return pd.Index([], name="symbol")
-    k = max(1, int(np.floor(quantile * len(valid))))
-    symbols = valid.index.to_numpy(dtype=str)
-    order = np.lexsort((symbols, -valid.to_numpy(dtype=float)))  # signal down, then symbol up
-    chosen: pd.Index = pd.Index(symbols[order[:k]], name="symbol")
+    k = max(1, int(np.floor(quantile * valid.size)))
+    # Signal down, then symbol up; on a sorted symbol index the position orders like the name.
+    if signal.index.is_monotonic_increasing:
+        ties = valid
+    else:
+        ties = signal.index.to_numpy(dtype=str)[valid]
+    order = valid[np.lexsort((ties, -values[valid]))]
+    chosen: pd.Index = signal.index[order[:k]]
     return chosen
 
 
@@ -63,7 +68,7 @@ class Momentum(Strategy[MomentumParams]):
     @override
     def target_weights(self, context: StrategyContext) -> pd.Series:
         p = self.params
-        close = context.view.close(self.warmup).to_numpy()
+        close = context.view.array("close", self.warmup)
         if len(close) < self.warmup:
             return pd.Series(dtype=float)
         signal = pd.Series(close[-1] / close[0] - 1, index=context.view.symbols)

@@ -46,10 +46,10 @@ class SmaCross(Strategy[SmaCrossParams]):
     @override
     def target_weights(self, context: StrategyContext) -> pd.Series:
         p = self.params
-        close = context.view.close(self.warmup).to_numpy()
+        close = context.view.array("close", self.warmup)
         if len(close) < self.warmup:
             return pd.Series(dtype=float)
         fast = close[-p.fast :].mean(axis=0)
         slow = close.mean(axis=0)
         up = np.isfinite(fast) & np.isfinite(slow) & (fast > slow)
-        return equal_weight(pd.Index(context.view.symbols[up], name="symbol"))
+        return equal_weight(context.view.symbols[up])

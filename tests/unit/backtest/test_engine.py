@@ -193,3 +193,11 @@ def test_fractional_shares() -> None:
     )
     assert result.trades["filled"].iloc[0] == pytest.approx(1000 / 3)
     assert result.curve["equity"].iloc[-1] == pytest.approx(1000)
+
+
+def test_forward_fill_matches_pandas() -> None:
+    from quant_core.backtest.engine import forward_fill
+
+    panel = np.array([[np.nan, 1.0], [2.0, np.nan], [np.nan, np.nan], [4.0, 5.0]])
+    expected = pd.DataFrame(panel).ffill().to_numpy()
+    np.testing.assert_array_equal(forward_fill(panel), expected)

@@ -17,7 +17,7 @@ from quant_core.strategies.base import (
 )
 from tests.factories import market
 
-EMPTY = PortfolioSnapshot(cash=1.0, positions=pd.Series(dtype=float), equity=1.0)
+EMPTY = PortfolioSnapshot(cash=1.0, shares=np.zeros(0), symbols=pd.Index([]), equity=1.0)
 
 
 def _context(data: MarketData, t: int) -> StrategyContext:
