@@ -1,0 +1,1 @@
+"""The live worker's parts: the state and command files (so far)."""

@@ -1,0 +1,236 @@
+"""The two files the worker shares with the cockpit and scripts: state out, commands in.
+
+``dashboard_state.json``
+    Written by the worker only, atomically (temporary file, flush, fsync, rename): a reader
+    never sees a torn file. Versioned by ``schema_version``.
+
+``command.json``
+    ``{"id", "command", "issued_at", "source"}``; ``command`` is CANCEL, FLAT, STOP or RESUME;
+    ``issued_at`` is ISO 8601 with its UTC offset. The hand-over never loses a command:
+
+    * a writer (:func:`send_command`) takes ``command.lock`` (``flock``), waits until the
+      worker has taken any previous command (the file is gone), then writes atomically; two
+      commands sent a millisecond apart are serialised, never overwritten;
+    * the worker (:meth:`CommandInbox.take`) renames ``command.json`` into ``inbox/`` (an atomic
+      take), parses it, and removes the inbox file only once the command is acknowledged; a
+      command left in the inbox by a crash is taken again on restart;
+    * every id runs at most once, across restarts too: processed ids are kept in
+      ``processed_ids.json``.
+
+Parsing never raises: malformed JSON, a missing field, an unknown command, a naive timestamp
+or an expired command each become a :class:`Received` with a refusal reason, so the worker can
+acknowledge it and keep running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from quant_core.atomic import atomic_write_json
+from quant_core.errors import OperationalError
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "dashboard_state.json"
+COMMAND_FILE = "command.json"
+LOCK_FILE = "command.lock"
+INBOX = "inbox"
+PROCESSED_FILE = "processed_ids.json"
+STATE_SCHEMA_VERSION = 1
+SEND_TIMEOUT_S = 10.0
+SEND_POLL_S = 0.002
+PROCESSED_KEPT = 10_000  # ids remembered; a command older than command_max_age_s is refused anyway
+
+
+class CommandKind(StrEnum):
+    """What the cockpit or a script can ask of the worker."""
+
+    CANCEL = "CANCEL"
+    FLAT = "FLAT"
+    STOP = "STOP"
+    RESUME = "RESUME"
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One command, as written to ``command.json``."""
+
+    id: str
+    command: CommandKind
+    issued_at: dt.datetime
+    source: str
+
+    def to_json(self) -> dict[str, str]:
+        """Return the file's JSON object."""
+        return {
+            "id": self.id,
+            "command": self.command.value,
+            "issued_at": self.issued_at.isoformat(),
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A command taken from the inbox: either valid, or refused with a reason."""
+
+    command: Command | None
+    raw: str
+    refusal: str | None = None
+    id: str | None = None
+
+
+def send_command(
+    live_dir: Path,
+    kind: CommandKind | str,
+    source: str = "script",
+    timeout_s: float = SEND_TIMEOUT_S,
+    now: dt.datetime | None = None,
+) -> Command:
+    """Write one command for the worker and return it; the one function every client uses.
+
+    Raises
+    ------
+    OperationalError
+        The worker did not take the previous command within ``timeout_s`` (is it running?).
+    """
+    command = Command(
+        id=uuid.uuid4().hex,
+        command=CommandKind(kind),
+        issued_at=now or dt.datetime.now(dt.UTC),
+        source=source,
+    )
+    live_dir.mkdir(parents=True, exist_ok=True)
+    target = live_dir / COMMAND_FILE
+    with _locked(live_dir / LOCK_FILE):
+        deadline = time.monotonic() + timeout_s
+        while target.exists():
+            if time.monotonic() > deadline:
+                raise OperationalError(
+                    f"the worker has not taken the previous command in {target} after "
+                    f"{timeout_s:.0f} s; is run_live_strategy.py running?"
+                )
+            time.sleep(SEND_POLL_S)
+        atomic_write_json(target, command.to_json())
+    logger.info("Sent %s (id %s) from %s", command.command, command.id, source)
+    return command
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def parse_command(raw: str, now: dt.datetime, max_age_s: float) -> Received:
+    """Parse one command file's text; refusals are data, never exceptions."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return Received(None, raw, f"malformed JSON: {exc.msg} at line {exc.lineno}")
+    if not isinstance(data, dict):
+        return Received(None, raw, "a command must be a JSON object")
+    ident = data.get("id")
+    ident = ident if isinstance(ident, str) and ident else None
+    missing = [k for k in ("id", "command", "issued_at", "source") if k not in data]
+    if missing or ident is None:
+        return Received(
+            None, raw, f"missing or empty field(s): {', '.join(missing) or 'id'}", ident
+        )
+    try:
+        kind = CommandKind(data["command"])
+    except ValueError:
+        valid = ", ".join(k.value for k in CommandKind)
+        return Received(None, raw, f"unknown command {data['command']!r}; valid: {valid}", ident)
+    try:
+        issued = dt.datetime.fromisoformat(str(data["issued_at"]))
+    except ValueError:
+        return Received(None, raw, f"issued_at {data['issued_at']!r} is not ISO 8601", ident)
+    if issued.tzinfo is None:
+        return Received(None, raw, "issued_at has no UTC offset", ident)
+    age = (now - issued).total_seconds()
+    if age > max_age_s:
+        return Received(
+            None, raw, f"expired: issued {age:.0f} s ago (limit {max_age_s:.0f} s)", ident
+        )
+    return Received(Command(ident, kind, issued, str(data["source"])), raw, None, ident)
+
+
+class CommandInbox:
+    """The worker's side of the hand-over: take, then acknowledge, each command once."""
+
+    def __init__(self, live_dir: Path) -> None:
+        self.live_dir = live_dir
+        self.inbox = live_dir / INBOX
+        self.inbox.mkdir(parents=True, exist_ok=True)
+        self._processed_path = live_dir / PROCESSED_FILE
+        self._processed: deque[str] = deque(self._load_processed(), maxlen=PROCESSED_KEPT)
+        self._seen = set(self._processed)
+
+    def pending(self) -> list[Path]:
+        """Take ``command.json`` into the inbox if present; return the inbox, oldest first."""
+        source = self.live_dir / COMMAND_FILE
+        # The rename is the take: a writer sees the file gone and may write the next one.
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(source, self.inbox / f"{time.time_ns():020d}-{uuid.uuid4().hex[:6]}.json")
+        return sorted(self.inbox.glob("*.json"))
+
+    def read(self, path: Path, now: dt.datetime, max_age_s: float) -> Received:
+        """Parse one inbox file (refusals included)."""
+        return parse_command(path.read_text(encoding="utf-8", errors="replace"), now, max_age_s)
+
+    def seen(self, command_id: str | None) -> bool:
+        """Return whether ``command_id`` was already executed."""
+        return command_id is not None and command_id in self._seen
+
+    def done(self, path: Path, command_id: str | None) -> None:
+        """Record ``command_id`` as executed (persisted), then drop its inbox file."""
+        if command_id is not None and command_id not in self._seen:
+            if len(self._processed) == self._processed.maxlen:
+                self._seen.discard(self._processed[0])
+            self._processed.append(command_id)
+            self._seen.add(command_id)
+            atomic_write_json(self._processed_path, list(self._processed))
+        path.unlink(missing_ok=True)
+
+    def _load_processed(self) -> list[str]:
+        try:
+            data = json.loads(self._processed_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except json.JSONDecodeError:
+            logger.error("Unreadable %s; starting with no processed ids", self._processed_path)
+            return []
+        return [str(x) for x in data] if isinstance(data, list) else []
+
+
+def write_state(live_dir: Path, state: dict[str, Any]) -> None:
+    """Write ``dashboard_state.json`` atomically, stamped with the schema version."""
+    atomic_write_json(live_dir / STATE_FILE, {"schema_version": STATE_SCHEMA_VERSION, **state})
+
+
+def read_state(live_dir: Path) -> dict[str, Any] | None:
+    """Return the worker's last state, or None if there is none (or it cannot be read)."""
+    try:
+        data = json.loads((live_dir / STATE_FILE).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
