@@ -23,20 +23,17 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from quant_core.errors import ConfigError, DataError
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.ledger import Fills, Ledger, execute
-from quant_core.portfolio.sizing import target_shares
-from quant_core.strategies.base import (
-    DataView,
-    MarketData,
-    PortfolioSnapshot,
-    Strategy,
-    StrategyContext,
+from quant_core.portfolio.rebalance import (
+    forward_fill,
+    rebalance_rows,
+    session_range,
+    target_orders,
 )
+from quant_core.strategies.base import MarketData, Strategy
 from quant_core.types import ProgressFn
 
-WEIGHT_TOLERANCE = 1e-9
 TRADE_COLUMNS = (
     "date",
     "symbol",
@@ -75,58 +72,6 @@ class EngineResult:
     rebalances: pd.DatetimeIndex
 
 
-def forward_fill(panel: np.ndarray) -> np.ndarray:
-    """Return ``panel`` with each NaN replaced by the last value above it in its column."""
-    rows = np.where(np.isnan(panel), 0, np.arange(panel.shape[0])[:, None])
-    np.maximum.accumulate(rows, axis=0, out=rows)
-    return np.asarray(panel[rows, np.arange(panel.shape[1])])
-
-
-def rebalance_rows(
-    dates: np.ndarray, first: int, last: int, rule: int | Literal["weekly", "monthly"]
-) -> np.ndarray:
-    """Return the row indices of the rebalance sessions from ``first`` to ``last``.
-
-    ``first`` is always one; then every ``rule`` sessions, or the first session of each later
-    ISO week / calendar month.
-    """
-    if first > last:
-        return np.array([], dtype=int)
-    if isinstance(rule, int):
-        return np.arange(first, last + 1, rule)
-    stamps = pd.DatetimeIndex(dates[first : last + 1])
-    if rule == "weekly":
-        iso = stamps.isocalendar()
-        key = iso["year"].to_numpy() * 100 + iso["week"].to_numpy()
-    else:
-        key = stamps.year.to_numpy() * 100 + stamps.month.to_numpy()
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    return np.unique(np.r_[0, starts]) + first
-
-
-def session_range(
-    dates: np.ndarray, warmup: int, start: dt.date | None, end: dt.date | None
-) -> tuple[int, int]:
-    """Return the rows of the first rebalance and of the last session.
-
-    ``start`` and ``end`` may be any calendar date (weekends and holidays included); the
-    first rebalance is the first session on or after ``start`` with ``warmup`` sessions
-    before it.
-    """
-    lo = 0 if start is None else int(np.searchsorted(dates, np.datetime64(start, "D"), "left"))
-    hi = len(dates) - 1
-    if end is not None:
-        hi = int(np.searchsorted(dates, np.datetime64(end, "D"), "right")) - 1
-    first = max(lo, warmup, 1)
-    if hi < 0 or first > hi:
-        span = f"{pd.Timestamp(dates[0]).date()}..{pd.Timestamp(dates[-1]).date()}"
-        raise DataError(
-            f"no session to trade from {start or 'the start'} to {end or 'the end'}: the data "
-            f"spans {span} and the strategy needs {warmup} sessions of history first"
-        )
-    return first, hi
-
-
 def run_engine(
     data: MarketData,
     strategy: Strategy[Any],
@@ -150,14 +95,12 @@ def run_engine(
     held = _Records()
     bounds = np.r_[rows, last + 1]
     for i, t in enumerate(rows):
-        before = ledger.equity(close[t - 1])
-        weights = _weights(strategy, data, t, ledger, before)
-        target = target_shares(
-            weights, before, close[t - 1], settings.cash_buffer, settings.fractional
+        orders = target_orders(
+            strategy, data, t, ledger, close[t - 1], settings.cash_buffer, settings.fractional
         )
         ledger, fills = execute(
             ledger,
-            target - ledger.positions,
+            orders,
             opens[t],
             settings.costs,
             settings.shortfall,
@@ -190,30 +133,6 @@ def run_engine(
         positions=held.position_frame(data),
         rebalances=pd.DatetimeIndex(data.dates[rows], name="date"),
     )
-
-
-def _weights(
-    strategy: Strategy[Any], data: MarketData, t: int, ledger: Ledger, equity: float
-) -> np.ndarray:
-    snapshot = PortfolioSnapshot(ledger.cash, ledger.positions, data.symbol_index, equity)
-    session = pd.Timestamp(data.dates[t])
-    raw = strategy.target_weights(StrategyContext(DataView(data, t), snapshot, session))
-    where = data.symbol_index.get_indexer(raw.index)
-    if (where < 0).any():
-        unknown = list(raw.index[where < 0][:5])
-        raise ConfigError(f"strategy {strategy.name} weighted unknown symbols {unknown}")
-    weights = np.zeros(len(data.symbols))
-    weights[where] = raw.to_numpy(dtype=float)
-    if not np.isfinite(weights).all():
-        raise ConfigError(
-            f"strategy {strategy.name} returned non-finite weights on {session.date()}"
-        )
-    if weights[weights > 0].sum() > 1 + WEIGHT_TOLERANCE:
-        raise ConfigError(
-            f"strategy {strategy.name} asked for {weights[weights > 0].sum():.4f} of equity long "
-            f"on {session.date()}; the long side may not exceed 1"
-        )
-    return weights
 
 
 class _Records:

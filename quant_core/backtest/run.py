@@ -16,10 +16,11 @@ import pandas as pd
 from config.schema import AppConfig
 from quant_core.backtest import metrics as m
 from quant_core.backtest.benchmark import buy_and_hold
-from quant_core.backtest.engine import EngineResult, EngineSettings, run_engine, session_range
+from quant_core.backtest.engine import EngineResult, EngineSettings, run_engine
 from quant_core.backtest.results import store_run
 from quant_core.data.warehouse import Warehouse
 from quant_core.portfolio.costs import CostModel
+from quant_core.portfolio.rebalance import session_range
 from quant_core.strategies import build_strategy
 from quant_core.strategies.base import FIELDS, MarketData
 from quant_core.types import ProgressFn

@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 from typing_extensions import override
 
-from quant_core.backtest.engine import EngineSettings, rebalance_rows, run_engine, session_range
+from quant_core.backtest.engine import EngineSettings, run_engine
 from quant_core.errors import ConfigError, DataError
 from quant_core.portfolio.costs import CostModel
+from quant_core.portfolio.rebalance import rebalance_rows, session_range
 from quant_core.strategies.base import LookAheadError, Strategy, StrategyContext, StrategyParams
 from tests.factories import market
 
@@ -196,7 +197,7 @@ def test_fractional_shares() -> None:
 
 
 def test_forward_fill_matches_pandas() -> None:
-    from quant_core.backtest.engine import forward_fill
+    from quant_core.portfolio.rebalance import forward_fill
 
     panel = np.array([[np.nan, 1.0], [2.0, np.nan], [np.nan, np.nan], [4.0, 5.0]])
     expected = pd.DataFrame(panel).ffill().to_numpy()

@@ -1,0 +1,141 @@
+"""The broker protocol and the value types every broker maps its own objects to.
+
+The live worker talks to a :class:`Broker` only: the simulated broker (``live/sim_broker.py``)
+and the Interactive Brokers adapter (``ib/``) implement it. Orders carry our order reference
+(``ref``) so that a restarted worker recognises its own open orders and never sends one twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import ClassVar, Protocol
+
+
+class Side(StrEnum):
+    """Buy or sell."""
+
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class OrderType(StrEnum):
+    """Order types the worker sends."""
+
+    MARKET = "MKT"
+    LIMIT = "LMT"
+    MARKET_ON_OPEN = "MOO"
+
+
+class OrderStatus(StrEnum):
+    """Where an order stands."""
+
+    PENDING = "pending"
+    SUBMITTED = "submitted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+    DONE: ClassVar[frozenset[OrderStatus]]
+
+    def is_done(self) -> bool:
+        """Return whether the order can change no more."""
+        return self in OrderStatus.DONE
+
+
+OrderStatus.DONE = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED})
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """An order as the worker sees it; ``quantity`` in shares, always > 0."""
+
+    order_id: str
+    ref: str
+    symbol: str
+    side: Side
+    quantity: float
+    order_type: OrderType = OrderType.MARKET
+    limit_price: float | None = None
+    status: OrderStatus = OrderStatus.PENDING
+    filled: float = 0.0
+    reason: str = ""
+
+    @property
+    def signed(self) -> float:
+        """Return the quantity with its sign: buys positive."""
+        return self.quantity if self.side is Side.BUY else -self.quantity
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution: shares at a price, with its commission (account currency)."""
+
+    order_id: str
+    ref: str
+    symbol: str
+    side: Side
+    quantity: float
+    price: float
+    commission: float
+    time: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Shares held of one symbol, and their mark."""
+
+    symbol: str
+    quantity: float
+    avg_cost: float
+    market_price: float
+
+    @property
+    def market_value(self) -> float:
+        """Return quantity x market price."""
+        return self.quantity * self.market_price
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """Account values, in the account currency."""
+
+    net_liquidation: float
+    cash: float
+    buying_power: float
+    realized_pnl: float = 0.0
+    unrealized_pnl: float = 0.0
+
+
+class Broker(Protocol):
+    """What the worker needs from a broker."""
+
+    def account(self) -> Account:
+        """Return the account's values now."""
+        ...
+
+    def positions(self) -> list[Position]:
+        """Return every non-zero position."""
+        ...
+
+    def open_orders(self) -> list[Order]:
+        """Return every order not yet done."""
+        ...
+
+    def place(self, orders: list[Order]) -> list[Order]:
+        """Send orders; return them as the broker accepted (or rejected) them."""
+        ...
+
+    def cancel(self, order_id: str) -> None:
+        """Cancel one open order."""
+        ...
+
+    def cancel_all(self) -> None:
+        """Cancel every open order."""
+        ...
+
+    def fills(self) -> list[Fill]:
+        """Return the executions of the current session."""
+        ...
