@@ -153,6 +153,12 @@ class LiveConfig(Section):
     command_max_age_s: PositiveFloat = Field(
         default=60.0, description="Older commands are refused as expired, seconds. Default: 60"
     )
+    initial_cash: PositiveFloat = Field(
+        default=1_000_000.0, description="Starting cash of the simulated account, USD"
+    )
+    flat_timeout_s: PositiveFloat = Field(
+        default=30.0, description="How long FLAT re-checks for an empty book, seconds"
+    )
 
     @field_validator("rebalance_time", mode="before")
     @classmethod
@@ -161,6 +167,23 @@ class LiveConfig(Section):
         if isinstance(value, int):
             raise ValueError('write the time quoted, as "HH:MM" (an unquoted 15:45 is a number)')
         return value
+
+
+class RiskConfig(Section):
+    """Pre-trade limits of the live worker; None disables one. A breach halts new orders."""
+
+    max_position_weight: float | None = Field(
+        default=0.25, gt=0, description="Largest position, share of equity. Default: 0.25"
+    )
+    max_order_notional_usd: PositiveFloat | None = Field(
+        default=None, description="Largest single order, USD. Default: none"
+    )
+    max_daily_loss_frac: float | None = Field(
+        default=0.05, gt=0, lt=1, description="Largest loss today, share of equity. Default: 0.05"
+    )
+    max_drawdown_frac: float | None = Field(
+        default=0.25, gt=0, lt=1, description="Largest fall from the peak. Default: 0.25"
+    )
 
 
 class IBConfig(Section):
@@ -200,6 +223,7 @@ class AppConfig(Section):
     costs: CostsConfig = PerShareCosts()
     backtest: BacktestConfig = BacktestConfig()
     live: LiveConfig = LiveConfig()
+    risk: RiskConfig = RiskConfig()
     ib: IBConfig = IBConfig()
     cockpit: CockpitConfig = CockpitConfig()
     logging: LoggingConfig = LoggingConfig()

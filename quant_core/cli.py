@@ -10,11 +10,13 @@ configuration error · 3 an unexpected error (a bug: logged with its traceback) 
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import IntEnum
+from pathlib import Path
 from types import FrameType
 
 from rich.console import Console
@@ -61,6 +63,14 @@ def setup_logging(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     logging.getLogger("quant_core").setLevel(level.upper())
+
+
+def add_file_log(path: Path, max_bytes: int = 10_000_000, backups: int = 5) -> None:
+    """Also write ``quant_core`` logs to a rotating file (``max_bytes`` each, ``backups`` kept)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logging.getLogger().addHandler(handler)
 
 
 def set_level(level: str) -> None:

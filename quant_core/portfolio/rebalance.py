@@ -80,11 +80,17 @@ def session_range(
 
 
 def strategy_weights(
-    strategy: Strategy[Any], data: MarketData, t: int, ledger: Ledger, equity: float
+    strategy: Strategy[Any],
+    data: MarketData,
+    t: int,
+    ledger: Ledger,
+    equity: float,
+    session: pd.Timestamp | None = None,
 ) -> np.ndarray:
     """Ask ``strategy`` for its weights at row ``t``; return them per symbol position, checked."""
     snapshot = PortfolioSnapshot(ledger.cash, ledger.positions, data.symbol_index, equity)
-    session = pd.Timestamp(data.dates[t])
+    # Row t may be one past the data: a live decision for the session after the last close.
+    session = pd.Timestamp(data.dates[t]) if session is None else session
     raw = strategy.target_weights(StrategyContext(DataView(data, t), snapshot, session))
     where = data.symbol_index.get_indexer(raw.index)
     if (where < 0).any():
@@ -112,12 +118,13 @@ def target_orders(
     marks: np.ndarray,
     cash_buffer: float,
     fractional: bool,
+    session: pd.Timestamp | None = None,
 ) -> np.ndarray:
     """Return the signed share orders for session ``t``: strategy, checks, sizing, difference.
 
     ``marks`` are the T-1 closes, a symbol without a T-1 bar keeping its last close.
     """
     equity = ledger.equity(marks)
-    weights = strategy_weights(strategy, data, t, ledger, equity)
+    weights = strategy_weights(strategy, data, t, ledger, equity, session)
     target = target_shares(weights, equity, marks, cash_buffer, fractional)
     return np.asarray(target - ledger.positions)

@@ -1,0 +1,124 @@
+"""The worker's journal in DuckDB: runs, orders, fills, equity and the command audit.
+
+One file, ``<data_dir>/live/journal.duckdb``, written by the worker alone. DuckDB's write-ahead
+log makes a killed worker's journal readable on the next start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from quant_core.broker import Fill, Order
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS runs (run_id VARCHAR PRIMARY KEY, mode VARCHAR, "
+    "config_sha256 VARCHAR, started_at TIMESTAMPTZ, ended_at TIMESTAMPTZ)",
+    "CREATE TABLE IF NOT EXISTS orders (run_id VARCHAR, session DATE, order_id VARCHAR, "
+    "ref VARCHAR, symbol VARCHAR, side VARCHAR, quantity DOUBLE, status VARCHAR, "
+    "reason VARCHAR, ts TIMESTAMPTZ)",
+    "CREATE TABLE IF NOT EXISTS fills (run_id VARCHAR, order_id VARCHAR, ref VARCHAR, "
+    "symbol VARCHAR, side VARCHAR, quantity DOUBLE, price DOUBLE, commission DOUBLE, "
+    "ts TIMESTAMPTZ)",
+    "CREATE TABLE IF NOT EXISTS equity (run_id VARCHAR, ts TIMESTAMPTZ, equity DOUBLE, "
+    "cash DOUBLE)",
+    "CREATE TABLE IF NOT EXISTS commands (run_id VARCHAR, ts TIMESTAMPTZ, id VARCHAR, "
+    "command VARCHAR, result VARCHAR, accepted BOOLEAN, detail VARCHAR)",
+)
+
+
+class Journal:
+    """Append-only records of one worker, across its runs."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.con = duckdb.connect(str(path))
+        for statement in SCHEMA:
+            self.con.execute(statement)
+
+    def close(self) -> None:
+        """Flush and close the file."""
+        self.con.close()
+
+    def start_run(self, run_id: str, mode: str, config_sha256: str, at: dt.datetime) -> None:
+        """Record a run's start."""
+        self.con.execute(
+            "INSERT INTO runs VALUES (?, ?, ?, ?, NULL)", [run_id, mode, config_sha256, at]
+        )
+
+    def end_run(self, run_id: str, at: dt.datetime) -> None:
+        """Record a run's end."""
+        self.con.execute("UPDATE runs SET ended_at = ? WHERE run_id = ?", [at, run_id])
+
+    def orders(
+        self, run_id: str, session: dt.date, orders: Iterable[Order], at: dt.datetime
+    ) -> None:
+        """Record orders as sent."""
+        rows = [
+            [
+                run_id,
+                session,
+                o.order_id,
+                o.ref,
+                o.symbol,
+                o.side.value,
+                o.quantity,
+                o.status.value,
+                o.reason,
+                at,
+            ]
+            for o in orders
+        ]
+        if rows:
+            self.con.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def fills(self, run_id: str, fills: Iterable[Fill]) -> None:
+        """Record executions."""
+        rows = [
+            [
+                run_id,
+                f.order_id,
+                f.ref,
+                f.symbol,
+                f.side.value,
+                f.quantity,
+                f.price,
+                f.commission,
+                f.time,
+            ]
+            for f in fills
+        ]
+        if rows:
+            self.con.executemany("INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def equity(self, run_id: str, at: dt.datetime, equity: float, cash: float) -> None:
+        """Record an equity snapshot."""
+        self.con.execute("INSERT INTO equity VALUES (?, ?, ?, ?)", [run_id, at, equity, cash])
+
+    def command(self, run_id: str, ack: dict[str, Any]) -> None:
+        """Record a command's acknowledgement, accepted or refused."""
+        self.con.execute(
+            "INSERT INTO commands VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                run_id,
+                ack["at"],
+                ack.get("id"),
+                ack.get("command"),
+                ack["result"],
+                ack["accepted"],
+                json.dumps(ack.get("detail")),
+            ],
+        )
+
+    def table(self, name: str) -> pd.DataFrame:
+        """Return one table (for tests and the cockpit)."""
+        if name not in {"runs", "orders", "fills", "equity", "commands"}:
+            raise ValueError(f"no journal table {name!r}")
+        frame: pd.DataFrame = self.con.sql(f"SELECT * FROM {name}").df()  # noqa: S608 - fixed names
+        return frame

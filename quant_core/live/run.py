@@ -1,0 +1,109 @@
+"""Build a worker from the config and run it: replay, one cycle, or the live loop."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from config.schema import AppConfig
+from quant_core.data.warehouse import Warehouse
+from quant_core.errors import ConfigError
+from quant_core.live.journal import Journal
+from quant_core.live.sim_broker import SimBroker
+from quant_core.live.watcher import CommandWatcher
+from quant_core.live.worker import ReplayClock, Worker, WorkerOptions, WorkerState, utc_now
+from quant_core.portfolio.costs import CostModel
+from quant_core.portfolio.rebalance import session_range
+from quant_core.strategies import build_strategy
+from quant_core.strategies.base import FIELDS, MarketData
+
+logger = logging.getLogger(__name__)
+
+SIM_ACCOUNT_FILE = "sim_account.json"
+
+
+@dataclass(frozen=True, slots=True)
+class LiveRequest:
+    """What the command line asked for."""
+
+    replay: tuple[dt.date, dt.date] | None = None
+    speed_s: float = 0.0
+    once: bool = False
+    force_rebalance: bool = False
+    resume: bool = False
+    live: bool = False
+
+
+def live_dir(cfg: AppConfig) -> Path:
+    """Return ``<data_dir>/live``, where the state, commands, journal and logs live."""
+    return cfg.paths.data_dir / "live"
+
+
+def run_worker(cfg: AppConfig, request: LiveRequest) -> WorkerState:
+    """Run the worker as asked; return the state it ended in."""
+    if request.live or cfg.ib.trading_mode == "live":
+        raise ConfigError(
+            "live trading needs live.broker: ib, ib.trading_mode: live AND the --live flag; "
+            "the simulated broker is paper only"
+        )
+    if cfg.live.broker != "sim":
+        raise ConfigError("live.broker: ib needs the Interactive Brokers adapter; use sim for now")
+    folder = live_dir(cfg)
+    folder.mkdir(parents=True, exist_ok=True)
+    warehouse = Warehouse(cfg.paths.data_dir / "warehouse")
+    data = MarketData.from_frames({f: warehouse.panel(cfg.data.dataset, f) for f in FIELDS})
+    strategy = build_strategy(cfg.strategy.name, cfg.strategy.params)
+    clock = ReplayClock() if request.replay else utc_now
+    broker = SimBroker(
+        data.symbol_index,
+        cfg.live.initial_cash,
+        CostModel.from_config(cfg.costs),
+        cfg.portfolio.shortfall,
+        cfg.portfolio.fractional_shares,
+        clock,
+        folder / SIM_ACCOUNT_FILE,
+    )
+    journal = Journal(folder / "journal.duckdb")
+    options = WorkerOptions(mode="sim", resume=request.resume, speed_s=request.speed_s)
+    worker = Worker(cfg, data, strategy, broker, folder, journal, options, clock=clock)
+    try:
+        worker.start()
+        if request.replay:
+            first, last = session_range(data.dates, strategy.warmup, *request.replay)
+            worker.replay(first, last)
+        elif request.once:
+            _one_cycle(worker, data, request.force_rebalance)
+        else:
+            _live_loop(worker, data, cfg)
+    finally:
+        worker.finish()
+        journal.close()
+    return worker.state
+
+
+def _one_cycle(worker: Worker, data: MarketData, force: bool) -> None:
+    # The data's last close is T-1; the next session is T. The simulated broker fills market
+    # orders at the latest known price.
+    worker.broker.mark(data.panels["close"][-1])
+    if force:
+        worker.rebalance_next()
+        worker.journal.fills(worker.run_id, worker.broker.fill_now())
+    worker.heartbeat()
+
+
+def _live_loop(worker: Worker, data: MarketData, cfg: AppConfig) -> None:
+    worker.broker.mark(data.panels["close"][-1])
+    with CommandWatcher(worker.live_dir, poll_s=cfg.live.heartbeat_s) as watcher:
+        while not worker.stop_requested:
+            worker.heartbeat()
+            worker.journal.fills(worker.run_id, worker.broker.fill_now())
+            watcher.wait()
+
+
+def session_after(data: MarketData) -> pd.Timestamp:
+    """Return the date after the data's last session (the T of a live decision)."""
+    return pd.Timestamp(data.dates[-1]) + pd.Timedelta(days=1)

@@ -1,0 +1,267 @@
+"""The simulated broker: the Broker protocol over the backtest's own fill/cash kernel.
+
+Market orders wait in the book until the next price event: :meth:`SimBroker.open_session`
+(the next open, in replay) executes everything waiting as one batch through
+:func:`quant_core.portfolio.ledger.execute` (sells first, the cash check, the shortfall rule,
+commission and slippage), exactly as the backtest engine does, so a replay and a backtest fill
+alike. :meth:`SimBroker.fill_now` executes at the latest known marks instead (live sim mode).
+Orders without a price stay unfilled and are cancelled with the reason, as the engine records
+them. Orders are tagged with our reference, so :meth:`SimBroker.open_orders` lets a restarted
+worker find its own.
+
+Like a real broker's, the simulated account outlives the worker: with ``store`` set, cash,
+positions, cost basis and the waiting orders are written atomically after every change and read
+back on start, so a worker killed mid-rebalance finds its orders where it left them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from quant_core.atomic import atomic_write_json
+from quant_core.broker import Account, Fill, Order, OrderStatus, OrderType, Position, Side
+from quant_core.errors import OperationalError
+from quant_core.portfolio.costs import CostModel
+from quant_core.portfolio.ledger import FillStatus, Ledger, execute
+
+logger = logging.getLogger(__name__)
+
+
+class SimBroker:
+    """A broker in memory over a fixed symbol universe.
+
+    Parameters
+    ----------
+    symbols
+        The universe, in the order of the price arrays handed to it.
+    initial_cash
+        Starting cash, account currency.
+    costs, shortfall, fractional
+        As in the backtest (the shared ``costs`` and ``portfolio`` config).
+    clock
+        Returns the current time (a replay's simulated clock, or the wall clock).
+    """
+
+    def __init__(
+        self,
+        symbols: pd.Index,
+        initial_cash: float,
+        costs: CostModel,
+        shortfall: Literal["pro_rata", "sequential"],
+        fractional: bool,
+        clock: Callable[[], dt.datetime],
+        store: Path | None = None,
+    ) -> None:
+        self.symbols = symbols
+        self.ledger = Ledger(initial_cash, np.zeros(len(symbols)))
+        self.costs, self.shortfall, self.fractional = costs, shortfall, fractional
+        self.clock = clock
+        self.marks = np.full(len(symbols), np.nan)
+        self._book: dict[str, Order] = {}
+        self._done: list[Order] = []
+        self._fills: list[Fill] = []
+        self._cost_basis = np.zeros(len(symbols))
+        self._realized = 0.0
+        self._ids = itertools.count(1)
+        self.store = store
+        if store is not None and store.is_file():
+            self._load(store)
+
+    # ------------------------------------------------------------------- the Broker protocol
+
+    def account(self) -> Account:
+        """Return cash, net liquidation at the marks, and PnL."""
+        value = self.ledger.equity(self.marks)
+        held = self.ledger.positions != 0
+        unrealized = float(
+            (self.ledger.positions[held] * np.nan_to_num(self.marks[held])).sum()
+            - self._cost_basis[held].sum()
+        )
+        return Account(value, self.ledger.cash, self.ledger.cash, self._realized, unrealized)
+
+    def positions(self) -> list[Position]:
+        """Return every non-zero position at its mark."""
+        out = []
+        for i in np.flatnonzero(self.ledger.positions).tolist():
+            qty = float(self.ledger.positions[i])
+            out.append(
+                Position(str(self.symbols[i]), qty, self._cost_basis[i] / qty, float(self.marks[i]))
+            )
+        return out
+
+    def open_orders(self) -> list[Order]:
+        """Return the orders waiting for a price."""
+        return list(self._book.values())
+
+    def place(self, orders: list[Order]) -> list[Order]:
+        """Queue market orders; unknown symbols are rejected."""
+        accepted = []
+        for order in orders:
+            if order.symbol not in self.symbols:
+                rejected = replace(order, status=OrderStatus.REJECTED, reason="unknown symbol")
+                self._done.append(rejected)
+                accepted.append(rejected)
+                continue
+            placed = replace(
+                order,
+                order_id=order.order_id or f"sim-{next(self._ids)}",
+                status=OrderStatus.SUBMITTED,
+            )
+            self._book[placed.order_id] = placed
+            accepted.append(placed)
+        self._save()
+        return accepted
+
+    def cancel(self, order_id: str) -> None:
+        """Cancel one waiting order."""
+        order = self._book.pop(order_id, None)
+        if order is None:
+            raise OperationalError(f"no open order {order_id}")
+        self._done.append(replace(order, status=OrderStatus.CANCELLED, reason="cancelled"))
+        self._save()
+
+    def cancel_all(self) -> None:
+        """Cancel every waiting order."""
+        for order_id in list(self._book):
+            self.cancel(order_id)
+
+    def fills(self) -> list[Fill]:
+        """Return every execution so far (the worker keeps today's)."""
+        return list(self._fills)
+
+    # --------------------------------------------------------------------- price events
+
+    def mark(self, closes: np.ndarray) -> None:
+        """Mark positions at ``closes``; a symbol without one keeps its last mark."""
+        known = np.isfinite(closes)
+        self.marks = np.where(known, closes, self.marks)
+        self._save()
+
+    def open_session(self, opens: np.ndarray) -> list[Fill]:
+        """Execute every waiting order at ``opens`` (the next open), as one batch."""
+        return self._execute(opens)
+
+    def fill_now(self) -> list[Fill]:
+        """Execute every waiting order at the latest marks (live simulation)."""
+        return self._execute(self.marks)
+
+    def _execute(self, prices: np.ndarray) -> list[Fill]:
+        if not self._book:
+            return []
+        book = list(self._book.values())
+        self._book.clear()
+        where = self.symbols.get_indexer(pd.Index([o.symbol for o in book]))
+        vector = np.zeros(len(self.symbols))
+        np.add.at(vector, where, [o.signed for o in book])
+        self.ledger, result = execute(
+            self.ledger, vector, prices, self.costs, self.shortfall, self.fractional
+        )
+        now = self.clock()
+        by_symbol = dict(zip(result.index.tolist(), range(len(result.index)), strict=True))
+        new_fills = []
+        for order, i in zip(book, where, strict=True):
+            k = by_symbol.get(int(i))
+            if k is None:  # orders on one symbol netted to zero: nothing to trade
+                self._done.append(replace(order, status=OrderStatus.CANCELLED, reason="netted"))
+                continue
+            share = order.signed / result.requested[k]
+            qty = abs(result.filled[k] * share)
+            if qty == 0:
+                reason = str(result.status[k])
+                self._done.append(replace(order, status=OrderStatus.CANCELLED, reason=reason))
+                continue
+            fill = Fill(
+                order.order_id,
+                order.ref,
+                order.symbol,
+                order.side,
+                float(qty),
+                float(result.price[k]),
+                float(result.commission[k] * abs(share)),
+                now,
+            )
+            self._book_cost(int(i), fill)
+            new_fills.append(fill)
+            status = OrderStatus.FILLED
+            if result.status[k] == FillStatus.TRUNCATED_CASH:
+                status = OrderStatus.PARTIALLY_FILLED
+            self._done.append(
+                replace(order, status=status, filled=float(qty), reason=str(result.status[k]))
+            )
+        self._fills.extend(new_fills)
+        self._save()
+        return new_fills
+
+    def _save(self) -> None:
+        if self.store is None:
+            return
+        held = np.flatnonzero(self.ledger.positions).tolist()
+        atomic_write_json(
+            self.store,
+            {
+                "cash": self.ledger.cash,
+                "positions": {str(self.symbols[i]): float(self.ledger.positions[i]) for i in held},
+                "cost_basis": {str(self.symbols[i]): float(self._cost_basis[i]) for i in held},
+                "marks": {
+                    str(s): float(m)
+                    for s, m in zip(self.symbols, self.marks, strict=True)
+                    if np.isfinite(m)
+                },
+                "realized": self._realized,
+                "book": [asdict(o) for o in self._book.values()],
+                "next_id": next(self._ids),
+            },
+        )
+
+    def _load(self, path: Path) -> None:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        where = self.symbols.get_indexer(pd.Index(list(data["positions"])))
+        if (where < 0).any():
+            raise OperationalError(f"{path}: positions in symbols outside the universe")
+        positions = np.zeros(len(self.symbols))
+        positions[where] = list(data["positions"].values())
+        self.ledger = Ledger(float(data["cash"]), positions)
+        self._cost_basis[where] = [data["cost_basis"][s] for s in data["positions"]]
+        marks = data.get("marks", {})
+        known = self.symbols.get_indexer(pd.Index(list(marks)))
+        self.marks[known[known >= 0]] = np.array(list(marks.values()))[known >= 0]
+        self._realized = float(data["realized"])
+        for raw in data["book"]:
+            order = Order(
+                **{
+                    **raw,
+                    "side": Side(raw["side"]),
+                    "order_type": OrderType(raw["order_type"]),
+                    "status": OrderStatus(raw["status"]),
+                }
+            )
+            self._book[order.order_id] = order
+        self._ids = itertools.count(int(data["next_id"]))
+        logger.info(
+            "Simulated account restored from %s: cash %.2f, %d positions, %d open orders",
+            path,
+            self.ledger.cash,
+            len(data["positions"]),
+            len(self._book),
+        )
+
+    def _book_cost(self, i: int, fill: Fill) -> None:
+        held_before = self.ledger.positions[i] - (
+            fill.quantity if fill.side is Side.BUY else -fill.quantity
+        )
+        if fill.side is Side.BUY:
+            self._cost_basis[i] += fill.quantity * fill.price + fill.commission
+        elif held_before:
+            released = self._cost_basis[i] * fill.quantity / held_before
+            self._realized += fill.quantity * fill.price - fill.commission - released
+            self._cost_basis[i] -= released

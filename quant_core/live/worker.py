@@ -1,0 +1,460 @@
+"""The headless live worker: a state machine that coordinates, and nothing more.
+
+States: STARTING, CONNECTING, RUNNING, HALTED (a limit tripped or FLAT: no new strategy
+orders), DISCONNECTED (reconnecting), STOPPED. Every transition is logged and shown in the state
+file. Only RUNNING places strategy orders; CANCEL and FLAT work in every state.
+
+Each heartbeat takes commands (``files.CommandInbox``), refreshes account, positions, orders and
+fills from the broker, and writes ``dashboard_state.json``. A rebalance asks the strategy through
+the same code as the backtest (``portfolio.rebalance.target_orders``: signal from the last
+completed close, target shares from that close and the cash buffer), checks every order against
+the risk controls, and sends the batch tagged ``qc:<session>:<symbol>``; before sending, it
+reconciles with the broker, so a restarted worker that finds its own orders for that session
+does not send them again.
+
+Commands, exactly: CANCEL cancels every open order. FLAT cancels open orders, closes every
+position at market, re-checks until flat or ``live.flat_timeout_s``, reports what is left and
+leaves the worker HALTED. STOP writes state STOPPED and ends the worker, touching no order and
+no position; it latches (``stopped.latch``): a worker started again comes up STOPPED until it is
+started with ``--resume`` or receives RESUME. RESUME leaves HALTED or the latched STOPPED.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from config.schema import AppConfig
+from quant_core.broker import Order, OrderType, Side
+from quant_core.calendar import get_calendar
+from quant_core.live.files import Command, CommandInbox, CommandKind, write_state
+from quant_core.live.journal import Journal
+from quant_core.live.sim_broker import SimBroker
+from quant_core.portfolio import risk
+from quant_core.portfolio.rebalance import rebalance_rows, target_orders
+from quant_core.strategies.base import MarketData, Strategy
+
+logger = logging.getLogger(__name__)
+
+LATCH_FILE = "stopped.latch"
+AUDIT_FILE = "commands.log.jsonl"
+EQUITY_POINTS = 2000
+LAST_ACKS = 50
+LAST_ERRORS = 50
+SHARE_EPSILON = 1e-9
+
+
+class WorkerState(StrEnum):
+    """The worker's states."""
+
+    STARTING = "STARTING"
+    CONNECTING = "CONNECTING"
+    RUNNING = "RUNNING"
+    HALTED = "HALTED"
+    DISCONNECTED = "DISCONNECTED"
+    STOPPED = "STOPPED"
+
+    TRADING: ClassVar[frozenset[WorkerState]]
+
+
+WorkerState.TRADING = frozenset({WorkerState.RUNNING})
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    """How this worker was started."""
+
+    mode: str = "sim"
+    resume: bool = False
+    speed_s: float = 0.0
+
+
+def utc_now() -> dt.datetime:
+    """Return the wall clock, timezone-aware."""
+    return dt.datetime.now(dt.UTC)
+
+
+class ReplayClock:
+    """A simulated market clock that the replay steps from open to close, session by session.
+
+    Fills and journal rows carry its time; heartbeats and command expiry use the wall clock.
+    """
+
+    OPEN = dt.time(9, 30)
+    CLOSE = dt.time(16, 0)
+
+    def __init__(self, timezone: str = "America/New_York") -> None:
+        self.zone = ZoneInfo(timezone)
+        self.current = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+    def at(self, day: dt.date, moment: dt.time) -> None:
+        """Set the clock to ``moment`` of ``day``, exchange time."""
+        self.current = dt.datetime.combine(day, moment, tzinfo=self.zone)
+
+    def __call__(self) -> dt.datetime:
+        """Return the simulated time."""
+        return self.current
+
+
+class Worker:
+    """Coordinate one broker, one strategy and the two files (see the module docstring)."""
+
+    def __init__(
+        self,
+        cfg: AppConfig,
+        data: MarketData,
+        strategy: Strategy[Any],
+        broker: SimBroker,
+        live_dir: Path,
+        journal: Journal,
+        options: WorkerOptions = WorkerOptions(),
+        clock: Callable[[], dt.datetime] = utc_now,
+        sleep: Callable[[float], None] = time.sleep,
+        wall: Callable[[], dt.datetime] = utc_now,
+    ) -> None:
+        self.cfg, self.data, self.strategy, self.broker = cfg, data, strategy, broker
+        self.live_dir, self.journal, self.options = live_dir, journal, options
+        self.clock, self.sleep, self.wall = clock, sleep, wall
+        self.inbox = CommandInbox(live_dir)
+        self.controls = risk.controls_from_config(cfg.risk)
+        self.state = WorkerState.STARTING
+        self.reason = "starting"
+        self.run_id = f"{wall():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+        self.started_at = wall()
+        self.equity_points: deque[tuple[str, float]] = deque(maxlen=EQUITY_POINTS)
+        self.acks: deque[dict[str, Any]] = deque(maxlen=LAST_ACKS)
+        self.errors: deque[dict[str, Any]] = deque(maxlen=LAST_ERRORS)
+        self.breach: risk.Breach | None = None
+        self.last_rebalance: str | None = None
+        self.next_rebalance: str | None = None
+        self.session: pd.Timestamp | None = None
+        self.day_start_equity = broker.account().net_liquidation
+        self.peak_equity = self.day_start_equity
+        self.stop_requested = False
+        self.finished = False
+        digest = json.dumps(cfg.sanitized(), sort_keys=True, default=str).encode()
+        journal.start_run(self.run_id, options.mode, hashlib.sha256(digest).hexdigest(), wall())
+
+    # ------------------------------------------------------------------------ the machine
+
+    def transition(self, new: WorkerState, reason: str) -> None:
+        """Move to ``new`` and log why."""
+        if new is not self.state or reason != self.reason:
+            logger.info("Worker state %s -> %s: %s", self.state, new, reason)
+        self.state, self.reason = new, reason
+
+    def start(self) -> None:
+        """Connect (the sim broker is always there) and apply the STOP latch."""
+        self.transition(WorkerState.CONNECTING, f"connecting to the {self.options.mode} broker")
+        latch = self.live_dir / LATCH_FILE
+        if latch.exists() and self.options.resume:
+            latch.unlink()
+            self.transition(WorkerState.RUNNING, "started with --resume: the STOP latch is cleared")
+        elif latch.exists():
+            self.transition(
+                WorkerState.STOPPED,
+                "latched by an earlier STOP; start with --resume or send RESUME",
+            )
+        else:
+            self.transition(WorkerState.RUNNING, "connected")
+        self.heartbeat()
+
+    def heartbeat(self) -> None:
+        """Take commands, then write the state file."""
+        self.take_commands()
+        self.write_state()
+
+    # -------------------------------------------------------------------------- commands
+
+    def take_commands(self) -> None:
+        """Execute every waiting command once; acknowledge each, accepted or refused."""
+        for path in self.inbox.pending():
+            received = self.inbox.read(path, self.wall(), self.cfg.live.command_max_age_s)
+            ack: dict[str, Any] = {"id": received.id, "at": self.wall().isoformat()}
+            if self.inbox.seen(received.id):
+                ack.update(command=None, accepted=False, result="duplicate id, ignored")
+            elif received.command is None:
+                ack.update(command=None, accepted=False, result=f"refused: {received.refusal}")
+                logger.warning("Refused a command: %s", received.refusal)
+            else:
+                ack.update(command=received.command.command.value, accepted=True)
+                ack.update(self._execute(received.command))
+            self._acknowledge(ack)
+            self.inbox.done(path, received.id)
+
+    def _execute(self, command: Command) -> dict[str, Any]:
+        logger.info("Executing %s (id %s from %s)", command.command, command.id, command.source)
+        if command.command is CommandKind.CANCEL:
+            count = len(self.broker.open_orders())
+            self.broker.cancel_all()
+            return {"result": f"cancelled {count} open order(s)"}
+        if command.command is CommandKind.FLAT:
+            return self._flat(command)
+        if command.command is CommandKind.STOP:
+            (self.live_dir / LATCH_FILE).write_text(json.dumps(command.to_json()))
+            self.transition(WorkerState.STOPPED, f"STOP {command.id}: no order or position touched")
+            self.stop_requested = True
+            return {"result": "stopped; orders and positions left as they are"}
+        (self.live_dir / LATCH_FILE).unlink(missing_ok=True)
+        self.breach = None
+        self.transition(WorkerState.RUNNING, f"RESUME {command.id}")
+        return {"result": "resumed: the strategy trades again"}
+
+    def _flat(self, command: Command) -> dict[str, Any]:
+        self.broker.cancel_all()
+        deadline = time.monotonic() + self.cfg.live.flat_timeout_s
+        while True:
+            positions = [p for p in self.broker.positions() if abs(p.quantity) > SHARE_EPSILON]
+            if not positions or time.monotonic() > deadline:
+                break
+            orders = [
+                Order(
+                    "",
+                    f"flat:{command.id}",
+                    p.symbol,
+                    Side.SELL if p.quantity > 0 else Side.BUY,
+                    abs(p.quantity),
+                    OrderType.MARKET,
+                )
+                for p in positions
+            ]
+            self.journal.orders(
+                self.run_id, self.clock().date(), self.broker.place(orders), self.clock()
+            )
+            self.journal.fills(self.run_id, self.broker.fill_now())
+            if self.broker.open_orders():
+                self.sleep(0.1)  # unfilled (no price): try again until the deadline
+                self.broker.cancel_all()
+        self.transition(
+            WorkerState.HALTED, f"FLAT {command.id}: no new strategy orders until RESUME"
+        )
+        left = {p.symbol: p.quantity for p in positions}
+        return {
+            "result": "flat" if not left else "not flat at the timeout",
+            "detail": {"left": left},
+        }
+
+    def _acknowledge(self, ack: dict[str, Any]) -> None:
+        self.acks.append(ack)
+        with (self.live_dir / AUDIT_FILE).open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(ack, default=str) + "\n")
+        self.journal.command(self.run_id, ack)
+
+    # ------------------------------------------------------------------------ rebalancing
+
+    def rebalance_next(self) -> list[Order]:
+        """Decide for the session after the data's last close (a live decision, now)."""
+        last = pd.Timestamp(self.data.dates[-1]).date()
+        sessions = get_calendar(self.cfg.calendar.exchange).sessions
+        upcoming = sessions[sessions > np.datetime64(last, "D")]
+        return self.rebalance(len(self.data.dates), pd.Timestamp(upcoming[0]).date())
+
+    def rebalance(self, t: int, session: dt.date | None = None) -> list[Order]:
+        """Decide and send the orders for the session at row ``t`` (from data through t-1)."""
+        session = session or pd.Timestamp(self.data.dates[t]).date()
+        if self.state not in WorkerState.TRADING:
+            logger.info(
+                "Rebalance for %s skipped: worker is %s (%s)", session, self.state, self.reason
+            )
+            return []
+        prefix = f"qc:{session}:"
+        if any(o.ref.startswith(prefix) for o in self.broker.open_orders()):
+            logger.warning(
+                "Orders for %s are already at the broker: not sending them again", session
+            )
+            return []
+        ledger = self.broker.ledger
+        vector = target_orders(
+            self.strategy,
+            self.data,
+            t,
+            ledger,
+            self.broker.marks,
+            self.cfg.portfolio.cash_buffer,
+            self.cfg.portfolio.fractional_shares,
+            pd.Timestamp(session),
+        )
+        index = np.flatnonzero(vector)
+        orders = [
+            Order(
+                "",
+                f"{prefix}{self.data.symbols[i]}",
+                str(self.data.symbols[i]),
+                Side.BUY if vector[i] > 0 else Side.SELL,
+                float(abs(vector[i])),
+            )
+            for i in index
+        ]
+        notional = {
+            o.symbol: o.signed * float(np.nan_to_num(self.broker.marks[i]))
+            for o, i in zip(orders, index, strict=True)
+        }
+        breach = risk.check(self.controls, notional, self._risk_view())
+        if breach is not None:
+            self.breach = breach
+            self.transition(WorkerState.HALTED, f"risk limit {breach.limit}: {breach.reason}")
+            return []
+        placed = self.broker.place(orders)
+        self.journal.orders(self.run_id, session, placed, self.clock())
+        self.last_rebalance = str(session)
+        logger.info("Rebalance for %s: %d order(s) sent", session, len(placed))
+        return placed
+
+    def _risk_view(self) -> risk.RiskView:
+        marks = np.nan_to_num(self.broker.marks)
+        values = self.broker.ledger.positions * marks
+        held = np.flatnonzero(values)
+        equity = self.broker.account().net_liquidation
+        return risk.RiskView(
+            equity,
+            self.day_start_equity,
+            self.peak_equity,
+            {str(self.data.symbols[i]): float(values[i]) for i in held},
+        )
+
+    # ----------------------------------------------------------------------------- replay
+
+    def replay(self, first: int, last: int) -> None:
+        """Step through sessions ``first..last``: open (fills), heartbeats, close (marks)."""
+        rows = set(
+            rebalance_rows(self.data.dates, first, last, self.cfg.strategy.rebalance).tolist()
+        )
+        clock = self.clock if isinstance(self.clock, ReplayClock) else None
+        if clock is not None:
+            clock.at(pd.Timestamp(self.data.dates[first - 1]).date(), ReplayClock.CLOSE)
+        self._close(first - 1, rows)
+        for t in range(first, last + 1):
+            if self.stop_requested:
+                break
+            self.session = pd.Timestamp(self.data.dates[t])
+            if clock is not None:
+                clock.at(self.session.date(), ReplayClock.OPEN)
+            self.day_start_equity = self.broker.account().net_liquidation
+            self.journal.fills(self.run_id, self.broker.open_session(self.data.panels["open"][t]))
+            self.heartbeat()
+            if self.stop_requested:
+                break
+            if clock is not None:
+                clock.at(self.session.date(), ReplayClock.CLOSE)
+            self._close(t, rows)
+            self.heartbeat()
+            self.sleep(self.options.speed_s)
+        self.finish()
+
+    def _close(self, t: int, rows: set[int]) -> None:
+        self.broker.mark(self.data.panels["close"][t])
+        account = self.broker.account()
+        self.peak_equity = max(self.peak_equity, account.net_liquidation)
+        stamp = str(pd.Timestamp(self.data.dates[t]).date())
+        self.equity_points.append((stamp, account.net_liquidation))
+        self.journal.equity(self.run_id, self.clock(), account.net_liquidation, account.cash)
+        upcoming = sorted(r for r in rows if r > t)
+        self.next_rebalance = (
+            str(pd.Timestamp(self.data.dates[upcoming[0]]).date()) if upcoming else None
+        )
+        if t + 1 in rows:
+            self.rebalance(t + 1)
+
+    def finish(self) -> None:
+        """Write the final state and close the run in the journal (once)."""
+        if self.finished:
+            return
+        self.finished = True
+        logger.info("Worker finished in state %s (%s)", self.state, self.reason)
+        self.write_state()
+        self.journal.end_run(self.run_id, self.wall())
+
+    # ------------------------------------------------------------------------ state file
+
+    def write_state(self) -> None:
+        """Write ``dashboard_state.json`` (no secret is ever part of it)."""
+        account = self.broker.account()
+        now = self.wall()
+        today = self.clock().date()
+        session = self.session.date() if self.session is not None else None
+        fills = [f for f in self.broker.fills() if f.time.date() == today]
+        write_state(
+            self.live_dir,
+            {
+                "worker": {
+                    "pid": os.getpid(),
+                    "state": self.state.value,
+                    "reason": self.reason,
+                    "mode": self.options.mode,
+                    "account": "SIM" if self.options.mode == "sim" else self.cfg.ib.account,
+                    "run_id": self.run_id,
+                    "started_at": self.started_at.isoformat(),
+                    "heartbeat_at": now.isoformat(),
+                    "session": str(session) if session else None,
+                    "strategy": self.strategy.name,
+                },
+                "account": {
+                    "net_liquidation": account.net_liquidation,
+                    "cash": account.cash,
+                    "buying_power": account.buying_power,
+                    "daily_pnl": account.net_liquidation - self.day_start_equity,
+                    "unrealized_pnl": account.unrealized_pnl,
+                    "realized_pnl": account.realized_pnl,
+                },
+                "positions": [
+                    {
+                        "symbol": p.symbol,
+                        "quantity": p.quantity,
+                        "avg_cost": p.avg_cost,
+                        "market_price": p.market_price,
+                        "market_value": p.market_value,
+                        "weight": p.market_value / account.net_liquidation
+                        if account.net_liquidation
+                        else None,
+                    }
+                    for p in self.broker.positions()
+                ],
+                "open_orders": [
+                    {
+                        "order_id": o.order_id,
+                        "ref": o.ref,
+                        "symbol": o.symbol,
+                        "side": o.side.value,
+                        "quantity": o.quantity,
+                        "status": o.status.value,
+                    }
+                    for o in self.broker.open_orders()
+                ],
+                "fills_today": [
+                    {
+                        "order_id": f.order_id,
+                        "symbol": f.symbol,
+                        "side": f.side.value,
+                        "quantity": f.quantity,
+                        "price": f.price,
+                        "commission": f.commission,
+                        "time": f.time.isoformat(),
+                    }
+                    for f in fills[-500:]
+                ],
+                "equity": list(self.equity_points),
+                "risk": {
+                    "status": "tripped" if self.breach else "ok",
+                    "limit": self.breach.limit if self.breach else None,
+                    "reason": self.breach.reason if self.breach else None,
+                },
+                "rebalance": {"last": self.last_rebalance, "next": self.next_rebalance},
+                "commands": list(self.acks),
+                "errors": list(self.errors),
+            },
+        )

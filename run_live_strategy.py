@@ -1,0 +1,75 @@
+"""The headless live worker: broker (the simulated one by default), strategy, state, commands.
+
+Examples
+--------
+    python run_live_strategy.py                                   # live.yaml; sim broker (paper)
+    python run_live_strategy.py --replay 2009-10-01:2010-08-20 --speed 0.5
+    python run_live_strategy.py --once [--force-rebalance]        # one cycle, then exit
+    python run_live_strategy.py --resume                          # clear a STOP latch
+
+State and commands live in <data_dir>/live/ (dashboard_state.json, command.json). Exit codes:
+0 ok, 1 domain error, 2 usage or configuration error, 3 unexpected error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+
+from config import load_config
+from quant_core import cli
+from quant_core.live.run import LiveRequest, live_dir, run_worker
+
+
+def _span(text: str) -> tuple[dt.date, dt.date]:
+    start, sep, end = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not START:END (YYYY-MM-DD:YYYY-MM-DD)"
+        ) from None
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--replay", type=_span, metavar="START:END", help="replay history")
+    parser.add_argument("--speed", type=float, default=0.0, help="replay: seconds per session")
+    parser.add_argument("--once", action="store_true", help="one cycle, then exit (for cron)")
+    parser.add_argument("--force-rebalance", action="store_true", help="with --once: rebalance now")
+    parser.add_argument("--resume", action="store_true", help="start trading despite a STOP latch")
+    parser.add_argument("--live", action="store_true", help="trade a live account (IB only)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config override"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the live worker command line."""
+    args = _parse(argv)
+    cli.setup_logging()
+
+    def work() -> int:
+        cfg = load_config("live", overrides=args.set)
+        cli.set_level(cfg.logging.level)
+        cli.add_file_log(live_dir(cfg) / "worker.log")
+        request = LiveRequest(
+            replay=args.replay,
+            speed_s=args.speed,
+            once=args.once,
+            force_rebalance=args.force_rebalance,
+            resume=args.resume,
+            live=args.live,
+        )
+        run_worker(cfg, request)
+        return cli.ExitCode.OK
+
+    return cli.run(work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
