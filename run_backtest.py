@@ -51,9 +51,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _overrides(args: argparse.Namespace) -> list[str]:
-    out = list(args.set)
-    if args.strategy:
-        out.append(f"strategy.name={args.strategy}")
+    # The strategy first: choosing another one drops earlier params, never those given here.
+    out = [f"strategy.name={args.strategy}"] if args.strategy else []
+    out += args.set
     for item in args.param:
         key, sep, value = item.partition("=")
         if not sep or not key:

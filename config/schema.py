@@ -107,11 +107,11 @@ class PerShareCosts(Section):
     model: Literal["per_share"] = "per_share"
     per_share_usd: NonNegativeFloat = Field(default=0.005, description="USD per share: 0.005")
     min_per_order_usd: NonNegativeFloat = Field(default=1.0, description="USD per order: 1.00")
-    max_frac_of_value: PositiveFloat = Field(
-        default=0.01, description="Cap as a fraction of the order value. Default: 0.01"
+    max_frac_of_value: float = Field(
+        default=0.01, gt=0, le=1, description="Cap as a fraction of the order value. Default: 0.01"
     )
-    slippage_bps: NonNegativeFloat = Field(
-        default=5.0, description="Adverse price move per fill, basis points. Default: 5"
+    slippage_bps: float = Field(
+        default=5.0, ge=0, lt=10_000, description="Adverse price move per fill, bps. Default: 5"
     )
 
 
@@ -119,9 +119,11 @@ class BpsCosts(Section):
     """Commission as basis points of the traded value."""
 
     model: Literal["bps"] = "bps"
-    commission_bps: NonNegativeFloat = Field(default=1.0, description="Basis points. Default: 1")
-    slippage_bps: NonNegativeFloat = Field(
-        default=5.0, description="Adverse price move per fill, basis points. Default: 5"
+    commission_bps: float = Field(
+        default=1.0, ge=0, lt=10_000, description="Basis points of notional. Default: 1"
+    )
+    slippage_bps: float = Field(
+        default=5.0, ge=0, lt=10_000, description="Adverse price move per fill, bps. Default: 5"
     )
 
 

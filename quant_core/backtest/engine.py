@@ -26,7 +26,11 @@ import pandas as pd
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.ledger import Fills, Ledger, execute
 from quant_core.portfolio.rebalance import (
+    EXIT_STATUS,
+    exit_prices,
+    fill_prices,
     forward_fill,
+    last_rows,
     rebalance_rows,
     session_range,
     target_orders,
@@ -84,6 +88,7 @@ def run_engine(
     first, last = session_range(data.dates, strategy.warmup, start, end)
     rows = rebalance_rows(data.dates, first, last, settings.rebalance)
     close = forward_fill(data.panels["close"])
+    last_seen = last_rows(data)
     marks = np.nan_to_num(close)
     opens = data.panels["open"]
     n_rows = last - first + 2
@@ -98,15 +103,16 @@ def run_engine(
         orders = target_orders(
             strategy, data, t, ledger, close[t - 1], settings.cash_buffer, settings.fractional
         )
+        prices = fill_prices(opens[t], exit_prices(data, t, last_seen), orders, ledger.positions)
         ledger, fills = execute(
             ledger,
             orders,
-            opens[t],
+            prices,
             settings.costs,
             settings.shortfall,
             settings.fractional,
         )
-        trades.add(t, fills.index, fills, close[t - 1], opens[t])
+        trades.add(t, fills.index, fills, close[t - 1], opens[t], last_seen[fills.index] < t)
         holding = np.flatnonzero(ledger.positions)
         held.add_positions(t, holding, ledger.positions[holding], marks[t, holding])
         span = slice(t - first + 1, bounds[i + 1] - first + 1)
@@ -146,9 +152,16 @@ class _Records:
             self.columns.setdefault(name, []).append(values)
 
     def add(
-        self, t: int, index: np.ndarray, fills: Fills, signal: np.ndarray, opens: np.ndarray
+        self,
+        t: int,
+        index: np.ndarray,
+        fills: Fills,
+        signal: np.ndarray,
+        opens: np.ndarray,
+        ended: np.ndarray,
     ) -> None:
         open_price = opens[index]
+        status = np.where(ended & (fills.filled != 0), EXIT_STATUS, fills.status)
         self._append(
             row=np.full(index.size, t),
             col=index,
@@ -158,7 +171,7 @@ class _Records:
             open_price=open_price,
             exec_price=fills.price,
             commission=fills.commission,
-            status=fills.status,
+            status=status,
         )
 
     def add_positions(

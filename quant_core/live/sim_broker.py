@@ -33,6 +33,7 @@ from quant_core.broker import Account, Fill, Order, OrderStatus, OrderType, Posi
 from quant_core.errors import OperationalError
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.ledger import FillStatus, Ledger, execute
+from quant_core.portfolio.rebalance import fill_prices
 
 logger = logging.getLogger(__name__)
 
@@ -147,15 +148,19 @@ class SimBroker:
         self.marks = np.where(known, closes, self.marks)
         self._save()
 
-    def open_session(self, opens: np.ndarray) -> list[Fill]:
-        """Execute every waiting order at ``opens`` (the next open), as one batch."""
-        return self._execute(opens)
+    def open_session(self, opens: np.ndarray, exits: np.ndarray | None = None) -> list[Fill]:
+        """Execute every waiting order at ``opens`` (the next open), as one batch.
+
+        ``exits`` holds the last close of symbols whose data ended (NaN otherwise): an order
+        that only reduces such a position fills there, as in the backtest.
+        """
+        return self._execute(opens, exits)
 
     def fill_now(self) -> list[Fill]:
         """Execute every waiting order at the latest marks (live simulation)."""
         return self._execute(self.marks)
 
-    def _execute(self, prices: np.ndarray) -> list[Fill]:
+    def _execute(self, prices: np.ndarray, exits: np.ndarray | None = None) -> list[Fill]:
         if not self._book:
             return []
         book = list(self._book.values())
@@ -163,6 +168,8 @@ class SimBroker:
         where = self.symbols.get_indexer(pd.Index([o.symbol for o in book]))
         vector = np.zeros(len(self.symbols))
         np.add.at(vector, where, [o.signed for o in book])
+        if exits is not None:
+            prices = fill_prices(prices, exits, vector, self.ledger.positions)
         self.ledger, result = execute(
             self.ledger, vector, prices, self.costs, self.shortfall, self.fractional
         )

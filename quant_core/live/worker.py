@@ -46,7 +46,7 @@ from quant_core.live.files import Command, CommandInbox, CommandKind, write_stat
 from quant_core.live.journal import Journal
 from quant_core.live.sim_broker import SimBroker
 from quant_core.portfolio import risk
-from quant_core.portfolio.rebalance import rebalance_rows, target_orders
+from quant_core.portfolio.rebalance import exit_prices, last_rows, rebalance_rows, target_orders
 from quant_core.strategies.base import MarketData, Strategy
 
 logger = logging.getLogger(__name__)
@@ -147,6 +147,7 @@ class Worker:
         self.peak_equity = self.day_start_equity
         self.stop_requested = False
         self.finished = False
+        self.last_seen = last_rows(data)
         digest = json.dumps(cfg.sanitized(), sort_keys=True, default=str).encode()
         journal.start_run(self.run_id, options.mode, hashlib.sha256(digest).hexdigest(), wall())
 
@@ -345,7 +346,9 @@ class Worker:
             if clock is not None:
                 clock.at(self.session.date(), ReplayClock.OPEN)
             self.day_start_equity = self.broker.account().net_liquidation
-            self.journal.fills(self.run_id, self.broker.open_session(self.data.panels["open"][t]))
+            exits = exit_prices(self.data, t, self.last_seen)
+            opens = self.data.panels["open"][t]
+            self.journal.fills(self.run_id, self.broker.open_session(opens, exits))
             self.heartbeat()
             if self.stop_requested:
                 break

@@ -8,6 +8,7 @@ view through T-1 with its weights checked, and the sizing of target shares.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any, Literal
 
 import numpy as np
@@ -25,6 +26,41 @@ from quant_core.strategies.base import (
 )
 
 WEIGHT_TOLERANCE = 1e-9
+EXIT_STATUS = "exit_at_last_close"
+logger = logging.getLogger(__name__)
+
+
+def last_rows(data: MarketData) -> np.ndarray:
+    """Return, per symbol, the row of its last close in the data (-1 if it has none)."""
+    present = np.isfinite(data.panels["close"])
+    rows = present.shape[0] - 1 - np.argmax(present[::-1], axis=0)
+    return np.where(present.any(axis=0), rows, -1)
+
+
+def exit_prices(data: MarketData, t: int, last: np.ndarray) -> np.ndarray:
+    """Return the last close of every symbol whose data ended before row ``t`` (NaN otherwise).
+
+    A symbol that leaves the data (index exit, delisting) has no more opens; the data holds no
+    delisting proceeds, so a position in it can be closed at its last close instead of being
+    locked for the rest of the run.
+    """
+    ended = (last >= 0) & (last < t)
+    out = np.full(len(last), np.nan)
+    cols = np.flatnonzero(ended)
+    out[cols] = data.panels["close"][last[cols], cols]
+    return out
+
+
+def fill_prices(
+    opens: np.ndarray, exits: np.ndarray, orders: np.ndarray, positions: np.ndarray
+) -> np.ndarray:
+    """Return the price each order executes at.
+
+    The open, or for an order that only reduces a position in a symbol whose data ended, that
+    symbol's last close.
+    """
+    reduces = (orders * positions < 0) & (np.abs(orders) <= np.abs(positions))
+    return np.where(np.isfinite(exits) & reduces, exits, opens)
 
 
 def forward_fill(panel: np.ndarray) -> np.ndarray:
@@ -102,6 +138,13 @@ def strategy_weights(
         raise ConfigError(
             f"strategy {strategy.name} returned non-finite weights on {session.date()}"
         )
+    if weights[weights < 0].sum() < -1 - WEIGHT_TOLERANCE:
+        raise ConfigError(
+            f"strategy {strategy.name} asked for {weights[weights < 0].sum():.4f} of equity short "
+            f"on {session.date()}; the short side may not exceed -1"
+        )
+    if len(set(raw.index)) != len(raw.index):
+        raise ConfigError(f"strategy {strategy.name} weighted a symbol twice on {session.date()}")
     if weights[weights > 0].sum() > 1 + WEIGHT_TOLERANCE:
         raise ConfigError(
             f"strategy {strategy.name} asked for {weights[weights > 0].sum():.4f} of equity long "
@@ -125,6 +168,9 @@ def target_orders(
     ``marks`` are the T-1 closes, a symbol without a T-1 bar keeping its last close.
     """
     equity = ledger.equity(marks)
+    if equity <= 0:
+        logger.warning("Equity is %.2f: no new positions; closing what is held", equity)
+        return np.asarray(-ledger.positions)
     weights = strategy_weights(strategy, data, t, ledger, equity, session)
     target = target_shares(weights, equity, marks, cash_buffer, fractional)
     return np.asarray(target - ledger.positions)

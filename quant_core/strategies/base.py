@@ -48,6 +48,8 @@ class MarketData:
         # Object dtype: an Arrow-backed string index converts itself on every lookup.
         symbols = pd.Index(self.symbols, name="symbol", dtype=object)
         object.__setattr__(self, "symbol_index", symbols)
+        for panel in self.panels.values():
+            panel.flags.writeable = False  # no strategy can alter the prices the engine fills at
         object.__setattr__(self, "date_index", pd.DatetimeIndex(self.dates, name="date"))
 
     @classmethod
@@ -92,14 +94,12 @@ class DataView:
     def array(self, name: str, window: int | None = None) -> np.ndarray:
         """Return the last ``window`` rows (all if None) through T-1 of one field, as numpy.
 
-        Columns follow :attr:`symbols`. The array is read-only: a view cannot alter the data.
+        Columns follow :attr:`symbols`. A copy: not even its ``.base`` reaches row T.
         """
         if name not in self._data.panels:
             raise ConfigError(f"no bar field {name!r}; available: {sorted(self._data.panels)}")
         start = 0 if window is None else max(0, self._end - window)
-        out = self._data.panels[name][start : self._end]
-        out.flags.writeable = False
-        return out
+        return self._data.panels[name][start : self._end].copy()
 
     def field(self, name: str, window: int | None = None) -> pd.DataFrame:
         """Return the last ``window`` rows (all if None) through T-1 of one bar field."""

@@ -26,8 +26,9 @@ def _enough(n: int) -> int:
 
 
 def _covered(frame: pd.DataFrame, window: int) -> pd.DataFrame:
-    # True where today's bar is present and enough of the window ending here is.
-    count = frame.notna().rolling(window, min_periods=1).sum()
+    # True where today's bar is present, the data has a whole window of rows before it, and
+    # enough of them hold a value (min_periods counts rows here: the frame has no NaN).
+    count = frame.notna().rolling(window, min_periods=window).sum()
     return frame.notna() & (count >= _enough(window))
 
 
