@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         with cli.progress_bar() as progress:
             run = run_backtest(cfg, progress=progress)
         if args.json:
-            sys.stdout.write(json.dumps(report.json_summary(run), default=str) + "\n")
+            summary = report.json_summary(run)
+            sys.stdout.write(json.dumps(summary, default=str, allow_nan=False) + "\n")
         else:
             console.print(report.metrics_table(run))
         return cli.ExitCode.OK

@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 # exchange_calendars builds only 20 years back by default; our data starts earlier.
 CALENDAR_START = "1990-01-02"
 CALENDAR_END = "2030-12-31"
+TRADING_DAYS_PER_YEAR = 252  # sessions, for annualising per-session statistics
 
 
 class TradingCalendar:

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from quant_core.errors import ConfigError
+from quant_core.portfolio.rebalance import forward_fill
 from quant_core.strategies.base import MarketData
 
 EQUAL_WEIGHT = "equal_weight"
@@ -29,7 +30,7 @@ def buy_and_hold(
         if not np.isfinite(opens[chosen]).all():
             raise ConfigError(f"backtest.benchmark: {benchmark} has no open on the first session")
     shares = initial_cash / chosen.sum() / opens[chosen]
-    marks = pd.DataFrame(data.panels["close"][:, chosen]).ffill().to_numpy()[first : last + 1]
+    marks = forward_fill(data.panels["close"][:, chosen])[first : last + 1]
     values = np.r_[initial_cash, np.nan_to_num(marks) @ shares]
     index = pd.DatetimeIndex(data.dates[first - 1 : last + 1], name="date")
     return pd.Series(values, index=index, name="benchmark")

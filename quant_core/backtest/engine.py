@@ -101,7 +101,14 @@ def run_engine(
     bounds = np.r_[rows, last + 1]
     for i, t in enumerate(rows):
         orders = target_orders(
-            strategy, data, t, ledger, close[t - 1], settings.cash_buffer, settings.fractional
+            strategy,
+            data,
+            t,
+            ledger,
+            close[t - 1],
+            settings.cash_buffer,
+            settings.fractional,
+            ended=(last_seen >= 0) & (last_seen < t),
         )
         prices = fill_prices(opens[t], exit_prices(data, t, last_seen), orders, ledger.positions)
         ledger, fills = execute(

@@ -1,9 +1,12 @@
 """Performance metrics of a daily equity curve, each formula written once.
 
-Conventions: daily simple returns of the equity curve; 252 sessions a year; a zero risk-free
-rate; Sharpe = mean / std x sqrt(252) (sample std); Sortino uses the root mean square of the
-negative returns; drawdown is measured from the running peak and its duration in sessions from
-the peak to the recovery (or to the end when never recovered).
+Conventions: daily simple returns of the equity curve; a zero risk-free rate; volatility,
+Sharpe (mean / sample std x sqrt(252)) and Sortino (downside deviation: root mean square of the
+negative returns) annualise per session; CAGR uses calendar time (365.25 days a year), so
+sessions missing from the data do not shorten the year. Drawdown is measured from the running
+peak, its duration in sessions from the peak to the recovery (or the end). Turnover is one-sided:
+(bought + sold) / 2 per year, over the average equity. The hit rate is the share of sessions
+that moved (return not zero) that went up.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-TRADING_DAYS_PER_YEAR = 252
+from quant_core.calendar import TRADING_DAYS_PER_YEAR
+
+DAYS_PER_YEAR = 365.25
 
 
 def returns(equity: pd.Series) -> pd.Series:
@@ -24,11 +29,17 @@ def total_return(equity: pd.Series) -> float:
     return float(equity.iloc[-1] / equity.iloc[0] - 1)
 
 
+def years(equity: pd.Series) -> float:
+    """Return the calendar time the curve spans, in years of 365.25 days."""
+    index = pd.DatetimeIndex(equity.index)
+    return float((index[-1] - index[0]).days / DAYS_PER_YEAR)
+
+
 def cagr(equity: pd.Series) -> float:
-    """Return the compound annual growth rate, a year being 252 sessions."""
-    years = (len(equity) - 1) / TRADING_DAYS_PER_YEAR
+    """Return the compound annual growth rate over calendar time."""
+    span = years(equity)
     growth = equity.iloc[-1] / equity.iloc[0]
-    return float(growth ** (1 / years) - 1) if years > 0 and growth > 0 else float("nan")
+    return float(growth ** (1 / span) - 1) if span > 0 and growth > 0 else float("nan")
 
 
 def volatility(daily: pd.Series) -> float:
@@ -75,8 +86,8 @@ def summary(
     daily = returns(equity)
     deepest, duration = max_drawdown(equity)
     growth = cagr(equity)
-    years = (len(equity) - 1) / TRADING_DAYS_PER_YEAR
-    traded = float(trades["notional"].sum()) if len(trades) else 0.0
+    span = years(equity)
+    traded = float(trades["notional"].sum()) / 2 if len(trades) else 0.0
     gross = (curve["long_value"] - curve["short_value"]) / equity
     statuses = trades["status"].value_counts() if len(trades) else pd.Series(dtype=int)
     out: dict[str, float | int | None] = {
@@ -90,9 +101,11 @@ def summary(
         "max_drawdown": deepest,
         "max_drawdown_sessions": duration,
         "calmar": growth / -deepest if deepest < 0 else float("nan"),
-        "turnover": traded / float(equity.mean()) / years if years > 0 else float("nan"),
+        "turnover": traded / float(equity.mean()) / span if span > 0 else float("nan"),
         "exposure": float(gross.iloc[1:].mean()) if len(gross) > 1 else 0.0,
-        "hit_rate": float((daily > 0).mean()) if len(daily) else float("nan"),
+        "hit_rate": float((daily > 0).sum() / moved)
+        if (moved := int((daily != 0).sum()))
+        else float("nan"),
         "commissions": float(trades["commission"].sum()) if len(trades) else 0.0,
         "trades": int((trades["filled"] != 0).sum()) if len(trades) else 0,
         "truncated": int(statuses.get("truncated_cash", 0)),
@@ -106,3 +119,14 @@ def summary(
         out["excess_return"] = total_return(equity) - bench_return
         out["excess_cagr"] = growth - bench_cagr
     return out
+
+
+def json_safe(value: object) -> object:
+    """Return ``value`` with NaN and infinities as None, so strict JSON parsers accept it."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, cast
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from quant_core.backtest.metrics import json_safe
 from quant_core.backtest.run import BacktestRun
 from quant_core.strategies import STRATEGIES
 
@@ -51,7 +52,7 @@ def metrics_table(run: BacktestRun) -> RenderableType:
 
 def json_summary(run: BacktestRun) -> dict[str, Any]:
     """Return the one-line JSON summary of ``--json``."""
-    return {
+    summary = {
         "run_id": run.run_id,
         "final_equity": run.metrics["final_equity"],
         "trades": run.metrics["trades"],
@@ -60,6 +61,7 @@ def json_summary(run: BacktestRun) -> dict[str, Any]:
         "metrics": run.metrics,
         "path": str(run.path),
     }
+    return cast(dict[str, Any], json_safe(summary))
 
 
 def strategies_table() -> RenderableType:

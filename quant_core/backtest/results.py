@@ -22,6 +22,7 @@ import duckdb
 import pandas as pd
 
 from quant_core.atomic import fsync_path
+from quant_core.backtest.metrics import json_safe
 from quant_core.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,8 @@ def store_run(
     staging.mkdir(parents=True)
     for name, frame in frames.items():
         frame.to_parquet(staging / f"{name}.parquet")
-    (staging / "metrics.json").write_text(json.dumps(metrics, indent=1, default=str))
+    safe = json_safe(metrics)
+    (staging / "metrics.json").write_text(json.dumps(safe, indent=1, default=str, allow_nan=False))
     (staging / "config.json").write_text(json.dumps(config, indent=1, default=str))
     pd.DataFrame([summary]).to_parquet(staging / "summary.parquet")
     fsync_path(staging)

@@ -289,6 +289,7 @@ class Worker:
             self.cfg.portfolio.cash_buffer,
             self.cfg.portfolio.fractional_shares,
             pd.Timestamp(session),
+            ended=(self.last_seen >= 0) & (self.last_seen < t),
         )
         index = np.flatnonzero(vector)
         orders = [

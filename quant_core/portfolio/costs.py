@@ -7,10 +7,12 @@ same costs through the same kernel, and ``backtest`` and ``live`` never import e
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from config.schema import BpsCosts, PerShareCosts
+if TYPE_CHECKING:  # the kernel itself needs no config package at run time
+    from config.schema import BpsCosts, PerShareCosts
 
 BPS = 1e-4
 
@@ -39,7 +41,7 @@ class CostModel:
     @classmethod
     def from_config(cls, costs: PerShareCosts | BpsCosts) -> CostModel:
         """Build the model of the ``costs`` config section."""
-        if isinstance(costs, PerShareCosts):
+        if costs.model == "per_share":
             return cls(
                 per_share_usd=costs.per_share_usd,
                 min_per_order_usd=costs.min_per_order_usd,

@@ -162,8 +162,12 @@ def target_orders(
     cash_buffer: float,
     fractional: bool,
     session: pd.Timestamp | None = None,
+    ended: np.ndarray | None = None,
 ) -> np.ndarray:
     """Return the signed share orders for session ``t``: strategy, checks, sizing, difference.
+
+    A symbol in ``ended`` (its data stopped before T) cannot be held on: its target is zero,
+    whatever the strategy says, and its sale fills at its last close (:func:`fill_prices`).
 
     ``marks`` are the T-1 closes, a symbol without a T-1 bar keeping its last close.
     """
@@ -173,4 +177,6 @@ def target_orders(
         return np.asarray(-ledger.positions)
     weights = strategy_weights(strategy, data, t, ledger, equity, session)
     target = target_shares(weights, equity, marks, cash_buffer, fractional)
+    if ended is not None:
+        target[ended] = 0.0
     return np.asarray(target - ledger.positions)

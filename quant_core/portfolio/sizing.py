@@ -1,8 +1,8 @@
 """Target weights to target shares, the same for the backtest and the live worker.
 
 ``target = weight x equity(T-1 close) x (1 - cash_buffer) / close(T-1)``, truncated toward zero
-to whole shares unless fractional shares are allowed. A symbol without a T-1 close cannot be
-sized and gets no target (its weight is reported as unsizable).
+to whole shares unless fractional shares are allowed. A symbol without any close to size from
+gets a target of zero.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from quant_core.calendar import TradingCalendar
+from quant_core.calendar import TRADING_DAYS_PER_YEAR, TradingCalendar
 from quant_core.data.sources.base import SOURCES, ProgressFn, SourceBatch, SourceRequest
 from quant_core.data.warehouse import DatasetMeta
 from quant_core.errors import ConfigError
@@ -33,7 +33,6 @@ from quant_core.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 OVERNIGHT_VARIANCE_SHARE = 0.3
-TRADING_DAYS_PER_YEAR = 252
 SECTORS = 10
 MARKET_VOL_ANNUAL = 0.16
 SECTOR_VOL_ANNUAL = 0.10

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 from typing_extensions import override
 
+from quant_core.calendar import TRADING_DAYS_PER_YEAR
 from quant_core.errors import ConfigError
 from quant_core.factors.base import FACTORS, MIN_COVERAGE, Factor
 
-TRADING_DAYS_PER_YEAR = 252
 DOLLARS_PER_MILLION = 1e6
 
 

@@ -12,7 +12,13 @@ from quant_core.backtest.engine import EngineSettings, run_engine
 from quant_core.errors import ConfigError, DataError
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.rebalance import rebalance_rows, session_range
-from quant_core.strategies.base import LookAheadError, Strategy, StrategyContext, StrategyParams
+from quant_core.strategies.base import (
+    DataView,
+    LookAheadError,
+    Strategy,
+    StrategyContext,
+    StrategyParams,
+)
 from tests.factories import market
 
 
@@ -141,6 +147,16 @@ def test_look_ahead_fails_loudly() -> None:
         run_engine(data, Peeking({"A": 1.0}), EngineSettings(10_000.0))
 
 
+def test_views_are_copies_and_panels_read_only() -> None:
+    data = market(CLOSES, OPENS)
+    view = DataView(data, 2)
+    window = view.array("close")
+    assert window.base is None  # not a window onto the full panel
+    assert window.shape == (2, 3)
+    with pytest.raises(ValueError, match="read-only"):
+        data.panels["open"][3, 0] = 0.0
+
+
 def test_the_view_holds_nothing_dated_t_or_later() -> None:
     seen: list[pd.Timestamp] = []
 
@@ -202,3 +218,62 @@ def test_forward_fill_matches_pandas() -> None:
     panel = np.array([[np.nan, 1.0], [2.0, np.nan], [np.nan, np.nan], [4.0, 5.0]])
     expected = pd.DataFrame(panel).ffill().to_numpy()
     np.testing.assert_array_equal(forward_fill(panel), expected)
+
+
+def test_a_position_whose_data_ends_is_exited_at_its_last_close() -> None:
+    nan = np.nan
+    data = market({"A": [10, 10, 11, nan, nan, nan], "B": [10, 10, 10, 10, 10, 10]})
+    result = run_engine(data, Fixed({"A": 0.5, "B": 0.5}), EngineSettings(10_000.0, rebalance=2))
+    # Bought at row 1; A's last bar is row 2; at row 3 its sell fills at 11, the last close.
+    exit_ = result.trades[(result.trades["symbol"] == "A") & (result.trades["side"] == "sell")]
+    assert exit_["status"].tolist() == ["exit_at_last_close"]
+    assert exit_["exec_price"].tolist() == [11.0]
+    assert exit_["filled"].tolist() == [-490.0]
+    later = result.trades[
+        (result.trades["symbol"] == "A") & (result.trades["date"] > exit_["date"].iloc[0])
+    ]
+    assert (later["filled"] == 0).all()  # no buy-back without a price
+
+
+def test_a_blown_account_is_closed_out_not_sized_negative() -> None:
+    # Short A with everything, long B; A quadruples: equity -2,000 at the next rebalance.
+    data = market({"A": [10, 10, 40, 40, 40], "B": [10, 10, 10, 10, 10]})
+    settings = EngineSettings(1_000.0, cash_buffer=0.0, rebalance=2)
+
+    result = run_engine(data, Fixed({"A": -1.0, "B": 1.0}), settings)
+
+    last = result.trades[result.trades["date"] == result.rebalances[-1]].set_index("symbol")
+    # Close-out: sell all of B (+1,000), cover A with what cash there is: 2,000 / 40 = 50.
+    assert last.loc["B", "filled"] == -100
+    assert last.loc["A", "requested"] == 100
+    assert last.loc["A", "filled"] == 50
+    assert last.loc["A", "status"] == "truncated_cash"
+    assert result.curve["cash"].min() >= 0
+
+
+def test_short_side_is_capped() -> None:
+    with pytest.raises(ConfigError, match="short side may not exceed -1"):
+        run_engine(market(CLOSES, OPENS), Fixed({"A": -0.8, "B": -0.8}), EngineSettings(10_000.0))
+
+
+def test_weekly_and_monthly_schedules_across_the_real_gaps(calendar) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from quant_core.backtest.run import load_market
+    from quant_core.data.sources.sample import SampleSource
+    from quant_core.data.sync import sync
+    from quant_core.data.warehouse import Warehouse
+
+    store = Warehouse(Path(tempfile.mkdtemp()) / "w")
+    sync(SampleSource("sp500-2010"), store, calendar, "sp")
+    dates = load_market(store, "sp").dates
+    weekly = pd.DatetimeIndex(dates[rebalance_rows(dates, 20, len(dates) - 1, "weekly")])
+    # The data has no 2009-10-29..11-04 sessions: the week of 11-02 rebalances on 11-05.
+    assert pd.Timestamp("2009-11-05") in weekly
+    assert pd.Timestamp("2009-11-02") not in weekly
+    iso = weekly.isocalendar()
+    assert not iso.duplicated(["year", "week"]).any()
+    monthly = pd.DatetimeIndex(dates[rebalance_rows(dates, 20, len(dates) - 1, "monthly")])
+    assert pd.Timestamp("2009-11-05") in monthly  # the first November session in the data
+    assert len(set(zip(monthly.year, monthly.month, strict=True))) == len(monthly)

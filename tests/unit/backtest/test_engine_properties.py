@@ -33,8 +33,9 @@ class RandomWeights(Strategy[StrategyParams]):
     def target_weights(self, context: StrategyContext) -> pd.Series:
         raw = np.array(self.rows[self.calls % len(self.rows)])
         self.calls += 1
-        total = raw.sum()
-        return pd.Series(raw / total if total > 1 else raw, index=self.symbols)
+        longs, shorts = raw[raw > 0].sum(), -raw[raw < 0].sum()
+        raw = np.where(raw > 0, raw / max(longs, 1.0), raw / max(shorts, 1.0))
+        return pd.Series(raw, index=self.symbols)
 
 
 @st.composite
@@ -48,7 +49,7 @@ def panels(draw: st.DrawFn) -> tuple[MarketData, list[list[float]]]:
     opens = {s: [draw(maybe) for _ in range(n_days)] for s in symbols}
     weights = draw(
         st.lists(
-            st.lists(st.floats(0.0, 1.0), min_size=n_sym, max_size=n_sym), min_size=1, max_size=4
+            st.lists(st.floats(-1.0, 1.0), min_size=n_sym, max_size=n_sym), min_size=1, max_size=4
         )
     )
     return market(closes, opens), weights
