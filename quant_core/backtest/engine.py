@@ -27,6 +27,7 @@ from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.ledger import Fills, Ledger, execute
 from quant_core.portfolio.rebalance import (
     EXIT_STATUS,
+    ended_before,
     exit_prices,
     fill_prices,
     forward_fill,
@@ -108,7 +109,7 @@ def run_engine(
             close[t - 1],
             settings.cash_buffer,
             settings.fractional,
-            ended=(last_seen >= 0) & (last_seen < t),
+            ended=ended_before(last_seen, t, len(data.dates)),
         )
         prices = fill_prices(opens[t], exit_prices(data, t, last_seen), orders, ledger.positions)
         ledger, fills = execute(

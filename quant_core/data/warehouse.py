@@ -411,7 +411,11 @@ class Warehouse:
         con = duckdb.connect()
         try:
             path = self._dir(dataset) / manifest.symbols_file
-            frame: pd.DataFrame = con.sql("SELECT * FROM read_parquet(?)", params=[str(path)]).df()
+            frame: pd.DataFrame = (
+                con.sql("SELECT * FROM read_parquet(?)", params=[str(path)])
+                .to_arrow_table()
+                .to_pandas()
+            )
             return frame
         finally:
             con.close()

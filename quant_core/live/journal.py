@@ -120,5 +120,5 @@ class Journal:
         """Return one table (for tests and the cockpit)."""
         if name not in {"runs", "orders", "fills", "equity", "commands"}:
             raise ValueError(f"no journal table {name!r}")
-        frame: pd.DataFrame = self.con.sql(f"SELECT * FROM {name}").df()  # noqa: S608 - fixed names
+        frame: pd.DataFrame = self.con.sql(f"SELECT * FROM {name}").to_arrow_table().to_pandas()  # noqa: S608 - fixed names
         return frame

@@ -46,7 +46,13 @@ from quant_core.live.files import Command, CommandInbox, CommandKind, write_stat
 from quant_core.live.journal import Journal
 from quant_core.live.sim_broker import SimBroker
 from quant_core.portfolio import risk
-from quant_core.portfolio.rebalance import exit_prices, last_rows, rebalance_rows, target_orders
+from quant_core.portfolio.rebalance import (
+    ended_before,
+    exit_prices,
+    last_rows,
+    rebalance_rows,
+    target_orders,
+)
 from quant_core.strategies.base import MarketData, Strategy
 
 logger = logging.getLogger(__name__)
@@ -289,7 +295,7 @@ class Worker:
             self.cfg.portfolio.cash_buffer,
             self.cfg.portfolio.fractional_shares,
             pd.Timestamp(session),
-            ended=(self.last_seen >= 0) & (self.last_seen < t),
+            ended=ended_before(self.last_seen, t, len(self.data.dates)),
         )
         index = np.flatnonzero(vector)
         orders = [

@@ -37,6 +37,15 @@ def last_rows(data: MarketData) -> np.ndarray:
     return np.where(present.any(axis=0), rows, -1)
 
 
+def ended_before(last: np.ndarray, t: int, rows: int) -> np.ndarray:
+    """Return which symbols' data ended before row ``t`` (``last`` from :func:`last_rows`).
+
+    For a decision beyond the data (``t == rows``, a live session after the last close) that
+    means: absent from the latest session onwards.
+    """
+    return np.asarray((last >= 0) & (last < min(t, rows - 1)))
+
+
 def exit_prices(data: MarketData, t: int, last: np.ndarray) -> np.ndarray:
     """Return the last close of every symbol whose data ended before row ``t`` (NaN otherwise).
 
@@ -44,7 +53,7 @@ def exit_prices(data: MarketData, t: int, last: np.ndarray) -> np.ndarray:
     delisting proceeds, so a position in it can be closed at its last close instead of being
     locked for the rest of the run.
     """
-    ended = (last >= 0) & (last < t)
+    ended = ended_before(last, t, data.panels["close"].shape[0])
     out = np.full(len(last), np.nan)
     cols = np.flatnonzero(ended)
     out[cols] = data.panels["close"][last[cols], cols]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 from typing_extensions import override
 
+from quant_core.factors.base import MIN_COVERAGE
 from quant_core.strategies.base import (
     Strategy,
     StrategyContext,
@@ -33,7 +36,8 @@ class SmaCrossParams(StrategyParams):
 class SmaCross(Strategy[SmaCrossParams]):
     """Hold, in equal weight, every symbol whose fast average close is above its slow one.
 
-    Both averages are of the closes through T-1; a symbol needs ``slow`` closes without a gap.
+    Both averages are of the closes through T-1, skipping missing bars; a symbol needs its T-1
+    close and 80% of each window present (the factors' coverage rule).
     """
 
     Params = SmaCrossParams
@@ -49,7 +53,14 @@ class SmaCross(Strategy[SmaCrossParams]):
         close = context.view.array("close", self.warmup)
         if len(close) < self.warmup:
             return pd.Series(dtype=float)
-        fast = close[-p.fast :].mean(axis=0)
-        slow = close.mean(axis=0)
-        up = np.isfinite(fast) & np.isfinite(slow) & (fast > slow)
+        fast, fast_ok = _covered_mean(close[-p.fast :])
+        slow, slow_ok = _covered_mean(close)
+        up = fast_ok & slow_ok & np.isfinite(close[-1]) & (fast > slow)
         return equal_weight(context.view.symbols[up])
+
+
+def _covered_mean(window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    present = np.isfinite(window)
+    count = present.sum(axis=0)
+    mean = np.where(present, window, 0.0).sum(axis=0) / np.maximum(count, 1)
+    return mean, count >= math.ceil(MIN_COVERAGE * len(window))

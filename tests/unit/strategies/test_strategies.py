@@ -142,3 +142,10 @@ def test_signals_on_data_cut_at_t_minus_1_equal_signals_from_full_history(
         cut = strategy.target_weights(_context(_cut(synthetic_market, t), t))
         pd.testing.assert_series_equal(full.sort_index(), cut.sort_index(), check_names=False)
         assert not full.empty
+
+
+def test_sma_cross_tolerates_a_missing_bar_but_needs_t_minus_1() -> None:
+    nan = float("nan")
+    data = market({"GAP": [1, 2, nan, 4, 5, 6, 0], "STALE": [1, 2, 3, 4, 5, nan, 0]})
+    weights = build_strategy("sma_cross", {"fast": 2, "slow": 5}).target_weights(_context(data, 6))
+    assert weights.to_dict() == {"GAP": 1.0}  # 4 of 5 closes present is enough; STALE lacks T-1

@@ -1,0 +1,73 @@
+"""run_live_strategy.py as a user runs it: replay, one cycle, refusals, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("live-cli")
+    env = {**os.environ, "QC__PATHS__DATA_DIR": str(root)}
+    subprocess.run(
+        [sys.executable, str(ROOT / "run_data_sync.py")], env=env, check=True, capture_output=True
+    )
+    return root / "warehouse"
+
+
+def run(data_dir: Path, warehouse: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    if not (data_dir / "warehouse").exists():
+        (data_dir / "warehouse").symlink_to(warehouse)
+    env = {**os.environ, "QC__PATHS__DATA_DIR": str(data_dir)}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run_live_strategy.py"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_replay_writes_state_journal_and_log(tmp_path: Path, warehouse: Path) -> None:
+    result = run(tmp_path, warehouse, "--replay", "2010-03-01:2010-05-28")
+    assert result.returncode == 0, result.stderr
+    state = json.loads((tmp_path / "live" / "dashboard_state.json").read_text())
+    assert state["worker"]["state"] == "RUNNING"
+    assert state["positions"]
+    assert state["rebalance"]["last"] is not None
+    assert (tmp_path / "live" / "journal.duckdb").is_file()
+    assert "Worker finished" in (tmp_path / "live" / "worker.log").read_text()
+
+
+def test_once_with_forced_rebalance(tmp_path: Path, warehouse: Path) -> None:
+    result = run(tmp_path, warehouse, "--once", "--force-rebalance")
+    assert result.returncode == 0, result.stderr
+    state = json.loads((tmp_path / "live" / "dashboard_state.json").read_text())
+    assert len(state["positions"]) > 50
+    assert state["rebalance"]["last"] == "2010-08-23"  # the session after the data's last close
+    assert state["open_orders"] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--live"], "live trading needs"),
+        (["--set", "ib.trading_mode=live"], "live trading needs"),
+        (["--set", "live.broker=ib"], "Interactive Brokers adapter"),
+        (["--replay", "2010-01-01"], "START:END"),
+    ],
+)
+def test_refusals_exit_2(tmp_path: Path, warehouse: Path, args: list[str], message: str) -> None:
+    result = run(tmp_path, warehouse, *args)
+    assert result.returncode == 2
+    assert message in result.stderr

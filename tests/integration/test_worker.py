@@ -1,0 +1,258 @@
+"""The live worker against the simulated broker: each command's exact semantics, the STOP latch,
+refused commands, restarts, risk limits, and the state file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from typing_extensions import override
+
+from config import load_config
+from quant_core.live.files import COMMAND_FILE, CommandKind, read_state, send_command
+from quant_core.live.journal import Journal
+from quant_core.live.sim_broker import SimBroker
+from quant_core.live.worker import LATCH_FILE, ReplayClock, Worker, WorkerOptions, WorkerState
+from quant_core.portfolio.costs import CostModel
+from quant_core.strategies.base import MarketData, Strategy, StrategyContext, StrategyParams
+from tests.factories import market
+
+pytestmark = pytest.mark.integration
+
+CLOSES: dict[str, list[Any]] = {"A": [10.0] * 10, "B": [20.0] * 10, "C": [5.0] * 10}
+
+
+class Fixed(Strategy[StrategyParams]):
+    name = "fixed"
+
+    def __init__(self, weights: dict[str, float]) -> None:
+        super().__init__(StrategyParams())
+        self.weights = pd.Series(weights, dtype=float)
+
+    @property
+    @override
+    def warmup(self) -> int:
+        return 1
+
+    @override
+    def target_weights(self, context: StrategyContext) -> pd.Series:
+        return self.weights
+
+
+def make(tmp: Path, *overrides: str, resume: bool = False, weights: dict[str, float] | None = None):
+    cfg = load_config(
+        "live", [f"paths.data_dir={tmp}", "risk.max_position_weight=null", *overrides], environ={}
+    )
+    data = market(CLOSES)
+    clock = ReplayClock()
+    clock.at(dt.date(2010, 1, 4), ReplayClock.CLOSE)
+    live = tmp / "live"
+    broker = SimBroker(
+        data.symbol_index, 100_000.0, CostModel(), "pro_rata", False, clock, live / "sim.json"
+    )
+    journal = Journal(live / "journal.duckdb")
+    worker = Worker(
+        cfg,
+        data,
+        Fixed(weights or {"A": 0.3, "B": 0.3, "C": 0.3}),
+        broker,
+        live,
+        journal,
+        WorkerOptions(resume=resume),
+        clock=clock,
+    )
+    worker.start()
+    return worker, broker, data
+
+
+def holding(worker: Worker, data: MarketData) -> None:
+    """Rebalance into positions (filled at the next open), then queue another batch."""
+    worker.broker.mark(data.panels["close"][0])
+    worker.rebalance(1)
+    worker.broker.open_session(data.panels["open"][1])
+    worker.broker.mark(data.panels["close"][1] * 1.1)  # prices moved: the next batch trades
+    worker.rebalance(2)
+
+
+def last_ack(live: Path) -> dict[str, Any]:
+    state = read_state(live)
+    assert state is not None
+    return state["commands"][-1]
+
+
+def test_cancel_cancels_open_orders_and_keeps_positions(tmp_path: Path) -> None:
+    worker, broker, data = make(tmp_path)
+    holding(worker, data)
+    held = {p.symbol: p.quantity for p in broker.positions()}
+    assert broker.open_orders()
+
+    send_command(worker.live_dir, CommandKind.CANCEL)
+    worker.heartbeat()
+
+    assert broker.open_orders() == []
+    assert {p.symbol: p.quantity for p in broker.positions()} == held
+    assert worker.state is WorkerState.RUNNING
+    ack = last_ack(worker.live_dir)
+    assert ack["accepted"] is True
+    assert ack["result"].startswith("cancelled 3 open order")
+
+
+def test_flat_ends_with_nothing_and_halts(tmp_path: Path) -> None:
+    worker, broker, data = make(tmp_path)
+    holding(worker, data)
+
+    send_command(worker.live_dir, "FLAT")
+    worker.heartbeat()
+
+    assert broker.positions() == []
+    assert broker.open_orders() == []
+    assert worker.state is WorkerState.HALTED
+    assert last_ack(worker.live_dir)["result"] == "flat"
+    assert worker.rebalance(3) == []  # the next rebalance does not buy it all back
+    state = read_state(worker.live_dir)
+    assert state is not None
+    assert state["worker"]["state"] == "HALTED"
+
+
+def test_stop_touches_nothing_and_latches_across_a_restart(tmp_path: Path) -> None:
+    worker, broker, data = make(tmp_path)
+    holding(worker, data)
+    held = {p.symbol: p.quantity for p in broker.positions()}
+    orders = {o.order_id for o in broker.open_orders()}
+
+    send_command(worker.live_dir, "STOP")
+    worker.heartbeat()
+
+    assert worker.stop_requested
+    assert worker.state is WorkerState.STOPPED
+    assert {o.order_id for o in broker.open_orders()} == orders
+    assert {p.symbol: p.quantity for p in broker.positions()} == held
+    assert (worker.live_dir / LATCH_FILE).exists()
+    worker.finish()
+    worker.journal.close()
+
+    again, broker2, _ = make(tmp_path)  # started again, e.g. by systemd
+    assert again.state is WorkerState.STOPPED
+    assert {o.order_id for o in broker2.open_orders()} == orders  # the account outlived the worker
+    assert again.rebalance(3) == []  # no strategy order while latched
+    send_command(again.live_dir, "CANCEL")  # CANCEL still obeyed
+    again.heartbeat()
+    assert broker2.open_orders() == []
+    send_command(again.live_dir, "RESUME")
+    again.heartbeat()
+    assert again.state.value == "RUNNING"  # (mypy narrowed the attribute above)
+    assert not (again.live_dir / LATCH_FILE).exists()
+    assert again.rebalance(3)
+    again.journal.close()
+
+
+def test_resume_flag_clears_the_latch(tmp_path: Path) -> None:
+    worker, _, _ = make(tmp_path)
+    send_command(worker.live_dir, "STOP")
+    worker.heartbeat()
+    worker.journal.close()
+
+    resumed, _, _ = make(tmp_path, resume=True)
+
+    assert resumed.state is WorkerState.RUNNING
+    assert not (resumed.live_dir / LATCH_FILE).exists()
+    resumed.journal.close()
+
+
+def _write_raw(live: Path, payload: str) -> None:
+    (live / COMMAND_FILE).write_text(payload)
+
+
+def test_duplicate_expired_and_malformed_commands_are_refused_and_the_worker_runs_on(
+    tmp_path: Path,
+) -> None:
+    worker, _, _ = make(tmp_path)
+    live = worker.live_dir
+    now = dt.datetime.now(dt.UTC)
+    command = {"id": "abc123", "command": "CANCEL", "issued_at": now.isoformat(), "source": "t"}
+    _write_raw(live, json.dumps(command))
+    worker.heartbeat()
+    _write_raw(live, json.dumps(command))
+    worker.heartbeat()
+    assert last_ack(live)["result"] == "duplicate id, ignored"
+
+    old = {**command, "id": "old1", "issued_at": (now - dt.timedelta(hours=2)).isoformat()}
+    _write_raw(live, json.dumps(old))
+    worker.heartbeat()
+    assert last_ack(live)["result"].startswith("refused: expired")
+
+    _write_raw(live, "{this is not json")
+    worker.heartbeat()
+    assert last_ack(live)["result"].startswith("refused: malformed JSON")
+
+    _write_raw(live, json.dumps({**command, "id": "x9", "command": "LIQUIDATE"}))
+    worker.heartbeat()
+    assert "unknown command 'LIQUIDATE'" in last_ack(live)["result"]
+
+    assert worker.state is WorkerState.RUNNING
+    audit = [json.loads(line) for line in (live / "commands.log.jsonl").read_text().splitlines()]
+    assert [a["accepted"] for a in audit] == [True, False, False, False, False]
+    assert len(worker.journal.table("commands")) == 5
+    worker.journal.close()
+
+
+def test_a_restart_after_placing_never_doubles_an_order(tmp_path: Path) -> None:
+    worker, broker, data = make(tmp_path)
+    broker.mark(data.panels["close"][0])
+    placed = worker.rebalance(1)
+    assert len(placed) == 3
+    worker.journal.close()  # the process dies here, before the open fills anything
+
+    again, broker2, _ = make(tmp_path)
+    assert len(broker2.open_orders()) == 3
+    assert again.rebalance(1) == []
+    assert len(broker2.open_orders()) == 3
+    fills = broker2.open_session(data.panels["open"][1])
+    assert sorted(f.symbol for f in fills) == ["A", "B", "C"]
+    again.journal.close()
+
+
+def test_a_risk_limit_halts_new_orders(tmp_path: Path) -> None:
+    worker, broker, data = make(tmp_path, "risk.max_position_weight=0.2")
+    broker.mark(data.panels["close"][0])
+
+    assert worker.rebalance(1) == []
+
+    assert worker.state is WorkerState.HALTED
+    assert broker.open_orders() == []
+    worker.write_state()
+    state = read_state(worker.live_dir)
+    assert state is not None
+    assert state["risk"]["status"] == "tripped"
+    assert state["risk"]["limit"] == "max_position_weight"
+    assert "of equity (limit 20.0%)" in state["risk"]["reason"]
+    worker.journal.close()
+
+
+def test_the_state_file_holds_no_secret(tmp_path: Path) -> None:
+    secret = "pbkdf2-sha256-SECRET-VALUE"  # noqa: S105 - a fake secret to hunt for
+    worker, _, data = make(tmp_path, f"cockpit.password_hash={secret}")
+    holding(worker, data)
+    worker.write_state()
+    text = (worker.live_dir / "dashboard_state.json").read_text()
+    assert secret not in text
+    state = json.loads(text)
+    assert state["schema_version"] == 1
+    assert {
+        "worker",
+        "account",
+        "positions",
+        "open_orders",
+        "fills_today",
+        "equity",
+        "risk",
+        "rebalance",
+        "commands",
+        "errors",
+    } <= set(state)
+    assert state["worker"]["mode"] == "sim"
+    worker.journal.close()
