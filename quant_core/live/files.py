@@ -224,7 +224,8 @@ class CommandInbox:
 
 def write_state(live_dir: Path, state: dict[str, Any]) -> None:
     """Write ``dashboard_state.json`` atomically, stamped with the schema version."""
-    atomic_write_json(live_dir / STATE_FILE, {"schema_version": STATE_SCHEMA_VERSION, **state})
+    payload = {"schema_version": STATE_SCHEMA_VERSION, **state}
+    atomic_write_json(live_dir / STATE_FILE, payload, compact=True)
 
 
 def read_state(live_dir: Path) -> dict[str, Any] | None:

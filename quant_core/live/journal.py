@@ -116,6 +116,11 @@ class Journal:
             ],
         )
 
+    def last_rebalance(self) -> dt.date | None:
+        """Return the last session a strategy rebalance sent orders for (any run)."""
+        row = self.con.execute("SELECT max(session) FROM orders WHERE ref LIKE 'qc:%'").fetchone()
+        return row[0] if row and isinstance(row[0], dt.date) else None
+
     def table(self, name: str) -> pd.DataFrame:
         """Return one table (for tests and the cockpit)."""
         if name not in {"runs", "orders", "fills", "equity", "commands"}:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pandas as pd
 from config.schema import AppConfig
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import ConfigError
+from quant_core.live.files import COMMAND_FILE
 from quant_core.live.journal import Journal
 from quant_core.live.sim_broker import SimBroker
 from quant_core.live.watcher import CommandWatcher
@@ -24,6 +26,7 @@ from quant_core.strategies.base import FIELDS, MarketData
 logger = logging.getLogger(__name__)
 
 SIM_ACCOUNT_FILE = "sim_account.json"
+COMMAND_POLL_S = 0.02  # seconds between checks for command.json when no event came
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +99,20 @@ def _one_cycle(worker: Worker, data: MarketData, force: bool) -> None:
 
 
 def _live_loop(worker: Worker, data: MarketData, cfg: AppConfig) -> None:
+    # A heartbeat every live.heartbeat_s, and at once when a command arrives: watchdog wakes the
+    # loop within a millisecond or so, but its inotify buffer can hold an event for 0.5 s, so
+    # every COMMAND_POLL_S the loop also checks for the file itself (a stat, nothing written).
     worker.broker.mark(data.panels["close"][-1])
-    with CommandWatcher(worker.live_dir, poll_s=cfg.live.heartbeat_s) as watcher:
+    command = worker.live_dir / COMMAND_FILE
+    next_beat = 0.0
+    with CommandWatcher(worker.live_dir, poll_s=COMMAND_POLL_S) as watcher:
         while not worker.stop_requested:
-            worker.heartbeat()
-            worker.journal.fills(worker.run_id, worker.broker.fill_now())
+            if time.monotonic() >= next_beat or command.exists():
+                worker.heartbeat()
+                if worker.due(worker.wall()) is not None:
+                    worker.rebalance_next()
+                worker.journal.fills(worker.run_id, worker.broker.fill_now())
+                next_beat = time.monotonic() + cfg.live.heartbeat_s
             watcher.wait()
 
 

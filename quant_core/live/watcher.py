@@ -2,7 +2,8 @@
 
 An atomic replace (``os.replace``) raises only a ``moved`` event under inotify, never
 ``created`` (shared/reference/streamlit_testing.md, section 8), so every event kind is taken and
-filtered by the destination's name. Events are an optimisation: :meth:`CommandWatcher.wait`
+filtered by the destination's name (the watch is recursive: see ``__enter__``). Events are an
+optimisation: :meth:`CommandWatcher.wait`
 also returns after ``poll_s`` so the worker polls anyway, and a missed event costs latency,
 never a command.
 """
@@ -54,7 +55,10 @@ class CommandWatcher:
 
     def __enter__(self) -> CommandWatcher:
         self.live_dir.mkdir(parents=True, exist_ok=True)
-        self._observer.schedule(_Handler(self._wake), str(self.live_dir), recursive=False)
+        # Recursive, so that the worker's own take (command.json renamed into inbox/) is seen
+        # whole: inotify reports a move as FROM + TO, and watchdog holds every later event for
+        # 0.5 s while it waits for the TO half of a move whose target it does not watch.
+        self._observer.schedule(_Handler(self._wake), str(self.live_dir), recursive=True)
         self._observer.start()
         return self
 

@@ -117,6 +117,15 @@ class ReplayClock:
         return self.current
 
 
+def _schedule_due(calendar: Any, last: dt.date, today: dt.date, rule: int | str) -> bool:
+    if isinstance(rule, int):
+        between = calendar.sessions_in_range(last, today)
+        return len(between) - 1 >= rule
+    if rule == "weekly":
+        return last.isocalendar()[:2] != today.isocalendar()[:2]
+    return (last.year, last.month) != (today.year, today.month)
+
+
 class Worker:
     """Coordinate one broker, one strategy and the two files (see the module docstring)."""
 
@@ -138,6 +147,8 @@ class Worker:
         self.clock, self.sleep, self.wall = clock, sleep, wall
         self.inbox = CommandInbox(live_dir)
         self.controls = risk.controls_from_config(cfg.risk)
+        # Built now, before the first state file announces the worker: not on a command's time.
+        self.calendar = get_calendar(cfg.calendar.exchange)
         self.state = WorkerState.STARTING
         self.reason = "starting"
         self.run_id = f"{wall():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
@@ -264,10 +275,47 @@ class Worker:
 
     # ------------------------------------------------------------------------ rebalancing
 
+    def due(self, now: dt.datetime) -> dt.date | None:
+        """Return today's session if a scheduled rebalance is due now, else None.
+
+        Due: today is a session of the exchange, it is at or after ``live.rebalance_time``
+        (exchange time), no strategy rebalance ran for today, the schedule says so (sessions
+        since the last one, or a new week or month), and the data's last close is the previous
+        session: a decision on stale prices is refused and reported instead.
+        """
+        calendar = self.calendar
+        local = now.astimezone(ReplayClock().zone)
+        today = local.date()
+        if not calendar.is_session(np.array([today], dtype="datetime64[D]"))[0]:
+            return None
+        if local.time() < self.cfg.live.rebalance_time:
+            return None
+        last = self.journal.last_rebalance()
+        if last is not None and last >= today:
+            return None
+        if last is not None and not _schedule_due(
+            calendar, last, today, self.cfg.strategy.rebalance
+        ):
+            return None
+        previous = calendar.sessions[calendar.sessions < np.datetime64(today, "D")][-1]
+        data_end = self.data.dates[-1]
+        if data_end != previous:
+            self._error(
+                f"rebalance for {today} refused: the data ends {pd.Timestamp(data_end).date()}, "
+                f"not the previous session {pd.Timestamp(previous).date()}; run run_data_sync.py"
+            )
+            return None
+        return today
+
+    def _error(self, message: str) -> None:
+        if not self.errors or self.errors[-1]["message"] != message:
+            logger.error("%s", message)
+            self.errors.append({"at": self.wall().isoformat(), "message": message})
+
     def rebalance_next(self) -> list[Order]:
         """Decide for the session after the data's last close (a live decision, now)."""
         last = pd.Timestamp(self.data.dates[-1]).date()
-        sessions = get_calendar(self.cfg.calendar.exchange).sessions
+        sessions = self.calendar.sessions
         upcoming = sessions[sessions > np.datetime64(last, "D")]
         return self.rebalance(len(self.data.dates), pd.Timestamp(upcoming[0]).date())
 

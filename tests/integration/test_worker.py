@@ -256,3 +256,35 @@ def test_the_state_file_holds_no_secret(tmp_path: Path) -> None:
     } <= set(state)
     assert state["worker"]["mode"] == "sim"
     worker.journal.close()
+
+
+def _ny(day: str, hhmm: str) -> dt.datetime:
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.fromisoformat(f"{day}T{hhmm}").replace(tzinfo=ZoneInfo("America/New_York"))
+
+
+def test_scheduled_rebalance_is_due_only_on_sessions_after_the_time_and_on_fresh_data(
+    tmp_path: Path,
+) -> None:
+    worker, broker, data = make(tmp_path, "live.rebalance_time=09:35", "strategy.rebalance=2")
+    # The data's last close is 2010-01-15; 2010-01-18 is Martin Luther King Jr. Day.
+    assert worker.due(_ny("2010-01-18", "10:00")) is None
+    assert worker.due(_ny("2010-01-19", "09:00")) is None  # before live.rebalance_time
+    assert worker.due(_ny("2010-01-19", "10:00")) == dt.date(2010, 1, 19)
+
+    broker.mark(data.panels["close"][-1])
+    assert worker.rebalance_next()
+    assert worker.journal.last_rebalance() == dt.date(2010, 1, 19)
+    assert worker.due(_ny("2010-01-19", "15:00")) is None  # once per session
+
+    # A day later the data would have to end 2010-01-19: it does not, so it is refused.
+    assert worker.due(_ny("2010-01-21", "10:00")) is None
+    worker.write_state()
+    state = read_state(worker.live_dir)
+    assert state is not None
+    assert (
+        "data ends 2010-01-15, not the previous session 2010-01-20"
+        in state["errors"][-1]["message"]
+    )
+    worker.journal.close()

@@ -1,0 +1,143 @@
+"""Command latency and state-file write time of the live worker.
+
+* From ``send_command`` (which ends with the atomic ``os.replace`` of command.json) to the
+  command's acknowledgement in dashboard_state.json, with a real worker process (live loop,
+  simulated broker, watchdog plus polling): median and p99 over 200 commands. Target p99 <= 50 ms.
+* ``write_state`` with 500 positions (temporary file, fsync, rename): median and p99 over 200
+  writes. Target <= 5 ms.
+
+    python benchmarks/commands.py [--commands 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from quant_core.live.files import read_state, send_command, write_state
+
+ROOT = Path(__file__).resolve().parents[1]
+WARM_UP = 5  # the first commands pay for first-use costs (journal statements, the watcher)
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+
+
+def command_latency(count: int) -> list[float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            **os.environ,
+            "QC__PATHS__DATA_DIR": tmp,
+            "QC__DATA__DATASET": "synthetic",
+            "QC__LIVE__HEARTBEAT_S": "1.0",
+            "QC__LOGGING__LEVEL": "WARNING",
+        }
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "run_data_sync.py"),
+                "--source",
+                "synthetic",
+                "--symbols",
+                "50",
+                "--days",
+                "300",
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        worker = subprocess.Popen(
+            [sys.executable, str(ROOT / "run_live_strategy.py")],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        live = Path(tmp) / "live"
+        try:
+            deadline = time.monotonic() + 60
+            while read_state(live) is None:
+                if time.monotonic() > deadline or worker.poll() is not None:
+                    raise RuntimeError("the worker did not start")
+                time.sleep(0.05)
+            latencies = []
+            for _ in range(count + WARM_UP):
+                start = time.perf_counter()
+                command = send_command(live, "CANCEL", source="benchmark")
+                while True:
+                    state = read_state(live)
+                    if state and any(a.get("id") == command.id for a in state["commands"]):
+                        break
+                    time.sleep(0.0002)
+                latencies.append(time.perf_counter() - start)
+            first = latencies[:WARM_UP]
+            print(
+                f"first {WARM_UP} commands (warm-up, not counted): "
+                + ", ".join(f"{x * 1e3:.1f}" for x in first)
+                + " ms"
+            )
+            latencies = latencies[WARM_UP:]
+            send_command(live, "STOP", source="benchmark")
+            worker.wait(30)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+        return latencies
+
+
+def state_write(count: int) -> list[float]:
+    positions = [
+        {
+            "symbol": f"S{i:04d}",
+            "quantity": 100.0 + i,
+            "avg_cost": 50.0,
+            "market_price": 51.0,
+            "market_value": 5100.0,
+            "weight": 0.002,
+        }
+        for i in range(500)
+    ]
+    state = {
+        "worker": {"state": "RUNNING"},
+        "positions": positions,
+        "equity": [["2010-01-04", 1e6]] * 500,
+    }
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(count):
+            start = time.perf_counter()
+            write_state(Path(tmp), state)
+            times.append(time.perf_counter() - start)
+        size = len(json.dumps(state))
+    print(f"state file with 500 positions: {size / 1e3:.0f} kB")
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--commands", type=int, default=200)
+    args = parser.parse_args()
+    latency = command_latency(args.commands)
+    writes = state_write(200)
+    print(f"{'':44}{'median':>10}{'p99':>10}{'target':>10}")
+    print(
+        f"{'command.json replace -> ack in state (ms)':44}{statistics.median(latency) * 1e3:>10.1f}"
+        f"{_p99(latency) * 1e3:>10.1f}{'p99 50':>10}"
+    )
+    print(
+        f"{'state write, 500 positions (ms)':44}{statistics.median(writes) * 1e3:>10.2f}"
+        f"{_p99(writes) * 1e3:>10.2f}{'5':>10}"
+    )
+
+
+if __name__ == "__main__":
+    main()
