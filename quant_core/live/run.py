@@ -94,7 +94,8 @@ def _one_cycle(worker: Worker, data: MarketData, force: bool) -> None:
     worker.broker.mark(data.panels["close"][-1])
     if force:
         worker.rebalance_next()
-        worker.journal.fills(worker.run_id, worker.broker.fill_now())
+    # Market orders, ours now or left waiting by an earlier run, fill at the latest price.
+    worker.journal.fills(worker.run_id, worker.broker.fill_now())
     worker.heartbeat()
 
 

@@ -165,6 +165,7 @@ class Worker:
         self.stop_requested = False
         self.finished = False
         self.last_seen = last_rows(data)
+        self.reconciled: dict[str, Any] = {}
         digest = json.dumps(cfg.sanitized(), sort_keys=True, default=str).encode()
         journal.start_run(self.run_id, options.mode, hashlib.sha256(digest).hexdigest(), wall())
 
@@ -190,7 +191,26 @@ class Worker:
             )
         else:
             self.transition(WorkerState.RUNNING, "connected")
+        self.reconcile()
         self.heartbeat()
+
+    def reconcile(self) -> None:
+        """Read positions and our own open orders back from the broker before placing anything."""
+        positions = self.broker.positions()
+        ours = [o for o in self.broker.open_orders() if o.ref.startswith(("qc:", "flat:"))]
+        sessions = sorted({o.ref.split(":")[1] for o in ours if o.ref.startswith("qc:")})
+        self.reconciled = {
+            "at": self.wall().isoformat(),
+            "positions": len(positions),
+            "our_open_orders": len(ours),
+            "open_order_sessions": sessions,
+        }
+        logger.info(
+            "Reconciled with the broker: %d position(s), %d open order(s) of ours%s",
+            len(positions),
+            len(ours),
+            f" for session(s) {', '.join(sessions)}" if sessions else "",
+        )
 
     def heartbeat(self) -> None:
         """Take commands, then write the state file."""
@@ -512,6 +532,7 @@ class Worker:
                     "reason": self.breach.reason if self.breach else None,
                 },
                 "rebalance": {"last": self.last_rebalance, "next": self.next_rebalance},
+                "reconciled": self.reconciled,
                 "commands": list(self.acks),
                 "errors": list(self.errors),
             },
