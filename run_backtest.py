@@ -44,9 +44,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--end", type=_date, help="last session (any date; default: data)")
     parser.add_argument("--list-strategies", action="store_true", help="names, parameters, docs")
     parser.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config override"
-    )
+    cli.add_set_option(parser)
     return parser.parse_args(argv)
 
 

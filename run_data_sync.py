@@ -51,13 +51,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="rebuild the dataset from this source alone instead of merging into it",
     )
     parser.add_argument("--list", action="store_true", help="show what the warehouse holds")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override a config value (repeatable)",
-    )
+    cli.add_set_option(parser)
     return parser.parse_args(argv)
 
 

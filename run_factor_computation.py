@@ -34,9 +34,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--start", type=dt.date.fromisoformat, help="first session to write")
     parser.add_argument("--full", action="store_true", help="recompute every session")
     parser.add_argument("--dataset", help="warehouse dataset (default: data.dataset)")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config override"
-    )
+    cli.add_set_option(parser)
     return parser.parse_args(argv)
 
 

@@ -42,9 +42,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--force-rebalance", action="store_true", help="with --once: rebalance now")
     parser.add_argument("--resume", action="store_true", help="start trading despite a STOP latch")
     parser.add_argument("--live", action="store_true", help="trade a live account (IB only)")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config override"
-    )
+    cli.add_set_option(parser)
     return parser.parse_args(argv)
 
 

@@ -9,6 +9,7 @@ configuration error · 3 an unexpected error (a bug: logged with its traceback) 
 
 from __future__ import annotations
 
+import argparse
 import logging
 import logging.handlers
 import signal
@@ -63,6 +64,17 @@ def setup_logging(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     logging.getLogger("quant_core").setLevel(level.upper())
+
+
+def add_set_option(parser: argparse.ArgumentParser) -> None:
+    """Add the repeatable ``--set section.key=value`` config override every entry point takes."""
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a config value (repeatable)",
+    )
 
 
 def add_file_log(path: Path, max_bytes: int = 10_000_000, backups: int = 5) -> None:
