@@ -53,6 +53,7 @@ PROCESSED_FILE = "processed_ids.json"
 STATE_SCHEMA_VERSION = 1
 SEND_TIMEOUT_S = 10.0
 SEND_POLL_S = 0.002
+CLOCK_SKEW_S = 5.0  # a command dated this far ahead of the worker's clock is still accepted
 PROCESSED_KEPT = 10_000  # ids remembered; a command older than command_max_age_s is refused anyway
 
 
@@ -146,6 +147,8 @@ def parse_command(raw: str, now: dt.datetime, max_age_s: float) -> Received:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
         return Received(None, raw, f"malformed JSON: {exc.msg} at line {exc.lineno}")
+    except (RecursionError, ValueError) as exc:  # absurd nesting, huge numbers
+        return Received(None, raw, f"malformed JSON: {type(exc).__name__}")
     if not isinstance(data, dict):
         return Received(None, raw, "a command must be a JSON object")
     ident = data.get("id")
@@ -171,6 +174,9 @@ def parse_command(raw: str, now: dt.datetime, max_age_s: float) -> Received:
         return Received(
             None, raw, f"expired: issued {age:.0f} s ago (limit {max_age_s:.0f} s)", ident
         )
+    if age < -CLOCK_SKEW_S:
+        future = f"issued {-age:.0f} s in the future: check the sender's clock"
+        return Received(None, raw, future, ident)
     return Received(Command(ident, kind, issued, str(data["source"])), raw, None, ident)
 
 
@@ -201,15 +207,26 @@ class CommandInbox:
         """Return whether ``command_id`` was already executed."""
         return command_id is not None and command_id in self._seen
 
-    def done(self, path: Path, command_id: str | None) -> None:
-        """Record ``command_id`` as executed (persisted), then drop its inbox file."""
+    def taken(self, command_id: str | None) -> None:
+        """Record ``command_id`` as executed before executing it: at most once, even on a crash."""
         if command_id is not None and command_id not in self._seen:
             if len(self._processed) == self._processed.maxlen:
                 self._seen.discard(self._processed[0])
             self._processed.append(command_id)
             self._seen.add(command_id)
             atomic_write_json(self._processed_path, list(self._processed))
+
+    def done(self, path: Path, command_id: str | None) -> None:
+        """Record ``command_id`` as executed (if not yet), then drop its inbox file."""
+        self.taken(command_id)
         path.unlink(missing_ok=True)
+
+    def set_aside(self, path: Path) -> Path:
+        """Move a file that could not be handled out of the inbox, into ``inbox/rejected/``."""
+        target = self.inbox / "rejected" / path.name
+        target.parent.mkdir(exist_ok=True)
+        os.replace(path, target)
+        return target
 
     def _load_processed(self) -> list[str]:
         try:

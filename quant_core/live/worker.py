@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from config.schema import AppConfig
+from quant_core.atomic import atomic_write_json
 from quant_core.broker import Order, OrderType, Side
 from quant_core.calendar import get_calendar
 from quant_core.live.files import Command, CommandInbox, CommandKind, write_state
@@ -58,6 +59,7 @@ from quant_core.strategies.base import MarketData, Strategy
 logger = logging.getLogger(__name__)
 
 LATCH_FILE = "stopped.latch"
+HALT_FILE = "halted.latch"
 AUDIT_FILE = "commands.log.jsonl"
 EQUITY_POINTS = 2000
 LAST_ACKS = 50
@@ -176,14 +178,23 @@ class Worker:
         if new is not self.state or reason != self.reason:
             logger.info("Worker state %s -> %s: %s", self.state, new, reason)
         self.state, self.reason = new, reason
+        if new is WorkerState.HALTED and not reason.startswith("still halted"):
+            # Saved, so that a restart comes up HALTED too, until RESUME or --resume.
+            halt = {"reason": reason, "at": self.wall().isoformat()}
+            atomic_write_json(self.live_dir / HALT_FILE, halt)
 
     def start(self) -> None:
         """Connect (the sim broker is always there) and apply the STOP latch."""
         self.transition(WorkerState.CONNECTING, f"connecting to the {self.options.mode} broker")
         latch = self.live_dir / LATCH_FILE
-        if latch.exists() and self.options.resume:
-            latch.unlink()
-            self.transition(WorkerState.RUNNING, "started with --resume: the STOP latch is cleared")
+        halt = self.live_dir / HALT_FILE
+        if self.options.resume and (latch.exists() or halt.exists()):
+            latch.unlink(missing_ok=True)
+            halt.unlink(missing_ok=True)
+            self.transition(WorkerState.RUNNING, "started with --resume: latches cleared")
+        elif halt.exists() and not latch.exists():
+            reason = json.loads(halt.read_text(encoding="utf-8")).get("reason", "halted")
+            self.transition(WorkerState.HALTED, f"still halted: {reason}; RESUME to trade again")
         elif latch.exists():
             self.transition(
                 WorkerState.STOPPED,
@@ -220,20 +231,41 @@ class Worker:
     # -------------------------------------------------------------------------- commands
 
     def take_commands(self) -> None:
-        """Execute every waiting command once; acknowledge each, accepted or refused."""
+        """Execute every waiting command once; acknowledge each, accepted or refused.
+
+        Nothing a command file holds can stop the worker: an error while handling one is
+        acknowledged as refused, logged, and the file set aside in ``inbox/rejected/``.
+        """
         for path in self.inbox.pending():
-            received = self.inbox.read(path, self.wall(), self.cfg.live.command_max_age_s)
-            ack: dict[str, Any] = {"id": received.id, "at": self.wall().isoformat()}
-            if self.inbox.seen(received.id):
-                ack.update(command=None, accepted=False, result="duplicate id, ignored")
-            elif received.command is None:
-                ack.update(command=None, accepted=False, result=f"refused: {received.refusal}")
-                logger.warning("Refused a command: %s", received.refusal)
-            else:
-                ack.update(command=received.command.command.value, accepted=True)
-                ack.update(self._execute(received.command))
-            self._acknowledge(ack)
-            self.inbox.done(path, received.id)
+            try:
+                self._take(path)
+            except Exception as exc:  # the worker loop's boundary: refuse, record, carry on
+                logger.exception("Could not handle command file %s", path.name)
+                moved = self.inbox.set_aside(path)
+                self._error(f"command file set aside as {moved.name}: {type(exc).__name__}: {exc}")
+                refusal = {
+                    "id": None,
+                    "at": self.wall().isoformat(),
+                    "command": None,
+                    "accepted": False,
+                    "result": f"refused: {type(exc).__name__}",
+                }
+                self._acknowledge(refusal)
+
+    def _take(self, path: Path) -> None:
+        received = self.inbox.read(path, self.wall(), self.cfg.live.command_max_age_s)
+        ack: dict[str, Any] = {"id": received.id, "at": self.wall().isoformat()}
+        if self.inbox.seen(received.id):
+            ack.update(command=None, accepted=False, result="duplicate id, ignored")
+        elif received.command is None:
+            ack.update(command=None, accepted=False, result=f"refused: {received.refusal}")
+            logger.warning("Refused a command: %s", received.refusal)
+        else:
+            self.inbox.taken(received.id)  # at most once, even if executing it crashes
+            ack.update(command=received.command.command.value, accepted=True)
+            ack.update(self._execute(received.command))
+        self._acknowledge(ack)
+        self.inbox.done(path, received.id)
 
     def _execute(self, command: Command) -> dict[str, Any]:
         logger.info("Executing %s (id %s from %s)", command.command, command.id, command.source)
@@ -249,6 +281,7 @@ class Worker:
             self.stop_requested = True
             return {"result": "stopped; orders and positions left as they are"}
         (self.live_dir / LATCH_FILE).unlink(missing_ok=True)
+        (self.live_dir / HALT_FILE).unlink(missing_ok=True)
         self.breach = None
         self.transition(WorkerState.RUNNING, f"RESUME {command.id}")
         return {"result": "resumed: the strategy trades again"}
@@ -454,6 +487,11 @@ class Worker:
             return
         self.finished = True
         logger.info("Worker finished in state %s (%s)", self.state, self.reason)
+        if self.state is not WorkerState.STOPPED:
+            # The process ends (replay done, --once, a signal): say so, without latching.
+            self.transition(
+                WorkerState.STOPPED, f"worker exited while {self.state} ({self.reason})"
+            )
         self.write_state()
         self.journal.end_run(self.run_id, self.wall())
 

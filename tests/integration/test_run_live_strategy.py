@@ -42,7 +42,9 @@ def test_replay_writes_state_journal_and_log(tmp_path: Path, warehouse: Path) ->
     result = run(tmp_path, warehouse, "--replay", "2010-03-01:2010-05-28")
     assert result.returncode == 0, result.stderr
     state = json.loads((tmp_path / "live" / "dashboard_state.json").read_text())
-    assert state["worker"]["state"] == "RUNNING"
+    assert state["worker"]["state"] == "STOPPED"  # the process ended; not latched
+    assert state["worker"]["reason"].startswith("worker exited while RUNNING")
+    assert not (tmp_path / "live" / "stopped.latch").exists()
     assert state["positions"]
     assert state["rebalance"]["last"] is not None
     assert (tmp_path / "live" / "journal.duckdb").is_file()

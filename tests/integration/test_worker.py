@@ -288,3 +288,51 @@ def test_scheduled_rebalance_is_due_only_on_sessions_after_the_time_and_on_fresh
         in state["errors"][-1]["message"]
     )
     worker.journal.close()
+
+
+def test_halted_survives_a_restart_until_resume(tmp_path: Path) -> None:
+    worker, _, data = make(tmp_path)
+    holding(worker, data)
+    send_command(worker.live_dir, "FLAT")
+    worker.heartbeat()
+    worker.finish()
+    worker.journal.close()
+
+    again, broker2, data2 = make(tmp_path)  # e.g. the next cron --once
+
+    assert again.state is WorkerState.HALTED
+    broker2.mark(data2.panels["close"][3])
+    assert again.rebalance(4) == []  # nothing bought back
+    send_command(again.live_dir, "RESUME")
+    again.heartbeat()
+    assert again.state.value == "RUNNING"
+    assert again.rebalance(4)
+    again.journal.close()
+
+
+def test_a_poison_command_is_set_aside_and_the_worker_carries_on(tmp_path: Path) -> None:
+    worker, _, _ = make(tmp_path)
+    (worker.live_dir / COMMAND_FILE).write_text("[" * 100_000 + "]" * 100_000)
+
+    worker.heartbeat()
+
+    assert last_ack(worker.live_dir)["accepted"] is False
+    assert worker.state is WorkerState.RUNNING
+    assert list((worker.live_dir / "inbox").glob("*.json")) == []
+    send_command(worker.live_dir, "CANCEL")  # the next command still works
+    worker.heartbeat()
+    assert last_ack(worker.live_dir)["accepted"] is True
+    worker.journal.close()
+
+
+def test_a_command_from_the_future_is_refused(tmp_path: Path) -> None:
+    worker, _, _ = make(tmp_path)
+    ahead = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    command = {"id": "f1", "command": "FLAT", "issued_at": ahead.isoformat(), "source": "t"}
+    (worker.live_dir / COMMAND_FILE).write_text(json.dumps(command))
+
+    worker.heartbeat()
+
+    assert "in the future" in last_ack(worker.live_dir)["result"]
+    assert worker.state is WorkerState.RUNNING
+    worker.journal.close()
