@@ -7,6 +7,7 @@ stray temporary file (named ``.<name>.*.tmp``) that the next writer may remove.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -36,6 +37,17 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync_path(path.parent)
+
+
+def json_safe(value: Any) -> Any:
+    """Return ``value`` with NaN and infinities as None, so strict JSON parsers accept it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def atomic_write_json(path: Path, obj: Any, compact: bool = False) -> None:

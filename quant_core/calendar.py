@@ -44,7 +44,9 @@ class TradingCalendar:
                 "expected an exchange_calendars code such as XNYS"
             ) from exc
         self.exchange = exchange
+        self.tz = str(cal.tz)  # the exchange's time zone, e.g. America/New_York
         self._sessions: np.ndarray = cal.sessions.to_numpy().astype("datetime64[D]")
+        self._closes = pd.DatetimeIndex(cal.closes).tz_convert("UTC")
 
     @property
     def sessions(self) -> np.ndarray:
@@ -67,6 +69,14 @@ class TradingCalendar:
         idx = np.searchsorted(self._sessions, days)
         idx = np.clip(idx, 0, len(self._sessions) - 1)
         return np.asarray(self._sessions[idx] == days)
+
+    def close_of(self, day: dt.date) -> dt.datetime | None:
+        """Return the close of session ``day`` (UTC, early closes included), or None."""
+        row = int(np.searchsorted(self._sessions, np.datetime64(day, "D")))
+        if row >= len(self._sessions) or self._sessions[row] != np.datetime64(day, "D"):
+            return None
+        close: dt.datetime = self._closes[row].to_pydatetime()
+        return close
 
     def sessions_in_range(self, start: dt.date, end: dt.date) -> np.ndarray:
         """Return the sessions from ``start`` to ``end``, both included."""

@@ -14,7 +14,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from quant_core.atomic import json_safe
 from quant_core.calendar import TRADING_DAYS_PER_YEAR
+
+__all__ = ["json_safe"]  # re-exported for the results and reports
 
 DAYS_PER_YEAR = 365.25
 
@@ -119,14 +122,3 @@ def summary(
         out["excess_return"] = total_return(equity) - bench_return
         out["excess_cagr"] = growth - bench_cagr
     return out
-
-
-def json_safe(value: object) -> object:
-    """Return ``value`` with NaN and infinities as None, so strict JSON parsers accept it."""
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value

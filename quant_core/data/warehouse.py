@@ -147,6 +147,10 @@ class Warehouse:
         """Return whether ``dataset`` has been written."""
         return (self._dir(dataset) / "manifest.json").is_file()
 
+    def version(self, dataset: str) -> int:
+        """Return the dataset's manifest version: it grows with every write (cheap to poll)."""
+        return self._load_manifest(dataset, required=True).version
+
     def meta(self, dataset: str) -> DatasetMeta:
         """Return the description stored with ``dataset``."""
         raw = self._load_manifest(dataset, required=True).meta

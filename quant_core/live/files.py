@@ -40,7 +40,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from quant_core.atomic import atomic_write_json
+from quant_core.atomic import atomic_write_json, json_safe
 from quant_core.errors import OperationalError
 
 logger = logging.getLogger(__name__)
@@ -241,7 +241,7 @@ class CommandInbox:
 
 def write_state(live_dir: Path, state: dict[str, Any]) -> None:
     """Write ``dashboard_state.json`` atomically, stamped with the schema version."""
-    payload = {"schema_version": STATE_SCHEMA_VERSION, **state}
+    payload = json_safe({"schema_version": STATE_SCHEMA_VERSION, **state})  # NaN -> null
     atomic_write_json(live_dir / STATE_FILE, payload, compact=True)
 
 

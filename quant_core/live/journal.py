@@ -28,6 +28,8 @@ SCHEMA = (
     "ts TIMESTAMPTZ)",
     "CREATE TABLE IF NOT EXISTS equity (run_id VARCHAR, ts TIMESTAMPTZ, equity DOUBLE, "
     "cash DOUBLE)",
+    "CREATE TABLE IF NOT EXISTS decisions (run_id VARCHAR, session DATE, ts TIMESTAMPTZ, "
+    "outcome VARCHAR, orders INTEGER)",
     "CREATE TABLE IF NOT EXISTS commands (run_id VARCHAR, ts TIMESTAMPTZ, id VARCHAR, "
     "command VARCHAR, result VARCHAR, accepted BOOLEAN, detail VARCHAR)",
 )
@@ -116,14 +118,22 @@ class Journal:
             ],
         )
 
+    def decision(
+        self, run_id: str, session: dt.date, at: dt.datetime, outcome: str, orders: int
+    ) -> None:
+        """Record one rebalance decision: traded, nothing to trade, or skipped and why."""
+        self.con.execute(
+            "INSERT INTO decisions VALUES (?, ?, ?, ?, ?)", [run_id, session, at, outcome, orders]
+        )
+
     def last_rebalance(self) -> dt.date | None:
-        """Return the last session a strategy rebalance sent orders for (any run)."""
-        row = self.con.execute("SELECT max(session) FROM orders WHERE ref LIKE 'qc:%'").fetchone()
+        """Return the last session a rebalance was decided for (any run, traded or not)."""
+        row = self.con.execute("SELECT max(session) FROM decisions").fetchone()
         return row[0] if row and isinstance(row[0], dt.date) else None
 
     def table(self, name: str) -> pd.DataFrame:
         """Return one table (for tests and the cockpit)."""
-        if name not in {"runs", "orders", "fills", "equity", "commands"}:
+        if name not in {"runs", "orders", "fills", "equity", "commands", "decisions"}:
             raise ValueError(f"no journal table {name!r}")
         frame: pd.DataFrame = self.con.sql(f"SELECT * FROM {name}").to_arrow_table().to_pandas()  # noqa: S608 - fixed names
         return frame

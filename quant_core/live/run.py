@@ -8,9 +8,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
 from config.schema import AppConfig
+from quant_core.calendar import get_calendar
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import ConfigError
 from quant_core.live.files import COMMAND_FILE
@@ -58,9 +57,10 @@ def run_worker(cfg: AppConfig, request: LiveRequest) -> WorkerState:
     folder = live_dir(cfg)
     folder.mkdir(parents=True, exist_ok=True)
     warehouse = Warehouse(cfg.paths.data_dir / "warehouse")
-    data = MarketData.from_frames({f: warehouse.panel(cfg.data.dataset, f) for f in FIELDS})
+    data = _market(warehouse, cfg)
     strategy = build_strategy(cfg.strategy.name, cfg.strategy.params)
-    clock = ReplayClock() if request.replay else utc_now
+    zone = get_calendar(cfg.calendar.exchange).tz
+    clock = ReplayClock(zone) if request.replay else utc_now
     broker = SimBroker(
         data.symbol_index,
         cfg.live.initial_cash,
@@ -81,7 +81,7 @@ def run_worker(cfg: AppConfig, request: LiveRequest) -> WorkerState:
         elif request.once:
             _one_cycle(worker, data, request.force_rebalance)
         else:
-            _live_loop(worker, data, cfg)
+            _live_loop(worker, warehouse, cfg)
     finally:
         worker.finish()
         journal.close()
@@ -92,31 +92,39 @@ def _one_cycle(worker: Worker, data: MarketData, force: bool) -> None:
     # The data's last close is T-1; the next session is T. The simulated broker fills market
     # orders at the latest known price.
     worker.broker.mark(data.panels["close"][-1])
-    if force:
+    # Forced: now, whatever the schedule and the data's age (the operator asked). Otherwise only
+    # when the schedule says so, on fresh data.
+    if force or worker.due(worker.wall()) is not None:
         worker.rebalance_next()
     # Market orders, ours now or left waiting by an earlier run, fill at the latest price.
     worker.journal.fills(worker.run_id, worker.broker.fill_now())
     worker.heartbeat()
 
 
-def _live_loop(worker: Worker, data: MarketData, cfg: AppConfig) -> None:
+def _live_loop(worker: Worker, warehouse: Warehouse, cfg: AppConfig) -> None:
     # A heartbeat every live.heartbeat_s, and at once when a command arrives: watchdog wakes the
     # loop within a millisecond or so, but its inotify buffer can hold an event for 0.5 s, so
     # every COMMAND_POLL_S the loop also checks for the file itself (a stat, nothing written).
-    worker.broker.mark(data.panels["close"][-1])
+    # New bars synced into the warehouse are picked up, so a daily sync keeps the worker fresh.
+    worker.broker.mark(worker.data.panels["close"][-1])
     command = worker.live_dir / COMMAND_FILE
     next_beat = 0.0
+    version = warehouse.version(cfg.data.dataset)
     with CommandWatcher(worker.live_dir, poll_s=COMMAND_POLL_S) as watcher:
         while not worker.stop_requested:
             if time.monotonic() >= next_beat or command.exists():
+                if (latest := warehouse.version(cfg.data.dataset)) != version:
+                    version = latest
+                    worker.reload(_market(warehouse, cfg))
+                worker.track_equity(worker.local_today())
                 worker.heartbeat()
                 if worker.due(worker.wall()) is not None:
                     worker.rebalance_next()
                 worker.journal.fills(worker.run_id, worker.broker.fill_now())
+                worker.sample_equity()
                 next_beat = time.monotonic() + cfg.live.heartbeat_s
             watcher.wait()
 
 
-def session_after(data: MarketData) -> pd.Timestamp:
-    """Return the date after the data's last session (the T of a live decision)."""
-    return pd.Timestamp(data.dates[-1]) + pd.Timedelta(days=1)
+def _market(warehouse: Warehouse, cfg: AppConfig) -> MarketData:
+    return MarketData.from_frames({f: warehouse.panel(cfg.data.dataset, f) for f in FIELDS})

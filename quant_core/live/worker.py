@@ -59,6 +59,9 @@ from quant_core.strategies.base import MarketData, Strategy
 logger = logging.getLogger(__name__)
 
 LATCH_FILE = "stopped.latch"
+RISK_FILE = "risk_state.json"
+FLAT_RETRY_S = 0.5
+EQUITY_SAMPLE_S = 60.0
 HALT_FILE = "halted.latch"
 AUDIT_FILE = "commands.log.jsonl"
 EQUITY_POINTS = 2000
@@ -97,6 +100,14 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 class ReplayClock:
     """A simulated market clock that the replay steps from open to close, session by session.
 
@@ -106,7 +117,7 @@ class ReplayClock:
     OPEN = dt.time(9, 30)
     CLOSE = dt.time(16, 0)
 
-    def __init__(self, timezone: str = "America/New_York") -> None:
+    def __init__(self, timezone: str) -> None:
         self.zone = ZoneInfo(timezone)
         self.current = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -162,12 +173,19 @@ class Worker:
         self.last_rebalance: str | None = None
         self.next_rebalance: str | None = None
         self.session: pd.Timestamp | None = None
-        self.day_start_equity = broker.account().net_liquidation
-        self.peak_equity = self.day_start_equity
+        self.zone = ZoneInfo(self.calendar.tz)
+        # The peak and the session's opening equity outlive the worker, so a restart (or the
+        # next cron --once) does not reset the drawdown and daily-loss limits.
+        saved = _read_json(live_dir / RISK_FILE)
+        equity = broker.account().net_liquidation
+        self.peak_equity = max(float(saved.get("peak_equity", equity)), equity)
+        self.risk_day = str(saved.get("day", ""))
+        self.day_start_equity = float(saved.get("day_start_equity", equity))
         self.stop_requested = False
         self.finished = False
         self.last_seen = last_rows(data)
         self.reconciled: dict[str, Any] = {}
+        self.last_sample: dt.datetime | None = None
         digest = json.dumps(cfg.sanitized(), sort_keys=True, default=str).encode()
         journal.start_run(self.run_id, options.mode, hashlib.sha256(digest).hexdigest(), wall())
 
@@ -305,12 +323,14 @@ class Worker:
                 for p in positions
             ]
             self.journal.orders(
-                self.run_id, self.clock().date(), self.broker.place(orders), self.clock()
+                self.run_id, self.local_today(), self.broker.place(orders), self.clock()
             )
             self.journal.fills(self.run_id, self.broker.fill_now())
-            if self.broker.open_orders():
-                self.sleep(0.1)  # unfilled (no price): try again until the deadline
-                self.broker.cancel_all()
+            self.broker.cancel_all()  # what did not fill (no price yet) is asked again
+            if any(abs(p.quantity) > SHARE_EPSILON for p in self.broker.positions()):
+                self.reason = f"FLAT {command.id}: re-checking until flat or the timeout"
+                self.write_state()
+                self.sleep(FLAT_RETRY_S)
         self.transition(
             WorkerState.HALTED, f"FLAT {command.id}: no new strategy orders until RESUME"
         )
@@ -331,17 +351,18 @@ class Worker:
     def due(self, now: dt.datetime) -> dt.date | None:
         """Return today's session if a scheduled rebalance is due now, else None.
 
-        Due: today is a session of the exchange, it is at or after ``live.rebalance_time``
-        (exchange time), no strategy rebalance ran for today, the schedule says so (sessions
-        since the last one, or a new week or month), and the data's last close is the previous
-        session: a decision on stale prices is refused and reported instead.
+        Due: today is a session of the exchange, it is between ``live.rebalance_time``
+        (exchange time) and the session's close, no rebalance was decided for today, the
+        schedule says so (sessions since the last one, or a new week or month), and the data's
+        last close is the previous session: a decision on stale prices is refused and reported.
         """
         calendar = self.calendar
-        local = now.astimezone(ReplayClock().zone)
+        local = now.astimezone(self.zone)
         today = local.date()
         if not calendar.is_session(np.array([today], dtype="datetime64[D]"))[0]:
             return None
-        if local.time() < self.cfg.live.rebalance_time:
+        close = calendar.close_of(today)
+        if local.time() < self.cfg.live.rebalance_time or (close is not None and now >= close):
             return None
         last = self.journal.last_rebalance()
         if last is not None and last >= today:
@@ -375,17 +396,29 @@ class Worker:
     def rebalance(self, t: int, session: dt.date | None = None) -> list[Order]:
         """Decide and send the orders for the session at row ``t`` (from data through t-1)."""
         session = session or pd.Timestamp(self.data.dates[t]).date()
+        placed = self._decide(t, session)
+        outcome = "traded" if placed else f"no orders ({self.state.value}: {self.reason})"
+        self.journal.decision(self.run_id, session, self.wall(), outcome, len(placed))
+        return placed
+
+    def _decide(self, t: int, session: dt.date) -> list[Order]:
         if self.state not in WorkerState.TRADING:
             logger.info(
                 "Rebalance for %s skipped: worker is %s (%s)", session, self.state, self.reason
             )
             return []
         prefix = f"qc:{session}:"
-        if any(o.ref.startswith(prefix) for o in self.broker.open_orders()):
+        mine = [o for o in self.broker.open_orders() if o.ref.startswith("qc:")]
+        if any(o.ref.startswith(prefix) for o in mine):
             logger.warning(
                 "Orders for %s are already at the broker: not sending them again", session
             )
             return []
+        for order in mine:  # an earlier session's orders never filled: they go, not pile up
+            logger.warning(
+                "Cancelling %s left from an earlier rebalance (%s)", order.order_id, order.ref
+            )
+            self.broker.cancel(order.order_id)
         ledger = self.broker.ledger
         vector = target_orders(
             self.strategy,
@@ -424,6 +457,46 @@ class Worker:
         logger.info("Rebalance for %s: %d order(s) sent", session, len(placed))
         return placed
 
+    def reload(self, data: MarketData) -> None:
+        """Take newly synced bars: new marks, and the next decision sees the new close."""
+        if not data.symbol_index.equals(self.data.symbol_index):
+            self._error(
+                "the dataset's symbols changed: restart the worker to trade the new universe"
+            )
+            return
+        self.data, self.last_seen = data, last_rows(data)
+        self.broker.mark(data.panels["close"][-1])
+        logger.info("New bars: the data now ends %s", pd.Timestamp(data.dates[-1]).date())
+
+    def sample_equity(self, every_s: float = EQUITY_SAMPLE_S) -> None:
+        """Add an equity point to the state's series, at most every ``every_s`` seconds."""
+        now = self.wall()
+        if self.last_sample is None or (now - self.last_sample).total_seconds() >= every_s:
+            self.last_sample = now
+            self.equity_points.append(
+                (now.isoformat(timespec="seconds"), self.broker.account().net_liquidation)
+            )
+
+    def track_equity(self, day: dt.date) -> None:
+        """Roll the risk day at a new session and raise the peak; saved when they change."""
+        equity = self.broker.account().net_liquidation
+        changed = False
+        if str(day) != self.risk_day:
+            self.risk_day, self.day_start_equity, changed = str(day), equity, True
+        if equity > self.peak_equity:
+            self.peak_equity, changed = equity, True
+        if changed:
+            state = {
+                "peak_equity": self.peak_equity,
+                "day": self.risk_day,
+                "day_start_equity": self.day_start_equity,
+            }
+            atomic_write_json(self.live_dir / RISK_FILE, state)
+
+    def local_today(self) -> dt.date:
+        """Return today's date at the exchange, by the market clock."""
+        return self.clock().astimezone(self.zone).date()
+
     def _risk_view(self) -> risk.RiskView:
         marks = np.nan_to_num(self.broker.marks)
         values = self.broker.ledger.positions * marks
@@ -453,7 +526,7 @@ class Worker:
             self.session = pd.Timestamp(self.data.dates[t])
             if clock is not None:
                 clock.at(self.session.date(), ReplayClock.OPEN)
-            self.day_start_equity = self.broker.account().net_liquidation
+            self.track_equity(self.session.date())
             exits = exit_prices(self.data, t, self.last_seen)
             opens = self.data.panels["open"][t]
             self.journal.fills(self.run_id, self.broker.open_session(opens, exits))
@@ -470,7 +543,7 @@ class Worker:
     def _close(self, t: int, rows: set[int]) -> None:
         self.broker.mark(self.data.panels["close"][t])
         account = self.broker.account()
-        self.peak_equity = max(self.peak_equity, account.net_liquidation)
+        self.track_equity(pd.Timestamp(self.data.dates[t]).date())
         stamp = str(pd.Timestamp(self.data.dates[t]).date())
         self.equity_points.append((stamp, account.net_liquidation))
         self.journal.equity(self.run_id, self.clock(), account.net_liquidation, account.cash)
@@ -501,9 +574,9 @@ class Worker:
         """Write ``dashboard_state.json`` (no secret is ever part of it)."""
         account = self.broker.account()
         now = self.wall()
-        today = self.clock().date()
+        today = self.local_today()
         session = self.session.date() if self.session is not None else None
-        fills = [f for f in self.broker.fills() if f.time.date() == today]
+        fills = [f for f in self.broker.fills() if f.time.astimezone(self.zone).date() == today]
         write_state(
             self.live_dir,
             {

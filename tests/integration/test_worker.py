@@ -48,7 +48,7 @@ def make(tmp: Path, *overrides: str, resume: bool = False, weights: dict[str, fl
         "live", [f"paths.data_dir={tmp}", "risk.max_position_weight=null", *overrides], environ={}
     )
     data = market(CLOSES)
-    clock = ReplayClock()
+    clock = ReplayClock("America/New_York")
     clock.at(dt.date(2010, 1, 4), ReplayClock.CLOSE)
     live = tmp / "live"
     broker = SimBroker(
