@@ -128,8 +128,10 @@ class Journal:
 
     def last_rebalance(self) -> dt.date | None:
         """Return the last session a rebalance was decided for (any run, traded or not)."""
-        row = self.con.execute("SELECT max(session) FROM decisions").fetchone()
-        return row[0] if row and isinstance(row[0], dt.date) else None
+        # fetchall: DuckDB 2 keeps a half-read result open and refuses the next statement
+        rows = self.con.execute("SELECT max(session) FROM decisions").fetchall()
+        last = rows[0][0] if rows else None
+        return last if isinstance(last, dt.date) else None
 
     def table(self, name: str) -> pd.DataFrame:
         """Return one table (for tests and the cockpit)."""

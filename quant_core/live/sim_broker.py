@@ -88,7 +88,10 @@ class SimBroker:
             (self.ledger.positions[held] * np.nan_to_num(self.marks[held])).sum()
             - self._cost_basis[held].sum()
         )
-        return Account(value, self.ledger.cash, self.ledger.cash, self._realized, unrealized)
+        shorts = self.ledger.positions < 0
+        owed = float(-(self.ledger.positions[shorts] * np.nan_to_num(self.marks[shorts])).sum())
+        buying_power = max(0.0, self.ledger.cash - owed)  # short proceeds are not free cash
+        return Account(value, self.ledger.cash, buying_power, self._realized, unrealized)
 
     def positions(self) -> list[Position]:
         """Return every non-zero position at its mark."""
@@ -263,12 +266,19 @@ class SimBroker:
         )
 
     def _book_cost(self, i: int, fill: Fill) -> None:
-        held_before = self.ledger.positions[i] - (
-            fill.quantity if fill.side is Side.BUY else -fill.quantity
-        )
-        if fill.side is Side.BUY:
-            self._cost_basis[i] += fill.quantity * fill.price + fill.commission
-        elif held_before:
-            released = self._cost_basis[i] * fill.quantity / held_before
-            self._realized += fill.quantity * fill.price - fill.commission - released
-            self._cost_basis[i] -= released
+        # The cost basis is signed (average cost x position): a short's is negative. A trade
+        # that reduces a position realises (price - average cost) on what it closes; one that
+        # opens or adds moves the average. Commissions are realised costs when paid.
+        traded = fill.quantity if fill.side is Side.BUY else -fill.quantity
+        before = float(self.ledger.positions[i] - traded)
+        self._realized -= fill.commission
+        if before == 0 or np.sign(traded) == np.sign(before):
+            self._cost_basis[i] += traded * fill.price
+            return
+        average = self._cost_basis[i] / before
+        closed = min(abs(traded), abs(before))
+        self._realized += closed * (fill.price - average) * np.sign(before)
+        self._cost_basis[i] -= average * closed * np.sign(before)
+        opened = abs(traded) - closed  # a trade through zero opens the other side
+        if opened > 0:
+            self._cost_basis[i] = np.sign(traded) * opened * fill.price

@@ -8,6 +8,7 @@ while CANCEL, FLAT and STOP still work.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from typing_extensions import override
@@ -126,7 +127,9 @@ def controls_from_config(cfg: RiskConfig) -> list[RiskControl]:
     return out
 
 
-def check(controls: list[RiskControl], orders: dict[str, float], view: RiskView) -> Breach | None:
+def check(
+    controls: Sequence[RiskControl], orders: dict[str, float], view: RiskView
+) -> Breach | None:
     """Run every control on every order (``symbol -> signed notional``); the first breach wins."""
     values = dict(view.position_value)
     for symbol, notional in orders.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ def make(tmp: Path, *overrides: str, resume: bool = False, weights: dict[str, fl
     worker = Worker(
         cfg,
         data,
-        Fixed(weights or {"A": 0.3, "B": 0.3, "C": 0.3}),
+        Fixed({"A": 0.3, "B": 0.3, "C": 0.3} if weights is None else weights),
         broker,
         live,
         journal,
@@ -335,4 +336,77 @@ def test_a_command_from_the_future_is_refused(tmp_path: Path) -> None:
 
     assert "in the future" in last_ack(worker.live_dir)["result"]
     assert worker.state is WorkerState.RUNNING
+    worker.journal.close()
+
+
+def test_flat_with_a_missing_price_retries_at_a_pace_and_reports_what_is_left(
+    tmp_path: Path,
+) -> None:
+    worker, broker, data = make(tmp_path, "live.flat_timeout_s=1.2")
+    holding(worker, data)
+    sleeps: list[float] = []
+    worker.sleep = sleeps.append  # the retries' pauses are recorded, not waited
+    broker.cancel_all()
+    broker.marks[broker.symbols.get_loc("B")] = float("nan")  # B has no price now
+
+    send_command(worker.live_dir, "FLAT")
+    started = time.monotonic()
+    worker.heartbeat()
+
+    assert 1.0 < time.monotonic() - started < 10  # re-checked until the timeout, not longer
+
+    ack = last_ack(worker.live_dir)
+    assert ack["result"] == "not flat at the timeout"
+    assert list(ack["detail"]["left"]) == ["B"]
+    assert sleeps  # every retry paused: no spinning
+    assert worker.state is WorkerState.HALTED
+    assert broker.open_orders() == []
+    text = (worker.live_dir / "dashboard_state.json").read_text()
+    assert "NaN" not in text  # strict JSON
+    worker.journal.close()
+
+
+def test_the_drawdown_limit_survives_a_restart(tmp_path: Path) -> None:
+    worker, broker, data = make(tmp_path, "risk.max_drawdown_frac=0.1")
+    broker.mark(data.panels["close"][0])
+    worker.rebalance(1)
+    broker.open_session(data.panels["open"][1])
+    worker.track_equity(dt.date(2010, 1, 5))
+    worker.journal.close()
+
+    again, broker2, _ = make(tmp_path, "risk.max_drawdown_frac=0.1")
+    broker2.mark(data.panels["close"][1] * 0.8)  # everything falls 20%: equity down ~18%
+    again.track_equity(dt.date(2010, 1, 6))
+
+    assert again.rebalance(2) == []
+    assert again.state is WorkerState.HALTED
+    assert again.breach is not None
+    assert again.breach.limit == "max_drawdown"
+    again.journal.close()
+
+
+def test_an_earlier_sessions_orders_are_cancelled_not_doubled(tmp_path: Path) -> None:
+    worker, broker, data = make(tmp_path)
+    broker.mark(data.panels["close"][0])
+    worker.rebalance(1)  # placed, never filled (the process died)
+    worker.journal.close()
+
+    again, broker2, _ = make(tmp_path)
+    placed = again.rebalance(2)
+
+    refs = sorted(o.ref for o in broker2.open_orders())
+    assert refs == sorted(o.ref for o in placed)
+    assert all(ref.startswith("qc:2010-01-06:") for ref in refs)
+    again.journal.close()
+
+
+def test_one_decision_per_session_and_none_after_the_close(tmp_path: Path) -> None:
+    worker, broker, data = make(tmp_path, "strategy.rebalance=1", weights={})
+    broker.mark(data.panels["close"][-1])
+    assert worker.due(_ny("2010-01-19", "16:30")) is None  # after the close
+    assert worker.due(_ny("2010-01-19", "10:00")) == dt.date(2010, 1, 19)
+    assert worker.rebalance_next() == []  # nothing to trade ...
+    assert worker.due(_ny("2010-01-19", "10:01")) is None  # ... but decided: not again today
+    decisions = worker.journal.table("decisions")
+    assert decisions["outcome"].str.startswith("no orders").all()
     worker.journal.close()

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from quant_core.portfolio import risk
+
+VIEW = risk.RiskView(
+    equity=100_000, start_of_day_equity=100_000, peak_equity=100_000, position_value={"A": 10_000}
+)
+
+
+def test_max_position_weight_counts_the_position_after_the_order() -> None:
+    controls = [risk.MaxPositionWeight(0.25)]
+    assert risk.check(controls, {"A": 10_000}, VIEW) is None  # 20%
+    breach = risk.check(controls, {"A": 20_000}, VIEW)  # 30%
+    assert breach is not None
+    assert breach.limit == "max_position_weight"
+    assert "A would be 30.0% of equity" in breach.reason
+
+
+def test_orders_in_one_batch_add_up() -> None:
+    breach = risk.check([risk.MaxPositionWeight(0.25)], {"B": 15_000, "C": 5_000}, VIEW)
+    assert breach is None
+    assert risk.check([risk.MaxOrderNotional(12_000)], {"B": 15_000}, VIEW) is not None
+
+
+def test_daily_loss_and_drawdown() -> None:
+    down = risk.RiskView(
+        equity=94_000, start_of_day_equity=100_000, peak_equity=130_000, position_value={}
+    )
+    daily = risk.check([risk.MaxDailyLoss(0.05)], {"A": 1.0}, down)
+    assert daily is not None
+    assert "down 6.0% today" in daily.reason
+    drawdown = risk.check([risk.MaxDrawdown(0.25)], {"A": 1.0}, down)
+    assert drawdown is not None
+    assert "27.7% below the peak" in drawdown.reason
+    assert risk.check([risk.MaxDrawdown(0.30), risk.MaxDailyLoss(0.10)], {"A": 1.0}, down) is None
