@@ -65,7 +65,10 @@ def test_sigterm_stops_cleanly(tmp_path: Path, warehouse: Path) -> None:
     proc.stderr.close()
     last = read_state(tmp_path / "live")
     assert last is not None
-    assert last["worker"]["heartbeat_at"] >= first["worker"]["heartbeat_at"]
+    assert first["worker"]["state"] == "RUNNING"
+    assert last["worker"]["state"] == "STOPPED"  # the final state says the worker is gone
+    assert last["worker"]["reason"].startswith("worker exited while RUNNING")
+    assert not (tmp_path / "live" / "stopped.latch").exists()  # a signal is not a STOP command
     assert "Worker finished" in (tmp_path / "live" / "worker.log").read_text()
 
 
