@@ -152,7 +152,7 @@ def strategy_weights(
             f"strategy {strategy.name} asked for {weights[weights < 0].sum():.4f} of equity short "
             f"on {session.date()}; the short side may not exceed -1"
         )
-    if len(set(raw.index)) != len(raw.index):
+    if not raw.index.is_unique:
         raise ConfigError(f"strategy {strategy.name} weighted a symbol twice on {session.date()}")
     if weights[weights > 0].sum() > 1 + WEIGHT_TOLERANCE:
         raise ConfigError(

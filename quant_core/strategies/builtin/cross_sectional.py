@@ -21,19 +21,27 @@ def top_k(signal: pd.Series, quantile: float) -> pd.Index:
 
     ``k = max(1, floor(quantile x count))``; ties are broken by symbol, ascending.
     """
-    values = signal.to_numpy(dtype=float)
+    index = signal.index
+    if index.is_monotonic_increasing:
+        chosen: pd.Index = index[top_k_positions(signal.to_numpy(dtype=float), quantile)]
+        return chosen
+    order = np.argsort(index.to_numpy(dtype=str), kind="stable")  # rank on a sorted copy
+    picked = top_k_positions(signal.to_numpy(dtype=float)[order], quantile)
+    sorted_pick: pd.Index = index[order[picked]]
+    return sorted_pick
+
+
+def top_k_positions(values: np.ndarray, quantile: float) -> np.ndarray:
+    """Return the positions of the top ``quantile`` of finite ``values``.
+
+    ``k = max(1, floor(quantile x count))``; ties go to the lower position (on a sorted symbol
+    axis: the symbol first in order).
+    """
     valid = np.flatnonzero(np.isfinite(values))
     if valid.size == 0:
-        return pd.Index([], name="symbol")
+        return valid
     k = max(1, int(np.floor(quantile * valid.size)))
-    # Signal down, then symbol up; on a sorted symbol index the position orders like the name.
-    if signal.index.is_monotonic_increasing:
-        ties = valid
-    else:
-        ties = signal.index.to_numpy(dtype=str)[valid]
-    order = valid[np.lexsort((ties, -values[valid]))]
-    chosen: pd.Index = signal.index[order[:k]]
-    return chosen
+    return np.asarray(valid[np.lexsort((valid, -values[valid]))][:k])
 
 
 def equal_weight(symbols: pd.Index, total: float = 1.0) -> pd.Series:
@@ -71,8 +79,8 @@ class Momentum(Strategy[MomentumParams]):
         close = context.view.array("close", self.warmup)
         if len(close) < self.warmup:
             return pd.Series(dtype=float)
-        signal = pd.Series(close[-1] / close[0] - 1, index=context.view.symbols)
-        return equal_weight(top_k(signal, p.top_quantile))
+        picked = top_k_positions(close[-1] / close[0] - 1, p.top_quantile)  # symbols are sorted
+        return equal_weight(context.view.symbols[picked])
 
 
 class MeanReversionParams(StrategyParams):
