@@ -124,9 +124,9 @@ def run_engine(
         holding = np.flatnonzero(ledger.positions)
         held.add_positions(t, holding, ledger.positions[holding], marks[t, holding])
         span = slice(t - first + 1, bounds[i + 1] - first + 1)
-        values = marks[t : bounds[i + 1]] * ledger.positions
-        long_value[span] = np.where(values > 0, values, 0).sum(axis=1)
-        short_value[span] = np.where(values < 0, values, 0).sum(axis=1)
+        stretch = marks[t : bounds[i + 1]]
+        long_value[span] = stretch @ np.maximum(ledger.positions, 0.0)
+        short_value[span] = stretch @ np.minimum(ledger.positions, 0.0)
         cash_curve[span] = ledger.cash
         equity[span] = ledger.cash + long_value[span] + short_value[span]
         if progress is not None:

@@ -74,6 +74,8 @@ def fill_prices(
 
 def forward_fill(panel: np.ndarray) -> np.ndarray:
     """Return ``panel`` with each NaN replaced by the last value above it in its column."""
+    if not np.isnan(panel).any():
+        return panel  # nothing to fill
     rows = np.where(np.isnan(panel), 0, np.arange(panel.shape[0])[:, None])
     np.maximum.accumulate(rows, axis=0, out=rows)
     return np.asarray(panel[rows, np.arange(panel.shape[1])])
