@@ -469,13 +469,27 @@ class Worker:
         logger.info("New bars: the data now ends %s", pd.Timestamp(data.dates[-1]).date())
 
     def sample_equity(self, every_s: float = EQUITY_SAMPLE_S) -> None:
-        """Add an equity point to the state's series, at most every ``every_s`` seconds."""
+        """Add an equity point to the state and the journal, at most every ``every_s`` seconds."""
         now = self.wall()
         if self.last_sample is None or (now - self.last_sample).total_seconds() >= every_s:
             self.last_sample = now
-            self.equity_points.append(
-                (now.isoformat(timespec="seconds"), self.broker.account().net_liquidation)
-            )
+            account = self.broker.account()
+            self.equity_points.append((now.isoformat(timespec="seconds"), account.net_liquidation))
+            self.journal.equity(self.run_id, now, account.net_liquidation, account.cash)
+            self.next_rebalance = self.plan_next(self.local_today())
+
+    def plan_next(self, today: dt.date) -> str | None:
+        """Return the next session the schedule will rebalance on, from today on."""
+        last = self.journal.last_rebalance()
+        rule = self.cfg.strategy.rebalance
+        upcoming = self.calendar.sessions[self.calendar.sessions >= np.datetime64(today, "D")]
+        for day in upcoming[:60]:
+            session = pd.Timestamp(day).date()
+            if last is None or (
+                session > last and _schedule_due(self.calendar, last, session, rule)
+            ):
+                return str(session)
+        return None
 
     def track_equity(self, day: dt.date) -> None:
         """Roll the risk day at a new session and raise the peak; saved when they change."""

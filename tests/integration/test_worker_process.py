@@ -170,3 +170,29 @@ def test_kill_9_between_placing_and_filling_never_doubles_an_order(
         if caught >= 2:
             break
     assert caught >= 1, "no kill landed between placing and filling"
+
+
+def test_a_reader_never_sees_a_torn_state_file_from_a_running_worker(
+    tmp_path: Path, warehouse: Path
+) -> None:
+    env = {**_env(tmp_path, warehouse), "QC__LIVE__HEARTBEAT_S": "0.005"}
+    proc = _start(env, "--once", "--force-rebalance")  # fill a book first
+    proc.wait(60)
+    assert proc.stderr is not None
+    proc.stderr.close()
+    proc = _start(env)
+    live = tmp_path / "live"
+    try:
+        _wait_for_state(live, proc)
+        stamps = set()
+        for _ in range(10_000):
+            state = json.loads((live / "dashboard_state.json").read_text())  # raises if torn
+            stamps.add(state["worker"]["heartbeat_at"])
+        assert len(stamps) > 10  # the worker was rewriting the file all along
+        assert len(state["positions"]) > 50
+        assert state["rebalance"]["next"] is not None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        assert proc.stderr is not None
+        proc.stderr.close()
