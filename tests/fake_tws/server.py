@@ -1,0 +1,346 @@
+"""A fake TWS / IB Gateway on 127.0.0.1: the real wire protocol over one stateful broker model.
+
+What it models: the handshake (version negotiation, startApi, nextValidId, managedAccounts), the
+sync a client runs on connect (positions, open and completed orders, account updates, executions),
+market orders filled at the fake's price with commission reports, limit orders resting until
+cancelled, cancel and global cancel, position and account pushes after a fill. The event order of
+a fill follows TWS (shared/reference/ib_protocol.md): openOrder(Submitted), orderStatus(Submitted),
+execDetails, orderStatus(Filled), openOrder(Filled), commissionReport, then the pushes.
+
+One broker state is shared by every connection, so a client that reconnects finds its account,
+positions and orders where it left them, as with real TWS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import itertools
+import logging
+import socket
+import struct
+import threading
+from dataclasses import dataclass, field
+
+from tests.fake_tws import protocol as p
+
+logger = logging.getLogger(__name__)
+
+COMMISSION_PER_SHARE = 0.005
+COMMISSION_MIN = 1.0
+
+
+@dataclass(slots=True)
+class _Connection:
+    sock: socket.socket
+    server_version: int = p.MAX_SERVER_VERSION
+    client_id: int = -1
+    positions: bool = False
+    account_updates: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def send(self, message: bytes) -> None:
+        with self.lock:
+            self.sock.sendall(message)
+
+
+class FakeTWS:
+    """A fake TWS server; start it, point a client at ``port``, stop it.
+
+    Parameters
+    ----------
+    accounts
+        Account ids reported by managedAccounts.
+    cash
+        Starting cash of the account, USD.
+    prices
+        Symbol -> the price market orders fill at.
+    max_server_version
+        Highest server version offered (157..178).
+    """
+
+    def __init__(
+        self,
+        accounts: tuple[str, ...] = ("DU1234567",),
+        cash: float = 1_000_000.0,
+        prices: dict[str, float] | None = None,
+        max_server_version: int = p.MAX_SERVER_VERSION,
+    ) -> None:
+        self.accounts = accounts
+        self.cash = cash
+        self.prices = dict(prices or {})
+        self.max_server_version = max_server_version
+        self.lock = threading.RLock()
+        self.stocks: dict[str, p.Stock] = {}
+        self.positions: dict[str, list[float]] = {}  # symbol -> [quantity, average cost]
+        self.orders: dict[int, p.FakeOrder] = {}
+        self.next_order_id = 1
+        self._perm = itertools.count(1_000_000)
+        self._exec = itertools.count(1)
+        self._con_ids = itertools.count(265_598)
+        self._connections: list[_Connection] = []
+        self._server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._server.bind(("127.0.0.1", 0))
+        self.port: int = self._server.getsockname()[1]
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name="fake-tws", daemon=True)
+
+    # ------------------------------------------------------------------------ lifecycle
+
+    def start(self) -> FakeTWS:
+        """Listen on 127.0.0.1:``port``."""
+        self._server.listen()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Close every connection and stop listening."""
+        self._stopping.set()
+        self.drop_connections()
+        with contextlib.suppress(OSError):  # wakes the thread blocked in accept()
+            self._server.shutdown(socket.SHUT_RDWR)
+        self._server.close()
+        self._thread.join(timeout=5)
+
+    def drop_connections(self) -> None:
+        """Close every client connection, as TWS does at its daily restart."""
+        with self.lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            with contextlib.suppress(OSError):  # already closed by the client
+                conn.sock.shutdown(socket.SHUT_RDWR)
+            conn.sock.close()
+
+    # --------------------------------------------------------------------- broker state
+
+    def stock(self, symbol: str) -> p.Stock:
+        """Return the fake's contract for ``symbol``, creating it on first use."""
+        with self.lock:
+            if symbol not in self.stocks:
+                self.stocks[symbol] = p.Stock(next(self._con_ids), symbol)
+            return self.stocks[symbol]
+
+    def set_position(self, symbol: str, quantity: float, avg_cost: float) -> None:
+        """Give the account a position (before a client connects)."""
+        self.stock(symbol)
+        self.positions[symbol] = [quantity, avg_cost]
+
+    def net_liquidation(self) -> float:
+        """Return cash plus positions at the fake's prices."""
+        with self.lock:
+            return self.cash + sum(
+                q * self.prices.get(s, avg) for s, (q, avg) in self.positions.items()
+            )
+
+    # --------------------------------------------------------------------------- wire
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                sock, _ = self._server.accept()
+            except OSError:
+                return
+            conn = _Connection(sock)
+            with self.lock:
+                self._connections.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: _Connection) -> None:
+        try:
+            if self._handshake(conn):
+                while (fields := self._read(conn.sock)) is not None:
+                    self._handle(conn, fields)
+        except OSError:
+            pass
+        finally:
+            with self.lock:
+                if conn in self._connections:
+                    self._connections.remove(conn)
+            conn.sock.close()
+
+    @staticmethod
+    def _read_exact(sock: socket.socket, size: int) -> bytes | None:
+        data = b""
+        while len(data) < size:
+            chunk = sock.recv(size - len(data))
+            if not chunk:
+                return None
+            data += chunk
+        return data
+
+    def _read(self, sock: socket.socket) -> list[str] | None:
+        head = self._read_exact(sock, 4)
+        if head is None:
+            return None
+        body = self._read_exact(sock, struct.unpack(">I", head)[0])
+        return None if body is None else p.split(body)
+
+    def _handshake(self, conn: _Connection) -> bool:
+        if self._read_exact(conn.sock, 4) != b"API\0":
+            return False
+        head = self._read_exact(conn.sock, 4)
+        body = None if head is None else self._read_exact(conn.sock, struct.unpack(">I", head)[0])
+        if not body:
+            return False
+        # The one frame without NUL terminators: "v157..178", maybe followed by options.
+        offered = body.decode().rstrip("\0").split(" ")[0].lstrip("v")
+        client_max = int(offered.split("..")[-1])
+        conn.server_version = min(client_max, self.max_server_version)
+        now = dt.datetime.now(dt.UTC).strftime("%Y%m%d %H:%M:%S UTC")
+        conn.send(p.frame(conn.server_version, now))
+        return True
+
+    def _handle(self, conn: _Connection, f: list[str]) -> None:
+        kind = int(f[0])
+        handlers = {
+            p.Out.START_API: self._start_api,
+            p.Out.REQ_POSITIONS: self._req_positions,
+            p.Out.REQ_OPEN_ORDERS: self._req_open_orders,
+            p.Out.REQ_COMPLETED_ORDERS: lambda c, _: c.send(p.frame(p.In.COMPLETED_ORDERS_END)),
+            p.Out.REQ_ACCOUNT_UPDATES: self._req_account_updates,
+            p.Out.REQ_ACCOUNT_UPDATES_MULTI: lambda c, m: c.send(
+                p.frame(p.In.ACCOUNT_UPDATE_MULTI_END, 1, m[2])
+            ),
+            p.Out.REQ_EXECUTIONS: lambda c, m: c.send(p.frame(p.In.EXEC_DETAILS_END, 1, m[2])),
+            p.Out.REQ_IDS: lambda c, _: c.send(p.frame(p.In.NEXT_VALID_ID, 1, self.next_order_id)),
+            p.Out.REQ_CURRENT_TIME: lambda c, _: c.send(
+                p.frame(p.In.CURRENT_TIME, 1, int(dt.datetime.now(dt.UTC).timestamp()))
+            ),
+            p.Out.PLACE_ORDER: self._place_order,
+            p.Out.CANCEL_ORDER: lambda c, m: self._cancel(int(m[2])),
+            p.Out.REQ_GLOBAL_CANCEL: lambda c, _: self._cancel_all(),
+        }
+        handler = handlers.get(kind)
+        if handler is None:
+            logger.debug("Fake TWS ignores message %s", f[:3])
+            return
+        with self.lock:
+            handler(conn, f)
+
+    # ----------------------------------------------------------------------- requests
+
+    def _start_api(self, conn: _Connection, f: list[str]) -> None:
+        conn.client_id = int(f[2])
+        conn.send(p.frame(p.In.NEXT_VALID_ID, 1, self.next_order_id))
+        conn.send(p.frame(p.In.MANAGED_ACCOUNTS, 1, ",".join(self.accounts)))
+
+    def _req_positions(self, conn: _Connection, f: list[str]) -> None:
+        conn.positions = True
+        for symbol, (quantity, avg) in self.positions.items():
+            conn.send(p.position(self.accounts[0], self.stock(symbol), quantity, avg))
+        conn.send(p.frame(p.In.POSITION_END, 1))
+
+    def _req_open_orders(self, conn: _Connection, f: list[str]) -> None:
+        for order in self.orders.values():
+            if order.status in {"Submitted", "PreSubmitted"}:
+                conn.send(p.open_order(order, conn.server_version))
+                conn.send(p.order_status(order))
+        conn.send(p.frame(p.In.OPEN_ORDER_END, 1))
+
+    def _req_account_updates(self, conn: _Connection, f: list[str]) -> None:
+        subscribe, account = f[2] == "1", f[3] or self.accounts[0]
+        conn.account_updates = account if subscribe else None
+        if subscribe:
+            self._send_account(conn, account)
+            conn.send(p.frame(p.In.ACCOUNT_DOWNLOAD_END, 1, account))
+
+    def _send_account(self, conn: _Connection, account: str) -> None:
+        value = self.net_liquidation()
+        for key, amount in (
+            ("NetLiquidation", value),
+            ("TotalCashValue", self.cash),
+            ("BuyingPower", max(0.0, self.cash)),
+            ("AvailableFunds", max(0.0, self.cash)),
+        ):
+            conn.send(p.account_value(key, round(amount, 2), account))
+        for symbol, (quantity, avg) in self.positions.items():
+            price = self.prices.get(symbol, avg)
+            conn.send(p.portfolio_value(account, self.stock(symbol), quantity, price, avg))
+        conn.send(p.frame(p.In.ACCOUNT_TIME, 1, dt.datetime.now(dt.UTC).strftime("%H:%M")))
+
+    # ------------------------------------------------------------------------- orders
+
+    def _place_order(self, conn: _Connection, f: list[str]) -> None:
+        # The fixed prefix is enough for MKT and LMT: 3, orderId, 12 contract fields,
+        # secIdType, secId, action, totalQuantity, orderType, lmtPrice, auxPrice, tif,
+        # ocaGroup, account, openClose, origin, orderRef, transmit, parentId, ...
+        order_id, symbol = int(f[1]), f[3]
+        action, quantity, order_type = f[16], float(f[17]), f[18]
+        limit = float(f[19]) if f[19] else None
+        order = p.FakeOrder(
+            order_id,
+            conn.client_id,
+            next(self._perm),
+            self.stock(symbol),
+            action,
+            quantity,
+            order_type,
+            limit,
+            f[23] or self.accounts[0],
+            f[26],
+        )
+        self.orders[order_id] = order
+        self.next_order_id = max(self.next_order_id, order_id + 1)
+        conn.send(p.open_order(order, conn.server_version))
+        conn.send(p.order_status(order))
+        price = self.prices.get(symbol)
+        marketable = order_type == "MKT" or (
+            limit is not None
+            and price is not None
+            and (price <= limit if action == "BUY" else price >= limit)
+        )
+        if price is not None and marketable:
+            self._fill(conn, order, price)
+
+    def _fill(self, conn: _Connection, order: p.FakeOrder, price: float) -> None:
+        shares = order.quantity - order.filled
+        signed = shares if order.action == "BUY" else -shares
+        commission = max(COMMISSION_MIN, COMMISSION_PER_SHARE * shares)
+        self.cash -= signed * price + commission
+        quantity, avg = self.positions.get(order.stock.symbol, [0.0, 0.0])
+        new = quantity + signed
+        if new == 0:
+            self.positions.pop(order.stock.symbol, None)
+        else:
+            cost = avg * quantity + signed * price if quantity * signed >= 0 else avg * new
+            self.positions[order.stock.symbol] = [new, cost / new]
+        order.filled, order.avg_price, order.status = order.quantity, price, "Filled"
+        exec_id = f"0000e0d5.{next(self._exec):08d}.01.01"
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d %H:%M:%S UTC")
+        conn.send(p.exec_details(order, exec_id, shares, price, stamp, conn.server_version))
+        conn.send(p.order_status(order, price))
+        conn.send(p.open_order(order, conn.server_version))
+        conn.send(p.commission_report(exec_id, commission))
+        self._push_positions(order.stock.symbol)
+
+    def _push_positions(self, symbol: str) -> None:
+        quantity, avg = self.positions.get(symbol, [0.0, 0.0])
+        for other in list(self._connections):
+            if other.positions:
+                other.send(p.position(self.accounts[0], self.stock(symbol), quantity, avg))
+            if other.account_updates:
+                self._send_account(other, other.account_updates)
+
+    def _cancel(self, order_id: int) -> None:
+        order = self.orders.get(order_id)
+        for conn in list(self._connections):
+            if order is None or order.status not in {"Submitted", "PreSubmitted"}:
+                conn.send(
+                    p.error(
+                        order_id,
+                        10147,
+                        f"OrderId {order_id} that needs to be cancelled is not found.",
+                        conn.server_version,
+                    )
+                )
+                continue
+            if conn.client_id == order.client_id:
+                order.status = "Cancelled"
+                conn.send(p.order_status(order))
+                conn.send(p.error(order_id, 202, "Order Canceled - reason:", conn.server_version))
+
+    def _cancel_all(self) -> None:
+        for order in list(self.orders.values()):
+            if order.status in {"Submitted", "PreSubmitted"}:
+                self._cancel(order.order_id)

@@ -1,0 +1,120 @@
+"""The real ib_async client against the fake TWS on 127.0.0.1: the wire protocol end to end.
+
+Decode errors never reach the caller in ib_async (they are logged), so every test fails on an
+ERROR from its decoder, and on any wrapper error other than the codes it expects.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+from ib_async import IB, LimitOrder, MarketOrder, Stock
+
+from tests.fake_tws.server import FakeTWS
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTWS]:
+    server = FakeTWS(prices={"AAPL": 150.0, "MSFT": 300.0}).start()
+    server.set_position("MSFT", 10, 250.0)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ib(fake: FakeTWS, caplog: pytest.LogCaptureFixture) -> Iterator[IB]:
+    caplog.set_level(logging.WARNING, logger="ib_async")
+    client = IB()
+    client.connect("127.0.0.1", fake.port, clientId=7, timeout=10)
+    yield client
+    client.disconnect()
+    problems = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.ERROR
+        and r.name.startswith("ib_async")
+        and not r.getMessage().startswith("Error 202,")  # a cancel, as ib_async reports it
+    ]
+    assert problems == []
+
+
+def test_connect_sync_positions_and_account(ib: IB, fake: FakeTWS) -> None:
+    assert ib.client.serverVersion() == 178
+    assert ib.managedAccounts() == ["DU1234567"]
+    assert [(p.contract.symbol, p.position, p.avgCost) for p in ib.positions()] == [
+        ("MSFT", 10.0, 250.0)
+    ]
+    values = {v.tag: float(v.value) for v in ib.accountValues() if v.currency == "USD"}
+    assert values["TotalCashValue"] == 1_000_000
+    assert values["NetLiquidation"] == 1_003_000
+
+
+def test_market_order_fills_with_commission_and_pushes_the_position(ib: IB, fake: FakeTWS) -> None:
+    trade = ib.placeOrder(
+        Stock("AAPL", "SMART", "USD"), MarketOrder("BUY", 10, orderRef="qc:t:AAPL")
+    )
+    ib.sleep(0.3)
+    assert trade.orderStatus.status == "Filled"
+    assert [
+        (f.execution.shares, f.execution.price, f.commissionReport.commission) for f in trade.fills
+    ] == [(10.0, 150.0, 1.0)]
+    assert trade.fills[0].execution.orderRef == "qc:t:AAPL"
+    assert sorted((p.contract.symbol, p.position) for p in ib.positions()) == [
+        ("AAPL", 10.0),
+        ("MSFT", 10.0),
+    ]
+    assert fake.cash == pytest.approx(1_000_000 - 1_500 - 1.0)
+
+
+def test_limit_order_rests_then_cancel_and_global_cancel(ib: IB) -> None:
+    first = ib.placeOrder(Stock("AAPL", "SMART", "USD"), LimitOrder("BUY", 5, 100.0))
+    second = ib.placeOrder(Stock("MSFT", "SMART", "USD"), LimitOrder("SELL", 5, 999.0))
+    ib.sleep(0.3)
+    assert {t.orderStatus.status for t in (first, second)} == {"Submitted"}
+    ib.cancelOrder(first.order)
+    ib.sleep(0.3)
+    assert first.orderStatus.status == "Cancelled"
+    ib.reqGlobalCancel()
+    ib.sleep(0.3)
+    assert second.orderStatus.status == "Cancelled"
+    assert ib.openTrades() == []
+
+
+@pytest.mark.parametrize("version", [176, 178])
+def test_older_server_versions(version: int) -> None:
+    server = FakeTWS(prices={"AAPL": 150.0}, max_server_version=version).start()
+    client = IB()
+    try:
+        client.connect("127.0.0.1", server.port, clientId=1, timeout=10)
+        assert client.client.serverVersion() == version
+        trade = client.placeOrder(Stock("AAPL", "SMART", "USD"), MarketOrder("SELL", 3))
+        client.sleep(0.3)
+        assert trade.orderStatus.status == "Filled"
+    finally:
+        client.disconnect()
+        server.stop()
+
+
+def test_a_reconnect_finds_the_account_as_it_was(fake: FakeTWS) -> None:
+    client = IB()
+    client.connect("127.0.0.1", fake.port, clientId=2, timeout=10)
+    client.placeOrder(Stock("AAPL", "SMART", "USD"), MarketOrder("BUY", 4))
+    resting = client.placeOrder(Stock("AAPL", "SMART", "USD"), LimitOrder("BUY", 1, 1.0))
+    client.sleep(0.3)
+    fake.drop_connections()  # as TWS does at its daily restart
+    with pytest.raises(ConnectionError):
+        client.sleep(1.0)  # ib_async raises when the socket closes under a running wait
+    assert not client.isConnected()
+    client.connect("127.0.0.1", fake.port, clientId=2, timeout=10)
+    try:
+        assert sorted((p.contract.symbol, p.position) for p in client.positions()) == [
+            ("AAPL", 4.0),
+            ("MSFT", 10.0),
+        ]
+        assert [t.order.orderId for t in client.openTrades()] == [resting.order.orderId]
+    finally:
+        client.disconnect()
