@@ -196,6 +196,10 @@ class IBConfig(Section):
     client_id: int = Field(default=17, ge=0, description="API client id. Default: 17")
     account: str | None = Field(default=None, description="Account id; None: the only one")
     trading_mode: Literal["paper", "live"] = Field(default="paper", description="Default: paper")
+    cancel_scope: Literal["ours", "all"] = Field(
+        default="ours",
+        description="CANCEL and FLAT cancel our orders (tagged qc:/flat:) or all of the account's",
+    )
 
 
 class CockpitConfig(Section):

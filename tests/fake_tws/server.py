@@ -70,6 +70,7 @@ class FakeTWS:
         self.cash = cash
         self.prices = dict(prices or {})
         self.max_server_version = max_server_version
+        self.busy_client_ids: set[int] = set()  # ids another application holds (error 326)
         self.lock = threading.RLock()
         self.stocks: dict[str, p.Stock] = {}
         self.positions: dict[str, list[float]] = {}  # symbol -> [quantity, average cost]
@@ -222,6 +223,14 @@ class FakeTWS:
 
     def _start_api(self, conn: _Connection, f: list[str]) -> None:
         conn.client_id = int(f[2])
+        if conn.client_id in self.busy_client_ids:
+            message = (
+                "Unable to connect as the client id is already in use. "
+                "Retry with a unique client id."
+            )
+            conn.send(p.error(-1, 326, message, conn.server_version))
+            conn.sock.shutdown(socket.SHUT_RDWR)
+            return
         conn.send(p.frame(p.In.NEXT_VALID_ID, 1, self.next_order_id))
         conn.send(p.frame(p.In.MANAGED_ACCOUNTS, 1, ",".join(self.accounts)))
 

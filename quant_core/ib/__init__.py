@@ -1,0 +1,1 @@
+"""Interactive Brokers: the only package that imports the IB client library."""

@@ -1,0 +1,241 @@
+"""The Broker protocol over TWS / IB Gateway.
+
+IB objects are mapped to our frozen types (``quant_core.broker``) here and nowhere else. Every
+order carries our order reference (``orderRef``), so the worker recognises its own orders after
+a restart. IB's error codes are kept: informational ones (2100-2199) are logged at debug level,
+connectivity (1100, 1101, 1102) and pacing (162) become :class:`TemporaryBrokerError` for the
+worker to back off on, a client id in use (326) a :class:`ConfigError` naming the setting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from config.schema import IBConfig
+from quant_core.broker import Account, Fill, Order, OrderStatus, OrderType, Position, Side
+from quant_core.errors import ConfigError, TemporaryBrokerError
+from quant_core.ib.client import ibapi
+
+logger = logging.getLogger(__name__)
+
+INFORMATIONAL = range(2100, 2200)
+CONNECTIVITY = {1100, 1101, 1102}
+OUR_REFS = ("qc:", "flat:")
+STATUS = {
+    "PendingSubmit": OrderStatus.PENDING,
+    "ApiPending": OrderStatus.PENDING,
+    "PreSubmitted": OrderStatus.SUBMITTED,
+    "Submitted": OrderStatus.SUBMITTED,
+    "Filled": OrderStatus.FILLED,
+    "Cancelled": OrderStatus.CANCELLED,
+    "ApiCancelled": OrderStatus.CANCELLED,
+    "PendingCancel": OrderStatus.SUBMITTED,
+    "Inactive": OrderStatus.REJECTED,
+}
+
+
+class IBBroker:
+    """A connection to TWS / IB Gateway, seen through our Broker protocol.
+
+    Parameters
+    ----------
+    cfg
+        The ``ib`` config section: host, port, client id, account, trading mode.
+    timeout_s
+        Connect timeout, seconds.
+    """
+
+    def __init__(self, cfg: IBConfig, timeout_s: float = 10.0) -> None:
+        self.cfg = cfg
+        self.timeout_s = timeout_s
+        self.ib = ibapi.IB()
+        self.ib.errorEvent += self._on_error
+        self.errors: list[tuple[int, int, str]] = []
+        self._fatal: ConfigError | None = None
+
+    # ----------------------------------------------------------------------- connection
+
+    def connect(self) -> None:
+        """Connect and select the account; a client id in use is a ConfigError."""
+        self._fatal = None
+        try:
+            self.ib.connect(
+                self.cfg.host,
+                self.cfg.port,
+                clientId=self.cfg.client_id,
+                timeout=self.timeout_s,
+                account=self.cfg.account or "",
+            )
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            if self._fatal is not None:
+                raise self._fatal from None
+            raise TemporaryBrokerError(
+                f"cannot reach TWS / IB Gateway at {self.cfg.host}:{self.cfg.port}: {exc!r}"
+            ) from None
+        accounts = self.ib.managedAccounts()
+        if self.cfg.account and self.cfg.account not in accounts:
+            self.ib.disconnect()
+            raise ConfigError(
+                f"ib.account {self.cfg.account!r} is not among this login's accounts: {accounts}"
+            )
+        logger.info(
+            "Connected to IB (server version %s), accounts %s",
+            self.ib.client.serverVersion(),
+            accounts,
+        )
+
+    def disconnect(self) -> None:
+        """Close the connection."""
+        self.ib.disconnect()
+
+    def is_connected(self) -> bool:
+        """Return whether the socket is up."""
+        return bool(self.ib.isConnected())
+
+    def wait(self, seconds: float) -> None:
+        """Let the client library process messages for ``seconds``."""
+        self.ib.sleep(seconds)
+
+    @property
+    def account_id(self) -> str:
+        """Return the account traded: the configured one, or the login's only one."""
+        return self.cfg.account or self.ib.managedAccounts()[0]
+
+    def _on_error(self, req_id: int, code: int, message: str, contract: Any = None) -> None:
+        if code in INFORMATIONAL:
+            logger.debug("IB %d: %s", code, message)
+            return
+        self.errors.append((req_id, code, message))
+        if code == 326:
+            self._fatal = ConfigError(
+                f"[IB 326] client id {self.cfg.client_id} is already in use at "
+                f"{self.cfg.host}:{self.cfg.port}; set another ib.client_id"
+            )
+        logger.warning("IB %d (request %d): %s", code, req_id, message)
+
+    def raise_pending(self) -> None:
+        """Raise what the last calls reported: connectivity loss or pacing, to back off on."""
+        for _, code, message in self.errors:
+            if code in CONNECTIVITY or code == 162:
+                self.errors.clear()
+                raise TemporaryBrokerError(message, code)
+
+    # -------------------------------------------------------------------- the protocol
+
+    def account(self) -> Account:
+        """Return NetLiquidation, TotalCashValue, BuyingPower and the PnL, in USD."""
+        values = {
+            v.tag: float(v.value)
+            for v in self.ib.accountValues(self.account_id)
+            if v.currency in {"USD", "BASE"} and _is_number(v.value)
+        }
+        portfolio = self.ib.portfolio(self.account_id)
+        return Account(
+            net_liquidation=values.get("NetLiquidation", 0.0),
+            cash=values.get("TotalCashValue", 0.0),
+            buying_power=values.get("BuyingPower", 0.0),
+            realized_pnl=sum(item.realizedPNL for item in portfolio),
+            unrealized_pnl=sum(item.unrealizedPNL for item in portfolio),
+        )
+
+    def positions(self) -> list[Position]:
+        """Return every non-zero position with its market price."""
+        prices = {i.contract.conId: i.marketPrice for i in self.ib.portfolio(self.account_id)}
+        return [
+            Position(
+                p.contract.symbol,
+                float(p.position),
+                float(p.avgCost),
+                float(prices.get(p.contract.conId, float("nan"))),
+            )
+            for p in self.ib.positions(self.account_id)
+            if p.position
+        ]
+
+    def open_orders(self) -> list[Order]:
+        """Return every order not yet done."""
+        return [_order(t) for t in self.ib.openTrades()]
+
+    def place(self, orders: list[Order]) -> list[Order]:
+        """Send orders to IB, each tagged with its reference; return them as accepted."""
+        placed = []
+        for order in orders:
+            contract = ibapi.Stock(order.symbol, "SMART", "USD")
+            ib_order: Any
+            if order.order_type is OrderType.LIMIT:
+                if order.limit_price is None:
+                    raise ConfigError(f"limit order {order.ref} has no limit price")
+                ib_order = ibapi.LimitOrder(order.side.value, order.quantity, order.limit_price)
+            else:
+                ib_order = ibapi.MarketOrder(order.side.value, order.quantity)
+                if order.order_type is OrderType.MARKET_ON_OPEN:
+                    ib_order.tif = "OPG"
+            ib_order.orderRef = order.ref
+            ib_order.account = self.account_id
+            placed.append(_order(self.ib.placeOrder(contract, ib_order)))
+        return placed
+
+    def cancel(self, order_id: str) -> None:
+        """Cancel one open order by its IB order id."""
+        for trade in self.ib.openTrades():
+            if str(trade.order.orderId) == order_id:
+                self.ib.cancelOrder(trade.order)
+                return
+
+    def cancel_all(self) -> None:
+        """Cancel our open orders; every order of the account with ``ib.cancel_scope: all``."""
+        if self.cfg.cancel_scope == "all":
+            self.ib.reqGlobalCancel()  # type: ignore[no-untyped-call]
+            return
+        for trade in self.ib.openTrades():
+            if trade.order.orderRef.startswith(OUR_REFS):
+                self.ib.cancelOrder(trade.order)
+
+    def fills(self) -> list[Fill]:
+        """Return this session's executions with their commissions."""
+        out = []
+        for fill in self.ib.fills():
+            ex = fill.execution
+            report = fill.commissionReport
+            out.append(
+                Fill(
+                    order_id=str(ex.orderId),
+                    ref=ex.orderRef or "",
+                    symbol=fill.contract.symbol,
+                    side=Side.BUY if ex.side == "BOT" else Side.SELL,
+                    quantity=float(ex.shares),
+                    price=float(ex.price),
+                    commission=float(report.commission if report else 0.0),
+                    time=ex.time if isinstance(ex.time, dt.datetime) else dt.datetime.now(dt.UTC),
+                )
+            )
+        return out
+
+
+def _order(trade: Any) -> Order:
+    o, status = trade.order, trade.orderStatus
+    kind = OrderType.LIMIT if o.orderType == "LMT" else OrderType.MARKET
+    if o.tif == "OPG":
+        kind = OrderType.MARKET_ON_OPEN
+    return Order(
+        order_id=str(o.orderId),
+        ref=o.orderRef or "",
+        symbol=trade.contract.symbol,
+        side=Side(o.action),
+        quantity=float(o.totalQuantity),
+        order_type=kind,
+        limit_price=float(o.lmtPrice) if kind is OrderType.LIMIT else None,
+        status=STATUS.get(status.status, OrderStatus.SUBMITTED),
+        filled=float(status.filled),
+        reason=status.status,
+    )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,130 @@
+"""The IB broker adapter (quant_core.ib) over the real ib_async client and the fake TWS."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from config.schema import IBConfig
+from quant_core.broker import Order, OrderStatus, OrderType, Side
+from quant_core.errors import ConfigError, TemporaryBrokerError
+from quant_core.ib.broker import IBBroker
+from quant_core.ib.client import ibapi
+from tests.fake_tws.server import FakeTWS
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTWS]:
+    server = FakeTWS(prices={"AAPL": 150.0, "MSFT": 300.0}).start()
+    server.set_position("MSFT", 10, 250.0)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def broker(fake: FakeTWS, caplog: pytest.LogCaptureFixture) -> Iterator[IBBroker]:
+    caplog.set_level(logging.WARNING, logger="ib_async")
+    adapter = IBBroker(IBConfig(port=fake.port, client_id=11), timeout_s=5)
+    adapter.connect()
+    yield adapter
+    adapter.disconnect()
+    decode_errors = [
+        r for r in caplog.records if r.name == "ib_async.Decoder" and r.levelno >= logging.ERROR
+    ]
+    assert decode_errors == []
+
+
+def test_account_and_positions_map_to_our_types(broker: IBBroker) -> None:
+    account = broker.account()
+    assert account.cash == 1_000_000
+    assert account.net_liquidation == 1_003_000
+    assert account.unrealized_pnl == pytest.approx(500.0)  # 10 x (300 - 250)
+    [position] = broker.positions()
+    assert (position.symbol, position.quantity, position.avg_cost, position.market_price) == (
+        "MSFT",
+        10,
+        250,
+        300,
+    )
+    assert broker.account_id == "DU1234567"
+
+
+def test_orders_carry_our_reference_and_fills_their_commission(broker: IBBroker) -> None:
+    [placed] = broker.place([Order("", "qc:2026-11-23:AAPL", "AAPL", Side.BUY, 10)])
+    broker.wait(0.3)
+
+    assert placed.ref == "qc:2026-11-23:AAPL"
+    [fill] = broker.fills()
+    assert (fill.symbol, fill.side, fill.quantity, fill.price, fill.commission) == (
+        "AAPL",
+        Side.BUY,
+        10,
+        150,
+        1.0,
+    )
+    assert fill.ref == "qc:2026-11-23:AAPL"
+    assert fill.time.tzinfo is not None
+    assert sorted((p.symbol, p.quantity) for p in broker.positions()) == [
+        ("AAPL", 10),
+        ("MSFT", 10),
+    ]
+
+
+def test_cancel_all_cancels_ours_and_leaves_the_rest(broker: IBBroker) -> None:
+    broker.place([Order("", "qc:s:AAPL", "AAPL", Side.BUY, 5, OrderType.LIMIT, 100.0)])
+    foreign = broker.ib.placeOrder(
+        ibapi.Stock("MSFT", "SMART", "USD"), ibapi.LimitOrder("SELL", 1, 999.0)
+    )
+    broker.wait(0.3)
+    assert {o.ref for o in broker.open_orders()} == {"qc:s:AAPL", ""}
+
+    broker.cancel_all()
+    broker.wait(0.3)
+
+    [left] = broker.open_orders()
+    assert left.order_id == str(foreign.order.orderId)
+    assert left.status is OrderStatus.SUBMITTED
+
+
+def test_cancel_scope_all_uses_the_global_cancel(fake: FakeTWS) -> None:
+    adapter = IBBroker(IBConfig(port=fake.port, client_id=12, cancel_scope="all"), timeout_s=5)
+    adapter.connect()
+    try:
+        adapter.ib.placeOrder(
+            ibapi.Stock("MSFT", "SMART", "USD"), ibapi.LimitOrder("SELL", 1, 999.0)
+        )
+        adapter.wait(0.3)
+        adapter.cancel_all()
+        adapter.wait(0.3)
+        assert adapter.open_orders() == []
+    finally:
+        adapter.disconnect()
+
+
+def test_a_client_id_in_use_names_the_setting(fake: FakeTWS) -> None:
+    fake.busy_client_ids.add(13)
+    adapter = IBBroker(IBConfig(port=fake.port, client_id=13), timeout_s=3)
+    with pytest.raises(
+        ConfigError, match=r"client id 13 is already in use .* set another ib.client_id"
+    ):
+        adapter.connect()
+
+
+def test_nothing_listening_is_temporary() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    adapter = IBBroker(IBConfig(port=port), timeout_s=2)
+    with pytest.raises(TemporaryBrokerError, match=f"127.0.0.1:{port}"):
+        adapter.connect()
+
+
+def test_an_account_not_in_the_login_is_refused(fake: FakeTWS) -> None:
+    adapter = IBBroker(IBConfig(port=fake.port, client_id=14, account="U999"), timeout_s=5)
+    with pytest.raises(ConfigError, match=r"ib\.account 'U999' is not among"):
+        adapter.connect()
