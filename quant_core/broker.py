@@ -81,6 +81,7 @@ class Fill:
     price: float
     commission: float
     time: dt.datetime
+    exec_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,4 +139,8 @@ class Broker(Protocol):
 
     def fills(self) -> list[Fill]:
         """Return the executions of the current session."""
+        ...
+
+    def settle(self, seconds: float) -> list[Fill]:
+        """Let the broker work for up to ``seconds``; return the executions that arrived."""
         ...

@@ -54,6 +54,7 @@ class IBBroker:
         self.ib.errorEvent += self._on_error
         self.errors: list[tuple[int, int, str]] = []
         self._fatal: ConfigError | None = None
+        self._reported: set[str] = set()  # execution ids already handed out by settle()
 
     # ----------------------------------------------------------------------- connection
 
@@ -193,6 +194,14 @@ class IBBroker:
             if trade.order.orderRef.startswith(OUR_REFS):
                 self.ib.cancelOrder(trade.order)
 
+    def settle(self, seconds: float) -> list[Fill]:
+        """Process IB's messages for ``seconds``; return executions not reported before."""
+        self.ib.sleep(seconds)
+        self.raise_pending()
+        new = [f for f in self.fills() if f.exec_id not in self._reported]
+        self._reported.update(f.exec_id for f in new)
+        return new
+
     def fills(self) -> list[Fill]:
         """Return this session's executions with their commissions."""
         out = []
@@ -209,6 +218,7 @@ class IBBroker:
                     price=float(ex.price),
                     commission=float(report.commission if report else 0.0),
                     time=ex.time if isinstance(ex.time, dt.datetime) else dt.datetime.now(dt.UTC),
+                    exec_id=ex.execId,
                 )
             )
         return out

@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 SIM_ACCOUNT_FILE = "sim_account.json"
 COMMAND_POLL_S = 0.02  # seconds between checks for command.json when no event came
+ONCE_SETTLE_S = 3.0  # --once: how long the broker gets to fill before the final state
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +92,14 @@ def run_worker(cfg: AppConfig, request: LiveRequest) -> WorkerState:
 def _one_cycle(worker: Worker, data: MarketData, force: bool) -> None:
     # The data's last close is T-1; the next session is T. The simulated broker fills market
     # orders at the latest known price.
-    worker.broker.mark(data.panels["close"][-1])
+    if isinstance(worker.broker, SimBroker):
+        worker.broker.mark(data.panels["close"][-1])
     # Forced: now, whatever the schedule and the data's age (the operator asked). Otherwise only
     # when the schedule says so, on fresh data.
     if force or worker.due(worker.wall()) is not None:
         worker.rebalance_next()
     # Market orders, ours now or left waiting by an earlier run, fill at the latest price.
-    worker.journal.fills(worker.run_id, worker.broker.fill_now())
+    worker.journal.fills(worker.run_id, worker.broker.settle(ONCE_SETTLE_S))
     worker.heartbeat()
 
 
@@ -106,7 +108,8 @@ def _live_loop(worker: Worker, warehouse: Warehouse, cfg: AppConfig) -> None:
     # loop within a millisecond or so, but its inotify buffer can hold an event for 0.5 s, so
     # every COMMAND_POLL_S the loop also checks for the file itself (a stat, nothing written).
     # New bars synced into the warehouse are picked up, so a daily sync keeps the worker fresh.
-    worker.broker.mark(worker.data.panels["close"][-1])
+    if isinstance(worker.broker, SimBroker):
+        worker.broker.mark(worker.data.panels["close"][-1])
     command = worker.live_dir / COMMAND_FILE
     next_beat = 0.0
     version = warehouse.version(cfg.data.dataset)
@@ -120,7 +123,7 @@ def _live_loop(worker: Worker, warehouse: Warehouse, cfg: AppConfig) -> None:
                 worker.heartbeat()
                 if worker.due(worker.wall()) is not None:
                     worker.rebalance_next()
-                worker.journal.fills(worker.run_id, worker.broker.fill_now())
+                worker.journal.fills(worker.run_id, worker.broker.settle(0.0))
                 worker.sample_equity()
                 next_beat = time.monotonic() + cfg.live.heartbeat_s
             watcher.wait()

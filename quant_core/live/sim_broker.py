@@ -159,6 +159,10 @@ class SimBroker:
         """
         return self._execute(opens, exits)
 
+    def settle(self, seconds: float = 0.0) -> list[Fill]:
+        """Fill what waits at the latest marks (a simulation needs no time)."""
+        return self.fill_now()
+
     def fill_now(self) -> list[Fill]:
         """Execute every waiting order at the latest marks (live simulation)."""
         return self._execute(self.marks)

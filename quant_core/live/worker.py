@@ -41,15 +41,18 @@ import pandas as pd
 
 from config.schema import AppConfig
 from quant_core.atomic import atomic_write_json
-from quant_core.broker import Order, OrderType, Side
+from quant_core.broker import Broker, Order, OrderType, Side
 from quant_core.calendar import get_calendar
+from quant_core.errors import ConfigError
 from quant_core.live.files import Command, CommandInbox, CommandKind, write_state
 from quant_core.live.journal import Journal
 from quant_core.live.sim_broker import SimBroker
 from quant_core.portfolio import risk
+from quant_core.portfolio.ledger import Ledger
 from quant_core.portfolio.rebalance import (
     ended_before,
     exit_prices,
+    forward_fill,
     last_rows,
     rebalance_rows,
     target_orders,
@@ -61,6 +64,7 @@ logger = logging.getLogger(__name__)
 LATCH_FILE = "stopped.latch"
 RISK_FILE = "risk_state.json"
 FLAT_RETRY_S = 0.5
+FLAT_SETTLE_S = 1.0  # how long a broker gets to fill FLAT's market orders per attempt
 EQUITY_SAMPLE_S = 60.0
 HALT_FILE = "halted.latch"
 AUDIT_FILE = "commands.log.jsonl"
@@ -147,7 +151,7 @@ class Worker:
         cfg: AppConfig,
         data: MarketData,
         strategy: Strategy[Any],
-        broker: SimBroker,
+        broker: Broker,
         live_dir: Path,
         journal: Journal,
         options: WorkerOptions = WorkerOptions(),
@@ -184,6 +188,7 @@ class Worker:
         self.stop_requested = False
         self.finished = False
         self.last_seen = last_rows(data)
+        self.closes = forward_fill(data.panels["close"])
         self.reconciled: dict[str, Any] = {}
         self.last_sample: dt.datetime | None = None
         digest = json.dumps(cfg.sanitized(), sort_keys=True, default=str).encode()
@@ -325,7 +330,7 @@ class Worker:
             self.journal.orders(
                 self.run_id, self.local_today(), self.broker.place(orders), self.clock()
             )
-            self.journal.fills(self.run_id, self.broker.fill_now())
+            self.journal.fills(self.run_id, self.broker.settle(FLAT_SETTLE_S))
             self.broker.cancel_all()  # what did not fill (no price yet) is asked again
             if any(abs(p.quantity) > SHARE_EPSILON for p in self.broker.positions()):
                 self.reason = f"FLAT {command.id}: re-checking until flat or the timeout"
@@ -419,13 +424,13 @@ class Worker:
                 "Cancelling %s left from an earlier rebalance (%s)", order.order_id, order.ref
             )
             self.broker.cancel(order.order_id)
-        ledger = self.broker.ledger
+        ledger = self.ledger()
         vector = target_orders(
             self.strategy,
             self.data,
             t,
             ledger,
-            self.broker.marks,
+            self.marks_before(t),
             self.cfg.portfolio.cash_buffer,
             self.cfg.portfolio.fractional_shares,
             pd.Timestamp(session),
@@ -443,7 +448,7 @@ class Worker:
             for i in index
         ]
         notional = {
-            o.symbol: o.signed * float(np.nan_to_num(self.broker.marks[i]))
+            o.symbol: o.signed * float(np.nan_to_num(self.marks_before(t)[i]))
             for o, i in zip(orders, index, strict=True)
         }
         breach = risk.check(self.controls, notional, self._risk_view())
@@ -457,6 +462,25 @@ class Worker:
         logger.info("Rebalance for %s: %d order(s) sent", session, len(placed))
         return placed
 
+    def ledger(self) -> Ledger:
+        """Return cash and shares per symbol of the universe, as the broker reports them."""
+        shares = np.zeros(len(self.data.symbols))
+        where = self.data.symbol_index.get_indexer(
+            pd.Index([p.symbol for p in self.broker.positions()])
+        )
+        for position, i in zip(self.broker.positions(), where, strict=True):
+            if i < 0:
+                self._error(
+                    f"position in {position.symbol} is outside the strategy's universe; left alone"
+                )
+                continue
+            shares[i] = position.quantity
+        return Ledger(self.broker.account().cash, shares)
+
+    def marks_before(self, t: int) -> np.ndarray:
+        """Return the closes of T-1 for row ``t`` (the last close when ``t`` is past the data)."""
+        return np.asarray(self.closes[min(t, len(self.closes)) - 1])
+
     def reload(self, data: MarketData) -> None:
         """Take newly synced bars: new marks, and the next decision sees the new close."""
         if not data.symbol_index.equals(self.data.symbol_index):
@@ -465,7 +489,9 @@ class Worker:
             )
             return
         self.data, self.last_seen = data, last_rows(data)
-        self.broker.mark(data.panels["close"][-1])
+        self.closes = forward_fill(data.panels["close"])
+        if isinstance(self.broker, SimBroker):
+            self.broker.mark(data.panels["close"][-1])
         logger.info("New bars: the data now ends %s", pd.Timestamp(data.dates[-1]).date())
 
     def sample_equity(self, every_s: float = EQUITY_SAMPLE_S) -> None:
@@ -512,8 +538,8 @@ class Worker:
         return self.clock().astimezone(self.zone).date()
 
     def _risk_view(self) -> risk.RiskView:
-        marks = np.nan_to_num(self.broker.marks)
-        values = self.broker.ledger.positions * marks
+        marks = np.nan_to_num(self.marks_before(len(self.data.dates)))
+        values = self.ledger().positions * marks
         held = np.flatnonzero(values)
         equity = self.broker.account().net_liquidation
         return risk.RiskView(
@@ -527,6 +553,9 @@ class Worker:
 
     def replay(self, first: int, last: int) -> None:
         """Step through sessions ``first..last``: open (fills), heartbeats, close (marks)."""
+        broker = self.broker
+        if not isinstance(broker, SimBroker):
+            raise ConfigError("replay runs on the simulated broker only (live.broker: sim)")
         rows = set(
             rebalance_rows(self.data.dates, first, last, self.cfg.strategy.rebalance).tolist()
         )
@@ -543,7 +572,7 @@ class Worker:
             self.track_equity(self.session.date())
             exits = exit_prices(self.data, t, self.last_seen)
             opens = self.data.panels["open"][t]
-            self.journal.fills(self.run_id, self.broker.open_session(opens, exits))
+            self.journal.fills(self.run_id, broker.open_session(opens, exits))
             self.heartbeat()
             if self.stop_requested:
                 break
@@ -555,7 +584,8 @@ class Worker:
         self.finish()
 
     def _close(self, t: int, rows: set[int]) -> None:
-        self.broker.mark(self.data.panels["close"][t])
+        if isinstance(self.broker, SimBroker):
+            self.broker.mark(self.data.panels["close"][t])
         account = self.broker.account()
         self.track_equity(pd.Timestamp(self.data.dates[t]).date())
         stamp = str(pd.Timestamp(self.data.dates[t]).date())

@@ -24,7 +24,12 @@ from tests.factories import market
 
 pytestmark = pytest.mark.integration
 
-CLOSES: dict[str, list[Any]] = {"A": [10.0] * 10, "B": [20.0] * 10, "C": [5.0] * 10}
+# Prices drift, so each rebalance's targets differ from what is held.
+CLOSES: dict[str, list[Any]] = {
+    "A": [10.0 + i for i in range(10)],
+    "B": [20.0 - i for i in range(10)],
+    "C": [5.0 + 0.5 * i for i in range(10)],
+}
 
 
 class Fixed(Strategy[StrategyParams]):
@@ -70,13 +75,13 @@ def make(tmp: Path, *overrides: str, resume: bool = False, weights: dict[str, fl
     return worker, broker, data
 
 
-def holding(worker: Worker, data: MarketData) -> None:
+def holding(worker: Worker, broker: SimBroker, data: MarketData) -> None:
     """Rebalance into positions (filled at the next open), then queue another batch."""
-    worker.broker.mark(data.panels["close"][0])
+    broker.mark(data.panels["close"][0])
     worker.rebalance(1)
-    worker.broker.open_session(data.panels["open"][1])
-    worker.broker.mark(data.panels["close"][1] * 1.1)  # prices moved: the next batch trades
-    worker.rebalance(2)
+    broker.open_session(data.panels["open"][1])
+    broker.mark(data.panels["close"][1])
+    worker.rebalance(2)  # the prices moved: this batch trades, and waits for the next open
 
 
 def last_ack(live: Path) -> dict[str, Any]:
@@ -87,7 +92,7 @@ def last_ack(live: Path) -> dict[str, Any]:
 
 def test_cancel_cancels_open_orders_and_keeps_positions(tmp_path: Path) -> None:
     worker, broker, data = make(tmp_path)
-    holding(worker, data)
+    holding(worker, broker, data)
     held = {p.symbol: p.quantity for p in broker.positions()}
     assert broker.open_orders()
 
@@ -104,7 +109,7 @@ def test_cancel_cancels_open_orders_and_keeps_positions(tmp_path: Path) -> None:
 
 def test_flat_ends_with_nothing_and_halts(tmp_path: Path) -> None:
     worker, broker, data = make(tmp_path)
-    holding(worker, data)
+    holding(worker, broker, data)
 
     send_command(worker.live_dir, "FLAT")
     worker.heartbeat()
@@ -121,7 +126,7 @@ def test_flat_ends_with_nothing_and_halts(tmp_path: Path) -> None:
 
 def test_stop_touches_nothing_and_latches_across_a_restart(tmp_path: Path) -> None:
     worker, broker, data = make(tmp_path)
-    holding(worker, data)
+    holding(worker, broker, data)
     held = {p.symbol: p.quantity for p in broker.positions()}
     orders = {o.order_id for o in broker.open_orders()}
 
@@ -236,8 +241,8 @@ def test_a_risk_limit_halts_new_orders(tmp_path: Path) -> None:
 
 def test_the_state_file_holds_no_secret(tmp_path: Path) -> None:
     secret = "pbkdf2-sha256-SECRET-VALUE"  # noqa: S105 - a fake secret to hunt for
-    worker, _, data = make(tmp_path, f"cockpit.password_hash={secret}")
-    holding(worker, data)
+    worker, broker, data = make(tmp_path, f"cockpit.password_hash={secret}")
+    holding(worker, broker, data)
     worker.write_state()
     text = (worker.live_dir / "dashboard_state.json").read_text()
     assert secret not in text
@@ -292,8 +297,8 @@ def test_scheduled_rebalance_is_due_only_on_sessions_after_the_time_and_on_fresh
 
 
 def test_halted_survives_a_restart_until_resume(tmp_path: Path) -> None:
-    worker, _, data = make(tmp_path)
-    holding(worker, data)
+    worker, broker, data = make(tmp_path)
+    holding(worker, broker, data)
     send_command(worker.live_dir, "FLAT")
     worker.heartbeat()
     worker.finish()
@@ -343,7 +348,7 @@ def test_flat_with_a_missing_price_retries_at_a_pace_and_reports_what_is_left(
     tmp_path: Path,
 ) -> None:
     worker, broker, data = make(tmp_path, "live.flat_timeout_s=1.2")
-    holding(worker, data)
+    holding(worker, broker, data)
     sleeps: list[float] = []
     worker.sleep = sleeps.append  # the retries' pauses are recorded, not waited
     broker.cancel_all()
