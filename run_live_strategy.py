@@ -19,7 +19,8 @@ import sys
 
 from config import load_config
 from quant_core import cli
-from quant_core.live.run import LiveRequest, live_dir, run_worker
+from quant_core.ib.broker import IBBroker
+from quant_core.live.run import LiveRequest, check_mode, live_dir, run_worker
 
 
 def _span(text: str) -> tuple[dt.date, dt.date]:
@@ -63,7 +64,11 @@ def main(argv: list[str] | None = None) -> int:
             resume=args.resume,
             live=args.live,
         )
-        run_worker(cfg, request)
+        broker = None
+        if cfg.live.broker == "ib":
+            check_mode(cfg, request)  # refuse a live account before touching the socket
+            broker = IBBroker(cfg.ib)  # the entry point wires IB in: live never imports ib
+        run_worker(cfg, request, broker)
         return cli.ExitCode.OK
 
     return cli.run(work)

@@ -113,6 +113,14 @@ class Account:
 class Broker(Protocol):
     """What the worker needs from a broker."""
 
+    def connect(self) -> None:
+        """Connect (or reconnect); raise TemporaryBrokerError when the broker is unreachable."""
+        ...
+
+    def disconnect(self) -> None:
+        """Close the connection."""
+        ...
+
     def account(self) -> Account:
         """Return the account's values now."""
         ...

@@ -55,6 +55,7 @@ class IBBroker:
         self.errors: list[tuple[int, int, str]] = []
         self._fatal: ConfigError | None = None
         self._reported: set[str] = set()  # execution ids already handed out by settle()
+        self._account = cfg.account or ""
 
     # ----------------------------------------------------------------------- connection
 
@@ -76,6 +77,7 @@ class IBBroker:
                 f"cannot reach TWS / IB Gateway at {self.cfg.host}:{self.cfg.port}: {exc!r}"
             ) from None
         accounts = self.ib.managedAccounts()
+        self._account = self.cfg.account or (accounts[0] if accounts else "")
         if self.cfg.account and self.cfg.account not in accounts:
             self.ib.disconnect()
             raise ConfigError(
@@ -97,12 +99,15 @@ class IBBroker:
 
     def wait(self, seconds: float) -> None:
         """Let the client library process messages for ``seconds``."""
-        self.ib.sleep(seconds)
+        try:
+            self.ib.sleep(seconds)
+        except ConnectionError as exc:  # ib_async raises it when the socket closes meanwhile
+            raise TemporaryBrokerError(f"the connection to TWS dropped: {exc}") from None
 
     @property
     def account_id(self) -> str:
-        """Return the account traded: the configured one, or the login's only one."""
-        return self.cfg.account or self.ib.managedAccounts()[0]
+        """Return the account traded: the configured one, or the login's (kept from connect)."""
+        return self._account
 
     def _on_error(self, req_id: int, code: int, message: str, contract: Any = None) -> None:
         if code in INFORMATIONAL:
@@ -118,6 +123,8 @@ class IBBroker:
 
     def raise_pending(self) -> None:
         """Raise what the last calls reported: connectivity loss or pacing, to back off on."""
+        if not self.ib.isConnected():
+            raise TemporaryBrokerError(f"the connection to {self.cfg.host}:{self.cfg.port} is lost")
         for _, code, message in self.errors:
             if code in CONNECTIVITY or code == 162:
                 self.errors.clear()
@@ -196,7 +203,7 @@ class IBBroker:
 
     def settle(self, seconds: float) -> list[Fill]:
         """Process IB's messages for ``seconds``; return executions not reported before."""
-        self.ib.sleep(seconds)
+        self.wait(seconds)
         self.raise_pending()
         new = [f for f in self.fills() if f.exec_id not in self._reported]
         self._reported.update(f.exec_id for f in new)

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config.schema import AppConfig
+from quant_core.broker import Broker
 from quant_core.calendar import get_calendar
 from quant_core.data.warehouse import Warehouse
-from quant_core.errors import ConfigError
+from quant_core.errors import ConfigError, TemporaryBrokerError
 from quant_core.live.files import COMMAND_FILE
 from quant_core.live.journal import Journal
 from quant_core.live.sim_broker import SimBroker
@@ -46,15 +47,37 @@ def live_dir(cfg: AppConfig) -> Path:
     return cfg.paths.data_dir / "live"
 
 
-def run_worker(cfg: AppConfig, request: LiveRequest) -> WorkerState:
-    """Run the worker as asked; return the state it ended in."""
-    if request.live or cfg.ib.trading_mode == "live":
+def check_mode(cfg: AppConfig, request: LiveRequest) -> str:
+    """Return the mode (sim, ib-paper, ib-live); refuse a live account without every consent."""
+    if cfg.live.broker == "sim":
+        if request.live or cfg.ib.trading_mode == "live":
+            raise ConfigError(
+                "live trading needs live.broker: ib, ib.trading_mode: live AND the --live flag; "
+                "the simulated broker is paper only"
+            )
+        return "sim"
+    if request.live != (cfg.ib.trading_mode == "live"):
         raise ConfigError(
-            "live trading needs live.broker: ib, ib.trading_mode: live AND the --live flag; "
-            "the simulated broker is paper only"
+            "live trading needs ib.trading_mode: live AND the --live flag; "
+            f"got ib.trading_mode: {cfg.ib.trading_mode}, "
+            f"--live {'given' if request.live else 'not given'}"
         )
-    if cfg.live.broker != "sim":
-        raise ConfigError("live.broker: ib needs the Interactive Brokers adapter; use sim for now")
+    if request.live and not cfg.ib.account:
+        raise ConfigError("a live account needs ib.account set to its id")
+    return "ib-live" if request.live else "ib-paper"
+
+
+def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = None) -> WorkerState:
+    """Run the worker as asked; return the state it ended in.
+
+    ``broker`` is the IB broker when ``live.broker: ib`` (the entry point builds it: ``live``
+    never imports ``ib``); the simulated broker otherwise.
+    """
+    mode = check_mode(cfg, request)
+    if mode != "sim" and broker is None:
+        raise ConfigError("live.broker: ib needs the IB broker, which run_live_strategy.py builds")
+    if mode != "sim" and request.replay:
+        raise ConfigError("--replay runs on the simulated broker (live.broker: sim)")
     folder = live_dir(cfg)
     folder.mkdir(parents=True, exist_ok=True)
     warehouse = Warehouse(cfg.paths.data_dir / "warehouse")
@@ -62,17 +85,18 @@ def run_worker(cfg: AppConfig, request: LiveRequest) -> WorkerState:
     strategy = build_strategy(cfg.strategy.name, cfg.strategy.params)
     zone = get_calendar(cfg.calendar.exchange).tz
     clock = ReplayClock(zone) if request.replay else utc_now
-    broker = SimBroker(
-        data.symbol_index,
-        cfg.live.initial_cash,
-        CostModel.from_config(cfg.costs),
-        cfg.portfolio.shortfall,
-        cfg.portfolio.fractional_shares,
-        clock,
-        folder / SIM_ACCOUNT_FILE,
-    )
+    if broker is None:
+        broker = SimBroker(
+            data.symbol_index,
+            cfg.live.initial_cash,
+            CostModel.from_config(cfg.costs),
+            cfg.portfolio.shortfall,
+            cfg.portfolio.fractional_shares,
+            clock,
+            folder / SIM_ACCOUNT_FILE,
+        )
     journal = Journal(folder / "journal.duckdb")
-    options = WorkerOptions(mode="sim", resume=request.resume, speed_s=request.speed_s)
+    options = WorkerOptions(mode=mode, resume=request.resume, speed_s=request.speed_s)
     worker = Worker(cfg, data, strategy, broker, folder, journal, options, clock=clock)
     try:
         worker.start()
@@ -86,6 +110,7 @@ def run_worker(cfg: AppConfig, request: LiveRequest) -> WorkerState:
     finally:
         worker.finish()
         journal.close()
+        broker.disconnect()
     return worker.state
 
 
@@ -108,25 +133,37 @@ def _live_loop(worker: Worker, warehouse: Warehouse, cfg: AppConfig) -> None:
     # loop within a millisecond or so, but its inotify buffer can hold an event for 0.5 s, so
     # every COMMAND_POLL_S the loop also checks for the file itself (a stat, nothing written).
     # New bars synced into the warehouse are picked up, so a daily sync keeps the worker fresh.
+    # A lost connection: DISCONNECTED, back-off, reconnect, reconcile, then trading again.
     if isinstance(worker.broker, SimBroker):
         worker.broker.mark(worker.data.panels["close"][-1])
     command = worker.live_dir / COMMAND_FILE
     next_beat = 0.0
+    attempts = 0
     version = warehouse.version(cfg.data.dataset)
     with CommandWatcher(worker.live_dir, poll_s=COMMAND_POLL_S) as watcher:
         while not worker.stop_requested:
             if time.monotonic() >= next_beat or command.exists():
-                if (latest := warehouse.version(cfg.data.dataset)) != version:
-                    version = latest
-                    worker.reload(_market(warehouse, cfg))
-                worker.track_equity(worker.local_today())
-                worker.heartbeat()
-                if worker.due(worker.wall()) is not None:
-                    worker.rebalance_next()
-                worker.journal.fills(worker.run_id, worker.broker.settle(0.0))
-                worker.sample_equity()
+                try:
+                    version = _beat(worker, warehouse, cfg, version)
+                    attempts = 0
+                except TemporaryBrokerError as exc:
+                    while not worker.recover(exc, attempts):
+                        attempts += 1
+                    attempts = 0
                 next_beat = time.monotonic() + cfg.live.heartbeat_s
             watcher.wait()
+
+
+def _beat(worker: Worker, warehouse: Warehouse, cfg: AppConfig, version: int) -> int:
+    if (latest := warehouse.version(cfg.data.dataset)) != version:
+        worker.reload(_market(warehouse, cfg))
+    worker.track_equity(worker.local_today())
+    worker.heartbeat()
+    if worker.due(worker.wall()) is not None:
+        worker.rebalance_next()
+    worker.journal.fills(worker.run_id, worker.broker.settle(0.0))
+    worker.sample_equity()
+    return latest
 
 
 def _market(warehouse: Warehouse, cfg: AppConfig) -> MarketData:

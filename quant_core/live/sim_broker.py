@@ -80,6 +80,12 @@ class SimBroker:
 
     # ------------------------------------------------------------------- the Broker protocol
 
+    def connect(self) -> None:
+        """Nothing to connect to: the simulated broker lives in this process."""
+
+    def disconnect(self) -> None:
+        """Nothing to close."""
+
     def account(self) -> Account:
         """Return cash, net liquidation at the marks, and PnL."""
         value = self.ledger.equity(self.marks)

@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import os
+import random
 import time
 import uuid
 from collections import deque
@@ -43,7 +44,7 @@ from config.schema import AppConfig
 from quant_core.atomic import atomic_write_json
 from quant_core.broker import Broker, Order, OrderType, Side
 from quant_core.calendar import get_calendar
-from quant_core.errors import ConfigError
+from quant_core.errors import ConfigError, TemporaryBrokerError
 from quant_core.live.files import Command, CommandInbox, CommandKind, write_state
 from quant_core.live.journal import Journal
 from quant_core.live.sim_broker import SimBroker
@@ -64,6 +65,8 @@ logger = logging.getLogger(__name__)
 LATCH_FILE = "stopped.latch"
 RISK_FILE = "risk_state.json"
 FLAT_RETRY_S = 0.5
+RECONNECT_BASE_S = 1.0  # first back-off, doubled per failed attempt, with jitter
+RECONNECT_MAX_S = 60.0
 FLAT_SETTLE_S = 1.0  # how long a broker gets to fill FLAT's market orders per attempt
 EQUITY_SAMPLE_S = 60.0
 HALT_FILE = "halted.latch"
@@ -180,17 +183,17 @@ class Worker:
         self.zone = ZoneInfo(self.calendar.tz)
         # The peak and the session's opening equity outlive the worker, so a restart (or the
         # next cron --once) does not reset the drawdown and daily-loss limits.
-        saved = _read_json(live_dir / RISK_FILE)
-        equity = broker.account().net_liquidation
-        self.peak_equity = max(float(saved.get("peak_equity", equity)), equity)
-        self.risk_day = str(saved.get("day", ""))
-        self.day_start_equity = float(saved.get("day_start_equity", equity))
+        self.saved_risk = _read_json(live_dir / RISK_FILE)
+        self.peak_equity = float(self.saved_risk.get("peak_equity", 0.0))
+        self.risk_day = str(self.saved_risk.get("day", ""))
+        self.day_start_equity = float(self.saved_risk.get("day_start_equity", 0.0))
         self.stop_requested = False
         self.finished = False
         self.last_seen = last_rows(data)
         self.closes = forward_fill(data.panels["close"])
         self.reconciled: dict[str, Any] = {}
         self.last_sample: dt.datetime | None = None
+        self.before_disconnect: tuple[WorkerState, str] = (WorkerState.RUNNING, "connected")
         digest = json.dumps(cfg.sanitized(), sort_keys=True, default=str).encode()
         journal.start_run(self.run_id, options.mode, hashlib.sha256(digest).hexdigest(), wall())
 
@@ -209,6 +212,11 @@ class Worker:
     def start(self) -> None:
         """Connect (the sim broker is always there) and apply the STOP latch."""
         self.transition(WorkerState.CONNECTING, f"connecting to the {self.options.mode} broker")
+        self.broker.connect()
+        equity = self.broker.account().net_liquidation  # the first figure once connected
+        self.peak_equity = max(self.peak_equity, equity)
+        if "day_start_equity" not in self.saved_risk:
+            self.day_start_equity = equity
         latch = self.live_dir / LATCH_FILE
         halt = self.live_dir / HALT_FILE
         if self.options.resume and (latch.exists() or halt.exists()):
@@ -227,6 +235,29 @@ class Worker:
             self.transition(WorkerState.RUNNING, "connected")
         self.reconcile()
         self.heartbeat()
+
+    def recover(self, error: Exception, attempt: int) -> bool:
+        """Handle a lost connection: DISCONNECTED, back off, reconnect, reconcile; True if back.
+
+        The state the worker was in (RUNNING, HALTED, STOPPED) is restored after reconciling,
+        so nothing is sent before the broker's positions and our open orders are read back.
+        """
+        if self.state is not WorkerState.DISCONNECTED:
+            self.before_disconnect = (self.state, self.reason)
+            self.transition(WorkerState.DISCONNECTED, f"{error}; reconnecting")
+            self._error(str(error))
+        delay = min(RECONNECT_MAX_S, RECONNECT_BASE_S * 2**attempt) * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not security
+        self.write_state()
+        self.sleep(delay)
+        try:
+            self.broker.connect()
+        except TemporaryBrokerError as again:
+            logger.warning("Reconnect attempt %d failed: %s", attempt + 1, again)
+            return False
+        self.reconcile()
+        state, reason = self.before_disconnect
+        self.transition(state, f"reconnected; {reason}")
+        return True
 
     def reconcile(self) -> None:
         """Read positions and our own open orders back from the broker before placing anything."""

@@ -65,7 +65,11 @@ def test_once_with_forced_rebalance(tmp_path: Path, warehouse: Path) -> None:
     [
         (["--live"], "live trading needs"),
         (["--set", "ib.trading_mode=live"], "live trading needs"),
-        (["--set", "live.broker=ib"], "Interactive Brokers adapter"),
+        (["--set", "live.broker=ib", "--live"], "ib.trading_mode: live AND the --live flag"),
+        (
+            ["--set", "live.broker=ib", "--set", "ib.trading_mode=live", "--live"],
+            "needs ib.account",
+        ),
         (["--replay", "2010-01-01"], "START:END"),
     ],
 )

@@ -1,0 +1,138 @@
+"""The live worker on the IB broker adapter, over the real ib_async client and the fake TWS."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from typing_extensions import override
+
+from config import load_config
+from quant_core.errors import TemporaryBrokerError
+from quant_core.ib.broker import IBBroker
+from quant_core.live.files import read_state, send_command
+from quant_core.live.journal import Journal
+from quant_core.live.worker import Worker, WorkerOptions, WorkerState
+from quant_core.strategies.base import Strategy, StrategyContext, StrategyParams
+from tests.factories import market
+from tests.fake_tws.server import FakeTWS
+
+pytestmark = pytest.mark.integration
+
+CLOSES: dict[str, list[Any]] = {"AAPL": [150.0] * 5, "MSFT": [300.0] * 5, "XOM": [60.0] * 5}
+
+
+class Thirds(Strategy[StrategyParams]):
+    name = "thirds"
+
+    def __init__(self) -> None:
+        super().__init__(StrategyParams())
+
+    @property
+    @override
+    def warmup(self) -> int:
+        return 1
+
+    @override
+    def target_weights(self, context: StrategyContext) -> pd.Series:
+        return pd.Series({"AAPL": 0.3, "MSFT": 0.3, "XOM": 0.3})
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTWS]:
+    server = FakeTWS(prices={"AAPL": 150.0, "MSFT": 300.0}).start()  # XOM has no price: rests
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def worker(tmp_path: Path, fake: FakeTWS, caplog: pytest.LogCaptureFixture) -> Iterator[Worker]:
+    caplog.set_level(logging.WARNING, logger="ib_async")
+    cfg = load_config(
+        "live",
+        [
+            f"paths.data_dir={tmp_path}",
+            "live.broker=ib",
+            f"ib.port={fake.port}",
+            "ib.client_id=21",
+            "risk.max_position_weight=null",
+            "live.flat_timeout_s=3",
+        ],
+        environ={},
+    )
+    broker = IBBroker(cfg.ib, timeout_s=5)
+    live = tmp_path / "live"
+    journal = Journal(live / "journal.duckdb")
+    w = Worker(cfg, market(CLOSES), Thirds(), broker, live, journal, WorkerOptions(mode="ib-paper"))
+    w.sleep = broker.wait  # let ib_async process messages while the worker waits
+    w.start()
+    yield w
+    w.finish()
+    journal.close()
+    broker.disconnect()
+    assert [
+        r for r in caplog.records if r.name == "ib_async.Decoder" and r.levelno >= logging.ERROR
+    ] == []
+
+
+def _rebalance(worker: Worker) -> None:
+    assert worker.rebalance_next()
+    worker.journal.fills(worker.run_id, worker.broker.settle(0.5))
+    worker.heartbeat()
+
+
+def test_rebalance_fills_show_in_the_state_and_the_journal(worker: Worker) -> None:
+    _rebalance(worker)
+
+    state = read_state(worker.live_dir)
+    assert state is not None
+    assert state["worker"]["mode"] == "ib-paper"
+    held = {p["symbol"]: p["quantity"] for p in state["positions"]}
+    # 0.3 x 1,000,000 x 0.98 / close: 1,960 AAPL and 980 MSFT; XOM has no price and rests.
+    assert held == {"AAPL": 1960.0, "MSFT": 980.0}
+    assert [(o["symbol"], o["status"]) for o in state["open_orders"]] == [("XOM", "submitted")]
+    assert state["open_orders"][0]["ref"].startswith("qc:")
+    fills = worker.journal.table("fills")
+    assert sorted(fills["symbol"]) == ["AAPL", "MSFT"]
+    assert (fills["commission"] > 0).all()
+
+
+def test_cancel_flat_stop_on_ib(worker: Worker, fake: FakeTWS) -> None:
+    _rebalance(worker)
+
+    send_command(worker.live_dir, "CANCEL")
+    worker.heartbeat()
+    worker.broker.settle(0.3)
+    assert worker.broker.open_orders() == []
+    assert {p.symbol for p in worker.broker.positions()} == {"AAPL", "MSFT"}
+
+    send_command(worker.live_dir, "FLAT")
+    worker.heartbeat()
+    assert worker.broker.positions() == []
+    assert worker.broker.open_orders() == []
+    assert worker.state is WorkerState.HALTED
+    assert fake.positions == {}
+
+    send_command(worker.live_dir, "STOP")
+    worker.heartbeat()
+    assert worker.state.value == "STOPPED"  # (mypy narrowed the attribute above)
+    assert worker.stop_requested
+
+
+def test_a_drop_mid_session_reconnects_and_never_doubles(worker: Worker, fake: FakeTWS) -> None:
+    _rebalance(worker)  # XOM's order rests at the broker
+    orders_before = len(fake.orders)
+
+    fake.drop_connections()
+    with pytest.raises(TemporaryBrokerError):
+        worker.broker.settle(0.5)
+    assert worker.recover(TemporaryBrokerError("connection lost"), 0)
+
+    assert worker.state is WorkerState.RUNNING
+    assert worker.reconciled["our_open_orders"] == 1
+    assert worker.rebalance_next() == []  # this session's orders are at the broker already
+    assert len(fake.orders) == orders_before
