@@ -15,6 +15,7 @@ configuration errors, 3 unexpected errors.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from pathlib import Path
 
@@ -28,12 +29,11 @@ from quant_core.data.sources import SOURCES, SourceRequest
 from quant_core.data.sources.sample import SAMPLE_DATASETS
 from quant_core.data.sync import sync
 from quant_core.data.warehouse import Warehouse
+from quant_core.ib import history as _ib_history  # noqa: F401 - registers --source ib
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    # The Interactive Brokers history source implements the same BarSource protocol and is
-    # wired in here by the IB adapter's issue.
     parser.add_argument("--source", choices=SOURCES.names(), default="sample")
     parser.add_argument(
         "--dataset",
@@ -41,7 +41,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         f"({', '.join(SAMPLE_DATASETS.names())}). Default: sp500-2010, csv or synthetic",
     )
     parser.add_argument("--path", type=Path, help="csv: a file or a folder of per-symbol files")
-    parser.add_argument("--symbols", help="synthetic: how many symbols (default 500)")
+    parser.add_argument(
+        "--symbols", help="synthetic: how many symbols (default 500); ib: AAPL,MSFT,SPY"
+    )
+    parser.add_argument("--start", type=dt.date.fromisoformat, help="ib: first date")
     parser.add_argument("--days", type=int, default=2520, help="synthetic: sessions (2520)")
     parser.add_argument("--seed", type=int, default=7, help="synthetic: random seed (7)")
     parser.add_argument("--strict", action="store_true", help="exit 1 if any row is rejected")
@@ -74,7 +77,15 @@ def main(argv: list[str] | None = None) -> int:
                 console.print(tables.warehouse_table(warehouse, calendar))
             return cli.ExitCode.OK
         request = SourceRequest(
-            calendar, args.dataset, args.path, args.symbols, args.days, args.seed
+            calendar,
+            args.dataset,
+            args.path,
+            args.symbols,
+            args.days,
+            args.seed,
+            start=args.start,
+            ib=cfg.ib,
+            cache_dir=cfg.paths.data_dir / "cache",
         )
         source, dataset = SOURCES.get(args.source)(request)
         with cli.progress_bar() as progress:

@@ -20,6 +20,7 @@ MIN_SERVER_VERSION = 157
 class In:
     """Server -> client message ids."""
 
+    HISTORICAL_DATA = 17
     ORDER_STATUS = 3
     ERROR = 4
     OPEN_ORDER = 5
@@ -43,6 +44,7 @@ class In:
 class Out:
     """Client -> server message ids (those the fake answers)."""
 
+    REQ_HISTORICAL_DATA = 20
     PLACE_ORDER = 3
     CANCEL_ORDER = 4
     REQ_OPEN_ORDERS = 5

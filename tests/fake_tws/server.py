@@ -20,6 +20,7 @@ import logging
 import socket
 import struct
 import threading
+import time
 from dataclasses import dataclass, field
 
 from tests.fake_tws import protocol as p
@@ -71,6 +72,12 @@ class FakeTWS:
         self.prices = dict(prices or {})
         self.max_server_version = max_server_version
         self.busy_client_ids: set[int] = set()  # ids another application holds (error 326)
+        # symbol -> [(YYYYMMDD, open, high, low, close, volume)], ascending
+        self.history: dict[str, list[tuple[str, float, float, float, float, float]]] = {}
+        self.pacing_violations = 0  # answer this many history requests with error 162
+        self.history_requests: list[
+            tuple[float, str, str, str, str]
+        ] = []  # time, symbol, end, duration, what
         self.lock = threading.RLock()
         self.stocks: dict[str, p.Stock] = {}
         self.positions: dict[str, list[float]] = {}  # symbol -> [quantity, average cost]
@@ -209,6 +216,7 @@ class FakeTWS:
                 p.frame(p.In.CURRENT_TIME, 1, int(dt.datetime.now(dt.UTC).timestamp()))
             ),
             p.Out.PLACE_ORDER: self._place_order,
+            p.Out.REQ_HISTORICAL_DATA: self._req_history,
             p.Out.CANCEL_ORDER: lambda c, m: self._cancel(int(m[2])),
             p.Out.REQ_GLOBAL_CANCEL: lambda c, _: self._cancel_all(),
         }
@@ -267,6 +275,35 @@ class FakeTWS:
             price = self.prices.get(symbol, avg)
             conn.send(p.portfolio_value(account, self.stock(symbol), quantity, price, avg))
         conn.send(p.frame(p.In.ACCOUNT_TIME, 1, dt.datetime.now(dt.UTC).strftime("%H:%M")))
+
+    # ------------------------------------------------------------------------ history
+
+    def _req_history(self, conn: _Connection, f: list[str]) -> None:
+        req_id, symbol, end, duration, what = int(f[1]), f[3], f[15], f[17], f[19]
+        self.history_requests.append((time.monotonic(), symbol, end, duration, what))
+        if self.pacing_violations > 0:
+            self.pacing_violations -= 1
+            message = (
+                "Historical Market Data Service error message:"
+                "API historical data query cancelled: pacing violation"
+            )
+            conn.send(p.error(req_id, 162, message, conn.server_version))
+            return
+        if symbol not in self.history:
+            message = "No security definition has been found for the request"
+            conn.send(p.error(req_id, 200, message, conn.server_version))
+            return
+        bars = self.history[symbol]
+        last = end[:8] if end else (bars[-1][0] if bars else "99991231")
+        count, unit = duration.split()
+        days = int(count) * (365 if unit == "Y" else 1)
+        last_day = dt.date(int(last[:4]), int(last[4:6]), int(last[6:8]))
+        first = (last_day - dt.timedelta(days=days)).strftime("%Y%m%d")
+        chosen = [b for b in bars if first < b[0] <= last]
+        fields: list[object] = [p.In.HISTORICAL_DATA, req_id, first, last, len(chosen)]
+        for day, o, h, lo, c, v in chosen:
+            fields += [day, o, h, lo, c, v, round((o + c) / 2, 4), 100]
+        conn.send(p.frame(*fields))
 
     # ------------------------------------------------------------------------- orders
 

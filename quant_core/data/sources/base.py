@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias
 
 import pandas as pd
 
@@ -77,6 +78,9 @@ class SourceRequest:
     symbols: str | None = None
     days: int = 2520
     seed: int = 7
+    start: dt.date | None = None
+    ib: Any = None  # the ib config section, for the IB history source (data never imports ib)
+    cache_dir: Path | None = None
 
 
 # A factory builds the source and names the dataset it writes to by default.

@@ -1,0 +1,215 @@
+"""Daily bars from IB for run_data_sync.py: a BarSource, registered as ``ib``.
+
+``ADJUSTED_LAST`` (the default) gives split- and dividend-adjusted bars; IB does not allow an
+end date with it, so each symbol is one request covering the years back to ``start``.
+``TRADES`` gives unadjusted bars, fetched a year at a time back from ``end``; they are stored
+unadjusted (``adj_factor`` 1), so a split shows as a jump: re-sync with ``--replace`` after one.
+
+IB's pacing rules are kept (:class:`Pacer`): at most 60 historical requests in 10 minutes, no
+identical request within 15 s; a pacing violation (error 162) is answered by waiting and asking
+again. Every chunk received is cached under ``<data_dir>/cache/ib/``, so a sync interrupted
+half-way resumes where it stopped. The bars then go through the same validation and warehouse
+as every source.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from config.schema import IBConfig
+from quant_core.data.sources.base import SOURCES, ProgressFn, SourceBatch, SourceRequest
+from quant_core.data.warehouse import DatasetMeta
+from quant_core.errors import ConfigError, DataError
+from quant_core.ib.broker import IBBroker
+from quant_core.ib.client import ibapi
+
+logger = logging.getLogger(__name__)
+
+MAX_REQUESTS = 60
+WINDOW_S = 600.0
+IDENTICAL_GAP_S = 15.0
+VIOLATION_WAIT_S = 60.0
+MAX_VIOLATIONS = 5
+HISTORY_CLIENT_ID_OFFSET = 100  # the sync's own client id, so it never collides with the worker
+
+
+class Pacer:
+    """IB's historical-data pacing: waits before a request that would break the rules."""
+
+    def __init__(
+        self,
+        max_requests: int = MAX_REQUESTS,
+        window_s: float = WINDOW_S,
+        identical_gap_s: float = IDENTICAL_GAP_S,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.max_requests, self.window_s, self.identical_gap_s = (
+            max_requests,
+            window_s,
+            identical_gap_s,
+        )
+        self.clock, self.sleep = clock, sleep
+        self.sent: deque[float] = deque()
+        self.last: dict[str, float] = {}
+
+    def wait(self, key: str) -> None:
+        """Block until a request identified by ``key`` may be sent, then record it."""
+        now = self.clock()
+        while self.sent and now - self.sent[0] >= self.window_s:
+            self.sent.popleft()
+        delay = 0.0
+        if len(self.sent) >= self.max_requests:
+            delay = self.sent[0] + self.window_s - now
+        if key in self.last:
+            delay = max(delay, self.last[key] + self.identical_gap_s - now)
+        if delay > 0:
+            logger.info("Pacing: waiting %.1f s before the next history request", delay)
+            self.sleep(delay)
+            now = self.clock()
+        self.sent.append(now)
+        self.last[key] = now
+
+
+class IBHistorySource:
+    """Daily bars of ``symbols`` from ``start`` (to ``end``) through TWS / IB Gateway."""
+
+    def __init__(
+        self,
+        cfg: IBConfig,
+        symbols: list[str],
+        start: dt.date,
+        end: dt.date | None = None,
+        what: str = "ADJUSTED_LAST",
+        cache_dir: Path | None = None,
+        pacer: Pacer | None = None,
+    ) -> None:
+        if what not in {"ADJUSTED_LAST", "TRADES"}:
+            raise ConfigError(f"IB history: what must be ADJUSTED_LAST or TRADES, got {what!r}")
+        self.cfg = cfg
+        self.symbols, self.start, self.end, self.what = symbols, start, end, what
+        self.cache_dir = cache_dir
+        self.pacer = pacer or Pacer()
+        self.name = f"ib:{what}"
+
+    def load(self, progress: ProgressFn | None = None) -> SourceBatch:
+        """Fetch every symbol (cached chunks are not asked for again)."""
+        broker = IBBroker(
+            self.cfg.model_copy(update={"client_id": self.cfg.client_id + HISTORY_CLIENT_ID_OFFSET})
+        )
+        broker.connect()
+        frames = []
+        try:
+            for done, symbol in enumerate(self.symbols, start=1):
+                frames.extend(self._symbol(broker, symbol))
+                if progress is not None:
+                    progress("ib history", done, len(self.symbols))
+        finally:
+            broker.disconnect()
+        bars = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        if bars.empty:
+            raise DataError(f"IB returned no bars for {', '.join(self.symbols)}")
+        bars["date"] = pd.to_datetime(bars["date"], format="%Y%m%d")
+        bars = bars[bars["date"] >= pd.Timestamp(self.start)]
+        bars = bars.drop_duplicates(["symbol", "date"], keep="last").reset_index(drop=True)
+        kind = "split- and dividend-adjusted" if self.what == "ADJUSTED_LAST" else "unadjusted"
+        meta = DatasetMeta(label=f"IB daily bars ({self.what}: {kind})", source=self.name)
+        return SourceBatch(
+            bars, meta, ohlc=None, notes=(f"{len(self.symbols)} symbol(s) from IB, {self.what}",)
+        )
+
+    def _end(self) -> dt.date:
+        return self.end or dt.date.today()  # noqa: DTZ011 - a calendar date for IB's request
+
+    def _symbol(self, broker: IBBroker, symbol: str) -> list[pd.DataFrame]:
+        end = self._end()
+        if self.what == "ADJUSTED_LAST":  # IB refuses an end date with ADJUSTED_LAST
+            years = max(1, math.ceil((end - self.start).days / 365))
+            return [self._chunk(broker, symbol, "", f"{years} Y")]
+        # A year at a time, each chunk ending on the first bar of the one after it, so no
+        # session falls between two chunks whatever IB counts as "1 Y".
+        frames: list[pd.DataFrame] = []
+        while True:
+            frame = self._chunk(broker, symbol, f"{end:%Y%m%d} 23:59:59 UTC", "1 Y")
+            if frame.empty:
+                return frames
+            frames.append(frame)
+            earliest = dt.datetime.strptime(frame["date"].min(), "%Y%m%d").date()  # noqa: DTZ007
+            if earliest <= self.start or earliest >= end:
+                return frames
+            end = earliest
+
+    def _chunk(self, broker: IBBroker, symbol: str, end: str, duration: str) -> pd.DataFrame:
+        cached = self._cache_path(symbol, end, duration)
+        if cached is not None and cached.is_file():
+            return pd.read_parquet(cached)
+        contract = ibapi.Stock(symbol, "SMART", "USD")
+        for _ in range(MAX_VIOLATIONS + 1):
+            self.pacer.wait(f"{symbol}|{end}|{duration}|{self.what}")
+            broker.errors.clear()
+            bars = broker.ib.reqHistoricalData(
+                contract,
+                endDateTime=end,
+                durationStr=duration,
+                barSizeSetting="1 day",
+                whatToShow=self.what,
+                useRTH=True,
+                formatDate=1,
+            )
+            if any(code == 162 for _, code, _ in broker.errors):
+                logger.warning(
+                    "Pacing violation (IB 162) for %s: waiting %.0f s", symbol, VIOLATION_WAIT_S
+                )
+                self.pacer.sleep(VIOLATION_WAIT_S)
+                continue
+            if broker.errors:
+                _, code, message = broker.errors[0]
+                raise DataError(f"IB history for {symbol}: error {code}: {message}")
+            frame = pd.DataFrame(
+                {
+                    "date": [
+                        b.date.strftime("%Y%m%d") if hasattr(b.date, "strftime") else str(b.date)
+                        for b in bars
+                    ],
+                    "symbol": symbol,
+                    "open": [b.open for b in bars],
+                    "high": [b.high for b in bars],
+                    "low": [b.low for b in bars],
+                    "close": [b.close for b in bars],
+                    "volume": [b.volume for b in bars],
+                    "_source": f"ib:{symbol}",
+                }
+            )
+            if cached is not None and not frame.empty:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                frame.to_parquet(cached)
+            return frame
+        raise DataError(f"IB kept refusing history for {symbol} (pacing violations)")
+
+    def _cache_path(self, symbol: str, end: str, duration: str) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        # An open-ended request (ADJUSTED_LAST) is keyed by today's date: tomorrow asks again.
+        until = end[:8] or f"{self._end():%Y%m%d}"
+        span = duration.replace(" ", "")
+        return self.cache_dir / f"{symbol}-{self.what}-{until}-{span}-{self.start:%Y%m%d}.parquet"
+
+
+@SOURCES.register("ib")
+def _from_request(request: SourceRequest) -> tuple[IBHistorySource, str]:
+    if request.ib is None or request.start is None:
+        raise ConfigError("--source ib needs --symbols A,B,C and --start YYYY-MM-DD")
+    symbols = [s.strip().upper() for s in (request.symbols or "").split(",") if s.strip()]
+    if not symbols:
+        raise ConfigError("--source ib needs --symbols A,B,C")
+    cache = request.cache_dir / "ib" if request.cache_dir else None
+    source = IBHistorySource(request.ib, symbols, request.start, cache_dir=cache)
+    return source, request.dataset or "ib"
