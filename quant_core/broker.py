@@ -152,3 +152,7 @@ class Broker(Protocol):
     def settle(self, seconds: float) -> list[Fill]:
         """Let the broker work for up to ``seconds``; return the executions that arrived."""
         ...
+
+    def rejections(self) -> list[Order]:
+        """Return the orders refused since the last call, each with the broker's reason."""
+        ...

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import replace
 from typing import Any
 
 from config.schema import IBConfig
@@ -21,6 +22,9 @@ from quant_core.ib.client import ibapi
 logger = logging.getLogger(__name__)
 
 INFORMATIONAL = range(2100, 2200)
+# Codes that, on an order id, mean IB refused the order: rejected (201), duplicate id (103),
+# price not on the tick grid (110), no security definition (200).
+ORDER_REFUSALS = {103, 110, 200, 201}
 CONNECTIVITY = {1100, 1101, 1102}
 OUR_REFS = ("qc:", "flat:")
 STATUS = {
@@ -56,6 +60,7 @@ class IBBroker:
         self._fatal: ConfigError | None = None
         self._reported: set[str] = set()  # execution ids already handed out by settle()
         self._account = cfg.account or ""
+        self._rejected: list[Order] = []
 
     # ----------------------------------------------------------------------- connection
 
@@ -114,6 +119,12 @@ class IBBroker:
             logger.debug("IB %d: %s", code, message)
             return
         self.errors.append((req_id, code, message))
+        if code in ORDER_REFUSALS:
+            for trade in self.ib.trades():
+                if trade.order.orderId == req_id:
+                    reason = f"IB {code}: {message}"
+                    refused = replace(_order(trade), status=OrderStatus.REJECTED, reason=reason)
+                    self._rejected.append(refused)
         if code == 326:
             self._fatal = ConfigError(
                 f"[IB 326] client id {self.cfg.client_id} is already in use at "
@@ -209,6 +220,11 @@ class IBBroker:
         self._reported.update(f.exec_id for f in new)
         return new
 
+    def rejections(self) -> list[Order]:
+        """Return the orders IB refused since the last call (201 and kin), with IB's reason."""
+        out, self._rejected = self._rejected, []
+        return out
+
     def fills(self) -> list[Fill]:
         """Return this session's executions with their commissions."""
         out = []
@@ -234,6 +250,9 @@ class IBBroker:
 def _order(trade: Any) -> Order:
     o, status = trade.order, trade.orderStatus
     kind = OrderType.LIMIT if o.orderType == "LMT" else OrderType.MARKET
+    ours = STATUS.get(status.status, OrderStatus.SUBMITTED)
+    if ours is OrderStatus.SUBMITTED and status.filled > 0:
+        ours = OrderStatus.PARTIALLY_FILLED
     if o.tif == "OPG":
         kind = OrderType.MARKET_ON_OPEN
     return Order(
@@ -244,7 +263,7 @@ def _order(trade: Any) -> Order:
         quantity=float(o.totalQuantity),
         order_type=kind,
         limit_price=float(o.lmtPrice) if kind is OrderType.LIMIT else None,
-        status=STATUS.get(status.status, OrderStatus.SUBMITTED),
+        status=ours,
         filled=float(status.filled),
         reason=status.status,
     )

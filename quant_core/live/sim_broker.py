@@ -70,6 +70,7 @@ class SimBroker:
         self.marks = np.full(len(symbols), np.nan)
         self._book: dict[str, Order] = {}
         self._done: list[Order] = []
+        self._rejected: list[Order] = []
         self._fills: list[Fill] = []
         self._cost_basis = np.zeros(len(symbols))
         self._realized = 0.0
@@ -120,6 +121,7 @@ class SimBroker:
             if order.symbol not in self.symbols:
                 rejected = replace(order, status=OrderStatus.REJECTED, reason="unknown symbol")
                 self._done.append(rejected)
+                self._rejected.append(rejected)
                 accepted.append(rejected)
                 continue
             placed = replace(
@@ -131,6 +133,11 @@ class SimBroker:
             accepted.append(placed)
         self._save()
         return accepted
+
+    def rejections(self) -> list[Order]:
+        """Return the orders refused since the last call."""
+        out, self._rejected = self._rejected, []
+        return out
 
     def cancel(self, order_id: str) -> None:
         """Cancel one waiting order."""

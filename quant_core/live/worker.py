@@ -280,6 +280,11 @@ class Worker:
     def heartbeat(self) -> None:
         """Take commands, then write the state file."""
         self.take_commands()
+        for order in self.broker.rejections():
+            self._error(
+                f"order {order.ref} ({order.side.value} {order.quantity:g} {order.symbol}) "
+                f"was rejected: {order.reason}"
+            )
         self.write_state()
 
     # -------------------------------------------------------------------------- commands
@@ -695,6 +700,7 @@ class Worker:
                         "symbol": o.symbol,
                         "side": o.side.value,
                         "quantity": o.quantity,
+                        "filled": o.filled,
                         "status": o.status.value,
                     }
                     for o in self.broker.open_orders()

@@ -74,6 +74,8 @@ class FakeTWS:
         self.busy_client_ids: set[int] = set()  # ids another application holds (error 326)
         # symbol -> [(YYYYMMDD, open, high, low, close, volume)], ascending
         self.history: dict[str, list[tuple[str, float, float, float, float, float]]] = {}
+        self.reject: dict[str, str] = {}  # symbol -> the reason IB gives (error 201)
+        self.partial: dict[str, float] = {}  # symbol -> the share of an order that fills
         self.pacing_violations = 0  # answer this many history requests with error 162
         self.history_requests: list[
             tuple[float, str, str, str, str]
@@ -328,6 +330,11 @@ class FakeTWS:
         )
         self.orders[order_id] = order
         self.next_order_id = max(self.next_order_id, order_id + 1)
+        if symbol in self.reject:
+            order.status = "Inactive"
+            message = f"Order rejected - reason:{self.reject[symbol]}"
+            conn.send(p.error(order_id, 201, message, conn.server_version))
+            return
         conn.send(p.open_order(order, conn.server_version))
         conn.send(p.order_status(order))
         price = self.prices.get(symbol)
@@ -341,6 +348,8 @@ class FakeTWS:
 
     def _fill(self, conn: _Connection, order: p.FakeOrder, price: float) -> None:
         shares = order.quantity - order.filled
+        if order.stock.symbol in self.partial:
+            shares = float(int(order.quantity * self.partial[order.stock.symbol]))
         signed = shares if order.action == "BUY" else -shares
         commission = max(COMMISSION_MIN, COMMISSION_PER_SHARE * shares)
         self.cash -= signed * price + commission
@@ -351,7 +360,9 @@ class FakeTWS:
         else:
             cost = avg * quantity + signed * price if quantity * signed >= 0 else avg * new
             self.positions[order.stock.symbol] = [new, cost / new]
-        order.filled, order.avg_price, order.status = order.quantity, price, "Filled"
+        order.filled += shares
+        order.avg_price = price
+        order.status = "Filled" if order.filled >= order.quantity else "Submitted"
         exec_id = f"0000e0d5.{next(self._exec):08d}.01.01"
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d %H:%M:%S UTC")
         conn.send(p.exec_details(order, exec_id, shares, price, stamp, conn.server_version))

@@ -136,3 +136,29 @@ def test_a_drop_mid_session_reconnects_and_never_doubles(worker: Worker, fake: F
     assert worker.reconciled["our_open_orders"] == 1
     assert worker.rebalance_next() == []  # this session's orders are at the broker already
     assert len(fake.orders) == orders_before
+
+
+def test_rejections_and_partial_fills_are_reported_in_the_state(
+    worker: Worker, fake: FakeTWS, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.reject["MSFT"] = "Insufficient buying power"
+    fake.partial["AAPL"] = 0.5
+
+    _rebalance(worker)
+
+    state = read_state(worker.live_dir)
+    assert state is not None
+    [error] = [e["message"] for e in state["errors"] if "rejected" in e["message"]]
+    assert "BUY 980 MSFT" in error
+    assert "IB 201" in error
+    assert "Insufficient buying power" in error
+    orders = {o["symbol"]: o for o in state["open_orders"]}
+    assert (orders["AAPL"]["status"], orders["AAPL"]["filled"]) == ("partially_filled", 980)
+    assert orders["AAPL"]["quantity"] == 1960
+    assert "MSFT" not in orders
+    assert {p["symbol"]: p["quantity"] for p in state["positions"]} == {"AAPL": 980}
+    assert [(f["symbol"], f["quantity"]) for f in state["fills_today"]] == [("AAPL", 980)]
+    worker.heartbeat()
+    worker.heartbeat()  # a rejection is reported once, not at every heartbeat
+    logged = [r for r in caplog.records if "was rejected" in r.getMessage()]
+    assert len(logged) == 1

@@ -97,3 +97,13 @@ def test_the_account_outlives_the_process(tmp_path: Path) -> None:
     assert again.account().cash == pytest.approx(first.account().cash)
     assert [(p.symbol, p.quantity, p.avg_cost) for p in again.positions()] == [("A", -50, 10.0)]
     assert [o.ref for o in again.open_orders()] == ["qc:2010-01-05:B"]
+
+
+def test_an_unknown_symbol_is_rejected_and_reported_once() -> None:
+    b = broker()
+    [placed] = b.place([Order("", "qc:x:ZZZ", "ZZZ", Side.BUY, 5)])
+    assert placed.status is OrderStatus.REJECTED
+    [refused] = b.rejections()
+    assert (refused.ref, refused.reason) == ("qc:x:ZZZ", "unknown symbol")
+    assert b.rejections() == []
+    assert b.open_orders() == []
