@@ -4,7 +4,7 @@ VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo test lint typecheck unit unit-insync bench clean
 
 install: $(STAMP)
 
@@ -30,7 +30,26 @@ typecheck: install
 unit: install
 	cd $(ROOT) && $(PY) -m pytest -q
 
-test: lint typecheck unit
+# The IB suite again under ib_insync, in its own venv: the two libraries cannot share one.
+INSYNC := $(ROOT)/.venv-insync
+IB_TESTS := tests/unit/test_fake_tws_protocol.py tests/integration/test_fake_tws.py \
+	tests/integration/test_ib_broker.py tests/integration/test_worker_ib.py \
+	tests/integration/test_ib_history.py
+
+$(INSYNC)/.installed: $(ROOT)/pyproject.toml $(ROOT)/.ci/insync_requirements.py
+	test -x $(INSYNC)/bin/python || python3 -m venv $(INSYNC)
+	$(INSYNC)/bin/python -m pip install --quiet --upgrade pip
+	python3 $(ROOT)/.ci/insync_requirements.py > $(INSYNC)/requirements.txt
+	$(INSYNC)/bin/python -m pip install --quiet -r $(INSYNC)/requirements.txt
+	$(INSYNC)/bin/python -m pip install --quiet --no-deps -e "$(ROOT)"
+	touch $@
+
+unit-insync: $(INSYNC)/.installed
+	cd $(ROOT) && $(INSYNC)/bin/python -c "import ib_insync, importlib.util as u; \
+		assert u.find_spec('ib_async') is None, 'ib_async must not be in the ib_insync venv'"
+	cd $(ROOT) && $(INSYNC)/bin/python -m pytest -q -p no:cacheprovider $(IB_TESTS)
+
+test: lint typecheck unit unit-insync
 
 bench: install
 	cd $(ROOT) && $(PY) -m pip install --quiet -e "$(ROOT)[bench]"
@@ -38,4 +57,4 @@ bench: install
 	cd $(ROOT) && $(PY) benchmarks/backtest.py
 
 clean:
-	rm -rf $(VENV) $(ROOT)/.mypy_cache $(ROOT)/.ruff_cache $(ROOT)/.pytest_cache
+	rm -rf $(VENV) $(INSYNC) $(ROOT)/.mypy_cache $(ROOT)/.ruff_cache $(ROOT)/.pytest_cache

@@ -1,6 +1,6 @@
-"""The real ib_async client against the fake TWS on 127.0.0.1: the wire protocol end to end.
+"""The real IB client (ib_async; ib_insync in its own venv) against the fake TWS: the wire protocol.
 
-Decode errors never reach the caller in ib_async (they are logged), so every test fails on an
+Decode errors never reach the caller in either library (they are logged), so every test fails on an
 ERROR from its decoder, and on any wrapper error other than the codes it expects.
 """
 
@@ -10,9 +10,12 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from ib_async import IB, LimitOrder, MarketOrder, Stock
 
+from quant_core.ib.client import ibapi
+from tests.fake_tws import CLIENT_MAX_VERSION, LIB, VERSIONS
 from tests.fake_tws.server import FakeTWS
+
+LimitOrder, MarketOrder, Stock = ibapi.LimitOrder, ibapi.MarketOrder, ibapi.Stock
 
 pytestmark = pytest.mark.integration
 
@@ -26,9 +29,9 @@ def fake() -> Iterator[FakeTWS]:
 
 
 @pytest.fixture
-def ib(fake: FakeTWS, caplog: pytest.LogCaptureFixture) -> Iterator[IB]:
-    caplog.set_level(logging.WARNING, logger="ib_async")
-    client = IB()
+def ib(fake: FakeTWS, caplog: pytest.LogCaptureFixture) -> Iterator[ibapi.IB]:
+    caplog.set_level(logging.WARNING, logger=LIB)
+    client = ibapi.IB()
     client.connect("127.0.0.1", fake.port, clientId=7, timeout=10)
     yield client
     client.disconnect()
@@ -36,14 +39,14 @@ def ib(fake: FakeTWS, caplog: pytest.LogCaptureFixture) -> Iterator[IB]:
         r.getMessage()
         for r in caplog.records
         if r.levelno >= logging.ERROR
-        and r.name.startswith("ib_async")
+        and r.name.startswith(LIB)
         and not r.getMessage().startswith("Error 202,")  # a cancel, as ib_async reports it
     ]
     assert problems == []
 
 
-def test_connect_sync_positions_and_account(ib: IB, fake: FakeTWS) -> None:
-    assert ib.client.serverVersion() == 178
+def test_connect_sync_positions_and_account(ib: ibapi.IB, fake: FakeTWS) -> None:
+    assert ib.client.serverVersion() == min(178, CLIENT_MAX_VERSION)
     assert ib.managedAccounts() == ["DU1234567"]
     assert [(p.contract.symbol, p.position, p.avgCost) for p in ib.positions()] == [
         ("MSFT", 10.0, 250.0)
@@ -53,7 +56,9 @@ def test_connect_sync_positions_and_account(ib: IB, fake: FakeTWS) -> None:
     assert values["NetLiquidation"] == 1_003_000
 
 
-def test_market_order_fills_with_commission_and_pushes_the_position(ib: IB, fake: FakeTWS) -> None:
+def test_market_order_fills_with_commission_and_pushes_the_position(
+    ib: ibapi.IB, fake: FakeTWS
+) -> None:
     trade = ib.placeOrder(
         Stock("AAPL", "SMART", "USD"), MarketOrder("BUY", 10, orderRef="qc:t:AAPL")
     )
@@ -70,7 +75,7 @@ def test_market_order_fills_with_commission_and_pushes_the_position(ib: IB, fake
     assert fake.cash == pytest.approx(1_000_000 - 1_500 - 1.0)
 
 
-def test_limit_order_rests_then_cancel_and_global_cancel(ib: IB) -> None:
+def test_limit_order_rests_then_cancel_and_global_cancel(ib: ibapi.IB) -> None:
     first = ib.placeOrder(Stock("AAPL", "SMART", "USD"), LimitOrder("BUY", 5, 100.0))
     second = ib.placeOrder(Stock("MSFT", "SMART", "USD"), LimitOrder("SELL", 5, 999.0))
     ib.sleep(0.3)
@@ -84,10 +89,10 @@ def test_limit_order_rests_then_cancel_and_global_cancel(ib: IB) -> None:
     assert ib.openTrades() == []
 
 
-@pytest.mark.parametrize("version", [176, 178])
+@pytest.mark.parametrize("version", VERSIONS)
 def test_older_server_versions(version: int) -> None:
     server = FakeTWS(prices={"AAPL": 150.0}, max_server_version=version).start()
-    client = IB()
+    client = ibapi.IB()
     try:
         client.connect("127.0.0.1", server.port, clientId=1, timeout=10)
         assert client.client.serverVersion() == version
@@ -100,7 +105,7 @@ def test_older_server_versions(version: int) -> None:
 
 
 def test_a_reconnect_finds_the_account_as_it_was(fake: FakeTWS) -> None:
-    client = IB()
+    client = ibapi.IB()
     client.connect("127.0.0.1", fake.port, clientId=2, timeout=10)
     client.placeOrder(Stock("AAPL", "SMART", "USD"), MarketOrder("BUY", 4))
     resting = client.placeOrder(Stock("AAPL", "SMART", "USD"), LimitOrder("BUY", 1, 1.0))

@@ -1,4 +1,4 @@
-"""The IB broker adapter (quant_core.ib) over the real ib_async client and the fake TWS."""
+"""The IB broker adapter (quant_core.ib) over the real IB client and the fake TWS."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from quant_core.broker import Order, OrderStatus, OrderType, Side
 from quant_core.errors import ConfigError, TemporaryBrokerError
 from quant_core.ib.broker import IBBroker
 from quant_core.ib.client import ibapi
+from tests.fake_tws import LIB, client_problems
 from tests.fake_tws.server import FakeTWS
 
 pytestmark = pytest.mark.integration
@@ -28,15 +29,12 @@ def fake() -> Iterator[FakeTWS]:
 
 @pytest.fixture
 def broker(fake: FakeTWS, caplog: pytest.LogCaptureFixture) -> Iterator[IBBroker]:
-    caplog.set_level(logging.WARNING, logger="ib_async")
+    caplog.set_level(logging.WARNING, logger=LIB)
     adapter = IBBroker(IBConfig(port=fake.port, client_id=11), timeout_s=5)
     adapter.connect()
     yield adapter
     adapter.disconnect()
-    decode_errors = [
-        r for r in caplog.records if r.name == "ib_async.Decoder" and r.levelno >= logging.ERROR
-    ]
-    assert decode_errors == []
+    assert client_problems(caplog.records) == []
 
 
 def test_account_and_positions_map_to_our_types(broker: IBBroker) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from quant_core.data.sync import sync
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import DataError
 from quant_core.ib.history import VIOLATION_WAIT_S, IBHistorySource, Pacer
+from tests.fake_tws import LIB, client_problems
 from tests.fake_tws.server import FakeTWS
 
 pytestmark = pytest.mark.integration
@@ -38,6 +40,13 @@ def history(calendar: TradingCalendar, base: float) -> list[Bar]:
         stamp = pd.Timestamp(day).strftime("%Y%m%d")
         rows.append((stamp, close - 0.5, close + 1.0, close - 1.0, close, 1000.0 + k))
     return rows
+
+
+@pytest.fixture(autouse=True)
+def _client_log_is_clean(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    caplog.set_level(logging.WARNING, logger=LIB)
+    yield
+    assert client_problems(caplog.records) == []
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The live worker on the IB broker adapter, over the real ib_async client and the fake TWS."""
+"""The live worker on the IB broker adapter, over the real IB client and the fake TWS."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from quant_core.live.journal import Journal
 from quant_core.live.worker import Worker, WorkerOptions, WorkerState
 from quant_core.strategies.base import Strategy, StrategyContext, StrategyParams
 from tests.factories import market
+from tests.fake_tws import LIB, client_problems
 from tests.fake_tws.server import FakeTWS
 
 pytestmark = pytest.mark.integration
@@ -51,7 +52,7 @@ def fake() -> Iterator[FakeTWS]:
 
 @pytest.fixture
 def worker(tmp_path: Path, fake: FakeTWS, caplog: pytest.LogCaptureFixture) -> Iterator[Worker]:
-    caplog.set_level(logging.WARNING, logger="ib_async")
+    caplog.set_level(logging.WARNING, logger=LIB)
     cfg = load_config(
         "live",
         [
@@ -68,15 +69,13 @@ def worker(tmp_path: Path, fake: FakeTWS, caplog: pytest.LogCaptureFixture) -> I
     live = tmp_path / "live"
     journal = Journal(live / "journal.duckdb")
     w = Worker(cfg, market(CLOSES), Thirds(), broker, live, journal, WorkerOptions(mode="ib-paper"))
-    w.sleep = broker.wait  # let ib_async process messages while the worker waits
+    w.sleep = broker.wait  # let the IB client process messages while the worker waits
     w.start()
     yield w
     w.finish()
     journal.close()
     broker.disconnect()
-    assert [
-        r for r in caplog.records if r.name == "ib_async.Decoder" and r.levelno >= logging.ERROR
-    ] == []
+    assert client_problems(caplog.records) == []
 
 
 def _rebalance(worker: Worker) -> None:

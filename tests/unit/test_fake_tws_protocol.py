@@ -1,4 +1,4 @@
-"""Every message the fake TWS encodes, decoded by ib_async's own Decoder at versions 176 and 178.
+"""Every message the fake TWS encodes, decoded by the client's own Decoder at versions 176 and 178.
 
 The libraries swallow decode errors (they only log them), so a malformed fake message would
 pass silently in an end-to-end test; here each one must decode into the right objects.
@@ -7,13 +7,16 @@ pass silently in an end-to-end test; here each one must decode into the right ob
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import logging
 from typing import Any
 
 import pytest
-from ib_async.decoder import Decoder
 
+from tests.fake_tws import LIB, VERSIONS
 from tests.fake_tws import protocol as p
+
+Decoder: Any = importlib.import_module(f"{LIB}.decoder").Decoder
 
 STOCK = p.Stock(265598, "AAPL")
 
@@ -37,10 +40,10 @@ def decode(
     message: bytes, version: int, caplog: pytest.LogCaptureFixture
 ) -> tuple[str, tuple[Any, ...]]:
     recorder = Recorder()
-    decoder = Decoder(recorder, version)  # type: ignore[arg-type]
-    with caplog.at_level(logging.ERROR, logger="ib_async.Decoder"):
+    decoder = Decoder(recorder, version)
+    with caplog.at_level(logging.ERROR, logger=f"{LIB}.Decoder"):
         decoder.interpret(p.split(message[4:]))
-    assert not [r for r in caplog.records if r.name == "ib_async.Decoder"], caplog.text
+    assert not [r for r in caplog.records if r.name == f"{LIB}.Decoder"], caplog.text
     assert len(recorder.calls) == 1, recorder.calls
     return recorder.calls[0]
 
@@ -62,7 +65,7 @@ ORDER = p.FakeOrder(
 )
 
 
-@pytest.mark.parametrize("version", [176, 178])
+@pytest.mark.parametrize("version", VERSIONS)
 def test_open_order(version: int, caplog: pytest.LogCaptureFixture) -> None:
     name, (order_id, contract, order, state) = decode(p.open_order(ORDER, version), version, caplog)
     assert name == "openOrder"
@@ -82,7 +85,7 @@ def test_open_order(version: int, caplog: pytest.LogCaptureFixture) -> None:
     assert state.status == "Submitted"
 
 
-@pytest.mark.parametrize("version", [176, 178])
+@pytest.mark.parametrize("version", VERSIONS)
 def test_order_status(version: int, caplog: pytest.LogCaptureFixture) -> None:
     name, args = decode(p.order_status(ORDER, 149.4), version, caplog)
     assert name == "orderStatus"
@@ -91,7 +94,7 @@ def test_order_status(version: int, caplog: pytest.LogCaptureFixture) -> None:
     assert args[8] == 3  # clientId
 
 
-@pytest.mark.parametrize("version", [176, 178])
+@pytest.mark.parametrize("version", VERSIONS)
 def test_exec_details(version: int, caplog: pytest.LogCaptureFixture) -> None:
     message = p.exec_details(ORDER, "e1", 4.0, 149.4, "20100105 14:30:00 UTC", version)
     name, (req_id, contract, execution) = decode(message, version, caplog)
@@ -111,7 +114,7 @@ def test_exec_details(version: int, caplog: pytest.LogCaptureFixture) -> None:
     assert execution.time.year == 2010
 
 
-@pytest.mark.parametrize("version", [176, 178])
+@pytest.mark.parametrize("version", VERSIONS)
 def test_commission_position_account_portfolio_error(
     version: int, caplog: pytest.LogCaptureFixture
 ) -> None:
