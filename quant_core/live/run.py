@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,10 +102,47 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
     journal = Journal(folder / "journal.duckdb")
     options = WorkerOptions(mode=mode, resume=request.resume, speed_s=request.speed_s)
     worker = Worker(cfg, data, strategy, broker, folder, journal, options, clock=clock)
+    with _signals_stop(worker) as signalled:
+        _drive(worker, data, warehouse, cfg, request)
+    if signalled:  # the worker has finished cleanly; now report the interruption (exit 130)
+        raise KeyboardInterrupt(f"signal {signalled[0]}")
+    return worker.state
+
+
+@contextmanager
+def _signals_stop(worker: Worker) -> Iterator[list[int]]:
+    """Turn SIGTERM and SIGINT into a stop request the worker obeys at its next step.
+
+    Raising from a signal handler could cut a journal transaction or a broker call in half;
+    a flag cannot. The caller raises ``KeyboardInterrupt`` once the worker has finished.
+    """
+    signalled: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield signalled  # signal handlers belong to the main thread; a caller's thread keeps its
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        logger.warning("Signal %d: stopping at the next step", signum)
+        signalled.append(signum)
+        worker.stop_requested = True
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield signalled
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _drive(
+    worker: Worker, data: MarketData, warehouse: Warehouse, cfg: AppConfig, request: LiveRequest
+) -> None:
     try:
         worker.start()
+        if worker.stop_requested:  # a signal during start-up
+            return
         if request.replay:
-            first, last = session_range(data.dates, strategy.warmup, *request.replay)
+            first, last = session_range(data.dates, worker.strategy.warmup, *request.replay)
             worker.replay(first, last)
         elif request.once:
             _one_cycle(worker, data, request.force_rebalance)
@@ -109,9 +150,8 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
             _live_loop(worker, warehouse, cfg)
     finally:
         worker.finish()
-        journal.close()
-        broker.disconnect()
-    return worker.state
+        worker.journal.close()
+        worker.broker.disconnect()
 
 
 def _one_cycle(worker: Worker, data: MarketData, force: bool) -> None:
@@ -147,7 +187,7 @@ def _live_loop(worker: Worker, warehouse: Warehouse, cfg: AppConfig) -> None:
                     version = _beat(worker, warehouse, cfg, version)
                     attempts = 0
                 except TemporaryBrokerError as exc:
-                    while not worker.recover(exc, attempts):
+                    while not worker.recover(exc, attempts) and not worker.stop_requested:
                         attempts += 1
                     attempts = 0
                 next_beat = time.monotonic() + cfg.live.heartbeat_s

@@ -60,9 +60,11 @@ def test_sigterm_stops_cleanly(tmp_path: Path, warehouse: Path) -> None:
 
     proc.send_signal(signal.SIGTERM)
 
-    assert proc.wait(30) == 130
+    code = proc.wait(30)
     assert proc.stderr is not None
+    stderr = proc.stderr.read().decode()
     proc.stderr.close()
+    assert code == 130, stderr
     last = read_state(tmp_path / "live")
     assert last is not None
     assert first["worker"]["state"] == "RUNNING"
