@@ -21,7 +21,10 @@ from pydantic import (
     SecretStr,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
+
+MOO_CUTOFF = dt.time(9, 28)  # the last exchange-local time the opening auction takes orders
 
 
 class Section(BaseModel):
@@ -161,6 +164,11 @@ class LiveConfig(Section):
     flat_timeout_s: PositiveFloat = Field(
         default=30.0, description="How long FLAT re-checks for an empty book, seconds"
     )
+    order_type: Literal["market", "market_on_open"] = Field(
+        default="market",
+        description="market: fills at once, after the open; market_on_open: in the opening "
+        "auction, the backtest's price (needs rebalance_time before 09:28). Default: market",
+    )
 
     @field_validator("rebalance_time", mode="before")
     @classmethod
@@ -169,6 +177,17 @@ class LiveConfig(Section):
         if isinstance(value, int):
             raise ValueError('write the time quoted, as "HH:MM" (an unquoted 15:45 is a number)')
         return value
+
+    @model_validator(mode="after")
+    def _auction_cutoff(self) -> LiveConfig:
+        # NYSE and Nasdaq take market-on-open orders until 09:28; later ones would wait a day.
+        if self.order_type == "market_on_open" and self.rebalance_time >= MOO_CUTOFF:
+            raise ValueError(
+                f"live.order_type market_on_open needs live.rebalance_time before "
+                f"{MOO_CUTOFF:%H:%M} (got {self.rebalance_time:%H:%M}); the auction takes "
+                "later orders only for the next day"
+            )
+        return self
 
 
 class RiskConfig(Section):

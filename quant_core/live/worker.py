@@ -473,6 +473,11 @@ class Worker:
             ended=ended_before(self.last_seen, t, len(self.data.dates)),
         )
         index = np.flatnonzero(vector)
+        order_type = (
+            OrderType.MARKET_ON_OPEN
+            if self.cfg.live.order_type == "market_on_open"
+            else OrderType.MARKET
+        )
         orders = [
             Order(
                 "",
@@ -480,6 +485,7 @@ class Worker:
                 str(self.data.symbols[i]),
                 Side.BUY if vector[i] > 0 else Side.SELL,
                 float(abs(vector[i])),
+                order_type,
             )
             for i in index
         ]

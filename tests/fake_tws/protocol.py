@@ -124,6 +124,7 @@ class FakeOrder:
     status: str = "Submitted"
     filled: float = 0.0
     avg_price: float = 0.0
+    tif: str = "DAY"  # OPG: market-on-open, filled by FakeTWS.open_auction()
 
 
 def open_order(o: FakeOrder, server_version: int) -> bytes:
@@ -137,7 +138,7 @@ def open_order(o: FakeOrder, server_version: int) -> bytes:
         o.order_type,
         o.limit_price if o.limit_price is not None else "",
         "",
-        "DAY",
+        o.tif,
         "",
         o.account,
         "O",

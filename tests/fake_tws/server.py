@@ -327,6 +327,7 @@ class FakeTWS:
             limit,
             f[23] or self.accounts[0],
             f[26],
+            tif=f[21] or "DAY",
         )
         self.orders[order_id] = order
         self.next_order_id = max(self.next_order_id, order_id + 1)
@@ -343,8 +344,17 @@ class FakeTWS:
             and price is not None
             and (price <= limit if action == "BUY" else price >= limit)
         )
-        if price is not None and marketable:
+        if price is not None and marketable and order.tif != "OPG":
             self._fill(conn, order, price)
+
+    def open_auction(self) -> None:
+        """The opening auction: fill every resting market-on-open order at today's price."""
+        for order in list(self.orders.values()):
+            price = self.prices.get(order.stock.symbol)
+            if order.tif == "OPG" and order.status == "Submitted" and price is not None:
+                for conn in list(self._connections):
+                    if conn.client_id == order.client_id:
+                        self._fill(conn, order, price)
 
     def _fill(self, conn: _Connection, order: p.FakeOrder, price: float) -> None:
         shares = order.quantity - order.filled

@@ -12,7 +12,7 @@ import pytest
 from typing_extensions import override
 
 from config import load_config
-from quant_core.errors import TemporaryBrokerError
+from quant_core.errors import ConfigError, TemporaryBrokerError
 from quant_core.ib.broker import IBBroker
 from quant_core.live.files import read_state, send_command
 from quant_core.live.journal import Journal
@@ -50,9 +50,7 @@ def fake() -> Iterator[FakeTWS]:
     server.stop()
 
 
-@pytest.fixture
-def worker(tmp_path: Path, fake: FakeTWS, caplog: pytest.LogCaptureFixture) -> Iterator[Worker]:
-    caplog.set_level(logging.WARNING, logger=LIB)
+def make_worker(tmp_path: Path, fake: FakeTWS, *overrides: str) -> Worker:
     cfg = load_config(
         "live",
         [
@@ -62,6 +60,7 @@ def worker(tmp_path: Path, fake: FakeTWS, caplog: pytest.LogCaptureFixture) -> I
             "ib.client_id=21",
             "risk.max_position_weight=null",
             "live.flat_timeout_s=3",
+            *overrides,
         ],
         environ={},
     )
@@ -71,10 +70,21 @@ def worker(tmp_path: Path, fake: FakeTWS, caplog: pytest.LogCaptureFixture) -> I
     w = Worker(cfg, market(CLOSES), Thirds(), broker, live, journal, WorkerOptions(mode="ib-paper"))
     w.sleep = broker.wait  # let the IB client process messages while the worker waits
     w.start()
-    yield w
+    return w
+
+
+def close_worker(w: Worker) -> None:
     w.finish()
-    journal.close()
-    broker.disconnect()
+    w.journal.close()
+    w.broker.disconnect()
+
+
+@pytest.fixture
+def worker(tmp_path: Path, fake: FakeTWS, caplog: pytest.LogCaptureFixture) -> Iterator[Worker]:
+    caplog.set_level(logging.WARNING, logger=LIB)
+    w = make_worker(tmp_path, fake)
+    yield w
+    close_worker(w)
     assert client_problems(caplog.records) == []
 
 
@@ -161,3 +171,38 @@ def test_rejections_and_partial_fills_are_reported_in_the_state(
     worker.heartbeat()  # a rejection is reported once, not at every heartbeat
     logged = [r for r in caplog.records if "was rejected" in r.getMessage()]
     assert len(logged) == 1
+
+
+def test_market_on_open_orders_wait_for_the_opening_auction(
+    tmp_path: Path, fake: FakeTWS, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=LIB)
+    worker = make_worker(
+        tmp_path, fake, "live.order_type=market_on_open", "live.rebalance_time=09:00"
+    )
+    try:
+        _rebalance(worker)
+        sent = {o.stock.symbol: o for o in fake.orders.values()}
+        assert {s: (o.order_type, o.tif) for s, o in sent.items()} == {
+            "AAPL": ("MKT", "OPG"),
+            "MSFT": ("MKT", "OPG"),
+            "XOM": ("MKT", "OPG"),
+        }
+        assert worker.broker.positions() == []  # nothing fills before the auction
+
+        fake.prices["AAPL"] = 151.0
+        fake.open_auction()
+        fills = worker.broker.settle(0.5)
+
+        assert sorted((f.symbol, f.quantity, f.price) for f in fills) == [
+            ("AAPL", 1960, 151.0),
+            ("MSFT", 980, 300.0),
+        ]
+    finally:
+        close_worker(worker)
+    assert client_problems(caplog.records) == []
+
+
+def test_market_on_open_needs_a_rebalance_before_the_auction_cutoff(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"live.rebalance_time before 09:28 \(got 09:35\)"):
+        load_config("live", ["live.order_type=market_on_open"], environ={})
