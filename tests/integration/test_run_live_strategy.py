@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from quant_core.data.warehouse import Warehouse
+from tests.fake_tws.server import FakeTWS
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,3 +80,39 @@ def test_refusals_exit_2(tmp_path: Path, warehouse: Path, args: list[str], messa
     result = run(tmp_path, warehouse, *args)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_once_with_forced_rebalance_on_ib(tmp_path: Path, warehouse: Path) -> None:
+    # The fake TWS quotes every symbol at its last close in the data, like the sim does.
+    last = (
+        Warehouse(warehouse)
+        .read_bars("sp500-2010", fields=["close"])
+        .groupby("symbol")["close"]
+        .last()
+    )
+    fake = FakeTWS(prices={str(k): float(v) for k, v in last.items()}).start()
+    try:
+        result = run(
+            tmp_path,
+            warehouse,
+            "--once",
+            "--force-rebalance",
+            "--set",
+            "live.broker=ib",
+            "--set",
+            f"ib.port={fake.port}",
+        )
+        assert result.returncode == 0, result.stderr
+        state = json.loads((tmp_path / "live" / "dashboard_state.json").read_text())
+        assert state["worker"]["mode"] == "ib-paper"
+        assert state["rebalance"]["last"] == "2010-08-23"
+        held = {p["symbol"]: p["quantity"] for p in state["positions"]}
+        assert len(held) > 50
+        assert held == {s: q for s, (q, _) in fake.positions.items()}
+        assert state["open_orders"] == []
+        assert {o.order_ref.rsplit(":", 1)[0] for o in fake.orders.values()} == {"qc:2010-08-23"}
+        assert len(state["fills_today"]) == len(fake.orders)
+        assert all(f["commission"] >= 1.0 for f in state["fills_today"])
+        assert state["account"]["cash"] == pytest.approx(fake.cash)
+    finally:
+        fake.stop()
