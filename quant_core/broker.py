@@ -108,6 +108,7 @@ class Account:
     buying_power: float
     realized_pnl: float = 0.0
     unrealized_pnl: float = 0.0
+    daily_pnl: float | None = None  # the broker's own figure (IB reqPnL); None: not reported
 
 
 class Broker(Protocol):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -22,6 +23,7 @@ from quant_core.ib.client import ibapi
 logger = logging.getLogger(__name__)
 
 INFORMATIONAL = range(2100, 2200)
+UNSET_DOUBLE = 1.7976931348623157e308  # IB's "no value"
 # Codes that, on an order id, mean IB refused the order: rejected (201), duplicate id (103),
 # price not on the tick grid (110), no security definition (200).
 ORDER_REFUSALS = {103, 110, 200, 201}
@@ -61,6 +63,7 @@ class IBBroker:
         self._reported: set[str] = set()  # execution ids already handed out by settle()
         self._account = cfg.account or ""
         self._rejected: list[Order] = []
+        self._pnl: Any = None
 
     # ----------------------------------------------------------------------- connection
 
@@ -88,6 +91,9 @@ class IBBroker:
             raise ConfigError(
                 f"ib.account {self.cfg.account!r} is not among this login's accounts: {accounts}"
             )
+        # Today's P&L as IB computes it (reqPnL), kept live; one subscription per connection.
+        live_pnl = self.ib.pnl(self._account)
+        self._pnl = live_pnl[0] if live_pnl else self.ib.reqPnL(self._account)
         logger.info(
             "Connected to IB (server version %s), accounts %s",
             self.ib.client.serverVersion(),
@@ -157,6 +163,7 @@ class IBBroker:
             buying_power=values.get("BuyingPower", 0.0),
             realized_pnl=sum(item.realizedPNL for item in portfolio),
             unrealized_pnl=sum(item.unrealizedPNL for item in portfolio),
+            daily_pnl=_number_or_none(self._pnl.dailyPnL if self._pnl is not None else None),
         )
 
     def positions(self) -> list[Position]:
@@ -267,6 +274,13 @@ def _order(trade: Any) -> Order:
         filled=float(status.filled),
         reason=status.status,
     )
+
+
+def _number_or_none(value: Any) -> float | None:
+    # IB sends no value (NaN, or the library's UNSET_DOUBLE) until it has computed one.
+    if value is None or not math.isfinite(value) or abs(value) >= UNSET_DOUBLE:
+        return None
+    return float(value)
 
 
 def _is_number(text: str) -> bool:

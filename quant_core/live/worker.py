@@ -682,7 +682,9 @@ class Worker:
                     "net_liquidation": account.net_liquidation,
                     "cash": account.cash,
                     "buying_power": account.buying_power,
-                    "daily_pnl": account.net_liquidation - self.day_start_equity,
+                    "daily_pnl": account.daily_pnl
+                    if account.daily_pnl is not None
+                    else account.net_liquidation - self.day_start_equity,
                     "unrealized_pnl": account.unrealized_pnl,
                     "realized_pnl": account.realized_pnl,
                 },

@@ -21,6 +21,7 @@ class In:
     """Server -> client message ids."""
 
     HISTORICAL_DATA = 17
+    PNL = 94
     ORDER_STATUS = 3
     ERROR = 4
     OPEN_ORDER = 5
@@ -45,6 +46,7 @@ class Out:
     """Client -> server message ids (those the fake answers)."""
 
     REQ_HISTORICAL_DATA = 20
+    REQ_PNL = 92
     PLACE_ORDER = 3
     CANCEL_ORDER = 4
     REQ_OPEN_ORDERS = 5

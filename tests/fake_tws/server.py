@@ -76,6 +76,8 @@ class FakeTWS:
         self.history: dict[str, list[tuple[str, float, float, float, float, float]]] = {}
         self.reject: dict[str, str] = {}  # symbol -> the reason IB gives (error 201)
         self.partial: dict[str, float] = {}  # symbol -> the share of an order that fills
+        self.daily_pnl = 0.0  # what reqPnL reports as today's P&L
+        self._pnl_subscribers: list[tuple[_Connection, int]] = []
         self.pacing_violations = 0  # answer this many history requests with error 162
         self.history_requests: list[
             tuple[float, str, str, str, str]
@@ -219,6 +221,7 @@ class FakeTWS:
             ),
             p.Out.PLACE_ORDER: self._place_order,
             p.Out.REQ_HISTORICAL_DATA: self._req_history,
+            p.Out.REQ_PNL: self._req_pnl,
             p.Out.CANCEL_ORDER: lambda c, m: self._cancel(int(m[2])),
             p.Out.REQ_GLOBAL_CANCEL: lambda c, _: self._cancel_all(),
         }
@@ -277,6 +280,26 @@ class FakeTWS:
             price = self.prices.get(symbol, avg)
             conn.send(p.portfolio_value(account, self.stock(symbol), quantity, price, avg))
         conn.send(p.frame(p.In.ACCOUNT_TIME, 1, dt.datetime.now(dt.UTC).strftime("%H:%M")))
+
+    # ---------------------------------------------------------------------------- PnL
+
+    def _req_pnl(self, conn: _Connection, f: list[str]) -> None:
+        self._pnl_subscribers.append((conn, int(f[1])))
+        self._send_pnl(conn, int(f[1]))
+
+    def _send_pnl(self, conn: _Connection, req_id: int) -> None:
+        unrealized = sum(
+            q * (self.prices.get(s, avg) - avg) for s, (q, avg) in self.positions.items()
+        )
+        conn.send(p.frame(p.In.PNL, req_id, self.daily_pnl, round(unrealized, 2), 0.0))
+
+    def set_daily_pnl(self, value: float) -> None:
+        """Change today's P&L and push it to every subscriber, as TWS does."""
+        with self.lock:
+            self.daily_pnl = value
+            for conn, req_id in self._pnl_subscribers:
+                if conn in self._connections:
+                    self._send_pnl(conn, req_id)
 
     # ------------------------------------------------------------------------ history
 

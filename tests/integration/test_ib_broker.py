@@ -126,3 +126,11 @@ def test_an_account_not_in_the_login_is_refused(fake: FakeTWS) -> None:
     adapter = IBBroker(IBConfig(port=fake.port, client_id=14, account="U999"), timeout_s=5)
     with pytest.raises(ConfigError, match=r"ib\.account 'U999' is not among"):
         adapter.connect()
+
+
+def test_daily_pnl_comes_from_ib(broker: IBBroker, fake: FakeTWS) -> None:
+    broker.wait(0.2)
+    assert broker.account().daily_pnl == 0.0
+    fake.set_daily_pnl(-1234.5)
+    broker.wait(0.3)
+    assert broker.account().daily_pnl == -1234.5
