@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from quant_core.data.warehouse import Warehouse
+from quant_core.live.files import read_state
 from tests.fake_tws.server import FakeTWS
 
 pytestmark = pytest.mark.integration
@@ -116,3 +120,54 @@ def test_once_with_forced_rebalance_on_ib(tmp_path: Path, warehouse: Path) -> No
         assert state["account"]["cash"] == pytest.approx(fake.cash)
     finally:
         fake.stop()
+
+
+def test_a_tws_restart_shows_disconnected_then_reconciles(tmp_path: Path, warehouse: Path) -> None:
+    fake = FakeTWS(prices={}).start()
+    (tmp_path / "warehouse").symlink_to(warehouse)
+    env = {**os.environ, "QC__PATHS__DATA_DIR": str(tmp_path), "QC__LIVE__HEARTBEAT_S": "0.1"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "run_live_strategy.py"),
+            "--set",
+            "live.broker=ib",
+            "--set",
+            f"ib.port={fake.port}",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    seen: list[str] = []
+
+    def wait_for(state: str) -> dict[str, Any]:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            current = read_state(tmp_path / "live")
+            if current is not None:
+                if not seen or seen[-1] != current["worker"]["state"]:
+                    seen.append(current["worker"]["state"])
+                if current["worker"]["state"] == state:
+                    return current
+            time.sleep(0.01)
+        raise AssertionError(f"never {state}; saw {seen}")
+
+    try:
+        before = wait_for("RUNNING")
+        fake.drop_connections()  # TWS's daily restart
+        down = wait_for("DISCONNECTED")
+        back = wait_for("RUNNING")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+        stderr = proc.stderr.read().decode() if proc.stderr else ""
+        if proc.stderr:
+            proc.stderr.close()
+        fake.stop()
+    assert code == 130, stderr
+    assert "reconnecting" in down["worker"]["reason"]
+    assert back["worker"]["reason"].startswith("reconnected")
+    assert back["reconciled"]["at"] > before["reconciled"]["at"]
+    assert seen[-3:] == ["RUNNING", "DISCONNECTED", "RUNNING"]
