@@ -2,9 +2,10 @@
 
 IB objects are mapped to our frozen types (``quant_core.broker``) here and nowhere else. Every
 order carries our order reference (``orderRef``), so the worker recognises its own orders after
-a restart. IB's error codes are kept: informational ones (2100-2199) are logged at debug level,
-connectivity (1100, 1101, 1102) and pacing (162) become :class:`TemporaryBrokerError` for the
-worker to back off on, a client id in use (326) a :class:`ConfigError` naming the setting.
+a restart. IB's error codes are kept and sorted into families (:data:`FAMILIES`): a lost link
+(1100, 1101) and pacing (162) become :class:`TemporaryBrokerError` for the worker to back off
+on and re-sync after, refused orders (103, 110, 200, 201) are reported with IB's reason, a
+client id in use (326) is a :class:`ConfigError` naming the setting, and the rest is logged.
 """
 
 from __future__ import annotations
@@ -23,11 +24,26 @@ from quant_core.ib.client import ibapi
 logger = logging.getLogger(__name__)
 
 INFORMATIONAL = range(2100, 2200)
+# What each IB code means for us; unknown codes are errors, logged with IB's text.
+FAMILIES: dict[int, str] = {
+    103: "order_refused",  # duplicate order id
+    110: "order_refused",  # price does not conform to the minimum tick
+    200: "order_refused",  # no security definition (on history: no such symbol)
+    201: "order_refused",  # order rejected, with IB's reason
+    202: "cancelled",  # order cancelled: the answer to our own cancel
+    162: "pacing",  # historical data pacing violation
+    321: "bad_request",  # error validating a request: our bug, logged as such
+    326: "config",  # client id in use
+    354: "no_subscription",  # market data not subscribed (delayed data is the fallback)
+    1100: "link_lost",  # TWS lost its link to IB
+    1101: "link_lost",  # link restored, data lost: positions and orders must be read again
+    1102: "info",  # link restored, data maintained
+}
 UNSET_DOUBLE = 1.7976931348623157e308  # IB's "no value"
 # Codes that, on an order id, mean IB refused the order: rejected (201), duplicate id (103),
 # price not on the tick grid (110), no security definition (200).
-ORDER_REFUSALS = {103, 110, 200, 201}
-CONNECTIVITY = {1100, 1101, 1102}
+ORDER_REFUSALS = {c for c, f in FAMILIES.items() if f == "order_refused"}
+BACK_OFF = {c for c, f in FAMILIES.items() if f in {"link_lost", "pacing"}}
 OUR_REFS = ("qc:", "flat:")
 STATUS = {
     "PendingSubmit": OrderStatus.PENDING,
@@ -68,8 +84,14 @@ class IBBroker:
     # ----------------------------------------------------------------------- connection
 
     def connect(self) -> None:
-        """Connect and select the account; a client id in use is a ConfigError."""
+        """Connect and select the account; a client id in use is a ConfigError.
+
+        Always afresh: positions, open orders and executions are all read again.
+        """
         self._fatal = None
+        self.errors.clear()
+        if self.ib.isConnected():  # after 1100/1101 the socket is up but the data is stale
+            self.ib.disconnect()
         try:
             self.ib.connect(
                 self.cfg.host,
@@ -121,8 +143,11 @@ class IBBroker:
         return self._account
 
     def _on_error(self, req_id: int, code: int, message: str, contract: Any = None) -> None:
-        if code in INFORMATIONAL:
-            logger.debug("IB %d: %s", code, message)
+        family = family_of(code)
+        if family == "info":  # farm status (2100-2199) is noise; 1102 is worth a line
+            logger.log(
+                logging.DEBUG if code in INFORMATIONAL else logging.INFO, "IB %d: %s", code, message
+            )
             return
         self.errors.append((req_id, code, message))
         if code in ORDER_REFUSALS:
@@ -136,14 +161,15 @@ class IBBroker:
                 f"[IB 326] client id {self.cfg.client_id} is already in use at "
                 f"{self.cfg.host}:{self.cfg.port}; set another ib.client_id"
             )
-        logger.warning("IB %d (request %d): %s", code, req_id, message)
+        level = logging.INFO if family == "cancelled" else logging.WARNING
+        logger.log(level, "IB %d %s (request %d): %s", code, family, req_id, message)
 
     def raise_pending(self) -> None:
         """Raise what the last calls reported: connectivity loss or pacing, to back off on."""
         if not self.ib.isConnected():
             raise TemporaryBrokerError(f"the connection to {self.cfg.host}:{self.cfg.port} is lost")
         for _, code, message in self.errors:
-            if code in CONNECTIVITY or code == 162:
+            if code in BACK_OFF:
                 self.errors.clear()
                 raise TemporaryBrokerError(message, code)
 
@@ -274,6 +300,13 @@ def _order(trade: Any) -> Order:
         filled=float(status.filled),
         reason=status.status,
     )
+
+
+def family_of(code: int) -> str:
+    """Return what IB error ``code`` means for us (see :data:`FAMILIES`)."""
+    if code in INFORMATIONAL:
+        return "info"
+    return FAMILIES.get(code, "error")
 
 
 def _number_or_none(value: Any) -> float | None:

@@ -115,6 +115,12 @@ class FakeTWS:
         self._server.close()
         self._thread.join(timeout=5)
 
+    def send_error(self, code: int, message: str) -> None:
+        """Send every client a system message (request id -1), e.g. 1100 or 1102."""
+        with self.lock:
+            for conn in self._connections:
+                conn.send(p.error(-1, code, message, conn.server_version))
+
     def drop_connections(self) -> None:
         """Close every client connection, as TWS does at its daily restart."""
         with self.lock:

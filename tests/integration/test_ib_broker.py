@@ -11,7 +11,7 @@ import pytest
 from config.schema import IBConfig
 from quant_core.broker import Order, OrderStatus, OrderType, Side
 from quant_core.errors import ConfigError, TemporaryBrokerError
-from quant_core.ib.broker import IBBroker
+from quant_core.ib.broker import IBBroker, family_of
 from quant_core.ib.client import ibapi
 from tests.fake_tws import LIB, client_problems
 from tests.fake_tws.server import FakeTWS
@@ -134,3 +134,36 @@ def test_daily_pnl_comes_from_ib(broker: IBBroker, fake: FakeTWS) -> None:
     fake.set_daily_pnl(-1234.5)
     broker.wait(0.3)
     assert broker.account().daily_pnl == -1234.5
+
+
+def test_a_lost_link_backs_off_and_a_restored_one_does_not(broker: IBBroker, fake: FakeTWS) -> None:
+    fake.send_error(1102, "Connectivity between IB and TWS has been restored - data maintained.")
+    broker.settle(0.2)  # nothing to do: the data was kept
+
+    fake.send_error(1100, "Connectivity between IB and Trader Workstation has been lost.")
+    with pytest.raises(TemporaryBrokerError, match="has been lost"):
+        broker.settle(0.2)
+
+    # The socket to TWS is still up; connect() starts afresh and reads everything again.
+    assert broker.is_connected()
+    broker.connect()
+    assert [p.symbol for p in broker.positions()] == ["MSFT"]
+    broker.settle(0.2)
+
+
+@pytest.mark.parametrize(
+    ("code", "family"),
+    [
+        (201, "order_refused"),
+        (162, "pacing"),
+        (1101, "link_lost"),
+        (1102, "info"),
+        (2104, "info"),
+        (202, "cancelled"),
+        (354, "no_subscription"),
+        (326, "config"),
+        (9999, "error"),
+    ],
+)
+def test_error_families(code: int, family: str) -> None:
+    assert family_of(code) == family
