@@ -253,6 +253,34 @@ class IBBroker:
         self._reported.update(f.exec_id for f in new)
         return new
 
+    def quotes(self, symbols: list[str]) -> dict[str, float]:
+        """Return a current price per symbol (a snapshot); delayed data without a subscription.
+
+        Without live market data IB answers 354; from then on this connection asks for delayed
+        data (15-20 minutes late) and says so in the log, once. Symbols IB does not know, or
+        has no price for, are left out.
+        """
+        stocks = [ibapi.Stock(s, "SMART", "USD") for s in symbols]
+        contracts = [c for c in self.ib.qualifyContracts(*stocks) if c is not None and c.conId]
+        self.errors.clear()
+        tickers = self._snapshot(contracts)
+        if any(code == 354 for _, code, _ in self.errors):
+            logger.warning("No live market data subscription (IB 354): using delayed data")
+            self.ib.reqMarketDataType(3)
+            self.errors.clear()
+            tickers = self._snapshot(contracts)
+        prices = {}
+        for ticker in tickers:
+            price = _number_or_none(ticker.marketPrice())
+            if price is not None and price > 0:
+                prices[ticker.contract.symbol] = price
+        return prices
+
+    def _snapshot(self, contracts: list[Any]) -> list[Any]:
+        if not contracts:
+            return []
+        return list(ibapi.util.run(self.ib.reqTickersAsync(*contracts), timeout=self.timeout_s))
+
     def rejections(self) -> list[Order]:
         """Return the orders IB refused since the last call (201 and kin), with IB's reason."""
         out, self._rejected = self._rejected, []

@@ -21,6 +21,10 @@ class In:
     """Server -> client message ids."""
 
     HISTORICAL_DATA = 17
+    TICK_PRICE = 1
+    CONTRACT_DATA = 10
+    CONTRACT_DATA_END = 52
+    TICK_SNAPSHOT_END = 57
     PNL = 94
     ORDER_STATUS = 3
     ERROR = 4
@@ -46,6 +50,9 @@ class Out:
     """Client -> server message ids (those the fake answers)."""
 
     REQ_HISTORICAL_DATA = 20
+    REQ_MKT_DATA = 1
+    REQ_CONTRACT_DATA = 9
+    REQ_MARKET_DATA_TYPE = 59
     REQ_PNL = 92
     PLACE_ORDER = 3
     CANCEL_ORDER = 4
@@ -279,3 +286,49 @@ def error(req_id: int, code: int, message: str, server_version: int) -> bytes:
     """Return an error message (with the advanced-reject JSON field from version 166)."""
     extra: Iterable[object] = [""] if server_version >= 166 else []
     return frame(In.ERROR, 2, req_id, code, message, *extra)
+
+
+def contract_details(req_id: int, s: Stock) -> bytes:
+    """Return contractDetails for a US stock (server version 164 and later)."""
+    return frame(
+        In.CONTRACT_DATA,
+        req_id,
+        s.symbol,
+        "STK",
+        "",
+        0.0,
+        "",
+        s.exchange,
+        s.currency,
+        s.symbol,
+        "NMS",
+        s.symbol,
+        s.con_id,
+        0.01,
+        "",  # multiplier
+        "ACTIVETIM,LMT,MKT,MOC,MOO",
+        "SMART,NYSE,NASDAQ",
+        1,  # priceMagnifier
+        0,  # underConId
+        f"{s.symbol} INC",
+        s.primary,
+        "",  # contractMonth
+        "Technology",
+        "Computers",
+        "Computers",
+        "US/Eastern",
+        "",  # tradingHours
+        "",  # liquidHours
+        "",  # evRule
+        "",  # evMultiplier
+        0,  # secIdList
+        1,  # aggGroup
+        "",
+        "",
+        "26",  # marketRuleIds
+        "",
+        "COMMON",
+        0.0001,  # minSize
+        0.0001,  # sizeIncrement
+        100,  # suggestedSizeIncrement
+    )

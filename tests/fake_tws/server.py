@@ -38,6 +38,7 @@ class _Connection:
     client_id: int = -1
     positions: bool = False
     account_updates: str | None = None
+    market_data_type: int = 1  # 1 live, 3 delayed (reqMarketDataType)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def send(self, message: bytes) -> None:
@@ -76,6 +77,8 @@ class FakeTWS:
         self.history: dict[str, list[tuple[str, float, float, float, float, float]]] = {}
         self.reject: dict[str, str] = {}  # symbol -> the reason IB gives (error 201)
         self.partial: dict[str, float] = {}  # symbol -> the share of an order that fills
+        self.subscribed = True  # has the account live market data? If not: 354, delayed only
+        self.ticks_sent: list[tuple[str, int, float]] = []  # (symbol, tick type, price)
         self.daily_pnl = 0.0  # what reqPnL reports as today's P&L
         self._pnl_subscribers: list[tuple[_Connection, int]] = []
         self.pacing_violations = 0  # answer this many history requests with error 162
@@ -228,6 +231,9 @@ class FakeTWS:
             p.Out.PLACE_ORDER: self._place_order,
             p.Out.REQ_HISTORICAL_DATA: self._req_history,
             p.Out.REQ_PNL: self._req_pnl,
+            p.Out.REQ_CONTRACT_DATA: self._req_contract,
+            p.Out.REQ_MKT_DATA: self._req_mkt_data,
+            p.Out.REQ_MARKET_DATA_TYPE: self._req_market_data_type,
             p.Out.CANCEL_ORDER: lambda c, m: self._cancel(int(m[2])),
             p.Out.REQ_GLOBAL_CANCEL: lambda c, _: self._cancel_all(),
         }
@@ -286,6 +292,39 @@ class FakeTWS:
             price = self.prices.get(symbol, avg)
             conn.send(p.portfolio_value(account, self.stock(symbol), quantity, price, avg))
         conn.send(p.frame(p.In.ACCOUNT_TIME, 1, dt.datetime.now(dt.UTC).strftime("%H:%M")))
+
+    # --------------------------------------------------------------------- market data
+
+    def _req_contract(self, conn: _Connection, f: list[str]) -> None:
+        # 9, version, reqId, 12 contract fields (conId, symbol, ...), ...
+        req_id, symbol = int(f[2]), f[4]
+        if symbol in self.prices or symbol in self.positions or symbol in self.history:
+            conn.send(p.contract_details(req_id, self.stock(symbol)))
+        conn.send(p.frame(p.In.CONTRACT_DATA_END, 1, req_id))
+
+    def _req_market_data_type(self, conn: _Connection, f: list[str]) -> None:
+        conn.market_data_type = int(f[2])
+
+    def _req_mkt_data(self, conn: _Connection, f: list[str]) -> None:
+        # 1, version, reqId, 12 contract fields, deltaNeutral, genericTicks, snapshot, ...
+        req_id, symbol, snapshot = int(f[2]), f[4], f[17] in {"1", "True"}
+        price = self.prices.get(symbol)
+        if price is None:
+            message = "No security definition has been found for the request"
+            conn.send(p.error(req_id, 200, message, conn.server_version))
+            return
+        if not self.subscribed and conn.market_data_type == 1:
+            message = "Requested market data is not subscribed."
+            conn.send(p.error(req_id, 354, message, conn.server_version))
+            return
+        delayed = conn.market_data_type in {3, 4}
+        # bid, ask, last: 1, 2, 4 live; 66, 67, 68 delayed. A cent of spread around the price.
+        ticks = (66, 67, 68) if delayed else (1, 2, 4)
+        for tick, value in zip(ticks, (price - 0.01, price + 0.01, price), strict=True):
+            conn.send(p.frame(p.In.TICK_PRICE, 6, req_id, tick, round(value, 2), 100, 0))
+            self.ticks_sent.append((symbol, tick, round(value, 2)))
+        if snapshot:
+            conn.send(p.frame(p.In.TICK_SNAPSHOT_END, 1, req_id))
 
     # ---------------------------------------------------------------------------- PnL
 

@@ -167,3 +167,23 @@ def test_a_lost_link_backs_off_and_a_restored_one_does_not(broker: IBBroker, fak
 )
 def test_error_families(code: int, family: str) -> None:
     assert family_of(code) == family
+
+
+def test_quotes_are_live_with_a_subscription(broker: IBBroker, fake: FakeTWS) -> None:
+    assert broker.quotes(["AAPL", "MSFT", "NOPE"]) == {"AAPL": 150.0, "MSFT": 300.0}
+    assert {tick for _, tick, _ in fake.ticks_sent} == {1, 2, 4}
+
+
+def test_quotes_fall_back_to_delayed_data_without_a_subscription(
+    broker: IBBroker, fake: FakeTWS, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.subscribed = False
+    caplog.set_level(logging.WARNING, logger="quant_core.ib.broker")
+
+    assert broker.quotes(["AAPL"]) == {"AAPL": 150.0}
+    assert broker.quotes(["MSFT"]) == {"MSFT": 300.0}  # stays on delayed data: no second 354
+
+    assert {tick for _, tick, _ in fake.ticks_sent} == {66, 67, 68}
+    assert [r.getMessage() for r in caplog.records if "delayed" in r.getMessage()] == [
+        "No live market data subscription (IB 354): using delayed data"
+    ]
