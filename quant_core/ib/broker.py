@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -113,6 +115,16 @@ class IBBroker:
             raise ConfigError(
                 f"ib.account {self.cfg.account!r} is not among this login's accounts: {accounts}"
             )
+        # The consent is checked against the account really reached, not only the settings:
+        # IB's paper accounts are DU... (DF... for advisors); anything else trades real money.
+        paper = self._account.startswith("D")
+        if paper != (self.cfg.trading_mode == "paper"):
+            self.ib.disconnect()
+            kind = "a paper" if paper else "a LIVE"
+            raise ConfigError(
+                f"{self.cfg.host}:{self.cfg.port} is {kind} account ({self._account}) but "
+                f"ib.trading_mode is {self.cfg.trading_mode}; check ib.port and ib.trading_mode"
+            )
         # Today's P&L as IB computes it (reqPnL), kept live; one subscription per connection.
         live_pnl = self.ib.pnl(self._account)
         self._pnl = live_pnl[0] if live_pnl else self.ib.reqPnL(self._account)
@@ -210,40 +222,54 @@ class IBBroker:
         """Return every order not yet done."""
         return [_order(t) for t in self.ib.openTrades()]
 
+    @contextmanager
+    def _sending(self) -> Iterator[None]:
+        # ib_async notices a closed socket only when its loop runs: run it, and refuse to send
+        # into a dead connection (the orders would be lost, yet look sent).
+        self.wait(0)
+        self.raise_pending()
+        try:
+            yield
+        except (ConnectionError, OSError) as exc:
+            raise TemporaryBrokerError(f"the connection to TWS dropped: {exc}") from None
+
     def place(self, orders: list[Order]) -> list[Order]:
         """Send orders to IB, each tagged with its reference; return them as accepted."""
-        placed = []
-        for order in orders:
-            contract = ibapi.Stock(order.symbol, "SMART", "USD")
-            ib_order: Any
-            if order.order_type is OrderType.LIMIT:
-                if order.limit_price is None:
-                    raise ConfigError(f"limit order {order.ref} has no limit price")
-                ib_order = ibapi.LimitOrder(order.side.value, order.quantity, order.limit_price)
-            else:
-                ib_order = ibapi.MarketOrder(order.side.value, order.quantity)
-                if order.order_type is OrderType.MARKET_ON_OPEN:
-                    ib_order.tif = "OPG"
-            ib_order.orderRef = order.ref
-            ib_order.account = self.account_id
-            placed.append(_order(self.ib.placeOrder(contract, ib_order)))
-        return placed
+        with self._sending():
+            return [self._place_one(order) for order in orders]
+
+    def _place_one(self, order: Order) -> Order:
+        contract = ibapi.Stock(order.symbol, "SMART", "USD")
+        ib_order: Any
+        if order.order_type is OrderType.LIMIT:
+            if order.limit_price is None:
+                raise ConfigError(f"limit order {order.ref} has no limit price")
+            ib_order = ibapi.LimitOrder(order.side.value, order.quantity, order.limit_price)
+        else:
+            ib_order = ibapi.MarketOrder(order.side.value, order.quantity)
+            if order.order_type is OrderType.MARKET_ON_OPEN:
+                ib_order.tif = "OPG"
+        ib_order.orderRef = order.ref
+        ib_order.account = self.account_id
+        return _order(self.ib.placeOrder(contract, ib_order))
 
     def cancel(self, order_id: str) -> None:
         """Cancel one open order by its IB order id."""
-        for trade in self.ib.openTrades():
-            if str(trade.order.orderId) == order_id:
-                self.ib.cancelOrder(trade.order)
-                return
+        with self._sending():
+            for trade in self.ib.openTrades():
+                if str(trade.order.orderId) == order_id:
+                    self.ib.cancelOrder(trade.order)
+                    return
 
     def cancel_all(self) -> None:
-        """Cancel our open orders; every order of the account with ``ib.cancel_scope: all``."""
-        if self.cfg.cancel_scope == "all":
-            self.ib.reqGlobalCancel()  # type: ignore[no-untyped-call]
-            return
-        for trade in self.ib.openTrades():
-            if trade.order.orderRef.startswith(OUR_REFS):
-                self.ib.cancelOrder(trade.order)
+        """Cancel our open orders; every order of the login with ``ib.cancel_scope: all``."""
+        with self._sending():
+            if self.cfg.cancel_scope == "all":
+                self.ib.reqGlobalCancel()  # type: ignore[no-untyped-call]
+                return
+            for trade in self.ib.openTrades():
+                if trade.order.orderRef.startswith(OUR_REFS):
+                    self.ib.cancelOrder(trade.order)
 
     def settle(self, seconds: float) -> list[Fill]:
         """Process IB's messages for ``seconds``; return executions not reported before."""

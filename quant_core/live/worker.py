@@ -298,6 +298,8 @@ class Worker:
         for path in self.inbox.pending():
             try:
                 self._take(path)
+            except TemporaryBrokerError:
+                raise  # acknowledged as interrupted; the loop reconnects and reconciles
             except Exception as exc:  # the worker loop's boundary: refuse, record, carry on
                 logger.exception("Could not handle command file %s", path.name)
                 moved = self.inbox.set_aside(path)
@@ -322,7 +324,13 @@ class Worker:
         else:
             self.inbox.taken(received.id)  # at most once, even if executing it crashes
             ack.update(command=received.command.command.value, accepted=True)
-            ack.update(self._execute(received.command))
+            try:
+                ack.update(self._execute(received.command))
+            except TemporaryBrokerError as exc:
+                ack["result"] = f"interrupted: {exc}; send it again once reconnected"
+                self._acknowledge(ack)
+                self.inbox.done(path, received.id)
+                raise
         self._acknowledge(ack)
         self.inbox.done(path, received.id)
 
@@ -346,6 +354,10 @@ class Worker:
         return {"result": "resumed: the strategy trades again"}
 
     def _flat(self, command: Command) -> dict[str, Any]:
+        # HALTED first: if the connection drops half-way, the worker must not trade back in.
+        self.transition(
+            WorkerState.HALTED, f"FLAT {command.id}: no new strategy orders until RESUME"
+        )
         self.broker.cancel_all()
         deadline = time.monotonic() + self.cfg.live.flat_timeout_s
         while True:

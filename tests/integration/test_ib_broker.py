@@ -187,3 +187,20 @@ def test_quotes_fall_back_to_delayed_data_without_a_subscription(
     assert [r.getMessage() for r in caplog.records if "delayed" in r.getMessage()] == [
         "No live market data subscription (IB 354): using delayed data"
     ]
+
+
+@pytest.mark.parametrize(
+    ("account", "mode", "message"),
+    [("U7654321", "paper", "a LIVE account"), ("DU1234567", "live", "a paper account")],
+)
+def test_the_account_reached_must_match_the_trading_mode(
+    account: str, mode: str, message: str
+) -> None:
+    fake = FakeTWS(accounts=(account,)).start()
+    try:
+        broker = IBBroker(IBConfig(port=fake.port, client_id=3, trading_mode=mode), timeout_s=5)
+        with pytest.raises(ConfigError, match=message):
+            broker.connect()
+        assert not broker.is_connected()
+    finally:
+        fake.stop()

@@ -208,3 +208,33 @@ def test_market_on_open_orders_wait_for_the_opening_auction(
 def test_market_on_open_needs_a_rebalance_before_the_auction_cutoff(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"live.rebalance_time before 09:28 \(got 09:35\)"):
         load_config("live", ["live.order_type=market_on_open"], environ={})
+
+
+def test_orders_are_never_sent_into_a_dead_connection(worker: Worker, fake: FakeTWS) -> None:
+    fake.drop_connections()  # between two heartbeats: the client has not noticed yet
+
+    with pytest.raises(TemporaryBrokerError):
+        worker.rebalance_next()
+
+    assert fake.orders == {}
+    assert worker.journal.table("orders").empty  # nothing recorded as sent
+    assert worker.recover(TemporaryBrokerError("connection lost"), 0)
+    placed = worker.rebalance_next()  # the decision is made again, once
+    assert len(placed) == 3
+    assert len(fake.orders) == 3
+
+
+def test_a_flat_cut_by_a_drop_leaves_the_worker_halted(worker: Worker, fake: FakeTWS) -> None:
+    _rebalance(worker)
+    fake.drop_connections()
+    send_command(worker.live_dir, "FLAT")
+
+    with pytest.raises(TemporaryBrokerError):
+        worker.heartbeat()
+
+    assert worker.state is WorkerState.HALTED  # it must not trade back in after reconnecting
+    [ack] = list(worker.acks)
+    assert ack["command"] == "FLAT"
+    assert ack["result"].startswith("interrupted")
+    assert worker.recover(TemporaryBrokerError("connection lost"), 0)
+    assert worker.state is WorkerState.HALTED
