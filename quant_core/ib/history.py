@@ -17,14 +17,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import os
 import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 from config.schema import IBConfig
+from quant_core.calendar import TradingCalendar
 from quant_core.data.sources.base import SOURCES, ProgressFn, SourceBatch, SourceRequest
 from quant_core.data.warehouse import DatasetMeta
 from quant_core.errors import ConfigError, DataError
@@ -91,12 +96,16 @@ class IBHistorySource:
         what: str = "ADJUSTED_LAST",
         cache_dir: Path | None = None,
         pacer: Pacer | None = None,
+        calendar: TradingCalendar | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         if what not in {"ADJUSTED_LAST", "TRADES"}:
             raise ConfigError(f"IB history: what must be ADJUSTED_LAST or TRADES, got {what!r}")
         self.cfg = cfg
         self.symbols, self.start, self.end, self.what = symbols, start, end, what
         self.cache_dir = cache_dir
+        self.calendar = calendar
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.pacer = pacer or Pacer()
         self.name = f"ib:{what}"
 
@@ -118,7 +127,8 @@ class IBHistorySource:
         if bars.empty:
             raise DataError(f"IB returned no bars for {', '.join(self.symbols)}")
         bars["date"] = pd.to_datetime(bars["date"], format="%Y%m%d")
-        bars = bars[bars["date"] >= pd.Timestamp(self.start)]
+        # Nothing before --start, and never today's bar while the session is still trading.
+        bars = bars[bars["date"].between(pd.Timestamp(self.start), pd.Timestamp(self._end()))]
         bars = bars.drop_duplicates(["symbol", "date"], keep="last").reset_index(drop=True)
         kind = "split- and dividend-adjusted" if self.what == "ADJUSTED_LAST" else "unadjusted"
         meta = DatasetMeta(label=f"IB daily bars ({self.what}: {kind})", source=self.name)
@@ -127,7 +137,19 @@ class IBHistorySource:
         )
 
     def _end(self) -> dt.date:
-        return self.end or dt.date.today()  # noqa: DTZ011 - a calendar date for IB's request
+        """Return the last date asked for: ``end``, or the last session that has closed."""
+        if self.end is not None:
+            return self.end
+        if self.calendar is None:
+            return dt.date.today()  # noqa: DTZ011 - without a calendar, the local date
+        now = self.clock().astimezone(ZoneInfo(self.calendar.tz))
+        sessions = self.calendar.sessions
+        done = sessions[sessions <= np.datetime64(now.date(), "D")]
+        last = pd.Timestamp(done[-1]).date()
+        close = self.calendar.close_of(last)
+        if close is not None and now < close and len(done) > 1:
+            last = pd.Timestamp(done[-2]).date()
+        return last
 
     def _symbol(self, broker: IBBroker, symbol: str) -> list[pd.DataFrame]:
         end = self._end()
@@ -164,33 +186,30 @@ class IBHistorySource:
                 useRTH=True,
                 formatDate=1,
             )
-            if any(code == 162 for _, code, _ in broker.errors):
+            # 162 is both "pacing violation" and "query returned no data": read the text.
+            mine = [(c, m) for r, c, m in broker.errors if r > 0]  # not system messages
+            if any(c == 162 and "pacing" in m.lower() for c, m in mine):
                 logger.warning(
                     "Pacing violation (IB 162) for %s: waiting %.0f s", symbol, VIOLATION_WAIT_S
                 )
                 self.pacer.sleep(VIOLATION_WAIT_S)
                 continue
-            if broker.errors:
-                _, code, message = broker.errors[0]
+            if any(c == 162 and "no data" in m.lower() for c, m in mine):
+                return _frame(symbol, [])  # before the listing, say: nothing there
+            if mine:
+                code, message = mine[0]
                 raise DataError(f"IB history for {symbol}: error {code}: {message}")
-            frame = pd.DataFrame(
-                {
-                    "date": [
-                        b.date.strftime("%Y%m%d") if hasattr(b.date, "strftime") else str(b.date)
-                        for b in bars
-                    ],
-                    "symbol": symbol,
-                    "open": [b.open for b in bars],
-                    "high": [b.high for b in bars],
-                    "low": [b.low for b in bars],
-                    "close": [b.close for b in bars],
-                    "volume": [b.volume for b in bars],
-                    "_source": f"ib:{symbol}",
-                }
-            )
-            if cached is not None and not frame.empty:
+            if not bars:  # the library's timeout gives [] and no error: never a silent gap
+                raise DataError(
+                    f"IB history for {symbol}: no answer for {end or 'latest'} {duration} "
+                    f"(TWS busy or the request timed out); run the sync again to resume"
+                )
+            frame = _frame(symbol, bars)
+            if cached is not None:
                 cached.parent.mkdir(parents=True, exist_ok=True)
-                frame.to_parquet(cached)
+                partial = cached.with_suffix(".partial")
+                frame.to_parquet(partial)
+                os.replace(partial, cached)  # a cache file is whole or absent
             return frame
         raise DataError(f"IB kept refusing history for {symbol} (pacing violations)")
 
@@ -203,6 +222,24 @@ class IBHistorySource:
         return self.cache_dir / f"{symbol}-{self.what}-{until}-{span}-{self.start:%Y%m%d}.parquet"
 
 
+def _frame(symbol: str, bars: list[Any]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "date": [
+                b.date.strftime("%Y%m%d") if hasattr(b.date, "strftime") else str(b.date)
+                for b in bars
+            ],
+            "symbol": symbol,
+            "open": [float(b.open) for b in bars],
+            "high": [float(b.high) for b in bars],
+            "low": [float(b.low) for b in bars],
+            "close": [float(b.close) for b in bars],
+            "volume": [float(b.volume) for b in bars],
+            "_source": f"ib:{symbol}",
+        }
+    )
+
+
 @SOURCES.register("ib")
 def _from_request(request: SourceRequest) -> tuple[IBHistorySource, str]:
     if request.ib is None or request.start is None:
@@ -211,5 +248,7 @@ def _from_request(request: SourceRequest) -> tuple[IBHistorySource, str]:
     if not symbols:
         raise ConfigError("--source ib needs --symbols A,B,C")
     cache = request.cache_dir / "ib" if request.cache_dir else None
-    source = IBHistorySource(request.ib, symbols, request.start, cache_dir=cache)
+    source = IBHistorySource(
+        request.ib, symbols, request.start, cache_dir=cache, calendar=request.calendar
+    )
     return source, request.dataset or "ib"

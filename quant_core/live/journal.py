@@ -25,7 +25,9 @@ SCHEMA = (
     "reason VARCHAR, ts TIMESTAMPTZ)",
     "CREATE TABLE IF NOT EXISTS fills (run_id VARCHAR, order_id VARCHAR, ref VARCHAR, "
     "symbol VARCHAR, side VARCHAR, quantity DOUBLE, price DOUBLE, commission DOUBLE, "
-    "ts TIMESTAMPTZ)",
+    "ts TIMESTAMPTZ, exec_id VARCHAR)",
+    # Journals written before executions carried the broker's id:
+    "ALTER TABLE fills ADD COLUMN IF NOT EXISTS exec_id VARCHAR",
     "CREATE TABLE IF NOT EXISTS equity (run_id VARCHAR, ts TIMESTAMPTZ, equity DOUBLE, "
     "cash DOUBLE)",
     "CREATE TABLE IF NOT EXISTS decisions (run_id VARCHAR, session DATE, ts TIMESTAMPTZ, "
@@ -93,11 +95,20 @@ class Journal:
                 f.price,
                 f.commission,
                 f.time,
+                f.exec_id,
+                f.exec_id,
+                f.exec_id,
             ]
             for f in fills
         ]
         if rows:
-            self.con.executemany("INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            # An execution the broker reports again (IB does, after every reconnect or restart)
+            # is recorded once: its exec_id is already here.
+            self.con.executemany(
+                "INSERT INTO fills SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
+                "WHERE ? = '' OR NOT EXISTS (SELECT 1 FROM fills WHERE exec_id = ?)",
+                rows,
+            )
 
     def equity(self, run_id: str, at: dt.datetime, equity: float, cash: float) -> None:
         """Record an equity snapshot."""

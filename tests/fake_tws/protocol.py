@@ -206,13 +206,19 @@ def order_status(o: FakeOrder, last_price: float = 0.0) -> bytes:
 
 
 def exec_details(
-    o: FakeOrder, exec_id: str, shares: float, price: float, time: str, server_version: int
+    o: FakeOrder,
+    exec_id: str,
+    shares: float,
+    price: float,
+    time: str,
+    server_version: int,
+    req_id: int = -1,
 ) -> bytes:
-    """Return execDetails for a live execution (request id -1)."""
+    """Return execDetails: a live execution (request id -1), or an answer to reqExecutions."""
     side = "BOT" if o.action == "BUY" else "SLD"
     f: list[object] = [
         In.EXEC_DETAILS,
-        -1,
+        req_id,
         o.order_id,
         *o.stock.c11(),
         exec_id,

@@ -79,6 +79,8 @@ class FakeTWS:
         self.partial: dict[str, float] = {}  # symbol -> the share of an order that fills
         self.subscribed = True  # has the account live market data? If not: 354, delayed only
         self.ticks_sent: list[tuple[str, int, float]] = []  # (symbol, tick type, price)
+        # every execution of the day: (order, exec id, shares, price, time, commission)
+        self.executions: list[tuple[p.FakeOrder, str, float, float, str, float]] = []
         self.daily_pnl = 0.0  # what reqPnL reports as today's P&L
         self._pnl_subscribers: list[tuple[_Connection, int]] = []
         self.pacing_violations = 0  # answer this many history requests with error 162
@@ -223,7 +225,7 @@ class FakeTWS:
             p.Out.REQ_ACCOUNT_UPDATES_MULTI: lambda c, m: c.send(
                 p.frame(p.In.ACCOUNT_UPDATE_MULTI_END, 1, m[2])
             ),
-            p.Out.REQ_EXECUTIONS: lambda c, m: c.send(p.frame(p.In.EXEC_DETAILS_END, 1, m[2])),
+            p.Out.REQ_EXECUTIONS: self._req_executions,
             p.Out.REQ_IDS: lambda c, _: c.send(p.frame(p.In.NEXT_VALID_ID, 1, self.next_order_id)),
             p.Out.REQ_CURRENT_TIME: lambda c, _: c.send(
                 p.frame(p.In.CURRENT_TIME, 1, int(dt.datetime.now(dt.UTC).timestamp()))
@@ -326,6 +328,15 @@ class FakeTWS:
         if snapshot:
             conn.send(p.frame(p.In.TICK_SNAPSHOT_END, 1, req_id))
 
+    def _req_executions(self, conn: _Connection, f: list[str]) -> None:
+        # TWS answers with the day's executions of the account, each with its commission.
+        req_id = int(f[2])
+        for order, exec_id, shares, price, stamp, commission in self.executions:
+            sv = conn.server_version
+            conn.send(p.exec_details(order, exec_id, shares, price, stamp, sv, req_id))
+            conn.send(p.commission_report(exec_id, commission))
+        conn.send(p.frame(p.In.EXEC_DETAILS_END, 1, req_id))
+
     # ---------------------------------------------------------------------------- PnL
 
     def _req_pnl(self, conn: _Connection, f: list[str]) -> None:
@@ -370,6 +381,10 @@ class FakeTWS:
         last_day = dt.date(int(last[:4]), int(last[4:6]), int(last[6:8]))
         first = (last_day - dt.timedelta(days=days)).strftime("%Y%m%d")
         chosen = [b for b in bars if first < b[0] <= last]
+        if not chosen:
+            message = "Historical Market Data Service error message:HMDS query returned no data"
+            conn.send(p.error(req_id, 162, message, conn.server_version))
+            return
         fields: list[object] = [p.In.HISTORICAL_DATA, req_id, first, last, len(chosen)]
         for day, o, h, lo, c, v in chosen:
             fields += [day, o, h, lo, c, v, round((o + c) / 2, 4), 100]
@@ -444,6 +459,7 @@ class FakeTWS:
         exec_id = f"0000e0d5.{next(self._exec):08d}.01.01"
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d %H:%M:%S UTC")
         conn.send(p.exec_details(order, exec_id, shares, price, stamp, conn.server_version))
+        self.executions.append((order, exec_id, shares, price, stamp, commission))
         conn.send(p.order_status(order, price))
         conn.send(p.open_order(order, conn.server_version))
         conn.send(p.commission_report(exec_id, commission))

@@ -184,3 +184,45 @@ def test_run_data_sync_source_ib(fake: FakeTWS, tmp_path: Path) -> None:
     )
     assert missing.returncode == 2
     assert "--symbols" in missing.stderr + missing.stdout
+
+
+def test_trades_stop_at_the_listing_date(
+    fake: FakeTWS, tmp_path: Path, calendar: TradingCalendar, warehouse: Warehouse
+) -> None:
+    early = dt.date(2019, 1, 2)  # before the fake's first bar (2021-06-01): IB says "no data"
+    src = IBHistorySource(
+        IBConfig(port=fake.port, client_id=5),
+        ["AAPL"],
+        early,
+        END,
+        what="TRADES",
+        pacer=Pacer(sleep=NoWait()),
+    )
+
+    report = sync(src, warehouse, calendar, "ib")
+
+    assert report.first_date == dt.date(2021, 6, 1)
+    assert report.rows_written == len(calendar.sessions_in_range(dt.date(2021, 6, 1), END))
+
+
+@pytest.mark.parametrize(
+    ("now", "last"),
+    [
+        (dt.datetime(2024, 6, 28, 15, 0, tzinfo=dt.UTC), dt.date(2024, 6, 27)),  # 11:00 New York
+        (dt.datetime(2024, 6, 28, 20, 30, tzinfo=dt.UTC), dt.date(2024, 6, 28)),  # after the close
+        (dt.datetime(2024, 6, 29, 15, 0, tzinfo=dt.UTC), dt.date(2024, 6, 28)),  # a Saturday
+    ],
+)
+def test_todays_bar_is_kept_out_until_the_close(
+    fake: FakeTWS, tmp_path: Path, calendar: TradingCalendar, now: dt.datetime, last: dt.date
+) -> None:
+    src = IBHistorySource(
+        IBConfig(port=fake.port, client_id=5),
+        ["AAPL"],
+        START,
+        pacer=Pacer(sleep=NoWait()),
+        calendar=calendar,
+        clock=lambda: now,
+    )
+    bars = src.load().bars
+    assert bars["date"].max() == pd.Timestamp(last)

@@ -238,3 +238,21 @@ def test_a_flat_cut_by_a_drop_leaves_the_worker_halted(worker: Worker, fake: Fak
     assert ack["result"].startswith("interrupted")
     assert worker.recover(TemporaryBrokerError("connection lost"), 0)
     assert worker.state is WorkerState.HALTED
+
+
+def test_a_restart_does_not_journal_the_days_fills_twice(tmp_path: Path, fake: FakeTWS) -> None:
+    first = make_worker(tmp_path, fake)
+    _rebalance(first)
+    close_worker(first)
+
+    again = make_worker(tmp_path, fake)  # a new process: TWS replays the day's executions
+    try:
+        replayed = again.broker.settle(0.5)
+        again.journal.fills(again.run_id, replayed)
+
+        assert sorted(f.symbol for f in replayed) == ["AAPL", "MSFT"]
+        fills = again.journal.table("fills")
+        assert sorted(fills["symbol"]) == ["AAPL", "MSFT"]
+        assert fills["exec_id"].is_unique
+    finally:
+        close_worker(again)
