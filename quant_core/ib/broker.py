@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -26,6 +27,7 @@ from quant_core.ib.client import ibapi
 logger = logging.getLogger(__name__)
 
 INFORMATIONAL = range(2100, 2200)
+COMMISSION_GRACE_S = 5.0  # how long a fill waits for its commission report
 # What each IB code means for us; unknown codes are errors, logged with IB's text.
 FAMILIES: dict[int, str] = {
     103: "order_refused",  # duplicate order id
@@ -82,6 +84,7 @@ class IBBroker:
         self._account = cfg.account or ""
         self._rejected: list[Order] = []
         self._pnl: Any = None
+        self._unpriced: dict[str, float] = {}  # exec id -> when first seen without commission
 
     # ----------------------------------------------------------------------- connection
 
@@ -275,8 +278,22 @@ class IBBroker:
         """Process IB's messages for ``seconds``; return executions not reported before."""
         self.wait(seconds)
         self.raise_pending()
-        new = [f for f in self.fills() if f.exec_id not in self._reported]
-        self._reported.update(f.exec_id for f in new)
+        now = time.monotonic()
+        new = []
+        for fill, priced in self._fills():
+            if fill.exec_id in self._reported:
+                continue
+            if not priced:  # IB sends the commission in a message of its own, a moment later
+                first_seen = self._unpriced.setdefault(fill.exec_id, now)
+                if now - first_seen < COMMISSION_GRACE_S:
+                    continue
+                logger.warning(
+                    "No commission report for execution %s after %.0f s: recorded without one",
+                    fill.exec_id,
+                    COMMISSION_GRACE_S,
+                )
+            new.append(fill)
+            self._reported.add(fill.exec_id)
         return new
 
     def quotes(self, symbols: list[str]) -> dict[str, float]:
@@ -286,6 +303,8 @@ class IBBroker:
         data (15-20 minutes late) and says so in the log, once. Symbols IB does not know, or
         has no price for, are left out.
         """
+        self.wait(0)
+        self.raise_pending()  # a lost link is reported, not cleared away with the errors below
         stocks = [ibapi.Stock(s, "SMART", "USD") for s in symbols]
         contracts = [c for c in self.ib.qualifyContracts(*stocks) if c is not None and c.conId]
         self.errors.clear()
@@ -314,21 +333,31 @@ class IBBroker:
 
     def fills(self) -> list[Fill]:
         """Return this session's executions with their commissions."""
+        return [fill for fill, _ in self._fills()]
+
+    def _fills(self) -> list[tuple[Fill, bool]]:
+        # Each execution, and whether its commission report has arrived.
         out = []
         for fill in self.ib.fills():
             ex = fill.execution
             report = fill.commissionReport
+            priced = bool(report and report.execId)
             out.append(
-                Fill(
-                    order_id=str(ex.orderId),
-                    ref=ex.orderRef or "",
-                    symbol=fill.contract.symbol,
-                    side=Side.BUY if ex.side == "BOT" else Side.SELL,
-                    quantity=float(ex.shares),
-                    price=float(ex.price),
-                    commission=float(report.commission if report else 0.0),
-                    time=ex.time if isinstance(ex.time, dt.datetime) else dt.datetime.now(dt.UTC),
-                    exec_id=ex.execId,
+                (
+                    Fill(
+                        order_id=str(ex.orderId),
+                        ref=ex.orderRef or "",
+                        symbol=fill.contract.symbol,
+                        side=Side.BUY if ex.side == "BOT" else Side.SELL,
+                        quantity=float(ex.shares),
+                        price=float(ex.price),
+                        commission=float(report.commission if report else 0.0),
+                        time=ex.time
+                        if isinstance(ex.time, dt.datetime)
+                        else dt.datetime.now(dt.UTC),
+                        exec_id=ex.execId,
+                    ),
+                    priced,
                 )
             )
         return out

@@ -683,7 +683,9 @@ class Worker:
                     "state": self.state.value,
                     "reason": self.reason,
                     "mode": self.options.mode,
-                    "account": "SIM" if self.options.mode == "sim" else self.cfg.ib.account,
+                    "account": "SIM"
+                    if self.options.mode == "sim"
+                    else getattr(self.broker, "account_id", None) or self.cfg.ib.account,
                     "run_id": self.run_id,
                     "started_at": self.started_at.isoformat(),
                     "heartbeat_at": now.isoformat(),

@@ -81,6 +81,8 @@ class FakeTWS:
         self.ticks_sent: list[tuple[str, int, float]] = []  # (symbol, tick type, price)
         # every execution of the day: (order, exec id, shares, price, time, commission)
         self.executions: list[tuple[p.FakeOrder, str, float, float, str, float]] = []
+        self.commission_later = False  # hold commission reports until send_commissions()
+        self._held_reports: list[tuple[_Connection, str, float]] = []
         self.daily_pnl = 0.0  # what reqPnL reports as today's P&L
         self._pnl_subscribers: list[tuple[_Connection, int]] = []
         self.pacing_violations = 0  # answer this many history requests with error 162
@@ -119,6 +121,13 @@ class FakeTWS:
             self._server.shutdown(socket.SHUT_RDWR)
         self._server.close()
         self._thread.join(timeout=5)
+
+    def send_commissions(self) -> None:
+        """Send the commission reports held back by ``commission_later``."""
+        with self.lock:
+            held, self._held_reports = self._held_reports, []
+            for conn, exec_id, commission in held:
+                conn.send(p.commission_report(exec_id, commission))
 
     def send_error(self, code: int, message: str) -> None:
         """Send every client a system message (request id -1), e.g. 1100 or 1102."""
@@ -462,7 +471,10 @@ class FakeTWS:
         self.executions.append((order, exec_id, shares, price, stamp, commission))
         conn.send(p.order_status(order, price))
         conn.send(p.open_order(order, conn.server_version))
-        conn.send(p.commission_report(exec_id, commission))
+        if self.commission_later:
+            self._held_reports.append((conn, exec_id, commission))
+        else:
+            conn.send(p.commission_report(exec_id, commission))
         self._push_positions(order.stock.symbol)
 
     def _push_positions(self, symbol: str) -> None:

@@ -204,3 +204,15 @@ def test_the_account_reached_must_match_the_trading_mode(
         assert not broker.is_connected()
     finally:
         fake.stop()
+
+
+def test_a_fill_waits_for_its_commission_report(broker: IBBroker, fake: FakeTWS) -> None:
+    fake.commission_later = True
+    broker.place([Order("", "qc:s:AAPL", "AAPL", Side.BUY, 10)])
+
+    assert broker.settle(0.3) == []  # executed, but IB has not priced it yet
+
+    fake.send_commissions()
+    [fill] = broker.settle(0.3)
+    assert (fill.symbol, fill.quantity, fill.commission) == ("AAPL", 10, 1.0)
+    assert broker.settle(0.1) == []

@@ -101,6 +101,7 @@ def test_rebalance_fills_show_in_the_state_and_the_journal(worker: Worker, fake:
     state = read_state(worker.live_dir)
     assert state is not None
     assert state["worker"]["mode"] == "ib-paper"
+    assert state["worker"]["account"] == "DU1234567"  # the account reached, not a setting
     assert state["account"]["daily_pnl"] == -42.0  # IB's own figure (reqPnL), not ours
     held = {p["symbol"]: p["quantity"] for p in state["positions"]}
     # 0.3 x 1,000,000 x 0.98 / close: 1,960 AAPL and 980 MSFT; XOM has no price and rests.
