@@ -6,9 +6,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from typing_extensions import override
 
 from quant_core.calendar import TradingCalendar
 from quant_core.data.warehouse import DatasetMeta
+from quant_core.strategies.base import Strategy, StrategyContext, StrategyParams
 
 META = DatasetMeta(label="test bars", source="test")
 
@@ -83,3 +85,22 @@ def market(
         "volume": np.full_like(close, 1e6),
     }
     return MarketData(days, np.array(symbols), panels)
+
+
+class Fixed(Strategy[StrategyParams]):
+    """The same target weights at every decision."""
+
+    name = "fixed"
+
+    def __init__(self, weights: dict[str, float]) -> None:
+        super().__init__(StrategyParams())
+        self.weights = pd.Series(weights, dtype=float)
+
+    @property
+    @override
+    def warmup(self) -> int:
+        return 1
+
+    @override
+    def target_weights(self, context: StrategyContext) -> pd.Series:
+        return self.weights

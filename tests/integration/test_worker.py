@@ -9,9 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
-from typing_extensions import override
 
 from config import load_config
 from quant_core.live.files import COMMAND_FILE, CommandKind, read_state, send_command
@@ -19,8 +17,8 @@ from quant_core.live.journal import Journal
 from quant_core.live.sim_broker import SimBroker
 from quant_core.live.worker import LATCH_FILE, ReplayClock, Worker, WorkerOptions, WorkerState
 from quant_core.portfolio.costs import CostModel
-from quant_core.strategies.base import MarketData, Strategy, StrategyContext, StrategyParams
-from tests.factories import market
+from quant_core.strategies.base import MarketData
+from tests.factories import Fixed, market
 
 pytestmark = pytest.mark.integration
 
@@ -30,23 +28,6 @@ CLOSES: dict[str, list[Any]] = {
     "B": [20.0 - i for i in range(10)],
     "C": [5.0 + 0.5 * i for i in range(10)],
 }
-
-
-class Fixed(Strategy[StrategyParams]):
-    name = "fixed"
-
-    def __init__(self, weights: dict[str, float]) -> None:
-        super().__init__(StrategyParams())
-        self.weights = pd.Series(weights, dtype=float)
-
-    @property
-    @override
-    def warmup(self) -> int:
-        return 1
-
-    @override
-    def target_weights(self, context: StrategyContext) -> pd.Series:
-        return self.weights
 
 
 def make(tmp: Path, *overrides: str, resume: bool = False, weights: dict[str, float] | None = None):

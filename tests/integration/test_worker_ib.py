@@ -7,9 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
-from typing_extensions import override
 
 from config import load_config
 from quant_core.errors import ConfigError, TemporaryBrokerError
@@ -17,30 +15,13 @@ from quant_core.ib.broker import IBBroker
 from quant_core.live.files import read_state, send_command
 from quant_core.live.journal import Journal
 from quant_core.live.worker import Worker, WorkerOptions, WorkerState
-from quant_core.strategies.base import Strategy, StrategyContext, StrategyParams
-from tests.factories import market
+from tests.factories import Fixed, market
 from tests.fake_tws import LIB, client_problems
 from tests.fake_tws.server import FakeTWS
 
 pytestmark = pytest.mark.integration
 
 CLOSES: dict[str, list[Any]] = {"AAPL": [150.0] * 5, "MSFT": [300.0] * 5, "XOM": [60.0] * 5}
-
-
-class Thirds(Strategy[StrategyParams]):
-    name = "thirds"
-
-    def __init__(self) -> None:
-        super().__init__(StrategyParams())
-
-    @property
-    @override
-    def warmup(self) -> int:
-        return 1
-
-    @override
-    def target_weights(self, context: StrategyContext) -> pd.Series:
-        return pd.Series({"AAPL": 0.3, "MSFT": 0.3, "XOM": 0.3})
 
 
 @pytest.fixture
@@ -67,7 +48,15 @@ def make_worker(tmp_path: Path, fake: FakeTWS, *overrides: str) -> Worker:
     broker = IBBroker(cfg.ib, timeout_s=5)
     live = tmp_path / "live"
     journal = Journal(live / "journal.duckdb")
-    w = Worker(cfg, market(CLOSES), Thirds(), broker, live, journal, WorkerOptions(mode="ib-paper"))
+    w = Worker(
+        cfg,
+        market(CLOSES),
+        Fixed({"AAPL": 0.3, "MSFT": 0.3, "XOM": 0.3}),
+        broker,
+        live,
+        journal,
+        WorkerOptions(mode="ib-paper"),
+    )
     w.sleep = broker.wait  # let the IB client process messages while the worker waits
     w.start()
     return w
