@@ -80,6 +80,7 @@ class IBBroker:
         self.ib.errorEvent += self._on_error
         self.errors: list[tuple[int, int, str]] = []
         self._fatal: ConfigError | None = None
+        self._was_connected = False  # a 326 on a reconnect is TWS not yet freeing our id
         self._reported: set[str] = set()  # execution ids already handed out by settle()
         self._account = cfg.account or ""
         self._rejected: list[Order] = []
@@ -106,11 +107,14 @@ class IBBroker:
                 account=self.cfg.account or "",
             )
         except (ConnectionError, TimeoutError, OSError) as exc:
-            if self._fatal is not None:
+            if self._fatal is not None and not self._was_connected:
                 raise self._fatal from None
+            if self._fatal is not None:  # TWS still holds our last session: it frees it soon
+                raise TemporaryBrokerError(str(self._fatal)) from None
             raise TemporaryBrokerError(
                 f"cannot reach TWS / IB Gateway at {self.cfg.host}:{self.cfg.port}: {exc!r}"
             ) from None
+        self._was_connected = True
         accounts = self.ib.managedAccounts()
         self._account = self.cfg.account or (accounts[0] if accounts else "")
         if self.cfg.account and self.cfg.account not in accounts:

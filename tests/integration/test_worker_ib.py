@@ -246,3 +246,17 @@ def test_a_restart_does_not_journal_the_days_fills_twice(tmp_path: Path, fake: F
         assert fills["exec_id"].is_unique
     finally:
         close_worker(again)
+
+
+def test_a_client_id_still_held_after_a_drop_is_retried(worker: Worker, fake: FakeTWS) -> None:
+    fake.busy_client_ids.add(21)  # TWS has not yet let go of the dropped session
+    fake.drop_connections()
+    with pytest.raises(TemporaryBrokerError):
+        worker.broker.settle(0.3)
+
+    assert not worker.recover(TemporaryBrokerError("connection lost"), 0)  # retried, not fatal
+    assert worker.state is WorkerState.DISCONNECTED
+
+    fake.busy_client_ids.discard(21)
+    assert worker.recover(TemporaryBrokerError("connection lost"), 1)
+    assert worker.state.value == "RUNNING"  # (mypy narrowed the attribute above)
