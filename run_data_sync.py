@@ -25,11 +25,19 @@ from config import load_config
 from quant_core import cli
 from quant_core.calendar import get_calendar
 from quant_core.data import report as tables
-from quant_core.data.sources import SOURCES, SourceRequest
+from quant_core.data.sources import SOURCES, BarSource, SourceRequest
 from quant_core.data.sources.sample import SAMPLE_DATASETS
 from quant_core.data.sync import sync
 from quant_core.data.warehouse import Warehouse
-from quant_core.ib import history as _ib_history  # noqa: F401 - registers --source ib
+
+
+@SOURCES.register("ib")
+def _ib_source(request: SourceRequest) -> tuple[BarSource, str]:
+    # Wired in here, not in data/ (which never imports ib), and imported only when asked for:
+    # the IB client library costs every other sync 0.1 s to import.
+    from quant_core.ib.history import source_from_request
+
+    return source_from_request(request)
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:

@@ -154,6 +154,10 @@ class Broker(Protocol):
         """Let the broker work for up to ``seconds``; return the executions that arrived."""
         ...
 
+    def wait(self, seconds: float) -> None:
+        """Block for ``seconds`` while the broker's own messages keep being processed."""
+        ...
+
     def rejections(self) -> list[Order]:
         """Return the orders refused since the last call, each with the broker's reason."""
         ...

@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -27,6 +28,7 @@ from quant_core.ib.client import ibapi
 logger = logging.getLogger(__name__)
 
 INFORMATIONAL = range(2100, 2200)
+MAX_KEPT_ERRORS = 200
 COMMISSION_GRACE_S = 5.0  # how long a fill waits for its commission report
 # What each IB code means for us; unknown codes are errors, logged with IB's text.
 FAMILIES: dict[int, str] = {
@@ -78,7 +80,8 @@ class IBBroker:
         self.timeout_s = timeout_s
         self.ib = ibapi.IB()
         self.ib.errorEvent += self._on_error
-        self.errors: list[tuple[int, int, str]] = []
+        # The latest errors (request id, code, text); older ones only matter in the log.
+        self.errors: deque[tuple[int, int, str]] = deque(maxlen=MAX_KEPT_ERRORS)
         self._fatal: ConfigError | None = None
         self._was_connected = False  # a 326 on a reconnect is TWS not yet freeing our id
         self._reported: set[str] = set()  # execution ids already handed out by settle()

@@ -30,7 +30,7 @@ import pandas as pd
 
 from config.schema import IBConfig
 from quant_core.calendar import TradingCalendar
-from quant_core.data.sources.base import SOURCES, ProgressFn, SourceBatch, SourceRequest
+from quant_core.data.sources.base import ProgressFn, SourceBatch, SourceRequest
 from quant_core.data.warehouse import DatasetMeta
 from quant_core.errors import ConfigError, DataError
 from quant_core.ib.broker import IBBroker
@@ -240,8 +240,8 @@ def _frame(symbol: str, bars: list[Any]) -> pd.DataFrame:
     )
 
 
-@SOURCES.register("ib")
-def _from_request(request: SourceRequest) -> tuple[IBHistorySource, str]:
+def source_from_request(request: SourceRequest) -> tuple[IBHistorySource, str]:
+    """Build the source for ``run_data_sync.py --source ib`` (the entry point registers it)."""
     if request.ib is None or request.start is None:
         raise ConfigError("--source ib needs --symbols A,B,C and --start YYYY-MM-DD")
     symbols = [s.strip().upper() for s in (request.symbols or "").split(",") if s.strip()]

@@ -101,10 +101,10 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
         )
     journal = Journal(folder / "journal.duckdb")
     options = WorkerOptions(mode=mode, resume=request.resume, speed_s=request.speed_s)
-    worker = Worker(cfg, data, strategy, broker, folder, journal, options, clock=clock)
-    wait = getattr(broker, "wait", None)
-    if callable(wait):  # IB: waiting must let the client library process TWS's messages
-        worker.sleep = wait
+    # The worker waits through the broker: IB's client must go on processing TWS's messages.
+    worker = Worker(
+        cfg, data, strategy, broker, folder, journal, options, clock=clock, sleep=broker.wait
+    )
     with _signals_stop(worker) as signalled:
         _drive(worker, data, warehouse, cfg, request)
     if signalled:  # the worker has finished cleanly; now report the interruption (exit 130)

@@ -20,6 +20,7 @@ import datetime as dt
 import itertools
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -133,6 +134,10 @@ class SimBroker:
             accepted.append(placed)
         self._save()
         return accepted
+
+    def wait(self, seconds: float) -> None:
+        """Sleep: the simulated broker has no messages to process."""
+        time.sleep(seconds)
 
     def rejections(self) -> list[Order]:
         """Return the orders refused since the last call."""

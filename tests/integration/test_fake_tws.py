@@ -21,14 +21,6 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeTWS]:
-    server = FakeTWS(prices={"AAPL": 150.0, "MSFT": 300.0}).start()
-    server.set_position("MSFT", 10, 250.0)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def ib(fake: FakeTWS, caplog: pytest.LogCaptureFixture) -> Iterator[ibapi.IB]:
     caplog.set_level(logging.WARNING, logger=LIB)
     client = ibapi.IB()

@@ -20,14 +20,6 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeTWS]:
-    server = FakeTWS(prices={"AAPL": 150.0, "MSFT": 300.0}).start()
-    server.set_position("MSFT", 10, 250.0)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def broker(fake: FakeTWS, caplog: pytest.LogCaptureFixture) -> Iterator[IBBroker]:
     caplog.set_level(logging.WARNING, logger=LIB)
     adapter = IBBroker(IBConfig(port=fake.port, client_id=11), timeout_s=5)

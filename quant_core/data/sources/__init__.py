@@ -2,8 +2,8 @@
 
 ``sample`` (bundled real data), ``csv`` (user files) and ``synthetic`` (seeded generator) register
 themselves in :data:`SOURCES` when this package is imported. The Interactive Brokers history
-source implements :class:`BarSource` in ``quant_core.ib`` and registers there, imported by the
-entry point, so ``data`` never imports the IB client.
+source implements :class:`BarSource` in ``quant_core.ib``; ``run_data_sync.py`` registers it
+(importing the IB client only when asked for), so ``data`` never imports the IB client.
 """
 
 from quant_core.data.sources import csvfiles, sample, synthetic
