@@ -1,0 +1,1 @@
+"""The Streamlit cockpit: the only importer of streamlit. It reads files, never calls the worker."""

@@ -1,0 +1,29 @@
+"""The cockpit's entry: page config, the optional password gate and the navigation.
+
+``app.py`` at the project root calls :func:`main`. The pages are files under ``views/`` (not
+``pages/``: Streamlit would also list a ``pages/`` folder by its file names).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+VIEWS = Path(__file__).resolve().parent / "views"
+PAGES = {  # file -> (title, url path, icon)
+    "explorer.py": ("Strategy Explorer", "explorer", ":material/query_stats:"),
+    "factors.py": ("Factors", "factors", ":material/functions:"),
+    "data.py": ("Data", "data", ":material/database:"),
+    "live.py": ("Live Dashboard", "live", ":material/monitor_heart:"),
+}
+
+
+def main() -> None:
+    """Render the cockpit: one page chosen in the sidebar."""
+    st.set_page_config(page_title="quant cockpit", page_icon=":material/monitoring:", layout="wide")
+    pages = [
+        st.Page(VIEWS / name, title=title, url_path=url, icon=icon, default=name == "explorer.py")
+        for name, (title, url, icon) in PAGES.items()
+    ]
+    st.navigation(pages).run()

@@ -1,0 +1,5 @@
+"""The Data page."""
+
+import streamlit as st
+
+st.title("Data")

@@ -1,0 +1,5 @@
+"""The Strategy Explorer page."""
+
+import streamlit as st
+
+st.title("Strategy Explorer")

@@ -1,0 +1,5 @@
+"""The Factors page."""
+
+import streamlit as st
+
+st.title("Factors")

@@ -1,0 +1,5 @@
+"""The Live Dashboard page."""
+
+import streamlit as st
+
+st.title("Live Dashboard")
