@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -215,10 +216,25 @@ class IBConfig(Section):
     client_id: int = Field(default=17, ge=0, description="API client id. Default: 17")
     account: str | None = Field(default=None, description="Account id; None: the only one")
     trading_mode: Literal["paper", "live"] = Field(default="paper", description="Default: paper")
+    tws_timezone: str | None = Field(
+        default=None,
+        description="The zone TWS / Gateway runs in (its login setting), e.g. America/New_York; "
+        "read when TWS sends a time without naming its zone. Default: this machine's zone",
+    )
     cancel_scope: Literal["ours", "all"] = Field(
         default="ours",
         description="CANCEL and FLAT cancel our orders (tagged qc:/flat:) or all of the account's",
     )
+
+    @field_validator("tws_timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r} (e.g. America/New_York)") from None
+        return value
 
 
 class CockpitConfig(Section):

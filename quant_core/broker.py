@@ -161,3 +161,7 @@ class Broker(Protocol):
     def rejections(self) -> list[Order]:
         """Return the orders refused since the last call, each with the broker's reason."""
         ...
+
+    def quotes(self, symbols: list[str]) -> dict[str, float]:
+        """Return a current price per symbol; symbols without one are left out."""
+        ...

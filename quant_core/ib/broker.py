@@ -46,6 +46,10 @@ FAMILIES: dict[int, str] = {
     1102: "info",  # link restored, data maintained
 }
 UNSET_DOUBLE = 1.7976931348623157e308  # IB's "no value"
+ACCOUNT_TOTALS = {"NetLiquidation", "TotalCashValue", "BuyingPower"}
+ACCOUNT_CURRENCY = "USD"  # the worker's money unit: US stocks, priced in dollars
+LINK_STATUS = {1100, 1101, 1102}  # TWS's link to IB: lost, restored (data lost), restored (kept)
+LINK_WAIT_S = 1.0  # how long a reconnect attempt listens for TWS restoring its link
 # Codes that, on an order id, mean IB refused the order: rejected (201), duplicate id (103),
 # price not on the tick grid (110), no security definition (200).
 ORDER_REFUSALS = {c for c, f in FAMILIES.items() if f == "order_refused"}
@@ -79,6 +83,8 @@ class IBBroker:
         self.cfg = cfg
         self.timeout_s = timeout_s
         self.ib = ibapi.IB()
+        if cfg.tws_timezone:  # for execution times TWS sends without naming its zone
+            self.ib.TimezoneTWS = cfg.tws_timezone
         self.ib.errorEvent += self._on_error
         # The latest errors (request id, code, text); older ones only matter in the log.
         self.errors: deque[tuple[int, int, str]] = deque(maxlen=MAX_KEPT_ERRORS)
@@ -89,14 +95,24 @@ class IBBroker:
         self._rejected: list[Order] = []
         self._pnl: Any = None
         self._unpriced: dict[str, float] = {}  # exec id -> when first seen without commission
+        # 1100: TWS is up but has lost its link to IB, until 1101 (data lost) or 1102 (kept).
+        self.link_down = False
 
     # ----------------------------------------------------------------------- connection
 
     def connect(self) -> None:
         """Connect and select the account; a client id in use is a ConfigError.
 
-        Always afresh: positions, open orders and executions are all read again.
+        Always afresh: positions, open orders and executions are all read again. While TWS
+        reports its link to IB lost (1100), a reconnect would only read stale data: this waits
+        for TWS to restore it (1101 or 1102) and raises TemporaryBrokerError until then.
         """
+        if self.link_down and self.ib.isConnected():
+            self.wait(LINK_WAIT_S)  # the messages that restore it arrive here
+            if self.link_down:
+                raise TemporaryBrokerError(
+                    "TWS has lost its connection to IB; waiting for it to restore it", 1100
+                )
         self._fatal = None
         self.errors.clear()
         if self.ib.isConnected():  # after 1100/1101 the socket is up but the data is stale
@@ -118,6 +134,7 @@ class IBBroker:
                 f"cannot reach TWS / IB Gateway at {self.cfg.host}:{self.cfg.port}: {exc!r}"
             ) from None
         self._was_connected = True
+        self.link_down = False  # a new session: TWS says 1100 again if its link is still down
         accounts = self.ib.managedAccounts()
         self._account = self.cfg.account or (accounts[0] if accounts else "")
         if self.cfg.account and self.cfg.account not in accounts:
@@ -134,6 +151,16 @@ class IBBroker:
             raise ConfigError(
                 f"{self.cfg.host}:{self.cfg.port} is {kind} account ({self._account}) but "
                 f"ib.trading_mode is {self.cfg.trading_mode}; check ib.port and ib.trading_mode"
+            )
+        # Money has one unit here, the dollar: an account kept in another currency would mix
+        # its cash with dollar prices.
+        values = self.ib.accountValues(self._account)
+        base = {v.currency for v in values if v.tag == "NetLiquidation"}
+        if base - {ACCOUNT_CURRENCY}:
+            self.ib.disconnect()
+            raise ConfigError(
+                f"account {self._account} is kept in {', '.join(sorted(base))}; the worker "
+                f"accounts in {ACCOUNT_CURRENCY} (US stocks) and needs a {ACCOUNT_CURRENCY} account"
             )
         # Today's P&L as IB computes it (reqPnL), kept live; one subscription per connection.
         live_pnl = self.ib.pnl(self._account)
@@ -165,6 +192,8 @@ class IBBroker:
         return self._account
 
     def _on_error(self, req_id: int, code: int, message: str, contract: Any = None) -> None:
+        if code in LINK_STATUS:
+            self.link_down = code == 1100
         family = family_of(code)
         if family == "info":  # farm status (2100-2199) is noise; 1102 is worth a line
             logger.log(
@@ -199,10 +228,10 @@ class IBBroker:
 
     def account(self) -> Account:
         """Return NetLiquidation, TotalCashValue, BuyingPower and the PnL, in USD."""
-        values = {
+        values = {  # TWS reports these totals once each, in the account's base currency
             v.tag: float(v.value)
             for v in self.ib.accountValues(self.account_id)
-            if v.currency in {"USD", "BASE"} and _is_number(v.value)
+            if v.tag in ACCOUNT_TOTALS and v.currency != "BASE" and _is_number(v.value)
         }
         portfolio = self.ib.portfolio(self.account_id)
         return Account(

@@ -161,6 +161,15 @@ class SimBroker:
         """Return every execution so far (the worker keeps today's)."""
         return list(self._fills)
 
+    def quotes(self, symbols: list[str]) -> dict[str, float]:
+        """Return the marks (latest closes) of ``symbols``; unknown or unmarked ones left out."""
+        where = pd.Index(self.symbols).get_indexer(pd.Index(symbols))
+        return {
+            s: float(self.marks[i])
+            for s, i in zip(symbols, where, strict=True)
+            if i >= 0 and np.isfinite(self.marks[i])
+        }
+
     # --------------------------------------------------------------------- price events
 
     def mark(self, closes: np.ndarray) -> None:

@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from config.schema import AppConfig
+from config.schema import MOO_CUTOFF, AppConfig
 from quant_core.atomic import atomic_write_json
 from quant_core.broker import Broker, Order, OrderType, Side
 from quant_core.calendar import get_calendar
@@ -49,7 +49,8 @@ from quant_core.live.files import Command, CommandInbox, CommandKind, write_stat
 from quant_core.live.journal import Journal
 from quant_core.live.sim_broker import SimBroker
 from quant_core.portfolio import risk
-from quant_core.portfolio.ledger import Ledger
+from quant_core.portfolio.costs import CostModel
+from quant_core.portfolio.ledger import FillStatus, Ledger, execute
 from quant_core.portfolio.rebalance import (
     ended_before,
     exit_prices,
@@ -67,6 +68,8 @@ RISK_FILE = "risk_state.json"
 FLAT_RETRY_S = 0.5
 RECONNECT_BASE_S = 1.0  # first back-off, doubled per failed attempt, with jitter
 RECONNECT_MAX_S = 60.0
+LINK_LOST = 1100  # IB: TWS lost its link to IB; it restores it by itself (1101 / 1102)
+LINK_POLL_S = 2.0  # how often a worker waiting for that asks again
 FLAT_SETTLE_S = 1.0  # how long a broker gets to fill FLAT's market orders per attempt
 EQUITY_SAMPLE_S = 60.0
 HALT_FILE = "halted.latch"
@@ -167,6 +170,7 @@ class Worker:
         self.clock, self.sleep, self.wall = clock, sleep, wall
         self.inbox = CommandInbox(live_dir)
         self.controls = risk.controls_from_config(cfg.risk)
+        self.costs = CostModel.from_config(cfg.costs)
         # Built now, before the first state file announces the worker: not on a command's time.
         self.calendar = get_calendar(cfg.calendar.exchange)
         self.state = WorkerState.STARTING
@@ -247,6 +251,8 @@ class Worker:
             self.transition(WorkerState.DISCONNECTED, f"{error}; reconnecting")
             self._error(str(error))
         delay = min(RECONNECT_MAX_S, RECONNECT_BASE_S * 2**attempt) * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not security
+        if getattr(error, "code", None) == LINK_LOST:  # TWS is up, its link to IB is not
+            delay = min(delay, LINK_POLL_S)
         self.write_state()
         self.sleep(delay)
         try:
@@ -462,12 +468,19 @@ class Worker:
             return []
         prefix = f"qc:{session}:"
         mine = [o for o in self.broker.open_orders() if o.ref.startswith("qc:")]
-        if any(o.ref.startswith(prefix) for o in mine):
+        # A symbol whose order for this session is at the broker (open, or already filled:
+        # a batch cut by a drop, or a restart) is not sent again; the rest of the batch is.
+        sent = {o.symbol for o in mine if o.ref.startswith(prefix)}
+        sent |= {f.symbol for f in self.broker.fills() if f.ref.startswith(prefix)}
+        if sent:
             logger.warning(
-                "Orders for %s are already at the broker: not sending them again", session
+                "Orders for %s are already at the broker for %s: not sending those again",
+                session,
+                ", ".join(sorted(sent)),
             )
-            return []
         for order in mine:  # an earlier session's orders never filled: they go, not pile up
+            if order.ref.startswith(prefix):
+                continue
             logger.warning(
                 "Cancelling %s left from an earlier rebalance (%s)", order.order_id, order.ref
             )
@@ -484,12 +497,11 @@ class Worker:
             pd.Timestamp(session),
             ended=ended_before(self.last_seen, t, len(self.data.dates)),
         )
+        vector[np.isin(self.data.symbols, sorted(sent))] = 0.0
+        prices = self.current_prices(vector, t)
+        vector = self.affordable(vector, ledger, prices, t, session)
         index = np.flatnonzero(vector)
-        order_type = (
-            OrderType.MARKET_ON_OPEN
-            if self.cfg.live.order_type == "market_on_open"
-            else OrderType.MARKET
-        )
+        order_type = self.order_type(session)
         orders = [
             Order(
                 "",
@@ -502,7 +514,7 @@ class Worker:
             for i in index
         ]
         notional = {
-            o.symbol: o.signed * float(np.nan_to_num(self.marks_before(t)[i]))
+            o.symbol: o.signed * float(np.nan_to_num(prices[i]))
             for o, i in zip(orders, index, strict=True)
         }
         breach = risk.check(self.controls, notional, self._risk_view())
@@ -515,6 +527,75 @@ class Worker:
         self.last_rebalance = str(session)
         logger.info("Rebalance for %s: %d order(s) sent", session, len(placed))
         return placed
+
+    def current_prices(self, vector: np.ndarray, t: int) -> np.ndarray:
+        """Return the broker's prices now for the symbols ordered, else the T-1 closes.
+
+        IB gives live quotes (delayed ones without a subscription); the simulated broker its
+        marks. A broker that cannot quote (a timeout) leaves the T-1 closes in place.
+        """
+        prices = np.array(self.marks_before(t), dtype=float)
+        index = np.flatnonzero(vector)
+        if not index.size:
+            return prices
+        try:
+            quotes = self.broker.quotes([str(self.data.symbols[i]) for i in index])
+        except TimeoutError:
+            logger.warning("No quotes from the broker in time: checking cash at the T-1 closes")
+            return prices
+        for i in index:
+            price = quotes.get(str(self.data.symbols[i]))
+            if price is not None and np.isfinite(price) and price > 0:
+                prices[i] = price
+        return prices
+
+    def affordable(
+        self, vector: np.ndarray, ledger: Ledger, prices: np.ndarray, t: int, session: dt.date
+    ) -> np.ndarray:
+        """Truncate the buys the cash cannot pay at ``prices``, by the backtest's shortfall rule.
+
+        The targets were sized on the T-1 closes with the cash buffer; a gap up since then can
+        make them unaffordable. The same kernel as the backtest's fills (``ledger.execute``,
+        sells first, costs included) decides what the cash pays now; each cut is reported.
+        """
+        _, fills = execute(
+            ledger,
+            vector,
+            prices,
+            self.costs,
+            self.cfg.portfolio.shortfall,
+            self.cfg.portfolio.fractional_shares,
+        )
+        out = vector.copy()
+        cut = fills.status == FillStatus.TRUNCATED_CASH.value
+        for i, wanted, filled in zip(
+            fills.index[cut], fills.requested[cut], fills.filled[cut], strict=True
+        ):
+            out[i] = filled
+            self._error(
+                f"rebalance for {session}: BUY {self.data.symbols[i]} cut from {wanted:g} to "
+                f"{filled:g} shares: the cash does not pay it at ${prices[i]:,.2f} (T-1 close "
+                f"${self.marks_before(t)[i]:,.2f})"
+            )
+        return out
+
+    def order_type(self, session: dt.date) -> OrderType:
+        """Return the order type to send for ``session``: ``live.order_type``, if still possible.
+
+        Market-on-open orders are taken until the auction cutoff (09:28 exchange time); a
+        rebalance later on the session's day (forced, or a late start) sends market orders
+        instead, and says so.
+        """
+        if self.cfg.live.order_type != "market_on_open":
+            return OrderType.MARKET
+        local = self.clock().astimezone(self.zone)
+        if local.date() == session and local.time() >= MOO_CUTOFF:
+            self._error(
+                f"rebalance for {session} at {local:%H:%M}: past the opening auction's cutoff "
+                f"({MOO_CUTOFF:%H:%M}); sent as market orders"
+            )
+            return OrderType.MARKET
+        return OrderType.MARKET_ON_OPEN
 
     def ledger(self) -> Ledger:
         """Return cash and shares per symbol of the universe, as the broker reports them."""

@@ -22,6 +22,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from tests.fake_tws import protocol as p
 
@@ -73,6 +74,12 @@ class FakeTWS:
         self.prices = dict(prices or {})
         self.max_server_version = max_server_version
         self.busy_client_ids: set[int] = set()  # ids another application holds (error 326)
+        self.accepted = 0  # connections accepted so far
+        self.base_currency = "USD"  # the account's currency: its totals are reported in it
+        # Execution times: TWS writes them in its own zone, named (newer versions) or not.
+        self.fill_time: dt.datetime | None = None  # None: now
+        self.tws_zone = "UTC"
+        self.name_the_zone = True
         # symbol -> [(YYYYMMDD, open, high, low, close, volume)], ascending
         self.history: dict[str, list[tuple[str, float, float, float, float, float]]] = {}
         self.reject: dict[str, str] = {}  # symbol -> the reason IB gives (error 201)
@@ -176,6 +183,7 @@ class FakeTWS:
             conn = _Connection(sock)
             with self.lock:
                 self._connections.append(conn)
+                self.accepted += 1
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: _Connection) -> None:
@@ -292,13 +300,17 @@ class FakeTWS:
 
     def _send_account(self, conn: _Connection, account: str) -> None:
         value = self.net_liquidation()
+        # As TWS does: the totals once, in the base currency; cash also per currency and BASE.
         for key, amount in (
             ("NetLiquidation", value),
             ("TotalCashValue", self.cash),
             ("BuyingPower", max(0.0, self.cash)),
             ("AvailableFunds", max(0.0, self.cash)),
         ):
-            conn.send(p.account_value(key, round(amount, 2), account))
+            conn.send(p.account_value(key, round(amount, 2), account, self.base_currency))
+        for currency, amount in ((self.base_currency, self.cash), ("BASE", self.cash)):
+            conn.send(p.account_value("CashBalance", round(amount, 2), account, currency))
+            conn.send(p.account_value("NetLiquidationByCurrency", value, account, currency))
         for symbol, (quantity, avg) in self.positions.items():
             price = self.prices.get(symbol, avg)
             conn.send(p.portfolio_value(account, self.stock(symbol), quantity, price, avg))
@@ -336,6 +348,12 @@ class FakeTWS:
             self.ticks_sent.append((symbol, tick, round(value, 2)))
         if snapshot:
             conn.send(p.frame(p.In.TICK_SNAPSHOT_END, 1, req_id))
+
+    def _exec_time(self, when: dt.datetime) -> str:
+        local = when.astimezone(ZoneInfo(self.tws_zone))
+        if self.name_the_zone:
+            return local.strftime(f"%Y%m%d %H:%M:%S {self.tws_zone}")
+        return local.strftime("%Y%m%d  %H:%M:%S")  # TWS's older form: its local time, no zone
 
     def _req_executions(self, conn: _Connection, f: list[str]) -> None:
         # TWS answers with the day's executions of the account, each with its commission.
@@ -466,7 +484,7 @@ class FakeTWS:
         order.avg_price = price
         order.status = "Filled" if order.filled >= order.quantity else "Submitted"
         exec_id = f"0000e0d5.{next(self._exec):08d}.01.01"
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d %H:%M:%S UTC")
+        stamp = self._exec_time(self.fill_time or dt.datetime.now(dt.UTC))
         conn.send(p.exec_details(order, exec_id, shares, price, stamp, conn.server_version))
         self.executions.append((order, exec_id, shares, price, stamp, commission))
         conn.send(p.order_status(order, price))

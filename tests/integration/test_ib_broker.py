@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import socket
 from collections.abc import Iterator
@@ -136,9 +137,16 @@ def test_a_lost_link_backs_off_and_a_restored_one_does_not(broker: IBBroker, fak
     with pytest.raises(TemporaryBrokerError, match="has been lost"):
         broker.settle(0.2)
 
-    # The socket to TWS is still up; connect() starts afresh and reads everything again.
+    # The socket to TWS is still up, but TWS has nothing fresh to give until its link is back.
     assert broker.is_connected()
+    with pytest.raises(TemporaryBrokerError, match="waiting for it to restore"):
+        broker.connect()
+    assert fake.accepted == 1  # no reconnect meanwhile
+
+    # Restored, the data lost (1101): a reconnect starts afresh and reads everything again.
+    fake.send_error(1101, "Connectivity between IB and TWS has been restored - data lost.")
     broker.connect()
+    assert fake.accepted == 2
     assert [p.symbol for p in broker.positions()] == ["MSFT"]
     broker.settle(0.2)
 
@@ -208,3 +216,31 @@ def test_a_fill_waits_for_its_commission_report(broker: IBBroker, fake: FakeTWS)
     [fill] = broker.settle(0.3)
     assert (fill.symbol, fill.quantity, fill.commission) == ("AAPL", 10, 1.0)
     assert broker.settle(0.1) == []
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_execution_times_are_the_right_instant_whatever_the_tws_zone(
+    fake: FakeTWS, named: bool
+) -> None:
+    # TWS runs in New York. It names its zone, or (older versions) leaves it out: then
+    # ib.tws_timezone says which it is; the machine's own zone (UTC here) would be 5 h off.
+    fake.tws_zone, fake.name_the_zone = "America/New_York", named
+    fake.fill_time = dt.datetime(2026, 11, 23, 14, 30, 5, tzinfo=dt.UTC)  # 09:30:05 in New York
+    broker = IBBroker(IBConfig(port=fake.port, client_id=5, tws_timezone="America/New_York"))
+    broker.connect()
+    try:
+        broker.place([Order("", "qc:2026-11-23:AAPL", "AAPL", Side.BUY, 10)])
+        broker.wait(0.3)
+        [fill] = broker.fills()
+        assert fill.time == fake.fill_time
+        assert fill.time.utcoffset() is not None
+    finally:
+        broker.disconnect()
+
+
+def test_an_account_kept_in_another_currency_is_refused(fake: FakeTWS) -> None:
+    fake.base_currency = "EUR"
+    broker = IBBroker(IBConfig(port=fake.port, client_id=5))
+    with pytest.raises(ConfigError, match="account DU1234567 is kept in EUR"):
+        broker.connect()
+    assert not broker.is_connected()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from config import load_config
+from quant_core.broker import Order, Side
 from quant_core.errors import ConfigError, TemporaryBrokerError
 from quant_core.ib.broker import IBBroker
 from quant_core.live.files import read_state, send_command
@@ -260,3 +262,94 @@ def test_a_client_id_still_held_after_a_drop_is_retried(worker: Worker, fake: Fa
     fake.busy_client_ids.discard(21)
     assert worker.recover(TemporaryBrokerError("connection lost"), 1)
     assert worker.state.value == "RUNNING"  # (mypy narrowed the attribute above)
+
+
+def test_a_gap_up_since_the_close_truncates_the_buys_at_the_quoted_prices(
+    worker: Worker, fake: FakeTWS
+) -> None:
+    # Sized on the T-1 closes (AAPL 150): 1,960 AAPL, 980 MSFT, 4,900 XOM for 980,000 of the
+    # 1,000,000 cash. AAPL now quotes 250: 1,078,000 in all, more than the cash pays.
+    fake.prices["AAPL"] = 250.0
+    _rebalance(worker)
+
+    sent = {o.stock.symbol: o.quantity for o in fake.orders.values()}
+    assert sent.keys() == {"AAPL", "MSFT", "XOM"}
+    scale = [sent["AAPL"] / 1960, sent["MSFT"] / 980, sent["XOM"] / 4900]
+    assert max(scale) < 1  # every buy cut, by the same factor (pro rata), shares floored
+    assert max(scale) - min(scale) < 0.002
+    cost = sent["AAPL"] * 250.0 + sent["MSFT"] * 300.0 + sent["XOM"] * 60.0  # XOM: T-1 close
+    assert 0.99 * 1_000_000 < cost <= 1_000_000
+    state = read_state(worker.live_dir)
+    assert state is not None
+    cuts = [e["message"] for e in state["errors"] if "cut from" in e["message"]]
+    assert len(cuts) == 3
+    assert any("BUY AAPL cut from 1960" in c and "$250.00 (T-1 close $150.00)" in c for c in cuts)
+
+
+def test_delayed_quotes_are_used_without_a_market_data_subscription(
+    worker: Worker, fake: FakeTWS
+) -> None:
+    fake.subscribed = False  # IB answers 354; the delayed price is the gap-up one
+    fake.prices["AAPL"] = 250.0
+    _rebalance(worker)
+
+    sent = {o.stock.symbol: o.quantity for o in fake.orders.values()}
+    assert sent["AAPL"] < 1960  # cut at the delayed quote, not at the T-1 close
+
+
+def test_a_lost_link_to_ib_waits_for_tws_to_restore_it(worker: Worker, fake: FakeTWS) -> None:
+    fake.send_error(1100, "Connectivity between IB and Trader Workstation has been lost.")
+    with pytest.raises(TemporaryBrokerError) as lost:
+        worker.broker.settle(0.3)
+    assert lost.value.code == 1100
+    accepted = fake.accepted
+
+    # TWS itself is up: no reconnect, no re-read of stale data, and the worker stays out.
+    assert not worker.recover(lost.value, 0)
+    assert not worker.recover(lost.value, 1)
+    assert worker.state is WorkerState.DISCONNECTED
+    assert fake.accepted == accepted
+    assert worker.rebalance_next() == []  # nothing traded while disconnected
+
+    fake.send_error(1102, "Connectivity between IB and TWS has been restored - data maintained.")
+    assert worker.recover(lost.value, 2)
+    assert worker.state.value == "RUNNING"  # (mypy narrowed the attribute above)
+    assert fake.accepted == accepted + 1  # a fresh session: positions and orders read again
+
+
+def test_a_batch_cut_short_sends_only_the_orders_not_yet_at_the_broker(
+    worker: Worker, fake: FakeTWS
+) -> None:
+    # The first order of the session went out (and filled) before a drop; XOM's rests.
+    session = "2010-01-11"
+    worker.broker.place(
+        [
+            Order("", f"qc:{session}:AAPL", "AAPL", Side.BUY, 1960.0),
+            Order("", f"qc:{session}:XOM", "XOM", Side.BUY, 4900.0),
+        ]
+    )
+    worker.broker.settle(0.5)
+
+    placed = worker.rebalance_next()
+
+    assert [o.symbol for o in placed] == ["MSFT"]
+    by_symbol = sorted(o.stock.symbol for o in fake.orders.values())
+    assert by_symbol == ["AAPL", "MSFT", "XOM"]  # nothing doubled
+
+
+def test_a_market_on_open_rebalance_after_the_cutoff_sends_market_orders(
+    tmp_path: Path, fake: FakeTWS
+) -> None:
+    worker = make_worker(
+        tmp_path, fake, "live.order_type=market_on_open", "live.rebalance_time=09:00"
+    )
+    try:
+        # A forced rebalance at 10:00 on the session's day: the auction is over.
+        worker.clock = lambda: dt.datetime(2010, 1, 11, 15, 0, tzinfo=dt.UTC)
+        _rebalance(worker)
+        assert {(o.order_type, o.tif) for o in fake.orders.values()} == {("MKT", "DAY")}
+        state = read_state(worker.live_dir)
+        assert state is not None
+        assert any("past the opening auction" in e["message"] for e in state["errors"])
+    finally:
+        close_worker(worker)
