@@ -49,6 +49,7 @@ UNSET_DOUBLE = 1.7976931348623157e308  # IB's "no value"
 ACCOUNT_TOTALS = {"NetLiquidation", "TotalCashValue", "BuyingPower"}
 ACCOUNT_CURRENCY = "USD"  # the worker's money unit: US stocks, priced in dollars
 LINK_STATUS = {1100, 1101, 1102}  # TWS's link to IB: lost, restored (data lost), restored (kept)
+QUOTE_BATCH = 50  # snapshot quotes asked at once (each holds one of ~100 market data lines)
 LINK_WAIT_S = 1.0  # how long a reconnect attempt listens for TWS restoring its link
 # Codes that, on an order id, mean IB refused the order: rejected (201), duplicate id (103),
 # price not on the tick grid (110), no security definition (200).
@@ -97,6 +98,7 @@ class IBBroker:
         self._unpriced: dict[str, float] = {}  # exec id -> when first seen without commission
         # 1100: TWS is up but has lost its link to IB, until 1101 (data lost) or 1102 (kept).
         self.link_down = False
+        self.quote_batch = QUOTE_BATCH
 
     # ----------------------------------------------------------------------- connection
 
@@ -358,9 +360,13 @@ class IBBroker:
         return prices
 
     def _snapshot(self, contracts: list[Any]) -> list[Any]:
-        if not contracts:
-            return []
-        return list(ibapi.util.run(self.ib.reqTickersAsync(*contracts), timeout=self.timeout_s))
+        # A snapshot holds a market data line until it is answered, and an account has about
+        # 100 lines: ask in batches, not 500 at once (error 101, max tickers reached).
+        tickers: list[Any] = []
+        for start in range(0, len(contracts), self.quote_batch):
+            batch = contracts[start : start + self.quote_batch]
+            tickers += ibapi.util.run(self.ib.reqTickersAsync(*batch), timeout=self.timeout_s)
+        return tickers
 
     def rejections(self) -> list[Order]:
         """Return the orders IB refused since the last call (201 and kin), with IB's reason."""

@@ -75,6 +75,10 @@ class FakeTWS:
         self.max_server_version = max_server_version
         self.busy_client_ids: set[int] = set()  # ids another application holds (error 326)
         self.accepted = 0  # connections accepted so far
+        self.market_data_lines = 100  # an account's simultaneous market data lines
+        self.snapshot_delay_s = 0.05  # how long a snapshot takes to answer (up to 11 s at IB)
+        self.lines_open = 0
+        self.most_lines_open = 0
         self.base_currency = "USD"  # the account's currency: its totals are reported in it
         # Execution times: TWS writes them in its own zone, named (newer versions) or not.
         self.fill_time: dt.datetime | None = None  # None: now
@@ -340,14 +344,35 @@ class FakeTWS:
             message = "Requested market data is not subscribed."
             conn.send(p.error(req_id, 354, message, conn.server_version))
             return
+        if not snapshot:
+            self._ticks(conn, req_id, symbol, price)
+            return
+        # A snapshot holds one of the account's market data lines until it is answered, a
+        # moment later; past the limit TWS refuses the request (error 101).
+        with self.lock:
+            if self.lines_open >= self.market_data_lines:
+                message = f"Max number of tickers has been reached ({self.market_data_lines})"
+                conn.send(p.error(req_id, 101, message, conn.server_version))
+                return
+            self.lines_open += 1
+            self.most_lines_open = max(self.most_lines_open, self.lines_open)
+
+        def answer() -> None:
+            with contextlib.suppress(OSError):  # the client may have gone meanwhile
+                self._ticks(conn, req_id, symbol, price)
+                conn.send(p.frame(p.In.TICK_SNAPSHOT_END, 1, req_id))
+            with self.lock:
+                self.lines_open -= 1
+
+        threading.Timer(self.snapshot_delay_s, answer).start()
+
+    def _ticks(self, conn: _Connection, req_id: int, symbol: str, price: float) -> None:
         delayed = conn.market_data_type in {3, 4}
         # bid, ask, last: 1, 2, 4 live; 66, 67, 68 delayed. A cent of spread around the price.
         ticks = (66, 67, 68) if delayed else (1, 2, 4)
         for tick, value in zip(ticks, (price - 0.01, price + 0.01, price), strict=True):
             conn.send(p.frame(p.In.TICK_PRICE, 6, req_id, tick, round(value, 2), 100, 0))
             self.ticks_sent.append((symbol, tick, round(value, 2)))
-        if snapshot:
-            conn.send(p.frame(p.In.TICK_SNAPSHOT_END, 1, req_id))
 
     def _exec_time(self, when: dt.datetime) -> str:
         local = when.astimezone(ZoneInfo(self.tws_zone))

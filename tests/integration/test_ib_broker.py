@@ -244,3 +244,16 @@ def test_an_account_kept_in_another_currency_is_refused(fake: FakeTWS) -> None:
     with pytest.raises(ConfigError, match="account DU1234567 is kept in EUR"):
         broker.connect()
     assert not broker.is_connected()
+
+
+def test_quotes_for_a_large_universe_are_asked_in_batches(broker: IBBroker, fake: FakeTWS) -> None:
+    # The client paces requests at about 45 a second; slow answers keep lines open meanwhile.
+    fake.market_data_lines, fake.snapshot_delay_s = 50, 1.2
+    broker.quote_batch = 40
+    symbols = [f"S{i:03d}" for i in range(120)]
+    fake.prices.update({s: 10.0 + i for i, s in enumerate(symbols)})
+
+    quotes = broker.quotes(symbols)
+
+    assert quotes == {s: 10.0 + i for i, s in enumerate(symbols)}  # no error 101, none missing
+    assert fake.most_lines_open == 40

@@ -333,6 +333,7 @@ def test_a_batch_cut_short_sends_only_the_orders_not_yet_at_the_broker(
     placed = worker.rebalance_next()
 
     assert [o.symbol for o in placed] == ["MSFT"]
+    worker.broker.wait(0.3)  # the order on its way to the fake
     by_symbol = sorted(o.stock.symbol for o in fake.orders.values())
     assert by_symbol == ["AAPL", "MSFT", "XOM"]  # nothing doubled
 
