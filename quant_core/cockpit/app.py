@@ -10,6 +10,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from quant_core.cockpit import context
+from quant_core.cockpit.auth import admitted, require_password
+
 VIEWS = Path(__file__).resolve().parent / "views"
 PAGES = {  # file -> (title, url path, icon)
     "explorer.py": ("Strategy Explorer", "explorer", ":material/query_stats:"),
@@ -21,9 +24,15 @@ PAGES = {  # file -> (title, url path, icon)
 
 def main() -> None:
     """Render the cockpit: one page chosen in the sidebar."""
-    st.set_page_config(page_title="quant cockpit", page_icon=":material/monitoring:", layout="wide")
+    # An emoji icon: a material one makes the browser fetch it from fonts.gstatic.com.
+    st.set_page_config(page_title="quant cockpit", page_icon="📈", layout="wide")
+    cfg = context.config()
     pages = [
         st.Page(VIEWS / name, title=title, url_path=url, icon=icon, default=name == "explorer.py")
         for name, (title, url, icon) in PAGES.items()
     ]
-    st.navigation(pages).run()
+    # The pages are registered before the gate, so a deep link (/live) survives signing in;
+    # the menu stays hidden until then, and no page runs.
+    navigation = st.navigation(pages, position="sidebar" if admitted(cfg) else "hidden")
+    require_password(cfg)
+    navigation.run()

@@ -14,7 +14,8 @@ import plotly.io as pio
 Unit = Literal["usd", "pct", "ratio", "date", "count", "shares", "none"]
 
 # Colour-blind-safe (Okabe-Ito), in a fixed order: strategy, benchmark, then the rest.
-COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+# (Okabe-Ito's yellow is left out: it cannot be read on white.)
+COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#555555", "#000000"]
 UP, DOWN = "#009E73", "#D55E00"
 FORMATS: dict[str, dict[str, str]] = {
     "usd": {"tickprefix": "$", "tickformat": ",.0f"},
@@ -33,7 +34,8 @@ TEMPLATE = go.layout.Template(
         font={"family": "Inter, Segoe UI, Helvetica, Arial, sans-serif", "size": 13},
         margin={"l": 60, "r": 20, "t": 50, "b": 50},
         hovermode="x unified",
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        # Top right, above the plot: clear of the title (top left) and of the lines.
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
         xaxis={"showgrid": True, "gridcolor": "rgba(128,128,128,0.15)"},
         yaxis={"showgrid": True, "gridcolor": "rgba(128,128,128,0.15)", "zeroline": False},
     )

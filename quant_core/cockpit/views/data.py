@@ -67,7 +67,7 @@ cells[2].metric(
     help="fewer than 90% of the listed symbols have a bar",
 )
 cells[3].metric("Factors stored", f"{len(snap.factors):,}")
-st.plotly_chart(dp.bars_figure(snap), key="data_bars_chart")
+st.plotly_chart(dp.bars_figure(snap), key="data_bars_chart", theme=None)
 
 st.subheader("Last sync")
 last = snap.last_sync or {}

@@ -197,8 +197,8 @@ cells[5].metric(
     f"Q{quantiles} - Q1", _num(result.quantiles.spread, ".2%"), help=f"{horizon}-session return"
 )
 left, right = st.columns(2)
-left.plotly_chart(fx.ic_figure(result), key="fa_ic_chart")
-right.plotly_chart(fx.quantile_figure(result), key="fa_quantile_chart")
+left.plotly_chart(fx.ic_figure(result), key="fa_ic_chart", theme=None)
+right.plotly_chart(fx.quantile_figure(result), key="fa_quantile_chart", theme=None)
 right.caption(
     f"Each session, the symbols with both a value and a forward return are split into "
     f"{quantiles} equal groups by factor value; bars are the mean over "
@@ -208,9 +208,9 @@ right.caption(
 
 st.subheader("All chosen factors")
 left, right = st.columns(2)
-left.plotly_chart(fx.coverage_figure(results), key="fa_coverage_chart")
+left.plotly_chart(fx.coverage_figure(results), key="fa_coverage_chart", theme=None)
 left.caption("Coverage: of the symbols with a bar on the session, the share with a factor value.")
-right.plotly_chart(fx.turnover_figure(results), key="fa_turnover_chart")
+right.plotly_chart(fx.turnover_figure(results), key="fa_turnover_chart", theme=None)
 right.caption(
     "Turnover: 1 - Spearman correlation of the factor with its previous session's values "
     "(0: the ranking did not change). The summary also gives the share of the top quantile's "
@@ -218,5 +218,5 @@ right.caption(
 )
 if len(chosen) >= 2:
     matrix = _correlation(root, dataset, version, tuple(chosen), pairs)
-    st.plotly_chart(fx.correlation_figure(matrix), key="fa_correlation_chart")
+    st.plotly_chart(fx.correlation_figure(matrix), key="fa_correlation_chart", theme=None)
     st.caption("Per session, Spearman correlation across the symbols valid in both; then the mean.")

@@ -1,5 +1,280 @@
-"""The Live Dashboard page."""
+"""The Live Dashboard page: the worker's state, refreshed every second, and the red buttons.
+
+Thin: every figure, message and table comes from ``quant_core.cockpit.live``. Two fragments
+refresh themselves (``run_every``): the status (banner, headline figures, the commands sent
+from here) and the details (equity, positions, orders, fills, risk, command log). The buttons
+sit between them, outside any fragment, and act through ``on_click`` callbacks; FLAT and STOP
+open a confirmation dialog driven by a session-state flag. When the worker's liveness or state
+changes, a fragment asks for one full rerun so the buttons' captions follow; widget state and
+an open dialog survive it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
 
 import streamlit as st
 
+from quant_core.cockpit import context
+from quant_core.cockpit import live as model
+from quant_core.errors import OperationalError
+from quant_core.live.files import read_state, send_command
+
+SIGNATURE = "_live_signature"
+SENT = "live_sent"
+SEND_ERROR = "live_send_error"
+
 st.title("Live Dashboard")
+
+cfg = context.config("live")
+live_dir = context.live_dir(cfg)
+heartbeat_s = cfg.live.heartbeat_s
+max_age_s = cfg.live.command_max_age_s
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _show(message: model.Message | None) -> None:
+    if message is None:
+        return
+    show = {"error": st.error, "warning": st.warning, "info": st.info, "success": st.success}
+    show[message.level](model.md(message.text))
+
+
+def _follow(current: model.Status) -> None:
+    # A fragment run redraws only itself: when what the buttons depend on changed, rerun all.
+    if current.signature != st.session_state.get(SIGNATURE):
+        st.session_state[SIGNATURE] = current.signature
+        st.rerun()
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def _send(kind: str) -> None:
+    now = _now()
+    current = model.status(read_state(live_dir), now, heartbeat_s)
+    timeout = model.send_timeout_s(current, heartbeat_s)
+    try:
+        command = send_command(live_dir, kind, source="cockpit", timeout_s=timeout)
+    except OperationalError:
+        waiting = model.waiting_command(live_dir)
+        st.session_state[SEND_ERROR] = model.not_sent_text(kind, waiting, current, timeout, now)
+        return
+    st.session_state.pop(SEND_ERROR, None)
+    sent = {"id": command.id, "command": str(command.command)}
+    sent["issued_at"] = command.issued_at.isoformat()
+    st.session_state[SENT] = model.track(st.session_state.get(SENT, []), sent)
+
+
+def _open(name: str) -> None:
+    st.session_state[f"{name}_open"] = True
+
+
+def _close(name: str) -> None:
+    st.session_state[f"{name}_open"] = False
+
+
+def _confirm(name: str) -> None:
+    _close(name)
+    _send(name.upper())
+
+
+# ----------------------------------------------------------------------------- page
+
+head, toggle = st.columns([5, 1], vertical_alignment="center")
+auto = toggle.toggle(
+    "Auto-refresh",
+    value=True,
+    key="auto_refresh",
+    help=f"Re-read the worker's state file every {model.REFRESH_S:g} s",
+)
+every = model.REFRESH_S if auto else None
+head.caption(
+    model.md(f"Worker files: {live_dir} · ")
+    + (f"refreshes every {model.REFRESH_S:g} s" if auto else "auto-refresh is OFF: figures frozen")
+)
+
+outer_state = read_state(live_dir)
+outer = model.status(outer_state, _now(), heartbeat_s)
+st.session_state[SIGNATURE] = outer.signature
+
+
+@st.fragment(run_every=every)
+def status_panel() -> None:
+    """Draw the banner, the headline figures and the commands sent from this page."""
+    now = _now()
+    state = read_state(live_dir)
+    current = model.status(state, now, heartbeat_s)
+    _follow(current)
+    _show(model.live_money_message(current))
+    with st.container(border=True):
+        first, *rest = model.banner_markdown(current, state)
+        st.subheader(first, anchor=False)
+        for line in rest:
+            st.markdown(line)
+    _show(model.liveness_message(current, heartbeat_s, live_dir))
+    _show(model.schema_message(current))
+    for column, metric in zip(st.columns(4), model.account_metrics(state), strict=True):
+        column.metric(
+            metric.label,
+            metric.value,
+            metric.delta,
+            help=model.md(metric.help),
+            border=True,
+            height="stretch",
+        )
+    waiting = model.waiting_command(live_dir)
+    waiting_id = str(waiting.get("id")) if waiting else None
+    for view in model.command_views(st.session_state.get(SENT, []), state, waiting_id, now):
+        _show(model.Message(view.level, view.text))
+    st.caption(f"As of {model.fmt_time(now)}")
+
+
+status_panel()
+
+st.subheader("Commands")
+_show(model.controls_message(outer))
+notes = model.button_notes(outer, outer_state, max_age_s)
+cancel, flat, stop, resume = st.columns(4)
+with cancel:
+    st.button(
+        "CANCEL all orders", key="btn_cancel", on_click=_send, args=("CANCEL",), width="stretch"
+    )
+    st.caption(model.md(notes["CANCEL"]))
+with flat:
+    st.button(
+        "FLAT", key="btn_flat", type="primary", on_click=_open, args=("flat",), width="stretch"
+    )
+    st.caption(model.md(notes["FLAT"]))
+with stop:
+    st.button(
+        "STOP worker",
+        key="btn_stop",
+        type="primary",
+        on_click=_open,
+        args=("stop",),
+        width="stretch",
+    )
+    st.caption(model.md(notes["STOP"]))
+if model.show_resume(outer):
+    with resume:
+        st.button("RESUME", key="btn_resume", on_click=_send, args=("RESUME",), width="stretch")
+        st.caption(model.md(notes["RESUME"]))
+if st.session_state.get(SEND_ERROR):
+    _show(model.Message("error", st.session_state[SEND_ERROR]))
+
+
+def _formats(formats: dict[str, str]) -> dict[str, Any]:
+    return {name: st.column_config.NumberColumn(format=fmt) for name, fmt in formats.items()}
+
+
+@st.fragment(run_every=every)
+def detail_panel() -> None:
+    """Draw the equity chart, risk, positions, orders, fills, the command log and errors."""
+    state = read_state(live_dir)
+    _follow(model.status(state, _now(), heartbeat_s))
+    chart, side = st.columns([3, 1])
+    with chart:
+        figure = model.equity_figure(state)
+        if figure is None:
+            st.info("No equity points yet.")
+        else:
+            st.plotly_chart(figure, key="equity_chart", width="stretch")
+    with side:
+        st.markdown("**Risk**")
+        _show(model.risk_message(state))
+        for line in model.schedule_lines(state):
+            st.caption(model.md(line))
+
+    positions = model.positions_table(state)
+    st.subheader("Positions")
+    st.caption(model.md(model.positions_summary(positions, model.net_liquidation(state))))
+    st.dataframe(
+        positions,
+        key="positions",
+        hide_index=True,
+        width="stretch",
+        column_config=_formats(model.POSITION_FORMATS),
+    )
+    st.subheader("Open orders")
+    orders = model.orders_table(state)
+    st.caption(f"{len(orders)} open order(s)")
+    st.dataframe(
+        orders,
+        key="open_orders",
+        hide_index=True,
+        width="stretch",
+        column_config=_formats(model.ORDER_FORMATS),
+    )
+    st.subheader("Today's fills")
+    fills = model.fills_table(state)
+    st.caption(f"{len(fills)} fill(s) today, newest first")
+    st.dataframe(
+        fills,
+        key="fills_today",
+        hide_index=True,
+        width="stretch",
+        column_config=_formats(model.FILL_FORMATS),
+    )
+    st.subheader("Command log")
+    st.caption("The worker's acknowledgements, newest first (its last 50)")
+    st.dataframe(model.commands_table(state), key="command_log", hide_index=True, width="stretch")
+    errors = model.errors_table(state)
+    if not errors.empty:
+        st.subheader("Worker errors")
+        st.dataframe(errors, key="worker_errors", hide_index=True, width="stretch")
+
+
+detail_panel()
+
+
+@st.dialog("Confirm FLAT", on_dismiss=lambda: _close("flat"))
+def confirm_flat() -> None:
+    """Ask before closing every position."""
+    state = read_state(live_dir)
+    current = model.status(state, _now(), heartbeat_s)
+    st.markdown(
+        f"**Close ALL positions at market** on {model.md(current.mode_label)} account "
+        f"**{model.md(current.account or '-')}**?"
+    )
+    st.markdown(model.md(model.button_notes(current, state, max_age_s)["FLAT"]))
+    yes, no = st.columns(2)
+    yes.button(
+        "Yes, go FLAT", key="flat_confirm", type="primary", on_click=_confirm, args=("flat",)
+    )
+    no.button("Abort", key="flat_abort", on_click=_close, args=("flat",))
+    if not st.session_state.get("flat_open"):
+        st.rerun()
+
+
+@st.dialog("Confirm STOP", on_dismiss=lambda: _close("stop"))
+def confirm_stop() -> None:
+    """Ask before ending the worker."""
+    state = read_state(live_dir)
+    current = model.status(state, _now(), heartbeat_s)
+    st.markdown(
+        f"**Stop the worker** on {model.md(current.mode_label)} account "
+        f"**{model.md(current.account or '-')}**?"
+    )
+    st.markdown(model.md(model.button_notes(current, state, max_age_s)["STOP"]))
+    yes, no = st.columns(2)
+    yes.button(
+        "Yes, STOP the worker",
+        key="stop_confirm",
+        type="primary",
+        on_click=_confirm,
+        args=("stop",),
+    )
+    no.button("Abort", key="stop_abort", on_click=_close, args=("stop",))
+    if not st.session_state.get("stop_open"):
+        st.rerun()
+
+
+if st.session_state.get("flat_open"):
+    confirm_flat()
+elif st.session_state.get("stop_open"):
+    confirm_stop()
