@@ -183,7 +183,7 @@ def detail_panel() -> None:
         if figure is None:
             st.info("No equity points yet.")
         else:
-            st.plotly_chart(figure, key="equity_chart", width="stretch")
+            st.plotly_chart(figure, key="equity_chart", width="stretch", theme=None)
     with side:
         st.markdown("**Risk**")
         _show(model.risk_message(state))
