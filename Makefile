@@ -4,7 +4,7 @@ VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit unit-insync bench clean
+.PHONY: install chromium demo test lint typecheck unit unit-insync bench clean
 
 install: $(STAMP)
 
@@ -27,7 +27,13 @@ lint: install
 typecheck: install
 	cd $(ROOT) && $(VENV)/bin/mypy
 
-unit: install
+# Debian's Chromium for tests/browser (playwright drives /usr/bin/chromium; never
+# `playwright install`, which downloads a browser this network cannot reach). Needs root.
+chromium:
+	test -x /usr/bin/chromium || { apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+unit: install chromium
 	cd $(ROOT) && $(PY) -m pytest -q
 
 # The IB suite again under ib_insync, in its own venv: the two libraries cannot share one.

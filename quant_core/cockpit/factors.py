@@ -156,7 +156,7 @@ def turnover_figure(results: Sequence[FactorAnalysis]) -> go.Figure:
     fig.update_traces(hovertemplate="%{y:.1%}")
     style(
         fig,
-        "Turnover: 1 - rank autocorrelation with the previous session",
+        "Turnover (1 - rank autocorrelation, session to session)",
         ("Session", "date"),
         ("Turnover", "pct"),
         height=LINES_HEIGHT,

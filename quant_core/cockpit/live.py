@@ -626,9 +626,14 @@ def schedule_lines(state: Mapping[str, Any] | None) -> list[str]:
     ]
     reconciled = _section(state, "reconciled")
     if reconciled:
+        when = parse_time(reconciled.get("at"))
+        sessions = reconciled.get("open_order_sessions") or []
         lines.append(
-            "Reconciled at start: "
-            + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(reconciled.items()))
+            f"Reconciled with the broker"
+            f"{f' at {when.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC' if when else ''}: "
+            f"{reconciled.get('positions', '?')} position(s), "
+            f"{reconciled.get('our_open_orders', '?')} open order(s) of ours"
+            + (f" for session(s) {', '.join(map(str, sessions))}" if sessions else "")
         )
     return lines
 

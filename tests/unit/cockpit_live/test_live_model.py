@@ -395,3 +395,21 @@ def test_md_escapes_markdown_and_keeps_plain_text() -> None:
     assert model.md("![x](http://e/x) <b>*a* $1 `c` max_loss") == (
         r"\!\[x\](http://e/x) \<b\>\*a\* \$1 \`c\` max_loss"
     )
+
+
+def test_schedule_lines_say_when_and_what_was_reconciled() -> None:
+    state = {
+        "rebalance": {"last": "2010-03-04", "next": None},
+        "reconciled": {
+            "at": "2026-11-22T04:23:59.487691-05:00",
+            "positions": 96,
+            "our_open_orders": 2,
+            "open_order_sessions": ["2010-03-05"],
+        },
+    }
+    assert model.schedule_lines(state) == [
+        "Last rebalance: 2010-03-04",
+        "Next rebalance: none planned",
+        "Reconciled with the broker at 2026-11-22 09:23:59 UTC: 96 position(s), "
+        "2 open order(s) of ours for session(s) 2010-03-05",
+    ]

@@ -1,0 +1,218 @@
+"""Fixtures of the real-browser suite: a worker in sim replay, ``streamlit run app.py``, Chromium.
+
+Everything runs as a user runs it, on loopback only: the worker is ``run_live_strategy.py
+--replay`` in its own process, the cockpit is ``streamlit run app.py`` on a free 127.0.0.1 port,
+both pointed at one temporary data dir through ``QC__PATHS__DATA_DIR``; Debian's Chromium
+(``/usr/bin/chromium``, installed by ``make unit``) is driven by the playwright package. A missing
+browser is a failure, never a skip. Every request any page makes is recorded, so the suite can
+assert that nothing left 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import pytest
+from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+
+from quant_core.calendar import TradingCalendar
+from quant_core.data.sources.sample import SampleSource
+from quant_core.data.sync import sync
+from quant_core.data.warehouse import Warehouse
+from quant_core.factors.compute import compute_factors
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags Chromium calls home at start; the network here is shut.
+CHROME_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+VIEWPORT: ViewportSize = {"width": 1440, "height": 900}
+TIMEOUT_MS = 20_000  # 2 cores: a first load in a fresh profile can take ~5 s
+expect.set_options(timeout=TIMEOUT_MS)  # expect() keeps its own default (5 s) otherwise
+# sp500-2010 ends 2010-08-20 and momentum's warm-up puts the first rebalance in March 2010:
+# ~120 sessions at one second each, so the worker is still running while the tests click.
+REPLAY = "2009-10-01:2010-08-20"
+REPLAY_SPEED_S = "1.0"
+START_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Process:
+    """A child process started for the suite, with its output going to a log file."""
+
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    log: IO[bytes]
+
+    def log_tail(self, chars: int = 4000) -> str:
+        """Return the end of the process's log (for failure messages)."""
+        self.log.flush()
+        return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
+
+    def stop(self) -> None:
+        """Terminate (SIGTERM: both programs stop cleanly), wait, then close the log."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+
+
+@dataclass
+class Cockpit:
+    """The running cockpit, its worker and the data dir they share."""
+
+    url: str
+    data_dir: Path
+    worker: Process
+    server: Process
+
+    @property
+    def live_dir(self) -> Path:
+        """Return the worker's folder (state, commands), as ``context.live_dir``."""
+        return self.data_dir / "live"
+
+
+@dataclass
+class Traffic:
+    """Every URL the browser asked for (requests and websockets), and uncaught page errors."""
+
+    urls: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _spawn(cmd: list[str], env: dict[str, str], log_path: Path) -> Process:
+    log = log_path.open("wb")
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    return Process(proc, log_path, log)
+
+
+def _wait_healthy(url: str, server: Process) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        try:
+            # A loopback http URL we built: no file: or custom scheme can reach it.
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if server.proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"streamlit did not become healthy:\n{server.log_tail()}")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def browser_data_dir(tmp_path_factory: pytest.TempPathFactory, calendar: TradingCalendar) -> Path:
+    """Return a data dir with sp500-2010 synced and its default factors (no backtest yet)."""
+    root = tmp_path_factory.mktemp("browser") / "data"
+    warehouse = Warehouse(root / "warehouse")
+    sync(SampleSource("sp500-2010"), warehouse, calendar, "sp500-2010")
+    compute_factors(warehouse, "sp500-2010")
+    return root
+
+
+@pytest.fixture(scope="session")
+def cockpit(browser_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cockpit]:
+    """Start the worker (sim replay) and ``streamlit run app.py``; stop both afterwards."""
+    logs = tmp_path_factory.mktemp("logs")
+    env = {**os.environ, "QC__PATHS__DATA_DIR": str(browser_data_dir)}
+    port = _free_port()
+    worker = _spawn(
+        [
+            sys.executable,
+            str(ROOT / "run_live_strategy.py"),
+            "--replay",
+            REPLAY,
+            "--speed",
+            REPLAY_SPEED_S,
+        ],
+        env,
+        logs / "worker.log",
+    )
+    server = _spawn(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        env,
+        logs / "streamlit.log",
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url, server)
+        yield Cockpit(url, browser_data_dir, worker, server)
+    finally:
+        server.stop()
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Launch Debian's Chromium headless (a missing /usr/bin/chromium fails here: no skip)."""
+    assert Path(CHROMIUM).is_file(), f"{CHROMIUM} is missing: run `make chromium` (apt-get)"
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def traffic() -> Traffic:
+    """Return the suite-wide record of the browser's requests."""
+    return Traffic()
+
+
+@pytest.fixture
+def page(browser: Browser, cockpit: Cockpit, traffic: Traffic) -> Iterator[Page]:
+    """Return a page in a fresh browser context (an operator's new tab), recording requests."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(TIMEOUT_MS)
+    context.on("request", lambda request: traffic.urls.append(request.url))
+    tab = context.new_page()
+    tab.on("websocket", lambda ws: traffic.urls.append(ws.url))
+    tab.on("pageerror", lambda error: traffic.page_errors.append(f"{tab.url}: {error}"))
+    yield tab
+    context.close()

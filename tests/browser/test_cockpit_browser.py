@@ -1,0 +1,225 @@
+"""The cockpit in a real browser, as a trader uses it, with a real worker behind it.
+
+One worker replays sp500-2010 on the simulated broker for the whole module, so the tests run in
+order: the Live Dashboard shows its positions, FLAT closes them, STOP ends the worker; then the
+Explorer runs a backtest. Every page is screenshotted to ``artifacts/screenshots/`` (full page),
+and the last test checks that no request of the whole suite left 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from quant_core.backtest.results import load_run
+from quant_core.live.files import read_state
+from tests.browser.conftest import SCREENSHOTS, VIEWPORT, Cockpit, Traffic
+
+pytestmark = [pytest.mark.ui, pytest.mark.integration, pytest.mark.slow]
+
+LOOPBACK = "127.0.0.1"
+FULL_HEIGHT = """() => Math.max(...['stMain', 'stSidebarContent'].map(
+    (id) => document.querySelector(`[data-testid="${id}"]`)?.scrollHeight ?? 0))"""
+
+
+# ------------------------------------------------------------------------------- helpers
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """Save the whole page as ``artifacts/screenshots/<name>.png`` (git-ignored).
+
+    Streamlit scrolls inside ``stMain`` (and the sidebar), not the document, so a plain
+    full-page shot stops at the viewport: the viewport is stretched to the content first.
+    """
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    height = page.evaluate(FULL_HEIGHT)
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": max(height, VIEWPORT["height"])})
+    page.wait_for_timeout(500)  # let plotly and the grids lay out again (not an assertion)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(VIEWPORT)
+    assert path.stat().st_size > 10_000, f"{path} looks empty"
+    return path
+
+
+def open_page(page: Page, cockpit: Cockpit, path: str, title: str) -> None:
+    """Open ``/<path>``; wait for its title and the end of its first script run."""
+    page.goto(f"{cockpit.url}/{path}")
+    expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def charts_drawn(page: Page, at_least: int = 1) -> Locator:
+    """Wait until the page's plotly charts (loaded lazily) have drawn; return them."""
+    charts = page.get_by_test_id("stPlotlyChart")
+    expect(charts.nth(at_least - 1).locator(".main-svg").first).to_be_attached()
+    for i in range(charts.count()):
+        expect(charts.nth(i).locator(".main-svg").first).to_be_attached()
+    return charts
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout_s: float = 30.0) -> Any:
+    """Poll ``probe`` until it returns something truthy; fail after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not (value := probe()):
+        assert time.monotonic() < deadline, f"timed out after {timeout_s:.0f} s waiting for {what}"
+        time.sleep(0.05)
+    return value
+
+
+def state(cockpit: Cockpit) -> dict[str, Any]:
+    """Return the worker's current state file (it exists once the worker has started)."""
+    return wait_for("the worker's state file", lambda: read_state(cockpit.live_dir))
+
+
+def positions_grid(page: Page) -> Locator:
+    """Return the accessible table behind the positions dataframe (glide draws on a canvas)."""
+    frame = page.get_by_test_id("stDataFrame").filter(
+        has=page.locator("th", has_text="Unrealised PnL")
+    )
+    expect(frame).to_have_count(1)
+    return frame.locator("table[role=grid]")
+
+
+def acknowledgement(cockpit: Cockpit, kind: str) -> dict[str, Any]:
+    """Wait for the worker's acknowledgement of a ``kind`` command sent from the cockpit."""
+
+    def find() -> dict[str, Any] | None:
+        acks = (read_state(cockpit.live_dir) or {}).get("commands", [])
+        return next((a for a in acks if a.get("command") == kind), None)
+
+    ack: dict[str, Any] = wait_for(f"the worker to acknowledge {kind}", find)
+    assert ack["accepted"] is True, ack
+    return ack
+
+
+def confirm(page: Page, button: str, confirm_label: str) -> None:
+    """Click a red button, check its dialog, confirm; the dialog closes."""
+    page.get_by_role("button", name=button, exact=True).click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("button", name="Abort")).to_be_visible()
+    dialog.get_by_role("button", name=confirm_label).click()
+    expect(dialog).to_have_count(0)
+
+
+def expect_acknowledged(page: Page, ack: dict[str, Any]) -> None:
+    """The page shows the command as sent, then acknowledged with the worker's result."""
+    text = f"Sent {ack['command']} id={ack['id']}: acknowledged at "
+    shown = page.get_by_text(text)
+    expect(shown).to_be_visible()
+    expect(shown).to_contain_text(ack["result"])
+
+
+# ------------------------------------------------------------------------------- the tests
+
+
+def test_live_dashboard_shows_the_workers_positions(page: Page, cockpit: Cockpit) -> None:
+    open_page(page, cockpit, "live", "Live Dashboard")
+    expect(page.get_by_text("RUNNING", exact=True).first).to_be_visible()
+    expect(page.get_by_text("SIM", exact=True).first).to_be_visible()
+    # The first rebalance fills at the replay's first open: the positions appear, as many rows
+    # in the table as the summary line counts (read together: a rebalance may change both).
+    summary = page.get_by_text(re.compile(r"^\d+ position\(s\) · gross "))
+    expect(summary).to_be_visible()
+    grid = positions_grid(page)
+
+    def consistent() -> int:
+        count = int(summary.inner_text().split(" ", 1)[0])
+        return count if grid.get_attribute("aria-rowcount") == str(count + 1) else 0
+
+    assert wait_for("the positions table to match its summary", consistent) > 10
+    expect(grid.locator("tbody tr").first.locator("td").first).not_to_have_text("")
+    for label in ("Net liquidation", "Cash", "Daily PnL", "Total PnL"):
+        metric = page.get_by_test_id("stMetric").filter(has_text=label)
+        expect(metric.get_by_test_id("stMetricValue")).to_have_text(re.compile(r"\$\d[\d,]*"))
+    charts_drawn(page)
+    assert cockpit.worker.proc.poll() is None, cockpit.worker.log_tail()
+    screenshot(page, "live")
+
+
+def test_flat_confirmed_closes_every_position(page: Page, cockpit: Cockpit) -> None:
+    open_page(page, cockpit, "live", "Live Dashboard")
+    expect(page.get_by_text(re.compile(r"^\d+ position\(s\) · gross "))).to_be_visible()
+    assert state(cockpit)["positions"], "the worker holds nothing to flatten"
+
+    confirm(page, "FLAT", "Yes, go FLAT")
+
+    ack = acknowledgement(cockpit, "FLAT")
+    assert ack["result"] == "flat", ack
+    expect_acknowledged(page, ack)
+    expect(page.get_by_text("No positions.", exact=True)).to_be_visible()
+    expect(page.get_by_text("HALTED", exact=True).first).to_be_visible()
+    # The positions table is empty: no cell holds anything.
+    cells = positions_grid(page).locator("tbody td")
+    expect(cells.filter(has_text=re.compile(r"\S"))).to_have_count(0)
+    assert state(cockpit)["positions"] == []
+    screenshot(page, "live-after-flat")
+
+
+def test_stop_confirmed_ends_the_worker(page: Page, cockpit: Cockpit) -> None:
+    open_page(page, cockpit, "live", "Live Dashboard")
+    assert cockpit.worker.proc.poll() is None, "the replay ended before STOP was sent"
+
+    confirm(page, "STOP worker", "Yes, STOP the worker")
+
+    ack = acknowledgement(cockpit, "STOP")
+    expect_acknowledged(page, ack)
+    expect(page.get_by_text("STOPPED", exact=True).first).to_be_visible()
+    assert cockpit.worker.proc.wait(30) == 0, cockpit.worker.log_tail()
+    assert state(cockpit)["worker"]["state"] == "STOPPED"
+    screenshot(page, "live-after-stop")
+
+
+def test_explorer_runs_a_backtest_and_shows_its_equity(page: Page, cockpit: Cockpit) -> None:
+    # The Explorer is the main page: its URL is "/" (/explorer answers "Page not found").
+    open_page(page, cockpit, "", "Strategy Explorer")
+    # A fresh data dir holds no run yet: nothing to chart before the click.
+    expect(page.get_by_text("No stored backtests")).to_be_visible()
+    runs = cockpit.data_dir / "backtests"
+
+    page.get_by_role("button", name="Run backtest", exact=True).click()
+
+    done = page.get_by_text(re.compile(r"^Stored run .+: final equity \$"))
+    expect(done).to_be_visible(timeout=60_000)
+    stored = wait_for(
+        "the stored run", lambda: [p.parent.name for p in runs.glob("*/summary.parquet")]
+    )
+    assert len(stored) == 1, stored
+    expect(done).to_contain_text(stored[0])
+    charts = charts_drawn(page)
+    expect(charts.first.locator(".gtitle")).to_have_text(re.compile(r"^Equity"))
+    # The chart draws the stored curve: one point per session of the run.
+    points = charts.first.locator(".js-plotly-plot").evaluate(
+        "(gd) => gd.data.map((trace) => (trace.x || []).length)"
+    )
+    assert len(load_run(runs, stored[0]).curve) in points, points
+    screenshot(page, "explorer")
+
+
+@pytest.mark.parametrize(("path", "title"), [("factors", "Factors"), ("data", "Data")])
+def test_page_renders_without_error(page: Page, cockpit: Cockpit, path: str, title: str) -> None:
+    open_page(page, cockpit, path, title)
+    charts_drawn(page)
+    screenshot(page, path)
+
+
+def test_no_request_left_loopback(traffic: Traffic) -> None:
+    # Runs last (file order): the record covers every page of the suite.
+    assert len(traffic.urls) > 20, traffic.urls  # the pages were really loaded
+    foreign = [
+        u
+        for u in traffic.urls
+        if urlsplit(u).scheme not in ("data", "blob") and urlsplit(u).hostname != LOOPBACK
+    ]
+    assert not foreign, f"requests left {LOOPBACK}: {sorted(set(foreign))}"
+    assert traffic.page_errors == []
