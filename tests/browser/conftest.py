@@ -131,7 +131,7 @@ def _wait_healthy(url: str, server: Process) -> None:
         time.sleep(0.1)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser_data_dir(tmp_path_factory: pytest.TempPathFactory, calendar: TradingCalendar) -> Path:
     """Return a data dir with sp500-2010 synced and its default factors (no backtest yet)."""
     root = tmp_path_factory.mktemp("browser") / "data"
@@ -141,7 +141,7 @@ def browser_data_dir(tmp_path_factory: pytest.TempPathFactory, calendar: Trading
     return root
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cockpit(browser_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cockpit]:
     """Start the worker (sim replay) and ``streamlit run app.py``; stop both afterwards."""
     logs = tmp_path_factory.mktemp("logs")
@@ -189,7 +189,9 @@ def cockpit(browser_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
         worker.stop()
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: sync_playwright keeps an asyncio loop running until it closes,
+# and the IB client's tests that run after this package need to run loops of their own.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     """Launch Debian's Chromium headless (a missing /usr/bin/chromium fails here: no skip)."""
     assert Path(CHROMIUM).is_file(), f"{CHROMIUM} is missing: run `make chromium` (apt-get)"
@@ -199,7 +201,7 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def traffic() -> Traffic:
     """Return the suite-wide record of the browser's requests."""
     return Traffic()
