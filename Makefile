@@ -29,9 +29,10 @@ typecheck: install
 
 # Debian's Chromium for tests/browser (playwright drives /usr/bin/chromium; never
 # `playwright install`, which downloads a browser this network cannot reach). Needs root.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 chromium:
-	test -x /usr/bin/chromium || { apt-get update && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+	test -x /usr/bin/chromium || { $(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
 unit: install chromium
 	cd $(ROOT) && $(PY) -m pytest -q
@@ -57,10 +58,11 @@ unit-insync: $(INSYNC)/.installed
 
 test: lint typecheck unit unit-insync
 
-bench: install
+bench: install chromium
 	cd $(ROOT) && $(PY) -m pip install --quiet -e "$(ROOT)[bench]"
 	cd $(ROOT) && $(PY) benchmarks/warehouse.py
 	cd $(ROOT) && $(PY) benchmarks/backtest.py
+	cd $(ROOT) && $(PY) benchmarks/cockpit.py
 
 clean:
 	rm -rf $(VENV) $(INSYNC) $(ROOT)/.mypy_cache $(ROOT)/.ruff_cache $(ROOT)/.pytest_cache

@@ -27,6 +27,10 @@ import hmac
 import logging
 import secrets
 import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
 
 import streamlit as st
 
@@ -43,6 +47,12 @@ SALT_BYTES = 16
 KEY_BYTES = 32
 MIN_LENGTH = 8
 LIMITS = {"n": (2**14, 2**20), "r": (1, 32), "p": (1, 16)}
+# Guessing is throttled for the whole server (sessions are free to open): after FREE_FAILURES
+# wrong passwords within WINDOW_S, each further attempt waits for a pause that doubles, up to
+# MAX_PAUSE_S, and attempts inside a pause are refused without checking (no scrypt is spent).
+FREE_FAILURES = 5
+WINDOW_S = 600.0
+MAX_PAUSE_S = 300.0
 FLAG = "cockpit_signed_in"  # holds the fingerprint of the hash, never the password
 FIELD = "auth_password"
 ERROR = "auth_error"
@@ -159,19 +169,55 @@ def require_password(cfg: AppConfig | None = None) -> None:
                 "Sign in", key="auth_submit", type="primary", on_click=_check, args=(encoded,)
             )
         if st.session_state.get(ERROR):
-            st.error("Wrong password.")
+            st.error(str(st.session_state[ERROR]))
     st.stop()
+
+
+@dataclass
+class Throttle:
+    """Wrong-password attempts of the whole server, and the pause they impose."""
+
+    failures: deque[float] = field(default_factory=deque)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wait_s(self, now: float) -> float:
+        """Return how long attempts are refused from ``now`` (0: one may be checked)."""
+        with self.lock:
+            while self.failures and now - self.failures[0] > WINDOW_S:
+                self.failures.popleft()
+            extra = len(self.failures) - FREE_FAILURES
+            if extra < 0:
+                return 0.0
+            pause = min(MAX_PAUSE_S, 2.0**extra)
+            return max(0.0, self.failures[-1] + pause - now)
+
+    def failed(self, now: float) -> None:
+        """Record a wrong password at ``now``."""
+        with self.lock:
+            self.failures.append(now)
+
+
+@st.cache_resource
+def throttle() -> Throttle:
+    """Return the server's one throttle (shared by every session)."""
+    return Throttle()
 
 
 def _check(encoded: str) -> None:
     password = str(st.session_state.get(FIELD) or "")
     st.session_state[FIELD] = ""  # the password leaves session state at once
+    now = time.monotonic()
+    if (wait := throttle().wait_s(now)) > 0:
+        st.session_state[ERROR] = f"Too many wrong passwords: try again in {wait:.0f} s."
+        logger.warning("Cockpit sign-in refused unchecked: throttled for %.0f s", wait)
+        return
     if verify_password(password, encoded):
         st.session_state[FLAG] = fingerprint(encoded)
         st.session_state.pop(ERROR, None)
         logger.info("Cockpit sign-in accepted")
     else:
-        st.session_state[ERROR] = True
+        throttle().failed(now)
+        st.session_state[ERROR] = "Wrong password."
         logger.warning("Cockpit sign-in refused: wrong password")
 
 

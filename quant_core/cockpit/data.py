@@ -271,7 +271,8 @@ def bars_figure(snap: DatasetSnapshot) -> go.Figure:
     )
     fig.update_yaxes(rangemode="tozero")
     fig.update_layout(
-        legend={"orientation": "h", "yanchor": "top", "y": -0.25, "x": 0}, margin={"b": 100}
+        legend={"orientation": "h", "yanchor": "top", "y": -0.25, "x": 0, "xanchor": "left"},
+        margin={"b": 100},
     )
     return fig
 

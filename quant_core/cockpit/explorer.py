@@ -754,15 +754,23 @@ def weights_figure(weights: pd.DataFrame, equity: pd.Series) -> go.Figure:
     """Return a heatmap of the weights (% of equity) of the most held symbols per rebalance."""
     z = weights.T.to_numpy(dtype=float)
     values = weights.mul(equity.reindex(weights.index), axis=0).T.to_numpy(dtype=float)
+    # Shorts on a diverging scale centred on 0 (red short, blue long): on a one-hue scale from
+    # 0 a 5% short would look like a tiny long. Two decimals: long-only weights are close.
+    top = float(np.nanmax(np.abs(z))) if z.size else 0.0
+    shorts = bool((z < 0).any())
+    scale: dict[str, object] = (
+        {"colorscale": "RdBu", "zmid": 0.0, "zmin": -top, "zmax": top}
+        if shorts
+        else {"colorscale": "Blues", "zmin": 0.0}
+    )
     fig = go.Figure(
         go.Heatmap(
             z=np.where(z == 0, np.nan, z),
             x=_dates(weights),
             y=[str(s) for s in weights.columns],
             customdata=values,
-            colorscale="Blues",
-            zmin=0.0,
-            colorbar={"title": {"text": "Weight (%)"}, "tickformat": ".1%"},
+            **scale,
+            colorbar={"title": {"text": "Weight (%)"}, "tickformat": ".2%"},
             hovertemplate="%{y} on %{x|%Y-%m-%d}: %{z:.2%} of equity "
             "($%{customdata:,.0f})<extra></extra>",
             xgap=1,

@@ -201,7 +201,7 @@ def correlation_figure(matrix: pd.DataFrame) -> go.Figure:
 def _legend_below(fig: go.Figure) -> go.Figure:
     # One entry per factor wraps onto several rows: below the plot it cannot cover the title.
     fig.update_layout(
-        legend={"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0, "xanchor": "left"},
         margin={"b": 120},
     )
     return fig

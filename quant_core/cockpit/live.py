@@ -94,6 +94,8 @@ class Status:
     age_s: float | None
     threshold_s: float
     schema_version: int | None = None
+    latched: bool | None = None  # STOP's latch is set (None: an older state file)
+    counts: tuple[int, int] = (0, 0)  # open orders, positions: the button captions quote them
 
     @property
     def mode_label(self) -> str:
@@ -115,7 +117,7 @@ class Status:
     @property
     def signature(self) -> str:
         """Return what the buttons and their captions depend on (a change redraws them)."""
-        return f"{self.liveness.value}|{self.state}|{self.mode}"
+        return f"{self.liveness.value}|{self.state}|{self.mode}|{self.latched}|{self.counts}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +257,10 @@ def status(state: Mapping[str, Any] | None, now: dt.datetime, heartbeat_s: float
     name = _text(worker.get("state"))
     reason = str(worker.get("reason") or "")
     stale = age is None or age > threshold
-    if name == "STOPPED" and (stale or not reason.startswith(LATCHED_PREFIX)):
+    exited = worker.get("exited")
+    if not isinstance(exited, bool):  # an older state file: only the reason tells
+        exited = not reason.startswith(LATCHED_PREFIX)
+    if name == "STOPPED" and (stale or exited):
         liveness = Liveness.EXITED
     elif stale:
         liveness = Liveness.STALE
@@ -275,6 +280,8 @@ def status(state: Mapping[str, Any] | None, now: dt.datetime, heartbeat_s: float
         age,
         threshold,
         version if isinstance(version, int) else None,
+        latched if isinstance(latched := worker.get("latched"), bool) else None,
+        (len(_rows(state, "open_orders")), len(_rows(state, "positions"))),
     )
 
 
@@ -307,7 +314,9 @@ def liveness_message(s: Status, heartbeat_s: float, live_dir: Path | None = None
         return Message(
             "warning",
             "The worker is DISCONNECTED from the broker and reconnecting: account figures may "
-            "be old; commands are taken but may be interrupted until it is back.",
+            "be old. It still answers commands, but CANCEL and FLAT cannot reach the broker "
+            "until it is back (FLAT keeps it HALTED afterwards); STOP and RESUME work. To act on "
+            "the account now, use TWS.",
         )
     if s.state == "STOPPED":
         return Message(
@@ -429,7 +438,8 @@ def total_pnl(account: Mapping[str, Any]) -> float | None:
 
 
 def _return(pnl: float | None, nav: float | None) -> str | None:
-    if pnl is None or nav is None or nav - pnl <= 0:
+    # No delta for a zero PnL: "+0.00%" would show as a green arrow up.
+    if pnl is None or nav is None or nav - pnl <= 0 or round(pnl, 2) == 0:
         return None
     return f"{pnl / (nav - pnl):+.2%}"
 
@@ -671,6 +681,8 @@ def equity_figure(state: Mapping[str, Any] | None) -> go.Figure | None:
     style(fig, "Equity: net liquidation", x=axis, y=("Net liquidation", "usd"), height=320)
     if not dates_only:
         fig.update_xaxes(tickformat="%H:%M<br>%Y-%m-%d")
+    # No market at the weekend: the line does not run across Saturdays and Sundays.
+    fig.update_xaxes(rangebreaks=[{"bounds": ["sat", "mon"]}])
     return fig
 
 
@@ -778,7 +790,9 @@ def command_views(
 
 
 def show_resume(s: Status) -> bool:
-    """Return whether RESUME is offered: the worker is HALTED or STOPPED (latched)."""
+    """Return whether RESUME is offered: the worker is HALTED, or STOPPED with its latch set."""
+    if s.state == "STOPPED" and s.latched is False:  # a plain exit: there is nothing to lift
+        return False
     return s.state in RESUMABLE
 
 
@@ -786,6 +800,16 @@ def button_notes(s: Status, state: Mapping[str, Any] | None, max_age_s: float) -
     """Return, per command, what its button does now, and what it will not do."""
     orders = len(_rows(state, "open_orders"))
     positions = len(_rows(state, "positions"))
+    if s.running and s.state == "DISCONNECTED":
+        return {
+            "CANCEL": "Disconnected from the broker: nothing can be cancelled now. The worker "
+            "answers 'not executed'; send it again once reconnected, or use TWS.",
+            "FLAT": "Disconnected from the broker: no position can be closed now. The worker "
+            "stays HALTED once reconnected (no buying back); send FLAT again then, or use TWS.",
+            "STOP": "Ends the worker process now, touching no order or position. Latches. "
+            "Asks first.",
+            "RESUME": "Lets the strategy trade again once the worker is reconnected.",
+        }
     if s.running:
         resume = (
             "Lifts the STOP latch: the strategy trades again from its next rebalance."

@@ -31,7 +31,8 @@ HOVER = {"usd": "$%{y:,.2f}", "pct": "%{y:.2%}", "ratio": "%{y:.3f}", "count": "
 TEMPLATE = go.layout.Template(
     layout=go.Layout(
         colorway=COLORS,
-        font={"family": "Inter, Segoe UI, Helvetica, Arial, sans-serif", "size": 13},
+        # Streamlit's own face, so charts and page read as one.
+        font={"family": '"Source Sans", "Source Sans Pro", sans-serif', "size": 13},
         margin={"l": 60, "r": 20, "t": 50, "b": 50},
         hovermode="x unified",
         # Top right, above the plot: clear of the title (top left) and of the lines.
@@ -54,6 +55,8 @@ def style(
     """Apply the house look; ``x`` and ``y`` are (axis title, unit). Return ``fig``."""
     fig.update_layout(template="plotly_white+quant", title={"text": title}, height=height)
     fig.update_xaxes(title_text=_title(*x), **FORMATS[x[1]])
+    if x[1] == "date":  # level labels, few enough not to touch in a half-width column
+        fig.update_xaxes(tickangle=0, nticks=6)
     fig.update_yaxes(title_text=_title(*y), type="log" if log_y else "linear", **FORMATS[y[1]])
     return fig
 

@@ -98,6 +98,7 @@ class IBBroker:
         self._unpriced: dict[str, float] = {}  # exec id -> when first seen without commission
         # 1100: TWS is up but has lost its link to IB, until 1101 (data lost) or 1102 (kept).
         self.link_down = False
+        self._link_message = ""
         self.quote_batch = QUOTE_BATCH
 
     # ----------------------------------------------------------------------- connection
@@ -196,6 +197,7 @@ class IBBroker:
     def _on_error(self, req_id: int, code: int, message: str, contract: Any = None) -> None:
         if code in LINK_STATUS:
             self.link_down = code == 1100
+            self._link_message = message
         family = family_of(code)
         if family == "info":  # farm status (2100-2199) is noise; 1102 is worth a line
             logger.log(
@@ -221,6 +223,9 @@ class IBBroker:
         """Raise what the last calls reported: connectivity loss or pacing, to back off on."""
         if not self.ib.isConnected():
             raise TemporaryBrokerError(f"the connection to {self.cfg.host}:{self.cfg.port} is lost")
+        if self.link_down:  # until TWS says 1101 / 1102, whatever else was cleared meanwhile
+            self.errors.clear()
+            raise TemporaryBrokerError(self._link_message, 1100)
         for _, code, message in self.errors:
             if code in BACK_OFF:
                 self.errors.clear()
@@ -236,12 +241,20 @@ class IBBroker:
             if v.tag in ACCOUNT_TOTALS and v.currency != "BASE" and _is_number(v.value)
         }
         portfolio = self.ib.portfolio(self.account_id)
+        # IB's account P&L (reqPnL) when it has one: the portfolio list drops a position once
+        # it is closed, and its realized P&L with it.
+        realized = _number_or_none(self._pnl.realizedPnL if self._pnl is not None else None)
+        unrealized = _number_or_none(self._pnl.unrealizedPnL if self._pnl is not None else None)
         return Account(
             net_liquidation=values.get("NetLiquidation", 0.0),
             cash=values.get("TotalCashValue", 0.0),
             buying_power=values.get("BuyingPower", 0.0),
-            realized_pnl=sum(item.realizedPNL for item in portfolio),
-            unrealized_pnl=sum(item.unrealizedPNL for item in portfolio),
+            realized_pnl=realized
+            if realized is not None
+            else sum(item.realizedPNL for item in portfolio),
+            unrealized_pnl=unrealized
+            if unrealized is not None
+            else sum(item.unrealizedPNL for item in portfolio),
             daily_pnl=_number_or_none(self._pnl.dailyPnL if self._pnl is not None else None),
         )
 
@@ -345,13 +358,15 @@ class IBBroker:
         self.raise_pending()  # a lost link is reported, not cleared away with the errors below
         stocks = [ibapi.Stock(s, "SMART", "USD") for s in symbols]
         contracts = [c for c in self.ib.qualifyContracts(*stocks) if c is not None and c.conId]
-        self.errors.clear()
+        self.raise_pending()  # a link lost meanwhile stops here, before any order goes out
+        self._forget(354)
         tickers = self._snapshot(contracts)
         if any(code == 354 for _, code, _ in self.errors):
             logger.warning("No live market data subscription (IB 354): using delayed data")
             self.ib.reqMarketDataType(3)
-            self.errors.clear()
+            self._forget(354)
             tickers = self._snapshot(contracts)
+        self.raise_pending()
         prices = {}
         for ticker in tickers:
             price = _number_or_none(ticker.marketPrice())
@@ -359,13 +374,24 @@ class IBBroker:
                 prices[ticker.contract.symbol] = price
         return prices
 
+    def _forget(self, code: int) -> None:
+        kept = [e for e in self.errors if e[1] != code]
+        self.errors.clear()
+        self.errors.extend(kept)
+
     def _snapshot(self, contracts: list[Any]) -> list[Any]:
         # A snapshot holds a market data line until it is answered, and an account has about
-        # 100 lines: ask in batches, not 500 at once (error 101, max tickers reached).
+        # 100 lines: ask in batches, not 500 at once (error 101, max tickers reached). A batch
+        # that times out is left out (its symbols keep their fallback price); the rest stay.
         tickers: list[Any] = []
         for start in range(0, len(contracts), self.quote_batch):
             batch = contracts[start : start + self.quote_batch]
-            tickers += ibapi.util.run(self.ib.reqTickersAsync(*batch), timeout=self.timeout_s)
+            try:
+                tickers += ibapi.util.run(self.ib.reqTickersAsync(*batch), timeout=self.timeout_s)
+            except TimeoutError:
+                names = ", ".join(c.symbol for c in batch[:5])
+                message = "No quotes within %.0f s for %d symbol(s) (%s...)"
+                logger.warning(message, self.timeout_s, len(batch), names)
         return tickers
 
     def rejections(self) -> list[Order]:

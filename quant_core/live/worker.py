@@ -70,6 +70,7 @@ RECONNECT_BASE_S = 1.0  # first back-off, doubled per failed attempt, with jitte
 RECONNECT_MAX_S = 60.0
 LINK_LOST = 1100  # IB: TWS lost its link to IB; it restores it by itself (1101 / 1102)
 LINK_POLL_S = 2.0  # how often a worker waiting for that asks again
+DISCONNECTED_POLL_S = 0.25  # how often a disconnected worker looks for commands
 FLAT_SETTLE_S = 1.0  # how long a broker gets to fill FLAT's market orders per attempt
 EQUITY_SAMPLE_S = 60.0
 HALT_FILE = "halted.latch"
@@ -78,6 +79,7 @@ EQUITY_POINTS = 2000
 LAST_ACKS = 50
 LAST_ERRORS = 50
 SHARE_EPSILON = 1e-9
+CUTS_LISTED = 5  # truncated buys named in the state's error line
 
 
 class WorkerState(StrEnum):
@@ -254,7 +256,14 @@ class Worker:
         if getattr(error, "code", None) == LINK_LOST:  # TWS is up, its link to IB is not
             delay = min(delay, LINK_POLL_S)
         self.write_state()
-        self.sleep(delay)
+        # Commands keep being answered while the broker is away (STOP in full; see
+        # _while_disconnected for the others), in slices of the back-off.
+        deadline = time.monotonic() + delay
+        while (left := deadline - time.monotonic()) > 0 and not self.stop_requested:
+            self.sleep(min(left, DISCONNECTED_POLL_S))
+            self.take_commands()
+        if self.stop_requested:
+            return False
         try:
             self.broker.connect()
         except TemporaryBrokerError as again:
@@ -342,6 +351,8 @@ class Worker:
 
     def _execute(self, command: Command) -> dict[str, Any]:
         logger.info("Executing %s (id %s from %s)", command.command, command.id, command.source)
+        if self.state is WorkerState.DISCONNECTED and command.command is not CommandKind.STOP:
+            return self._while_disconnected(command)
         if command.command is CommandKind.CANCEL:
             count = len(self.broker.open_orders())
             self.broker.cancel_all()
@@ -358,6 +369,30 @@ class Worker:
         self.breach = None
         self.transition(WorkerState.RUNNING, f"RESUME {command.id}")
         return {"result": "resumed: the strategy trades again"}
+
+    def _while_disconnected(self, command: Command) -> dict[str, Any]:
+        # No broker to act on: say exactly what was and was not done. FLAT still makes sure
+        # nothing is bought back once the connection returns; RESUME takes effect then.
+        if command.command is CommandKind.FLAT:
+            reason = f"FLAT {command.id} while disconnected: no new strategy orders until RESUME"
+            self.before_disconnect = (WorkerState.HALTED, reason)
+            atomic_write_json(
+                self.live_dir / HALT_FILE, {"reason": reason, "at": self.wall().isoformat()}
+            )
+            return {
+                "result": "not executed: disconnected from the broker, no position was closed; "
+                "the worker stays HALTED once reconnected. Send FLAT again then, or use TWS"
+            }
+        if command.command is CommandKind.CANCEL:
+            return {
+                "result": "not executed: disconnected from the broker, no order was cancelled. "
+                "Send CANCEL again once reconnected, or use TWS"
+            }
+        (self.live_dir / LATCH_FILE).unlink(missing_ok=True)
+        (self.live_dir / HALT_FILE).unlink(missing_ok=True)
+        self.breach = None
+        self.before_disconnect = (WorkerState.RUNNING, f"RESUME {command.id}")
+        return {"result": "resumed: the strategy trades again once reconnected"}
 
     def _flat(self, command: Command) -> dict[str, Any]:
         # HALTED first: if the connection drops half-way, the worker must not trade back in.
@@ -470,7 +505,8 @@ class Worker:
         mine = [o for o in self.broker.open_orders() if o.ref.startswith("qc:")]
         # A symbol whose order for this session is at the broker (open, or already filled:
         # a batch cut by a drop, or a restart) is not sent again; the rest of the batch is.
-        sent = {o.symbol for o in mine if o.ref.startswith(prefix)}
+        resting = [o for o in mine if o.ref.startswith(prefix)]
+        sent = {o.symbol for o in resting}
         sent |= {f.symbol for f in self.broker.fills() if f.ref.startswith(prefix)}
         if sent:
             logger.warning(
@@ -498,8 +534,9 @@ class Worker:
             ended=ended_before(self.last_seen, t, len(self.data.dates)),
         )
         vector[np.isin(self.data.symbols, sorted(sent))] = 0.0
-        prices = self.current_prices(vector, t)
-        vector = self.affordable(vector, ledger, prices, t, session)
+        waiting = self._remaining(resting)  # this session's orders still open at the broker
+        prices = self.current_prices(vector + waiting, t)
+        vector = self.affordable(vector, ledger, prices, t, session, waiting)
         index = np.flatnonzero(vector)
         order_type = self.order_type(session)
         orders = [
@@ -541,23 +578,58 @@ class Worker:
         try:
             quotes = self.broker.quotes([str(self.data.symbols[i]) for i in index])
         except TimeoutError:
-            logger.warning("No quotes from the broker in time: checking cash at the T-1 closes")
-            return prices
+            quotes = {}
+        missing = []
         for i in index:
             price = quotes.get(str(self.data.symbols[i]))
             if price is not None and np.isfinite(price) and price > 0:
                 prices[i] = price
+            else:
+                missing.append(str(self.data.symbols[i]))
+        if missing:
+            named = ", ".join(missing[:CUTS_LISTED]) + ("..." if len(missing) > CUTS_LISTED else "")
+            self._error(
+                f"no current price for {len(missing)} of {index.size} symbol(s) ({named}): "
+                "their cash is checked at the T-1 close"
+            )
         return prices
 
+    def _remaining(self, orders: list[Order]) -> np.ndarray:
+        # Signed shares still to fill, per symbol of the universe.
+        out = np.zeros(len(self.data.symbols))
+        where = self.data.symbol_index.get_indexer(pd.Index([o.symbol for o in orders]))
+        for order, i in zip(orders, where, strict=True):
+            if i >= 0:
+                sign = 1.0 if order.side is Side.BUY else -1.0
+                out[i] += sign * max(order.quantity - order.filled, 0.0)
+        return out
+
     def affordable(
-        self, vector: np.ndarray, ledger: Ledger, prices: np.ndarray, t: int, session: dt.date
+        self,
+        vector: np.ndarray,
+        ledger: Ledger,
+        prices: np.ndarray,
+        t: int,
+        session: dt.date,
+        waiting: np.ndarray | None = None,
     ) -> np.ndarray:
         """Truncate the buys the cash cannot pay at ``prices``, by the backtest's shortfall rule.
 
         The targets were sized on the T-1 closes with the cash buffer; a gap up since then can
         make them unaffordable. The same kernel as the backtest's fills (``ledger.execute``,
-        sells first, costs included) decides what the cash pays now; each cut is reported.
+        sells first, costs included) decides what the cash pays now; the cuts are reported.
+        Orders of this session still open at the broker (``waiting``) are counted first, as if
+        filled at ``prices``: their buys hold cash already, their sells will bring some in.
         """
+        if waiting is not None and waiting.any():
+            ledger, _ = execute(
+                ledger,
+                waiting,
+                prices,
+                self.costs,
+                self.cfg.portfolio.shortfall,
+                self.cfg.portfolio.fractional_shares,
+            )
         _, fills = execute(
             ledger,
             vector,
@@ -568,15 +640,26 @@ class Worker:
         )
         out = vector.copy()
         cut = fills.status == FillStatus.TRUNCATED_CASH.value
-        for i, wanted, filled in zip(
-            fills.index[cut], fills.requested[cut], fills.filled[cut], strict=True
-        ):
-            out[i] = filled
-            self._error(
-                f"rebalance for {session}: BUY {self.data.symbols[i]} cut from {wanted:g} to "
-                f"{filled:g} shares: the cash does not pay it at ${prices[i]:,.2f} (T-1 close "
-                f"${self.marks_before(t)[i]:,.2f})"
-            )
+        if not cut.any():
+            return out
+        index, wanted, filled = fills.index[cut], fills.requested[cut], fills.filled[cut]
+        out[index] = filled
+        # One line for the whole batch (a gap-up can cut hundreds of buys): the largest cuts
+        # by value, each with its quote and T-1 close; every order is in the journal.
+        lost = (wanted - filled) * prices[index]
+        marks = self.marks_before(t)
+        largest = [
+            f"{self.data.symbols[i]} {w:g}->{f:g} at ${prices[i]:,.2f} (T-1 ${marks[i]:,.2f})"
+            for i, w, f in sorted(
+                zip(index, wanted, filled, strict=True),
+                key=lambda row: -float((row[1] - row[2]) * prices[row[0]]),
+            )[:CUTS_LISTED]
+        ]
+        self._error(
+            f"rebalance for {session}: {cut.sum()} BUY order(s) cut by "
+            f"${lost.sum():,.0f} in all: the cash does not pay them at the current prices "
+            f"({self.cfg.portfolio.shortfall}); largest: {'; '.join(largest)}"
+        )
         return out
 
     def order_type(self, session: dt.date) -> OrderType:
@@ -772,6 +855,10 @@ class Worker:
                     "heartbeat_at": now.isoformat(),
                     "session": str(session) if session else None,
                     "strategy": self.strategy.name,
+                    # STOP's latch: a worker heartbeating while STOPPED was started under it.
+                    "latched": (self.live_dir / LATCH_FILE).exists(),
+                    "halted_latch": (self.live_dir / HALT_FILE).exists(),
+                    "exited": self.finished,  # the last state of a process that has ended
                 },
                 "account": {
                     "net_liquidation": account.net_liquidation,

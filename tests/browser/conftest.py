@@ -166,16 +166,10 @@ def cockpit(browser_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
             "streamlit",
             "run",
             str(ROOT / "app.py"),
-            "--server.address",
-            "127.0.0.1",
+            # Only the port: address, allowed hosts, usage statistics and the file watcher
+            # come from the project's .streamlit/config.toml, as they do for a user.
             "--server.port",
             str(port),
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-            "--server.fileWatcherType",
-            "none",
         ],
         env,
         logs / "streamlit.log",

@@ -8,7 +8,10 @@ and the last test checks that no request of the whole suite left 127.0.0.1.
 
 from __future__ import annotations
 
+import base64
+import os
 import re
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -223,3 +226,38 @@ def test_no_request_left_loopback(traffic: Traffic) -> None:
     ]
     assert not foreign, f"requests left {LOOPBACK}: {sorted(set(foreign))}"
     assert traffic.page_errors == []
+
+
+def _listening(port: int) -> set[str]:
+    # Local addresses of the LISTEN sockets on ``port``, from the kernel's own tables.
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
+def test_the_server_listens_on_loopback_only(cockpit: Cockpit) -> None:
+    # .streamlit/config.toml's address = 127.0.0.1 (the default would be every interface).
+    port = int(cockpit.url.rsplit(":", 1)[1])
+    assert _listening(port) == {"0100007F"}  # 127.0.0.1, little-endian hex; no [::] or 0.0.0.0
+    # allowedHosts: a page on another name that resolves here (DNS rebinding) cannot open the
+    # websocket the buttons travel on; the cockpit's own name can.
+    assert _websocket_status(port, f"127.0.0.1:{port}") == 101
+    assert _websocket_status(port, f"evil.example:{port}") == 403
+
+
+def _websocket_status(port: int, host: str) -> int:
+    key = base64.b64encode(os.urandom(16)).decode()
+    handshake = (
+        f"GET /_stcore/stream HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\n"
+        f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(handshake.encode())
+        status_line = sock.recv(4096).split(b"\r\n", 1)[0]
+    return int(status_line.split()[1])

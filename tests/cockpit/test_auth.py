@@ -17,6 +17,7 @@ HASH = auth.hash_password(WORD)  # made once: about 0.06 s
 
 @pytest.fixture
 def gated(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    auth.throttle.clear()  # the server-wide throttle starts afresh for each test
     monkeypatch.setenv("QC__COCKPIT__PASSWORD_HASH", HASH)
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception, at.exception
@@ -124,8 +125,7 @@ def test_pages_hidden_until_the_right_password(
     _sign_in(gated, WORD)
     assert not gated.exception
     assert gated.session_state[auth.FLAG] == auth.fingerprint(HASH)
-    # AppTest keeps the page asked for; a browser opened at /live lands on the default page.
-    assert _titles(gated) in (["Live Dashboard"], ["Strategy Explorer"])
+    assert _titles(gated) == ["Live Dashboard"]  # the deep link survives signing in
     gated.switch_page(f"{VIEWS}/live.py").run()
     assert _titles(gated) == ["Live Dashboard"]
     assert gated.button(key="btn_flat").label == "FLAT"
@@ -160,3 +160,26 @@ def test_a_malformed_hash_keeps_the_cockpit_locked(
     assert not _titles(at)
     assert "not a valid hash" in at.error[0].value
     assert auth.FIELD not in [t.key for t in at.text_input]
+
+
+def test_guessing_is_throttled_for_the_whole_server(gated: AppTest) -> None:
+    for _ in range(auth.FREE_FAILURES):
+        _sign_in(gated, "a wrong guess")
+    assert [e.value for e in gated.error] == ["Wrong password."]
+
+    _sign_in(gated, WORD)  # even the right one is not checked during the pause
+    assert _titles(gated) == ["Sign in"]
+    [error] = [e.value for e in gated.error]
+    assert error.startswith("Too many wrong passwords: try again in")
+
+
+def test_the_throttle_pause_doubles_and_expires() -> None:
+    throttle = auth.Throttle()
+    for i in range(auth.FREE_FAILURES):
+        assert throttle.wait_s(float(i)) == 0.0
+        throttle.failed(float(i))
+    assert throttle.wait_s(4.0) == 1.0  # the 5th failure at t=4: one second
+    throttle.failed(5.0)
+    assert throttle.wait_s(5.0) == 2.0  # then two, four, ...
+    assert throttle.wait_s(7.0) == 0.0
+    assert throttle.wait_s(5.0 + auth.WINDOW_S + 10) == 0.0  # old failures age out

@@ -122,8 +122,15 @@ def test_stop_touches_nothing_and_latches_across_a_restart(tmp_path: Path) -> No
     worker.finish()
     worker.journal.close()
 
+    final = read_state(worker.live_dir)
+    assert final is not None
+    assert (final["worker"]["latched"], final["worker"]["exited"]) == (True, True)
+
     again, broker2, _ = make(tmp_path)  # started again, e.g. by systemd
     assert again.state is WorkerState.STOPPED
+    alive = read_state(again.live_dir)  # a worker running under the latch, not an exited one
+    assert alive is not None
+    assert (alive["worker"]["latched"], alive["worker"]["exited"]) == (True, False)
     assert {o.order_id for o in broker2.open_orders()} == orders  # the account outlived the worker
     assert again.rebalance(3) == []  # no strategy order while latched
     send_command(again.live_dir, "CANCEL")  # CANCEL still obeyed

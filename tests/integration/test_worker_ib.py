@@ -281,9 +281,9 @@ def test_a_gap_up_since_the_close_truncates_the_buys_at_the_quoted_prices(
     assert 0.99 * 1_000_000 < cost <= 1_000_000
     state = read_state(worker.live_dir)
     assert state is not None
-    cuts = [e["message"] for e in state["errors"] if "cut from" in e["message"]]
-    assert len(cuts) == 3
-    assert any("BUY AAPL cut from 1960" in c and "$250.00 (T-1 close $150.00)" in c for c in cuts)
+    [cut] = [e["message"] for e in state["errors"] if "cut by" in e["message"]]
+    assert "3 BUY order(s) cut" in cut
+    assert f"AAPL 1960->{sent['AAPL']:g} at $250.00 (T-1 $150.00)" in cut
 
 
 def test_delayed_quotes_are_used_without_a_market_data_subscription(
@@ -354,3 +354,55 @@ def test_a_market_on_open_rebalance_after_the_cutoff_sends_market_orders(
         assert any("past the opening auction" in e["message"] for e in state["errors"])
     finally:
         close_worker(worker)
+
+
+def test_a_batch_cut_short_counts_its_resting_buys_in_the_cash_check(
+    worker: Worker, fake: FakeTWS
+) -> None:
+    # XOM's buy for the session rests at the broker (no price yet) and holds 294,000 of the
+    # cash; AAPL has gapped up to 250. What is left must be cut to what the cash still pays.
+    worker.broker.place([Order("", "qc:2010-01-11:XOM", "XOM", Side.BUY, 4900.0)])
+    worker.broker.wait(0.3)
+    fake.prices["AAPL"] = 250.0
+
+    placed = {o.symbol: o.quantity for o in worker.rebalance_next()}
+
+    assert placed.keys() == {"AAPL", "MSFT"}
+    committed = placed["AAPL"] * 250.0 + placed["MSFT"] * 300.0 + 4900 * 60.0
+    assert 0.99 * 1_000_000 < committed <= 1_000_000
+
+
+def test_a_link_lost_just_before_a_rebalance_sends_nothing(worker: Worker, fake: FakeTWS) -> None:
+    fake.send_error(1100, "Connectivity between IB and Trader Workstation has been lost.")
+
+    with pytest.raises(TemporaryBrokerError):
+        worker.rebalance_next()
+
+    worker.broker.wait(0.3)
+    assert fake.orders == {}
+
+
+def test_commands_are_answered_while_disconnected(worker: Worker, fake: FakeTWS) -> None:
+    _rebalance(worker)
+    fake.send_error(1100, "Connectivity between IB and Trader Workstation has been lost.")
+    with pytest.raises(TemporaryBrokerError) as lost:
+        worker.broker.settle(0.3)
+
+    send_command(worker.live_dir, "FLAT")
+    assert not worker.recover(lost.value, 0)  # still down; the FLAT is answered meanwhile
+    [ack] = list(worker.acks)
+    assert ack["command"] == "FLAT"
+    assert ack["result"].startswith("not executed: disconnected from the broker")
+    assert {p.symbol for p in worker.broker.positions()} == {"AAPL", "MSFT"}  # nothing closed
+
+    fake.send_error(1102, "Connectivity between IB and TWS has been restored - data maintained.")
+    assert worker.recover(lost.value, 1)
+    assert worker.state is WorkerState.HALTED  # the FLAT's promise: nothing bought back
+
+    fake.send_error(1100, "Connectivity between IB and Trader Workstation has been lost.")
+    with pytest.raises(TemporaryBrokerError):
+        worker.broker.settle(0.3)
+    send_command(worker.live_dir, "STOP")
+    assert not worker.recover(lost.value, 0)
+    assert worker.stop_requested
+    assert worker.state.value == "STOPPED"  # (mypy narrowed the attribute above)

@@ -154,6 +154,17 @@ def test_top_weights_are_fractions_of_equity_most_held_first() -> None:
     np.testing.assert_allclose(both["B"], [0.3, 0.0])
 
 
+def test_weights_heatmap_shows_shorts_on_a_diverging_scale() -> None:
+    dates = pd.DatetimeIndex(["2020-01-31", "2020-02-28"])
+    equity = pd.Series([100.0, 100.0], index=dates)
+    long_only = ex.weights_figure(pd.DataFrame({"A": [0.5, 0.4]}, index=dates), equity)
+    assert long_only.data[0].zmin == 0.0
+    book = pd.DataFrame({"A": [0.5, 0.4], "B": [-0.2, 0.0]}, index=dates)
+    mixed = ex.weights_figure(book, equity)
+    heat = mixed.data[0]
+    assert (heat.zmid, heat.zmin, heat.zmax) == (0.0, -0.5, 0.5)  # a 20% short reads as a short
+
+
 # ----------------------------------------------------------------------------- the form
 
 

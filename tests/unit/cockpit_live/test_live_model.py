@@ -82,6 +82,24 @@ def test_stopped_has_exited_unless_a_latched_worker_still_beats(
     assert model.status(_state(age, "STOPPED", reason), NOW, 1.0).liveness is liveness
 
 
+@pytest.mark.parametrize(
+    ("exited", "latched", "liveness", "resume"),
+    [
+        (False, True, Liveness.LIVE, True),  # restarted under the latch, then reconnected
+        (True, True, Liveness.EXITED, True),  # STOP just ended it: RESUME waits for the next
+        (True, False, Liveness.EXITED, False),  # a plain exit: no latch to lift
+    ],
+)
+def test_stopped_is_read_from_the_workers_own_fields(
+    exited: bool, latched: bool, liveness: Liveness, resume: bool
+) -> None:
+    state = _state(0.1, "STOPPED", "reconnected; latched by an earlier STOP")
+    state["worker"].update(exited=exited, latched=latched)
+    status = model.status(state, NOW, 1.0)
+    assert status.liveness is liveness
+    assert model.show_resume(status) is resume
+
+
 def test_mode_labels_and_colours() -> None:
     def mode(name: str | None) -> model.Status:
         state = _state()
@@ -413,3 +431,13 @@ def test_schedule_lines_say_when_and_what_was_reconciled() -> None:
         "Reconciled with the broker at 2026-11-22 09:23:59 UTC: 96 position(s), "
         "2 open order(s) of ours for session(s) 2010-03-05",
     ]
+
+
+def test_a_disconnected_worker_says_what_cancel_and_flat_cannot_do() -> None:
+    status = model.status(_state(0.1, "DISCONNECTED", "link lost; reconnecting"), NOW, 1.0)
+    notes = model.button_notes(status, None, 60)
+    assert notes["CANCEL"].startswith("Disconnected from the broker: nothing can be cancelled")
+    assert "stays HALTED once reconnected" in notes["FLAT"]
+    message = model.liveness_message(status, 1.0)
+    assert message is not None
+    assert "CANCEL and FLAT cannot reach the broker" in message.text
