@@ -399,7 +399,9 @@ class Worker:
         self.transition(
             WorkerState.HALTED, f"FLAT {command.id}: no new strategy orders until RESUME"
         )
+        cancelled = len(self.broker.open_orders())
         self.broker.cancel_all()
+        held = len([p for p in self.broker.positions() if abs(p.quantity) > SHARE_EPSILON])
         deadline = time.monotonic() + self.cfg.live.flat_timeout_s
         while True:
             positions = [p for p in self.broker.positions() if abs(p.quantity) > SHARE_EPSILON]
@@ -430,7 +432,10 @@ class Worker:
         )
         left = {p.symbol: p.quantity for p in positions}
         return {
-            "result": "flat" if not left else "not flat at the timeout",
+            "result": f"flat: {held} position(s) closed at market, {cancelled} open order(s) "
+            "cancelled; HALTED until RESUME"
+            if not left
+            else f"not flat at the timeout: {len(left)} of {held} position(s) still open",
             "detail": {"left": left},
         }
 

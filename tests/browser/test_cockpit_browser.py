@@ -158,7 +158,7 @@ def test_flat_confirmed_closes_every_position(page: Page, cockpit: Cockpit) -> N
     confirm(page, "FLAT", "Yes, go FLAT")
 
     ack = acknowledgement(cockpit, "FLAT")
-    assert ack["result"] == "flat", ack
+    assert ack["result"].startswith("flat: "), ack
     expect_acknowledged(page, ack)
     expect(page.get_by_text("No positions.", exact=True)).to_be_visible()
     expect(page.get_by_text("HALTED", exact=True).first).to_be_visible()

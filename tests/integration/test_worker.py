@@ -91,6 +91,8 @@ def test_cancel_cancels_open_orders_and_keeps_positions(tmp_path: Path) -> None:
 def test_flat_ends_with_nothing_and_halts(tmp_path: Path) -> None:
     worker, broker, data = make(tmp_path)
     holding(worker, broker, data)
+    held, waiting = len(broker.positions()), len(broker.open_orders())
+    assert held > 0
 
     send_command(worker.live_dir, "FLAT")
     worker.heartbeat()
@@ -98,7 +100,10 @@ def test_flat_ends_with_nothing_and_halts(tmp_path: Path) -> None:
     assert broker.positions() == []
     assert broker.open_orders() == []
     assert worker.state is WorkerState.HALTED
-    assert last_ack(worker.live_dir)["result"] == "flat"
+    assert last_ack(worker.live_dir)["result"] == (
+        f"flat: {held} position(s) closed at market, {waiting} open order(s) cancelled; "
+        "HALTED until RESUME"
+    )
     assert worker.rebalance(3) == []  # the next rebalance does not buy it all back
     state = read_state(worker.live_dir)
     assert state is not None
@@ -349,7 +354,7 @@ def test_flat_with_a_missing_price_retries_at_a_pace_and_reports_what_is_left(
     assert 1.0 < time.monotonic() - started < 10  # re-checked until the timeout, not longer
 
     ack = last_ack(worker.live_dir)
-    assert ack["result"] == "not flat at the timeout"
+    assert ack["result"].startswith("not flat at the timeout: ")
     assert list(ack["detail"]["left"]) == ["B"]
     assert sleeps  # every retry paused: no spinning
     assert worker.state is WorkerState.HALTED
