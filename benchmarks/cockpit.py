@@ -35,22 +35,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Page, Playwright, ViewportSize, sync_playwright
+from playwright.sync_api import Page, Playwright, sync_playwright
 
 from quant_core.live.files import read_state, write_state
+from tests.browser.chrome import CHROME_ARGS, CHROMIUM, VIEWPORT
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROME_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-VIEWPORT: ViewportSize = {"width": 1440, "height": 900}
 WAIT_MS = 30_000
 POLL_MS = 10  # how often the page checks for the value: the timing's resolution
 TARGET_RENDER_S = 3.0

@@ -27,6 +27,7 @@ from pandas.io.formats.style import Styler
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
+from quant_core.backtest.engine import TRADE_COLUMNS
 from quant_core.calendar import TRADING_DAYS_PER_YEAR
 from quant_core.cockpit.theme import COLORS, DOWN, UP, Unit, money, pct, style
 from quant_core.errors import QuantError
@@ -445,21 +446,13 @@ ROW_COLORS = {
     "rejected_no_price": "background-color: rgba(213, 94, 0, 0.25)",
     "exit_at_last_close": "background-color: rgba(86, 180, 233, 0.18)",
 }
+# The engine's columns, with the flag after the side and its note before the status.
 TRADE_ORDER = [
-    "date",
-    "symbol",
-    "side",
+    *TRADE_COLUMNS[:3],
     "flag",
-    "requested",
-    "filled",
-    "signal_price",
-    "open_price",
-    "exec_price",
-    "notional",
-    "commission",
-    "slippage",
+    *TRADE_COLUMNS[3:-1],
     "note",
-    "status",
+    TRADE_COLUMNS[-1],
 ]
 
 

@@ -57,19 +57,10 @@ def summary_table(results: Sequence[FactorAnalysis]) -> pd.DataFrame:
 
 def coverage_figure(results: Sequence[FactorAnalysis]) -> go.Figure:
     """Return the share of listed symbols with a value, per session, one line per factor."""
-    fig = go.Figure()
-    for r in results:
-        fig.add_scatter(x=r.coverage.index, y=r.coverage.to_numpy(), mode="lines", name=r.name)
-    fig.update_traces(hovertemplate="%{y:.1%}")
-    style(
-        fig,
-        "Coverage: share of symbols with a value",
-        ("Session", "date"),
-        ("Coverage", "pct"),
-        height=LINES_HEIGHT,
-    )
+    series = {r.name: r.coverage for r in results}
+    fig = _lines(series, "Coverage: share of symbols with a value", "Coverage")
     fig.update_yaxes(range=[0, 1.02])
-    return _legend_below(fig)
+    return fig
 
 
 def ic_figure(result: FactorAnalysis) -> go.Figure:
@@ -150,17 +141,17 @@ def quantile_figure(result: FactorAnalysis) -> go.Figure:
 
 def turnover_figure(results: Sequence[FactorAnalysis]) -> go.Figure:
     """Return each factor's turnover (1 - rank autocorrelation) per session."""
+    series = {r.name: r.turnover for r in results}
+    return _lines(series, "Turnover (1 - rank autocorrelation, session to session)", "Turnover")
+
+
+def _lines(series: dict[str, pd.Series], title: str, y_title: str) -> go.Figure:
+    # One line per factor over the sessions, in %, the legend below.
     fig = go.Figure()
-    for r in results:
-        fig.add_scatter(x=r.turnover.index, y=r.turnover.to_numpy(), mode="lines", name=r.name)
+    for name, values in series.items():
+        fig.add_scatter(x=values.index, y=values.to_numpy(), mode="lines", name=name)
     fig.update_traces(hovertemplate="%{y:.1%}")
-    style(
-        fig,
-        "Turnover (1 - rank autocorrelation, session to session)",
-        ("Session", "date"),
-        ("Turnover", "pct"),
-        height=LINES_HEIGHT,
-    )
+    style(fig, title, ("Session", "date"), (y_title, "pct"), height=LINES_HEIGHT)
     return _legend_below(fig)
 
 

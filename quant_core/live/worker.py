@@ -626,23 +626,10 @@ class Worker:
         Orders of this session still open at the broker (``waiting``) are counted first, as if
         filled at ``prices``: their buys hold cash already, their sells will bring some in.
         """
+        rule, fractional = self.cfg.portfolio.shortfall, self.cfg.portfolio.fractional_shares
         if waiting is not None and waiting.any():
-            ledger, _ = execute(
-                ledger,
-                waiting,
-                prices,
-                self.costs,
-                self.cfg.portfolio.shortfall,
-                self.cfg.portfolio.fractional_shares,
-            )
-        _, fills = execute(
-            ledger,
-            vector,
-            prices,
-            self.costs,
-            self.cfg.portfolio.shortfall,
-            self.cfg.portfolio.fractional_shares,
-        )
+            ledger, _ = execute(ledger, waiting, prices, self.costs, rule, fractional)
+        _, fills = execute(ledger, vector, prices, self.costs, rule, fractional)
         out = vector.copy()
         cut = fills.status == FillStatus.TRUNCATED_CASH.value
         if not cut.any():

@@ -22,28 +22,14 @@ from pathlib import Path
 from typing import IO
 
 import pytest
-from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from quant_core.calendar import TradingCalendar
-from quant_core.data.sources.sample import SampleSource
-from quant_core.data.sync import sync
-from quant_core.data.warehouse import Warehouse
-from quant_core.factors.compute import compute_factors
+from tests.browser.chrome import CHROME_ARGS, CHROMIUM, VIEWPORT
+from tests.cockpit.warehouse import build_data_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-# Without the background-networking flags Chromium calls home at start; the network here is shut.
-CHROME_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-VIEWPORT: ViewportSize = {"width": 1440, "height": 900}
 TIMEOUT_MS = 20_000  # 2 cores: a first load in a fresh profile can take ~5 s
 expect.set_options(timeout=TIMEOUT_MS)  # expect() keeps its own default (5 s) otherwise
 # sp500-2010 ends 2010-08-20 and momentum's warm-up puts the first rebalance in March 2010:
@@ -134,11 +120,7 @@ def _wait_healthy(url: str, server: Process) -> None:
 @pytest.fixture(scope="package")
 def browser_data_dir(tmp_path_factory: pytest.TempPathFactory, calendar: TradingCalendar) -> Path:
     """Return a data dir with sp500-2010 synced and its default factors (no backtest yet)."""
-    root = tmp_path_factory.mktemp("browser") / "data"
-    warehouse = Warehouse(root / "warehouse")
-    sync(SampleSource("sp500-2010"), warehouse, calendar, "sp500-2010")
-    compute_factors(warehouse, "sp500-2010")
-    return root
+    return build_data_dir(tmp_path_factory.mktemp("browser") / "data", calendar, backtest=False)
 
 
 @pytest.fixture(scope="package")

@@ -23,7 +23,8 @@ from playwright.sync_api import Locator, Page, expect
 
 from quant_core.backtest.results import load_run
 from quant_core.live.files import read_state
-from tests.browser.conftest import SCREENSHOTS, VIEWPORT, Cockpit, Traffic
+from tests.browser.chrome import VIEWPORT
+from tests.browser.conftest import SCREENSHOTS, Cockpit, Traffic
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration, pytest.mark.slow]
 

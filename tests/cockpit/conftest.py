@@ -13,13 +13,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from config import load_config
-from quant_core.backtest.run import run_backtest
 from quant_core.calendar import TradingCalendar
-from quant_core.data.sources.sample import SampleSource
-from quant_core.data.sync import sync
-from quant_core.data.warehouse import Warehouse
-from quant_core.factors.compute import compute_factors
+from tests.cockpit.warehouse import build_data_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -29,13 +24,7 @@ VIEWS = "quant_core/cockpit/views"
 @pytest.fixture(scope="session")
 def built_data_dir(tmp_path_factory: pytest.TempPathFactory, calendar: TradingCalendar) -> Path:
     """Return a data dir with sp500-2010 synced, its default factors and one stored backtest."""
-    root = tmp_path_factory.mktemp("cockpit") / "data"
-    warehouse = Warehouse(root / "warehouse")
-    sync(SampleSource("sp500-2010"), warehouse, calendar, "sp500-2010")
-    compute_factors(warehouse, "sp500-2010")
-    cfg = load_config("backtest", [f"paths.data_dir={root}"], environ={})
-    run_backtest(cfg)
-    return root
+    return build_data_dir(tmp_path_factory.mktemp("cockpit") / "data", calendar, backtest=True)
 
 
 @pytest.fixture

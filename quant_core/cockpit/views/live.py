@@ -200,26 +200,27 @@ def detail_panel() -> None:
         width="stretch",
         column_config=_formats(model.POSITION_FORMATS),
     )
-    st.subheader("Open orders")
-    orders = model.orders_table(state)
-    st.caption(f"{len(orders)} open order(s)")
-    st.dataframe(
-        orders,
-        key="open_orders",
-        hide_index=True,
-        width="stretch",
-        column_config=_formats(model.ORDER_FORMATS),
-    )
-    st.subheader("Today's fills")
-    fills = model.fills_table(state)
-    st.caption(f"{len(fills)} fill(s) today, newest first")
-    st.dataframe(
-        fills,
-        key="fills_today",
-        hide_index=True,
-        width="stretch",
-        column_config=_formats(model.FILL_FORMATS),
-    )
+    for title, caption, table, key, formats in (
+        (
+            "Open orders",
+            "{} open order(s)",
+            model.orders_table(state),
+            "open_orders",
+            model.ORDER_FORMATS,
+        ),
+        (
+            "Today's fills",
+            "{} fill(s) today, newest first",
+            model.fills_table(state),
+            "fills_today",
+            model.FILL_FORMATS,
+        ),
+    ):
+        st.subheader(title)
+        st.caption(caption.format(len(table)))
+        st.dataframe(
+            table, key=key, hide_index=True, width="stretch", column_config=_formats(formats)
+        )
     st.subheader("Command log")
     st.caption("The worker's acknowledgements, newest first (its last 50)")
     st.dataframe(model.commands_table(state), key="command_log", hide_index=True, width="stretch")
@@ -232,46 +233,34 @@ def detail_panel() -> None:
 detail_panel()
 
 
-@st.dialog("Confirm FLAT", on_dismiss=lambda: _close("flat"))
-def confirm_flat() -> None:
-    """Ask before closing every position."""
+def _ask(kind: str, question: str, confirm_label: str) -> None:
+    # The body of both confirmations: what, on which account, what it does; yes or abort.
     state = read_state(live_dir)
     current = model.status(state, _now(), heartbeat_s)
     st.markdown(
-        f"**Close ALL positions at market** on {model.md(current.mode_label)} account "
+        f"**{question}** on {model.md(current.mode_label)} account "
         f"**{model.md(current.account or '-')}**?"
     )
-    st.markdown(model.md(model.button_notes(current, state, max_age_s)["FLAT"]))
+    st.markdown(model.md(model.button_notes(current, state, max_age_s)[kind.upper()]))
     yes, no = st.columns(2)
     yes.button(
-        "Yes, go FLAT", key="flat_confirm", type="primary", on_click=_confirm, args=("flat",)
+        confirm_label, key=f"{kind}_confirm", type="primary", on_click=_confirm, args=(kind,)
     )
-    no.button("Abort", key="flat_abort", on_click=_close, args=("flat",))
-    if not st.session_state.get("flat_open"):
+    no.button("Abort", key=f"{kind}_abort", on_click=_close, args=(kind,))
+    if not st.session_state.get(f"{kind}_open"):
         st.rerun()
+
+
+@st.dialog("Confirm FLAT", on_dismiss=lambda: _close("flat"))
+def confirm_flat() -> None:
+    """Ask before closing every position."""
+    _ask("flat", "Close ALL positions at market", "Yes, go FLAT")
 
 
 @st.dialog("Confirm STOP", on_dismiss=lambda: _close("stop"))
 def confirm_stop() -> None:
     """Ask before ending the worker."""
-    state = read_state(live_dir)
-    current = model.status(state, _now(), heartbeat_s)
-    st.markdown(
-        f"**Stop the worker** on {model.md(current.mode_label)} account "
-        f"**{model.md(current.account or '-')}**?"
-    )
-    st.markdown(model.md(model.button_notes(current, state, max_age_s)["STOP"]))
-    yes, no = st.columns(2)
-    yes.button(
-        "Yes, STOP the worker",
-        key="stop_confirm",
-        type="primary",
-        on_click=_confirm,
-        args=("stop",),
-    )
-    no.button("Abort", key="stop_abort", on_click=_close, args=("stop",))
-    if not st.session_state.get("stop_open"):
-        st.rerun()
+    _ask("stop", "Stop the worker", "Yes, STOP the worker")
 
 
 if st.session_state.get("flat_open"):
