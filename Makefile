@@ -62,7 +62,7 @@ bench: install chromium
 	cd $(ROOT) && $(PY) -m pip install --quiet -e "$(ROOT)[bench]"
 	cd $(ROOT) && $(PY) benchmarks/warehouse.py
 	cd $(ROOT) && $(PY) benchmarks/backtest.py
-	cd $(ROOT) && $(PY) benchmarks/cockpit.py
+	cd $(ROOT) && $(PY) -m benchmarks.cockpit
 
 clean:
 	rm -rf $(VENV) $(INSYNC) $(ROOT)/.mypy_cache $(ROOT)/.ruff_cache $(ROOT)/.pytest_cache

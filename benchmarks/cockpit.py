@@ -13,7 +13,7 @@ The state is a real one: sp500-2010 is synced and the worker replays it once (si
 a temporary data dir; each written state is that one, marked RUNNING with a fresh heartbeat.
 Everything stays on 127.0.0.1.
 
-    python benchmarks/cockpit.py [--renders 5] [--changes 20]
+    python -m benchmarks.cockpit [--renders 5] [--changes 20]   # from the project root
 """
 
 from __future__ import annotations
