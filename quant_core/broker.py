@@ -50,7 +50,11 @@ OrderStatus.DONE = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderSt
 
 @dataclass(frozen=True, slots=True)
 class Order:
-    """An order as the worker sees it; ``quantity`` in shares, always > 0."""
+    """An order as the worker sees it; ``quantity`` in shares, always > 0.
+
+    ``order_id`` is the broker's; an order another API client of the same IB login placed is
+    ``"<client id>/<order id>"``: visible, but only its own client (or TWS) can cancel it.
+    """
 
     order_id: str
     ref: str

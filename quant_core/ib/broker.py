@@ -165,6 +165,8 @@ class IBBroker:
                 f"account {self._account} is kept in {', '.join(sorted(base))}; the worker "
                 f"accounts in {ACCOUNT_CURRENCY} (US stocks) and needs a {ACCOUNT_CURRENCY} account"
             )
+        # Every open order of the login, not only this client id's (see open_orders).
+        self.ib.reqAllOpenOrders()
         # Today's P&L as IB computes it (reqPnL), kept live; one subscription per connection.
         live_pnl = self.ib.pnl(self._account)
         self._pnl = live_pnl[0] if live_pnl else self.ib.reqPnL(self._account)
@@ -208,9 +210,11 @@ class IBBroker:
         if code in ORDER_REFUSALS:
             for trade in self.ib.trades():
                 if trade.order.orderId == req_id:
+                    refused = self._order(trade)
                     reason = f"IB {code}: {message}"
-                    refused = replace(_order(trade), status=OrderStatus.REJECTED, reason=reason)
-                    self._rejected.append(refused)
+                    self._rejected.append(
+                        replace(refused, status=OrderStatus.REJECTED, reason=reason)
+                    )
         if code == 326:
             self._fatal = ConfigError(
                 f"[IB 326] client id {self.cfg.client_id} is already in use at "
@@ -272,9 +276,18 @@ class IBBroker:
             if p.position
         ]
 
+    def _order(self, trade: Any) -> Order:
+        return _order(trade, self.cfg.client_id)
+
     def open_orders(self) -> list[Order]:
-        """Return every order not yet done."""
-        return [_order(t) for t in self.ib.openTrades()]
+        """Return every order of the login not yet done, whichever API client placed it.
+
+        IB shows a client only its own orders unless asked for all (connect() asks): a worker
+        restarted under another ``ib.client_id`` must still see what it sent before, or it would
+        send it again. Another client's order has the id ``<client id>/<order id>``; this
+        client can see it, not cancel it.
+        """
+        return [self._order(t) for t in self.ib.openTrades()]
 
     @contextmanager
     def _sending(self) -> Iterator[None]:
@@ -305,13 +318,21 @@ class IBBroker:
                 ib_order.tif = "OPG"
         ib_order.orderRef = order.ref
         ib_order.account = self.account_id
-        return _order(self.ib.placeOrder(contract, ib_order))
+        return self._order(self.ib.placeOrder(contract, ib_order))
 
     def cancel(self, order_id: str) -> None:
         """Cancel one open order by its IB order id."""
+        if "/" in order_id:
+            logger.error(
+                "Cannot cancel order %s: another API client placed it; cancel it in TWS, or "
+                "connect with ib.client_id %s",
+                order_id,
+                order_id.split("/")[0],
+            )
+            return
         with self._sending():
             for trade in self.ib.openTrades():
-                if str(trade.order.orderId) == order_id:
+                if str(trade.order.orderId) == order_id and self._is_mine(trade):
                     self.ib.cancelOrder(trade.order)
                     return
 
@@ -322,8 +343,15 @@ class IBBroker:
                 self.ib.reqGlobalCancel()  # type: ignore[no-untyped-call]
                 return
             for trade in self.ib.openTrades():
-                if trade.order.orderRef.startswith(OUR_REFS):
+                if not trade.order.orderRef.startswith(OUR_REFS):
+                    continue
+                if self._is_mine(trade):
                     self.ib.cancelOrder(trade.order)
+                else:
+                    self.cancel(self._order(trade).order_id)  # says why it cannot
+
+    def _is_mine(self, trade: Any) -> bool:
+        return bool(trade.order.clientId == self.cfg.client_id)
 
     def settle(self, seconds: float) -> list[Fill]:
         """Process IB's messages for ``seconds``; return executions not reported before."""
@@ -431,7 +459,7 @@ class IBBroker:
         return out
 
 
-def _order(trade: Any) -> Order:
+def _order(trade: Any, own_client: int) -> Order:
     o, status = trade.order, trade.orderStatus
     kind = OrderType.LIMIT if o.orderType == "LMT" else OrderType.MARKET
     ours = STATUS.get(status.status, OrderStatus.SUBMITTED)
@@ -439,8 +467,10 @@ def _order(trade: Any) -> Order:
         ours = OrderStatus.PARTIALLY_FILLED
     if o.tif == "OPG":
         kind = OrderType.MARKET_ON_OPEN
+    # Order ids are per client: another client's order is named "<client>/<id>" (see open_orders).
+    order_id = str(o.orderId) if o.clientId == own_client else f"{o.clientId}/{o.orderId}"
     return Order(
-        order_id=str(o.orderId),
+        order_id=order_id,
         ref=o.orderRef or "",
         symbol=trade.contract.symbol,
         side=Side(o.action),

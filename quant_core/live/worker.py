@@ -279,6 +279,14 @@ class Worker:
         positions = self.broker.positions()
         ours = [o for o in self.broker.open_orders() if o.ref.startswith(("qc:", "flat:"))]
         sessions = sorted({o.ref.split(":")[1] for o in ours if o.ref.startswith("qc:")})
+        foreign = [o for o in ours if "/" in o.order_id]  # placed under another client id
+        if foreign:
+            self._error(
+                f"{len(foreign)} open order(s) of ours were placed under another IB client id "
+                f"({', '.join(f'{o.ref} as {o.order_id}' for o in foreign[:5])}): this worker "
+                "sees them (it will not send them again) but cannot cancel them; cancel them in "
+                "TWS, or run with that ib.client_id"
+            )
         self.reconciled = {
             "at": self.wall().isoformat(),
             "positions": len(positions),

@@ -75,6 +75,7 @@ class FakeTWS:
         self.max_server_version = max_server_version
         self.busy_client_ids: set[int] = set()  # ids another application holds (error 326)
         self.accepted = 0  # connections accepted so far
+        self.cancel_requests: list[int] = []  # order ids asked to be cancelled
         self.market_data_lines = 100  # an account's simultaneous market data lines
         self.snapshot_delay_s = 0.05  # how long a snapshot takes to answer (up to 11 s at IB)
         self.lines_open = 0
@@ -241,6 +242,7 @@ class FakeTWS:
             p.Out.START_API: self._start_api,
             p.Out.REQ_POSITIONS: self._req_positions,
             p.Out.REQ_OPEN_ORDERS: self._req_open_orders,
+            p.Out.REQ_ALL_OPEN_ORDERS: lambda c, m: self._req_open_orders(c, m, every=True),
             p.Out.REQ_COMPLETED_ORDERS: lambda c, _: c.send(p.frame(p.In.COMPLETED_ORDERS_END)),
             p.Out.REQ_ACCOUNT_UPDATES: self._req_account_updates,
             p.Out.REQ_ACCOUNT_UPDATES_MULTI: lambda c, m: c.send(
@@ -257,7 +259,7 @@ class FakeTWS:
             p.Out.REQ_CONTRACT_DATA: self._req_contract,
             p.Out.REQ_MKT_DATA: self._req_mkt_data,
             p.Out.REQ_MARKET_DATA_TYPE: self._req_market_data_type,
-            p.Out.CANCEL_ORDER: lambda c, m: self._cancel(int(m[2])),
+            p.Out.CANCEL_ORDER: lambda c, m: self._cancel(int(m[2]), c),
             p.Out.REQ_GLOBAL_CANCEL: lambda c, _: self._cancel_all(),
         }
         handler = handlers.get(kind)
@@ -288,9 +290,12 @@ class FakeTWS:
             conn.send(p.position(self.accounts[0], self.stock(symbol), quantity, avg))
         conn.send(p.frame(p.In.POSITION_END, 1))
 
-    def _req_open_orders(self, conn: _Connection, f: list[str]) -> None:
+    def _req_open_orders(self, conn: _Connection, f: list[str], every: bool = False) -> None:
+        # As TWS: a client sees the orders it placed (reqOpenOrders); reqAllOpenOrders shows
+        # those of every client of the login.
         for order in self.orders.values():
-            if order.status in {"Submitted", "PreSubmitted"}:
+            mine = every or order.client_id == conn.client_id
+            if mine and order.status in {"Submitted", "PreSubmitted"}:
                 conn.send(p.open_order(order, conn.server_version))
                 conn.send(p.order_status(order))
         conn.send(p.frame(p.In.OPEN_ORDER_END, 1))
@@ -528,21 +533,21 @@ class FakeTWS:
             if other.account_updates:
                 self._send_account(other, other.account_updates)
 
-    def _cancel(self, order_id: int) -> None:
+    def _cancel(self, order_id: int, requester: _Connection | None = None) -> None:
+        # An order id names an order of the client that asks: another client's order is "not
+        # found" for it. A global cancel (no requester) cancels whoever placed the order.
         order = self.orders.get(order_id)
+        if requester is not None and order is not None and order.client_id != requester.client_id:
+            order = None
+        self.cancel_requests.append(order_id)
+        if order is None or order.status not in {"Submitted", "PreSubmitted"}:
+            if requester is not None:
+                message = f"OrderId {order_id} that needs to be cancelled is not found."
+                requester.send(p.error(order_id, 10147, message, requester.server_version))
+            return
+        order.status = "Cancelled"
         for conn in list(self._connections):
-            if order is None or order.status not in {"Submitted", "PreSubmitted"}:
-                conn.send(
-                    p.error(
-                        order_id,
-                        10147,
-                        f"OrderId {order_id} that needs to be cancelled is not found.",
-                        conn.server_version,
-                    )
-                )
-                continue
             if conn.client_id == order.client_id:
-                order.status = "Cancelled"
                 conn.send(p.order_status(order))
                 conn.send(p.error(order_id, 202, "Order Canceled - reason:", conn.server_version))
 

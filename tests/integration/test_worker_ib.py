@@ -406,3 +406,34 @@ def test_commands_are_answered_while_disconnected(worker: Worker, fake: FakeTWS)
     assert not worker.recover(lost.value, 0)
     assert worker.stop_requested
     assert worker.state.value == "STOPPED"  # (mypy narrowed the attribute above)
+
+
+def test_a_worker_restarted_under_another_client_id_sees_its_orders_and_sends_none_again(
+    tmp_path: Path, fake: FakeTWS, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=LIB)
+    first = make_worker(tmp_path, fake)  # client id 21
+    _rebalance(first)  # XOM's order rests at the broker
+    close_worker(first)
+
+    again = make_worker(tmp_path, fake, "ib.client_id=22")
+    try:
+        [resting] = again.broker.open_orders()
+        assert resting.symbol == "XOM"
+        assert resting.order_id.startswith("21/")  # visible, marked as another client's
+        assert again.reconciled["our_open_orders"] == 1
+        state = read_state(again.live_dir)
+        assert state is not None
+        assert any("placed under another IB client id" in e["message"] for e in state["errors"])
+
+        assert again.rebalance_next() == []  # this session's orders are out already
+        assert len(fake.orders) == 3
+
+        send_command(again.live_dir, "CANCEL")  # cannot cancel another client's order...
+        again.heartbeat()
+        again.broker.wait(0.3)
+        assert [o.stock.symbol for o in fake.orders.values() if o.status == "Submitted"] == ["XOM"]
+        assert fake.cancel_requests == []  # ...and never sends a cancel meant for another order
+    finally:
+        close_worker(again)
+    assert client_problems(caplog.records) == []
