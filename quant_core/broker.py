@@ -8,6 +8,7 @@ and the Interactive Brokers adapter (``ib/``) implement it. Orders carry our ord
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar, Protocol
@@ -166,6 +167,11 @@ class Broker(Protocol):
         """Return the orders refused since the last call, each with the broker's reason."""
         ...
 
-    def quotes(self, symbols: list[str]) -> dict[str, float]:
-        """Return a current price per symbol; symbols without one are left out."""
+    def quotes(
+        self, symbols: list[str], on_batch: Callable[[], None] | None = None
+    ) -> dict[str, float]:
+        """Return a current price per symbol; symbols without one are left out.
+
+        A broker that quotes in batches calls ``on_batch`` after each (the worker's heartbeat).
+        """
         ...

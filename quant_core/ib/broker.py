@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -100,6 +100,7 @@ class IBBroker:
         self.link_down = False
         self._link_message = ""
         self.quote_batch = QUOTE_BATCH
+        self._contracts: dict[str, Any] = {}  # symbol -> IB's contract, for this connection
 
     # ----------------------------------------------------------------------- connection
 
@@ -137,6 +138,7 @@ class IBBroker:
                 f"cannot reach TWS / IB Gateway at {self.cfg.host}:{self.cfg.port}: {exc!r}"
             ) from None
         self._was_connected = True
+        self._contracts.clear()
         self.link_down = False  # a new session: TWS says 1100 again if its link is still down
         accounts = self.ib.managedAccounts()
         self._account = self.cfg.account or (accounts[0] if accounts else "")
@@ -375,25 +377,28 @@ class IBBroker:
             self._reported.add(fill.exec_id)
         return new
 
-    def quotes(self, symbols: list[str]) -> dict[str, float]:
+    def quotes(
+        self, symbols: list[str], on_batch: Callable[[], None] | None = None
+    ) -> dict[str, float]:
         """Return a current price per symbol (a snapshot); delayed data without a subscription.
 
         Without live market data IB answers 354; from then on this connection asks for delayed
         data (15-20 minutes late) and says so in the log, once. Symbols IB does not know, or
-        has no price for, are left out.
+        has no price for, are left out. Contracts are looked up once per connection. A large
+        universe takes a while (IB answers a batch of snapshots at a time): ``on_batch`` is
+        called after each, so the caller can keep its heartbeat.
         """
         self.wait(0)
         self.raise_pending()  # a lost link is reported, not cleared away with the errors below
-        stocks = [ibapi.Stock(s, "SMART", "USD") for s in symbols]
-        contracts = [c for c in self.ib.qualifyContracts(*stocks) if c is not None and c.conId]
+        contracts = self._contracts_of(symbols)
         self.raise_pending()  # a link lost meanwhile stops here, before any order goes out
         self._forget(354)
-        tickers = self._snapshot(contracts)
+        tickers = self._snapshot(contracts, on_batch)
         if any(code == 354 for _, code, _ in self.errors):
             logger.warning("No live market data subscription (IB 354): using delayed data")
             self.ib.reqMarketDataType(3)
             self._forget(354)
-            tickers = self._snapshot(contracts)
+            tickers = self._snapshot(contracts, on_batch)
         self.raise_pending()
         prices = {}
         for ticker in tickers:
@@ -407,7 +412,18 @@ class IBBroker:
         self.errors.clear()
         self.errors.extend(kept)
 
-    def _snapshot(self, contracts: list[Any]) -> list[Any]:
+    def _contracts_of(self, symbols: list[str]) -> list[Any]:
+        # US stocks routed SMART; IB's answer (its conId) is kept for the connection's life.
+        unknown = [s for s in symbols if s not in self._contracts]
+        stocks = [ibapi.Stock(s, "SMART", "USD") for s in unknown]
+        for contract in self.ib.qualifyContracts(*stocks):
+            if contract is not None and contract.conId:
+                self._contracts[contract.symbol] = contract
+        return [self._contracts[s] for s in symbols if s in self._contracts]
+
+    def _snapshot(
+        self, contracts: list[Any], on_batch: Callable[[], None] | None = None
+    ) -> list[Any]:
         # A snapshot holds a market data line until it is answered, and an account has about
         # 100 lines: ask in batches, not 500 at once (error 101, max tickers reached). A batch
         # that times out is left out (its symbols keep their fallback price); the rest stay.
@@ -420,6 +436,8 @@ class IBBroker:
                 names = ", ".join(c.symbol for c in batch[:5])
                 message = "No quotes within %.0f s for %d symbol(s) (%s...)"
                 logger.warning(message, self.timeout_s, len(batch), names)
+            if on_batch is not None:
+                on_batch()
         return tickers
 
     def rejections(self) -> list[Order]:

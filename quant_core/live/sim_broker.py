@@ -161,7 +161,9 @@ class SimBroker:
         """Return every execution so far (the worker keeps today's)."""
         return list(self._fills)
 
-    def quotes(self, symbols: list[str]) -> dict[str, float]:
+    def quotes(
+        self, symbols: list[str], on_batch: Callable[[], None] | None = None
+    ) -> dict[str, float]:
         """Return the marks (latest closes) of ``symbols``; unknown or unmarked ones left out."""
         where = pd.Index(self.symbols).get_indexer(pd.Index(symbols))
         return {

@@ -589,7 +589,10 @@ class Worker:
         if not index.size:
             return prices
         try:
-            quotes = self.broker.quotes([str(self.data.symbols[i]) for i in index])
+            # Quoting hundreds of symbols takes a while at IB: the heartbeat goes on meanwhile
+            # (commands wait: a FLAT must not run in the middle of a rebalance).
+            symbols = [str(self.data.symbols[i]) for i in index]
+            quotes = self.broker.quotes(symbols, on_batch=self.write_state)
         except TimeoutError:
             quotes = {}
         missing = []

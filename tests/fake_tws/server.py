@@ -76,6 +76,7 @@ class FakeTWS:
         self.busy_client_ids: set[int] = set()  # ids another application holds (error 326)
         self.accepted = 0  # connections accepted so far
         self.cancel_requests: list[int] = []  # order ids asked to be cancelled
+        self.contract_requests = 0  # contract details asked for
         self.market_data_lines = 100  # an account's simultaneous market data lines
         self.snapshot_delay_s = 0.05  # how long a snapshot takes to answer (up to 11 s at IB)
         self.lines_open = 0
@@ -330,6 +331,7 @@ class FakeTWS:
     def _req_contract(self, conn: _Connection, f: list[str]) -> None:
         # 9, version, reqId, 12 contract fields (conId, symbol, ...), ...
         req_id, symbol = int(f[2]), f[4]
+        self.contract_requests += 1
         if symbol in self.prices or symbol in self.positions or symbol in self.history:
             conn.send(p.contract_details(req_id, self.stock(symbol)))
         conn.send(p.frame(p.In.CONTRACT_DATA_END, 1, req_id))

@@ -253,7 +253,14 @@ def test_quotes_for_a_large_universe_are_asked_in_batches(broker: IBBroker, fake
     symbols = [f"S{i:03d}" for i in range(120)]
     fake.prices.update({s: 10.0 + i for i, s in enumerate(symbols)})
 
-    quotes = broker.quotes(symbols)
+    batches: list[int] = []
+
+    quotes = broker.quotes(symbols, on_batch=lambda: batches.append(len(batches)))
 
     assert quotes == {s: 10.0 + i for i, s in enumerate(symbols)}  # no error 101, none missing
     assert fake.most_lines_open == 40
+    assert batches == [0, 1, 2]  # the caller hears of each batch (to keep its heartbeat)
+    looked_up = fake.contract_requests
+    fake.snapshot_delay_s = 0.05
+    assert broker.quotes(symbols[:3]) == {s: 10.0 + i for i, s in enumerate(symbols[:3])}
+    assert fake.contract_requests == looked_up  # contracts are looked up once per connection
