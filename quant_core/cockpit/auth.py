@@ -53,6 +53,7 @@ LIMITS = {"n": (2**14, 2**20), "r": (1, 32), "p": (1, 16)}
 FREE_FAILURES = 5
 WINDOW_S = 600.0
 MAX_PAUSE_S = 300.0
+clock = time.monotonic  # the throttle's clock (tests set their own)
 FLAG = "cockpit_signed_in"  # holds the fingerprint of the hash, never the password
 FIELD = "auth_password"
 ERROR = "auth_error"
@@ -183,16 +184,37 @@ class Throttle:
     def wait_s(self, now: float) -> float:
         """Return how long attempts are refused from ``now`` (0: one may be checked)."""
         with self.lock:
-            while self.failures and now - self.failures[0] > WINDOW_S:
-                self.failures.popleft()
-            extra = len(self.failures) - FREE_FAILURES
-            if extra < 0:
-                return 0.0
-            pause = min(MAX_PAUSE_S, 2.0**extra)
-            return max(0.0, self.failures[-1] + pause - now)
+            return self._wait_s(now)
+
+    def _wait_s(self, now: float) -> float:
+        while self.failures and now - self.failures[0] > WINDOW_S:
+            self.failures.popleft()
+        extra = len(self.failures) - FREE_FAILURES
+        if extra < 0:
+            return 0.0
+        pause = min(MAX_PAUSE_S, 2.0**extra)
+        return max(0.0, self.failures[-1] + pause - now)
+
+    def reserve(self, now: float) -> float:
+        """Take the right to one check at ``now``, counted as a failure until it succeeds.
+
+        Returns 0 when granted, else the seconds to wait. Checking and counting are one step,
+        so sessions guessing in parallel threads cannot all pass before any failure counts.
+        """
+        with self.lock:
+            wait = self._wait_s(now)
+            if wait == 0.0:
+                self.failures.append(now)
+            return wait
+
+    def succeeded(self, now: float) -> None:
+        """Take back the failure :meth:`reserve` counted at ``now``: the password was right."""
+        with self.lock:
+            if now in self.failures:
+                self.failures.remove(now)
 
     def failed(self, now: float) -> None:
-        """Record a wrong password at ``now``."""
+        """Record a wrong password at ``now`` (one not reserved first)."""
         with self.lock:
             self.failures.append(now)
 
@@ -206,17 +228,17 @@ def throttle() -> Throttle:
 def _check(encoded: str) -> None:
     password = str(st.session_state.get(FIELD) or "")
     st.session_state[FIELD] = ""  # the password leaves session state at once
-    now = time.monotonic()
-    if (wait := throttle().wait_s(now)) > 0:
+    now = clock()
+    if (wait := throttle().reserve(now)) > 0:
         st.session_state[ERROR] = f"Too many wrong passwords: try again in {wait:.0f} s."
         logger.warning("Cockpit sign-in refused unchecked: throttled for %.0f s", wait)
         return
     if verify_password(password, encoded):
+        throttle().succeeded(now)
         st.session_state[FLAG] = fingerprint(encoded)
         st.session_state.pop(ERROR, None)
         logger.info("Cockpit sign-in accepted")
-    else:
-        throttle().failed(now)
+    else:  # the failure was counted by reserve()
         st.session_state[ERROR] = "Wrong password."
         logger.warning("Cockpit sign-in refused: wrong password")
 

@@ -10,6 +10,7 @@ client id in use (326) is a :class:`ConfigError` naming the setting, and the res
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 import math
@@ -211,7 +212,7 @@ class IBBroker:
         self.errors.append((req_id, code, message))
         if code in ORDER_REFUSALS:
             for trade in self.ib.trades():
-                if trade.order.orderId == req_id:
+                if trade.order.orderId == req_id and self._is_mine(trade):  # ids are per client
                     refused = self._order(trade)
                     reason = f"IB {code}: {message}"
                     self._rejected.append(
@@ -289,7 +290,15 @@ class IBBroker:
         send it again. Another client's order has the id ``<client id>/<order id>``; this
         client can see it, not cancel it.
         """
-        return [self._order(t) for t in self.ib.openTrades()]
+        trades = self.ib.openTrades()
+        if any(not self._is_mine(t) for t in trades):
+            # IB keeps a client posted on its own orders only: the others' are a snapshot, so
+            # ask again, and drop those no longer open (filled or cancelled meanwhile).
+            still_open = {t.order.permId for t in self.ib.reqAllOpenOrders()}
+            trades = [
+                t for t in self.ib.openTrades() if self._is_mine(t) or t.order.permId in still_open
+            ]
+        return [self._order(t) for t in trades]
 
     @contextmanager
     def _sending(self) -> Iterator[None]:
@@ -388,18 +397,19 @@ class IBBroker:
         universe takes a while (IB answers a batch of snapshots at a time): ``on_batch`` is
         called after each, so the caller can keep its heartbeat.
         """
-        self.wait(0)
-        self.raise_pending()  # a lost link is reported, not cleared away with the errors below
-        contracts = self._contracts_of(symbols)
-        self.raise_pending()  # a link lost meanwhile stops here, before any order goes out
-        self._forget(354)
-        tickers = self._snapshot(contracts, on_batch)
-        if any(code == 354 for _, code, _ in self.errors):
-            logger.warning("No live market data subscription (IB 354): using delayed data")
-            self.ib.reqMarketDataType(3)
+        # _sending: a lost link is reported first, and a socket dropping meanwhile (the library
+        # raises ConnectionError) becomes TemporaryBrokerError: the worker reconnects.
+        with self._sending():
+            contracts = self._contracts_of(symbols)
+            self.raise_pending()  # a link lost meanwhile stops here, before any order goes out
             self._forget(354)
             tickers = self._snapshot(contracts, on_batch)
-        self.raise_pending()
+            if any(code == 354 for _, code, _ in self.errors):
+                logger.warning("No live market data subscription (IB 354): using delayed data")
+                self.ib.reqMarketDataType(3)
+                self._forget(354)
+                tickers = self._snapshot(contracts, on_batch)
+            self.raise_pending()
         prices = {}
         for ticker in tickers:
             price = _number_or_none(ticker.marketPrice())
@@ -419,7 +429,9 @@ class IBBroker:
         for contract in self.ib.qualifyContracts(*stocks):
             if contract is not None and contract.conId:
                 self._contracts[contract.symbol] = contract
-        return [self._contracts[s] for s in symbols if s in self._contracts]
+        # Fresh copies: the library keeps one ticker per contract object, and a ticker reused
+        # across snapshots could show an older snapshot's price where a newer one has none.
+        return [copy.copy(self._contracts[s]) for s in symbols if s in self._contracts]
 
     def _snapshot(
         self, contracts: list[Any], on_batch: Callable[[], None] | None = None

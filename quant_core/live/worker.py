@@ -42,7 +42,7 @@ import pandas as pd
 
 from config.schema import MOO_CUTOFF, AppConfig
 from quant_core.atomic import atomic_write_json
-from quant_core.broker import Broker, Order, OrderType, Side
+from quant_core.broker import Account, Broker, Fill, Order, OrderType, Position, Side
 from quant_core.calendar import get_calendar
 from quant_core.errors import ConfigError, TemporaryBrokerError
 from quant_core.live.files import Command, CommandInbox, CommandKind, write_state
@@ -142,6 +142,14 @@ class ReplayClock:
         return self.current
 
 
+def _not_cancelled(stuck: list[Order]) -> str:
+    named = ", ".join(f"{o.ref} ({o.order_id})" for o in stuck[:CUTS_LISTED])
+    return (
+        f"{len(stuck)} order(s) of ours still open, placed under another IB client id ({named}): "
+        "cancel them in TWS, or run with that ib.client_id"
+    )
+
+
 def _schedule_due(calendar: Any, last: dt.date, today: dt.date, rule: int | str) -> bool:
     if isinstance(rule, int):
         between = calendar.sessions_in_range(last, today)
@@ -181,6 +189,7 @@ class Worker:
         self.started_at = wall()
         self.equity_points: deque[tuple[str, float]] = deque(maxlen=EQUITY_POINTS)
         self.acks: deque[dict[str, Any]] = deque(maxlen=LAST_ACKS)
+        self.answered = 0  # commands acknowledged by this process
         self.errors: deque[dict[str, Any]] = deque(maxlen=LAST_ERRORS)
         self.breach: risk.Breach | None = None
         self.last_rebalance: str | None = None
@@ -200,6 +209,9 @@ class Worker:
         self.reconciled: dict[str, Any] = {}
         self.last_sample: dt.datetime | None = None
         self.before_disconnect: tuple[WorkerState, str] = (WorkerState.RUNNING, "connected")
+        self._snapshot: (
+            tuple[Account, list[Position], list[Order], list[Fill], dt.datetime] | None
+        ) = None
         digest = json.dumps(cfg.sanitized(), sort_keys=True, default=str).encode()
         journal.start_run(self.run_id, options.mode, hashlib.sha256(digest).hexdigest(), wall())
 
@@ -259,9 +271,18 @@ class Worker:
         # Commands keep being answered while the broker is away (STOP in full; see
         # _while_disconnected for the others), in slices of the back-off.
         deadline = time.monotonic() + delay
+        written = time.monotonic()
         while (left := deadline - time.monotonic()) > 0 and not self.stop_requested:
-            self.sleep(min(left, DISCONNECTED_POLL_S))
+            answered = self.answered
+            try:
+                self.sleep(min(left, DISCONNECTED_POLL_S))
+            except TemporaryBrokerError:  # the socket went too (TWS restarting): connect()
+                time.sleep(min(left, DISCONNECTED_POLL_S))  # below starts afresh
             self.take_commands()
+            due = time.monotonic() - written >= self.cfg.live.heartbeat_s
+            if self.answered != answered or due:
+                self.write_state()  # a heartbeat, and the answers, while disconnected
+                written = time.monotonic()
         if self.stop_requested:
             return False
         try:
@@ -362,9 +383,11 @@ class Worker:
         if self.state is WorkerState.DISCONNECTED and command.command is not CommandKind.STOP:
             return self._while_disconnected(command)
         if command.command is CommandKind.CANCEL:
-            count = len(self.broker.open_orders())
-            self.broker.cancel_all()
-            return {"result": f"cancelled {count} open order(s)"}
+            cancelled, stuck = self._cancel_all()
+            result = f"cancelled {cancelled} open order(s)"
+            if stuck:
+                result += f"; {_not_cancelled(stuck)}"
+            return {"result": result, "detail": {"not_cancelled": [o.ref for o in stuck]}}
         if command.command is CommandKind.FLAT:
             return self._flat(command)
         if command.command is CommandKind.STOP:
@@ -407,8 +430,7 @@ class Worker:
         self.transition(
             WorkerState.HALTED, f"FLAT {command.id}: no new strategy orders until RESUME"
         )
-        cancelled = len(self.broker.open_orders())
-        self.broker.cancel_all()
+        cancelled, stuck = self._cancel_all()
         held = len([p for p in self.broker.positions() if abs(p.quantity) > SHARE_EPSILON])
         deadline = time.monotonic() + self.cfg.live.flat_timeout_s
         while True:
@@ -439,16 +461,34 @@ class Worker:
             WorkerState.HALTED, f"FLAT {command.id}: no new strategy orders until RESUME"
         )
         left = {p.symbol: p.quantity for p in positions}
+        if left:
+            result = f"not flat at the timeout: {len(left)} of {held} position(s) still open"
+        elif stuck:  # flat now, but an order still open can buy it back
+            result = f"NOT flat: {held} position(s) closed, but {_not_cancelled(stuck)}"
+        else:
+            result = (
+                f"flat: {held} position(s) closed at market, {cancelled} open order(s) "
+                "cancelled; HALTED until RESUME"
+            )
         return {
-            "result": f"flat: {held} position(s) closed at market, {cancelled} open order(s) "
-            "cancelled; HALTED until RESUME"
-            if not left
-            else f"not flat at the timeout: {len(left)} of {held} position(s) still open",
-            "detail": {"left": left},
+            "result": result,
+            "detail": {"left": left, "not_cancelled": [o.ref for o in stuck]},
         }
+
+    def _cancel_all(self) -> tuple[int, list[Order]]:
+        # Cancel what the broker lets this worker cancel; return how many, and which orders it
+        # cannot (placed under another IB client id: "<client>/<id>", see broker.Order).
+        everything = self.cfg.ib.cancel_scope == "all" and self.options.mode != "sim"
+        mine = [
+            o for o in self.broker.open_orders() if everything or o.ref.startswith(("qc:", "flat:"))
+        ]
+        stuck = [o for o in mine if "/" in o.order_id and not everything]
+        self.broker.cancel_all()
+        return len(mine) - len(stuck), stuck
 
     def _acknowledge(self, ack: dict[str, Any]) -> None:
         self.acks.append(ack)
+        self.answered += 1
         with (self.live_dir / AUDIT_FILE).open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(ack, default=str) + "\n")
         self.journal.command(self.run_id, ack)
@@ -836,12 +876,21 @@ class Worker:
     # ------------------------------------------------------------------------ state file
 
     def write_state(self) -> None:
-        """Write ``dashboard_state.json`` (no secret is ever part of it)."""
-        account = self.broker.account()
+        """Write ``dashboard_state.json`` (no secret is ever part of it).
+
+        While DISCONNECTED the broker's figures are the last ones read while connected (a
+        dropped client forgets its account), and ``broker_as_of`` says when they were read.
+        """
         now = self.wall()
+        if self.state is WorkerState.DISCONNECTED and self._snapshot is not None:
+            account, positions, orders, all_fills, as_of = self._snapshot
+        else:
+            account, positions = self.broker.account(), self.broker.positions()
+            orders, all_fills, as_of = self.broker.open_orders(), self.broker.fills(), now
+            self._snapshot = (account, positions, orders, all_fills, as_of)
         today = self.local_today()
         session = self.session.date() if self.session is not None else None
-        fills = [f for f in self.broker.fills() if f.time.astimezone(self.zone).date() == today]
+        fills = [f for f in all_fills if f.time.astimezone(self.zone).date() == today]
         write_state(
             self.live_dir,
             {
@@ -862,6 +911,7 @@ class Worker:
                     "latched": (self.live_dir / LATCH_FILE).exists(),
                     "halted_latch": (self.live_dir / HALT_FILE).exists(),
                     "exited": self.finished,  # the last state of a process that has ended
+                    "broker_as_of": as_of.isoformat(),
                 },
                 "account": {
                     "net_liquidation": account.net_liquidation,
@@ -884,7 +934,7 @@ class Worker:
                         if account.net_liquidation
                         else None,
                     }
-                    for p in self.broker.positions()
+                    for p in positions
                 ],
                 "open_orders": [
                     {
@@ -896,7 +946,7 @@ class Worker:
                         "filled": o.filled,
                         "status": o.status.value,
                     }
-                    for o in self.broker.open_orders()
+                    for o in orders
                 ],
                 "fills_today": [
                     {

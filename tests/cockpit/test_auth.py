@@ -162,7 +162,10 @@ def test_a_malformed_hash_keeps_the_cockpit_locked(
     assert auth.FIELD not in [t.key for t in at.text_input]
 
 
-def test_guessing_is_throttled_for_the_whole_server(gated: AppTest) -> None:
+def test_guessing_is_throttled_for_the_whole_server(
+    gated: AppTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(auth, "clock", lambda: 1000.0)  # time stands still: the pause holds
     for _ in range(auth.FREE_FAILURES):
         _sign_in(gated, "a wrong guess")
     assert [e.value for e in gated.error] == ["Wrong password."]
@@ -183,3 +186,13 @@ def test_the_throttle_pause_doubles_and_expires() -> None:
     assert throttle.wait_s(5.0) == 2.0  # then two, four, ...
     assert throttle.wait_s(7.0) == 0.0
     assert throttle.wait_s(5.0 + auth.WINDOW_S + 10) == 0.0  # old failures age out
+
+
+def test_a_check_is_reserved_before_the_password_is_checked() -> None:
+    throttle = auth.Throttle()
+    granted = [throttle.reserve(0.0) for _ in range(auth.FREE_FAILURES + 3)]
+    # Parallel guesses: each reservation counts at once, so the 6th is already refused.
+    assert granted[: auth.FREE_FAILURES] == [0.0] * auth.FREE_FAILURES
+    assert all(wait > 0 for wait in granted[auth.FREE_FAILURES :])
+    throttle.succeeded(0.0)  # a right password takes its reservation back
+    assert len(throttle.failures) == auth.FREE_FAILURES - 1

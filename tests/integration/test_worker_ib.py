@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -434,6 +435,68 @@ def test_a_worker_restarted_under_another_client_id_sees_its_orders_and_sends_no
         again.broker.wait(0.3)
         assert [o.stock.symbol for o in fake.orders.values() if o.status == "Submitted"] == ["XOM"]
         assert fake.cancel_requests == []  # ...and never sends a cancel meant for another order
+        cancel = list(again.acks)[-1]
+        assert cancel["result"].startswith("cancelled 0 open order(s); 1 order(s) of ours still")
+        assert cancel["detail"] == {"not_cancelled": ["qc:2010-01-11:XOM"]}
+
+        send_command(again.live_dir, "FLAT")  # positions close; the account is still NOT flat
+        again.heartbeat()
+        flat = list(again.acks)[-1]
+        assert again.broker.positions() == []
+        assert flat["result"].startswith("NOT flat: 2 position(s) closed, but 1 order(s)")
+        assert "cancel them in TWS" in flat["result"]
     finally:
         close_worker(again)
     assert client_problems(caplog.records) == []
+
+
+def test_a_socket_dropped_while_quoting_is_a_reconnect_not_a_crash(
+    worker: Worker, fake: FakeTWS
+) -> None:
+    fake.snapshot_delay_s = 1.0  # the drop lands while the snapshots are out
+    timer = threading.Timer(0.3, fake.drop_connections)
+    timer.start()
+    try:
+        with pytest.raises(TemporaryBrokerError):
+            worker.rebalance_next()
+    finally:
+        timer.join()
+    assert fake.orders == {}
+    assert worker.recover(TemporaryBrokerError("connection lost"), 0)
+    assert len(worker.rebalance_next()) == 3
+
+
+def test_disconnected_the_state_keeps_the_last_figures_and_survives_a_second_drop(
+    worker: Worker, fake: FakeTWS
+) -> None:
+    _rebalance(worker)
+    before = read_state(worker.live_dir)
+    assert before is not None
+    fake.send_error(1100, "Connectivity between IB and Trader Workstation has been lost.")
+    with pytest.raises(TemporaryBrokerError) as lost:
+        worker.broker.settle(0.3)
+
+    timer = threading.Timer(0.3, fake.drop_connections)  # then TWS restarts, mid back-off
+    timer.start()
+    try:
+        back = worker.recover(lost.value, 2)  # does not raise; reconnects afresh
+    finally:
+        timer.join()
+    assert back
+
+    # Dropped again, and TWS holds the client id a while: the worker stays DISCONNECTED, and its
+    # state shows the account as last read (a dropped client forgets it), not zeros.
+    fake.busy_client_ids.add(21)
+    fake.drop_connections()
+    with pytest.raises(TemporaryBrokerError) as dropped:
+        worker.broker.settle(0.3)
+    assert not worker.recover(dropped.value, 0)
+    state = read_state(worker.live_dir)
+    assert state is not None
+    assert state["worker"]["state"] == "DISCONNECTED"
+    held = {p["symbol"]: p["quantity"] for p in state["positions"]}
+    assert held == {p["symbol"]: p["quantity"] for p in before["positions"]}
+    assert state["account"]["net_liquidation"] == pytest.approx(
+        before["account"]["net_liquidation"], rel=1e-3
+    )
+    assert state["worker"]["broker_as_of"] < state["worker"]["heartbeat_at"]
