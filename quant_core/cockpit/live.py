@@ -96,6 +96,7 @@ class Status:
     schema_version: int | None = None
     latched: bool | None = None  # STOP's latch is set (None: an older state file)
     counts: tuple[int, int] = (0, 0)  # open orders, positions: the button captions quote them
+    broker_as_of: dt.datetime | None = None  # when the broker's figures were read
 
     @property
     def mode_label(self) -> str:
@@ -282,6 +283,7 @@ def status(state: Mapping[str, Any] | None, now: dt.datetime, heartbeat_s: float
         version if isinstance(version, int) else None,
         latched if isinstance(latched := worker.get("latched"), bool) else None,
         (len(_rows(state, "open_orders")), len(_rows(state, "positions"))),
+        parse_time(worker.get("broker_as_of")),
     )
 
 
@@ -313,8 +315,9 @@ def liveness_message(s: Status, heartbeat_s: float, live_dir: Path | None = None
     if s.state == "DISCONNECTED":
         return Message(
             "warning",
-            "The worker is DISCONNECTED from the broker and reconnecting: account figures may "
-            "be old. It still answers commands, but CANCEL and FLAT cannot reach the broker "
+            "The worker is DISCONNECTED from the broker and reconnecting: the account figures "
+            f"are as of {fmt_time(s.broker_as_of) if s.broker_as_of else 'the last connection'}"
+            ". It still answers commands, but CANCEL and FLAT cannot reach the broker "
             "until it is back (FLAT keeps it HALTED afterwards); STOP and RESUME work. To act on "
             "the account now, use TWS.",
         )

@@ -434,10 +434,13 @@ def test_schedule_lines_say_when_and_what_was_reconciled() -> None:
 
 
 def test_a_disconnected_worker_says_what_cancel_and_flat_cannot_do() -> None:
-    status = model.status(_state(0.1, "DISCONNECTED", "link lost; reconnecting"), NOW, 1.0)
+    state = _state(0.1, "DISCONNECTED", "link lost; reconnecting")
+    state["worker"]["broker_as_of"] = "2026-11-22T09:58:01+00:00"
+    status = model.status(state, NOW, 1.0)
     notes = model.button_notes(status, None, 60)
     assert notes["CANCEL"].startswith("Disconnected from the broker: nothing can be cancelled")
     assert "stays HALTED once reconnected" in notes["FLAT"]
     message = model.liveness_message(status, 1.0)
     assert message is not None
     assert "CANCEL and FLAT cannot reach the broker" in message.text
+    assert "the account figures are as of 2026-11-22 09:58:01 UTC" in message.text
