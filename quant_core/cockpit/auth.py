@@ -251,15 +251,31 @@ def _sign_out() -> None:
 # ----------------------------------------------------------------------------- making a hash
 
 
-def main() -> int:
+USAGE = (
+    "usage: python -m quant_core.cockpit.auth\n\n"
+    f"Asks twice for a cockpit password (at least {MIN_LENGTH} characters) and prints the\n"
+    "cockpit.password_hash line for config/secrets.yaml. Exit codes: 0 made, 1 refused\n"
+    "(too short, or the entries differ), 2 usage, 130 interrupted.\n"
+)
+
+
+def main(argv: list[str] | None = None) -> int:
     """Prompt for a password twice and print the ``secrets.yaml`` lines; return an exit code."""
-    password = getpass.getpass("Cockpit password: ")
-    if len(password) < MIN_LENGTH:
-        sys.stderr.write(f"Too short: use at least {MIN_LENGTH} characters. Nothing made.\n")
-        return 1
-    if getpass.getpass("Again: ") != password:
-        sys.stderr.write("The two entries differ. Nothing made.\n")
-        return 1
+    args = sys.argv[1:] if argv is None else argv
+    if args:
+        (sys.stdout if args[0] in {"-h", "--help"} else sys.stderr).write(USAGE)
+        return 0 if args[0] in {"-h", "--help"} else 2
+    try:
+        password = getpass.getpass("Cockpit password: ")
+        if len(password) < MIN_LENGTH:
+            sys.stderr.write(f"Too short: use at least {MIN_LENGTH} characters. Nothing made.\n")
+            return 1
+        if getpass.getpass("Again: ") != password:
+            sys.stderr.write("The two entries differ. Nothing made.\n")
+            return 1
+    except (EOFError, KeyboardInterrupt):
+        sys.stderr.write("\nInterrupted. Nothing made.\n")
+        return 130
     line = hash_password(password)
     sys.stdout.write(
         "Paste into config/secrets.yaml (git-ignored), or set QC__COCKPIT__PASSWORD_HASH:\n\n"

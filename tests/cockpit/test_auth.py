@@ -71,7 +71,7 @@ def test_the_hash_maker_prompts_twice_and_prints_the_line(
 ) -> None:
     answers = iter([WORD, WORD])
     monkeypatch.setattr("getpass.getpass", lambda prompt="": next(answers))
-    assert auth.main() == 0
+    assert auth.main([]) == 0
     out = capsys.readouterr().out
     assert 'cockpit:\n  password_hash: "scrypt$32768$8$1$' in out
     line = out.split('password_hash: "')[1].split('"')[0]
@@ -92,7 +92,7 @@ def test_the_hash_maker_refuses(
 ) -> None:
     answers = iter([first, second])
     monkeypatch.setattr("getpass.getpass", lambda prompt="": next(answers))
-    assert auth.main() == 1
+    assert auth.main([]) == 1
     captured = capsys.readouterr()
     assert why in captured.err
     assert captured.out == ""
@@ -196,3 +196,18 @@ def test_a_check_is_reserved_before_the_password_is_checked() -> None:
     assert all(wait > 0 for wait in granted[auth.FREE_FAILURES :])
     throttle.succeeded(0.0)  # a right password takes its reservation back
     assert len(throttle.failures) == auth.FREE_FAILURES - 1
+
+
+def test_the_hash_maker_answers_help_and_an_ended_input(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert auth.main(["--help"]) == 0
+    assert "usage: python -m quant_core.cockpit.auth" in capsys.readouterr().out
+    assert auth.main(["--bogus"]) == 2
+
+    def ended(prompt: str) -> str:
+        raise EOFError
+
+    monkeypatch.setattr("getpass.getpass", ended)
+    assert auth.main([]) == 130
+    assert "Interrupted. Nothing made." in capsys.readouterr().err
