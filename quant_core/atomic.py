@@ -1,5 +1,7 @@
 """Atomic file writes: temporary file in the same folder, flush, fsync, rename, fsync the folder.
 
+And the reader that goes with them, for the small JSON files other processes write.
+
 A reader sees the old file or the new one, never a torn mix, and a crash leaves at worst a
 stray temporary file (named ``.<name>.*.tmp``) that the next writer may remove.
 """
@@ -61,3 +63,12 @@ def atomic_write_json(path: Path, obj: Any, compact: bool = False) -> None:
     else:
         text = json.dumps(obj, indent=1, sort_keys=True, default=str)
     atomic_write_bytes(path, text.encode())
+
+
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """Return the JSON object in ``path``, or None if it is missing, unreadable or not an object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None

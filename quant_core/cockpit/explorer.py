@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from quant_core.backtest.engine import TRADE_COLUMNS
+from quant_core.backtest.metrics import drawdown as drawdown  # the run's own definition
 from quant_core.calendar import TRADING_DAYS_PER_YEAR
 from quant_core.cockpit.theme import COLORS, DOWN, UP, Unit, money, pct, style
 from quant_core.errors import QuantError
@@ -331,11 +332,6 @@ def equity_series(curve: pd.DataFrame, column: str = "equity") -> pd.Series:
     series = curve[column].astype(float)
     series.index = pd.DatetimeIndex(curve.index)
     return series
-
-
-def drawdown(equity: pd.Series) -> pd.Series:
-    """Return the fall from the running peak at every date (fractions, <= 0)."""
-    return equity / equity.cummax() - 1
 
 
 def monthly_returns(equity: pd.Series) -> pd.DataFrame:

@@ -35,6 +35,7 @@ from typing import Any, Literal
 import pandas as pd
 import plotly.graph_objects as go
 
+from quant_core.atomic import read_json_object
 from quant_core.cockpit.theme import COLORS, Unit, money, style
 from quant_core.live.files import COMMAND_FILE, STATE_SCHEMA_VERSION
 
@@ -694,11 +695,7 @@ def equity_figure(state: Mapping[str, Any] | None) -> go.Figure | None:
 
 def waiting_command(live_dir: Path) -> dict[str, Any] | None:
     """Return the command still waiting in ``command.json`` (no worker took it), or None."""
-    try:
-        data = json.loads((live_dir / COMMAND_FILE).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
+    return read_json_object(live_dir / COMMAND_FILE)
 
 
 def send_timeout_s(s: Status, heartbeat_s: float) -> float:

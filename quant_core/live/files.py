@@ -40,7 +40,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from quant_core.atomic import atomic_write_json, json_safe
+from quant_core.atomic import atomic_write_json, json_safe, read_json_object
 from quant_core.errors import OperationalError
 
 logger = logging.getLogger(__name__)
@@ -247,8 +247,4 @@ def write_state(live_dir: Path, state: dict[str, Any]) -> None:
 
 def read_state(live_dir: Path) -> dict[str, Any] | None:
     """Return the worker's last state, or None if there is none (or it cannot be read)."""
-    try:
-        data = json.loads((live_dir / STATE_FILE).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
+    return read_json_object(live_dir / STATE_FILE)

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from config.schema import MOO_CUTOFF, AppConfig
-from quant_core.atomic import atomic_write_json
+from quant_core.atomic import atomic_write_json, read_json_object
 from quant_core.broker import Account, Broker, Fill, Order, OrderType, Position, Side
 from quant_core.calendar import get_calendar
 from quant_core.errors import ConfigError, TemporaryBrokerError
@@ -110,14 +110,6 @@ class WorkerOptions:
 def utc_now() -> dt.datetime:
     """Return the wall clock, timezone-aware."""
     return dt.datetime.now(dt.UTC)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 class ReplayClock:
@@ -198,7 +190,7 @@ class Worker:
         self.zone = ZoneInfo(self.calendar.tz)
         # The peak and the session's opening equity outlive the worker, so a restart (or the
         # next cron --once) does not reset the drawdown and daily-loss limits.
-        self.saved_risk = _read_json(live_dir / RISK_FILE)
+        self.saved_risk = read_json_object(live_dir / RISK_FILE) or {}
         self.peak_equity = float(self.saved_risk.get("peak_equity", 0.0))
         self.risk_day = str(self.saved_risk.get("day", ""))
         self.day_start_equity = float(self.saved_risk.get("day_start_equity", 0.0))
@@ -223,9 +215,18 @@ class Worker:
             logger.info("Worker state %s -> %s: %s", self.state, new, reason)
         self.state, self.reason = new, reason
         if new is WorkerState.HALTED and not reason.startswith("still halted"):
-            # Saved, so that a restart comes up HALTED too, until RESUME or --resume.
-            halt = {"reason": reason, "at": self.wall().isoformat()}
-            atomic_write_json(self.live_dir / HALT_FILE, halt)
+            self._save_halt(reason)
+
+    def _save_halt(self, reason: str) -> None:
+        # Saved, so that a restart comes up HALTED too, until RESUME or --resume.
+        halt = {"reason": reason, "at": self.wall().isoformat()}
+        atomic_write_json(self.live_dir / HALT_FILE, halt)
+
+    def _lift_latches(self) -> None:
+        # RESUME or --resume: neither the STOP latch nor a halt survives, nor the tripped limit.
+        (self.live_dir / LATCH_FILE).unlink(missing_ok=True)
+        (self.live_dir / HALT_FILE).unlink(missing_ok=True)
+        self.breach = None
 
     def start(self) -> None:
         """Connect (the sim broker is always there) and apply the STOP latch."""
@@ -238,8 +239,7 @@ class Worker:
         latch = self.live_dir / LATCH_FILE
         halt = self.live_dir / HALT_FILE
         if self.options.resume and (latch.exists() or halt.exists()):
-            latch.unlink(missing_ok=True)
-            halt.unlink(missing_ok=True)
+            self._lift_latches()
             self.transition(WorkerState.RUNNING, "started with --resume: latches cleared")
         elif halt.exists() and not latch.exists():
             reason = json.loads(halt.read_text(encoding="utf-8")).get("reason", "halted")
@@ -395,9 +395,7 @@ class Worker:
             self.transition(WorkerState.STOPPED, f"STOP {command.id}: no order or position touched")
             self.stop_requested = True
             return {"result": "stopped; orders and positions left as they are"}
-        (self.live_dir / LATCH_FILE).unlink(missing_ok=True)
-        (self.live_dir / HALT_FILE).unlink(missing_ok=True)
-        self.breach = None
+        self._lift_latches()
         self.transition(WorkerState.RUNNING, f"RESUME {command.id}")
         return {"result": "resumed: the strategy trades again"}
 
@@ -407,9 +405,7 @@ class Worker:
         if command.command is CommandKind.FLAT:
             reason = f"FLAT {command.id} while disconnected: no new strategy orders until RESUME"
             self.before_disconnect = (WorkerState.HALTED, reason)
-            atomic_write_json(
-                self.live_dir / HALT_FILE, {"reason": reason, "at": self.wall().isoformat()}
-            )
+            self._save_halt(reason)
             return {
                 "result": "not executed: disconnected from the broker, no position was closed; "
                 "the worker stays HALTED once reconnected. Send FLAT again then, or use TWS"
@@ -419,9 +415,7 @@ class Worker:
                 "result": "not executed: disconnected from the broker, no order was cancelled. "
                 "Send CANCEL again once reconnected, or use TWS"
             }
-        (self.live_dir / LATCH_FILE).unlink(missing_ok=True)
-        (self.live_dir / HALT_FILE).unlink(missing_ok=True)
-        self.breach = None
+        self._lift_latches()
         self.before_disconnect = (WorkerState.RUNNING, f"RESUME {command.id}")
         return {"result": "resumed: the strategy trades again once reconnected"}
 
