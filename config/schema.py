@@ -103,6 +103,11 @@ class PortfolioConfig(Section):
         default="pro_rata",
         description="How buys a gap-up made unaffordable are truncated. Default: pro_rata",
     )
+    exit_after_missing: Annotated[int, Field(strict=True, ge=1)] = Field(
+        default=5,
+        description="A symbol with no bar for this many sessions in a row before T is treated "
+        "as gone (delisted): its position is closed at its last close. Default: 5",
+    )
 
 
 class PerShareCosts(Section):

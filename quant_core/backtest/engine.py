@@ -27,11 +27,11 @@ from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.ledger import Fills, Ledger, execute
 from quant_core.portfolio.rebalance import (
     EXIT_STATUS,
-    ended_before,
     exit_prices,
     fill_prices,
+    first_rows,
     forward_fill,
-    last_rows,
+    gone_at,
     rebalance_rows,
     session_range,
     target_orders,
@@ -65,6 +65,7 @@ class EngineSettings:
     shortfall: Literal["pro_rata", "sequential"] = "pro_rata"
     costs: CostModel = field(default_factory=CostModel)
     rebalance: int | Literal["weekly", "monthly"] = 21
+    exit_after_missing: int = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +90,7 @@ def run_engine(
     first, last = session_range(data.dates, strategy.warmup, start, end)
     rows = rebalance_rows(data.dates, first, last, settings.rebalance)
     close = forward_fill(data.panels["close"])
-    last_seen = last_rows(data)
+    first_bar = first_rows(data)
     marks = np.nan_to_num(close)
     opens = data.panels["open"]
     n_rows = last - first + 2
@@ -101,6 +102,7 @@ def run_engine(
     held = _Records()
     bounds = np.r_[rows, last + 1]
     for i, t in enumerate(rows):
+        gone = gone_at(data, t, settings.exit_after_missing, first_bar)
         orders = target_orders(
             strategy,
             data,
@@ -109,9 +111,10 @@ def run_engine(
             close[t - 1],
             settings.cash_buffer,
             settings.fractional,
-            ended=ended_before(last_seen, t, len(data.dates)),
+            ended=gone,
         )
-        prices = fill_prices(opens[t], exit_prices(data, t, last_seen), orders, ledger.positions)
+        exits = exit_prices(gone, close[t - 1])
+        prices = fill_prices(opens[t], exits, orders, ledger.positions)
         ledger, fills = execute(
             ledger,
             orders,
@@ -120,7 +123,8 @@ def run_engine(
             settings.shortfall,
             settings.fractional,
         )
-        trades.add(t, fills.index, fills, close[t - 1], opens[t], last_seen[fills.index] < t)
+        at_last_close = np.isfinite(exits) & ~np.isfinite(opens[t])
+        trades.add(t, fills.index, fills, close[t - 1], opens[t], at_last_close[fills.index])
         holding = np.flatnonzero(ledger.positions)
         held.add_positions(t, holding, ledger.positions[holding], marks[t, holding])
         span = slice(t - first + 1, bounds[i + 1] - first + 1)
@@ -166,10 +170,10 @@ class _Records:
         fills: Fills,
         signal: np.ndarray,
         opens: np.ndarray,
-        ended: np.ndarray,
+        at_last_close: np.ndarray,
     ) -> None:
         open_price = opens[index]
-        status = np.where(ended & (fills.filled != 0), EXIT_STATUS, fills.status)
+        status = np.where(at_last_close & (fills.filled != 0), EXIT_STATUS, fills.status)
         self._append(
             row=np.full(index.size, t),
             col=index,

@@ -53,6 +53,7 @@ def engine_settings(cfg: AppConfig) -> EngineSettings:
         shortfall=cfg.portfolio.shortfall,
         costs=CostModel.from_config(cfg.costs),
         rebalance=cfg.strategy.rebalance,
+        exit_after_missing=cfg.portfolio.exit_after_missing,
     )
 
 

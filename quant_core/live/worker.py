@@ -52,10 +52,10 @@ from quant_core.portfolio import risk
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.ledger import FillStatus, Ledger, execute
 from quant_core.portfolio.rebalance import (
-    ended_before,
     exit_prices,
     forward_fill,
-    last_rows,
+    first_rows,
+    gone_at,
     rebalance_rows,
     target_orders,
 )
@@ -196,7 +196,7 @@ class Worker:
         self.day_start_equity = float(self.saved_risk.get("day_start_equity", 0.0))
         self.stop_requested = False
         self.finished = False
-        self.last_seen = last_rows(data)
+        self.first_bar = first_rows(data)
         self.closes = forward_fill(data.panels["close"])
         self.reconciled: dict[str, Any] = {}
         self.last_sample: dt.datetime | None = None
@@ -578,7 +578,7 @@ class Worker:
             self.cfg.portfolio.cash_buffer,
             self.cfg.portfolio.fractional_shares,
             pd.Timestamp(session),
-            ended=ended_before(self.last_seen, t, len(self.data.dates)),
+            ended=self.gone(t),
         )
         vector[np.isin(self.data.symbols, sorted(sent))] = 0.0
         waiting = self._remaining(resting)  # this session's orders still open at the broker
@@ -732,6 +732,10 @@ class Worker:
             shares[i] = position.quantity
         return Ledger(self.broker.account().cash, shares)
 
+    def gone(self, t: int) -> np.ndarray:
+        """Return the symbols treated as gone at row ``t`` (the backtest's rule, gone_at)."""
+        return gone_at(self.data, t, self.cfg.portfolio.exit_after_missing, self.first_bar)
+
     def marks_before(self, t: int) -> np.ndarray:
         """Return the closes of T-1 for row ``t`` (the last close when ``t`` is past the data)."""
         return np.asarray(self.closes[min(t, len(self.closes)) - 1])
@@ -743,7 +747,7 @@ class Worker:
                 "the dataset's symbols changed: restart the worker to trade the new universe"
             )
             return
-        self.data, self.last_seen = data, last_rows(data)
+        self.data, self.first_bar = data, first_rows(data)
         self.closes = forward_fill(data.panels["close"])
         if isinstance(self.broker, SimBroker):
             self.broker.mark(data.panels["close"][-1])
@@ -825,7 +829,7 @@ class Worker:
             if clock is not None:
                 clock.at(self.session.date(), ReplayClock.OPEN)
             self.track_equity(self.session.date())
-            exits = exit_prices(self.data, t, self.last_seen)
+            exits = exit_prices(self.gone(t), self.closes[t - 1])
             opens = self.data.panels["open"][t]
             self.journal.fills(self.run_id, broker.open_session(opens, exits))
             self.heartbeat()

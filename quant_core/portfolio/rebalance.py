@@ -30,34 +30,42 @@ EXIT_STATUS = "exit_at_last_close"
 logger = logging.getLogger(__name__)
 
 
-def last_rows(data: MarketData) -> np.ndarray:
-    """Return, per symbol, the row of its last close in the data (-1 if it has none)."""
+def first_rows(data: MarketData) -> np.ndarray:
+    """Return, per symbol, the row of its first close in the data (the row count if none).
+
+    Knowing a symbol's first bar is no look-ahead: it is only ever compared with rows before T.
+    """
     present = np.isfinite(data.panels["close"])
-    rows = present.shape[0] - 1 - np.argmax(present[::-1], axis=0)
-    return np.where(present.any(axis=0), rows, -1)
+    return np.where(present.any(axis=0), np.argmax(present, axis=0), present.shape[0])
 
 
-def ended_before(last: np.ndarray, t: int, rows: int) -> np.ndarray:
-    """Return which symbols' data ended before row ``t`` (``last`` from :func:`last_rows`).
+def gone_at(data: MarketData, t: int, missing: int, first: np.ndarray | None = None) -> np.ndarray:
+    """Return which symbols are treated as gone (delisted, left the index) at row ``t``.
 
-    For a decision beyond the data (``t == rows``, a live session after the last close) that
-    means: absent from the latest session onwards.
+    A symbol is gone when it has a bar before, but no close in the ``missing`` sessions
+    ``t - missing .. t - 1``: what was knowable at the close of T-1, whatever the bars after it
+    say (a halt that ends later looks the same at T). ``t`` may be one past the data (a live
+    decision for the session after the last close). ``first`` is :func:`first_rows`, passed
+    in by a caller that decides many times.
     """
-    return np.asarray((last >= 0) & (last < min(t, rows - 1)))
+    if missing < 1:
+        raise ValueError(f"missing must be at least 1 session, not {missing}")
+    close = data.panels["close"]
+    t = min(t, close.shape[0])
+    lo = max(t - missing, 0)
+    first = first_rows(data) if first is None else first
+    recent = np.isfinite(close[lo:t]).any(axis=0)
+    return np.asarray((first < lo) & ~recent)
 
 
-def exit_prices(data: MarketData, t: int, last: np.ndarray) -> np.ndarray:
-    """Return the last close of every symbol whose data ended before row ``t`` (NaN otherwise).
+def exit_prices(gone: np.ndarray, last_closes: np.ndarray) -> np.ndarray:
+    """Return the last close through T-1 of every symbol in ``gone`` (NaN otherwise).
 
-    A symbol that leaves the data (index exit, delisting) has no more opens; the data holds no
-    delisting proceeds, so a position in it can be closed at its last close instead of being
-    locked for the rest of the run.
+    ``last_closes`` are the forward-filled closes of T-1. A symbol that left the data (index
+    exit, delisting) has no more opens; the data holds no delisting proceeds, so a position in
+    it can be closed at its last close instead of being locked for the rest of the run.
     """
-    ended = ended_before(last, t, data.panels["close"].shape[0])
-    out = np.full(len(last), np.nan)
-    cols = np.flatnonzero(ended)
-    out[cols] = data.panels["close"][last[cols], cols]
-    return out
+    return np.where(gone, last_closes, np.nan)
 
 
 def fill_prices(
@@ -65,11 +73,12 @@ def fill_prices(
 ) -> np.ndarray:
     """Return the price each order executes at.
 
-    The open, or for an order that only reduces a position in a symbol whose data ended, that
-    symbol's last close.
+    The open of T; or, for an order that only reduces a position in a gone symbol with no
+    open at T, that symbol's last close (a gone symbol that trades again at T sells at T's
+    open).
     """
     reduces = (orders * positions < 0) & (np.abs(orders) <= np.abs(positions))
-    return np.where(np.isfinite(exits) & reduces, exits, opens)
+    return np.where(np.isfinite(exits) & reduces & ~np.isfinite(opens), exits, opens)
 
 
 def forward_fill(panel: np.ndarray) -> np.ndarray:
@@ -177,7 +186,7 @@ def target_orders(
 ) -> np.ndarray:
     """Return the signed share orders for session ``t``: strategy, checks, sizing, difference.
 
-    A symbol in ``ended`` (its data stopped before T) cannot be held on: its target is zero,
+    A symbol in ``ended`` (gone by :func:`gone_at`) cannot be held on: its target is zero,
     whatever the strategy says, and its sale fills at its last close (:func:`fill_prices`).
 
     ``marks`` are the T-1 closes, a symbol without a T-1 bar keeping its last close.

@@ -223,16 +223,42 @@ def test_forward_fill_matches_pandas() -> None:
 def test_a_position_whose_data_ends_is_exited_at_its_last_close() -> None:
     nan = np.nan
     data = market({"A": [10, 10, 11, nan, nan, nan], "B": [10, 10, 10, 10, 10, 10]})
-    result = run_engine(data, Fixed({"A": 0.5, "B": 0.5}), EngineSettings(10_000.0, rebalance=2))
-    # Bought at row 1; A's last bar is row 2; at row 3 its sell fills at 11, the last close.
-    exit_ = result.trades[(result.trades["symbol"] == "A") & (result.trades["side"] == "sell")]
-    assert exit_["status"].tolist() == ["exit_at_last_close"]
-    assert exit_["exec_price"].tolist() == [11.0]
-    assert exit_["filled"].tolist() == [-490.0]
-    later = result.trades[
-        (result.trades["symbol"] == "A") & (result.trades["date"] > exit_["date"].iloc[0])
-    ]
-    assert (later["filled"] == 0).all()  # no buy-back without a price
+    settings = EngineSettings(10_000.0, rebalance=2, exit_after_missing=2)
+    result = run_engine(data, Fixed({"A": 0.5, "B": 0.5}), settings)
+    sells = result.trades[(result.trades["symbol"] == "A") & (result.trades["side"] == "sell")]
+    # Bought at row 1; A's last bar is row 2. At row 3 only row 2 is known, and it has a bar:
+    # A is not gone yet and has no open, so its sell does not fill. At row 5 rows 3 and 4 had
+    # no bar (2 sessions): A is gone and its sale fills at 11, its last close.
+    assert sells["status"].tolist() == ["rejected_no_price", "exit_at_last_close"]
+    assert sells["date"].tolist() == [data.date_index[3], data.date_index[5]]
+    assert sells["exec_price"].tolist()[1] == 11.0
+    assert sells["filled"].tolist() == [0.0, -490.0]
+
+
+def test_a_symbol_is_gone_only_by_what_was_known_at_t_minus_1() -> None:
+    nan = np.nan
+    # A pauses for rows 3 and 4 and trades again from row 5 on: at row 5 (after two missing
+    # sessions) it is gone by the rule, and sells at the open of row 5, the price it has then.
+    opens = {"A": [10, 10, 11, nan, nan, 12, 12], "B": [10] * 7}
+    closes = {"A": [10, 10, 11, nan, nan, 12.5, 12], "B": [10] * 7}
+    settings = EngineSettings(10_000.0, rebalance=2, exit_after_missing=2)
+    full = run_engine(market(closes, opens), Fixed({"A": 0.5, "B": 0.5}), settings)
+    sells = full.trades[(full.trades["symbol"] == "A") & (full.trades["side"] == "sell")]
+    assert sells["status"].tolist() == ["rejected_no_price", "filled"]
+    assert sells["exec_price"].tolist()[1] == 12.0
+    # The same data cut after row 5: the same decisions through row 5.
+    cut = {k: v[:6] for k, v in opens.items()}, {k: v[:6] for k, v in closes.items()}
+    short = run_engine(market(cut[1], cut[0]), Fixed({"A": 0.5, "B": 0.5}), settings)
+    pd.testing.assert_frame_equal(
+        short.trades, full.trades[full.trades["date"] <= short.curve.index[-1]]
+    )
+
+
+def test_exit_after_missing_must_be_positive() -> None:
+    from quant_core.portfolio.rebalance import gone_at
+
+    with pytest.raises(ValueError, match="at least 1"):
+        gone_at(market(CLOSES, OPENS), 2, 0)
 
 
 def test_a_blown_account_is_closed_out_not_sized_negative() -> None:
