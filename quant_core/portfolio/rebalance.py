@@ -36,7 +36,7 @@ def first_rows(data: MarketData) -> np.ndarray:
     Knowing a symbol's first bar is no look-ahead: it is only ever compared with rows before T.
     """
     present = np.isfinite(data.panels["close"])
-    return np.where(present.any(axis=0), np.argmax(present, axis=0), present.shape[0])
+    return np.asarray(np.where(present.any(axis=0), np.argmax(present, axis=0), present.shape[0]))
 
 
 def gone_at(data: MarketData, t: int, missing: int, first: np.ndarray | None = None) -> np.ndarray:
