@@ -109,7 +109,10 @@ def summary(
         "hit_rate": float((daily > 0).sum() / moved)
         if (moved := int((daily != 0).sum()))
         else float("nan"),
-        "commissions": float(trades["commission"].sum()) if len(trades) else 0.0,
+        "commissions": (commissions := float(trades["commission"].sum()) if len(trades) else 0.0),
+        # Slippage: what the fills paid beyond the open (|shares| x |exec - open|), in dollars.
+        "slippage": (slipped := float(trades["slippage"].sum()) if len(trades) else 0.0),
+        "total_costs": commissions + slipped,
         "trades": int((trades["filled"] != 0).sum()) if len(trades) else 0,
         "truncated": int(statuses.get("truncated_cash", 0)),
         "unfilled": int(statuses.get("rejected_no_price", 0)),

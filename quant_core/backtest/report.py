@@ -25,7 +25,7 @@ PERCENT = {
     "excess_return",
     "excess_cagr",
 }
-MONEY = {"start_equity", "final_equity", "commissions"}
+MONEY = {"start_equity", "final_equity", "commissions", "slippage", "total_costs"}
 
 
 def _format(name: str, value: Any) -> str:

@@ -21,7 +21,7 @@ from quant_core.backtest.results import store_run
 from quant_core.data.warehouse import Warehouse
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.rebalance import session_range
-from quant_core.strategies import build_strategy
+from quant_core.strategies import build_strategy, check_schedule
 from quant_core.strategies.base import FIELDS, MarketData
 from quant_core.types import ProgressFn
 
@@ -77,6 +77,7 @@ def run_backtest(
         Write the run under ``<data_dir>/backtests/``.
     """
     strategy = build_strategy(cfg.strategy.name, cfg.strategy.params)
+    check_schedule(strategy, cfg.strategy.rebalance)
     if data is None:
         data = load_market(Warehouse(cfg.paths.data_dir / "warehouse"), cfg.data.dataset)
     start, end = cfg.backtest.start, cfg.backtest.end

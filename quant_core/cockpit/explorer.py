@@ -236,6 +236,8 @@ METRICS: dict[str, tuple[str, str]] = {
     "exposure": ("Gross exposure (average)", "pct"),
     "hit_rate": ("Hit rate (up sessions)", "pct"),
     "commissions": ("Commissions", "usd"),
+    "slippage": ("Slippage", "usd"),
+    "total_costs": ("Total costs (commissions + slippage)", "usd"),
     "trades": ("Trades (filled orders)", "count"),
     "truncated": ("Orders truncated (cash)", "count"),
     "unfilled": ("Orders unfilled (no price)", "count"),
@@ -257,7 +259,7 @@ HEADLINE = (
     "exposure",
     "hit_rate",
     "trades",
-    "commissions",
+    "total_costs",
 )
 
 

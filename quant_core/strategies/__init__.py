@@ -11,6 +11,7 @@ from quant_core.strategies.base import (
     StrategyContext,
     StrategyParams,
     build_strategy,
+    check_schedule,
     register_strategy,
 )
 
@@ -25,5 +26,6 @@ __all__ = [
     "StrategyParams",
     "build_strategy",
     "builtin",
+    "check_schedule",
     "register_strategy",
 ]

@@ -191,6 +191,25 @@ class Strategy(ABC, Generic[P]):
     def target_weights(self, context: StrategyContext) -> pd.Series:
         """Return target weights by symbol for session T."""
 
+    def schedule(self) -> tuple[int | str, str] | None:
+        """Return the rebalance rule this strategy's logic needs and why, or None for any.
+
+        A strategy that holds each pick a number of sessions declares it here; a config whose
+        ``strategy.rebalance`` contradicts it is refused (:func:`check_schedule`).
+        """
+        return None
+
+
+def check_schedule(strategy: Strategy[Any], rule: int | str) -> None:
+    """Raise ``ConfigError`` if ``rule`` is not the schedule ``strategy`` declares it needs."""
+    needed = strategy.schedule()
+    if needed is not None and needed[0] != rule:
+        raise ConfigError(
+            f"strategy {strategy.name} {needed[1]}, so it must rebalance with "
+            f"strategy.rebalance={needed[0]}, not {rule!r}: set it in the config or pass "
+            f"--set strategy.rebalance={needed[0]}"
+        )
+
 
 STRATEGIES: Registry[type[Strategy[Any]]] = Registry("strategy")
 

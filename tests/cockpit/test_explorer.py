@@ -115,7 +115,9 @@ def test_form_choices_reach_the_stored_config(open_page: Opener, data_dir: Path)
     at.selectbox(key="bt_strategy").set_value("mean_reversion").run()
     at.number_input(key="bt_param__mean_reversion__lookback").set_value(10)
     at.number_input(key="bt_param__mean_reversion__hold_sessions").set_value(3)
-    at.selectbox(key="bt_rebalance_mode").set_value("weekly")
+    # mean_reversion rolls its cohorts every session: it needs strategy.rebalance=1.
+    at.selectbox(key="bt_rebalance_mode").set_value("every N sessions")
+    at.number_input(key="bt_rebalance_n").set_value(1)
     at.date_input(key="bt_start__sp500-2010").set_value(dt.date(2010, 1, 4))
     at.date_input(key="bt_end__sp500-2010").set_value(dt.date(2010, 6, 30))
     at.number_input(key="bt_initial_cash").set_value(250_000.0)
@@ -130,7 +132,7 @@ def test_form_choices_reach_the_stored_config(open_page: Opener, data_dir: Path)
         "bottom_quantile": 0.1,
         "hold_sessions": 3,
     }
-    assert stored.config["strategy"]["rebalance"] == "weekly"
+    assert stored.config["strategy"]["rebalance"] == 1
     assert stored.config["backtest"]["start"] == "2010-01-04"
     assert stored.config["backtest"]["end"] == "2010-06-30"
     assert stored.curve.index[-1] == pd.Timestamp("2010-06-30")
@@ -194,7 +196,14 @@ def test_opening_a_stored_run_shows_its_metrics(open_page: Opener, data_dir: Pat
     assert shown["Max drawdown"] == f"{m['max_drawdown']:.2%}"
     assert shown["Turnover (per year)"] == f"{m['turnover']:.2f}x / yr"
     assert shown["Trades (filled orders)"] == f"{m['trades']:,}"
+    # Slippage is a cost too: the headline shows the total, its delta the two parts.
+    assert m["slippage"] > 0
+    assert m["total_costs"] == pytest.approx(m["commissions"] + m["slippage"])
+    costs = next(x for x in at.metric if x.label.startswith("Total costs"))
+    assert costs.value == f"${m['total_costs']:,.0f}"
+    assert f"${m['slippage']:,.0f} slippage" in costs.delta
     table = at.dataframe[0].value.set_index("Metric")["Value"]
+    assert table["Slippage"] == f"${m['slippage']:,.0f}"
     assert table["Orders unfilled (no price)"] == str(m["unfilled"])
     assert table["Max drawdown length"] == f"{m['max_drawdown_sessions']} sessions"
     equity = _chart(at, "Equity")["data"][0]

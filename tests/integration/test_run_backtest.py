@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -73,6 +74,8 @@ def test_metrics_table_and_where_results_are(data_dir: Path) -> None:
     result = run(data_dir)
     assert result.returncode == 0, result.stderr
     assert "final equity" in result.stdout
+    for cost in ("commissions", "slippage", "total costs"):  # slippage is a cost, and shown
+        assert re.search(rf"{cost}[\s│|]+\$[\d,]+\.\d\d", result.stdout), cost
     assert "Results stored in" in result.stdout
 
 
@@ -91,6 +94,8 @@ def test_list_strategies(data_dir: Path) -> None:
         (["--param", "lookbak=3"], "lookbak"),
         (["--start", "2010-13-01"], "is not a date"),
         (["--start", "2031-01-01"], ""),
+        # Its picks are held hold_sessions sessions only if it rebalances every session.
+        (["--strategy", "mean_reversion"], "must rebalance with strategy.rebalance=1, not 21"),
     ],
 )
 def test_errors_exit_codes(data_dir: Path, args, message) -> None:

@@ -247,12 +247,17 @@ def _headline(metrics: dict[str, Any]) -> None:
             if name == "trades":
                 flagged = (metrics.get("truncated", 0), metrics.get("unfilled", 0))
                 delta = "{:,} truncated, {:,} unfilled".format(*flagged)
+            if name == "total_costs":
+                parts = (metrics.get("commissions"), metrics.get("slippage"))
+                delta = "{} commissions, {} slippage".format(
+                    *(ex.format_metric("commissions", v) for v in parts)
+                )
             column.metric(
                 ex.metric_label(name),
                 ex.format_metric(name, metrics.get(name)),
                 delta,
-                delta_color="off" if name == "trades" else "normal",
-                delta_arrow="off" if name == "trades" else "auto",
+                delta_color="off" if name in ("trades", "total_costs") else "normal",
+                delta_arrow="off" if name in ("trades", "total_costs") else "auto",
                 border=True,
             )
     with st.expander("All metrics"):

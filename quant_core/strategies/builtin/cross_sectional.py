@@ -110,6 +110,12 @@ class MeanReversion(Strategy[MeanReversionParams]):
         return int(p.lookback + p.hold_sessions)
 
     @override
+    def schedule(self) -> tuple[int | str, str] | None:
+        # Its cohorts roll one session at a time: on another schedule a pick is held for the
+        # schedule's length, not hold_sessions.
+        return 1, f"holds each pick hold_sessions={self.params.hold_sessions} sessions"
+
+    @override
     def target_weights(self, context: StrategyContext) -> pd.Series:
         p = self.params
         close = context.view.close(self.warmup)

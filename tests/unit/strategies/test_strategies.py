@@ -149,3 +149,16 @@ def test_sma_cross_tolerates_a_missing_bar_but_needs_t_minus_1() -> None:
     data = market({"GAP": [1, 2, nan, 4, 5, 6, 0], "STALE": [1, 2, 3, 4, 5, nan, 0]})
     weights = build_strategy("sma_cross", {"fast": 2, "slow": 5}).target_weights(_context(data, 6))
     assert weights.to_dict() == {"GAP": 1.0}  # 4 of 5 closes present is enough; STALE lacks T-1
+
+
+def test_a_strategy_that_needs_a_schedule_refuses_another() -> None:
+    from quant_core.errors import ConfigError
+    from quant_core.strategies import check_schedule
+
+    reverting = build_strategy("mean_reversion", {"hold_sessions": 3})
+    check_schedule(reverting, 1)
+    for rule in (21, 5, "weekly", "monthly"):
+        with pytest.raises(ConfigError, match=r"hold_sessions=3 sessions.*strategy\.rebalance=1"):
+            check_schedule(reverting, rule)
+    for rule in (1, 21, "weekly"):  # momentum runs on any schedule
+        check_schedule(build_strategy("momentum", {}), rule)
