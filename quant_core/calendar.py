@@ -78,6 +78,17 @@ class TradingCalendar:
         close: dt.datetime = self._closes[row].to_pydatetime()
         return close
 
+    def last_completed_session(self, now: dt.datetime) -> dt.date | None:
+        """Return the last session whose close (early closes included) is at or before ``now``.
+
+        ``now`` must be time-zone aware; a session still trading at ``now`` is not completed.
+        Returns None when ``now`` is before the first close the calendar knows.
+        """
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError(f"now must be time-zone aware, got {now!r}")
+        row = int(self._closes.searchsorted(pd.Timestamp(now).tz_convert("UTC"), side="right"))
+        return None if row == 0 else pd.Timestamp(self._sessions[row - 1]).date()
+
     def sessions_in_range(self, start: dt.date, end: dt.date) -> np.ndarray:
         """Return the sessions from ``start`` to ``end``, both included."""
         lo = np.searchsorted(self._sessions, np.datetime64(start, "D"), side="left")

@@ -45,6 +45,7 @@ class Rule(StrEnum):
     HIGH_BELOW_OPEN_CLOSE = "high_below_open_close"
     LOW_ABOVE_OPEN_CLOSE = "low_above_open_close"
     HIGH_BELOW_LOW = "high_below_low"
+    FUTURE_DATE = "future_date"
     NOT_A_SESSION = "not_a_session"
     DUPLICATE_ROW = "duplicate_row"
     CONFLICTING_DUPLICATE = "conflicting_duplicate"

@@ -12,12 +12,18 @@ Rules, in the order they are checked; a row is rejected for the first rule it br
 ``missing_value``          a required field is empty
 ``bad_number``             a numeric field is not a finite number
 ``bad_date``               the date is not ``YYYY-MM-DD`` or ``YYYYMMDD``
-``bad_symbol``             the symbol has white space, a comma or a quote in it
+``bad_symbol``             the symbol, trimmed and upper-cased, breaks the symbol rule
+                           (:mod:`quant_core.data.symbol_rule`: 1-15 characters A-Z and
+                           0-9 in runs joined by single ``.`` or ``-``, e.g. ``BRK.B``)
 ``nonpositive_price``      open, high, low or close <= 0
 ``negative_volume``        volume < 0
 ``high_below_low``         high < low (never repaired: no way to know which is right)
 ``high_below_open_close``  high < max(open, close): rejected, or repaired by raising high
 ``low_above_open_close``   low > min(open, close): rejected, or repaired by lowering low
+``future_date``            the date is after the last completed session of the exchange
+                           calendar at ``now`` (a session is completed once its close, early
+                           closes included, has passed): today's bar before the close, or
+                           any later date, is never stored
 ``not_a_session``          the date is not a session of the exchange calendar
 ``duplicate_row``          an identical (symbol, date) row came earlier: the later copy is
                            rejected, the first kept
@@ -30,6 +36,7 @@ and a detail naming the offending values.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
@@ -38,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from quant_core.calendar import TradingCalendar
+from quant_core.data.symbol_rule import SYMBOL_RULE, invalid_symbols
 from quant_core.data.warehouse import BAR_COLUMNS, PRICE_FIELDS
 from quant_core.errors import DataError
 from quant_core.types import BarFlag, IssueAction, Rule
@@ -124,7 +132,11 @@ class _Issues:
 
 
 def validate_bars(
-    raw: pd.DataFrame, calendar: TradingCalendar, ohlc: OhlcPolicy = "reject"
+    raw: pd.DataFrame,
+    calendar: TradingCalendar,
+    ohlc: OhlcPolicy = "reject",
+    *,
+    now: dt.datetime | None = None,
 ) -> ValidationResult:
     """Check every row; return the clean bars and the issues.
 
@@ -136,6 +148,9 @@ def validate_bars(
         Dates must be sessions of this calendar.
     ohlc
         What to do with high/low that contradict open/close: ``"reject"`` or ``"repair"``.
+    now
+        The moment of the sync (time-zone aware; default: the clock now): rows dated after the
+        last session completed by then are rejected as ``future_date``.
     """
     missing = [c for c in REQUIRED if c not in raw.columns]
     if missing:
@@ -154,11 +169,11 @@ def validate_bars(
     values = {name: _parse_number(frame, name, issues) for name in _numeric_columns(frame)}
     # Checked once per distinct symbol: a panel has millions of rows but few symbols.
     distinct = pd.Series(frame["symbol"].unique())
-    malformed = distinct[distinct.str.contains(r"[\s,\"']", regex=True, na=False)]
+    malformed = invalid_symbols(distinct[distinct != ""])
     issues.reject(
         frame["symbol"].isin(malformed),
         Rule.BAD_SYMBOL,
-        lambda m: "symbol " + frame["symbol"][m].map(repr) + " has white space, a comma or a quote",
+        lambda m: "symbol " + frame["symbol"][m].map(repr) + " is not " + SYMBOL_RULE,
     )
     for name in PRICE_FIELDS:
         issues.reject(values[name] <= 0, Rule.NONPOSITIVE_PRICE, _show(name, values[name], "<= 0"))
@@ -173,6 +188,7 @@ def validate_bars(
     flags = _check_ohlc(values, issues, ohlc, _initial_flags(frame))
 
     day = dates.to_numpy(dtype="datetime64[D]")
+    _reject_future(day, calendar, now or dt.datetime.now(dt.UTC), issues)
     parsed = issues.ok.to_numpy()
     session = np.ones(len(frame), dtype=bool)
     session[parsed] = calendar.is_session(day[parsed])
@@ -224,6 +240,23 @@ def _check_ohlc(
     values["high"] = h.where(~high_bad, np.maximum(o, c))
     values["low"] = lo.where(~low_bad, np.minimum(o, c))
     return flags.where(~(high_bad | low_bad), flags | int(BarFlag.OHLC_REPAIRED))
+
+
+def _reject_future(
+    day: np.ndarray, calendar: TradingCalendar, now: dt.datetime, issues: _Issues
+) -> None:
+    last = calendar.last_completed_session(now)
+    limit = np.datetime64(last, "D") if last is not None else np.datetime64("NaT", "D")
+    parsed = issues.ok.to_numpy()
+    future = np.zeros(len(day), dtype=bool)
+    future[parsed] = ~(day[parsed] <= limit)  # NaT limit: no session completed, all future
+    local = pd.Timestamp(now).tz_convert(calendar.tz)
+    issues.reject(
+        future,
+        Rule.FUTURE_DATE,
+        f"date is after the last completed {calendar.exchange} session ({last}) "
+        f"as of {local:%Y-%m-%d %H:%M %Z}",
+    )
 
 
 def _numeric_columns(frame: pd.DataFrame) -> list[str]:

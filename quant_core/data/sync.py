@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -128,6 +129,7 @@ def sync(
     progress: ProgressFn | None = None,
     *,
     replace: bool = False,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> SyncReport:
     """Load ``source``, validate its rows and upsert the good ones into ``dataset``.
 
@@ -147,6 +149,9 @@ def sync(
         ``progress(task, done, total)`` for long steps.
     replace
         Rebuild ``dataset`` from this source alone, dropping what it held (atomically).
+    clock
+        Returns the time-zone aware moment of the sync (default: now, UTC); rows dated after
+        the last session completed by then are rejected as ``future_date``.
 
     Raises
     ------
@@ -154,12 +159,13 @@ def sync(
         The source is unusable, or no row survived validation (the issues file is still
         written).
     """
-    started = dt.datetime.now(dt.UTC)
+    now = clock or _utc_now
+    started = _aware(now())
     sync_id = f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     batch = source.load(progress)
     warehouse.check_source(dataset, batch.meta, replace)
     logger.info("Validating %d rows from %s", len(batch.bars), source.name)
-    result = validate_bars(batch.bars, calendar, ohlc=batch.ohlc or ohlc_default)
+    result = validate_bars(batch.bars, calendar, ohlc=batch.ohlc or ohlc_default, now=started)
     issues = _with_malformed(result.issues, batch)
     issues_file = _write_issues(warehouse.issues_dir(dataset), sync_id, issues)
     if progress is not None:
@@ -180,7 +186,7 @@ def sync(
         label=batch.meta.label,
         synthetic=batch.meta.synthetic,
         started_at=started,
-        finished_at=dt.datetime.now(dt.UTC),
+        finished_at=_aware(now()),
         rows_in=len(batch.bars) + (0 if batch.malformed is None else len(batch.malformed)),
         rows_written=written.rows_written,
         rows_replaced=written.rows_replaced,
@@ -197,6 +203,16 @@ def sync(
     warehouse.record_sync(dataset, report.to_json())
     _log_report(report)
     return report
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"the sync's clock must give a time-zone aware time, got {moment!r}")
+    return moment.astimezone(dt.UTC)
 
 
 def _with_malformed(issues: pd.DataFrame, batch: SourceBatch) -> pd.DataFrame:

@@ -43,6 +43,7 @@ import pyarrow.compute as pc
 
 from quant_core.atomic import atomic_write_json, fsync_path
 from quant_core.calendar import TradingCalendar
+from quant_core.data.symbol_rule import check_symbols
 from quant_core.errors import ConfigError, DataError
 from quant_core.types import ProgressFn
 
@@ -582,6 +583,7 @@ def _to_arrow(bars: pd.DataFrame) -> pa.Table:
     frame = bars.loc[:, list(BAR_COLUMNS)]
     if frame.duplicated(["symbol", "date"]).any():
         raise DataError("bars hold duplicate (symbol, date) rows; validate them first")
+    check_symbols(frame["symbol"].unique(), "bars")  # a guard for callers that skip validation
     dates = pd.to_datetime(frame["date"]).to_numpy(dtype="datetime64[D]")
     arrays = [pa.array(dates, type=pa.date32()), pa.array(frame["symbol"].astype(str), pa.string())]
     arrays += [pa.array(frame[c].to_numpy(dtype="float64")) for c in BAR_COLUMNS[2:-1]]

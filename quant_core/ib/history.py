@@ -31,6 +31,7 @@ import pandas as pd
 from config.schema import IBConfig
 from quant_core.calendar import TradingCalendar
 from quant_core.data.sources.base import ProgressFn, SourceBatch, SourceRequest
+from quant_core.data.symbol_rule import check_symbols
 from quant_core.data.warehouse import DatasetMeta
 from quant_core.errors import ConfigError, DataError
 from quant_core.ib.broker import IBBroker
@@ -101,6 +102,7 @@ class IBHistorySource:
     ) -> None:
         if what not in {"ADJUSTED_LAST", "TRADES"}:
             raise ConfigError(f"IB history: what must be ADJUSTED_LAST or TRADES, got {what!r}")
+        check_symbols(symbols, "IB history")  # each one names a cache file
         self.cfg = cfg
         self.symbols, self.start, self.end, self.what = symbols, start, end, what
         self.cache_dir = cache_dir

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
+
+from quant_core.calendar import get_calendar
+from quant_core.data.warehouse import Warehouse
+from tests.fake_tws.server import FakeTWS
 
 pytestmark = pytest.mark.integration
 
@@ -119,3 +125,73 @@ def test_mixing_sources_is_refused_and_replace_rebuilds(tmp_path: Path) -> None:
 def test_other_exchange_calendar(tmp_path: Path) -> None:
     result = run(tmp_path, "--set", "calendar.exchange=XSHG", "--list")
     assert result.returncode == 0, result.stderr
+
+
+def _next_week_session() -> dt.date:
+    """Return a session at least a week after today (whatever today is)."""
+    soon = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=7)
+    sessions = get_calendar("XNYS").sessions_in_range(soon, soon + dt.timedelta(days=14))
+    return pd.Timestamp(sessions[0]).date() if len(sessions) else soon
+
+
+def test_a_bar_from_next_week_is_rejected_and_strict_exits_1(tmp_path: Path) -> None:
+    future = _next_week_session()
+    csv = tmp_path / "bars.csv"
+    csv.write_text(
+        "date,symbol,open,high,low,close,volume\n"
+        f"2010-01-04,AAA,10,11,9,10.5,1\n{future},AAA,10,11,9,10.5,1\n"
+    )
+
+    relaxed = run(tmp_path / "d", "--source", "csv", "--path", str(csv))
+    strict = run(tmp_path / "d", "--source", "csv", "--path", str(csv), "--strict")
+
+    assert relaxed.returncode == 0, relaxed.stderr
+    assert strict.returncode == 1
+    assert "--strict: 1 row(s) rejected" in strict.stdout
+    assert "future_date" in strict.stdout
+    warehouse = Warehouse(tmp_path / "d" / "warehouse")
+    assert warehouse.read_bars("csv")["date"].tolist() == [pd.Timestamp("2010-01-04")]
+    for sync in warehouse.syncs("csv"):
+        assert sync["by_rule"] == {"future_date": {"rejected": 1}}
+    for issues in (tmp_path / "d" / "warehouse" / "csv" / "syncs").glob("*-issues.csv"):
+        assert f"{csv},3,AAA,{future},future_date,rejected,date is after" in issues.read_text()
+
+
+def test_a_file_name_that_is_not_a_symbol_exits_1_naming_it(tmp_path: Path) -> None:
+    folder = tmp_path / "bars"
+    folder.mkdir()
+    (folder / "..hidden.csv").write_text(
+        "date,open,high,low,close,volume\n2010-01-04,10,11,9,10.5,1\n"
+    )
+
+    result = run(tmp_path / "d", "--source", "csv", "--path", str(folder))
+
+    assert result.returncode == 1
+    assert f"{folder / '..hidden.csv'}: the file name gives the symbol '..HIDDEN'" in result.stderr
+
+
+def test_a_path_like_ib_symbol_writes_nothing_outside_the_data_dir(tmp_path: Path) -> None:
+    symbol = "../../../ESCAPE"  # the IB cache is <data_dir>/cache/ib/<symbol>-...parquet
+    days = ["20240102", "20240103", "20240104"]
+    server = FakeTWS(prices={}).start()
+    server.history = {symbol: [(d, 10.0, 11.0, 9.0, 10.5, 1000.0) for d in days]}
+    try:
+        result = run(
+            tmp_path / "d",
+            "--source",
+            "ib",
+            "--symbols",
+            symbol,
+            "--start",
+            "2024-01-02",
+            "--set",
+            f"ib.port={server.port}",
+        )
+    finally:
+        server.stop()
+
+    assert result.returncode == 1
+    assert "IB history: invalid symbol(s) '../../../ESCAPE'" in result.stderr
+    assert server.history_requests == []
+    assert {p.name for p in tmp_path.iterdir()} <= {"d"}
+    assert not list(tmp_path.rglob("*ESCAPE*"))

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from quant_core.data.sources.base import SOURCES, ProgressFn, SourceBatch, SourceRequest
+from quant_core.data.symbol_rule import SYMBOL_RULE, is_valid_symbol
 from quant_core.data.warehouse import DatasetMeta
 from quant_core.errors import ConfigError, DataError
 from quant_core.types import Rule
@@ -106,6 +107,16 @@ def symbol_of(path: Path) -> str:
     return name.upper()
 
 
+def _symbol_from_name(path: Path) -> str:
+    symbol = symbol_of(path).strip()
+    if not is_valid_symbol(symbol):
+        raise DataError(
+            f"{path}: the file name gives the symbol {symbol!r}, which is not a valid symbol "
+            f"({SYMBOL_RULE}); rename the file or add a symbol column"
+        )
+    return symbol
+
+
 def _read_one(
     path: Path, *, symbol_from_name: bool, progress: ProgressFn | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
@@ -129,6 +140,7 @@ def _parse(
             raise DataError(f"{path}: the file is empty") from None
         names = [ALIASES.get(h.strip().lower(), h.strip().lower()) for h in header]
         index = _columns(path, header, names, symbol_from_name)
+        named = None if "symbol" in index else _symbol_from_name(path)  # checked before reading
         ignored = [h for h, n in zip(header, names, strict=True) if n not in index]
         rows: list[list[str]] = []
         lines: list[int] = []
@@ -148,8 +160,8 @@ def _parse(
             if progress is not None and len(rows) % PROGRESS_EVERY_ROWS == 0:
                 progress(f"read {path.name}", raw.tell(), size)
     frame = pd.DataFrame(rows, columns=list(index), dtype="string")
-    if "symbol" not in frame.columns:
-        frame["symbol"] = symbol_of(path)
+    if named is not None:
+        frame["symbol"] = named
     frame["_source"] = str(path)
     frame["_line"] = lines
     logger.info("Read %d rows and %d malformed line(s) from %s", len(frame), len(bad), path)

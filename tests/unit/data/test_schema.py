@@ -42,7 +42,7 @@ def test_clean_row_passes(calendar) -> None:
         ({"volume": "inf"}, "bad_number", "volume='inf'"),
         ({"date": "04/01/2010"}, "bad_date", "'04/01/2010' is not YYYY-MM-DD"),
         ({"date": "2010-02-30"}, "bad_date", "2010-02-30"),
-        ({"symbol": "A A"}, "bad_symbol", "white space"),
+        ({"symbol": "A A"}, "bad_symbol", "'A A' is not 1-15 characters A-Z and 0-9"),
         ({"low": "0", "open": "0.5", "close": "0.5"}, "nonpositive_price", "low=0 <= 0"),
         ({"open": "-1"}, "nonpositive_price", "open=-1 <= 0"),
         ({"volume": "-5"}, "negative_volume", "volume=-5 < 0"),
