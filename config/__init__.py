@@ -14,7 +14,10 @@ ids, secrets): there the raw text is kept, so ``0123`` stays ``"0123"`` and ``15
 A later layer that changes ``costs.model`` replaces the whole ``costs`` section, and one that
 changes ``strategy.name`` drops the earlier ``strategy.params``.
 The merged result is validated by :class:`config.schema.AppConfig`; an error names the dotted
-key path, the value, where it came from and what was expected. Secrets are never logged.
+key path, the value, where it came from and what was expected. A secret value (see
+:mod:`config.redact`: a credential-like key, a ``SecretStr`` field, anything in ``secrets.yaml``)
+and the value of an unknown key (perhaps a misspelt secret) are never shown: the key, the source
+and the line are. Every secret the loader reads is remembered, so the entry points' logs blank it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any, TypeAlias, TypeGuard, get_args
 import yaml
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from config.redact import SECRETS_FILE, is_secret_path, remember, remember_layer, yaml_problem
 from config.schema import AppConfig
 from quant_core.errors import ConfigError
 
@@ -92,15 +96,29 @@ def load_config(
     files = [base] + [folder / f"{name}.yaml" for name in (env, "secrets") if name]
     for path in files:
         if path.is_file():
-            _merge(merged, _read_yaml(path), (), str(path), origin)
+            layer = _read_yaml(path)
+            remember_layer(layer, everything=path.name == SECRETS_FILE)
+            _merge(merged, layer, (), str(path), origin)
             logger.info("Loaded config file %s", path)
     _apply_environment(environ, merged, origin)
     _apply_overrides(overrides, merged, origin)
 
     try:
-        return AppConfig.model_validate(merged, context={"root": PROJECT_ROOT})
+        cfg = AppConfig.model_validate(merged, context={"root": PROJECT_ROOT})
     except ValidationError as exc:
         raise ConfigError(_explain(exc, merged, origin)) from None
+    _remember_secret_fields(cfg)
+    return cfg
+
+
+def _remember_secret_fields(model: BaseModel) -> None:
+    # SecretStr fields are secret whatever their name.
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, SecretStr):
+            remember(value.get_secret_value())
+        elif isinstance(value, BaseModel):
+            _remember_secret_fields(value)
 
 
 def _apply_environment(
@@ -112,6 +130,7 @@ def _apply_environment(
         if key.startswith(ENV_PREFIX):
             keys = _split(key[len(ENV_PREFIX) :], "__", f"environment variable {key}")
             value = _scalar(raw, keys, merged)
+            remember_layer(value, keys)
             _merge(merged, _nest(keys, value), (), f"environment variable {key}", origin)
             logger.info("Applied environment override %s", key)
 
@@ -122,21 +141,36 @@ def _apply_overrides(
     for item in overrides:
         dotted, sep, raw = item.partition("=")
         if not sep:
-            raise ConfigError(f"--set expects section.key=value, got {item!r}")
+            shown = "an item (not shown: it names a secret)" if _looks_secret(item) else repr(item)
+            raise ConfigError(f"--set expects section.key=value, got {shown}")
         keys = _split(dotted, ".", f"--set {dotted}")
-        _merge(merged, _nest(keys, _scalar(raw, keys, merged)), (), f"--set {dotted}", origin)
+        value = _scalar(raw, keys, merged)
+        remember_layer(value, keys)
+        _merge(merged, _nest(keys, value), (), f"--set {dotted}", origin)
         logger.info("Applied command-line override %s", dotted)
 
 
+def _looks_secret(text: str) -> bool:
+    return is_secret_path(tuple(text.replace("=", ".").split(".")))
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
+    # Messages name the file and the line, never its text: it may be secrets.yaml.
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {data!r}")
+        kind = type(data).__name__
+        raise ConfigError(f"{path}: the top level must be a mapping of sections, got a {kind}")
     return data
 
 
@@ -222,15 +256,19 @@ def _explain(exc: ValidationError, merged: Mapping[str, Any], origin: dict[KeyPa
             (origin[path[:n]] for n in range(len(path), 0, -1) if path[:n] in origin), "defaults"
         )
         model = _model_at(path[:-1], merged)
-        if err["type"] == "extra_forbidden":
+        unknown = err["type"] == "extra_forbidden"
+        if unknown:
             valid = ", ".join(sorted(model.model_fields)) if model else "?"
             expected = f"unknown key; valid keys here: {valid}"
         else:
             expected = err["msg"]
-        # A value from secrets.yaml, or a misspelt key beside a secret, may itself be a secret.
-        hidden = _is_secret(model, path) or source.endswith("secrets.yaml")
-        hidden = hidden or (err["type"] == "extra_forbidden" and _has_secret(model))
-        value = "'***'" if hidden else repr(err.get("input"))
+        # A secret key or field, anything from secrets.yaml, and an unknown key (a misspelt
+        # secret?) keep their value to themselves, also out of the message.
+        hidden = is_secret_path(path) or _is_secret(model, path) or unknown
+        hidden = hidden or Path(source).name == SECRETS_FILE
+        if hidden:
+            expected = _without(expected, err.get("input"), err["type"])
+        value = "'***'" if hidden else _show(err.get("input"))
         shown[path] = f"{'.'.join(path) or '(top level)'} = {value} (from {source})"
         found.setdefault(path, []).append(expected)
     lines = [f"{len(found)} invalid config value(s):"]
@@ -280,10 +318,20 @@ def _is_model(annotation: Any) -> TypeGuard[type[BaseModel]]:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
-def _has_secret(model: type[BaseModel] | None) -> bool:
-    return model is not None and any(
-        "SecretStr" in repr(field.annotation) for field in model.model_fields.values()
-    )
+def _show(value: Any) -> str:
+    # A mapping may hold a secret under a misspelt key: name its keys only.
+    if isinstance(value, Mapping):
+        return f"a mapping of {', '.join(map(str, value)) or 'nothing'}"
+    if isinstance(value, list) and any(isinstance(v, Mapping | list) for v in value):
+        return f"a list of {len(value)} items"
+    return repr(value)
+
+
+def _without(message: str, value: Any, kind: str) -> str:
+    text = "" if value is None or isinstance(value, Mapping | list) else str(value)
+    if not text or text not in message:
+        return message
+    return message.replace(text, "***") if len(text) >= 4 else f"invalid value ({kind})"
 
 
 def _is_secret(model: type[BaseModel] | None, path: KeyPath) -> bool:

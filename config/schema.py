@@ -25,6 +25,8 @@ from pydantic import (
     model_validator,
 )
 
+from config.redact import mask
+
 MOO_CUTOFF = dt.time(9, 28)  # the last exchange-local time the opening auction takes orders
 
 
@@ -211,6 +213,11 @@ class RiskConfig(Section):
     max_drawdown_frac: float | None = Field(
         default=0.25, gt=0, lt=1, description="Largest fall from the peak. Default: 0.25"
     )
+    flat_on_breach: bool = Field(
+        default=False,
+        description="When the daily loss or drawdown limit trips at a heartbeat, also close every "
+        "position at market (as FLAT), not only halt new orders. Default: false",
+    )
 
 
 class IBConfig(Section):
@@ -275,5 +282,10 @@ class AppConfig(Section):
     logging: LoggingConfig = LoggingConfig()
 
     def sanitized(self) -> dict[str, Any]:
-        """Return the config as JSON-ready data with every secret masked."""
-        return self.model_dump(mode="json")
+        """Return the config as JSON-ready data with every secret masked.
+
+        ``SecretStr`` fields dump as ``**********``; so does any value under a key that looks
+        like a credential (a strategy parameter ``api_key``), see :mod:`config.redact`.
+        """
+        masked: dict[str, Any] = mask(self.model_dump(mode="json"))
+        return masked

@@ -30,6 +30,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from config.redact import redact
 from quant_core.errors import ConfigError, QuantError
 from quant_core.types import ProgressFn
 
@@ -48,6 +49,18 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
 
 
+class RedactingFormatter(logging.Formatter):
+    """A formatter that blanks every secret the config loader has seen (message, traceback).
+
+    Whatever module logs a secret by mistake (an error quoting a value, a DEBUG line), the
+    entry points' stderr and log files show ``***`` in its place.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Format ``record``, then replace each remembered secret with ``***``."""
+        return redact(super().format(record))
+
+
 class GracefulExit(BaseException):
     """Raised inside the main thread when SIGTERM arrives, like ``KeyboardInterrupt``."""
 
@@ -59,7 +72,7 @@ def setup_logging(level: str = "INFO") -> None:
     shown, then :func:`set_level` with the configured level.
     """
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setFormatter(RedactingFormatter(LOG_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
@@ -81,7 +94,7 @@ def add_file_log(path: Path, max_bytes: int = 10_000_000, backups: int = 5) -> N
     """Also write ``quant_core`` logs to a rotating file (``max_bytes`` each, ``backups`` kept)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setFormatter(RedactingFormatter(LOG_FORMAT))
     logging.getLogger().addHandler(handler)
 
 

@@ -7,7 +7,8 @@ ERROR from its decoder, and on any wrapper error other than the codes it expects
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -18,6 +19,19 @@ from tests.fake_tws.server import FakeTWS
 LimitOrder, MarketOrder, Stock = ibapi.LimitOrder, ibapi.MarketOrder, ibapi.Stock
 
 pytestmark = pytest.mark.integration
+
+
+def wait_until(client: ibapi.IB, done: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Run the client's event loop until ``done()`` holds or ``timeout`` seconds pass.
+
+    Returns whether it holds: the caller then asserts, so a timeout shows the state reached.
+    """
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() >= deadline:
+            return False
+        client.sleep(0.02)
+    return True
 
 
 @pytest.fixture
@@ -54,7 +68,14 @@ def test_market_order_fills_with_commission_and_pushes_the_position(
     trade = ib.placeOrder(
         Stock("AAPL", "SMART", "USD"), MarketOrder("BUY", 10, orderRef="qc:t:AAPL")
     )
-    ib.sleep(0.3)
+    wait_until(
+        ib,
+        lambda: (
+            trade.orderStatus.status == "Filled"
+            and [f.commissionReport.commission for f in trade.fills] == [1.0]
+            and "AAPL" in {p.contract.symbol for p in ib.positions()}
+        ),
+    )
     assert trade.orderStatus.status == "Filled"
     assert [
         (f.execution.shares, f.execution.price, f.commissionReport.commission) for f in trade.fills
@@ -70,13 +91,13 @@ def test_market_order_fills_with_commission_and_pushes_the_position(
 def test_limit_order_rests_then_cancel_and_global_cancel(ib: ibapi.IB) -> None:
     first = ib.placeOrder(Stock("AAPL", "SMART", "USD"), LimitOrder("BUY", 5, 100.0))
     second = ib.placeOrder(Stock("MSFT", "SMART", "USD"), LimitOrder("SELL", 5, 999.0))
-    ib.sleep(0.3)
+    wait_until(ib, lambda: {t.orderStatus.status for t in (first, second)} == {"Submitted"})
     assert {t.orderStatus.status for t in (first, second)} == {"Submitted"}
     ib.cancelOrder(first.order)
-    ib.sleep(0.3)
+    wait_until(ib, lambda: first.orderStatus.status == "Cancelled")
     assert first.orderStatus.status == "Cancelled"
     ib.reqGlobalCancel()
-    ib.sleep(0.3)
+    wait_until(ib, lambda: second.orderStatus.status == "Cancelled" and not ib.openTrades())
     assert second.orderStatus.status == "Cancelled"
     assert ib.openTrades() == []
 
@@ -89,7 +110,7 @@ def test_older_server_versions(version: int) -> None:
         client.connect("127.0.0.1", server.port, clientId=1, timeout=10)
         assert client.client.serverVersion() == version
         trade = client.placeOrder(Stock("AAPL", "SMART", "USD"), MarketOrder("SELL", 3))
-        client.sleep(0.3)
+        wait_until(client, lambda: trade.orderStatus.status == "Filled")
         assert trade.orderStatus.status == "Filled"
     finally:
         client.disconnect()
@@ -99,12 +120,17 @@ def test_older_server_versions(version: int) -> None:
 def test_a_reconnect_finds_the_account_as_it_was(fake: FakeTWS) -> None:
     client = ibapi.IB()
     client.connect("127.0.0.1", fake.port, clientId=2, timeout=10)
-    client.placeOrder(Stock("AAPL", "SMART", "USD"), MarketOrder("BUY", 4))
+    bought = client.placeOrder(Stock("AAPL", "SMART", "USD"), MarketOrder("BUY", 4))
     resting = client.placeOrder(Stock("AAPL", "SMART", "USD"), LimitOrder("BUY", 1, 1.0))
-    client.sleep(0.3)
+    # Both orders reached the fake (one filled, one resting) before it drops us.
+    wait_until(
+        client,
+        lambda: (bought.orderStatus.status, resting.orderStatus.status) == ("Filled", "Submitted"),
+    )
     fake.drop_connections()  # as TWS does at its daily restart
     with pytest.raises(ConnectionError):
-        client.sleep(1.0)  # ib_async raises when the socket closes under a running wait
+        # ib_async raises when the socket closes under a running wait: wait for that alone.
+        wait_until(client, lambda: False)
     assert not client.isConnected()
     client.connect("127.0.0.1", fake.port, clientId=2, timeout=10)
     try:

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sys
 from pathlib import Path
 
 import pydantic
 import pytest
 
-from config import PROJECT_ROOT, load_config
+from config import PROJECT_ROOT, load_config, redact
+from quant_core import cli
 from quant_core.errors import ConfigError
 from tests.conftest import log_has
 
@@ -91,7 +93,7 @@ def test_unknown_key_names_path_file_and_valid_keys(folder: Path) -> None:
     message = str(info.value)
     assert "portfolio.cash_bufer" in message
     assert str(folder / "backtest.yaml") in message
-    assert "0.1" in message
+    assert "portfolio.cash_bufer = '***'" in message  # a misspelt key may hold a secret
     assert "cash_buffer" in message  # the valid spelling is offered
 
 
@@ -300,3 +302,109 @@ def test_switching_strategy_drops_the_old_params_but_keeps_the_schedule(folder: 
     assert cfg.strategy.rebalance == 5
     same = load_config("backtest", ["strategy.name=momentum"], config_dir=folder, environ={})
     assert same.strategy.params == {"lookback": 126}
+
+
+MARKER = "S3cr3t-MARKER-91f2"  # a fake secret to hunt for
+
+
+@pytest.mark.parametrize(
+    ("overrides", "environ", "key"),
+    [
+        ([], {"QC__IB__PASSWORD": MARKER}, "ib.password"),
+        ([], {"QC__IB__UNKNOWN": MARKER}, "ib.unknown"),
+        ([f"ib.password={MARKER}"], {}, "ib.password"),
+        ([f"ib.unknown={MARKER}"], {}, "ib.unknown"),
+        ([f"ib.api_key={MARKER}"], {}, "ib.api_key"),
+        ([f'ib={{"host": "h", "token": "{MARKER}"}}'], {}, "ib.token"),
+        ([f'costs={{"model": "bogus", "tokn": "{MARKER}"}}'], {}, "costs = a mapping of"),
+        ([f'cockpit={{"password_hash": ["{MARKER}"]}}'], {}, "cockpit.password_hash = '***'"),
+    ],
+)
+def test_secret_and_unknown_values_never_in_errors(
+    folder: Path, overrides: list[str], environ: dict[str, str], key: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, overrides, config_dir=folder, environ=environ)
+    message = str(info.value)
+    assert key in message  # the key and where it came from are enough
+    assert MARKER not in message
+
+
+def test_secret_key_value_is_scrubbed_from_the_reason_too(folder: Path) -> None:
+    # A validator's own message quotes the value; under a secret key it must not.
+    (folder / "secrets.yaml").write_text(f"ib: {{tws_timezone: {MARKER}}}")
+    with pytest.raises(ConfigError) as info:
+        load_config(None, config_dir=folder, environ={})
+    assert "ib.tws_timezone = '***'" in str(info.value)
+    assert "unknown time zone" in str(info.value)
+    assert MARKER not in str(info.value)
+
+
+def test_set_without_equals_does_not_echo_a_secret(folder: Path) -> None:
+    with pytest.raises(ConfigError, match=r"section\.key=value") as info:
+        load_config(None, [f"ib.password:{MARKER}"], config_dir=folder, environ={})
+    assert MARKER not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (f'ib:\n  host: x\n  password: "{MARKER}\n', "line 4"),
+        (f"cockpit:\n  password_hash: {MARKER}: x\n", "line 2"),
+        (f"cockpit:\n  password_hash: [{MARKER}\n", "line 3"),
+        (f"cockpit:\n  password_hash: !{MARKER} x\n", "line 2"),
+        (f"cockpit: {{password_hash: *{MARKER}}}\n", "line 1"),
+    ],
+)
+def test_broken_yaml_names_file_and_line_never_its_text(folder: Path, text: str, line: str) -> None:
+    for name in ("secrets.yaml", "base.yaml"):
+        (folder / name).write_text(text)
+        with pytest.raises(ConfigError, match="not valid YAML") as info:
+            load_config(None, config_dir=folder, environ={})
+        assert str(folder / name) in str(info.value)
+        assert line in str(info.value)
+        assert MARKER not in str(info.value)
+        (folder / name).write_text(BASE)
+
+
+def test_top_level_that_is_not_a_mapping_is_not_quoted(folder: Path) -> None:
+    (folder / "secrets.yaml").write_text(MARKER)
+    with pytest.raises(
+        ConfigError, match=r"secrets\.yaml: the top level must be a mapping"
+    ) as info:
+        load_config(None, config_dir=folder, environ={})
+    assert MARKER not in str(info.value)
+
+
+def test_stored_config_masks_secret_looking_keys(folder: Path) -> None:
+    cfg = load_config(None, [f"strategy.params.api_key={MARKER}"], config_dir=folder, environ={})
+    assert cfg.strategy.params["api_key"] == MARKER  # the strategy still gets it
+    dumped = cfg.sanitized()
+    assert dumped["strategy"]["params"] == {"lookback": 126, "api_key": "**********"}
+    assert MARKER not in str(dumped)
+
+
+def test_entry_point_logs_blank_every_secret_the_loader_saw(folder: Path) -> None:
+    # Whatever module quotes a secret (a strategy's parameter error, a traceback), the log
+    # formatter of the entry points blanks it.
+    (folder / "secrets.yaml").write_text(f"cockpit: {{password_hash: '{MARKER}-hash'}}")
+    load_config(None, [f"strategy.params.token={MARKER}"], config_dir=folder, environ={})
+    record = logging.LogRecord(
+        "quant_core.x", logging.ERROR, __file__, 1, "bad %s", (MARKER,), None
+    )
+    try:
+        raise ValueError(f"value {MARKER}-hash refused")
+    except ValueError:
+        record.exc_info = sys.exc_info()
+    text = cli.RedactingFormatter(cli.LOG_FORMAT).format(record)
+    assert "bad ***" in text
+    assert "value *** refused" in text
+    assert MARKER not in text
+
+
+def test_secret_words() -> None:
+    secret = ["password", "ib_pass", "PWD", "api_key", "apiKey", "client_secret", "auth_token"]
+    secret += ["password_hash", "username", "private-key", "credentials"]
+    plain = ["host", "port", "client_id", "account", "lookback", "passive", "dataset", "keys"]
+    assert all(redact.is_secret_key(k) for k in secret)
+    assert not any(redact.is_secret_key(k) for k in plain)
