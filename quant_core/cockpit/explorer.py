@@ -27,6 +27,7 @@ from pandas.io.formats.style import Styler
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
+from config.redact import is_secret_key
 from quant_core.backtest.engine import TRADE_COLUMNS
 from quant_core.backtest.metrics import drawdown as drawdown  # the run's own definition
 from quant_core.calendar import TRADING_DAYS_PER_YEAR
@@ -154,7 +155,8 @@ def validate_params(
             try:
                 value = json.loads(str(value))
             except json.JSONDecodeError as exc:
-                errors.append(f"{spec.name}: not valid JSON ({exc.msg}) (got {value!r})")
+                got = "" if is_secret_key(spec.name) else f" (got {value!r})"
+                errors.append(f"{spec.name}: not valid JSON ({exc.msg}){got}")
                 continue
         values[spec.name] = value
     if errors:
@@ -165,7 +167,8 @@ def validate_params(
         for err in exc.errors():
             where = ".".join(map(str, err["loc"])) or "parameters"
             shown = err.get("input")
-            got = "" if isinstance(shown, dict) else f" (got {shown!r})"
+            hidden = isinstance(shown, dict) or any(is_secret_key(str(k)) for k in err["loc"])
+            got = "" if hidden else f" (got {shown!r})"  # a credential-like field: never echoed
             errors.append(f"{where}: {err['msg']}{got}")
         return None, errors
     except QuantError as exc:  # a validator that asks the registries (unknown factor names)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from config.redact import is_secret_key
 from quant_core.errors import ConfigError, QuantError
 from quant_core.factors import make_factor
 from quant_core.registry import Registry
@@ -225,6 +226,12 @@ def register_strategy(name: str) -> Any:
     return decorator
 
 
+def _shown(error: Any) -> str:
+    # A parameter whose name looks like a credential (api_key, token) is never echoed.
+    secret = any(is_secret_key(str(part)) for part in error["loc"])
+    return "'***'" if secret else repr(error.get("input"))
+
+
 def build_strategy(name: str, params: dict[str, Any]) -> Strategy[Any]:
     """Build the registered strategy ``name``; bad parameters raise ``ConfigError``."""
     cls = STRATEGIES.get(name)
@@ -232,7 +239,7 @@ def build_strategy(name: str, params: dict[str, Any]) -> Strategy[Any]:
         return cls(cls.Params.model_validate(params))
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or '(params)'} = {e.get('input')!r}: {e['msg']}"
+            f"{'.'.join(map(str, e['loc'])) or '(params)'} = {_shown(e)}: {e['msg']}"
             for e in exc.errors()
         )
         valid = ", ".join(

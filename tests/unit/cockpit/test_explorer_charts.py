@@ -459,3 +459,15 @@ def test_compare_figure(curve: pd.DataFrame) -> None:
     fig = ex.compare_figure({"a": curve, "b": other}, normalise=False)
     assert fig.data[1].y[-1] == pytest.approx(239.58)
     assert _axis_titles(fig) == ("Date", "Equity ($)")
+
+
+def test_validate_params_never_echoes_a_credential_like_field() -> None:
+    class WithKey(StrategyParams):
+        api_key: int = 0  # a strategy parameter named like a credential
+        lookback: int = 5
+
+    specs = ex.param_specs(WithKey)
+    _, errors = ex.validate_params(WithKey, specs, {"api_key": "S3cr3t-77", "lookback": "x"})
+    assert len(errors) == 2
+    assert not any("S3cr3t-77" in e for e in errors), errors
+    assert any("(got 'x')" in e for e in errors)  # an ordinary field still shows its value

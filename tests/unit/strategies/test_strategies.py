@@ -162,3 +162,13 @@ def test_a_strategy_that_needs_a_schedule_refuses_another() -> None:
             check_schedule(reverting, rule)
     for rule in (1, 21, "weekly"):  # momentum runs on any schedule
         check_schedule(build_strategy("momentum", {}), rule)
+
+
+def test_a_secret_looking_parameter_is_never_echoed_in_its_error() -> None:
+    from quant_core.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        build_strategy("momentum", {"api_key": "S3cr3t-MARKER-77", "lookback": -1})
+    assert "S3cr3t-MARKER-77" not in str(caught.value)
+    assert "api_key = '***'" in str(caught.value)
+    assert "lookback = -1" in str(caught.value)
