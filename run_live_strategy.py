@@ -4,6 +4,7 @@ Examples
 --------
     python run_live_strategy.py                                   # live.yaml; sim broker (paper)
     python run_live_strategy.py --replay 2009-10-01:2010-08-20 --speed 0.5
+    python run_live_strategy.py --replay 2010-04-01:2010-08-20 --continue  # carry an account on
     python run_live_strategy.py --once [--force-rebalance]        # one cycle, then exit
     python run_live_strategy.py --resume                          # clear a STOP latch
 
@@ -39,6 +40,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--replay", type=_span, metavar="START:END", help="replay history")
     parser.add_argument("--speed", type=float, default=0.0, help="replay: seconds per session")
+    parser.add_argument(
+        "--continue",
+        dest="continue_account",
+        action="store_true",
+        help="replay: keep trading the simulated account of an earlier run (default: a fresh one)",
+    )
     parser.add_argument("--once", action="store_true", help="one cycle, then exit (for cron)")
     parser.add_argument("--force-rebalance", action="store_true", help="with --once: rebalance now")
     parser.add_argument("--resume", action="store_true", help="start trading despite a STOP latch")
@@ -63,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             force_rebalance=args.force_rebalance,
             resume=args.resume,
             live=args.live,
+            continue_account=args.continue_account,
         )
         broker = None
         if cfg.live.broker == "ib":

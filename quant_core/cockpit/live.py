@@ -2,13 +2,15 @@
 
 No Streamlit here, so every number, message and table is unit-tested directly. The worker
 writes ``dashboard_state.json`` (``quant_core.live.files.write_state``); the cockpit only reads
-it, and ``command.json`` to tell a command still waiting for a worker from one taken.
+it, and the command queue (``inbox/``, ``live.files.queued``) to tell a command still waiting
+for a worker from one taken.
 
 Liveness
     A worker heartbeats every ``live.heartbeat_s`` seconds. Its state is **stale** once the last
     heartbeat is older than ``3 x heartbeat_s + 2 s`` (5 s by default): three missed beats, plus
     slack for a slow disk or a long FLAT step. A STOPPED worker has **exited** (STOP ends the
-    process), unless it is a worker started again under the STOP latch, which keeps beating.
+    process), unless it is a worker started again under the STOP latch, which keeps beating. A
+    replay run to its end says so (``worker.replay_finished``): its end is not a crash.
 
 PnL
     Daily PnL is the worker's figure (the broker's own, or net liquidation against the
@@ -26,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -35,15 +37,12 @@ from typing import Any, Literal
 import pandas as pd
 import plotly.graph_objects as go
 
-from quant_core.atomic import read_json_object
 from quant_core.cockpit.theme import COLORS, Unit, money, style
-from quant_core.live.files import COMMAND_FILE, STATE_SCHEMA_VERSION
+from quant_core.live.files import STATE_SCHEMA_VERSION, queued
 
 REFRESH_S = 1.0  # the page's own refresh period (st.fragment run_every)
 STALE_HEARTBEATS = 3
 STALE_SLACK_S = 2.0
-SEND_TIMEOUT_LIVE_MAX_S = 5.0  # the longest a click waits for the worker to take a command
-SEND_TIMEOUT_OFFLINE_S = 0.3  # no worker: fail at once instead of freezing the page
 SENT_KEPT = 20
 SENT_SHOWN = 5
 
@@ -98,6 +97,7 @@ class Status:
     latched: bool | None = None  # STOP's latch is set (None: an older state file)
     counts: tuple[int, int] = (0, 0)  # open orders, positions: the button captions quote them
     broker_as_of: dt.datetime | None = None  # when the broker's figures were read
+    replay_finished: str | None = None  # the last session of a replay that ran to its end
 
     @property
     def mode_label(self) -> str:
@@ -285,6 +285,7 @@ def status(state: Mapping[str, Any] | None, now: dt.datetime, heartbeat_s: float
         latched if isinstance(latched := worker.get("latched"), bool) else None,
         (len(_rows(state, "open_orders")), len(_rows(state, "positions"))),
         parse_time(worker.get("broker_as_of")),
+        _text(worker.get("replay_finished")) if name == "STOPPED" else None,
     )
 
 
@@ -306,6 +307,13 @@ def liveness_message(s: Status, heartbeat_s: float, live_dir: Path | None = None
             "error",
             f"Worker offline or hung: heartbeat stale, the last one was {fmt_age(s.age_s)} ago "
             f"({rule}). The figures below are as of then, and nothing is watching the account.",
+        )
+    if s.liveness is Liveness.EXITED and s.replay_finished:
+        return Message(
+            "info",
+            f"Replay finished on {s.replay_finished}: the worker ran the replay to its end and "
+            f"its process has ended ({fmt_age(s.age_s)} ago). The figures below are the "
+            "simulated account's at the end of the replay.",
         )
     if s.liveness is Liveness.EXITED:
         return Message(
@@ -355,6 +363,8 @@ def banner_markdown(s: Status, snapshot: Mapping[str, Any] | None) -> list[str]:
         Liveness.STALE: ":red-badge[HEARTBEAT STALE]",
         Liveness.EXITED: ":red-badge[PROCESS EXITED]",
     }[s.liveness]
+    if s.liveness is Liveness.EXITED and s.replay_finished:
+        liveness = f":blue-badge[REPLAY FINISHED {md(s.replay_finished)}]"
     label = md(state)
     if s.liveness is Liveness.STALE:  # a state nobody reports any more is not shown as live
         label, state_color = f"{label} (last known)", "gray"
@@ -618,7 +628,7 @@ def _detail(value: object) -> str:
 
 
 def risk_message(state: Mapping[str, Any] | None) -> Message:
-    """Return the risk status: OK, or which limit tripped and why."""
+    """Return the risk status: OK, which limit tripped and why, or a limit beyond its bound."""
     risk = _section(state, "risk")
     if risk.get("status") == "tripped":
         return Message(
@@ -628,7 +638,44 @@ def risk_message(state: Mapping[str, Any] | None) -> Message:
         )
     if state is None or not risk:
         return Message("info", "Risk status unknown: no state.")
+    if over := [text for text, tripped in _limits(risk) if tripped]:
+        return Message(
+            "warning",
+            f"Beyond a risk limit now: {'; '.join(over)}. The worker has not halted on it "
+            "(it was not RUNNING): see its state and reason.",
+        )
     return Message("success", "Risk: OK, no limit tripped.")
+
+
+def limit_lines(state: Mapping[str, Any] | None) -> list[str]:
+    """Return each account limit with its usage (``daily loss 4.56% of 1.00%``), then the action.
+
+    The worker measures them at every heartbeat against the broker's net liquidation.
+    """
+    risk = _section(state, "risk")
+    lines = [text + (": TRIPPED" if tripped else "") for text, tripped in _limits(risk)]
+    if lines and isinstance(flat := risk.get("flat_on_breach"), bool):
+        lines.append(
+            "A breach halts new orders"
+            + (" and closes every position (risk.flat_on_breach)" if flat else "")
+        )
+    return lines
+
+
+def _limits(risk: Mapping[str, Any]) -> list[tuple[str, bool]]:
+    # (text, tripped) per limit row of the state's risk section; rows that are not objects skip.
+    out = []
+    for row in _rows(risk, "limits"):
+        limit, usage = number(row.get("limit")), number(row.get("usage"))
+        used = "unknown" if usage is None else f"{usage:.2%}"
+        bound = "?" if limit is None else f"{limit:.2%}"
+        out.append(
+            (
+                f"{row.get('label') or row.get('name') or '?'} {used} of {bound}",
+                row.get("tripped") is True,
+            )
+        )
+    return out
 
 
 def schedule_lines(state: Mapping[str, Any] | None) -> list[str]:
@@ -693,42 +740,14 @@ def equity_figure(state: Mapping[str, Any] | None) -> go.Figure | None:
 # ----------------------------------------------------------------------------- commands
 
 
-def waiting_command(live_dir: Path) -> dict[str, Any] | None:
-    """Return the command still waiting in ``command.json`` (no worker took it), or None."""
-    return read_json_object(live_dir / COMMAND_FILE)
+def waiting_ids(live_dir: Path) -> set[str]:
+    """Return the ids of the commands still in the queue (no worker has finished with them)."""
+    return {str(c.get("id")) for c in queued(live_dir) if c.get("id")}
 
 
-def send_timeout_s(s: Status, heartbeat_s: float) -> float:
-    """Return how long a click may wait for the worker to take an earlier command.
-
-    A running worker takes one within a heartbeat; with none running, the click fails at once
-    and says so, instead of freezing the page.
-    """
-    if not s.running:
-        return SEND_TIMEOUT_OFFLINE_S
-    return min(SEND_TIMEOUT_LIVE_MAX_S, 2 * heartbeat_s + 1.0)
-
-
-def not_sent_text(
-    kind: str, waiting: Mapping[str, Any] | None, s: Status, timeout_s: float, now: dt.datetime
-) -> str:
-    """Return why a command could not be sent: an earlier one still waits in command.json."""
-    earlier = "an earlier command"
-    if waiting is not None:
-        issued = parse_time(waiting.get("issued_at"))
-        earlier = (
-            f"{waiting.get('command', '?')} id={waiting.get('id', '?')} "
-            f"(sent {fmt_age(age_s(issued, now))} ago)"
-        )
-    who = (
-        f"the worker did not take it within {timeout_s:g} s (busy, for example with a FLAT)"
-        if s.running
-        else "no worker is running to take it"
-    )
-    return (
-        f"{kind} NOT sent at {fmt_time(now)}: {earlier} is still waiting in command.json and "
-        f"{who}. Only one command can wait at a time; send again once it is taken."
-    )
+def not_sent_text(kind: str, error: Exception, now: dt.datetime) -> str:
+    """Return why a command could not be queued (the inbox cannot be written)."""
+    return f"{kind} NOT sent at {fmt_time(now)}: {error}. Use TWS to act on the account now."
 
 
 def track(sent: Sequence[Mapping[str, Any]], command: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -739,15 +758,15 @@ def track(sent: Sequence[Mapping[str, Any]], command: Mapping[str, Any]) -> list
 def command_views(
     sent: Sequence[Mapping[str, Any]],
     state: Mapping[str, Any] | None,
-    waiting_id: str | None,
+    waiting: Collection[str],
     now: dt.datetime,
     overdue_s: float = 120.0,
 ) -> list[CommandView]:
     """Return the commands sent from this page (newest first), each matched to its ack by id.
 
     Pending until the state file's ``commands`` holds an acknowledgement with the command's
-    id: first waiting in ``command.json`` (no worker took it yet), then taken; once
-    acknowledged, the worker's result.
+    id: first waiting in the queue (its id in ``waiting``: no worker has finished with it),
+    then taken; once acknowledged, the worker's result.
     """
     acks = {str(a.get("id")): a for a in _rows(state, "commands") if a.get("id")}
     views = []
@@ -768,9 +787,9 @@ def command_views(
                 views.append(CommandView(ident, kind, "refused", "error", text))
             continue
         age = age_s(parse_time(c.get("issued_at")), now)
-        if ident == waiting_id:
+        if ident in waiting:
             text = (
-                f"{head}: pending, waiting in command.json for a worker to take it "
+                f"{head}: pending, waiting in the queue (inbox) for a worker to take it "
                 f"(sent {fmt_age(age)} ago)"
             )
             views.append(CommandView(ident, kind, "waiting", "warning", text))
@@ -833,12 +852,12 @@ def button_notes(s: Status, state: Mapping[str, Any] | None, max_age_s: float) -
         else "No worker answers: a hung process is not stopped by this; end it on its host. "
     )
     return {
-        "CANCEL": "No worker is running: nothing is cancelled now. The command waits in "
-        f"command.json: {within} cancels every open order; {late}.",
-        "FLAT": "No worker is running: nothing is sold now. The command waits in command.json: "
+        "CANCEL": "No worker is running: nothing is cancelled now. The command waits in the "
+        f"queue: {within} cancels every open order; {late}.",
+        "FLAT": "No worker is running: nothing is sold now. The command waits in the queue: "
         f"{within} goes flat and stays HALTED; {late}.",
-        "STOP": stop + f"Sent anyway, it waits in command.json: {within} stops at once; {late}.",
-        "RESUME": f"No worker is running: RESUME waits in command.json: {within} trades again; "
+        "STOP": stop + f"Sent anyway, it waits in the queue: {within} stops at once; {late}.",
+        "RESUME": f"No worker is running: RESUME waits in the queue: {within} trades again; "
         f"{late}. Or start run_live_strategy.py with --resume.",
     }
 
@@ -852,9 +871,12 @@ def controls_message(s: Status) -> Message | None:
         Liveness.STALE: "The worker is not answering (heartbeat stale)",
         Liveness.EXITED: "The worker is STOPPED: its process has exited",
     }[s.liveness]
+    if s.liveness is Liveness.EXITED and s.replay_finished:
+        why = f"The replay finished on {s.replay_finished}: its process has ended"
     return Message(
         "warning",
-        f"{why}: a button writes its command to command.json, where it waits for a worker to "
-        "start; nothing happens at the broker until then, and only one command can wait. To act "
-        "on the account now, use the broker's own platform (TWS).",
+        f"{why}: a button queues its command (a file of its own in inbox/), where it waits for a "
+        "worker to start; nothing happens at the broker until then. A worker takes the queue in "
+        "order, each command once. To act on the account now, use the broker's own platform "
+        "(TWS).",
     )

@@ -52,6 +52,7 @@ ACCOUNT_CURRENCY = "USD"  # the worker's money unit: US stocks, priced in dollar
 LINK_STATUS = {1100, 1101, 1102}  # TWS's link to IB: lost, restored (data lost), restored (kept)
 QUOTE_BATCH = 50  # snapshot quotes asked at once (each holds one of ~100 market data lines)
 LINK_WAIT_S = 1.0  # how long a reconnect attempt listens for TWS restoring its link
+FLUSH_POLL_S, FLUSH_TIMEOUT_S = 0.05, 30.0  # place(): waiting for the client's paced queue
 # Codes that, on an order id, mean IB refused the order: rejected (201), duplicate id (103),
 # price not on the tick grid (110), no security definition (200).
 ORDER_REFUSALS = {c for c, f in FAMILIES.items() if f == "order_refused"}
@@ -312,9 +313,17 @@ class IBBroker:
             raise TemporaryBrokerError(f"the connection to TWS dropped: {exc}") from None
 
     def place(self, orders: list[Order]) -> list[Order]:
-        """Send orders to IB, each tagged with its reference; return them as accepted."""
+        """Send orders to IB, each tagged with its reference; return them as accepted.
+
+        Returns once the client has written them all: it paces requests (about 45 a second)
+        and queues the rest, which a worker stopped just after would otherwise never send.
+        """
         with self._sending():
-            return [self._place_one(order) for order in orders]
+            placed = [self._place_one(order) for order in orders]
+            deadline = time.monotonic() + FLUSH_TIMEOUT_S
+            while getattr(self.ib.client, "_msgQ", None) and time.monotonic() < deadline:
+                self.wait(FLUSH_POLL_S)
+        return placed
 
     def _place_one(self, order: Order) -> Order:
         contract = ibapi.Stock(order.symbol, "SMART", "USD")

@@ -4,16 +4,20 @@
     Written by the worker only, atomically (temporary file, flush, fsync, rename): a reader
     never sees a torn file. Versioned by ``schema_version``.
 
-``command.json``
+Commands: ``inbox/<time_ns>-<uuid>.json``, one file per command
     ``{"id", "command", "issued_at", "source"}``; ``command`` is CANCEL, FLAT, STOP or RESUME;
-    ``issued_at`` is ISO 8601 with its UTC offset. The hand-over never loses a command:
+    ``issued_at`` is ISO 8601 with its UTC offset. The queue never loses a command:
 
-    * a writer (:func:`send_command`) takes ``command.lock`` (``flock``), waits until the
-      worker has taken any previous command (the file is gone), then writes atomically; two
-      commands sent a millisecond apart are serialised, never overwritten;
-    * the worker (:meth:`CommandInbox.take`) renames ``command.json`` into ``inbox/`` (an atomic
-      take), parses it, and removes the inbox file only once the command is acknowledged; a
-      command left in the inbox by a crash is taken again on restart;
+    * a writer (:func:`send_command`) writes its command as a file of its own in ``inbox/``,
+      atomically: a temporary ``.<name>.*.tmp`` (which the worker's ``*.json`` glob ignores),
+      flushed and fsynced, then renamed. No lock, no waiting: a hundred writers at once each
+      add a file, and no command can overwrite another;
+    * the worker (:meth:`CommandInbox.pending`) takes the inbox in name order (the names start
+      with the time in nanoseconds: oldest first) and removes a file only once its command is
+      acknowledged; a command left in the inbox by a crash is taken again on restart;
+    * a legacy ``command.json`` (a script written before the queue) is still taken: the worker
+      renames it into ``inbox/`` under the same naming scheme. It is one slot: a second writer
+      of it overwrites a waiting command, so new code uses :func:`send_command`;
     * every id runs at most once, across restarts too: processed ids are kept in
       ``processed_ids.json``.
 
@@ -26,15 +30,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import logging
 import os
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -46,13 +47,10 @@ from quant_core.errors import OperationalError
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "dashboard_state.json"
-COMMAND_FILE = "command.json"
-LOCK_FILE = "command.lock"
+COMMAND_FILE = "command.json"  # the legacy single slot, still taken
 INBOX = "inbox"
 PROCESSED_FILE = "processed_ids.json"
 STATE_SCHEMA_VERSION = 1
-SEND_TIMEOUT_S = 10.0
-SEND_POLL_S = 0.002
 CLOCK_SKEW_S = 5.0  # a command dated this far ahead of the worker's clock is still accepted
 PROCESSED_KEPT = 10_000  # ids remembered; a command older than command_max_age_s is refused anyway
 
@@ -95,19 +93,26 @@ class Received:
     id: str | None = None
 
 
+def inbox_name() -> str:
+    """Return a new inbox file name: ``<time_ns, 20 digits>-<uuid4 hex>.json`` (sorts by time)."""
+    return f"{time.time_ns():020d}-{uuid.uuid4().hex}.json"
+
+
 def send_command(
     live_dir: Path,
     kind: CommandKind | str,
     source: str = "script",
-    timeout_s: float = SEND_TIMEOUT_S,
     now: dt.datetime | None = None,
 ) -> Command:
-    """Write one command for the worker and return it; the one function every client uses.
+    """Queue one command for the worker and return it; the one function every client uses.
+
+    The command is a new file in ``<live_dir>/inbox/``, written atomically: it never replaces
+    another command and never waits for the worker (see the module docstring).
 
     Raises
     ------
     OperationalError
-        The worker did not take the previous command within ``timeout_s`` (is it running?).
+        The inbox cannot be written (the folder and the system's reason are named).
     """
     command = Command(
         id=uuid.uuid4().hex,
@@ -115,30 +120,24 @@ def send_command(
         issued_at=now or dt.datetime.now(dt.UTC),
         source=source,
     )
-    live_dir.mkdir(parents=True, exist_ok=True)
-    target = live_dir / COMMAND_FILE
-    with _locked(live_dir / LOCK_FILE):
-        deadline = time.monotonic() + timeout_s
-        while target.exists():
-            if time.monotonic() > deadline:
-                raise OperationalError(
-                    f"the worker has not taken the previous command in {target} after "
-                    f"{timeout_s:.0f} s; is run_live_strategy.py running?"
-                )
-            time.sleep(SEND_POLL_S)
+    target = live_dir / INBOX / inbox_name()
+    try:
         atomic_write_json(target, command.to_json())
-    logger.info("Sent %s (id %s) from %s", command.command, command.id, source)
+    except OSError as exc:
+        raise OperationalError(
+            f"{command.command} not sent: cannot write {target}: {exc.strerror or exc}"
+        ) from exc
+    logger.info("Sent %s (id %s) from %s as %s", command.command, command.id, source, target.name)
     return command
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def queued(live_dir: Path) -> list[dict[str, Any]]:
+    """Return the commands no worker has finished with yet (the inbox, then ``command.json``).
+
+    A file the worker has just removed, or one that is not a JSON object, is skipped.
+    """
+    paths = [*sorted((live_dir / INBOX).glob("*.json")), live_dir / COMMAND_FILE]
+    return [data for path in paths if (data := read_json_object(path)) is not None]
 
 
 def parse_command(raw: str, now: dt.datetime, max_age_s: float) -> Received:
@@ -192,12 +191,17 @@ class CommandInbox:
         self._seen = set(self._processed)
 
     def pending(self) -> list[Path]:
-        """Take ``command.json`` into the inbox if present; return the inbox, oldest first."""
-        source = self.live_dir / COMMAND_FILE
-        # The rename is the take: a writer sees the file gone and may write the next one.
+        """Take a legacy ``command.json`` into the inbox; return the inbox, oldest first."""
         with contextlib.suppress(FileNotFoundError):
-            os.rename(source, self.inbox / f"{time.time_ns():020d}-{uuid.uuid4().hex[:6]}.json")
+            os.rename(self.live_dir / COMMAND_FILE, self.inbox / inbox_name())
         return sorted(self.inbox.glob("*.json"))
+
+    def waiting(self) -> bool:
+        """Return whether a command waits (a cheap check, for the loop's 20 ms poll)."""
+        if (self.live_dir / COMMAND_FILE).exists():
+            return True
+        with os.scandir(self.inbox) as entries:
+            return any(e.name.endswith(".json") and e.is_file() for e in entries)
 
     def read(self, path: Path, now: dt.datetime, max_age_s: float) -> Received:
         """Parse one inbox file (refusals included)."""

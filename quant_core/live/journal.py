@@ -1,14 +1,25 @@
 """The worker's journal in DuckDB: runs, orders, fills, equity and the command audit.
 
-One file, ``<data_dir>/live/journal.duckdb``, written by the worker alone. DuckDB's write-ahead
-log makes a killed worker's journal readable on the next start.
+One file, ``<data_dir>/live/journal.duckdb``, written by the worker alone. Every batch is one
+transaction, so a worker killed at any point leaves whole batches or none:
+
+- a rebalance is journaled **before** it is sent (:meth:`Journal.intend`: its orders as
+  ``intended`` and its decision, together); the broker's ids and statuses follow once placed
+  (:meth:`Journal.placed`);
+- the executions of a batch go in together (:meth:`Journal.fills`), each once (by the broker's
+  execution id);
+- at start, ``live/reconcile.py`` settles what a stop left open against the broker: intents the
+  broker has (``intended`` -> its status) or never got (``unsent``, and their decision says so),
+  executions the journal lacks (added with ``recovered``), and an order row for any execution
+  without one (added with ``recovered``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +27,13 @@ import duckdb
 import pandas as pd
 
 from quant_core.broker import Fill, Order
+from quant_core.live.crash_hook import crash_point_for_tests
+
+INTENDED = "intended"  # an intent: journaled, not yet confirmed (not OrderStatus.PENDING)
+UNSENT = "unsent"  # an intent the broker never got: the worker stopped before sending it
+NOT_SENT = "not sent"  # how a decision whose orders were all unsent begins
+CUT_SHORT = "cut short"  # how a decision whose orders were partly unsent begins
+OUR_REFS = ("qc:", "flat:")  # references unique per symbol: an order row is found by them
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS runs (run_id VARCHAR PRIMARY KEY, mode VARCHAR, "
@@ -28,6 +46,9 @@ SCHEMA = (
     "ts TIMESTAMPTZ, exec_id VARCHAR)",
     # Journals written before executions carried the broker's id:
     "ALTER TABLE fills ADD COLUMN IF NOT EXISTS exec_id VARCHAR",
+    # Rows written by the reconciliation at start, not as they happened:
+    "ALTER TABLE orders ADD COLUMN IF NOT EXISTS recovered BOOLEAN DEFAULT FALSE",
+    "ALTER TABLE fills ADD COLUMN IF NOT EXISTS recovered BOOLEAN DEFAULT FALSE",
     "CREATE TABLE IF NOT EXISTS equity (run_id VARCHAR, ts TIMESTAMPTZ, equity DOUBLE, "
     "cash DOUBLE)",
     "CREATE TABLE IF NOT EXISTS decisions (run_id VARCHAR, session DATE, ts TIMESTAMPTZ, "
@@ -35,10 +56,22 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS commands (run_id VARCHAR, ts TIMESTAMPTZ, id VARCHAR, "
     "command VARCHAR, result VARCHAR, accepted BOOLEAN, detail VARCHAR)",
 )
+ORDER_COLUMNS = (
+    "run_id, session, order_id, ref, symbol, side, quantity, status, reason, ts, recovered"
+)
+FILL_COLUMNS = (
+    "run_id, order_id, ref, symbol, side, quantity, price, commission, ts, exec_id, recovered"
+)
+
+
+def _values(rows: list[list[Any]]) -> tuple[str, list[Any]]:
+    # One VALUES list with a placeholder per field: a batch is one statement.
+    row = "(" + ", ".join("?" * len(rows[0])) + ")"
+    return ", ".join([row] * len(rows)), [v for r in rows for v in r]
 
 
 class Journal:
-    """Append-only records of one worker, across its runs."""
+    """Append-only records of one worker, across its runs (reconciliation settles intents)."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -50,6 +83,16 @@ class Journal:
         """Flush and close the file."""
         self.con.close()
 
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
     def start_run(self, run_id: str, mode: str, config_sha256: str, at: dt.datetime) -> None:
         """Record a run's start."""
         self.con.execute(
@@ -60,10 +103,17 @@ class Journal:
         """Record a run's end."""
         self.con.execute("UPDATE runs SET ended_at = ? WHERE run_id = ?", [at, run_id])
 
-    def orders(
-        self, run_id: str, session: dt.date, orders: Iterable[Order], at: dt.datetime
-    ) -> None:
-        """Record orders as sent."""
+    # ------------------------------------------------------------------------------ orders
+
+    def _insert_orders(
+        self,
+        run_id: str,
+        session: dt.date,
+        orders: Iterable[Order],
+        at: dt.datetime,
+        status: str | None = None,
+        recovered: bool = False,
+    ) -> int:
         rows = [
             [
                 run_id,
@@ -73,17 +123,83 @@ class Journal:
                 o.symbol,
                 o.side.value,
                 o.quantity,
-                o.status.value,
+                status or o.status.value,
                 o.reason,
                 at,
+                recovered,
             ]
             for o in orders
         ]
         if rows:
-            self.con.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            values, params = _values(rows)
+            self.con.execute(f"INSERT INTO orders ({ORDER_COLUMNS}) VALUES {values}", params)  # noqa: S608 - placeholders only
+        return len(rows)
 
-    def fills(self, run_id: str, fills: Iterable[Fill]) -> None:
-        """Record executions."""
+    def orders(
+        self,
+        run_id: str,
+        session: dt.date,
+        orders: Iterable[Order],
+        at: dt.datetime,
+        recovered: bool = False,
+    ) -> None:
+        """Record orders as the broker has them (one transaction)."""
+        with self._transaction():
+            self._insert_orders(run_id, session, orders, at, recovered=recovered)
+
+    def intend(
+        self,
+        run_id: str,
+        session: dt.date,
+        orders: list[Order],
+        at: dt.datetime,
+        decided_at: dt.datetime,
+    ) -> None:
+        """Write ahead: record a batch as ``intended`` with its decision, before it is sent."""
+        if not orders:
+            return
+        with self._transaction():
+            self._insert_orders(run_id, session, orders, at, status=INTENDED)
+            self.con.execute(
+                "INSERT INTO decisions VALUES (?, ?, ?, 'traded', ?)",
+                [run_id, session, decided_at, len(orders)],
+            )
+            crash_point_for_tests("journaling_orders")
+
+    def placed(self, run_id: str, orders: list[Order]) -> None:
+        """Confirm a batch's intents with the broker's ids and statuses (one transaction)."""
+        self.resolve(
+            [(run_id, o.ref, o.symbol, o.order_id, o.status.value, o.reason) for o in orders]
+        )
+
+    def resolve(self, rows: list[tuple[str, str, str, str, str, str]]) -> None:
+        """Settle intents: (run_id, ref, symbol) -> (order_id, status, reason)."""
+        if not rows:
+            return
+        values, params = _values([list(r) for r in rows])
+        with self._transaction():
+            self.con.execute(
+                "UPDATE orders SET order_id = v.order_id, status = v.status, reason = v.reason "  # noqa: S608 - placeholders only
+                f"FROM (VALUES {values}) v(run_id, ref, symbol, order_id, status, reason) "
+                f"WHERE orders.status = '{INTENDED}' AND orders.run_id = v.run_id "
+                "AND orders.ref = v.ref AND orders.symbol = v.symbol",
+                params,
+            )
+
+    def intents(self) -> pd.DataFrame:
+        """Return the intents no broker answer has settled yet (every run)."""
+        return self._frame(f"SELECT * FROM orders WHERE status = '{INTENDED}'")  # noqa: S608 - constant
+
+    # ------------------------------------------------------------------------------- fills
+
+    def fills(self, run_id: str, fills: Iterable[Fill], recovered: bool = False) -> int:
+        """Record a batch of executions in one transaction; return how many were new.
+
+        An execution the broker reports again (IB does, after every reconnect or restart; the
+        simulated broker after a restart) is recorded once: its exec_id is already here. One
+        first recorded without its commission (IB sends it a moment later) gets it now.
+        """
+        unique = {f.exec_id or f"\0{i}": f for i, f in enumerate(fills)}  # once per batch
         rows = [
             [
                 run_id,
@@ -96,19 +212,42 @@ class Journal:
                 f.commission,
                 f.time,
                 f.exec_id,
-                f.exec_id,
-                f.exec_id,
+                recovered,
             ]
-            for f in fills
+            for f in unique.values()
         ]
-        if rows:
-            # An execution the broker reports again (IB does, after every reconnect or restart)
-            # is recorded once: its exec_id is already here.
-            self.con.executemany(
-                "INSERT INTO fills SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
-                "WHERE ? = '' OR NOT EXISTS (SELECT 1 FROM fills WHERE exec_id = ?)",
-                rows,
-            )
+        if not rows:
+            return 0
+        values, params = _values(rows)
+        priced = [[f.exec_id, f.commission] for f in unique.values() if f.exec_id and f.commission]
+        with self._transaction():
+            added = self.con.execute(
+                f"INSERT INTO fills ({FILL_COLUMNS}) SELECT * FROM (VALUES {values}) "  # noqa: S608 - placeholders only
+                f"v({FILL_COLUMNS}) WHERE v.exec_id = '' OR NOT EXISTS "
+                "(SELECT 1 FROM fills WHERE fills.exec_id = v.exec_id)",
+                params,
+            ).fetchall()[0][0]
+            if priced:
+                late, late_params = _values(priced)
+                self.con.execute(
+                    f"UPDATE fills SET commission = v.commission FROM (VALUES {late}) "  # noqa: S608 - placeholders only
+                    "v(exec_id, commission) WHERE fills.exec_id = v.exec_id "
+                    "AND fills.commission = 0",
+                    late_params,
+                )
+            crash_point_for_tests("journaling_fills")
+        return int(added)
+
+    def orphan_fills(self) -> pd.DataFrame:
+        """Return the executions that have no order row (ours found by reference and symbol)."""
+        return self._frame(
+            "SELECT * FROM fills f WHERE NOT EXISTS (SELECT 1 FROM orders o "  # noqa: S608 - constant
+            f"WHERE o.status NOT IN ('{INTENDED}', '{UNSENT}') AND o.symbol = f.symbol "
+            "AND o.ref = f.ref AND (o.order_id = f.order_id "
+            f"OR f.ref LIKE '{OUR_REFS[0]}%' OR f.ref LIKE '{OUR_REFS[1]}%'))"
+        )
+
+    # --------------------------------------------------------------------------- decisions
 
     def equity(self, run_id: str, at: dt.datetime, equity: float, cash: float) -> None:
         """Record an equity snapshot."""
@@ -132,15 +271,46 @@ class Journal:
     def decision(
         self, run_id: str, session: dt.date, at: dt.datetime, outcome: str, orders: int
     ) -> None:
-        """Record one rebalance decision: traded, nothing to trade, or skipped and why."""
+        """Record one rebalance decision: nothing to trade, or skipped and why.
+
+        A decision that trades is recorded with its orders, by :meth:`intend`.
+        """
         self.con.execute(
             "INSERT INTO decisions VALUES (?, ?, ?, ?, ?)", [run_id, session, at, outcome, orders]
         )
 
+    def settle_decisions(self) -> int:
+        """Make every decision agree with what reached the broker; return how many changed.
+
+        A batch whose intents were all ``unsent`` did not trade; one partly sent was cut short.
+        Neither counts as this session's rebalance (:meth:`last_rebalance`): the next decision
+        sends what is missing.
+        """
+        rows = self.con.execute(
+            "UPDATE decisions SET orders = c.sent, outcome = CASE WHEN c.sent = 0 "  # noqa: S608 - constants
+            f"THEN '{NOT_SENT}: the worker stopped before sending its ' || c.total || "
+            "' order(s) (reconciled at the next start)' "
+            f"ELSE '{CUT_SHORT}: ' || c.sent || ' of ' || c.total || "
+            "' order(s) sent before the worker stopped (reconciled at the next start)' END "
+            "FROM (SELECT run_id, session, count(*) AS total, "
+            f"count(*) FILTER (WHERE status <> '{UNSENT}') AS sent FROM orders "
+            f"WHERE ref LIKE '{OUR_REFS[0]}%' GROUP BY run_id, session "
+            f"HAVING count(*) FILTER (WHERE status = '{UNSENT}') > 0) c "
+            "WHERE decisions.run_id = c.run_id AND decisions.session = c.session "
+            "AND decisions.outcome = 'traded'"
+        ).fetchall()
+        return int(rows[0][0]) if rows else 0
+
     def last_rebalance(self) -> dt.date | None:
-        """Return the last session a rebalance was decided for (any run, traded or not)."""
+        """Return the last session a rebalance was decided for (any run, traded or not).
+
+        A batch a stop kept from the broker, in full or in part, is not a decision made.
+        """
         # fetchall: DuckDB 2 keeps a half-read result open and refuses the next statement
-        rows = self.con.execute("SELECT max(session) FROM decisions").fetchall()
+        rows = self.con.execute(
+            "SELECT max(session) FROM decisions "  # noqa: S608 - constants
+            f"WHERE outcome NOT LIKE '{NOT_SENT}%' AND outcome NOT LIKE '{CUT_SHORT}%'"
+        ).fetchall()
         last = rows[0][0] if rows else None
         return last if isinstance(last, dt.date) else None
 
@@ -148,5 +318,8 @@ class Journal:
         """Return one table (for tests and the cockpit)."""
         if name not in {"runs", "orders", "fills", "equity", "commands", "decisions"}:
             raise ValueError(f"no journal table {name!r}")
-        frame: pd.DataFrame = self.con.sql(f"SELECT * FROM {name}").to_arrow_table().to_pandas()  # noqa: S608 - fixed names
+        return self._frame(f"SELECT * FROM {name}")  # noqa: S608 - fixed names
+
+    def _frame(self, query: str) -> pd.DataFrame:
+        frame: pd.DataFrame = self.con.sql(query).to_arrow_table().to_pandas()
         return frame

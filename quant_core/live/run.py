@@ -12,25 +12,35 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from config.schema import AppConfig
 from quant_core.broker import Broker
 from quant_core.calendar import get_calendar
 from quant_core.data.warehouse import Warehouse
-from quant_core.errors import ConfigError, TemporaryBrokerError
-from quant_core.live.files import COMMAND_FILE
+from quant_core.errors import ConfigError, DataError, TemporaryBrokerError
+from quant_core.live import sim_account
+from quant_core.live.crash_hook import crash_point_for_tests
 from quant_core.live.journal import Journal
 from quant_core.live.sim_broker import SimBroker
 from quant_core.live.watcher import CommandWatcher
-from quant_core.live.worker import ReplayClock, Worker, WorkerOptions, WorkerState, utc_now
+from quant_core.live.worker import (
+    RISK_FILE,
+    ReplayClock,
+    Worker,
+    WorkerOptions,
+    WorkerState,
+    utc_now,
+)
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.rebalance import session_range
-from quant_core.strategies import build_strategy
+from quant_core.strategies import build_strategy, check_schedule
 from quant_core.strategies.base import FIELDS, MarketData
 
 logger = logging.getLogger(__name__)
 
 SIM_ACCOUNT_FILE = "sim_account.json"
-COMMAND_POLL_S = 0.02  # seconds between checks for command.json when no event came
+COMMAND_POLL_S = 0.02  # seconds between checks for a command when no event came
 ONCE_SETTLE_S = 3.0  # --once: how long the broker gets to fill before the final state
 
 
@@ -44,6 +54,7 @@ class LiveRequest:
     force_rebalance: bool = False
     resume: bool = False
     live: bool = False
+    continue_account: bool = False  # --continue: a replay keeps trading the simulated account
 
 
 def live_dir(cfg: AppConfig) -> Path:
@@ -82,14 +93,21 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
         raise ConfigError("live.broker: ib needs the IB broker, which run_live_strategy.py builds")
     if mode != "sim" and request.replay:
         raise ConfigError("--replay runs on the simulated broker (live.broker: sim)")
+    sim_account.check_request(request.replay is not None, request.continue_account)
     folder = live_dir(cfg)
     folder.mkdir(parents=True, exist_ok=True)
     warehouse = Warehouse(cfg.paths.data_dir / "warehouse")
     data = _market(warehouse, cfg)
     strategy = build_strategy(cfg.strategy.name, cfg.strategy.params)
+    check_schedule(strategy, cfg.strategy.rebalance)
     zone = get_calendar(cfg.calendar.exchange).tz
     clock = ReplayClock(zone) if request.replay else utc_now
+    account = ""
     if broker is None:
+        files = (SIM_ACCOUNT_FILE, RISK_FILE)
+        account = sim_account.start_account(
+            folder, files, bool(request.replay), request.continue_account, utc_now()
+        )
         broker = SimBroker(
             data.symbol_index,
             cfg.live.initial_cash,
@@ -99,8 +117,14 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
             clock,
             folder / SIM_ACCOUNT_FILE,
         )
+        if request.replay and request.continue_account:
+            first, _ = session_range(data.dates, strategy.warmup, *request.replay)
+            start = pd.Timestamp(data.dates[first]).date()
+            sim_account.check_continuation(broker, start, folder / SIM_ACCOUNT_FILE)
     journal = Journal(folder / "journal.duckdb")
-    options = WorkerOptions(mode=mode, resume=request.resume, speed_s=request.speed_s)
+    options = WorkerOptions(
+        mode=mode, resume=request.resume, speed_s=request.speed_s, account=account
+    )
     # The worker waits through the broker: IB's client must go on processing TWS's messages.
     worker = Worker(
         cfg, data, strategy, broker, folder, journal, options, clock=clock, sleep=broker.wait
@@ -167,25 +191,29 @@ def _one_cycle(worker: Worker, data: MarketData, force: bool) -> None:
     if force or worker.due(worker.wall()) is not None:
         worker.rebalance_next()
     # Market orders, ours now or left waiting by an earlier run, fill at the latest price.
-    worker.journal.fills(worker.run_id, worker.broker.settle(ONCE_SETTLE_S))
+    fills = worker.broker.settle(ONCE_SETTLE_S)
+    crash_point_for_tests("filled")
+    worker.journal.fills(worker.run_id, fills)
     worker.heartbeat()
+    if not force and worker.stale_refusal is not None:  # exit 1, so that cron alerts
+        raise DataError(f"--once: {worker.stale_refusal}")
 
 
 def _live_loop(worker: Worker, warehouse: Warehouse, cfg: AppConfig) -> None:
     # A heartbeat every live.heartbeat_s, and at once when a command arrives: watchdog wakes the
     # loop within a millisecond or so, but its inotify buffer can hold an event for 0.5 s, so
-    # every COMMAND_POLL_S the loop also checks for the file itself (a stat, nothing written).
+    # every COMMAND_POLL_S the loop also looks for a command itself (inbox/*.json or the legacy
+    # command.json: a stat and a small directory scan, nothing written).
     # New bars synced into the warehouse are picked up, so a daily sync keeps the worker fresh.
     # A lost connection: DISCONNECTED, back-off, reconnect, reconcile, then trading again.
     if isinstance(worker.broker, SimBroker):
         worker.broker.mark(worker.data.panels["close"][-1])
-    command = worker.live_dir / COMMAND_FILE
     next_beat = 0.0
     attempts = 0
     version = warehouse.version(cfg.data.dataset)
     with CommandWatcher(worker.live_dir, poll_s=COMMAND_POLL_S) as watcher:
         while not worker.stop_requested:
-            if time.monotonic() >= next_beat or command.exists():
+            if time.monotonic() >= next_beat or worker.inbox.waiting():
                 try:
                     version = _beat(worker, warehouse, cfg, version)
                     attempts = 0

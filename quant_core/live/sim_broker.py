@@ -10,8 +10,11 @@ them. Orders are tagged with our reference, so :meth:`SimBroker.open_orders` let
 worker find its own.
 
 Like a real broker's, the simulated account outlives the worker: with ``store`` set, cash,
-positions, cost basis and the waiting orders are written atomically after every change and read
-back on start, so a worker killed mid-rebalance finds its orders where it left them.
+positions, cost basis, the waiting orders and the day's executions are written atomically, in
+one file, after every change and read back on start, so a worker killed mid-rebalance finds its
+orders where it left them, and one killed after a fill finds the fill: :meth:`SimBroker.fills`
+reports the executions of the current day (by ``clock``, in its zone), as IB does after a
+restart. Each execution has an id unique to the account (``sim-<account>-<n>``), as IB's do.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ import itertools
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -76,6 +80,9 @@ class SimBroker:
         self._cost_basis = np.zeros(len(symbols))
         self._realized = 0.0
         self._ids = itertools.count(1)
+        self._next_exec = 1
+        self.account_id = uuid.uuid4().hex[:8]
+        self.as_of: dt.datetime | None = None  # the clock at the account's last change
         self.store = store
         if store is not None and store.is_file():
             self._load(store)
@@ -158,8 +165,12 @@ class SimBroker:
             self.cancel(order_id)
 
     def fills(self) -> list[Fill]:
-        """Return every execution so far (the worker keeps today's)."""
-        return list(self._fills)
+        """Return the executions of the current day, as IB reports them (after a restart too)."""
+        return self._today(self._fills)
+
+    def _today(self, fills: list[Fill]) -> list[Fill]:
+        now = self.clock()
+        return [f for f in fills if f.time.astimezone(now.tzinfo).date() == now.date()]
 
     def quotes(
         self, symbols: list[str], on_batch: Callable[[], None] | None = None
@@ -211,7 +222,7 @@ class SimBroker:
         )
         now = self.clock()
         by_symbol = dict(zip(result.index.tolist(), range(len(result.index)), strict=True))
-        new_fills = []
+        new_fills: list[Fill] = []
         for order, i in zip(book, where, strict=True):
             k = by_symbol.get(int(i))
             if k is None:  # orders on one symbol netted to zero: nothing to trade
@@ -232,6 +243,7 @@ class SimBroker:
                 float(result.price[k]),
                 float(result.commission[k] * abs(share)),
                 now,
+                f"sim-{self.account_id}-{self._next_exec + len(new_fills)}",
             )
             self._book_cost(int(i), fill)
             new_fills.append(fill)
@@ -242,10 +254,13 @@ class SimBroker:
                 replace(order, status=status, filled=float(qty), reason=str(result.status[k]))
             )
         self._fills.extend(new_fills)
+        self._next_exec += len(new_fills)
         self._save()
         return new_fills
 
     def _save(self) -> None:
+        self.as_of = self.clock()
+        self._fills = self._today(self._fills)  # a new day: IB too forgets the day before
         if self.store is None:
             return
         held = np.flatnonzero(self.ledger.positions).tolist()
@@ -263,6 +278,12 @@ class SimBroker:
                 "realized": self._realized,
                 "book": [asdict(o) for o in self._book.values()],
                 "next_id": next(self._ids),
+                "account_id": self.account_id,
+                "as_of": self.as_of.isoformat(),
+                "executions": [
+                    {**asdict(f), "time": f.time.isoformat()} for f in self._fills
+                ],  # with the account in one atomic write: a fill and its record go together
+                "next_exec": self._next_exec,
             },
         )
 
@@ -290,12 +311,19 @@ class SimBroker:
             )
             self._book[order.order_id] = order
         self._ids = itertools.count(int(data["next_id"]))
+        # Files written before the account kept its executions have none of these.
+        self.account_id = str(data.get("account_id", self.account_id))
+        self.as_of = dt.datetime.fromisoformat(data["as_of"]) if "as_of" in data else None
+        self._fills = [_execution(path, raw) for raw in data.get("executions", [])]
+        self._next_exec = int(data.get("next_exec", 1))
         logger.info(
-            "Simulated account restored from %s: cash %.2f, %d positions, %d open orders",
+            "Simulated account restored from %s: cash %.2f, %d positions, %d open orders, "
+            "%d execution(s) of the day",
             path,
             self.ledger.cash,
             len(data["positions"]),
             len(self._book),
+            len(self.fills()),
         )
 
     def _book_cost(self, i: int, fill: Fill) -> None:
@@ -315,3 +343,24 @@ class SimBroker:
         opened = abs(traded) - closed  # a trade through zero opens the other side
         if opened > 0:
             self._cost_basis[i] = np.sign(traded) * opened * fill.price
+
+
+def _execution(path: Path, raw: dict[str, Any]) -> Fill:
+    # An execution as _save wrote it; a field missing or malformed names the file and the field.
+    try:
+        when = dt.datetime.fromisoformat(str(raw["time"]))
+        if when.tzinfo is None:
+            raise ValueError(f"time {raw['time']!r} has no timezone")
+        return Fill(
+            str(raw["order_id"]),
+            str(raw["ref"]),
+            str(raw["symbol"]),
+            Side(raw["side"]),
+            float(raw["quantity"]),
+            float(raw["price"]),
+            float(raw["commission"]),
+            when,
+            str(raw["exec_id"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise OperationalError(f"{path}: unreadable execution {raw!r}: {exc}") from None

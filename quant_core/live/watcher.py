@@ -1,4 +1,7 @@
-"""Wake the worker when ``command.json`` appears: watchdog for speed, polling for safety.
+"""Wake the worker when a command arrives: watchdog for speed, polling for safety.
+
+A command arrives as a new ``inbox/*.json`` (``files.send_command``) or a legacy
+``command.json``.
 
 An atomic replace (``os.replace``) raises only a ``moved`` event under inotify, never
 ``created`` (shared/reference/streamlit_testing.md, section 8), so every event kind is taken and
@@ -19,7 +22,7 @@ from typing_extensions import override
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from quant_core.live.files import COMMAND_FILE
+from quant_core.live.files import COMMAND_FILE, INBOX
 
 logger = logging.getLogger(__name__)
 
@@ -30,18 +33,21 @@ class _Handler(FileSystemEventHandler):
 
     @override
     def on_any_event(self, event: FileSystemEvent) -> None:
-        path = str(getattr(event, "dest_path", "") or event.src_path)
-        if Path(path).name == COMMAND_FILE and event.event_type in {"created", "moved", "modified"}:
+        path = Path(str(getattr(event, "dest_path", "") or event.src_path))
+        arrived = path.name == COMMAND_FILE or (
+            path.parent.name == INBOX and path.suffix == ".json"
+        )
+        if arrived and event.event_type in {"created", "moved", "modified"}:
             self.wake.set()
 
 
 class CommandWatcher:
-    """Watch a live folder for ``command.json``; use as a context manager.
+    """Watch a live folder for commands; use as a context manager.
 
     Parameters
     ----------
     live_dir
-        The folder of ``command.json``.
+        The folder of ``inbox/`` and ``command.json``.
     poll_s
         Longest wait without an event: the polling fallback. Seconds.
     """
@@ -54,7 +60,7 @@ class CommandWatcher:
         self._observer.daemon = True
 
     def __enter__(self) -> CommandWatcher:
-        self.live_dir.mkdir(parents=True, exist_ok=True)
+        (self.live_dir / INBOX).mkdir(parents=True, exist_ok=True)  # watched from the start
         # Recursive, so that the worker's own take (command.json renamed into inbox/) is seen
         # whole: inotify reports a move as FROM + TO, and watchdog holds every later event for
         # 0.5 s while it waits for the TO half of a move whose target it does not watch.

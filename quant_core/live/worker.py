@@ -45,16 +45,19 @@ from quant_core.atomic import atomic_write_json, read_json_object
 from quant_core.broker import Account, Broker, Fill, Order, OrderType, Position, Side
 from quant_core.calendar import get_calendar
 from quant_core.errors import ConfigError, TemporaryBrokerError
+from quant_core.live.crash_hook import crash_point_for_tests
 from quant_core.live.files import Command, CommandInbox, CommandKind, write_state
 from quant_core.live.journal import Journal
+from quant_core.live.reconcile import reconcile_journal
+from quant_core.live.risk_watch import LimitWatch
 from quant_core.live.sim_broker import SimBroker
 from quant_core.portfolio import risk
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.ledger import FillStatus, Ledger, execute
 from quant_core.portfolio.rebalance import (
     exit_prices,
-    forward_fill,
     first_rows,
+    forward_fill,
     gone_at,
     rebalance_rows,
     target_orders,
@@ -105,6 +108,7 @@ class WorkerOptions:
     mode: str = "sim"
     resume: bool = False
     speed_s: float = 0.0
+    account: str = ""  # how the broker's account began, when the run chose (a replay's sim)
 
 
 def utc_now() -> dt.datetime:
@@ -172,6 +176,7 @@ class Worker:
         self.clock, self.sleep, self.wall = clock, sleep, wall
         self.inbox = CommandInbox(live_dir)
         self.controls = risk.controls_from_config(cfg.risk)
+        self.limit_watch = LimitWatch(cfg.risk)  # daily loss and drawdown at every heartbeat
         self.costs = CostModel.from_config(cfg.costs)
         # Built now, before the first state file announces the worker: not on a command's time.
         self.calendar = get_calendar(cfg.calendar.exchange)
@@ -196,6 +201,8 @@ class Worker:
         self.day_start_equity = float(self.saved_risk.get("day_start_equity", 0.0))
         self.stop_requested = False
         self.finished = False
+        self.stale_refusal: str | None = None  # why due() last refused a rebalance (stale data)
+        self.replay_finished: str | None = None  # the last session of a replay run to its end
         self.first_bar = first_rows(data)
         self.closes = forward_fill(data.panels["close"])
         self.reconciled: dict[str, Any] = {}
@@ -308,11 +315,17 @@ class Worker:
                 "sees them (it will not send them again) but cannot cancel them; cancel them in "
                 "TWS, or run with that ib.client_id"
             )
+        # What a stop left half-done (intents, executions not journaled) is settled first.
+        journal = reconcile_journal(self.journal, self.run_id, ours, self.broker.fills(), self.zone)
+        if journal.changed():
+            logger.warning("Journal reconciled with the broker: %s", journal.describe())
         self.reconciled = {
             "at": self.wall().isoformat(),
             "positions": len(positions),
             "our_open_orders": len(ours),
             "open_order_sessions": sessions,
+            "journal": journal.counts(),
+            "account": self.options.account or None,
         }
         logger.info(
             "Reconciled with the broker: %d position(s), %d open order(s) of ours%s",
@@ -322,8 +335,9 @@ class Worker:
         )
 
     def heartbeat(self) -> None:
-        """Take commands, then write the state file."""
+        """Take commands, check the account limits (``live.risk_watch``), write the state file."""
         self.take_commands()
+        self.limit_watch.check(self)
         for order in self.broker.rejections():
             self._error(
                 f"order {order.ref} ({order.side.value} {order.quantity:g} {order.symbol}) "
@@ -515,11 +529,13 @@ class Worker:
         previous = calendar.sessions[calendar.sessions < np.datetime64(today, "D")][-1]
         data_end = self.data.dates[-1]
         if data_end != previous:
-            self._error(
+            self.stale_refusal = (
                 f"rebalance for {today} refused: the data ends {pd.Timestamp(data_end).date()}, "
                 f"not the previous session {pd.Timestamp(previous).date()}; run run_data_sync.py"
             )
+            self._error(self.stale_refusal)
             return None
+        self.stale_refusal = None
         return today
 
     def _error(self, message: str) -> None:
@@ -538,8 +554,9 @@ class Worker:
         """Decide and send the orders for the session at row ``t`` (from data through t-1)."""
         session = session or pd.Timestamp(self.data.dates[t]).date()
         placed = self._decide(t, session)
-        outcome = "traded" if placed else f"no orders ({self.state.value}: {self.reason})"
-        self.journal.decision(self.run_id, session, self.wall(), outcome, len(placed))
+        if not placed:  # a decision that trades is journaled with its orders, before sending
+            outcome = f"no orders ({self.state.value}: {self.reason})"
+            self.journal.decision(self.run_id, session, self.wall(), outcome, 0)
         return placed
 
     def _decide(self, t: int, session: dt.date) -> list[Order]:
@@ -606,8 +623,13 @@ class Worker:
             self.breach = breach
             self.transition(WorkerState.HALTED, f"risk limit {breach.limit}: {breach.reason}")
             return []
+        # Write-ahead: the batch and its decision are journaled before anything is sent, the
+        # broker's ids after; a stop in between is settled at the next start (live/reconcile.py).
+        self.journal.intend(self.run_id, session, orders, self.clock(), self.wall())
+        crash_point_for_tests("before_placing")
         placed = self.broker.place(orders)
-        self.journal.orders(self.run_id, session, placed, self.clock())
+        crash_point_for_tests("placed")
+        self.journal.placed(self.run_id, placed)
         self.last_rebalance = str(session)
         logger.info("Rebalance for %s: %d order(s) sent", session, len(placed))
         return placed
@@ -779,6 +801,8 @@ class Worker:
     def track_equity(self, day: dt.date) -> None:
         """Roll the risk day at a new session and raise the peak; saved when they change."""
         equity = self.broker.account().net_liquidation
+        if not np.isfinite(equity):  # no figure from the broker yet: nothing to measure from
+            return
         changed = False
         if str(day) != self.risk_day:
             self.risk_day, self.day_start_equity, changed = str(day), equity, True
@@ -840,7 +864,7 @@ class Worker:
             self._close(t, rows)
             self.heartbeat()
             self.sleep(self.options.speed_s)
-        self.finish()
+        self.finish(None if self.stop_requested else pd.Timestamp(self.data.dates[last]).date())
 
     def _close(self, t: int, rows: set[int]) -> None:
         if isinstance(self.broker, SimBroker):
@@ -857,13 +881,22 @@ class Worker:
         if t + 1 in rows:
             self.rebalance(t + 1)
 
-    def finish(self) -> None:
-        """Write the final state and close the run in the journal (once)."""
+    def finish(self, replay_end: dt.date | None = None) -> None:
+        """Write the final state and close the run in the journal (once).
+
+        ``replay_end``: the last session of a replay that ran to its end; the state says the
+        replay finished (``worker.replay_finished``), not that the worker exited mid-way.
+        """
         if self.finished:
             return
         self.finished = True
         logger.info("Worker finished in state %s (%s)", self.state, self.reason)
-        if self.state is not WorkerState.STOPPED:
+        if replay_end is not None:
+            self.replay_finished = str(replay_end)
+            running = self.state is WorkerState.RUNNING
+            note = "" if running else f"; it ended {self.state}: {self.reason}"
+            self.transition(WorkerState.STOPPED, f"replay finished on {replay_end}{note}")
+        elif self.state is not WorkerState.STOPPED:
             # The process ends (replay done, --once, a signal): say so, without latching.
             self.transition(
                 WorkerState.STOPPED, f"worker exited while {self.state} ({self.reason})"
@@ -909,6 +942,7 @@ class Worker:
                     "latched": (self.live_dir / LATCH_FILE).exists(),
                     "halted_latch": (self.live_dir / HALT_FILE).exists(),
                     "exited": self.finished,  # the last state of a process that has ended
+                    "replay_finished": self.replay_finished,  # a replay's end, not a crash
                     "broker_as_of": as_of.isoformat(),
                 },
                 "account": {
@@ -963,6 +997,8 @@ class Worker:
                     "status": "tripped" if self.breach else "ok",
                     "limit": self.breach.limit if self.breach else None,
                     "reason": self.breach.reason if self.breach else None,
+                    "limits": self.limit_watch.rows(),  # daily loss, drawdown: limit and usage
+                    "flat_on_breach": self.cfg.risk.flat_on_breach,
                 },
                 "rebalance": {"last": self.last_rebalance, "next": self.next_rebalance},
                 "reconciled": self.reconciled,

@@ -1,12 +1,17 @@
-"""Pre-trade risk controls: small, pluggable, run once per order before it is sent.
+"""Risk limits: pre-trade controls, and the account limits' usage at any moment.
 
 Each control's ``validate`` returns ``None`` when the order may go, or a :class:`Breach` naming
 the limit and why. The worker turns any breach into the HALTED state: no new strategy orders,
 while CANCEL, FLAT and STOP still work.
+
+The two account limits, daily loss and drawdown, are also measured between orders
+(:func:`account_usage`: net liquidation against the session's opening equity and against the
+peak, as fractions); the worker does so at every heartbeat (``live.risk_watch``).
 """
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +37,56 @@ class RiskView:
     start_of_day_equity: float
     peak_equity: float
     position_value: dict[str, float]  # by symbol, after the orders so far in this batch
+
+
+def fall(equity: float, base: float) -> float | None:
+    """Return how far ``equity`` is below ``base``, a fraction (negative: above it).
+
+    None when there is nothing to measure against: ``base`` not positive, or either figure not
+    finite (a broker that has not reported its account yet).
+    """
+    if not (math.isfinite(equity) and math.isfinite(base)) or base <= 0:
+        return None
+    return 1.0 - equity / base
+
+
+@dataclass(frozen=True, slots=True)
+class LimitUsage:
+    """One account limit and how much of it is used now; fractions of equity.
+
+    ``usage`` is the loss (never below 0: a gain uses none of the limit), or None when there is
+    no figure to measure it against yet.
+    """
+
+    name: str  # as in a Breach: max_daily_loss, max_drawdown
+    label: str  # for people: "daily loss", "drawdown"
+    limit: float
+    usage: float | None
+
+    @property
+    def tripped(self) -> bool:
+        """Return whether the usage is beyond the limit."""
+        return self.usage is not None and self.usage > self.limit
+
+    def describe(self) -> str:
+        """Return e.g. ``daily loss 4.56% of 1.00%``."""
+        used = "unknown" if self.usage is None else f"{self.usage:.2%}"
+        return f"{self.label} {used} of {self.limit:.2%}"
+
+
+def account_usage(
+    cfg: RiskConfig, equity: float, start_of_day_equity: float, peak_equity: float
+) -> list[LimitUsage]:
+    """Return the enabled account limits (daily loss, drawdown) with their usage now."""
+    out = []
+    for name, label, limit, base in (
+        ("max_daily_loss", "daily loss", cfg.max_daily_loss_frac, start_of_day_equity),
+        ("max_drawdown", "drawdown", cfg.max_drawdown_frac, peak_equity),
+    ):
+        if limit is not None:
+            loss = fall(equity, base)
+            out.append(LimitUsage(name, label, limit, None if loss is None else max(loss, 0.0)))
+    return out
 
 
 class RiskControl(ABC):
@@ -91,7 +146,7 @@ class MaxDailyLoss(RiskControl):
 
     @override
     def validate(self, symbol: str, signed_notional: float, view: RiskView) -> Breach | None:
-        loss = 1 - view.equity / view.start_of_day_equity if view.start_of_day_equity > 0 else 0.0
+        loss = fall(view.equity, view.start_of_day_equity) or 0.0
         if loss > self.limit:
             return Breach(self.name, f"down {loss:.1%} today (limit {self.limit:.1%})")
         return None
@@ -107,7 +162,7 @@ class MaxDrawdown(RiskControl):
 
     @override
     def validate(self, symbol: str, signed_notional: float, view: RiskView) -> Breach | None:
-        drawdown = 1 - view.equity / view.peak_equity if view.peak_equity > 0 else 0.0
+        drawdown = fall(view.equity, view.peak_equity) or 0.0
         if drawdown > self.limit:
             return Breach(self.name, f"{drawdown:.1%} below the peak (limit {self.limit:.1%})")
         return None

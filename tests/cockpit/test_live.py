@@ -1,8 +1,8 @@
 """The Live Dashboard in AppTest: the worker's state file in, figures and commands out.
 
 The state files are written with the worker's own writer (``live.files.write_state``) into
-``<data_dir>/live``; commands are read back from ``command.json``. ``at.run()`` stands in for a
-``run_every`` tick.
+``<data_dir>/live``; commands are read back from the queue (``inbox/``). ``at.run()`` stands in
+for a ``run_every`` tick.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from quant_core.live.files import COMMAND_FILE, write_state
+from quant_core.live.files import INBOX, queued, write_state
 
 Opener = Callable[[str], AppTest]
 
@@ -126,8 +126,15 @@ def _keys(at: AppTest) -> list[str]:
 
 
 def _command(data_dir: Path) -> dict[str, Any] | None:
-    path = data_dir / "live" / COMMAND_FILE
-    return json.loads(path.read_text()) if path.exists() else None
+    """Return the newest command waiting in the queue, or None."""
+    waiting = queued(data_dir / "live")
+    return waiting[-1] if waiting else None
+
+
+def _worker_takes(data_dir: Path) -> None:
+    """Do what the worker does once it has a command in hand: its inbox file goes."""
+    for path in (data_dir / "live" / INBOX).glob("*.json"):
+        path.unlink()
 
 
 def _texts(at: AppTest, kind: str) -> str:
@@ -216,7 +223,7 @@ def test_cancel_writes_the_command_and_shows_it_pending(live: AppTest, data_dir:
     assert command is not None
     assert command["command"] == "CANCEL"
     assert command["source"] == "cockpit"
-    assert f"Sent CANCEL id={command['id']}: pending, waiting in command.json" in _texts(
+    assert f"Sent CANCEL id={command['id']}: pending, waiting in the queue" in _texts(
         live, "warning"
     )
 
@@ -289,8 +296,7 @@ def test_pending_until_acknowledged_then_the_result(live: AppTest, data_dir: Pat
     command = _command(data_dir)
     assert command is not None
     ident = command["id"]
-    # The worker takes the file (a rename into its inbox), then acknowledges.
-    (data_dir / "live" / COMMAND_FILE).unlink()
+    _worker_takes(data_dir)  # then acknowledges
     live.run()
     assert f"Sent CANCEL id={ident}: pending, taken by the worker" in _texts(live, "info")
     ack = {
@@ -315,7 +321,7 @@ def test_a_refused_command_shows_the_refusal(live: AppTest, data_dir: Path) -> N
     live.button(key="btn_cancel").click().run()
     command = _command(data_dir)
     assert command is not None
-    (data_dir / "live" / COMMAND_FILE).unlink()
+    _worker_takes(data_dir)
     ack = {
         "id": command["id"],
         "at": _now().isoformat(),
@@ -329,7 +335,9 @@ def test_a_refused_command_shows_the_refusal(live: AppTest, data_dir: Path) -> N
     assert "expired" in _texts(live, "error")
 
 
-def test_offline_a_second_command_fails_fast_and_says_so(data_dir: Path, open_page: Opener) -> None:
+def test_offline_a_second_command_queues_behind_the_first(
+    data_dir: Path, open_page: Opener
+) -> None:
     _write(data_dir, _state(age_s=600))
     at = open_page("live")
     at.button(key="btn_cancel").click().run()
@@ -338,12 +346,29 @@ def test_offline_a_second_command_fails_fast_and_says_so(data_dir: Path, open_pa
     started = time.monotonic()
     at.button(key="btn_stop").click().run()
     at.button(key="stop_confirm").click().run()
-    assert time.monotonic() - started < 5  # the page is not frozen for send_command's 10 s
-    assert _command(data_dir) == first  # the waiting CANCEL is neither replaced nor lost
-    errors = _texts(at, "error")
-    assert "STOP NOT sent" in errors
-    assert f"CANCEL id={first['id']}" in errors
-    assert "no worker is running" in errors
+    assert time.monotonic() - started < 5  # sent at once: nothing waits for a worker
+    waiting = queued(data_dir / "live")
+    assert [c["command"] for c in waiting] == ["CANCEL", "STOP"]  # neither replaced nor lost
+    assert waiting[0] == first
+    assert "NOT sent" not in _texts(at, "error")
+    pending = _texts(at, "warning")
+    assert f"Sent CANCEL id={first['id']}: pending, waiting in the queue" in pending
+    assert f"Sent STOP id={waiting[1]['id']}: pending, waiting in the queue" in pending
+
+
+def test_a_finished_replay_says_it_finished(data_dir: Path, open_page: Opener) -> None:
+    state = _state(state="STOPPED", reason="replay finished on 2010-05-28", age_s=600)
+    state["worker"].update(exited=True, latched=False, replay_finished="2010-05-28")
+    _write(data_dir, state)
+    at = open_page("live")
+    assert "Replay finished on 2010-05-28" in _texts(at, "info")
+    assert ":blue-badge[REPLAY FINISHED 2010-05-28]" in _banner(at)
+    everything = "\n".join(
+        [_texts(at, kind) for kind in ("error", "warning", "info")] + [_banner(at)]
+    )
+    assert "nothing is watching the account" not in everything
+    assert "PROCESS EXITED" not in everything
+    assert "btn_resume" not in _keys(at)
 
 
 def test_ib_live_is_red_and_ib_paper_is_not(data_dir: Path, open_page: Opener) -> None:
@@ -385,3 +410,26 @@ def test_a_tripped_risk_limit_shows(data_dir: Path, open_page: Opener) -> None:
     assert ":red-badge[RISK LIMIT TRIPPED]" in _banner(at)
     assert "Risk limit tripped: max_drawdown_frac: -26% from peak" in _texts(at, "error")
     assert "btn_resume" in _keys(at)
+
+
+def test_the_risk_limits_show_their_usage(data_dir: Path, open_page: Opener) -> None:
+    state = _state(state="HALTED", reason="risk limit max_daily_loss: daily loss 4.56% of 1.00%")
+    state["risk"] = {
+        "status": "tripped",
+        "limit": "max_daily_loss",
+        "reason": "daily loss 4.56% of 1.00%",
+        "flat_on_breach": False,
+        "limits": [
+            {"name": "max_daily_loss", "label": "daily loss", "limit": 0.01}
+            | {"usage": 0.0456, "tripped": True},
+            {"name": "max_drawdown", "label": "drawdown", "limit": 0.25}
+            | {"usage": 0.0712, "tripped": False},
+        ],
+    }
+    _write(data_dir, state)
+    at = open_page("live")
+    captions = "\n".join(c.value for c in at.caption)
+    assert "daily loss 4.56% of 1.00%: TRIPPED" in captions
+    assert "drawdown 7.12% of 25.00%" in captions
+    assert "A breach halts new orders" in captions
+    assert "Risk limit tripped: max_daily_loss: daily loss 4.56% of 1.00%" in _texts(at, "error")

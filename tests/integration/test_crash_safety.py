@@ -1,4 +1,5 @@
-"""Kill a writer with SIGKILL mid-write: the dataset still reads, all old or all new."""
+"""SIGKILL mid-way: the warehouse still reads (all old or all new), and the live worker, killed at
+any step of a rebalance on either broker, never sends an order twice and keeps a true journal."""
 
 from __future__ import annotations
 
@@ -8,13 +9,20 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from quant_core.data.sources.synthetic import generate_bars
 from quant_core.data.warehouse import DatasetMeta, Warehouse
+from quant_core.live.crash_hook import ENV as CRASH_ENV
+from quant_core.live.files import read_state
+from quant_core.live.journal import Journal
+from tests.fake_tws.server import FakeTWS
 
 pytestmark = pytest.mark.integration
 
@@ -91,3 +99,229 @@ def test_sigkill_mid_write_leaves_old_or_new_never_a_mix(tmp_path: Path, calenda
 
     assert "old" in outcomes  # some kills landed before the commit
     assert interrupted_mid_write > 0  # and some while partition files were half written
+
+
+# --------------------------------------------------------------- the live worker, killed
+#
+# Each run below is run_live_strategy.py as a real process; QC_TEST_CRASH_AT makes it SIGKILL
+# itself at one step (quant_core/live/crash_hook.py), then it is started again as a user would.
+# Whatever the step, the broker never sees an order reference twice, the book ends as an
+# uninterrupted run's, and the journal agrees with the broker.
+
+ONCE = ("--once", "--force-rebalance")
+SIM_PHASES = ("journaling_orders", "before_placing", "placed", "filled", "journaling_fills")
+IB_PHASES = ("before_placing", "placed", "filled", "journaling_fills")
+# The steps after which the broker had executions the journal had not: the fake TWS fills a
+# market order at once; the simulated broker at the settle.
+RECOVERED = {"sim": {"filled", "journaling_fills"}, "ib": {"placed", "filled", "journaling_fills"}}
+
+
+@pytest.fixture(scope="module")
+def live_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("crash-live")
+    env = {**os.environ, "QC__PATHS__DATA_DIR": str(root)}
+    sync = [sys.executable, str(ROOT / "run_data_sync.py")]
+    subprocess.run(sync, env=env, check=True, capture_output=True, cwd=ROOT)
+    return root / "warehouse"
+
+
+def _worker(
+    data_dir: Path, warehouse: Path, *args: str, crash: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    if not (data_dir / "warehouse").exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        (data_dir / "warehouse").symlink_to(warehouse)
+    env = {k: v for k, v in os.environ.items() if k != CRASH_ENV}
+    env["QC__PATHS__DATA_DIR"] = str(data_dir)
+    if crash is not None:
+        env[CRASH_ENV] = crash
+    command = [sys.executable, str(ROOT / "run_live_strategy.py"), *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
+def _killed_then_restarted(data_dir: Path, warehouse: Path, phase: str, *args: str) -> str:
+    killed = _worker(data_dir, warehouse, *args, crash=phase)
+    assert killed.returncode == -signal.SIGKILL, f"not killed at {phase}: {killed.stderr[-3000:]}"
+    again = _worker(data_dir, warehouse, *args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    return again.stderr
+
+
+def _sim_account(data_dir: Path) -> dict[str, Any]:
+    account: dict[str, Any] = json.loads((data_dir / "live" / "sim_account.json").read_text())
+    return account
+
+
+def _journal_table(data_dir: Path, name: str) -> pd.DataFrame:
+    journal = Journal(data_dir / "live" / "journal.duckdb")
+    try:
+        return journal.table(name)
+    finally:
+        journal.close()
+
+
+def _journal(data_dir: Path) -> dict[str, pd.DataFrame]:
+    return {name: _journal_table(data_dir, name) for name in ("orders", "fills", "decisions")}
+
+
+def _assert_journal_is_the_broker(
+    data_dir: Path, executions: pd.DataFrame
+) -> dict[str, pd.DataFrame]:
+    """The journal's fills are the broker's executions; each has its order row; no decision lies."""
+    tables = _journal(data_dir)
+    fills, orders, decisions = tables["fills"], tables["orders"], tables["decisions"]
+    ours = fills.set_index("exec_id")[["order_id", "ref", "symbol", "quantity"]].sort_index()
+    theirs = executions.set_index("exec_id")[["order_id", "ref", "symbol", "quantity"]]
+    pd.testing.assert_frame_equal(ours, theirs.sort_index(), check_dtype=False)
+    rows = set(zip(orders["order_id"], orders["ref"], orders["symbol"], strict=True))
+    executed = zip(fills["order_id"], fills["ref"], fills["symbol"], strict=True)
+    assert [f for f in executed if f not in rows] == []  # every fill has its order row
+    assert "intended" not in set(orders["status"])  # every intent settled
+    sent = orders[(orders["status"] != "unsent") & orders["ref"].str.startswith("qc:")]
+    assert decisions["orders"].sum() == len(sent)  # the decisions count what reached the broker
+    return tables
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_sim(tmp_path_factory: pytest.TempPathFactory, live_warehouse: Path) -> Any:
+    data_dir = tmp_path_factory.mktemp("sim-clean")
+    result = _worker(data_dir, live_warehouse, *ONCE)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return _sim_account(data_dir)
+
+
+def test_a_second_forced_once_run_sends_nothing(
+    tmp_path: Path, live_warehouse: Path, uninterrupted_sim: dict[str, Any]
+) -> None:
+    first = _worker(tmp_path, live_warehouse, *ONCE)
+    second = _worker(tmp_path, live_warehouse, *ONCE)
+
+    assert first.returncode == second.returncode == 0, second.stderr[-3000:]
+    assert "Rebalance for 2010-08-23: 98 order(s) sent" in first.stderr
+    assert "Rebalance for 2010-08-23: 0 order(s) sent" in second.stderr
+    account = _sim_account(tmp_path)
+    assert len(account["executions"]) == len(uninterrupted_sim["executions"]) == 98
+    assert account["positions"] == uninterrupted_sim["positions"]
+    tables = _assert_journal_is_the_broker(tmp_path, pd.DataFrame(account["executions"]))
+    assert not tables["fills"]["recovered"].any()
+
+
+@pytest.mark.parametrize("phase", SIM_PHASES)
+def test_the_sim_worker_killed_at_any_step_ends_as_if_uninterrupted(
+    tmp_path: Path, live_warehouse: Path, uninterrupted_sim: dict[str, Any], phase: str
+) -> None:
+    _killed_then_restarted(tmp_path, live_warehouse, phase, *ONCE)
+
+    account = _sim_account(tmp_path)
+    executions = pd.DataFrame(account["executions"])
+    assert executions["ref"].is_unique  # no reference executed twice
+    assert len(executions) == len(uninterrupted_sim["executions"])
+    assert account["book"] == []
+    assert account["positions"] == uninterrupted_sim["positions"]
+    assert account["cash"] == pytest.approx(uninterrupted_sim["cash"], abs=1e-6)
+    tables = _assert_journal_is_the_broker(tmp_path, executions)
+    assert set(tables["fills"]["recovered"]) == {phase in RECOVERED["sim"]}
+    orders, decisions = tables["orders"], tables["decisions"]
+    if phase == "before_placing":  # the killed run's intents are on record, as never sent
+        assert (orders["status"] == "unsent").sum() == len(executions)
+        assert decisions["outcome"].iloc[0].startswith("not sent: the worker stopped")
+    if phase == "placed":  # sent, then confirmed with the broker at the restart
+        assert orders["reason"].str.startswith("sent before the worker stopped").all()
+
+
+def test_a_replay_started_again_starts_afresh_unless_continued(
+    tmp_path: Path, live_warehouse: Path
+) -> None:
+    span = ("--replay", "2010-06-01:2010-06-30")
+    clean = _worker(tmp_path / "clean", live_warehouse, *span)
+    assert clean.returncode == 0, clean.stderr[-3000:]
+    killed = tmp_path / "killed"
+
+    stderr = _killed_then_restarted(killed, live_warehouse, "journaling_fills", *span)
+
+    # Killed mid-way and started again: a fresh account, not the killed run's; the same book.
+    assert "fresh simulated account for this replay; the earlier one was set aside" in stderr
+    state = read_state(killed / "live")
+    assert state is not None
+    assert state["reconciled"]["account"].startswith("fresh simulated account for this replay")
+    again, expected = _sim_account(killed), _sim_account(tmp_path / "clean")
+    assert again["positions"] == expected["positions"]
+    assert again["cash"] == pytest.approx(expected["cash"], abs=1e-6)
+    assert [o["ref"] for o in again["book"]] == [o["ref"] for o in expected["book"]]
+    [archived] = (killed / "live" / "archive").glob("*/sim_account.json")
+    assert json.loads(archived.read_text())["positions"]  # the killed run's account: kept
+
+    # --continue carries the account on, from a later session only.
+    back = _worker(killed, live_warehouse, "--replay", "2010-06-15:2010-07-30", "--continue")
+    assert back.returncode == 2
+    assert "a continued replay must start after it" in back.stderr
+    on = _worker(killed, live_warehouse, "--replay", "2010-07-01:2010-07-30", "--continue")
+    assert on.returncode == 0, on.stderr[-3000:]
+    state = read_state(killed / "live")
+    assert state is not None
+    assert state["reconciled"]["account"].startswith("simulated account continued from")
+    equity = _journal_table(killed, "equity")
+    assert equity["run_id"].iloc[-1] == state["worker"]["run_id"]
+    first = equity[equity["run_id"] == state["worker"]["run_id"]].iloc[0]
+    assert first["cash"] == pytest.approx(again["cash"], abs=1e-6)  # where the last run ended
+
+
+@pytest.fixture(scope="module")
+def last_closes(live_warehouse: Path) -> dict[str, float]:
+    bars = Warehouse(live_warehouse).read_bars("sp500-2010", fields=["close"])
+    return {str(k): float(v) for k, v in bars.groupby("symbol")["close"].last().items()}
+
+
+def _on_ib(fake: FakeTWS) -> tuple[str, ...]:
+    # About 20 names, not 98: IB paces requests (quotes, orders), and the tests must stay fast.
+    settings = ("live.broker=ib", f"ib.port={fake.port}", "strategy.params.top_quantile=0.04")
+    return (*ONCE, *(arg for setting in settings for arg in ("--set", setting)))
+
+
+def _book(fake: FakeTWS) -> dict[str, float]:
+    return {symbol: quantity for symbol, (quantity, _) in fake.positions.items()}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_ib(
+    tmp_path_factory: pytest.TempPathFactory, live_warehouse: Path, last_closes: dict[str, float]
+) -> dict[str, float]:
+    fake = FakeTWS(prices=last_closes).start()
+    try:
+        result = _worker(tmp_path_factory.mktemp("ib-clean"), live_warehouse, *_on_ib(fake))
+        assert result.returncode == 0, result.stderr[-3000:]
+        return _book(fake)
+    finally:
+        fake.stop()
+
+
+@pytest.mark.parametrize("phase", IB_PHASES)
+def test_the_ib_worker_killed_at_any_step_ends_as_if_uninterrupted(
+    tmp_path: Path,
+    live_warehouse: Path,
+    last_closes: dict[str, float],
+    uninterrupted_ib: dict[str, float],
+    phase: str,
+) -> None:
+    fake = FakeTWS(prices=last_closes).start()  # TWS outlives the worker, as it does
+    try:
+        _killed_then_restarted(tmp_path, live_warehouse, phase, *_on_ib(fake))
+
+        refs = Counter(o.order_ref for o in fake.orders.values())
+        assert len(refs) == len(uninterrupted_ib)
+        assert max(refs.values()) == 1  # no reference sent twice
+        assert _book(fake) == uninterrupted_ib
+        executions = pd.DataFrame(
+            {
+                "exec_id": exec_id,
+                "order_id": str(order.order_id),
+                "ref": order.order_ref,
+                "symbol": order.stock.symbol,
+                "quantity": shares,
+            }
+            for order, exec_id, shares, *_ in fake.executions
+        )
+        tables = _assert_journal_is_the_broker(tmp_path, executions)
+        assert set(tables["fills"]["recovered"]) == {phase in RECOVERED["ib"]}
+    finally:
+        fake.stop()

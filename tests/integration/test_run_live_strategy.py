@@ -50,12 +50,27 @@ def test_replay_writes_state_journal_and_log(tmp_path: Path, warehouse: Path) ->
     assert result.returncode == 0, result.stderr
     state = json.loads((tmp_path / "live" / "dashboard_state.json").read_text())
     assert state["worker"]["state"] == "STOPPED"  # the process ended; not latched
-    assert state["worker"]["reason"].startswith("worker exited while RUNNING")
+    assert state["worker"]["reason"] == "replay finished on 2010-05-28"  # not a crash
+    assert state["worker"]["replay_finished"] == "2010-05-28"
+    assert state["worker"]["exited"] is True
     assert not (tmp_path / "live" / "stopped.latch").exists()
     assert state["positions"]
     assert state["rebalance"]["last"] is not None
     assert (tmp_path / "live" / "journal.duckdb").is_file()
     assert "Worker finished" in (tmp_path / "live" / "worker.log").read_text()
+
+
+def test_once_refusing_stale_data_exits_1(tmp_path: Path, warehouse: Path) -> None:
+    # A calendar open around the clock, and a rebalance time of midnight: a rebalance is due
+    # whenever the test runs, and the data (ending 2010-08-20) is years stale.
+    always = ["--set", "calendar.exchange=24/7", "--set", "live.rebalance_time=00:00"]
+    result = run(tmp_path, warehouse, "--once", *always)
+    assert result.returncode == 1, result.stderr
+    assert "DataError: --once: rebalance for " in result.stderr
+    assert "refused: the data ends 2010-08-20, not the previous session" in result.stderr
+    state = json.loads((tmp_path / "live" / "dashboard_state.json").read_text())
+    assert state["positions"] == []  # nothing traded
+    assert "run run_data_sync.py" in state["errors"][-1]["message"]
 
 
 def test_once_with_forced_rebalance(tmp_path: Path, warehouse: Path) -> None:

@@ -55,14 +55,11 @@ def _follow(current: model.Status) -> None:
 
 
 def _send(kind: str) -> None:
-    now = _now()
-    current = model.status(read_state(live_dir), now, heartbeat_s)
-    timeout = model.send_timeout_s(current, heartbeat_s)
+    # Queued as a file of its own: it never waits for, nor replaces, an earlier command.
     try:
-        command = send_command(live_dir, kind, source="cockpit", timeout_s=timeout)
-    except OperationalError:
-        waiting = model.waiting_command(live_dir)
-        st.session_state[SEND_ERROR] = model.not_sent_text(kind, waiting, current, timeout, now)
+        command = send_command(live_dir, kind, source="cockpit")
+    except OperationalError as exc:
+        st.session_state[SEND_ERROR] = model.not_sent_text(kind, exc, _now())
         return
     st.session_state.pop(SEND_ERROR, None)
     sent = {"id": command.id, "command": str(command.command)}
@@ -127,9 +124,8 @@ def status_panel() -> None:
             border=True,
             height="stretch",
         )
-    waiting = model.waiting_command(live_dir)
-    waiting_id = str(waiting.get("id")) if waiting else None
-    for view in model.command_views(st.session_state.get(SENT, []), state, waiting_id, now):
+    waiting = model.waiting_ids(live_dir)
+    for view in model.command_views(st.session_state.get(SENT, []), state, waiting, now):
         _show(model.Message(view.level, view.text))
     st.caption(f"As of {model.fmt_time(now)}")
 
@@ -187,6 +183,8 @@ def detail_panel() -> None:
     with side:
         st.markdown("**Risk**")
         _show(model.risk_message(state))
+        for line in model.limit_lines(state):
+            st.caption(model.md(line))
         for line in model.schedule_lines(state):
             st.caption(model.md(line))
 

@@ -239,8 +239,8 @@ def test_a_symbol_is_gone_only_by_what_was_known_at_t_minus_1() -> None:
     nan = np.nan
     # A pauses for rows 3 and 4 and trades again from row 5 on: at row 5 (after two missing
     # sessions) it is gone by the rule, and sells at the open of row 5, the price it has then.
-    opens = {"A": [10, 10, 11, nan, nan, 12, 12], "B": [10] * 7}
-    closes = {"A": [10, 10, 11, nan, nan, 12.5, 12], "B": [10] * 7}
+    opens: dict[str, list[Any]] = {"A": [10, 10, 11, nan, nan, 12, 12], "B": [10] * 7}
+    closes: dict[str, list[Any]] = {"A": [10, 10, 11, nan, nan, 12.5, 12], "B": [10] * 7}
     settings = EngineSettings(10_000.0, rebalance=2, exit_after_missing=2)
     full = run_engine(market(closes, opens), Fixed({"A": 0.5, "B": 0.5}), settings)
     sells = full.trades[(full.trades["symbol"] == "A") & (full.trades["side"] == "sell")]

@@ -11,7 +11,7 @@ import pytest
 
 from quant_core.cockpit import live as model
 from quant_core.cockpit.live import Liveness
-from quant_core.live.files import COMMAND_FILE, send_command
+from quant_core.live.files import COMMAND_FILE, INBOX, send_command
 
 NOW = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)
 
@@ -98,6 +98,32 @@ def test_stopped_is_read_from_the_workers_own_fields(
     status = model.status(state, NOW, 1.0)
     assert status.liveness is liveness
     assert model.show_resume(status) is resume
+
+
+def test_a_finished_replay_says_so_not_that_it_crashed() -> None:
+    state = _state(30, "STOPPED", "replay finished on 2010-05-28")
+    state["worker"].update(exited=True, latched=False, replay_finished="2010-05-28")
+    status = model.status(state, NOW, 1.0)
+
+    assert status.liveness is Liveness.EXITED
+    assert status.replay_finished == "2010-05-28"
+    message = model.liveness_message(status, 1.0)
+    assert message is not None
+    assert message.level == "info"
+    assert message.text.startswith("Replay finished on 2010-05-28: the worker ran the replay")
+    assert "nothing is watching" not in message.text
+    first = model.banner_markdown(status, state)[0]
+    assert ":blue-badge[REPLAY FINISHED 2010-05-28]" in first
+    assert "PROCESS EXITED" not in first
+    controls = model.controls_message(status)
+    assert controls is not None
+    assert controls.text.startswith("The replay finished on 2010-05-28: its process has ended")
+    assert model.show_resume(status) is False
+    # A worker that exited mid-way (a signal, a crash) is still told apart.
+    state["worker"].update(replay_finished=None, reason="worker exited while RUNNING (connected)")
+    crashed = model.liveness_message(model.status(state, NOW, 1.0), 1.0)
+    assert crashed is not None
+    assert "nothing is watching the account" in crashed.text
 
 
 def test_mode_labels_and_colours() -> None:
@@ -266,6 +292,37 @@ def test_risk_message() -> None:
     assert model.risk_message(None).level == "info"
 
 
+LIMITS = [
+    {"name": "max_daily_loss", "label": "daily loss", "limit": 0.01, "usage": 0.0456},
+    {"name": "max_drawdown", "label": "drawdown", "limit": 0.25, "usage": None},
+]
+
+
+def test_limit_lines_show_each_limit_with_its_usage() -> None:
+    limits = [{**LIMITS[0], "tripped": True}, {**LIMITS[1], "tripped": False}, "junk"]
+    state = _state(risk={"status": "tripped", "limits": limits, "flat_on_breach": True})
+    assert model.limit_lines(state) == [
+        "daily loss 4.56% of 1.00%: TRIPPED",
+        "drawdown unknown of 25.00%",
+        "A breach halts new orders and closes every position (risk.flat_on_breach)",
+    ]
+    calm = [{**LIMITS[0], "usage": 0.0, "tripped": False}]
+    assert model.limit_lines(_state(risk={"limits": calm, "flat_on_breach": False})) == [
+        "daily loss 0.00% of 1.00%",
+        "A breach halts new orders",
+    ]
+    assert model.limit_lines(_state(risk={"status": "ok"})) == []  # an older state file
+    assert model.limit_lines(None) == []
+
+
+def test_a_limit_beyond_its_bound_is_never_risk_ok() -> None:
+    # A STOPPED worker does not halt on a breach; the page must not say "OK" meanwhile.
+    limits = [{**LIMITS[0], "tripped": True}]
+    message = model.risk_message(_state(risk={"status": "ok", "limits": limits}))
+    assert message.level == "warning"
+    assert "Beyond a risk limit now: daily loss 4.56% of 1.00%" in message.text
+
+
 def test_equity_figure_has_dollar_and_time_axes() -> None:
     state = _state(
         equity=[
@@ -304,7 +361,7 @@ def test_command_views_match_acks_by_id() -> None:
         {"id": "a1", "at": "2026-03-02T14:59:59+00:00", "accepted": True, "result": "cancelled 2"},
         {"id": "c3", "accepted": False, "result": "refused: expired"},
     ]
-    views = model.command_views(sent, _state(commands=acks), waiting_id="b2", now=NOW)
+    views = model.command_views(sent, _state(commands=acks), waiting={"b2"}, now=NOW)
     by_id = {v.id: v for v in views}
     assert [v.id for v in views] == ["d4", "c3", "b2", "a1"]  # newest first
     assert by_id["a1"].stage == "acknowledged"
@@ -314,10 +371,10 @@ def test_command_views_match_acks_by_id() -> None:
     assert by_id["c3"].stage == "refused"
     assert by_id["c3"].level == "error"
     assert by_id["b2"].stage == "waiting"
-    assert "waiting in command.json" in by_id["b2"].text
+    assert "waiting in the queue (inbox) for a worker" in by_id["b2"].text
     assert by_id["d4"].stage == "overdue"
     assert [v.pending for v in views] == [True, False, True, False]
-    taken = model.command_views([_sent("b2")], _state(commands=[]), waiting_id=None, now=NOW)
+    taken = model.command_views([_sent("b2")], _state(commands=[]), waiting=set(), now=NOW)
     assert taken[0].stage == "taken"
     assert "pending, taken by the worker" in taken[0].text
 
@@ -329,39 +386,20 @@ def test_track_keeps_the_last_twenty() -> None:
     assert [c["id"] for c in sent] == [str(i) for i in range(5, 25)]
 
 
-def test_waiting_command_reads_command_json(tmp_path: Path) -> None:
-    assert model.waiting_command(tmp_path) is None
-    command = send_command(tmp_path, "CANCEL", source="cockpit", timeout_s=0.1, now=NOW)
-    waiting = model.waiting_command(tmp_path)
-    assert waiting is not None
-    assert waiting["id"] == command.id
-    (tmp_path / COMMAND_FILE).write_text("{torn")
-    assert model.waiting_command(tmp_path) is None
+def test_waiting_ids_read_the_queue_and_the_legacy_file(tmp_path: Path) -> None:
+    assert model.waiting_ids(tmp_path) == set()
+    first = send_command(tmp_path, "CANCEL", source="cockpit", now=NOW)
+    second = send_command(tmp_path, "STOP", source="cockpit", now=NOW)  # never replaces the first
+    (tmp_path / COMMAND_FILE).write_text('{"id": "legacy", "command": "FLAT"}')
+    (tmp_path / INBOX / "00000000000000000001-torn.json").write_text("{torn")
+    assert model.waiting_ids(tmp_path) == {first.id, second.id, "legacy"}
 
 
-def test_send_timeout_is_short_without_a_worker() -> None:
-    live = model.status(_state(0.1), NOW, 1.0)
-    stale = model.status(_state(100), NOW, 1.0)
-    assert model.send_timeout_s(live, 1.0) == 3.0
-    assert model.send_timeout_s(live, 10.0) == 5.0
-    assert model.send_timeout_s(stale, 1.0) == 0.3
-    assert model.send_timeout_s(model.status(None, NOW, 1.0), 1.0) == 0.3
-
-
-def test_not_sent_text_names_the_waiting_command() -> None:
-    stale = model.status(_state(100), NOW, 1.0)
-    waiting = {
-        "id": "abc",
-        "command": "CANCEL",
-        "issued_at": (NOW - dt.timedelta(seconds=42)).isoformat(),
-    }
-    text = model.not_sent_text("STOP", waiting, stale, 0.3, NOW)
-    assert text.startswith(
-        "STOP NOT sent at 2026-03-02 15:00:00 UTC: CANCEL id=abc (sent 42 s ago)"
+def test_not_sent_text_says_why() -> None:
+    text = model.not_sent_text("STOP", OSError("disk full"), NOW)
+    assert text == (
+        "STOP NOT sent at 2026-03-02 15:00:00 UTC: disk full. Use TWS to act on the account now."
     )
-    assert "no worker is running" in text
-    live = model.status(_state(0.1), NOW, 1.0)
-    assert "did not take it within 3 s" in model.not_sent_text("STOP", None, live, 3.0, NOW)
 
 
 # ----------------------------------------------------------------------------- buttons

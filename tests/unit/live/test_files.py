@@ -14,9 +14,11 @@ import pytest
 from quant_core.errors import OperationalError
 from quant_core.live.files import (
     COMMAND_FILE,
+    INBOX,
     CommandInbox,
     CommandKind,
     parse_command,
+    queued,
     read_state,
     send_command,
     write_state,
@@ -91,10 +93,50 @@ def test_a_command_left_in_the_inbox_by_a_crash_is_taken_again(tmp_path: Path) -
     assert again == taken
 
 
-def test_sender_times_out_when_nobody_takes_the_command(tmp_path: Path) -> None:
-    send_command(tmp_path, "CANCEL")
-    with pytest.raises(OperationalError, match="has not taken the previous command"):
-        send_command(tmp_path, "FLAT", timeout_s=0.05)
+def test_commands_queue_without_waiting_and_none_replaces_another(tmp_path: Path) -> None:
+    # No worker runs: each command is a file of its own in the inbox, sent at once.
+    started = time.monotonic()
+    sent = [send_command(tmp_path, kind) for kind in ("CANCEL", "FLAT", "STOP")]
+    assert time.monotonic() - started < 1.0
+
+    files = sorted((tmp_path / INBOX).glob("*.json"))
+    assert len(files) == 3
+    assert not (tmp_path / COMMAND_FILE).exists()
+    assert [c["id"] for c in queued(tmp_path)] == [c.id for c in sent]  # oldest first
+    inbox = CommandInbox(tmp_path)
+    assert inbox.waiting()
+    taken = [inbox.read(path, dt.datetime.now(dt.UTC), 60).command for path in inbox.pending()]
+    assert taken == sent
+
+
+def test_a_writers_temporary_file_is_not_a_command(tmp_path: Path) -> None:
+    inbox = CommandInbox(tmp_path)
+    (tmp_path / INBOX / ".00000000000000000001-ab.json.x1y2.tmp").write_text('{"id": "half')
+    (tmp_path / INBOX / "rejected").mkdir()
+
+    assert inbox.pending() == []
+    assert not inbox.waiting()
+    assert queued(tmp_path) == []
+
+
+def test_a_legacy_command_json_is_still_taken(tmp_path: Path) -> None:
+    inbox = CommandInbox(tmp_path)
+    command = {"id": "old1", "command": "CANCEL", "issued_at": NOW.isoformat(), "source": "cron"}
+    (tmp_path / COMMAND_FILE).write_text(json.dumps(command))
+    assert inbox.waiting()
+    assert [c["id"] for c in queued(tmp_path)] == ["old1"]
+
+    (path,) = inbox.pending()
+
+    assert path.parent == tmp_path / INBOX
+    assert not (tmp_path / COMMAND_FILE).exists()
+    assert inbox.read(path, NOW, 60).id == "old1"
+
+
+def test_an_inbox_that_cannot_be_written_is_named(tmp_path: Path) -> None:
+    (tmp_path / INBOX).write_text("a file where the inbox folder should be")
+    with pytest.raises(OperationalError, match=r"FLAT not sent: cannot write .*/inbox/"):
+        send_command(tmp_path, "FLAT")
 
 
 SENDER = """
@@ -115,7 +157,7 @@ def test_hundred_commands_from_two_processes_each_arrive_exactly_once(tmp_path: 
     received: list[str] = []
     deadline = time.monotonic() + 60
     while (
-        any(p.poll() is None for p in senders) or (tmp_path / COMMAND_FILE).exists()
+        any(p.poll() is None for p in senders) or inbox.waiting()
     ) and time.monotonic() < deadline:
         for path in inbox.pending():
             got = inbox.read(path, dt.datetime.now(dt.UTC), 60)

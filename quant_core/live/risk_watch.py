@@ -1,0 +1,93 @@
+"""The account limits at every heartbeat: daily loss and drawdown, by the broker's figures.
+
+The pre-trade controls (``portfolio.risk``) check each order before it is sent. Daily loss and
+drawdown are watched between orders as well, so a bad day trips them when it happens, not at
+the next rebalance. At each heartbeat :meth:`LimitWatch.check` rolls the risk day and raises the
+peak (``Worker.track_equity``), then measures the broker's net liquidation against the
+session's opening equity and against the peak (``portfolio.risk.account_usage``).
+
+A breach acts as configured and says so (the log, the state's reason and an entry in its
+errors):
+
+* a RUNNING worker halts new strategy orders: HALTED, saved like every halt, until RESUME or
+  ``--resume`` (a limit still tripped then halts it again at the next heartbeat);
+* with ``risk.flat_on_breach`` the worker then closes every position as FLAT does, once per
+  breach: not again while the limit stays tripped. A worker HALTED already (by FLAT, or by the
+  pre-trade check of the same limit) goes flat too;
+* a STOPPED or DISCONNECTED worker only reports the breach: STOP touches no position, and a
+  disconnected worker cannot reach the broker.
+
+The state file carries every limit with its usage (``risk.limits``: name, label, limit, usage,
+tripped), as fractions of equity.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from config.schema import RiskConfig
+from quant_core.live.files import Command, CommandKind
+from quant_core.portfolio import risk
+
+if TYPE_CHECKING:
+    from quant_core.live.worker import Worker
+
+SOURCE = "risk"  # the source of the FLAT a breach sends; its orders are tagged flat:risk-...
+
+
+class LimitWatch:
+    """Watch daily loss and drawdown for one worker (see the module docstring)."""
+
+    def __init__(self, cfg: RiskConfig) -> None:
+        self.cfg = cfg
+        self.usage: list[risk.LimitUsage] = []
+        self._reported: set[str] = set()  # limits whose breach is reported, while tripped
+        self._flattened: set[str] = set()  # limits flat_on_breach acted on, while tripped
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Return the limits for the state file: name, label, limit, usage, tripped."""
+        return [
+            {"name": u.name, "label": u.label, "limit": u.limit, "usage": u.usage}
+            | {"tripped": u.tripped}
+            for u in self.usage
+        ]
+
+    def check(self, worker: Worker) -> None:
+        """Measure the limits against the broker's account now; act on a breach."""
+        from quant_core.live.worker import WorkerState  # here: the worker imports this module
+
+        worker.track_equity(worker.local_today())
+        equity = worker.broker.account().net_liquidation
+        self.usage = risk.account_usage(
+            self.cfg, equity, worker.day_start_equity, worker.peak_equity
+        )
+        tripped = [u for u in self.usage if u.tripped]
+        names = {u.name for u in tripped}
+        self._reported &= names  # a limit back within bounds: its next breach is a new one
+        self._flattened &= names
+        if not tripped:
+            return
+        first = tripped[0]
+        reason = f"risk limit {first.name}: {first.describe()}"
+        if worker.state is WorkerState.RUNNING:
+            worker.breach = risk.Breach(first.name, first.describe())
+            worker.transition(WorkerState.HALTED, reason)
+            worker._error(f"{reason} at the heartbeat: new strategy orders halted")
+        elif first.name not in self._reported:
+            halted = worker.state is WorkerState.HALTED
+            if halted and worker.breach is None:
+                worker.breach = risk.Breach(first.name, first.describe())
+            note = "already halted" if halted else "reported only, no order or position touched"
+            worker._error(f"{reason} at the heartbeat, while {worker.state}: {note}")
+        self._reported.add(first.name)
+        if (
+            self.cfg.flat_on_breach
+            and worker.state is WorkerState.HALTED
+            and first.name not in self._flattened
+        ):
+            self._flattened.add(first.name)
+            flat = Command(f"risk-{uuid.uuid4().hex[:12]}", CommandKind.FLAT, worker.wall(), SOURCE)
+            result = str(worker._flat(flat)["result"])
+            worker.transition(WorkerState.HALTED, f"{reason}; flat_on_breach: {result}")
+            worker._error(f"{reason}: risk.flat_on_breach sent FLAT {flat.id}: {result}")

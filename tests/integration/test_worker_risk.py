@@ -1,0 +1,119 @@
+"""The account limits at every heartbeat (live.risk_watch), in a replay on the simulated broker."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from config import load_config
+from quant_core.live.files import read_state, send_command
+from quant_core.live.journal import Journal
+from quant_core.live.sim_broker import SimBroker
+from quant_core.live.worker import HALT_FILE, ReplayClock, Worker, WorkerState
+from quant_core.portfolio.costs import CostModel
+from tests.factories import Fixed, market
+
+pytestmark = pytest.mark.integration
+
+# Flat for four sessions, then everything falls 10% at the close of row 4: a ~9% daily loss for
+# a book 90% invested. The schedule (every 21 sessions) rebalances only at the start, so no
+# pre-trade check runs on the bad day: only the heartbeat can see it.
+DROP: dict[str, list[Any]] = {
+    "A": [10.0] * 4 + [9.0] * 3,
+    "B": [20.0] * 4 + [18.0] * 3,
+    "C": [5.0] * 4 + [4.5] * 3,
+}
+
+
+def make(tmp: Path, *overrides: str) -> tuple[Worker, SimBroker]:
+    cfg = load_config(
+        "live",
+        [f"paths.data_dir={tmp}", "risk.max_position_weight=null", *overrides],
+        environ={},
+    )
+    data = market(DROP)
+    clock = ReplayClock("America/New_York")
+    clock.at(dt.date(2010, 1, 4), ReplayClock.CLOSE)
+    live = tmp / "live"
+    broker = SimBroker(
+        data.symbol_index, 100_000.0, CostModel(), "pro_rata", False, clock, live / "sim.json"
+    )
+    weights = {"A": 0.3, "B": 0.3, "C": 0.3}
+    journal = Journal(live / "journal.duckdb")
+    worker = Worker(cfg, data, Fixed(weights), broker, live, journal, clock=clock)
+    worker.start()
+    return worker, broker
+
+
+def _state(worker: Worker) -> dict[str, Any]:
+    state = read_state(worker.live_dir)
+    assert state is not None
+    return state
+
+
+@pytest.mark.parametrize("flat", [False, True])
+def test_a_daily_loss_beyond_the_limit_trips_at_the_heartbeat(tmp_path: Path, flat: bool) -> None:
+    worker, broker = make(
+        tmp_path, "risk.max_daily_loss_frac=0.01", f"risk.flat_on_breach={str(flat).lower()}"
+    )
+    worker.replay(1, 4)  # ends on the day of the fall
+
+    state = _state(worker)
+    assert (worker.live_dir / HALT_FILE).exists()  # halted; a restart comes up HALTED too
+    assert state["risk"]["status"] == "tripped"
+    assert state["risk"]["limit"] == "max_daily_loss"
+    assert state["risk"]["flat_on_breach"] is flat
+    limits = {row["name"]: row for row in state["risk"]["limits"]}
+    assert set(limits) == {"max_daily_loss", "max_drawdown"}
+    daily = limits["max_daily_loss"]
+    assert (daily["label"], daily["limit"], daily["tripped"]) == ("daily loss", 0.01, True)
+    assert 0.08 < daily["usage"] < 0.095
+    if not flat:  # net liquidation at the close against the session's opening equity
+        nav = broker.account().net_liquidation
+        assert daily["usage"] == pytest.approx(1 - nav / worker.day_start_equity, rel=1e-12)
+    assert limits["max_drawdown"]["tripped"] is False  # within 25% of the peak
+    messages = [e["message"] for e in state["errors"]]
+    assert any(
+        m.startswith("risk limit max_daily_loss: daily loss 8.")
+        and m.endswith("of 1.00% at the heartbeat: new strategy orders halted")
+        for m in messages
+    )
+    assert state["worker"]["replay_finished"] == "2010-01-08"
+    assert "it ended HALTED: risk limit max_daily_loss: daily loss 8." in state["worker"]["reason"]
+    if flat:
+        assert broker.positions() == []
+        assert state["positions"] == []
+        assert any("risk.flat_on_breach sent FLAT risk-" in m for m in messages)
+        assert sum("flat_on_breach sent FLAT" in m for m in messages) == 1  # once per breach
+    else:
+        assert len(broker.positions()) == 3  # halted, not sold
+    worker.journal.close()
+
+
+def test_a_stopped_worker_reports_a_breach_and_touches_nothing(tmp_path: Path) -> None:
+    worker, broker = make(tmp_path, "risk.max_daily_loss_frac=0.01", "risk.flat_on_breach=true")
+    data = worker.data
+    broker.mark(data.panels["close"][0])
+    worker.rebalance(1)
+    broker.open_session(data.panels["open"][1])  # invested; the fall has not come yet
+    held = {p.symbol: p.quantity for p in broker.positions()}
+    assert held
+    send_command(worker.live_dir, "STOP")
+    worker.heartbeat()
+    assert (worker.state, worker.finished) == (WorkerState.STOPPED, False)
+
+    broker.mark(data.panels["close"][4])  # the fall, seen by the next heartbeat
+    worker.heartbeat()
+
+    assert worker.state is WorkerState.STOPPED  # STOP touches no position, even on a breach
+    assert {p.symbol: p.quantity for p in broker.positions()} == held
+    state = _state(worker)
+    daily = state["risk"]["limits"][0]
+    assert (daily["name"], daily["tripped"]) == ("max_daily_loss", True)
+    assert state["errors"][-1]["message"].endswith(
+        "at the heartbeat, while STOPPED: reported only, no order or position touched"
+    )
+    worker.journal.close()
