@@ -25,6 +25,7 @@ from quant_core.live.journal import Journal
 from quant_core.live.sim_broker import SimBroker
 from quant_core.live.watcher import CommandWatcher
 from quant_core.live.worker import (
+    HALT_FILE,
     RISK_FILE,
     ReplayClock,
     Worker,
@@ -104,7 +105,9 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
     clock = ReplayClock(zone) if request.replay else utc_now
     account = ""
     if broker is None:
-        files = (SIM_ACCOUNT_FILE, RISK_FILE)
+        # A fresh replay account sets aside what was measured on the old one: its risk state,
+        # and a halt its limits tripped (a STOP latch, a person's order, stays).
+        files = (SIM_ACCOUNT_FILE, RISK_FILE, HALT_FILE)
         account = sim_account.start_account(
             folder, files, bool(request.replay), request.continue_account, utc_now()
         )

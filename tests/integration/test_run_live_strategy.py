@@ -60,6 +60,23 @@ def test_replay_writes_state_journal_and_log(tmp_path: Path, warehouse: Path) ->
     assert "Worker finished" in (tmp_path / "live" / "worker.log").read_text()
 
 
+def test_a_fresh_replay_sets_aside_the_halt_of_the_account_it_replaces(
+    tmp_path: Path, warehouse: Path
+) -> None:
+    # A halt tripped on an earlier replay's account says nothing of a fresh account's risk.
+    live = tmp_path / "live"
+    live.mkdir()
+    (live / "sim_account.json").write_text("{}")  # an earlier replay's account
+    (live / "halted.latch").write_text('{"reason": "risk limit max_daily_loss_frac", "at": ""}')
+    result = run(tmp_path, warehouse, "--replay", "2010-03-01:2010-03-31")
+    assert result.returncode == 0, result.stderr
+    state = json.loads((live / "dashboard_state.json").read_text())
+    assert state["worker"]["reason"] == "replay finished on 2010-03-31"
+    assert state["rebalance"]["last"] is not None  # it traded: not held HALTED
+    (archived,) = (live / "archive").glob("*/halted.latch")
+    assert "max_daily_loss_frac" in archived.read_text()
+
+
 def test_once_refusing_stale_data_exits_1(tmp_path: Path, warehouse: Path) -> None:
     # A calendar open around the clock, and a rebalance time of midnight: a rebalance is due
     # whenever the test runs, and the data (ending 2010-08-20) is years stale.
