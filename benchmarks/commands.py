@@ -1,6 +1,6 @@
 """Command latency and state-file write time of the live worker.
 
-* From ``send_command`` (which ends with the atomic ``os.replace`` of command.json) to the
+* From ``send_command`` (which ends with the atomic rename of its file into ``inbox/``) to the
   command's acknowledgement in dashboard_state.json, with a real worker process (live loop,
   simulated broker, watchdog plus polling): median and p99 over 200 commands. Target p99 <= 50 ms.
 * ``write_state`` with 500 positions (temporary file, fsync, rename): median and p99 over 200
@@ -130,7 +130,7 @@ def main() -> None:
     writes = state_write(200)
     print(f"{'':44}{'median':>10}{'p99':>10}{'target':>10}")
     print(
-        f"{'command.json replace -> ack in state (ms)':44}{statistics.median(latency) * 1e3:>10.1f}"
+        f"{'send_command -> ack in state (ms)':44}{statistics.median(latency) * 1e3:>10.1f}"
         f"{_p99(latency) * 1e3:>10.1f}{'p99 50':>10}"
     )
     print(

@@ -199,6 +199,9 @@ class _Records:
             return pd.DataFrame(columns=list(TRADE_COLUMNS))
         c = self._joined()
         filled, price = c["filled"], c["exec_price"]
+        # What the fill paid beyond the price it was based on: the open, or for an exit at the
+        # last close (no open), that close (the signal price, forward-filled).
+        base = np.where(np.isfinite(c["open_price"]), c["open_price"], c["signal_price"])
         return pd.DataFrame(
             {
                 "date": data.date_index[c["row"]],
@@ -211,7 +214,7 @@ class _Records:
                 "exec_price": price,
                 "notional": np.nan_to_num(np.abs(filled) * price),
                 "commission": c["commission"],
-                "slippage": np.nan_to_num(np.abs(filled * (price - c["open_price"]))),
+                "slippage": np.nan_to_num(np.abs(filled * (price - base))),
                 "status": c["status"],
             }
         )

@@ -3,8 +3,10 @@
 Every built-in strategy, rebalancing every session and every 21, on the real sp500-2010 data,
 is run on the full history and on the history cut at each session of a window. The window holds
 the partial session of 2009-11-12 (408 of ~500 symbols have a bar) and the end of CBE, CIEN, CVG,
-DYN, ESV, KBH, MBI and MTW (last bar 2009-12-24): a decision that used bars after T (whether a
-pausing symbol ever trades again) would differ between the two runs. Symbols with no bar up to D
+DYN, ESV, KBH, MBI and MTW (last bar 2009-12-24, gone by the 5-session rule from 2010-01-04): a
+decision that used bars after T (whether a pausing symbol ever trades again) would differ
+between the two runs. Every strategy's full run sells at least one gone symbol at its last close
+in the window, so the forced sale itself is cut through. Symbols with no bar up to D
 are dropped from the cut data, as a warehouse synced up to D would not hold them.
 """
 
@@ -27,17 +29,18 @@ from quant_core.strategies.base import MarketData, build_strategy
 
 pytestmark = pytest.mark.acceptance
 
-WINDOW = ("2009-11-09", "2009-12-31")  # the partial session and eight symbols that leave
+WINDOW = ("2009-11-09", "2010-01-15")  # the partial session and eight symbols that leave
 STRATEGIES: dict[str, dict[str, Any]] = {
-    # Short lookbacks, so that each trades well before the window.
-    "momentum": {"lookback": 20, "top_quantile": 0.1},
+    # Short lookbacks, so that each trades well before the window, and broad picks, so that
+    # each holds symbols that leave (and must sell them at their last close) in it.
+    "momentum": {"lookback": 20, "top_quantile": 0.5},
     "multi_factor": {
         "factors": {"momentum_20": 1.0, "reversal_5": 0.5},
-        "top_quantile": 0.1,
+        "top_quantile": 0.5,
         "long_short": True,
     },
     "sma_cross": {"fast": 5, "slow": 20},
-    "mean_reversion": {"lookback": 5, "bottom_quantile": 0.05, "hold_sessions": 1},
+    "mean_reversion": {"lookback": 5, "bottom_quantile": 0.3, "hold_sessions": 1},
 }
 
 
@@ -73,8 +76,10 @@ def test_cutting_the_data_changes_nothing_before_the_cut(sp500, name, rebalance)
         1_000_000.0, costs=CostModel(commission_bps=1.0, slippage_bps=5.0), rebalance=rebalance
     )
     full = run_engine(sp500, strategy, settings)
-    assert (full.trades["filled"] != 0).sum() > 0
     lo, hi = (int(np.searchsorted(sp500.dates, np.datetime64(d))) for d in WINDOW)
+    window = full.trades["date"].between(sp500.date_index[lo], sp500.date_index[hi])
+    exits = full.trades[window & (full.trades["status"] == "exit_at_last_close")]
+    assert len(exits) > 0, "no forced sale in the window: the test would not see one"
     checked = 0
     for last in range(lo, hi + 1):
         day = pd.Timestamp(sp500.dates[last])

@@ -303,3 +303,15 @@ def test_weekly_and_monthly_schedules_across_the_real_gaps(calendar) -> None:
     monthly = pd.DatetimeIndex(dates[rebalance_rows(dates, 20, len(dates) - 1, "monthly")])
     assert pd.Timestamp("2009-11-05") in monthly  # the first November session in the data
     assert len(set(zip(monthly.year, monthly.month, strict=True))) == len(monthly)
+
+
+def test_an_exit_at_the_last_close_reports_its_slippage() -> None:
+    nan = np.nan
+    data = market({"A": [10, 10, 11, nan, nan, nan], "B": [10, 10, 10, 10, 10, 10]})
+    costs = CostModel(slippage_bps=10.0)
+    settings = EngineSettings(10_000.0, rebalance=2, exit_after_missing=2, costs=costs)
+    result = run_engine(data, Fixed({"A": 0.5, "B": 0.5}), settings)
+    exit_ = result.trades[result.trades["status"] == "exit_at_last_close"].iloc[0]
+    # Sold 490 at 11 x (1 - 0.001) = 10.989: 490 x 0.011 = 5.39 paid beyond the last close.
+    assert exit_["exec_price"] == pytest.approx(10.989)
+    assert exit_["slippage"] == pytest.approx(5.39)
