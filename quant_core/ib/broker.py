@@ -254,7 +254,8 @@ class IBBroker:
         realized = _number_or_none(self._pnl.realizedPnL if self._pnl is not None else None)
         unrealized = _number_or_none(self._pnl.unrealizedPnL if self._pnl is not None else None)
         return Account(
-            net_liquidation=values.get("NetLiquidation", 0.0),
+            # Not reported yet (the account download under way): unknown, never a 100% loss.
+            net_liquidation=values.get("NetLiquidation", math.nan),
             cash=values.get("TotalCashValue", 0.0),
             buying_power=values.get("BuyingPower", 0.0),
             realized_pnl=realized

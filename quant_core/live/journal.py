@@ -186,6 +186,20 @@ class Journal:
                 params,
             )
 
+    def sent_symbols(self, prefix: str, mode: str) -> set[str]:
+        """Return the symbols whose order under reference ``prefix`` a run in ``mode`` sent.
+
+        Every order on record but those known never sent (``unsent``): the broker's report of
+        the day's executions ends at its day's end, the journal's does not, so a session's
+        orders are not sent again by a run on a later day (an evening run, then the morning).
+        """
+        rows = self.con.execute(
+            "SELECT DISTINCT o.symbol FROM orders o JOIN runs r USING (run_id) "  # noqa: S608 - constant
+            f"WHERE r.mode = ? AND starts_with(o.ref, ?) AND o.status <> '{UNSENT}'",
+            [mode, prefix],
+        ).fetchall()
+        return {str(row[0]) for row in rows}
+
     def intents(self) -> pd.DataFrame:
         """Return the intents no broker answer has settled yet (every run)."""
         return self._frame(f"SELECT * FROM orders WHERE status = '{INTENDED}'")  # noqa: S608 - constant

@@ -12,8 +12,10 @@ errors):
 * a RUNNING worker halts new strategy orders: HALTED, saved like every halt, until RESUME or
   ``--resume`` (a limit still tripped then halts it again at the next heartbeat);
 * with ``risk.flat_on_breach`` the worker then closes every position as FLAT does, once per
-  breach: not again while the limit stays tripped. A worker HALTED already (by FLAT, or by the
-  pre-trade check of the same limit) goes flat too;
+  breach: not again while the limit stays tripped, across restarts too (the limits acted on are
+  saved with the risk state). A worker HALTED already (by FLAT, or by the pre-trade check of the
+  same limit) goes flat too. That FLAT is a command like any other: acknowledged in the state,
+  the command audit log and the journal, with source ``risk``;
 * a STOPPED or DISCONNECTED worker only reports the breach: STOP touches no position, and a
   disconnected worker cannot reach the broker.
 
@@ -24,6 +26,7 @@ tripped), as fractions of equity.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from config.schema import RiskConfig
@@ -39,11 +42,11 @@ SOURCE = "risk"  # the source of the FLAT a breach sends; its orders are tagged 
 class LimitWatch:
     """Watch daily loss and drawdown for one worker (see the module docstring)."""
 
-    def __init__(self, cfg: RiskConfig) -> None:
+    def __init__(self, cfg: RiskConfig, flattened: Iterable[str] = ()) -> None:
         self.cfg = cfg
         self.usage: list[risk.LimitUsage] = []
         self._reported: set[str] = set()  # limits whose breach is reported, while tripped
-        self._flattened: set[str] = set()  # limits flat_on_breach acted on, while tripped
+        self.flattened: set[str] = {str(name) for name in flattened}  # acted on, while tripped
 
     def rows(self) -> list[dict[str, Any]]:
         """Return the limits for the state file: name, label, limit, usage, tripped."""
@@ -65,7 +68,9 @@ class LimitWatch:
         tripped = [u for u in self.usage if u.tripped]
         names = {u.name for u in tripped}
         self._reported &= names  # a limit back within bounds: its next breach is a new one
-        self._flattened &= names
+        if self.flattened - names and self.usage and all(u.usage is not None for u in self.usage):
+            self.flattened &= names
+            worker.save_risk()
         if not tripped:
             return
         first = tripped[0]
@@ -84,10 +89,14 @@ class LimitWatch:
         if (
             self.cfg.flat_on_breach
             and worker.state is WorkerState.HALTED
-            and first.name not in self._flattened
+            and first.name not in self.flattened
         ):
-            self._flattened.add(first.name)
+            self.flattened.add(first.name)
+            worker.save_risk()  # before acting: a kill mid-way must not flatten twice
             flat = Command(f"risk-{uuid.uuid4().hex[:12]}", CommandKind.FLAT, worker.wall(), SOURCE)
-            result = str(worker._flat(flat)["result"])
+            outcome = worker._flat(flat)
+            result = str(outcome["result"])
+            ack = {"id": flat.id, "at": worker.wall().isoformat(), "command": "FLAT"}
+            worker._acknowledge(ack | {"accepted": True, "source": SOURCE} | outcome)
             worker.transition(WorkerState.HALTED, f"{reason}; flat_on_breach: {result}")
             worker._error(f"{reason}: risk.flat_on_breach sent FLAT {flat.id}: {result}")

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
@@ -41,6 +42,7 @@ from quant_core.strategies.base import FIELDS, MarketData
 logger = logging.getLogger(__name__)
 
 SIM_ACCOUNT_FILE = "sim_account.json"
+JOURNAL_FILE = "journal.duckdb"
 COMMAND_POLL_S = 0.02  # seconds between checks for a command when no event came
 ONCE_SETTLE_S = 3.0  # --once: how long the broker gets to fill before the final state
 
@@ -107,7 +109,8 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
     if broker is None:
         # A fresh replay account sets aside what was measured on the old one: its risk state,
         # and a halt its limits tripped (a STOP latch, a person's order, stays).
-        files = (SIM_ACCOUNT_FILE, RISK_FILE, HALT_FILE)
+        # Its journal too: the orders and fills on record are the old account's.
+        files = (SIM_ACCOUNT_FILE, RISK_FILE, HALT_FILE, JOURNAL_FILE, f"{JOURNAL_FILE}.wal")
         account = sim_account.start_account(
             folder, files, bool(request.replay), request.continue_account, utc_now()
         )
@@ -119,12 +122,13 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
             cfg.portfolio.fractional_shares,
             clock,
             folder / SIM_ACCOUNT_FILE,
+            zone=ZoneInfo(zone),
         )
         if request.replay and request.continue_account:
             first, _ = session_range(data.dates, strategy.warmup, *request.replay)
             start = pd.Timestamp(data.dates[first]).date()
             sim_account.check_continuation(broker, start, folder / SIM_ACCOUNT_FILE)
-    journal = Journal(folder / "journal.duckdb")
+    journal = Journal(folder / JOURNAL_FILE)
     options = WorkerOptions(
         mode=mode, resume=request.resume, speed_s=request.speed_s, account=account
     )

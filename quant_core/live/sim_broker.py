@@ -67,11 +67,15 @@ class SimBroker:
         fractional: bool,
         clock: Callable[[], dt.datetime],
         store: Path | None = None,
+        zone: dt.tzinfo | None = None,
     ) -> None:
         self.symbols = symbols
         self.ledger = Ledger(initial_cash, np.zeros(len(symbols)))
         self.costs, self.shortfall, self.fractional = costs, shortfall, fractional
         self.clock = clock
+        # The day whose executions are reported: the exchange's (19:30 and 20:30 in New York are
+        # one day, two UTC dates); the clock's own zone when none is given.
+        self.zone = zone
         self.marks = np.full(len(symbols), np.nan)
         self._book: dict[str, Order] = {}
         self._done: list[Order] = []
@@ -170,7 +174,9 @@ class SimBroker:
 
     def _today(self, fills: list[Fill]) -> list[Fill]:
         now = self.clock()
-        return [f for f in fills if f.time.astimezone(now.tzinfo).date() == now.date()]
+        zone = self.zone or now.tzinfo
+        today = now.astimezone(zone).date()
+        return [f for f in fills if f.time.astimezone(zone).date() == today]
 
     def quotes(
         self, symbols: list[str], on_batch: Callable[[], None] | None = None

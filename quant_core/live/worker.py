@@ -176,7 +176,6 @@ class Worker:
         self.clock, self.sleep, self.wall = clock, sleep, wall
         self.inbox = CommandInbox(live_dir)
         self.controls = risk.controls_from_config(cfg.risk)
-        self.limit_watch = LimitWatch(cfg.risk)  # daily loss and drawdown at every heartbeat
         self.costs = CostModel.from_config(cfg.costs)
         # Built now, before the first state file announces the worker: not on a command's time.
         self.calendar = get_calendar(cfg.calendar.exchange)
@@ -199,6 +198,9 @@ class Worker:
         self.peak_equity = float(self.saved_risk.get("peak_equity", 0.0))
         self.risk_day = str(self.saved_risk.get("day", ""))
         self.day_start_equity = float(self.saved_risk.get("day_start_equity", 0.0))
+        # Daily loss and drawdown at every heartbeat; the limits flat_on_breach acted on are
+        # saved, so a restart (the next cron --once) does not liquidate again.
+        self.limit_watch = LimitWatch(cfg.risk, self.saved_risk.get("flattened", []))
         self.stop_requested = False
         self.finished = False
         self.stale_refusal: str | None = None  # why due() last refused a rebalance (stale data)
@@ -572,9 +574,11 @@ class Worker:
         resting = [o for o in mine if o.ref.startswith(prefix)]
         sent = {o.symbol for o in resting}
         sent |= {f.symbol for f in self.broker.fills() if f.ref.startswith(prefix)}
+        sent |= self.journal.sent_symbols(prefix, self.options.mode)  # the broker's day is over
         if sent:
             logger.warning(
-                "Orders for %s are already at the broker for %s: not sending those again",
+                "Orders for %s were already sent for %s (at the broker or in the journal): "
+                "not sending those again",
                 session,
                 ", ".join(sorted(sent)),
             )
@@ -809,12 +813,17 @@ class Worker:
         if equity > self.peak_equity:
             self.peak_equity, changed = equity, True
         if changed:
-            state = {
-                "peak_equity": self.peak_equity,
-                "day": self.risk_day,
-                "day_start_equity": self.day_start_equity,
-            }
-            atomic_write_json(self.live_dir / RISK_FILE, state)
+            self.save_risk()
+
+    def save_risk(self) -> None:
+        """Save the peak, the risk day and its opening equity, and the limits flattened on."""
+        state = {
+            "peak_equity": self.peak_equity,
+            "day": self.risk_day,
+            "day_start_equity": self.day_start_equity,
+            "flattened": sorted(self.limit_watch.flattened),
+        }
+        atomic_write_json(self.live_dir / RISK_FILE, state)
 
     def local_today(self) -> dt.date:
         """Return today's date at the exchange, by the market clock."""

@@ -94,6 +94,7 @@ class FakeTWS:
         self.ticks_sent: list[tuple[str, int, float]] = []  # (symbol, tick type, price)
         # every execution of the day: (order, exec id, shares, price, time, commission)
         self.executions: list[tuple[p.FakeOrder, str, float, float, str, float]] = []
+        self.withheld_account_tags: set[str] = set()  # account totals not reported (yet)
         self.commission_later = False  # hold commission reports until send_commissions()
         self._held_reports: list[tuple[_Connection, str, float]] = []
         self.daily_pnl = 0.0  # what reqPnL reports as today's P&L
@@ -317,6 +318,8 @@ class FakeTWS:
             ("BuyingPower", max(0.0, self.cash)),
             ("AvailableFunds", max(0.0, self.cash)),
         ):
+            if key in self.withheld_account_tags:  # as before TWS's account download ends
+                continue
             conn.send(p.account_value(key, round(amount, 2), account, self.base_currency))
         for currency, amount in ((self.base_currency, self.cash), ("BASE", self.cash)):
             conn.send(p.account_value("CashBalance", round(amount, 2), account, currency))

@@ -206,6 +206,31 @@ def test_a_second_forced_once_run_sends_nothing(
     assert not tables["fills"]["recovered"].any()
 
 
+def test_a_forced_run_on_the_next_day_does_not_send_the_session_again(
+    tmp_path: Path, live_warehouse: Path
+) -> None:
+    # The first run's fills dated a day earlier: the broker no longer reports them (IB reports
+    # one day's executions; so does the simulated broker), as for an evening run followed by a
+    # morning run before the same session. The journal still knows the session's orders.
+    first = _worker(tmp_path, live_warehouse, *ONCE)
+    assert "Rebalance for 2010-08-23: 98 order(s) sent" in first.stderr
+    store = tmp_path / "live" / "sim_account.json"
+    account = json.loads(store.read_text())
+    for execution in account["executions"]:
+        when = pd.Timestamp(execution["time"]) - pd.Timedelta(days=1)
+        execution["time"] = when.isoformat()
+    store.write_text(json.dumps(account))
+
+    second = _worker(tmp_path, live_warehouse, *ONCE)
+
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "Rebalance for 2010-08-23: 0 order(s) sent" in second.stderr
+    assert _sim_account(tmp_path)["executions"] == []  # the broker forgot them indeed
+    orders = _journal_table(tmp_path, "orders")
+    assert orders["ref"].is_unique
+    assert len(orders) == 98
+
+
 @pytest.mark.parametrize("phase", SIM_PHASES)
 def test_the_sim_worker_killed_at_any_step_ends_as_if_uninterrupted(
     tmp_path: Path, live_warehouse: Path, uninterrupted_sim: dict[str, Any], phase: str
@@ -250,6 +275,11 @@ def test_a_replay_started_again_starts_afresh_unless_continued(
     assert [o["ref"] for o in again["book"]] == [o["ref"] for o in expected["book"]]
     [archived] = (killed / "live" / "archive").glob("*/sim_account.json")
     assert json.loads(archived.read_text())["positions"]  # the killed run's account: kept
+    [journal] = (killed / "live" / "archive").glob("*/journal.duckdb")  # its journal with it
+    assert journal.parent == archived.parent
+    orders = _journal_table(killed, "orders")  # the fresh account's journal: its own orders
+    assert orders["ref"].is_unique
+    assert "unsent" not in set(orders["status"])
 
     # --continue carries the account on, from a later session only.
     back = _worker(killed, live_warehouse, "--replay", "2010-06-15:2010-07-30", "--continue")

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import socket
 from collections.abc import Iterator
 
 import pytest
 
-from config.schema import IBConfig
+from config.schema import IBConfig, RiskConfig
 from quant_core.broker import Order, OrderStatus, OrderType, Side
 from quant_core.errors import ConfigError, TemporaryBrokerError
 from quant_core.ib.broker import IBBroker, family_of
 from quant_core.ib.client import ibapi
+from quant_core.portfolio import risk
 from tests.fake_tws import LIB, client_problems
 from tests.fake_tws.server import FakeTWS
 
@@ -28,6 +30,23 @@ def broker(fake: FakeTWS, caplog: pytest.LogCaptureFixture) -> Iterator[IBBroker
     yield adapter
     adapter.disconnect()
     assert client_problems(caplog.records) == []
+
+
+def test_a_net_liquidation_not_reported_is_unknown_not_zero(fake: FakeTWS) -> None:
+    # Read as 0.0 it was a 100% daily loss: the heartbeat halted (and with flat_on_breach,
+    # liquidated) an account that had lost nothing.
+    fake.withheld_account_tags = {"NetLiquidation"}
+    adapter = IBBroker(IBConfig(port=fake.port, client_id=12), timeout_s=5)
+    adapter.connect()
+    try:
+        account = adapter.account()
+    finally:
+        adapter.disconnect()
+    assert math.isnan(account.net_liquidation)
+    assert account.cash == 1_000_000
+    usage = risk.account_usage(RiskConfig(), account.net_liquidation, 1_000_000, 1_050_000)
+    assert [u.tripped for u in usage] == [False, False]
+    assert all(u.usage is None for u in usage)
 
 
 def test_account_and_positions_map_to_our_types(broker: IBBroker) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from config import load_config
 from quant_core.live.files import read_state, send_command
 from quant_core.live.journal import Journal
 from quant_core.live.sim_broker import SimBroker
-from quant_core.live.worker import HALT_FILE, ReplayClock, Worker, WorkerState
+from quant_core.live.worker import AUDIT_FILE, HALT_FILE, ReplayClock, Worker, WorkerState
 from quant_core.portfolio.costs import CostModel
 from tests.factories import Fixed, market
 
@@ -117,3 +118,33 @@ def test_a_stopped_worker_reports_a_breach_and_touches_nothing(tmp_path: Path) -
         "at the heartbeat, while STOPPED: reported only, no order or position touched"
     )
     worker.journal.close()
+
+
+def test_a_breach_flattens_once_across_restarts_and_the_flat_is_audited(tmp_path: Path) -> None:
+    settings = ("risk.max_daily_loss_frac=null", "risk.max_drawdown_frac=0.05")
+    worker, broker = make(tmp_path, *settings, "risk.flat_on_breach=true")
+    worker.replay(1, 4)  # a ~9% drawdown at the close of row 4: FLAT
+    assert broker.positions() == []
+
+    def flats() -> list[dict[str, Any]]:
+        lines = (tmp_path / "live" / AUDIT_FILE).read_text().splitlines()
+        return [a for a in map(json.loads, lines) if a["command"] == "FLAT"]
+
+    [flat] = flats()  # a FLAT like any other: acknowledged and audited, its source named
+    assert (flat["source"], flat["accepted"]) == ("risk", True)
+    assert flat["id"].startswith("risk-")
+    assert flat["result"]
+    commands = worker.journal.table("commands")
+    assert list(commands["id"]) == [flat["id"]]
+    worker.journal.close()
+
+    # Started again (the next cron --once): the drawdown is still beyond its limit, but the
+    # book was flattened for this breach already.
+    again, _ = make(tmp_path, *settings, "risk.flat_on_breach=true")
+    state = _state(again)
+    [drawdown] = state["risk"]["limits"]
+    assert drawdown["tripped"] is True
+    assert again.state is WorkerState.HALTED
+    assert not any("flat_on_breach sent FLAT" in e["message"] for e in state["errors"])
+    assert len(flats()) == 1
+    again.journal.close()

@@ -65,6 +65,26 @@ def test_a_new_day_forgets_the_executions_of_the_last(tmp_path: Path) -> None:
     assert sim(tmp_path / "sim.json", clock).positions()[0].quantity == 10
 
 
+def test_the_day_is_the_exchanges_not_utcs(tmp_path: Path) -> None:
+    # 19:30 and 20:30 in New York are one exchange day but two UTC dates: a second forced run
+    # at 20:30 must still see the 19:30 fills, or it sends the session's orders again.
+    from zoneinfo import ZoneInfo
+
+    york = ZoneInfo("America/New_York")
+    clock = Clock()
+    clock.now = dt.datetime(2010, 8, 23, 19, 30, tzinfo=york).astimezone(dt.UTC)
+    symbols = pd.Index(["A", "B"], dtype=object)
+    store = tmp_path / "sim.json"
+    broker = SimBroker(symbols, 10_000.0, CostModel(), "pro_rata", False, clock, store, zone=york)
+    [fill] = buy(broker, "A", 10, 10.0)
+
+    clock.now = dt.datetime(2010, 8, 23, 20, 30, tzinfo=york).astimezone(dt.UTC)
+    again = SimBroker(symbols, 10_000.0, CostModel(), "pro_rata", False, clock, store, zone=york)
+    assert again.fills() == [fill]
+    clock.now = dt.datetime(2010, 8, 24, 0, 30, tzinfo=york).astimezone(dt.UTC)
+    assert again.fills() == []  # the exchange's next day
+
+
 def test_two_accounts_never_share_an_execution_id(tmp_path: Path) -> None:
     clock = Clock()
     [one] = buy(sim(tmp_path / "one.json", clock), "A", 10, 10.0)
