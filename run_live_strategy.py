@@ -39,7 +39,7 @@ def _span(text: str) -> tuple[dt.date, dt.date]:
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--replay", type=_span, metavar="START:END", help="replay history")
-    parser.add_argument("--speed", type=float, default=0.0, help="replay: seconds per session")
+    parser.add_argument("--speed", type=float, default=None, help="replay: seconds per session")
     parser.add_argument(
         "--continue",
         dest="continue_account",
@@ -51,7 +51,15 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true", help="start trading despite a STOP latch")
     parser.add_argument("--live", action="store_true", help="trade a live account (IB only)")
     cli.add_set_option(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    # A flag that would be ignored is refused (exit 2), never silently dropped.
+    if args.force_rebalance and not args.once:
+        parser.error("--force-rebalance works with --once only")
+    if args.speed is not None and args.replay is None:
+        parser.error("--speed works with --replay only")
+    if args.once and args.replay is not None:
+        parser.error("--once and --replay exclude each other")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         cli.add_file_log(live_dir(cfg) / "worker.log")
         request = LiveRequest(
             replay=args.replay,
-            speed_s=args.speed,
+            speed_s=args.speed or 0.0,
             once=args.once,
             force_rebalance=args.force_rebalance,
             resume=args.resume,

@@ -31,6 +31,7 @@ from quant_core.live.crash_hook import crash_point_for_tests
 
 INTENDED = "intended"  # an intent: journaled, not yet confirmed (not OrderStatus.PENDING)
 UNSENT = "unsent"  # an intent the broker never got: the worker stopped before sending it
+UNCONFIRMED = "unconfirmed"  # an intent of an earlier day the broker no longer reports
 NOT_SENT = "not sent"  # how a decision whose orders were all unsent begins
 CUT_SHORT = "cut short"  # how a decision whose orders were partly unsent begins
 OUR_REFS = ("qc:", "flat:")  # references unique per symbol: an order row is found by them
@@ -49,6 +50,8 @@ SCHEMA = (
     # Rows written by the reconciliation at start, not as they happened:
     "ALTER TABLE orders ADD COLUMN IF NOT EXISTS recovered BOOLEAN DEFAULT FALSE",
     "ALTER TABLE fills ADD COLUMN IF NOT EXISTS recovered BOOLEAN DEFAULT FALSE",
+    # The broker account a run traded (the simulated account's id, IB's account code):
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS account VARCHAR",
     "CREATE TABLE IF NOT EXISTS equity (run_id VARCHAR, ts TIMESTAMPTZ, equity DOUBLE, "
     "cash DOUBLE)",
     "CREATE TABLE IF NOT EXISTS decisions (run_id VARCHAR, session DATE, ts TIMESTAMPTZ, "
@@ -96,7 +99,8 @@ class Journal:
     def start_run(self, run_id: str, mode: str, config_sha256: str, at: dt.datetime) -> None:
         """Record a run's start."""
         self.con.execute(
-            "INSERT INTO runs VALUES (?, ?, ?, ?, NULL)", [run_id, mode, config_sha256, at]
+            "INSERT INTO runs (run_id, mode, config_sha256, started_at) VALUES (?, ?, ?, ?)",
+            [run_id, mode, config_sha256, at],
         )
 
     def end_run(self, run_id: str, at: dt.datetime) -> None:
@@ -186,8 +190,20 @@ class Journal:
                 params,
             )
 
-    def sent_symbols(self, prefix: str, mode: str) -> set[str]:
-        """Return the symbols whose order under reference ``prefix`` a run in ``mode`` sent.
+    def modes(self) -> set[str]:
+        """Return the modes (sim, ib-paper, ib-live) of every run on record."""
+        rows = self.con.execute("SELECT DISTINCT mode FROM runs").fetchall()
+        return {str(row[0]) for row in rows}
+
+    def set_account(self, run_id: str, account: str) -> None:
+        """Record the broker account ``run_id`` trades (known once connected)."""
+        self.con.execute("UPDATE runs SET account = ? WHERE run_id = ?", [account, run_id])
+
+    def sent_symbols(self, prefix: str, mode: str, account: str) -> set[str]:
+        """Return the symbols whose order under ``prefix`` a run on this account sent.
+
+        The account is ``mode`` and ``account`` together: a journal kept across a reset of the
+        simulated account, or a switch of brokers, does not hold back the new account's orders.
 
         Every order on record but those known never sent (``unsent``): the broker's report of
         the day's executions ends at its day's end, the journal's does not, so a session's
@@ -195,8 +211,9 @@ class Journal:
         """
         rows = self.con.execute(
             "SELECT DISTINCT o.symbol FROM orders o JOIN runs r USING (run_id) "  # noqa: S608 - constant
-            f"WHERE r.mode = ? AND starts_with(o.ref, ?) AND o.status <> '{UNSENT}'",
-            [mode, prefix],
+            "WHERE r.mode = ? AND coalesce(r.account, '') = ? AND starts_with(o.ref, ?) "
+            f"AND o.status <> '{UNSENT}'",
+            [mode, account, prefix],
         ).fetchall()
         return {str(row[0]) for row in rows}
 

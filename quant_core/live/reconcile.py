@@ -9,7 +9,10 @@ reconnect, before anything is placed, :func:`reconcile_journal` brings the journ
 1. executions the broker reports and the journal lacks are journaled, marked ``recovered``;
 2. intents (``intended`` order rows, see ``live/journal.py``) are settled: the broker has the
    order open, or executions of it since the intent was written, so it was sent (its id and
-   status are filled in); otherwise it never reached the broker: ``unsent``;
+   status are filled in); otherwise, if it was written today (the broker's day), it never
+   reached the broker: ``unsent``; one written on an earlier day cannot be told apart from one
+   sent and executed then (brokers report one day's executions): ``unconfirmed``, counted as
+   sent, so it is never sent again, and reported for a look at the broker's statement;
 3. decisions whose orders were all or partly unsent say so, and count what was sent;
 4. an execution without an order row gets one, rebuilt from its executions and marked
    ``recovered`` (ours are found by reference and symbol, others by the broker's order id).
@@ -24,12 +27,16 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from quant_core.broker import Fill, Order, OrderStatus, Side
-from quant_core.live.journal import OUR_REFS, UNSENT, Journal
+from quant_core.live.journal import OUR_REFS, UNCONFIRMED, UNSENT, Journal
 
 SHARE_EPSILON = 1e-9
 CONFIRMED = "sent before the worker stopped; confirmed with the broker at the next start"
 NEVER_SENT = "not at the broker at the next start (open or executed): the worker stopped first"
 REBUILT = "rebuilt from the broker's executions at the next start"
+UNCONFIRMED_REASON = (
+    "written on {day}; the broker reports only today's executions, so whether it was sent "
+    "cannot be told: counted as sent, never sent again; check the broker's statement"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +48,7 @@ class JournalReconciliation:
     unsent_orders: int = 0
     decisions_corrected: int = 0
     rebuilt_orders: int = 0
+    unconfirmed_orders: int = 0
 
     def counts(self) -> dict[str, int]:
         """Return the counts by name (for the state file)."""
@@ -55,8 +63,9 @@ class JournalReconciliation:
         return (
             f"{self.recovered_fills} execution(s) recovered from the broker, "
             f"{self.confirmed_orders} order(s) confirmed as sent, {self.unsent_orders} marked "
-            f"unsent, {self.decisions_corrected} decision(s) corrected, {self.rebuilt_orders} "
-            "order row(s) rebuilt from executions"
+            f"unsent, {self.unconfirmed_orders} from an earlier day unconfirmed (check the "
+            f"broker's statement), {self.decisions_corrected} decision(s) corrected, "
+            f"{self.rebuilt_orders} order row(s) rebuilt from executions"
         )
 
 
@@ -66,23 +75,29 @@ def reconcile_journal(
     open_orders: list[Order],
     fills: list[Fill],
     zone: ZoneInfo,
+    today: dt.date,
 ) -> JournalReconciliation:
-    """Bring ``journal`` in line with the broker's ``open_orders`` and ``fills`` (see above)."""
+    """Bring ``journal`` in line with the broker's ``open_orders`` and ``fills`` (see above).
+
+    ``today`` is the broker's day at the exchange: the day whose executions ``fills`` holds.
+    """
     recovered = journal.fills(run_id, fills, recovered=True)
-    confirmed, unsent = _settle_intents(journal, open_orders)
+    confirmed, unsent, unconfirmed = _settle_intents(journal, open_orders, zone, today)
     corrected = journal.settle_decisions()
     rebuilt = _rebuild_orders(journal, zone)
-    return JournalReconciliation(recovered, confirmed, unsent, corrected, rebuilt)
+    return JournalReconciliation(recovered, confirmed, unsent, corrected, rebuilt, unconfirmed)
 
 
-def _settle_intents(journal: Journal, open_orders: list[Order]) -> tuple[int, int]:
+def _settle_intents(
+    journal: Journal, open_orders: list[Order], zone: ZoneInfo, today: dt.date
+) -> tuple[int, int, int]:
     intents = journal.intents()
     if intents.empty:
-        return 0, 0
+        return 0, 0, 0
     resting = {(o.ref, o.symbol): o for o in open_orders}
     executed = journal.table("fills")
     resolved = []
-    confirmed = 0
+    confirmed = unconfirmed = 0
     for row in intents.to_dict("records"):
         run_id, key = str(row["run_id"]), (str(row["ref"]), str(row["symbol"]))
         done = executed[
@@ -101,12 +116,17 @@ def _settle_intents(journal: Journal, open_orders: list[Order]) -> tuple[int, in
                 status = OrderStatus.PARTIALLY_FILLED
             order_id = str(done["order_id"].iloc[0])
             resolved.append((run_id, *key, order_id, status.value, CONFIRMED))
+        elif (day := pd.Timestamp(row["ts"]).tz_convert(zone).date()) < today:
+            reason = UNCONFIRMED_REASON.format(day=day)
+            resolved.append((run_id, *key, "", UNCONFIRMED, reason))
+            unconfirmed += 1
+            continue
         else:
             resolved.append((run_id, *key, "", UNSENT, NEVER_SENT))
             continue
         confirmed += 1
     journal.resolve(resolved)
-    return confirmed, len(resolved) - confirmed
+    return confirmed, len(resolved) - confirmed - unconfirmed, unconfirmed
 
 
 def _rebuild_orders(journal: Journal, zone: ZoneInfo) -> int:

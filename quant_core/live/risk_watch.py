@@ -13,9 +13,10 @@ errors):
   ``--resume`` (a limit still tripped then halts it again at the next heartbeat);
 * with ``risk.flat_on_breach`` the worker then closes every position as FLAT does, once per
   breach: not again while the limit stays tripped, across restarts too (the limits acted on are
-  saved with the risk state). A worker HALTED already (by FLAT, or by the pre-trade check of the
-  same limit) goes flat too. That FLAT is a command like any other: acknowledged in the state,
-  the command audit log and the journal, with source ``risk``;
+  saved with the risk state once the FLAT has run; one cut short by a lost connection or a kill
+  is sent again at the next heartbeat or start). A worker HALTED already (by FLAT, or by the
+  pre-trade check of the same limit) goes flat too. That FLAT is a command like any other:
+  acknowledged in the state, the command audit log and the journal, with source ``risk``;
 * a STOPPED or DISCONNECTED worker only reports the breach: STOP touches no position, and a
   disconnected worker cannot reach the broker.
 
@@ -30,6 +31,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from config.schema import RiskConfig
+from quant_core.errors import TemporaryBrokerError
 from quant_core.live.files import Command, CommandKind
 from quant_core.portfolio import risk
 
@@ -91,12 +93,20 @@ class LimitWatch:
             and worker.state is WorkerState.HALTED
             and first.name not in self.flattened
         ):
-            self.flattened.add(first.name)
-            worker.save_risk()  # before acting: a kill mid-way must not flatten twice
             flat = Command(f"risk-{uuid.uuid4().hex[:12]}", CommandKind.FLAT, worker.wall(), SOURCE)
-            outcome = worker._flat(flat)
+            ack: dict[str, Any] = {"id": flat.id, "at": worker.wall().isoformat()}
+            ack |= {"command": "FLAT", "accepted": True, "source": SOURCE}
+            try:
+                outcome = worker._flat(flat)
+            except TemporaryBrokerError as exc:
+                # Not done: the limit stays un-flattened, so the heartbeat after the reconnect
+                # (or the next start, after a kill) sends FLAT again; FLAT closes what is left.
+                worker._acknowledge(ack | {"result": f"interrupted: {exc}; retried"})
+                raise
+            # Saved once done: a restart while the limit stays tripped does not flatten again.
+            self.flattened.add(first.name)
+            worker.save_risk()
             result = str(outcome["result"])
-            ack = {"id": flat.id, "at": worker.wall().isoformat(), "command": "FLAT"}
-            worker._acknowledge(ack | {"accepted": True, "source": SOURCE} | outcome)
+            worker._acknowledge(ack | outcome)
             worker.transition(WorkerState.HALTED, f"{reason}; flat_on_breach: {result}")
             worker._error(f"{reason}: risk.flat_on_breach sent FLAT {flat.id}: {result}")

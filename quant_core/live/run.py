@@ -106,6 +106,9 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
     zone = get_calendar(cfg.calendar.exchange).tz
     clock = ReplayClock(zone) if request.replay else utc_now
     account = ""
+    if request.replay:
+        session_range(data.dates, strategy.warmup, *request.replay)  # before anything is moved
+        _refuse_another_modes_dir(folder)
     if broker is None:
         # A fresh replay account sets aside what was measured on the old one: its risk state,
         # and a halt its limits tripped (a STOP latch, a person's order, stays).
@@ -124,6 +127,10 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
             folder / SIM_ACCOUNT_FILE,
             zone=ZoneInfo(zone),
         )
+        if not request.replay:
+            # Marked at the data's last close before the worker's first figure: the risk day
+            # opens at today's prices, not at those an earlier run (a replay) left behind.
+            broker.mark(data.panels["close"][-1])
         if request.replay and request.continue_account:
             first, _ = session_range(data.dates, strategy.warmup, *request.replay)
             start = pd.Timestamp(data.dates[first]).date()
@@ -141,6 +148,24 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
     if signalled:  # the worker has finished cleanly; now report the interruption (exit 130)
         raise KeyboardInterrupt(f"signal {signalled[0]}")
     return worker.state
+
+
+def _refuse_another_modes_dir(folder: Path) -> None:
+    # One data/live holds one account's state (journal, risk state, latches, the cockpit's
+    # state file): a replay there would set aside, or overwrite, an IB account's.
+    if not (folder / JOURNAL_FILE).is_file():
+        return
+    journal = Journal(folder / JOURNAL_FILE)
+    try:
+        others = journal.modes() - {"sim"}
+    finally:
+        journal.close()
+    if others:
+        raise ConfigError(
+            f"{folder} holds the state of an {', '.join(sorted(others))} account (journal, risk "
+            "state, latches): a replay there would set it aside. Replay in another data "
+            "directory: --set paths.data_dir=<another folder> (with its own warehouse)"
+        )
 
 
 @contextmanager

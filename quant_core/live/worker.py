@@ -25,6 +25,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import math
 import os
 import random
 import time
@@ -41,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from config.schema import MOO_CUTOFF, AppConfig
-from quant_core.atomic import atomic_write_json, read_json_object
+from quant_core.atomic import atomic_write_json, json_safe, read_json_object
 from quant_core.broker import Account, Broker, Fill, Order, OrderType, Position, Side
 from quant_core.calendar import get_calendar
 from quant_core.errors import ConfigError, TemporaryBrokerError
@@ -78,6 +79,7 @@ FLAT_SETTLE_S = 1.0  # how long a broker gets to fill FLAT's market orders per a
 EQUITY_SAMPLE_S = 60.0
 HALT_FILE = "halted.latch"
 AUDIT_FILE = "commands.log.jsonl"
+LAST_EQUITY_SAVE_S = 30.0
 EQUITY_POINTS = 2000
 LAST_ACKS = 50
 LAST_ERRORS = 50
@@ -198,6 +200,11 @@ class Worker:
         self.peak_equity = float(self.saved_risk.get("peak_equity", 0.0))
         self.risk_day = str(self.saved_risk.get("day", ""))
         self.day_start_equity = float(self.saved_risk.get("day_start_equity", 0.0))
+        # The last net liquidation seen, and its day: a worker that first sees a day after a
+        # loss (cron --once, a restart) measures the day from the previous session's last figure.
+        self.last_equity = float(self.saved_risk.get("last_equity", math.nan))
+        self.last_equity_day = str(self.saved_risk.get("last_equity_day", ""))
+        self._last_equity_saved = time.monotonic()
         # Daily loss and drawdown at every heartbeat; the limits flat_on_breach acted on are
         # saved, so a restart (the next cron --once) does not liquidate again.
         self.limit_watch = LimitWatch(cfg.risk, self.saved_risk.get("flattened", []))
@@ -241,6 +248,7 @@ class Worker:
         """Connect (the sim broker is always there) and apply the STOP latch."""
         self.transition(WorkerState.CONNECTING, f"connecting to the {self.options.mode} broker")
         self.broker.connect()
+        self.journal.set_account(self.run_id, self.account_key())
         equity = self.broker.account().net_liquidation  # the first figure once connected
         self.peak_equity = max(self.peak_equity, equity)
         if "day_start_equity" not in self.saved_risk:
@@ -318,9 +326,13 @@ class Worker:
                 "TWS, or run with that ib.client_id"
             )
         # What a stop left half-done (intents, executions not journaled) is settled first.
-        journal = reconcile_journal(self.journal, self.run_id, ours, self.broker.fills(), self.zone)
+        journal = reconcile_journal(
+            self.journal, self.run_id, ours, self.broker.fills(), self.zone, self.local_today()
+        )
         if journal.changed():
             logger.warning("Journal reconciled with the broker: %s", journal.describe())
+        if journal.unconfirmed_orders:
+            self._error(f"journal reconciled: {journal.describe()}")
         self.reconciled = {
             "at": self.wall().isoformat(),
             "positions": len(positions),
@@ -574,7 +586,8 @@ class Worker:
         resting = [o for o in mine if o.ref.startswith(prefix)]
         sent = {o.symbol for o in resting}
         sent |= {f.symbol for f in self.broker.fills() if f.ref.startswith(prefix)}
-        sent |= self.journal.sent_symbols(prefix, self.options.mode)  # the broker's day is over
+        # The journal too: the broker's report of the day's executions ends with its day.
+        sent |= self.journal.sent_symbols(prefix, self.options.mode, self.account_key())
         if sent:
             logger.warning(
                 "Orders for %s were already sent for %s (at the broker or in the journal): "
@@ -622,7 +635,13 @@ class Worker:
             o.symbol: o.signed * float(np.nan_to_num(prices[i]))
             for o, i in zip(orders, index, strict=True)
         }
-        breach = risk.check(self.controls, notional, self._risk_view())
+        view = self._risk_view()
+        if not np.isfinite(view.equity):  # a limit measured on no figure would halt wrongly
+            raise TemporaryBrokerError(
+                f"rebalance for {session} postponed: the broker has not reported the account's "
+                "net liquidation yet"
+            )
+        breach = risk.check(self.controls, notional, view)
         if breach is not None:
             self.breach = breach
             self.transition(WorkerState.HALTED, f"risk limit {breach.limit}: {breach.reason}")
@@ -758,6 +777,10 @@ class Worker:
             shares[i] = position.quantity
         return Ledger(self.broker.account().cash, shares)
 
+    def account_key(self) -> str:
+        """Return the broker account traded: the simulated account's id, or IB's code."""
+        return str(getattr(self.broker, "account_id", "") or "")
+
     def gone(self, t: int) -> np.ndarray:
         """Return the symbols treated as gone at row ``t`` (the backtest's rule, gone_at)."""
         return gone_at(self.data, t, self.cfg.portfolio.exit_after_missing, self.first_bar)
@@ -809,9 +832,20 @@ class Worker:
             return
         changed = False
         if str(day) != self.risk_day:
-            self.risk_day, self.day_start_equity, changed = str(day), equity, True
+            # The day opens at the previous session's last figure when this worker saw it;
+            # otherwise at the first figure seen today.
+            sessions = self.calendar.sessions
+            before = sessions[sessions < np.datetime64(day, "D")]
+            previous = str(pd.Timestamp(before[-1]).date()) if len(before) else ""
+            known = self.last_equity_day == previous and self.last_equity > 0
+            opening = self.last_equity if known else equity
+            self.risk_day, self.day_start_equity, changed = str(day), opening, True
         if equity > self.peak_equity:
             self.peak_equity, changed = equity, True
+        if equity != self.last_equity or str(day) != self.last_equity_day:
+            self.last_equity, self.last_equity_day = equity, str(day)
+            # At most every LAST_EQUITY_SAVE_S: a kill loses the last figure of that long.
+            changed |= time.monotonic() - self._last_equity_saved >= LAST_EQUITY_SAVE_S
         if changed:
             self.save_risk()
 
@@ -822,8 +856,11 @@ class Worker:
             "day": self.risk_day,
             "day_start_equity": self.day_start_equity,
             "flattened": sorted(self.limit_watch.flattened),
+            "last_equity": self.last_equity,
+            "last_equity_day": self.last_equity_day,
         }
-        atomic_write_json(self.live_dir / RISK_FILE, state)
+        atomic_write_json(self.live_dir / RISK_FILE, json_safe(state))
+        self._last_equity_saved = time.monotonic()
 
     def local_today(self) -> dt.date:
         """Return today's date at the exchange, by the market clock."""

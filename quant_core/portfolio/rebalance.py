@@ -125,9 +125,15 @@ def session_range(
     hi = len(dates) - 1
     if end is not None:
         hi = int(np.searchsorted(dates, np.datetime64(end, "D"), "right")) - 1
+    if start is not None and end is not None and start > end:
+        raise ConfigError(f"the start {start} is after the end {end}")
     first = max(lo, warmup, 1)
-    if hi < 0 or first > hi:
-        span = f"{pd.Timestamp(dates[0]).date()}..{pd.Timestamp(dates[-1]).date()}"
+    span = f"{pd.Timestamp(dates[0]).date()}..{pd.Timestamp(dates[-1]).date()}"
+    if hi < lo:
+        raise DataError(
+            f"no session from {start or 'the start'} to {end or 'the end'}: the data spans {span}"
+        )
+    if first > hi:
         raise DataError(
             f"no session to trade from {start or 'the start'} to {end or 'the end'}: the data "
             f"spans {span} and the strategy needs {warmup} sessions of history first"

@@ -77,6 +77,76 @@ def test_a_fresh_replay_sets_aside_the_halt_of_the_account_it_replaces(
     assert "max_daily_loss_frac" in archived.read_text()
 
 
+def test_a_replay_on_a_deleted_account_trades_as_the_first_did(
+    tmp_path: Path, warehouse: Path
+) -> None:
+    # Deleting sim_account.json resets the simulated account (as before the journal was
+    # kept): the journal's record of the old account's orders must not hold back the new one's.
+    span = ("--replay", "2010-03-01:2010-03-31")
+    assert run(tmp_path, warehouse, *span).returncode == 0
+    first = json.loads((tmp_path / "live" / "dashboard_state.json").read_text())
+    (tmp_path / "live" / "sim_account.json").unlink()
+
+    result = run(tmp_path, warehouse, *span)
+
+    assert result.returncode == 0, result.stderr
+    assert "were already sent" not in result.stderr
+    again = json.loads((tmp_path / "live" / "dashboard_state.json").read_text())
+    book = {p["symbol"]: p["quantity"] for p in again["positions"]}
+    assert book == {p["symbol"]: p["quantity"] for p in first["positions"]}
+    assert len(book) > 20
+
+
+def test_a_replay_is_refused_where_an_ib_account_keeps_its_state(
+    tmp_path: Path, warehouse: Path
+) -> None:
+    import datetime as dt
+
+    from quant_core.live.journal import Journal
+
+    live = tmp_path / "live"
+    live.mkdir()
+    journal = Journal(live / "journal.duckdb")
+    journal.start_run("ib-run", "ib-paper", "0" * 64, dt.datetime.now(dt.UTC))
+    journal.close()
+    halt = '{"reason": "risk limit max_drawdown", "at": ""}'
+    (live / "halted.latch").write_text(halt)  # the IB account's halt
+
+    result = run(tmp_path, warehouse, "--replay", "2010-03-01:2010-03-31")
+
+    assert result.returncode == 2, result.stderr
+    assert "holds the state of an ib-paper account" in result.stderr
+    assert "--set paths.data_dir=" in result.stderr
+    assert (live / "halted.latch").read_text() == halt  # nothing set aside
+    assert not (live / "archive").exists()
+
+
+def test_once_after_a_replay_does_not_take_the_datas_move_for_a_days_loss(
+    tmp_path: Path, warehouse: Path
+) -> None:
+    # The replay leaves its account marked at 2010-04-15; --once trades from the data's last
+    # close (2010-08-20). That jump of four months is no loss of today's.
+    assert run(tmp_path, warehouse, "--replay", "2010-03-01:2010-04-15").returncode == 0
+    result = run(tmp_path, warehouse, "--once")
+    assert result.returncode == 0, result.stderr
+    assert "HALTED" not in result.stderr
+    assert not (tmp_path / "live" / "halted.latch").exists()
+    state = json.loads((tmp_path / "live" / "dashboard_state.json").read_text())
+    assert not any(row["tripped"] for row in state["risk"]["limits"])
+
+
+def test_a_replay_outside_the_data_moves_no_account_aside(tmp_path: Path, warehouse: Path) -> None:
+    assert run(tmp_path, warehouse, "--once", "--force-rebalance").returncode == 0
+    account = (tmp_path / "live" / "sim_account.json").read_text()
+
+    result = run(tmp_path, warehouse, "--replay", "2011-01-01:2011-02-01")
+
+    assert result.returncode == 1, result.stderr
+    assert "no session from 2011-01-01 to 2011-02-01" in result.stderr
+    assert (tmp_path / "live" / "sim_account.json").read_text() == account
+    assert not (tmp_path / "live" / "archive").exists()
+
+
 def test_once_refusing_stale_data_exits_1(tmp_path: Path, warehouse: Path) -> None:
     # A calendar open around the clock, and a rebalance time of midnight: a rebalance is due
     # whenever the test runs, and the data (ending 2010-08-20) is years stale.
@@ -110,6 +180,10 @@ def test_once_with_forced_rebalance(tmp_path: Path, warehouse: Path) -> None:
             "needs ib.account",
         ),
         (["--replay", "2010-01-01"], "START:END"),
+        # A flag that would be ignored is refused, not dropped.
+        (["--force-rebalance"], "--force-rebalance works with --once only"),
+        (["--speed", "0.5"], "--speed works with --replay only"),
+        (["--once", "--replay", "2010-03-01:2010-03-31"], "--once and --replay exclude"),
     ],
 )
 def test_refusals_exit_2(tmp_path: Path, warehouse: Path, args: list[str], message: str) -> None:

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from config import load_config
+from quant_core.broker import Order
+from quant_core.errors import TemporaryBrokerError
 from quant_core.live.files import read_state, send_command
 from quant_core.live.journal import Journal
 from quant_core.live.sim_broker import SimBroker
@@ -29,7 +31,10 @@ DROP: dict[str, list[Any]] = {
 }
 
 
-def make(tmp: Path, *overrides: str) -> tuple[Worker, SimBroker]:
+def make(
+    tmp: Path, *overrides: str, day: dt.date = dt.date(2010, 1, 4), row: int | None = None
+) -> tuple[Worker, SimBroker]:
+    """A started worker on DROP at the close of ``day``; marked at ``row``'s close if given."""
     cfg = load_config(
         "live",
         [f"paths.data_dir={tmp}", "risk.max_position_weight=null", *overrides],
@@ -37,13 +42,15 @@ def make(tmp: Path, *overrides: str) -> tuple[Worker, SimBroker]:
     )
     data = market(DROP)
     clock = ReplayClock("America/New_York")
-    clock.at(dt.date(2010, 1, 4), ReplayClock.CLOSE)
+    clock.at(day, ReplayClock.CLOSE)
     live = tmp / "live"
     broker = SimBroker(
         data.symbol_index, 100_000.0, CostModel(), "pro_rata", False, clock, live / "sim.json"
     )
     weights = {"A": 0.3, "B": 0.3, "C": 0.3}
     journal = Journal(live / "journal.duckdb")
+    if row is not None:
+        broker.mark(data.panels["close"][row])
     worker = Worker(cfg, data, Fixed(weights), broker, live, journal, clock=clock)
     worker.start()
     return worker, broker
@@ -148,3 +155,75 @@ def test_a_breach_flattens_once_across_restarts_and_the_flat_is_audited(tmp_path
     assert not any("flat_on_breach sent FLAT" in e["message"] for e in state["errors"])
     assert len(flats()) == 1
     again.journal.close()
+
+
+def test_a_flat_on_breach_cut_short_is_sent_again(tmp_path: Path) -> None:
+    worker, broker = make(tmp_path, "risk.max_daily_loss_frac=0.01", "risk.flat_on_breach=true")
+    data = worker.data
+    broker.mark(data.panels["close"][0])
+    worker.rebalance(1)
+    broker.open_session(data.panels["open"][1])
+    assert len(broker.positions()) == 3
+    place, dropped = broker.place, list[list[Order]]()
+
+    def drop_once(orders: list[Order]) -> list[Order]:
+        if orders and orders[0].ref.startswith("flat:") and not dropped:
+            dropped.append(orders)
+            raise TemporaryBrokerError("socket closed while placing")
+        return place(orders)
+
+    broker.place = drop_once  # type: ignore[method-assign]
+    broker.mark(data.panels["close"][4])  # the fall
+    with pytest.raises(TemporaryBrokerError):
+        worker.heartbeat()
+    assert len(broker.positions()) == 3  # the FLAT never reached the broker
+    assert worker.limit_watch.flattened == set()  # so it is not taken as done
+
+    worker.heartbeat()  # reconnected: the limit is still tripped, FLAT again
+
+    assert broker.positions() == []
+    results = [a["result"] for a in worker.acks if a.get("source") == "risk"]
+    assert results[0].startswith("interrupted: socket closed while placing")
+    assert len(results) == 2
+    assert worker.limit_watch.flattened == {"max_daily_loss"}
+    worker.journal.close()
+
+
+def test_a_worker_first_seeing_a_day_after_its_loss_measures_from_the_last_close(
+    tmp_path: Path,
+) -> None:
+    worker, _ = make(tmp_path, "risk.max_daily_loss_frac=0.01")
+    worker.replay(1, 3)  # invested; the close of 2010-01-07, no loss yet
+    assert worker.last_equity_day == "2010-01-07"
+    worker.journal.close()
+
+    # The next session, after the fall: a new process (the next cron --once) sees the day
+    # for the first time. Its opening figure is yesterday's close, not today's first figure.
+    again, _ = make(tmp_path, "risk.max_daily_loss_frac=0.01", day=dt.date(2010, 1, 8), row=4)
+
+    assert again.day_start_equity == pytest.approx(worker.last_equity)
+    daily = _state(again)["risk"]["limits"][0]
+    assert (daily["name"], daily["tripped"]) == ("max_daily_loss", True)
+    assert 0.08 < daily["usage"] < 0.095
+    assert again.state is WorkerState.HALTED
+    again.journal.close()
+
+
+def test_a_rebalance_without_a_net_liquidation_waits_and_halts_nothing(tmp_path: Path) -> None:
+    import dataclasses
+    import math
+
+    worker, broker = make(tmp_path, "risk.max_position_weight=0.5")  # 0.3 each: within
+    reported = broker.account
+    broker.account = lambda: dataclasses.replace(reported(), net_liquidation=math.nan)  # type: ignore[method-assign]
+    broker.mark(worker.data.panels["close"][0])
+
+    # Before IB has reported the account: "inf% of equity" halted the worker and saved it.
+    with pytest.raises(TemporaryBrokerError, match="net liquidation yet"):
+        worker.rebalance(1)
+
+    assert worker.state is WorkerState.RUNNING
+    assert not (worker.live_dir / HALT_FILE).exists()
+    assert broker.open_orders() == []
+    assert worker.journal.table("decisions").empty  # not a decision: retried once it reports
+    worker.journal.close()

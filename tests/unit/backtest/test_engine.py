@@ -199,8 +199,13 @@ def test_start_and_end_may_be_holidays_and_weekends(calendar) -> None:
     first, last = session_range(dates, 1, dt.date(2010, 1, 1), dt.date(2010, 1, 17))
     assert str(dates[first]) == "2010-01-04"
     assert str(dates[last]) == "2010-01-15"
-    with pytest.raises(DataError, match="no session to trade"):
+    # Each refusal names its cause: a range outside the data, the warm-up, start after end.
+    with pytest.raises(DataError, match=r"no session from 2011-01-01 to the end: the data spans"):
         session_range(dates, 1, dt.date(2011, 1, 1), None)
+    with pytest.raises(DataError, match="the strategy needs 30 sessions of history first"):
+        session_range(dates, 30, None, None)
+    with pytest.raises(ConfigError, match="the start 2010-01-15 is after the end 2010-01-04"):
+        session_range(dates, 1, dt.date(2010, 1, 15), dt.date(2010, 1, 4))
 
 
 def test_fractional_shares() -> None:

@@ -38,7 +38,7 @@ def test_intents_the_broker_has_are_confirmed_the_others_marked_unsent(tmp_path:
     journal.intend("killed", SESSION, BATCH, NOW, NOW)
     [placed] = broker.place(BATCH[:1])  # the stop came after A reached the broker, before B
 
-    done = reconcile_journal(journal, "next", broker.open_orders(), broker.fills(), ZONE)
+    done = reconcile_journal(journal, "next", broker.open_orders(), broker.fills(), ZONE, SESSION)
 
     assert done == JournalReconciliation(confirmed_orders=1, unsent_orders=1, decisions_corrected=1)
     orders = by_symbol(journal, "orders")
@@ -54,7 +54,7 @@ def test_a_batch_that_never_reached_the_broker_is_not_a_rebalance(tmp_path: Path
     journal = Journal(tmp_path / "j.duckdb")
     journal.intend("killed", SESSION, BATCH, NOW, NOW)
 
-    reconcile_journal(journal, "next", [], [], ZONE)
+    reconcile_journal(journal, "next", [], [], ZONE, SESSION)
 
     assert set(journal.table("orders")["status"]) == {"unsent"}
     [decision] = journal.table("decisions").itertuples()
@@ -68,7 +68,7 @@ def test_fills_the_journal_lacks_are_recovered_with_an_order_row(tmp_path: Path)
     broker.place(BATCH)  # e.g. a worker killed before it journaled anything of these
     fills = broker.open_session(np.array([10.0, 20.0]))
 
-    done = reconcile_journal(journal, "next", broker.open_orders(), broker.fills(), ZONE)
+    done = reconcile_journal(journal, "next", broker.open_orders(), broker.fills(), ZONE, SESSION)
 
     assert done == JournalReconciliation(recovered_fills=2, rebuilt_orders=2)
     journaled = by_symbol(journal, "fills")
@@ -80,7 +80,7 @@ def test_fills_the_journal_lacks_are_recovered_with_an_order_row(tmp_path: Path)
     assert set(orders["session"]) == {SESSION}  # from the reference
     assert set(orders["status"]) == {"filled"}
     assert orders["recovered"].all()
-    assert not reconcile_journal(journal, "again", [], broker.fills(), ZONE).changed()
+    assert not reconcile_journal(journal, "again", [], broker.fills(), ZONE, SESSION).changed()
 
 
 def test_an_intent_executed_since_is_confirmed_from_its_executions(tmp_path: Path) -> None:
@@ -91,10 +91,30 @@ def test_an_intent_executed_since_is_confirmed_from_its_executions(tmp_path: Pat
         broker.place([order])
         broker.open_session(np.array([10.0, 20.0]))
 
-    reconcile_journal(journal, "next", broker.open_orders(), broker.fills(), ZONE)
+    reconcile_journal(journal, "next", broker.open_orders(), broker.fills(), ZONE, SESSION)
 
     orders = by_symbol(journal, "orders")
     assert list(orders["status"]) == ["filled", "partially_filled"]
     assert list(orders["order_id"]) == [f.order_id for f in broker.fills()]
     assert journal.table("fills")["recovered"].all()
     assert len(journal.table("orders")) == 2  # nothing rebuilt: A's row is its intent
+
+
+def test_an_intent_of_an_earlier_day_unseen_by_the_broker_counts_as_sent(tmp_path: Path) -> None:
+    # Killed after placing on the 5th; restarted on the 6th, the broker reports only the 6th's
+    # executions: whether the batch was sent cannot be told, so it is never sent again.
+    journal = Journal(tmp_path / "j.duckdb")
+    journal.start_run("killed", "sim", "0" * 64, NOW)
+    journal.set_account("killed", "acc")
+    journal.intend("killed", SESSION, BATCH, NOW, NOW)
+
+    done = reconcile_journal(journal, "next", [], [], ZONE, SESSION + dt.timedelta(days=1))
+
+    assert done == JournalReconciliation(unconfirmed_orders=2)
+    orders = journal.table("orders")
+    assert set(orders["status"]) == {"unconfirmed"}
+    assert orders["reason"].str.contains("check the broker's statement").all()
+    assert journal.sent_symbols("qc:2010-01-05:", "sim", "acc") == {"A", "B"}
+    [decision] = journal.table("decisions").itertuples()
+    assert decision.orders == 2  # not corrected to "not sent"
+    assert journal.last_rebalance() == SESSION
