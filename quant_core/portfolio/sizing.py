@@ -22,8 +22,3 @@ def target_shares(
     amount = np.zeros_like(weights, dtype=float)
     amount[sizable] = weights[sizable] * equity * (1.0 - cash_buffer) / prices[sizable]
     return amount if fractional else np.trunc(amount)
-
-
-def orders_to_target(current: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Return the signed share orders that move ``current`` positions to ``target``."""
-    return np.asarray(target - current)

@@ -114,6 +114,95 @@ def test_sizing_uses_the_buffer_and_truncates() -> None:
     assert fractional[0] == pytest.approx(4900 / 33)
 
 
+@pytest.mark.parametrize("price", [0.0, -1.0, np.inf])
+def test_an_unusable_price_rejects_buys_and_sells_alike(price: float) -> None:
+    # Sell 10 held and buy 5, both at a price of 0, -1 or inf: nothing fills, nothing moves.
+    new, fills = execute(_ledger(1_000.0, 10, 0), np.array([-10.0, 5.0]), np.full(2, price), IB)
+    assert fills.status.tolist() == ["rejected_no_price", "rejected_no_price"]
+    assert fills.filled.tolist() == [0.0, 0.0]
+    assert np.isnan(fills.price).all()
+    assert fills.commission.tolist() == [0.0, 0.0]
+    assert new.cash == 1_000.0
+    assert new.positions.tolist() == [10.0, 0.0]
+
+
+def test_the_default_shortfall_rule_is_pro_rata() -> None:
+    # Wanted 60 x $10 + 40 x $20 = $1,400 with $700. pro_rata: half of each, 30 and 20.
+    # (sequential would fill the $600 order whole, then 100 / 20 = 5 of the other.)
+    new, fills = execute(_ledger(700.0, 0, 0), np.array([60.0, 40.0]), np.array([10.0, 20.0]), FREE)
+    assert fills.filled.tolist() == [30.0, 20.0]
+    assert new.cash == 0.0
+
+
+def test_sequential_orders_by_value_not_by_shares_with_unequal_prices() -> None:
+    # A: 10 x $100 = $1,000; B: 50 x $10 = $500; $600 of cash. Ascending value: B first,
+    # whole ($500), then A gets the $100 left: 100 / 100 = exactly 1 share (an exact fit).
+    new, fills = execute(
+        _ledger(600.0, 0, 0), np.array([10.0, 50.0]), np.array([100.0, 10.0]), FREE, "sequential"
+    )
+    assert fills.filled.tolist() == [1.0, 50.0]
+    assert fills.status.tolist() == ["truncated_cash", "filled"]
+    assert new.cash == 0.0  # 600 - 500 - 100
+    assert new.positions.tolist() == [1.0, 50.0]
+
+
+def test_sequential_cuts_a_huge_order_to_the_one_share_cash_pays() -> None:
+    # 1,000,000 x $100 wanted, $100 of cash: exactly 1 share (whole shares are searched, so
+    # the exact fit is found however large the order is).
+    new, fills = execute(
+        _ledger(100.0, 0), np.array([1_000_000.0]), np.array([100.0]), FREE, "sequential"
+    )
+    assert fills.filled.tolist() == [1.0]
+    assert fills.status.tolist() == ["truncated_cash"]
+    assert new.cash == 0.0
+
+
+def test_sequential_fractional_truncation_is_exact() -> None:
+    # A: 1 x $50 = $50 fills first; B: 5 x $100 = $500 gets the $250 left: 250 / 100 = 2.5.
+    new, fills = execute(
+        _ledger(300.0, 0, 0),
+        np.array([1.0, 5.0]),
+        np.array([50.0, 100.0]),
+        FREE,
+        "sequential",
+        fractional=True,
+    )
+    assert fills.filled.tolist() == [1.0, 2.5]
+    assert fills.status.tolist() == ["filled", "truncated_cash"]
+    assert new.cash == 0.0  # 300 - 50 - 250
+
+
+def test_pro_rata_fractional_truncation_is_exact() -> None:
+    # Wanted 10 x $8 + 5 x $4 = $100 with $25: the factor is 25 / 100 = 0.25 (exact in binary),
+    # so 2.5 and 1.25 shares, costing 20 + 5 = $25: nothing is floored, nothing left.
+    new, fills = execute(
+        _ledger(25.0, 0, 0), np.array([10.0, 5.0]), np.array([8.0, 4.0]), FREE, fractional=True
+    )
+    assert fills.filled.tolist() == [2.5, 1.25]
+    assert fills.status.tolist() == ["truncated_cash", "truncated_cash"]
+    assert new.cash == 0.0
+    assert new.positions.tolist() == [2.5, 1.25]
+
+
+def test_a_fractional_buy_below_one_share_is_a_buy() -> None:
+    # Buy 0.5 share at $10: cash 100 - 5 = 95, paid once (it is not a sale because it is < 1).
+    new, fills = execute(
+        _ledger(100.0, 0), np.array([0.5]), np.array([10.0]), FREE, fractional=True
+    )
+    assert fills.filled.tolist() == [0.5]
+    assert new.cash == 95.0
+    assert new.positions.tolist() == [0.5]
+
+
+def test_equity_marks_one_share_positions_and_ignores_nan_prices() -> None:
+    # Cash 1,000 + 1 x $50 + 2 x $30 - 1 x $20 (a short) = 1,090; the 1 share priced NaN and
+    # the empty position priced NaN count for nothing.
+    ledger = _ledger(1_000.0, 1, 0, 2, 1, -1)
+    prices = np.array([50.0, np.nan, 30.0, np.nan, 20.0])
+    assert ledger.equity(prices) == 1_090.0
+    assert _ledger(1_000.0, 0, 0).equity(np.array([np.nan, 5.0])) == 1_000.0
+
+
 prices = st.floats(0.5, 500.0)
 
 
