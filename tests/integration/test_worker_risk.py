@@ -101,12 +101,18 @@ def test_a_daily_loss_beyond_the_limit_trips_at_the_heartbeat(tmp_path: Path, fl
     worker.journal.close()
 
 
-def test_a_stopped_worker_reports_a_breach_and_touches_nothing(tmp_path: Path) -> None:
-    worker, broker = make(tmp_path, "risk.max_daily_loss_frac=0.01", "risk.flat_on_breach=true")
-    data = worker.data
-    broker.mark(data.panels["close"][0])
+def invested(tmp: Path) -> tuple[Worker, SimBroker]:
+    """A worker with flat_on_breach and a 1% daily limit, invested; the fall not come yet."""
+    worker, broker = make(tmp, "risk.max_daily_loss_frac=0.01", "risk.flat_on_breach=true")
+    broker.mark(worker.data.panels["close"][0])
     worker.rebalance(1)
-    broker.open_session(data.panels["open"][1])  # invested; the fall has not come yet
+    broker.open_session(worker.data.panels["open"][1])
+    return worker, broker
+
+
+def test_a_stopped_worker_reports_a_breach_and_touches_nothing(tmp_path: Path) -> None:
+    worker, broker = invested(tmp_path)
+    data = worker.data
     held = {p.symbol: p.quantity for p in broker.positions()}
     assert held
     send_command(worker.live_dir, "STOP")
@@ -158,11 +164,8 @@ def test_a_breach_flattens_once_across_restarts_and_the_flat_is_audited(tmp_path
 
 
 def test_a_flat_on_breach_cut_short_is_sent_again(tmp_path: Path) -> None:
-    worker, broker = make(tmp_path, "risk.max_daily_loss_frac=0.01", "risk.flat_on_breach=true")
+    worker, broker = invested(tmp_path)
     data = worker.data
-    broker.mark(data.panels["close"][0])
-    worker.rebalance(1)
-    broker.open_session(data.panels["open"][1])
     assert len(broker.positions()) == 3
     place, dropped = broker.place, list[list[Order]]()
 

@@ -3,7 +3,6 @@ the expiry and clock-skew boundaries, the processed-id cap and its eviction, unr
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import re
@@ -26,19 +25,7 @@ from quant_core.live.files import (
     send_command,
     write_state,
 )
-
-NOW = dt.datetime(2026, 11, 22, 14, 30, tzinfo=dt.UTC)
-
-
-def _raw(**fields: object) -> str:
-    base: dict[str, object] = {
-        "id": "abc",
-        "command": "FLAT",
-        "issued_at": NOW.isoformat(),
-        "source": "ui",
-    }
-    base.update(fields)
-    return json.dumps({k: v for k, v in base.items() if v is not None})
+from tests.unit.live.test_files import NOW, _raw
 
 
 @pytest.mark.parametrize(
