@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from config.schema import RiskConfig
 from quant_core.errors import TemporaryBrokerError
+from quant_core.live import commands
 from quant_core.live.files import Command, CommandKind
 from quant_core.portfolio import risk
 
@@ -97,16 +98,16 @@ class LimitWatch:
             ack: dict[str, Any] = {"id": flat.id, "at": worker.wall().isoformat()}
             ack |= {"command": "FLAT", "accepted": True, "source": SOURCE}
             try:
-                outcome = worker._flat(flat)
+                outcome = commands.flat(worker, flat)
             except TemporaryBrokerError as exc:
                 # Not done: the limit stays un-flattened, so the heartbeat after the reconnect
                 # (or the next start, after a kill) sends FLAT again; FLAT closes what is left.
-                worker._acknowledge(ack | {"result": f"interrupted: {exc}; retried"})
+                commands.acknowledge(worker, ack | {"result": f"interrupted: {exc}; retried"})
                 raise
             # Saved once done: a restart while the limit stays tripped does not flatten again.
             self.flattened.add(first.name)
             worker.save_risk()
             result = str(outcome["result"])
-            worker._acknowledge(ack | outcome)
+            commands.acknowledge(worker, ack | outcome)
             worker.transition(WorkerState.HALTED, f"{reason}; flat_on_breach: {result}")
             worker._error(f"{reason}: risk.flat_on_breach sent FLAT {flat.id}: {result}")

@@ -23,12 +23,12 @@ from quant_core.errors import ConfigError, DataError, TemporaryBrokerError
 from quant_core.live import sim_account
 from quant_core.live.crash_hook import crash_point_for_tests
 from quant_core.live.journal import Journal
+from quant_core.live.replay import ReplayClock
 from quant_core.live.sim_broker import SimBroker
 from quant_core.live.watcher import CommandWatcher
 from quant_core.live.worker import (
     HALT_FILE,
     RISK_FILE,
-    ReplayClock,
     Worker,
     WorkerOptions,
     WorkerState,

@@ -26,16 +26,14 @@ import hashlib
 import json
 import logging
 import math
-import os
 import random
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -45,62 +43,44 @@ from config.schema import MOO_CUTOFF, AppConfig
 from quant_core.atomic import atomic_write_json, json_safe, read_json_object
 from quant_core.broker import Account, Broker, Fill, Order, OrderType, Position, Side
 from quant_core.calendar import get_calendar
-from quant_core.errors import ConfigError, TemporaryBrokerError
+from quant_core.errors import TemporaryBrokerError
+from quant_core.live import commands, replay
 from quant_core.live.crash_hook import crash_point_for_tests
-from quant_core.live.files import Command, CommandInbox, CommandKind, write_state
+from quant_core.live.files import CommandInbox, write_state
 from quant_core.live.journal import Journal
 from quant_core.live.reconcile import reconcile_journal
 from quant_core.live.risk_watch import LimitWatch
 from quant_core.live.sim_broker import SimBroker
+from quant_core.live.state import AUDIT_FILE as AUDIT_FILE
+from quant_core.live.state import HALT_FILE as HALT_FILE
+from quant_core.live.state import LATCH_FILE as LATCH_FILE
+from quant_core.live.state import RISK_FILE as RISK_FILE
+from quant_core.live.state import WorkerState as WorkerState
+from quant_core.live.state_doc import document
 from quant_core.portfolio import risk
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.ledger import FillStatus, Ledger, execute
 from quant_core.portfolio.rebalance import (
-    exit_prices,
     first_rows,
     forward_fill,
     gone_at,
-    rebalance_rows,
     target_orders,
 )
 from quant_core.strategies.base import MarketData, Strategy
 
 logger = logging.getLogger(__name__)
 
-LATCH_FILE = "stopped.latch"
-RISK_FILE = "risk_state.json"
-FLAT_RETRY_S = 0.5
 RECONNECT_BASE_S = 1.0  # first back-off, doubled per failed attempt, with jitter
 RECONNECT_MAX_S = 60.0
 LINK_LOST = 1100  # IB: TWS lost its link to IB; it restores it by itself (1101 / 1102)
 LINK_POLL_S = 2.0  # how often a worker waiting for that asks again
 DISCONNECTED_POLL_S = 0.25  # how often a disconnected worker looks for commands
-FLAT_SETTLE_S = 1.0  # how long a broker gets to fill FLAT's market orders per attempt
 EQUITY_SAMPLE_S = 60.0
-HALT_FILE = "halted.latch"
-AUDIT_FILE = "commands.log.jsonl"
 LAST_EQUITY_SAVE_S = 30.0
 EQUITY_POINTS = 2000
 LAST_ACKS = 50
 LAST_ERRORS = 50
-SHARE_EPSILON = 1e-9
 CUTS_LISTED = 5  # truncated buys named in the state's error line
-
-
-class WorkerState(StrEnum):
-    """The worker's states."""
-
-    STARTING = "STARTING"
-    CONNECTING = "CONNECTING"
-    RUNNING = "RUNNING"
-    HALTED = "HALTED"
-    DISCONNECTED = "DISCONNECTED"
-    STOPPED = "STOPPED"
-
-    TRADING: ClassVar[frozenset[WorkerState]]
-
-
-WorkerState.TRADING = frozenset({WorkerState.RUNNING})
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,36 +96,6 @@ class WorkerOptions:
 def utc_now() -> dt.datetime:
     """Return the wall clock, timezone-aware."""
     return dt.datetime.now(dt.UTC)
-
-
-class ReplayClock:
-    """A simulated market clock that the replay steps from open to close, session by session.
-
-    Fills and journal rows carry its time; heartbeats and command expiry use the wall clock.
-    """
-
-    OPEN = dt.time(9, 30)
-    CLOSE = dt.time(16, 0)
-
-    def __init__(self, timezone: str) -> None:
-        self.zone = ZoneInfo(timezone)
-        self.current = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-    def at(self, day: dt.date, moment: dt.time) -> None:
-        """Set the clock to ``moment`` of ``day``, exchange time."""
-        self.current = dt.datetime.combine(day, moment, tzinfo=self.zone)
-
-    def __call__(self) -> dt.datetime:
-        """Return the simulated time."""
-        return self.current
-
-
-def _not_cancelled(stuck: list[Order]) -> str:
-    named = ", ".join(f"{o.ref} ({o.order_id})" for o in stuck[:CUTS_LISTED])
-    return (
-        f"{len(stuck)} order(s) of ours still open, placed under another IB client id ({named}): "
-        "cancel them in TWS, or run with that ib.client_id"
-    )
 
 
 def _schedule_due(calendar: Any, last: dt.date, today: dt.date, rule: int | str) -> bool:
@@ -362,158 +312,8 @@ class Worker:
     # -------------------------------------------------------------------------- commands
 
     def take_commands(self) -> None:
-        """Execute every waiting command once; acknowledge each, accepted or refused.
-
-        Nothing a command file holds can stop the worker: an error while handling one is
-        acknowledged as refused, logged, and the file set aside in ``inbox/rejected/``.
-        """
-        for path in self.inbox.pending():
-            try:
-                self._take(path)
-            except TemporaryBrokerError:
-                raise  # acknowledged as interrupted; the loop reconnects and reconciles
-            except Exception as exc:  # the worker loop's boundary: refuse, record, carry on
-                logger.exception("Could not handle command file %s", path.name)
-                moved = self.inbox.set_aside(path)
-                self._error(f"command file set aside as {moved.name}: {type(exc).__name__}: {exc}")
-                refusal = {
-                    "id": None,
-                    "at": self.wall().isoformat(),
-                    "command": None,
-                    "accepted": False,
-                    "result": f"refused: {type(exc).__name__}",
-                }
-                self._acknowledge(refusal)
-
-    def _take(self, path: Path) -> None:
-        received = self.inbox.read(path, self.wall(), self.cfg.live.command_max_age_s)
-        ack: dict[str, Any] = {"id": received.id, "at": self.wall().isoformat()}
-        if self.inbox.seen(received.id):
-            ack.update(command=None, accepted=False, result="duplicate id, ignored")
-        elif received.command is None:
-            ack.update(command=None, accepted=False, result=f"refused: {received.refusal}")
-            logger.warning("Refused a command: %s", received.refusal)
-        else:
-            self.inbox.taken(received.id)  # at most once, even if executing it crashes
-            ack.update(command=received.command.command.value, accepted=True)
-            try:
-                ack.update(self._execute(received.command))
-            except TemporaryBrokerError as exc:
-                ack["result"] = f"interrupted: {exc}; send it again once reconnected"
-                self._acknowledge(ack)
-                self.inbox.done(path, received.id)
-                raise
-        self._acknowledge(ack)
-        self.inbox.done(path, received.id)
-
-    def _execute(self, command: Command) -> dict[str, Any]:
-        logger.info("Executing %s (id %s from %s)", command.command, command.id, command.source)
-        if self.state is WorkerState.DISCONNECTED and command.command is not CommandKind.STOP:
-            return self._while_disconnected(command)
-        if command.command is CommandKind.CANCEL:
-            cancelled, stuck = self._cancel_all()
-            result = f"cancelled {cancelled} open order(s)"
-            if stuck:
-                result += f"; {_not_cancelled(stuck)}"
-            return {"result": result, "detail": {"not_cancelled": [o.ref for o in stuck]}}
-        if command.command is CommandKind.FLAT:
-            return self._flat(command)
-        if command.command is CommandKind.STOP:
-            (self.live_dir / LATCH_FILE).write_text(json.dumps(command.to_json()))
-            self.transition(WorkerState.STOPPED, f"STOP {command.id}: no order or position touched")
-            self.stop_requested = True
-            return {"result": "stopped; orders and positions left as they are"}
-        self._lift_latches()
-        self.transition(WorkerState.RUNNING, f"RESUME {command.id}")
-        return {"result": "resumed: the strategy trades again"}
-
-    def _while_disconnected(self, command: Command) -> dict[str, Any]:
-        # No broker to act on: say exactly what was and was not done. FLAT still makes sure
-        # nothing is bought back once the connection returns; RESUME takes effect then.
-        if command.command is CommandKind.FLAT:
-            reason = f"FLAT {command.id} while disconnected: no new strategy orders until RESUME"
-            self.before_disconnect = (WorkerState.HALTED, reason)
-            self._save_halt(reason)
-            return {
-                "result": "not executed: disconnected from the broker, no position was closed; "
-                "the worker stays HALTED once reconnected. Send FLAT again then, or use TWS"
-            }
-        if command.command is CommandKind.CANCEL:
-            return {
-                "result": "not executed: disconnected from the broker, no order was cancelled. "
-                "Send CANCEL again once reconnected, or use TWS"
-            }
-        self._lift_latches()
-        self.before_disconnect = (WorkerState.RUNNING, f"RESUME {command.id}")
-        return {"result": "resumed: the strategy trades again once reconnected"}
-
-    def _flat(self, command: Command) -> dict[str, Any]:
-        # HALTED first: if the connection drops half-way, the worker must not trade back in.
-        self.transition(
-            WorkerState.HALTED, f"FLAT {command.id}: no new strategy orders until RESUME"
-        )
-        cancelled, stuck = self._cancel_all()
-        held = len([p for p in self.broker.positions() if abs(p.quantity) > SHARE_EPSILON])
-        deadline = time.monotonic() + self.cfg.live.flat_timeout_s
-        while True:
-            positions = [p for p in self.broker.positions() if abs(p.quantity) > SHARE_EPSILON]
-            if not positions or time.monotonic() > deadline:
-                break
-            orders = [
-                Order(
-                    "",
-                    f"flat:{command.id}",
-                    p.symbol,
-                    Side.SELL if p.quantity > 0 else Side.BUY,
-                    abs(p.quantity),
-                    OrderType.MARKET,
-                )
-                for p in positions
-            ]
-            self.journal.orders(
-                self.run_id, self.local_today(), self.broker.place(orders), self.clock()
-            )
-            self.journal.fills(self.run_id, self.broker.settle(FLAT_SETTLE_S))
-            self.broker.cancel_all()  # what did not fill (no price yet) is asked again
-            if any(abs(p.quantity) > SHARE_EPSILON for p in self.broker.positions()):
-                self.reason = f"FLAT {command.id}: re-checking until flat or the timeout"
-                self.write_state()
-                self.sleep(FLAT_RETRY_S)
-        self.transition(
-            WorkerState.HALTED, f"FLAT {command.id}: no new strategy orders until RESUME"
-        )
-        left = {p.symbol: p.quantity for p in positions}
-        if left:
-            result = f"not flat at the timeout: {len(left)} of {held} position(s) still open"
-        elif stuck:  # flat now, but an order still open can buy it back
-            result = f"NOT flat: {held} position(s) closed, but {_not_cancelled(stuck)}"
-        else:
-            result = (
-                f"flat: {held} position(s) closed at market, {cancelled} open order(s) "
-                "cancelled; HALTED until RESUME"
-            )
-        return {
-            "result": result,
-            "detail": {"left": left, "not_cancelled": [o.ref for o in stuck]},
-        }
-
-    def _cancel_all(self) -> tuple[int, list[Order]]:
-        # Cancel what the broker lets this worker cancel; return how many, and which orders it
-        # cannot (placed under another IB client id: "<client>/<id>", see broker.Order).
-        everything = self.cfg.ib.cancel_scope == "all" and self.options.mode != "sim"
-        mine = [
-            o for o in self.broker.open_orders() if everything or o.ref.startswith(("qc:", "flat:"))
-        ]
-        stuck = [o for o in mine if "/" in o.order_id and not everything]
-        self.broker.cancel_all()
-        return len(mine) - len(stuck), stuck
-
-    def _acknowledge(self, ack: dict[str, Any]) -> None:
-        self.acks.append(ack)
-        self.answered += 1
-        with (self.live_dir / AUDIT_FILE).open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(ack, default=str) + "\n")
-        self.journal.command(self.run_id, ack)
+        """Execute every waiting command once and acknowledge it (``live.commands``)."""
+        commands.take(self)
 
     # ------------------------------------------------------------------------ rebalancing
 
@@ -881,51 +681,8 @@ class Worker:
     # ----------------------------------------------------------------------------- replay
 
     def replay(self, first: int, last: int) -> None:
-        """Step through sessions ``first..last``: open (fills), heartbeats, close (marks)."""
-        broker = self.broker
-        if not isinstance(broker, SimBroker):
-            raise ConfigError("replay runs on the simulated broker only (live.broker: sim)")
-        rows = set(
-            rebalance_rows(self.data.dates, first, last, self.cfg.strategy.rebalance).tolist()
-        )
-        clock = self.clock if isinstance(self.clock, ReplayClock) else None
-        if clock is not None:
-            clock.at(pd.Timestamp(self.data.dates[first - 1]).date(), ReplayClock.CLOSE)
-        self._close(first - 1, rows)
-        for t in range(first, last + 1):
-            if self.stop_requested:
-                break
-            self.session = pd.Timestamp(self.data.dates[t])
-            if clock is not None:
-                clock.at(self.session.date(), ReplayClock.OPEN)
-            self.track_equity(self.session.date())
-            exits = exit_prices(self.gone(t), self.closes[t - 1])
-            opens = self.data.panels["open"][t]
-            self.journal.fills(self.run_id, broker.open_session(opens, exits))
-            self.heartbeat()
-            if self.stop_requested:
-                break
-            if clock is not None:
-                clock.at(self.session.date(), ReplayClock.CLOSE)
-            self._close(t, rows)
-            self.heartbeat()
-            self.sleep(self.options.speed_s)
-        self.finish(None if self.stop_requested else pd.Timestamp(self.data.dates[last]).date())
-
-    def _close(self, t: int, rows: set[int]) -> None:
-        if isinstance(self.broker, SimBroker):
-            self.broker.mark(self.data.panels["close"][t])
-        account = self.broker.account()
-        self.track_equity(pd.Timestamp(self.data.dates[t]).date())
-        stamp = str(pd.Timestamp(self.data.dates[t]).date())
-        self.equity_points.append((stamp, account.net_liquidation))
-        self.journal.equity(self.run_id, self.clock(), account.net_liquidation, account.cash)
-        upcoming = sorted(r for r in rows if r > t)
-        self.next_rebalance = (
-            str(pd.Timestamp(self.data.dates[upcoming[0]]).date()) if upcoming else None
-        )
-        if t + 1 in rows:
-            self.rebalance(t + 1)
+        """Step through sessions ``first..last`` on the simulated broker (``live.replay``)."""
+        replay.run(self, first, last)
 
     def finish(self, replay_end: dt.date | None = None) -> None:
         """Write the final state and close the run in the journal (once).
@@ -966,89 +723,5 @@ class Worker:
             orders, all_fills, as_of = self.broker.open_orders(), self.broker.fills(), now
             self._snapshot = (account, positions, orders, all_fills, as_of)
         today = self.local_today()
-        session = self.session.date() if self.session is not None else None
         fills = [f for f in all_fills if f.time.astimezone(self.zone).date() == today]
-        write_state(
-            self.live_dir,
-            {
-                "worker": {
-                    "pid": os.getpid(),
-                    "state": self.state.value,
-                    "reason": self.reason,
-                    "mode": self.options.mode,
-                    "account": "SIM"
-                    if self.options.mode == "sim"
-                    else getattr(self.broker, "account_id", None) or self.cfg.ib.account,
-                    "run_id": self.run_id,
-                    "started_at": self.started_at.isoformat(),
-                    "heartbeat_at": now.isoformat(),
-                    "session": str(session) if session else None,
-                    "strategy": self.strategy.name,
-                    # STOP's latch: a worker heartbeating while STOPPED was started under it.
-                    "latched": (self.live_dir / LATCH_FILE).exists(),
-                    "halted_latch": (self.live_dir / HALT_FILE).exists(),
-                    "exited": self.finished,  # the last state of a process that has ended
-                    "replay_finished": self.replay_finished,  # a replay's end, not a crash
-                    "broker_as_of": as_of.isoformat(),
-                },
-                "account": {
-                    "net_liquidation": account.net_liquidation,
-                    "cash": account.cash,
-                    "buying_power": account.buying_power,
-                    "daily_pnl": account.daily_pnl
-                    if account.daily_pnl is not None
-                    else account.net_liquidation - self.day_start_equity,
-                    "unrealized_pnl": account.unrealized_pnl,
-                    "realized_pnl": account.realized_pnl,
-                },
-                "positions": [
-                    {
-                        "symbol": p.symbol,
-                        "quantity": p.quantity,
-                        "avg_cost": p.avg_cost,
-                        "market_price": p.market_price,
-                        "market_value": p.market_value,
-                        "weight": p.market_value / account.net_liquidation
-                        if account.net_liquidation
-                        else None,
-                    }
-                    for p in positions
-                ],
-                "open_orders": [
-                    {
-                        "order_id": o.order_id,
-                        "ref": o.ref,
-                        "symbol": o.symbol,
-                        "side": o.side.value,
-                        "quantity": o.quantity,
-                        "filled": o.filled,
-                        "status": o.status.value,
-                    }
-                    for o in orders
-                ],
-                "fills_today": [
-                    {
-                        "order_id": f.order_id,
-                        "symbol": f.symbol,
-                        "side": f.side.value,
-                        "quantity": f.quantity,
-                        "price": f.price,
-                        "commission": f.commission,
-                        "time": f.time.isoformat(),
-                    }
-                    for f in fills[-500:]
-                ],
-                "equity": list(self.equity_points),
-                "risk": {
-                    "status": "tripped" if self.breach else "ok",
-                    "limit": self.breach.limit if self.breach else None,
-                    "reason": self.breach.reason if self.breach else None,
-                    "limits": self.limit_watch.rows(),  # daily loss, drawdown: limit and usage
-                    "flat_on_breach": self.cfg.risk.flat_on_breach,
-                },
-                "rebalance": {"last": self.last_rebalance, "next": self.next_rebalance},
-                "reconciled": self.reconciled,
-                "commands": list(self.acks),
-                "errors": list(self.errors),
-            },
-        )
+        write_state(self.live_dir, document(self, account, positions, orders, fills, now, as_of))

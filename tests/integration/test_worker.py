@@ -14,8 +14,9 @@ import pytest
 from config import load_config
 from quant_core.live.files import COMMAND_FILE, CommandKind, read_state, send_command
 from quant_core.live.journal import Journal
+from quant_core.live.replay import ReplayClock
 from quant_core.live.sim_broker import SimBroker
-from quant_core.live.worker import LATCH_FILE, ReplayClock, Worker, WorkerOptions, WorkerState
+from quant_core.live.worker import LATCH_FILE, Worker, WorkerOptions, WorkerState
 from quant_core.portfolio.costs import CostModel
 from quant_core.strategies.base import MarketData
 from tests.factories import Fixed, market

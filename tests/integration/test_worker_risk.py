@@ -14,8 +14,9 @@ from quant_core.broker import Order
 from quant_core.errors import TemporaryBrokerError
 from quant_core.live.files import read_state, send_command
 from quant_core.live.journal import Journal
+from quant_core.live.replay import ReplayClock
 from quant_core.live.sim_broker import SimBroker
-from quant_core.live.worker import AUDIT_FILE, HALT_FILE, ReplayClock, Worker, WorkerState
+from quant_core.live.worker import AUDIT_FILE, HALT_FILE, Worker, WorkerState
 from quant_core.portfolio.costs import CostModel
 from tests.factories import Fixed, market
 

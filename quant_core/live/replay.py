@@ -1,0 +1,94 @@
+"""The replay: history stepped through the worker on the simulated broker, session by session.
+
+At each session's open the simulated broker fills what is waiting (symbols gone by the
+backtest's rule at their last close); at its close the broker is marked, the equity recorded and,
+on a rebalance day of the backtest's schedule, the next session's orders decided. The market
+clock (:class:`ReplayClock`) is stepped with it, so fills and journal rows carry the session's
+time while heartbeats and command expiry keep the wall clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from quant_core.errors import ConfigError
+from quant_core.live.sim_broker import SimBroker
+from quant_core.portfolio.rebalance import exit_prices, rebalance_rows
+
+if TYPE_CHECKING:
+    from quant_core.live.worker import Worker
+
+
+class ReplayClock:
+    """A simulated market clock that the replay steps from open to close, session by session.
+
+    Fills and journal rows carry its time; heartbeats and command expiry use the wall clock.
+    """
+
+    OPEN = dt.time(9, 30)
+    CLOSE = dt.time(16, 0)
+
+    def __init__(self, timezone: str) -> None:
+        self.zone = ZoneInfo(timezone)
+        self.current = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+    def at(self, day: dt.date, moment: dt.time) -> None:
+        """Set the clock to ``moment`` of ``day``, exchange time."""
+        self.current = dt.datetime.combine(day, moment, tzinfo=self.zone)
+
+    def __call__(self) -> dt.datetime:
+        """Return the simulated time."""
+        return self.current
+
+
+def run(worker: Worker, first: int, last: int) -> None:
+    """Step through sessions ``first..last``: open (fills), heartbeats, close (marks)."""
+    broker = worker.broker
+    if not isinstance(broker, SimBroker):
+        raise ConfigError("replay runs on the simulated broker only (live.broker: sim)")
+    rows = set(
+        rebalance_rows(worker.data.dates, first, last, worker.cfg.strategy.rebalance).tolist()
+    )
+    clock = worker.clock if isinstance(worker.clock, ReplayClock) else None
+    if clock is not None:
+        clock.at(pd.Timestamp(worker.data.dates[first - 1]).date(), ReplayClock.CLOSE)
+    _close(worker, first - 1, rows)
+    for t in range(first, last + 1):
+        if worker.stop_requested:
+            break
+        worker.session = pd.Timestamp(worker.data.dates[t])
+        if clock is not None:
+            clock.at(worker.session.date(), ReplayClock.OPEN)
+        worker.track_equity(worker.session.date())
+        exits = exit_prices(worker.gone(t), worker.closes[t - 1])
+        opens = worker.data.panels["open"][t]
+        worker.journal.fills(worker.run_id, broker.open_session(opens, exits))
+        worker.heartbeat()
+        if worker.stop_requested:
+            break
+        if clock is not None:
+            clock.at(worker.session.date(), ReplayClock.CLOSE)
+        _close(worker, t, rows)
+        worker.heartbeat()
+        worker.sleep(worker.options.speed_s)
+    worker.finish(None if worker.stop_requested else pd.Timestamp(worker.data.dates[last]).date())
+
+
+def _close(worker: Worker, t: int, rows: set[int]) -> None:
+    if isinstance(worker.broker, SimBroker):
+        worker.broker.mark(worker.data.panels["close"][t])
+    account = worker.broker.account()
+    worker.track_equity(pd.Timestamp(worker.data.dates[t]).date())
+    stamp = str(pd.Timestamp(worker.data.dates[t]).date())
+    worker.equity_points.append((stamp, account.net_liquidation))
+    worker.journal.equity(worker.run_id, worker.clock(), account.net_liquidation, account.cash)
+    upcoming = sorted(r for r in rows if r > t)
+    worker.next_rebalance = (
+        str(pd.Timestamp(worker.data.dates[upcoming[0]]).date()) if upcoming else None
+    )
+    if t + 1 in rows:
+        worker.rebalance(t + 1)
