@@ -89,6 +89,11 @@ class TradingCalendar:
         row = int(self._closes.searchsorted(pd.Timestamp(now).tz_convert("UTC"), side="right"))
         return None if row == 0 else pd.Timestamp(self._sessions[row - 1]).date()
 
+    def previous_session(self, day: dt.date) -> dt.date | None:
+        """Return the last session before ``day`` (None before the calendar's first)."""
+        row = int(np.searchsorted(self._sessions, np.datetime64(day, "D"), side="left"))
+        return None if row == 0 else pd.Timestamp(self._sessions[row - 1]).date()
+
     def sessions_in_range(self, start: dt.date, end: dt.date) -> np.ndarray:
         """Return the sessions from ``start`` to ``end``, both included."""
         lo = np.searchsorted(self._sessions, np.datetime64(start, "D"), side="left")

@@ -82,7 +82,7 @@ def _close(worker: Worker, t: int, rows: set[int]) -> None:
     if isinstance(worker.broker, SimBroker):
         worker.broker.mark(worker.data.panels["close"][t])
     account = worker.broker.account()
-    worker.track_equity(pd.Timestamp(worker.data.dates[t]).date())
+    worker.track_equity(pd.Timestamp(worker.data.dates[t]).date(), account.net_liquidation)
     stamp = str(pd.Timestamp(worker.data.dates[t]).date())
     worker.equity_points.append((stamp, account.net_liquidation))
     worker.journal.equity(worker.run_id, worker.clock(), account.net_liquidation, account.cash)

@@ -63,8 +63,8 @@ class LimitWatch:
         """Measure the limits against the broker's account now; act on a breach."""
         from quant_core.live.worker import WorkerState  # here: the worker imports this module
 
-        worker.track_equity(worker.local_today())
         equity = worker.broker.account().net_liquidation
+        worker.track_equity(worker.local_today(), equity)
         self.usage = risk.account_usage(
             self.cfg, equity, worker.day_start_equity, worker.peak_equity
         )

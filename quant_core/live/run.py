@@ -106,8 +106,9 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
     zone = get_calendar(cfg.calendar.exchange).tz
     clock = ReplayClock(zone) if request.replay else utc_now
     account = ""
+    span = None  # the replay's first and last rows, checked before anything is moved
     if request.replay:
-        session_range(data.dates, strategy.warmup, *request.replay)  # before anything is moved
+        span = session_range(data.dates, strategy.warmup, *request.replay)
         _refuse_another_modes_dir(folder)
     if broker is None:
         # A fresh replay account sets aside what was measured on the old one: its risk state,
@@ -131,9 +132,8 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
             # Marked at the data's last close before the worker's first figure: the risk day
             # opens at today's prices, not at those an earlier run (a replay) left behind.
             broker.mark(data.panels["close"][-1])
-        if request.replay and request.continue_account:
-            first, _ = session_range(data.dates, strategy.warmup, *request.replay)
-            start = pd.Timestamp(data.dates[first]).date()
+        if span is not None and request.continue_account:
+            start = pd.Timestamp(data.dates[span[0]]).date()
             sim_account.check_continuation(broker, start, folder / SIM_ACCOUNT_FILE)
     journal = Journal(folder / JOURNAL_FILE)
     options = WorkerOptions(
@@ -144,7 +144,7 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
         cfg, data, strategy, broker, folder, journal, options, clock=clock, sleep=broker.wait
     )
     with _signals_stop(worker) as signalled:
-        _drive(worker, data, warehouse, cfg, request)
+        _drive(worker, data, warehouse, cfg, request, span)
     if signalled:  # the worker has finished cleanly; now report the interruption (exit 130)
         raise KeyboardInterrupt(f"signal {signalled[0]}")
     return worker.state
@@ -194,15 +194,19 @@ def _signals_stop(worker: Worker) -> Iterator[list[int]]:
 
 
 def _drive(
-    worker: Worker, data: MarketData, warehouse: Warehouse, cfg: AppConfig, request: LiveRequest
+    worker: Worker,
+    data: MarketData,
+    warehouse: Warehouse,
+    cfg: AppConfig,
+    request: LiveRequest,
+    span: tuple[int, int] | None,
 ) -> None:
     try:
         worker.start()
         if worker.stop_requested:  # a signal during start-up
             return
-        if request.replay:
-            first, last = session_range(data.dates, worker.strategy.warmup, *request.replay)
-            worker.replay(first, last)
+        if span is not None:
+            worker.replay(*span)
         elif request.once:
             _one_cycle(worker, data, request.force_rebalance)
         else:

@@ -340,12 +340,12 @@ class Worker:
             calendar, last, today, self.cfg.strategy.rebalance
         ):
             return None
-        previous = calendar.sessions[calendar.sessions < np.datetime64(today, "D")][-1]
+        previous = calendar.previous_session(today)
         data_end = self.data.dates[-1]
-        if data_end != previous:
+        if data_end != np.datetime64(previous, "D"):
             self.stale_refusal = (
                 f"rebalance for {today} refused: the data ends {pd.Timestamp(data_end).date()}, "
-                f"not the previous session {pd.Timestamp(previous).date()}; run run_data_sync.py"
+                f"not the previous session {previous}; run run_data_sync.py"
             )
             self._error(self.stale_refusal)
             return None
@@ -625,19 +625,20 @@ class Worker:
                 return str(session)
         return None
 
-    def track_equity(self, day: dt.date) -> None:
-        """Roll the risk day at a new session and raise the peak; saved when they change."""
-        equity = self.broker.account().net_liquidation
+    def track_equity(self, day: dt.date, equity: float | None = None) -> None:
+        """Roll the risk day at a new session and raise the peak; saved when they change.
+
+        ``equity``: the broker's net liquidation, when the caller has just read it.
+        """
+        equity = self.broker.account().net_liquidation if equity is None else equity
         if not np.isfinite(equity):  # no figure from the broker yet: nothing to measure from
             return
         changed = False
         if str(day) != self.risk_day:
             # The day opens at the previous session's last figure when this worker saw it;
             # otherwise at the first figure seen today.
-            sessions = self.calendar.sessions
-            before = sessions[sessions < np.datetime64(day, "D")]
-            previous = str(pd.Timestamp(before[-1]).date()) if len(before) else ""
-            known = self.last_equity_day == previous and self.last_equity > 0
+            previous = self.calendar.previous_session(day)
+            known = self.last_equity_day == str(previous) and self.last_equity > 0
             opening = self.last_equity if known else equity
             self.risk_day, self.day_start_equity, changed = str(day), opening, True
         if equity > self.peak_equity:

@@ -39,21 +39,20 @@ def first_rows(data: MarketData) -> np.ndarray:
     return np.asarray(np.where(present.any(axis=0), np.argmax(present, axis=0), present.shape[0]))
 
 
-def gone_at(data: MarketData, t: int, missing: int, first: np.ndarray | None = None) -> np.ndarray:
+def gone_at(data: MarketData, t: int, missing: int, first: np.ndarray) -> np.ndarray:
     """Return which symbols are treated as gone (delisted, left the index) at row ``t``.
 
     A symbol is gone when it has a bar before, but no close in the ``missing`` sessions
     ``t - missing .. t - 1``: what was knowable at the close of T-1, whatever the bars after it
     say (a halt that ends later looks the same at T). ``t`` may be one past the data (a live
-    decision for the session after the last close). ``first`` is :func:`first_rows`, passed
-    in by a caller that decides many times.
+    decision for the session after the last close). ``first`` is :func:`first_rows` of ``data``,
+    computed once by a caller that decides many times.
     """
     if missing < 1:
         raise ValueError(f"missing must be at least 1 session, not {missing}")
     close = data.panels["close"]
     t = min(t, close.shape[0])
     lo = max(t - missing, 0)
-    first = first_rows(data) if first is None else first
     recent = np.isfinite(close[lo:t]).any(axis=0)
     return np.asarray((first < lo) & ~recent)
 

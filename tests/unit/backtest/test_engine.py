@@ -260,10 +260,11 @@ def test_a_symbol_is_gone_only_by_what_was_known_at_t_minus_1() -> None:
 
 
 def test_exit_after_missing_must_be_positive() -> None:
-    from quant_core.portfolio.rebalance import gone_at
+    from quant_core.portfolio.rebalance import first_rows, gone_at
 
+    data = market(CLOSES, OPENS)
     with pytest.raises(ValueError, match="at least 1"):
-        gone_at(market(CLOSES, OPENS), 2, 0)
+        gone_at(data, 2, 0, first_rows(data))
 
 
 def test_a_blown_account_is_closed_out_not_sized_negative() -> None:
