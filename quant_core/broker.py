@@ -49,6 +49,54 @@ class OrderStatus(StrEnum):
 OrderStatus.DONE = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED})
 
 
+class OrderRef:
+    """Our order references (IB's ``orderRef``): the one place that spells them.
+
+    A strategy order is ``qc:<session>:<symbol>``, unique per session and symbol, so a restarted
+    worker finds what it already sent for a session; FLAT's orders are ``flat:<command id>``.
+    Anything else (an order typed in TWS, another program's) is not ours.
+    """
+
+    STRATEGY = "qc:"
+    FLAT = "flat:"
+    OURS = (STRATEGY, FLAT)
+
+    @staticmethod
+    def strategy(session: dt.date | str, symbol: str) -> str:
+        """Return the reference of the strategy order for ``symbol`` in ``session``."""
+        return f"{OrderRef.session_prefix(session)}{symbol}"
+
+    @staticmethod
+    def session_prefix(session: dt.date | str) -> str:
+        """Return the prefix every strategy order of ``session`` starts with."""
+        return f"{OrderRef.STRATEGY}{session}:"
+
+    @staticmethod
+    def flat(command_id: str) -> str:
+        """Return the reference of the orders FLAT command ``command_id`` places."""
+        return f"{OrderRef.FLAT}{command_id}"
+
+    @staticmethod
+    def is_ours(ref: str) -> bool:
+        """Return whether ``ref`` is one of this project's references (strategy or FLAT)."""
+        return ref.startswith(OrderRef.OURS)
+
+    @staticmethod
+    def is_strategy(ref: str) -> bool:
+        """Return whether ``ref`` is a strategy order's."""
+        return ref.startswith(OrderRef.STRATEGY)
+
+    @staticmethod
+    def session_of(ref: str) -> dt.date | None:
+        """Return the session a strategy order's reference names; None for any other."""
+        if not OrderRef.is_strategy(ref):
+            return None
+        try:
+            return dt.date.fromisoformat(ref.split(":")[1])
+        except (IndexError, ValueError):
+            return None
+
+
 @dataclass(frozen=True, slots=True)
 class Order:
     """An order as the worker sees it; ``quantity`` in shares, always > 0.
@@ -72,6 +120,11 @@ class Order:
     def signed(self) -> float:
         """Return the quantity with its sign: buys positive."""
         return self.quantity if self.side is Side.BUY else -self.quantity
+
+    @property
+    def other_client(self) -> bool:
+        """Return whether another API client placed it (visible here, cancellable only there)."""
+        return "/" in self.order_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +171,11 @@ class Account:
 
 class Broker(Protocol):
     """What the worker needs from a broker."""
+
+    @property
+    def account_id(self) -> str:
+        """Return the account traded: IB's account code, the simulated account's id."""
+        ...
 
     def connect(self) -> None:
         """Connect (or reconnect); raise TemporaryBrokerError when the broker is unreachable."""

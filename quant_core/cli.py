@@ -31,7 +31,7 @@ from rich.progress import (
 )
 
 from config.redact import redact
-from quant_core.errors import ConfigError, QuantError
+from quant_core.errors import ConfigError, QuantError, StrategyError
 from quant_core.types import ProgressFn
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ class ExitCode(IntEnum):
     DOMAIN_ERROR = 1
     USAGE_ERROR = 2
     INTERNAL_ERROR = 3
+    STRATEGY_ERROR = 4
     INTERRUPTED = 130
 
 
@@ -141,6 +142,9 @@ def run(main: Callable[[], int]) -> int:
     except ConfigError as exc:
         logger.error("Configuration error: %s", exc)
         return ExitCode.USAGE_ERROR
+    except StrategyError as exc:
+        logger.error("Strategy error (fix the strategy, not the config): %s", exc)
+        return ExitCode.STRATEGY_ERROR
     except QuantError as exc:
         logger.error("%s: %s", type(exc).__name__, exc)
         return ExitCode.DOMAIN_ERROR

@@ -4,8 +4,13 @@
     Fix the configuration or the command line and run again (exit code 2).
 ``DataError``
     Bad input data: skip and record it, or stop the run when nothing usable is left (exit 1).
+``StrategyError``
+    A strategy returned what it may not (unknown symbols, non-finite or oversized weights): fix
+    the strategy, not the configuration (exit 4).
 ``TemporaryBrokerError``
-    The broker is unreachable or pacing us: back off and retry.
+    The broker is unreachable or pacing us: back off and retry. Its subclass
+    ``BrokerLinkDown`` says the broker itself is up but its own link to the market is down, and
+    the broker restores that by itself: poll for it soon, do not back off.
 ``OperationalError``
     Something the operator must look at: halt and alert.
 
@@ -27,12 +32,24 @@ class DataError(QuantError):
     """Input data cannot be used as it is."""
 
 
+class StrategyError(QuantError):
+    """A strategy's output breaks its contract (weights, symbols): the strategy's fault."""
+
+
 class TemporaryBrokerError(QuantError):
     """The broker failed in a way that a retry may fix."""
 
     def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(message if code is None else f"[IB {code}] {message}")
         self.code = code
+
+
+class BrokerLinkDown(TemporaryBrokerError):
+    """The broker is up but has lost its own link to the market (IB 1100); it restores it.
+
+    A worker polls for the link every few seconds instead of backing off: a reconnect would
+    only read stale data, and the link comes back by itself (IB 1101 / 1102).
+    """
 
 
 class OperationalError(QuantError):
