@@ -8,7 +8,8 @@ Examples
     python run_backtest.py --list-strategies
     python run_backtest.py --json                             # one JSON summary on stdout
 
-Exit codes: 0 ok, 1 data error, 2 usage or configuration error, 3 unexpected error.
+Exit codes: 0 ok, 1 data error, 2 usage or configuration error, 3 unexpected error, 4 strategy
+error (its weights break the strategy contract).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import sys
 
 from rich.console import Console
 
-from config import load_config
 from quant_core import cli
 from quant_core.backtest import report
 from quant_core.backtest.run import run_backtest
@@ -67,15 +67,13 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Run the backtest command line."""
     args = _parse(argv)
-    cli.setup_logging()
     console = Console(width=None if sys.stdout.isatty() else 120)
 
     def work() -> int:
         if args.list_strategies:
             console.print(report.strategies_table())
             return cli.ExitCode.OK
-        cfg = load_config("backtest", overrides=_overrides(args))
-        cli.set_level(cfg.logging.level)
+        cfg = cli.prepare("backtest", _overrides(args))
         with cli.progress_bar() as progress:
             run = run_backtest(cfg, progress=progress)
         if args.json:
@@ -85,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             console.print(report.metrics_table(run))
         return cli.ExitCode.OK
 
-    return cli.run(work)
+    return cli.main(work)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ Examples
     python run_data_sync.py --list [--dataset NAME]
 
 Exit codes: 0 ok, 1 data errors (rejected rows under --strict, unusable input), 2 usage or
-configuration errors, 3 unexpected errors.
+configuration errors, 3 unexpected errors, 4 strategy error.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from pathlib import Path
 
 from rich.console import Console
 
-from config import load_config
 from quant_core import cli
 from quant_core.calendar import get_calendar
 from quant_core.data import report as tables
@@ -69,13 +68,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the data sync command line."""
     args = _parse(argv)
-    cli.setup_logging()
     # Piped output (logs, CI) gets room for the tables; a terminal keeps its own width.
     console = Console(width=None if sys.stdout.isatty() else 160)
 
     def work() -> int:
-        cfg = load_config(None, overrides=args.set)
-        cli.set_level(cfg.logging.level)
+        cfg = cli.prepare(None, args.set)
         calendar = get_calendar(cfg.calendar.exchange)
         warehouse = Warehouse(cfg.paths.data_dir / "warehouse")
         if args.list:
@@ -112,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             return cli.ExitCode.DOMAIN_ERROR
         return cli.ExitCode.OK
 
-    return cli.run(work)
+    return cli.main(work)
 
 
 if __name__ == "__main__":

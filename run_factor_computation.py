@@ -7,7 +7,7 @@ Examples
     python run_factor_computation.py --full                # recompute every session
 
 Only sessions after a factor's last stored date are computed unless --full. Exit codes: 0 ok,
-1 data error, 2 usage or configuration error, 3 unexpected error.
+1 data error, 2 usage or configuration error, 3 unexpected error, 4 strategy error.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from config import load_config
 from quant_core import cli
 from quant_core.data.warehouse import Warehouse
 from quant_core.factors import DEFAULT_FACTORS
@@ -41,11 +40,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the factor computation command line."""
     args = _parse(argv)
-    cli.setup_logging()
 
     def work() -> int:
-        cfg = load_config(None, overrides=args.set)
-        cli.set_level(cfg.logging.level)
+        cfg = cli.prepare(None, args.set)
         names = [n.strip() for n in args.factors.split(",") if n.strip()] if args.factors else None
         dataset = args.dataset or cfg.data.dataset
         warehouse = Warehouse(cfg.paths.data_dir / "warehouse")
@@ -61,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         Console(width=None if sys.stdout.isatty() else 120).print(table)
         return cli.ExitCode.OK
 
-    return cli.run(work)
+    return cli.main(work)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ Examples
     python run_live_strategy.py --resume                          # clear a STOP latch
 
 State and commands live in <data_dir>/live/ (dashboard_state.json, command.json). Exit codes:
-0 ok, 1 domain error, 2 usage or configuration error, 3 unexpected error, 130 interrupted.
+0 ok, 1 domain error, 2 usage or configuration error, 3 unexpected error, 4 strategy error (bad
+weights), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import argparse
 import datetime as dt
 import sys
 
-from config import load_config
 from quant_core import cli
 from quant_core.ib.broker import IBBroker
 from quant_core.live.run import LiveRequest, check_mode, live_dir, run_worker
@@ -65,12 +65,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the live worker command line."""
     args = _parse(argv)
-    cli.setup_logging()
 
     def work() -> int:
-        cfg = load_config("live", overrides=args.set)
-        cli.set_level(cfg.logging.level)
-        cli.add_file_log(live_dir(cfg) / "worker.log")
+        cfg = cli.prepare("live", args.set, log_file=lambda cfg: live_dir(cfg) / "worker.log")
         request = LiveRequest(
             replay=args.replay,
             speed_s=args.speed or 0.0,
@@ -87,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         run_worker(cfg, request, broker)
         return cli.ExitCode.OK
 
-    return cli.run(work)
+    return cli.main(work)
 
 
 if __name__ == "__main__":

@@ -36,10 +36,10 @@ import pandas as pd
 
 from quant_core.backtest.engine import EngineSettings, run_engine
 from quant_core.calendar import get_calendar
+from quant_core.data.panels import FIELDS, MarketData
 from quant_core.data.sources.synthetic import generate_bars
 from quant_core.portfolio.costs import CostModel
 from quant_core.strategies import build_strategy
-from quant_core.strategies.base import FIELDS, MarketData
 
 LOOKBACK, TOP, EVERY, BUFFER, FEE, CASH = 126, 0.2, 21, 0.01, 0.001, 1_000_000.0
 SETTINGS = EngineSettings(

@@ -1,6 +1,7 @@
 """Atomic file writes: temporary file in the same folder, flush, fsync, rename, fsync the folder.
 
-And the reader that goes with them, for the small JSON files other processes write.
+And what goes with them: the reader for the small JSON files other processes write, and the
+file lock that serialises writers of one set of files (:func:`file_lock`).
 
 A reader sees the old file or the new one, never a torn mix, and a crash leaves at worst a
 stray temporary file (named ``.<name>.*.tmp``) that the next writer may remove.
@@ -8,10 +9,13 @@ stray temporary file (named ``.<name>.*.tmp``) that the next writer may remove.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +76,19 @@ def read_json_object(path: Path) -> dict[str, Any] | None:
     except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
         return None
     return data if isinstance(data, dict) else None
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the ``with`` block.
+
+    Blocks until no other holder, in this process or another, has it. The kernel drops the
+    lock when its holder dies, so a killed writer never leaves the next one waiting.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

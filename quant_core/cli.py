@@ -1,4 +1,7 @@
-"""What every entry point shares: logging set-up, exit codes, SIGTERM as a graceful stop.
+"""What every entry point shares: logging, config loading, exit codes, SIGTERM as a graceful stop.
+
+Each ``run_*.py`` parses its arguments, then hands its body to :func:`main`, and the body's
+first step is :func:`prepare` (the configuration and the logging it asks for).
 
 Exit codes
 ----------
@@ -14,7 +17,7 @@ import logging
 import logging.handlers
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from enum import IntEnum
 from pathlib import Path
@@ -30,7 +33,9 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from config import load_config
 from config.redact import redact
+from config.schema import AppConfig
 from quant_core.errors import ConfigError, QuantError, StrategyError
 from quant_core.types import ProgressFn
 
@@ -104,6 +109,37 @@ def set_level(level: str) -> None:
     logging.getLogger("quant_core").setLevel(level.upper())
 
 
+def prepare(
+    env: str | None,
+    overrides: Iterable[str] = (),
+    log_file: Callable[[AppConfig], Path] | None = None,
+) -> AppConfig:
+    """Load the configuration, then apply its log level and, if asked, a log file.
+
+    Call it inside the body given to :func:`main`, so that a configuration error becomes
+    exit code 2.
+
+    Parameters
+    ----------
+    env
+        The config environment (``"backtest"``, ``"live"``, or None for base and secrets only).
+    overrides
+        The ``--set section.key=value`` strings.
+    log_file
+        Returns the rotating log file (:func:`add_file_log`) from the loaded configuration.
+
+    Raises
+    ------
+    ConfigError
+        A config file is missing or malformed, or a value fails validation.
+    """
+    cfg = load_config(env, overrides=overrides)
+    set_level(cfg.logging.level)
+    if log_file is not None:
+        add_file_log(log_file(cfg))
+    return cfg
+
+
 @contextmanager
 def progress_bar() -> Iterator[ProgressFn]:
     """Yield a ``progress(task, done, total)`` callback drawing bars on stderr."""
@@ -156,3 +192,15 @@ def run(main: Callable[[], int]) -> int:
         return ExitCode.INTERNAL_ERROR
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def main(work: Callable[[], int]) -> int:
+    """Set up logging, then :func:`run` ``work``: the ``main`` of every entry point.
+
+    Returns
+    -------
+    int
+        The exit code, as :func:`run` gives it.
+    """
+    setup_logging()
+    return run(work)

@@ -69,7 +69,7 @@ def market(
 ):
     """Return MarketData from per-symbol closes (and opens; default = closes) on sessions."""
     from quant_core.calendar import get_calendar
-    from quant_core.strategies.base import MarketData
+    from quant_core.data.panels import MarketData
 
     cal = calendar or get_calendar("XNYS")
     n = len(next(iter(closes.values())))

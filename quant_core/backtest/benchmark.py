@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from quant_core.data.panels import MarketData, forward_fill
 from quant_core.errors import ConfigError
-from quant_core.portfolio.rebalance import forward_fill
-from quant_core.strategies.base import MarketData
 
 EQUAL_WEIGHT = "equal_weight"
 

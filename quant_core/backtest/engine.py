@@ -23,20 +23,19 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from quant_core.data.panels import MarketData, first_rows, forward_fill, gone_at
 from quant_core.portfolio.costs import CostModel
-from quant_core.portfolio.ledger import Fills, Ledger, execute
-from quant_core.portfolio.rebalance import (
+from quant_core.portfolio.ledger import (
     EXIT_STATUS,
+    Fills,
+    Ledger,
+    execute,
     exit_prices,
     fill_prices,
-    first_rows,
-    forward_fill,
-    gone_at,
-    rebalance_rows,
-    session_range,
-    target_orders,
 )
-from quant_core.strategies.base import MarketData, Strategy
+from quant_core.portfolio.schedule import Rule, rebalance_rows, session_range
+from quant_core.strategies.base import Strategy
+from quant_core.strategies.decide import target_orders
 from quant_core.types import ProgressFn
 
 TRADE_COLUMNS = (
@@ -64,7 +63,7 @@ class EngineSettings:
     fractional: bool = False
     shortfall: Literal["pro_rata", "sequential"] = "pro_rata"
     costs: CostModel = field(default_factory=CostModel)
-    rebalance: int | Literal["weekly", "monthly"] = 21
+    rebalance: Rule = 21
     exit_after_missing: int = 5
 
 

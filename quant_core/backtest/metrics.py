@@ -6,16 +6,24 @@ negative returns) annualise per session; CAGR uses calendar time (365.25 days a 
 sessions missing from the data do not shorten the year. Drawdown is measured from the running
 peak, its duration in sessions from the peak to the recovery (or the end). Turnover is one-sided:
 (bought + sold) / 2 per year, over the average equity. The hit rate is the share of sessions
-that moved (return not zero) that went up.
+that moved (return not zero) that went up. Gross exposure is (long - short) / equity, net
+exposure (long + short) / equity, with shorts stored negative.
+
+The cockpit draws these same numbers over time (rolling Sharpe, drawdown, exposure, monthly
+returns): it calls the functions here, so a chart never disagrees with the run's metrics.
 """
 
 from __future__ import annotations
+
+import math
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from quant_core.atomic import json_safe
 from quant_core.calendar import TRADING_DAYS_PER_YEAR
+from quant_core.portfolio.ledger import FillStatus
 
 __all__ = ["json_safe"]  # re-exported for the results and reports
 
@@ -56,6 +64,19 @@ def sharpe(daily: pd.Series) -> float:
     return float(daily.mean() / std * np.sqrt(TRADING_DAYS_PER_YEAR)) if std > 0 else float("nan")
 
 
+def rolling_sharpe(equity: pd.Series, window: int) -> pd.Series:
+    """Return the annualised Sharpe ratio of the last ``window`` daily returns at each date.
+
+    Same convention as :func:`sharpe`: mean over sample std of daily simple returns, times the
+    square root of 252, zero risk-free rate. Aligned on the curve's dates: NaN until ``window``
+    returns exist, and NaN where the window's returns do not vary.
+    """
+    daily = equity.pct_change()
+    rolling = daily.rolling(window, min_periods=window)
+    ratio = rolling.mean() / rolling.std() * math.sqrt(TRADING_DAYS_PER_YEAR)
+    return ratio.replace([np.inf, -np.inf], np.nan).rename("rolling_sharpe")
+
+
 def sortino(daily: pd.Series) -> float:
     """Return the annualised Sortino ratio (downside deviation of negative returns)."""
     downside = np.sqrt((np.minimum(daily, 0.0) ** 2).mean())
@@ -67,6 +88,44 @@ def sortino(daily: pd.Series) -> float:
 def drawdown(equity: pd.Series) -> pd.Series:
     """Return the drawdown from the running peak at every date (<= 0)."""
     return equity / equity.cummax() - 1
+
+
+def drawdown_usd(equity: pd.Series) -> pd.Series:
+    """Return how far below its running peak the curve is at every date, in USD (its unit)."""
+    return equity - equity.cummax()
+
+
+def growth(equity: pd.Series) -> pd.Series:
+    """Return the growth of one unit invested at the curve's first value (1.0 at the start)."""
+    out: pd.Series = equity / equity.iloc[0]
+    return out
+
+
+def window_returns(equity: pd.Series, window: int) -> pd.Series:
+    """Return the simple return over the last ``window`` sessions at each date (NaN before)."""
+    return equity.pct_change(window)
+
+
+def period_returns(equity: pd.Series, period: Literal["month", "year"]) -> pd.Series:
+    """Return the curve's return in each calendar month or year that has data.
+
+    A period's return is its last value over the previous period's last (the curve's first
+    value for the first period). Indexed by ``(year, month)`` for months, by year for years.
+    """
+    index = pd.DatetimeIndex(equity.index)
+    keys = [index.year, index.month] if period == "month" else index.year
+    last = equity.groupby(keys).last()
+    return last / last.shift(1).fillna(equity.iloc[0]) - 1
+
+
+def gross_exposure(curve: pd.DataFrame) -> pd.Series:
+    """Return ``(long - short) / equity`` at every date of a curve (shorts stored negative)."""
+    return (curve["long_value"] - curve["short_value"]) / curve["equity"]
+
+
+def net_exposure(curve: pd.DataFrame) -> pd.Series:
+    """Return ``(long + short) / equity`` at every date of a curve (shorts stored negative)."""
+    return (curve["long_value"] + curve["short_value"]) / curve["equity"]
 
 
 def max_drawdown(equity: pd.Series) -> tuple[float, int]:
@@ -91,7 +150,7 @@ def summary(
     growth = cagr(equity)
     span = years(equity)
     traded = float(trades["notional"].sum()) / 2 if len(trades) else 0.0
-    gross = (curve["long_value"] - curve["short_value"]) / equity
+    gross = gross_exposure(curve)
     statuses = trades["status"].value_counts() if len(trades) else pd.Series(dtype=int)
     out: dict[str, float | int | None] = {
         "start_equity": float(equity.iloc[0]),
@@ -114,8 +173,8 @@ def summary(
         "slippage": (slipped := float(trades["slippage"].sum()) if len(trades) else 0.0),
         "total_costs": commissions + slipped,
         "trades": int((trades["filled"] != 0).sum()) if len(trades) else 0,
-        "truncated": int(statuses.get("truncated_cash", 0)),
-        "unfilled": int(statuses.get("rejected_no_price", 0)),
+        "truncated": int(statuses.get(FillStatus.TRUNCATED_CASH, 0)),
+        "unfilled": int(statuses.get(FillStatus.REJECTED_NO_PRICE, 0)),
         "sessions": len(equity) - 1,
     }
     if benchmark is not None:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,11 +16,12 @@ from quant_core.backtest import metrics as m
 from quant_core.backtest.benchmark import buy_and_hold
 from quant_core.backtest.engine import EngineResult, EngineSettings, run_engine
 from quant_core.backtest.results import store_run
+from quant_core.data.panels import FIELDS, MarketData
 from quant_core.data.warehouse import Warehouse
 from quant_core.portfolio.costs import CostModel
-from quant_core.portfolio.rebalance import session_range
+from quant_core.portfolio.schedule import session_range
+from quant_core.runs import config_digest, new_run_id
 from quant_core.strategies import build_strategy, check_schedule
-from quant_core.strategies.base import FIELDS, MarketData
 from quant_core.types import ProgressFn
 
 logger = logging.getLogger(__name__)
@@ -90,9 +89,9 @@ def run_backtest(
         )
     metrics = m.summary(result.curve, result.trades, benchmark)
     config = cfg.sanitized()
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+    digest = config_digest(config)
     created = dt.datetime.now(dt.UTC)
-    run_id = f"{created:%Y%m%dT%H%M%SZ}-{strategy.name}-{digest[:8]}-{uuid.uuid4().hex[:4]}"
+    run_id = new_run_id(created, strategy.name, digest[:8], random_hex=4)
     path = cfg.paths.data_dir / "backtests" / run_id
     if store:
         curve = result.curve.assign(benchmark=benchmark) if benchmark is not None else result.curve

@@ -64,18 +64,3 @@ def style(
 def _title(text: str, unit: Unit) -> str:
     suffix = {"usd": " ($)", "pct": " (%)", "shares": " (shares)", "count": " (count)"}
     return text + suffix.get(unit, "")
-
-
-def money(value: float | None, decimals: int = 2) -> str:
-    """Format dollars: ``$1,234.56``, ``-$12.00``; ``-`` when unknown."""
-    if value is None or value != value:  # None or NaN
-        return "-"
-    sign = "-" if value < 0 else ""
-    return f"{sign}${abs(value):,.{decimals}f}"
-
-
-def pct(value: float | None, decimals: int = 2) -> str:
-    """Format a fraction as a percentage: 0.0123 -> ``1.23%``; ``-`` when unknown."""
-    if value is None or value != value:
-        return "-"
-    return f"{value:.{decimals}%}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from quant_core.data.schema import ISSUE_COLUMNS, validate_bars
 from quant_core.data.sources.base import BarSource, ProgressFn, SourceBatch
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import DataError
+from quant_core.runs import new_run_id
 from quant_core.types import IssueAction, Rule
 
 logger = logging.getLogger(__name__)
@@ -161,13 +161,13 @@ def sync(
     """
     now = clock or _utc_now
     started = _aware(now())
-    sync_id = f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    sync_id = new_run_id(started)
     batch = source.load(progress)
     warehouse.check_source(dataset, batch.meta, replace)
     logger.info("Validating %d rows from %s", len(batch.bars), source.name)
     result = validate_bars(batch.bars, calendar, ohlc=batch.ohlc or ohlc_default, now=started)
     issues = _with_malformed(result.issues, batch)
-    issues_file = _write_issues(warehouse.issues_dir(dataset), sync_id, issues)
+    issues_file = _write_issues(warehouse.sync_log.issues_dir(dataset), sync_id, issues)
     if progress is not None:
         progress("validate", 1, 1)
     if result.bars.empty:
@@ -200,7 +200,7 @@ def sync(
         gaps=gaps,
         issues_file=issues_file,
     )
-    warehouse.record_sync(dataset, report.to_json())
+    warehouse.sync_log.record(dataset, report.to_json())
     _log_report(report)
     return report
 

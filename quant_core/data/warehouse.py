@@ -1,55 +1,40 @@
-"""The warehouse: daily bars as Parquet, queried through DuckDB.
-
-Layout under ``<data_dir>/warehouse/``::
-
-    <dataset>/
-        manifest.json          the only source of truth: which Parquet files make up the dataset
-        bars/<year>-<id>.parquet
-        symbols.parquet        optional symbol metadata (name, sector, industry)
-        syncs.jsonl            one line per sync: what was written, rejected, repaired
-        syncs/<sync_id>-issues.csv   every rejected or repaired row of that sync, with its rule
+"""The warehouse: daily bars of named datasets, what every caller reads and writes them through.
 
 A dataset is one consistent price history (one source, one adjustment basis): real and
 synthetic data, or differently adjusted copies of a symbol, never mix in one panel.
 
-Writes are atomic. New partition files get fresh names and stay invisible until the manifest is
-replaced atomically (:mod:`quant_core.atomic`); a writer killed at any point leaves the old
-manifest, hence the old data, readable. Writers of one dataset are serialised with ``flock``.
-Bars are partitioned by calendar year, so a daily append rewrites one year's file.
-
 ``write_bars`` upserts on ``(symbol, date)``: re-syncing a range never duplicates rows, and where
-old and new rows overlap the new one wins.
+old and new rows overlap the new one wins. The files, the manifest, the lock and the atomic
+commits are the store's (:mod:`quant_core.data.store`); the factor values and the sync log of a
+dataset have their own modules (:mod:`quant_core.data.factor_store`,
+:mod:`quant_core.data.sync_log`), which ``Warehouse`` hands its factor and sync calls to.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
-import json
 import logging
-import re
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from quant_core.atomic import atomic_write_json, fsync_path
+from quant_core.atomic import fsync_path
 from quant_core.calendar import TradingCalendar
+from quant_core.data.factor_store import FactorStore
+from quant_core.data.store import DatasetStore, Manifest, WriteResult, upsert, years
 from quant_core.data.symbol_rule import check_symbols
+from quant_core.data.sync_log import SyncLog
 from quant_core.errors import ConfigError, DataError
 from quant_core.types import ProgressFn
 
 logger = logging.getLogger(__name__)
 
-MANIFEST_FORMAT = 1
 PRICE_FIELDS = ("open", "high", "low", "close")
 FIELDS = (*PRICE_FIELDS, "volume", "adj_factor", "flags")
 BAR_SCHEMA = pa.schema(
@@ -66,8 +51,6 @@ BAR_SCHEMA = pa.schema(
     ]
 )
 BAR_COLUMNS = tuple(BAR_SCHEMA.names)
-_DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_READ_RETRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,39 +74,6 @@ class DatasetMeta:
     synthetic: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    """Outcome of one ``write_bars`` call."""
-
-    rows_written: int
-    rows_replaced: int
-    partitions: tuple[str, ...]
-    version: int
-
-
-@dataclass(slots=True)
-class _Manifest:
-    version: int = 0
-    partitions: dict[str, str] = field(default_factory=dict)
-    symbols_file: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-    last_sync: dict[str, Any] | None = None
-    updated_at: str | None = None
-    factors: dict[str, dict[str, str]] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "format": MANIFEST_FORMAT,
-            "version": self.version,
-            "partitions": self.partitions,
-            "symbols_file": self.symbols_file,
-            "meta": self.meta,
-            "last_sync": self.last_sync,
-            "updated_at": self.updated_at,
-            "factors": self.factors,
-        }
-
-
 class Warehouse:
     """Daily bars of named datasets, stored as Parquet and read through DuckDB.
 
@@ -131,66 +81,85 @@ class Warehouse:
     ----------
     root
         The warehouse folder, normally ``<paths.data_dir>/warehouse``.
+
+    Attributes
+    ----------
+    store, factor_store, sync_log
+        The dataset files, the factor values and the sync log under ``root``.
     """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self.store = DatasetStore(self.root)
+        self.factor_store = FactorStore(self.store)
+        self.sync_log = SyncLog(self.store)
 
     # ---------------------------------------------------------------- datasets and metadata
 
     def datasets(self) -> list[str]:
         """Return the names of the datasets that hold data, sorted."""
-        if not self.root.is_dir():
-            return []
-        return sorted(p.parent.name for p in self.root.glob("*/manifest.json"))
+        return self.store.datasets()
 
     def exists(self, dataset: str) -> bool:
         """Return whether ``dataset`` has been written."""
-        return (self._dir(dataset) / "manifest.json").is_file()
+        return self.store.exists(dataset)
 
     def version(self, dataset: str) -> int:
         """Return the dataset's manifest version: it grows with every write (cheap to poll)."""
-        return self._load_manifest(dataset, required=True).version
+        return self.store.load(dataset, required=True).version
 
     def meta(self, dataset: str) -> DatasetMeta:
         """Return the description stored with ``dataset``."""
-        raw = self._load_manifest(dataset, required=True).meta
+        raw = self.store.load(dataset, required=True).meta
         return DatasetMeta(
             label=str(raw.get("label", "")),
             source=str(raw.get("source", "")),
             synthetic=bool(raw.get("synthetic", False)),
         )
 
-    def last_sync(self, dataset: str) -> dict[str, Any] | None:
-        """Return the summary of the last sync into ``dataset``, if any."""
-        return self._load_manifest(dataset, required=True).last_sync
-
-    def syncs(self, dataset: str) -> list[dict[str, Any]]:
-        """Return every recorded sync summary of ``dataset``, oldest first."""
-        path = self._dir(dataset) / "syncs.jsonl"
-        if not path.is_file():
-            return []
-        lines = path.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
-
-    def record_sync(self, dataset: str, summary: dict[str, Any]) -> None:
-        """Append ``summary`` to the sync log and store it as the dataset's last sync."""
-        with self._lock(dataset):
-            log = self._dir(dataset) / "syncs.jsonl"
-            with log.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(summary, sort_keys=True, default=str) + "\n")
-            manifest = self._load_manifest(dataset, required=True)
-            manifest.last_sync = summary
-            self._commit(dataset, manifest)
-
     def check_source(self, dataset: str, meta: DatasetMeta, replace: bool = False) -> None:
         """Raise ``DataError`` if writing ``meta.source`` data would mix it into another source."""
         if self.exists(dataset):
-            _check_same_source(dataset, self._load_manifest(dataset, required=True), meta, replace)
+            _check_same_source(dataset, self.store.load(dataset, required=True), meta, replace)
+
+    # ------------------------------------------------- factors and syncs (their own modules)
+
+    def write_factor(
+        self, dataset: str, name: str, values: pd.DataFrame, progress: ProgressFn | None = None
+    ) -> WriteResult:
+        """Upsert one factor's values into ``dataset``: :meth:`FactorStore.write`."""
+        return self.factor_store.write(dataset, name, values, progress)
+
+    def factors(self, dataset: str) -> list[str]:
+        """Return the names of the factors stored with ``dataset``, sorted."""
+        return self.factor_store.names(dataset)
+
+    def factor_panel(
+        self,
+        dataset: str,
+        name: str,
+        symbols: Sequence[str] | None = None,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+    ) -> pd.DataFrame:
+        """Return a stored factor as a wide frame (dates x symbols): :meth:`FactorStore.panel`."""
+        return self.factor_store.panel(dataset, name, symbols, start, end)
+
+    def factor_last_date(self, dataset: str, name: str) -> dt.date | None:
+        """Return the last date stored for factor ``name``, or None."""
+        return self.factor_store.last_date(dataset, name)
+
+    def last_sync(self, dataset: str) -> dict[str, Any] | None:
+        """Return the summary of the last sync into ``dataset``, if any."""
+        return self.sync_log.last(dataset)
+
+    def syncs(self, dataset: str) -> list[dict[str, Any]]:
+        """Return every recorded sync summary of ``dataset``, oldest first."""
+        return self.sync_log.entries(dataset)
 
     def issues_dir(self, dataset: str) -> Path:
         """Return the folder where syncs write their rejected/repaired rows."""
-        return self._dir(dataset) / "syncs"
+        return self.sync_log.issues_dir(dataset)
 
     # ---------------------------------------------------------------------------- writing
 
@@ -233,16 +202,17 @@ class Warehouse:
         table = _to_arrow(bars)
         if table.num_rows == 0:
             raise DataError(f"dataset {dataset!r}: nothing to write (no valid rows)")
-        touched = _years(table)
-        folder = self._dir(dataset)
-        with self._lock(dataset):
-            manifest = self._load_manifest(dataset, required=False)
+        touched = years(table)
+        store = self.store
+        folder = store.folder(dataset)
+        with store.lock(dataset):
+            manifest = store.load(dataset, required=False)
             if manifest.version == 0 and meta is None:
                 raise DataError(f"dataset {dataset!r} is new: describe it with a DatasetMeta")
             _check_same_source(dataset, manifest, meta, replace)
-            self._remove_orphans(folder, manifest)
+            store.remove_orphans(dataset, manifest)
             previous = {} if replace else manifest.partitions
-            new_parts, replaced, changed = _upsert(folder, "bars", table, previous, progress)
+            new_parts, replaced, changed = upsert(folder, "bars", table, previous, progress)
             stale = [
                 name for name in manifest.partitions.values() if name not in new_parts.values()
             ]
@@ -264,7 +234,7 @@ class Warehouse:
                     "source": meta.source,
                     "synthetic": meta.synthetic,
                 }
-            self._commit(dataset, manifest)
+            store.commit(dataset, manifest)
             for name in stale:
                 (folder / name).unlink(missing_ok=True)
         logger.info(
@@ -276,82 +246,13 @@ class Warehouse:
         )
         return WriteResult(table.num_rows, replaced, tuple(map(str, touched)), manifest.version)
 
-    def write_factor(
-        self,
-        dataset: str,
-        name: str,
-        values: pd.DataFrame,
-        progress: ProgressFn | None = None,
-    ) -> WriteResult:
-        """Upsert one factor's values (columns ``date, symbol, value``) into ``dataset``.
-
-        Factors live beside the bars they were computed from, in the same manifest, so a
-        dataset rebuilt with ``replace=True`` drops them with its bars.
-        """
-        if not _DATASET_NAME.match(name):
-            raise ConfigError(f"invalid factor name {name!r}")
-        frame = values.loc[:, ["date", "symbol", "value"]].dropna(subset=["value"])
-        dates = pd.to_datetime(frame["date"]).to_numpy(dtype="datetime64[D]")
-        table = pa.Table.from_arrays(
-            [
-                pa.array(dates, type=pa.date32()),
-                pa.array(frame["symbol"].astype(str), pa.string()),
-                pa.array(frame["value"].to_numpy(dtype="float64")),
-            ],
-            names=["date", "symbol", "value"],
-        )
-        folder = self._dir(dataset)
-        with self._lock(dataset):
-            manifest = self._load_manifest(dataset, required=True)
-            if table.num_rows == 0:
-                return WriteResult(0, 0, (), manifest.version)
-            self._remove_orphans(folder, manifest)
-            previous = manifest.factors.get(name, {})
-            parts, replaced, _ = _upsert(folder, f"factors/{name}", table, previous, progress)
-            manifest.factors[name] = parts
-            self._commit(dataset, manifest)
-            for old in set(previous.values()) - set(parts.values()):
-                (folder / old).unlink(missing_ok=True)
-        logger.info("Wrote %d values of factor %s to dataset %s", table.num_rows, name, dataset)
-        return WriteResult(
-            table.num_rows, replaced, tuple(map(str, _years(table))), manifest.version
-        )
-
-    def factors(self, dataset: str) -> list[str]:
-        """Return the names of the factors stored with ``dataset``, sorted."""
-        return sorted(self._load_manifest(dataset, required=True).factors)
-
-    def factor_panel(
-        self,
-        dataset: str,
-        name: str,
-        symbols: Sequence[str] | None = None,
-        start: dt.date | None = None,
-        end: dt.date | None = None,
-    ) -> pd.DataFrame:
-        """Return a stored factor as a wide frame (dates x symbols)."""
-        if name not in self._load_manifest(dataset, required=True).factors:
-            raise DataError(
-                f"no factor {name!r} stored for {dataset}; run run_factor_computation.py"
-            )
-        table = self._query(dataset, "date, symbol, value", symbols, start, end, "", factor=name)
-        return _pivot(table, "value")
-
-    def factor_last_date(self, dataset: str, name: str) -> dt.date | None:
-        """Return the last date stored for factor ``name``, or None."""
-        if name not in self._load_manifest(dataset, required=True).factors:
-            return None
-        table = self._query(dataset, "max(date) AS last", None, None, None, "", factor=name)
-        last = table["last"][0].as_py()
-        return last if isinstance(last, dt.date) else None
-
     def write_symbols(self, dataset: str, symbols: pd.DataFrame) -> None:
         """Replace the symbol metadata of ``dataset`` (a ``symbol`` column plus any others)."""
         if "symbol" not in symbols.columns:
             raise DataError("symbol metadata needs a 'symbol' column")
-        folder = self._dir(dataset)
-        with self._lock(dataset):
-            manifest = self._load_manifest(dataset, required=True)
+        folder = self.store.folder(dataset)
+        with self.store.lock(dataset):
+            manifest = self.store.load(dataset, required=True)
             name = f"symbols-{uuid.uuid4().hex[:12]}.parquet"
             con = duckdb.connect()
             try:
@@ -362,7 +263,7 @@ class Warehouse:
                 con.close()
             fsync_path(folder / name)
             old, manifest.symbols_file = manifest.symbols_file, name
-            self._commit(dataset, manifest)
+            self.store.commit(dataset, manifest)
             if old:
                 (folder / old).unlink(missing_ok=True)
 
@@ -385,7 +286,7 @@ class Warehouse:
         if unknown:
             raise ConfigError(f"unknown bar field(s) {unknown}; valid: {', '.join(FIELDS)}")
         columns = ", ".join(["date", "symbol", *fields])
-        table = self._query(dataset, columns, symbols, start, end, "ORDER BY symbol, date")
+        table = self.store.query(dataset, columns, symbols, start, end, "ORDER BY symbol, date")
         frame: pd.DataFrame = table.to_pandas()
         frame["date"] = pd.to_datetime(frame["date"])
         return frame
@@ -405,17 +306,16 @@ class Warehouse:
         """
         if field not in FIELDS:
             raise ConfigError(f"unknown bar field {field!r}; valid: {', '.join(FIELDS)}")
-        table = self._query(dataset, f"date, symbol, {field}", symbols, start, end, "")
-        return _pivot(table, field)
+        return self.store.panel(dataset, field, symbols, start, end)
 
     def symbols(self, dataset: str) -> pd.DataFrame:
         """Return the symbol metadata of ``dataset`` (empty if the source had none)."""
-        manifest = self._load_manifest(dataset, required=True)
+        manifest = self.store.load(dataset, required=True)
         if manifest.symbols_file is None:
             return pd.DataFrame({"symbol": pd.Series([], dtype="str")})
         con = duckdb.connect()
         try:
-            path = self._dir(dataset) / manifest.symbols_file
+            path = self.store.folder(dataset) / manifest.symbols_file
             frame: pd.DataFrame = (
                 con.sql("SELECT * FROM read_parquet(?)", params=[str(path)])
                 .to_arrow_table()
@@ -432,7 +332,7 @@ class Warehouse:
         bar on which it has no bar.
         """
         sql = "min(date) AS first_date, max(date) AS last_date, count(*) AS rows"
-        table = self._query(
+        table = self.store.query(
             dataset, f"symbol, {sql}", None, None, None, "GROUP BY symbol ORDER BY symbol"
         )
         frame: pd.DataFrame = table.to_pandas()
@@ -446,97 +346,15 @@ class Warehouse:
 
     def bars_per_session(self, dataset: str) -> pd.Series:
         """Return how many symbols have a bar on each date of ``dataset``."""
-        table = self._query(
+        table = self.store.query(
             dataset, "date, count(*) AS n", None, None, None, "GROUP BY date ORDER BY date"
         )
         frame = table.to_pandas()
         return pd.Series(frame["n"].to_numpy(), index=pd.to_datetime(frame["date"]), name="bars")
 
-    # ---------------------------------------------------------------------------- internals
-
-    def _dir(self, dataset: str) -> Path:
-        if not _DATASET_NAME.match(dataset):
-            raise ConfigError(
-                f"invalid dataset name {dataset!r}: use letters, digits, '.', '_' and '-'"
-            )
-        return self.root / dataset
-
-    @contextmanager
-    def _lock(self, dataset: str) -> Iterator[None]:
-        folder = self._dir(dataset)
-        folder.mkdir(parents=True, exist_ok=True)
-        with (folder / ".lock").open("w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def _load_manifest(self, dataset: str, *, required: bool) -> _Manifest:
-        path = self._dir(dataset) / "manifest.json"
-        if not path.is_file():
-            if required:
-                known = ", ".join(self.datasets()) or "(none: run run_data_sync.py first)"
-                raise DataError(f"no dataset {dataset!r} in {self.root}; present: {known}")
-            return _Manifest()
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        if raw.get("format") != MANIFEST_FORMAT:
-            raise DataError(f"{path}: unsupported manifest format {raw.get('format')!r}")
-        return _Manifest(
-            version=int(raw["version"]),
-            partitions=dict(raw["partitions"]),
-            symbols_file=raw.get("symbols_file"),
-            meta=dict(raw.get("meta") or {}),
-            last_sync=raw.get("last_sync"),
-            updated_at=raw.get("updated_at"),
-            factors={k: dict(v) for k, v in (raw.get("factors") or {}).items()},
-        )
-
-    def _commit(self, dataset: str, manifest: _Manifest) -> None:
-        manifest.version += 1
-        manifest.updated_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        atomic_write_json(self._dir(dataset) / "manifest.json", manifest.to_json())
-
-    def _remove_orphans(self, folder: Path, manifest: _Manifest) -> None:
-        # Files no manifest names, and temporary files, were left by a writer that crashed; we
-        # hold the lock, so no live writer can own them.
-        live = {*manifest.partitions.values(), manifest.symbols_file}
-        live |= {name for parts in manifest.factors.values() for name in parts.values()}
-        candidates = [*folder.glob("bars/*.parquet"), *folder.glob("symbols-*.parquet")]
-        candidates += [*folder.glob("factors/*/*.parquet")]
-        candidates += [*folder.glob(".*.tmp"), *folder.glob("syncs/.*.tmp")]
-        for path in candidates:
-            if path.relative_to(folder).as_posix() not in live:
-                logger.warning("Removing orphan file %s left by an interrupted write", path)
-                path.unlink(missing_ok=True)
-
-    def _query(
-        self,
-        dataset: str,
-        select: str,
-        symbols: Sequence[str] | None,
-        start: dt.date | None,
-        end: dt.date | None,
-        tail: str,
-        factor: str | None = None,
-    ) -> pa.Table:
-        # A concurrent writer may delete a partition between our manifest read and the scan;
-        # the manifest then names its replacement, so read it again.
-        for attempt in range(_READ_RETRIES):
-            manifest = self._load_manifest(dataset, required=True)
-            parts = manifest.partitions if factor is None else manifest.factors.get(factor, {})
-            files = [str(self._dir(dataset) / name) for name in parts.values()]
-            try:
-                return _scan(files, select, symbols, start, end, tail)
-            except (duckdb.IOException, FileNotFoundError):
-                if attempt == _READ_RETRIES - 1:
-                    raise
-                logger.debug("Partition replaced during read of %s; retrying", dataset)
-        raise AssertionError("unreachable")  # pragma: no cover
-
 
 def _check_same_source(
-    dataset: str, manifest: _Manifest, meta: DatasetMeta | None, replace: bool
+    dataset: str, manifest: Manifest, meta: DatasetMeta | None, replace: bool
 ) -> None:
     stored = manifest.meta.get("source")
     if replace or meta is None or manifest.version == 0 or stored == meta.source:
@@ -546,34 +364,6 @@ def _check_same_source(
         "two sources in one price history. Sync into another dataset (--dataset NAME), or "
         "rebuild this one from the new source (--replace)"
     )
-
-
-def _scan(
-    files: list[str],
-    select: str,
-    symbols: Sequence[str] | None,
-    start: dt.date | None,
-    end: dt.date | None,
-    tail: str,
-) -> pa.Table:
-    where: list[str] = []
-    params: list[Any] = [files]
-    if symbols is not None:
-        where.append("symbol IN (SELECT UNNEST(?))")
-        params.append(list(symbols))
-    if start is not None:
-        where.append("date >= ?")
-        params.append(start)
-    if end is not None:
-        where.append("date <= ?")
-        params.append(end)
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    sql = f"SELECT {select} FROM read_parquet(?) {clause} {tail}"  # noqa: S608 - fixed fragments
-    con = duckdb.connect()
-    try:
-        return con.sql(sql, params=params).to_arrow_table()
-    finally:
-        con.close()
 
 
 def _to_arrow(bars: pd.DataFrame) -> pa.Table:
@@ -589,90 +379,3 @@ def _to_arrow(bars: pd.DataFrame) -> pa.Table:
     arrays += [pa.array(frame[c].to_numpy(dtype="float64")) for c in BAR_COLUMNS[2:-1]]
     arrays.append(pa.array(frame["flags"].to_numpy(dtype="int16")))
     return pa.Table.from_arrays(arrays, schema=BAR_SCHEMA)
-
-
-def _years(table: pa.Table) -> list[int]:
-    return sorted({int(y) for y in pc.unique(pc.year(table["date"])).to_pylist()})
-
-
-def _upsert(
-    folder: Path,
-    subdir: str,
-    table: pa.Table,
-    previous: dict[str, str],
-    progress: ProgressFn | None,
-) -> tuple[dict[str, str], int, int]:
-    # Rewrite each touched year's file under a fresh name; return the new year -> file map
-    # (to commit), how many rows replaced existing ones, and how many of those changed.
-    (folder / subdir).mkdir(parents=True, exist_ok=True)
-    years = pc.year(table["date"])
-    touched = _years(table)
-    parts, replaced, changed = dict(previous), 0, 0
-    con = duckdb.connect()
-    try:
-        for done, year in enumerate(touched, start=1):
-            old = previous.get(str(year))
-            name = f"{subdir}/{year}-{uuid.uuid4().hex[:12]}.parquet"
-            part = table.filter(pc.equal(years, year))
-            counts = _write_partition(con, part, folder / old if old else None, folder / name)
-            replaced, changed = replaced + counts[0], changed + counts[1]
-            parts[str(year)] = name
-            if progress is not None:
-                progress(f"write {subdir}", done, len(touched))
-    finally:
-        con.close()
-    fsync_path(folder / subdir)
-    return parts, replaced, changed
-
-
-def _write_partition(
-    con: duckdb.DuckDBPyConnection, new: pa.Table, old: Path | None, target: Path
-) -> tuple[int, int]:
-    # Paths travel as arguments of the relation API, never inside SQL text.
-    con.register("new_bars", new)
-    replaced = changed = 0
-    merged = "SELECT * FROM new_bars ORDER BY symbol, date"
-    if old is not None:
-        con.register("old_bars", con.read_parquet(str(old)))
-        count = con.sql("SELECT count(*) FROM old_bars SEMI JOIN new_bars USING (symbol, date)")
-        replaced = int(count.fetchall()[0][0])
-        # Rows of the new batch not already present to the last field, less the new keys.
-        differ = con.sql(
-            "SELECT count(*) FROM (SELECT * FROM new_bars EXCEPT SELECT * FROM old_bars)"
-        )
-        fresh = con.sql("SELECT count(*) FROM new_bars ANTI JOIN old_bars USING (symbol, date)")
-        changed = int(differ.fetchall()[0][0]) - int(fresh.fetchall()[0][0])
-        merged = (
-            "SELECT * FROM old_bars ANTI JOIN new_bars USING (symbol, date) "
-            "UNION ALL SELECT * FROM new_bars ORDER BY symbol, date"
-        )
-    con.sql(merged).write_parquet(str(target), compression="zstd", row_group_size=122_880)
-    con.unregister("new_bars")
-    if old is not None:
-        con.unregister("old_bars")
-    fsync_path(target)
-    return replaced, changed
-
-
-def _pivot(table: pa.Table, field: str) -> pd.DataFrame:
-    # A scatter into a preallocated array: O(rows), no sort of the long frame.
-    if table.num_rows == 0:
-        return pd.DataFrame(
-            index=pd.DatetimeIndex([], name="date"), columns=pd.Index([], name="symbol")
-        )
-    days = table["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
-    lo = int(days.min())
-    present = np.zeros(int(days.max()) - lo + 1, dtype=bool)
-    present[days - lo] = True
-    row_of_day = np.cumsum(present) - 1
-    rows = row_of_day[days - lo]
-    encoded = pc.dictionary_encode(table["symbol"]).combine_chunks()
-    names = encoded.dictionary.to_numpy(zero_copy_only=False).astype(str)
-    order = np.argsort(names, kind="stable")
-    col_of_code = np.empty_like(order)
-    col_of_code[order] = np.arange(len(order))
-    cols = col_of_code[encoded.indices.to_numpy()]
-    values = np.full((int(present.sum()), len(names)), np.nan)
-    values[rows, cols] = table[field].to_numpy()
-    index = pd.DatetimeIndex((np.flatnonzero(present) + lo).astype("datetime64[D]"), name="date")
-    return pd.DataFrame(values, index=index, columns=pd.Index(names[order], name="symbol"))

@@ -72,7 +72,7 @@ def compute_factors(
         values = factor.compute({f: p.iloc[window_start:] for f, p in panels.items()})
         values = values.iloc[first_row - window_start :]
         long = to_long(values)
-        written = warehouse.write_factor(dataset, factor.name, long)
+        written = warehouse.factor_store.write(dataset, factor.name, long)
         cells = values.size or 1
         reports.append(
             FactorReport(
@@ -97,7 +97,7 @@ def _first_row(
     full: bool,
 ) -> int:
     row = 0 if start is None else int(dates.searchsorted(pd.Timestamp(start)))
-    last = None if full else warehouse.factor_last_date(dataset, factor.name)
+    last = None if full else warehouse.factor_store.last_date(dataset, factor.name)
     if last is not None:
         row = max(row, int(dates.searchsorted(pd.Timestamp(last), side="right")))
         logger.info(

@@ -34,8 +34,8 @@ from quant_core.data.sources.base import ProgressFn, SourceBatch, SourceRequest
 from quant_core.data.symbol_rule import check_symbols
 from quant_core.data.warehouse import DatasetMeta
 from quant_core.errors import ConfigError, DataError
-from quant_core.ib.broker import IBBroker
-from quant_core.ib.client import ibapi
+from quant_core.ib import mapping
+from quant_core.ib.connection import IBConnection
 
 logger = logging.getLogger(__name__)
 
@@ -113,18 +113,25 @@ class IBHistorySource:
 
     def load(self, progress: ProgressFn | None = None) -> SourceBatch:
         """Fetch every symbol (cached chunks are not asked for again)."""
-        broker = IBBroker(
+        # Only a connection: reading bars trades nothing, so neither the trading consent checks
+        # nor the P&L subscription of the broker apply.
+        connection = IBConnection(
             self.cfg.model_copy(update={"client_id": self.cfg.client_id + HISTORY_CLIENT_ID_OFFSET})
         )
-        broker.connect()
+        accounts = connection.connect()
+        logger.info(
+            "Connected to IB for history (server version %s), accounts %s",
+            connection.ib.client.serverVersion(),
+            accounts,
+        )
         frames = []
         try:
             for done, symbol in enumerate(self.symbols, start=1):
-                frames.extend(self._symbol(broker, symbol))
+                frames.extend(self._symbol(connection, symbol))
                 if progress is not None:
                     progress("ib history", done, len(self.symbols))
         finally:
-            broker.disconnect()
+            connection.disconnect()
         bars = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         if bars.empty:
             raise DataError(f"IB returned no bars for {', '.join(self.symbols)}")
@@ -153,16 +160,16 @@ class IBHistorySource:
             last = pd.Timestamp(done[-2]).date()
         return last
 
-    def _symbol(self, broker: IBBroker, symbol: str) -> list[pd.DataFrame]:
+    def _symbol(self, connection: IBConnection, symbol: str) -> list[pd.DataFrame]:
         end = self._end()
         if self.what == "ADJUSTED_LAST":  # IB refuses an end date with ADJUSTED_LAST
             years = max(1, math.ceil((end - self.start).days / 365))
-            return [self._chunk(broker, symbol, "", f"{years} Y")]
+            return [self._chunk(connection, symbol, "", f"{years} Y")]
         # A year at a time, each chunk ending on the first bar of the one after it, so no
         # session falls between two chunks whatever IB counts as "1 Y".
         frames: list[pd.DataFrame] = []
         while True:
-            frame = self._chunk(broker, symbol, f"{end:%Y%m%d} 23:59:59 UTC", "1 Y")
+            frame = self._chunk(connection, symbol, f"{end:%Y%m%d} 23:59:59 UTC", "1 Y")
             if frame.empty:
                 return frames
             frames.append(frame)
@@ -171,15 +178,17 @@ class IBHistorySource:
                 return frames
             end = earliest
 
-    def _chunk(self, broker: IBBroker, symbol: str, end: str, duration: str) -> pd.DataFrame:
+    def _chunk(
+        self, connection: IBConnection, symbol: str, end: str, duration: str
+    ) -> pd.DataFrame:
         cached = self._cache_path(symbol, end, duration)
         if cached is not None and cached.is_file():
             return pd.read_parquet(cached)
-        contract = ibapi.Stock(symbol, "SMART", "USD")
+        contract = mapping.stock(symbol)
         for _ in range(MAX_VIOLATIONS + 1):
             self.pacer.wait(f"{symbol}|{end}|{duration}|{self.what}")
-            broker.errors.clear()
-            bars = broker.ib.reqHistoricalData(
+            connection.errors.clear()
+            bars = connection.ib.reqHistoricalData(
                 contract,
                 endDateTime=end,
                 durationStr=duration,
@@ -189,7 +198,7 @@ class IBHistorySource:
                 formatDate=1,
             )
             # 162 is both "pacing violation" and "query returned no data": read the text.
-            mine = [(c, m) for r, c, m in broker.errors if r > 0]  # not system messages
+            mine = [(c, m) for r, c, m in connection.errors if r > 0]  # not system messages
             if any(c == 162 and "pacing" in m.lower() for c, m in mine):
                 logger.warning(
                     "Pacing violation (IB 162) for %s: waiting %.0f s", symbol, VIOLATION_WAIT_S

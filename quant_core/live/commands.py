@@ -5,21 +5,21 @@ cancels them and closes every position at market, retrying until ``live.flat_tim
 holds the worker HALTED; STOP latches and ends the worker's logic, touching nothing; RESUME lifts
 the latches. A DISCONNECTED worker answers too, saying what it could not do. Every command,
 accepted or refused, is acknowledged in the state, appended to ``commands.log.jsonl`` and
-journaled; nothing a command file holds can stop the worker.
+journaled; nothing a command file holds can stop the worker. While the broker is away, commands
+keep being answered through the back-off (:func:`answer_while_away`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from quant_core.broker import Order, OrderType, Side
+from quant_core.broker import Order, OrderRef, OrderType, Side
 from quant_core.errors import TemporaryBrokerError
-from quant_core.live.files import Command, CommandKind
-from quant_core.live.state import AUDIT_FILE, LATCH_FILE, WorkerState
+from quant_core.live.files import Command, CommandKind, append_audit, latch_stop, save_halt
+from quant_core.live.state import WorkerState
 
 if TYPE_CHECKING:
     from quant_core.live.worker import Worker
@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 FLAT_RETRY_S = 0.5
 FLAT_SETTLE_S = 1.0  # how long a broker gets to fill FLAT's market orders per attempt
 SHARE_EPSILON = 1e-9
+DISCONNECTED_POLL_S = 0.25  # how often a disconnected worker looks for commands
 ORDERS_NAMED = 5  # orders named in an answer that lists what stayed open
 
 
@@ -54,7 +55,9 @@ def take(worker: Worker) -> None:
         except Exception as exc:  # the worker loop's boundary: refuse, record, carry on
             logger.exception("Could not handle command file %s", path.name)
             moved = worker.inbox.set_aside(path)
-            worker._error(f"command file set aside as {moved.name}: {type(exc).__name__}: {exc}")
+            worker.report_error(
+                f"command file set aside as {moved.name}: {type(exc).__name__}: {exc}"
+            )
             refusal = {
                 "id": None,
                 "at": worker.wall().isoformat(),
@@ -101,11 +104,11 @@ def execute(worker: Worker, command: Command) -> dict[str, Any]:
     if command.command is CommandKind.FLAT:
         return flat(worker, command)
     if command.command is CommandKind.STOP:
-        (worker.live_dir / LATCH_FILE).write_text(json.dumps(command.to_json()))
+        latch_stop(worker.live_dir, command)
         worker.transition(WorkerState.STOPPED, f"STOP {command.id}: no order or position touched")
         worker.stop_requested = True
         return {"result": "stopped; orders and positions left as they are"}
-    worker._lift_latches()
+    worker.lift_latches()
     worker.transition(WorkerState.RUNNING, f"RESUME {command.id}")
     return {"result": "resumed: the strategy trades again"}
 
@@ -116,7 +119,7 @@ def _while_disconnected(worker: Worker, command: Command) -> dict[str, Any]:
     if command.command is CommandKind.FLAT:
         reason = f"FLAT {command.id} while disconnected: no new strategy orders until RESUME"
         worker.before_disconnect = (WorkerState.HALTED, reason)
-        worker._save_halt(reason)
+        save_halt(worker.live_dir, reason, worker.wall())
         return {
             "result": "not executed: disconnected from the broker, no position was closed; "
             "the worker stays HALTED once reconnected. Send FLAT again then, or use TWS"
@@ -126,7 +129,7 @@ def _while_disconnected(worker: Worker, command: Command) -> dict[str, Any]:
             "result": "not executed: disconnected from the broker, no order was cancelled. "
             "Send CANCEL again once reconnected, or use TWS"
         }
-    worker._lift_latches()
+    worker.lift_latches()
     worker.before_disconnect = (WorkerState.RUNNING, f"RESUME {command.id}")
     return {"result": "resumed: the strategy trades again once reconnected"}
 
@@ -145,7 +148,7 @@ def flat(worker: Worker, command: Command) -> dict[str, Any]:
         orders = [
             Order(
                 "",
-                f"flat:{command.id}",
+                OrderRef.flat(command.id),
                 p.symbol,
                 Side.SELL if p.quantity > 0 else Side.BUY,
                 abs(p.quantity),
@@ -181,21 +184,41 @@ def flat(worker: Worker, command: Command) -> dict[str, Any]:
 
 def cancel_all(worker: Worker) -> tuple[int, list[Order]]:
     """Cancel what the broker lets this worker cancel; return how many, and the others."""
-    # Cancel what the broker lets this worker cancel; return how many, and which orders it
-    # cannot (placed under another IB client id: "<client>/<id>", see broker.Order).
+    # The ones it cannot: placed under another IB client id (broker.Order.other_client).
     everything = worker.cfg.ib.cancel_scope == "all" and worker.options.mode != "sim"
-    mine = [
-        o for o in worker.broker.open_orders() if everything or o.ref.startswith(("qc:", "flat:"))
-    ]
-    stuck = [o for o in mine if "/" in o.order_id and not everything]
+    mine = [o for o in worker.broker.open_orders() if everything or OrderRef.is_ours(o.ref)]
+    stuck = [o for o in mine if o.other_client and not everything]
     worker.broker.cancel_all()
     return len(mine) - len(stuck), stuck
 
 
 def acknowledge(worker: Worker, ack: dict[str, Any]) -> None:
-    """Record ``ack``: the state's last answers, the audit log and the journal."""
+    """Record ``ack``: the state's last answers and the one audit log (``commands.log.jsonl``).
+
+    The audit log is a file of lines, not a journal table, so an operator can read it (``tail``,
+    ``grep``) while the worker holds the journal's DuckDB file open.
+    """
     worker.acks.append(ack)
     worker.answered += 1
-    with (worker.live_dir / AUDIT_FILE).open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(ack, default=str) + "\n")
-    worker.journal.command(worker.run_id, ack)
+    append_audit(worker.live_dir, {**ack, "run_id": worker.run_id})
+
+
+def answer_while_away(worker: Worker, seconds: float) -> None:
+    """Answer commands for ``seconds`` while the broker is away, in slices of the back-off.
+
+    STOP is carried out in full, the others as :func:`_while_disconnected` says; the state is
+    written at each answer and every ``live.heartbeat_s``.
+    """
+    deadline = time.monotonic() + seconds
+    written = time.monotonic()
+    while (left := deadline - time.monotonic()) > 0 and not worker.stop_requested:
+        answered = worker.answered
+        try:
+            worker.sleep(min(left, DISCONNECTED_POLL_S))
+        except TemporaryBrokerError:  # the socket went too (TWS restarting): the reconnect
+            time.sleep(min(left, DISCONNECTED_POLL_S))  # after this starts afresh
+        take(worker)
+        due = time.monotonic() - written >= worker.cfg.live.heartbeat_s
+        if worker.answered != answered or due:
+            worker.write_state()  # a heartbeat, and the answers, while disconnected
+            written = time.monotonic()

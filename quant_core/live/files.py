@@ -1,4 +1,10 @@
-"""The two files the worker shares with the cockpit and scripts: state out, commands in.
+"""Every file the worker keeps in ``data/live``: state out, commands in, its latches and records.
+
+The two it shares with the cockpit and scripts are the state and the commands (below). The
+others are the worker's own, each written here and atomically too (:func:`latch_stop`,
+:func:`save_halt`, :func:`save_risk`; :func:`append_audit` appends one line): STOP's latch
+(``stopped.latch``), a halt (``halted.latch``), the risk state (``risk_state.json``) and the
+audit log of commands (``commands.log.jsonl``).
 
 ``dashboard_state.json``
     Written by the worker only, atomically (temporary file, flush, fsync, rename): a reader
@@ -36,6 +42,7 @@ import os
 import time
 import uuid
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -43,6 +50,14 @@ from typing import Any
 
 from quant_core.atomic import atomic_write_json, json_safe, read_json_object
 from quant_core.errors import OperationalError
+from quant_core.live.state import (
+    AUDIT_FILE,
+    HALT_FILE,
+    LATCH_FILE,
+    RISK_FILE,
+    SCHEMA_VERSION,
+    DashboardState,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +65,7 @@ STATE_FILE = "dashboard_state.json"
 COMMAND_FILE = "command.json"  # the legacy single slot, still taken
 INBOX = "inbox"
 PROCESSED_FILE = "processed_ids.json"
-STATE_SCHEMA_VERSION = 1
+ARCHIVE = "archive"  # where a fresh simulated account sets the earlier one aside
 CLOCK_SKEW_S = 5.0  # a command dated this far ahead of the worker's clock is still accepted
 PROCESSED_KEPT = 10_000  # ids remembered; a command older than command_max_age_s is refused anyway
 
@@ -243,12 +258,94 @@ class CommandInbox:
         return [str(x) for x in data] if isinstance(data, list) else []
 
 
-def write_state(live_dir: Path, state: dict[str, Any]) -> None:
-    """Write ``dashboard_state.json`` atomically, stamped with the schema version."""
-    payload = json_safe({"schema_version": STATE_SCHEMA_VERSION, **state})  # NaN -> null
+# ----------------------------------------------------------------- the worker's own files
+
+
+def latch_stop(live_dir: Path, command: Command) -> None:
+    """Latch STOP (``stopped.latch``, holding the command): a restart comes up STOPPED."""
+    atomic_write_json(live_dir / LATCH_FILE, command.to_json())
+
+
+def latched(live_dir: Path) -> bool:
+    """Return whether STOP's latch is set."""
+    return (live_dir / LATCH_FILE).exists()
+
+
+def save_halt(live_dir: Path, reason: str, at: dt.datetime) -> None:
+    """Save a halt (``halted.latch``): a restart comes up HALTED too, until RESUME or --resume."""
+    atomic_write_json(live_dir / HALT_FILE, {"reason": reason, "at": at.isoformat()})
+
+
+def halt_reason(live_dir: Path) -> str | None:
+    """Return why the worker is halted (``halted.latch``), or None if it is not."""
+    path = live_dir / HALT_FILE
+    if not path.exists():
+        return None
+    return str((read_json_object(path) or {}).get("reason", "halted"))
+
+
+def lift_latches(live_dir: Path) -> None:
+    """Remove STOP's latch and the halt (RESUME, or a start with --resume)."""
+    (live_dir / LATCH_FILE).unlink(missing_ok=True)
+    (live_dir / HALT_FILE).unlink(missing_ok=True)
+
+
+def read_risk(live_dir: Path) -> dict[str, Any]:
+    """Return the saved risk state (``risk_state.json``); empty if there is none."""
+    return read_json_object(live_dir / RISK_FILE) or {}
+
+
+def save_risk(live_dir: Path, state: dict[str, Any]) -> None:
+    """Save the risk state atomically (NaN as null)."""
+    atomic_write_json(live_dir / RISK_FILE, json_safe(state))
+
+
+def append_audit(live_dir: Path, ack: dict[str, Any]) -> None:
+    """Append one command's acknowledgement to the audit log (``commands.log.jsonl``).
+
+    One line per acknowledgement, written in one call and fsynced: the one audit log of
+    commands, so it is as durable as the journal's rows were.
+    """
+    line = (json.dumps(ack, default=str) + "\n").encode()
+    with (live_dir / AUDIT_FILE).open("ab") as handle:
+        handle.write(line)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def set_aside(live_dir: Path, names: tuple[str, ...], at: dt.datetime) -> Path:
+    """Move the files ``names`` that exist into ``live/archive/<at>/``; return that folder."""
+    archive = live_dir / ARCHIVE / f"{at.astimezone(dt.UTC):%Y%m%dT%H%M%S%fZ}"
+    archive.mkdir(parents=True)
+    for name in names:
+        if (live_dir / name).exists():
+            (live_dir / name).rename(archive / name)
+    return archive
+
+
+def write_state(live_dir: Path, state: DashboardState | Mapping[str, Any]) -> None:
+    """Write ``dashboard_state.json`` atomically, stamped with the schema version.
+
+    ``state`` is the worker's :class:`~quant_core.live.state.DashboardState`, or an object
+    already in its JSON shape (benchmarks and tests write those).
+    """
+    body = state.to_json() if isinstance(state, DashboardState) else state
+    payload = json_safe({"schema_version": SCHEMA_VERSION, **body})  # NaN -> null
     atomic_write_json(live_dir / STATE_FILE, payload, compact=True)
 
 
 def read_state(live_dir: Path) -> dict[str, Any] | None:
-    """Return the worker's last state, or None if there is none (or it cannot be read)."""
+    """Return the worker's last state as JSON, or None if there is none (or it cannot be read)."""
     return read_json_object(live_dir / STATE_FILE)
+
+
+def load_state(live_dir: Path) -> DashboardState | None:
+    """Return the worker's last state, typed; None if there is none (or it is not JSON).
+
+    Raises
+    ------
+    StateSchemaError
+        The file is of another schema version, or a field is missing or malformed (named).
+    """
+    data = read_state(live_dir)
+    return None if data is None else DashboardState.from_json(data)

@@ -17,7 +17,6 @@ transaction, so a worker killed at any point leaves whole batches or none:
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from quant_core.broker import Fill, Order
+from quant_core.broker import Fill, Order, OrderRef
 from quant_core.live.crash_hook import crash_point_for_tests
 
 INTENDED = "intended"  # an intent: journaled, not yet confirmed (not OrderStatus.PENDING)
@@ -34,7 +33,6 @@ UNSENT = "unsent"  # an intent the broker never got: the worker stopped before s
 UNCONFIRMED = "unconfirmed"  # an intent of an earlier day the broker no longer reports
 NOT_SENT = "not sent"  # how a decision whose orders were all unsent begins
 CUT_SHORT = "cut short"  # how a decision whose orders were partly unsent begins
-OUR_REFS = ("qc:", "flat:")  # references unique per symbol: an order row is found by them
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS runs (run_id VARCHAR PRIMARY KEY, mode VARCHAR, "
@@ -56,8 +54,6 @@ SCHEMA = (
     "cash DOUBLE)",
     "CREATE TABLE IF NOT EXISTS decisions (run_id VARCHAR, session DATE, ts TIMESTAMPTZ, "
     "outcome VARCHAR, orders INTEGER)",
-    "CREATE TABLE IF NOT EXISTS commands (run_id VARCHAR, ts TIMESTAMPTZ, id VARCHAR, "
-    "command VARCHAR, result VARCHAR, accepted BOOLEAN, detail VARCHAR)",
 )
 ORDER_COLUMNS = (
     "run_id, session, order_id, ref, symbol, side, quantity, status, reason, ts, recovered"
@@ -272,10 +268,11 @@ class Journal:
     def orphan_fills(self) -> pd.DataFrame:
         """Return the executions that have no order row (ours found by reference and symbol)."""
         return self._frame(
+            # Our references (broker.OrderRef) are unique per symbol: found by them.
             "SELECT * FROM fills f WHERE NOT EXISTS (SELECT 1 FROM orders o "  # noqa: S608 - constant
             f"WHERE o.status NOT IN ('{INTENDED}', '{UNSENT}') AND o.symbol = f.symbol "
             "AND o.ref = f.ref AND (o.order_id = f.order_id "
-            f"OR f.ref LIKE '{OUR_REFS[0]}%' OR f.ref LIKE '{OUR_REFS[1]}%'))"
+            f"OR f.ref LIKE '{OrderRef.STRATEGY}%' OR f.ref LIKE '{OrderRef.FLAT}%'))"
         )
 
     # --------------------------------------------------------------------------- decisions
@@ -283,21 +280,6 @@ class Journal:
     def equity(self, run_id: str, at: dt.datetime, equity: float, cash: float) -> None:
         """Record an equity snapshot."""
         self.con.execute("INSERT INTO equity VALUES (?, ?, ?, ?)", [run_id, at, equity, cash])
-
-    def command(self, run_id: str, ack: dict[str, Any]) -> None:
-        """Record a command's acknowledgement, accepted or refused."""
-        self.con.execute(
-            "INSERT INTO commands VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                run_id,
-                ack["at"],
-                ack.get("id"),
-                ack.get("command"),
-                ack["result"],
-                ack["accepted"],
-                json.dumps(ack.get("detail")),
-            ],
-        )
 
     def decision(
         self, run_id: str, session: dt.date, at: dt.datetime, outcome: str, orders: int
@@ -325,7 +307,7 @@ class Journal:
             "' order(s) sent before the worker stopped (reconciled at the next start)' END "
             "FROM (SELECT run_id, session, count(*) AS total, "
             f"count(*) FILTER (WHERE status <> '{UNSENT}') AS sent FROM orders "
-            f"WHERE ref LIKE '{OUR_REFS[0]}%' GROUP BY run_id, session "
+            f"WHERE ref LIKE '{OrderRef.STRATEGY}%' GROUP BY run_id, session "
             f"HAVING count(*) FILTER (WHERE status = '{UNSENT}') > 0) c "
             "WHERE decisions.run_id = c.run_id AND decisions.session = c.session "
             "AND decisions.outcome = 'traded'"
@@ -347,7 +329,7 @@ class Journal:
 
     def table(self, name: str) -> pd.DataFrame:
         """Return one table (for tests and the cockpit)."""
-        if name not in {"runs", "orders", "fills", "equity", "commands", "decisions"}:
+        if name not in {"runs", "orders", "fills", "equity", "decisions"}:
             raise ValueError(f"no journal table {name!r}")
         return self._frame(f"SELECT * FROM {name}")  # noqa: S608 - fixed names
 

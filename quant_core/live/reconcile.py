@@ -1,4 +1,7 @@
-"""Reconcile the journal with the broker at start: settle what a stopped worker left open.
+"""Reconcile with the broker at start and reconnect: settle what a stopped worker left open.
+
+Before placing anything, :func:`reconcile_with_broker` reads the broker's positions and our own
+open orders (by their references, ``broker.OrderRef``) back, and reconciles the journal.
 
 A worker can stop (kill -9, a power cut) between any two steps of a rebalance: after writing
 its intents, while the broker takes them, after the broker filled them, while journaling the
@@ -21,13 +24,18 @@ reconnect, before anything is placed, :func:`reconcile_journal` brings the journ
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from quant_core.broker import Fill, Order, OrderStatus, Side
-from quant_core.live.journal import OUR_REFS, UNCONFIRMED, UNSENT, Journal
+from quant_core.broker import Broker, Fill, Order, OrderRef, OrderStatus, Side
+from quant_core.live.journal import UNCONFIRMED, UNSENT, Journal
+
+logger = logging.getLogger(__name__)
 
 SHARE_EPSILON = 1e-9
 CONFIRMED = "sent before the worker stopped; confirmed with the broker at the next start"
@@ -67,6 +75,50 @@ class JournalReconciliation:
             f"broker's statement), {self.decisions_corrected} decision(s) corrected, "
             f"{self.rebuilt_orders} order row(s) rebuilt from executions"
         )
+
+
+def reconcile_with_broker(
+    broker: Broker,
+    journal: Journal,
+    run_id: str,
+    zone: ZoneInfo,
+    today: dt.date,
+    report: Callable[[str], None],
+) -> dict[str, Any]:
+    """Read positions and our own open orders back from the broker and settle the journal.
+
+    ``report`` records an error line for the state. Returns what the state shows of it:
+    ``positions``, ``our_open_orders``, ``open_order_sessions`` and the ``journal``'s counts.
+    """
+    positions = broker.positions()
+    ours = [o for o in broker.open_orders() if OrderRef.is_ours(o.ref)]
+    sessions = sorted({str(s) for o in ours if (s := OrderRef.session_of(o.ref)) is not None})
+    foreign = [o for o in ours if o.other_client]  # placed under another client id
+    if foreign:
+        report(
+            f"{len(foreign)} open order(s) of ours were placed under another IB client id "
+            f"({', '.join(f'{o.ref} as {o.order_id}' for o in foreign[:5])}): this worker "
+            "sees them (it will not send them again) but cannot cancel them; cancel them in "
+            "TWS, or run with that ib.client_id"
+        )
+    # What a stop left half-done (intents, executions not journaled) is settled first.
+    settled = reconcile_journal(journal, run_id, ours, broker.fills(), zone, today)
+    if settled.changed():
+        logger.warning("Journal reconciled with the broker: %s", settled.describe())
+    if settled.unconfirmed_orders:
+        report(f"journal reconciled: {settled.describe()}")
+    logger.info(
+        "Reconciled with the broker: %d position(s), %d open order(s) of ours%s",
+        len(positions),
+        len(ours),
+        f" for session(s) {', '.join(sessions)}" if sessions else "",
+    )
+    return {
+        "positions": len(positions),
+        "our_open_orders": len(ours),
+        "open_order_sessions": sessions,
+        "journal": settled.counts(),
+    }
 
 
 def reconcile_journal(
@@ -157,12 +209,9 @@ def _rebuild_orders(journal: Journal, zone: ZoneInfo) -> int:
 
 
 def _session(ref: str, first_fill: pd.Timestamp, zone: ZoneInfo) -> dt.date:
-    # Our strategy orders name their session ("qc:<session>:<symbol>"); others (FLAT, orders
+    # Our strategy orders name their session (OrderRef.strategy); others (FLAT, orders
     # placed in TWS) are dated by their first execution, at the exchange.
-    if ref.startswith(OUR_REFS[0]):
-        try:
-            return dt.date.fromisoformat(ref.split(":")[1])
-        except (IndexError, ValueError):
-            pass
+    if (session := OrderRef.session_of(ref)) is not None:
+        return session
     stamp: dt.datetime = first_fill.tz_convert(zone).to_pydatetime()
     return stamp.date()

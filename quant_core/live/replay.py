@@ -17,7 +17,9 @@ import pandas as pd
 
 from quant_core.errors import ConfigError
 from quant_core.live.sim_broker import SimBroker
-from quant_core.portfolio.rebalance import exit_prices, rebalance_rows
+from quant_core.live.state import WorkerState
+from quant_core.portfolio.ledger import exit_prices
+from quant_core.portfolio.schedule import rebalance_rows
 
 if TYPE_CHECKING:
     from quant_core.live.worker import Worker
@@ -56,7 +58,7 @@ def run(worker: Worker, first: int, last: int) -> None:
     clock = worker.clock if isinstance(worker.clock, ReplayClock) else None
     if clock is not None:
         clock.at(pd.Timestamp(worker.data.dates[first - 1]).date(), ReplayClock.CLOSE)
-    _close(worker, first - 1, rows)
+    _close(worker, broker, first - 1, rows)
     for t in range(first, last + 1):
         if worker.stop_requested:
             break
@@ -64,7 +66,7 @@ def run(worker: Worker, first: int, last: int) -> None:
         if clock is not None:
             clock.at(worker.session.date(), ReplayClock.OPEN)
         worker.track_equity(worker.session.date())
-        exits = exit_prices(worker.gone(t), worker.closes[t - 1])
+        exits = exit_prices(worker.planner.gone(t), worker.planner.closes[t - 1])
         opens = worker.data.panels["open"][t]
         worker.journal.fills(worker.run_id, broker.open_session(opens, exits))
         worker.heartbeat()
@@ -72,15 +74,27 @@ def run(worker: Worker, first: int, last: int) -> None:
             break
         if clock is not None:
             clock.at(worker.session.date(), ReplayClock.CLOSE)
-        _close(worker, t, rows)
+        _close(worker, broker, t, rows)
         worker.heartbeat()
         worker.sleep(worker.options.speed_s)
-    worker.finish(None if worker.stop_requested else pd.Timestamp(worker.data.dates[last]).date())
+    if not worker.stop_requested:
+        _finished(worker, pd.Timestamp(worker.data.dates[last]).date())
+    worker.finish()
 
 
-def _close(worker: Worker, t: int, rows: set[int]) -> None:
-    if isinstance(worker.broker, SimBroker):
-        worker.broker.mark(worker.data.panels["close"][t])
+def _finished(worker: Worker, end: dt.date) -> None:
+    # The state says the replay finished (worker.replay_finished), not that the worker exited
+    # mid-way.
+    if worker.finished:
+        return
+    worker.replay_finished = str(end)
+    running = worker.state is WorkerState.RUNNING
+    note = "" if running else f"; it ended {worker.state}: {worker.reason}"
+    worker.transition(WorkerState.STOPPED, f"replay finished on {end}{note}")
+
+
+def _close(worker: Worker, broker: SimBroker, t: int, rows: set[int]) -> None:
+    broker.mark(worker.data.panels["close"][t])
     account = worker.broker.account()
     worker.track_equity(pd.Timestamp(worker.data.dates[t]).date(), account.net_liquidation)
     stamp = str(pd.Timestamp(worker.data.dates[t]).date())

@@ -3,7 +3,7 @@
 The pre-trade controls (``portfolio.risk``) check each order before it is sent. Daily loss and
 drawdown are watched between orders as well, so a bad day trips them when it happens, not at
 the next rebalance. At each heartbeat :meth:`LimitWatch.check` rolls the risk day and raises the
-peak (``Worker.track_equity``), then measures the broker's net liquidation against the
+peak (``live/risk_state.py``), then measures the broker's net liquidation against the
 session's opening equity and against the peak (``portfolio.risk.account_usage``).
 
 A breach acts as configured and says so (the log, the state's reason and an entry in its
@@ -27,13 +27,14 @@ tripped), as fractions of equity.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from config.schema import RiskConfig
 from quant_core.errors import TemporaryBrokerError
 from quant_core.live import commands
 from quant_core.live.files import Command, CommandKind
+from quant_core.live.risk_state import RiskState
+from quant_core.live.state import WorkerState
 from quant_core.portfolio import risk
 
 if TYPE_CHECKING:
@@ -45,11 +46,12 @@ SOURCE = "risk"  # the source of the FLAT a breach sends; its orders are tagged 
 class LimitWatch:
     """Watch daily loss and drawdown for one worker (see the module docstring)."""
 
-    def __init__(self, cfg: RiskConfig, flattened: Iterable[str] = ()) -> None:
+    def __init__(self, cfg: RiskConfig, risk_state: RiskState) -> None:
         self.cfg = cfg
+        # The peak, the day's opening, and the limits acted on (flattened) while tripped.
+        self.risk_state = risk_state
         self.usage: list[risk.LimitUsage] = []
         self._reported: set[str] = set()  # limits whose breach is reported, while tripped
-        self.flattened: set[str] = {str(name) for name in flattened}  # acted on, while tripped
 
     def rows(self) -> list[dict[str, Any]]:
         """Return the limits for the state file: name, label, limit, usage, tripped."""
@@ -61,19 +63,22 @@ class LimitWatch:
 
     def check(self, worker: Worker) -> None:
         """Measure the limits against the broker's account now; act on a breach."""
-        from quant_core.live.worker import WorkerState  # here: the worker imports this module
-
+        figures = self.risk_state
         equity = worker.broker.account().net_liquidation
-        worker.track_equity(worker.local_today(), equity)
+        figures.track(worker.local_today(), equity)
         self.usage = risk.account_usage(
-            self.cfg, equity, worker.day_start_equity, worker.peak_equity
+            self.cfg, equity, figures.day_start_equity, figures.peak_equity
         )
         tripped = [u for u in self.usage if u.tripped]
         names = {u.name for u in tripped}
         self._reported &= names  # a limit back within bounds: its next breach is a new one
-        if self.flattened - names and self.usage and all(u.usage is not None for u in self.usage):
-            self.flattened &= names
-            worker.save_risk()
+        if (
+            figures.flattened - names
+            and self.usage
+            and all(u.usage is not None for u in self.usage)
+        ):
+            figures.flattened &= names
+            figures.save()
         if not tripped:
             return
         first = tripped[0]
@@ -81,18 +86,18 @@ class LimitWatch:
         if worker.state is WorkerState.RUNNING:
             worker.breach = risk.Breach(first.name, first.describe())
             worker.transition(WorkerState.HALTED, reason)
-            worker._error(f"{reason} at the heartbeat: new strategy orders halted")
+            worker.report_error(f"{reason} at the heartbeat: new strategy orders halted")
         elif first.name not in self._reported:
             halted = worker.state is WorkerState.HALTED
             if halted and worker.breach is None:
                 worker.breach = risk.Breach(first.name, first.describe())
             note = "already halted" if halted else "reported only, no order or position touched"
-            worker._error(f"{reason} at the heartbeat, while {worker.state}: {note}")
+            worker.report_error(f"{reason} at the heartbeat, while {worker.state}: {note}")
         self._reported.add(first.name)
         if (
             self.cfg.flat_on_breach
             and worker.state is WorkerState.HALTED
-            and first.name not in self.flattened
+            and first.name not in figures.flattened
         ):
             flat = Command(f"risk-{uuid.uuid4().hex[:12]}", CommandKind.FLAT, worker.wall(), SOURCE)
             ack: dict[str, Any] = {"id": flat.id, "at": worker.wall().isoformat()}
@@ -105,9 +110,9 @@ class LimitWatch:
                 commands.acknowledge(worker, ack | {"result": f"interrupted: {exc}; retried"})
                 raise
             # Saved once done: a restart while the limit stays tripped does not flatten again.
-            self.flattened.add(first.name)
-            worker.save_risk()
+            figures.flattened.add(first.name)
+            figures.save()
             result = str(outcome["result"])
             commands.acknowledge(worker, ack | outcome)
             worker.transition(WorkerState.HALTED, f"{reason}; flat_on_breach: {result}")
-            worker._error(f"{reason}: risk.flat_on_breach sent FLAT {flat.id}: {result}")
+            worker.report_error(f"{reason}: risk.flat_on_breach sent FLAT {flat.id}: {result}")

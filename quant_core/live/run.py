@@ -7,17 +7,19 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 from config.schema import AppConfig
 from quant_core.broker import Broker
 from quant_core.calendar import get_calendar
+from quant_core.data.panels import FIELDS, MarketData
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import ConfigError, DataError, TemporaryBrokerError
 from quant_core.live import sim_account
@@ -25,19 +27,12 @@ from quant_core.live.crash_hook import crash_point_for_tests
 from quant_core.live.journal import Journal
 from quant_core.live.replay import ReplayClock
 from quant_core.live.sim_broker import SimBroker
+from quant_core.live.state import HALT_FILE, RISK_FILE, WorkerState
 from quant_core.live.watcher import CommandWatcher
-from quant_core.live.worker import (
-    HALT_FILE,
-    RISK_FILE,
-    Worker,
-    WorkerOptions,
-    WorkerState,
-    utc_now,
-)
+from quant_core.live.worker import Worker, WorkerOptions, utc_now
 from quant_core.portfolio.costs import CostModel
-from quant_core.portfolio.rebalance import session_range
+from quant_core.portfolio.schedule import session_range
 from quant_core.strategies import build_strategy, check_schedule
-from quant_core.strategies.base import FIELDS, MarketData
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +101,8 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
     zone = get_calendar(cfg.calendar.exchange).tz
     clock = ReplayClock(zone) if request.replay else utc_now
     account = ""
+    # The simulated broker has no prices of its own: the worker gives it the data's closes.
+    price_feed: Callable[[np.ndarray], None] | None = None
     span = None  # the replay's first and last rows, checked before anything is moved
     if request.replay:
         span = session_range(data.dates, strategy.warmup, *request.replay)
@@ -128,20 +125,30 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
             folder / SIM_ACCOUNT_FILE,
             zone=ZoneInfo(zone),
         )
+        price_feed = broker.mark
         if not request.replay:
             # Marked at the data's last close before the worker's first figure: the risk day
             # opens at today's prices, not at those an earlier run (a replay) left behind.
             broker.mark(data.panels["close"][-1])
         if span is not None and request.continue_account:
             start = pd.Timestamp(data.dates[span[0]]).date()
-            sim_account.check_continuation(broker, start, folder / SIM_ACCOUNT_FILE)
+            sim_account.check_continuation(broker.as_of, start, folder / SIM_ACCOUNT_FILE)
     journal = Journal(folder / JOURNAL_FILE)
     options = WorkerOptions(
         mode=mode, resume=request.resume, speed_s=request.speed_s, account=account
     )
     # The worker waits through the broker: IB's client must go on processing TWS's messages.
     worker = Worker(
-        cfg, data, strategy, broker, folder, journal, options, clock=clock, sleep=broker.wait
+        cfg,
+        data,
+        strategy,
+        broker,
+        folder,
+        journal,
+        options,
+        clock=clock,
+        sleep=broker.wait,
+        price_feed=price_feed,
     )
     with _signals_stop(worker) as signalled:
         _drive(worker, data, warehouse, cfg, request, span)
@@ -220,8 +227,7 @@ def _drive(
 def _one_cycle(worker: Worker, data: MarketData, force: bool) -> None:
     # The data's last close is T-1; the next session is T. The simulated broker fills market
     # orders at the latest known price.
-    if isinstance(worker.broker, SimBroker):
-        worker.broker.mark(data.panels["close"][-1])
+    worker.mark_latest()
     # Forced: now, whatever the schedule and the data's age (the operator asked). Otherwise only
     # when the schedule says so, on fresh data.
     if force or worker.due(worker.wall()) is not None:
@@ -231,8 +237,8 @@ def _one_cycle(worker: Worker, data: MarketData, force: bool) -> None:
     crash_point_for_tests("filled")
     worker.journal.fills(worker.run_id, fills)
     worker.heartbeat()
-    if not force and worker.stale_refusal is not None:  # exit 1, so that cron alerts
-        raise DataError(f"--once: {worker.stale_refusal}")
+    if not force and (refusal := worker.planner.stale_refusal) is not None:  # exit 1: cron alerts
+        raise DataError(f"--once: {refusal}")
 
 
 def _live_loop(worker: Worker, warehouse: Warehouse, cfg: AppConfig) -> None:
@@ -242,8 +248,7 @@ def _live_loop(worker: Worker, warehouse: Warehouse, cfg: AppConfig) -> None:
     # command.json: a stat and a small directory scan, nothing written).
     # New bars synced into the warehouse are picked up, so a daily sync keeps the worker fresh.
     # A lost connection: DISCONNECTED, back-off, reconnect, reconcile, then trading again.
-    if isinstance(worker.broker, SimBroker):
-        worker.broker.mark(worker.data.panels["close"][-1])
+    worker.mark_latest()
     next_beat = 0.0
     attempts = 0
     version = warehouse.version(cfg.data.dataset)

@@ -16,11 +16,9 @@ import logging
 from pathlib import Path
 
 from quant_core.errors import ConfigError
-from quant_core.live.sim_broker import SimBroker
+from quant_core.live.files import set_aside
 
 logger = logging.getLogger(__name__)
-
-ARCHIVE = "archive"
 
 
 def start_account(
@@ -39,11 +37,7 @@ def start_account(
     elif not replay or keep:
         note = f"simulated account continued from {store}" + (" (--continue)" if keep else "")
     else:
-        archive = folder / ARCHIVE / f"{now.astimezone(dt.UTC):%Y%m%dT%H%M%S%fZ}"
-        archive.mkdir(parents=True)
-        for name in files:
-            if (folder / name).exists():
-                (folder / name).rename(archive / name)
+        archive = set_aside(folder, files, now)
         note = (
             f"fresh simulated account for this replay; the earlier one was set aside in "
             f"{archive} (--continue keeps trading it)"
@@ -61,11 +55,14 @@ def check_request(replay: bool, keep: bool) -> None:
         )
 
 
-def check_continuation(broker: SimBroker, first_session: dt.date, store: Path) -> None:
-    """Refuse a continued replay that starts on or before the account's last trading day."""
-    if broker.as_of is None:  # written before the account kept its time: nothing to check
+def check_continuation(as_of: dt.datetime | None, first_session: dt.date, store: Path) -> None:
+    """Refuse a continued replay that starts on or before the account's last trading day.
+
+    ``as_of``: when the simulated account in ``store`` last changed (its broker's ``as_of``).
+    """
+    if as_of is None:  # written before the account kept its time: nothing to check
         return
-    last = broker.as_of.date()
+    last = as_of.date()
     if first_session <= last:
         raise ConfigError(
             f"--continue: the simulated account in {store} was last changed on {last}; a "

@@ -37,8 +37,7 @@ from quant_core.atomic import atomic_write_json
 from quant_core.broker import Account, Fill, Order, OrderStatus, OrderType, Position, Side
 from quant_core.errors import OperationalError
 from quant_core.portfolio.costs import CostModel
-from quant_core.portfolio.ledger import FillStatus, Ledger, execute
-from quant_core.portfolio.rebalance import fill_prices
+from quant_core.portfolio.ledger import FillStatus, Ledger, execute, fill_prices
 
 logger = logging.getLogger(__name__)
 

@@ -1,18 +1,38 @@
-"""The worker's states and the names of the files it keeps in ``data/live`` (a leaf module).
+"""The typed contract of ``dashboard_state.json``, shared by the worker and the cockpit (a leaf).
 
-Shared by the worker and the modules beside it (commands, replay, the state document), so none
-of them imports the worker for a name.
+The worker builds a :class:`DashboardState` and writes its :meth:`DashboardState.to_json`; the
+cockpit reads the file back only through :meth:`DashboardState.from_json`. Every key of the
+document is a field name here (``live/state_fields.py`` reads and writes them by their types).
+Also the worker's states and the names of the files it keeps in ``data/live``, so the modules
+beside the worker import no worker for a name.
+
+Reading is strict: a document of another ``schema_version``, a missing field or a value of the
+wrong type raises :class:`StateSchemaError` naming the field. Fields with a default were added
+by a worker within version 1 (the STOP latch flags, the replay's end, ``broker_as_of``, the risk
+limits, a command's source and detail, the reconciliation's details): an older file may lack
+them. Times are ISO 8601 with their UTC offset (one without is taken as UTC); the equity points
+of a replay are session dates.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
+
+from quant_core.broker import OrderStatus, Side
+from quant_core.live.state_fields import Row, StateSchemaError, encode, parse_time
+
+__all__ = ["SCHEMA_VERSION", "DashboardState", "StateSchemaError"]
 
 LATCH_FILE = "stopped.latch"
 HALT_FILE = "halted.latch"
 RISK_FILE = "risk_state.json"
 AUDIT_FILE = "commands.log.jsonl"
+SCHEMA_VERSION = 1  # written as the document's "schema_version"; bump on a breaking change
+FILLS_KEPT = 500  # the document holds today's last 500 fills
 
 
 class WorkerState(StrEnum):
@@ -26,6 +46,256 @@ class WorkerState(StrEnum):
     STOPPED = "STOPPED"
 
     TRADING: ClassVar[frozenset[WorkerState]]
+    RESUMABLE: ClassVar[frozenset[WorkerState]]
 
 
 WorkerState.TRADING = frozenset({WorkerState.RUNNING})
+WorkerState.RESUMABLE = frozenset({WorkerState.HALTED, WorkerState.STOPPED})
+
+
+class WorkerMode(StrEnum):
+    """Where the worker trades."""
+
+    SIM = "sim"
+    IB_PAPER = "ib-paper"
+    IB_LIVE = "ib-live"
+
+
+class RiskStatus(StrEnum):
+    """Whether a risk limit has halted the worker."""
+
+    OK = "ok"
+    TRIPPED = "tripped"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo(Row):
+    """The worker's identity, state and heartbeat (the document's ``worker``)."""
+
+    pid: int
+    state: WorkerState
+    reason: str
+    mode: WorkerMode | None
+    account: str | None
+    run_id: str
+    started_at: dt.datetime
+    heartbeat_at: dt.datetime
+    session: dt.date | None
+    strategy: str
+    # STOP's latch: a worker heartbeating while STOPPED was started under it (None: older file).
+    latched: bool | None = None
+    halted_latch: bool | None = None
+    exited: bool | None = None  # the last state of a process that has ended
+    replay_finished: dt.date | None = None  # a replay's end, not a crash
+    broker_as_of: dt.datetime | None = None  # when the broker's figures were read
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSummary(Row):
+    """The broker's account figures in dollars (None: not reported, or not a number)."""
+
+    net_liquidation: float | None
+    cash: float | None
+    buying_power: float | None
+    daily_pnl: float | None  # the broker's own, or net liquidation against the day's start
+    unrealized_pnl: float | None
+    realized_pnl: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PositionRow(Row):
+    """One position held at the broker."""
+
+    symbol: str
+    quantity: float
+    avg_cost: float | None
+    market_price: float | None
+    market_value: float | None
+    weight: float | None  # market value over net liquidation (a fraction)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrderRow(Row):
+    """One order open at the broker."""
+
+    order_id: str
+    ref: str
+    symbol: str
+    side: Side
+    quantity: float
+    filled: float
+    status: OrderStatus
+
+    @property
+    def remaining(self) -> float:
+        """Return the shares still to fill."""
+        return self.quantity - self.filled
+
+
+@dataclass(frozen=True, slots=True)
+class FillRow(Row):
+    """One execution today."""
+
+    order_id: str
+    symbol: str
+    side: Side
+    quantity: float
+    price: float
+    commission: float | None
+    time: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EquityPoint(Row):
+    """Net liquidation at a time, or at a replayed session's close (a bare date)."""
+
+    at: dt.datetime | dt.date
+    value: float | None
+
+    @property
+    def session_only(self) -> bool:
+        """Return whether the point is a session's date rather than a time."""
+        return not isinstance(self.at, dt.datetime)
+
+    def to_json(self) -> list[Any]:
+        """Return the JSON pair ``[time or date, dollars]``."""
+        return [encode(self.at), self.value]
+
+    @classmethod
+    def from_json(cls, data: object, where: str = "") -> EquityPoint:
+        """Read a ``[time or date, dollars]`` pair; raise :class:`StateSchemaError` if bad."""
+        if isinstance(data, list) and len(data) == 2:
+            text, value = data
+            day = _date(text)
+            at = day if day is not None else parse_time(text)
+            if at is not None and (value is None or _number(value)):
+                return cls(at, value)
+        raise StateSchemaError(
+            f"the state document's {where} is {data!r:.60}, not a [time, dollars] pair", where, data
+        )
+
+
+def _date(text: object) -> dt.date | None:
+    if not isinstance(text, str) or len(text) != len("2026-03-02"):
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimitRow(Row):
+    """One account limit (daily loss, drawdown): its bound, its usage now, whether tripped."""
+
+    name: str
+    label: str
+    limit: float | None
+    usage: float | None
+    tripped: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RiskSummary(Row):
+    """The risk status: which limit tripped and why, and every limit with its usage."""
+
+    status: RiskStatus
+    limit: str | None
+    reason: str | None
+    limits: tuple[RiskLimitRow, ...] = ()  # daily loss, drawdown: limit and usage
+    flat_on_breach: bool | None = None
+
+    @property
+    def tripped(self) -> bool:
+        """Return whether a limit has halted the worker."""
+        return self.status is RiskStatus.TRIPPED
+
+
+@dataclass(frozen=True, slots=True)
+class RebalanceSchedule(Row):
+    """The last session rebalanced and the next one planned."""
+
+    last: dt.date | None
+    next: dt.date | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reconciliation(Row):
+    """What the worker found at the broker when it started (the document holds ``{}`` until)."""
+
+    at: dt.datetime | None = None
+    positions: int
+    our_open_orders: int
+    open_order_sessions: tuple[str, ...] = ()
+    journal: Mapping[str, int] | None = None  # what the journal needed, by name
+    account: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandAck(Row):
+    """The worker's answer to one command: accepted or refused, and what came of it."""
+
+    OMIT_NONE: ClassVar[frozenset[str]] = frozenset({"source", "detail"})
+
+    id: str | None  # None: a file with no readable id
+    at: dt.datetime
+    command: str | None  # None: refused before its kind was known
+    accepted: bool
+    source: str | None = None  # "risk" for the FLAT a breach sends
+    result: str
+    detail: Any = None  # what CANCEL and FLAT left (JSON)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerError(Row):
+    """One error the worker recorded."""
+
+    at: dt.datetime
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardState(Row):
+    """The whole document: the worker, the broker's figures, risk, schedule, answers, errors."""
+
+    worker: WorkerInfo
+    account: AccountSummary
+    positions: tuple[PositionRow, ...]
+    open_orders: tuple[OpenOrderRow, ...]
+    fills_today: tuple[FillRow, ...]
+    equity: tuple[EquityPoint, ...]
+    risk: RiskSummary
+    rebalance: RebalanceSchedule
+    reconciled: Reconciliation | None  # None until the worker has reconciled
+    commands: tuple[CommandAck, ...]
+    errors: tuple[WorkerError, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the document as written to ``dashboard_state.json``."""
+        body = Row.to_json(self)
+        body["reconciled"] = body["reconciled"] or {}
+        return {"schema_version": SCHEMA_VERSION, **body}
+
+    @classmethod
+    def from_json(cls, data: object, where: str = "") -> DashboardState:
+        """Read a document.
+
+        Raises
+        ------
+        StateSchemaError
+            The document is of another ``schema_version`` (both versions are named), or a field
+            is missing or of the wrong type (the field is named, e.g. ``positions[2].quantity``).
+        """
+        version = data.get("schema_version") if isinstance(data, dict) else None
+        if version != SCHEMA_VERSION or isinstance(version, bool):
+            raise StateSchemaError(
+                f"the state document has schema_version {version}; this reader expects "
+                f"{SCHEMA_VERSION}",
+                "schema_version",
+                version,
+            )
+        return super(DashboardState, cls).from_json(data, where)

@@ -19,7 +19,8 @@
   cash, and ``cash - total >= 0`` holds exactly in floating point whenever ``total <= cash``.
 
 Rejections and truncations are data (``Fills.status``), never exceptions. No I/O, no clock: the
-backtest engine and the live worker's simulated broker both call this function.
+backtest engine and the live worker's simulated broker both call this function, and both price
+the orders by the same rules first (:func:`exit_prices`, :func:`fill_prices`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import numpy as np
 from quant_core.portfolio.costs import CostModel
 
 BISECTION_STEPS = 64
+EXIT_STATUS = "exit_at_last_close"  # a trade's status when it filled at its exit price
 
 
 class FillStatus(StrEnum):
@@ -76,6 +78,29 @@ class Fills:
         """Return the batch's net cash flow: sale proceeds less purchases and commissions."""
         notional = np.nan_to_num(self.filled * self.price)
         return float(-notional.sum() - self.commission.sum())
+
+
+def exit_prices(gone: np.ndarray, last_closes: np.ndarray) -> np.ndarray:
+    """Return the last close through T-1 of every symbol in ``gone`` (NaN otherwise).
+
+    ``last_closes`` are the forward-filled closes of T-1. A symbol that left the data (index
+    exit, delisting) has no more opens; the data holds no delisting proceeds, so a position in
+    it can be closed at its last close instead of being locked for the rest of the run.
+    """
+    return np.where(gone, last_closes, np.nan)
+
+
+def fill_prices(
+    opens: np.ndarray, exits: np.ndarray, orders: np.ndarray, positions: np.ndarray
+) -> np.ndarray:
+    """Return the price each order executes at.
+
+    The open of T; or, for an order that only reduces a position in a gone symbol with no
+    open at T, that symbol's last close (a gone symbol that trades again at T sells at T's
+    open).
+    """
+    reduces = (orders * positions < 0) & (np.abs(orders) <= np.abs(positions))
+    return np.where(np.isfinite(exits) & reduces & ~np.isfinite(opens), exits, opens)
 
 
 def execute(

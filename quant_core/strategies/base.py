@@ -19,50 +19,15 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from config.redact import is_secret_key
+from quant_core.data.panels import MarketData
 from quant_core.errors import ConfigError, QuantError
 from quant_core.factors import make_factor
+from quant_core.portfolio.schedule import Rule
 from quant_core.registry import Registry
-
-FIELDS = ("open", "high", "low", "close", "volume")
 
 
 class LookAheadError(QuantError):
     """A strategy asked for data dated T or later."""
-
-
-@dataclass(frozen=True, slots=True)
-class MarketData:
-    """Wide bar panels of one universe: ``panels[field]`` is a dates x symbols float array."""
-
-    dates: np.ndarray  # datetime64[D], ascending
-    symbols: np.ndarray  # str, ascending
-    panels: dict[str, np.ndarray]
-    # Built once: pandas converts a symbol array into an index anew for every Series otherwise.
-    symbol_index: pd.Index = field(init=False, repr=False, compare=False)
-    date_index: pd.DatetimeIndex = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        shape = (len(self.dates), len(self.symbols))
-        for name, panel in self.panels.items():
-            if panel.shape != shape:
-                raise ValueError(f"panel {name} has shape {panel.shape}, expected {shape}")
-        # Object dtype: an Arrow-backed string index converts itself on every lookup.
-        symbols = pd.Index(self.symbols, name="symbol", dtype=object)
-        object.__setattr__(self, "symbol_index", symbols)
-        for panel in self.panels.values():
-            panel.flags.writeable = False  # no strategy can alter the prices the engine fills at
-        object.__setattr__(self, "date_index", pd.DatetimeIndex(self.dates, name="date"))
-
-    @classmethod
-    def from_frames(cls, frames: dict[str, pd.DataFrame]) -> MarketData:
-        """Build from wide frames sharing one date index and one symbol set."""
-        first = next(iter(frames.values()))
-        symbols = first.columns
-        panels = {
-            k: v.reindex(index=first.index, columns=symbols).to_numpy(float)
-            for k, v in frames.items()
-        }
-        return cls(first.index.to_numpy(dtype="datetime64[D]"), symbols.to_numpy(dtype=str), panels)
 
 
 class DataView:
@@ -192,7 +157,7 @@ class Strategy(ABC, Generic[P]):
     def target_weights(self, context: StrategyContext) -> pd.Series:
         """Return target weights by symbol for session T."""
 
-    def schedule(self) -> tuple[int | str, str] | None:
+    def schedule(self) -> tuple[Rule, str] | None:
         """Return the rebalance rule this strategy's logic needs and why, or None for any.
 
         A strategy that holds each pick a number of sessions declares it here; a config whose
@@ -201,7 +166,7 @@ class Strategy(ABC, Generic[P]):
         return None
 
 
-def check_schedule(strategy: Strategy[Any], rule: int | str) -> None:
+def check_schedule(strategy: Strategy[Any], rule: Rule) -> None:
     """Raise ``ConfigError`` if ``rule`` is not the schedule ``strategy`` declares it needs."""
     needed = strategy.schedule()
     if needed is not None and needed[0] != rule:

@@ -21,11 +21,12 @@ import pytest
 
 from quant_core.backtest.engine import EngineResult, EngineSettings, run_engine
 from quant_core.backtest.run import load_market
+from quant_core.data.panels import MarketData
 from quant_core.data.sources.sample import SampleSource
 from quant_core.data.sync import sync
 from quant_core.data.warehouse import Warehouse
 from quant_core.portfolio.costs import CostModel
-from quant_core.strategies.base import MarketData, build_strategy
+from quant_core.strategies.base import build_strategy
 
 pytestmark = pytest.mark.acceptance
 

@@ -12,7 +12,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from quant_core.calendar import TradingCalendar
-from quant_core.cockpit import data as dp
+from quant_core.cockpit.models.dataset_snapshot import snapshot
+from quant_core.cockpit.tables import datasets as dp
 from quant_core.data.sources.csvfiles import CsvSource
 from quant_core.data.sync import Gaps, dataset_gaps, sync
 from quant_core.data.warehouse import Warehouse
@@ -160,7 +161,7 @@ def test_empty_warehouse_names_the_sync_command(
 def test_issues_are_found_by_sync_id_in_a_moved_data_folder(
     data_dir: Path, built_data_dir: Path, warehouse: Warehouse, calendar: TradingCalendar
 ) -> None:
-    snap = dp.snapshot(warehouse, DATASET, calendar)
+    snap = snapshot(warehouse, DATASET, calendar)
 
     assert snap.last_sync is not None
     # The summary names the file where the sync wrote it; the page reads this copy's own.

@@ -14,17 +14,15 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from quant_core.calendar import TradingCalendar
-from quant_core.cockpit import factors as fx
+from quant_core.cockpit.charts import factor_figures
+from quant_core.cockpit.tables.factor_summary import summary_table
 from quant_core.cockpit.theme import DOWN, UP
 from quant_core.data.sources.synthetic import SyntheticSource
 from quant_core.data.sync import sync
 from quant_core.data.warehouse import Warehouse
-from quant_core.factors.analysis import (
-    MIN_PAIRS,
-    FactorAnalysis,
-    analyze_factor,
-    factor_correlation,
-)
+from quant_core.factors.analysis import FactorAnalysis, analyze_factor
+from quant_core.factors.cross_section import MIN_PAIRS
+from quant_core.factors.ic import factor_correlation
 from tests.cockpit.conftest import APP, VIEWS
 
 DATASET = "sp500-2010"
@@ -119,7 +117,7 @@ def test_summary_table_holds_every_chosen_factor(
 
     shown = at.dataframe[0].value
     names = warehouse.factors(DATASET)
-    expected = fx.summary_table([analyze(warehouse, n, 21, 5) for n in names])
+    expected = summary_table([analyze(warehouse, n, 21, 5) for n in names])
     assert shown["factor"].tolist() == names
     np.testing.assert_allclose(shown["mean IC"], expected["mean IC"])
     np.testing.assert_allclose(shown["rank IC t-stat"], expected["rank IC t-stat"])
@@ -216,11 +214,11 @@ def test_every_chart_labels_its_axes_with_units() -> None:
     matrix = pd.DataFrame([[1.0, 0.3], [0.3, 1.0]], index=["a", "b"], columns=["a", "b"])
 
     figures = {
-        "coverage": fx.coverage_figure([result]),
-        "ic": fx.ic_figure(result),
-        "quantiles": fx.quantile_figure(result),
-        "turnover": fx.turnover_figure([result]),
-        "correlation": fx.correlation_figure(matrix),
+        "coverage": factor_figures.coverage_figure([result]),
+        "ic": factor_figures.ic_figure(result),
+        "quantiles": factor_figures.quantile_figure(result),
+        "turnover": factor_figures.turnover_figure([result]),
+        "correlation": factor_figures.correlation_figure(matrix),
     }
 
     for name, fig in figures.items():
@@ -239,7 +237,7 @@ def test_every_chart_labels_its_axes_with_units() -> None:
 def test_quantile_figure_colours_losses_and_titles_the_spread() -> None:
     result = small_result()
 
-    fig = fx.quantile_figure(result)
+    fig = factor_figures.quantile_figure(result)
 
     bars = fig.data[0]
     assert list(bars.x) == ["Q1 (low)", "Q2", "Q3", "Q4", "Q5 (high)"]
@@ -251,7 +249,7 @@ def test_quantile_figure_colours_losses_and_titles_the_spread() -> None:
 def test_summary_table_reports_each_statistic() -> None:
     result = small_result()
 
-    row = fx.summary_table([result]).iloc[0]
+    row = summary_table([result]).iloc[0]
 
     assert row["factor"] == "mom"
     assert row["mean IC"] == result.ic_summary.mean

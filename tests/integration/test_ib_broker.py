@@ -13,8 +13,9 @@ import pytest
 from config.schema import IBConfig, RiskConfig
 from quant_core.broker import Order, OrderStatus, OrderType, Side
 from quant_core.errors import ConfigError, TemporaryBrokerError
-from quant_core.ib.broker import IBBroker, family_of
+from quant_core.ib.broker import IBBroker
 from quant_core.ib.client import ibapi
+from quant_core.ib.errors import family_of
 from quant_core.portfolio import risk
 from tests.fake_tws import LIB, client_problems
 from tests.fake_tws.server import FakeTWS

@@ -17,7 +17,8 @@ from quant_core.errors import ConfigError, TemporaryBrokerError
 from quant_core.ib.broker import IBBroker
 from quant_core.live.files import read_state, send_command
 from quant_core.live.journal import Journal
-from quant_core.live.worker import Worker, WorkerOptions, WorkerState
+from quant_core.live.state import WorkerState
+from quant_core.live.worker import Worker, WorkerOptions
 from tests.factories import Fixed, market
 from tests.fake_tws import LIB, client_problems
 from tests.fake_tws.server import FakeTWS

@@ -16,7 +16,8 @@ from quant_core.live.files import read_state, send_command
 from quant_core.live.journal import Journal
 from quant_core.live.replay import ReplayClock
 from quant_core.live.sim_broker import SimBroker
-from quant_core.live.worker import AUDIT_FILE, HALT_FILE, Worker, WorkerState
+from quant_core.live.state import AUDIT_FILE, HALT_FILE, WorkerState
+from quant_core.live.worker import Worker
 from quant_core.portfolio.costs import CostModel
 from tests.factories import Fixed, market
 
@@ -82,7 +83,9 @@ def test_a_daily_loss_beyond_the_limit_trips_at_the_heartbeat(tmp_path: Path, fl
     assert 0.08 < daily["usage"] < 0.095
     if not flat:  # net liquidation at the close against the session's opening equity
         nav = broker.account().net_liquidation
-        assert daily["usage"] == pytest.approx(1 - nav / worker.day_start_equity, rel=1e-12)
+        assert daily["usage"] == pytest.approx(
+            1 - nav / worker.risk_state.day_start_equity, rel=1e-12
+        )
     assert limits["max_drawdown"]["tripped"] is False  # within 25% of the peak
     messages = [e["message"] for e in state["errors"]]
     assert any(
@@ -148,8 +151,7 @@ def test_a_breach_flattens_once_across_restarts_and_the_flat_is_audited(tmp_path
     assert (flat["source"], flat["accepted"]) == ("risk", True)
     assert flat["id"].startswith("risk-")
     assert flat["result"]
-    commands = worker.journal.table("commands")
-    assert list(commands["id"]) == [flat["id"]]
+    assert flat["run_id"] == worker.run_id  # the one audit log names the run, as the journal did
     worker.journal.close()
 
     # Started again (the next cron --once): the drawdown is still beyond its limit, but the
@@ -181,7 +183,7 @@ def test_a_flat_on_breach_cut_short_is_sent_again(tmp_path: Path) -> None:
     with pytest.raises(TemporaryBrokerError):
         worker.heartbeat()
     assert len(broker.positions()) == 3  # the FLAT never reached the broker
-    assert worker.limit_watch.flattened == set()  # so it is not taken as done
+    assert worker.risk_state.flattened == set()  # so it is not taken as done
 
     worker.heartbeat()  # reconnected: the limit is still tripped, FLAT again
 
@@ -189,7 +191,7 @@ def test_a_flat_on_breach_cut_short_is_sent_again(tmp_path: Path) -> None:
     results = [a["result"] for a in worker.acks if a.get("source") == "risk"]
     assert results[0].startswith("interrupted: socket closed while placing")
     assert len(results) == 2
-    assert worker.limit_watch.flattened == {"max_daily_loss"}
+    assert worker.risk_state.flattened == {"max_daily_loss"}
     worker.journal.close()
 
 
@@ -198,14 +200,14 @@ def test_a_worker_first_seeing_a_day_after_its_loss_measures_from_the_last_close
 ) -> None:
     worker, _ = make(tmp_path, "risk.max_daily_loss_frac=0.01")
     worker.replay(1, 3)  # invested; the close of 2010-01-07, no loss yet
-    assert worker.last_equity_day == "2010-01-07"
+    assert worker.risk_state.last_equity_day == "2010-01-07"
     worker.journal.close()
 
     # The next session, after the fall: a new process (the next cron --once) sees the day
     # for the first time. Its opening figure is yesterday's close, not today's first figure.
     again, _ = make(tmp_path, "risk.max_daily_loss_frac=0.01", day=dt.date(2010, 1, 8), row=4)
 
-    assert again.day_start_equity == pytest.approx(worker.last_equity)
+    assert again.risk_state.day_start_equity == pytest.approx(worker.risk_state.last_equity)
     daily = _state(again)["risk"]["limits"][0]
     assert (daily["name"], daily["tripped"]) == ("max_daily_loss", True)
     assert 0.08 < daily["usage"] < 0.095

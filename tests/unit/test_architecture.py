@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from quant_core.live.state import WorkerState
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "quant_core"
 ENTRY_POINTS = {
@@ -19,11 +21,11 @@ ENTRY_POINTS = {
 
 # Floors, lowest first. A module may import its own floor's leaves and lower floors only.
 FLOORS: list[set[str]] = [
-    {"types", "errors", "atomic", "calendar", "registry", "clock", "broker", "cli"},
+    {"types", "errors", "atomic", "calendar", "registry", "clock", "broker", "cli", "runs"},
     {"data"},
+    {"portfolio"},
     {"factors"},
     {"strategies"},
-    {"portfolio"},
     {"backtest", "live", "ib"},
     {"cockpit"},
 ]
@@ -39,7 +41,14 @@ EXCLUSIVE = {
 INDEPENDENT = [("backtest", "live"), ("backtest", "ib"), ("live", "ib")]
 # No I/O, no clock. factors/compute.py is the one factors module that reads bars and stores
 # values (DESIGN.md puts it there); the computation, factors.base and factors.library, is pure.
-PURE_PREFIXES = ("quant_core.strategies", "quant_core.factors.base", "quant_core.factors.library")
+PURE_PREFIXES = (
+    "quant_core.strategies",
+    "quant_core.factors.base",
+    "quant_core.factors.library",
+    "quant_core.data.panels",
+)
+# The one data module that is not I/O: bar panels already in memory, checked pure above.
+PURE_DATA = "quant_core.data.panels"
 IO_MODULES = {
     "os",
     "io",
@@ -137,6 +146,8 @@ def test_strategies_and_factors_do_no_io_and_read_no_clock(module: str, path: Pa
     if not module.startswith(PURE_PREFIXES):
         return
     for name in _imports(module, path):
+        if name == PURE_DATA or name.startswith(PURE_DATA + "."):
+            continue
         assert name.split(".")[0] not in IO_MODULES, f"{module}: {name}"
         assert not any(name == m or name.startswith(m + ".") for m in IO_MODULES), (
             f"{module}: {name}"
@@ -165,3 +176,90 @@ def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
     assert "quant_core.data.warehouse" in names
     assert "streamlit" in names
     assert _floor("data") > _floor("calendar")
+
+
+def test_portfolio_never_imports_strategies() -> None:
+    # Weights in, shares out: the portfolio layer knows no strategy (shared/DESIGN.md).
+    for module, path in MODULES:
+        if module.startswith("quant_core.portfolio"):
+            for name in _imports(module, path):
+                assert not name.startswith("quant_core.strategies"), f"{module} imports {name}"
+
+
+# The rooms of issue 11: the jobs may not mix again.
+MAX_LINES = 400
+# Who may import the simulated broker: the replay (its price feed and clock) and the entry
+# point's wiring (live/run.py builds the broker the worker is handed).
+SIM_BROKER_IMPORTERS = {
+    "quant_core.live.replay",
+    "quant_core.live.run",
+    "quant_core.live.sim_broker",
+}
+# What the cockpit may read of the worker: the typed state contract (state.py and its field
+# codec, state_fields.py) and the two files' I/O.
+COCKPIT_READS_OF_LIVE = {
+    "quant_core.live.state",
+    "quant_core.live.state_fields",
+    "quant_core.live.files",
+}
+
+
+@pytest.mark.parametrize(("module", "path"), MODULES, ids=[m for m, _ in MODULES])
+def test_no_module_is_over_400_lines(module: str, path: Path) -> None:
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= MAX_LINES, f"{module} has {lines} lines: split it by job"
+
+
+@pytest.mark.parametrize(("module", "path"), MODULES, ids=[m for m, _ in MODULES])
+def test_only_the_replay_and_the_entry_point_import_the_simulated_broker(
+    module: str, path: Path
+) -> None:
+    if module in SIM_BROKER_IMPORTERS:
+        return
+    for name in _imports(module, path):
+        assert not name.startswith("quant_core.live.sim_broker"), (
+            f"{module} imports {name}: only {sorted(SIM_BROKER_IMPORTERS)} may"
+        )
+
+
+@pytest.mark.parametrize(("module", "path"), MODULES, ids=[m for m, _ in MODULES])
+def test_the_cockpit_reads_the_worker_through_the_state_contract(module: str, path: Path) -> None:
+    if _component(module) != "cockpit":
+        return
+    for name in _imports(module, path):
+        if name.startswith("quant_core.live"):
+            assert any(name == m or name.startswith(m + ".") for m in COCKPIT_READS_OF_LIVE), (
+                f"{module} imports {name}: the cockpit reads the worker only through "
+                f"{sorted(COCKPIT_READS_OF_LIVE)}"
+            )
+
+
+def test_the_live_page_reads_the_state_through_its_typed_contract() -> None:
+    importers = {
+        module
+        for module, path in MODULES
+        if _component(module) == "cockpit"
+        and any(n.startswith("quant_core.live.state") for n in _imports(module, path))
+    }
+    assert importers, "no cockpit module imports quant_core.live.state"
+
+
+@pytest.mark.parametrize(("module", "path"), MODULES, ids=[m for m, _ in MODULES])
+def test_no_worker_state_is_spelled_outside_the_state_module(module: str, path: Path) -> None:
+    if module == "quant_core.live.state" or _component(module) not in {"live", "cockpit"}:
+        return
+    names = {state.value for state in WorkerState}
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            assert node.value not in names, (
+                f"{module} spells the worker state {node.value!r}: use WorkerState"
+            )
+
+
+def test_no_two_cockpit_modules_share_a_name() -> None:
+    seen: dict[str, str] = {}
+    for module, path in MODULES:
+        if _component(module) != "cockpit" or path.name == "__init__.py":
+            continue
+        assert path.name not in seen, f"{module} and {seen[path.name]} share the name {path.name}"
+        seen[path.name] = module

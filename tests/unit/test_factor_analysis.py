@@ -7,20 +7,21 @@ import pandas as pd
 import pytest
 
 from quant_core.errors import ConfigError
-from quant_core.factors.analysis import (
-    analyze_factor,
-    coverage,
+from quant_core.factors.analysis import analyze_factor
+from quant_core.factors.ic import (
     factor_correlation,
     forward_returns,
     information_coefficient,
     newey_west_t,
-    profile_factor,
-    quantile_buckets,
-    quantile_returns,
-    rank_turnover,
     summarize_ic,
+)
+from quant_core.factors.profile import (
+    coverage,
+    profile_factor,
+    rank_turnover,
     top_quantile_turnover,
 )
+from quant_core.factors.quantiles import quantile_buckets, quantile_returns
 
 NAN = np.nan
 

@@ -9,14 +9,29 @@ import streamlit as st
 
 from quant_core.calendar import get_calendar
 from quant_core.cockpit import context
-from quant_core.cockpit import data as dp
+from quant_core.cockpit.charts.bar_coverage import bars_figure
+from quant_core.cockpit.models.dataset_snapshot import (
+    DatasetSnapshot,
+    date_range,
+    empty_message,
+    snapshot,
+)
+from quant_core.cockpit.tables.datasets import (
+    gaps_table,
+    issue_rows,
+    overview_table,
+    rule_table,
+    symbols_table,
+    sync_history_table,
+    sync_line,
+)
 from quant_core.data.warehouse import Warehouse
 
 
 # Keyed on the dataset's version, which every write and every recorded sync bumps.
 @st.cache_data(max_entries=16, show_spinner="Reading the warehouse...")
-def _snapshot(root: str, dataset: str, version: int, exchange: str) -> dp.DatasetSnapshot:
-    return dp.snapshot(Warehouse(Path(root)), dataset, get_calendar(exchange))
+def _snapshot(root: str, dataset: str, version: int, exchange: str) -> DatasetSnapshot:
+    return snapshot(Warehouse(Path(root)), dataset, get_calendar(exchange))
 
 
 st.title("Data")
@@ -24,14 +39,14 @@ cfg = context.config()
 warehouse = context.warehouse(cfg)
 datasets = warehouse.datasets()
 if not datasets:
-    st.info(dp.empty_message(warehouse))
+    st.info(empty_message(warehouse))
     st.stop()
 
 root, exchange = str(warehouse.root), cfg.calendar.exchange
 snapshots = [_snapshot(root, d, warehouse.version(d), exchange) for d in datasets]
 st.caption(f"Warehouse `{warehouse.root}`; sessions of the {exchange} calendar.")
 st.dataframe(
-    dp.overview_table(snapshots),
+    overview_table(snapshots),
     key="data_overview",
     hide_index=True,
     column_config={
@@ -52,7 +67,7 @@ if snap.meta.synthetic:
 else:
     st.caption(f"Source `{snap.meta.source}`: {snap.meta.label}")
 
-first_day, last_day = dp.date_range(snap)
+first_day, last_day = date_range(snap)
 cells = st.columns(4)
 cells[0].metric("Symbols", f"{len(snap.coverage):,}")
 cells[1].metric("Bars", f"{int(snap.coverage['rows'].sum()):,}")
@@ -67,17 +82,17 @@ cells[2].metric(
     help="fewer than 90% of the listed symbols have a bar",
 )
 cells[3].metric("Factors stored", f"{len(snap.factors):,}")
-st.plotly_chart(dp.bars_figure(snap), key="data_bars_chart", theme=None)
+st.plotly_chart(bars_figure(snap), key="data_bars_chart", theme=None)
 
 st.subheader("Last sync")
 last = snap.last_sync or {}
-st.markdown(dp.sync_line(snap.last_sync, dt.datetime.now(dt.UTC)))
+st.markdown(sync_line(snap.last_sync, dt.datetime.now(dt.UTC)))
 sync_cells = st.columns(4)
 sync_cells[0].metric("Rows in", f"{last.get('rows_in', 0):,}")
 sync_cells[1].metric("Rows written", f"{last.get('rows_written', 0):,}")
 sync_cells[2].metric("Rows rejected", f"{last.get('rejected', 0):,}")
 sync_cells[3].metric("Rows repaired", f"{last.get('repaired', 0):,}")
-rules = dp.rule_table(snap.last_sync)
+rules = rule_table(snap.last_sync)
 if rules.empty:
     st.success("The last sync rejected and repaired no row.")
 else:
@@ -88,7 +103,7 @@ else:
     else:
         where = snap.issues_file.relative_to(warehouse.root)
         st.markdown(f"**Every rejected or repaired row, with its reason** (`{where}`)")
-        st.dataframe(dp.issue_rows(snap.issues), key="data_issues", hide_index=True, height=300)
+        st.dataframe(issue_rows(snap.issues), key="data_issues", hide_index=True, height=300)
 notes = last.get("notes") or []
 if notes:
     with st.expander(f"Handled by the source ({len(notes)} notes)"):
@@ -100,9 +115,9 @@ with tabs[0]:
         "missing sessions: calendar sessions between the symbol's first and last bar without "
         "one (the dataset's missing sessions count for every symbol listed through them)."
     )
-    st.dataframe(dp.symbols_table(snap), key="data_symbols", hide_index=True, height=400)
+    st.dataframe(symbols_table(snap), key="data_symbols", hide_index=True, height=400)
 with tabs[1]:
-    gaps = dp.gaps_table(snap.gaps)
+    gaps = gaps_table(snap.gaps)
     if gaps.empty:
         st.success("No missing or partial session.")
     else:
@@ -112,7 +127,7 @@ with tabs[1]:
         )
         st.dataframe(gaps, key="data_gaps", hide_index=True)
 with tabs[2]:
-    st.dataframe(dp.sync_history_table(snap.syncs), key="data_syncs", hide_index=True)
+    st.dataframe(sync_history_table(snap.syncs), key="data_syncs", hide_index=True)
 with tabs[3]:
     if snap.factors.empty:
         st.info(

@@ -2,8 +2,10 @@
 
 The sidebar holds the run form, built from the chosen strategy's params model. Its button only
 validates and queues the run (an ``on_click`` callback); the script then runs it once, with a
-progress bar, stores it and opens it. Numbers, tables and charts come from
-:mod:`quant_core.cockpit.explorer`.
+progress bar, stores it and opens it. This module only lays the page out: the form's fields
+and overrides come from :mod:`quant_core.cockpit.models.backtest_form`, the run catalogue from
+:mod:`~quant_core.cockpit.models.run_catalog`, tables from ``cockpit/tables`` and figures from
+:mod:`quant_core.cockpit.charts.performance`.
 """
 
 from __future__ import annotations
@@ -21,31 +23,23 @@ from config.schema import AppConfig
 from quant_core.backtest.results import StoredRun, catalog, load_run
 from quant_core.backtest.run import run_backtest
 from quant_core.cockpit import context
-from quant_core.cockpit import explorer as ex
-from quant_core.cockpit.theme import money, pct
+from quant_core.cockpit.charts import performance as charts
+from quant_core.cockpit.models import backtest_form as form
+from quant_core.cockpit.models import backtests, run_catalog
+from quant_core.cockpit.tables import downloads, run_metrics
+from quant_core.cockpit.tables import trades as trade_table
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import QuantError
 from quant_core.strategies import STRATEGIES
 
-REBALANCE_MODES = ("every N sessions", "weekly", "monthly")
 SHARPE_WINDOWS = (21, 63, 126, 252)
 STYLED_CELLS = 100_000  # beyond this the trades table drops its row colours (the notes stay)
 SYNC_HINT = "python run_data_sync.py --source sample"
 TRADE_COLUMNS: dict[str, Any] = {
+    **trade_table.TRADE_LABELS,
     "date": st.column_config.DateColumn("Date", format="YYYY-MM-DD"),
-    "symbol": "Symbol",
-    "side": "Side",
     "flag": st.column_config.TextColumn("Flag", width=100),
     "note": st.column_config.TextColumn("Note", width="large"),
-    "status": "Status (engine)",
-    "requested": "Requested (shares)",
-    "filled": "Filled (shares)",
-    "signal_price": "Signal close ($)",
-    "open_price": "Open ($)",
-    "exec_price": "Fill price ($)",
-    "notional": "Notional ($)",
-    "commission": "Commission ($)",
-    "slippage": "Slippage ($)",
 }
 
 
@@ -77,33 +71,28 @@ def _submit() -> None:
     state = st.session_state
     strategy, dataset = state["bt_strategy"], state["bt_dataset"]
     model = STRATEGIES.get(strategy).Params
-    specs = ex.param_specs(model)
+    specs = form.param_specs(model)
     raw = {s.name: state.get(_param_key(strategy, s.name), s.default) for s in specs}
-    params, problems = ex.validate_params(model, specs, raw)
-    errors = [f"{strategy} parameter {p}" for p in problems]
     start_key, end_key = _range_keys(dataset)
     start, end = state.get(start_key), state.get(end_key)
-    if start is not None and end is not None and start > end:
-        errors.append(f"end: {end} is before start {start}")
+    params, errors = form.check_form(strategy, model, specs, raw, start, end)
     state.pop("bt_pending", None)
     state["bt_errors"] = errors
-    if params is None or errors:
+    if params is None:
         return
-    mode = state["bt_rebalance_mode"]
-    rebalance: ex.Rebalance = int(state["bt_rebalance_n"]) if mode == REBALANCE_MODES[0] else mode
-    state["bt_pending"] = ex.backtest_overrides(
+    state["bt_pending"] = form.backtest_overrides(
         strategy,
         params,
         dataset=dataset,
         start=start,
         end=end,
-        rebalance=rebalance,
+        rebalance=form.rebalance_rule(state["bt_rebalance_mode"], state["bt_rebalance_n"]),
         cash_buffer=float(state["bt_cash_buffer"]) / 100,
         initial_cash=float(state["bt_initial_cash"]),
     )
 
 
-def _param_widget(strategy: str, spec: ex.ParamSpec) -> None:
+def _param_widget(strategy: str, spec: form.ParamSpec) -> None:
     key = _param_key(strategy, spec.name)
     label, text = spec.label, spec.help or None
     if spec.kind in ("int", "float"):
@@ -148,7 +137,7 @@ def _run_form(cfg: AppConfig, warehouse: Warehouse, datasets: list[str]) -> None
         st.warning(f"{dataset} holds synthetic data")
     with st.form("bt_form", border=False):
         st.markdown("**Parameters**")
-        for spec in ex.param_specs(cls.Params):
+        for spec in form.param_specs(cls.Params):
             _param_widget(strategy, spec)
         st.markdown("**Period and rebalancing**")
         start_key, end_key = _range_keys(dataset)
@@ -161,8 +150,8 @@ def _run_form(cfg: AppConfig, warehouse: Warehouse, datasets: list[str]) -> None
         rule = cfg.strategy.rebalance
         st.selectbox(
             "Rebalance",
-            REBALANCE_MODES,
-            index=0 if isinstance(rule, int) else REBALANCE_MODES.index(rule),
+            form.REBALANCE_MODES,
+            index=0 if isinstance(rule, int) else form.REBALANCE_MODES.index(rule),
             key="bt_rebalance_mode",
             help="Every N trading sessions, or the first session of each week / month",
         )
@@ -226,63 +215,36 @@ def _execute(overrides: list[str]) -> None:
         return
     bar.progress(1.0, text=f"Backtest done: {seen[0]} of {seen[1]} rebalances")
     st.session_state["explorer_run"] = run.run_id
-    m = run.metrics
-    st.success(
-        f"Stored run `{run.run_id}`: final equity {money(m['final_equity'])}, "
-        f"{m['trades']:,} trades ({m['truncated']:,} truncated, {m['unfilled']:,} unfilled)."
-    )
+    st.success(run_catalog.stored_line(run.run_id, run.metrics))
 
 
 # ------------------------------------------------------------------------------- one run
 
 
 def _headline(metrics: dict[str, Any]) -> None:
-    names_all = ex.HEADLINE
+    names_all = run_metrics.HEADLINE
     rows = [names_all[i : i + 4] for i in range(0, len(names_all), 4)]
     for names in rows:
         for column, name in zip(st.columns(len(names)), names, strict=True):
-            delta = None
-            if name == "total_return" and metrics.get("excess_return") is not None:
-                delta = f"{pct(metrics['excess_return'])} vs benchmark"
-            if name == "trades":
-                flagged = (metrics.get("truncated", 0), metrics.get("unfilled", 0))
-                delta = "{:,} truncated, {:,} unfilled".format(*flagged)
-            if name == "total_costs":
-                parts = (metrics.get("commissions"), metrics.get("slippage"))
-                delta = "{} commissions, {} slippage".format(
-                    *(ex.format_metric("commissions", v) for v in parts)
-                )
+            quiet = name in run_metrics.QUIET_DELTAS
             column.metric(
-                ex.metric_label(name),
-                ex.format_metric(name, metrics.get(name)),
-                delta,
-                delta_color="off" if name in ("trades", "total_costs") else "normal",
-                delta_arrow="off" if name in ("trades", "total_costs") else "auto",
+                run_metrics.metric_label(name),
+                run_metrics.format_metric(name, metrics.get(name)),
+                run_metrics.headline_delta(name, metrics),
+                delta_color="off" if quiet else "normal",
+                delta_arrow="off" if quiet else "auto",
                 border=True,
             )
     with st.expander("All metrics"):
-        st.dataframe(ex.metrics_table(metrics), hide_index=True, key="metrics_table")
-
-
-def _describe(run: StoredRun, row: dict[str, Any]) -> None:
-    cfg = run.config
-    rule = cfg.get("strategy", {}).get("rebalance")
-    rule_text = f"every {rule} sessions" if isinstance(rule, int) else f"{rule}"
-    buffer = cfg.get("portfolio", {}).get("cash_buffer")
-    st.caption(
-        f"**{row.get('strategy')}** ({ex.params_text(row.get('params'))}) on "
-        f"**{row.get('dataset')}**, {row.get('start')} to {row.get('end')}; rebalance "
-        f"{rule_text}; cash buffer {pct(buffer)}; costs {cfg.get('costs', {}).get('model')}; "
-        f"benchmark {cfg.get('backtest', {}).get('benchmark')}. Created {row.get('created_at')}."
-    )
+        st.dataframe(run_metrics.metrics_table(metrics), hide_index=True, key="metrics_table")
 
 
 def _charts(run: StoredRun) -> None:
     curve = run.curve
     log_y = st.toggle("Log scale", key="equity_log", help="Equity axis on a log scale")
-    st.plotly_chart(ex.equity_figure(curve, log_y), key="equity_chart", theme=None)
-    st.plotly_chart(ex.drawdown_figure(curve), key="drawdown_chart", theme=None)
-    st.plotly_chart(ex.monthly_heatmap(curve), key="monthly_chart", theme=None)
+    st.plotly_chart(charts.equity_figure(curve, log_y), key="equity_chart", theme=None)
+    st.plotly_chart(charts.drawdown_figure(curve), key="drawdown_chart", theme=None)
+    st.plotly_chart(charts.monthly_heatmap(curve), key="monthly_chart", theme=None)
     window = st.segmented_control(
         "Rolling Sharpe window (sessions)",
         SHARPE_WINDOWS,
@@ -294,64 +256,47 @@ def _charts(run: StoredRun) -> None:
     window = int(window or 63)
     left, right = st.columns(2)
     if len(curve) > window:
-        figure = ex.rolling_sharpe_figure(curve, window)
+        figure = charts.rolling_sharpe_figure(curve, window)
         left.plotly_chart(figure, key="sharpe_chart", theme=None)
     else:
         sessions = len(curve) - 1
         left.info(f"The run has {sessions} sessions: too few for a {window}-session window.")
-    right.plotly_chart(ex.exposure_figure(curve), key="exposure_chart", theme=None)
+    right.plotly_chart(charts.exposure_figure(curve), key="exposure_chart", theme=None)
 
 
 def _positions(run: StoredRun) -> None:
     st.subheader("Positions over time")
-    equity = ex.equity_series(run.curve)
+    equity = backtests.equity_series(run.curve)
     rebalances = pd.DatetimeIndex(run.trades["date"]).unique()
-    counts = ex.holdings_count(run.positions, rebalances)
+    counts = backtests.holdings_count(run.positions, rebalances)
     left, right = st.columns([2, 3])
-    left.plotly_chart(ex.holdings_figure(counts, run.curve), key="holdings_chart", theme=None)
-    weights = ex.top_weights(run.positions, equity)
+    left.plotly_chart(charts.holdings_figure(counts, run.curve), key="holdings_chart", theme=None)
+    weights = backtests.top_weights(run.positions, equity)
     if weights.empty:
         right.info("No positions were held.")
     else:
-        right.plotly_chart(ex.weights_figure(weights, equity), key="weights_chart", theme=None)
+        right.plotly_chart(charts.weights_figure(weights, equity), key="weights_chart", theme=None)
 
 
 def _trades(run: StoredRun) -> None:
     st.subheader("Trades")
-    counts = ex.status_counts(run.trades)
-    st.caption(
-        f"{len(run.trades):,} orders: {counts['filled']:,} filled, "
-        f"**{counts['truncated_cash']:,} truncated** (cash short at the open, orange), "
-        f"**{counts['rejected_no_price']:,} unfilled** (no open price, red), "
-        f"{counts['exit_at_last_close']:,} exits at a last close (blue). Prices and costs in $, "
-        "quantities in shares."
-    )
-    only = st.toggle(
-        "Only truncated, unfilled and exit orders",
-        key="trades_flagged",
-        value=False,
-    )
-    view = ex.trades_view(run.trades, only_flagged=only)
+    st.caption(trade_table.status_line(run.trades))
+    only = st.toggle("Only truncated, unfilled and exit orders", key="trades_flagged", value=False)
+    view = trade_table.trades_view(run.trades, only_flagged=only)
     if view.size <= STYLED_CELLS:
-        data: Any = ex.trades_styler(view)
+        data: Any = trade_table.trades_styler(view)
     else:
         st.caption("Row colours are off for a table this large: use the toggle above.")
         data = view
-    st.dataframe(
-        data,
-        key="trades",
-        hide_index=True,
-        height=380,
-        column_config=TRADE_COLUMNS,
-    )
+    st.dataframe(data, key="trades", hide_index=True, height=380, column_config=TRADE_COLUMNS)
 
 
 def _downloads(run: StoredRun) -> None:
     st.subheader("Download")
     files = (
-        ("Equity curve (CSV)", ex.curve_csv(run.curve), "equity", "dl_curve"),
-        ("Trades (CSV)", ex.trades_csv(run.trades), "trades", "dl_trades"),
-        ("Metrics (CSV)", ex.metrics_csv(run.metrics), "metrics", "dl_metrics"),
+        ("Equity curve (CSV)", downloads.curve_csv(run.curve), "equity", "dl_curve"),
+        ("Trades (CSV)", downloads.trades_csv(run.trades), "trades", "dl_trades"),
+        ("Metrics (CSV)", downloads.metrics_csv(run.metrics), "metrics", "dl_metrics"),
     )
     for column, (label, data, name, key) in zip(st.columns(3), files, strict=True):
         column.download_button(
@@ -367,7 +312,7 @@ def _downloads(run: StoredRun) -> None:
 
 
 def _show_run(root: Path, runs: pd.DataFrame, warehouse: Warehouse) -> None:
-    rows = ex.catalog_rows(runs)
+    rows = run_catalog.catalog_rows(runs)
     ids = list(rows)
     if st.session_state.get("explorer_run") not in ids:
         st.session_state.pop("explorer_run", None)
@@ -375,7 +320,7 @@ def _show_run(root: Path, runs: pd.DataFrame, warehouse: Warehouse) -> None:
         "Stored run",
         ids,
         key="explorer_run",
-        format_func=lambda i: ex.run_label(rows[i]),
+        format_func=lambda i: run_catalog.run_label(rows[i]),
         help="Every run stored under the backtests folder, newest first",
     )
     if run_id is None:
@@ -384,7 +329,7 @@ def _show_run(root: Path, runs: pd.DataFrame, warehouse: Warehouse) -> None:
     dataset = str(rows[run_id].get("dataset"))
     if warehouse.exists(dataset) and warehouse.meta(dataset).synthetic:
         st.warning(f"This run used synthetic data ({dataset}): its numbers say nothing of markets.")
-    _describe(run, rows[run_id])
+    st.caption(run_catalog.run_description(rows[run_id], run.config))
     _headline(run.metrics)
     _charts(run)
     _positions(run)
@@ -394,30 +339,25 @@ def _show_run(root: Path, runs: pd.DataFrame, warehouse: Warehouse) -> None:
 
 def _compare(root: Path, runs: pd.DataFrame) -> None:
     st.header("Compare runs")
-    rows = ex.catalog_rows(runs)
+    rows = run_catalog.catalog_rows(runs)
     picked = st.multiselect(
         "Runs to compare",
         list(rows),
         key="compare_runs",
         max_selections=8,
-        format_func=lambda i: ex.run_label(rows[i]),
+        format_func=lambda i: run_catalog.run_label(rows[i]),
         placeholder="Pick two or more runs",
     )
     if not picked:
         st.caption("Pick runs above to overlay their equity and line up their metrics.")
         return
-    scale = st.radio(
-        "Scale",
-        ("Growth of $1", "Equity ($)"),
-        key="compare_scale",
-        horizontal=True,
-    )
-    loaded = {ex.short_label(rows[i]): _load(str(root), i) for i in picked}
+    scale = st.radio("Scale", ("Growth of $1", "Equity ($)"), key="compare_scale", horizontal=True)
+    loaded = {run_catalog.short_label(rows[i]): _load(str(root), i) for i in picked}
     curves = {label: r.curve for label, r in loaded.items()}
-    figure = ex.compare_figure(curves, normalise=scale == "Growth of $1")
+    figure = charts.compare_figure(curves, normalise=scale == "Growth of $1")
     st.plotly_chart(figure, key="compare_chart", theme=None)
-    details = {ex.short_label(rows[i]): ex.run_details(rows[i]) for i in picked}
-    table = ex.compare_metrics({label: r.metrics for label, r in loaded.items()}, details)
+    details = {run_catalog.short_label(rows[i]): run_catalog.run_details(rows[i]) for i in picked}
+    table = run_metrics.compare_metrics({label: r.metrics for label, r in loaded.items()}, details)
     st.dataframe(table, key="compare_metrics")
 
 

@@ -9,18 +9,21 @@ import streamlit as st
 from streamlit.elements.lib.column_types import ColumnConfig
 
 from quant_core.cockpit import context
-from quant_core.cockpit import data as data_page
-from quant_core.cockpit import factors as fx
+from quant_core.cockpit.charts import factor_figures as figures
+from quant_core.cockpit.format import number, quantile_name
+from quant_core.cockpit.models.dataset_snapshot import empty_message
+from quant_core.cockpit.tables.factor_summary import summary_in_percent, summary_table
 from quant_core.data.warehouse import Warehouse
-from quant_core.factors.analysis import (
-    DEFAULT_HORIZON,
-    DEFAULT_QUANTILES,
-    MIN_PAIRS,
-    FactorAnalysis,
-    FactorProfile,
-    analyze_factor,
-    factor_correlation,
-    profile_factor,
+from quant_core.factors.analysis import FactorAnalysis, analyze_factor
+from quant_core.factors.cross_section import MIN_PAIRS
+from quant_core.factors.ic import DEFAULT_HORIZON, factor_correlation
+from quant_core.factors.profile import FactorProfile, profile_factor
+from quant_core.factors.quantiles import DEFAULT_QUANTILES
+
+QUANTILE_CHOICES = (3, 4, 5, 10)
+NO_FACTORS = (
+    "No factors are stored for {dataset}. Compute them with "
+    "`python run_factor_computation.py --dataset {dataset}`."
 )
 
 
@@ -63,10 +66,6 @@ def _correlation(
     return factor_correlation(panels, pairs)
 
 
-def _num(value: float, spec: str) -> str:
-    return "-" if value != value else format(value, spec)
-
-
 def _pct(label: str, help_text: str, digits: int = 1) -> ColumnConfig:
     return st.column_config.NumberColumn(label, help=help_text, format=f"%.{digits}f%%")
 
@@ -80,7 +79,7 @@ cfg = context.config()
 warehouse = context.warehouse(cfg)
 datasets = warehouse.datasets()
 if not datasets:
-    st.info(data_page.empty_message(warehouse))
+    st.info(empty_message(warehouse))
     st.stop()
 
 top = st.columns(4)
@@ -95,7 +94,7 @@ if warehouse.meta(dataset).synthetic:
     st.warning(f"SYNTHETIC DATA: {warehouse.meta(dataset).label}")
 stored = warehouse.factors(dataset)
 if not stored:
-    st.info(fx.NO_FACTORS.format(dataset=dataset))
+    st.info(NO_FACTORS.format(dataset=dataset))
     st.stop()
 horizon = int(
     top[1].number_input(
@@ -110,9 +109,9 @@ horizon = int(
 quantiles = int(
     top[2].selectbox(
         "Quantiles",
-        fx.QUANTILE_CHOICES,
-        index=fx.QUANTILE_CHOICES.index(DEFAULT_QUANTILES),
-        format_func=lambda q: f"{q} ({fx.quantile_name(q)}s)",
+        QUANTILE_CHOICES,
+        index=QUANTILE_CHOICES.index(DEFAULT_QUANTILES),
+        format_func=lambda q: f"{q} ({quantile_name(q)}s)",
         key="fa_quantiles",
     )
 )
@@ -147,16 +146,7 @@ st.caption(
 )
 
 st.subheader("Summary")
-summary = fx.summary_table(results)
-percent = [
-    "coverage",
-    "IC hit rate",
-    "rank IC hit rate",
-    "top - bottom",
-    "turnover",
-    "top quantile turnover",
-]
-summary[percent] = summary[percent] * 100  # fractions shown as percentages
+summary = summary_in_percent(summary_table(results))  # fractions shown as percentages
 st.dataframe(
     summary,
     key="fa_summary",
@@ -171,12 +161,12 @@ st.dataframe(
         "rank IC t-stat": _ratio("rank IC t", "Newey-West t-statistic of the mean rank IC", 2),
         "rank IC hit rate": _pct("rank IC > 0", "share of sessions with rank IC > 0"),
         "top - bottom": _pct(
-            f"Q{quantiles} - Q1", f"top minus bottom {fx.quantile_name(quantiles)}, {horizon}d", 2
+            f"Q{quantiles} - Q1", f"top minus bottom {quantile_name(quantiles)}, {horizon}d", 2
         ),
         "turnover": _pct("turnover", "mean of 1 - rank autocorrelation with the previous session"),
         "top quantile turnover": _pct(
             f"Q{quantiles} churn",
-            f"share of the top {fx.quantile_name(quantiles)} new each session",
+            f"share of the top {quantile_name(quantiles)} new each session",
         ),
     },
 )
@@ -186,19 +176,21 @@ focus = st.selectbox("Factor", chosen, key="fa_focus")
 result = results[chosen.index(focus)]
 ic, rank_ic = result.ic_summary, result.rank_ic_summary
 cells = st.columns(6)
-cells[0].metric("Mean IC", _num(ic.mean, ".3f"), help=f"over {ic.sessions} sessions")
-cells[1].metric("IC t-stat", _num(ic.t_stat, ".2f"), help=f"Newey-West, {ic.t_lags} lags")
-cells[2].metric("IC hit rate", _num(ic.hit_rate, ".1%"), help="share of sessions with IC > 0")
-cells[3].metric("Mean rank IC", _num(rank_ic.mean, ".3f"), help=f"over {rank_ic.sessions} sessions")
+cells[0].metric("Mean IC", number(ic.mean, ".3f"), help=f"over {ic.sessions} sessions")
+cells[1].metric("IC t-stat", number(ic.t_stat, ".2f"), help=f"Newey-West, {ic.t_lags} lags")
+cells[2].metric("IC hit rate", number(ic.hit_rate, ".1%"), help="share of sessions with IC > 0")
+cells[3].metric(
+    "Mean rank IC", number(rank_ic.mean, ".3f"), help=f"over {rank_ic.sessions} sessions"
+)
 cells[4].metric(
-    "Rank IC t-stat", _num(rank_ic.t_stat, ".2f"), help=f"Newey-West, {rank_ic.t_lags} lags"
+    "Rank IC t-stat", number(rank_ic.t_stat, ".2f"), help=f"Newey-West, {rank_ic.t_lags} lags"
 )
 cells[5].metric(
-    f"Q{quantiles} - Q1", _num(result.quantiles.spread, ".2%"), help=f"{horizon}-session return"
+    f"Q{quantiles} - Q1", number(result.quantiles.spread, ".2%"), help=f"{horizon}-session return"
 )
 left, right = st.columns(2)
-left.plotly_chart(fx.ic_figure(result), key="fa_ic_chart", theme=None)
-right.plotly_chart(fx.quantile_figure(result), key="fa_quantile_chart", theme=None)
+left.plotly_chart(figures.ic_figure(result), key="fa_ic_chart", theme=None)
+right.plotly_chart(figures.quantile_figure(result), key="fa_quantile_chart", theme=None)
 right.caption(
     f"Each session, the symbols with both a value and a forward return are split into "
     f"{quantiles} equal groups by factor value; bars are the mean over "
@@ -208,9 +200,9 @@ right.caption(
 
 st.subheader("All chosen factors")
 left, right = st.columns(2)
-left.plotly_chart(fx.coverage_figure(results), key="fa_coverage_chart", theme=None)
+left.plotly_chart(figures.coverage_figure(results), key="fa_coverage_chart", theme=None)
 left.caption("Coverage: of the symbols with a bar on the session, the share with a factor value.")
-right.plotly_chart(fx.turnover_figure(results), key="fa_turnover_chart", theme=None)
+right.plotly_chart(figures.turnover_figure(results), key="fa_turnover_chart", theme=None)
 right.caption(
     "Turnover: 1 - Spearman correlation of the factor with its previous session's values "
     "(0: the ranking did not change). The summary also gives the share of the top quantile's "
@@ -218,5 +210,5 @@ right.caption(
 )
 if len(chosen) >= 2:
     matrix = _correlation(root, dataset, version, tuple(chosen), pairs)
-    st.plotly_chart(fx.correlation_figure(matrix), key="fa_correlation_chart", theme=None)
+    st.plotly_chart(figures.correlation_figure(matrix), key="fa_correlation_chart", theme=None)
     st.caption("Per session, Spearman correlation across the symbols valid in both; then the mean.")

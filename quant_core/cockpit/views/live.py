@@ -1,6 +1,7 @@
 """The Live Dashboard page: the worker's state, refreshed every second, and the red buttons.
 
-Thin: every figure, message and table comes from ``quant_core.cockpit.live``. Two fragments
+Thin: every figure, message and table comes from ``cockpit.models.dashboard`` (status),
+``models.dashboard_commands``, ``tables.live_tables`` and ``charts.equity``. Two fragments
 refresh themselves (``run_every``): the status (banner, headline figures, the commands sent
 from here) and the details (equity, positions, orders, fills, risk, command log). The buttons
 sit between them, outside any fragment, and act through ``on_click`` callbacks; FLAT and STOP
@@ -17,9 +18,13 @@ from typing import Any
 import streamlit as st
 
 from quant_core.cockpit import context
-from quant_core.cockpit import live as model
+from quant_core.cockpit import format as fmt
+from quant_core.cockpit.charts.equity import equity_figure
+from quant_core.cockpit.models import dashboard as board
+from quant_core.cockpit.models import dashboard_commands as cmds
+from quant_core.cockpit.tables import live_tables as tables
 from quant_core.errors import OperationalError
-from quant_core.live.files import read_state, send_command
+from quant_core.live.files import CommandKind, send_command
 
 SIGNATURE = "_live_signature"
 SENT = "live_sent"
@@ -37,14 +42,14 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _show(message: model.Message | None) -> None:
+def _show(message: board.Message | None) -> None:
     if message is None:
         return
     show = {"error": st.error, "warning": st.warning, "info": st.info, "success": st.success}
-    show[message.level](model.md(message.text))
+    show[message.level](fmt.md(message.text))
 
 
-def _follow(current: model.Status) -> None:
+def _follow(current: board.Status) -> None:
     # A fragment run redraws only itself: when what the buttons depend on changed, rerun all.
     if current.signature != st.session_state.get(SIGNATURE):
         st.session_state[SIGNATURE] = current.signature
@@ -59,12 +64,12 @@ def _send(kind: str) -> None:
     try:
         command = send_command(live_dir, kind, source="cockpit")
     except OperationalError as exc:
-        st.session_state[SEND_ERROR] = model.not_sent_text(kind, exc, _now())
+        st.session_state[SEND_ERROR] = cmds.not_sent_text(kind, exc, _now())
         return
     st.session_state.pop(SEND_ERROR, None)
     sent = {"id": command.id, "command": str(command.command)}
     sent["issued_at"] = command.issued_at.isoformat()
-    st.session_state[SENT] = model.track(st.session_state.get(SENT, []), sent)
+    st.session_state[SENT] = cmds.track(st.session_state.get(SENT, []), sent)
 
 
 def _open(name: str) -> None:
@@ -87,16 +92,16 @@ auto = toggle.toggle(
     "Auto-refresh",
     value=True,
     key="auto_refresh",
-    help=f"Re-read the worker's state file every {model.REFRESH_S:g} s",
+    help=f"Re-read the worker's state file every {board.REFRESH_S:g} s",
 )
-every = model.REFRESH_S if auto else None
+every = board.REFRESH_S if auto else None
 head.caption(
-    model.md(f"Worker files: {live_dir} · ")
-    + (f"refreshes every {model.REFRESH_S:g} s" if auto else "auto-refresh is OFF: figures frozen")
+    fmt.md(f"Worker files: {live_dir} · ")
+    + (f"refreshes every {board.REFRESH_S:g} s" if auto else "auto-refresh is OFF: figures frozen")
 )
 
-outer_state = read_state(live_dir)
-outer = model.status(outer_state, _now(), heartbeat_s)
+outer_state, outer_problem = board.read(live_dir)
+outer = board.status(outer_state, _now(), heartbeat_s, outer_problem)
 st.session_state[SIGNATURE] = outer.signature
 
 
@@ -104,48 +109,52 @@ st.session_state[SIGNATURE] = outer.signature
 def status_panel() -> None:
     """Draw the banner, the headline figures and the commands sent from this page."""
     now = _now()
-    state = read_state(live_dir)
-    current = model.status(state, now, heartbeat_s)
+    state, problem = board.read(live_dir)
+    current = board.status(state, now, heartbeat_s, problem)
     _follow(current)
-    _show(model.live_money_message(current))
+    _show(board.live_money_message(current))
     with st.container(border=True):
-        first, *rest = model.banner_markdown(current, state)
+        first, *rest = board.banner_markdown(current, state)
         st.subheader(first, anchor=False)
         for line in rest:
             st.markdown(line)
-    _show(model.liveness_message(current, heartbeat_s, live_dir))
-    _show(model.schema_message(current))
-    for column, metric in zip(st.columns(4), model.account_metrics(state), strict=True):
+    _show(board.liveness_message(current, heartbeat_s, live_dir))
+    _show(board.schema_message(current))
+    for column, metric in zip(st.columns(4), tables.account_metrics(state), strict=True):
         column.metric(
             metric.label,
             metric.value,
             metric.delta,
-            help=model.md(metric.help),
+            help=fmt.md(metric.help),
             border=True,
             height="stretch",
         )
-    waiting = model.waiting_ids(live_dir)
-    for view in model.command_views(st.session_state.get(SENT, []), state, waiting, now):
-        _show(model.Message(view.level, view.text))
-    st.caption(f"As of {model.fmt_time(now)}")
+    waiting = cmds.waiting_ids(live_dir)
+    for view in cmds.command_views(st.session_state.get(SENT, []), state, waiting, now):
+        _show(board.Message(view.level, view.text))
+    st.caption(f"As of {fmt.fmt_time(now)}")
 
 
 status_panel()
 
 st.subheader("Commands")
-_show(model.controls_message(outer))
-notes = model.button_notes(outer, outer_state, max_age_s)
+_show(cmds.controls_message(outer))
+notes = cmds.button_notes(outer, outer_state, max_age_s)
 cancel, flat, stop, resume = st.columns(4)
 with cancel:
     st.button(
-        "CANCEL all orders", key="btn_cancel", on_click=_send, args=("CANCEL",), width="stretch"
+        "CANCEL all orders",
+        key="btn_cancel",
+        on_click=_send,
+        args=(CommandKind.CANCEL,),
+        width="stretch",
     )
-    st.caption(model.md(notes["CANCEL"]))
+    st.caption(fmt.md(notes[CommandKind.CANCEL]))
 with flat:
     st.button(
         "FLAT", key="btn_flat", type="primary", on_click=_open, args=("flat",), width="stretch"
     )
-    st.caption(model.md(notes["FLAT"]))
+    st.caption(fmt.md(notes[CommandKind.FLAT]))
 with stop:
     st.button(
         "STOP worker",
@@ -155,13 +164,15 @@ with stop:
         args=("stop",),
         width="stretch",
     )
-    st.caption(model.md(notes["STOP"]))
-if model.show_resume(outer):
+    st.caption(fmt.md(notes[CommandKind.STOP]))
+if cmds.show_resume(outer):
     with resume:
-        st.button("RESUME", key="btn_resume", on_click=_send, args=("RESUME",), width="stretch")
-        st.caption(model.md(notes["RESUME"]))
+        st.button(
+            "RESUME", key="btn_resume", on_click=_send, args=(CommandKind.RESUME,), width="stretch"
+        )
+        st.caption(fmt.md(notes[CommandKind.RESUME]))
 if st.session_state.get(SEND_ERROR):
-    _show(model.Message("error", st.session_state[SEND_ERROR]))
+    _show(board.Message("error", st.session_state[SEND_ERROR]))
 
 
 def _formats(formats: dict[str, str]) -> dict[str, Any]:
@@ -171,47 +182,47 @@ def _formats(formats: dict[str, str]) -> dict[str, Any]:
 @st.fragment(run_every=every)
 def detail_panel() -> None:
     """Draw the equity chart, risk, positions, orders, fills, the command log and errors."""
-    state = read_state(live_dir)
-    _follow(model.status(state, _now(), heartbeat_s))
+    state, problem = board.read(live_dir)
+    _follow(board.status(state, _now(), heartbeat_s, problem))
     chart, side = st.columns([3, 1])
     with chart:
-        figure = model.equity_figure(state)
+        figure = equity_figure(state)
         if figure is None:
             st.info("No equity points yet.")
         else:
             st.plotly_chart(figure, key="equity_chart", width="stretch", theme=None)
     with side:
         st.markdown("**Risk**")
-        _show(model.risk_message(state))
-        for line in model.limit_lines(state):
-            st.caption(model.md(line))
-        for line in model.schedule_lines(state):
-            st.caption(model.md(line))
+        _show(board.risk_message(state))
+        for line in board.limit_lines(state):
+            st.caption(fmt.md(line))
+        for line in board.schedule_lines(state):
+            st.caption(fmt.md(line))
 
-    positions = model.positions_table(state)
+    positions = tables.positions_table(state)
     st.subheader("Positions")
-    st.caption(model.md(model.positions_summary(positions, model.net_liquidation(state))))
+    st.caption(fmt.md(tables.positions_summary(positions, tables.net_liquidation(state))))
     st.dataframe(
         positions,
         key="positions",
         hide_index=True,
         width="stretch",
-        column_config=_formats(model.POSITION_FORMATS),
+        column_config=_formats(tables.POSITION_FORMATS),
     )
     for title, caption, table, key, formats in (
         (
             "Open orders",
             "{} open order(s)",
-            model.orders_table(state),
+            tables.orders_table(state),
             "open_orders",
-            model.ORDER_FORMATS,
+            tables.ORDER_FORMATS,
         ),
         (
             "Today's fills",
             "{} fill(s) today, newest first",
-            model.fills_table(state),
+            tables.fills_table(state),
             "fills_today",
-            model.FILL_FORMATS,
+            tables.FILL_FORMATS,
         ),
     ):
         st.subheader(title)
@@ -221,8 +232,8 @@ def detail_panel() -> None:
         )
     st.subheader("Command log")
     st.caption("The worker's acknowledgements, newest first (its last 50)")
-    st.dataframe(model.commands_table(state), key="command_log", hide_index=True, width="stretch")
-    errors = model.errors_table(state)
+    st.dataframe(tables.commands_table(state), key="command_log", hide_index=True, width="stretch")
+    errors = tables.errors_table(state)
     if not errors.empty:
         st.subheader("Worker errors")
         st.dataframe(errors, key="worker_errors", hide_index=True, width="stretch")
@@ -233,13 +244,13 @@ detail_panel()
 
 def _ask(kind: str, question: str, confirm_label: str) -> None:
     # The body of both confirmations: what, on which account, what it does; yes or abort.
-    state = read_state(live_dir)
-    current = model.status(state, _now(), heartbeat_s)
+    state, problem = board.read(live_dir)
+    current = board.status(state, _now(), heartbeat_s, problem)
     st.markdown(
-        f"**{question}** on {model.md(current.mode_label)} account "
-        f"**{model.md(current.account or '-')}**?"
+        f"**{question}** on {fmt.md(current.mode_label)} account "
+        f"**{fmt.md(current.account or '-')}**?"
     )
-    st.markdown(model.md(model.button_notes(current, state, max_age_s)[kind.upper()]))
+    st.markdown(fmt.md(cmds.button_notes(current, state, max_age_s)[CommandKind(kind.upper())]))
     yes, no = st.columns(2)
     yes.button(
         confirm_label, key=f"{kind}_confirm", type="primary", on_click=_confirm, args=(kind,)

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 from typing_extensions import override
 
 from quant_core.factors import make_factor
+from quant_core.portfolio.schedule import Rule
 from quant_core.strategies.base import (
     Strategy,
     StrategyContext,
@@ -110,7 +111,7 @@ class MeanReversion(Strategy[MeanReversionParams]):
         return int(p.lookback + p.hold_sessions)
 
     @override
-    def schedule(self) -> tuple[int | str, str] | None:
+    def schedule(self) -> tuple[Rule, str] | None:
         # Its cohorts roll one session at a time: on another schedule a pick is held for the
         # schedule's length, not hold_sessions.
         return 1, f"holds each pick hold_sessions={self.params.hold_sessions} sessions"

@@ -9,9 +9,9 @@ import pytest
 from typing_extensions import override
 
 from quant_core.backtest.engine import EngineSettings, run_engine
-from quant_core.errors import ConfigError, DataError
+from quant_core.errors import ConfigError, DataError, StrategyError
 from quant_core.portfolio.costs import CostModel
-from quant_core.portfolio.rebalance import rebalance_rows, session_range
+from quant_core.portfolio.schedule import rebalance_rows, session_range
 from quant_core.strategies.base import (
     DataView,
     LookAheadError,
@@ -174,9 +174,9 @@ def test_the_view_holds_nothing_dated_t_or_later() -> None:
 
 def test_weights_are_checked() -> None:
     data = market(CLOSES, OPENS)
-    with pytest.raises(ConfigError, match="may not exceed 1"):
+    with pytest.raises(StrategyError, match="may not exceed 1"):
         run_engine(data, Fixed({"A": 0.7, "B": 0.7}), EngineSettings(10_000.0))
-    with pytest.raises(ConfigError, match="unknown symbols"):
+    with pytest.raises(StrategyError, match="unknown symbols"):
         run_engine(data, Fixed({"ZZZ": 0.5}), EngineSettings(10_000.0))
 
 
@@ -218,7 +218,7 @@ def test_fractional_shares() -> None:
 
 
 def test_forward_fill_matches_pandas() -> None:
-    from quant_core.portfolio.rebalance import forward_fill
+    from quant_core.data.panels import forward_fill
 
     panel = np.array([[np.nan, 1.0], [2.0, np.nan], [np.nan, np.nan], [4.0, 5.0]])
     expected = pd.DataFrame(panel).ffill().to_numpy()
@@ -260,7 +260,7 @@ def test_a_symbol_is_gone_only_by_what_was_known_at_t_minus_1() -> None:
 
 
 def test_exit_after_missing_must_be_positive() -> None:
-    from quant_core.portfolio.rebalance import first_rows, gone_at
+    from quant_core.data.panels import first_rows, gone_at
 
     data = market(CLOSES, OPENS)
     with pytest.raises(ValueError, match="at least 1"):
@@ -284,7 +284,7 @@ def test_a_blown_account_is_closed_out_not_sized_negative() -> None:
 
 
 def test_short_side_is_capped() -> None:
-    with pytest.raises(ConfigError, match="short side may not exceed -1"):
+    with pytest.raises(StrategyError, match="short side may not exceed -1"):
         run_engine(market(CLOSES, OPENS), Fixed({"A": -0.8, "B": -0.8}), EngineSettings(10_000.0))
 
 

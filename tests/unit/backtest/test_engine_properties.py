@@ -8,8 +8,9 @@ from hypothesis import strategies as st
 from typing_extensions import override
 
 from quant_core.backtest.engine import EngineSettings, run_engine
+from quant_core.data.panels import MarketData
 from quant_core.portfolio.costs import CostModel
-from quant_core.strategies.base import MarketData, Strategy, StrategyContext, StrategyParams
+from quant_core.strategies.base import Strategy, StrategyContext, StrategyParams
 from tests.factories import market
 
 

@@ -68,5 +68,5 @@ def test_a_continued_replay_cannot_go_back_in_time(tmp_path: Path) -> None:
 
     refused = r"last changed on 2010-06-30.*first session is 2010-06-30"
     with pytest.raises(ConfigError, match=refused):
-        check_continuation(broker, dt.date(2010, 6, 30), store)
-    check_continuation(broker, dt.date(2010, 7, 1), store)  # the session after: fine
+        check_continuation(broker.as_of, dt.date(2010, 6, 30), store)
+    check_continuation(broker.as_of, dt.date(2010, 7, 1), store)  # the session after: fine

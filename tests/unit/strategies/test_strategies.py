@@ -5,16 +5,11 @@ import pandas as pd
 import pytest
 
 from quant_core.calendar import get_calendar
+from quant_core.data.panels import FIELDS, MarketData
 from quant_core.data.sources.synthetic import generate_bars
 from quant_core.errors import ConfigError
 from quant_core.strategies import STRATEGIES, build_strategy, register_strategy
-from quant_core.strategies.base import (
-    FIELDS,
-    DataView,
-    MarketData,
-    PortfolioSnapshot,
-    StrategyContext,
-)
+from quant_core.strategies.base import DataView, PortfolioSnapshot, StrategyContext
 from tests.factories import market
 
 EMPTY = PortfolioSnapshot(cash=1.0, shares=np.zeros(0), symbols=pd.Index([]), equity=1.0)
@@ -153,11 +148,13 @@ def test_sma_cross_tolerates_a_missing_bar_but_needs_t_minus_1() -> None:
 
 def test_a_strategy_that_needs_a_schedule_refuses_another() -> None:
     from quant_core.errors import ConfigError
+    from quant_core.portfolio.schedule import Rule
     from quant_core.strategies import check_schedule
 
     reverting = build_strategy("mean_reversion", {"hold_sessions": 3})
     check_schedule(reverting, 1)
-    for rule in (21, 5, "weekly", "monthly"):
+    rules: tuple[Rule, ...] = (21, 5, "weekly", "monthly")
+    for rule in rules:
         with pytest.raises(ConfigError, match=r"hold_sessions=3 sessions.*strategy\.rebalance=1"):
             check_schedule(reverting, rule)
     for rule in (1, 21, "weekly"):  # momentum runs on any schedule

@@ -1,6 +1,7 @@
-"""The Factors page's tables and charts, built from :mod:`quant_core.factors.analysis` results.
+"""The Factors page's figures: coverage, IC, quantile returns, turnover and correlation.
 
-Pure: no streamlit and no I/O; the view reads the warehouse, caches, and lays these out.
+Plotly figures built from :mod:`quant_core.factors.analysis` results through
+:func:`quant_core.cockpit.theme.style`; no Streamlit and no I/O.
 """
 
 from __future__ import annotations
@@ -11,48 +12,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from quant_core.cockpit.format import quantile_name
 from quant_core.cockpit.theme import COLORS, DOWN, UP, style
 from quant_core.factors.analysis import FactorAnalysis
 
-QUANTILE_CHOICES = (3, 4, 5, 10)
-QUANTILE_NAMES = {3: "tercile", 4: "quartile", 5: "quintile", 10: "decile"}
 LINES_HEIGHT = 420
-NO_FACTORS = (
-    "No factors are stored for {dataset}. Compute them with "
-    "`python run_factor_computation.py --dataset {dataset}`."
-)
-
-
-def quantile_name(quantiles: int) -> str:
-    """Return the word for ``quantiles`` buckets: 5 -> ``quintile``."""
-    return QUANTILE_NAMES.get(quantiles, f"{quantiles}-quantile")
-
-
-def summary_table(results: Sequence[FactorAnalysis]) -> pd.DataFrame:
-    """Return one row per factor: coverage, IC statistics, quantile spread and turnover.
-
-    Fractions stay fractions (0.05 is 5%); the view formats them.
-    """
-    rows = []
-    for r in results:
-        covered = r.coverage[r.coverage > 0]
-        rows.append(
-            {
-                "factor": r.name,
-                "coverage": float(covered.mean()) if len(covered) else np.nan,
-                "sessions with IC": r.ic_summary.sessions,
-                "mean IC": r.ic_summary.mean,
-                "IC t-stat": r.ic_summary.t_stat,
-                "IC hit rate": r.ic_summary.hit_rate,
-                "mean rank IC": r.rank_ic_summary.mean,
-                "rank IC t-stat": r.rank_ic_summary.t_stat,
-                "rank IC hit rate": r.rank_ic_summary.hit_rate,
-                "top - bottom": r.quantiles.spread,
-                "turnover": _mean(r.turnover),
-                "top quantile turnover": _mean(r.top_turnover),
-            }
-        )
-    return pd.DataFrame(rows)
 
 
 def coverage_figure(results: Sequence[FactorAnalysis]) -> go.Figure:
@@ -203,9 +167,3 @@ def _two_decimals(value: float) -> str:
         return ""
     text = f"{value:.2f}"
     return "0.00" if text == "-0.00" else text  # a sign on a rounded zero reads as a finding
-
-
-def _mean(series: pd.Series) -> float:
-    values = series.to_numpy(dtype=float)
-    values = values[np.isfinite(values)]
-    return float(values.mean()) if len(values) else np.nan

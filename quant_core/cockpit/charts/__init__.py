@@ -1,0 +1,1 @@
+"""Chart builders of the cockpit pages (plotly figures from view models), no Streamlit."""

@@ -1,0 +1,1 @@
+"""View models of the cockpit pages: pure data preparation, no Streamlit."""

@@ -1,0 +1,196 @@
+"""The Live Dashboard's commands: what each button does now, and how far each sent one got.
+
+The cockpit queues a command as a file of its own (``live.files.send_command``); it reads the
+queue (``inbox/``, ``live.files.queued``) to tell a command still waiting for a worker from one
+taken, and the state's acknowledgements (matched by id) for the worker's answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from quant_core.cockpit.format import fmt_age, fmt_time
+from quant_core.cockpit.models.dashboard import Level, Liveness, Message, Status, age_s
+from quant_core.live.files import CommandKind, queued
+from quant_core.live.state import DashboardState, WorkerState
+from quant_core.live.state_fields import parse_time
+
+SENT_KEPT = 20
+SENT_SHOWN = 5
+
+
+@dataclass(frozen=True, slots=True)
+class CommandView:
+    """A command sent from this page, and how far the worker has got with it."""
+
+    id: str
+    command: str
+    stage: Literal["waiting", "taken", "acknowledged", "refused", "overdue"]
+    level: Level
+    text: str
+
+    @property
+    def pending(self) -> bool:
+        """Return whether the worker has not acknowledged it yet."""
+        return self.stage in {"waiting", "taken", "overdue"}
+
+
+def detail_text(value: object) -> str:
+    """Return an acknowledgement's detail as one line ("" when it says nothing)."""
+    if isinstance(value, Mapping):  # FLAT's {"left": {}}: an empty part says nothing
+        value = {k: v for k, v in value.items() if v not in (None, {}, [], "")}
+    if value is None or value == {}:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+
+
+def waiting_ids(live_dir: Path) -> set[str]:
+    """Return the ids of the commands still in the queue (no worker has finished with them)."""
+    return {str(c.get("id")) for c in queued(live_dir) if c.get("id")}
+
+
+def not_sent_text(kind: str, error: Exception, now: dt.datetime) -> str:
+    """Return why a command could not be queued (the inbox cannot be written)."""
+    return f"{kind} NOT sent at {fmt_time(now)}: {error}. Use TWS to act on the account now."
+
+
+def track(sent: Sequence[Mapping[str, Any]], command: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Return the list of commands sent from this page with ``command`` added (the last 20)."""
+    return [dict(c) for c in [*sent, command]][-SENT_KEPT:]
+
+
+def command_views(
+    sent: Sequence[Mapping[str, Any]],
+    state: DashboardState | None,
+    waiting: Collection[str],
+    now: dt.datetime,
+    overdue_s: float = 120.0,
+) -> list[CommandView]:
+    """Return the commands sent from this page (newest first), each matched to its ack by id.
+
+    Pending until the state file's ``commands`` holds an acknowledgement with the command's
+    id: first waiting in the queue (its id in ``waiting``: no worker has finished with it),
+    then taken; once acknowledged, the worker's result.
+    """
+    acks = {a.id: a for a in (state.commands if state is not None else ()) if a.id}
+    views = []
+    for c in list(sent)[-SENT_SHOWN:][::-1]:
+        ident, kind = str(c.get("id", "")), str(c.get("command", "?"))
+        head = f"Sent {kind} id={ident}"
+        ack = acks.get(ident)
+        if ack is not None:
+            detail = detail_text(ack.detail)
+            result = ack.result + (f" ({detail})" if detail else "")
+            at = fmt_time(ack.at)
+            if ack.accepted:
+                text = f"{head}: acknowledged at {at}: {result}"
+                views.append(CommandView(ident, kind, "acknowledged", "success", text))
+            else:
+                text = f"{head}: refused by the worker at {at}: {result}"
+                views.append(CommandView(ident, kind, "refused", "error", text))
+            continue
+        age = age_s(parse_time(c.get("issued_at")), now)
+        if ident in waiting:
+            text = (
+                f"{head}: pending, waiting in the queue (inbox) for a worker to take it "
+                f"(sent {fmt_age(age)} ago)"
+            )
+            views.append(CommandView(ident, kind, "waiting", "warning", text))
+        elif age is not None and age > overdue_s:
+            text = (
+                f"{head}: taken {fmt_age(age)} ago, but no acknowledgement in the state file (a "
+                "restarted worker shows only its own): see data/live/commands.log.jsonl"
+            )
+            views.append(CommandView(ident, kind, "overdue", "warning", text))
+        else:
+            text = f"{head}: pending, taken by the worker, waiting for its acknowledgement"
+            views.append(CommandView(ident, kind, "taken", "info", text))
+    return views
+
+
+def show_resume(s: Status) -> bool:
+    """Return whether RESUME is offered: the worker is HALTED, or STOPPED with its latch set."""
+    if s.state is WorkerState.STOPPED and s.latched is False:  # a plain exit: nothing to lift
+        return False
+    return s.state in WorkerState.RESUMABLE
+
+
+def button_notes(
+    s: Status, state: DashboardState | None, max_age_s: float
+) -> dict[CommandKind, str]:
+    """Return, per command, what its button does now, and what it will not do."""
+    orders = len(state.open_orders) if state is not None else 0
+    positions = len(state.positions) if state is not None else 0
+    cancel, flat, stop, resume = (
+        CommandKind.CANCEL,
+        CommandKind.FLAT,
+        CommandKind.STOP,
+        CommandKind.RESUME,
+    )
+    if s.running and s.state is WorkerState.DISCONNECTED:
+        return {
+            cancel: "Disconnected from the broker: nothing can be cancelled now. The worker "
+            "answers 'not executed'; send it again once reconnected, or use TWS.",
+            flat: "Disconnected from the broker: no position can be closed now. The worker "
+            "stays HALTED once reconnected (no buying back); send FLAT again then, or use TWS.",
+            stop: "Ends the worker process now, touching no order or position. Latches. "
+            "Asks first.",
+            resume: "Lets the strategy trade again once the worker is reconnected.",
+        }
+    if s.running:
+        lift = (
+            "Lifts the STOP latch: the strategy trades again from its next rebalance."
+            if s.state is WorkerState.STOPPED
+            else "Lifts the halt (FLAT or a risk limit): the strategy trades again from its next "
+            "rebalance."
+        )
+        return {
+            cancel: f"Cancels every open order ({orders} now). Positions stay.",
+            flat: f"Cancels every open order, closes every position at market ({positions} "
+            "now), then holds the worker HALTED: no new strategy orders until RESUME. Asks first.",
+            stop: "Ends the worker process: orders and positions stay as they are. Latches: "
+            "started again, the worker comes up STOPPED until RESUME. Asks first.",
+            resume: lift,
+        }
+    within = f"a worker started within {max_age_s:g} s (live.command_max_age_s)"
+    late = "a later one refuses it as expired"
+    ended = (
+        "The worker is already STOPPED and its process has exited: nothing to stop. "
+        if s.liveness is Liveness.EXITED
+        else "No worker answers: a hung process is not stopped by this; end it on its host. "
+    )
+    return {
+        cancel: "No worker is running: nothing is cancelled now. The command waits in the "
+        f"queue: {within} cancels every open order; {late}.",
+        flat: "No worker is running: nothing is sold now. The command waits in the queue: "
+        f"{within} goes flat and stays HALTED; {late}.",
+        stop: ended + f"Sent anyway, it waits in the queue: {within} stops at once; {late}.",
+        resume: f"No worker is running: RESUME waits in the queue: {within} trades again; "
+        f"{late}. Or start run_live_strategy.py with --resume.",
+    }
+
+
+def controls_message(s: Status) -> Message | None:
+    """Return the note over the buttons when no worker takes commands now."""
+    if s.running:
+        return None
+    why = {
+        Liveness.NO_STATE: "No worker has run here",
+        Liveness.UNREADABLE: "The worker's state file cannot be read",
+        Liveness.STALE: "The worker is not answering (heartbeat stale)",
+        Liveness.EXITED: "The worker is STOPPED: its process has exited",
+    }[s.liveness]
+    if s.liveness is Liveness.EXITED and s.replay_finished:
+        why = f"The replay finished on {s.replay_finished}: its process has ended"
+    return Message(
+        "warning",
+        f"{why}: a button queues its command (a file of its own in inbox/), where it waits for a "
+        "worker to start; nothing happens at the broker until then. A worker takes the queue in "
+        "order, each command once. To act on the account now, use the broker's own platform "
+        "(TWS).",
+    )

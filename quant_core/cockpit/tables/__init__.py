@@ -1,0 +1,1 @@
+"""Tables of the cockpit pages (display frames from view models), no Streamlit."""

@@ -1,0 +1,133 @@
+"""The Explorer's trades table: every order with a flag and a note, coloured by status.
+
+Pure, without Streamlit: the page shows :func:`trades_styler` (or the plain view when the
+table is too large to style) and counts the statuses with :func:`status_counts`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.io.formats.style import Styler
+
+from quant_core.backtest.engine import TRADE_COLUMNS
+from quant_core.portfolio.ledger import EXIT_STATUS, FillStatus
+
+# status -> (flag shown in the table, what happened)
+STATUS_NOTES: dict[str, tuple[str, str]] = {
+    FillStatus.FILLED: ("", ""),
+    FillStatus.TRUNCATED_CASH: (
+        "TRUNCATED",
+        "cash short at the open: filled {filled:,.0f} of {requested:,.0f}",
+    ),
+    FillStatus.REJECTED_NO_PRICE: ("UNFILLED", "no open price: nothing traded"),
+    EXIT_STATUS: ("EXIT", "symbol left the data: sold at its last close"),
+}
+ROW_COLORS = {
+    FillStatus.TRUNCATED_CASH: "background-color: rgba(230, 159, 0, 0.25)",
+    FillStatus.REJECTED_NO_PRICE: "background-color: rgba(213, 94, 0, 0.25)",
+    EXIT_STATUS: "background-color: rgba(86, 180, 233, 0.18)",
+}
+# The engine's columns, with the flag after the side and its note before the status.
+TRADE_ORDER = [
+    *TRADE_COLUMNS[:3],
+    "flag",
+    *TRADE_COLUMNS[3:-1],
+    "note",
+    TRADE_COLUMNS[-1],
+]
+
+# Column -> header: units in the header, as everywhere (the page adds its column types).
+TRADE_LABELS = {
+    "date": "Date",
+    "symbol": "Symbol",
+    "side": "Side",
+    "flag": "Flag",
+    "note": "Note",
+    "status": "Status (engine)",
+    "requested": "Requested (shares)",
+    "filled": "Filled (shares)",
+    "signal_price": "Signal close ($)",
+    "open_price": "Open ($)",
+    "exec_price": "Fill price ($)",
+    "notional": "Notional ($)",
+    "commission": "Commission ($)",
+    "slippage": "Slippage ($)",
+}
+
+
+def trades_view(trades: pd.DataFrame, only_flagged: bool = False) -> pd.DataFrame:
+    """Return the trades for the table, each truncated, unfilled or exit order flagged.
+
+    Parameters
+    ----------
+    trades
+        The engine's trades frame (``status`` is filled, truncated_cash, rejected_no_price or
+        exit_at_last_close).
+    only_flagged
+        Keep only orders that were not plainly filled.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The trades with ``flag`` (``TRUNCATED``, ``UNFILLED``, ``EXIT`` or empty) and ``note``
+        (what happened, in words) added.
+    """
+    frame = trades.copy()
+    frame["date"] = pd.DatetimeIndex(frame["date"])
+    flags, notes = [], []
+    for status, filled, requested in zip(
+        frame["status"], frame["filled"], frame["requested"], strict=True
+    ):
+        flag, note = STATUS_NOTES.get(status, (str(status).upper(), ""))
+        flags.append(flag)
+        notes.append(note.format(filled=abs(filled), requested=abs(requested)))
+    frame["flag"] = pd.Series(flags, index=frame.index, dtype=object)
+    frame["note"] = pd.Series(notes, index=frame.index, dtype=object)
+    if only_flagged:
+        frame = frame[frame["status"] != FillStatus.FILLED]
+    ordered = [c for c in TRADE_ORDER if c in frame] + [c for c in frame if c not in TRADE_ORDER]
+    return frame[ordered].reset_index(drop=True)
+
+
+def trade_row_styles(view: pd.DataFrame) -> pd.DataFrame:
+    """Return CSS per cell: flagged orders get their status colour across the row."""
+    css = [ROW_COLORS.get(s, "") for s in view["status"]]
+    return pd.DataFrame(
+        np.repeat(np.array(css, dtype=object)[:, None], view.shape[1], axis=1),
+        index=view.index,
+        columns=view.columns,
+    )
+
+
+MONEY_COLUMNS = ("signal_price", "open_price", "exec_price", "notional", "commission", "slippage")
+
+
+def trades_styler(view: pd.DataFrame) -> Styler:
+    """Return the trades table styled: flagged rows coloured, $ and shares formatted."""
+    formats: dict[str, Any] = {c: "${:,.2f}" for c in MONEY_COLUMNS if c in view}
+    formats |= {c: "{:,.0f}" for c in ("requested", "filled") if c in view}
+    formats["date"] = lambda d: f"{d:%Y-%m-%d}"
+    return view.style.apply(trade_row_styles, axis=None).format(formats, na_rep="-")
+
+
+def status_counts(trades: pd.DataFrame) -> dict[str, int]:
+    """Return how many orders had each status, every known status present."""
+    counts = trades["status"].value_counts() if len(trades) else pd.Series(dtype=int)
+    return {s: int(counts.get(s, 0)) for s in STATUS_NOTES} | {
+        str(s): int(c) for s, c in counts.items() if s not in STATUS_NOTES
+    }
+
+
+def status_line(trades: pd.DataFrame) -> str:
+    """Return one Markdown line counting the orders by status, with their row colours."""
+    counts = status_counts(trades)
+    return (
+        f"{len(trades):,} orders: {counts[FillStatus.FILLED]:,} filled, "
+        f"**{counts[FillStatus.TRUNCATED_CASH]:,} truncated** (cash short at the open, orange), "
+        f"**{counts[FillStatus.REJECTED_NO_PRICE]:,} unfilled** (no open price, red), "
+        f"{counts[EXIT_STATUS]:,} exits at a last close (blue). Prices and costs in $, "
+        "quantities in shares."
+    )

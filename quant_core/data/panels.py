@@ -1,0 +1,86 @@
+"""Wide bar panels in memory: :class:`MarketData` (dates x symbols per field) and its row facts.
+
+What the backtest engine and the live worker both read from the bars once loaded: the panels,
+each symbol's first bar, forward-filled closes and which symbols are gone at a row. Pure: no
+I/O (the warehouse loads the panels), no clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+FIELDS = ("open", "high", "low", "close", "volume")
+
+
+@dataclass(frozen=True, slots=True)
+class MarketData:
+    """Wide bar panels of one universe: ``panels[field]`` is a dates x symbols float array."""
+
+    dates: np.ndarray  # datetime64[D], ascending
+    symbols: np.ndarray  # str, ascending
+    panels: dict[str, np.ndarray]
+    # Built once: pandas converts a symbol array into an index anew for every Series otherwise.
+    symbol_index: pd.Index = field(init=False, repr=False, compare=False)
+    date_index: pd.DatetimeIndex = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        shape = (len(self.dates), len(self.symbols))
+        for name, panel in self.panels.items():
+            if panel.shape != shape:
+                raise ValueError(f"panel {name} has shape {panel.shape}, expected {shape}")
+        # Object dtype: an Arrow-backed string index converts itself on every lookup.
+        symbols = pd.Index(self.symbols, name="symbol", dtype=object)
+        object.__setattr__(self, "symbol_index", symbols)
+        for panel in self.panels.values():
+            panel.flags.writeable = False  # no strategy can alter the prices the engine fills at
+        object.__setattr__(self, "date_index", pd.DatetimeIndex(self.dates, name="date"))
+
+    @classmethod
+    def from_frames(cls, frames: dict[str, pd.DataFrame]) -> MarketData:
+        """Build from wide frames sharing one date index and one symbol set."""
+        first = next(iter(frames.values()))
+        symbols = first.columns
+        panels = {
+            k: v.reindex(index=first.index, columns=symbols).to_numpy(float)
+            for k, v in frames.items()
+        }
+        return cls(first.index.to_numpy(dtype="datetime64[D]"), symbols.to_numpy(dtype=str), panels)
+
+
+def first_rows(data: MarketData) -> np.ndarray:
+    """Return, per symbol, the row of its first close in the data (the row count if none).
+
+    Knowing a symbol's first bar is no look-ahead: it is only ever compared with rows before T.
+    """
+    present = np.isfinite(data.panels["close"])
+    return np.asarray(np.where(present.any(axis=0), np.argmax(present, axis=0), present.shape[0]))
+
+
+def gone_at(data: MarketData, t: int, missing: int, first: np.ndarray) -> np.ndarray:
+    """Return which symbols are treated as gone (delisted, left the index) at row ``t``.
+
+    A symbol is gone when it has a bar before, but no close in the ``missing`` sessions
+    ``t - missing .. t - 1``: what was knowable at the close of T-1, whatever the bars after it
+    say (a halt that ends later looks the same at T). ``t`` may be one past the data (a live
+    decision for the session after the last close). ``first`` is :func:`first_rows` of ``data``,
+    computed once by a caller that decides many times.
+    """
+    if missing < 1:
+        raise ValueError(f"missing must be at least 1 session, not {missing}")
+    close = data.panels["close"]
+    t = min(t, close.shape[0])
+    lo = max(t - missing, 0)
+    recent = np.isfinite(close[lo:t]).any(axis=0)
+    return np.asarray((first < lo) & ~recent)
+
+
+def forward_fill(panel: np.ndarray) -> np.ndarray:
+    """Return ``panel`` with each NaN replaced by the last value above it in its column."""
+    if not np.isnan(panel).any():
+        return panel  # nothing to fill
+    rows = np.where(np.isnan(panel), 0, np.arange(panel.shape[0])[:, None])
+    np.maximum.accumulate(rows, axis=0, out=rows)
+    return np.asarray(panel[rows, np.arange(panel.shape[1])])

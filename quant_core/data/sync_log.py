@@ -1,0 +1,53 @@
+"""The sync log of a dataset: one JSON line per sync, the last one in the manifest, issue files.
+
+``<dataset>/syncs.jsonl`` gets one line per sync (what was written, rejected, repaired); the
+manifest keeps the last summary too, so the cockpit reads it without the log, and
+``<dataset>/syncs/<sync_id>-issues.csv`` lists every rejected or repaired row of a sync.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from quant_core.data.store import DatasetStore
+
+
+class SyncLog:
+    """The record of the syncs into the datasets of a :class:`DatasetStore`.
+
+    Parameters
+    ----------
+    store
+        The datasets the syncs wrote to.
+    """
+
+    def __init__(self, store: DatasetStore) -> None:
+        self.store = store
+
+    def record(self, dataset: str, summary: dict[str, Any]) -> None:
+        """Append ``summary`` to the sync log and store it as the dataset's last sync."""
+        with self.store.lock(dataset):
+            log = self.store.folder(dataset) / "syncs.jsonl"
+            with log.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(summary, sort_keys=True, default=str) + "\n")
+            manifest = self.store.load(dataset, required=True)
+            manifest.last_sync = summary
+            self.store.commit(dataset, manifest)
+
+    def entries(self, dataset: str) -> list[dict[str, Any]]:
+        """Return every recorded sync summary of ``dataset``, oldest first."""
+        path = self.store.folder(dataset) / "syncs.jsonl"
+        if not path.is_file():
+            return []
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def last(self, dataset: str) -> dict[str, Any] | None:
+        """Return the summary of the last sync into ``dataset``, if any."""
+        return self.store.load(dataset, required=True).last_sync
+
+    def issues_dir(self, dataset: str) -> Path:
+        """Return the folder where syncs write their rejected/repaired rows."""
+        return self.store.folder(dataset) / "syncs"

@@ -1,0 +1,148 @@
+"""IB's error codes sorted into our error families (``quant_core.errors``).
+
+IB answers every request, and reports every event of the connection, with a numbered message.
+Each code is given a family (:data:`FAMILIES`): a lost link (1100, 1101) and pacing (162) become
+:class:`TemporaryBrokerError` for the worker to back off on and re-sync after, 1100 precisely
+:class:`BrokerLinkDown` (TWS restores its link by itself: poll, don't back off); refused orders
+(103, 110, 200, 201) are handed back as rejected orders with IB's reason; a client id in use
+(326) is a :class:`ConfigError` naming the setting; the rest is logged. IB's code is kept on
+every error raised.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from quant_core.broker import Order, OrderStatus
+from quant_core.errors import BrokerLinkDown, ConfigError, TemporaryBrokerError
+from quant_core.ib import mapping
+
+logger = logging.getLogger(__name__)
+
+INFORMATIONAL = range(2100, 2200)
+# What each IB code means for us; unknown codes are errors, logged with IB's text.
+FAMILIES: dict[int, str] = {
+    103: "order_refused",  # duplicate order id
+    110: "order_refused",  # price does not conform to the minimum tick
+    200: "order_refused",  # no security definition (on history: no such symbol)
+    201: "order_refused",  # order rejected, with IB's reason
+    202: "cancelled",  # order cancelled: the answer to our own cancel
+    162: "pacing",  # historical data pacing violation
+    321: "bad_request",  # error validating a request: our bug, logged as such
+    326: "config",  # client id in use
+    354: "no_subscription",  # market data not subscribed (delayed data is the fallback)
+    1100: "link_lost",  # TWS lost its link to IB
+    1101: "link_lost",  # link restored, data lost: positions and orders must be read again
+    1102: "info",  # link restored, data maintained
+}
+LINK_LOST = 1100  # TWS is up but has lost its link to IB, until 1101 (data lost) or 1102 (kept)
+LINK_STATUS = {1100, 1101, 1102}  # TWS's link to IB: lost, restored (data lost), restored (kept)
+CLIENT_ID_IN_USE = 326
+NO_SUBSCRIPTION = 354
+# Codes that, on an order id, mean IB refused the order: rejected (201), duplicate id (103),
+# price not on the tick grid (110), no security definition (200).
+ORDER_REFUSALS = {c for c, f in FAMILIES.items() if f == "order_refused"}
+BACK_OFF = {c for c, f in FAMILIES.items() if f in {"link_lost", "pacing"}}
+
+
+def family_of(code: int) -> str:
+    """Return what IB error ``code`` means for us (see :data:`FAMILIES`).
+
+    Parameters
+    ----------
+    code
+        IB's error code.
+
+    Returns
+    -------
+    str
+        The family: ``info``, ``order_refused``, ``pacing``, ``link_lost``, ... or ``error``.
+    """
+    if code in INFORMATIONAL:
+        return "info"
+    return FAMILIES.get(code, "error")
+
+
+def log(req_id: int, code: int, message: str) -> None:
+    """Log one IB message at the level its family deserves.
+
+    Farm status (2100-2199) is noise, logged at debug; 1102 is worth an info line, and so is
+    IB's answer to our own cancel (202); the rest are warnings naming their family.
+    """
+    family = family_of(code)
+    if family == "info":
+        level = logging.DEBUG if code in INFORMATIONAL else logging.INFO
+        logger.log(level, "IB %d: %s", code, message)
+        return
+    level = logging.INFO if family == "cancelled" else logging.WARNING
+    logger.log(level, "IB %d %s (request %d): %s", code, family, req_id, message)
+
+
+def temporary(code: int, message: str) -> TemporaryBrokerError:
+    """Return the error to back off on for IB ``code``: :class:`BrokerLinkDown` for 1100.
+
+    The code is kept on the error (``code``), 1100 included, so a caller that reads it and one
+    that tests for :class:`BrokerLinkDown` agree.
+    """
+    if code == LINK_LOST:
+        return BrokerLinkDown(message, code)
+    return TemporaryBrokerError(message, code)
+
+
+def first_back_off(errors: Iterable[tuple[int, int, str]]) -> TemporaryBrokerError | None:
+    """Return the error to back off on for the first lost link or pacing among ``errors``.
+
+    Parameters
+    ----------
+    errors
+        IB's messages as ``(request id, code, text)``, oldest first.
+
+    Returns
+    -------
+    TemporaryBrokerError or None
+        None when none of them calls for backing off.
+    """
+    for _, code, message in errors:
+        if code in BACK_OFF:
+            return temporary(code, message)
+    return None
+
+
+def client_id_in_use(client_id: int, host: str, port: int) -> ConfigError:
+    """Return the error for IB 326: ``client_id`` is taken at ``host:port``."""
+    return ConfigError(
+        f"[IB {CLIENT_ID_IN_USE}] client id {client_id} is already in use at "
+        f"{host}:{port}; set another ib.client_id"
+    )
+
+
+def refused_orders(
+    trades: Iterable[Any], req_id: int, code: int, message: str, own_client: int
+) -> list[Order]:
+    """Return this client's orders that IB message ``code`` on ``req_id`` refuses, as REJECTED.
+
+    Parameters
+    ----------
+    trades
+        The client library's trades (``ib.trades()``).
+    req_id, code, message
+        IB's message: for an order, ``req_id`` is its order id, which is per client.
+    own_client
+        This connection's client id.
+
+    Returns
+    -------
+    list of Order
+        Empty unless ``code`` is one of :data:`ORDER_REFUSALS`; each with IB's reason.
+    """
+    if code not in ORDER_REFUSALS:
+        return []
+    reason = f"IB {code}: {message}"
+    return [
+        replace(mapping.order(trade, own_client), status=OrderStatus.REJECTED, reason=reason)
+        for trade in trades
+        if trade.order.orderId == req_id and mapping.placed_by(trade, own_client)
+    ]

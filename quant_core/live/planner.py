@@ -1,0 +1,355 @@
+"""The worker's decisions: when a rebalance is due, and the session's orders it sends.
+
+When: today is a session, past ``live.rebalance_time`` and before the close, the schedule
+(``portfolio.schedule``) says so, and the data ends at the previous session (a decision on
+stale prices is refused and reported).
+
+What: the strategy is asked through the same code as the backtest
+(``strategies.decide.target_orders``: signal from the last completed close, target shares from
+that close and the cash buffer). The planner leaves out every symbol whose order for the session
+was already sent (open or filled at the broker, or on record in the journal), cancels what an
+earlier session left open, checks the buys against the cash at the broker's current prices (the
+backtest's fill kernel, ``portfolio.ledger.execute``) and tags each order with its reference
+(``broker.OrderRef``: ``qc:<session>:<symbol>``), so that a restarted worker finds its own
+orders for the session and does not send them again. The batch is checked against the
+pre-trade risk controls (:meth:`Planner.check`); the worker journals it and sends it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from config.schema import MOO_CUTOFF, AppConfig
+from quant_core.broker import Broker, Order, OrderRef, OrderType, Side
+from quant_core.calendar import TradingCalendar
+from quant_core.data.panels import MarketData, first_rows, forward_fill, gone_at
+from quant_core.errors import TemporaryBrokerError
+from quant_core.live.journal import Journal
+from quant_core.portfolio import risk, schedule
+from quant_core.portfolio.costs import CostModel
+from quant_core.portfolio.ledger import FillStatus, Ledger, execute
+from quant_core.strategies.base import Strategy
+from quant_core.strategies.decide import target_orders
+
+logger = logging.getLogger(__name__)
+
+CUTS_LISTED = 5  # truncated buys (and symbols without a quote) named in the error line
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One session's orders, and their signed value per symbol at the prices checked."""
+
+    session: dt.date
+    orders: list[Order]
+    notional: dict[str, float]
+
+
+class Planner:
+    """Decide when to rebalance and the session's orders, for one strategy on one broker.
+
+    ``report`` records an error line for the state (the worker's); ``progress`` is called
+    between batches of a long quote request, so the heartbeat goes on meanwhile.
+    """
+
+    def __init__(
+        self,
+        cfg: AppConfig,
+        strategy: Strategy[Any],
+        broker: Broker,
+        journal: Journal,
+        data: MarketData,
+        calendar: TradingCalendar,
+        *,
+        mode: str,
+        clock: Callable[[], dt.datetime],
+        report: Callable[[str], None],
+        progress: Callable[[], None],
+    ) -> None:
+        self.cfg, self.strategy, self.broker, self.journal = cfg, strategy, broker, journal
+        self.calendar, self.zone = calendar, ZoneInfo(calendar.tz)
+        self.mode, self.clock = mode, clock
+        self.report, self.progress = report, progress
+        self.costs = CostModel.from_config(cfg.costs)
+        self.controls = risk.controls_from_config(cfg.risk)
+        self.stale_refusal: str | None = None  # why due() last refused a rebalance (stale data)
+        self.reload(data)
+
+    def reload(self, data: MarketData) -> None:
+        """Decide from ``data`` from now on (the same symbols: newly synced bars)."""
+        self.data, self.first_bar = data, first_rows(data)
+        self.closes = forward_fill(data.panels["close"])
+
+    # ------------------------------------------------------------------------------- when
+
+    def due(self, now: dt.datetime) -> dt.date | None:
+        """Return today's session if a scheduled rebalance is due now, else None.
+
+        Due: today is a session of the exchange, it is between ``live.rebalance_time``
+        (exchange time) and the session's close, no rebalance was decided for today, the
+        schedule says so (sessions since the last one, or a new week or month), and the data's
+        last close is the previous session: a decision on stale prices is refused and reported.
+        """
+        calendar = self.calendar
+        local = now.astimezone(self.zone)
+        today = local.date()
+        if not calendar.is_session(np.array([today], dtype="datetime64[D]"))[0]:
+            return None
+        close = calendar.close_of(today)
+        if local.time() < self.cfg.live.rebalance_time or (close is not None and now >= close):
+            return None
+        last = self.journal.last_rebalance()
+        if last is not None and last >= today:
+            return None
+        if last is not None and not schedule.is_due(
+            last, today, self.cfg.strategy.rebalance, calendar.sessions
+        ):
+            return None
+        previous = calendar.previous_session(today)
+        data_end = self.data.dates[-1]
+        if data_end != np.datetime64(previous, "D"):
+            self.stale_refusal = (
+                f"rebalance for {today} refused: the data ends {pd.Timestamp(data_end).date()}, "
+                f"not the previous session {previous}; run run_data_sync.py"
+            )
+            self.report(self.stale_refusal)
+            return None
+        self.stale_refusal = None
+        return today
+
+    def next_due(self, today: dt.date) -> str | None:
+        """Return the next session the schedule will rebalance on, from today on."""
+        last = self.journal.last_rebalance()
+        rule = self.cfg.strategy.rebalance
+        session = schedule.next_due(last, today, rule, self.calendar.sessions)
+        return None if session is None else str(session)
+
+    def next_session(self) -> dt.date:
+        """Return the session after the data's last close: the one a live decision is for."""
+        last = pd.Timestamp(self.data.dates[-1]).date()
+        sessions = self.calendar.sessions
+        return pd.Timestamp(sessions[sessions > np.datetime64(last, "D")][0]).date()
+
+    # ------------------------------------------------------------------------------- what
+
+    def plan(self, t: int, session: dt.date) -> Plan:
+        """Return the orders for the session at row ``t`` (from data through t-1), not sent."""
+        prefix = OrderRef.session_prefix(session)
+        mine = [o for o in self.broker.open_orders() if OrderRef.is_strategy(o.ref)]
+        # A symbol whose order for this session is at the broker (open, or already filled:
+        # a batch cut by a drop, or a restart) is not sent again; the rest of the batch is.
+        resting = [o for o in mine if o.ref.startswith(prefix)]
+        sent = {o.symbol for o in resting}
+        sent |= {f.symbol for f in self.broker.fills() if f.ref.startswith(prefix)}
+        # The journal too: the broker's report of the day's executions ends with its day.
+        sent |= self.journal.sent_symbols(prefix, self.mode, self.broker.account_id)
+        if sent:
+            logger.warning(
+                "Orders for %s were already sent for %s (at the broker or in the journal): "
+                "not sending those again",
+                session,
+                ", ".join(sorted(sent)),
+            )
+        for order in mine:  # an earlier session's orders never filled: they go, not pile up
+            if order.ref.startswith(prefix):
+                continue
+            logger.warning(
+                "Cancelling %s left from an earlier rebalance (%s)", order.order_id, order.ref
+            )
+            self.broker.cancel(order.order_id)
+        ledger = self.ledger()
+        vector = target_orders(
+            self.strategy,
+            self.data,
+            t,
+            ledger,
+            self.marks_before(t),
+            self.cfg.portfolio.cash_buffer,
+            self.cfg.portfolio.fractional_shares,
+            pd.Timestamp(session),
+            ended=self.gone(t),
+        )
+        vector[np.isin(self.data.symbols, sorted(sent))] = 0.0
+        waiting = self._remaining(resting)  # this session's orders still open at the broker
+        prices = self.current_prices(vector + waiting, t)
+        vector = self.affordable(vector, ledger, prices, t, session, waiting)
+        index = np.flatnonzero(vector)
+        order_type = self.order_type(session)
+        orders = [
+            Order(
+                "",
+                OrderRef.strategy(session, str(self.data.symbols[i])),
+                str(self.data.symbols[i]),
+                Side.BUY if vector[i] > 0 else Side.SELL,
+                float(abs(vector[i])),
+                order_type,
+            )
+            for i in index
+        ]
+        notional = {
+            o.symbol: o.signed * float(np.nan_to_num(prices[i]))
+            for o, i in zip(orders, index, strict=True)
+        }
+        return Plan(session, orders, notional)
+
+    def current_prices(self, vector: np.ndarray, t: int) -> np.ndarray:
+        """Return the broker's prices now for the symbols ordered, else the T-1 closes.
+
+        IB gives live quotes (delayed ones without a subscription); the simulated broker its
+        marks. A broker that cannot quote (a timeout) leaves the T-1 closes in place.
+        """
+        prices = np.array(self.marks_before(t), dtype=float)
+        index = np.flatnonzero(vector)
+        if not index.size:
+            return prices
+        try:
+            # Quoting hundreds of symbols takes a while at IB: the heartbeat goes on meanwhile
+            # (commands wait: a FLAT must not run in the middle of a rebalance).
+            symbols = [str(self.data.symbols[i]) for i in index]
+            quotes = self.broker.quotes(symbols, on_batch=self.progress)
+        except TimeoutError:
+            quotes = {}
+        missing = []
+        for i in index:
+            price = quotes.get(str(self.data.symbols[i]))
+            if price is not None and np.isfinite(price) and price > 0:
+                prices[i] = price
+            else:
+                missing.append(str(self.data.symbols[i]))
+        if missing:
+            named = ", ".join(missing[:CUTS_LISTED]) + ("..." if len(missing) > CUTS_LISTED else "")
+            self.report(
+                f"no current price for {len(missing)} of {index.size} symbol(s) ({named}): "
+                "their cash is checked at the T-1 close"
+            )
+        return prices
+
+    def _remaining(self, orders: list[Order]) -> np.ndarray:
+        # Signed shares still to fill, per symbol of the universe.
+        out = np.zeros(len(self.data.symbols))
+        where = self.data.symbol_index.get_indexer(pd.Index([o.symbol for o in orders]))
+        for order, i in zip(orders, where, strict=True):
+            if i >= 0:
+                sign = 1.0 if order.side is Side.BUY else -1.0
+                out[i] += sign * max(order.quantity - order.filled, 0.0)
+        return out
+
+    def affordable(
+        self,
+        vector: np.ndarray,
+        ledger: Ledger,
+        prices: np.ndarray,
+        t: int,
+        session: dt.date,
+        waiting: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Truncate the buys the cash cannot pay at ``prices``, by the backtest's shortfall rule.
+
+        The targets were sized on the T-1 closes with the cash buffer; a gap up since then can
+        make them unaffordable. The same kernel as the backtest's fills (``ledger.execute``,
+        sells first, costs included) decides what the cash pays now; the cuts are reported.
+        Orders of this session still open at the broker (``waiting``) are counted first, as if
+        filled at ``prices``: their buys hold cash already, their sells will bring some in.
+        """
+        rule, fractional = self.cfg.portfolio.shortfall, self.cfg.portfolio.fractional_shares
+        if waiting is not None and waiting.any():
+            ledger, _ = execute(ledger, waiting, prices, self.costs, rule, fractional)
+        _, fills = execute(ledger, vector, prices, self.costs, rule, fractional)
+        out = vector.copy()
+        cut = fills.status == FillStatus.TRUNCATED_CASH.value
+        if not cut.any():
+            return out
+        index, wanted, filled = fills.index[cut], fills.requested[cut], fills.filled[cut]
+        out[index] = filled
+        # One line for the whole batch (a gap-up can cut hundreds of buys): the largest cuts
+        # by value, each with its quote and T-1 close; every order is in the journal.
+        lost = (wanted - filled) * prices[index]
+        marks = self.marks_before(t)
+        largest = [
+            f"{self.data.symbols[i]} {w:g}->{f:g} at ${prices[i]:,.2f} (T-1 ${marks[i]:,.2f})"
+            for i, w, f in sorted(
+                zip(index, wanted, filled, strict=True),
+                key=lambda row: -float((row[1] - row[2]) * prices[row[0]]),
+            )[:CUTS_LISTED]
+        ]
+        self.report(
+            f"rebalance for {session}: {cut.sum()} BUY order(s) cut by "
+            f"${lost.sum():,.0f} in all: the cash does not pay them at the current prices "
+            f"({self.cfg.portfolio.shortfall}); largest: {'; '.join(largest)}"
+        )
+        return out
+
+    def order_type(self, session: dt.date) -> OrderType:
+        """Return the order type to send for ``session``: ``live.order_type``, if still possible.
+
+        Market-on-open orders are taken until the auction cutoff (09:28 exchange time); a
+        rebalance later on the session's day (forced, or a late start) sends market orders
+        instead, and says so.
+        """
+        if self.cfg.live.order_type != "market_on_open":
+            return OrderType.MARKET
+        local = self.clock().astimezone(self.zone)
+        if local.date() == session and local.time() >= MOO_CUTOFF:
+            self.report(
+                f"rebalance for {session} at {local:%H:%M}: past the opening auction's cutoff "
+                f"({MOO_CUTOFF:%H:%M}); sent as market orders"
+            )
+            return OrderType.MARKET
+        return OrderType.MARKET_ON_OPEN
+
+    def ledger(self) -> Ledger:
+        """Return cash and shares per symbol of the universe, as the broker reports them."""
+        shares = np.zeros(len(self.data.symbols))
+        where = self.data.symbol_index.get_indexer(
+            pd.Index([p.symbol for p in self.broker.positions()])
+        )
+        for position, i in zip(self.broker.positions(), where, strict=True):
+            if i < 0:
+                self.report(
+                    f"position in {position.symbol} is outside the strategy's universe; left alone"
+                )
+                continue
+            shares[i] = position.quantity
+        return Ledger(self.broker.account().cash, shares)
+
+    def check(self, plan: Plan, day_start_equity: float, peak_equity: float) -> risk.Breach | None:
+        """Check ``plan`` against the pre-trade risk controls; return the breach, if any.
+
+        Raises
+        ------
+        TemporaryBrokerError
+            The broker has not reported the account's net liquidation yet: a limit measured
+            on no figure would halt wrongly, so the rebalance is postponed.
+        """
+        marks = np.nan_to_num(self.marks_before(len(self.data.dates)))
+        values = self.ledger().positions * marks
+        held = np.flatnonzero(values)
+        equity = self.broker.account().net_liquidation
+        view = risk.RiskView(
+            equity,
+            day_start_equity,
+            peak_equity,
+            {str(self.data.symbols[i]): float(values[i]) for i in held},
+        )
+        if not np.isfinite(view.equity):
+            raise TemporaryBrokerError(
+                f"rebalance for {plan.session} postponed: the broker has not reported the "
+                "account's net liquidation yet"
+            )
+        return risk.check(self.controls, plan.notional, view)
+
+    def gone(self, t: int) -> np.ndarray:
+        """Return the symbols treated as gone at row ``t`` (the backtest's rule, gone_at)."""
+        return gone_at(self.data, t, self.cfg.portfolio.exit_after_missing, self.first_bar)
+
+    def marks_before(self, t: int) -> np.ndarray:
+        """Return the closes of T-1 for row ``t`` (the last close when ``t`` is past the data)."""
+        return np.asarray(self.closes[min(t, len(self.closes)) - 1])

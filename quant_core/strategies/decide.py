@@ -1,0 +1,99 @@
+"""One rebalance decision, shared by the backtest engine and the live worker.
+
+Both drivers call the same functions, so a backtest and a replay through the worker make the
+same orders by construction: the strategy call on a view through T-1, its weights checked
+(what breaks the contract raises :class:`~quant_core.errors.StrategyError`), and the sizing of
+target shares. The schedule, which sessions decide, is :mod:`quant_core.portfolio.schedule`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quant_core.data.panels import MarketData
+from quant_core.errors import StrategyError
+from quant_core.portfolio.ledger import Ledger
+from quant_core.portfolio.sizing import target_shares
+from quant_core.strategies.base import DataView, PortfolioSnapshot, Strategy, StrategyContext
+
+WEIGHT_TOLERANCE = 1e-9
+logger = logging.getLogger(__name__)
+
+
+def strategy_weights(
+    strategy: Strategy[Any],
+    data: MarketData,
+    t: int,
+    ledger: Ledger,
+    equity: float,
+    session: pd.Timestamp | None = None,
+) -> np.ndarray:
+    """Ask ``strategy`` for its weights at row ``t``; return them per symbol position, checked.
+
+    Raises
+    ------
+    StrategyError
+        The strategy weighted an unknown symbol or one symbol twice, returned a non-finite
+        weight, or asked for more than all of equity long or short.
+    """
+    snapshot = PortfolioSnapshot(ledger.cash, ledger.positions, data.symbol_index, equity)
+    # Row t may be one past the data: a live decision for the session after the last close.
+    session = pd.Timestamp(data.dates[t]) if session is None else session
+    raw = strategy.target_weights(StrategyContext(DataView(data, t), snapshot, session))
+    where = data.symbol_index.get_indexer(raw.index)
+    if (where < 0).any():
+        unknown = list(raw.index[where < 0][:5])
+        raise StrategyError(f"strategy {strategy.name} weighted unknown symbols {unknown}")
+    weights = np.zeros(len(data.symbols))
+    weights[where] = raw.to_numpy(dtype=float)
+    if not np.isfinite(weights).all():
+        raise StrategyError(
+            f"strategy {strategy.name} returned non-finite weights on {session.date()}"
+        )
+    if weights[weights < 0].sum() < -1 - WEIGHT_TOLERANCE:
+        raise StrategyError(
+            f"strategy {strategy.name} asked for {weights[weights < 0].sum():.4f} of equity short "
+            f"on {session.date()}; the short side may not exceed -1"
+        )
+    if not raw.index.is_unique:
+        raise StrategyError(f"strategy {strategy.name} weighted a symbol twice on {session.date()}")
+    if weights[weights > 0].sum() > 1 + WEIGHT_TOLERANCE:
+        raise StrategyError(
+            f"strategy {strategy.name} asked for {weights[weights > 0].sum():.4f} of equity long "
+            f"on {session.date()}; the long side may not exceed 1"
+        )
+    return weights
+
+
+def target_orders(
+    strategy: Strategy[Any],
+    data: MarketData,
+    t: int,
+    ledger: Ledger,
+    marks: np.ndarray,
+    cash_buffer: float,
+    fractional: bool,
+    session: pd.Timestamp | None = None,
+    ended: np.ndarray | None = None,
+) -> np.ndarray:
+    """Return the signed share orders for session ``t``: strategy, checks, sizing, difference.
+
+    A symbol in ``ended`` (gone by :func:`quant_core.data.panels.gone_at`) cannot be held on:
+    its target is zero, whatever the strategy says, and its sale fills at its last close
+    (:func:`quant_core.portfolio.ledger.fill_prices`).
+
+    ``marks`` are the T-1 closes, a symbol without a T-1 bar keeping its last close.
+    """
+    equity = ledger.equity(marks)
+    if equity <= 0:
+        logger.warning("Equity is %.2f: no new positions; closing what is held", equity)
+        return np.asarray(-ledger.positions)
+    weights = strategy_weights(strategy, data, t, ledger, equity, session)
+    target = target_shares(weights, equity, marks, cash_buffer, fractional)
+    if ended is not None:
+        target[ended] = 0.0
+    return np.asarray(target - ledger.positions)
