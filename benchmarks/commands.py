@@ -5,6 +5,11 @@
   simulated broker, watchdog plus polling): median and p99 over 200 commands. Target p99 <= 50 ms.
 * ``write_state`` with 500 positions (temporary file, fsync, rename): median and p99 over 200
   writes. Target <= 5 ms.
+* The typed state contract (``live/state.py``) on a full document (500 positions, 500 fills,
+  2,000 equity points, 50 acknowledgements, 50 errors), side by side with the untyped dict it
+  replaced: the worker's write (``write_state`` of the ``DashboardState`` against the same
+  document as a dict; the two files are checked byte-identical first) and the cockpit's read
+  (``load_state``, i.e. JSON plus ``DashboardState.from_json``, against ``read_state``, JSON only).
 
     python benchmarks/commands.py [--commands 200]
 """
@@ -21,7 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from quant_core.live.files import read_state, send_command, write_state
+from quant_core.live.files import load_state, read_state, send_command, write_state
+from quant_core.live.state import DashboardState
 
 ROOT = Path(__file__).resolve().parents[1]
 WARM_UP = 5  # the first commands pay for first-use costs (journal statements, the watcher)
@@ -122,6 +128,112 @@ def state_write(count: int) -> list[float]:
     return times
 
 
+def full_document() -> dict[str, object]:
+    """Return a state document of the worker's shape at its largest (what the worker keeps)."""
+    at = "2026-12-04T15:30:00+00:00"
+    return {
+        "schema_version": 1,
+        "worker": {
+            "pid": 4242,
+            "state": "RUNNING",
+            "reason": "connected",
+            "mode": "sim",
+            "account": "SIM",
+            "run_id": "20261204T143000Z-abc123",
+            "started_at": at,
+            "heartbeat_at": at,
+            "session": "2026-12-04",
+            "strategy": "momentum",
+            "latched": False,
+            "halted_latch": False,
+            "exited": False,
+            "replay_finished": None,
+            "broker_as_of": at,
+        },
+        "account": {
+            "net_liquidation": 1_000_000.0,
+            "cash": 20_000.0,
+            "buying_power": 20_000.0,
+            "daily_pnl": 1_234.5,
+            "unrealized_pnl": 5_000.0,
+            "realized_pnl": 0.0,
+        },
+        "positions": [
+            {
+                "symbol": f"S{i:04d}",
+                "quantity": 100.0 + i,
+                "avg_cost": 50.0,
+                "market_price": 51.0,
+                "market_value": 51.0 * (100.0 + i),
+                "weight": 0.002,
+            }
+            for i in range(500)
+        ],
+        "open_orders": [],
+        "fills_today": [
+            {
+                "order_id": str(i),
+                "symbol": f"S{i:04d}",
+                "side": "BUY",
+                "quantity": 100.0,
+                "price": 50.0,
+                "commission": 1.0,
+                "time": at,
+            }
+            for i in range(500)
+        ],
+        "equity": [[f"2010-01-{1 + i % 28:02d}", 1e6 + i] for i in range(2000)],
+        "risk": {
+            "status": "ok",
+            "limit": None,
+            "reason": None,
+            "limits": [],
+            "flat_on_breach": False,
+        },
+        "rebalance": {"last": "2026-12-03", "next": "2026-12-04"},
+        "reconciled": {},  # as the worker writes it before its first reconciliation
+        "commands": [
+            {
+                "id": f"c{i}",
+                "at": at,
+                "command": "CANCEL",
+                "accepted": True,
+                "source": "cockpit",
+                "result": "cancelled 0 open order(s)",
+            }
+            for i in range(50)
+        ],
+        "errors": [{"at": at, "message": f"error {i}"} for i in range(50)],
+    }
+
+
+def typed_contract(count: int) -> dict[str, list[float]]:
+    """Time the typed contract beside the dict it replaced, after checking they agree."""
+    raw = full_document()
+    typed = DashboardState.from_json(raw)
+    times: dict[str, list[float]] = {k: [] for k in ("dict", "typed", "read", "read typed")}
+    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+        write_state(Path(a), raw)
+        write_state(Path(b), typed)
+        same = (Path(a) / "dashboard_state.json").read_bytes()
+        if same != (Path(b) / "dashboard_state.json").read_bytes():
+            raise AssertionError("the typed state and the dict it replaced write different files")
+        if load_state(Path(b)) != typed:
+            raise AssertionError("the typed state does not read back equal")
+        print(f"full state document: {len(same) / 1e3:.0f} kB")
+        for _ in range(count):
+            for name, call in (
+                ("dict", lambda: write_state(Path(a), raw)),
+                ("typed", lambda: write_state(Path(b), typed)),
+                ("read", lambda: read_state(Path(a))),
+                ("read typed", lambda: load_state(Path(b))),
+            ):
+                start = time.perf_counter()
+                call()
+                times[name].append(time.perf_counter() - start)
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--commands", type=int, default=200)
@@ -137,6 +249,17 @@ def main() -> None:
         f"{'state write, 500 positions (ms)':44}{statistics.median(writes) * 1e3:>10.2f}"
         f"{_p99(writes) * 1e3:>10.2f}{'5':>10}"
     )
+    contract = typed_contract(200)
+    for name, label in (
+        ("dict", "full state write, dict (ms)"),
+        ("typed", "full state write, DashboardState (ms)"),
+        ("read", "full state read, JSON only (ms)"),
+        ("read typed", "full state read, DashboardState (ms)"),
+    ):
+        values = contract[name]
+        print(
+            f"{label:44}{statistics.median(values) * 1e3:>10.2f}{_p99(values) * 1e3:>10.2f}{'':>10}"
+        )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,14 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from quant_core.broker import OrderStatus, Side
-from quant_core.live.state_fields import Row, StateSchemaError, encode, parse_time
+from quant_core.live.state_fields import (
+    BadValue,
+    Row,
+    StateSchemaError,
+    encode,
+    is_number,
+    parse_time,
+)
 
 __all__ = ["SCHEMA_VERSION", "DashboardState", "StateSchemaError"]
 
@@ -162,17 +169,15 @@ class EquityPoint(Row):
         return [encode(self.at), self.value]
 
     @classmethod
-    def from_json(cls, data: object, where: str = "") -> EquityPoint:
-        """Read a ``[time or date, dollars]`` pair; raise :class:`StateSchemaError` if bad."""
+    def read(cls, data: object) -> EquityPoint:
+        """Read a ``[time or date, dollars]`` pair."""
         if isinstance(data, list) and len(data) == 2:
             text, value = data
             day = _date(text)
             at = day if day is not None else parse_time(text)
-            if at is not None and (value is None or _number(value)):
+            if at is not None and (value is None or is_number(value)):
                 return cls(at, value)
-        raise StateSchemaError(
-            f"the state document's {where} is {data!r:.60}, not a [time, dollars] pair", where, data
-        )
+        raise BadValue(data, "a [time, dollars] pair")
 
 
 def _date(text: object) -> dt.date | None:
@@ -182,10 +187,6 @@ def _date(text: object) -> dt.date | None:
         return dt.date.fromisoformat(text)
     except ValueError:
         return None
-
-
-def _number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,18 +1,21 @@
 """The state document the worker writes to ``dashboard_state.json``, built from what it holds.
 
-One function, :func:`document`: the worker's state and reasons, the broker's figures (the last
-ones read while connected when it is DISCONNECTED), positions, open orders, today's fills, the
-equity points, the risk limits, the schedule, the reconciliation, commands and errors, as the
-typed :class:`~quant_core.live.state.DashboardState`. No secret is ever part of it.
+:func:`document` builds it: the worker's state and reasons, the broker's figures (the last ones
+read while connected when it is DISCONNECTED), positions, open orders, today's fills, the equity
+points, the risk limits, the schedule, the reconciliation, commands and errors, as the typed
+:class:`~quant_core.live.state.DashboardState`. :func:`publish` reads the broker and writes it.
+No secret is ever part of it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from quant_core.broker import Account, Fill, Order, Position
+from quant_core.live.files import write_state
 from quant_core.live.state import (
     FILLS_KEPT,
     HALT_FILE,
@@ -32,10 +35,44 @@ from quant_core.live.state import (
     WorkerError,
     WorkerInfo,
     WorkerMode,
+    WorkerState,
 )
 
 if TYPE_CHECKING:
     from quant_core.live.worker import Worker
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerSnapshot:
+    """The broker's figures as last read, and when (shown while DISCONNECTED)."""
+
+    account: Account
+    positions: list[Position]
+    orders: list[Order]
+    fills: list[Fill]
+    as_of: dt.datetime
+
+
+def publish(worker: Worker) -> None:
+    """Write ``dashboard_state.json`` for ``worker`` now (no secret is ever part of it).
+
+    While DISCONNECTED the broker's figures are the last ones read while connected (a dropped
+    client forgets its account), and ``broker_as_of`` says when they were read.
+    """
+    now = worker.wall()
+    snapshot = worker.broker_snapshot
+    if worker.state is not WorkerState.DISCONNECTED or snapshot is None:
+        broker = worker.broker
+        snapshot = BrokerSnapshot(
+            broker.account(), broker.positions(), broker.open_orders(), broker.fills(), now
+        )
+        worker.broker_snapshot = snapshot
+    today = worker.local_today()
+    fills = [f for f in snapshot.fills if f.time.astimezone(worker.zone).date() == today]
+    state = document(
+        worker, snapshot.account, snapshot.positions, snapshot.orders, fills, now, snapshot.as_of
+    )
+    write_state(worker.live_dir, state)
 
 
 def document(
@@ -57,7 +94,7 @@ def document(
             buying_power=account.buying_power,
             daily_pnl=account.daily_pnl
             if account.daily_pnl is not None
-            else nav - worker.day_start_equity,
+            else nav - worker.risk_state.day_start_equity,
             unrealized_pnl=account.unrealized_pnl,
             realized_pnl=account.realized_pnl,
         ),
@@ -109,7 +146,7 @@ def _worker_info(worker: Worker, now: dt.datetime, as_of: dt.datetime) -> Worker
         mode=mode,
         account="SIM"
         if mode is WorkerMode.SIM
-        else getattr(worker.broker, "account_id", None) or worker.cfg.ib.account,
+        else worker.broker.account_id or worker.cfg.ib.account,
         run_id=worker.run_id,
         started_at=worker.started_at,
         heartbeat_at=now,

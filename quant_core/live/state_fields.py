@@ -16,7 +16,7 @@ import functools
 import math
 import types
 import typing
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import MISSING, fields
 from enum import Enum
 from typing import Any, ClassVar, Self
@@ -52,8 +52,13 @@ def finite(value: object) -> float | None:
     return out if math.isfinite(out) else None
 
 
+PLAIN = frozenset({str, float, int, bool, type(None)})
+
+
 def encode(value: Any) -> Any:
     """Return ``value`` as JSON: rows as objects, enums as values, times in ISO 8601."""
+    if type(value) in PLAIN:  # most values: numbers, text, None (exact types: not an enum)
+        return value
     if isinstance(value, Row):
         return value.to_json()
     if isinstance(value, Enum):
@@ -67,71 +72,154 @@ def encode(value: Any) -> Any:
     return value
 
 
-def _missing(where: str) -> StateSchemaError:
-    return StateSchemaError(f"the state document has no field {where}", where)
+class BadValue(Exception):
+    """A bad value found while reading; each enclosing reader adds its part of the path.
+
+    The path is built only on the error's way out, so reading a good document formats no field
+    name at all (the cockpit reads the whole document every second).
+    """
+
+    def __init__(self, value: object, wanted: str | None) -> None:
+        super().__init__(wanted)
+        self.value, self.wanted = value, wanted  # wanted None: the field is missing
+        self.path: list[str] = []
+
+    def at(self, part: str) -> BadValue:
+        """Prefix the path with ``part`` (``.name`` or ``[i]``); return self, to raise again."""
+        self.path.insert(0, part)
+        return self
+
+    def error(self, where: str) -> StateSchemaError:
+        """Return the error to raise: the field's whole path (from ``where``) named."""
+        field = (where + "".join(self.path)).lstrip(".") or "document"
+        if self.wanted is None:
+            return StateSchemaError(f"the state document has no field {field}", field)
+        shown = repr(self.value) if len(repr(self.value)) <= 60 else repr(self.value)[:57] + "..."
+        message = f"the state document's {field} is {shown}, not {self.wanted}"
+        return StateSchemaError(message, field, self.value)
 
 
-def _bad(where: str, value: object, wanted: str) -> StateSchemaError:
-    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-    return StateSchemaError(f"the state document's {where} is {shown}, not {wanted}", where, value)
+Reader = Callable[[object], Any]
 
 
-def _decode(kind: Any, value: object, where: str) -> Any:  # noqa: C901 - one per type
-    args = typing.get_args(kind)
-    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:  # X | None
-        inner = next(a for a in args if a is not type(None))
+def _checked(accepts: Callable[[object], bool], wanted: str) -> Reader:
+    def read(value: object) -> Any:
+        if not accepts(value):
+            raise BadValue(value, wanted)
+        return value
+
+    return read
+
+
+def is_number(value: object) -> bool:
+    """Return whether ``value`` is a JSON number (an int or a float, not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _read_time(value: object) -> dt.datetime:
+    if (stamp := parse_time(value)) is None:
+        raise BadValue(value, "an ISO 8601 time")
+    return stamp
+
+
+def _read_date(value: object) -> dt.date:
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return dt.date.fromisoformat(value)
+    raise BadValue(value, "an ISO 8601 date")
+
+
+SIMPLE: dict[Any, Reader] = {
+    dt.datetime: _read_time,
+    dt.date: _read_date,
+    bool: _checked(lambda v: isinstance(v, bool), "true or false"),
+    int: _checked(lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+    float: _checked(is_number, "a number"),
+    str: _checked(lambda v: isinstance(v, str), "text"),
+}
+
+
+def _optional(inner: Any) -> Reader:
+    read = reader(inner)
+    is_row = isinstance(inner, type) and issubclass(inner, Row)
+
+    def read_optional(value: object) -> Any:
         if value is None:
             return None
-        if isinstance(inner, type) and issubclass(inner, Row) and value == {}:
+        if is_row and value == {}:
             return None  # a section not filled yet ("reconciled" before the broker is read)
         if inner is float and isinstance(value, float) and not math.isfinite(value):
             return None
-        return _decode(inner, value, where)
-    origin = typing.get_origin(kind)
-    if origin is tuple:
+        return read(value)
+
+    return read_optional
+
+
+def _sequence(item: Any) -> Reader:
+    read = reader(item)
+
+    def read_tuple(value: object) -> tuple[Any, ...]:
         if not isinstance(value, list):
-            raise _bad(where, value, "a list")
-        return tuple(_decode(args[0], item, f"{where}[{i}]") for i, item in enumerate(value))
-    if origin is Mapping:
+            raise BadValue(value, "a list")
+        out = []
+        for i, element in enumerate(value):
+            try:
+                out.append(read(element))
+            except BadValue as bad:
+                raise bad.at(f"[{i}]") from None
+        return tuple(out)
+
+    return read_tuple
+
+
+def _mapping(item: Any) -> Reader:
+    read = reader(item)
+
+    def read_mapping(value: object) -> dict[str, Any]:
         if not isinstance(value, dict):
-            raise _bad(where, value, "an object")
-        return {str(k): _decode(args[1], v, f"{where}.{k}") for k, v in value.items()}
-    if kind is Any:
-        return value
-    if isinstance(kind, type) and issubclass(kind, Row):
-        return kind.from_json(value, where)
-    if isinstance(kind, type) and issubclass(kind, Enum):
+            raise BadValue(value, "an object")
+        out = {}
+        for key, element in value.items():
+            try:
+                out[str(key)] = read(element)
+            except BadValue as bad:
+                raise bad.at(f".{key}") from None
+        return out
+
+    return read_mapping
+
+
+def _enum(kind: type[Enum]) -> Reader:
+    valid = ", ".join(str(m.value) for m in kind)
+
+    def read_enum(value: object) -> Enum:
         try:
             return kind(value)
         except ValueError:
-            valid = ", ".join(str(m.value) for m in kind)
-            raise _bad(where, value, f"one of {valid}") from None
-    if kind is dt.datetime:
-        if (stamp := parse_time(value)) is None:
-            raise _bad(where, value, "an ISO 8601 time")
-        return stamp
-    if kind is dt.date:
-        if isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                return dt.date.fromisoformat(value)
-        raise _bad(where, value, "an ISO 8601 date")
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise _bad(where, value, "true or false")
-        return value
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _bad(where, value, "a whole number")
-        return value
-    if kind is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _bad(where, value, "a number")
-        return value
-    if kind is str:
-        if not isinstance(value, str):
-            raise _bad(where, value, "text")
-        return value
-    raise TypeError(f"no reader for {kind!r} at {where}")  # a new field type: add its reader
+            raise BadValue(value, f"one of {valid}") from None
+
+    return read_enum
+
+
+@functools.cache
+def reader(kind: Any) -> Reader:
+    """Return the function that reads a JSON value as ``kind`` (built once per type)."""
+    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:  # X | None
+        return _optional(next(a for a in typing.get_args(kind) if a is not type(None)))
+    origin = typing.get_origin(kind)
+    if origin is tuple:
+        return _sequence(typing.get_args(kind)[0])
+    if origin is Mapping:
+        return _mapping(typing.get_args(kind)[1])
+    if kind is Any:
+        return lambda value: value
+    if isinstance(kind, type) and issubclass(kind, Row):
+        return kind.read
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        return _enum(kind)
+    if kind in SIMPLE:
+        return SIMPLE[kind]
+    raise TypeError(f"no reader for {kind!r}")  # a new field type: add its reader
 
 
 @functools.cache
@@ -142,6 +230,12 @@ def _fields(cls: Any) -> tuple[tuple[str, Any, bool], ...]:
         (f.name, hints[f.name], f.default is not MISSING or f.default_factory is not MISSING)
         for f in fields(cls)
     )
+
+
+@functools.cache
+def _readers(cls: Any) -> tuple[tuple[str, Reader, bool], ...]:
+    # (name, reader, optional) per field: the readers built once per class.
+    return tuple((name, reader(kind), optional) for name, kind, optional in _fields(cls))
 
 
 class Row:
@@ -168,14 +262,24 @@ class Row:
         StateSchemaError
             A field is missing or of the wrong type; the message and ``field`` name it.
         """
+        try:
+            return cls.read(data)
+        except BadValue as bad:
+            raise bad.error(where) from None
+
+    @classmethod
+    def read(cls, data: object) -> Self:
+        """Read the JSON object ``data``; a bad field raises :class:`BadValue` with its path."""
         if not isinstance(data, dict):
-            raise _bad(where or "document", data, "an object")
+            raise BadValue(data, "an object")
         values = {}
-        for name, kind, optional in _fields(typing.cast(Hashable, cls)):
-            at = f"{where}.{name}" if where else name
+        for name, read, optional in _readers(typing.cast(Hashable, cls)):
             if name not in data:
                 if optional:
                     continue
-                raise _missing(at)
-            values[name] = _decode(kind, data[name], at)
+                raise BadValue(None, None).at(f".{name}")
+            try:
+                values[name] = read(data[name])
+            except BadValue as bad:
+                raise bad.at(f".{name}") from None
         return cls(**values)

@@ -34,20 +34,20 @@ import numpy as np
 import pandas as pd
 
 from config.schema import AppConfig
-from quant_core.broker import Account, Broker, Fill, Order, Position
+from quant_core.broker import Broker, Order
 from quant_core.calendar import get_calendar
 from quant_core.data.panels import MarketData
 from quant_core.errors import BrokerLinkDown, TemporaryBrokerError
 from quant_core.live import commands, files, replay
 from quant_core.live.crash_hook import crash_point_for_tests
-from quant_core.live.files import CommandInbox, write_state
+from quant_core.live.files import CommandInbox
 from quant_core.live.journal import Journal
 from quant_core.live.planner import Planner
 from quant_core.live.reconcile import reconcile_with_broker
 from quant_core.live.risk_state import RiskState
 from quant_core.live.risk_watch import LimitWatch
 from quant_core.live.state import WorkerState
-from quant_core.live.state_doc import document
+from quant_core.live.state_doc import BrokerSnapshot, publish
 from quant_core.portfolio import risk
 from quant_core.runs import config_digest, new_run_id
 from quant_core.strategies.base import Strategy
@@ -144,20 +144,13 @@ class Worker:
         self.reconciled: dict[str, Any] = {}
         self.last_sample: dt.datetime | None = None
         self.before_disconnect: tuple[WorkerState, str] = (WorkerState.RUNNING, "connected")
-        self._snapshot: (
-            tuple[Account, list[Position], list[Order], list[Fill], dt.datetime] | None
-        ) = None
+        self.broker_snapshot: BrokerSnapshot | None = None  # the last figures read
         journal.start_run(self.run_id, options.mode, config_digest(cfg.sanitized()), wall())
 
     @property
     def data(self) -> MarketData:
         """Return the bars the worker decides from (the planner's; :meth:`reload` renews them)."""
         return self.planner.data
-
-    @property
-    def day_start_equity(self) -> float:
-        """Return the risk day's opening equity (``risk_state``), as the state document reads it."""
-        return self.risk_state.day_start_equity
 
     # ------------------------------------------------------------------------ the machine
 
@@ -358,18 +351,5 @@ class Worker:
     # ------------------------------------------------------------------------ state file
 
     def write_state(self) -> None:
-        """Write ``dashboard_state.json`` (no secret is ever part of it).
-
-        While DISCONNECTED the broker's figures are the last ones read while connected (a
-        dropped client forgets its account), and ``broker_as_of`` says when they were read.
-        """
-        now = self.wall()
-        if self.state is WorkerState.DISCONNECTED and self._snapshot is not None:
-            account, positions, orders, all_fills, as_of = self._snapshot
-        else:
-            account, positions = self.broker.account(), self.broker.positions()
-            orders, all_fills, as_of = self.broker.open_orders(), self.broker.fills(), now
-            self._snapshot = (account, positions, orders, all_fills, as_of)
-        today = self.local_today()
-        fills = [f for f in all_fills if f.time.astimezone(self.zone).date() == today]
-        write_state(self.live_dir, document(self, account, positions, orders, fills, now, as_of))
+        """Write ``dashboard_state.json`` (``live.state_doc.publish``)."""
+        publish(self)
