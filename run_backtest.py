@@ -19,8 +19,6 @@ import datetime as dt
 import json
 import sys
 
-from rich.console import Console
-
 from quant_core import cli
 from quant_core.backtest import report
 from quant_core.backtest.run import run_backtest
@@ -35,7 +33,7 @@ def _date(text: str) -> dt.date:
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = cli.parser(__doc__)
     parser.add_argument("--strategy", help="registered strategy (default: strategy.name)")
     parser.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE", help="strategy parameter"
@@ -67,7 +65,7 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Run the backtest command line."""
     args = _parse(argv)
-    console = Console(width=None if sys.stdout.isatty() else 120)
+    console = cli.console()
 
     def work() -> int:
         if args.list_strategies:

@@ -19,8 +19,6 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from rich.console import Console
-
 from quant_core import cli
 from quant_core.calendar import get_calendar
 from quant_core.data import report as tables
@@ -40,7 +38,7 @@ def _ib_source(request: SourceRequest) -> tuple[BarSource, str]:
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = cli.parser(__doc__)
     parser.add_argument("--source", choices=SOURCES.names(), default="sample")
     parser.add_argument(
         "--dataset",
@@ -68,8 +66,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the data sync command line."""
     args = _parse(argv)
-    # Piped output (logs, CI) gets room for the tables; a terminal keeps its own width.
-    console = Console(width=None if sys.stdout.isatty() else 160)
+    console = cli.console(piped_width=160)  # room for the coverage and sync tables
 
     def work() -> int:
         cfg = cli.prepare(None, args.set)

@@ -16,7 +16,6 @@ import argparse
 import datetime as dt
 import sys
 
-from rich.console import Console
 from rich.table import Table
 
 from quant_core import cli
@@ -26,7 +25,7 @@ from quant_core.factors.compute import compute_factors
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = cli.parser(__doc__)
     parser.add_argument(
         "--factors", help=f"comma-separated names (default: {','.join(DEFAULT_FACTORS)})"
     )
@@ -55,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             span = f"{r.first}..{r.last}" if r.first else "up to date"
             coverage = f"{r.coverage:.1%}" if r.first else "-"
             table.add_row(r.name, f"{r.rows_written:,}", span, coverage)
-        Console(width=None if sys.stdout.isatty() else 120).print(table)
+        cli.console().print(table)
         return cli.ExitCode.OK
 
     return cli.main(work)

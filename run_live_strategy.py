@@ -8,7 +8,8 @@ Examples
     python run_live_strategy.py --once [--force-rebalance]        # one cycle, then exit
     python run_live_strategy.py --resume                          # clear a STOP latch
 
-State and commands live in <data_dir>/live/ (dashboard_state.json, command.json). Exit codes:
+State and commands live in <data_dir>/live/: the state in dashboard_state.json, commands as one
+file each in inbox/ (a legacy command.json is still taken, if written atomically). Exit codes:
 0 ok, 1 domain error, 2 usage or configuration error, 3 unexpected error, 4 strategy error (bad
 weights), 130 interrupted.
 """
@@ -21,6 +22,7 @@ import sys
 
 from quant_core import cli
 from quant_core.ib.broker import IBBroker
+from quant_core.live.files import WORKER_LOG
 from quant_core.live.run import LiveRequest, check_mode, live_dir, run_worker
 
 
@@ -37,7 +39,7 @@ def _span(text: str) -> tuple[dt.date, dt.date]:
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = cli.parser(__doc__)
     parser.add_argument("--replay", type=_span, metavar="START:END", help="replay history")
     parser.add_argument("--speed", type=float, default=None, help="replay: seconds per session")
     parser.add_argument(
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
 
     def work() -> int:
-        cfg = cli.prepare("live", args.set, log_file=lambda cfg: live_dir(cfg) / "worker.log")
+        cfg = cli.prepare("live", args.set, log_file=lambda cfg: live_dir(cfg) / WORKER_LOG)
         request = LiveRequest(
             replay=args.replay,
             speed_s=args.speed or 0.0,

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar, Protocol
+from typing import Protocol
 
 
 class Side(StrEnum):
@@ -38,15 +38,6 @@ class OrderStatus(StrEnum):
     FILLED = "filled"
     CANCELLED = "cancelled"
     REJECTED = "rejected"
-
-    DONE: ClassVar[frozenset[OrderStatus]]
-
-    def is_done(self) -> bool:
-        """Return whether the order can change no more."""
-        return self in OrderStatus.DONE
-
-
-OrderStatus.DONE = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED})
 
 
 class OrderRef:

@@ -6,8 +6,9 @@ first step is :func:`prepare` (the configuration and the logging it asks for).
 Exit codes
 ----------
 0 ok · 1 a domain error (bad data under ``--strict``, a failed run) · 2 a usage or
-configuration error · 3 an unexpected error (a bug: logged with its traceback) · 130 interrupted
-(Ctrl-C or SIGTERM).
+configuration error · 3 an unexpected error (a bug: logged with its traceback) · 4 a strategy
+error (its weights break the strategy contract, or it read data at or after T: fix the strategy,
+not the config) · 130 interrupted (Ctrl-C or SIGTERM).
 """
 
 from __future__ import annotations
@@ -83,6 +84,27 @@ def setup_logging(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     logging.getLogger("quant_core").setLevel(level.upper())
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    """Return an entry point's argument parser, described by the first paragraph of ``doc``.
+
+    Parameters
+    ----------
+    doc
+        The entry point's module docstring (``__doc__``); the rest of it (examples, exit codes)
+        stays out of ``--help``.
+    """
+    return argparse.ArgumentParser(description=doc.split("\n\n")[0])
+
+
+def console(piped_width: int = 120) -> Console:
+    """Return a console for an entry point's tables on stdout.
+
+    A terminal keeps its own width; piped output (logs, CI) gets ``piped_width`` columns, so
+    that wide tables are not wrapped to rich's default of 80.
+    """
+    return Console(width=None if sys.stdout.isatty() else piped_width)
 
 
 def add_set_option(parser: argparse.ArgumentParser) -> None:

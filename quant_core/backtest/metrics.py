@@ -7,7 +7,8 @@ sessions missing from the data do not shorten the year. Drawdown is measured fro
 peak, its duration in sessions from the peak to the recovery (or the end). Turnover is one-sided:
 (bought + sold) / 2 per year, over the average equity. The hit rate is the share of sessions
 that moved (return not zero) that went up. Gross exposure is (long - short) / equity, net
-exposure (long + short) / equity, with shorts stored negative.
+exposure (long + short) / equity, with shorts stored negative; a book of positions has its
+gross and net in dollars too (:func:`book_exposure`), the Live Dashboard's figures.
 
 The cockpit draws these same numbers over time (rolling Sharpe, drawdown, exposure, monthly
 returns): it calls the functions here, so a chart never disagrees with the run's metrics.
@@ -21,11 +22,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from quant_core.atomic import json_safe
 from quant_core.calendar import TRADING_DAYS_PER_YEAR
 from quant_core.portfolio.ledger import FillStatus
-
-__all__ = ["json_safe"]  # re-exported for the results and reports
 
 DAYS_PER_YEAR = 365.25
 
@@ -106,6 +104,11 @@ def window_returns(equity: pd.Series, window: int) -> pd.Series:
     return equity.pct_change(window)
 
 
+def window_pnl(equity: pd.Series, window: int) -> pd.Series:
+    """Return the change over the last ``window`` sessions at each date, in the curve's unit."""
+    return equity.diff(window)
+
+
 def period_returns(equity: pd.Series, period: Literal["month", "year"]) -> pd.Series:
     """Return the curve's return in each calendar month or year that has data.
 
@@ -118,14 +121,41 @@ def period_returns(equity: pd.Series, period: Literal["month", "year"]) -> pd.Se
     return last / last.shift(1).fillna(equity.iloc[0]) - 1
 
 
+def period_pnl(equity: pd.Series, period: Literal["month", "year"]) -> pd.Series:
+    """Return the curve's change in each calendar month or year, in its unit (USD).
+
+    Periods as in :func:`period_returns`: a period's last value less the previous period's
+    last (the curve's first value for the first period).
+    """
+    index = pd.DatetimeIndex(equity.index)
+    keys = [index.year, index.month] if period == "month" else index.year
+    last = equity.groupby(keys).last()
+    return last - last.shift(1).fillna(equity.iloc[0])
+
+
+def gross_value(curve: pd.DataFrame) -> pd.Series:
+    """Return ``long - short`` at every date of a curve: the value invested on both sides."""
+    return curve["long_value"] - curve["short_value"]
+
+
 def gross_exposure(curve: pd.DataFrame) -> pd.Series:
     """Return ``(long - short) / equity`` at every date of a curve (shorts stored negative)."""
-    return (curve["long_value"] - curve["short_value"]) / curve["equity"]
+    return gross_value(curve) / curve["equity"]
 
 
 def net_exposure(curve: pd.DataFrame) -> pd.Series:
     """Return ``(long + short) / equity`` at every date of a curve (shorts stored negative)."""
     return (curve["long_value"] + curve["short_value"]) / curve["equity"]
+
+
+def book_exposure(market_values: pd.Series) -> tuple[float, float]:
+    """Return a book's gross and net exposure in its unit (USD), from its positions' values.
+
+    Gross is the sum of the absolute values, net the plain sum (shorts negative); an unknown
+    value (NaN) counts nothing. Divide by the equity for the fractions of :func:`gross_exposure`
+    and :func:`net_exposure`.
+    """
+    return float(market_values.abs().sum()), float(market_values.sum())
 
 
 def max_drawdown(equity: pd.Series) -> tuple[float, int]:

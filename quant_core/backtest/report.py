@@ -9,7 +9,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from quant_core.backtest.metrics import json_safe
+from quant_core.atomic import json_safe
 from quant_core.backtest.run import BacktestRun
 from quant_core.strategies import STRATEGIES
 

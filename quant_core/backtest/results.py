@@ -21,8 +21,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from quant_core.atomic import fsync_path
-from quant_core.backtest.metrics import json_safe
+from quant_core.atomic import fsync_path, json_safe
 from quant_core.errors import DataError
 
 logger = logging.getLogger(__name__)

@@ -35,34 +35,6 @@ def count(value: Any) -> str:
     return f"{int(value):,}" if isinstance(value, int | float) else "?"
 
 
-def parse_timestamp(value: Any) -> dt.datetime | None:
-    """Return an ISO 8601 text with a UTC offset as a datetime; None if empty, naive or bad."""
-    if not value:
-        return None
-    try:
-        stamp = dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return stamp if stamp.tzinfo is not None else None
-
-
-def utc_time(stamp: dt.datetime | None) -> str:
-    """Format an aware datetime in UTC to the second: ``2024-05-01 21:00:03``; ``-`` if None."""
-    return stamp.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if stamp else "-"
-
-
-def age(delta: dt.timedelta) -> str:
-    """Format how long ago, coarsely: ``45 s``, ``12 min``, ``5 h``, ``3 days``."""
-    seconds = max(0, int(delta.total_seconds()))
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 2 * 3600:
-        return f"{seconds // 60} min"
-    if seconds < 2 * 86400:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} days"
-
-
 QUANTILE_NAMES = {3: "tercile", 4: "quartile", 5: "quintile", 10: "decile"}
 
 
@@ -89,10 +61,29 @@ def signed_money(value: float | None, decimals: int = 2) -> str:
     return ("+" if value > 0 else "") + money(value, decimals)
 
 
-def fmt_age(seconds: float | None) -> str:
-    """Format an age finely: ``0.8 s``, ``12 s``, ``3 min 05 s``, ``2 h 04 min``, ``3 d 4 h``."""
+def fmt_age(seconds: float | None, *, coarse: bool = False) -> str:
+    """Format an age in seconds.
+
+    Parameters
+    ----------
+    seconds : float or None
+        The age; ``unknown`` when None.
+    coarse : bool
+        False (the Live page): finely, ``0.8 s``, ``12 s``, ``3 min 05 s``, ``2 h 04 min``,
+        ``3 d 4 h``. True (the Data page): whole units only, ``45 s``, ``12 min``, ``5 h``,
+        ``3 days``, a negative age as ``0 s``.
+    """
     if seconds is None:
         return "unknown"
+    if coarse:
+        whole = max(0, int(seconds))
+        if whole < 120:
+            return f"{whole} s"
+        if whole < 2 * 3600:
+            return f"{whole // 60} min"
+        if whole < 2 * 86400:
+            return f"{whole // 3600} h"
+        return f"{whole // 86400} days"
     if seconds < 10:
         return f"{seconds:.1f} s"
     whole = int(seconds)
@@ -105,8 +96,12 @@ def fmt_age(seconds: float | None) -> str:
     return f"{whole // 86400} d {whole % 86400 // 3600} h"
 
 
-def fmt_time(when: dt.datetime | None) -> str:
-    """Format a time in UTC: ``2026-03-02 14:30:05 UTC``; ``-`` when unknown."""
+def fmt_time(when: dt.datetime | None, *, suffix: bool = True) -> str:
+    """Format a time in UTC to the second: ``2026-03-02 14:30:05 UTC``; ``-`` when unknown.
+
+    ``suffix=False`` leaves out `` UTC``, for a column whose header already says it.
+    """
     if when is None:
         return "-"
-    return f"{when.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
+    text = f"{when.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S}"
+    return f"{text} UTC" if suffix else text

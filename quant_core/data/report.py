@@ -78,7 +78,7 @@ def warehouse_table(warehouse: Warehouse, calendar: TradingCalendar) -> Renderab
         meta = warehouse.meta(name)
         coverage = warehouse.coverage(name, calendar)
         gaps = dataset_gaps(warehouse, name, calendar)
-        last = warehouse.last_sync(name) or {}
+        last = warehouse.sync_log.last(name) or {}
         table.add_row(
             name,
             Text("SYNTHETIC", style="bold magenta") if meta.synthetic else Text("real"),

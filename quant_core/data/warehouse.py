@@ -7,7 +7,8 @@ synthetic data, or differently adjusted copies of a symbol, never mix in one pan
 old and new rows overlap the new one wins. The files, the manifest, the lock and the atomic
 commits are the store's (:mod:`quant_core.data.store`); the factor values and the sync log of a
 dataset have their own modules (:mod:`quant_core.data.factor_store`,
-:mod:`quant_core.data.sync_log`), which ``Warehouse`` hands its factor and sync calls to.
+:mod:`quant_core.data.sync_log`): callers reach them as ``warehouse.factor_store`` and
+``warehouse.sync_log``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pandas as pd
@@ -36,7 +36,8 @@ from quant_core.types import ProgressFn
 logger = logging.getLogger(__name__)
 
 PRICE_FIELDS = ("open", "high", "low", "close")
-FIELDS = (*PRICE_FIELDS, "volume", "adj_factor", "flags")
+# The value columns of a bar (BAR_COLUMNS without date and symbol): what read_bars and panel read.
+BAR_FIELDS = (*PRICE_FIELDS, "volume", "adj_factor", "flags")
 BAR_SCHEMA = pa.schema(
     [
         ("date", pa.date32()),
@@ -121,45 +122,6 @@ class Warehouse:
         """Raise ``DataError`` if writing ``meta.source`` data would mix it into another source."""
         if self.exists(dataset):
             _check_same_source(dataset, self.store.load(dataset, required=True), meta, replace)
-
-    # ------------------------------------------------- factors and syncs (their own modules)
-
-    def write_factor(
-        self, dataset: str, name: str, values: pd.DataFrame, progress: ProgressFn | None = None
-    ) -> WriteResult:
-        """Upsert one factor's values into ``dataset``: :meth:`FactorStore.write`."""
-        return self.factor_store.write(dataset, name, values, progress)
-
-    def factors(self, dataset: str) -> list[str]:
-        """Return the names of the factors stored with ``dataset``, sorted."""
-        return self.factor_store.names(dataset)
-
-    def factor_panel(
-        self,
-        dataset: str,
-        name: str,
-        symbols: Sequence[str] | None = None,
-        start: dt.date | None = None,
-        end: dt.date | None = None,
-    ) -> pd.DataFrame:
-        """Return a stored factor as a wide frame (dates x symbols): :meth:`FactorStore.panel`."""
-        return self.factor_store.panel(dataset, name, symbols, start, end)
-
-    def factor_last_date(self, dataset: str, name: str) -> dt.date | None:
-        """Return the last date stored for factor ``name``, or None."""
-        return self.factor_store.last_date(dataset, name)
-
-    def last_sync(self, dataset: str) -> dict[str, Any] | None:
-        """Return the summary of the last sync into ``dataset``, if any."""
-        return self.sync_log.last(dataset)
-
-    def syncs(self, dataset: str) -> list[dict[str, Any]]:
-        """Return every recorded sync summary of ``dataset``, oldest first."""
-        return self.sync_log.entries(dataset)
-
-    def issues_dir(self, dataset: str) -> Path:
-        """Return the folder where syncs write their rejected/repaired rows."""
-        return self.sync_log.issues_dir(dataset)
 
     # ---------------------------------------------------------------------------- writing
 
@@ -275,16 +237,16 @@ class Warehouse:
         symbols: Sequence[str] | None = None,
         start: dt.date | None = None,
         end: dt.date | None = None,
-        fields: Sequence[str] = FIELDS,
+        fields: Sequence[str] = BAR_FIELDS,
     ) -> pd.DataFrame:
         """Return bars as a long frame sorted by ``(symbol, date)``.
 
         Columns are ``date`` (``datetime64``), ``symbol`` and the requested ``fields``.
         ``start`` and ``end`` are inclusive.
         """
-        unknown = sorted(set(fields) - set(FIELDS))
+        unknown = sorted(set(fields) - set(BAR_FIELDS))
         if unknown:
-            raise ConfigError(f"unknown bar field(s) {unknown}; valid: {', '.join(FIELDS)}")
+            raise ConfigError(f"unknown bar field(s) {unknown}; valid: {', '.join(BAR_FIELDS)}")
         columns = ", ".join(["date", "symbol", *fields])
         table = self.store.query(dataset, columns, symbols, start, end, "ORDER BY symbol, date")
         frame: pd.DataFrame = table.to_pandas()
@@ -304,8 +266,8 @@ class Warehouse:
         A symbol without a bar on a date holds NaN there. Rows are the dates on which at least
         one selected symbol has a bar; columns are sorted by symbol.
         """
-        if field not in FIELDS:
-            raise ConfigError(f"unknown bar field {field!r}; valid: {', '.join(FIELDS)}")
+        if field not in BAR_FIELDS:
+            raise ConfigError(f"unknown bar field {field!r}; valid: {', '.join(BAR_FIELDS)}")
         return self.store.panel(dataset, field, symbols, start, end)
 
     def symbols(self, dataset: str) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """One factor's whole analysis at one horizon: what the Factors page shows, in one pass.
 
 Pure: wide panels in (a ``DatetimeIndex`` of sessions x one column per symbol, as
-``Warehouse.panel`` and ``Warehouse.factor_panel`` return them), numbers out; no I/O, no clock.
+``Warehouse.panel`` and ``FactorStore.panel`` return them), numbers out; no I/O, no clock.
 The statistics, their timing and their NaN rules are those of :mod:`quant_core.factors.ic`,
 :mod:`quant_core.factors.quantiles` and :mod:`quant_core.factors.profile`; this module only
 shares one ranking among them.

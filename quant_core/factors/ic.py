@@ -1,7 +1,7 @@
 """Information coefficients: forward returns, the daily IC, its summary, factor correlation.
 
 Pure: wide panels in (a ``DatetimeIndex`` of sessions x one column per symbol, as
-``Warehouse.panel`` and ``Warehouse.factor_panel`` return them), numbers out; no I/O, no clock.
+``Warehouse.panel`` and ``FactorStore.panel`` return them), numbers out; no I/O, no clock.
 A session is a row of the panel: trading days are the dates of the warehouse's bars.
 
 Timing, and why nothing looks ahead::

@@ -1,1 +1,1 @@
-"""The live worker's parts: the state and command files (so far)."""
+"""The live worker and its rooms: commands, planner, replay, risk, journal, state and files."""

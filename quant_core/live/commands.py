@@ -4,22 +4,25 @@ CANCEL cancels our open orders (or all of the account's with ``ib.cancel_scope: 
 cancels them and closes every position at market, retrying until ``live.flat_timeout_s``, then
 holds the worker HALTED; STOP latches and ends the worker's logic, touching nothing; RESUME lifts
 the latches. A DISCONNECTED worker answers too, saying what it could not do. Every command,
-accepted or refused, is acknowledged in the state, appended to ``commands.log.jsonl`` and
-journaled; nothing a command file holds can stop the worker. While the broker is away, commands
-keep being answered through the back-off (:func:`answer_while_away`).
+accepted or refused, is acknowledged in the state (a typed
+:class:`~quant_core.live.state.CommandAck`) and appended to the one audit log,
+``commands.log.jsonl``; nothing a command file holds can stop the worker. While the broker is
+away, commands keep being answered through the back-off (:func:`answer_while_away`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from quant_core.broker import Order, OrderRef, OrderType, Side
 from quant_core.errors import TemporaryBrokerError
 from quant_core.live.files import Command, CommandKind, append_audit, latch_stop, save_halt
-from quant_core.live.state import WorkerState
+from quant_core.live.state import CommandAck, WorkerState
 
 if TYPE_CHECKING:
     from quant_core.live.worker import Worker
@@ -31,6 +34,14 @@ FLAT_SETTLE_S = 1.0  # how long a broker gets to fill FLAT's market orders per a
 SHARE_EPSILON = 1e-9
 DISCONNECTED_POLL_S = 0.25  # how often a disconnected worker looks for commands
 ORDERS_NAMED = 5  # orders named in an answer that lists what stayed open
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What an accepted command came to: its acknowledgement's result, and what it left."""
+
+    result: str
+    detail: Any = None  # JSON: what CANCEL and FLAT left
 
 
 def _not_cancelled(stuck: list[Order]) -> str:
@@ -58,39 +69,55 @@ def take(worker: Worker) -> None:
             worker.report_error(
                 f"command file set aside as {moved.name}: {type(exc).__name__}: {exc}"
             )
-            refusal = {
-                "id": None,
-                "at": worker.wall().isoformat(),
-                "command": None,
-                "accepted": False,
-                "result": f"refused: {type(exc).__name__}",
-            }
-            acknowledge(worker, refusal)
+            result = f"refused: {type(exc).__name__}"
+            acknowledge(worker, _refused(None, worker.wall(), result))
+
+
+def _refused(ident: str | None, at: dt.datetime, result: str) -> CommandAck:
+    return CommandAck(id=ident, at=at, command=None, accepted=False, result=result)
 
 
 def _take_one(worker: Worker, path: Path) -> None:
     received = worker.inbox.read(path, worker.wall(), worker.cfg.live.command_max_age_s)
-    ack: dict[str, Any] = {"id": received.id, "at": worker.wall().isoformat()}
-    if worker.inbox.seen(received.id):
-        ack.update(command=None, accepted=False, result="duplicate id, ignored")
-    elif received.command is None:
-        ack.update(command=None, accepted=False, result=f"refused: {received.refusal}")
+    ident, at, command = received.id, worker.wall(), received.command
+    if worker.inbox.seen(ident):
+        ack = _refused(ident, at, "duplicate id, ignored")
+    elif command is None:
+        ack = _refused(ident, at, f"refused: {received.refusal}")
         logger.warning("Refused a command: %s", received.refusal)
     else:
-        worker.inbox.taken(received.id)  # at most once, even if executing it crashes
-        ack.update(command=received.command.command.value, accepted=True)
+        worker.inbox.taken(ident)  # at most once, even if executing it crashes
         try:
-            ack.update(execute(worker, received.command))
+            outcome = execute(worker, command)
         except TemporaryBrokerError as exc:
-            ack["result"] = f"interrupted: {exc}; send it again once reconnected"
-            acknowledge(worker, ack)
-            worker.inbox.done(path, received.id)
+            outcome = Outcome(f"interrupted: {exc}; send it again once reconnected")
+            acknowledge(worker, accepted(command, at, outcome))
+            worker.inbox.done(path, ident)
             raise
+        ack = accepted(command, at, outcome)
     acknowledge(worker, ack)
-    worker.inbox.done(path, received.id)
+    worker.inbox.done(path, ident)
 
 
-def execute(worker: Worker, command: Command) -> dict[str, Any]:
+def accepted(
+    command: Command, at: dt.datetime, outcome: Outcome, source: str | None = None
+) -> CommandAck:
+    """Return the acknowledgement of ``command``, accepted at ``at``, with what came of it.
+
+    ``source``: shown for a command the worker sent itself (``risk``, the FLAT of a breach).
+    """
+    return CommandAck(
+        id=command.id,
+        at=at,
+        command=command.command,
+        accepted=True,
+        source=source,
+        result=outcome.result,
+        detail=outcome.detail,
+    )
+
+
+def execute(worker: Worker, command: Command) -> Outcome:
     """Carry out one accepted command; return its acknowledgement's result and detail."""
     logger.info("Executing %s (id %s from %s)", command.command, command.id, command.source)
     if worker.state is WorkerState.DISCONNECTED and command.command is not CommandKind.STOP:
@@ -100,41 +127,41 @@ def execute(worker: Worker, command: Command) -> dict[str, Any]:
         result = f"cancelled {cancelled} open order(s)"
         if stuck:
             result += f"; {_not_cancelled(stuck)}"
-        return {"result": result, "detail": {"not_cancelled": [o.ref for o in stuck]}}
+        return Outcome(result, {"not_cancelled": [o.ref for o in stuck]})
     if command.command is CommandKind.FLAT:
         return flat(worker, command)
     if command.command is CommandKind.STOP:
         latch_stop(worker.live_dir, command)
         worker.transition(WorkerState.STOPPED, f"STOP {command.id}: no order or position touched")
         worker.stop_requested = True
-        return {"result": "stopped; orders and positions left as they are"}
+        return Outcome("stopped; orders and positions left as they are")
     worker.lift_latches()
     worker.transition(WorkerState.RUNNING, f"RESUME {command.id}")
-    return {"result": "resumed: the strategy trades again"}
+    return Outcome("resumed: the strategy trades again")
 
 
-def _while_disconnected(worker: Worker, command: Command) -> dict[str, Any]:
+def _while_disconnected(worker: Worker, command: Command) -> Outcome:
     # No broker to act on: say exactly what was and was not done. FLAT still makes sure
     # nothing is bought back once the connection returns; RESUME takes effect then.
     if command.command is CommandKind.FLAT:
         reason = f"FLAT {command.id} while disconnected: no new strategy orders until RESUME"
         worker.before_disconnect = (WorkerState.HALTED, reason)
         save_halt(worker.live_dir, reason, worker.wall())
-        return {
-            "result": "not executed: disconnected from the broker, no position was closed; "
+        return Outcome(
+            "not executed: disconnected from the broker, no position was closed; "
             "the worker stays HALTED once reconnected. Send FLAT again then, or use TWS"
-        }
+        )
     if command.command is CommandKind.CANCEL:
-        return {
-            "result": "not executed: disconnected from the broker, no order was cancelled. "
+        return Outcome(
+            "not executed: disconnected from the broker, no order was cancelled. "
             "Send CANCEL again once reconnected, or use TWS"
-        }
+        )
     worker.lift_latches()
     worker.before_disconnect = (WorkerState.RUNNING, f"RESUME {command.id}")
-    return {"result": "resumed: the strategy trades again once reconnected"}
+    return Outcome("resumed: the strategy trades again once reconnected")
 
 
-def flat(worker: Worker, command: Command) -> dict[str, Any]:
+def flat(worker: Worker, command: Command) -> Outcome:
     """Cancel our orders, close every position at market, then hold the worker HALTED."""
     # HALTED first: if the connection drops half-way, the worker must not trade back in.
     worker.transition(WorkerState.HALTED, f"FLAT {command.id}: no new strategy orders until RESUME")
@@ -162,7 +189,9 @@ def flat(worker: Worker, command: Command) -> dict[str, Any]:
         worker.journal.fills(worker.run_id, worker.broker.settle(FLAT_SETTLE_S))
         worker.broker.cancel_all()  # what did not fill (no price yet) is asked again
         if any(abs(p.quantity) > SHARE_EPSILON for p in worker.broker.positions()):
-            worker.reason = f"FLAT {command.id}: re-checking until flat or the timeout"
+            # A passing note: the halt on file keeps FLAT's own reason.
+            recheck = f"FLAT {command.id}: re-checking until flat or the timeout"
+            worker.transition(WorkerState.HALTED, recheck, save=False)
             worker.write_state()
             worker.sleep(FLAT_RETRY_S)
     worker.transition(WorkerState.HALTED, f"FLAT {command.id}: no new strategy orders until RESUME")
@@ -176,23 +205,21 @@ def flat(worker: Worker, command: Command) -> dict[str, Any]:
             f"flat: {held} position(s) closed at market, {cancelled} open order(s) "
             "cancelled; HALTED until RESUME"
         )
-    return {
-        "result": result,
-        "detail": {"left": left, "not_cancelled": [o.ref for o in stuck]},
-    }
+    return Outcome(result, {"left": left, "not_cancelled": [o.ref for o in stuck]})
 
 
 def cancel_all(worker: Worker) -> tuple[int, list[Order]]:
     """Cancel what the broker lets this worker cancel; return how many, and the others."""
     # The ones it cannot: placed under another IB client id (broker.Order.other_client).
-    everything = worker.cfg.ib.cancel_scope == "all" and worker.options.mode != "sim"
+    # ib.cancel_scope: all counts every open order; the simulated broker holds ours only.
+    everything = worker.cfg.ib.cancel_scope == "all"
     mine = [o for o in worker.broker.open_orders() if everything or OrderRef.is_ours(o.ref)]
     stuck = [o for o in mine if o.other_client and not everything]
     worker.broker.cancel_all()
     return len(mine) - len(stuck), stuck
 
 
-def acknowledge(worker: Worker, ack: dict[str, Any]) -> None:
+def acknowledge(worker: Worker, ack: CommandAck) -> None:
     """Record ``ack``: the state's last answers and the one audit log (``commands.log.jsonl``).
 
     The audit log is a file of lines, not a journal table, so an operator can read it (``tail``,
@@ -200,7 +227,7 @@ def acknowledge(worker: Worker, ack: dict[str, Any]) -> None:
     """
     worker.acks.append(ack)
     worker.answered += 1
-    append_audit(worker.live_dir, {**ack, "run_id": worker.run_id})
+    append_audit(worker.live_dir, {**ack.to_json(), "run_id": worker.run_id})
 
 
 def answer_while_away(worker: Worker, seconds: float) -> None:

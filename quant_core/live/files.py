@@ -2,9 +2,11 @@
 
 The two it shares with the cockpit and scripts are the state and the commands (below). The
 others are the worker's own, each written here and atomically too (:func:`latch_stop`,
-:func:`save_halt`, :func:`save_risk`; :func:`append_audit` appends one line): STOP's latch
-(``stopped.latch``), a halt (``halted.latch``), the risk state (``risk_state.json``) and the
-audit log of commands (``commands.log.jsonl``).
+:func:`save_halt`, :func:`save_risk`, :func:`save_sim_account`; :func:`append_audit` appends one
+line): STOP's latch (``stopped.latch``), a halt (``halted.latch``), the risk state
+(``risk_state.json``), the simulated broker's account (``sim_account.json``) and the audit log
+of commands (``commands.log.jsonl``). Their names are here too, with those of the journal
+(``journal.duckdb``, DuckDB's own) and the worker's log (``worker.log``).
 
 ``dashboard_state.json``
     Written by the worker only, atomically (temporary file, flush, fsync, rename): a reader
@@ -50,14 +52,7 @@ from typing import Any
 
 from quant_core.atomic import atomic_write_json, json_safe, read_json_object
 from quant_core.errors import OperationalError
-from quant_core.live.state import (
-    AUDIT_FILE,
-    HALT_FILE,
-    LATCH_FILE,
-    RISK_FILE,
-    SCHEMA_VERSION,
-    DashboardState,
-)
+from quant_core.live.state import SCHEMA_VERSION, DashboardState
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +60,13 @@ STATE_FILE = "dashboard_state.json"
 COMMAND_FILE = "command.json"  # the legacy single slot, still taken
 INBOX = "inbox"
 PROCESSED_FILE = "processed_ids.json"
+LATCH_FILE = "stopped.latch"
+HALT_FILE = "halted.latch"
+RISK_FILE = "risk_state.json"
+AUDIT_FILE = "commands.log.jsonl"
+SIM_ACCOUNT_FILE = "sim_account.json"  # the simulated broker's account (live/sim_broker.py)
+JOURNAL_FILE = "journal.duckdb"  # the journal (live/journal.py), beside its .wal
+WORKER_LOG = "worker.log"
 ARCHIVE = "archive"  # where a fresh simulated account sets the earlier one aside
 CLOCK_SKEW_S = 5.0  # a command dated this far ahead of the worker's clock is still accepted
 PROCESSED_KEPT = 10_000  # ids remembered; a command older than command_max_age_s is refused anyway
@@ -281,7 +283,11 @@ def halt_reason(live_dir: Path) -> str | None:
     path = live_dir / HALT_FILE
     if not path.exists():
         return None
-    return str((read_json_object(path) or {}).get("reason", "halted"))
+    saved = read_json_object(path)
+    if saved is None:  # torn by hand or by a disk fault: the halt holds, and says so
+        logger.warning("%s is unreadable: the worker stays HALTED until RESUME", path)
+        return f"halted ({HALT_FILE} is unreadable)"
+    return str(saved.get("reason", "halted"))
 
 
 def lift_latches(live_dir: Path) -> None:
@@ -311,6 +317,11 @@ def append_audit(live_dir: Path, ack: dict[str, Any]) -> None:
         handle.write(line)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def save_sim_account(store: Path, account: dict[str, Any]) -> None:
+    """Save the simulated broker's account (``sim_account.json``, or ``store``) atomically."""
+    atomic_write_json(store, account)
 
 
 def set_aside(live_dir: Path, names: tuple[str, ...], at: dt.datetime) -> Path:

@@ -1,4 +1,4 @@
-"""The worker's journal in DuckDB: runs, orders, fills, equity and the command audit.
+"""The worker's journal in DuckDB: runs, decisions, orders, fills and equity.
 
 One file, ``<data_dir>/live/journal.duckdb``, written by the worker alone. Every batch is one
 transaction, so a worker killed at any point leaves whole batches or none:

@@ -33,6 +33,7 @@ from quant_core.calendar import TradingCalendar
 from quant_core.data.panels import MarketData, first_rows, forward_fill, gone_at
 from quant_core.errors import TemporaryBrokerError
 from quant_core.live.journal import Journal
+from quant_core.live.state import WorkerMode
 from quant_core.portfolio import risk, schedule
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.ledger import FillStatus, Ledger, execute
@@ -69,7 +70,7 @@ class Planner:
         data: MarketData,
         calendar: TradingCalendar,
         *,
-        mode: str,
+        mode: WorkerMode,
         clock: Callable[[], dt.datetime],
         report: Callable[[str], None],
         progress: Callable[[], None],
@@ -125,12 +126,11 @@ class Planner:
         self.stale_refusal = None
         return today
 
-    def next_due(self, today: dt.date) -> str | None:
+    def next_due(self, today: dt.date) -> dt.date | None:
         """Return the next session the schedule will rebalance on, from today on."""
         last = self.journal.last_rebalance()
         rule = self.cfg.strategy.rebalance
-        session = schedule.next_due(last, today, rule, self.calendar.sessions)
-        return None if session is None else str(session)
+        return schedule.next_due(last, today, rule, self.calendar.sessions)
 
     def next_session(self) -> dt.date:
         """Return the session after the data's last close: the one a live decision is for."""

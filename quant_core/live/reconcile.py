@@ -27,13 +27,13 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from quant_core.broker import Broker, Fill, Order, OrderRef, OrderStatus, Side
 from quant_core.live.journal import UNCONFIRMED, UNSENT, Journal
+from quant_core.live.state import Reconciliation
 
 logger = logging.getLogger(__name__)
 
@@ -84,11 +84,12 @@ def reconcile_with_broker(
     zone: ZoneInfo,
     today: dt.date,
     report: Callable[[str], None],
-) -> dict[str, Any]:
+) -> Reconciliation:
     """Read positions and our own open orders back from the broker and settle the journal.
 
     ``report`` records an error line for the state. Returns what the state shows of it:
-    ``positions``, ``our_open_orders``, ``open_order_sessions`` and the ``journal``'s counts.
+    ``positions``, ``our_open_orders``, ``open_order_sessions`` and the ``journal``'s counts
+    (the caller adds when, and the account).
     """
     positions = broker.positions()
     ours = [o for o in broker.open_orders() if OrderRef.is_ours(o.ref)]
@@ -113,12 +114,12 @@ def reconcile_with_broker(
         len(ours),
         f" for session(s) {', '.join(sessions)}" if sessions else "",
     )
-    return {
-        "positions": len(positions),
-        "our_open_orders": len(ours),
-        "open_order_sessions": sessions,
-        "journal": settled.counts(),
-    }
+    return Reconciliation(
+        positions=len(positions),
+        our_open_orders=len(ours),
+        open_order_sessions=tuple(sessions),
+        journal=settled.counts(),
+    )
 
 
 def reconcile_journal(

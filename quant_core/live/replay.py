@@ -5,19 +5,25 @@ backtest's rule at their last close); at its close the broker is marked, the equ
 on a rebalance day of the backtest's schedule, the next session's orders decided. The market
 clock (:class:`ReplayClock`) is stepped with it, so fills and journal rows carry the session's
 time while heartbeats and command expiry keep the wall clock.
+
+The simulated broker has no prices of its own: :func:`price_feed` is how the data's closes
+reach it, outside a replay too (the live loop and ``--once`` on the simulated broker).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
+from quant_core.broker import Broker
 from quant_core.errors import ConfigError
 from quant_core.live.sim_broker import SimBroker
-from quant_core.live.state import WorkerState
+from quant_core.live.state import EquityPoint, WorkerState
 from quant_core.portfolio.ledger import exit_prices
 from quant_core.portfolio.schedule import rebalance_rows
 
@@ -45,6 +51,14 @@ class ReplayClock:
     def __call__(self) -> dt.datetime:
         """Return the simulated time."""
         return self.current
+
+
+def price_feed(broker: Broker) -> Callable[[np.ndarray], None] | None:
+    """Return what gives ``broker`` each new close of every symbol; None if it has prices (IB).
+
+    The simulated broker is marked at the closes (its ``mark``); IB quotes its own.
+    """
+    return broker.mark if isinstance(broker, SimBroker) else None
 
 
 def run(worker: Worker, first: int, last: int) -> None:
@@ -87,7 +101,7 @@ def _finished(worker: Worker, end: dt.date) -> None:
     # mid-way.
     if worker.finished:
         return
-    worker.replay_finished = str(end)
+    worker.replay_finished = end
     running = worker.state is WorkerState.RUNNING
     note = "" if running else f"; it ended {worker.state}: {worker.reason}"
     worker.transition(WorkerState.STOPPED, f"replay finished on {end}{note}")
@@ -96,13 +110,13 @@ def _finished(worker: Worker, end: dt.date) -> None:
 def _close(worker: Worker, broker: SimBroker, t: int, rows: set[int]) -> None:
     broker.mark(worker.data.panels["close"][t])
     account = worker.broker.account()
-    worker.track_equity(pd.Timestamp(worker.data.dates[t]).date(), account.net_liquidation)
-    stamp = str(pd.Timestamp(worker.data.dates[t]).date())
-    worker.equity_points.append((stamp, account.net_liquidation))
+    session = pd.Timestamp(worker.data.dates[t]).date()
+    worker.track_equity(session, account.net_liquidation)
+    worker.equity_points.append(EquityPoint(session, account.net_liquidation))
     worker.journal.equity(worker.run_id, worker.clock(), account.net_liquidation, account.cash)
     upcoming = sorted(r for r in rows if r > t)
     worker.next_rebalance = (
-        str(pd.Timestamp(worker.data.dates[upcoming[0]]).date()) if upcoming else None
+        pd.Timestamp(worker.data.dates[upcoming[0]]).date() if upcoming else None
     )
     if t + 1 in rows:
         worker.rebalance(t + 1)

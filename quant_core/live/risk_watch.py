@@ -16,7 +16,7 @@ errors):
   saved with the risk state once the FLAT has run; one cut short by a lost connection or a kill
   is sent again at the next heartbeat or start). A worker HALTED already (by FLAT, or by the
   pre-trade check of the same limit) goes flat too. That FLAT is a command like any other:
-  acknowledged in the state, the command audit log and the journal, with source ``risk``;
+  acknowledged in the state and the audit log of commands, with source ``risk``;
 * a STOPPED or DISCONNECTED worker only reports the breach: STOP touches no position, and a
   disconnected worker cannot reach the broker.
 
@@ -27,14 +27,14 @@ tripped), as fractions of equity.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from config.schema import RiskConfig
 from quant_core.errors import TemporaryBrokerError
 from quant_core.live import commands
 from quant_core.live.files import Command, CommandKind
 from quant_core.live.risk_state import RiskState
-from quant_core.live.state import WorkerState
+from quant_core.live.state import RiskLimitRow, WorkerState
 from quant_core.portfolio import risk
 
 if TYPE_CHECKING:
@@ -53,13 +53,9 @@ class LimitWatch:
         self.usage: list[risk.LimitUsage] = []
         self._reported: set[str] = set()  # limits whose breach is reported, while tripped
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> tuple[RiskLimitRow, ...]:
         """Return the limits for the state file: name, label, limit, usage, tripped."""
-        return [
-            {"name": u.name, "label": u.label, "limit": u.limit, "usage": u.usage}
-            | {"tripped": u.tripped}
-            for u in self.usage
-        ]
+        return tuple(RiskLimitRow(u.name, u.label, u.limit, u.usage, u.tripped) for u in self.usage)
 
     def check(self, worker: Worker) -> None:
         """Measure the limits against the broker's account now; act on a breach."""
@@ -100,19 +96,19 @@ class LimitWatch:
             and first.name not in figures.flattened
         ):
             flat = Command(f"risk-{uuid.uuid4().hex[:12]}", CommandKind.FLAT, worker.wall(), SOURCE)
-            ack: dict[str, Any] = {"id": flat.id, "at": worker.wall().isoformat()}
-            ack |= {"command": "FLAT", "accepted": True, "source": SOURCE}
+            at = worker.wall()
             try:
                 outcome = commands.flat(worker, flat)
             except TemporaryBrokerError as exc:
                 # Not done: the limit stays un-flattened, so the heartbeat after the reconnect
                 # (or the next start, after a kill) sends FLAT again; FLAT closes what is left.
-                commands.acknowledge(worker, ack | {"result": f"interrupted: {exc}; retried"})
+                interrupted = commands.Outcome(f"interrupted: {exc}; retried")
+                commands.acknowledge(worker, commands.accepted(flat, at, interrupted, SOURCE))
                 raise
             # Saved once done: a restart while the limit stays tripped does not flatten again.
             figures.flattened.add(first.name)
             figures.save()
-            result = str(outcome["result"])
-            commands.acknowledge(worker, ack | outcome)
+            result = outcome.result
+            commands.acknowledge(worker, commands.accepted(flat, at, outcome, SOURCE))
             worker.transition(WorkerState.HALTED, f"{reason}; flat_on_breach: {result}")
             worker.report_error(f"{reason}: risk.flat_on_breach sent FLAT {flat.id}: {result}")

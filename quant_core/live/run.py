@@ -7,13 +7,12 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import pandas as pd
 
 from config.schema import AppConfig
@@ -22,12 +21,12 @@ from quant_core.calendar import get_calendar
 from quant_core.data.panels import FIELDS, MarketData
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import ConfigError, DataError, TemporaryBrokerError
-from quant_core.live import sim_account
+from quant_core.live import replay, sim_account
 from quant_core.live.crash_hook import crash_point_for_tests
+from quant_core.live.files import HALT_FILE, JOURNAL_FILE, RISK_FILE, SIM_ACCOUNT_FILE
 from quant_core.live.journal import Journal
-from quant_core.live.replay import ReplayClock
 from quant_core.live.sim_broker import SimBroker
-from quant_core.live.state import HALT_FILE, RISK_FILE, WorkerState
+from quant_core.live.state import WorkerMode, WorkerState
 from quant_core.live.watcher import CommandWatcher
 from quant_core.live.worker import Worker, WorkerOptions, utc_now
 from quant_core.portfolio.costs import CostModel
@@ -36,8 +35,6 @@ from quant_core.strategies import build_strategy, check_schedule
 
 logger = logging.getLogger(__name__)
 
-SIM_ACCOUNT_FILE = "sim_account.json"
-JOURNAL_FILE = "journal.duckdb"
 COMMAND_POLL_S = 0.02  # seconds between checks for a command when no event came
 ONCE_SETTLE_S = 3.0  # --once: how long the broker gets to fill before the final state
 
@@ -60,7 +57,7 @@ def live_dir(cfg: AppConfig) -> Path:
     return cfg.paths.data_dir / "live"
 
 
-def check_mode(cfg: AppConfig, request: LiveRequest) -> str:
+def check_mode(cfg: AppConfig, request: LiveRequest) -> WorkerMode:
     """Return the mode (sim, ib-paper, ib-live); refuse a live account without every consent."""
     if cfg.live.broker == "sim":
         if request.live or cfg.ib.trading_mode == "live":
@@ -68,7 +65,7 @@ def check_mode(cfg: AppConfig, request: LiveRequest) -> str:
                 "live trading needs live.broker: ib, ib.trading_mode: live AND the --live flag; "
                 "the simulated broker is paper only"
             )
-        return "sim"
+        return WorkerMode.SIM
     if request.live != (cfg.ib.trading_mode == "live"):
         raise ConfigError(
             "live trading needs ib.trading_mode: live AND the --live flag; "
@@ -77,7 +74,7 @@ def check_mode(cfg: AppConfig, request: LiveRequest) -> str:
         )
     if request.live and not cfg.ib.account:
         raise ConfigError("a live account needs ib.account set to its id")
-    return "ib-live" if request.live else "ib-paper"
+    return WorkerMode.IB_LIVE if request.live else WorkerMode.IB_PAPER
 
 
 def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = None) -> WorkerState:
@@ -87,9 +84,9 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
     never imports ``ib``); the simulated broker otherwise.
     """
     mode = check_mode(cfg, request)
-    if mode != "sim" and broker is None:
+    if mode is not WorkerMode.SIM and broker is None:
         raise ConfigError("live.broker: ib needs the IB broker, which run_live_strategy.py builds")
-    if mode != "sim" and request.replay:
+    if mode is not WorkerMode.SIM and request.replay:
         raise ConfigError("--replay runs on the simulated broker (live.broker: sim)")
     sim_account.check_request(request.replay is not None, request.continue_account)
     folder = live_dir(cfg)
@@ -99,10 +96,8 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
     strategy = build_strategy(cfg.strategy.name, cfg.strategy.params)
     check_schedule(strategy, cfg.strategy.rebalance)
     zone = get_calendar(cfg.calendar.exchange).tz
-    clock = ReplayClock(zone) if request.replay else utc_now
+    clock = replay.ReplayClock(zone) if request.replay else utc_now
     account = ""
-    # The simulated broker has no prices of its own: the worker gives it the data's closes.
-    price_feed: Callable[[np.ndarray], None] | None = None
     span = None  # the replay's first and last rows, checked before anything is moved
     if request.replay:
         span = session_range(data.dates, strategy.warmup, *request.replay)
@@ -125,14 +120,15 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
             folder / SIM_ACCOUNT_FILE,
             zone=ZoneInfo(zone),
         )
-        price_feed = broker.mark
-        if not request.replay:
-            # Marked at the data's last close before the worker's first figure: the risk day
-            # opens at today's prices, not at those an earlier run (a replay) left behind.
-            broker.mark(data.panels["close"][-1])
         if span is not None and request.continue_account:
             start = pd.Timestamp(data.dates[span[0]]).date()
             sim_account.check_continuation(broker.as_of, start, folder / SIM_ACCOUNT_FILE)
+    # A broker without prices of its own (the simulated one) is given the data's closes.
+    price_feed = replay.price_feed(broker)
+    if price_feed is not None and not request.replay:
+        # Marked at the data's last close before the worker's first figure: the risk day
+        # opens at today's prices, not at those an earlier run (a replay) left behind.
+        price_feed(data.panels["close"][-1])
     journal = Journal(folder / JOURNAL_FILE)
     options = WorkerOptions(
         mode=mode, resume=request.resume, speed_s=request.speed_s, account=account
@@ -164,7 +160,7 @@ def _refuse_another_modes_dir(folder: Path) -> None:
         return
     journal = Journal(folder / JOURNAL_FILE)
     try:
-        others = journal.modes() - {"sim"}
+        others = journal.modes() - {WorkerMode.SIM.value}
     finally:
         journal.close()
     if others:

@@ -33,9 +33,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from quant_core.atomic import atomic_write_json
 from quant_core.broker import Account, Fill, Order, OrderStatus, OrderType, Position, Side
 from quant_core.errors import OperationalError
+from quant_core.live.files import save_sim_account
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.ledger import FillStatus, Ledger, execute, fill_prices
 
@@ -269,7 +269,7 @@ class SimBroker:
         if self.store is None:
             return
         held = np.flatnonzero(self.ledger.positions).tolist()
-        atomic_write_json(
+        save_sim_account(
             self.store,
             {
                 "cash": self.ledger.cash,

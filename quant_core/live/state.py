@@ -3,8 +3,8 @@
 The worker builds a :class:`DashboardState` and writes its :meth:`DashboardState.to_json`; the
 cockpit reads the file back only through :meth:`DashboardState.from_json`. Every key of the
 document is a field name here (``live/state_fields.py`` reads and writes them by their types).
-Also the worker's states and the names of the files it keeps in ``data/live``, so the modules
-beside the worker import no worker for a name.
+Also the worker's states and modes, so the modules beside the worker import no worker for a
+name (the names of the files in ``data/live`` are ``live/files.py``'s).
 
 Reading is strict: a document of another ``schema_version``, a missing field or a value of the
 wrong type raises :class:`StateSchemaError` naming the field. Fields with a default were added
@@ -34,10 +34,6 @@ from quant_core.live.state_fields import (
 
 __all__ = ["SCHEMA_VERSION", "DashboardState", "StateSchemaError"]
 
-LATCH_FILE = "stopped.latch"
-HALT_FILE = "halted.latch"
-RISK_FILE = "risk_state.json"
-AUDIT_FILE = "commands.log.jsonl"
 SCHEMA_VERSION = 1  # written as the document's "schema_version"; bump on a breaking change
 FILLS_KEPT = 500  # the document holds today's last 500 fills
 
@@ -298,5 +294,6 @@ class DashboardState(Row):
                 f"{SCHEMA_VERSION}",
                 "schema_version",
                 version,
+                other_version=True,
             )
         return super(DashboardState, cls).from_json(data, where)

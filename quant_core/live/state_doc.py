@@ -15,24 +15,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from quant_core.broker import Account, Fill, Order, Position
-from quant_core.live.files import write_state
+from quant_core.live.files import HALT_FILE, LATCH_FILE, write_state
 from quant_core.live.state import (
     FILLS_KEPT,
-    HALT_FILE,
-    LATCH_FILE,
     AccountSummary,
-    CommandAck,
     DashboardState,
-    EquityPoint,
     FillRow,
     OpenOrderRow,
     PositionRow,
     RebalanceSchedule,
-    Reconciliation,
-    RiskLimitRow,
     RiskStatus,
     RiskSummary,
-    WorkerError,
     WorkerInfo,
     WorkerMode,
     WorkerState,
@@ -117,28 +110,24 @@ def document(
             FillRow(f.order_id, f.symbol, f.side, f.quantity, f.price, f.commission, f.time)
             for f in fills[-FILLS_KEPT:]
         ),
-        equity=tuple(
-            EquityPoint.from_json(list(point), "equity") for point in worker.equity_points
-        ),
+        equity=tuple(worker.equity_points),
         risk=RiskSummary(
             RiskStatus.TRIPPED if worker.breach else RiskStatus.OK,
             worker.breach.limit if worker.breach else None,
             worker.breach.reason if worker.breach else None,
             # Daily loss, drawdown: limit and usage.
-            tuple(RiskLimitRow.from_json(row, "risk.limits") for row in worker.limit_watch.rows()),
+            worker.limit_watch.rows(),
             worker.cfg.risk.flat_on_breach,
         ),
-        rebalance=RebalanceSchedule(_day(worker.last_rebalance), _day(worker.next_rebalance)),
-        reconciled=Reconciliation.from_json(worker.reconciled, "reconciled")
-        if worker.reconciled
-        else None,
-        commands=tuple(CommandAck.from_json(ack, "commands") for ack in worker.acks),
-        errors=tuple(WorkerError.from_json(error, "errors") for error in worker.errors),
+        rebalance=RebalanceSchedule(worker.last_rebalance, worker.next_rebalance),
+        reconciled=worker.reconciled,
+        commands=tuple(worker.acks),
+        errors=tuple(worker.errors),
     )
 
 
 def _worker_info(worker: Worker, now: dt.datetime, as_of: dt.datetime) -> WorkerInfo:
-    mode = WorkerMode(worker.options.mode)
+    mode = worker.options.mode
     return WorkerInfo(
         pid=os.getpid(),
         state=worker.state,
@@ -156,13 +145,6 @@ def _worker_info(worker: Worker, now: dt.datetime, as_of: dt.datetime) -> Worker
         latched=(worker.live_dir / LATCH_FILE).exists(),
         halted_latch=(worker.live_dir / HALT_FILE).exists(),
         exited=worker.finished,  # the last state of a process that has ended
-        replay_finished=_day(worker.replay_finished),  # a replay's end, not a crash
+        replay_finished=worker.replay_finished,  # a replay's end, not a crash
         broker_as_of=as_of,
     )
-
-
-def _day(value: str | dt.date | None) -> dt.date | None:
-    # The worker keeps sessions as dates or as their ISO text.
-    if value is None or isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(value)

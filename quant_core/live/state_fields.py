@@ -25,12 +25,19 @@ from quant_core.errors import DataError
 
 
 class StateSchemaError(DataError):
-    """The state document is of another schema version, or a field is missing or malformed."""
+    """The state document is of another schema version, or a field is missing or malformed.
 
-    def __init__(self, message: str, field: str, found: object = None) -> None:
+    ``field`` names the field, ``found`` holds what was there; ``other_version`` says the whole
+    document is of another schema version (``found`` is then that version).
+    """
+
+    def __init__(
+        self, message: str, field: str, found: object = None, *, other_version: bool = False
+    ) -> None:
         super().__init__(message)
         self.field = field
         self.found = found
+        self.other_version = other_version
 
 
 def parse_time(value: object) -> dt.datetime | None:

@@ -25,7 +25,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -46,7 +46,14 @@ from quant_core.live.planner import Planner
 from quant_core.live.reconcile import reconcile_with_broker
 from quant_core.live.risk_state import RiskState
 from quant_core.live.risk_watch import LimitWatch
-from quant_core.live.state import WorkerState
+from quant_core.live.state import (
+    CommandAck,
+    EquityPoint,
+    Reconciliation,
+    WorkerError,
+    WorkerMode,
+    WorkerState,
+)
 from quant_core.live.state_doc import BrokerSnapshot, publish
 from quant_core.portfolio import risk
 from quant_core.runs import config_digest, new_run_id
@@ -67,7 +74,7 @@ LAST_ERRORS = 50
 class WorkerOptions:
     """How this worker was started."""
 
-    mode: str = "sim"
+    mode: WorkerMode = WorkerMode.SIM
     resume: bool = False
     speed_s: float = 0.0
     account: str = ""  # how the broker's account began, when the run chose (a replay's sim)
@@ -82,8 +89,8 @@ class Worker:
     """Coordinate one broker, one strategy and the two files (see the module docstring).
 
     ``price_feed``: called with each new close of every symbol, for a broker that has no
-    prices of its own (the simulated broker's ``mark``, given by ``live/run.py``); None for one
-    that has (IB).
+    prices of its own (the simulated broker: ``live.replay.price_feed``); None for one that has
+    (IB).
     """
 
     def __init__(
@@ -111,13 +118,13 @@ class Worker:
         self.reason = "starting"
         self.run_id = new_run_id(wall())
         self.started_at = wall()
-        self.equity_points: deque[tuple[str, float]] = deque(maxlen=EQUITY_POINTS)
-        self.acks: deque[dict[str, Any]] = deque(maxlen=LAST_ACKS)
+        self.equity_points: deque[EquityPoint] = deque(maxlen=EQUITY_POINTS)
+        self.acks: deque[CommandAck] = deque(maxlen=LAST_ACKS)
         self.answered = 0  # commands acknowledged by this process
-        self.errors: deque[dict[str, Any]] = deque(maxlen=LAST_ERRORS)
+        self.errors: deque[WorkerError] = deque(maxlen=LAST_ERRORS)
         self.breach: risk.Breach | None = None
-        self.last_rebalance: str | None = None
-        self.next_rebalance: str | None = None
+        self.last_rebalance: dt.date | None = None
+        self.next_rebalance: dt.date | None = None
         self.session: pd.Timestamp | None = None
         self.zone = ZoneInfo(self.calendar.tz)
         # The peak and the session's opening equity outlive the worker, so a restart (or the
@@ -140,8 +147,8 @@ class Worker:
         )
         self.stop_requested = False
         self.finished = False
-        self.replay_finished: str | None = None  # the last session of a replay run to its end
-        self.reconciled: dict[str, Any] = {}
+        self.replay_finished: dt.date | None = None  # the last session of a replay run to its end
+        self.reconciled: Reconciliation | None = None  # what reconcile() last found
         self.last_sample: dt.datetime | None = None
         self.before_disconnect: tuple[WorkerState, str] = (WorkerState.RUNNING, "connected")
         self.broker_snapshot: BrokerSnapshot | None = None  # the last figures read
@@ -154,12 +161,12 @@ class Worker:
 
     # ------------------------------------------------------------------------ the machine
 
-    def transition(self, new: WorkerState, reason: str) -> None:
-        """Move to ``new`` and log why; a halt is saved, so a restart comes up HALTED too."""
+    def transition(self, new: WorkerState, reason: str, *, save: bool = True) -> None:
+        """Move to ``new`` and log why; a halt is saved (``save``): a restart comes up HALTED."""
         if new is not self.state or reason != self.reason:
             logger.info("Worker state %s -> %s: %s", self.state, new, reason)
         self.state, self.reason = new, reason
-        if new is WorkerState.HALTED and not reason.startswith("still halted"):
+        if new is WorkerState.HALTED and save:
             files.save_halt(self.live_dir, reason, self.wall())
 
     def lift_latches(self) -> None:
@@ -179,7 +186,8 @@ class Worker:
             self.lift_latches()
             self.transition(WorkerState.RUNNING, "started with --resume: latches cleared")
         elif halted is not None and not latched:
-            self.transition(WorkerState.HALTED, f"still halted: {halted}; RESUME to trade again")
+            still = f"still halted: {halted}; RESUME to trade again"
+            self.transition(WorkerState.HALTED, still, save=False)  # on file already
         elif latched:
             self.transition(
                 WorkerState.STOPPED,
@@ -220,15 +228,9 @@ class Worker:
     def reconcile(self) -> None:
         """Read positions and our own open orders back from the broker before placing anything."""
         found = reconcile_with_broker(
-            self.broker,
-            self.journal,
-            self.run_id,
-            self.zone,
-            self.local_today(),
-            self.report_error,
+            self.broker, self.journal, self.run_id, self.zone, self.local_today(), self.report_error
         )
-        at, account = self.wall().isoformat(), self.options.account or None
-        self.reconciled = {"at": at, **found, "account": account}
+        self.reconciled = replace(found, at=self.wall(), account=self.options.account or None)
 
     def heartbeat(self) -> None:
         """Take commands, check the account limits (``live.risk_watch``), write the state file."""
@@ -243,9 +245,9 @@ class Worker:
 
     def report_error(self, message: str) -> None:
         """Log ``message`` and list it in the state's errors (once while it repeats)."""
-        if not self.errors or self.errors[-1]["message"] != message:
+        if not self.errors or self.errors[-1].message != message:
             logger.error("%s", message)
-            self.errors.append({"at": self.wall().isoformat(), "message": message})
+            self.errors.append(WorkerError(self.wall(), message))
 
     # ------------------------------------------------------------------------ rebalancing
 
@@ -286,7 +288,7 @@ class Worker:
         placed = self.broker.place(plan.orders)
         crash_point_for_tests("placed")
         self.journal.placed(self.run_id, placed)
-        self.last_rebalance = str(session)
+        self.last_rebalance = session
         logger.info("Rebalance for %s: %d order(s) sent", session, len(placed))
         return placed
 
@@ -312,7 +314,8 @@ class Worker:
         if self.last_sample is None or (now - self.last_sample).total_seconds() >= every_s:
             self.last_sample = now
             account = self.broker.account()
-            self.equity_points.append((now.isoformat(timespec="seconds"), account.net_liquidation))
+            at = now.replace(microsecond=0)  # to the second
+            self.equity_points.append(EquityPoint(at, account.net_liquidation))
             self.journal.equity(self.run_id, now, account.net_liquidation, account.cash)
             self.next_rebalance = self.planner.next_due(self.local_today())
 

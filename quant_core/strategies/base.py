@@ -20,14 +20,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from config.redact import is_secret_key
 from quant_core.data.panels import MarketData
-from quant_core.errors import ConfigError, QuantError
+from quant_core.errors import ConfigError, StrategyError
 from quant_core.factors import make_factor
 from quant_core.portfolio.schedule import Rule
 from quant_core.registry import Registry
 
 
-class LookAheadError(QuantError):
-    """A strategy asked for data dated T or later."""
+class LookAheadError(StrategyError):
+    """A strategy asked for data dated T or later: the strategy's fault (exit code 4)."""
 
 
 class DataView:
@@ -61,9 +61,15 @@ class DataView:
         """Return the last ``window`` rows (all if None) through T-1 of one field, as numpy.
 
         Columns follow :attr:`symbols`. A copy: not even its ``.base`` reaches row T.
+
+        Raises
+        ------
+        StrategyError
+            The panels hold no field ``name``: the strategy's code (or a factor's ``inputs``)
+            asks for it, no configuration names it.
         """
         if name not in self._data.panels:
-            raise ConfigError(f"no bar field {name!r}; available: {sorted(self._data.panels)}")
+            raise StrategyError(f"no bar field {name!r}; available: {sorted(self._data.panels)}")
         start = 0 if window is None else max(0, self._end - window)
         return self._data.panels[name][start : self._end].copy()
 

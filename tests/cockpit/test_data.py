@@ -52,7 +52,7 @@ def test_metrics_show_what_the_warehouse_holds(
     assert shown["Last session"] == "2010-08-20"
     assert shown["Missing sessions"] == str(len(gaps.missing)) == "7"
     assert shown["Partial sessions"] == str(len(gaps.partial)) == "1"
-    assert shown["Factors stored"] == str(len(warehouse.factors(DATASET)))
+    assert shown["Factors stored"] == str(len(warehouse.factor_store.names(DATASET)))
     # The chart marks each missing session, and the partial one at its bar count.
     bars = chart(at, "Symbols with a bar per session")
     missing = next(t for t in bars["data"] if t["name"].startswith("missing session"))
@@ -66,7 +66,7 @@ def test_last_sync_shows_the_repaired_rows_and_their_rules(
 ) -> None:
     at = open_page("data")
 
-    last = warehouse.last_sync(DATASET)
+    last = warehouse.sync_log.last(DATASET)
     assert last is not None
     shown = metrics(at)
     assert shown["Rows repaired"] == str(last["repaired"]) == "78"
@@ -100,11 +100,11 @@ def test_symbols_gaps_history_and_factors_tables(
     gaps = frame(at, "session", "kind")
     assert gaps["kind"].value_counts().to_dict() == {"missing": 7, "partial": 1}
     history = frame(at, "finished (UTC)", "sync id")
-    assert len(history) == len(warehouse.syncs(DATASET)) == 1
+    assert len(history) == len(warehouse.sync_log.entries(DATASET)) == 1
     assert history["repaired"].tolist() == [78]
     factors = frame(at, "factor", "first date", "last date")
-    assert factors["factor"].tolist() == warehouse.factors(DATASET)
-    momentum = warehouse.factor_panel(DATASET, "momentum_126")
+    assert factors["factor"].tolist() == warehouse.factor_store.names(DATASET)
+    momentum = warehouse.factor_store.panel(DATASET, "momentum_126")
     row = factors[factors["factor"] == "momentum_126"].iloc[0].to_dict()
     assert pd.Timestamp(str(row["first date"])) == momentum.index.min()
     assert row["values"] == int(momentum.notna().to_numpy().sum())

@@ -69,7 +69,7 @@ def warehouse(data_dir: Path) -> Warehouse:
 def analyze(warehouse: Warehouse, name: str, horizon: int, quantiles: int) -> FactorAnalysis:
     """Return what the page should show for ``name``, computed straight from the warehouse."""
     close = warehouse.panel(DATASET, "close")
-    panel = warehouse.factor_panel(DATASET, name)
+    panel = warehouse.factor_store.panel(DATASET, name)
     return analyze_factor(name, panel, close, horizon, quantiles, MIN_PAIRS)
 
 
@@ -92,7 +92,7 @@ def test_defaults_show_every_stored_factor_and_the_first_in_detail(
 ) -> None:
     at = open_page("factors")
 
-    names = warehouse.factors(DATASET)
+    names = warehouse.factor_store.names(DATASET)
     first = analyze(warehouse, names[0], 21, 5)
     assert at.number_input(key="fa_horizon").value == 21
     assert at.selectbox(key="fa_quantiles").value == 5
@@ -116,7 +116,7 @@ def test_summary_table_holds_every_chosen_factor(
     at = open_page("factors")
 
     shown = at.dataframe[0].value
-    names = warehouse.factors(DATASET)
+    names = warehouse.factor_store.names(DATASET)
     expected = summary_table([analyze(warehouse, n, 21, 5) for n in names])
     assert shown["factor"].tolist() == names
     np.testing.assert_allclose(shown["mean IC"], expected["mean IC"])
@@ -155,7 +155,7 @@ def test_correlation_heatmap_and_per_factor_charts_follow_the_choice(
     at.run()
 
     heat = chart(at, "Mean cross-sectional rank correlation")
-    panels = {name: warehouse.factor_panel(DATASET, name) for name in chosen}
+    panels = {name: warehouse.factor_store.panel(DATASET, name) for name in chosen}
     matrix = factor_correlation(panels, MIN_PAIRS)
     assert heat["data"][0]["x"] == chosen
     np.testing.assert_allclose(plotly_array(heat["data"][0]["z"]), matrix.to_numpy())

@@ -151,7 +151,7 @@ def test_a_bar_from_next_week_is_rejected_and_strict_exits_1(tmp_path: Path) -> 
     assert "future_date" in strict.stdout
     warehouse = Warehouse(tmp_path / "d" / "warehouse")
     assert warehouse.read_bars("csv")["date"].tolist() == [pd.Timestamp("2010-01-04")]
-    for sync in warehouse.syncs("csv"):
+    for sync in warehouse.sync_log.entries("csv"):
         assert sync["by_rule"] == {"future_date": {"rejected": 1}}
     for issues in (tmp_path / "d" / "warehouse" / "csv" / "syncs").glob("*-issues.csv"):
         assert f"{csv},3,AAA,{future},future_date,rejected,date is after" in issues.read_text()

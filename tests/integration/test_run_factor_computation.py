@@ -33,17 +33,17 @@ def warehouse(tmp_path: Path, calendar) -> Warehouse:
 def test_stored_values_equal_a_direct_computation(warehouse: Warehouse) -> None:
     compute_factors(warehouse, "wiki5", ["momentum_126", "rsi_14"])
 
-    stored = warehouse.factor_panel("wiki5", "momentum_126")
+    stored = warehouse.factor_store.panel("wiki5", "momentum_126")
     direct = make_factor("momentum_126").compute({"close": warehouse.panel("wiki5", "close")})
     direct = direct.dropna(how="all")
     assert stored.shape == direct.shape
     np.testing.assert_allclose(stored.to_numpy(), direct.to_numpy(), equal_nan=True)
-    assert warehouse.factors("wiki5") == ["momentum_126", "rsi_14"]
+    assert warehouse.factor_store.names("wiki5") == ["momentum_126", "rsi_14"]
 
 
 def test_incremental_run_computes_only_new_sessions_and_matches_full(warehouse: Warehouse) -> None:
     compute_factors(warehouse, "wiki5", ["volatility_20"], start=None)
-    full = warehouse.factor_panel("wiki5", "volatility_20")
+    full = warehouse.factor_store.panel("wiki5", "volatility_20")
     # Drop the last year, then let an incremental run fill it in from the window before it.
     cut = dt.date(2012, 3, 1)
     store2 = Warehouse(warehouse.root.parent / "second")
@@ -58,14 +58,14 @@ def test_incremental_run_computes_only_new_sessions_and_matches_full(warehouse: 
 
     assert reports[0].first is not None
     assert reports[0].first > cut
-    again = store2.factor_panel("wiki5", "volatility_20")
+    again = store2.factor_store.panel("wiki5", "volatility_20")
     pd.testing.assert_frame_equal(again, full)
     assert compute_factors(store2, "wiki5", ["volatility_20"])[0].rows_written == 0
 
 
 def test_start_limits_what_is_written(warehouse: Warehouse) -> None:
     compute_factors(warehouse, "wiki5", ["reversal_5"], start=dt.date(2012, 6, 2))
-    stored = warehouse.factor_panel("wiki5", "reversal_5")
+    stored = warehouse.factor_store.panel("wiki5", "reversal_5")
     assert stored.index.min() == pd.Timestamp("2012-06-04")
 
 

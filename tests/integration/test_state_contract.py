@@ -7,6 +7,7 @@ acknowledged command and an equity point, written by ``Worker.write_state``.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from quant_core.live.files import CommandKind, load_state, read_state, send_comm
 from quant_core.live.state import (
     SCHEMA_VERSION,
     DashboardState,
+    EquityPoint,
     RiskStatus,
     StateSchemaError,
     WorkerMode,
@@ -33,7 +35,7 @@ def written(tmp_path: Path) -> tuple[str, dict[str, Any]]:
     holding(worker, broker, data)
     send_command(worker.live_dir, CommandKind.CANCEL, source="test")
     commands.take(worker)
-    worker.equity_points.append(("2010-01-05", 100_000.0))
+    worker.equity_points.append(EquityPoint(dt.date(2010, 1, 5), 100_000.0))
     worker.write_state()
     worker.journal.close()
     text = (worker.live_dir / "dashboard_state.json").read_text()

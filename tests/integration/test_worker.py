@@ -13,11 +13,18 @@ import pytest
 
 from config import load_config
 from quant_core.data.panels import MarketData
-from quant_core.live.files import COMMAND_FILE, CommandKind, read_state, send_command
+from quant_core.live.files import (
+    COMMAND_FILE,
+    HALT_FILE,
+    LATCH_FILE,
+    CommandKind,
+    read_state,
+    send_command,
+)
 from quant_core.live.journal import Journal
 from quant_core.live.replay import ReplayClock
 from quant_core.live.sim_broker import SimBroker
-from quant_core.live.state import LATCH_FILE, WorkerState
+from quant_core.live.state import WorkerState
 from quant_core.live.worker import Worker, WorkerOptions
 from quant_core.portfolio.costs import CostModel
 from tests.factories import Fixed, market
@@ -308,6 +315,24 @@ def test_halted_survives_a_restart_until_resume(tmp_path: Path) -> None:
     again.heartbeat()
     assert again.state.value == "RUNNING"
     assert again.rebalance(4)
+    again.journal.close()
+
+
+def test_an_unreadable_halt_latch_still_holds_the_worker_halted(tmp_path: Path) -> None:
+    worker, _, _ = make(tmp_path)
+    worker.finish()
+    worker.journal.close()
+    (worker.live_dir / HALT_FILE).write_text("{not json")
+
+    again, _, _ = make(tmp_path)  # it starts, rather than crash on the file
+
+    assert again.state is WorkerState.HALTED
+    assert f"{HALT_FILE} is unreadable" in again.reason
+    assert again.rebalance(4) == []
+    send_command(again.live_dir, "RESUME")
+    again.heartbeat()
+    assert again.state.value == "RUNNING"  # (mypy narrowed the state to HALTED above)
+    assert not (again.live_dir / HALT_FILE).exists()
     again.journal.close()
 
 

@@ -17,7 +17,7 @@ from quant_core.errors import ConfigError, TemporaryBrokerError
 from quant_core.ib.broker import IBBroker
 from quant_core.live.files import read_state, send_command
 from quant_core.live.journal import Journal
-from quant_core.live.state import WorkerState
+from quant_core.live.state import WorkerMode, WorkerState
 from quant_core.live.worker import Worker, WorkerOptions
 from tests.factories import Fixed, market
 from tests.fake_tws import LIB, client_problems
@@ -59,7 +59,7 @@ def make_worker(tmp_path: Path, fake: FakeTWS, *overrides: str) -> Worker:
         broker,
         live,
         journal,
-        WorkerOptions(mode="ib-paper"),
+        WorkerOptions(mode=WorkerMode.IB_PAPER),
     )
     w.sleep = broker.wait  # let the IB client process messages while the worker waits
     w.start()
@@ -138,7 +138,8 @@ def test_a_drop_mid_session_reconnects_and_never_doubles(worker: Worker, fake: F
     assert worker.recover(TemporaryBrokerError("connection lost"), 0)
 
     assert worker.state is WorkerState.RUNNING
-    assert worker.reconciled["our_open_orders"] == 1
+    assert worker.reconciled is not None
+    assert worker.reconciled.our_open_orders == 1
     assert worker.rebalance_next() == []  # this session's orders are at the broker already
     assert len(fake.orders) == orders_before
 
@@ -228,8 +229,8 @@ def test_a_flat_cut_by_a_drop_leaves_the_worker_halted(worker: Worker, fake: Fak
 
     assert worker.state is WorkerState.HALTED  # it must not trade back in after reconnecting
     [ack] = list(worker.acks)
-    assert ack["command"] == "FLAT"
-    assert ack["result"].startswith("interrupted")
+    assert ack.command == "FLAT"
+    assert ack.result.startswith("interrupted")
     assert worker.recover(TemporaryBrokerError("connection lost"), 0)
     assert worker.state is WorkerState.HALTED
 
@@ -393,8 +394,8 @@ def test_commands_are_answered_while_disconnected(worker: Worker, fake: FakeTWS)
     send_command(worker.live_dir, "FLAT")
     assert not worker.recover(lost.value, 0)  # still down; the FLAT is answered meanwhile
     [ack] = list(worker.acks)
-    assert ack["command"] == "FLAT"
-    assert ack["result"].startswith("not executed: disconnected from the broker")
+    assert ack.command == "FLAT"
+    assert ack.result.startswith("not executed: disconnected from the broker")
     assert {p.symbol for p in worker.broker.positions()} == {"AAPL", "MSFT"}  # nothing closed
 
     fake.send_error(1102, "Connectivity between IB and TWS has been restored - data maintained.")
@@ -423,7 +424,8 @@ def test_a_worker_restarted_under_another_client_id_sees_its_orders_and_sends_no
         [resting] = again.broker.open_orders()
         assert resting.symbol == "XOM"
         assert resting.order_id.startswith("21/")  # visible, marked as another client's
-        assert again.reconciled["our_open_orders"] == 1
+        assert again.reconciled is not None
+        assert again.reconciled.our_open_orders == 1
         state = read_state(again.live_dir)
         assert state is not None
         assert any("placed under another IB client id" in e["message"] for e in state["errors"])
@@ -437,15 +439,15 @@ def test_a_worker_restarted_under_another_client_id_sees_its_orders_and_sends_no
         assert [o.stock.symbol for o in fake.orders.values() if o.status == "Submitted"] == ["XOM"]
         assert fake.cancel_requests == []  # ...and never sends a cancel meant for another order
         cancel = list(again.acks)[-1]
-        assert cancel["result"].startswith("cancelled 0 open order(s); 1 order(s) of ours still")
-        assert cancel["detail"] == {"not_cancelled": ["qc:2010-01-11:XOM"]}
+        assert cancel.result.startswith("cancelled 0 open order(s); 1 order(s) of ours still")
+        assert cancel.detail == {"not_cancelled": ["qc:2010-01-11:XOM"]}
 
         send_command(again.live_dir, "FLAT")  # positions close; the account is still NOT flat
         again.heartbeat()
         flat = list(again.acks)[-1]
         assert again.broker.positions() == []
-        assert flat["result"].startswith("NOT flat: 2 position(s) closed, but 1 order(s)")
-        assert "cancel them in TWS" in flat["result"]
+        assert flat.result.startswith("NOT flat: 2 position(s) closed, but 1 order(s)")
+        assert "cancel them in TWS" in flat.result
     finally:
         close_worker(again)
     assert client_problems(caplog.records) == []

@@ -12,11 +12,11 @@ import pytest
 from config import load_config
 from quant_core.broker import Order
 from quant_core.errors import TemporaryBrokerError
-from quant_core.live.files import read_state, send_command
+from quant_core.live.files import AUDIT_FILE, HALT_FILE, read_state, send_command
 from quant_core.live.journal import Journal
 from quant_core.live.replay import ReplayClock
 from quant_core.live.sim_broker import SimBroker
-from quant_core.live.state import AUDIT_FILE, HALT_FILE, WorkerState
+from quant_core.live.state import WorkerState
 from quant_core.live.worker import Worker
 from quant_core.portfolio.costs import CostModel
 from tests.factories import Fixed, market
@@ -188,7 +188,7 @@ def test_a_flat_on_breach_cut_short_is_sent_again(tmp_path: Path) -> None:
     worker.heartbeat()  # reconnected: the limit is still tripped, FLAT again
 
     assert broker.positions() == []
-    results = [a["result"] for a in worker.acks if a.get("source") == "risk"]
+    results = [a.result for a in worker.acks if a.source == "risk"]
     assert results[0].startswith("interrupted: socket closed while placing")
     assert len(results) == 2
     assert worker.risk_state.flattened == {"max_daily_loss"}

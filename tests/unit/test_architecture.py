@@ -21,7 +21,7 @@ ENTRY_POINTS = {
 
 # Floors, lowest first. A module may import its own floor's leaves and lower floors only.
 FLOORS: list[set[str]] = [
-    {"types", "errors", "atomic", "calendar", "registry", "clock", "broker", "cli", "runs"},
+    {"types", "errors", "atomic", "calendar", "registry", "broker", "cli", "runs"},
     {"data"},
     {"portfolio"},
     {"factors"},
@@ -41,7 +41,9 @@ EXCLUSIVE = {
 INDEPENDENT = [("backtest", "live"), ("backtest", "ib"), ("live", "ib")]
 # No I/O, no clock. factors/compute.py is the one factors module that reads bars and stores
 # values (DESIGN.md puts it there); the computation, factors.base and factors.library, is pure.
+# portfolio/ takes weights and gives shares and fills (it may read config types, never files).
 PURE_PREFIXES = (
+    "quant_core.portfolio",
     "quant_core.strategies",
     "quant_core.factors.base",
     "quant_core.factors.library",
@@ -142,7 +144,7 @@ def test_imports_respect_the_layers(module: str, path: Path) -> None:
 
 
 @pytest.mark.parametrize(("module", "path"), MODULES, ids=[m for m, _ in MODULES])
-def test_strategies_and_factors_do_no_io_and_read_no_clock(module: str, path: Path) -> None:
+def test_pure_modules_do_no_io_and_read_no_clock(module: str, path: Path) -> None:
     if not module.startswith(PURE_PREFIXES):
         return
     for name in _imports(module, path):
@@ -220,6 +222,16 @@ def test_only_the_replay_and_the_entry_point_import_the_simulated_broker(
         assert not name.startswith("quant_core.live.sim_broker"), (
             f"{module} imports {name}: only {sorted(SIM_BROKER_IMPORTERS)} may"
         )
+
+
+@pytest.mark.parametrize(("module", "path"), MODULES, ids=[m for m, _ in MODULES])
+def test_only_the_replay_knows_the_simulated_brokers_price_feed(module: str, path: Path) -> None:
+    # The simulated broker's mark is its price feed: live/replay.py hands it out (price_feed).
+    if module in {"quant_core.live.replay", "quant_core.live.sim_broker"}:
+        return
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Attribute):
+            assert node.attr != "mark", f"{module} uses .mark: ask live.replay.price_feed"
 
 
 @pytest.mark.parametrize(("module", "path"), MODULES, ids=[m for m, _ in MODULES])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,3 +72,24 @@ def test_main_sets_up_logging_and_returns_the_work_code() -> None:
     assert cli.main(lambda: 7) == 7
     (handler,) = logging.getLogger().handlers
     assert isinstance(handler.formatter, cli.RedactingFormatter)
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_a_look_ahead_is_the_strategys_fault_exit_4() -> None:
+    from quant_core.strategies.base import LookAheadError
+
+    def work() -> int:
+        raise LookAheadError("asked for close on 2010-01-05, but the view ends at 2010-01-04")
+
+    assert cli.main(work) == cli.ExitCode.STRATEGY_ERROR
+
+
+def test_parser_is_described_by_the_docstrings_first_paragraph() -> None:
+    parser = cli.parser("Do one thing.\n\nExamples\n--------\n    python run_x.py\n")
+    assert parser.description == "Do one thing."
+
+
+def test_a_piped_console_gets_the_width_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdout", io.StringIO())  # piped: not a terminal
+    assert cli.console(piped_width=160).width == 160
+    assert cli.console().width == 120

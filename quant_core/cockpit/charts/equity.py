@@ -14,7 +14,7 @@ from quant_core.live.state import DashboardState
 from quant_core.live.state_fields import finite
 
 
-def equity_figure(state: DashboardState | None) -> go.Figure | None:
+def live_equity_figure(state: DashboardState | None) -> go.Figure | None:
     """Return the net liquidation over time ($ against UTC time), or None without points."""
     points: list[tuple[dt.datetime, float]] = []
     dates_only = True

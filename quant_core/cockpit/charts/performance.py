@@ -152,7 +152,7 @@ def rolling_sharpe_figure(curve: pd.DataFrame, window: int) -> go.Figure:
             mode="lines",
             line={"color": COLORS[0], "width": 1.5},
             customdata=np.column_stack(
-                [change.to_numpy(), (equity - equity.shift(window)).to_numpy()]
+                [change.to_numpy(), metrics.window_pnl(equity, window).to_numpy()]
             ),
             hovertemplate="Sharpe %{y:.2f} · window return %{customdata[0]:+.2%} "
             "($%{customdata[1]:,.0f})<extra></extra>",
@@ -198,7 +198,6 @@ def holdings_figure(counts: pd.Series, curve: pd.DataFrame) -> go.Figure:
     if end is not None and len(counts) and counts.index[-1] < end:
         series = pd.concat([counts, pd.Series([counts.iloc[-1]], index=pd.DatetimeIndex([end]))])
     book = exposure(curve).reindex(_dates(series), method="ffill")
-    invested = (book["long_usd"] - book["short_usd"]).to_numpy()
     fig = go.Figure(
         go.Scatter(
             x=_dates(series),
@@ -207,7 +206,7 @@ def holdings_figure(counts: pd.Series, curve: pd.DataFrame) -> go.Figure:
             mode="lines+markers",
             line={"shape": "hv", "color": COLORS[0], "width": 1.5},
             marker={"size": 5},
-            customdata=np.column_stack([invested, book["gross"].to_numpy()]),
+            customdata=book[["gross_usd", "gross"]].to_numpy(),
             hovertemplate="%{y:,d} symbols held: $%{customdata[0]:,.0f} invested "
             "(%{customdata[1]:.1%} of equity)<extra></extra>",
         )

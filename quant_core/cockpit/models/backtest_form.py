@@ -19,6 +19,7 @@ from pydantic.fields import FieldInfo
 
 from config.redact import is_secret_key
 from quant_core.errors import QuantError
+from quant_core.portfolio.schedule import Rule
 
 Kind = Literal["int", "float", "bool", "choice", "text", "json"]
 
@@ -194,13 +195,12 @@ def check_form(
     return (None if errors else params), errors
 
 
-Rebalance = int | Literal["weekly", "monthly"]
 REBALANCE_MODES = ("every N sessions", "weekly", "monthly")  # the form's choices
 
 
-def rebalance_rule(mode: str, sessions: int) -> Rebalance:
+def rebalance_rule(mode: str, sessions: int) -> Rule:
     """Return the rule a form's rebalance mode means: every ``sessions`` sessions, or the mode."""
-    return int(sessions) if mode == REBALANCE_MODES[0] else cast(Rebalance, mode)
+    return int(sessions) if mode == REBALANCE_MODES[0] else cast(Rule, mode)
 
 
 def backtest_overrides(
@@ -210,7 +210,7 @@ def backtest_overrides(
     dataset: str,
     start: Any,
     end: Any,
-    rebalance: Rebalance,
+    rebalance: Rule,
     cash_buffer: float,
     initial_cash: float,
 ) -> list[str]:

@@ -35,11 +35,8 @@ def monthly_returns(equity: pd.Series) -> pd.DataFrame:
 
 def monthly_pnl(equity: pd.Series) -> pd.DataFrame:
     """Return the monthly profit in USD, shaped as :func:`monthly_returns` (``Year`` too)."""
-    index = pd.DatetimeIndex(equity.index)
-    month_end = equity.groupby([index.year, index.month]).last()
-    table = _by_month(month_end.diff().fillna(month_end.iloc[0] - equity.iloc[0]))
-    year_end = equity.groupby(index.year).last()
-    table["Year"] = year_end.diff().fillna(year_end.iloc[0] - equity.iloc[0])
+    table = _by_month(metrics.period_pnl(equity, "month"))
+    table["Year"] = metrics.period_pnl(equity, "year")
     table.index.name, table.columns.name = "year", "month"
     return table
 
@@ -57,7 +54,8 @@ def _by_month(values: pd.Series) -> pd.DataFrame:
 def exposure(curve: pd.DataFrame) -> pd.DataFrame:
     """Return gross ``(long - short) / equity`` and net ``(long + short) / equity`` exposure.
 
-    ``short_value`` is stored negative. Also returns the long and short values in USD.
+    ``short_value`` is stored negative. Also returns the long, short and gross (long - short)
+    values in USD.
     """
     columns = ("equity", "long_value", "short_value")
     book = pd.DataFrame({column: equity_series(curve, column) for column in columns})
@@ -67,6 +65,7 @@ def exposure(curve: pd.DataFrame) -> pd.DataFrame:
             "net": metrics.net_exposure(book),
             "long_usd": book["long_value"],
             "short_usd": book["short_value"],
+            "gross_usd": metrics.gross_value(book),
         }
     )
 

@@ -144,9 +144,7 @@ def status(
     threshold = stale_after_s(heartbeat_s)
     if state is None:
         liveness = Liveness.NO_STATE if problem is None else Liveness.UNREADABLE
-        version = (
-            problem.found if problem is not None and problem.field == "schema_version" else None
-        )
+        version = problem.found if problem is not None and problem.other_version else None
         return Status(
             liveness, None, "", None, None, None, None, None, None, None, threshold,
             version, problem=None if problem is None else str(problem),

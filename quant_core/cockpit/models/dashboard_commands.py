@@ -159,6 +159,19 @@ def button_notes(
         }
     within = f"a worker started within {max_age_s:g} s (live.command_max_age_s)"
     late = "a later one refuses it as expired"
+    if s.liveness is Liveness.UNREADABLE:
+        # A worker may be running and heartbeating (one of another version, say): this cockpit
+        # cannot tell, so it says what happens either way.
+        unknown = (
+            "The state file cannot be read, so whether a worker runs is unknown. The command "
+            f"goes to the queue: a running worker {{now}} at once; otherwise {within} does; {late}."
+        )
+        return {
+            cancel: unknown.format(now="cancels every open order"),
+            flat: unknown.format(now="goes flat and stays HALTED"),
+            stop: unknown.format(now="stops"),
+            resume: unknown.format(now="trades again"),
+        }
     ended = (
         "The worker is already STOPPED and its process has exited: nothing to stop. "
         if s.liveness is Liveness.EXITED
@@ -187,6 +200,14 @@ def controls_message(s: Status) -> Message | None:
     }[s.liveness]
     if s.liveness is Liveness.EXITED and s.replay_finished:
         why = f"The replay finished on {s.replay_finished}: its process has ended"
+    if s.liveness is Liveness.UNREADABLE:
+        return Message(
+            "warning",
+            f"{why}, so whether a worker is running is unknown: a button queues its command (a "
+            "file of its own in inbox/); a running worker executes it at once, else it waits "
+            "for a worker to start. To be sure of the account now, use the broker's own "
+            "platform (TWS).",
+        )
     return Message(
         "warning",
         f"{why}: a button queues its command (a file of its own in inbox/), where it waits for a "

@@ -38,7 +38,7 @@ class DatasetSnapshot:
     gaps
         Sessions with no bar at all, and partial sessions, against the exchange calendar.
     last_sync
-        The summary of the last sync (``Warehouse.last_sync``), or None.
+        The summary of the last sync (``SyncLog.last``), or None.
     syncs
         Every sync summary, oldest first.
     issues
@@ -78,7 +78,7 @@ def snapshot(warehouse: Warehouse, dataset: str, calendar: TradingCalendar) -> D
     coverage = warehouse.coverage(dataset, calendar)
     per_session = warehouse.bars_per_session(dataset)
     gaps = find_gaps(per_session, coverage["first_date"], coverage["last_date"], calendar)
-    last = warehouse.last_sync(dataset)
+    last = warehouse.sync_log.last(dataset)
     issues, issues_file = read_issues(warehouse, dataset, last)
     return DatasetSnapshot(
         name=dataset,
@@ -89,7 +89,7 @@ def snapshot(warehouse: Warehouse, dataset: str, calendar: TradingCalendar) -> D
         bars_per_session=per_session,
         gaps=gaps,
         last_sync=last,
-        syncs=tuple(warehouse.syncs(dataset)),
+        syncs=tuple(warehouse.sync_log.entries(dataset)),
         issues=issues,
         issues_file=issues_file,
         factors=_stored_factors(warehouse, dataset),
@@ -107,7 +107,7 @@ def read_issues(
     empty = pd.DataFrame({c: pd.Series([], dtype="object") for c in ISSUE_COLUMNS})
     if not sync or not sync.get("issues_file"):
         return empty, None
-    path = warehouse.issues_dir(dataset) / f"{sync['sync_id']}-issues.csv"
+    path = warehouse.sync_log.issues_dir(dataset) / f"{sync['sync_id']}-issues.csv"
     if not path.is_file():
         return empty, None
     issues = pd.read_csv(path, dtype={"line": "Int64"}, keep_default_na=False, na_values=[""])
@@ -116,8 +116,8 @@ def read_issues(
 
 def _stored_factors(warehouse: Warehouse, dataset: str) -> pd.DataFrame:
     rows = []
-    for name in warehouse.factors(dataset):
-        panel = warehouse.factor_panel(dataset, name)
+    for name in warehouse.factor_store.names(dataset):
+        panel = warehouse.factor_store.panel(dataset, name)
         have = panel.notna()
         rows.append(
             {

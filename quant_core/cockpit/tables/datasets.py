@@ -13,10 +13,11 @@ from typing import Any
 
 import pandas as pd
 
-from quant_core.cockpit.format import age, count, parse_timestamp, utc_time
+from quant_core.cockpit.format import count, fmt_age, fmt_time
 from quant_core.cockpit.models.dataset_snapshot import DatasetSnapshot, date_range
 from quant_core.data.schema import ISSUE_COLUMNS
 from quant_core.data.sync import Gaps
+from quant_core.live.state_fields import parse_time
 
 
 def overview_table(snapshots: Sequence[DatasetSnapshot]) -> pd.DataFrame:
@@ -80,9 +81,9 @@ def sync_line(sync: dict[str, Any] | None, now: dt.datetime) -> str:
     if not sync:
         return "No sync recorded for this dataset."
     ago = ""
-    finished = parse_timestamp(sync.get("finished_at"))
+    finished = parse_time(sync.get("finished_at"))
     if finished is not None:
-        ago = f" ({age(now - finished)} ago)"
+        ago = f" ({fmt_age((now - finished).total_seconds(), coarse=True)} ago)"
     return (
         f"{_when(sync)} UTC{ago} from `{sync.get('source', '?')}`: "
         f"{count(sync.get('rows_in'))} rows in, {count(sync.get('rows_written'))} written "
@@ -132,4 +133,4 @@ def issue_rows(issues: pd.DataFrame) -> pd.DataFrame:
 
 
 def _when(sync: dict[str, Any] | None) -> str:
-    return utc_time(parse_timestamp((sync or {}).get("finished_at")))
+    return fmt_time(parse_time((sync or {}).get("finished_at")), suffix=False)

@@ -3,8 +3,10 @@
 Daily PnL is the worker's figure (the broker's own, or net liquidation against the session's
 opening equity). Total PnL is realized + unrealized, as the broker reports them. The headline
 figures are whole dollars (the cents are in their help), so a seven-figure account fits its box.
-A position's unrealised PnL is ``(market_price - avg_cost) x quantity``; its weight is its market
-value over net liquidation. Times are shown in UTC.
+A position's market value and weight (market value over net liquidation) are the worker's, from
+its row; a row without them (an unknown price or NAV when written, or a hand-written file) gets
+them from its shares, price and the account's NAV. Its unrealised PnL is
+``(market_price - avg_cost) x quantity``. Times are shown in UTC.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from quant_core.backtest import metrics
 from quant_core.cockpit.format import fmt_time, money, signed_money
 from quant_core.cockpit.models.dashboard_commands import detail_text
 from quant_core.live.state import AccountSummary, DashboardState
@@ -118,12 +121,20 @@ def net_liquidation(state: DashboardState | None) -> float | None:
 
 
 def positions_table(state: DashboardState | None) -> pd.DataFrame:
-    """Return the positions, largest first: shares, cost, price, value, weight, unrealised PnL."""
+    """Return the positions, largest first: shares, cost, price, value, weight, unrealised PnL.
+
+    Market value and weight are the row's; where the row has none, computed (module docstring).
+    """
     nav = net_liquidation(state)
     rows = []
     for p in state.positions if state is not None else ():
         qty, cost, price = finite(p.quantity), finite(p.avg_cost), finite(p.market_price)
-        value = qty * price if qty is not None and price is not None else None
+        value = finite(p.market_value)
+        if value is None and qty is not None and price is not None:
+            value = qty * price
+        share = finite(p.weight)
+        if share is None:
+            share = weight(value, nav)
         pnl = unrealized_pnl(qty, cost, price)
         basis = abs(qty * cost) if qty is not None and cost is not None else 0.0
         rows.append(
@@ -133,7 +144,7 @@ def positions_table(state: DashboardState | None) -> pd.DataFrame:
                 "Avg cost": cost,
                 "Price": price,
                 "Market value": value,
-                "Weight (%)": _percent(weight(value, nav)),
+                "Weight (%)": _percent(share),
                 "Unrealised PnL": pnl,
                 "Unrealised (%)": _percent(pnl / basis if pnl is not None and basis else None),
             }
@@ -153,8 +164,7 @@ def positions_summary(table: pd.DataFrame, nav: float | None) -> str:
     """Return one line: how many positions, gross exposure ($ and % of NAV), unrealised PnL."""
     if table.empty:
         return "No positions."
-    gross = float(table["Market value"].abs().sum())
-    net = float(table["Market value"].sum())
+    gross, net = metrics.book_exposure(table["Market value"])
     share = weight(gross, nav)
     pnl = float(table["Unrealised PnL"].sum())
     share_text = f" ({share:.1%} of net liquidation)" if share is not None else ""
@@ -187,7 +197,7 @@ def fills_table(state: DashboardState | None) -> pd.DataFrame:
     """Return today's fills, newest first, with their value and commission in dollars."""
     rows = [
         {
-            "Time (UTC)": fmt_time(f.time).removesuffix(" UTC"),
+            "Time (UTC)": fmt_time(f.time, suffix=False),
             "Symbol": f.symbol,
             "Side": f.side.value,
             "Shares": f.quantity,
@@ -206,7 +216,7 @@ def commands_table(state: DashboardState | None) -> pd.DataFrame:
     """Return the worker's acknowledgements, newest first: when, what, id, accepted, result."""
     rows = [
         {
-            "At (UTC)": fmt_time(a.at).removesuffix(" UTC"),
+            "At (UTC)": fmt_time(a.at, suffix=False),
             "Command": a.command or "-",
             "Id": a.id or "-",
             "Accepted": a.accepted,
@@ -222,7 +232,7 @@ def commands_table(state: DashboardState | None) -> pd.DataFrame:
 def errors_table(state: DashboardState | None) -> pd.DataFrame:
     """Return the worker's recent errors, newest first."""
     rows = [
-        {"At (UTC)": fmt_time(e.at).removesuffix(" UTC"), "Message": e.message}
+        {"At (UTC)": fmt_time(e.at, suffix=False), "Message": e.message}
         for e in (state.errors if state is not None else ())
     ]
     return pd.DataFrame(rows[::-1], columns=["At (UTC)", "Message"])

@@ -37,7 +37,7 @@ def _close(root: str, dataset: str, version: int) -> pd.DataFrame:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _panel(root: str, dataset: str, version: int, name: str) -> pd.DataFrame:
-    return Warehouse(Path(root)).factor_panel(dataset, name)
+    return Warehouse(Path(root)).factor_store.panel(dataset, name)
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
@@ -92,7 +92,7 @@ dataset = top[0].selectbox(
 )
 if warehouse.meta(dataset).synthetic:
     st.warning(f"SYNTHETIC DATA: {warehouse.meta(dataset).label}")
-stored = warehouse.factors(dataset)
+stored = warehouse.factor_store.names(dataset)
 if not stored:
     st.info(NO_FACTORS.format(dataset=dataset))
     st.stop()

@@ -19,7 +19,7 @@ import streamlit as st
 
 from quant_core.cockpit import context
 from quant_core.cockpit import format as fmt
-from quant_core.cockpit.charts.equity import equity_figure
+from quant_core.cockpit.charts.equity import live_equity_figure
 from quant_core.cockpit.models import dashboard as board
 from quant_core.cockpit.models import dashboard_commands as cmds
 from quant_core.cockpit.tables import live_tables as tables
@@ -186,7 +186,7 @@ def detail_panel() -> None:
     _follow(board.status(state, _now(), heartbeat_s, problem))
     chart, side = st.columns([3, 1])
     with chart:
-        figure = equity_figure(state)
+        figure = live_equity_figure(state)
         if figure is None:
             st.info("No equity points yet.")
         else:

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from quant_core.atomic import json_safe
 from quant_core.backtest import metrics as m
 from quant_core.backtest.benchmark import buy_and_hold
 from tests.factories import market
@@ -72,7 +73,7 @@ def test_summary_turnover_exposure_hit_rate_counts() -> None:
 
 
 def test_json_safe_turns_nan_into_null() -> None:
-    assert m.json_safe({"a": float("nan"), "b": [1.0, float("inf")], "c": "x"}) == {
+    assert json_safe({"a": float("nan"), "b": [1.0, float("inf")], "c": "x"}) == {
         "a": None,
         "b": [1.0, None],
         "c": "x",

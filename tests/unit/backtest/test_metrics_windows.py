@@ -1,5 +1,5 @@
 """The metrics over time that the cockpit draws: rolling Sharpe, drawdown in USD, growth,
-window and period returns, gross and net exposure. Each agrees with the run's own metric."""
+window and period returns and P&L, gross and net exposure. Each agrees with the run's own metric."""
 
 from __future__ import annotations
 
@@ -49,6 +49,9 @@ def test_growth_and_window_returns() -> None:
     change = m.window_returns(EQUITY, 2)
     assert change.iloc[:2].isna().all()
     assert change.iloc[3] == pytest.approx(99.0 / 110.0 - 1)
+    pnl = m.window_pnl(EQUITY, 2)  # the same windows, in dollars
+    assert pnl.iloc[:2].isna().all()
+    np.testing.assert_allclose(pnl.iloc[2:].to_numpy(), [4.5, -11.0, 4.4, 20.79])
 
 
 def test_period_returns_chain_from_the_previous_period_end() -> None:
@@ -59,6 +62,14 @@ def test_period_returns_chain_from_the_previous_period_end() -> None:
     years = m.period_returns(EQUITY, "year")
     assert years.to_dict() == pytest.approx({2020: 0.089, 2021: 0.10})
     assert np.prod(1 + months.to_numpy()) - 1 == pytest.approx(m.total_return(EQUITY))
+
+
+def test_period_pnl_is_the_change_from_the_previous_period_end_in_dollars() -> None:
+    months = m.period_pnl(EQUITY, "month")
+    assert months.to_dict() == pytest.approx(
+        {(2020, 1): 10.0, (2020, 2): -11.0, (2020, 3): 9.9, (2021, 1): 10.89}
+    )
+    assert m.period_pnl(EQUITY, "year").to_dict() == pytest.approx({2020: 8.9, 2021: 10.89})
 
 
 def test_gross_and_net_exposure_with_shorts_stored_negative() -> None:
@@ -72,6 +83,13 @@ def test_gross_and_net_exposure_with_shorts_stored_negative() -> None:
     )
     np.testing.assert_allclose(m.gross_exposure(curve), [0.9, 1000 / 1100])
     np.testing.assert_allclose(m.net_exposure(curve), [0.3, 600 / 1100])
+    np.testing.assert_allclose(m.gross_value(curve), [900.0, 1000.0])
+
+
+def test_book_exposure_of_positions_in_dollars() -> None:
+    values = pd.Series([16_000.0, -15_000.0, float("nan")])  # a long, a short, an unknown
+    assert m.book_exposure(values) == (31_000.0, 1_000.0)
+    assert m.book_exposure(pd.Series([], dtype=float)) == (0.0, 0.0)
 
 
 def test_summary_counts_statuses_by_the_ledger_enum() -> None:

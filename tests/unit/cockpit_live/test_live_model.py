@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from quant_core.cockpit import format as fmt
-from quant_core.cockpit.charts.equity import equity_figure
+from quant_core.cockpit.charts.equity import live_equity_figure
 from quant_core.cockpit.models import dashboard as board
 from quant_core.cockpit.models import dashboard_commands as cmds
 from quant_core.cockpit.models.dashboard import Liveness
@@ -126,6 +126,27 @@ def test_a_state_file_of_another_version_is_not_shown(tmp_path: Path) -> None:
     assert message.text.startswith(
         "The state file has schema version 2; this cockpit reads version 1"
     )
+
+
+def test_an_unreadable_state_never_claims_that_no_worker_runs(tmp_path: Path) -> None:
+    # A worker of another version may be heartbeating: a button's note says what happens both
+    # ways, never "waits for a worker to start" alone.
+    doc = _doc()
+    doc["schema_version"] = 2
+    (tmp_path / "dashboard_state.json").write_text(json.dumps(doc))
+    state, problem = board.read(tmp_path)
+    s = board.status(state, NOW, 1.0, problem)
+    notes = cmds.button_notes(s, state, 60.0)
+    for kind in CommandKind:
+        assert "whether a worker runs is unknown" in notes[kind]
+        assert "a running worker" in notes[kind]
+        assert "at once" in notes[kind]
+        assert "No worker" not in notes[kind]
+    assert "flat and stays HALTED" in notes[CommandKind.FLAT]
+    message = cmds.controls_message(s)
+    assert message is not None
+    assert "whether a worker is running is unknown" in message.text
+    assert "a running worker executes it at once" in message.text
 
 
 def test_no_state_is_offline() -> None:
@@ -431,19 +452,19 @@ def test_equity_figure_has_dollar_and_time_axes() -> None:
     bad = _doc(equity=[["2026-03-02T15:00:00+00:00", 101.0], ["bad", 1.0]])
     with pytest.raises(StateSchemaError, match=r"equity\[1\] is \['bad', 1\.0\]"):
         DashboardState.from_json(bad)  # a bad point is refused by the contract, and named
-    fig = equity_figure(state)
+    fig = live_equity_figure(state)
     assert fig is not None
     assert list(fig.data[0].y) == [100.0, 101.0]  # sorted by time
     assert fig.data[0].x[0] == "2026-03-02 14:59:00"  # UTC
     assert fig.layout.yaxis.tickprefix == "$"
     assert fig.layout.yaxis.title.text == "Net liquidation ($)"
     assert fig.layout.xaxis.title.text == "Time (UTC)"
-    daily = equity_figure(_state(equity=[["2026-03-02", 100.0], ["2026-03-03", 99.0]]))
+    daily = live_equity_figure(_state(equity=[["2026-03-02", 100.0], ["2026-03-03", 99.0]]))
     assert daily is not None
     assert daily.layout.xaxis.title.text == "Session (date)"
     assert daily.layout.xaxis.tickformat == "%Y-%m-%d"
-    assert equity_figure(_state(equity=[])) is None
-    assert equity_figure(None) is None
+    assert live_equity_figure(_state(equity=[])) is None
+    assert live_equity_figure(None) is None
 
 
 # ----------------------------------------------------------------------------- commands

@@ -111,7 +111,7 @@ def test_sync_writes_good_rows_and_reports_every_bad_one(
     assert f"{path},3,AAA,2010-01-05,negative_volume,rejected,volume=-1 < 0" in issues
     assert any(line.startswith(f"{path},4,,,malformed_line") for line in issues)
     assert len(warehouse.read_bars("mine")) == 2
-    assert warehouse.last_sync("mine")["rejected"] == 2
+    assert warehouse.sync_log.last("mine")["rejected"] == 2
 
 
 def test_sync_with_every_row_rejected_still_writes_the_reasons(
@@ -121,7 +121,7 @@ def test_sync_with_every_row_rejected_still_writes_the_reasons(
     path.write_text(HEADER + "2010-01-02,AAA,10,11,9,10.5,1000\n")
     with pytest.raises(DataError, match="no valid rows"):
         sync(CsvSource(path), warehouse, calendar, "mine")
-    files = list(warehouse.issues_dir("mine").glob("*-issues.csv"))
+    files = list(warehouse.sync_log.issues_dir("mine").glob("*-issues.csv"))
     assert len(files) == 1
     assert "not_a_session" in files[0].read_text()
     assert not warehouse.exists("mine")

@@ -273,14 +273,14 @@ def _factor(frame: pd.DataFrame) -> pd.DataFrame:
 
 def test_factors_survive_appends_but_not_changed_bars(warehouse: Warehouse, calendar) -> None:
     warehouse.write_bars("t", bars(calendar, sessions=5), META)
-    warehouse.write_factor("t", "f_2", _factor(bars(calendar, sessions=5)))
-    assert warehouse.factor_last_date("t", "f_2") == dt.date(2010, 1, 8)
+    warehouse.factor_store.write("t", "f_2", _factor(bars(calendar, sessions=5)))
+    assert warehouse.factor_store.last_date("t", "f_2") == dt.date(2010, 1, 8)
 
     warehouse.write_bars("t", bars(calendar, start="2010-01-11", sessions=3))  # append only
-    assert warehouse.factors("t") == ["f_2"]
+    assert warehouse.factor_store.names("t") == ["f_2"]
     warehouse.write_bars("t", bars(calendar, sessions=5))  # the same rows again
-    assert warehouse.factors("t") == ["f_2"]
+    assert warehouse.factor_store.names("t") == ["f_2"]
 
     warehouse.write_bars("t", bars(calendar, start="2010-01-12", sessions=1, price=50.0))
-    assert warehouse.factors("t") == []
+    assert warehouse.factor_store.names("t") == []
     assert not list((warehouse.root / "t" / "factors").rglob("*.parquet"))
