@@ -39,7 +39,8 @@ unit: install chromium
 
 # The IB suite again under ib_insync, in its own venv: the two libraries cannot share one.
 INSYNC := $(ROOT)/.venv-insync
-IB_TESTS := tests/unit/test_fake_tws_protocol.py tests/integration/test_fake_tws.py \
+IB_TESTS := tests/unit/test_fake_tws_protocol.py tests/unit/test_ib_errors.py \
+	tests/unit/test_ib_mapping.py tests/integration/test_fake_tws.py \
 	tests/integration/test_ib_broker.py tests/integration/test_worker_ib.py \
 	tests/integration/test_ib_history.py \
 	tests/integration/test_crash_safety.py::test_the_ib_worker_killed_at_any_step_ends_as_if_uninterrupted
