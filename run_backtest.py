@@ -6,6 +6,8 @@ Examples
     python run_backtest.py --strategy momentum --param lookback=126 --param top_quantile=0.2 \\
         --set strategy.rebalance=21 --start 2009-10-01 --end 2010-08-20
     python run_backtest.py --list-strategies
+    python run_backtest.py --set portfolio.construction.method=inverse_vol
+    python run_backtest.py --list-constructions                # methods, settings, what they need
     python run_backtest.py --json                             # one JSON summary on stdout
 
 Exit codes: 0 ok, 1 data error, 2 usage or configuration error, 3 unexpected error, 4 strategy
@@ -41,6 +43,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--start", type=_date, help="first session (any date; default: data)")
     parser.add_argument("--end", type=_date, help="last session (any date; default: data)")
     parser.add_argument("--list-strategies", action="store_true", help="names, parameters, docs")
+    parser.add_argument(
+        "--list-constructions",
+        action="store_true",
+        help="construction methods, their settings, what they need",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     cli.add_set_option(parser)
     return parser.parse_args(argv)
@@ -70,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     def work() -> int:
         if args.list_strategies:
             console.print(report.strategies_table())
+            return cli.ExitCode.OK
+        if args.list_constructions:
+            console.print(report.constructions_table())
             return cli.ExitCode.OK
         cfg = cli.prepare("backtest", _overrides(args))
         with cli.progress_bar() as progress:

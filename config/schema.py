@@ -92,6 +92,30 @@ class StrategyConfig(Section):
     )
 
 
+ConstructionMethod = Literal["as_is", "equal", "inverse_vol"]
+
+
+class ConstructionConfig(Section):
+    """How the strategy's picks are re-weighted before sizing (portfolio construction).
+
+    This slice of issue 12 brings as_is, equal and inverse_vol; risk_parity, hrp, min_variance,
+    mean_variance, black_litterman and half_kelly come in later slices.
+    """
+
+    method: ConstructionMethod = Field(
+        default="as_is",
+        description="as_is: the strategy's weights unchanged; equal: the strategy's gross "
+        "split equally, signs kept; inverse_vol: weights proportional to 1/sigma of the last "
+        "lookback returns through T-1, signs and gross kept. Default: as_is",
+    )
+    lookback: Annotated[int, Field(strict=True, ge=2)] = Field(
+        default=60,
+        description="Simple close-to-close returns through T-1, in sessions, that inverse_vol "
+        "measures sigma over (ddof=1); a name without that many valid returns is left out and "
+        "reported. Default: 60",
+    )
+
+
 class PortfolioConfig(Section):
     """How target weights become shares."""
 
@@ -109,6 +133,10 @@ class PortfolioConfig(Section):
         default=5,
         description="A symbol with no bar for this many sessions in a row before T is treated "
         "as gone (delisted): its position is closed at its last close. Default: 5",
+    )
+    construction: ConstructionConfig = Field(
+        default_factory=ConstructionConfig,
+        description="Re-weighting of the strategy's picks before sizing. Default: as_is",
     )
 
 

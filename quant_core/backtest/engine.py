@@ -3,7 +3,9 @@
 On each rebalance session T (row t):
 
 1. equity(T-1) = cash + positions x close(T-1) (a symbol without a T-1 bar keeps its last close);
-2. the strategy sees a :class:`DataView` ending at T-1 and returns target weights;
+2. the strategy sees a :class:`DataView` ending at T-1 and returns target weights, re-weighted
+   by the construction method from the closes through T-1 (the first rebalance has the
+   strategy's warm-up and the method's returns window before it);
 3. target shares = weight x equity(T-1) x (1 - cash_buffer) / close(T-1), whole shares
    (toward zero) unless fractional (:mod:`quant_core.portfolio.sizing`);
 4. the orders (target - held) execute at the open of T through the pure kernel
@@ -24,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from quant_core.data.panels import MarketData, first_rows, forward_fill, gone_at
+from quant_core.portfolio.construction import ConstructionSettings
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.ledger import (
     EXIT_STATUS,
@@ -35,7 +38,7 @@ from quant_core.portfolio.ledger import (
 )
 from quant_core.portfolio.schedule import Rule, rebalance_rows, session_range
 from quant_core.strategies.base import Strategy
-from quant_core.strategies.decide import target_orders
+from quant_core.strategies.decide import decision_warmup, target_orders
 from quant_core.types import ProgressFn
 
 TRADE_COLUMNS = (
@@ -65,6 +68,7 @@ class EngineSettings:
     costs: CostModel = field(default_factory=CostModel)
     rebalance: Rule = 21
     exit_after_missing: int = 5
+    construction: ConstructionSettings = field(default_factory=ConstructionSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +90,8 @@ def run_engine(
     progress: ProgressFn | None = None,
 ) -> EngineResult:
     """Replay ``data`` through ``strategy`` under the dual-price rule (module docstring)."""
-    first, last = session_range(data.dates, strategy.warmup, start, end)
+    warmup = decision_warmup(strategy, settings.construction)
+    first, last = session_range(data.dates, warmup, start, end)
     rows = rebalance_rows(data.dates, first, last, settings.rebalance)
     close = forward_fill(data.panels["close"])
     first_bar = first_rows(data)
@@ -111,6 +116,7 @@ def run_engine(
             settings.cash_buffer,
             settings.fractional,
             ended=gone,
+            construction=settings.construction,
         )
         exits = exit_prices(gone, close[t - 1])
         prices = fill_prices(opens[t], exits, orders, ledger.positions)

@@ -9,8 +9,10 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from config.schema import ConstructionConfig
 from quant_core.atomic import json_safe
 from quant_core.backtest.run import BacktestRun
+from quant_core.portfolio.construction import METHODS
 from quant_core.strategies import STRATEGIES
 
 PERCENT = {
@@ -77,3 +79,36 @@ def strategies_table() -> RenderableType:
         )
         table.add_row(name, params, inspect.cleandoc(cls.__doc__ or "").replace("``", ""))
     return table
+
+
+def constructions_table() -> RenderableType:
+    """Return every construction method with its settings (default) and what it needs."""
+    table = Table(
+        title="Construction methods (portfolio.construction.method)",
+        title_justify="left",
+        show_lines=True,
+    )
+    table.add_column("method", style="bold")
+    table.add_column("settings (default)")
+    table.add_column("needs")
+    table.add_column("what it does")
+    fields = ConstructionConfig.model_fields
+    for name, method in sorted(METHODS.items.items()):
+        settings = "\n".join(
+            f"{key} = {fields[key].get_default(call_default_factory=True)!r}: "
+            f"{fields[key].description or ''}"
+            for key in method.settings
+        )
+        needs = (
+            "lookback + 1 closes through T-1 per name (a name without them is left out)"
+            if method.reads_returns
+            else "the strategy's weights only"
+        )
+        table.add_row(name, settings or "-", needs, method.summary)
+    return Group(
+        table,
+        Text(
+            "Later slices of issue 12: risk_parity, hrp, min_variance, mean_variance, "
+            "black_litterman, half_kelly."
+        ),
+    )

@@ -18,10 +18,12 @@ from quant_core.backtest.engine import EngineResult, EngineSettings, run_engine
 from quant_core.backtest.results import store_run
 from quant_core.data.panels import FIELDS, MarketData
 from quant_core.data.warehouse import Warehouse
+from quant_core.portfolio.construction import ConstructionSettings
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.schedule import session_range
 from quant_core.runs import config_digest, new_run_id
 from quant_core.strategies import build_strategy, check_schedule
+from quant_core.strategies.decide import decision_warmup
 from quant_core.types import ProgressFn
 
 logger = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ def engine_settings(cfg: AppConfig) -> EngineSettings:
         costs=CostModel.from_config(cfg.costs),
         rebalance=cfg.strategy.rebalance,
         exit_after_missing=cfg.portfolio.exit_after_missing,
+        construction=ConstructionSettings.from_config(cfg.portfolio.construction),
     )
 
 
@@ -80,10 +83,12 @@ def run_backtest(
     if data is None:
         data = load_market(Warehouse(cfg.paths.data_dir / "warehouse"), cfg.data.dataset)
     start, end = cfg.backtest.start, cfg.backtest.end
-    result = run_engine(data, strategy, engine_settings(cfg), start, end, progress)
+    settings = engine_settings(cfg)
+    result = run_engine(data, strategy, settings, start, end, progress)
     benchmark = None
     if cfg.backtest.benchmark:
-        first, last = session_range(data.dates, strategy.warmup, start, end)
+        warmup = decision_warmup(strategy, settings.construction)
+        first, last = session_range(data.dates, warmup, start, end)
         benchmark = buy_and_hold(
             data, first, last, cfg.backtest.initial_cash, cfg.backtest.benchmark
         )

@@ -5,13 +5,14 @@ When: today is a session, past ``live.rebalance_time`` and before the close, the
 stale prices is refused and reported).
 
 What: the strategy is asked through the same code as the backtest
-(``strategies.decide.target_orders``: signal from the last completed close, target shares from
-that close and the cash buffer). The planner leaves out every symbol whose order for the session
-was already sent (open or filled at the broker, or on record in the journal), cancels what an
-earlier session left open, checks the buys against the cash at the broker's current prices (the
-backtest's fill kernel, ``portfolio.ledger.execute``) and tags each order with its reference
-(``broker.OrderRef``: ``qc:<session>:<symbol>``), so that a restarted worker finds its own
-orders for the session and does not send them again. The batch is checked against the
+(``strategies.decide.target_orders``: signal from the last completed close, re-weighted by
+``portfolio.construction``, target shares from that close and the cash buffer). The planner
+leaves out every symbol whose order for the session was already sent (open or filled at the
+broker, or on record in the journal), cancels what an earlier session left open, checks the
+buys against the cash at the broker's current prices (the backtest's fill kernel,
+``portfolio.ledger.execute``) and tags each order with its reference (``broker.OrderRef``:
+``qc:<session>:<symbol>``), so that a restarted worker finds its own orders for the session and
+does not send them again. The batch is checked against the
 pre-trade risk controls (:meth:`Planner.check`); the worker journals it and sends it.
 """
 
@@ -35,6 +36,7 @@ from quant_core.errors import TemporaryBrokerError
 from quant_core.live.journal import Journal
 from quant_core.live.state import WorkerMode
 from quant_core.portfolio import risk, schedule
+from quant_core.portfolio.construction import ConstructionSettings
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.ledger import FillStatus, Ledger, execute
 from quant_core.strategies.base import Strategy
@@ -80,6 +82,7 @@ class Planner:
         self.mode, self.clock = mode, clock
         self.report, self.progress = report, progress
         self.costs = CostModel.from_config(cfg.costs)
+        self.construction = ConstructionSettings.from_config(cfg.portfolio.construction)
         self.controls = risk.controls_from_config(cfg.risk)
         self.stale_refusal: str | None = None  # why due() last refused a rebalance (stale data)
         self.reload(data)
@@ -176,6 +179,7 @@ class Planner:
             self.cfg.portfolio.fractional_shares,
             pd.Timestamp(session),
             ended=self.gone(t),
+            construction=self.construction,
         )
         vector[np.isin(self.data.symbols, sorted(sent))] = 0.0
         waiting = self._remaining(resting)  # this session's orders still open at the broker

@@ -29,9 +29,11 @@ from quant_core.live.sim_broker import SimBroker
 from quant_core.live.state import WorkerMode, WorkerState
 from quant_core.live.watcher import CommandWatcher
 from quant_core.live.worker import Worker, WorkerOptions, utc_now
+from quant_core.portfolio.construction import ConstructionSettings
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.schedule import session_range
 from quant_core.strategies import build_strategy, check_schedule
+from quant_core.strategies.decide import decision_warmup
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +102,10 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
     account = ""
     span = None  # the replay's first and last rows, checked before anything is moved
     if request.replay:
-        span = session_range(data.dates, strategy.warmup, *request.replay)
+        # The backtest's first rebalance: the strategy's warm-up and construction's window.
+        construction = ConstructionSettings.from_config(cfg.portfolio.construction)
+        warmup = decision_warmup(strategy, construction)
+        span = session_range(data.dates, warmup, *request.replay)
         _refuse_another_modes_dir(folder)
     if broker is None:
         # A fresh replay account sets aside what was measured on the old one: its risk state,

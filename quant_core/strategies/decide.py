@@ -2,8 +2,10 @@
 
 Both drivers call the same functions, so a backtest and a replay through the worker make the
 same orders by construction: the strategy call on a view through T-1, its weights checked
-(what breaks the contract raises :class:`~quant_core.errors.StrategyError`), and the sizing of
-target shares. The schedule, which sessions decide, is :mod:`quant_core.portfolio.schedule`.
+(what breaks the contract raises :class:`~quant_core.errors.StrategyError`), re-weighted by the
+configured construction method (:mod:`quant_core.portfolio.construction`, from the closes
+through T-1), and the sizing of target shares. The schedule, which sessions decide, is
+:mod:`quant_core.portfolio.schedule`; the first session able to decide, :func:`decision_warmup`.
 """
 
 from __future__ import annotations
@@ -16,12 +18,23 @@ import pandas as pd
 
 from quant_core.data.panels import MarketData
 from quant_core.errors import StrategyError
+from quant_core.portfolio.construction import Construction, ConstructionSettings, construct
 from quant_core.portfolio.ledger import Ledger
 from quant_core.portfolio.sizing import target_shares
 from quant_core.strategies.base import DataView, PortfolioSnapshot, Strategy, StrategyContext
 
 WEIGHT_TOLERANCE = 1e-9
+LEFT_OUT_NAMED = 5  # names left out by construction named in the warning line
 logger = logging.getLogger(__name__)
+
+
+def decision_warmup(strategy: Strategy[Any], construction: ConstructionSettings) -> int:
+    """Return how many sessions of history a decision needs before T: strategy and construction.
+
+    The backtest's first rebalance and the worker replay's first session both come from this, so
+    that the two start on the same session.
+    """
+    return max(strategy.warmup, construction.history)
 
 
 def strategy_weights(
@@ -79,8 +92,14 @@ def target_orders(
     fractional: bool,
     session: pd.Timestamp | None = None,
     ended: np.ndarray | None = None,
+    *,
+    construction: ConstructionSettings,
 ) -> np.ndarray:
-    """Return the signed share orders for session ``t``: strategy, checks, sizing, difference.
+    """Return the signed share orders for session ``t``: strategy, checks, construction, sizing.
+
+    The strategy's checked weights are re-weighted by ``construction`` from the closes of rows
+    before ``t`` only; the names it leaves out are logged (a warning naming the session, the
+    method and the first few names).
 
     A symbol in ``ended`` (gone by :func:`quant_core.data.panels.gone_at`) cannot be held on:
     its target is zero, whatever the strategy says, and its sale fills at its last close
@@ -93,7 +112,28 @@ def target_orders(
         logger.warning("Equity is %.2f: no new positions; closing what is held", equity)
         return np.asarray(-ledger.positions)
     weights = strategy_weights(strategy, data, t, ledger, equity, session)
-    target = target_shares(weights, equity, marks, cash_buffer, fractional)
+    built = construct(weights, data.panels["close"][:t], construction)
+    if built.left_out:
+        when = pd.Timestamp(data.dates[t]) if session is None else session
+        _report_left_out(built, data, construction.method, when)
+    target = target_shares(built.weights, equity, marks, cash_buffer, fractional)
     if ended is not None:
         target[ended] = 0.0
     return np.asarray(target - ledger.positions)
+
+
+def _report_left_out(
+    built: Construction, data: MarketData, method: str, session: pd.Timestamp
+) -> None:
+    named = ", ".join(
+        f"{data.symbols[x.index]} ({x.reason})" for x in built.left_out[:LEFT_OUT_NAMED]
+    )
+    more = len(built.left_out) - LEFT_OUT_NAMED
+    logger.warning(
+        "Construction %s for %s left out %d name(s) the strategy weighted: %s%s",
+        method,
+        session.date(),
+        len(built.left_out),
+        named,
+        f" and {more} more" if more > 0 else "",
+    )

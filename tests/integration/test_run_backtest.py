@@ -86,6 +86,21 @@ def test_list_strategies(data_dir: Path) -> None:
         assert name in result.stdout
 
 
+def test_list_constructions(data_dir: Path) -> None:
+    result = run(data_dir, "--list-constructions")
+    assert result.returncode == 0, result.stderr
+    for name in ("as_is", "equal", "inverse_vol", "lookback = 60", "risk_parity"):
+        assert name in result.stdout
+
+
+def test_construction_is_chosen_with_set(data_dir: Path) -> None:
+    result = run(data_dir, "--set", "portfolio.construction.method=inverse_vol", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "Construction inverse_vol for" in result.stderr  # names left out, reported
+    default = json.loads(run(data_dir, "--json").stdout)
+    assert json.loads(result.stdout)["final_equity"] != default["final_equity"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

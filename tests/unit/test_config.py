@@ -246,6 +246,11 @@ def test_misspelt_key_beside_a_secret_is_masked_from_any_layer(folder: Path) -> 
             lambda c: c.strategy.params["symbols"] == ["A", "B"],
         ),
         ("portfolio.cash_buffer=0.05", lambda c: c.portfolio.cash_buffer == 0.05),
+        (
+            "portfolio.construction.method=inverse_vol",
+            lambda c: c.portfolio.construction.method == "inverse_vol",
+        ),
+        ("portfolio.construction.lookback=20", lambda c: c.portfolio.construction.lookback == 20),
     ],
 )
 def test_override_values_are_typed_by_their_key(folder: Path, override, check) -> None:
@@ -408,3 +413,13 @@ def test_secret_words() -> None:
     plain = ["host", "port", "client_id", "account", "lookback", "passive", "dataset", "keys"]
     assert all(redact.is_secret_key(k) for k in secret)
     assert not any(redact.is_secret_key(k) for k in plain)
+
+
+def test_construction_defaults_to_as_is_and_checks_its_settings(folder: Path) -> None:
+    cfg = load_config("backtest", config_dir=folder, environ={})
+    assert cfg.portfolio.construction.method == "as_is"
+    assert cfg.portfolio.construction.lookback == 60
+    with pytest.raises(ConfigError, match=r"portfolio\.construction\.lookback = 1"):
+        load_config(None, ["portfolio.construction.lookback=1"], config_dir=folder, environ={})
+    with pytest.raises(ConfigError, match="'as_is', 'equal' or 'inverse_vol'"):
+        load_config(None, ["portfolio.construction.method=hrp"], config_dir=folder, environ={})

@@ -1,0 +1,78 @@
+"""What every construction method shares: its result, the names it left out, trailing returns.
+
+Pinned definitions (issue 12), so that anyone can check them: the returns of a decision at T are
+the simple close-to-close returns of the last ``lookback`` sessions ending at T-1, read from the
+``lookback + 1`` closes of rows T-1-lookback .. T-1. A name with fewer valid returns (a missing
+close in the window, or fewer than ``lookback + 1`` closes in all) is left out: weight 0, and
+reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+
+class Reason(StrEnum):
+    """Why a construction method left a name out (weight 0)."""
+
+    SHORT_HISTORY = "short_history"  # fewer than lookback valid returns through T-1
+    ZERO_VOLATILITY = "zero_volatility"  # its returns do not move: 1/sigma is undefined
+
+
+@dataclass(frozen=True, slots=True)
+class LeftOut:
+    """A name the strategy weighted that the method left out, by symbol position."""
+
+    index: int
+    reason: Reason
+
+
+@dataclass(frozen=True, slots=True)
+class Construction:
+    """The re-weighted book and the names left out of it.
+
+    Attributes
+    ----------
+    weights
+        Signed fractions of equity per symbol position, the strategy's vector re-weighted.
+    left_out
+        The names the strategy weighted that got weight 0 here, with the reason; the caller
+        reports them (construction does no logging).
+    """
+
+    weights: np.ndarray
+    left_out: tuple[LeftOut, ...] = ()
+
+
+def trailing_returns(
+    closes: np.ndarray, lookback: int, names: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the last ``lookback`` simple returns of ``names`` and which names have them all.
+
+    Parameters
+    ----------
+    closes
+        Close panel rows through T-1 (sessions x symbols, NaN where a symbol has no bar).
+    lookback
+        How many returns, the last ending at T-1.
+    names
+        Symbol positions (columns of ``closes``) to read.
+
+    Returns
+    -------
+    returns : numpy.ndarray
+        ``lookback x len(names)`` simple returns ``close[s] / close[s-1] - 1``, NaN where a
+        close is missing; all NaN when ``closes`` holds fewer than ``lookback + 1`` rows.
+    valid : numpy.ndarray
+        Boolean per name: every one of its ``lookback`` returns is finite.
+    """
+    if closes.shape[0] < lookback + 1:
+        return np.full((lookback, names.size), np.nan), np.zeros(names.size, dtype=bool)
+    window = closes[-(lookback + 1) :, names]
+    # A zero or missing close makes a return infinite or NaN: that name is left out, quietly.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        returns = window[1:] / window[:-1] - 1.0
+    return returns, np.isfinite(returns).all(axis=0)
