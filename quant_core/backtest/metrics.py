@@ -109,16 +109,27 @@ def window_pnl(equity: pd.Series, window: int) -> pd.Series:
     return equity.diff(window)
 
 
+def _period_ends(
+    equity: pd.Series, period: Literal["month", "year"]
+) -> tuple[pd.Series, pd.Series]:
+    """Return each period's last value and its base, the previous period's last value.
+
+    The first period's base is the curve's first value.
+    """
+    index = pd.DatetimeIndex(equity.index)
+    keys = [index.year, index.month] if period == "month" else index.year
+    last = equity.groupby(keys).last()
+    return last, last.shift(1).fillna(equity.iloc[0])
+
+
 def period_returns(equity: pd.Series, period: Literal["month", "year"]) -> pd.Series:
     """Return the curve's return in each calendar month or year that has data.
 
     A period's return is its last value over the previous period's last (the curve's first
     value for the first period). Indexed by ``(year, month)`` for months, by year for years.
     """
-    index = pd.DatetimeIndex(equity.index)
-    keys = [index.year, index.month] if period == "month" else index.year
-    last = equity.groupby(keys).last()
-    return last / last.shift(1).fillna(equity.iloc[0]) - 1
+    last, base = _period_ends(equity, period)
+    return last / base - 1
 
 
 def period_pnl(equity: pd.Series, period: Literal["month", "year"]) -> pd.Series:
@@ -127,10 +138,8 @@ def period_pnl(equity: pd.Series, period: Literal["month", "year"]) -> pd.Series
     Periods as in :func:`period_returns`: a period's last value less the previous period's
     last (the curve's first value for the first period).
     """
-    index = pd.DatetimeIndex(equity.index)
-    keys = [index.year, index.month] if period == "month" else index.year
-    last = equity.groupby(keys).last()
-    return last - last.shift(1).fillna(equity.iloc[0])
+    last, base = _period_ends(equity, period)
+    return last - base
 
 
 def gross_value(curve: pd.DataFrame) -> pd.Series:

@@ -77,7 +77,7 @@ def warehouse_table(warehouse: Warehouse, calendar: TradingCalendar) -> Renderab
     for name in names:
         meta = warehouse.meta(name)
         coverage = warehouse.coverage(name, calendar)
-        gaps = dataset_gaps(warehouse, name, calendar)
+        gaps = dataset_gaps(warehouse, name, calendar, coverage)
         last = warehouse.sync_log.last(name) or {}
         table.add_row(
             name,
@@ -96,7 +96,7 @@ def warehouse_table(warehouse: Warehouse, calendar: TradingCalendar) -> Renderab
 def coverage_table(warehouse: Warehouse, dataset: str, calendar: TradingCalendar) -> RenderableType:
     """Return per-symbol coverage of one dataset: first and last date, rows, missing sessions."""
     coverage = warehouse.coverage(dataset, calendar)
-    gaps = dataset_gaps(warehouse, dataset, calendar)
+    gaps = dataset_gaps(warehouse, dataset, calendar, coverage)
     table = Table(title=f"Coverage of {dataset}", title_justify="left")
     for name in ("symbol", "first", "last", "rows", "missing sessions"):
         table.add_column(name, justify="right" if name in {"rows", "missing sessions"} else "left")

@@ -109,15 +109,23 @@ def find_gaps(
     )
 
 
-def dataset_gaps(warehouse: Warehouse, dataset: str, calendar: TradingCalendar) -> Gaps:
-    """Return the gaps of a whole stored dataset."""
-    coverage = warehouse.coverage(dataset, calendar)
-    return find_gaps(
-        warehouse.bars_per_session(dataset),
-        coverage["first_date"],
-        coverage["last_date"],
-        calendar,
-    )
+def dataset_gaps(
+    warehouse: Warehouse,
+    dataset: str,
+    calendar: TradingCalendar,
+    coverage: pd.DataFrame | None = None,
+    per_session: pd.Series | None = None,
+) -> Gaps:
+    """Return the gaps of a whole stored dataset.
+
+    ``coverage`` and ``per_session`` are read from the warehouse unless the caller
+    already holds them.
+    """
+    if coverage is None:
+        coverage = warehouse.coverage(dataset, calendar)
+    if per_session is None:
+        per_session = warehouse.bars_per_session(dataset)
+    return find_gaps(per_session, coverage["first_date"], coverage["last_date"], calendar)
 
 
 def sync(

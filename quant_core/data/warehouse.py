@@ -120,8 +120,8 @@ class Warehouse:
 
     def check_source(self, dataset: str, meta: DatasetMeta, replace: bool = False) -> None:
         """Raise ``DataError`` if writing ``meta.source`` data would mix it into another source."""
-        if self.exists(dataset):
-            _check_same_source(dataset, self.store.load(dataset, required=True), meta, replace)
+        # A new dataset loads as an empty manifest (version 0), which any source may start.
+        _check_same_source(dataset, self.store.load(dataset, required=False), meta, replace)
 
     # ---------------------------------------------------------------------------- writing
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from quant_core.broker import Order, OrderRef, OrderType, Side
 from quant_core.errors import TemporaryBrokerError
 from quant_core.live.files import Command, CommandKind, append_audit, latch_stop, save_halt
+from quant_core.live.reconcile import SHARE_EPSILON
 from quant_core.live.state import CommandAck, WorkerState
 
 if TYPE_CHECKING:
@@ -31,7 +32,6 @@ logger = logging.getLogger(__name__)
 
 FLAT_RETRY_S = 0.5
 FLAT_SETTLE_S = 1.0  # how long a broker gets to fill FLAT's market orders per attempt
-SHARE_EPSILON = 1e-9
 DISCONNECTED_POLL_S = 0.25  # how often a disconnected worker looks for commands
 ORDERS_NAMED = 5  # orders named in an answer that lists what stayed open
 
@@ -166,12 +166,10 @@ def flat(worker: Worker, command: Command) -> Outcome:
     # HALTED first: if the connection drops half-way, the worker must not trade back in.
     worker.transition(WorkerState.HALTED, f"FLAT {command.id}: no new strategy orders until RESUME")
     cancelled, stuck = cancel_all(worker)
-    held = len([p for p in worker.broker.positions() if abs(p.quantity) > SHARE_EPSILON])
+    positions = [p for p in worker.broker.positions() if abs(p.quantity) > SHARE_EPSILON]
+    held = len(positions)
     deadline = time.monotonic() + worker.cfg.live.flat_timeout_s
-    while True:
-        positions = [p for p in worker.broker.positions() if abs(p.quantity) > SHARE_EPSILON]
-        if not positions or time.monotonic() > deadline:
-            break
+    while positions and time.monotonic() <= deadline:
         orders = [
             Order(
                 "",
@@ -194,6 +192,7 @@ def flat(worker: Worker, command: Command) -> Outcome:
             worker.transition(WorkerState.HALTED, recheck, save=False)
             worker.write_state()
             worker.sleep(FLAT_RETRY_S)
+        positions = [p for p in worker.broker.positions() if abs(p.quantity) > SHARE_EPSILON]
     worker.transition(WorkerState.HALTED, f"FLAT {command.id}: no new strategy orders until RESUME")
     left = {p.symbol: p.quantity for p in positions}
     if left:

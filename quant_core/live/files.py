@@ -278,6 +278,11 @@ def save_halt(live_dir: Path, reason: str, at: dt.datetime) -> None:
     atomic_write_json(live_dir / HALT_FILE, {"reason": reason, "at": at.isoformat()})
 
 
+def halted(live_dir: Path) -> bool:
+    """Return whether a halt is saved (``halted.latch``), readable or not."""
+    return (live_dir / HALT_FILE).exists()
+
+
 def halt_reason(live_dir: Path) -> str | None:
     """Return why the worker is halted (``halted.latch``), or None if it is not."""
     path = live_dir / HALT_FILE
@@ -337,11 +342,14 @@ def set_aside(live_dir: Path, names: tuple[str, ...], at: dt.datetime) -> Path:
 def write_state(live_dir: Path, state: DashboardState | Mapping[str, Any]) -> None:
     """Write ``dashboard_state.json`` atomically, stamped with the schema version.
 
-    ``state`` is the worker's :class:`~quant_core.live.state.DashboardState`, or an object
-    already in its JSON shape (benchmarks and tests write those).
+    ``state`` is the worker's :class:`~quant_core.live.state.DashboardState` (its ``to_json``
+    stamps the version and writes NaN as null), or an object already in its JSON shape
+    (benchmarks and tests write those: stamped and made JSON-safe here).
     """
-    body = state.to_json() if isinstance(state, DashboardState) else state
-    payload = json_safe({"schema_version": SCHEMA_VERSION, **body})  # NaN -> null
+    if isinstance(state, DashboardState):
+        payload = state.to_json()
+    else:
+        payload = json_safe({"schema_version": SCHEMA_VERSION, **state})  # NaN -> null
     atomic_write_json(live_dir / STATE_FILE, payload, compact=True)
 
 

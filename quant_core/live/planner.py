@@ -312,10 +312,9 @@ class Planner:
     def ledger(self) -> Ledger:
         """Return cash and shares per symbol of the universe, as the broker reports them."""
         shares = np.zeros(len(self.data.symbols))
-        where = self.data.symbol_index.get_indexer(
-            pd.Index([p.symbol for p in self.broker.positions()])
-        )
-        for position, i in zip(self.broker.positions(), where, strict=True):
+        positions = self.broker.positions()
+        where = self.data.symbol_index.get_indexer(pd.Index([p.symbol for p in positions]))
+        for position, i in zip(positions, where, strict=True):
             if i < 0:
                 self.report(
                     f"position in {position.symbol} is outside the strategy's universe; left alone"

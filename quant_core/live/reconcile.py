@@ -37,7 +37,7 @@ from quant_core.live.state import Reconciliation
 
 logger = logging.getLogger(__name__)
 
-SHARE_EPSILON = 1e-9
+SHARE_EPSILON = 1e-9  # fewer shares than this are none (commands.py's FLAT too)
 CONFIRMED = "sent before the worker stopped; confirmed with the broker at the next start"
 NEVER_SENT = "not at the broker at the next start (open or executed): the worker stopped first"
 REBUILT = "rebuilt from the broker's executions at the next start"

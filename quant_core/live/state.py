@@ -26,16 +26,18 @@ from quant_core.broker import OrderStatus, Side
 from quant_core.live.state_fields import (
     BadValue,
     Row,
-    StateSchemaError,
     encode,
     is_number,
+    parse_date,
     parse_time,
 )
 
-__all__ = ["SCHEMA_VERSION", "DashboardState", "StateSchemaError"]
+# Re-exported (``as``, for mypy): readers of the document import it from here.
+from quant_core.live.state_fields import StateSchemaError as StateSchemaError
 
 SCHEMA_VERSION = 1  # written as the document's "schema_version"; bump on a breaking change
 FILLS_KEPT = 500  # the document holds today's last 500 fills
+DATE_LENGTH = len("2026-03-02")  # a session's date as written, told from a time by its length
 
 
 class WorkerState(StrEnum):
@@ -162,27 +164,19 @@ class EquityPoint(Row):
 
     def to_json(self) -> list[Any]:
         """Return the JSON pair ``[time or date, dollars]``."""
-        return [encode(self.at), self.value]
+        return [encode(self.at), encode(self.value)]
 
     @classmethod
     def read(cls, data: object) -> EquityPoint:
         """Read a ``[time or date, dollars]`` pair."""
         if isinstance(data, list) and len(data) == 2:
             text, value = data
-            day = _date(text)
+            # A session's date is written in full (a compact "20260302" is a time, as before).
+            day = parse_date(text) if isinstance(text, str) and len(text) == DATE_LENGTH else None
             at = day if day is not None else parse_time(text)
             if at is not None and (value is None or is_number(value)):
                 return cls(at, value)
         raise BadValue(data, "a [time, dollars] pair")
-
-
-def _date(text: object) -> dt.date | None:
-    if not isinstance(text, str) or len(text) != len("2026-03-02"):
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True, slots=True)

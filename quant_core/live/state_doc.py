@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from quant_core.broker import Account, Fill, Order, Position
-from quant_core.live.files import HALT_FILE, LATCH_FILE, write_state
+from quant_core.live import files
 from quant_core.live.state import (
     FILLS_KEPT,
     AccountSummary,
@@ -65,7 +65,7 @@ def publish(worker: Worker) -> None:
     state = document(
         worker, snapshot.account, snapshot.positions, snapshot.orders, fills, now, snapshot.as_of
     )
-    write_state(worker.live_dir, state)
+    files.write_state(worker.live_dir, state)
 
 
 def document(
@@ -142,8 +142,8 @@ def _worker_info(worker: Worker, now: dt.datetime, as_of: dt.datetime) -> Worker
         session=worker.session.date() if worker.session is not None else None,
         strategy=worker.strategy.name,
         # STOP's latch: a worker heartbeating while STOPPED was started under it.
-        latched=(worker.live_dir / LATCH_FILE).exists(),
-        halted_latch=(worker.live_dir / HALT_FILE).exists(),
+        latched=files.latched(worker.live_dir),
+        halted_latch=files.halted(worker.live_dir),
         exited=worker.finished,  # the last state of a process that has ended
         replay_finished=worker.replay_finished,  # a replay's end, not a crash
         broker_as_of=as_of,

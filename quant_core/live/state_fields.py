@@ -10,7 +10,6 @@ as None there.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import math
@@ -63,16 +62,25 @@ PLAIN = frozenset({str, float, int, bool, type(None)})
 
 
 def encode(value: Any) -> Any:
-    """Return ``value`` as JSON: rows as objects, enums as values, times in ISO 8601."""
-    if type(value) in PLAIN:  # most values: numbers, text, None (exact types: not an enum)
+    """Return ``value`` as JSON: rows as objects, enums as values, times in ISO 8601.
+
+    A number that is not finite (NaN, infinity) is written as None, so strict JSON parsers
+    accept the document (IB reports NaN for a figure it has not yet sent).
+    """
+    kind = type(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind in PLAIN:  # most values: numbers, text, None (exact types: not an enum)
         return value
     if isinstance(value, Row):
         return value.to_json()
     if isinstance(value, Enum):
         return value.value
+    if isinstance(value, float):  # a float's subclass (numpy's)
+        return value if math.isfinite(value) else None
     if isinstance(value, dt.date):  # a datetime too
         return value.isoformat()
-    if isinstance(value, tuple):
+    if isinstance(value, tuple | list):
         return [encode(item) for item in value]
     if isinstance(value, Mapping):
         return {str(k): encode(v) for k, v in value.items()}
@@ -129,11 +137,20 @@ def _read_time(value: object) -> dt.datetime:
     return stamp
 
 
+def parse_date(value: object) -> dt.date | None:
+    """Parse an ISO 8601 date (``2026-03-02``, ``20260302``); None for anything else."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
 def _read_date(value: object) -> dt.date:
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            return dt.date.fromisoformat(value)
-    raise BadValue(value, "an ISO 8601 date")
+    if (day := parse_date(value)) is None:
+        raise BadValue(value, "an ISO 8601 date")
+    return day
 
 
 SIMPLE: dict[Any, Reader] = {

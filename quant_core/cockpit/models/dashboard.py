@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from quant_core.cockpit.format import fmt_age, fmt_time, md
-from quant_core.live.files import load_state
+from quant_core.live.files import STATE_FILE, load_state
 from quant_core.live.state import SCHEMA_VERSION, DashboardState, WorkerMode, WorkerState
 from quant_core.live.state_fields import StateSchemaError
 
@@ -101,6 +101,11 @@ class Status:
         return self.liveness is Liveness.LIVE
 
     @property
+    def replay_ended(self) -> bool:
+        """Return whether the process has exited after running a replay to its end."""
+        return self.liveness is Liveness.EXITED and bool(self.replay_finished)
+
+    @property
     def signature(self) -> str:
         """Return what the buttons and their captions depend on (a change redraws them)."""
         return f"{self.liveness.value}|{self.state}|{self.mode}|{self.latched}|{self.counts}"
@@ -114,8 +119,31 @@ class Message:
     text: str
 
 
+_Read = tuple[DashboardState | None, StateSchemaError | None]
+_READ_CACHE: dict[Path, tuple[tuple[int, int, int], _Read]] = {}  # file -> (its version, read)
+
+
 def read(live_dir: Path) -> tuple[DashboardState | None, StateSchemaError | None]:
-    """Return the worker's typed state (None: no file), or why the file cannot be read."""
+    """Return the worker's typed state (None: no file), or why the file cannot be read.
+
+    The last result is kept per file version, keyed on (inode, mtime, size): each atomic
+    write is a new inode, and ``DashboardState`` is frozen. A missing file is never kept.
+    """
+    path = live_dir / STATE_FILE
+    try:
+        info = path.stat()
+    except OSError:
+        _READ_CACHE.pop(path, None)
+        return _read(live_dir)
+    key = (info.st_ino, info.st_mtime_ns, info.st_size)
+    if (kept := _READ_CACHE.get(path)) is not None and kept[0] == key:
+        return kept[1]
+    result = _read(live_dir)  # stat first: a file replaced meanwhile is read again next time
+    _READ_CACHE[path] = (key, result)
+    return result
+
+
+def _read(live_dir: Path) -> _Read:
     try:
         return load_state(live_dir), None
     except StateSchemaError as exc:
@@ -207,7 +235,7 @@ def liveness_message(s: Status, heartbeat_s: float, live_dir: Path | None = None
             f"Worker offline or hung: heartbeat stale, the last one was {fmt_age(s.age_s)} ago "
             f"({rule}). The figures below are as of then, and nothing is watching the account.",
         )
-    if s.liveness is Liveness.EXITED and s.replay_finished:
+    if s.replay_ended:
         return Message(
             "info",
             f"Replay finished on {s.replay_finished}: the worker ran the replay to its end and "
@@ -266,7 +294,7 @@ def banner_markdown(s: Status, state: DashboardState | None) -> list[str]:
         Liveness.STALE: ":red-badge[HEARTBEAT STALE]",
         Liveness.EXITED: ":red-badge[PROCESS EXITED]",
     }[s.liveness]
-    if s.liveness is Liveness.EXITED and s.replay_finished:
+    if s.replay_ended:
         liveness = f":blue-badge[REPLAY FINISHED {md(s.replay_finished)}]"
     label = md(name)
     if s.liveness is Liveness.STALE:  # a state nobody reports any more is not shown as live

@@ -120,12 +120,9 @@ def show_resume(s: Status) -> bool:
     return s.state in WorkerState.RESUMABLE
 
 
-def button_notes(
-    s: Status, state: DashboardState | None, max_age_s: float
-) -> dict[CommandKind, str]:
+def button_notes(s: Status, max_age_s: float) -> dict[CommandKind, str]:
     """Return, per command, what its button does now, and what it will not do."""
-    orders = len(state.open_orders) if state is not None else 0
-    positions = len(state.positions) if state is not None else 0
+    orders, positions = s.counts
     cancel, flat, stop, resume = (
         CommandKind.CANCEL,
         CommandKind.FLAT,
@@ -198,7 +195,7 @@ def controls_message(s: Status) -> Message | None:
         Liveness.STALE: "The worker is not answering (heartbeat stale)",
         Liveness.EXITED: "The worker is STOPPED: its process has exited",
     }[s.liveness]
-    if s.liveness is Liveness.EXITED and s.replay_finished:
+    if s.replay_ended:
         why = f"The replay finished on {s.replay_finished}: its process has ended"
     if s.liveness is Liveness.UNREADABLE:
         return Message(

@@ -16,7 +16,7 @@ import pandas as pd
 
 from quant_core.calendar import TradingCalendar
 from quant_core.data.schema import ISSUE_COLUMNS
-from quant_core.data.sync import Gaps, find_gaps
+from quant_core.data.sync import Gaps, dataset_gaps
 from quant_core.data.warehouse import DatasetMeta, Warehouse
 
 SYNC_COMMAND = "python run_data_sync.py --source sample --dataset sp500-2010"
@@ -77,7 +77,7 @@ def snapshot(warehouse: Warehouse, dataset: str, calendar: TradingCalendar) -> D
     version = warehouse.version(dataset)
     coverage = warehouse.coverage(dataset, calendar)
     per_session = warehouse.bars_per_session(dataset)
-    gaps = find_gaps(per_session, coverage["first_date"], coverage["last_date"], calendar)
+    gaps = dataset_gaps(warehouse, dataset, calendar, coverage, per_session)
     last = warehouse.sync_log.last(dataset)
     issues, issues_file = read_issues(warehouse, dataset, last)
     return DatasetSnapshot(

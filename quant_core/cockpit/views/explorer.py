@@ -311,8 +311,7 @@ def _downloads(run: StoredRun) -> None:
         )
 
 
-def _show_run(root: Path, runs: pd.DataFrame, warehouse: Warehouse) -> None:
-    rows = run_catalog.catalog_rows(runs)
+def _show_run(root: Path, rows: dict[str, dict[str, Any]], warehouse: Warehouse) -> None:
     ids = list(rows)
     if st.session_state.get("explorer_run") not in ids:
         st.session_state.pop("explorer_run", None)
@@ -337,9 +336,8 @@ def _show_run(root: Path, runs: pd.DataFrame, warehouse: Warehouse) -> None:
     _downloads(run)
 
 
-def _compare(root: Path, runs: pd.DataFrame) -> None:
+def _compare(root: Path, rows: dict[str, dict[str, Any]]) -> None:
     st.header("Compare runs")
-    rows = run_catalog.catalog_rows(runs)
     picked = st.multiselect(
         "Runs to compare",
         list(rows),
@@ -394,5 +392,6 @@ if stored.empty:
         "`python run_backtest.py`."
     )
 else:
-    _show_run(root, stored, warehouse)
-    _compare(root, stored)
+    rows = run_catalog.catalog_rows(stored)
+    _show_run(root, rows, warehouse)
+    _compare(root, rows)

@@ -90,8 +90,9 @@ dataset = top[0].selectbox(
     index=datasets.index(configured) if configured in datasets else 0,
     key="fa_dataset",
 )
-if warehouse.meta(dataset).synthetic:
-    st.warning(f"SYNTHETIC DATA: {warehouse.meta(dataset).label}")
+meta = warehouse.meta(dataset)
+if meta.synthetic:
+    st.warning(f"SYNTHETIC DATA: {meta.label}")
 stored = warehouse.factor_store.names(dataset)
 if not stored:
     st.info(NO_FACTORS.format(dataset=dataset))

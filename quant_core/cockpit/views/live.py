@@ -139,7 +139,7 @@ status_panel()
 
 st.subheader("Commands")
 _show(cmds.controls_message(outer))
-notes = cmds.button_notes(outer, outer_state, max_age_s)
+notes = cmds.button_notes(outer, max_age_s)
 cancel, flat, stop, resume = st.columns(4)
 with cancel:
     st.button(
@@ -250,7 +250,7 @@ def _ask(kind: str, question: str, confirm_label: str) -> None:
         f"**{question}** on {fmt.md(current.mode_label)} account "
         f"**{fmt.md(current.account or '-')}**?"
     )
-    st.markdown(fmt.md(cmds.button_notes(current, state, max_age_s)[CommandKind(kind.upper())]))
+    st.markdown(fmt.md(cmds.button_notes(current, max_age_s)[CommandKind(kind.upper())]))
     yes, no = st.columns(2)
     yes.button(
         confirm_label, key=f"{kind}_confirm", type="primary", on_click=_confirm, args=(kind,)

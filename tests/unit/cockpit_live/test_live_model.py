@@ -16,7 +16,14 @@ from quant_core.cockpit.models import dashboard as board
 from quant_core.cockpit.models import dashboard_commands as cmds
 from quant_core.cockpit.models.dashboard import Liveness
 from quant_core.cockpit.tables import live_tables as tables
-from quant_core.live.files import COMMAND_FILE, INBOX, CommandKind, send_command
+from quant_core.live.files import (
+    COMMAND_FILE,
+    INBOX,
+    CommandKind,
+    load_state,
+    send_command,
+    write_state,
+)
 from quant_core.live.state import AccountSummary, DashboardState, StateSchemaError
 from quant_core.live.state_fields import finite, parse_time
 
@@ -98,6 +105,34 @@ def test_liveness_by_heartbeat_age(age: float, liveness: Liveness) -> None:
     assert s.running is (liveness is Liveness.LIVE)
 
 
+def test_read_parses_a_rewritten_state_file_anew_and_an_unchanged_one_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed: list[Path] = []
+
+    def counting(live_dir: Path) -> DashboardState | None:
+        parsed.append(live_dir)
+        return load_state(live_dir)
+
+    monkeypatch.setattr(board, "load_state", counting)
+    assert board.read(tmp_path) == (None, None)  # no file yet
+    write_state(tmp_path, _doc(reason="first"))
+    first, problem = board.read(tmp_path)
+    assert problem is None
+    assert first is not None
+    assert first.worker.reason == "first"
+    again, _ = board.read(tmp_path)
+    assert again is first
+    assert len(parsed) == 2
+    write_state(tmp_path, _doc(reason="later"))  # atomic: a new file of the same size
+    second, _ = board.read(tmp_path)
+    assert second is not None
+    assert second.worker.reason == "later"
+    assert len(parsed) == 3
+    (tmp_path / "dashboard_state.json").unlink()
+    assert board.read(tmp_path) == (None, None)  # a removed file reads as missing at once
+
+
 def test_a_state_without_a_heartbeat_is_unreadable_and_says_why() -> None:
     doc = _doc()
     del doc["worker"]["heartbeat_at"]
@@ -136,7 +171,7 @@ def test_an_unreadable_state_never_claims_that_no_worker_runs(tmp_path: Path) ->
     (tmp_path / "dashboard_state.json").write_text(json.dumps(doc))
     state, problem = board.read(tmp_path)
     s = board.status(state, NOW, 1.0, problem)
-    notes = cmds.button_notes(s, state, 60.0)
+    notes = cmds.button_notes(s, 60.0)
     for kind in CommandKind:
         assert "whether a worker runs is unknown" in notes[kind]
         assert "a running worker" in notes[kind]
@@ -543,7 +578,7 @@ def test_resume_is_offered_when_halted_or_stopped(state: str, shown: bool) -> No
 
 def test_button_notes_running_say_what_each_does() -> None:
     state = _state(positions=[{"symbol": "A"}, {"symbol": "B"}], open_orders=[{"symbol": "C"}])
-    notes = cmds.button_notes(board.status(state, NOW, 1.0), state, 60.0)
+    notes = cmds.button_notes(board.status(state, NOW, 1.0), 60.0)
     assert notes[CommandKind.CANCEL] == "Cancels every open order (1 now). Positions stay."
     assert "closes every position at market (2 now)" in notes[CommandKind.FLAT]
     assert "HALTED" in notes[CommandKind.FLAT]
@@ -553,13 +588,13 @@ def test_button_notes_running_say_what_each_does() -> None:
 
 def test_button_notes_offline_say_what_will_not_happen() -> None:
     s = board.status(_state(100), NOW, 1.0)
-    notes = cmds.button_notes(s, None, 60.0)
+    notes = cmds.button_notes(s, 60.0)
     assert notes[CommandKind.CANCEL].startswith("No worker is running: nothing is cancelled now")
     assert "a worker started within 60 s" in notes[CommandKind.CANCEL]
     assert "a later one refuses it as expired" in notes[CommandKind.FLAT]
     assert "a hung process is not stopped by this" in notes[CommandKind.STOP]
     exited = board.status(_state(100, "STOPPED", "STOP a: no order or position touched"), NOW, 1.0)
-    assert cmds.button_notes(exited, None, 60.0)[CommandKind.STOP].startswith(
+    assert cmds.button_notes(exited, 60.0)[CommandKind.STOP].startswith(
         "The worker is already STOPPED"
     )
     message = cmds.controls_message(exited)
@@ -596,7 +631,7 @@ def test_a_disconnected_worker_says_what_cancel_and_flat_cannot_do() -> None:
     as_of = {"broker_as_of": "2026-11-22T09:58:01+00:00"}
     state = _state(0.1, "DISCONNECTED", "link lost; reconnecting", worker=as_of)
     status = board.status(state, NOW, 1.0)
-    notes = cmds.button_notes(status, None, 60)
+    notes = cmds.button_notes(status, 60)
     assert notes[CommandKind.CANCEL].startswith(
         "Disconnected from the broker: nothing can be cancelled"
     )
