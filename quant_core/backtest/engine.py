@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from quant_core.data.panels import MarketData, first_rows, forward_fill, gone_at
-from quant_core.portfolio.construction import ConstructionSettings
+from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.ledger import (
     EXIT_STATUS,
@@ -68,7 +68,7 @@ class EngineSettings:
     costs: CostModel = field(default_factory=CostModel)
     rebalance: Rule = 21
     exit_after_missing: int = 5
-    construction: ConstructionSettings = field(default_factory=ConstructionSettings)
+    policy: PortfolioPolicy = field(default_factory=PortfolioPolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,7 @@ def run_engine(
     progress: ProgressFn | None = None,
 ) -> EngineResult:
     """Replay ``data`` through ``strategy`` under the dual-price rule (module docstring)."""
-    warmup = decision_warmup(strategy, settings.construction)
+    warmup = decision_warmup(strategy, settings.policy)
     first, last = session_range(data.dates, warmup, start, end)
     rows = rebalance_rows(data.dates, first, last, settings.rebalance)
     close = forward_fill(data.panels["close"])
@@ -107,7 +107,7 @@ def run_engine(
     bounds = np.r_[rows, last + 1]
     for i, t in enumerate(rows):
         gone = gone_at(data, t, settings.exit_after_missing, first_bar)
-        orders = target_orders(
+        decision = target_orders(
             strategy,
             data,
             t,
@@ -116,8 +116,9 @@ def run_engine(
             settings.cash_buffer,
             settings.fractional,
             ended=gone,
-            construction=settings.construction,
+            policy=settings.policy,
         )
+        orders = decision.orders
         exits = exit_prices(gone, close[t - 1])
         prices = fill_prices(opens[t], exits, orders, ledger.positions)
         ledger, fills = execute(

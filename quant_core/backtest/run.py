@@ -18,12 +18,12 @@ from quant_core.backtest.engine import EngineResult, EngineSettings, run_engine
 from quant_core.backtest.results import store_run
 from quant_core.data.panels import FIELDS, MarketData
 from quant_core.data.warehouse import Warehouse
-from quant_core.portfolio.construction import ConstructionSettings
+from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.schedule import session_range
 from quant_core.runs import config_digest, new_run_id
 from quant_core.strategies import build_strategy, check_schedule
-from quant_core.strategies.decide import decision_warmup
+from quant_core.strategies.decide import check_policy, decision_warmup
 from quant_core.types import ProgressFn
 
 logger = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def engine_settings(cfg: AppConfig) -> EngineSettings:
         costs=CostModel.from_config(cfg.costs),
         rebalance=cfg.strategy.rebalance,
         exit_after_missing=cfg.portfolio.exit_after_missing,
-        construction=ConstructionSettings.from_config(cfg.portfolio.construction),
+        policy=PortfolioPolicy.from_config(cfg),
     )
 
 
@@ -80,6 +80,7 @@ def run_backtest(
     """
     strategy = build_strategy(cfg.strategy.name, cfg.strategy.params)
     check_schedule(strategy, cfg.strategy.rebalance)
+    check_policy(strategy, PortfolioPolicy.from_config(cfg))
     if data is None:
         data = load_market(Warehouse(cfg.paths.data_dir / "warehouse"), cfg.data.dataset)
     start, end = cfg.backtest.start, cfg.backtest.end
@@ -87,7 +88,7 @@ def run_backtest(
     result = run_engine(data, strategy, settings, start, end, progress)
     benchmark = None
     if cfg.backtest.benchmark:
-        warmup = decision_warmup(strategy, settings.construction)
+        warmup = decision_warmup(strategy, settings.policy)
         first, last = session_range(data.dates, warmup, start, end)
         benchmark = buy_and_hold(
             data, first, last, cfg.backtest.initial_cash, cfg.backtest.benchmark

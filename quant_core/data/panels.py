@@ -22,6 +22,9 @@ class MarketData:
     dates: np.ndarray  # datetime64[D], ascending
     symbols: np.ndarray  # str, ascending
     panels: dict[str, np.ndarray]
+    # Reference data per symbol position (``Unknown`` where the source gives none); None when
+    # the panels were built without it. Sector caps and the risk report read it.
+    sectors: np.ndarray | None = field(default=None, compare=False)
     # Built once: pandas converts a symbol array into an index anew for every Series otherwise.
     symbol_index: pd.Index = field(init=False, repr=False, compare=False)
     date_index: pd.DatetimeIndex = field(init=False, repr=False, compare=False)
@@ -31,6 +34,8 @@ class MarketData:
         for name, panel in self.panels.items():
             if panel.shape != shape:
                 raise ValueError(f"panel {name} has shape {panel.shape}, expected {shape}")
+        if self.sectors is not None and self.sectors.shape != (shape[1],):
+            raise ValueError(f"sectors has shape {self.sectors.shape}, expected ({shape[1]},)")
         # Object dtype: an Arrow-backed string index converts itself on every lookup.
         symbols = pd.Index(self.symbols, name="symbol", dtype=object)
         object.__setattr__(self, "symbol_index", symbols)

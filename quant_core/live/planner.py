@@ -36,7 +36,7 @@ from quant_core.errors import TemporaryBrokerError
 from quant_core.live.journal import Journal
 from quant_core.live.state import WorkerMode
 from quant_core.portfolio import risk, schedule
-from quant_core.portfolio.construction import ConstructionSettings
+from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.ledger import FillStatus, Ledger, execute
 from quant_core.strategies.base import Strategy
@@ -82,7 +82,7 @@ class Planner:
         self.mode, self.clock = mode, clock
         self.report, self.progress = report, progress
         self.costs = CostModel.from_config(cfg.costs)
-        self.construction = ConstructionSettings.from_config(cfg.portfolio.construction)
+        self.policy = PortfolioPolicy.from_config(cfg)
         self.controls = risk.controls_from_config(cfg.risk)
         self.stale_refusal: str | None = None  # why due() last refused a rebalance (stale data)
         self.reload(data)
@@ -169,7 +169,7 @@ class Planner:
             )
             self.broker.cancel(order.order_id)
         ledger = self.ledger()
-        vector = target_orders(
+        decision = target_orders(
             self.strategy,
             self.data,
             t,
@@ -179,8 +179,9 @@ class Planner:
             self.cfg.portfolio.fractional_shares,
             pd.Timestamp(session),
             ended=self.gone(t),
-            construction=self.construction,
+            policy=self.policy,
         )
+        vector = decision.orders
         vector[np.isin(self.data.symbols, sorted(sent))] = 0.0
         waiting = self._remaining(resting)  # this session's orders still open at the broker
         prices = self.current_prices(vector + waiting, t)

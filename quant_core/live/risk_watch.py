@@ -11,7 +11,7 @@ errors):
 
 * a RUNNING worker halts new strategy orders: HALTED, saved like every halt, until RESUME or
   ``--resume`` (a limit still tripped then halts it again at the next heartbeat);
-* with ``risk.flat_on_breach`` the worker then closes every position as FLAT does, once per
+* with ``risk.on_breach: flat`` the worker then closes every position as FLAT does, once per
   breach: not again while the limit stays tripped, across restarts too (the limits acted on are
   saved with the risk state once the FLAT has run; one cut short by a lost connection or a kill
   is sent again at the next heartbeat or start). A worker HALTED already (by FLAT, or by the
@@ -91,7 +91,7 @@ class LimitWatch:
             worker.report_error(f"{reason} at the heartbeat, while {worker.state}: {note}")
         self._reported.add(first.name)
         if (
-            self.cfg.flat_on_breach
+            self.cfg.flattens
             and worker.state is WorkerState.HALTED
             and first.name not in figures.flattened
         ):
@@ -110,5 +110,5 @@ class LimitWatch:
             figures.save()
             result = outcome.result
             commands.acknowledge(worker, commands.accepted(flat, at, outcome, SOURCE))
-            worker.transition(WorkerState.HALTED, f"{reason}; flat_on_breach: {result}")
-            worker.report_error(f"{reason}: risk.flat_on_breach sent FLAT {flat.id}: {result}")
+            worker.transition(WorkerState.HALTED, f"{reason}; on_breach flat: {result}")
+            worker.report_error(f"{reason}: risk.on_breach=flat sent FLAT {flat.id}: {result}")

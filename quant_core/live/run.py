@@ -29,11 +29,11 @@ from quant_core.live.sim_broker import SimBroker
 from quant_core.live.state import WorkerMode, WorkerState
 from quant_core.live.watcher import CommandWatcher
 from quant_core.live.worker import Worker, WorkerOptions, utc_now
-from quant_core.portfolio.construction import ConstructionSettings
+from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.schedule import session_range
 from quant_core.strategies import build_strategy, check_schedule
-from quant_core.strategies.decide import decision_warmup
+from quant_core.strategies.decide import check_policy, decision_warmup
 
 logger = logging.getLogger(__name__)
 
@@ -97,14 +97,14 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
     data = _market(warehouse, cfg)
     strategy = build_strategy(cfg.strategy.name, cfg.strategy.params)
     check_schedule(strategy, cfg.strategy.rebalance)
+    check_policy(strategy, PortfolioPolicy.from_config(cfg))
     zone = get_calendar(cfg.calendar.exchange).tz
     clock = replay.ReplayClock(zone) if request.replay else utc_now
     account = ""
     span = None  # the replay's first and last rows, checked before anything is moved
     if request.replay:
         # The backtest's first rebalance: the strategy's warm-up and construction's window.
-        construction = ConstructionSettings.from_config(cfg.portfolio.construction)
-        warmup = decision_warmup(strategy, construction)
+        warmup = decision_warmup(strategy, PortfolioPolicy.from_config(cfg))
         span = session_range(data.dates, warmup, *request.replay)
         _refuse_another_modes_dir(folder)
     if broker is None:

@@ -117,7 +117,7 @@ def document(
             worker.breach.reason if worker.breach else None,
             # Daily loss, drawdown: limit and usage.
             worker.limit_watch.rows(),
-            worker.cfg.risk.flat_on_breach,
+            worker.cfg.risk.flattens,
         ),
         rebalance=RebalanceSchedule(worker.last_rebalance, worker.next_rebalance),
         reconciled=worker.reconciled,

@@ -131,6 +131,20 @@ class StrategyContext:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Picks:
+    """A strategy's decision for T: target weights, and its scores where it gives them.
+
+    ``weights`` by symbol: fractions of equity, positive long, negative short. ``scores`` by
+    symbol (any subset of the universe, NaN or missing where none): how strongly the strategy
+    rates each name, higher is better for a long; construction methods of expected returns
+    (mean_variance, black_litterman, half_kelly) read them.
+    """
+
+    weights: pd.Series
+    scores: pd.Series | None = None
+
+
 class StrategyParams(BaseModel):
     """Base of every strategy's parameters: frozen, unknown names rejected."""
 
@@ -150,6 +164,7 @@ class Strategy(ABC, Generic[P]):
 
     Params: ClassVar[type[StrategyParams]]
     name: ClassVar[str]
+    gives_scores: ClassVar[bool] = False  # True: decide() returns Picks with scores
 
     def __init__(self, params: P) -> None:
         self.params = params
@@ -162,6 +177,14 @@ class Strategy(ABC, Generic[P]):
     @abstractmethod
     def target_weights(self, context: StrategyContext) -> pd.Series:
         """Return target weights by symbol for session T."""
+
+    def decide(self, context: StrategyContext) -> Picks:
+        """Return the weights for session T and the scores behind them, where there are any.
+
+        The drivers call this. By default, :meth:`target_weights` and no scores; a strategy that
+        gives scores sets ``gives_scores = True`` and overrides this (computing both once).
+        """
+        return Picks(self.target_weights(context))
 
     def schedule(self) -> tuple[Rule, str] | None:
         """Return the rebalance rule this strategy's logic needs and why, or None for any.

@@ -4,13 +4,15 @@ Both drivers call the same functions, so a backtest and a replay through the wor
 same orders by construction: the strategy call on a view through T-1, its weights checked
 (what breaks the contract raises :class:`~quant_core.errors.StrategyError`), re-weighted by the
 configured construction method (:mod:`quant_core.portfolio.construction`, from the closes
-through T-1), and the sizing of target shares. The schedule, which sessions decide, is
+through T-1), held to the constraints of the policy (:mod:`quant_core.portfolio.policy`), and
+the sizing of target shares. The schedule, which sessions decide, is
 :mod:`quant_core.portfolio.schedule`; the first session able to decide, :func:`decision_warmup`.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,8 +20,15 @@ import pandas as pd
 
 from quant_core.data.panels import MarketData
 from quant_core.errors import StrategyError
-from quant_core.portfolio.construction import Construction, ConstructionSettings, construct
+from quant_core.portfolio.construction import (
+    Construction,
+    Inputs,
+    LeftOut,
+    check_method,
+    construct,
+)
 from quant_core.portfolio.ledger import Ledger
+from quant_core.portfolio.policy import Binding, PortfolioPolicy
 from quant_core.portfolio.sizing import target_shares
 from quant_core.strategies.base import DataView, PortfolioSnapshot, Strategy, StrategyContext
 
@@ -28,13 +37,44 @@ LEFT_OUT_NAMED = 5  # names left out by construction named in the warning line
 logger = logging.getLogger(__name__)
 
 
-def decision_warmup(strategy: Strategy[Any], construction: ConstructionSettings) -> int:
-    """Return how many sessions of history a decision needs before T: strategy and construction.
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One rebalance decision: the orders, the target weights, and what shaped them.
+
+    Attributes
+    ----------
+    orders
+        Signed share orders per symbol position (target shares minus those held).
+    weights
+        Target weights per symbol position after construction and constraints.
+    left_out
+        Names the strategy weighted that construction left out, with the reason.
+    binding
+        Constraints that changed the weights, with what they did.
+    """
+
+    orders: np.ndarray
+    weights: np.ndarray
+    left_out: tuple[LeftOut, ...] = ()
+    binding: tuple[Binding, ...] = ()
+
+
+def decision_warmup(strategy: Strategy[Any], policy: PortfolioPolicy) -> int:
+    """Return how many sessions of history a decision needs before T: strategy and policy.
 
     The backtest's first rebalance and the worker replay's first session both come from this, so
     that the two start on the same session.
     """
-    return max(strategy.warmup, construction.history)
+    return max(strategy.warmup, policy.history)
+
+
+def check_policy(strategy: Strategy[Any], policy: PortfolioPolicy) -> None:
+    """Raise ``ConfigError`` naming the problem if ``policy`` cannot run on ``strategy``.
+
+    Both drivers call this before anything runs (e.g. ``mean_variance`` with a strategy that
+    gives no scores).
+    """
+    check_method(policy.construction, strategy.name, strategy.gives_scores)
 
 
 def strategy_weights(
@@ -44,8 +84,11 @@ def strategy_weights(
     ledger: Ledger,
     equity: float,
     session: pd.Timestamp | None = None,
-) -> np.ndarray:
-    """Ask ``strategy`` for its weights at row ``t``; return them per symbol position, checked.
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Ask ``strategy`` for its picks at row ``t``; return weights and scores per position.
+
+    The weights are checked; the scores (NaN where the strategy gave none) are None when the
+    strategy gives no scores.
 
     Raises
     ------
@@ -56,7 +99,8 @@ def strategy_weights(
     snapshot = PortfolioSnapshot(ledger.cash, ledger.positions, data.symbol_index, equity)
     # Row t may be one past the data: a live decision for the session after the last close.
     session = pd.Timestamp(data.dates[t]) if session is None else session
-    raw = strategy.target_weights(StrategyContext(DataView(data, t), snapshot, session))
+    picks = strategy.decide(StrategyContext(DataView(data, t), snapshot, session))
+    raw = picks.weights
     where = data.symbol_index.get_indexer(raw.index)
     if (where < 0).any():
         unknown = list(raw.index[where < 0][:5])
@@ -79,7 +123,10 @@ def strategy_weights(
             f"strategy {strategy.name} asked for {weights[weights > 0].sum():.4f} of equity long "
             f"on {session.date()}; the long side may not exceed 1"
         )
-    return weights
+    if picks.scores is None:
+        return weights, None
+    scores = picks.scores.reindex(data.symbol_index).to_numpy(dtype=float)
+    return weights, np.where(np.isfinite(scores), scores, np.nan)
 
 
 def target_orders(
@@ -93,13 +140,13 @@ def target_orders(
     session: pd.Timestamp | None = None,
     ended: np.ndarray | None = None,
     *,
-    construction: ConstructionSettings,
-) -> np.ndarray:
-    """Return the signed share orders for session ``t``: strategy, checks, construction, sizing.
+    policy: PortfolioPolicy,
+) -> Decision:
+    """Decide session ``t``: strategy, checks, construction, constraints, sizing.
 
-    The strategy's checked weights are re-weighted by ``construction`` from the closes of rows
-    before ``t`` only; the names it leaves out are logged (a warning naming the session, the
-    method and the first few names).
+    The strategy's checked weights are re-weighted by ``policy.construction`` from the closes of
+    rows before ``t`` only; the names it leaves out are logged (a warning naming the session,
+    the method and the first few names).
 
     A symbol in ``ended`` (gone by :func:`quant_core.data.panels.gone_at`) cannot be held on:
     its target is zero, whatever the strategy says, and its sale fills at its last close
@@ -110,16 +157,19 @@ def target_orders(
     equity = ledger.equity(marks)
     if equity <= 0:
         logger.warning("Equity is %.2f: no new positions; closing what is held", equity)
-        return np.asarray(-ledger.positions)
-    weights = strategy_weights(strategy, data, t, ledger, equity, session)
-    built = construct(weights, data.panels["close"][:t], construction)
+        zero = np.zeros(len(data.symbols))
+        return Decision(np.asarray(-ledger.positions), zero)
+    weights, scores = strategy_weights(strategy, data, t, ledger, equity, session)
+    closes = data.panels["close"][:t]
+    built = construct(Inputs(weights, scores, closes, policy.construction))
     if built.left_out:
         when = pd.Timestamp(data.dates[t]) if session is None else session
-        _report_left_out(built, data, construction.method, when)
-    target = target_shares(built.weights, equity, marks, cash_buffer, fractional)
+        _report_left_out(built, data, policy.construction.method, when)
+    final = built.weights
+    target = target_shares(final, equity, marks, cash_buffer, fractional)
     if ended is not None:
         target[ended] = 0.0
-    return np.asarray(target - ledger.positions)
+    return Decision(np.asarray(target - ledger.positions), final, built.left_out)
 
 
 def _report_left_out(

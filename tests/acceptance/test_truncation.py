@@ -31,6 +31,7 @@ from quant_core.data.sources.sample import SampleSource
 from quant_core.data.sync import sync
 from quant_core.data.warehouse import Warehouse
 from quant_core.portfolio.construction import METHODS, ConstructionSettings
+from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.ledger import Ledger
 from quant_core.strategies.base import build_strategy
@@ -91,7 +92,7 @@ def test_cutting_the_data_changes_nothing_before_the_cut(sp500, name, rebalance,
         1_000_000.0,
         costs=CostModel(commission_bps=1.0, slippage_bps=5.0),
         rebalance=rebalance,
-        construction=ConstructionSettings(method, CONSTRUCTION_LOOKBACK),
+        policy=PortfolioPolicy(ConstructionSettings(method, CONSTRUCTION_LOOKBACK)),
     )
     full = run_engine(sp500, strategy, settings)
     lo, hi = (int(np.searchsorted(sp500.dates, np.datetime64(d))) for d in WINDOW)
@@ -123,9 +124,9 @@ def decision(data: MarketData, t: int, session: pd.Timestamp, name: str, method:
         False,
         session,
         ended=gone_at(data, t, 5, first_rows(data)),
-        construction=ConstructionSettings(method, CONSTRUCTION_LOOKBACK),
+        policy=PortfolioPolicy(ConstructionSettings(method, CONSTRUCTION_LOOKBACK)),
     )
-    return pd.Series(orders, index=data.symbols)[orders != 0].sort_index()
+    return pd.Series(orders.orders, index=data.symbols)[orders.orders != 0].sort_index()
 
 
 @pytest.mark.parametrize("method", METHODS.names())

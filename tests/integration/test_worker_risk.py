@@ -98,8 +98,8 @@ def test_a_daily_loss_beyond_the_limit_trips_at_the_heartbeat(tmp_path: Path, fl
     if flat:
         assert broker.positions() == []
         assert state["positions"] == []
-        assert any("risk.flat_on_breach sent FLAT risk-" in m for m in messages)
-        assert sum("flat_on_breach sent FLAT" in m for m in messages) == 1  # once per breach
+        assert any("risk.on_breach=flat sent FLAT risk-" in m for m in messages)
+        assert sum("on_breach=flat sent FLAT" in m for m in messages) == 1  # once per breach
     else:
         assert len(broker.positions()) == 3  # halted, not sold
     worker.journal.close()
@@ -107,7 +107,7 @@ def test_a_daily_loss_beyond_the_limit_trips_at_the_heartbeat(tmp_path: Path, fl
 
 def invested(tmp: Path) -> tuple[Worker, SimBroker]:
     """A worker with flat_on_breach and a 1% daily limit, invested; the fall not come yet."""
-    worker, broker = make(tmp, "risk.max_daily_loss_frac=0.01", "risk.flat_on_breach=true")
+    worker, broker = make(tmp, "risk.max_daily_loss_frac=0.01", "risk.on_breach=flat")
     broker.mark(worker.data.panels["close"][0])
     worker.rebalance(1)
     broker.open_session(worker.data.panels["open"][1])
@@ -139,7 +139,7 @@ def test_a_stopped_worker_reports_a_breach_and_touches_nothing(tmp_path: Path) -
 
 def test_a_breach_flattens_once_across_restarts_and_the_flat_is_audited(tmp_path: Path) -> None:
     settings = ("risk.max_daily_loss_frac=null", "risk.max_drawdown_frac=0.05")
-    worker, broker = make(tmp_path, *settings, "risk.flat_on_breach=true")
+    worker, broker = make(tmp_path, *settings, "risk.on_breach=flat")
     worker.replay(1, 4)  # a ~9% drawdown at the close of row 4: FLAT
     assert broker.positions() == []
 
@@ -156,12 +156,12 @@ def test_a_breach_flattens_once_across_restarts_and_the_flat_is_audited(tmp_path
 
     # Started again (the next cron --once): the drawdown is still beyond its limit, but the
     # book was flattened for this breach already.
-    again, _ = make(tmp_path, *settings, "risk.flat_on_breach=true")
+    again, _ = make(tmp_path, *settings, "risk.on_breach=flat")
     state = _state(again)
     [drawdown] = state["risk"]["limits"]
     assert drawdown["tripped"] is True
     assert again.state is WorkerState.HALTED
-    assert not any("flat_on_breach sent FLAT" in e["message"] for e in state["errors"])
+    assert not any("on_breach=flat sent FLAT" in e["message"] for e in state["errors"])
     assert len(flats()) == 1
     again.journal.close()
 

@@ -421,5 +421,7 @@ def test_construction_defaults_to_as_is_and_checks_its_settings(folder: Path) ->
     assert cfg.portfolio.construction.lookback == 60
     with pytest.raises(ConfigError, match=r"portfolio\.construction\.lookback = 1"):
         load_config(None, ["portfolio.construction.lookback=1"], config_dir=folder, environ={})
-    with pytest.raises(ConfigError, match="'as_is', 'equal' or 'inverse_vol'"):
-        load_config(None, ["portfolio.construction.method=hrp"], config_dir=folder, environ={})
+    assert cfg.portfolio.construction.covariance == "ledoit_wolf"
+    assert cfg.portfolio.construction.ic == 0.05
+    with pytest.raises(ConfigError, match="'black_litterman' or 'half_kelly'"):
+        load_config(None, ["portfolio.construction.method=kelly"], config_dir=folder, environ={})

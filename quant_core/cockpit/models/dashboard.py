@@ -361,7 +361,7 @@ def limit_lines(state: DashboardState | None) -> list[str]:
     if lines and flat is not None:
         lines.append(
             "A breach halts new orders"
-            + (" and closes every position (risk.flat_on_breach)" if flat else "")
+            + (" and closes every position (risk.on_breach: flat)" if flat else "")
         )
     return lines
 

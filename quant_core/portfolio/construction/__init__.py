@@ -26,7 +26,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from quant_core.portfolio.construction.base import Construction, LeftOut, Reason, trailing_returns
+from quant_core.errors import ConfigError
+from quant_core.portfolio.construction.base import (
+    Construction,
+    Inputs,
+    LeftOut,
+    Reason,
+    trailing_returns,
+)
 from quant_core.portfolio.construction.heuristic import as_is, equal, inverse_vol
 from quant_core.registry import Registry
 
@@ -37,14 +44,50 @@ __all__ = [
     "METHODS",
     "Construction",
     "ConstructionSettings",
+    "Inputs",
     "LeftOut",
     "Method",
     "Reason",
+    "check_method",
     "construct",
     "trailing_returns",
 ]
 
 DEFAULT_LOOKBACK = 60  # sessions of returns through T-1
+
+
+@dataclass(frozen=True, slots=True)
+class ConstructionSettings:
+    """The ``portfolio.construction`` config: which method, its returns window and estimators.
+
+    Attributes
+    ----------
+    method
+        A name of :data:`METHODS`. Default: ``as_is``.
+    lookback
+        Returns through T-1 a method reads (at least 2). Default: 60.
+    covariance
+        ``sample`` or ``ledoit_wolf`` (:mod:`~quant_core.portfolio.construction.covariance`).
+    ic
+        Information coefficient of the strategy's scores (expected returns, Grinold's rule).
+    """
+
+    method: str = "as_is"
+    lookback: int = DEFAULT_LOOKBACK
+    covariance: str = "ledoit_wolf"
+    ic: float = 0.05
+
+    @classmethod
+    def from_config(cls, construction: ConstructionConfig) -> ConstructionSettings:
+        """Build the settings of the ``portfolio.construction`` config section."""
+        return cls(
+            construction.method, construction.lookback, construction.covariance, construction.ic
+        )
+
+    @property
+    def history(self) -> int:
+        """Return how many sessions before T the method reads: ``lookback + 1`` closes, or 0."""
+        return self.lookback + 1 if METHODS.get(self.method).reads_returns else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,19 +97,23 @@ class Method:
     Attributes
     ----------
     build
-        ``build(weights, closes, lookback) -> Construction``.
+        ``build(inputs) -> Construction``.
     reads_returns
         Whether it reads the closes (``lookback + 1`` of them before T).
     settings
         The ``portfolio.construction`` keys it uses besides ``method``.
     summary
         One line for ``run_backtest.py --list-constructions``.
+    needs_scores
+        Whether it needs the strategy's scores (expected returns): a strategy that gives none
+        is refused before anything runs (:func:`check_method`).
     """
 
-    build: Callable[[np.ndarray, np.ndarray, int], Construction]
+    build: Callable[[Inputs], Construction]
     reads_returns: bool
     settings: tuple[str, ...]
     summary: str
+    needs_scores: bool = False
 
 
 METHODS: Registry[Method] = Registry("construction method")
@@ -91,46 +138,30 @@ METHODS.add(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class ConstructionSettings:
-    """The ``portfolio.construction`` config: which method, and its returns window.
+def check_method(settings: ConstructionSettings, strategy_name: str, gives_scores: bool) -> None:
+    """Raise ``ConfigError`` naming the problem if the method cannot run on this strategy.
 
-    Attributes
-    ----------
-    method
-        A name of :data:`METHODS`. Default: ``as_is``.
-    lookback
-        Returns through T-1 a method reads (at least 2). Default: 60.
+    A method of expected returns (``needs_scores``) needs a strategy that gives scores.
     """
-
-    method: str = "as_is"
-    lookback: int = DEFAULT_LOOKBACK
-
-    @classmethod
-    def from_config(cls, construction: ConstructionConfig) -> ConstructionSettings:
-        """Build the settings of the ``portfolio.construction`` config section."""
-        return cls(construction.method, construction.lookback)
-
-    @property
-    def history(self) -> int:
-        """Return how many sessions before T the method reads: ``lookback + 1`` closes, or 0."""
-        return self.lookback + 1 if METHODS.get(self.method).reads_returns else 0
+    method = METHODS.get(settings.method)
+    if method.needs_scores and not gives_scores:
+        scored = "momentum, multi_factor"
+        raise ConfigError(
+            f"portfolio.construction.method={settings.method} needs the strategy's scores "
+            f"(expected returns), and strategy {strategy_name} gives none; choose a strategy "
+            f"that does ({scored}) or a method that needs none (as_is, equal, inverse_vol, "
+            "risk_parity, hrp, min_variance)"
+        )
 
 
-def construct(
-    weights: np.ndarray, closes: np.ndarray, settings: ConstructionSettings
-) -> Construction:
-    """Re-weight the strategy's ``weights`` by ``settings.method``.
+def construct(inputs: Inputs) -> Construction:
+    """Re-weight the strategy's weights by ``inputs.settings.method``.
 
     Parameters
     ----------
-    weights
-        The strategy's checked weights per symbol position (signed fractions of equity).
-    closes
-        Close panel rows through T-1 only (sessions x symbols, NaN where no bar); ``as_is`` and
-        ``equal`` never read them.
-    settings
-        The method and its lookback.
+    inputs
+        The strategy's weights and scores, the closes through T-1 and the settings; ``as_is``
+        and ``equal`` never read the closes.
 
     Returns
     -------
@@ -142,4 +173,4 @@ def construct(
     ConfigError
         ``settings.method`` is not a registered method (the valid ones are listed).
     """
-    return METHODS.get(settings.method).build(weights, closes, settings.lookback)
+    return METHODS.get(inputs.settings.method).build(inputs)

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from quant_core.portfolio.construction import ConstructionSettings
 
 
 class Reason(StrEnum):
@@ -45,6 +49,29 @@ class Construction:
 
     weights: np.ndarray
     left_out: tuple[LeftOut, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """What a method may read at T: all of it known at the close of T-1.
+
+    Attributes
+    ----------
+    weights
+        The strategy's checked weights per symbol position (non-zero: which names, which side).
+    scores
+        The strategy's scores per symbol position (NaN where it has none), or None when the
+        strategy gives no scores (:attr:`Strategy.gives_scores`).
+    closes
+        Close panel rows through T-1 only (sessions x symbols, NaN where no bar).
+    settings
+        The ``portfolio.construction`` settings.
+    """
+
+    weights: np.ndarray
+    scores: np.ndarray | None
+    closes: np.ndarray
+    settings: ConstructionSettings
 
 
 def trailing_returns(

@@ -14,18 +14,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from quant_core.portfolio.construction.base import Construction, LeftOut, Reason, trailing_returns
+from quant_core.portfolio.construction.base import (
+    Construction,
+    Inputs,
+    LeftOut,
+    Reason,
+    trailing_returns,
+)
 
 ZERO_VOLATILITY = 1e-12  # a daily sigma at or below this is zero up to rounding: left out
 
 
-def as_is(weights: np.ndarray, closes: np.ndarray, lookback: int) -> Construction:
-    """Return the strategy's weights unchanged (the same array); ``closes`` is never read."""
-    return Construction(weights)
+def as_is(inputs: Inputs) -> Construction:
+    """Return the strategy's weights unchanged (the same array); the closes are never read."""
+    return Construction(inputs.weights)
 
 
-def equal(weights: np.ndarray, closes: np.ndarray, lookback: int) -> Construction:
-    """Give each name the strategy weighted ``gross / n``, with its sign; ``closes`` unread."""
+def equal(inputs: Inputs) -> Construction:
+    """Give each name the strategy weighted ``gross / n``, with its sign; the closes unread."""
+    weights = inputs.weights
     picked = np.flatnonzero(weights)
     out = np.zeros(weights.shape, dtype=float)
     if picked.size:
@@ -34,7 +41,7 @@ def equal(weights: np.ndarray, closes: np.ndarray, lookback: int) -> Constructio
     return Construction(out)
 
 
-def inverse_vol(weights: np.ndarray, closes: np.ndarray, lookback: int) -> Construction:
+def inverse_vol(inputs: Inputs) -> Construction:
     """Weigh each name by ``1 / sigma``, with the strategy's sign, to the strategy's gross.
 
     ``sigma`` is the sample standard deviation (``ddof=1``) of the name's last ``lookback``
@@ -42,6 +49,7 @@ def inverse_vol(weights: np.ndarray, closes: np.ndarray, lookback: int) -> Const
     zero (at most ``ZERO_VOLATILITY``), is left out and reported; the names kept carry the
     whole gross: ``w_i = sign_i x (1 / sigma_i) / sum_j (1 / sigma_j) x sum |w_strategy|``.
     """
+    weights, closes, lookback = inputs.weights, inputs.closes, inputs.settings.lookback
     picked = np.flatnonzero(weights)
     out = np.zeros(weights.shape, dtype=float)
     if not picked.size:

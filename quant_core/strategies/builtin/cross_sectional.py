@@ -10,6 +10,7 @@ from typing_extensions import override
 from quant_core.factors import make_factor
 from quant_core.portfolio.schedule import Rule
 from quant_core.strategies.base import (
+    Picks,
     Strategy,
     StrategyContext,
     StrategyParams,
@@ -65,9 +66,11 @@ class Momentum(Strategy[MomentumParams]):
 
     signal = close(T-1) / close(T-1-lookback) - 1; long the top ``top_quantile`` of symbols
     with a valid signal (k = max(1, floor(top_quantile x count)), ties by symbol), 1/k each.
+    Its scores are the signal (NaN where a close is missing).
     """
 
     Params = MomentumParams
+    gives_scores = True
 
     @property
     @override
@@ -76,12 +79,18 @@ class Momentum(Strategy[MomentumParams]):
 
     @override
     def target_weights(self, context: StrategyContext) -> pd.Series:
+        return self.decide(context).weights
+
+    @override
+    def decide(self, context: StrategyContext) -> Picks:
         p = self.params
         close = context.view.array("close", self.warmup)
         if len(close) < self.warmup:
-            return pd.Series(dtype=float)
-        picked = top_k_positions(close[-1] / close[0] - 1, p.top_quantile)  # symbols are sorted
-        return equal_weight(context.view.symbols[picked])
+            return Picks(pd.Series(dtype=float))
+        signal = close[-1] / close[0] - 1
+        picked = top_k_positions(signal, p.top_quantile)  # symbols are sorted
+        scores = pd.Series(signal, index=context.view.symbols, name="momentum")
+        return Picks(equal_weight(context.view.symbols[picked]), scores)
 
 
 class MeanReversionParams(StrategyParams):
@@ -155,10 +164,12 @@ class MultiFactorParams(StrategyParams):
 class MultiFactor(Strategy[MultiFactorParams]):
     """Combine z-scored factors at T-1 with fixed weights; hold the top quantile.
 
-    Each factor is z-scored across the symbols that have it; a symbol needs every factor.
+    Each factor is z-scored across the symbols that have it; a symbol needs every factor. Its
+    scores are the composite (the weighted sum of z-scores; NaN where a factor is missing).
     """
 
     Params = MultiFactorParams
+    gives_scores = True
 
     @property
     @override
@@ -167,6 +178,10 @@ class MultiFactor(Strategy[MultiFactorParams]):
 
     @override
     def target_weights(self, context: StrategyContext) -> pd.Series:
+        return self.decide(context).weights
+
+    @override
+    def decide(self, context: StrategyContext) -> Picks:
         p = self.params
         score = pd.Series(0.0, index=context.view.symbols)
         for name, weight in p.factors.items():
@@ -175,7 +190,7 @@ class MultiFactor(Strategy[MultiFactorParams]):
             score = score + weight * z
         longs = top_k(score, p.top_quantile)
         if not p.long_short:
-            return equal_weight(longs)
+            return Picks(equal_weight(longs), score.rename("composite"))
         shorts = top_k(-score, p.top_quantile).difference(longs)
         both: pd.Series = pd.concat([equal_weight(longs, 0.5), equal_weight(shorts, -0.5)])
-        return both
+        return Picks(both, score.rename("composite"))

@@ -10,6 +10,7 @@ import pytest
 
 from quant_core.backtest.engine import EngineSettings, run_engine
 from quant_core.portfolio.construction import ConstructionSettings
+from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.strategies.decide import decision_warmup
 from tests.conftest import log_has
 from tests.factories import Fixed, market
@@ -28,7 +29,7 @@ def settings(method: str, lookback: int = 4) -> EngineSettings:
         cash_buffer=0.0,
         fractional=True,
         rebalance=100,
-        construction=ConstructionSettings(method, lookback),
+        policy=PortfolioPolicy(ConstructionSettings(method, lookback)),
     )
 
 
@@ -89,6 +90,6 @@ def test_a_name_left_out_is_logged_with_the_session_and_method(
 def test_the_decision_warmup_is_the_longer_of_strategy_and_construction() -> None:
     strategy = Fixed({"A": 1.0})  # warm-up 1
 
-    assert decision_warmup(strategy, ConstructionSettings("inverse_vol", 60)) == 61
-    assert decision_warmup(strategy, ConstructionSettings("equal", 60)) == 1
-    assert decision_warmup(strategy, ConstructionSettings()) == 1
+    assert decision_warmup(strategy, PortfolioPolicy(ConstructionSettings("inverse_vol", 60))) == 61
+    assert decision_warmup(strategy, PortfolioPolicy(ConstructionSettings("equal", 60))) == 1
+    assert decision_warmup(strategy, PortfolioPolicy(ConstructionSettings())) == 1

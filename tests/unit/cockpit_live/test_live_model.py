@@ -458,7 +458,7 @@ def test_limit_lines_show_each_limit_with_its_usage() -> None:
     assert board.limit_lines(state) == [
         "daily loss 4.56% of 1.00%: TRIPPED",
         "drawdown unknown of 25.00%",
-        "A breach halts new orders and closes every position (risk.flat_on_breach)",
+        "A breach halts new orders and closes every position (risk.on_breach: flat)",
     ]
     calm = [{**LIMITS[0], "usage": 0.0, "tripped": False}]
     assert board.limit_lines(_state(risk={"limits": calm, "flat_on_breach": False})) == [

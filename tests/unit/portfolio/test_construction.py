@@ -14,6 +14,7 @@ from quant_core.errors import ConfigError
 from quant_core.portfolio.construction import (
     METHODS,
     ConstructionSettings,
+    Inputs,
     LeftOut,
     Reason,
     construct,
@@ -44,7 +45,7 @@ THREE = closes_from(
 def test_inverse_vol_hand_computed() -> None:
     weights = np.array([0.3, -0.3, 0.4])  # gross 1.0; B short
 
-    result = construct(weights, THREE, INVERSE_VOL)
+    result = construct(Inputs(weights, None, THREE, INVERSE_VOL))
 
     np.testing.assert_allclose(result.weights, [6 / 11, -3 / 11, 2 / 11], rtol=1e-12)
     assert result.left_out == ()
@@ -55,7 +56,8 @@ def test_inverse_vol_weight_times_sigma_is_constant_and_gross_kept() -> None:
     rng = np.random.default_rng(7)
     closes = 50.0 * np.cumprod(1.0 + rng.normal(0.0, [0.01, 0.02, 0.015, 0.03, 0.005], (61, 5)), 0)
 
-    result = construct(weights, closes, ConstructionSettings("inverse_vol", lookback=60))
+    settings = ConstructionSettings("inverse_vol", lookback=60)
+    result = construct(Inputs(weights, None, closes, settings))
 
     returns = closes[1:] / closes[:-1] - 1.0
     sigma = returns.std(axis=0, ddof=1)
@@ -70,15 +72,15 @@ def test_inverse_vol_reads_only_the_last_lookback_returns() -> None:
     wild = np.vstack([[1.0, 1000.0, 0.5], THREE])
 
     assert np.array_equal(
-        construct(np.array([0.3, -0.3, 0.4]), wild, INVERSE_VOL).weights,
-        construct(np.array([0.3, -0.3, 0.4]), THREE, INVERSE_VOL).weights,
+        construct(Inputs(np.array([0.3, -0.3, 0.4]), None, wild, INVERSE_VOL)).weights,
+        construct(Inputs(np.array([0.3, -0.3, 0.4]), None, THREE, INVERSE_VOL)).weights,
     )
 
 
 def test_equal_splits_the_gross_with_the_signs() -> None:
     weights = np.array([0.5, 0.0, -0.1, 0.2])  # gross 0.8 over 3 names
 
-    result = construct(weights, THREE, EQUAL)
+    result = construct(Inputs(weights, None, THREE, EQUAL))
 
     np.testing.assert_allclose(result.weights, [0.8 / 3, 0.0, -0.8 / 3, 0.8 / 3], rtol=1e-15)
     assert result.left_out == ()
@@ -100,7 +102,7 @@ def test_as_is_and_equal_never_read_the_panel(method: str) -> None:
     weights = np.array([0.25, -0.5, 0.0])
     closes = cast(np.ndarray, Untouchable())
 
-    result = construct(weights, closes, ConstructionSettings(method, lookback=4))
+    result = construct(Inputs(weights, None, closes, ConstructionSettings(method, lookback=4)))
 
     assert result.left_out == ()
 
@@ -108,7 +110,7 @@ def test_as_is_and_equal_never_read_the_panel(method: str) -> None:
 def test_as_is_returns_the_strategys_weights_bit_for_bit() -> None:
     weights = np.array([0.1 + 0.2, -1 / 3, 0.0, 1e-300])
 
-    result = construct(weights, THREE, ConstructionSettings())
+    result = construct(Inputs(weights, None, THREE, ConstructionSettings()))
 
     assert result.weights is weights
     assert result.weights.tobytes() == np.array([0.1 + 0.2, -1 / 3, 0.0, 1e-300]).tobytes()
@@ -127,7 +129,7 @@ def test_names_without_lookback_returns_or_sigma_are_left_out_and_reported() -> 
     closes[2, 1] = np.nan
     weights = np.array([0.2, 0.3, -0.1, -0.4, 0.0])  # gross 1.0
 
-    result = construct(weights, closes, INVERSE_VOL)
+    result = construct(Inputs(weights, None, closes, INVERSE_VOL))
 
     assert result.left_out == (
         LeftOut(1, Reason.SHORT_HISTORY),
@@ -140,7 +142,7 @@ def test_names_without_lookback_returns_or_sigma_are_left_out_and_reported() -> 
 def test_a_panel_shorter_than_lookback_plus_one_leaves_every_name_out() -> None:
     weights = np.array([0.3, -0.3, 0.4])
 
-    result = construct(weights, THREE[1:], INVERSE_VOL)  # 4 closes: 3 returns
+    result = construct(Inputs(weights, None, THREE[1:], INVERSE_VOL))  # 4 closes: 3 returns
 
     assert result.weights.tolist() == [0.0, 0.0, 0.0]
     assert [x.reason for x in result.left_out] == [Reason.SHORT_HISTORY] * 3
@@ -150,7 +152,7 @@ def test_a_zero_close_is_a_missing_return_not_a_warning() -> None:
     closes = THREE.copy()
     closes[1, 0] = 0.0  # 0 -> inf and 0/0 returns; filterwarnings=error would fail on a warning
 
-    result = construct(np.array([0.5, 0.5, 0.0]), closes, INVERSE_VOL)
+    result = construct(Inputs(np.array([0.5, 0.5, 0.0]), None, closes, INVERSE_VOL))
 
     assert result.left_out == (LeftOut(0, Reason.SHORT_HISTORY),)
     assert result.weights.tolist() == [0.0, 1.0, 0.0]
@@ -171,7 +173,7 @@ def test_history_covers_the_returns_window_only_when_read() -> None:
 
 def test_an_unknown_method_lists_the_valid_ones() -> None:
     with pytest.raises(ConfigError, match="as_is, equal, inverse_vol"):
-        construct(np.zeros(2), THREE, ConstructionSettings("risk_parity"))
+        construct(Inputs(np.zeros(2), None, THREE, ConstructionSettings("nonsense")))
 
 
 def test_config_offers_exactly_the_registered_methods() -> None:
@@ -216,7 +218,7 @@ def test_weights_are_finite_signed_and_gross_kept(method: str, book) -> None:
     weights, closes = book
     settings = ConstructionSettings(method, lookback=LOOKBACK)
 
-    result = construct(weights, closes, settings)
+    result = construct(Inputs(weights, None, closes, settings))
 
     out = result.weights
     assert np.isfinite(out).all()
