@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 
 from quant_core.data.panels import MarketData, first_rows, forward_fill, gone_at
-from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.ledger import (
     EXIT_STATUS,
@@ -36,6 +35,7 @@ from quant_core.portfolio.ledger import (
     exit_prices,
     fill_prices,
 )
+from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.portfolio.schedule import Rule, rebalance_rows, session_range
 from quant_core.strategies.base import Strategy
 from quant_core.strategies.decide import decision_warmup, target_orders

@@ -18,8 +18,8 @@ from quant_core.backtest.engine import EngineResult, EngineSettings, run_engine
 from quant_core.backtest.results import store_run
 from quant_core.data.panels import FIELDS, MarketData
 from quant_core.data.warehouse import Warehouse
-from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.portfolio.costs import CostModel
+from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.portfolio.schedule import session_range
 from quant_core.runs import config_digest, new_run_id
 from quant_core.strategies import build_strategy, check_schedule

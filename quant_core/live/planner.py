@@ -36,9 +36,9 @@ from quant_core.errors import TemporaryBrokerError
 from quant_core.live.journal import Journal
 from quant_core.live.state import WorkerMode
 from quant_core.portfolio import risk, schedule
-from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.ledger import FillStatus, Ledger, execute
+from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.strategies.base import Strategy
 from quant_core.strategies.decide import target_orders
 

@@ -29,8 +29,8 @@ from quant_core.live.sim_broker import SimBroker
 from quant_core.live.state import WorkerMode, WorkerState
 from quant_core.live.watcher import CommandWatcher
 from quant_core.live.worker import Worker, WorkerOptions, utc_now
-from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.portfolio.costs import CostModel
+from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.portfolio.schedule import session_range
 from quant_core.strategies import build_strategy, check_schedule
 from quant_core.strategies.decide import check_policy, decision_warmup

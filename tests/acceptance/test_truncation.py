@@ -31,9 +31,9 @@ from quant_core.data.sources.sample import SampleSource
 from quant_core.data.sync import sync
 from quant_core.data.warehouse import Warehouse
 from quant_core.portfolio.construction import METHODS, ConstructionSettings
-from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.ledger import Ledger
+from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.strategies.base import build_strategy
 from quant_core.strategies.decide import target_orders
 
