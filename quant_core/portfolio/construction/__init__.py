@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-
 from quant_core.errors import ConfigError
 from quant_core.portfolio.construction.base import (
     Construction,
