@@ -5,6 +5,7 @@ Examples
     python run_data_sync.py --source sample                     # sp500-2010, the default
     python run_data_sync.py --source sample --dataset wiki5
     python run_data_sync.py --source csv --path my_bars.csv     # or a folder of per-symbol files
+    python run_data_sync.py --source csv --path bars/ --reference symbols.csv   # sectors too
     python run_data_sync.py --source synthetic --symbols 500 --days 5000 --seed 7
     python run_data_sync.py --list [--dataset NAME]
 
@@ -47,6 +48,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--path", type=Path, help="csv: a file or a folder of per-symbol files")
     parser.add_argument(
+        "--reference",
+        type=Path,
+        help="csv: a reference file with the columns symbol, name, sector, industry, delisted "
+        "(symbol required, the others optional; delisted YYYY-MM-DD). Symbols it leaves out "
+        "get the sector Unknown, counted in the summary",
+    )
+    parser.add_argument(
         "--symbols", help="synthetic: how many symbols (default 500); ib: AAPL,MSFT,SPY"
     )
     parser.add_argument("--start", type=dt.date.fromisoformat, help="ib: first date")
@@ -60,7 +68,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--list", action="store_true", help="show what the warehouse holds")
     cli.add_set_option(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.reference is not None and args.source != "csv":
+        parser.error("--reference is for --source csv")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             start=args.start,
             ib=cfg.ib,
             cache_dir=cfg.paths.data_dir / "cache",
+            reference=args.reference,
         )
         source, dataset = SOURCES.get(args.source)(request)
         with cli.progress_bar() as progress:

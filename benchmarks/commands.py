@@ -204,6 +204,41 @@ def full_document() -> dict[str, object]:
             for i in range(50)
         ],
         "errors": [{"at": at, "message": f"error {i}"} for i in range(50)],
+        "book_risk": {  # its largest: 15 names, 11 sectors, 5 stress sessions
+            "computed_at": at,
+            "data_through": "2026-12-03",
+            "net_liquidation": 1_000_000.0,
+            "ex_ante_vol": 0.16,
+            "var": 0.02,
+            "es": 0.028,
+            "var_sessions": 252,
+            "names_held": 500,
+            "names": [
+                {
+                    "symbol": f"S{i:04d}",
+                    "sector": f"Sector {i % 11}",
+                    "weight": 0.002,
+                    "contribution": 0.004,
+                }
+                for i in range(15)
+            ],
+            "sectors": [
+                {
+                    "sector": f"Sector {i}",
+                    "long": 0.09,
+                    "short": 0.0,
+                    "gross": 0.09,
+                    "net": 0.09,
+                    "contribution": 0.09,
+                }
+                for i in range(11)
+            ],
+            "stress": [
+                {"session": f"2020-03-{9 + i:02d}", "universe_return": -0.1, "book_return": -0.09}
+                for i in range(5)
+            ],
+            "left_out": [],
+        },
     }
 
 

@@ -366,7 +366,8 @@ class RiskConfig(Section):
         if self.flat_on_breach is None:
             return self
         wanted = "flat" if self.flat_on_breach else "halt"
-        if "on_breach" in self.model_fields_set and self.on_breach != wanted:
+        # base.yaml sets on_breach: halt, so only an on_breach of flat can contradict it.
+        if self.on_breach == "flat" and wanted == "halt":
             raise ValueError(
                 f"risk.flat_on_breach={str(self.flat_on_breach).lower()} contradicts "
                 f"risk.on_breach={self.on_breach}; set only risk.on_breach (halt | flat)"

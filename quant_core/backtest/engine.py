@@ -13,7 +13,13 @@ On each rebalance session T (row t):
    the shortfall rule; no open price leaves an order unfilled;
 5. positions are marked at every close until the next rebalance.
 
-Between rebalances nothing trades, so the equity of a whole stretch is one matrix product.
+Without stops or account limits nothing trades between rebalances, so the equity of a whole
+stretch is one matrix product. With them (``risk.stop_loss``, ``take_profit``,
+``trailing_stop``, ``max_daily_loss_frac``, ``max_drawdown_frac``) every session is checked at
+its close and acts at the next open (:mod:`quant_core.backtest.daily`).
+
+Every rebalance's names left out by construction and binding constraints, and every stop and
+halt, are in :attr:`EngineResult.decisions` (:mod:`quant_core.backtest.records`).
 """
 
 from __future__ import annotations
@@ -25,41 +31,28 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from quant_core.backtest import daily
+from quant_core.backtest.records import TRADE_COLUMNS as TRADE_COLUMNS
+from quant_core.backtest.records import DecisionLog, Records
 from quant_core.data.panels import MarketData, first_rows, forward_fill, gone_at
 from quant_core.portfolio.costs import CostModel
-from quant_core.portfolio.ledger import (
-    EXIT_STATUS,
-    Fills,
-    Ledger,
-    execute,
-    exit_prices,
-    fill_prices,
-)
+from quant_core.portfolio.halts import HaltRules
+from quant_core.portfolio.ledger import Fills, Ledger, execute, exit_prices, fill_prices
 from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.portfolio.schedule import Rule, rebalance_rows, session_range
+from quant_core.portfolio.stops import StopRules
 from quant_core.strategies.base import Strategy
 from quant_core.strategies.decide import decision_warmup, target_orders
 from quant_core.types import ProgressFn
 
-TRADE_COLUMNS = (
-    "date",
-    "symbol",
-    "side",
-    "requested",
-    "filled",
-    "signal_price",
-    "open_price",
-    "exec_price",
-    "notional",
-    "commission",
-    "slippage",
-    "status",
-)
-
 
 @dataclass(frozen=True, slots=True)
 class EngineSettings:
-    """How weights become trades: the shared ``portfolio`` and ``costs`` config."""
+    """How weights become trades: the shared ``portfolio``, ``costs`` and ``risk`` config.
+
+    ``stops`` and ``halts`` (the ``risk`` section's stops and account limits; none by default)
+    make the engine check every session (module docstring).
+    """
 
     initial_cash: float
     cash_buffer: float = 0.02
@@ -69,16 +62,24 @@ class EngineSettings:
     rebalance: Rule = 21
     exit_after_missing: int = 5
     policy: PortfolioPolicy = field(default_factory=PortfolioPolicy)
+    stops: StopRules = field(default_factory=StopRules)
+    halts: HaltRules = field(default_factory=HaltRules)
+
+    @property
+    def every_session(self) -> bool:
+        """Return whether a stop or an account limit is set: every close is checked."""
+        return self.stops.active or self.halts.active
 
 
 @dataclass(frozen=True, slots=True)
 class EngineResult:
-    """Daily equity from the session before the first rebalance, trades and positions."""
+    """Daily equity from the session before the first rebalance, trades, positions, decisions."""
 
     curve: pd.DataFrame  # date index: equity, cash, long_value, short_value
-    trades: pd.DataFrame  # TRADE_COLUMNS
-    positions: pd.DataFrame  # date, symbol, shares, close, value (after each rebalance)
+    trades: pd.DataFrame  # TRADE_COLUMNS; status also stop_loss, take_profit, ..., halt_flat
+    positions: pd.DataFrame  # date, symbol, shares, close, value (after each session that traded)
     rebalances: pd.DatetimeIndex
+    decisions: pd.DataFrame  # records.DECISION_COLUMNS: date, kind, name, detail
 
 
 def run_engine(
@@ -93,149 +94,122 @@ def run_engine(
     warmup = decision_warmup(strategy, settings.policy)
     first, last = session_range(data.dates, warmup, start, end)
     rows = rebalance_rows(data.dates, first, last, settings.rebalance)
-    close = forward_fill(data.panels["close"])
-    first_bar = first_rows(data)
-    marks = np.nan_to_num(close)
-    opens = data.panels["open"]
-    n_rows = last - first + 2
-    equity, cash_curve = np.empty(n_rows), np.empty(n_rows)
-    long_value, short_value = np.zeros(n_rows), np.zeros(n_rows)
-    ledger = Ledger(settings.initial_cash, np.zeros(len(data.symbols)))
-    equity[0] = cash_curve[0] = settings.initial_cash
-    trades = _Records()
-    held = _Records()
-    bounds = np.r_[rows, last + 1]
-    for i, t in enumerate(rows):
-        gone = gone_at(data, t, settings.exit_after_missing, first_bar)
+    run = Replay(data, strategy, settings, first, last)
+    if settings.every_session:
+        daily.run(run, rows, progress)
+    else:
+        bounds = np.r_[rows, last + 1]
+        for i, t in enumerate(rows):
+            orders, gone = run.decide(t)
+            run.trade(t, orders, gone)
+            run.revalue(t, int(bounds[i + 1]))
+            if progress is not None:
+                progress("backtest", i + 1, len(rows))
+    return run.result(rows)
+
+
+class Replay:
+    """One run's market panels, ledger and records, and the steps both loops take.
+
+    The loop without stops (:func:`run_engine`) and the one with them
+    (:func:`quant_core.backtest.daily.run`) decide, trade and mark through these methods.
+    """
+
+    def __init__(
+        self,
+        data: MarketData,
+        strategy: Strategy[Any],
+        settings: EngineSettings,
+        first: int,
+        last: int,
+    ) -> None:
+        self.data, self.strategy, self.settings = data, strategy, settings
+        self.first, self.last = first, last
+        self.close = forward_fill(data.panels["close"])
+        self.first_bar = first_rows(data)
+        self.marks = np.nan_to_num(self.close)
+        self.opens = data.panels["open"]
+        n_rows = last - first + 2
+        self.equity, self.cash = np.empty(n_rows), np.empty(n_rows)
+        self.long_value, self.short_value = np.zeros(n_rows), np.zeros(n_rows)
+        self.ledger = Ledger(settings.initial_cash, np.zeros(len(data.symbols)))
+        self.equity[0] = self.cash[0] = settings.initial_cash
+        self.trades, self.held, self.log = Records(), Records(), DecisionLog()
+
+    def gone(self, t: int) -> np.ndarray:
+        """Return the symbols gone at row ``t`` (``gone_at``: no bar for the configured span)."""
+        return gone_at(self.data, t, self.settings.exit_after_missing, self.first_bar)
+
+    def decide(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return the rebalance orders of row ``t`` and the gone symbols; record the decision."""
+        settings = self.settings
+        gone = self.gone(t)
         decision = target_orders(
-            strategy,
-            data,
+            self.strategy,
+            self.data,
             t,
-            ledger,
-            close[t - 1],
+            self.ledger,
+            self.close[t - 1],
             settings.cash_buffer,
             settings.fractional,
             ended=gone,
             policy=settings.policy,
         )
-        orders = decision.orders
-        exits = exit_prices(gone, close[t - 1])
-        prices = fill_prices(opens[t], exits, orders, ledger.positions)
-        ledger, fills = execute(
-            ledger,
-            orders,
-            prices,
-            settings.costs,
-            settings.shortfall,
-            settings.fractional,
+        self.log.rebalance(t, decision, self.data)
+        return decision.orders, gone
+
+    def trade(
+        self, t: int, orders: np.ndarray, gone: np.ndarray, reasons: np.ndarray | None = None
+    ) -> Fills:
+        """Execute ``orders`` at the open of row ``t``; record the trades and the positions.
+
+        A gone symbol's sale fills at its last close when it has no open (``fill_prices``).
+        ``reasons``: a trade status per symbol position for the orders a stop or a breach made.
+        """
+        settings, opens = self.settings, self.opens[t]
+        exits = exit_prices(gone, self.close[t - 1])
+        prices = fill_prices(opens, exits, orders, self.ledger.positions)
+        self.ledger, fills = execute(
+            self.ledger, orders, prices, settings.costs, settings.shortfall, settings.fractional
         )
-        at_last_close = np.isfinite(exits) & ~np.isfinite(opens[t])
-        trades.add(t, fills.index, fills, close[t - 1], opens[t], at_last_close[fills.index])
-        holding = np.flatnonzero(ledger.positions)
-        held.add_positions(t, holding, ledger.positions[holding], marks[t, holding])
-        span = slice(t - first + 1, bounds[i + 1] - first + 1)
-        stretch = marks[t : bounds[i + 1]]
-        long_value[span] = stretch @ np.maximum(ledger.positions, 0.0)
-        short_value[span] = stretch @ np.minimum(ledger.positions, 0.0)
-        cash_curve[span] = ledger.cash
-        equity[span] = ledger.cash + long_value[span] + short_value[span]
-        if progress is not None:
-            progress("backtest", i + 1, len(rows))
-    index = pd.DatetimeIndex(data.dates[first - 1 : last + 1], name="date")
-    curve = pd.DataFrame(
-        {
-            "equity": equity,
-            "cash": cash_curve,
-            "long_value": long_value,
-            "short_value": short_value,
-        },
-        index=index,
-    )
-    return EngineResult(
-        curve=curve,
-        trades=trades.trade_frame(data),
-        positions=held.position_frame(data),
-        rebalances=pd.DatetimeIndex(data.dates[rows], name="date"),
-    )
+        at_last_close = np.isfinite(exits) & ~np.isfinite(opens)
+        self.trades.add(t, fills, self.close[t - 1], opens, at_last_close, reasons)
+        holding = np.flatnonzero(self.ledger.positions)
+        positions = self.ledger.positions[holding]
+        self.held.add_positions(t, holding, positions, self.marks[t, holding])
+        return fills
 
+    def revalue(self, start: int, stop: int) -> None:
+        """Mark the positions held now at the closes of rows ``start .. stop - 1``."""
+        span = slice(start - self.first + 1, stop - self.first + 1)
+        stretch = self.marks[start:stop]
+        positions = self.ledger.positions
+        self.long_value[span] = stretch @ np.maximum(positions, 0.0)
+        self.short_value[span] = stretch @ np.minimum(positions, 0.0)
+        self.cash[span] = self.ledger.cash
+        self.equity[span] = self.ledger.cash + self.long_value[span] + self.short_value[span]
 
-class _Records:
-    # Columns as lists of arrays, turned into one frame at the end: building a DataFrame per
-    # rebalance cost more than the rebalance itself.
-    def __init__(self) -> None:
-        self.columns: dict[str, list[np.ndarray]] = {}
+    def equity_at(self, t: int) -> float:
+        """Return the equity marked at the close of row ``t``."""
+        return float(self.equity[t - self.first + 1])
 
-    def _append(self, **arrays: np.ndarray) -> None:
-        for name, values in arrays.items():
-            self.columns.setdefault(name, []).append(values)
-
-    def add(
-        self,
-        t: int,
-        index: np.ndarray,
-        fills: Fills,
-        signal: np.ndarray,
-        opens: np.ndarray,
-        at_last_close: np.ndarray,
-    ) -> None:
-        open_price = opens[index]
-        status = np.where(at_last_close & (fills.filled != 0), EXIT_STATUS, fills.status)
-        self._append(
-            row=np.full(index.size, t),
-            col=index,
-            requested=fills.requested,
-            filled=fills.filled,
-            signal_price=signal[index],
-            open_price=open_price,
-            exec_price=fills.price,
-            commission=fills.commission,
-            status=status,
-        )
-
-    def add_positions(
-        self, t: int, index: np.ndarray, shares: np.ndarray, marks: np.ndarray
-    ) -> None:
-        self._append(row=np.full(index.size, t), col=index, shares=shares, close=marks)
-
-    def _joined(self) -> dict[str, np.ndarray]:
-        return {k: np.concatenate(v) for k, v in self.columns.items()}
-
-    def trade_frame(self, data: MarketData) -> pd.DataFrame:
-        if not self.columns:
-            return pd.DataFrame(columns=list(TRADE_COLUMNS))
-        c = self._joined()
-        filled, price = c["filled"], c["exec_price"]
-        # What the fill paid beyond the price it was based on: the open, or for an exit at the
-        # last close (no open), that close (the signal price, forward-filled).
-        base = np.where(np.isfinite(c["open_price"]), c["open_price"], c["signal_price"])
-        return pd.DataFrame(
+    def result(self, rows: np.ndarray) -> EngineResult:
+        """Return the run's curve, trades, positions, rebalances and decisions."""
+        data = self.data
+        index = pd.DatetimeIndex(data.dates[self.first - 1 : self.last + 1], name="date")
+        curve = pd.DataFrame(
             {
-                "date": data.date_index[c["row"]],
-                "symbol": data.symbols[c["col"]],
-                "side": np.where(c["requested"] > 0, "buy", "sell"),
-                "requested": c["requested"],
-                "filled": filled,
-                "signal_price": c["signal_price"],
-                "open_price": c["open_price"],
-                "exec_price": price,
-                "notional": np.nan_to_num(np.abs(filled) * price),
-                "commission": c["commission"],
-                "slippage": np.nan_to_num(np.abs(filled * (price - base))),
-                "status": c["status"],
-            }
+                "equity": self.equity,
+                "cash": self.cash,
+                "long_value": self.long_value,
+                "short_value": self.short_value,
+            },
+            index=index,
         )
-
-    def position_frame(self, data: MarketData) -> pd.DataFrame:
-        columns = ["date", "symbol", "shares", "close", "value"]
-        if not self.columns:
-            return pd.DataFrame(columns=columns)
-        c = self._joined()
-        return pd.DataFrame(
-            {
-                "date": data.date_index[c["row"]],
-                "symbol": data.symbols[c["col"]],
-                "shares": c["shares"],
-                "close": c["close"],
-                "value": c["shares"] * c["close"],
-            }
+        return EngineResult(
+            curve=curve,
+            trades=self.trades.trade_frame(data),
+            positions=self.held.position_frame(data),
+            rebalances=pd.DatetimeIndex(data.dates[rows], name="date"),
+            decisions=self.log.frame(data),
         )

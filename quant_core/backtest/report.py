@@ -104,11 +104,10 @@ def constructions_table() -> RenderableType:
             if method.reads_returns
             else "the strategy's weights only"
         )
+        if method.needs_scores:
+            needs += "; a strategy that gives scores (momentum, multi_factor)"
         table.add_row(name, settings or "-", needs, method.summary)
     return Group(
         table,
-        Text(
-            "Later slices of issue 12: risk_parity, hrp, min_variance, mean_variance, "
-            "black_litterman, half_kelly."
-        ),
+        Text("A solver failure falls back to inverse_vol for that rebalance, and is reported."),
     )

@@ -46,8 +46,9 @@ def store_run(
     metrics: dict[str, Any],
     config: dict[str, Any],
     summary: dict[str, Any],
+    documents: dict[str, Any] | None = None,
 ) -> Path:
-    """Write one run atomically and return its folder."""
+    """Write one run atomically and return its folder (``documents``: more ``<name>.json``)."""
     target = root / run_id
     if target.exists():
         raise DataError(f"backtest run {run_id} already exists at {target}")
@@ -60,6 +61,9 @@ def store_run(
     (staging / "metrics.json").write_text(json.dumps(safe, indent=1, default=str, allow_nan=False))
     (staging / "config.json").write_text(json.dumps(config, indent=1, default=str))
     pd.DataFrame([summary]).to_parquet(staging / "summary.parquet")
+    for name, document in (documents or {}).items():
+        text = json.dumps(json_safe(document), indent=1, default=str, allow_nan=False)
+        (staging / f"{name}.json").write_text(text)
     fsync_path(staging)
     os.rename(staging, target)
     fsync_path(root)

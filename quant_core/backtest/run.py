@@ -16,11 +16,15 @@ from quant_core.backtest import metrics as m
 from quant_core.backtest.benchmark import buy_and_hold
 from quant_core.backtest.engine import EngineResult, EngineSettings, run_engine
 from quant_core.backtest.results import store_run
+from quant_core.backtest.risk import run_risk
 from quant_core.data.panels import FIELDS, MarketData
+from quant_core.data.reference import with_sectors
 from quant_core.data.warehouse import Warehouse
 from quant_core.portfolio.costs import CostModel
+from quant_core.portfolio.halts import HaltRules
 from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.portfolio.schedule import session_range
+from quant_core.portfolio.stops import StopRules
 from quant_core.runs import config_digest, new_run_id
 from quant_core.strategies import build_strategy, check_schedule
 from quant_core.strategies.decide import check_policy, decision_warmup
@@ -41,12 +45,16 @@ class BacktestRun:
 
 
 def load_market(warehouse: Warehouse, dataset: str) -> MarketData:
-    """Return every bar field of ``dataset`` as wide panels."""
-    return MarketData.from_frames({f: warehouse.panel(dataset, f) for f in FIELDS})
+    """Return every bar field of ``dataset`` as wide panels, with each symbol's sector."""
+    data = MarketData.from_frames({f: warehouse.panel(dataset, f) for f in FIELDS})
+    return with_sectors(data, warehouse, dataset)
 
 
 def engine_settings(cfg: AppConfig) -> EngineSettings:
-    """Return the engine settings of the shared ``portfolio``, ``costs`` and ``strategy`` config."""
+    """Return the engine settings of the ``portfolio``, ``costs``, ``strategy`` and ``risk`` config.
+
+    The ``risk`` section gives the stops and the account limits: none unless set.
+    """
     return EngineSettings(
         initial_cash=cfg.backtest.initial_cash,
         cash_buffer=cfg.portfolio.cash_buffer,
@@ -56,6 +64,8 @@ def engine_settings(cfg: AppConfig) -> EngineSettings:
         rebalance=cfg.strategy.rebalance,
         exit_after_missing=cfg.portfolio.exit_after_missing,
         policy=PortfolioPolicy.from_config(cfg),
+        stops=StopRules.from_config(cfg.risk),
+        halts=HaltRules.from_config(cfg.risk),
     )
 
 
@@ -112,13 +122,21 @@ def run_backtest(
             "config_sha256": digest,
             **{k: v for k, v in metrics.items() if isinstance(v, (int, float)) or v is None},
         }
+        risk = run_risk(result, data, settings.policy)  # stored beside the run
         path = store_run(
             path.parent,
             run_id,
-            {"equity": curve, "trades": result.trades, "positions": result.positions},
+            {
+                "equity": curve,
+                "trades": result.trades,
+                "positions": result.positions,
+                "decisions": result.decisions,
+            }
+            | risk.frames(),
             metrics,
             {**config, "effective_params": strategy.params.model_dump()},
             summary,
+            documents={"risk": risk.report},
         )
     logger.info(
         "Backtest %s: final equity %.2f, %d trades (%d truncated, %d unfilled)",

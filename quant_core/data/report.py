@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from quant_core.calendar import TradingCalendar
+from quant_core.data.reference import UNKNOWN
 from quant_core.data.sync import SyncReport, dataset_gaps
 from quant_core.data.warehouse import Warehouse
 
@@ -32,7 +33,7 @@ def sync_summary(report: SyncReport) -> RenderableType:
     for what, value in (
         ("dataset", report.dataset),
         ("source", report.source),
-        ("symbols", f"{report.symbols:,}"),
+        ("symbols", f"{report.symbols:,}, {report.unknown_sectors:,} with sector {UNKNOWN}"),
         ("date range", f"{report.first_date} .. {report.last_date}"),
         ("rows in", f"{report.rows_in:,}"),
         ("rows written", f"{report.rows_written:,} ({report.rows_replaced:,} replaced existing)"),

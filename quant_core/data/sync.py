@@ -20,6 +20,7 @@ import pandas as pd
 
 from quant_core.atomic import atomic_write_bytes
 from quant_core.calendar import TradingCalendar
+from quant_core.data import reference
 from quant_core.data.schema import ISSUE_COLUMNS, validate_bars
 from quant_core.data.sources.base import BarSource, ProgressFn, SourceBatch
 from quant_core.data.warehouse import Warehouse
@@ -66,6 +67,7 @@ class SyncReport:
     notes: tuple[str, ...]
     gaps: Gaps
     issues_file: Path | None
+    unknown_sectors: int = 0  # symbols of this sync the reference data gives no sector
 
     def to_json(self) -> dict[str, Any]:
         """Return the report as JSON-ready data (for the sync log and ``--json``)."""
@@ -181,10 +183,13 @@ def sync(
     if result.bars.empty:
         where = f"; see {issues_file}" if issues_file else ""
         raise DataError(f"{source.name}: no valid rows ({len(issues)} rejected){where}")
-    written = warehouse.write_bars(dataset, result.bars, batch.meta, progress, replace=replace)
-    if batch.symbols is not None:
-        warehouse.write_symbols(dataset, batch.symbols)
     bars = result.bars
+    # Checked before the bars are written, so that a bad table never leaves bars without one.
+    symbols = reference.complete(batch.symbols, bars["symbol"], batch.meta.source, dataset)
+    reference.check_table(dataset, symbols)
+    written = warehouse.write_bars(dataset, bars, batch.meta, progress, replace=replace)
+    stored = symbols if replace else reference.merge(warehouse.symbols(dataset), symbols)
+    warehouse.write_symbols(dataset, stored)
     firsts = bars.groupby("symbol")["date"].agg(["min", "max"])
     gaps = find_gaps(bars.groupby("date").size(), firsts["min"], firsts["max"], calendar)
     report = SyncReport(
@@ -207,6 +212,7 @@ def sync(
         notes=batch.notes,
         gaps=gaps,
         issues_file=issues_file,
+        unknown_sectors=reference.unknown_sectors(symbols),
     )
     warehouse.sync_log.record(dataset, report.to_json())
     _log_report(report)
@@ -271,6 +277,12 @@ def _log_report(report: SyncReport) -> None:
         report.rows_replaced,
         report.rejected,
         report.repaired,
+    )
+    logger.info(
+        "Reference data: %d symbols, %d with sector %s",
+        report.symbols,
+        report.unknown_sectors,
+        reference.UNKNOWN,
     )
     if report.gaps.missing:
         logger.info("Sessions with no bar at all: %s", ", ".join(map(str, report.gaps.missing)))

@@ -27,6 +27,7 @@ import pyarrow as pa
 from quant_core.atomic import fsync_path
 from quant_core.calendar import TradingCalendar
 from quant_core.data.factor_store import FactorStore
+from quant_core.data.reference import check_table
 from quant_core.data.store import DatasetStore, Manifest, WriteResult, upsert, years
 from quant_core.data.symbol_rule import check_symbols
 from quant_core.data.sync_log import SyncLog
@@ -209,18 +210,21 @@ class Warehouse:
         return WriteResult(table.num_rows, replaced, tuple(map(str, touched)), manifest.version)
 
     def write_symbols(self, dataset: str, symbols: pd.DataFrame) -> None:
-        """Replace the symbol metadata of ``dataset`` (a ``symbol`` column plus any others)."""
-        if "symbol" not in symbols.columns:
-            raise DataError("symbol metadata needs a 'symbol' column")
+        """Replace the reference data of ``dataset``: the columns of ``reference.SCHEMA``.
+
+        Raises
+        ------
+        DataError
+            A value breaks the schema (:func:`quant_core.data.reference.check_table`).
+        """
+        table = check_table(dataset, symbols)
         folder = self.store.folder(dataset)
         with self.store.lock(dataset):
             manifest = self.store.load(dataset, required=True)
             name = f"symbols-{uuid.uuid4().hex[:12]}.parquet"
             con = duckdb.connect()
             try:
-                con.from_arrow(pa.Table.from_pandas(symbols, preserve_index=False)).write_parquet(
-                    str(folder / name)
-                )
+                con.from_arrow(table).write_parquet(str(folder / name))
             finally:
                 con.close()
             fsync_path(folder / name)

@@ -9,7 +9,8 @@ IB's pacing rules are kept (:class:`Pacer`): at most 60 historical requests in 1
 identical request within 15 s; a pacing violation (error 162) is answered by waiting and asking
 again. Every chunk received is cached under ``<data_dir>/cache/ib/``, so a sync interrupted
 half-way resumes where it stopped. The bars then go through the same validation and warehouse
-as every source.
+as every source. Each symbol synced is then looked up once (reqContractDetails): its name,
+sector (IB's industry) and industry (IB's category) fill the dataset's reference data.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ WINDOW_S = 600.0
 IDENTICAL_GAP_S = 15.0
 VIOLATION_WAIT_S = 60.0
 MAX_VIOLATIONS = 5
+IB_REFERENCE_SOURCE = "ib contract details"
 HISTORY_CLIENT_ID_OFFSET = 100  # the sync's own client id, so it never collides with the worker
 
 
@@ -125,11 +127,16 @@ class IBHistorySource:
             accounts,
         )
         frames = []
+        synced: list[str] = []
         try:
             for done, symbol in enumerate(self.symbols, start=1):
-                frames.extend(self._symbol(connection, symbol))
+                got = self._symbol(connection, symbol)
+                frames.extend(got)
+                if any(not frame.empty for frame in got):
+                    synced.append(symbol)
                 if progress is not None:
                     progress("ib history", done, len(self.symbols))
+            symbols = contract_reference(connection, synced)
         finally:
             connection.disconnect()
         bars = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -141,9 +148,11 @@ class IBHistorySource:
         bars = bars.drop_duplicates(["symbol", "date"], keep="last").reset_index(drop=True)
         kind = "split- and dividend-adjusted" if self.what == "ADJUSTED_LAST" else "unadjusted"
         meta = DatasetMeta(label=f"IB daily bars ({self.what}: {kind})", source=self.name)
-        return SourceBatch(
-            bars, meta, ohlc=None, notes=(f"{len(self.symbols)} symbol(s) from IB, {self.what}",)
+        notes = (
+            f"{len(self.symbols)} symbol(s) from IB, {self.what}",
+            "names, sectors and industries from IB's contract details",
         )
+        return SourceBatch(bars, meta, ohlc=None, notes=notes, symbols=symbols)
 
     def _end(self) -> dt.date:
         """Return the last date asked for: ``end``, or the last session that has closed."""
@@ -231,6 +240,32 @@ class IBHistorySource:
         until = end[:8] or f"{self._end():%Y%m%d}"
         span = duration.replace(" ", "")
         return self.cache_dir / f"{symbol}-{self.what}-{until}-{span}-{self.start:%Y%m%d}.parquet"
+
+
+def contract_reference(connection: IBConnection, symbols: list[str]) -> pd.DataFrame:
+    """Return the reference data of ``symbols`` from IB's contract details (reqContractDetails).
+
+    ``longName`` gives the name, ``industry`` the sector and ``category`` the industry
+    (:func:`quant_core.ib.mapping.reference`); a symbol IB gives no details for is left out
+    (the sync gives it the sector Unknown) and logged.
+    """
+    rows = []
+    for symbol in symbols:
+        connection.errors.clear()
+        details = connection.ib.reqContractDetails(mapping.stock(symbol))
+        if not details:
+            said = "; ".join(f"error {c}: {m}" for r, c, m in connection.errors if r > 0)
+            logger.warning(
+                "IB gave no contract details for %s%s: its sector reads Unknown",
+                symbol,
+                f" ({said})" if said else "",
+            )
+            continue
+        rows.append(mapping.reference(symbol, details[0]))
+    connection.errors.clear()
+    frame = pd.DataFrame(rows, columns=["symbol", "name", "sector", "industry"], dtype=object)
+    frame["source"] = IB_REFERENCE_SOURCE
+    return frame
 
 
 def _frame(symbol: str, bars: list[Any]) -> pd.DataFrame:

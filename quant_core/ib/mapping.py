@@ -1,8 +1,8 @@
 """IB's objects mapped to our value types (``quant_core.broker``) and back, and nowhere else.
 
-Trades, executions, positions, portfolio items and account values come in; orders and contracts
-go out. Order ids are per API client: an order another client of the same login placed is
-named ``"<client id>/<order id>"`` (:func:`order_id`), built and read here only.
+Trades, executions, positions, portfolio items, account values and contract details come in;
+orders and contracts go out. Order ids are per API client: an order another client of the same
+login placed is named ``"<client id>/<order id>"`` (:func:`order_id`), built and read here only.
 """
 
 from __future__ import annotations
@@ -34,6 +34,20 @@ STATUS = {
 def stock(symbol: str) -> Any:
     """Return IB's contract for a US stock, routed SMART."""
     return ibapi.Stock(symbol, "SMART", "USD")
+
+
+def reference(symbol: str, details: Any) -> dict[str, str | None]:
+    """Return the reference data of IB ``ContractDetails``: name, sector and industry.
+
+    IB classifies by industry, category and subcategory: ``longName`` is the name,
+    ``industry`` the sector and ``category`` the industry (None where IB gives none).
+    """
+    return {
+        "symbol": symbol,
+        "name": details.longName or None,
+        "sector": details.industry or None,
+        "industry": details.category or None,
+    }
 
 
 def ib_order(order: Order, account: str) -> Any:

@@ -33,6 +33,7 @@ UNSENT = "unsent"  # an intent the broker never got: the worker stopped before s
 UNCONFIRMED = "unconfirmed"  # an intent of an earlier day the broker no longer reports
 NOT_SENT = "not sent"  # how a decision whose orders were all unsent begins
 CUT_SHORT = "cut short"  # how a decision whose orders were partly unsent begins
+STOPS = "stops"  # how a batch of stop exits' decision begins: not a rebalance
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS runs (run_id VARCHAR PRIMARY KEY, mode VARCHAR, "
@@ -154,15 +155,20 @@ class Journal:
         orders: list[Order],
         at: dt.datetime,
         decided_at: dt.datetime,
+        outcome: str = "traded",
     ) -> None:
-        """Write ahead: record a batch as ``intended`` with its decision, before it is sent."""
+        """Write ahead: record a batch as ``intended`` with its decision, before it is sent.
+
+        ``outcome``: ``traded`` for a rebalance; a batch of stop exits' begins with
+        :data:`STOPS` and names each stop (not a rebalance: :meth:`last_rebalance`).
+        """
         if not orders:
             return
         with self._transaction():
             self._insert_orders(run_id, session, orders, at, status=INTENDED)
             self.con.execute(
-                "INSERT INTO decisions VALUES (?, ?, ?, 'traded', ?)",
-                [run_id, session, decided_at, len(orders)],
+                "INSERT INTO decisions VALUES (?, ?, ?, ?, ?)",
+                [run_id, session, decided_at, outcome, len(orders)],
             )
             crash_point_for_tests("journaling_orders")
 
@@ -265,6 +271,24 @@ class Journal:
             crash_point_for_tests("journaling_fills")
         return int(added)
 
+    def account_fills(self, mode: str, account: str) -> pd.DataFrame:
+        """Return every execution of the account (``mode`` and ``account``), as recorded.
+
+        Columns symbol, side, quantity, price, ts, in the order they happened (time, then the
+        order recorded): what the stops' average costs are folded from (``live/stop_exits.py``).
+        """
+        frame: pd.DataFrame = (
+            self.con.sql(
+                "SELECT f.symbol, f.side, f.quantity, f.price, f.ts FROM fills f "
+                "JOIN runs r USING (run_id) WHERE r.mode = $mode "
+                "AND coalesce(r.account, '') = $account ORDER BY f.ts, f.rowid",
+                params={"mode": mode, "account": account},
+            )
+            .to_arrow_table()
+            .to_pandas()
+        )
+        return frame
+
     def orphan_fills(self) -> pd.DataFrame:
         """Return the executions that have no order row (ours found by reference and symbol)."""
         return self._frame(
@@ -317,12 +341,14 @@ class Journal:
     def last_rebalance(self) -> dt.date | None:
         """Return the last session a rebalance was decided for (any run, traded or not).
 
-        A batch a stop kept from the broker, in full or in part, is not a decision made.
+        A batch a stop kept from the broker, in full or in part, is not a decision made; nor is
+        a batch of stop exits (:data:`STOPS`).
         """
         # fetchall: DuckDB 2 keeps a half-read result open and refuses the next statement
         rows = self.con.execute(
             "SELECT max(session) FROM decisions "  # noqa: S608 - constants
-            f"WHERE outcome NOT LIKE '{NOT_SENT}%' AND outcome NOT LIKE '{CUT_SHORT}%'"
+            f"WHERE outcome NOT LIKE '{NOT_SENT}%' AND outcome NOT LIKE '{CUT_SHORT}%' "
+            f"AND outcome NOT LIKE '{STOPS}%'"
         ).fetchall()
         last = rows[0][0] if rows else None
         return last if isinstance(last, dt.date) else None

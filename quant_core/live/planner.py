@@ -14,6 +14,10 @@ buys against the cash at the broker's current prices (the backtest's fill kernel
 ``qc:<session>:<symbol>``), so that a restarted worker finds its own orders for the session and
 does not send them again. The batch is checked against the
 pre-trade risk controls (:meth:`Planner.check`); the worker journals it and sends it.
+
+Stops: on every session, at the same time, the stops are checked from the last completed close
+(``live/stop_exits.py``, the backtest's rules) and their exits sent under the same references
+before the rebalance, which then leaves a stopped name alone (:meth:`Planner.already_sent`).
 """
 
 from __future__ import annotations
@@ -103,12 +107,8 @@ class Planner:
         last close is the previous session: a decision on stale prices is refused and reported.
         """
         calendar = self.calendar
-        local = now.astimezone(self.zone)
-        today = local.date()
-        if not calendar.is_session(np.array([today], dtype="datetime64[D]"))[0]:
-            return None
-        close = calendar.close_of(today)
-        if local.time() < self.cfg.live.rebalance_time or (close is not None and now >= close):
+        today = self.trading_now(now)
+        if today is None:
             return None
         last = self.journal.last_rebalance()
         if last is not None and last >= today:
@@ -129,6 +129,17 @@ class Planner:
         self.stale_refusal = None
         return today
 
+    def trading_now(self, now: dt.datetime) -> dt.date | None:
+        """Return today if it is a session and ``now`` between the rebalance time and the close."""
+        local = now.astimezone(self.zone)
+        today = local.date()
+        if not self.calendar.is_session(np.array([today], dtype="datetime64[D]"))[0]:
+            return None
+        close = self.calendar.close_of(today)
+        if local.time() < self.cfg.live.rebalance_time or (close is not None and now >= close):
+            return None
+        return today
+
     def next_due(self, today: dt.date) -> dt.date | None:
         """Return the next session the schedule will rebalance on, from today on."""
         last = self.journal.last_rebalance()
@@ -145,29 +156,7 @@ class Planner:
 
     def plan(self, t: int, session: dt.date) -> Plan:
         """Return the orders for the session at row ``t`` (from data through t-1), not sent."""
-        prefix = OrderRef.session_prefix(session)
-        mine = [o for o in self.broker.open_orders() if OrderRef.is_strategy(o.ref)]
-        # A symbol whose order for this session is at the broker (open, or already filled:
-        # a batch cut by a drop, or a restart) is not sent again; the rest of the batch is.
-        resting = [o for o in mine if o.ref.startswith(prefix)]
-        sent = {o.symbol for o in resting}
-        sent |= {f.symbol for f in self.broker.fills() if f.ref.startswith(prefix)}
-        # The journal too: the broker's report of the day's executions ends with its day.
-        sent |= self.journal.sent_symbols(prefix, self.mode, self.broker.account_id)
-        if sent:
-            logger.warning(
-                "Orders for %s were already sent for %s (at the broker or in the journal): "
-                "not sending those again",
-                session,
-                ", ".join(sorted(sent)),
-            )
-        for order in mine:  # an earlier session's orders never filled: they go, not pile up
-            if order.ref.startswith(prefix):
-                continue
-            logger.warning(
-                "Cancelling %s left from an earlier rebalance (%s)", order.order_id, order.ref
-            )
-            self.broker.cancel(order.order_id)
+        resting, sent = self.already_sent(session)
         ledger = self.ledger()
         decision = target_orders(
             self.strategy,
@@ -204,6 +193,41 @@ class Planner:
             for o, i in zip(orders, index, strict=True)
         }
         return Plan(session, orders, notional)
+
+    def already_sent(
+        self, session: dt.date, symbols: set[str] | None = None
+    ) -> tuple[list[Order], set[str]]:
+        """Return this session's strategy orders open at the broker, and the symbols already sent.
+
+        A symbol whose order for the session is at the broker (open, or already filled: a batch
+        cut by a drop, or a restart) or in the journal is not sent again (a stop's exit is sent
+        first: the rebalance then leaves the name alone). An earlier session's orders that never
+        filled are cancelled, not left to pile up (only those in ``symbols``, when given).
+        """
+        prefix = OrderRef.session_prefix(session)
+        mine = [o for o in self.broker.open_orders() if OrderRef.is_strategy(o.ref)]
+        resting = [o for o in mine if o.ref.startswith(prefix)]
+        sent = {o.symbol for o in resting}
+        sent |= {f.symbol for f in self.broker.fills() if f.ref.startswith(prefix)}
+        # The journal too: the broker's report of the day's executions ends with its day.
+        sent |= self.journal.sent_symbols(prefix, self.mode, self.broker.account_id)
+        if sent:
+            logger.warning(
+                "Orders for %s were already sent for %s (at the broker or in the journal): "
+                "not sending those again",
+                session,
+                ", ".join(sorted(sent)),
+            )
+        for order in mine:
+            if order.ref.startswith(prefix) or (
+                symbols is not None and order.symbol not in symbols
+            ):
+                continue
+            logger.warning(
+                "Cancelling %s left from an earlier rebalance (%s)", order.order_id, order.ref
+            )
+            self.broker.cancel(order.order_id)
+        return resting, sent
 
     def current_prices(self, vector: np.ndarray, t: int) -> np.ndarray:
         """Return the broker's prices now for the symbols ordered, else the T-1 closes.

@@ -1,8 +1,9 @@
 """The replay: history stepped through the worker on the simulated broker, session by session.
 
 At each session's open the simulated broker fills what is waiting (symbols gone by the
-backtest's rule at their last close); at its close the broker is marked, the equity recorded and,
-on a rebalance day of the backtest's schedule, the next session's orders decided. The market
+backtest's rule at their last close); at its close the broker is marked, the equity recorded, the
+stops checked for the next session (their exits sent) and, on a rebalance day of the backtest's
+schedule, the next session's orders decided. The market
 clock (:class:`ReplayClock`) is stepped with it, so fills and journal rows carry the session's
 time while heartbeats and command expiry keep the wall clock.
 
@@ -72,7 +73,7 @@ def run(worker: Worker, first: int, last: int) -> None:
     clock = worker.clock if isinstance(worker.clock, ReplayClock) else None
     if clock is not None:
         clock.at(pd.Timestamp(worker.data.dates[first - 1]).date(), ReplayClock.CLOSE)
-    _close(worker, broker, first - 1, rows)
+    _close(worker, broker, first - 1, rows, last)
     for t in range(first, last + 1):
         if worker.stop_requested:
             break
@@ -88,7 +89,7 @@ def run(worker: Worker, first: int, last: int) -> None:
             break
         if clock is not None:
             clock.at(worker.session.date(), ReplayClock.CLOSE)
-        _close(worker, broker, t, rows)
+        _close(worker, broker, t, rows, last)
         worker.heartbeat()
         worker.sleep(worker.options.speed_s)
     if not worker.stop_requested:
@@ -107,7 +108,7 @@ def _finished(worker: Worker, end: dt.date) -> None:
     worker.transition(WorkerState.STOPPED, f"replay finished on {end}{note}")
 
 
-def _close(worker: Worker, broker: SimBroker, t: int, rows: set[int]) -> None:
+def _close(worker: Worker, broker: SimBroker, t: int, rows: set[int], last: int) -> None:
     broker.mark(worker.data.panels["close"][t])
     account = worker.broker.account()
     session = pd.Timestamp(worker.data.dates[t]).date()
@@ -118,5 +119,7 @@ def _close(worker: Worker, broker: SimBroker, t: int, rows: set[int]) -> None:
     worker.next_rebalance = (
         pd.Timestamp(worker.data.dates[upcoming[0]]).date() if upcoming else None
     )
+    if t + 1 <= last:  # every session's stops, from this close, before its rebalance
+        worker.stops(t + 1)
     if t + 1 in rows:
         worker.rebalance(t + 1)

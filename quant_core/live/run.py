@@ -19,6 +19,7 @@ from config.schema import AppConfig
 from quant_core.broker import Broker
 from quant_core.calendar import get_calendar
 from quant_core.data.panels import FIELDS, MarketData
+from quant_core.data.reference import with_sectors
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import ConfigError, DataError, TemporaryBrokerError
 from quant_core.live import replay, sim_account
@@ -231,6 +232,8 @@ def _one_cycle(worker: Worker, data: MarketData, force: bool) -> None:
     worker.mark_latest()
     # Forced: now, whatever the schedule and the data's age (the operator asked). Otherwise only
     # when the schedule says so, on fresh data.
+    if force or worker.stop_watch.due(worker.wall()) is not None:
+        worker.stops_next()  # the stops' exits first: the rebalance leaves a stopped name alone
     if force or worker.due(worker.wall()) is not None:
         worker.rebalance_next()
     # Market orders, ours now or left waiting by an earlier run, fill at the latest price.
@@ -272,6 +275,8 @@ def _beat(worker: Worker, warehouse: Warehouse, cfg: AppConfig, version: int) ->
         worker.reload(_market(warehouse, cfg))
     worker.track_equity(worker.local_today())
     worker.heartbeat()
+    if worker.stop_watch.due(worker.wall()) is not None:
+        worker.stops_next()  # every session, before the rebalance (live.stop_exits)
     if worker.due(worker.wall()) is not None:
         worker.rebalance_next()
     worker.journal.fills(worker.run_id, worker.broker.settle(0.0))
@@ -280,4 +285,5 @@ def _beat(worker: Worker, warehouse: Warehouse, cfg: AppConfig, version: int) ->
 
 
 def _market(warehouse: Warehouse, cfg: AppConfig) -> MarketData:
-    return MarketData.from_frames({f: warehouse.panel(cfg.data.dataset, f) for f in FIELDS})
+    data = MarketData.from_frames({f: warehouse.panel(cfg.data.dataset, f) for f in FIELDS})
+    return with_sectors(data, warehouse, cfg.data.dataset)

@@ -9,9 +9,9 @@ name (the names of the files in ``data/live`` are ``live/files.py``'s).
 Reading is strict: a document of another ``schema_version``, a missing field or a value of the
 wrong type raises :class:`StateSchemaError` naming the field. Fields with a default were added
 by a worker within version 1 (the STOP latch flags, the replay's end, ``broker_as_of``, the risk
-limits, a command's source and detail, the reconciliation's details): an older file may lack
-them. Times are ISO 8601 with their UTC offset (one without is taken as UTC); the equity points
-of a replay are session dates.
+limits, a command's source and detail, the reconciliation's details, the book's risk report):
+an older file may lack them. Times are ISO 8601 with their UTC offset (one without is taken as
+UTC); the equity points of a replay are session dates.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from quant_core.live.state_fields import (
 
 # Re-exported (``as``, for mypy): readers of the document import it from here.
 from quant_core.live.state_fields import StateSchemaError as StateSchemaError
+from quant_core.live.state_risk import BookRisk as BookRisk
 
 SCHEMA_VERSION = 1  # written as the document's "schema_version"; bump on a breaking change
 FILLS_KEPT = 500  # the document holds today's last 500 fills
@@ -264,6 +265,7 @@ class DashboardState(Row):
     reconciled: Reconciliation | None  # None until the worker has reconciled
     commands: tuple[CommandAck, ...]
     errors: tuple[WorkerError, ...]
+    book_risk: BookRisk | None = None  # the held book's risk report (live/state_risk.py)
 
     def to_json(self) -> dict[str, Any]:
         """Return the document as written to ``dashboard_state.json``."""

@@ -2,8 +2,9 @@
 
 :func:`document` builds it: the worker's state and reasons, the broker's figures (the last ones
 read while connected when it is DISCONNECTED), positions, open orders, today's fills, the equity
-points, the risk limits, the schedule, the reconciliation, commands and errors, as the typed
-:class:`~quant_core.live.state.DashboardState`. :func:`publish` reads the broker and writes it.
+points, the risk limits, the schedule, the reconciliation, commands, errors and the book's risk
+report (``live/book_risk.py``), as the typed :class:`~quant_core.live.state.DashboardState`.
+:func:`publish` reads the broker and writes it.
 No secret is ever part of it.
 """
 
@@ -60,6 +61,10 @@ def publish(worker: Worker) -> None:
             broker.account(), broker.positions(), broker.open_orders(), broker.fills(), now
         )
         worker.broker_snapshot = snapshot
+    # Recomputed only when the book (or the bars) changed since the last state written.
+    worker.book_risk.update(
+        snapshot.positions, snapshot.account.net_liquidation, worker.data, worker.clock(), now
+    )
     today = worker.local_today()
     fills = [f for f in snapshot.fills if f.time.astimezone(worker.zone).date() == today]
     state = document(
@@ -123,6 +128,7 @@ def document(
         reconciled=worker.reconciled,
         commands=tuple(worker.acks),
         errors=tuple(worker.errors),
+        book_risk=worker.book_risk.current,
     )
 
 

@@ -6,7 +6,8 @@ file. Only RUNNING places strategy orders; CANCEL and FLAT work in every state.
 
 Each heartbeat takes commands (``live/commands.py``), checks the account limits
 (``live/risk_watch.py``), refreshes account, positions, orders and fills from the broker, and
-writes ``dashboard_state.json``. A rebalance has the planner (``live/planner.py``) decide the
+writes ``dashboard_state.json``. Every session, the stops' exits go first
+(``live/stop_exits.py``). A rebalance has the planner (``live/planner.py``) decide the
 session's orders, checks them against the risk controls, journals them, then sends them; before
 sending anything, the worker reconciles with the broker (``live/reconcile.py``), so a restarted
 worker that finds its own orders for that session does not send them again.
@@ -39,6 +40,7 @@ from quant_core.calendar import get_calendar
 from quant_core.data.panels import MarketData
 from quant_core.errors import BrokerLinkDown, TemporaryBrokerError
 from quant_core.live import commands, files, replay
+from quant_core.live.book_risk import BookRiskWatch
 from quant_core.live.crash_hook import crash_point_for_tests
 from quant_core.live.files import CommandInbox
 from quant_core.live.journal import Journal
@@ -55,6 +57,7 @@ from quant_core.live.state import (
     WorkerState,
 )
 from quant_core.live.state_doc import BrokerSnapshot, publish
+from quant_core.live.stop_exits import StopWatch
 from quant_core.portfolio import risk
 from quant_core.runs import config_digest, new_run_id
 from quant_core.strategies.base import Strategy
@@ -145,6 +148,10 @@ class Worker:
             report=self.report_error,
             progress=self.write_state,
         )
+        # Stops at every session, before the rebalance (live.stop_exits).
+        self.stop_watch = StopWatch(cfg.risk, self.planner)
+        # The held book's risk report, recomputed when the book changes (live.book_risk).
+        self.book_risk = BookRiskWatch(self.planner.policy, self.calendar, self.report_error)
         self.stop_requested = False
         self.finished = False
         self.replay_finished: dt.date | None = None  # the last session of a replay run to its end
@@ -258,6 +265,15 @@ class Worker:
     def rebalance_next(self) -> list[Order]:
         """Decide for the session after the data's last close (a live decision, now)."""
         return self.rebalance(len(self.data.dates), self.planner.next_session())
+
+    def stops(self, t: int, session: dt.date | None = None) -> list[Order]:
+        """Send the exits of the stops tripped at the close of row t-1 (``live.stop_exits``)."""
+        session = session or pd.Timestamp(self.data.dates[t]).date()
+        return self.stop_watch.send(self, t, session)
+
+    def stops_next(self) -> list[Order]:
+        """Check the stops for the session after the data's last close (now, before a rebalance)."""
+        return self.stops(len(self.data.dates), self.planner.next_session())
 
     def rebalance(self, t: int, session: dt.date | None = None) -> list[Order]:
         """Decide and send the orders for the session at row ``t`` (from data through t-1)."""

@@ -40,7 +40,8 @@ class Binding:
     """A constraint that changed the weights at one decision, and how, for people.
 
     ``constraint`` is the config key (``max_weight``, ``sector_cap``, ``max_gross``,
-    ``max_net``, ``max_turnover``, ``no_trade_band``, ``vol_target``); ``detail`` says what it
+    ``max_net``, ``max_turnover``, ``no_trade_band``, ``vol_target``), or ``fallback`` when the
+    construction method failed and ``inverse_vol`` gave the weights; ``detail`` says what it
     did (e.g. ``3 names clipped to 3.00%`` or ``gross scaled 1.00 -> 0.64``).
     """
 

@@ -15,6 +15,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from typing_extensions import override
 
@@ -74,10 +75,28 @@ class LimitUsage:
         return f"{self.label} {used} of {self.limit:.2%}"
 
 
+class AccountLimits(Protocol):
+    """The two account limits, fractions (None disables one): ``RiskConfig``, ``HaltRules``."""
+
+    @property
+    def max_daily_loss_frac(self) -> float | None:
+        """Return the largest loss in a session, a share of its opening equity."""
+        ...
+
+    @property
+    def max_drawdown_frac(self) -> float | None:
+        """Return the largest fall from the peak equity."""
+        ...
+
+
 def account_usage(
-    cfg: RiskConfig, equity: float, start_of_day_equity: float, peak_equity: float
+    cfg: AccountLimits, equity: float, start_of_day_equity: float, peak_equity: float
 ) -> list[LimitUsage]:
-    """Return the enabled account limits (daily loss, drawdown) with their usage now."""
+    """Return the enabled account limits (daily loss, drawdown) with their usage now.
+
+    The live worker's heartbeat (``live/risk_watch.py``) and the backtest's closes
+    (``portfolio/halts.py``) both measure the limits here.
+    """
     out = []
     for name, label, limit, base in (
         ("max_daily_loss", "daily loss", cfg.max_daily_loss_frac, start_of_day_equity),

@@ -20,6 +20,7 @@ import pandas as pd
 
 from quant_core.data.panels import MarketData
 from quant_core.errors import StrategyError
+from quant_core.portfolio.constraints import apply_constraints
 from quant_core.portfolio.construction import (
     Construction,
     Inputs,
@@ -50,7 +51,9 @@ class Decision:
     left_out
         Names the strategy weighted that construction left out, with the reason.
     binding
-        Constraints that changed the weights, with what they did.
+        Constraints that changed the weights, with what they did, in the order applied; first,
+        ``Binding("fallback", reason)`` when the construction method failed and
+        ``inverse_vol`` gave the weights instead.
     """
 
     orders: np.ndarray
@@ -146,10 +149,18 @@ def target_orders(
 
     The strategy's checked weights are re-weighted by ``policy.construction`` from the closes of
     rows before ``t`` only; the names it leaves out are logged (a warning naming the session,
-    the method and the first few names).
+    the method and the first few names), and so is a solver's fallback to ``inverse_vol``.
+
+    The constructed weights are then held to ``policy.constraints``
+    (:func:`quant_core.portfolio.constraints.apply_constraints`) against the current weights:
+    held shares x ``marks`` / (equity x (1 - ``cash_buffer``)), the unit sizing reads, so that a
+    name held at its target weighs exactly that. Each constraint that binds is logged once (an
+    info line naming the session). A name whose constrained weight is its current weight
+    (kept by the drift band, or by a turnover cap of zero) keeps its shares exactly.
 
     A symbol in ``ended`` (gone by :func:`quant_core.data.panels.gone_at`) cannot be held on:
-    its target is zero, whatever the strategy says, and its sale fills at its last close
+    its target is zero, whatever the strategy says, sold in full whatever the drift band and the
+    turnover cap, and its sale fills at its last close
     (:func:`quant_core.portfolio.ledger.fill_prices`).
 
     ``marks`` are the T-1 closes, a symbol without a T-1 bar keeping its last close.
@@ -160,16 +171,44 @@ def target_orders(
         zero = np.zeros(len(data.symbols))
         return Decision(np.asarray(-ledger.positions), zero)
     weights, scores = strategy_weights(strategy, data, t, ledger, equity, session)
+    when = pd.Timestamp(data.dates[t]) if session is None else session
     closes = data.panels["close"][:t]
     built = construct(Inputs(weights, scores, closes, policy.construction))
     if built.left_out:
-        when = pd.Timestamp(data.dates[t]) if session is None else session
         _report_left_out(built, data, policy.construction.method, when)
-    final = built.weights
+    binding: tuple[Binding, ...] = ()
+    if built.fallback is not None:
+        logger.warning(
+            "Construction %s for %s failed and fell back to inverse_vol: %s",
+            policy.construction.method,
+            when.date(),
+            built.fallback,
+        )
+        binding = (Binding("fallback", f"{policy.construction.method}: {built.fallback}"),)
+    current = current_weights(ledger.positions, marks, equity * (1.0 - cash_buffer))
+    held = apply_constraints(built.weights, current, data.sectors, closes, policy, ended)
+    for bound in held.binding:
+        logger.info("Constraint %s bound for %s: %s", bound.constraint, when.date(), bound.detail)
+    final = held.weights
     target = target_shares(final, equity, marks, cash_buffer, fractional)
+    # Sizing a kept weight back to shares could round a share away: keep the shares instead.
+    kept = (final == current) & (ledger.positions != 0)
+    target[kept] = ledger.positions[kept]
     if ended is not None:
         target[ended] = 0.0
-    return Decision(np.asarray(target - ledger.positions), final, built.left_out)
+    orders = np.asarray(target - ledger.positions)
+    return Decision(orders, final, built.left_out, binding + held.binding)
+
+
+def current_weights(positions: np.ndarray, marks: np.ndarray, investable: float) -> np.ndarray:
+    """Return held shares x ``marks`` / ``investable`` per symbol position (0 where none held).
+
+    ``investable`` is equity x (1 - cash_buffer): the unit of the target weights.
+    """
+    out = np.zeros(positions.shape, dtype=float)
+    held = np.flatnonzero(positions)
+    out[held] = positions[held] * np.nan_to_num(marks[held]) / investable
+    return out
 
 
 def _report_left_out(

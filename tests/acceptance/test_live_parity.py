@@ -1,6 +1,7 @@
 """Parity: sp500-2010 replayed through the worker and the sim broker fills exactly like
 run_backtest.py with the same config: same fills (symbol, session, quantity, price) and the same
-final equity to the cent, with the default construction (as_is) and with inverse_vol."""
+final equity to the cent, with the default construction (as_is), with inverse_vol (a heuristic),
+with risk_parity (an optimiser) and with stops (the same exits, from the worker's journal)."""
 
 from __future__ import annotations
 
@@ -41,10 +42,24 @@ INVERSE_VOL = [
 ]
 
 
+# risk_parity solves on the Ledoit-Wolf covariance of the same 60 returns: the optimisers'
+# family, with the same longer warm-up.
+RISK_PARITY = [
+    "strategy.params.lookback=20",
+    "portfolio.construction.method=risk_parity",
+    "portfolio.construction.lookback=60",
+]
+
+
+# Stops on (about 290 exits over the span): the worker checks them at every session from its
+# journal's fills and sends the exits before the rebalance, as the engine does.
+STOPS = ["risk.stop_loss=0.08", "risk.take_profit=0.15", "risk.trailing_stop=0.1"]
+
+
 @pytest.mark.parametrize(
     "params",
-    [[], ["strategy.params.lookback=60"], INVERSE_VOL],
-    ids=["default", "momentum_60", "inverse_vol"],
+    [[], ["strategy.params.lookback=60"], INVERSE_VOL, RISK_PARITY, STOPS],
+    ids=["default", "momentum_60", "inverse_vol", "risk_parity", "stops"],
 )
 def test_replay_equals_backtest(tmp_path: Path, data_dir: Path, params: list[str]) -> None:
     common = [f"paths.data_dir={data_dir}", *params]
@@ -57,6 +72,7 @@ def test_replay_equals_backtest(tmp_path: Path, data_dir: Path, params: list[str
     journal = Journal(tmp_path / "live" / "journal.duckdb")
     fills = journal.table("fills")
     equity = journal.table("equity")
+    decisions = journal.table("decisions")
     journal.close()
     ours = backtest.result.trades[backtest.result.trades["filled"] != 0]
     expected = pd.DataFrame(
@@ -80,3 +96,17 @@ def test_replay_equals_backtest(tmp_path: Path, data_dir: Path, params: list[str
     assert len(got) == len(expected) > 500
     pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)
     assert round(equity["equity"].iloc[-1], 2) == round(backtest.metrics["final_equity"], 2)
+    # The same stops, tripped by the same figures, for the same sessions.
+    stopped = backtest.result.decisions[backtest.result.decisions["kind"] == "stop"]
+    ours_stops = sorted(
+        (d.date(), detail.removesuffix("; closed at this open"))
+        for d, detail in zip(stopped["date"], stopped["detail"], strict=True)
+    )
+    theirs_stops = sorted(
+        (session, stop)
+        for session, outcome in zip(decisions["session"], decisions["outcome"], strict=True)
+        if outcome.startswith("stops: ")
+        for stop in outcome.removeprefix("stops: ").split("; ")
+    )
+    assert theirs_stops == ours_stops
+    assert (len(ours_stops) > 200) == (params is STOPS)

@@ -190,8 +190,16 @@ def test_explorer_runs_a_backtest_and_shows_its_equity(page: Page, cockpit: Cock
     # A fresh data dir holds no run yet: nothing to chart before the click.
     expect(page.get_by_text("No stored backtests")).to_be_visible()
     runs = cockpit.data_dir / "backtests"
+    # A stop loss of 150% is refused by the config schema, named, and nothing runs.
+    run_button = page.get_by_role("button", name="Run backtest", exact=True)
+    stop_loss = page.get_by_label("Stop loss", exact=True)
+    stop_loss.fill("1.5")
+    run_button.click()
+    expect(page.get_by_text(re.compile(r"^Not run: risk\.stop_loss = 1\.5"))).to_be_visible()
+    assert not list(runs.glob("*/summary.parquet"))
+    stop_loss.fill("0.08")
 
-    page.get_by_role("button", name="Run backtest", exact=True).click()
+    run_button.click()
 
     done = page.get_by_text(re.compile(r"^Stored run .+: final equity \$"))
     expect(done).to_be_visible(timeout=60_000)
@@ -207,6 +215,7 @@ def test_explorer_runs_a_backtest_and_shows_its_equity(page: Page, cockpit: Cock
         "(gd) => gd.data.map((trace) => (trace.x || []).length)"
     )
     assert len(load_run(runs, stored[0]).curve) in points, points
+    assert load_run(runs, stored[0]).config["risk"]["stop_loss"] == 0.08
     screenshot(page, "explorer")
 
 

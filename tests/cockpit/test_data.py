@@ -16,7 +16,7 @@ from quant_core.cockpit.models.dataset_snapshot import snapshot
 from quant_core.cockpit.tables import datasets as dp
 from quant_core.data.sources.csvfiles import CsvSource
 from quant_core.data.sync import Gaps, dataset_gaps, sync
-from quant_core.data.warehouse import Warehouse
+from quant_core.data.warehouse import DatasetMeta, Warehouse
 from tests.cockpit.test_factors import chart, metrics, open_view, plotly_array
 
 DATASET = "sp500-2010"
@@ -97,6 +97,17 @@ def test_symbols_gaps_history_and_factors_tables(
     assert wynn["rows"] == coverage.loc["WYNN", "rows"]
     assert wynn["missing sessions"] == coverage.loc["WYNN", "missing_sessions"] == 15
     assert symbols.set_index("symbol").loc["AAPL", "name"] == "Apple Inc."
+    # The reference data: every column of the symbols table, and the count of Unknown sectors.
+    stored = warehouse.symbols(DATASET).set_index("symbol")
+    shown = symbols.set_index("symbol")
+    assert {"industry", "delisted", "source"} <= set(shown.columns)
+    assert shown.loc["AAPL", "industry"] == "Computer Hardware"
+    assert stored.loc["AAPL", "industry"] == "Computer Hardware"
+    assert shown.loc["ACS", "sector"] == "Unknown"
+    unknown = int((stored["sector"] == "Unknown").sum())
+    assert (shown["sector"] == "Unknown").sum() == unknown == 80
+    captions = [c.value for c in at.caption]
+    assert f"{unknown} of 522 symbols with sector Unknown" in " ".join(captions)
     gaps = frame(at, "session", "kind")
     assert gaps["kind"].value_counts().to_dict() == {"missing": 7, "partial": 1}
     history = frame(at, "finished (UTC)", "sync id")
@@ -210,3 +221,15 @@ def test_rule_table_and_gaps_table() -> None:
     assert gaps["kind"].tolist() == ["missing", "partial", "missing"]
     assert gaps["bars"].tolist() == [0, 40, 0]
     assert np.isnan(gaps["symbols listed"].iloc[0])
+
+
+def test_a_dataset_without_reference_data_says_so(
+    warehouse: Warehouse, calendar: TradingCalendar
+) -> None:
+    bars = warehouse.read_bars(DATASET, ["AAPL"]).assign(symbol="AAPL")
+    warehouse.write_bars("old", bars, DatasetMeta("old", "csv"))  # no symbols file
+
+    snap = snapshot(warehouse, "old", calendar)
+
+    assert "No reference data of the current schema" in dp.unknown_sectors_line(snap)
+    assert dp.symbols_table(snap)["symbol"].tolist() == ["AAPL"]

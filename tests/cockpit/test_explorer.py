@@ -339,7 +339,7 @@ def test_every_chart_has_units_on_both_axes(open_page: Opener) -> None:
     at.multiselect(key="compare_runs").set_value(list(at.multiselect(key="compare_runs").options))
     at.run()
     specs = _specs(at)
-    assert len(specs) == 8
+    assert len(specs) == 12  # 4 of them the risk section's (views/run_risk.py)
     for spec in specs:
         layout = spec["layout"]
         assert layout["xaxis"]["title"]["text"], layout["title"]

@@ -295,8 +295,13 @@ def error(req_id: int, code: int, message: str, server_version: int) -> bytes:
     return frame(In.ERROR, 2, req_id, code, message, *extra)
 
 
-def contract_details(req_id: int, s: Stock) -> bytes:
-    """Return contractDetails for a US stock (server version 164 and later)."""
+def contract_details(req_id: int, s: Stock, reference: tuple[str, str, str] | None = None) -> bytes:
+    """Return contractDetails for a US stock (server version 164 and later).
+
+    ``reference`` is its ``(longName, industry, category)``; the subcategory repeats the
+    category. Default: ``<SYMBOL> INC``, Technology, Computers.
+    """
+    long_name, industry, category = reference or (f"{s.symbol} INC", "Technology", "Computers")
     return frame(
         In.CONTRACT_DATA,
         req_id,
@@ -317,12 +322,12 @@ def contract_details(req_id: int, s: Stock) -> bytes:
         "SMART,NYSE,NASDAQ",
         1,  # priceMagnifier
         0,  # underConId
-        f"{s.symbol} INC",
+        long_name,
         s.primary,
         "",  # contractMonth
-        "Technology",
-        "Computers",
-        "Computers",
+        industry,
+        category,
+        category,  # subcategory
         "US/Eastern",
         "",  # tradingHours
         "",  # liquidHours

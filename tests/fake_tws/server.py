@@ -77,6 +77,9 @@ class FakeTWS:
         self.accepted = 0  # connections accepted so far
         self.cancel_requests: list[int] = []  # order ids asked to be cancelled
         self.contract_requests = 0  # contract details asked for
+        # symbol -> (longName, industry, category) its contract details give (default: see
+        # protocol.contract_details)
+        self.reference: dict[str, tuple[str, str, str]] = {}
         self.market_data_lines = 100  # an account's simultaneous market data lines
         self.snapshot_delay_s = 0.05  # how long a snapshot takes to answer (up to 11 s at IB)
         self.lines_open = 0
@@ -336,7 +339,8 @@ class FakeTWS:
         req_id, symbol = int(f[2]), f[4]
         self.contract_requests += 1
         if symbol in self.prices or symbol in self.positions or symbol in self.history:
-            conn.send(p.contract_details(req_id, self.stock(symbol)))
+            reference = self.reference.get(symbol)
+            conn.send(p.contract_details(req_id, self.stock(symbol), reference))
         conn.send(p.frame(p.In.CONTRACT_DATA_END, 1, req_id))
 
     def _req_market_data_type(self, conn: _Connection, f: list[str]) -> None:

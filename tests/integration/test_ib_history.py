@@ -19,7 +19,15 @@ from quant_core.calendar import TradingCalendar
 from quant_core.data.sync import sync
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import DataError
-from quant_core.ib.history import VIOLATION_WAIT_S, IBHistorySource, Pacer
+from quant_core.ib.connection import IBConnection
+from quant_core.ib.history import (
+    IB_REFERENCE_SOURCE,
+    VIOLATION_WAIT_S,
+    IBHistorySource,
+    Pacer,
+    contract_reference,
+)
+from tests.conftest import log_has
 from tests.fake_tws import LIB, client_problems
 from tests.fake_tws.server import FakeTWS
 
@@ -226,3 +234,40 @@ def test_todays_bar_is_kept_out_until_the_close(
     )
     bars = src.load().bars
     assert bars["date"].max() == pd.Timestamp(last)
+
+
+def test_contract_details_fill_the_symbols_table(
+    fake: FakeTWS, tmp_path: Path, calendar: TradingCalendar, warehouse: Warehouse
+) -> None:
+    fake.reference = {
+        "AAPL": ("APPLE INC", "Technology", "Computers"),
+        "MSFT": ("MICROSOFT CORP", "Technology", "Software"),
+    }
+
+    report = sync(source(fake, tmp_path, NoWait()), warehouse, calendar, "ib")
+
+    stored = warehouse.symbols("ib").set_index("symbol")
+    # IB's longName is the name, its industry the sector and its category the industry.
+    assert stored[["name", "sector", "industry"]].to_dict("index") == {
+        "AAPL": {"name": "APPLE INC", "sector": "Technology", "industry": "Computers"},
+        "MSFT": {"name": "MICROSOFT CORP", "sector": "Technology", "industry": "Software"},
+    }
+    assert stored["source"].tolist() == [IB_REFERENCE_SOURCE] * 2
+    assert stored["delisted"].isna().all()
+    assert report.unknown_sectors == 0
+    assert fake.contract_requests == 2  # one look-up per symbol synced
+
+
+def test_a_symbol_ib_gives_no_details_for_is_left_to_unknown(
+    fake: FakeTWS, caplog: pytest.LogCaptureFixture
+) -> None:
+    connection = IBConnection(IBConfig(port=fake.port, client_id=6))
+    connection.connect()
+    try:
+        frame = contract_reference(connection, ["AAPL", "NOPE"])
+    finally:
+        connection.disconnect()
+
+    assert frame["symbol"].tolist() == ["AAPL"]
+    assert frame["name"].tolist() == ["AAPL INC"]  # the fake's default contract details
+    assert log_has(caplog, "IB gave no contract details for NOPE", logging.WARNING)

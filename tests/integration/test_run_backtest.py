@@ -89,8 +89,12 @@ def test_list_strategies(data_dir: Path) -> None:
 def test_list_constructions(data_dir: Path) -> None:
     result = run(data_dir, "--list-constructions")
     assert result.returncode == 0, result.stderr
-    for name in ("as_is", "equal", "inverse_vol", "lookback = 60", "risk_parity"):
+    methods = ("as_is", "equal", "inverse_vol", "risk_parity", "hrp", "min_variance")
+    scored = ("mean_variance", "black_litterman", "half_kelly")
+    for name in (*methods, *scored, "lookback = 60", "covariance = 'ledoit_wolf'", "ic = 0.05"):
         assert name in result.stdout
+    assert "Later slices" not in result.stdout
+    assert "falls back to inverse_vol" in result.stdout
 
 
 def test_construction_is_chosen_with_set(data_dir: Path) -> None:

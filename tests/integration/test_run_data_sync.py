@@ -41,6 +41,7 @@ def test_sample_sync_then_list_from_another_directory(tmp_path: Path) -> None:
     assert "122,574" in result.stdout
     assert "2009-11-12 (408 of" in result.stdout
     assert "ETFCD -> ETFC" in result.stdout
+    assert "522, 80 with sector Unknown" in result.stdout
     assert (tmp_path / "d" / "warehouse" / "sp500-2010" / "manifest.json").is_file()
 
     listing = run(tmp_path / "d", "--list", cwd=tmp_path)
@@ -92,6 +93,7 @@ def test_unusable_csv_is_a_data_error_naming_the_file(tmp_path: Path) -> None:
         (["--set", "calendar.exchange=NOPE", "--list"], "unknown exchange 'NOPE'"),
         (["--source", "synthetic", "--symbols", "AAPL"], "--symbols must be a number"),
         (["--source", "nope"], "invalid choice"),
+        (["--reference", "symbols.csv"], "--reference is for --source csv"),
     ],
 )
 def test_usage_and_config_errors_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
@@ -195,3 +197,42 @@ def test_a_path_like_ib_symbol_writes_nothing_outside_the_data_dir(tmp_path: Pat
     assert server.history_requests == []
     assert {p.name for p in tmp_path.iterdir()} <= {"d"}
     assert not list(tmp_path.rglob("*ESCAPE*"))
+
+
+def test_csv_with_a_reference_file(tmp_path: Path) -> None:
+    folder = tmp_path / "bars"
+    folder.mkdir()
+    for symbol in ("AAA", "BBB", "CCC"):
+        (folder / f"{symbol}.csv").write_text(
+            "date,open,high,low,close,volume\n2010-01-04,10,11,9,10.5,1\n"
+        )
+    ref = tmp_path / "symbols.csv"
+    ref.write_text(
+        "symbol,name,sector,industry,delisted\n"
+        "AAA,A Corp,Energy,Oil & Gas,2010-06-30\n"
+        "BBB,B Inc,Utilities,Electric,someday\n"
+    )
+
+    result = run(tmp_path / "d", "--source", "csv", "--path", str(folder), "--reference", str(ref))
+    strict = run(
+        tmp_path / "d",
+        "--source",
+        "csv",
+        "--path",
+        str(folder),
+        "--reference",
+        str(ref),
+        "--strict",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "3, 2 with sector Unknown" in result.stdout  # BBB's row is bad, CCC has none
+    assert f"{ref}: 1 row(s) left out" in result.stdout
+    assert strict.returncode == 1  # a bad reference row counts as a rejected row
+    stored = Warehouse(tmp_path / "d" / "warehouse").symbols("csv").set_index("symbol")
+    assert stored["sector"].to_dict() == {"AAA": "Energy", "BBB": "Unknown", "CCC": "Unknown"}
+    assert stored.loc["AAA", "delisted"] == dt.date(2010, 6, 30)
+    issues = sorted((tmp_path / "d" / "warehouse" / "csv" / "syncs").glob("*-issues.csv"))
+    assert f"{ref},3,,,malformed_line,rejected,reference file: delisted 'someday'" in (
+        issues[0].read_text()
+    )

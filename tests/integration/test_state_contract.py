@@ -142,3 +142,21 @@ def test_read_state_stays_raw_json(written: tuple[str, dict[str, Any]], tmp_path
     write_state(tmp_path, written[1])
     assert read_state(tmp_path) == written[1]
     assert load_state(tmp_path / "missing") is None
+
+
+def test_the_books_risk_report_is_typed_and_optional(
+    written: tuple[str, dict[str, Any]],
+) -> None:
+    doc = copy.deepcopy(written[1])
+    state = DashboardState.from_json(doc)
+    assert state.book_risk is not None  # computed at start, and again when the book filled
+    assert state.book_risk.names_held == 3  # A, B, C: too short a history for the covariance
+    assert state.book_risk.left_out == ("A", "B", "C")
+    assert [s.sector for s in state.book_risk.sectors] == ["Unknown"]
+
+    bad = copy.deepcopy(doc)
+    bad["book_risk"]["sectors"][0]["gross"] = "lots"
+    with pytest.raises(StateSchemaError, match=r"book_risk\.sectors\[0\]\.gross is 'lots'"):
+        DashboardState.from_json(bad)
+    del doc["book_risk"]  # an older worker's document: no report
+    assert DashboardState.from_json(doc).book_risk is None

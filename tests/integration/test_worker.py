@@ -225,7 +225,10 @@ def test_a_restart_after_placing_never_doubles_an_order(tmp_path: Path) -> None:
 
 
 def test_a_risk_limit_halts_new_orders(tmp_path: Path) -> None:
-    worker, broker, data = make(tmp_path, "risk.max_position_weight=0.2")
+    # max_weight above the guard: left at its default (the guard's 0.2), it would clip the 0.3s.
+    worker, broker, data = make(
+        tmp_path, "risk.max_position_weight=0.2", "portfolio.constraints.max_weight=0.5"
+    )
     broker.mark(data.panels["close"][0])
 
     assert worker.rebalance(1) == []

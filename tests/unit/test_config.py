@@ -425,3 +425,17 @@ def test_construction_defaults_to_as_is_and_checks_its_settings(folder: Path) ->
     assert cfg.portfolio.construction.ic == 0.05
     with pytest.raises(ConfigError, match="'black_litterman' or 'half_kelly'"):
         load_config(None, ["portfolio.construction.method=kelly"], config_dir=folder, environ={})
+
+
+def test_flat_on_breach_is_the_old_spelling_of_on_breach(folder: Path) -> None:
+    assert load_config("backtest", config_dir=folder, environ={}).risk.on_breach == "halt"
+    old = load_config(None, ["risk.flat_on_breach=true"], config_dir=folder, environ={})
+    assert old.risk.on_breach == "flat"
+    assert old.risk.flattens
+    with pytest.raises(ConfigError, match=r"contradicts risk\.on_breach=flat"):
+        load_config(
+            None,
+            ["risk.on_breach=flat", "risk.flat_on_breach=false"],
+            config_dir=folder,
+            environ={},
+        )

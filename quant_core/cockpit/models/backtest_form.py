@@ -1,17 +1,18 @@
 """The Strategy Explorer's run form: fields from a params model, validation, run overrides.
 
-Pure, without Streamlit: the page (``views/explorer.py``) turns each :class:`ParamSpec` into a
-widget, hands back what was entered, and queues the overrides :func:`backtest_overrides` builds
-(the way ``run_backtest.py`` builds them).
+Pure, without Streamlit: the form's view (``views/backtest_form_view.py``) turns each
+:class:`ParamSpec` into a widget, hands back what was entered, and queues the overrides
+:func:`backtest_overrides` builds (the way ``run_backtest.py`` builds them).
 """
 
 from __future__ import annotations
 
 import enum
 import json
+import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast, get_args, get_origin
+from typing import Any, Literal, Union, cast, get_args, get_origin
 
 import annotated_types as at
 from pydantic import BaseModel, ValidationError
@@ -44,6 +45,9 @@ class ParamSpec:
         The field's description.
     options
         The choices of a ``choice`` field.
+    optional
+        Whether the field takes None (an ``int | None`` or ``float | None`` field): its number
+        input may be left blank.
     """
 
     name: str
@@ -53,6 +57,7 @@ class ParamSpec:
     maximum: float | None = None
     help: str = ""
     options: tuple[Any, ...] = ()
+    optional: bool = False
 
     @property
     def label(self) -> str:
@@ -75,14 +80,20 @@ class ParamSpec:
 
 def param_specs(model: type[BaseModel]) -> list[ParamSpec]:
     """Return one form field per field of a params model, in declaration order."""
-    return [_spec(name, info) for name, info in model.model_fields.items()]
+    return [field_spec(name, info) for name, info in model.model_fields.items()]
 
 
-def _spec(name: str, info: FieldInfo) -> ParamSpec:
+def field_spec(name: str, info: FieldInfo) -> ParamSpec:
+    """Return the form field of one pydantic field: its widget kind, default, bounds and help."""
     default = info.get_default(call_default_factory=True)
     annotation = info.annotation
     text = info.description or ""
     low, high = _bounds(info)
+    number = _optional_number(annotation)
+    if number is not None:
+        value = None if default is None else number(default)
+        kind: Kind = "int" if number is int else "float"
+        return ParamSpec(name, kind, value, low, high, text, optional=True)
     if annotation is bool:
         return ParamSpec(name, "bool", bool(default), help=text)
     if annotation is int:
@@ -99,6 +110,17 @@ def _spec(name: str, info: FieldInfo) -> ParamSpec:
         return ParamSpec(name, "text", str(default), help=text)
     hint = "JSON, e.g. " + json.dumps(default) if default is not None else "JSON"
     return ParamSpec(name, "json", json.dumps(default), help=f"{text} ({hint})".strip())
+
+
+def _optional_number(annotation: Any) -> type[int] | type[float] | None:
+    # ``int | None`` or ``float | None``: a number input that may stay blank.
+    if get_origin(annotation) not in (Union, types.UnionType):
+        return None
+    inner = [a for a in get_args(annotation) if a is not type(None)]
+    if len(inner) == 1 and inner[0] in (int, float):
+        number: type[int] | type[float] = inner[0]
+        return number
+    return None
 
 
 def _bounds(info: FieldInfo) -> tuple[float | None, float | None]:

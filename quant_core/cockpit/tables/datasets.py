@@ -15,6 +15,7 @@ import pandas as pd
 
 from quant_core.cockpit.format import count, fmt_age, fmt_time
 from quant_core.cockpit.models.dataset_snapshot import DatasetSnapshot, date_range
+from quant_core.data.reference import UNKNOWN, is_pinned
 from quant_core.data.schema import ISSUE_COLUMNS
 from quant_core.data.sync import Gaps
 from quant_core.live.state_fields import parse_time
@@ -42,7 +43,7 @@ def overview_table(snapshots: Sequence[DatasetSnapshot]) -> pd.DataFrame:
 
 
 def symbols_table(snap: DatasetSnapshot) -> pd.DataFrame:
-    """Return one row per symbol: its name and sector if known, first/last date, rows, gaps."""
+    """Return one row per symbol: its reference data if known, first/last date, rows, gaps."""
     table = snap.coverage.rename(
         columns={
             "first_date": "first date",
@@ -51,16 +52,35 @@ def symbols_table(snap: DatasetSnapshot) -> pd.DataFrame:
         }
     )
     info = snap.symbol_info
-    extra = [c for c in ("name", "sector") if c in info.columns]
-    if extra:
-        table = table.merge(info[["symbol", *extra]], on="symbol", how="left")
-    columns = ["symbol", *extra, "first date", "last date", "rows", "missing sessions"]
+    extra = [c for c in ("name", "sector", "industry", "delisted") if c in info.columns]
+    source = ["source"] if "source" in info.columns else []
+    if extra or source:
+        table = table.merge(info[["symbol", *extra, *source]], on="symbol", how="left")
+    columns = ["symbol", *extra, "first date", "last date", "rows", "missing sessions", *source]
     out = table[columns].copy()
-    for column in extra:  # a symbol the metadata does not know: blank, not "None"
-        out[column] = out[column].fillna("")
+    for column in [*extra, *source]:  # a symbol the metadata does not know: blank, not "None"
+        if column in ("sector", "industry"):
+            out[column] = out[column].fillna(UNKNOWN)
+        elif column != "delisted":
+            out[column] = out[column].fillna("")
     out["first date"] = out["first date"].dt.date
     out["last date"] = out["last date"].dt.date
     return out
+
+
+def unknown_sectors_line(snap: DatasetSnapshot) -> str:
+    """Return how many symbols of the dataset have no sector, or that it has no reference data."""
+    if not is_pinned(snap.symbol_info):
+        return (
+            f"No reference data of the current schema: every sector reads {UNKNOWN}. "
+            "Run run_data_sync.py for this dataset again to fill it."
+        )
+    known = snap.symbol_info.loc[snap.symbol_info["sector"] != UNKNOWN, "symbol"]
+    unknown = int((~snap.coverage["symbol"].isin(known)).sum())
+    return (
+        f"{unknown:,} of {len(snap.coverage):,} symbols with sector {UNKNOWN} "
+        "(the source gave no sector for them)."
+    )
 
 
 def gaps_table(gaps: Gaps) -> pd.DataFrame:

@@ -24,6 +24,7 @@ from quant_core.cockpit.tables.datasets import (
     symbols_table,
     sync_history_table,
     sync_line,
+    unknown_sectors_line,
 )
 from quant_core.data.warehouse import Warehouse
 
@@ -115,6 +116,7 @@ with tabs[0]:
         "missing sessions: calendar sessions between the symbol's first and last bar without "
         "one (the dataset's missing sessions count for every symbol listed through them)."
     )
+    st.caption(unknown_sectors_line(snap))
     st.dataframe(symbols_table(snap), key="data_symbols", hide_index=True, height=400)
 with tabs[1]:
     gaps = gaps_table(snap.gaps)

@@ -1,36 +1,28 @@
 """The Strategy Explorer page: run a backtest from a form, or open, inspect and compare runs.
 
-The sidebar holds the run form, built from the chosen strategy's params model. Its button only
-validates and queues the run (an ``on_click`` callback); the script then runs it once, with a
-progress bar, stores it and opens it. This module only lays the page out: the form's fields
-and overrides come from :mod:`quant_core.cockpit.models.backtest_form`, the run catalogue from
+The sidebar holds the run form (:mod:`quant_core.cockpit.views.backtest_form_view`). This
+module only lays the page out: the run catalogue comes from
 :mod:`~quant_core.cockpit.models.run_catalog`, tables from ``cockpit/tables`` and figures from
 :mod:`quant_core.cockpit.charts.performance`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import inspect
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from config import load_config
-from config.schema import AppConfig
 from quant_core.backtest.results import StoredRun, catalog, load_run
-from quant_core.backtest.run import run_backtest
 from quant_core.cockpit import context
 from quant_core.cockpit.charts import performance as charts
-from quant_core.cockpit.models import backtest_form as form
 from quant_core.cockpit.models import backtests, run_catalog
 from quant_core.cockpit.tables import downloads, run_metrics
 from quant_core.cockpit.tables import trades as trade_table
+from quant_core.cockpit.views import backtest_form_view as form_view
+from quant_core.cockpit.views import run_risk
 from quant_core.data.warehouse import Warehouse
-from quant_core.errors import QuantError
-from quant_core.strategies import STRATEGIES
 
 SHARPE_WINDOWS = (21, 63, 126, 252)
 STYLED_CELLS = 100_000  # beyond this the trades table drops its row colours (the notes stay)
@@ -47,175 +39,6 @@ TRADE_COLUMNS: dict[str, Any] = {
 def _load(root: str, run_id: str) -> StoredRun:
     # A stored run never changes once written, so (folder, id) is a safe key.
     return load_run(Path(root), run_id)
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def _span(root: str, dataset: str, version: int) -> tuple[dt.date, dt.date, int]:
-    sessions = Warehouse(Path(root)).bars_per_session(dataset).index
-    return sessions[0].date(), sessions[-1].date(), len(sessions)
-
-
-def _param_key(strategy: str, name: str) -> str:
-    return f"bt_param__{strategy}__{name}"
-
-
-def _range_keys(dataset: str) -> tuple[str, str]:
-    return f"bt_start__{dataset}", f"bt_end__{dataset}"
-
-
-# ------------------------------------------------------------------------------- the run form
-
-
-def _submit() -> None:
-    """Validate the form and queue the run; an invalid form queues nothing."""
-    state = st.session_state
-    strategy, dataset = state["bt_strategy"], state["bt_dataset"]
-    model = STRATEGIES.get(strategy).Params
-    specs = form.param_specs(model)
-    raw = {s.name: state.get(_param_key(strategy, s.name), s.default) for s in specs}
-    start_key, end_key = _range_keys(dataset)
-    start, end = state.get(start_key), state.get(end_key)
-    params, errors = form.check_form(strategy, model, specs, raw, start, end)
-    state.pop("bt_pending", None)
-    state["bt_errors"] = errors
-    if params is None:
-        return
-    state["bt_pending"] = form.backtest_overrides(
-        strategy,
-        params,
-        dataset=dataset,
-        start=start,
-        end=end,
-        rebalance=form.rebalance_rule(state["bt_rebalance_mode"], state["bt_rebalance_n"]),
-        cash_buffer=float(state["bt_cash_buffer"]) / 100,
-        initial_cash=float(state["bt_initial_cash"]),
-    )
-
-
-def _param_widget(strategy: str, spec: form.ParamSpec) -> None:
-    key = _param_key(strategy, spec.name)
-    label, text = spec.label, spec.help or None
-    if spec.kind in ("int", "float"):
-        number = int if spec.kind == "int" else float
-        st.number_input(
-            label,
-            min_value=None if spec.minimum is None else number(spec.minimum),
-            max_value=None if spec.maximum is None else number(spec.maximum),
-            value=spec.default,
-            step=spec.step,
-            format=spec.number_format,
-            key=key,
-            help=text,
-        )
-    elif spec.kind == "bool":
-        st.checkbox(label, value=spec.default, key=key, help=text)
-    elif spec.kind == "choice":
-        options = list(spec.options)
-        index = options.index(spec.default) if spec.default in options else 0
-        st.selectbox(label, options, index=index, key=key, help=text)
-    else:
-        st.text_input(label, value=spec.default, key=key, help=text)
-
-
-def _run_form(cfg: AppConfig, warehouse: Warehouse, datasets: list[str]) -> None:
-    st.header("New backtest")
-    default = cfg.data.dataset if cfg.data.dataset in datasets else datasets[0]
-    dataset = st.selectbox(
-        "Dataset",
-        datasets,
-        index=datasets.index(default),
-        key="bt_dataset",
-        help="A dataset of the warehouse (python run_data_sync.py --list)",
-    )
-    names = STRATEGIES.names()
-    chosen = cfg.strategy.name if cfg.strategy.name in names else names[0]
-    strategy = st.selectbox("Strategy", names, index=names.index(chosen), key="bt_strategy")
-    cls = STRATEGIES.get(strategy)
-    st.caption(inspect.cleandoc(cls.__doc__ or "").split("\n\n")[0])
-    first, last, count = _span(str(warehouse.root), dataset, warehouse.version(dataset))
-    if warehouse.meta(dataset).synthetic:
-        st.warning(f"{dataset} holds synthetic data")
-    with st.form("bt_form", border=False):
-        st.markdown("**Parameters**")
-        for spec in form.param_specs(cls.Params):
-            _param_widget(strategy, spec)
-        st.markdown("**Period and rebalancing**")
-        start_key, end_key = _range_keys(dataset)
-        st.date_input("Start", value=first, min_value=first, max_value=last, key=start_key)
-        st.date_input("End", value=last, min_value=first, max_value=last, key=end_key)
-        st.caption(
-            f"{dataset}: {count:,} sessions, {first} to {last}. The first rebalance waits for "
-            "the strategy's warm-up history."
-        )
-        rule = cfg.strategy.rebalance
-        st.selectbox(
-            "Rebalance",
-            form.REBALANCE_MODES,
-            index=0 if isinstance(rule, int) else form.REBALANCE_MODES.index(rule),
-            key="bt_rebalance_mode",
-            help="Every N trading sessions, or the first session of each week / month",
-        )
-        st.number_input(
-            "N, sessions between rebalances",
-            min_value=1,
-            value=rule if isinstance(rule, int) else 21,
-            step=1,
-            key="bt_rebalance_n",
-            help="Used with 'every N sessions' only",
-        )
-        st.markdown("**Portfolio**")
-        st.number_input(
-            "Initial cash ($)",
-            min_value=1_000.0,
-            value=float(cfg.backtest.initial_cash),
-            step=10_000.0,
-            format="%.2f",
-            key="bt_initial_cash",
-        )
-        st.number_input(
-            "Cash buffer (% of equity)",
-            min_value=0.0,
-            max_value=99.0,
-            value=round(cfg.portfolio.cash_buffer * 100, 4),
-            step=0.5,
-            format="%.2f",
-            key="bt_cash_buffer",
-            help="Share of equity kept in cash at each rebalance; at 0, a gap up at the open "
-            "makes buys cost more than the cash and they are truncated",
-        )
-        st.form_submit_button(
-            "Run backtest",
-            key="run_backtest",
-            type="primary",
-            on_click=_submit,
-            width="stretch",
-        )
-    st.caption(f"Costs: {cfg.costs.model} model (config). Benchmark: {cfg.backtest.benchmark}.")
-
-
-def _execute(overrides: list[str]) -> None:
-    """Run the queued backtest once, with a progress bar, and open it."""
-    try:
-        cfg = load_config("backtest", overrides)
-    except QuantError as exc:
-        st.error(f"Not run: the configuration is invalid.\n\n```\n{exc}\n```")
-        return
-    bar = st.progress(0.0, text="Backtest: loading the data...")
-    seen = [0, 0]
-
-    def progress(task: str, done: int, total: int) -> None:
-        seen[:] = [done, total]
-        bar.progress(done / total if total else 1.0, text=f"{task}: rebalance {done} of {total}")
-
-    try:
-        run = run_backtest(cfg, progress=progress)
-    except QuantError as exc:
-        bar.empty()
-        st.error(f"Backtest failed: {exc}")
-        return
-    bar.progress(1.0, text=f"Backtest done: {seen[0]} of {seen[1]} rebalances")
-    st.session_state["explorer_run"] = run.run_id
-    st.success(run_catalog.stored_line(run.run_id, run.metrics))
 
 
 # ------------------------------------------------------------------------------- one run
@@ -332,6 +155,7 @@ def _show_run(root: Path, rows: dict[str, dict[str, Any]], warehouse: Warehouse)
     _headline(run.metrics)
     _charts(run)
     _positions(run)
+    run_risk.render(root / run_id, run.curve)
     _trades(run)
     _downloads(run)
 
@@ -368,9 +192,7 @@ root = context.backtests_dir(cfg)
 datasets = warehouse.datasets()
 
 with st.sidebar:
-    if datasets:
-        _run_form(cfg, warehouse, datasets)
-    else:
+    if not datasets:
         st.warning(f"No data to backtest: load a dataset first with `{SYNC_HINT}`.")
 
 if not datasets:
@@ -378,11 +200,8 @@ if not datasets:
         f"The warehouse at `{warehouse.root}` holds no dataset, so no backtest can run. "
         f"Load one first:\n\n```\n{SYNC_HINT}\n```"
     )
-for error in st.session_state.get("bt_errors", []):
-    st.error(f"Not run: {error}")
-pending = st.session_state.pop("bt_pending", None)
-if pending is not None:
-    _execute(pending)
+else:
+    form_view.backtest_form(cfg, warehouse, datasets)
 
 stored = catalog(root)
 if stored.empty:

@@ -23,6 +23,7 @@ from quant_core.cockpit.charts.equity import live_equity_figure
 from quant_core.cockpit.models import dashboard as board
 from quant_core.cockpit.models import dashboard_commands as cmds
 from quant_core.cockpit.tables import live_tables as tables
+from quant_core.cockpit.views import live_risk
 from quant_core.errors import OperationalError
 from quant_core.live.files import CommandKind, send_command
 
@@ -181,7 +182,7 @@ def _formats(formats: dict[str, str]) -> dict[str, Any]:
 
 @st.fragment(run_every=every)
 def detail_panel() -> None:
-    """Draw the equity chart, risk, positions, orders, fills, the command log and errors."""
+    """Draw the equity chart, risk, positions, orders, fills, the book's risk, log, errors."""
     state, problem = board.read(live_dir)
     _follow(board.status(state, _now(), heartbeat_s, problem))
     chart, side = st.columns([3, 1])
@@ -230,6 +231,7 @@ def detail_panel() -> None:
         st.dataframe(
             table, key=key, hide_index=True, width="stretch", column_config=_formats(formats)
         )
+    live_risk.render(state)
     st.subheader("Command log")
     st.caption("The worker's acknowledgements, newest first (its last 50)")
     st.dataframe(tables.commands_table(state), key="command_log", hide_index=True, width="stretch")

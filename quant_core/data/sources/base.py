@@ -44,7 +44,9 @@ class SourceBatch:
     notes
         Each known flaw of the data and how it was handled, for the sync report.
     symbols
-        Optional metadata, one row per symbol (``symbol, name, sector, industry``).
+        Optional reference data, one row per symbol: ``symbol`` and any of ``name, sector,
+        industry, source, delisted`` (:mod:`quant_core.data.reference`). The sync completes
+        it: a symbol of the bars without a row, or a blank sector, reads ``Unknown``.
     malformed
         Lines the source could not even split into fields (``_source, _line, detail``); the
         sync reports each as a ``malformed_line`` rejection.
@@ -81,6 +83,7 @@ class SourceRequest:
     start: dt.date | None = None
     ib: Any = None  # the ib config section, for the IB history source (data never imports ib)
     cache_dir: Path | None = None
+    reference: Path | None = None  # csv: the reference file (symbol, name, sector, ...)
 
 
 # A factory builds the source and names the dataset it writes to by default.

@@ -6,6 +6,9 @@ matched case-insensitively (``ticker`` is read as ``symbol``); an optional ``adj
 (or ``Adj Close``) adjusts prices as in wiki5. Other columns are ignored and named in the
 report. Dates are ``YYYY-MM-DD`` or ``YYYYMMDD``. Files may be gzip-compressed (``.csv.gz``).
 
+An optional reference file (``--reference symbols.csv``) gives each symbol's name, sector,
+industry and delisting date (:mod:`quant_core.data.sources.csv_reference`).
+
 Every row keeps its file and line number, so a rejected row is reported where it stands. A line
 with the wrong number of fields is rejected as ``malformed_line``, never dropped silently.
 """
@@ -21,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from quant_core.data.sources.base import SOURCES, ProgressFn, SourceBatch, SourceRequest
+from quant_core.data.sources.csv_reference import read_reference
 from quant_core.data.symbol_rule import SYMBOL_RULE, is_valid_symbol
 from quant_core.data.warehouse import DatasetMeta
 from quant_core.errors import ConfigError, DataError
@@ -40,10 +44,14 @@ class CsvSource:
     ----------
     path
         A file, or a folder whose files each hold one symbol (or several, with a column).
+    reference
+        An optional reference file: name, sector, industry and delisting per symbol
+        (:mod:`quant_core.data.sources.csv_reference`).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, reference: Path | None = None) -> None:
         self.path = Path(path).resolve()
+        self.reference = reference
         self.name = f"csv:{self.path}"
 
     def load(self, progress: ProgressFn | None = None) -> SourceBatch:
@@ -71,7 +79,14 @@ class CsvSource:
             # Files without the column are unadjusted: their factor is 1, not "missing".
             bars["adj_close"] = bars["adj_close"].fillna(bars["close"])
         meta = DatasetMeta(label=f"csv: {self.path}", source="csv")
-        batch = SourceBatch(bars, meta, ohlc=None, notes=tuple(notes))
+        symbols = None
+        if self.reference is not None:
+            symbols, bad = read_reference(self.reference)
+            malformed.append(bad)
+            notes.append(f"reference data of {len(symbols)} symbol(s) from {self.reference}")
+            if not bad.empty:
+                notes.append(f"{self.reference}: {len(bad)} row(s) left out (see the issues file)")
+        batch = SourceBatch(bars, meta, ohlc=None, notes=tuple(notes), symbols=symbols)
         return _with_malformed(batch, pd.concat(malformed, ignore_index=True))
 
     def _files(self) -> list[Path]:
@@ -91,7 +106,7 @@ class CsvSource:
 def _from_request(request: SourceRequest) -> tuple[CsvSource, str]:
     if request.path is None:
         raise ConfigError("--source csv needs --path FILE_OR_FOLDER")
-    return CsvSource(request.path), request.dataset or "csv"
+    return CsvSource(request.path, request.reference), request.dataset or "csv"
 
 
 PROGRESS_EVERY_ROWS = 100_000

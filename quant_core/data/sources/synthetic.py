@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 OVERNIGHT_VARIANCE_SHARE = 0.3
 SECTORS = 10
+SECTOR_PREFIX = "Synthetic "  # sector k of the model is named "Synthetic k"
 MARKET_VOL_ANNUAL = 0.16
 SECTOR_VOL_ANNUAL = 0.10
 DRIFT_ANNUAL = 0.06
@@ -53,9 +54,7 @@ def generate_bars(
         raise ConfigError(f"synthetic data needs symbols >= 1 and days >= 2, got {symbols}, {days}")
     rng = np.random.default_rng(seed)
     sessions = calendar.last_sessions(days, end)
-    vol = rng.uniform(0.15, 0.60, symbols) / np.sqrt(TRADING_DAYS_PER_YEAR)
-    beta = rng.uniform(0.5, 1.5, symbols)
-    sector = rng.integers(0, SECTORS, symbols)
+    vol, beta, sector = _draw_assets(rng, symbols)
     mkt_vol = MARKET_VOL_ANNUAL / np.sqrt(TRADING_DAYS_PER_YEAR)
     sec_vol = SECTOR_VOL_ANNUAL / np.sqrt(TRADING_DAYS_PER_YEAR)
     idio_vol = np.sqrt(np.maximum(vol**2 - (beta * mkt_vol) ** 2 - sec_vol**2, (0.3 * vol) ** 2))
@@ -85,7 +84,7 @@ def generate_bars(
     base_volume = np.exp(rng.normal(np.log(1e6), 1.0, symbols))
     volume = np.round(base_volume * np.exp(0.4 * size + rng.normal(0, 0.3, (days, symbols))))
     keep = rng.uniform(size=(days, symbols)) >= missing_frac
-    names = np.array([f"SYN{i:04d}" for i in range(symbols)])
+    names = symbol_names(symbols)
     dates = np.repeat(sessions, symbols).reshape(days, symbols)
     frame = pd.DataFrame(
         {
@@ -100,6 +99,37 @@ def generate_bars(
     )
     frame.attrs["synthetic"] = True
     return frame
+
+
+def symbol_names(symbols: int) -> np.ndarray:
+    """Return the generator's symbols: ``SYN0000``, ``SYN0001``, ..."""
+    return np.array([f"SYN{i:04d}" for i in range(symbols)])
+
+
+def generate_sectors(symbols: int, seed: int) -> pd.DataFrame:
+    """Return the reference data of :func:`generate_bars` with the same ``symbols`` and ``seed``.
+
+    The sector of each symbol is the sector factor its returns load on (``Synthetic 0`` to
+    ``Synthetic 9``), drawn from the same random stream as the bars; the generator has no
+    names and no industries.
+    """
+    _, _, sector = _draw_assets(np.random.default_rng(seed), symbols)
+    return pd.DataFrame(
+        {
+            "symbol": symbol_names(symbols),
+            "sector": [f"{SECTOR_PREFIX}{k}" for k in sector],
+        }
+    )
+
+
+def _draw_assets(
+    rng: np.random.Generator, symbols: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # The first draws of the stream, in this order: the bars and the sectors share them.
+    vol = rng.uniform(0.15, 0.60, symbols) / np.sqrt(TRADING_DAYS_PER_YEAR)
+    beta = rng.uniform(0.5, 1.5, symbols)
+    sector = rng.integers(0, SECTORS, symbols)
+    return vol, beta, sector
 
 
 class SyntheticSource:
@@ -130,7 +160,13 @@ class SyntheticSource:
             source=f"synthetic:seed={self.seed},symbols={self.symbols},days={self.days}",
             synthetic=True,
         )
-        return SourceBatch(bars, meta, ohlc="reject", notes=("generated data, not real",))
+        return SourceBatch(
+            bars,
+            meta,
+            ohlc="reject",
+            notes=("generated data, not real",),
+            symbols=generate_sectors(self.symbols, self.seed),
+        )
 
 
 @SOURCES.register("synthetic")

@@ -19,11 +19,22 @@ if TYPE_CHECKING:
     from quant_core.portfolio.construction import ConstructionSettings
 
 
+class SolverError(ArithmeticError):
+    """An optimiser failed (no convergence, a singular or indefinite matrix, a non-finite input).
+
+    :func:`~quant_core.portfolio.construction.construct` catches it (with every other
+    ``ArithmeticError`` and ``numpy.linalg.LinAlgError``) and falls back to ``inverse_vol``: a
+    solver failure never crashes a rebalance.
+    """
+
+
 class Reason(StrEnum):
     """Why a construction method left a name out (weight 0)."""
 
     SHORT_HISTORY = "short_history"  # fewer than lookback valid returns through T-1
     ZERO_VOLATILITY = "zero_volatility"  # its returns do not move: 1/sigma is undefined
+    NO_SCORE = "no_score"  # no finite score at T-1: no expected return (Grinold's rule)
+    OPPOSITE_SIGN = "opposite_sign"  # half_kelly would take the other side than the strategy
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +56,14 @@ class Construction:
     left_out
         The names the strategy weighted that got weight 0 here, with the reason; the caller
         reports them (construction does no logging).
+    fallback
+        None, or why the configured method failed and ``inverse_vol`` gave these weights
+        instead; the caller reports it.
     """
 
     weights: np.ndarray
     left_out: tuple[LeftOut, ...] = ()
+    fallback: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -270,7 +270,10 @@ def test_exit_after_missing_must_be_positive() -> None:
 def test_a_blown_account_is_closed_out_not_sized_negative() -> None:
     # Short A with everything, long B; A quadruples: equity -2,000 at the next rebalance.
     data = market({"A": [10, 10, 40, 40, 40], "B": [10, 10, 10, 10, 10]})
-    settings = EngineSettings(1_000.0, cash_buffer=0.0, rebalance=2)
+    from quant_core.portfolio.policy import ConstraintSettings, PortfolioPolicy
+
+    gross_2 = PortfolioPolicy(constraints=ConstraintSettings(max_gross=2.0))  # 1 long, 1 short
+    settings = EngineSettings(1_000.0, cash_buffer=0.0, rebalance=2, policy=gross_2)
 
     result = run_engine(data, Fixed({"A": -1.0, "B": 1.0}), settings)
 

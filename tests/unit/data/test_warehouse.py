@@ -174,10 +174,32 @@ def test_manifest_is_the_source_of_truth(warehouse: Warehouse, calendar) -> None
     assert manifest["meta"]["label"] == "test bars"
 
 
+def reference_row(symbol: str = "AAA", sector: str = "Tech") -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "symbol": [symbol],
+            "name": ["A Corp"],
+            "sector": [sector],
+            "industry": ["Unknown"],
+            "source": ["test"],
+            "delisted": [dt.date(2010, 1, 8)],
+        }
+    )
+
+
 def test_symbols_metadata(warehouse: Warehouse, calendar) -> None:
     warehouse.write_bars("t", bars(calendar), META)
-    warehouse.write_symbols("t", pd.DataFrame({"symbol": ["AAA"], "sector": ["Tech"]}))
-    assert warehouse.symbols("t").to_dict("records") == [{"symbol": "AAA", "sector": "Tech"}]
+    warehouse.write_symbols("t", reference_row())
+    assert warehouse.symbols("t").to_dict("records") == [
+        {
+            "symbol": "AAA",
+            "name": "A Corp",
+            "sector": "Tech",
+            "industry": "Unknown",
+            "source": "test",
+            "delisted": dt.date(2010, 1, 8),
+        }
+    ]
 
 
 def test_synthetic_flag_is_stored(warehouse: Warehouse, calendar) -> None:
@@ -250,7 +272,7 @@ def test_paths_with_quotes_are_safe(tmp_path: Path, calendar) -> None:
     warehouse = Warehouse(tmp_path / "o'brien's data" / "warehouse")
     warehouse.write_bars("t", bars(calendar), META)
     warehouse.write_bars("t", bars(calendar, price=11.0))
-    warehouse.write_symbols("t", pd.DataFrame({"symbol": ["AAA"]}))
+    warehouse.write_symbols("t", reference_row())
     assert len(warehouse.read_bars("t")) == 10
     assert warehouse.symbols("t")["symbol"].tolist() == ["AAA"]
 

@@ -172,7 +172,8 @@ def test_history_covers_the_returns_window_only_when_read() -> None:
 
 
 def test_an_unknown_method_lists_the_valid_ones() -> None:
-    with pytest.raises(ConfigError, match="as_is, equal, inverse_vol"):
+    valid = "as_is, black_litterman, equal, half_kelly, hrp, inverse_vol, mean_variance, "
+    with pytest.raises(ConfigError, match=valid + "min_variance, risk_parity"):
         construct(Inputs(np.zeros(2), None, THREE, ConstructionSettings("nonsense")))
 
 

@@ -1,0 +1,163 @@
+"""What a backtest records as it goes: trades, positions and decisions, as frames at the end.
+
+Columns are kept as lists of arrays and turned into one frame at the end: building a DataFrame
+per rebalance cost more than the rebalance itself.
+
+``decisions`` (:data:`DECISION_COLUMNS`) is the engine's record of what shaped the book, dated by
+the session it acted at: ``left_out`` (a name construction left out; the reason), ``constraint``
+(a constraint that bound; what it did), ``stop`` (a position a stop closed at that open; the
+figures that tripped it at the close before) and ``halt`` (an account limit tripped at the close
+before; ``resume`` when a halt ran out within the limits).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from quant_core.data.panels import MarketData
+from quant_core.portfolio.ledger import EXIT_STATUS, Fills, FillStatus
+from quant_core.strategies.decide import Decision
+
+TRADE_COLUMNS = (
+    "date",
+    "symbol",
+    "side",
+    "requested",
+    "filled",
+    "signal_price",
+    "open_price",
+    "exec_price",
+    "notional",
+    "commission",
+    "slippage",
+    "status",
+)
+DECISION_COLUMNS = ("date", "kind", "name", "detail")
+
+
+class Records:
+    """Trades and positions, row by row of the data (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list[np.ndarray]] = {}
+
+    def _append(self, **arrays: np.ndarray) -> None:
+        for name, values in arrays.items():
+            self.columns.setdefault(name, []).append(values)
+
+    def add(
+        self,
+        t: int,
+        fills: Fills,
+        signal: np.ndarray,
+        opens: np.ndarray,
+        at_last_close: np.ndarray,
+        reasons: np.ndarray | None = None,
+    ) -> None:
+        """Record one batch of fills at row ``t``.
+
+        ``at_last_close`` and ``reasons`` (a status per symbol position, "" for none: a stop or
+        a breach that ordered the trade) are per symbol position. A reason names a trade that
+        filled at the open; one truncated, unfilled or filled at a gone symbol's last close keeps
+        the status that says so.
+        """
+        index = fills.index
+        last_close = at_last_close[index] & (fills.filled != 0)
+        status = np.where(last_close, EXIT_STATUS, fills.status)
+        if reasons is not None:
+            why = reasons[index]
+            named = (why != "") & (fills.status == FillStatus.FILLED.value) & ~last_close
+            status = np.where(named, why, status)
+        self._append(
+            row=np.full(index.size, t),
+            col=index,
+            requested=fills.requested,
+            filled=fills.filled,
+            signal_price=signal[index],
+            open_price=opens[index],
+            exec_price=fills.price,
+            commission=fills.commission,
+            status=status,
+        )
+
+    def add_positions(
+        self, t: int, index: np.ndarray, shares: np.ndarray, marks: np.ndarray
+    ) -> None:
+        """Record the positions held after the trades of row ``t``."""
+        self._append(row=np.full(index.size, t), col=index, shares=shares, close=marks)
+
+    def _joined(self) -> dict[str, np.ndarray]:
+        return {k: np.concatenate(v) for k, v in self.columns.items()}
+
+    def trade_frame(self, data: MarketData) -> pd.DataFrame:
+        """Return the trades (:data:`TRADE_COLUMNS`)."""
+        if not self.columns:
+            return pd.DataFrame(columns=list(TRADE_COLUMNS))
+        c = self._joined()
+        filled, price = c["filled"], c["exec_price"]
+        # What the fill paid beyond the price it was based on: the open, or for an exit at the
+        # last close (no open), that close (the signal price, forward-filled).
+        base = np.where(np.isfinite(c["open_price"]), c["open_price"], c["signal_price"])
+        return pd.DataFrame(
+            {
+                "date": data.date_index[c["row"]],
+                "symbol": data.symbols[c["col"]],
+                "side": np.where(c["requested"] > 0, "buy", "sell"),
+                "requested": c["requested"],
+                "filled": filled,
+                "signal_price": c["signal_price"],
+                "open_price": c["open_price"],
+                "exec_price": price,
+                "notional": np.nan_to_num(np.abs(filled) * price),
+                "commission": c["commission"],
+                "slippage": np.nan_to_num(np.abs(filled * (price - base))),
+                "status": c["status"],
+            }
+        )
+
+    def position_frame(self, data: MarketData) -> pd.DataFrame:
+        """Return the positions (date, symbol, shares, close, value)."""
+        columns = ["date", "symbol", "shares", "close", "value"]
+        if not self.columns:
+            return pd.DataFrame(columns=columns)
+        c = self._joined()
+        return pd.DataFrame(
+            {
+                "date": data.date_index[c["row"]],
+                "symbol": data.symbols[c["col"]],
+                "shares": c["shares"],
+                "close": c["close"],
+                "value": c["shares"] * c["close"],
+            }
+        )
+
+
+class DecisionLog:
+    """The engine's record of decisions (:data:`DECISION_COLUMNS`; module docstring)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, str, str, str]] = []
+
+    def add(self, t: int, kind: str, name: str, detail: str) -> None:
+        """Record one row, dated by the session at row ``t``."""
+        self.rows.append((t, kind, name, detail))
+
+    def rebalance(self, t: int, decision: Decision, data: MarketData) -> None:
+        """Record a rebalance's names left out by construction and its binding constraints."""
+        for left in decision.left_out:
+            self.add(t, "left_out", str(data.symbols[left.index]), str(left.reason))
+        for bound in decision.binding:
+            self.add(t, "constraint", bound.constraint, bound.detail)
+
+    def frame(self, data: MarketData) -> pd.DataFrame:
+        """Return the decisions, in the order recorded (by date)."""
+        rows = np.array([r[0] for r in self.rows], dtype=np.int64)
+        return pd.DataFrame(
+            {
+                "date": data.date_index[rows],
+                "kind": pd.Series([r[1] for r in self.rows], dtype=object),
+                "name": pd.Series([r[2] for r in self.rows], dtype=object),
+                "detail": pd.Series([r[3] for r in self.rows], dtype=object),
+            }
+        )

@@ -1,0 +1,277 @@
+"""The Strategy Explorer's run form: the sidebar's fields, the checks on submit, the run.
+
+The form's fields come from :mod:`quant_core.cockpit.models.backtest_form` (the strategy's
+params model, the period) and :mod:`quant_core.cockpit.models.policy_form` (construction,
+constraints, vol target, stops and halts, described by the config schema). The Run button only
+validates and queues the run (an ``on_click`` callback): a bad value or a combination that
+cannot run is named and nothing runs; otherwise :func:`backtest_form` runs it once, with a
+progress bar, stores it and opens it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from config import load_config
+from config.schema import AppConfig
+from quant_core.backtest.run import run_backtest
+from quant_core.cockpit.models import backtest_form as form
+from quant_core.cockpit.models import policy_form, run_catalog
+from quant_core.data.warehouse import Warehouse
+from quant_core.errors import QuantError
+from quant_core.strategies import STRATEGIES
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _sessions(root: str, dataset: str, version: int) -> np.ndarray:
+    # The dates of the bars: the sessions a backtest of the dataset walks.
+    return Warehouse(Path(root)).bars_per_session(dataset).index.to_numpy()
+
+
+def _dataset_sessions(warehouse: Warehouse, dataset: str) -> np.ndarray:
+    return _sessions(str(warehouse.root), dataset, warehouse.version(dataset))
+
+
+def _span(warehouse: Warehouse, dataset: str) -> tuple[dt.date, dt.date, int]:
+    sessions = _dataset_sessions(warehouse, dataset)
+    first, last = pd.Timestamp(sessions[0]).date(), pd.Timestamp(sessions[-1]).date()
+    return first, last, len(sessions)
+
+
+def _param_key(strategy: str, name: str) -> str:
+    return f"bt_param__{strategy}__{name}"
+
+
+def _range_keys(dataset: str) -> tuple[str, str]:
+    return f"bt_start__{dataset}", f"bt_end__{dataset}"
+
+
+def _submit(cfg: AppConfig, warehouse: Warehouse) -> None:
+    """Validate the form and queue the run; an invalid form or combination queues nothing."""
+    state = st.session_state
+    strategy, dataset = state["bt_strategy"], state["bt_dataset"]
+    model = STRATEGIES.get(strategy).Params
+    specs = form.param_specs(model)
+    raw = {s.name: state.get(_param_key(strategy, s.name), s.default) for s in specs}
+    start_key, end_key = _range_keys(dataset)
+    start, end = state.get(start_key), state.get(end_key)
+    params, errors = form.check_form(strategy, model, specs, raw, start, end)
+    state.pop("bt_pending", None)
+    state.pop("bt_notes", None)
+    state["bt_errors"] = errors
+    if params is None:
+        return
+    overrides = form.backtest_overrides(
+        strategy,
+        params,
+        dataset=dataset,
+        start=start,
+        end=end,
+        rebalance=form.rebalance_rule(state["bt_rebalance_mode"], state["bt_rebalance_n"]),
+        cash_buffer=float(state["bt_cash_buffer"]) / 100,
+        initial_cash=float(state["bt_initial_cash"]),
+    )
+    fields = policy_form.sections(cfg, state[policy_form.METHOD_KEY]).fields
+    overrides += policy_form.overrides(
+        fields, {f.key: state[f.key] for f in fields if f.key in state}
+    )
+    check = policy_form.check_run(overrides, _dataset_sessions(warehouse, dataset))
+    state["bt_errors"] = list(check.problems)
+    if not check.problems:
+        state["bt_pending"] = overrides
+        state["bt_notes"] = list(check.notes)
+
+
+def _param_widget(strategy: str, spec: form.ParamSpec) -> None:
+    key = _param_key(strategy, spec.name)
+    label, text = spec.label, spec.help or None
+    if spec.kind in ("int", "float"):
+        number = int if spec.kind == "int" else float
+        st.number_input(
+            label,
+            min_value=None if spec.minimum is None else number(spec.minimum),
+            max_value=None if spec.maximum is None else number(spec.maximum),
+            value=spec.default,
+            step=spec.step,
+            format=spec.number_format,
+            key=key,
+            help=text,
+        )
+    elif spec.kind == "bool":
+        st.checkbox(label, value=spec.default, key=key, help=text)
+    elif spec.kind == "choice":
+        options = list(spec.options)
+        index = options.index(spec.default) if spec.default in options else 0
+        st.selectbox(label, options, index=index, key=key, help=text)
+    else:
+        st.text_input(label, value=spec.default, key=key, help=text)
+
+
+def _config_widget(field: policy_form.ConfigField) -> None:
+    # No bounds on these inputs: the config schema judges every value and names the key (a
+    # number input would silently put an out-of-range value back to its default).
+    spec = field.spec
+    if spec.kind == "choice":
+        options = list(spec.options)
+        index = options.index(spec.default) if spec.default in options else 0
+        st.selectbox(field.label, options, index=index, key=field.key, help=spec.help)
+        return
+    st.number_input(
+        field.label,
+        value=spec.default,
+        step=field.step,
+        format=field.number_format,
+        key=field.key,
+        help=spec.help,
+        placeholder=field.placeholder or None,
+    )
+
+
+def _policy_fields(cfg: AppConfig) -> None:
+    # The method sits outside the form: choosing one reruns the script and shows its settings.
+    method = policy_form.config_field(cfg, policy_form.METHOD)
+    _config_widget(method)
+    st.caption(policy_form.method_note(st.session_state[policy_form.METHOD_KEY]))
+
+
+def _policy_sections(cfg: AppConfig) -> None:
+    fields = policy_form.sections(cfg, st.session_state[policy_form.METHOD_KEY])
+    if fields.construction:
+        st.markdown("**Construction**")
+        for field in fields.construction:
+            _config_widget(field)
+    st.markdown("**Constraints and vol target**")
+    st.caption("Fractions: 0.08 is 8%. A blank field is off, or what its hint says.")
+    for field in (*fields.constraints, *fields.vol_target):
+        _config_widget(field)
+        if field.path == "portfolio.vol_target" and len(fields.vol_target) > 1:
+            st.caption("The vol target measures volatility with the lookback and estimator below.")
+    st.markdown("**Stops and halts**")
+    for field in fields.stops:
+        _config_widget(field)
+
+
+def _run_form(cfg: AppConfig, warehouse: Warehouse, datasets: list[str]) -> None:
+    st.header("New backtest")
+    default = cfg.data.dataset if cfg.data.dataset in datasets else datasets[0]
+    dataset = st.selectbox(
+        "Dataset",
+        datasets,
+        index=datasets.index(default),
+        key="bt_dataset",
+        help="A dataset of the warehouse (python run_data_sync.py --list)",
+    )
+    names = STRATEGIES.names()
+    chosen = cfg.strategy.name if cfg.strategy.name in names else names[0]
+    strategy = st.selectbox("Strategy", names, index=names.index(chosen), key="bt_strategy")
+    cls = STRATEGIES.get(strategy)
+    st.caption(inspect.cleandoc(cls.__doc__ or "").split("\n\n")[0])
+    _policy_fields(cfg)
+    first, last, count = _span(warehouse, dataset)
+    if warehouse.meta(dataset).synthetic:
+        st.warning(f"{dataset} holds synthetic data")
+    with st.form("bt_form", border=False):
+        st.markdown("**Parameters**")
+        for spec in form.param_specs(cls.Params):
+            _param_widget(strategy, spec)
+        st.markdown("**Period and rebalancing**")
+        start_key, end_key = _range_keys(dataset)
+        st.date_input("Start", value=first, min_value=first, max_value=last, key=start_key)
+        st.date_input("End", value=last, min_value=first, max_value=last, key=end_key)
+        st.caption(
+            f"{dataset}: {count:,} sessions, {first} to {last}. The first rebalance waits for "
+            "the strategy's warm-up history."
+        )
+        rule = cfg.strategy.rebalance
+        st.selectbox(
+            "Rebalance",
+            form.REBALANCE_MODES,
+            index=0 if isinstance(rule, int) else form.REBALANCE_MODES.index(rule),
+            key="bt_rebalance_mode",
+            help="Every N trading sessions, or the first session of each week / month",
+        )
+        st.number_input(
+            "N, sessions between rebalances",
+            min_value=1,
+            value=rule if isinstance(rule, int) else 21,
+            step=1,
+            key="bt_rebalance_n",
+            help="Used with 'every N sessions' only",
+        )
+        st.markdown("**Portfolio**")
+        st.number_input(
+            "Initial cash ($)",
+            min_value=1_000.0,
+            value=float(cfg.backtest.initial_cash),
+            step=10_000.0,
+            format="%.2f",
+            key="bt_initial_cash",
+        )
+        st.number_input(
+            "Cash buffer (% of equity)",
+            min_value=0.0,
+            max_value=99.0,
+            value=round(cfg.portfolio.cash_buffer * 100, 4),
+            step=0.5,
+            format="%.2f",
+            key="bt_cash_buffer",
+            help="Share of equity kept in cash at each rebalance; at 0, a gap up at the open "
+            "makes buys cost more than the cash and they are truncated",
+        )
+        _policy_sections(cfg)
+        st.form_submit_button(
+            "Run backtest",
+            key="run_backtest",
+            type="primary",
+            on_click=_submit,
+            args=(cfg, warehouse),
+            width="stretch",
+        )
+    st.caption(f"Costs: {cfg.costs.model} model (config). Benchmark: {cfg.backtest.benchmark}.")
+
+
+def _execute(overrides: list[str]) -> None:
+    """Run the queued backtest once, with a progress bar, and open it."""
+    try:
+        cfg = load_config("backtest", overrides)
+    except QuantError as exc:
+        st.error(f"Not run: the configuration is invalid.\n\n```\n{exc}\n```")
+        return
+    bar = st.progress(0.0, text="Backtest: loading the data...")
+    seen = [0, 0]
+
+    def progress(task: str, done: int, total: int) -> None:
+        seen[:] = [done, total]
+        bar.progress(done / total if total else 1.0, text=f"{task}: rebalance {done} of {total}")
+
+    try:
+        run = run_backtest(cfg, progress=progress)
+    except QuantError as exc:
+        bar.empty()
+        st.error(f"Backtest failed: {exc}")
+        return
+    bar.progress(1.0, text=f"Backtest done: {seen[0]} of {seen[1]} rebalances")
+    st.session_state["explorer_run"] = run.run_id
+    st.success(run_catalog.stored_line(run.run_id, run.metrics))
+
+
+def backtest_form(cfg: AppConfig, warehouse: Warehouse, datasets: list[str]) -> None:
+    """Render the run form in the sidebar; show why a submitted run was refused, or run it.
+
+    Call it before the stored runs are listed: a finished run becomes the opened one.
+    """
+    with st.sidebar:
+        _run_form(cfg, warehouse, datasets)
+    for error in st.session_state.get("bt_errors", []):
+        st.error(f"Not run: {error}")
+    pending = st.session_state.pop("bt_pending", None)
+    for note in st.session_state.pop("bt_notes", []):
+        st.warning(note)
+    if pending is not None:
+        _execute(pending)

@@ -1,0 +1,71 @@
+"""The Live Dashboard's risk report panel (called by ``views/live.py`` in its details fragment).
+
+The worker's ``book_risk``: ex-ante volatility, VaR and ES, the largest risk contributions by
+name, the sectors (exposure and contribution) and the stress table, as the worker computed them
+when its book last changed. The tables are :mod:`quant_core.cockpit.tables.risk_tables`' (the
+same as a stored run's); a state without a report says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from quant_core.cockpit import format as fmt
+from quant_core.cockpit.tables import risk_tables as tables
+from quant_core.live.state import DashboardState
+
+
+def _formats(formats: dict[str, str]) -> dict[str, Any]:
+    return {name: st.column_config.NumberColumn(format=spec) for name, spec in formats.items()}
+
+
+def render(state: DashboardState | None) -> None:
+    """Draw the risk report of the worker's book, or say there is none."""
+    st.subheader("Risk report of the book")
+    book = state.book_risk if state is not None else None
+    if book is None:
+        st.caption(tables.NO_LIVE_REPORT)
+        return
+    report = book.to_json()
+    equity = book.net_liquidation
+    st.caption(
+        fmt.md(
+            f"Computed {fmt.fmt_time(book.computed_at)} when the book last changed, from the "
+            f"closes through {book.data_through or '-'}; {book.names_held} name(s) held."
+        )
+    )
+    summary, stress = st.columns(2)
+    summary.dataframe(
+        tables.summary_table(report, equity),
+        key="live_risk_summary",
+        hide_index=True,
+        width="stretch",
+        column_config=_formats(tables.SUMMARY_FORMATS),
+    )
+    stress.dataframe(
+        tables.stress_table(report, equity),
+        key="live_risk_stress",
+        hide_index=True,
+        width="stretch",
+        column_config=_formats(tables.STRESS_FORMATS),
+    )
+    names, sectors = st.columns(2)
+    names.dataframe(
+        tables.names_table(report),
+        key="live_risk_names",
+        hide_index=True,
+        width="stretch",
+        column_config=_formats(tables.NAME_FORMATS),
+    )
+    sectors.dataframe(
+        tables.sectors_table(report),
+        key="live_risk_sectors",
+        hide_index=True,
+        width="stretch",
+        column_config=_formats(tables.SECTOR_FORMATS),
+    )
+    note = tables.left_out_line(book.left_out)
+    if note is not None:
+        st.caption(fmt.md(note))

@@ -1,0 +1,72 @@
+"""The risk report of the worker's book, as the state document holds it (a leaf, for ``state.py``).
+
+The document's ``book_risk``: the report of :mod:`quant_core.portfolio.risk_report` on the book
+the worker holds, computed when the book changes (at start, after a rebalance's fills, on new
+bars), never on a mere heartbeat. Its keys are the report's own (``ex_ante_vol``, ``var``,
+``es``, ``var_sessions``, ``names``, ``sectors``, ``stress``, ``left_out``), so the cockpit reads a
+stored run's report and the worker's alike; ``names`` holds the largest :data:`TOP_NAMES`
+contributions only (``names_held`` counts them all). Fractions of equity throughout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from quant_core.live.state_fields import Row
+
+TOP_NAMES = 15  # names listed in the state: the largest risk contributions
+
+
+@dataclass(frozen=True, slots=True)
+class RiskNameRow(Row):
+    """One held name: its weight and its share of the book's variance."""
+
+    symbol: str
+    sector: str
+    weight: float
+    contribution: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RiskSectorRow(Row):
+    """One sector: long, short (negative), gross and net exposure, and its share of variance."""
+
+    sector: str
+    long: float
+    short: float
+    gross: float
+    net: float
+    contribution: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StressSessionRow(Row):
+    """One of the worst sessions of the data, replayed on the book."""
+
+    session: dt.date
+    universe_return: float | None
+    book_return: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BookRisk(Row):
+    """The risk report of the book the worker holds (the document's ``book_risk``).
+
+    ``data_through`` is the last close the report read; ``net_liquidation`` the equity the
+    weights are fractions of. ``left_out`` names held symbols outside the covariance (too short
+    a history, or not in the data at all).
+    """
+
+    computed_at: dt.datetime
+    data_through: dt.date | None
+    net_liquidation: float | None
+    ex_ante_vol: float | None
+    var: float | None
+    es: float | None
+    var_sessions: int
+    names_held: int
+    names: tuple[RiskNameRow, ...]
+    sectors: tuple[RiskSectorRow, ...]
+    stress: tuple[StressSessionRow, ...]
+    left_out: tuple[str, ...] = ()
