@@ -23,6 +23,7 @@ import sys
 
 from quant_core import cli
 from quant_core.backtest import report
+from quant_core.backtest.records import event_line
 from quant_core.backtest.run import run_backtest
 from quant_core.errors import ConfigError
 
@@ -89,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(json.dumps(summary, default=str, allow_nan=False) + "\n")
         else:
             console.print(report.metrics_table(run))
+            if "stops" in run.metrics:  # stops, halts, constraints or fallbacks set or seen
+                console.print(event_line(run.metrics))
         return cli.ExitCode.OK
 
     return cli.main(work)

@@ -13,8 +13,6 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     NonNegativeFloat,
     PositiveFloat,
@@ -25,15 +23,40 @@ from pydantic import (
     model_validator,
 )
 
+from config.portfolio_schema import (
+    ConstraintsConfig,
+    ConstructionConfig,
+    ConstructionMethod,
+    PortfolioConfig,
+)
 from config.redact import mask
+from config.risk_schema import RiskConfig
+from config.section import Section
+
+__all__ = [
+    "MOO_CUTOFF",
+    "AppConfig",
+    "BacktestConfig",
+    "BpsCosts",
+    "CalendarConfig",
+    "CockpitConfig",
+    "ConstraintsConfig",
+    "ConstructionConfig",
+    "ConstructionMethod",
+    "CostsConfig",
+    "DataConfig",
+    "IBConfig",
+    "LiveConfig",
+    "LoggingConfig",
+    "PathsConfig",
+    "PerShareCosts",
+    "PortfolioConfig",
+    "RiskConfig",
+    "Section",
+    "StrategyConfig",
+]
 
 MOO_CUTOFF = dt.time(9, 28)  # the last exchange-local time the opening auction takes orders
-
-
-class Section(BaseModel):
-    """Base of every config model: frozen, unknown keys rejected."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class PathsConfig(Section):
@@ -89,127 +112,6 @@ class StrategyConfig(Section):
         default=21,
         description="Every N trading days (integer), or the first session of each week/month. "
         "Default: 21",
-    )
-
-
-ConstructionMethod = Literal[
-    "as_is",
-    "equal",
-    "inverse_vol",
-    "risk_parity",
-    "hrp",
-    "min_variance",
-    "mean_variance",
-    "black_litterman",
-    "half_kelly",
-]
-
-
-class ConstructionConfig(Section):
-    """How the strategy's picks are re-weighted before sizing (portfolio construction).
-
-    The definitions are pinned in :mod:`quant_core.portfolio.construction`;
-    ``run_backtest.py --list-constructions`` lists every method, its settings and its needs.
-    """
-
-    method: ConstructionMethod = Field(
-        default="as_is",
-        description="as_is: the strategy's weights unchanged; equal: the strategy's gross "
-        "split equally, signs kept; inverse_vol: weights proportional to 1/sigma of the last "
-        "lookback returns through T-1, signs and gross kept; risk_parity: equal risk "
-        "contributions; hrp: hierarchical risk parity; min_variance; mean_variance, "
-        "black_litterman and half_kelly: from expected returns (ic). Default: as_is",
-    )
-    lookback: Annotated[int, Field(strict=True, ge=2)] = Field(
-        default=60,
-        description="Simple close-to-close returns through T-1, in sessions, that volatility "
-        "and covariance are measured over (sigma with ddof=1); a name without that many valid "
-        "returns is left out and reported. Default: 60",
-    )
-    covariance: Literal["sample", "ledoit_wolf"] = Field(
-        default="ledoit_wolf",
-        description="Covariance estimator of the optimisers: sample, or ledoit_wolf shrinkage "
-        "towards a scaled identity. Default: ledoit_wolf",
-    )
-    ic: float = Field(
-        default=0.05,
-        gt=0,
-        lt=1,
-        description="Information coefficient of the strategy's scores, for the expected returns "
-        "of mean_variance, black_litterman and half_kelly: alpha_i = ic x vol_i x z-score of "
-        "score_i (Grinold). Default: 0.05",
-    )
-
-
-class ConstraintsConfig(Section):
-    """Limits applied after construction and before sizing; each is reported when it binds."""
-
-    max_weight: float | None = Field(
-        default=None,
-        gt=0,
-        le=1,
-        description="Largest absolute weight per name; None: risk.max_position_weight where "
-        "that is set, so that no target is sized into the worker's pre-trade guard. Default: none",
-    )
-    sector_cap: float | None = Field(
-        default=None,
-        gt=0,
-        le=2,
-        description="Largest gross weight per sector (reference data; Unknown is a sector). "
-        "Default: none",
-    )
-    max_gross: float = Field(
-        default=1.0, gt=0, le=2, description="Largest sum of absolute weights. Default: 1.0"
-    )
-    max_net: float = Field(
-        default=1.0, gt=0, le=1, description="Largest absolute sum of signed weights. Default: 1.0"
-    )
-    max_turnover: float | None = Field(
-        default=None,
-        gt=0,
-        description="Largest one-sided turnover per rebalance, fraction of equity, against the "
-        "current weights. Default: none",
-    )
-    no_trade_band: float = Field(
-        default=0.0,
-        ge=0,
-        lt=1,
-        description="Drift band: a name whose |target - current weight| is below it is not "
-        "traded. Default: 0.0",
-    )
-
-
-class PortfolioConfig(Section):
-    """How target weights become shares."""
-
-    cash_buffer: float = Field(
-        default=0.02, ge=0.0, lt=1.0, description="Fraction of equity kept in cash. Default: 0.02"
-    )
-    fractional_shares: bool = Field(
-        default=False, description="Allow fractional shares; whole shares (floor) otherwise"
-    )
-    shortfall: Literal["pro_rata", "sequential"] = Field(
-        default="pro_rata",
-        description="How buys a gap-up made unaffordable are truncated. Default: pro_rata",
-    )
-    exit_after_missing: Annotated[int, Field(strict=True, ge=1)] = Field(
-        default=5,
-        description="A symbol with no bar for this many sessions in a row before T is treated "
-        "as gone (delisted): its position is closed at its last close. Default: 5",
-    )
-    construction: ConstructionConfig = Field(
-        default_factory=ConstructionConfig,
-        description="Re-weighting of the strategy's picks before sizing. Default: as_is",
-    )
-    constraints: ConstraintsConfig = Field(
-        default_factory=ConstraintsConfig,
-        description="Limits on the constructed weights, applied before sizing",
-    )
-    vol_target: float | None = Field(
-        default=None,
-        gt=0,
-        description="Annualised ex-ante volatility (252 sessions) to scale the gross exposure "
-        "to, capped by constraints.max_gross; None: no scaling. Default: none",
     )
 
 
@@ -297,88 +199,6 @@ class LiveConfig(Section):
                 "later orders only for the next day"
             )
         return self
-
-
-class RiskConfig(Section):
-    """Risk limits read by both drivers (base.yaml; live.yaml may tighten them); None disables one.
-
-    Pre-trade limits halt the worker's new orders; the account limits (daily loss, drawdown)
-    halt new buys in the backtest and the worker alike, by the same code; the stops close one
-    position at the next open after the close that tripped them.
-    """
-
-    max_position_weight: float | None = Field(
-        default=0.25, gt=0, description="Largest position, share of equity. Default: 0.25"
-    )
-    max_order_notional_usd: PositiveFloat | None = Field(
-        default=None, description="Largest single order, USD. Default: none"
-    )
-    max_daily_loss_frac: float | None = Field(
-        default=None,
-        gt=0,
-        lt=1,
-        description="Largest loss in a session, share of its opening equity. Default: none "
-        "(live.yaml: 0.05)",
-    )
-    max_drawdown_frac: float | None = Field(
-        default=None,
-        gt=0,
-        lt=1,
-        description="Largest fall from the peak equity. Default: none (live.yaml: 0.25)",
-    )
-    on_breach: Literal["halt", "flat"] = Field(
-        default="halt",
-        description="A breach of daily loss or drawdown: halt (no new buys) or flat (also close "
-        "every position at the next open / at market). Default: halt",
-    )
-    flat_on_breach: bool | None = Field(
-        default=None,
-        description="Deprecated spelling of on_breach: true is on_breach: flat. Default: unset",
-    )
-    halt_sessions: Annotated[int, Field(strict=True, ge=1)] = Field(
-        default=5,
-        description="Backtest only: sessions a breach halts new buys for, a stand-in for the "
-        "person who presses RESUME. Default: 5",
-    )
-    stop_loss: float | None = Field(
-        default=None,
-        gt=0,
-        lt=1,
-        description="Close a position whose close falls this fraction against its average cost "
-        "(a short: rises); checked at every close, executed at the next open. Default: none",
-    )
-    take_profit: float | None = Field(
-        default=None,
-        gt=0,
-        description="Close a position whose close gains this fraction over its average cost; "
-        "checked at every close, executed at the next open. Default: none",
-    )
-    trailing_stop: float | None = Field(
-        default=None,
-        gt=0,
-        lt=1,
-        description="Close a position whose close falls this fraction from its best close since "
-        "entry (a short: rises from its lowest); executed at the next open. Default: none",
-    )
-
-    @model_validator(mode="after")
-    def _breach_alias(self) -> RiskConfig:
-        if self.flat_on_breach is None:
-            return self
-        wanted = "flat" if self.flat_on_breach else "halt"
-        # base.yaml sets on_breach: halt, so only an on_breach of flat can contradict it.
-        if self.on_breach == "flat" and wanted == "halt":
-            raise ValueError(
-                f"risk.flat_on_breach={str(self.flat_on_breach).lower()} contradicts "
-                f"risk.on_breach={self.on_breach}; set only risk.on_breach (halt | flat)"
-            )
-        object.__setattr__(self, "on_breach", wanted)
-        return self
-
-    @property
-    def flattens(self) -> bool:
-        """Return whether a daily-loss or drawdown breach also closes every position."""
-        return self.on_breach == "flat"
 
 
 class IBConfig(Section):

@@ -3,7 +3,8 @@
 At the open of each session T, from what was known at the close of T-1:
 
 1. on a rebalance session, the rebalance's orders (:meth:`Replay.decide`); while the account is
-   halted, cut to what reduces a position (:func:`quant_core.portfolio.halts.reductions_only`);
+   halted, none at all, sales included, as in the halted worker: the skipped rebalance is
+   recorded (kind ``halt``, "rebalance not traded");
 2. a breach at the close of T-1 with ``risk.on_breach: flat``: every position closed
    (status ``halt_flat``);
 3. every stop tripped at the close of T-1 closes its position (status ``stop_loss``,
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from quant_core.portfolio.halts import HALT_FLAT, AccountHalt, HaltEvent, reductions_only
+from quant_core.portfolio.halts import HALT_FLAT, AccountHalt, HaltEvent
 from quant_core.portfolio.stops import CostBasis, StopHit, stop_hits
 from quant_core.types import ProgressFn
 
@@ -41,9 +42,13 @@ def run(replay: Replay, rows: np.ndarray, progress: ProgressFn | None = None) ->
     halt = AccountHalt.start(settings.initial_cash)
     hits: tuple[StopHit, ...] = ()
     flatten = False
+    cause = ("", "")  # the halt in force: its limit, and what tripped it when
     done = 0
     for t in range(replay.first, replay.last + 1):
-        orders, gone, reasons = _orders(replay, t, t in rebalances, halt.halted(t), flatten, hits)
+        halted = halt.halted(t)
+        if halted and t in rebalances:
+            replay.log.add(t, "halt", cause[0], f"rebalance not traded: halted by {cause[1]}")
+        orders, gone, reasons = _orders(replay, t, t in rebalances and not halted, flatten, hits)
         if orders.any() or t in rebalances:  # a rebalance records its book, traded or not
             fills = replay.trade(t, orders, replay.gone(t) if gone is None else gone, reasons)
             basis = basis.fill(t, fills.index, fills.filled, fills.price)
@@ -60,14 +65,13 @@ def run(replay: Replay, rows: np.ndarray, progress: ProgressFn | None = None) ->
             halt, event = halt.close(settings.halts, t, replay.equity_at(t))
             if event is not None:
                 flatten = event.flatten
-                _record_halt(replay, t, event)
+                cause = _record_halt(replay, t, event)
 
 
 def _orders(
     replay: Replay,
     t: int,
     rebalance: bool,
-    halted: bool,
     flatten: bool,
     hits: tuple[StopHit, ...],
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
@@ -79,8 +83,6 @@ def _orders(
     reasons = np.full(n, "", dtype=object)
     if rebalance:
         orders, gone = replay.decide(t)
-        if halted:
-            orders = reductions_only(orders, positions)
     if flatten:
         orders = -positions
         reasons[np.flatnonzero(positions)] = HALT_FLAT
@@ -102,15 +104,20 @@ def _stops(replay: Replay, basis: CostBasis, t: int) -> tuple[StopHit, ...]:
     return hits
 
 
-def _record_halt(replay: Replay, t: int, event: HaltEvent) -> None:
+def _record_halt(replay: Replay, t: int, event: HaltEvent) -> tuple[str, str]:
+    # Record the event at the open of t + 1; return its limit and cause (empty for a resume),
+    # e.g. "max_drawdown (drawdown 26.00% of 25.00%) at the close of 2020-03-12".
     halts = replay.settings.halts
     closed = f"the close of {replay.data.date_index[t].date()}"
     if not event.tripped:
-        detail = f"halt over: the limits are within bounds at {closed}; buying again"
-    else:
-        what = "; ".join(u.describe() for u in event.tripped)
-        again = "still tripped when the halt ran out: " if event.renewed else ""
-        detail = f"{again}{what} at {closed}: no new buys for {halts.halt_sessions} session(s)"
-        if event.flatten:
-            detail += "; every position closed at this open (on_breach: flat)"
+        detail = f"halt over: the limits are within bounds at {closed}; trading again"
+        replay.log.add(t + 1, "halt", event.name, detail)
+        return "", ""
+    what = "; ".join(u.describe() for u in event.tripped)
+    again = "still tripped when the halt ran out: " if event.renewed else ""
+    sessions = halts.halt_sessions
+    detail = f"{again}{what} at {closed}: no strategy orders for {sessions} session(s)"
+    if event.flatten and replay.ledger.positions.any():
+        detail += "; every position closed at this open (on_breach: flat)"
     replay.log.add(t + 1, "halt", event.name, detail)
+    return event.name, f"{event.name} ({what}) at {closed}"

@@ -8,10 +8,13 @@ On each rebalance session T (row t):
    strategy's warm-up and the method's returns window before it);
 3. target shares = weight x equity(T-1) x (1 - cash_buffer) / close(T-1), whole shares
    (toward zero) unless fractional (:mod:`quant_core.portfolio.sizing`);
-4. the orders (target - held) execute at the open of T through the pure kernel
+4. the orders (target - held) that add to a position are trimmed so that none ends above
+   ``risk.max_position_weight`` of the equity at the opens of T, as the worker trims its orders
+   at the current quotes before its pre-trade guard (:mod:`quant_core.portfolio.weight_cap`);
+5. the orders execute at the open of T through the pure kernel
    (:func:`quant_core.portfolio.ledger.execute`): sells, then buys against cash, truncated by
    the shortfall rule; no open price leaves an order unfilled;
-5. positions are marked at every close until the next rebalance.
+6. positions are marked at every close until the next rebalance.
 
 Without stops or account limits nothing trades between rebalances, so the equity of a whole
 stretch is one matrix product. With them (``risk.stop_loss``, ``take_profit``,
@@ -41,6 +44,7 @@ from quant_core.portfolio.ledger import Fills, Ledger, execute, exit_prices, fil
 from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.portfolio.schedule import Rule, rebalance_rows, session_range
 from quant_core.portfolio.stops import StopRules
+from quant_core.portfolio.weight_cap import PositionCap
 from quant_core.strategies.base import Strategy
 from quant_core.strategies.decide import decision_warmup, target_orders
 from quant_core.types import ProgressFn
@@ -51,7 +55,8 @@ class EngineSettings:
     """How weights become trades: the shared ``portfolio``, ``costs`` and ``risk`` config.
 
     ``stops`` and ``halts`` (the ``risk`` section's stops and account limits; none by default)
-    make the engine check every session (module docstring).
+    make the engine check every session (module docstring). ``max_position_weight`` (the
+    ``risk`` section's; None by default) trims the orders at the opens (module docstring).
     """
 
     initial_cash: float
@@ -64,6 +69,7 @@ class EngineSettings:
     policy: PortfolioPolicy = field(default_factory=PortfolioPolicy)
     stops: StopRules = field(default_factory=StopRules)
     halts: HaltRules = field(default_factory=HaltRules)
+    max_position_weight: float | None = None
 
     @property
     def every_session(self) -> bool:
@@ -156,7 +162,13 @@ class Replay:
             policy=settings.policy,
         )
         self.log.rebalance(t, decision, self.data)
-        return decision.orders, gone
+        if settings.max_position_weight is None:
+            return decision.orders, gone
+        cap = PositionCap(settings.max_position_weight, settings.fractional, self.data.symbols)
+        orders, trimmed = cap.trim(decision.orders, self.ledger, self.opens[t], self.close[t - 1])
+        if trimmed is not None:
+            self.log.add(t, "constraint", trimmed.constraint, trimmed.detail)
+        return orders, gone
 
     def trade(
         self, t: int, orders: np.ndarray, gone: np.ndarray, reasons: np.ndarray | None = None

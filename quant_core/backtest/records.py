@@ -5,9 +5,11 @@ per rebalance cost more than the rebalance itself.
 
 ``decisions`` (:data:`DECISION_COLUMNS`) is the engine's record of what shaped the book, dated by
 the session it acted at: ``left_out`` (a name construction left out; the reason), ``constraint``
-(a constraint that bound; what it did), ``stop`` (a position a stop closed at that open; the
-figures that tripped it at the close before) and ``halt`` (an account limit tripped at the close
-before; ``resume`` when a halt ran out within the limits).
+(a constraint that bound, or orders trimmed to ``max_position_weight`` at the opens; what it
+did), ``fallback`` (the construction method failed and ``inverse_vol`` gave the weights; why),
+``stop`` (a position a stop closed at that open; the figures that tripped it at the close
+before) and ``halt`` (an account limit tripped at the close before, or a rebalance a halt left
+untraded; ``resume`` when a halt ran out within the limits).
 """
 
 from __future__ import annotations
@@ -144,11 +146,12 @@ class DecisionLog:
         self.rows.append((t, kind, name, detail))
 
     def rebalance(self, t: int, decision: Decision, data: MarketData) -> None:
-        """Record a rebalance's names left out by construction and its binding constraints."""
+        """Record a rebalance's names left out, its construction fallback, its constraints."""
         for left in decision.left_out:
             self.add(t, "left_out", str(data.symbols[left.index]), str(left.reason))
         for bound in decision.binding:
-            self.add(t, "constraint", bound.constraint, bound.detail)
+            kind = "fallback" if bound.constraint == "fallback" else "constraint"
+            self.add(t, kind, bound.constraint, bound.detail)
 
     def frame(self, data: MarketData) -> pd.DataFrame:
         """Return the decisions, in the order recorded (by date)."""
@@ -161,3 +164,39 @@ class DecisionLog:
                 "detail": pd.Series([r[3] for r in self.rows], dtype=object),
             }
         )
+
+
+STOP_KINDS = ("stop_loss", "take_profit", "trailing_stop")  # portfolio.stops.StopKind values
+
+
+def event_counts(decisions: pd.DataFrame) -> dict[str, int]:
+    """Return the run's stops (in all and by kind), halts, constraint rebalances and fallbacks.
+
+    ``stops``: positions a stop closed (a ``stop`` row, ``<symbol> <kind>: ...``); ``halts``: the
+    account limits tripped (a ``halt`` row that is neither a resume nor a rebalance left
+    untraded); ``constraint_rebalances``: sessions with at least one ``constraint`` row;
+    ``fallbacks``: ``fallback`` rows.
+    """
+    kind, detail = decisions["kind"], decisions["detail"].astype(str)
+    stop_kind = detail[kind == "stop"].str.split(" ", n=2).str[1].str.rstrip(":")
+    halts = (
+        (kind == "halt")
+        & (decisions["name"] != "resume")
+        & ~detail.str.startswith("rebalance not traded")
+    )
+    return {
+        "stops": int((kind == "stop").sum()),
+        **{k: int((stop_kind == k).sum()) for k in STOP_KINDS},
+        "halts": int(halts.sum()),
+        "constraint_rebalances": int(decisions["date"][kind == "constraint"].nunique()),
+        "fallbacks": int((kind == "fallback").sum()),
+    }
+
+
+def event_line(counts: dict[str, int]) -> str:
+    """Return e.g. ``stops: 3 (stop_loss 2, take_profit 1, trailing_stop 0); halts: 0; ...``."""
+    kinds = ", ".join(f"{k} {counts[k]}" for k in STOP_KINDS)
+    return (
+        f"stops: {counts['stops']} ({kinds}); halts: {counts['halts']}; constraints bound at "
+        f"{counts['constraint_rebalances']} rebalances; fallbacks: {counts['fallbacks']}"
+    )

@@ -2,10 +2,12 @@
 
 ``<data_dir>/backtests/<run_id>/`` holds ``equity.parquet`` (equity, cash, long and short
 value, benchmark), ``trades.parquet`` (signal, open and execution price, costs, status),
-``positions.parquet`` (after each rebalance), ``metrics.json``, ``config.json`` (the exact merged
-config, secrets masked) and ``summary.parquet`` (one row). A run is written under a temporary
-name and renamed into place, so a listed run is always complete. The catalogue is a DuckDB query
-over every run's ``summary.parquet``: no shared database file that two runs could contend for.
+``positions.parquet`` (after each session that traded), ``decisions.parquet`` (what shaped the
+book: :data:`quant_core.backtest.records.DECISION_COLUMNS`; a run stored before has none),
+``metrics.json``, ``config.json`` (the exact merged config, secrets masked) and
+``summary.parquet`` (one row). A run is written under a temporary name and renamed into place,
+so a listed run is always complete. The catalogue is a DuckDB query over every run's
+``summary.parquet``: no shared database file that two runs could contend for.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import duckdb
 import pandas as pd
 
 from quant_core.atomic import fsync_path, json_safe
+from quant_core.backtest.records import DECISION_COLUMNS
 from quant_core.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -37,6 +40,7 @@ class StoredRun:
     positions: pd.DataFrame
     metrics: dict[str, Any]
     config: dict[str, Any]
+    decisions: pd.DataFrame  # DECISION_COLUMNS; empty for a run stored before they were kept
 
 
 def store_run(
@@ -88,8 +92,18 @@ def catalog(root: Path) -> pd.DataFrame:
         con.close()
 
 
+def load_decisions(folder: Path) -> pd.DataFrame:
+    """Return a run's decisions; an empty frame (the same columns) for a run stored without."""
+    path = folder / "decisions.parquet"
+    if not path.is_file():
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in DECISION_COLUMNS}).astype(
+            {"date": "datetime64[ns]"}
+        )
+    return pd.read_parquet(path)
+
+
 def load_run(root: Path, run_id: str) -> StoredRun:
-    """Read a stored run back."""
+    """Read a stored run back (its decisions empty when it was stored before they were kept)."""
     folder = root / run_id
     if not (folder / "summary.parquet").is_file():
         raise DataError(f"no backtest run {run_id!r} in {root}")
@@ -100,4 +114,5 @@ def load_run(root: Path, run_id: str) -> StoredRun:
         positions=pd.read_parquet(folder / "positions.parquet"),
         metrics=json.loads((folder / "metrics.json").read_text()),
         config=json.loads((folder / "config.json").read_text()),
+        decisions=load_decisions(folder),
     )

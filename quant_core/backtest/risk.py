@@ -1,7 +1,9 @@
 """A backtest run's risk: sector exposure and ex-ante volatility over time, and the last book.
 
-Computed after the run from the engine's positions (the book after each rebalance) and the bars,
-by :mod:`quant_core.portfolio.risk_report` (its docstring pins every definition):
+Computed after the run from the engine's positions (the book after each session that traded:
+every rebalance, and with stops or account limits every session a stop or halt closed a
+position) and the bars, by :mod:`quant_core.portfolio.risk_report` (its docstring pins every
+definition):
 
 * the book after the rebalance of session T (row ``t``) is ``w_i = value_i / equity``, its
   positions' values and the equity both at the close of T; its ex-ante volatility and sector
@@ -9,14 +11,16 @@ by :mod:`quant_core.portfolio.risk_report` (its docstring pins every definition)
 * **realised volatility** is the sample standard deviation (``ddof=1``) of the last 63 daily
   returns of the equity curve (``equity[s] / equity[s-1] - 1``), times ``sqrt(252)``; NaN until
   63 returns exist; the **target** is ``portfolio.vol_target`` (NaN when there is none);
-* the **last book's full report** (contributions, VaR and ES, stress table) is that of the last
-  rebalance.
+* the **last book's full report** (contributions, VaR and ES, stress table) is that of the book
+  at the end of the run: the one after the last session that traded (``as_of``; later than the
+  last rebalance, ``last_rebalance``, when a stop or halt closed a position after it), by the same
+  definition as above; no report (null) when that session left the book flat.
 
 Stored beside the run as ``risk_exposure.parquet`` (date, sector, long, short, gross, net: every
 sector ever held, at every rebalance, 0 where nothing is held), ``risk_vol.parquet`` (date index:
 realised, ex_ante at the rebalances and NaN between them, target) and ``risk.json`` (as_of,
-equity, settings, target, report). A run stored before the risk report has none of them:
-:func:`load_risk` returns None.
+last_rebalance, equity, settings, target, report). A run stored before the risk report has none
+of them: :func:`load_risk` returns None.
 """
 
 from __future__ import annotations
@@ -67,24 +71,25 @@ def realised_vol(equity: pd.Series, window: int = REALISED_WINDOW) -> pd.Series:
     return (rolling * math.sqrt(ANNUALISATION)).rename("realised")
 
 
+def _weights(result: EngineResult, data: MarketData, date: pd.Timestamp) -> np.ndarray:
+    # The book after the trades of ``date``, as fractions of the equity at its close.
+    positions = result.positions
+    held = positions[pd.DatetimeIndex(positions["date"]) == date]
+    weights = np.zeros(len(data.symbols))
+    value = float(result.curve["equity"].loc[date])
+    if len(held) and value > 0:
+        index = data.symbol_index.get_indexer(pd.Index(held["symbol"], dtype=object))
+        weights[index] = held["value"].to_numpy(dtype=float) / value
+    return weights
+
+
 def _books(result: EngineResult, data: MarketData) -> list[tuple[pd.Timestamp, int, np.ndarray]]:
     # (date, row, weights) per rebalance: the book after it, at the close of its session.
-    positions = result.positions
-    equity = result.curve["equity"]
     rows = data.date_index.get_indexer(result.rebalances)
-    by_date = {
-        pd.Timestamp(d): g for d, g in positions.groupby(pd.DatetimeIndex(positions["date"]))
-    }
-    books = []
-    for date, t in zip(result.rebalances, rows, strict=True):
-        weights = np.zeros(len(data.symbols))
-        held = by_date.get(pd.Timestamp(date))
-        value = float(equity.loc[date])
-        if held is not None and value > 0:
-            index = data.symbol_index.get_indexer(pd.Index(held["symbol"], dtype=object))
-            weights[index] = held["value"].to_numpy(dtype=float) / value
-        books.append((pd.Timestamp(date), int(t), weights))
-    return books
+    return [
+        (pd.Timestamp(date), int(t), _weights(result, data, pd.Timestamp(date)))
+        for date, t in zip(result.rebalances, rows, strict=True)
+    ]
 
 
 def run_risk(result: EngineResult, data: MarketData, policy: PortfolioPolicy) -> RunRisk:
@@ -121,28 +126,34 @@ def run_risk(result: EngineResult, data: MarketData, policy: PortfolioPolicy) ->
         },
         index=dates,
     )
-    return RunRisk(exposure, vol, _last_report(result, data, books, settings, target))
+    return RunRisk(exposure, vol, _last_report(result, data, settings, target))
 
 
 def _last_report(
     result: EngineResult,
     data: MarketData,
-    books: list[tuple[pd.Timestamp, int, np.ndarray]],
     settings: RiskSettings,
     target: float | None,
 ) -> dict[str, Any]:
+    # The book at the end of the run: after the last session that traded (or rebalanced).
     document: dict[str, Any] = {
         "as_of": None,
+        "last_rebalance": None,
         "equity": None,
         "settings": {**asdict(settings), "realised_window": REALISED_WINDOW},
         "target": target,
         "report": None,
     }
-    if books:
-        date, t, weights = books[-1]
+    sessions = pd.DatetimeIndex([*pd.DatetimeIndex(result.trades["date"]), *result.rebalances])
+    if len(result.rebalances) and len(sessions):
+        date = pd.Timestamp(sessions.max())
+        weights = _weights(result, data, date)
         document["as_of"] = str(date.date())
+        document["last_rebalance"] = str(pd.Timestamp(max(result.rebalances)).date())
         document["equity"] = float(result.curve["equity"].loc[date])
-        document["report"] = risk_report(weights, data, t, settings).to_json()
+        if weights.any():
+            t = int(data.date_index.get_indexer(pd.DatetimeIndex([date]))[0])
+            document["report"] = risk_report(weights, data, t, settings).to_json()
     return document
 
 

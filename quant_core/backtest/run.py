@@ -15,6 +15,7 @@ from config.schema import AppConfig
 from quant_core.backtest import metrics as m
 from quant_core.backtest.benchmark import buy_and_hold
 from quant_core.backtest.engine import EngineResult, EngineSettings, run_engine
+from quant_core.backtest.records import event_counts
 from quant_core.backtest.results import store_run
 from quant_core.backtest.risk import run_risk
 from quant_core.data.panels import FIELDS, MarketData
@@ -53,7 +54,8 @@ def load_market(warehouse: Warehouse, dataset: str) -> MarketData:
 def engine_settings(cfg: AppConfig) -> EngineSettings:
     """Return the engine settings of the ``portfolio``, ``costs``, ``strategy`` and ``risk`` config.
 
-    The ``risk`` section gives the stops and the account limits: none unless set.
+    The ``risk`` section gives the stops and the account limits (none unless set) and the
+    position cap at the opens (``max_position_weight``).
     """
     return EngineSettings(
         initial_cash=cfg.backtest.initial_cash,
@@ -66,6 +68,7 @@ def engine_settings(cfg: AppConfig) -> EngineSettings:
         policy=PortfolioPolicy.from_config(cfg),
         stops=StopRules.from_config(cfg.risk),
         halts=HaltRules.from_config(cfg.risk),
+        max_position_weight=cfg.risk.max_position_weight,
     )
 
 
@@ -104,6 +107,9 @@ def run_backtest(
             data, first, last, cfg.backtest.initial_cash, cfg.backtest.benchmark
         )
     metrics = m.summary(result.curve, result.trades, benchmark)
+    counts = event_counts(result.decisions)
+    if settings.every_session or any(counts.values()):  # the default run's metrics: unchanged
+        metrics |= counts
     config = cfg.sanitized()
     digest = config_digest(config)
     created = dt.datetime.now(dt.UTC)

@@ -12,11 +12,16 @@ transaction, so a worker killed at any point leaves whole batches or none:
   broker has (``intended`` -> its status) or never got (``unsent``, and their decision says so),
   executions the journal lacks (added with ``recovered``), and an order row for any execution
   without one (added with ``recovered``).
+
+A batch's orders and its decision share a ``batch`` id, so a stop batch and a rebalance of the
+same session are settled each on its own. A rebalance's decision row also keeps what shaped its
+weights (``bindings``, ``left_out``, ``fallback``: :meth:`Journal.last_decision`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,13 +32,15 @@ import pandas as pd
 
 from quant_core.broker import Fill, Order, OrderRef
 from quant_core.live.crash_hook import crash_point_for_tests
+from quant_core.live.journal_decisions import CUT_SHORT as CUT_SHORT
+from quant_core.live.journal_decisions import NOT_SENT as NOT_SENT
+from quant_core.live.journal_decisions import STOPS as STOPS
+from quant_core.live.journal_decisions import UNSENT as UNSENT
+from quant_core.live.journal_decisions import Decisions
+from quant_core.live.state import LastDecision
 
 INTENDED = "intended"  # an intent: journaled, not yet confirmed (not OrderStatus.PENDING)
-UNSENT = "unsent"  # an intent the broker never got: the worker stopped before sending it
 UNCONFIRMED = "unconfirmed"  # an intent of an earlier day the broker no longer reports
-NOT_SENT = "not sent"  # how a decision whose orders were all unsent begins
-CUT_SHORT = "cut short"  # how a decision whose orders were partly unsent begins
-STOPS = "stops"  # how a batch of stop exits' decision begins: not a rebalance
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS runs (run_id VARCHAR PRIMARY KEY, mode VARCHAR, "
@@ -55,9 +62,17 @@ SCHEMA = (
     "cash DOUBLE)",
     "CREATE TABLE IF NOT EXISTS decisions (run_id VARCHAR, session DATE, ts TIMESTAMPTZ, "
     "outcome VARCHAR, orders INTEGER)",
+    # A batch's orders and decision together (stops and a rebalance of one session apart):
+    "ALTER TABLE orders ADD COLUMN IF NOT EXISTS batch VARCHAR",
+    "ALTER TABLE decisions ADD COLUMN IF NOT EXISTS batch VARCHAR",
+    # What shaped a rebalance's weights: [[constraint, detail], ...] as JSON, every name left
+    # out (comma-separated) and the construction fallback's reason; NULL for stops.
+    "ALTER TABLE decisions ADD COLUMN IF NOT EXISTS bindings VARCHAR",
+    "ALTER TABLE decisions ADD COLUMN IF NOT EXISTS left_out VARCHAR",
+    "ALTER TABLE decisions ADD COLUMN IF NOT EXISTS fallback VARCHAR",
 )
 ORDER_COLUMNS = (
-    "run_id, session, order_id, ref, symbol, side, quantity, status, reason, ts, recovered"
+    "run_id, session, order_id, ref, symbol, side, quantity, status, reason, ts, recovered, batch"
 )
 FILL_COLUMNS = (
     "run_id, order_id, ref, symbol, side, quantity, price, commission, ts, exec_id, recovered"
@@ -70,7 +85,7 @@ def _values(rows: list[list[Any]]) -> tuple[str, list[Any]]:
     return ", ".join([row] * len(rows)), [v for r in rows for v in r]
 
 
-class Journal:
+class Journal(Decisions):
     """Append-only records of one worker, across its runs (reconciliation settles intents)."""
 
     def __init__(self, path: Path) -> None:
@@ -114,6 +129,7 @@ class Journal:
         at: dt.datetime,
         status: str | None = None,
         recovered: bool = False,
+        batch: str | None = None,
     ) -> int:
         rows = [
             [
@@ -128,6 +144,7 @@ class Journal:
                 o.reason,
                 at,
                 recovered,
+                batch,
             ]
             for o in orders
         ]
@@ -156,20 +173,20 @@ class Journal:
         at: dt.datetime,
         decided_at: dt.datetime,
         outcome: str = "traded",
+        shape: LastDecision | None = None,
     ) -> None:
         """Write ahead: record a batch as ``intended`` with its decision, before it is sent.
 
         ``outcome``: ``traded`` for a rebalance; a batch of stop exits' begins with
         :data:`STOPS` and names each stop (not a rebalance: :meth:`last_rebalance`).
+        ``shape``: what shaped a rebalance's weights, kept with its decision.
         """
         if not orders:
             return
+        batch = uuid.uuid4().hex
         with self._transaction():
-            self._insert_orders(run_id, session, orders, at, status=INTENDED)
-            self.con.execute(
-                "INSERT INTO decisions VALUES (?, ?, ?, ?, ?)",
-                [run_id, session, decided_at, outcome, len(orders)],
-            )
+            self._insert_orders(run_id, session, orders, at, status=INTENDED, batch=batch)
+            self._insert_decision(run_id, session, decided_at, outcome, len(orders), batch, shape)
             crash_point_for_tests("journaling_orders")
 
     def placed(self, run_id: str, orders: list[Order]) -> None:
@@ -304,54 +321,6 @@ class Journal:
     def equity(self, run_id: str, at: dt.datetime, equity: float, cash: float) -> None:
         """Record an equity snapshot."""
         self.con.execute("INSERT INTO equity VALUES (?, ?, ?, ?)", [run_id, at, equity, cash])
-
-    def decision(
-        self, run_id: str, session: dt.date, at: dt.datetime, outcome: str, orders: int
-    ) -> None:
-        """Record one rebalance decision: nothing to trade, or skipped and why.
-
-        A decision that trades is recorded with its orders, by :meth:`intend`.
-        """
-        self.con.execute(
-            "INSERT INTO decisions VALUES (?, ?, ?, ?, ?)", [run_id, session, at, outcome, orders]
-        )
-
-    def settle_decisions(self) -> int:
-        """Make every decision agree with what reached the broker; return how many changed.
-
-        A batch whose intents were all ``unsent`` did not trade; one partly sent was cut short.
-        Neither counts as this session's rebalance (:meth:`last_rebalance`): the next decision
-        sends what is missing.
-        """
-        rows = self.con.execute(
-            "UPDATE decisions SET orders = c.sent, outcome = CASE WHEN c.sent = 0 "  # noqa: S608 - constants
-            f"THEN '{NOT_SENT}: the worker stopped before sending its ' || c.total || "
-            "' order(s) (reconciled at the next start)' "
-            f"ELSE '{CUT_SHORT}: ' || c.sent || ' of ' || c.total || "
-            "' order(s) sent before the worker stopped (reconciled at the next start)' END "
-            "FROM (SELECT run_id, session, count(*) AS total, "
-            f"count(*) FILTER (WHERE status <> '{UNSENT}') AS sent FROM orders "
-            f"WHERE ref LIKE '{OrderRef.STRATEGY}%' GROUP BY run_id, session "
-            f"HAVING count(*) FILTER (WHERE status = '{UNSENT}') > 0) c "
-            "WHERE decisions.run_id = c.run_id AND decisions.session = c.session "
-            "AND decisions.outcome = 'traded'"
-        ).fetchall()
-        return int(rows[0][0]) if rows else 0
-
-    def last_rebalance(self) -> dt.date | None:
-        """Return the last session a rebalance was decided for (any run, traded or not).
-
-        A batch a stop kept from the broker, in full or in part, is not a decision made; nor is
-        a batch of stop exits (:data:`STOPS`).
-        """
-        # fetchall: DuckDB 2 keeps a half-read result open and refuses the next statement
-        rows = self.con.execute(
-            "SELECT max(session) FROM decisions "  # noqa: S608 - constants
-            f"WHERE outcome NOT LIKE '{NOT_SENT}%' AND outcome NOT LIKE '{CUT_SHORT}%' "
-            f"AND outcome NOT LIKE '{STOPS}%'"
-        ).fetchall()
-        last = rows[0][0] if rows else None
-        return last if isinstance(last, dt.date) else None
 
     def table(self, name: str) -> pd.DataFrame:
         """Return one table (for tests and the cockpit)."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -38,11 +38,13 @@ from quant_core.calendar import TradingCalendar
 from quant_core.data.panels import MarketData, first_rows, forward_fill, gone_at
 from quant_core.errors import TemporaryBrokerError
 from quant_core.live.journal import Journal
-from quant_core.live.state import WorkerMode
+from quant_core.live.journal_decisions import decision_shape
+from quant_core.live.state import LastDecision, WorkerMode
 from quant_core.portfolio import risk, schedule
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.ledger import FillStatus, Ledger, execute
 from quant_core.portfolio.policy import PortfolioPolicy
+from quant_core.portfolio.weight_cap import PositionCap
 from quant_core.strategies.base import Strategy
 from quant_core.strategies.decide import target_orders
 
@@ -58,6 +60,8 @@ class Plan:
     session: dt.date
     orders: list[Order]
     notional: dict[str, float]
+    shape: LastDecision | None = None  # what shaped the weights: journaled with the decision
+    prices: np.ndarray | None = None  # per symbol: the current prices the orders were checked at
 
 
 class Planner:
@@ -89,6 +93,10 @@ class Planner:
         self.policy = PortfolioPolicy.from_config(cfg)
         self.controls = risk.controls_from_config(cfg.risk)
         self.stale_refusal: str | None = None  # why due() last refused a rebalance (stale data)
+        self.shape: LastDecision | None = None  # what shaped the last plan's weights
+        self.cap = PositionCap(
+            cfg.risk.max_position_weight, cfg.portfolio.fractional_shares, data.symbols
+        )
         self.reload(data)
 
     def reload(self, data: MarketData) -> None:
@@ -174,6 +182,11 @@ class Planner:
         vector[np.isin(self.data.symbols, sorted(sent))] = 0.0
         waiting = self._remaining(resting)  # this session's orders still open at the broker
         prices = self.current_prices(vector + waiting, t)
+        vector, trim = self.cap.trim(vector, ledger, prices, self.marks_before(t))  # as backtests
+        if trim is not None:  # logged, and journaled with the decision as the backtest records it
+            logger.warning("Rebalance for %s: %s", session, trim.detail)
+            decision = replace(decision, binding=(*decision.binding, trim))
+        self.shape = decision_shape(decision, self.data.symbols, session)
         vector = self.affordable(vector, ledger, prices, t, session, waiting)
         index = np.flatnonzero(vector)
         order_type = self.order_type(session)
@@ -192,7 +205,7 @@ class Planner:
             o.symbol: o.signed * float(np.nan_to_num(prices[i]))
             for o, i in zip(orders, index, strict=True)
         }
-        return Plan(session, orders, notional)
+        return Plan(session, orders, notional, self.shape, prices)
 
     def already_sent(
         self, session: dt.date, symbols: set[str] | None = None
@@ -357,8 +370,8 @@ class Planner:
             The broker has not reported the account's net liquidation yet: a limit measured
             on no figure would halt wrongly, so the rebalance is postponed.
         """
-        marks = np.nan_to_num(self.marks_before(len(self.data.dates)))
-        values = self.ledger().positions * marks
+        marks = self.marks_before(len(self.data.dates)) if plan.prices is None else plan.prices
+        values = self.ledger().positions * np.nan_to_num(marks)  # the trim's valuation
         held = np.flatnonzero(values)
         equity = self.broker.account().net_liquidation
         view = risk.RiskView(

@@ -9,16 +9,16 @@ name (the names of the files in ``data/live`` are ``live/files.py``'s).
 Reading is strict: a document of another ``schema_version``, a missing field or a value of the
 wrong type raises :class:`StateSchemaError` naming the field. Fields with a default were added
 by a worker within version 1 (the STOP latch flags, the replay's end, ``broker_as_of``, the risk
-limits, a command's source and detail, the reconciliation's details, the book's risk report):
-an older file may lack them. Times are ISO 8601 with their UTC offset (one without is taken as
-UTC); the equity points of a replay are session dates.
+limits, a command's source and detail, the reconciliation's details, the book's risk report,
+the last rebalance's bindings): an older file may lack them. Times are ISO 8601 with their
+UTC offset (one without is taken as UTC); the equity points of a replay are session dates.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -38,6 +38,7 @@ from quant_core.live.state_risk import BookRisk as BookRisk
 
 SCHEMA_VERSION = 1  # written as the document's "schema_version"; bump on a breaking change
 FILLS_KEPT = 500  # the document holds today's last 500 fills
+LEFT_OUT_KEPT = 10  # names left out of the last rebalance listed in the document
 DATE_LENGTH = len("2026-03-02")  # a session's date as written, told from a time by its length
 
 
@@ -215,6 +216,35 @@ class RebalanceSchedule(Row):
     next: dt.date | None
 
 
+@dataclass(frozen=True, slots=True)
+class BindingRow(Row):
+    """A constraint that changed a rebalance's weights (its config key) and what it did."""
+
+    constraint: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LastDecision(Row):
+    """What shaped the last rebalance's weights (the document's ``last_decision``).
+
+    ``bindings`` are the constraints that changed the weights, in the order applied;
+    ``left_out`` counts the names construction left out, ``left_out_names`` lists the first
+    :data:`LEFT_OUT_KEPT` of them (the journal keeps them all); ``fallback`` says why
+    ``inverse_vol`` gave the weights when the construction method failed (None: it did not).
+    """
+
+    session: dt.date
+    bindings: tuple[BindingRow, ...] = ()
+    left_out: int = 0
+    left_out_names: tuple[str, ...] = ()
+    fallback: str | None = None
+
+    def kept(self) -> LastDecision:
+        """Return the record as the state holds it: the first names left out only."""
+        return replace(self, left_out_names=self.left_out_names[:LEFT_OUT_KEPT])
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Reconciliation(Row):
     """What the worker found at the broker when it started (the document holds ``{}`` until)."""
@@ -266,6 +296,7 @@ class DashboardState(Row):
     commands: tuple[CommandAck, ...]
     errors: tuple[WorkerError, ...]
     book_risk: BookRisk | None = None  # the held book's risk report (live/state_risk.py)
+    last_decision: LastDecision | None = None  # what shaped the last rebalance (None: none yet)
 
     def to_json(self) -> dict[str, Any]:
         """Return the document as written to ``dashboard_state.json``."""

@@ -2,8 +2,9 @@
 
 :func:`document` builds it: the worker's state and reasons, the broker's figures (the last ones
 read while connected when it is DISCONNECTED), positions, open orders, today's fills, the equity
-points, the risk limits, the schedule, the reconciliation, commands, errors and the book's risk
-report (``live/book_risk.py``), as the typed :class:`~quant_core.live.state.DashboardState`.
+points, the risk limits, the schedule, the reconciliation, commands, errors, the book's risk
+report (``live/book_risk.py``) and what shaped the last rebalance (from the journal), as the
+typed :class:`~quant_core.live.state.DashboardState`.
 :func:`publish` reads the broker and writes it.
 No secret is ever part of it.
 """
@@ -22,6 +23,7 @@ from quant_core.live.state import (
     AccountSummary,
     DashboardState,
     FillRow,
+    LastDecision,
     OpenOrderRow,
     PositionRow,
     RebalanceSchedule,
@@ -129,7 +131,14 @@ def document(
         commands=tuple(worker.acks),
         errors=tuple(worker.errors),
         book_risk=worker.book_risk.current,
+        last_decision=_last_decision(worker),
     )
+
+
+def _last_decision(worker: Worker) -> LastDecision | None:
+    # From the journal, so a restarted worker shows it too (a small read: a row per rebalance).
+    last = worker.journal.last_decision()
+    return last.kept() if last is not None else None
 
 
 def _worker_info(worker: Worker, now: dt.datetime, as_of: dt.datetime) -> WorkerInfo:

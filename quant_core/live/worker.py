@@ -281,7 +281,9 @@ class Worker:
         placed = self._decide(t, session)
         if not placed:  # a decision that trades is journaled with its orders, before sending
             outcome = f"no orders ({self.state.value}: {self.reason})"
-            self.journal.decision(self.run_id, session, self.wall(), outcome, 0)
+            shape = self.planner.shape  # a decision made, with nothing to send
+            shape = shape if shape is not None and shape.session == session else None
+            self.journal.decision(self.run_id, session, self.wall(), outcome, 0, shape)
         return placed
 
     def _decide(self, t: int, session: dt.date) -> list[Order]:
@@ -299,7 +301,9 @@ class Worker:
             return []
         # Write-ahead: the batch and its decision are journaled before anything is sent, the
         # broker's ids after; a stop in between is settled at the next start (live/reconcile.py).
-        self.journal.intend(self.run_id, session, plan.orders, self.clock(), self.wall())
+        self.journal.intend(
+            self.run_id, session, plan.orders, self.clock(), self.wall(), shape=plan.shape
+        )
         crash_point_for_tests("before_placing")
         placed = self.broker.place(plan.orders)
         crash_point_for_tests("placed")

@@ -14,13 +14,18 @@ sized position at most ``cap x (1 - cash_buffer)`` of equity at the T-1 close.
 The steps, in this order, each pinned so that anyone can check it (``cap`` is the setting of
 ``portfolio.constraints``; a setting of None skips its step):
 
+The volatility target. ``portfolio.vol_target`` is the annualised volatility of the sized book
+as a fraction of *equity*; sized weights are ``w x (1 - cash_buffer)`` of equity, so the weights
+here are scaled to ``goal = vol_target / (1 - cash_buffer)``: the sized book's ex-ante volatility
+is then ``vol_target`` itself.
+
 1. ``vol_target``: ex-ante volatility ``sigma = sqrt(252 x w' Sigma w)``, ``Sigma`` the
    ``portfolio.construction.covariance`` estimate
    (:func:`~quant_core.portfolio.construction.covariance.estimate`) of the last
    ``portfolio.construction.lookback`` simple returns through T-1
    (:func:`~quant_core.portfolio.construction.trailing_returns`) of the weighted names with all
    of them; a name without is left out of the estimate (still scaled; counted in the binding's
-   detail). Every weight is scaled by ``vol_target / sigma``, up or down, the gross capped by
+   detail). Every weight is scaled by ``goal / sigma``, up or down, the gross capped by
    ``max_gross`` (scaling up stops at ``max_gross``). Nothing is scaled when no name has the
    returns, ``sigma`` is zero, or the gross is dust (at most ``DUST``: nothing to scale).
 2. ``max_weight``: ``|w_i|`` clipped to ``max_weight``, the sign kept; the excess is left in
@@ -33,8 +38,16 @@ The steps, in this order, each pinned so that anyone can check it (``cap`` is th
    the net is positive, the shorts when negative) so that the net is exactly ``+-cap``.
 
    Steps 3 to 5 only shrink weights, so after step 5 the limits of steps 2 to 5 all hold.
-6. ``no_trade_band`` and 7. ``max_turnover``: :mod:`quant_core.portfolio.drift`, against the
-   current weights; what they guarantee is pinned there.
+6. ``vol_target`` again, down only: steps 2 to 5 can raise ``sigma`` above ``goal`` (a sector
+   cap on the hedge of a long/short book); then every weight is scaled by ``goal / sigma``.
+   Scaling down keeps every limit of steps 2 to 5, so after step 6 they all hold and
+   ``sigma <= goal``. (Reported with step 1, as one ``vol_target`` binding.)
+7. ``no_trade_band`` and 8. ``max_turnover``: :mod:`quant_core.portfolio.drift`, against the
+   current weights; what they guarantee is pinned there. With a vol target, a band that would
+   put ``sigma`` of the banded book above ``goal`` (by more than rounding) is waived: every
+   name trades to its step-6 target. Step 8 moves every name from its current weight toward
+   that target by one fraction ``k``; ``sigma`` is a norm (convex), so the result's ``sigma``
+   is at most ``(1 - k) sigma(current) + k goal``: ``goal`` whenever the current book keeps it.
 
 Names in ``exits`` (symbols gone from the data) have target 0 from the start and are always
 sold in full: neither the band nor the turnover cap holds them back.
@@ -50,11 +63,17 @@ import pandas as pd
 from quant_core.portfolio.construction import trailing_returns
 from quant_core.portfolio.construction.covariance import estimate
 from quant_core.portfolio.drift import hold_band, limit_turnover
-from quant_core.portfolio.policy import ANNUALISATION, Binding, PortfolioPolicy
+from quant_core.portfolio.policy import (
+    ANNUALISATION,
+    Binding,
+    ConstraintSettings,
+    PortfolioPolicy,
+)
 
 UNKNOWN_SECTOR = "Unknown"
 TOLERANCE = 1e-12  # a limit exceeded by less than this (rounding) does not bind
 DUST = 1e-9  # a gross weight at most this is no book to scale to a volatility
+VOL_ROUNDING = 1e-9  # a banded book's vol above the goal by less than this (relative) is kept
 SECTORS_NAMED = 3  # sectors named in a sector_cap binding's detail
 
 
@@ -132,9 +151,24 @@ def target_vol(
     closes: np.ndarray,
     policy: PortfolioPolicy,
 ) -> tuple[np.ndarray, Binding | None]:
-    """Scale ``weights`` to ``vol_target`` ex-ante volatility, the gross capped (step 1)."""
-    limits = policy.constraints
+    """Scale ``weights`` to the ex-ante volatility ``vol_goal``, the gross capped (step 1)."""
+    return _scale_to_vol(weights, closes, policy, down_only=False)
+
+
+def vol_goal(limits: ConstraintSettings) -> float | None:
+    """Return ``vol_target / (1 - cash_buffer)``: the target in the unit of these weights."""
     if limits.vol_target is None:
+        return None
+    return limits.vol_target / (1.0 - limits.cash_buffer)
+
+
+def _scale_to_vol(
+    weights: np.ndarray, closes: np.ndarray, policy: PortfolioPolicy, *, down_only: bool
+) -> tuple[np.ndarray, Binding | None]:
+    # Step 1 (up or down, the gross capped) or step 6 (down only, when above the goal).
+    limits = policy.constraints
+    goal = vol_goal(limits)
+    if goal is None:
         return weights, None
     gross = float(np.abs(weights).sum())
     if gross <= DUST:
@@ -143,15 +177,17 @@ def target_vol(
     vol, missing = ex_ante_vol(weights, closes, settings.lookback, settings.covariance)
     if vol is None or vol <= 0.0:
         return weights, None
-    scale = limits.vol_target / vol
-    capped = scale * gross > limits.max_gross
+    scale = goal / vol
+    capped = not down_only and scale * gross > limits.max_gross
     if capped:
         scale = limits.max_gross / gross
-    if abs(scale - 1.0) <= TOLERANCE:
+    if abs(scale - 1.0) <= TOLERANCE or (down_only and scale >= 1.0):
         return weights, None
-    detail = (
+    kept = 1.0 - limits.cash_buffer  # the vol reported is the sized book's, of equity
+    detail = "after the caps, " if down_only else ""
+    detail += (
         f"gross scaled {gross:.2f} -> {gross * scale:.2f} "
-        f"(ex-ante vol {vol:.1%} -> {vol * scale:.1%}"
+        f"(ex-ante vol {vol * kept:.1%} -> {vol * scale * kept:.1%}"
     )
     if capped:
         detail += f", capped by max_gross {limits.max_gross:.2f}; target {limits.vol_target:.1%}"
@@ -266,8 +302,10 @@ def apply_constraints(
     target = np.where(forced, 0.0, target)
     groups = Sectors.of(sectors, active)
     found: list[Binding | None] = []
-    target, binding = target_vol_on(target, active, closes, policy)
-    found.append(binding)
+    window = vol_window(closes, active, policy)
+    target, vol_binding = (
+        target_vol(target, window, policy) if window is not None else (target, None)
+    )
     target, binding = clip_names(target, limits.max_weight)
     found.append(binding)
     target, binding = cap_sectors(target, groups, limits.sector_cap)
@@ -276,7 +314,14 @@ def apply_constraints(
     found.append(binding)
     target, binding = cap_net(target, limits.max_net)
     found.append(binding)
-    target, binding = hold_band(target, now, groups.codes, forced, limits)
+    if window is not None:
+        target, binding = _scale_to_vol(target, window, policy, down_only=True)
+        vol_binding = merge(vol_binding, binding)
+    found.insert(0, vol_binding)
+    banded, binding = hold_band(target, now, groups.codes, forced, limits)
+    if window is not None and binding is not None:
+        banded, binding = _vol_keeps_band(banded, target, window, policy, binding)
+    target = banded
     found.append(binding)
     target, binding = limit_turnover(target, now, forced, limits.max_turnover)
     found.append(binding)
@@ -285,11 +330,39 @@ def apply_constraints(
     return Constrained(out, tuple(b for b in found if b is not None))
 
 
-def target_vol_on(
-    target: np.ndarray, active: np.ndarray, closes: np.ndarray, policy: PortfolioPolicy
-) -> tuple[np.ndarray, Binding | None]:
-    """Run step 1 on the active names' weights (``active``: their columns of ``closes``)."""
+def vol_window(
+    closes: np.ndarray, active: np.ndarray, policy: PortfolioPolicy
+) -> np.ndarray | None:
+    """Return the closes the vol target reads (the ``active`` names' columns), or None if off."""
     if policy.constraints.vol_target is None or not active.size:
-        return target, None
+        return None
     window = closes[-(policy.construction.lookback + 1) :]  # all trailing_returns reads
-    return target_vol(target, window[:, active], policy)
+    return window[:, active]
+
+
+def merge(first: Binding | None, second: Binding | None) -> Binding | None:
+    """Return the two ``vol_target`` records (steps 1 and 6) as one."""
+    if first is None or second is None:
+        return first or second
+    return Binding(first.constraint, f"{first.detail}; {second.detail}")
+
+
+def _vol_keeps_band(
+    banded: np.ndarray,
+    target: np.ndarray,
+    window: np.ndarray,
+    policy: PortfolioPolicy,
+    binding: Binding,
+) -> tuple[np.ndarray, Binding | None]:
+    # Step 7 with a vol target: a band whose kept weights lift sigma above the goal is waived.
+    goal = vol_goal(policy.constraints)
+    settings = policy.construction
+    vol, _ = ex_ante_vol(banded, window, settings.lookback, settings.covariance)
+    if goal is None or vol is None or vol <= goal * (1.0 + VOL_ROUNDING):
+        return banded, binding
+    kept = 1.0 - policy.constraints.cash_buffer
+    detail = (
+        f"waived: keeping the names within the band would put the ex-ante vol at "
+        f"{vol * kept:.1%}, above vol_target {policy.constraints.vol_target:.1%}; all traded"
+    )
+    return target, Binding("no_trade_band", detail)

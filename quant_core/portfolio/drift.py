@@ -1,25 +1,27 @@
 """The drift band and the turnover cap: the last two constraint steps, against current weights.
 
 Weights are fractions of the investable equity (:mod:`quant_core.portfolio.constraints`), the
-target already held to ``max_weight``, ``sector_cap``, ``max_gross`` and ``max_net`` (steps 2
-to 5). Pinned definitions:
+target already held to ``max_weight``, ``sector_cap``, ``max_gross``, ``max_net`` and the vol
+target (steps 2 to 6). Pinned definitions:
 
-6. ``no_trade_band``: a name whose ``|target_i - current_i| < band`` keeps its current weight
-   (no trade), unless keeping it would break a limit of steps 2 to 5, in which case it trades
+7. ``no_trade_band``: a name held on both sides, ``current_i`` and ``target_i`` nonzero and of
+   one sign (drift), whose ``|target_i - current_i| < band`` keeps its current weight (no
+   trade), unless keeping it would break a limit of steps 2 to 5, in which case it trades
    to its target. A name is only kept if ``|current_i| <= max_weight``; then, while the kept
    book breaks a sector's cap, the gross cap or the net cap, the kept names that add most to
    the excess (``|current_i| - |target_i|`` for a gross, ``current_i - target_i`` for a net
    above the cap, the opposite for one below) trade to their targets, the largest first, until
-   the limit holds. Every such limit is a sum over names that the target keeps, so this always
-   ends with all of them kept: **after step 6 every limit of steps 2 to 5 holds**, whatever
-   the current book.
-7. ``max_turnover``: one-sided turnover ``sum_i |target_i - current_i| / 2``. Above the cap,
+   the limit holds. An entry (``current_i = 0``), an exit (``target_i = 0``) and a change of
+   side always trade: the band never freezes them. Every such limit is a sum over names that
+   the target keeps, so this always ends with all of them kept: **after step 7 every limit of
+   steps 2 to 5 holds**, whatever the current book (the vol target: see the constraints).
+8. ``max_turnover``: one-sided turnover ``sum_i |target_i - current_i| / 2``. Above the cap,
    every name moves from its current weight toward its target by the same fraction
    ``k = (cap - e) / (turnover - e)`` (``e``: the turnover of the exits, sold in full first;
    ``k = 0`` when they take the whole cap), so the turnover after is ``max(cap, e)``.
 
-   What holds after step 7. Let ``c0`` be the current weights with the exits at 0 and ``b``
-   the targets of step 6; the result is ``c0 + k (b - c0)``. Each limited quantity ``q`` (a
+   What holds after step 8. Let ``c0`` be the current weights with the exits at 0 and ``b``
+   the targets of step 7; the result is ``c0 + k (b - c0)``. Each limited quantity ``q`` (a
    name's ``|w_i|``, a sector's gross, the gross, ``|net|``) is convex, so
    ``q(result) <= (1 - k) q(c0) + k q(b) <= (1 - k) q(c0) + k cap``: a limit the current book
    keeps is kept, and a current breach shrinks by at least the fraction ``k``; with no turnover
@@ -85,14 +87,16 @@ def hold_band(
     forced: np.ndarray,
     limits: ConstraintSettings,
 ) -> tuple[np.ndarray, Binding | None]:
-    """Keep the current weight of names within ``no_trade_band`` of their target (step 6).
+    """Keep the current weight of names within ``no_trade_band`` of their target (step 7).
 
-    ``codes`` are the names' sectors (0 .. count - 1); ``forced`` the exits, always traded.
+    Only names held on both sides, of one sign, are kept: entries and exits always trade.
+    ``codes`` are the names' sectors (0 .. count - 1); ``forced`` the gone names, always traded.
     """
     band = limits.no_trade_band
     if band <= 0:
         return target, None
-    kept = (np.abs(target - current) < band) & (target != current) & ~forced
+    drift = (target * current > 0) & (target != current)  # held, one side, both sides
+    kept = (np.abs(target - current) < band) & drift & ~forced
     if limits.max_weight is not None:
         kept &= np.abs(current) <= limits.max_weight + TOLERANCE
     if not kept.any():
@@ -120,7 +124,7 @@ def hold_band(
 def limit_turnover(
     target: np.ndarray, current: np.ndarray, forced: np.ndarray, cap: float | None
 ) -> tuple[np.ndarray, Binding | None]:
-    """Move every name from ``current`` toward ``target`` by one fraction, to ``cap`` (step 7).
+    """Move every name from ``current`` toward ``target`` by one fraction, to ``cap`` (step 8).
 
     ``forced`` names (exits, target 0) are sold in full and their turnover counts first.
     """

@@ -1,32 +1,25 @@
 """Account halts in a backtest: daily loss and drawdown measured at every close.
 
-The limits are measured by the function the live worker's heartbeat uses
-(:func:`quant_core.portfolio.risk.account_usage`): at the close of T, the equity against the
-previous close (daily loss; the worker: against the session's opening figure, which is the
-previous session's last) and against the peak of every close so far, this one included
-(drawdown). A breach at the close of T halts the account from the open of T+1:
+Shared with the live worker: the measurement (:func:`quant_core.portfolio.risk.account_usage`,
+the function its heartbeat calls) and what a halt blocks: every strategy order. A halted
+session's rebalance sends nothing, sales and covers included; the stops still fire, and with
+``risk.on_breach: flat`` every position is closed at the next open.
 
-* no new buys: a rebalance's orders are cut to what reduces a position toward zero, never
-  through it (:func:`reductions_only`: a long's sale, a short's cover); whatever opens or adds to a
-  position, long or short, is dropped. Stops still fire;
-* with ``risk.on_breach: flat`` every position is also closed at the open of T+1;
-* the halt lasts ``risk.halt_sessions`` sessions, T+1 through T+halt_sessions, a stand-in for the
-  person who presses RESUME. A breach while halted does not lengthen it. At the close of its last
-  session the limits are measured again, as a worker given RESUME does at its next heartbeat: a
-  limit still tripped halts again (and flattens again with ``on_breach: flat``). A drawdown beyond
-  its limit does not recover in a flat book, which then stays halted to the end of the run, as a
-  worker whose peak is never reset would.
-
-The live worker keeps its own mechanism (``live/risk_watch.py``): a breach holds it HALTED, every
-strategy order with it, until a person sends RESUME. Pure: no I/O, no clock.
+What differs: the backtest measures at the close of every session (daily loss against the
+previous close, drawdown against the peak of every close so far, this one included); the worker
+at every heartbeat (against the session's opening figure and its recorded peak). A breach at the
+close of T halts the backtest from the open of T+1 for ``risk.halt_sessions`` sessions, T+1
+through T+halt_sessions, a stand-in for the person who presses RESUME; a breach while halted does
+not lengthen it. At the close of its last session the limits are measured again: a limit still
+tripped halts again (and flattens again with ``on_breach: flat``). A drawdown beyond its limit
+does not recover in a flat book, which then stays halted to the end of the run. The worker
+(``live/risk_watch.py``) stays HALTED until a person sends RESUME. Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from quant_core.portfolio.risk import LimitUsage, account_usage
 
@@ -86,7 +79,7 @@ class AccountHalt:
         return cls(equity, equity)
 
     def halted(self, t: int) -> bool:
-        """Return whether the session at row ``t`` is halted (no new buys)."""
+        """Return whether the session at row ``t`` is halted (no strategy orders)."""
         return t <= self.until
 
     def close(
@@ -104,14 +97,3 @@ class AccountHalt:
             return AccountHalt(peak, equity, self.until), HaltEvent((), False, False)
         event = HaltEvent(tripped, rules.flattens, renewed=t == self.until)
         return AccountHalt(peak, equity, t + rules.halt_sessions), event
-
-
-def reductions_only(orders: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """Return the part of ``orders`` that reduces ``positions`` toward zero, never through it.
-
-    A long's sale and a short's cover are kept up to the shares held; every order that opens or
-    adds to a position, long or short, becomes 0.
-    """
-    reduces = orders * positions < 0
-    kept = np.sign(orders) * np.minimum(np.abs(orders), np.abs(positions))
-    return np.where(reduces, kept, 0.0)

@@ -23,7 +23,8 @@ class ConstraintSettings:
     """The ``portfolio.constraints`` section and ``portfolio.vol_target``.
 
     ``max_weight`` is already resolved: the config's, or ``risk.max_position_weight`` where the
-    config leaves it null. None disables a limit.
+    config leaves it null. None disables a limit. ``cash_buffer`` is ``portfolio.cash_buffer``:
+    ``vol_target`` is a volatility of the equity, the weights fractions of the investable equity.
     """
 
     max_weight: float | None = None
@@ -33,6 +34,7 @@ class ConstraintSettings:
     max_turnover: float | None = None
     no_trade_band: float = 0.0
     vol_target: float | None = None
+    cash_buffer: float = 0.0  # portfolio.cash_buffer: vol_target is of equity, weights investable
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,7 @@ class PortfolioPolicy:
                 max_turnover=limits.max_turnover,
                 no_trade_band=limits.no_trade_band,
                 vol_target=portfolio.vol_target,
+                cash_buffer=portfolio.cash_buffer,
             ),
         )
 

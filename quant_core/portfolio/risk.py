@@ -132,7 +132,7 @@ class MaxPositionWeight(RiskControl):
         weight = abs(after) / view.equity if view.equity > 0 else float("inf")
         if weight > self.limit:
             return Breach(
-                self.name, f"{symbol} would be {weight:.1%} of equity (limit {self.limit:.1%})"
+                self.name, f"{symbol} would be {weight:.2%} of equity (limit {self.limit:.2%})"
             )
         return None
 

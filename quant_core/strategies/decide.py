@@ -31,7 +31,13 @@ from quant_core.portfolio.construction import (
 from quant_core.portfolio.ledger import Ledger
 from quant_core.portfolio.policy import Binding, PortfolioPolicy
 from quant_core.portfolio.sizing import target_shares
-from quant_core.strategies.base import DataView, PortfolioSnapshot, Strategy, StrategyContext
+from quant_core.strategies.base import (
+    STRATEGIES,
+    DataView,
+    PortfolioSnapshot,
+    Strategy,
+    StrategyContext,
+)
 
 WEIGHT_TOLERANCE = 1e-9
 LEFT_OUT_NAMED = 5  # names left out by construction named in the warning line
@@ -77,7 +83,8 @@ def check_policy(strategy: Strategy[Any], policy: PortfolioPolicy) -> None:
     Both drivers call this before anything runs (e.g. ``mean_variance`` with a strategy that
     gives no scores).
     """
-    check_method(policy.construction, strategy.name, strategy.gives_scores)
+    scored = [n for n in STRATEGIES.names() if STRATEGIES.get(n).gives_scores]
+    check_method(policy.construction, strategy.name, strategy.gives_scores, scored)
 
 
 def strategy_weights(
@@ -184,7 +191,7 @@ def target_orders(
             when.date(),
             built.fallback,
         )
-        binding = (Binding("fallback", f"{policy.construction.method}: {built.fallback}"),)
+        binding = (Binding("fallback", built.fallback),)  # it names the method
     current = current_weights(ledger.positions, marks, equity * (1.0 - cash_buffer))
     held = apply_constraints(built.weights, current, data.sectors, closes, policy, ended)
     for bound in held.binding:

@@ -62,10 +62,10 @@ GOLDEN = [
     ),
     # Two names of 50% each (one of 100% while fewer have a signal): the default max_weight
     # (risk.max_position_weight, 0.25) would clip them (final equity 1,591,421.58); the golden
-    # run keeps the uncapped book.
+    # run keeps the uncapped book: no position cap, neither in the weights nor at the opens.
     (
         "wiki5",
-        ["strategy.params.top_quantile=0.4", "portfolio.constraints.max_weight=1.0"],
+        ["strategy.params.top_quantile=0.4", "risk.max_position_weight=null"],
         2_612_703.61,
         202,
         2,

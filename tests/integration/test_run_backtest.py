@@ -79,6 +79,35 @@ def test_metrics_table_and_where_results_are(data_dir: Path) -> None:
     assert "Results stored in" in result.stdout
 
 
+def test_stops_halts_constraints_and_fallbacks_are_counted_when_set(data_dir: Path) -> None:
+    default = run(data_dir, "--json")
+    assert "stops" not in json.loads(default.stdout)["metrics"]  # the default run: unchanged
+    assert "stops:" not in run(data_dir).stdout
+
+    result = run(data_dir, "--set", "risk.stop_loss=0.02", "--set", "risk.trailing_stop=0.03")
+
+    assert result.returncode == 0, result.stderr
+    line = re.search(
+        r"stops: (\d+) \(stop_loss (\d+), take_profit (\d+), trailing_stop (\d+)\); "
+        r"halts: 0; constraints bound at \d+ rebalances; fallbacks: 0",
+        result.stdout,
+    )
+    assert line is not None, result.stdout
+    total, loss, profit, trailing = (int(g) for g in line.groups())
+    assert total == loss + profit + trailing > 0
+    assert profit == 0  # not configured
+    metrics = json.loads(
+        run(
+            data_dir, "--json", "--set", "risk.stop_loss=0.02", "--set", "risk.trailing_stop=0.03"
+        ).stdout
+    )["metrics"]
+    assert (metrics["stops"], metrics["stop_loss"], metrics["trailing_stop"]) == (
+        total,
+        loss,
+        trailing,
+    )
+
+
 def test_list_strategies(data_dir: Path) -> None:
     result = run(data_dir, "--list-strategies")
     assert result.returncode == 0

@@ -225,10 +225,8 @@ def test_a_restart_after_placing_never_doubles_an_order(tmp_path: Path) -> None:
 
 
 def test_a_risk_limit_halts_new_orders(tmp_path: Path) -> None:
-    # max_weight above the guard: left at its default (the guard's 0.2), it would clip the 0.3s.
-    worker, broker, data = make(
-        tmp_path, "risk.max_position_weight=0.2", "portfolio.constraints.max_weight=0.5"
-    )
+    # A pre-trade limit the orders are not trimmed to (max_position_weight is: weight_cap).
+    worker, broker, data = make(tmp_path, "risk.max_order_notional_usd=1000")
     broker.mark(data.panels["close"][0])
 
     assert worker.rebalance(1) == []
@@ -239,8 +237,8 @@ def test_a_risk_limit_halts_new_orders(tmp_path: Path) -> None:
     state = read_state(worker.live_dir)
     assert state is not None
     assert state["risk"]["status"] == "tripped"
-    assert state["risk"]["limit"] == "max_position_weight"
-    assert "of equity (limit 20.0%)" in state["risk"]["reason"]
+    assert state["risk"]["limit"] == "max_order_notional"
+    assert "exceeds 1,000.00" in state["risk"]["reason"]
     worker.journal.close()
 
 

@@ -1,5 +1,6 @@
 """The worker's first rebalance is not halted by its own pre-trade guard: max_weight defaults to
-risk.max_position_weight, so a universe of 3 names at a third each is clipped to it first."""
+risk.max_position_weight, so a universe of 3 names at a third each is clipped to it first; set
+above it, the orders are trimmed to it at the current prices (portfolio.weight_cap)."""
 
 from __future__ import annotations
 
@@ -57,11 +58,20 @@ def test_three_names_at_a_third_are_clipped_and_the_worker_trades(tmp_path: Path
     worker.journal.close()
 
 
-def test_without_the_clip_the_same_book_trips_the_guard(tmp_path: Path) -> None:
-    # The control: max_weight set above the guard, the thirds reach it and the worker halts.
+def test_above_the_guard_the_orders_are_trimmed_to_it_and_the_worker_trades(
+    tmp_path: Path,
+) -> None:
+    # max_weight set above the guard: the thirds are not clipped, so the orders are trimmed to
+    # the guard's 25% of the equity at the current prices (the sim's marks: the first closes)
+    # before the guard sees them, as the backtest trims at the opens; nothing halts.
     worker, broker = first_rebalance(tmp_path, "portfolio.constraints.max_weight=0.5")
 
-    assert worker.state is WorkerState.HALTED
-    assert "max_position_weight" in worker.reason
-    assert broker.open_orders() == []
+    assert worker.state is WorkerState.RUNNING
+    orders = {o.symbol: o.quantity for o in broker.open_orders()}
+    # 25,000 / 10, / 20, / 5 (whole shares), not a third of 98,000 (3266, 1633, 6533).
+    assert orders == {"A": 2500, "B": 1250, "C": 5000}
+    shape = worker.planner.shape
+    assert shape is not None
+    (trim,) = [b for b in shape.bindings if b.constraint == "max_position_weight"]
+    assert trim.detail.startswith("3 order(s) trimmed to 25.00% of equity 100,000.00")
     worker.journal.close()

@@ -439,3 +439,38 @@ def test_flat_on_breach_is_the_old_spelling_of_on_breach(folder: Path) -> None:
             config_dir=folder,
             environ={},
         )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "upper"),
+    [
+        ("portfolio.vol_target", "12", "2"),
+        ("portfolio.constraints.max_turnover", "30", "2"),
+        ("risk.take_profit", "25", "10"),
+    ],
+)
+def test_a_percent_written_for_a_fraction_is_refused_naming_the_key(
+    folder: Path, key: str, value: str, upper: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, [f"{key}={value}"], config_dir=folder, environ={})
+
+    message = str(info.value)
+    assert f"{key} = {value}" in message
+    assert "fraction" in message
+    assert "0.12 is 12%" in message
+    assert f"at most {upper}" in message
+
+
+def test_a_percent_in_an_environment_variable_is_refused_too(folder: Path) -> None:
+    with pytest.raises(ConfigError, match=r"portfolio\.vol_target .*0\.12 is 12%"):
+        load_config(None, config_dir=folder, environ={"QC__PORTFOLIO__VOL_TARGET": "12"})
+
+
+def test_fractions_at_their_bounds_are_accepted(folder: Path) -> None:
+    sets = ["portfolio.vol_target=2", "portfolio.constraints.max_turnover=2", "risk.take_profit=10"]
+    cfg = load_config(None, sets, config_dir=folder, environ={})
+
+    assert cfg.portfolio.vol_target == 2.0
+    assert cfg.portfolio.constraints.max_turnover == 2.0
+    assert cfg.risk.take_profit == 10.0

@@ -254,7 +254,7 @@ def notes(cfg: AppConfig) -> list[str]:
     if limits.max_weight is not None and guard is not None and limits.max_weight > guard:
         out.append(
             f"portfolio.constraints.max_weight={limits.max_weight} is above "
-            f"risk.max_position_weight={guard}: the backtest runs, but the live worker's "
-            "pre-trade guard would halt on such orders"
+            f"risk.max_position_weight={guard}: orders are trimmed to the position limit at "
+            "the execution prices, in the backtest and the worker alike"
         )
     return out

@@ -11,8 +11,10 @@ them from its shares, price and the account's NAV. Its unrealised PnL is
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from quant_core.backtest import metrics
@@ -236,3 +238,88 @@ def errors_table(state: DashboardState | None) -> pd.DataFrame:
         for e in (state.errors if state is not None else ())
     ]
     return pd.DataFrame(rows[::-1], columns=["At (UTC)", "Message"])
+
+
+VOL_SESSIONS = 63  # sessions of daily equity returns the realised volatility is measured over
+SESSIONS_PER_YEAR = 252
+
+
+def daily_equity(state: DashboardState | None) -> list[float]:
+    """Return the state's net liquidation at each day's last point (UTC days), oldest first.
+
+    The Live equity chart's points: a replay's are session dates, a live worker's are sampled
+    times (the last of each day stands for its close).
+    """
+    last: dict[dt.date, tuple[dt.datetime | dt.date, float]] = {}
+    for point in state.equity if state is not None else ():
+        value = finite(point.value)
+        if value is None:
+            continue
+        at = point.at
+        day = at.astimezone(dt.UTC).date() if isinstance(at, dt.datetime) else at
+        key = at if isinstance(at, dt.datetime) else dt.datetime.combine(at, dt.time(), dt.UTC)
+        if day not in last or key >= _as_time(last[day][0]):
+            last[day] = (key, value)
+    return [last[day][1] for day in sorted(last)]
+
+
+def _as_time(at: dt.datetime | dt.date) -> dt.datetime:
+    return at if isinstance(at, dt.datetime) else dt.datetime.combine(at, dt.time(), dt.UTC)
+
+
+def realised_vol(state: DashboardState | None, sessions: int = VOL_SESSIONS) -> float | None:
+    """Return the annualised volatility of the last ``sessions`` daily equity returns.
+
+    Sample deviation (ddof=1) of the simple returns, times sqrt(252); None with fewer than
+    ``sessions + 1`` daily points (or a non-positive equity among them).
+    """
+    closes = np.asarray(daily_equity(state)[-(sessions + 1) :], dtype=float)
+    if len(closes) < sessions + 1 or (closes[:-1] <= 0).any():
+        return None
+    returns = closes[1:] / closes[:-1] - 1.0
+    return float(np.std(returns, ddof=1) * np.sqrt(SESSIONS_PER_YEAR))
+
+
+def vol_line(state: DashboardState | None, vol_target: float | None) -> str:
+    """Return realised against target volatility, with the book's ex-ante volatility."""
+    realised = realised_vol(state)
+    book = state.book_risk if state is not None else None
+    ex_ante = book.ex_ante_vol if book is not None else None
+    shown = (
+        f"{realised:.2%}"
+        if realised is not None
+        else f"not enough history (needs {VOL_SESSIONS + 1} daily equity points)"
+    )
+    return (
+        f"Realised volatility ({VOL_SESSIONS} sessions, annualised): {shown}; target "
+        f"(portfolio.vol_target): {f'{vol_target:.2%}' if vol_target is not None else 'none'}; "
+        f"book ex-ante: {f'{ex_ante:.2%}' if ex_ante is not None else '-'}"
+    )
+
+
+def last_rebalance_lines(state: DashboardState | None) -> tuple[list[str], str | None]:
+    """Return the "Last rebalance" block: its bindings and names left out, and a fallback warning.
+
+    The warning (None: no fallback) says the construction method failed and ``inverse_vol``
+    gave the weights.
+    """
+    last = state.last_decision if state is not None else None
+    if last is None:
+        return ["No rebalance on record yet."], None
+    lines = [f"Session {last.session}"]
+    if last.bindings:
+        lines += [f"Binding: {b.constraint}: {b.detail}" for b in last.bindings]
+    else:
+        lines.append("No constraint bound")
+    if last.left_out:
+        names = ", ".join(last.left_out_names)
+        more = last.left_out - len(last.left_out_names)
+        lines.append(
+            f"Left out: {last.left_out} name(s): {names}" + (f" and {more} more" if more else "")
+        )
+    warning = (
+        f"Construction fell back to inverse_vol: {last.fallback}"
+        if last.fallback is not None
+        else None
+    )
+    return lines, warning

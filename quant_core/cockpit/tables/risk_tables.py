@@ -130,12 +130,24 @@ def left_out_line(left_out: Sequence[str]) -> str | None:
     )
 
 
+def last_book(document: Mapping[str, Any]) -> str:
+    """Return which book a run's risk.json reports on: the run's end (older runs: a rebalance)."""
+    rebalance = document.get("last_rebalance")
+    if "last_rebalance" not in document:  # stored before the report moved to the run's end
+        return f"The last book is the one after the rebalance of {document.get('as_of')}"
+    later = "" if rebalance == document.get("as_of") else f"; the last rebalance was {rebalance}"
+    return (
+        f"The last book is the one held at the end of the run, after the trades of "
+        f"{document.get('as_of')}{later}"
+    )
+
+
 def run_caption(document: Mapping[str, Any]) -> str:
     """Return how a run's risk was measured: the book, covariance, windows, target."""
     settings = document.get("settings", {})
     target = document.get("target")
     return (
-        f"The last book is the one after the rebalance of {document.get('as_of')}. Ex-ante "
+        f"{last_book(document)}. Ex-ante "
         f"volatility: {settings.get('covariance')} covariance of {settings.get('lookback')} "
         f"daily returns through the session before each rebalance, annualised (x252). Realised: "
         f"{settings.get('realised_window')} sessions of daily equity returns, annualised. "

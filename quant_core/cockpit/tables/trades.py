@@ -1,7 +1,10 @@
 """The Explorer's trades table: every order with a flag and a note, coloured by status.
 
 Pure, without Streamlit: the page shows :func:`trades_styler` (or the plain view when the
-table is too large to style) and counts the statuses with :func:`status_counts`.
+table is too large to style) and counts the statuses with :func:`status_counts`. Besides the
+ledger's fill statuses, a filled order a stop made carries ``stop_loss``, ``take_profit`` or
+``trailing_stop`` and one an account limit made (``risk.on_breach: flat``) ``halt_flat``; the
+figures behind each are in the run's decisions.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import numpy as np
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-from quant_core.backtest.engine import TRADE_COLUMNS
+from quant_core.backtest.records import TRADE_COLUMNS
+from quant_core.portfolio.halts import HALT_FLAT
 from quant_core.portfolio.ledger import EXIT_STATUS, FillStatus
+from quant_core.portfolio.stops import StopKind
 
 # status -> (flag shown in the table, what happened)
 STATUS_NOTES: dict[str, tuple[str, str]] = {
@@ -24,11 +29,33 @@ STATUS_NOTES: dict[str, tuple[str, str]] = {
     ),
     FillStatus.REJECTED_NO_PRICE: ("UNFILLED", "no open price: nothing traded"),
     EXIT_STATUS: ("EXIT", "symbol left the data: sold at its last close"),
+    StopKind.STOP_LOSS: (
+        "STOP LOSS",
+        "risk.stop_loss: the close before was that fraction against the average cost; "
+        "closed at this open",
+    ),
+    StopKind.TAKE_PROFIT: (
+        "TAKE PROFIT",
+        "risk.take_profit: the close before was that fraction beyond the average cost; "
+        "closed at this open",
+    ),
+    StopKind.TRAILING_STOP: (
+        "TRAILING STOP",
+        "risk.trailing_stop: the close before had given back that fraction from the best close "
+        "since entry; closed at this open",
+    ),
+    HALT_FLAT: (
+        "HALT FLAT",
+        "an account limit tripped at the close before (risk.on_breach: flat): closed at this open",
+    ),
 }
-ROW_COLORS = {
+STOP_STATUSES: tuple[str, ...] = (StopKind.STOP_LOSS, StopKind.TAKE_PROFIT, StopKind.TRAILING_STOP)
+ROW_COLORS: dict[str, str] = {
     FillStatus.TRUNCATED_CASH: "background-color: rgba(230, 159, 0, 0.25)",
     FillStatus.REJECTED_NO_PRICE: "background-color: rgba(213, 94, 0, 0.25)",
     EXIT_STATUS: "background-color: rgba(86, 180, 233, 0.18)",
+    **dict.fromkeys(STOP_STATUSES, "background-color: rgba(204, 121, 167, 0.22)"),
+    HALT_FLAT: "background-color: rgba(0, 0, 0, 0.12)",
 }
 # The engine's columns, with the flag after the side and its note before the status.
 TRADE_ORDER = [
@@ -59,21 +86,22 @@ TRADE_LABELS = {
 
 
 def trades_view(trades: pd.DataFrame, only_flagged: bool = False) -> pd.DataFrame:
-    """Return the trades for the table, each truncated, unfilled or exit order flagged.
+    """Return the trades for the table, each order not plainly filled flagged.
 
     Parameters
     ----------
     trades
-        The engine's trades frame (``status`` is filled, truncated_cash, rejected_no_price or
-        exit_at_last_close).
+        The engine's trades frame (``status`` is filled, truncated_cash, rejected_no_price,
+        exit_at_last_close, stop_loss, take_profit, trailing_stop or halt_flat).
     only_flagged
         Keep only orders that were not plainly filled.
 
     Returns
     -------
     pandas.DataFrame
-        The trades with ``flag`` (``TRUNCATED``, ``UNFILLED``, ``EXIT`` or empty) and ``note``
-        (what happened, in words) added.
+        The trades with ``flag`` (``TRUNCATED``, ``UNFILLED``, ``EXIT``, ``STOP LOSS``, ``TAKE
+        PROFIT``, ``TRAILING STOP``, ``HALT FLAT`` or empty) and ``note`` (what happened, in
+        words) added.
     """
     frame = trades.copy()
     frame["date"] = pd.DatetimeIndex(frame["date"])
@@ -122,12 +150,21 @@ def status_counts(trades: pd.DataFrame) -> dict[str, int]:
 
 
 def status_line(trades: pd.DataFrame) -> str:
-    """Return one Markdown line counting the orders by status, with their row colours."""
+    """Return one Markdown line counting the orders by status, with their row colours.
+
+    Every order is counted once: filled, truncated, unfilled, exits at a last close, each stop
+    and halt exit, and any other status by name, so the parts add up to the total.
+    """
     counts = status_counts(trades)
+    stops = ", ".join(f"{counts[s]:,} {s.replace('_', ' ')}" for s in STOP_STATUSES)
+    known = {*STATUS_NOTES}
+    others = "".join(f", {n:,} {s}" for s, n in counts.items() if s not in known)
     return (
         f"{len(trades):,} orders: {counts[FillStatus.FILLED]:,} filled, "
         f"**{counts[FillStatus.TRUNCATED_CASH]:,} truncated** (cash short at the open, orange), "
         f"**{counts[FillStatus.REJECTED_NO_PRICE]:,} unfilled** (no open price, red), "
-        f"{counts[EXIT_STATUS]:,} exits at a last close (blue). Prices and costs in $, "
-        "quantities in shares."
+        f"{counts[EXIT_STATUS]:,} exits at a last close (blue), "
+        f"**stop exits: {stops}** (purple), "
+        f"**{counts[HALT_FLAT]:,} halt exits** (account limit, on_breach: flat; grey)"
+        f"{others}. Prices and costs in $, quantities in shares."
     )

@@ -21,7 +21,7 @@ from quant_core.cockpit.models import backtests, run_catalog
 from quant_core.cockpit.tables import downloads, run_metrics
 from quant_core.cockpit.tables import trades as trade_table
 from quant_core.cockpit.views import backtest_form_view as form_view
-from quant_core.cockpit.views import run_risk
+from quant_core.cockpit.views import run_decisions, run_risk
 from quant_core.data.warehouse import Warehouse
 
 SHARPE_WINDOWS = (21, 63, 126, 252)
@@ -104,7 +104,7 @@ def _positions(run: StoredRun) -> None:
 def _trades(run: StoredRun) -> None:
     st.subheader("Trades")
     st.caption(trade_table.status_line(run.trades))
-    only = st.toggle("Only truncated, unfilled and exit orders", key="trades_flagged", value=False)
+    only = st.toggle("Only orders not plainly filled", key="trades_flagged", value=False)
     view = trade_table.trades_view(run.trades, only_flagged=only)
     if view.size <= STYLED_CELLS:
         data: Any = trade_table.trades_styler(view)
@@ -157,6 +157,7 @@ def _show_run(root: Path, rows: dict[str, dict[str, Any]], warehouse: Warehouse)
     _positions(run)
     run_risk.render(root / run_id, run.curve)
     _trades(run)
+    run_decisions.render(root / run_id, run.decisions)
     _downloads(run)
 
 

@@ -199,6 +199,12 @@ def detail_panel() -> None:
             st.caption(fmt.md(line))
         for line in board.schedule_lines(state):
             st.caption(fmt.md(line))
+        st.markdown("**Last rebalance**")
+        lines, fallback = tables.last_rebalance_lines(state)
+        for line in lines:
+            st.caption(fmt.md(line))
+        if fallback is not None:
+            st.warning(fmt.md(fallback))
 
     positions = tables.positions_table(state)
     st.subheader("Positions")
@@ -231,7 +237,7 @@ def detail_panel() -> None:
         st.dataframe(
             table, key=key, hide_index=True, width="stretch", column_config=_formats(formats)
         )
-    live_risk.render(state)
+    live_risk.render(state, cfg.portfolio.vol_target)
     st.subheader("Command log")
     st.caption("The worker's acknowledgements, newest first (its last 50)")
     st.dataframe(tables.commands_table(state), key="command_log", hide_index=True, width="stretch")

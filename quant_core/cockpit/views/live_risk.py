@@ -3,7 +3,9 @@
 The worker's ``book_risk``: ex-ante volatility, VaR and ES, the largest risk contributions by
 name, the sectors (exposure and contribution) and the stress table, as the worker computed them
 when its book last changed. The tables are :mod:`quant_core.cockpit.tables.risk_tables`' (the
-same as a stored run's); a state without a report says so.
+same as a stored run's); a state without a report says so. Above them, the realised volatility
+of the live equity against the target and the ex-ante figure. Sector exposure is today's only:
+the journal keeps no daily position snapshots to draw it over time.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import streamlit as st
 
 from quant_core.cockpit import format as fmt
+from quant_core.cockpit.tables import live_tables
 from quant_core.cockpit.tables import risk_tables as tables
 from quant_core.live.state import DashboardState
 
@@ -21,9 +24,14 @@ def _formats(formats: dict[str, str]) -> dict[str, Any]:
     return {name: st.column_config.NumberColumn(format=spec) for name, spec in formats.items()}
 
 
-def render(state: DashboardState | None) -> None:
-    """Draw the risk report of the worker's book, or say there is none."""
+def render(state: DashboardState | None, vol_target: float | None = None) -> None:
+    """Draw the risk report of the worker's book, or say there is none.
+
+    First the realised volatility of the live equity against ``portfolio.vol_target`` and the
+    book's ex-ante volatility (``tables.live_tables.vol_line``).
+    """
     st.subheader("Risk report of the book")
+    st.caption(fmt.md(live_tables.vol_line(state, vol_target)))
     book = state.book_risk if state is not None else None
     if book is None:
         st.caption(tables.NO_LIVE_REPORT)

@@ -52,10 +52,12 @@ def render(folder: Path, curve: pd.DataFrame) -> None:
     right.plotly_chart(figure, key="risk_vol_chart", theme=None)
     report = document.get("report")
     if not report:
-        st.info("The run never rebalanced: there is no last book to report on.")
+        flat = f"The book was flat after the trades of {document.get('as_of')}"
+        none = "The run never rebalanced" if document.get("as_of") is None else flat
+        st.info(f"{none}: there is no last book to report on.")
         return
     equity = document.get("equity")
-    st.markdown(f"**The last book, after the rebalance of {document.get('as_of')}**")
+    st.markdown(f"**{tables.last_book(document)}**")
     left, right = st.columns(2)
     left.plotly_chart(
         charts.contributions_figure(report["names"], equity), key="risk_names_chart", theme=None

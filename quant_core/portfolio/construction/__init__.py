@@ -37,7 +37,7 @@ falls back to ``inverse_vol`` and says why in :attr:`Construction.fallback`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -235,19 +235,25 @@ METHODS.add(
 )
 
 
-def check_method(settings: ConstructionSettings, strategy_name: str, gives_scores: bool) -> None:
+def check_method(
+    settings: ConstructionSettings,
+    strategy_name: str,
+    gives_scores: bool,
+    scored: Sequence[str] = (),
+) -> None:
     """Raise ``ConfigError`` naming the problem if the method cannot run on this strategy.
 
-    A method of expected returns (``needs_scores``) needs a strategy that gives scores.
+    A method of expected returns (``needs_scores``) needs a strategy that gives scores;
+    ``scored`` names the registered strategies that do, for the message.
     """
     method = METHODS.get(settings.method)
     if method.needs_scores and not gives_scores:
-        scored = "momentum, multi_factor"
+        needless = ", ".join(n for n in METHODS.names() if not METHODS.get(n).needs_scores)
         raise ConfigError(
             f"portfolio.construction.method={settings.method} needs the strategy's scores "
             f"(expected returns), and strategy {strategy_name} gives none; choose a strategy "
-            f"that does ({scored}) or a method that needs none (as_is, equal, inverse_vol, "
-            "risk_parity, hrp, min_variance)"
+            f"that does ({', '.join(scored) or 'none is registered'}) or a method that needs "
+            f"none ({needless})"
         )
 
 

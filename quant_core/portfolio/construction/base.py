@@ -33,6 +33,7 @@ class Reason(StrEnum):
 
     SHORT_HISTORY = "short_history"  # fewer than lookback valid returns through T-1
     ZERO_VOLATILITY = "zero_volatility"  # its returns do not move: 1/sigma is undefined
+    NON_FINITE_VOLATILITY = "non_finite_volatility"  # its deviation overflows: 1/sigma is 0
     NO_SCORE = "no_score"  # no finite score at T-1: no expected return (Grinold's rule)
     OPPOSITE_SIGN = "opposite_sign"  # half_kelly would take the other side than the strategy
 

@@ -57,9 +57,11 @@ def inverse_vol(inputs: Inputs) -> Construction:
     returns, valid = trailing_returns(closes, lookback, picked)
     sigma = np.zeros(picked.size)
     if valid.any():
-        sigma[valid] = returns[:, valid].std(axis=0, ddof=1)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is left out below
+            sigma[valid] = returns[:, valid].std(axis=0, ddof=1)
     flat = valid & (sigma <= ZERO_VOLATILITY)
-    keep = valid & ~flat
+    wild = valid & ~np.isfinite(sigma)  # returns so large their deviation overflows
+    keep = valid & ~flat & ~wild
     if keep.any():
         inverse = 1.0 / sigma[keep]
         gross = float(np.abs(weights[picked]).sum())
@@ -67,4 +69,5 @@ def inverse_vol(inputs: Inputs) -> Construction:
         out[chosen] = np.sign(weights[chosen]) * inverse / inverse.sum() * gross
     left_out = [LeftOut(int(i), Reason.SHORT_HISTORY) for i in picked[~valid]]
     left_out += [LeftOut(int(i), Reason.ZERO_VOLATILITY) for i in picked[flat]]
+    left_out += [LeftOut(int(i), Reason.NON_FINITE_VOLATILITY) for i in picked[wild]]
     return Construction(out, tuple(sorted(left_out, key=lambda x: x.index)))

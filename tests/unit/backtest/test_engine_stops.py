@@ -10,6 +10,7 @@ import pytest
 
 from config import load_config
 from quant_core.backtest.engine import EngineResult, EngineSettings, run_engine
+from quant_core.backtest.records import event_counts, event_line
 from quant_core.backtest.results import load_run
 from quant_core.backtest.run import run_backtest
 from quant_core.data.panels import MarketData
@@ -175,11 +176,21 @@ def test_a_breach_halts_new_buys_for_halt_sessions_and_again_while_still_tripped
     # limit, so the halt starts again.
     assert result.trades[["side", "filled"]].values.tolist() == [["buy", 882.0]]
     assert result.curve["equity"].iloc[1] == pytest.approx(1_268.2 + 882 * 9.6)
-    halts = result.decisions[result.decisions["kind"] == "halt"]
-    assert list(halts["date"]) == [data.date_index[r] for r in (2, 5, 8, 11)]
+    decisions = result.decisions
+    halts = decisions[decisions["kind"] == "halt"]
     assert halts["name"].unique().tolist() == ["max_daily_loss"]
-    assert halts["detail"].iloc[0].startswith("daily loss 2.65% of 2.00% at the close of")
-    assert halts["detail"].iloc[1].startswith("still tripped when the halt ran out")
+    skipped = halts["detail"].str.startswith("rebalance not traded: halted by max_daily_loss")
+    # Every session from row 2 on is a halted rebalance (rebalance=1), recorded as not traded.
+    assert [data.date_index.get_loc(d) for d in halts["date"][skipped]] == list(range(2, 12))
+    events = halts[~skipped]
+    assert list(events["date"]) == [data.date_index[r] for r in (2, 5, 8, 11)]
+    assert events["detail"].iloc[0].startswith("daily loss 2.65% of 2.00% at the close of")
+    assert events["detail"].iloc[1].startswith("still tripped when the halt ran out")
+    assert (
+        halts["detail"][skipped]
+        .iloc[0]
+        .endswith(f"(daily loss 2.65% of 2.00%) at the close of {data.date_index[1].date()}")
+    )
 
 
 def test_on_breach_flat_sells_everything_at_the_next_open_and_buys_again_after_the_halt() -> None:
@@ -197,9 +208,52 @@ def test_on_breach_flat_sells_everything_at_the_next_open_and_buys_again_after_t
     assert rows[2:4] == [5, 6]
     assert trades["status"].tolist()[:4] == ["filled", "halt_flat", "filled", "halt_flat"]
     halts = result.decisions[result.decisions["kind"] == "halt"]
-    assert halts["name"].tolist()[:3] == ["max_daily_loss", "resume", "max_daily_loss"]
-    assert "every position closed at this open (on_breach: flat)" in halts["detail"].iloc[0]
-    assert [data.date_index.get_loc(d) for d in halts["date"][:3]] == [2, 5, 6]
+    events = halts[~halts["detail"].str.startswith("rebalance not traded")]
+    assert events["name"].tolist()[:3] == ["max_daily_loss", "resume", "max_daily_loss"]
+    assert "every position closed at this open (on_breach: flat)" in events["detail"].iloc[0]
+    assert [data.date_index.get_loc(d) for d in events["date"][:3]] == [2, 5, 6]
+    assert trades["status"].iloc[-1] == "halt_flat"
+
+
+def test_a_flat_book_that_stays_halted_is_not_closed_again_and_again() -> None:
+    # A drawdown beyond its limit never recovers in a flat book: the halt renews every
+    # halt_sessions; only the first event closed something, and only it says so.
+    data = market(FALL, FALL_OPENS)
+    halts = HaltRules(max_drawdown_frac=0.02, flattens=True, halt_sessions=2)
+    result = run_engine(data, Fixed({"A": 0.9}), EngineSettings(10_000.0, halts=halts))
+
+    assert result.trades["status"].tolist() == ["filled", "halt_flat"]
+    events = result.decisions[result.decisions["kind"] == "halt"]
+    assert len(events) == 5  # the breach at row 1's close, renewed at rows 3, 5, 7, 9
+    closed = events["detail"].str.contains("every position closed at this open")
+    assert closed.tolist() == [True, False, False, False, False]
+
+
+# A falls 10% on row 2, B gains 5%: 441 shares of each (0.45 x 10,000 x 0.98 / 10) lose
+# 441 x (1.0 - 0.5) = 220.50, 2.2% of 10,000, at row 2's close (limit 2%).
+SPLIT = {
+    "A": [10.0, 10.0, 9.0, 9.0, 9.0, 9.0, 9.0],
+    "B": [10.0, 10.0, 10.5, 10.5, 10.5, 10.5, 10.5],
+}
+
+
+def test_a_halted_rebalance_sends_no_orders_not_even_sales_like_the_halted_worker() -> None:
+    data = market(SPLIT)
+    halts = HaltRules(max_daily_loss_frac=0.02, halt_sessions=3)
+    settings = EngineSettings(10_000.0, rebalance=1, halts=halts)
+
+    result = run_engine(data, Fixed({"A": 0.45, "B": 0.45}), settings)
+
+    # Unhalted, row 3 would sell 31 B (410 = 0.45 x 9,779.50 x 0.98 / 10.5) and buy 38 A.
+    rows = [data.date_index.get_loc(d) for d in result.trades["date"]]
+    assert rows[:2] == [1, 1]
+    assert not set(rows) & {3, 4, 5}  # halted: nothing at all, B's sale included
+    assert result.trades[["symbol", "filled"]].values.tolist()[2:] == [["A", 38.0], ["B", -31.0]]
+    assert rows[2:] == [6, 6]  # the halt ran out at row 5's close (no loss): trading again
+    halts_ = result.decisions[result.decisions["kind"] == "halt"]
+    skipped = halts_[halts_["detail"].str.startswith("rebalance not traded")]
+    assert [data.date_index.get_loc(d) for d in skipped["date"]] == [3, 4, 5]
+    assert set(skipped["name"]) == {"max_daily_loss"}
 
 
 def test_rebalances_record_names_left_out_and_binding_constraints() -> None:
@@ -238,3 +292,91 @@ def test_the_stored_run_keeps_its_decisions(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(stored, run.result.decisions, check_dtype=False)  # [ms] there
     statuses = load_run(run.path.parent, run.run_id).trades["status"]
     assert (statuses == "stop_loss").sum() == (stored["kind"] == "stop").sum()
+
+
+def test_the_run_counts_its_stops_halts_constraints_and_fallbacks() -> None:
+    decisions = pd.DataFrame(
+        {
+            "date": pd.to_datetime(
+                [
+                    "2010-01-05",
+                    "2010-01-05",
+                    "2010-01-06",
+                    "2010-01-06",
+                    "2010-01-07",
+                    "2010-01-08",
+                    "2010-01-08",
+                    "2010-01-11",
+                    "2010-01-12",
+                ]
+            ),
+            "kind": [
+                "stop",
+                "stop",
+                "stop",
+                "constraint",
+                "constraint",
+                "constraint",
+                "halt",
+                "halt",
+                "halt",
+            ],
+            "name": [
+                "A",
+                "B",
+                "A",
+                "max_weight",
+                "max_gross",
+                "sector_cap",
+                "max_drawdown",
+                "max_drawdown",
+                "resume",
+            ],
+            "detail": [
+                "A stop_loss: close 9.00 is 10.00% below",
+                "B trailing_stop: close 9.00 is 5.00% below",
+                "A stop_loss: close 8.00 is 12.00% below",
+                "2 name(s) clipped to 25.00%",
+                "gross scaled 1.00 -> 0.64",
+                "1 sector(s) capped",
+                "drawdown 3.00% of 2.00% at the close of 2010-01-07: no strategy orders",
+                "rebalance not traded: halted by max_drawdown",
+                "halt over",
+            ],
+        }
+    )
+
+    counts = event_counts(decisions)
+
+    assert counts == {
+        "stops": 3,
+        "stop_loss": 2,
+        "take_profit": 0,
+        "trailing_stop": 1,
+        "halts": 1,
+        "constraint_rebalances": 3,  # 01-06, 01-07, 01-08
+        "fallbacks": 0,
+    }
+    assert event_line(counts) == (
+        "stops: 3 (stop_loss 2, take_profit 0, trailing_stop 1); halts: 1; "
+        "constraints bound at 3 rebalances; fallbacks: 0"
+    )
+
+
+def test_a_construction_fallback_is_recorded_as_a_fallback(monkeypatch) -> None:
+    from quant_core.portfolio.construction import Construction
+    from quant_core.strategies import decide
+
+    def failing(inputs):
+        return Construction(inputs.weights, (), "hrp failed (LinAlgError: singular); inverse_vol")
+
+    monkeypatch.setattr(decide, "construct", failing)
+    data = market(DROP)
+
+    result = run_engine(data, Fixed({"A": 0.5}), EngineSettings(10_000.0))
+
+    row = result.decisions[result.decisions["kind"] == "fallback"]
+    assert row[["name", "detail"]].values.tolist() == [
+        ["fallback", "hrp failed (LinAlgError: singular); inverse_vol"]
+    ]
+    assert event_counts(result.decisions)["fallbacks"] == 1

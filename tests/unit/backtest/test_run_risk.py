@@ -21,6 +21,7 @@ from quant_core.backtest.risk import (
 )
 from quant_core.portfolio.construction import ConstructionSettings
 from quant_core.portfolio.policy import ConstraintSettings, PortfolioPolicy
+from quant_core.portfolio.stops import StopRules
 from tests.factories import Fixed, market
 
 SESSIONS = 120
@@ -112,6 +113,8 @@ def test_the_last_books_report_is_stored_and_read_back(tmp_path: Path) -> None:
     assert back is not None
     pd.testing.assert_frame_equal(back.exposure, risk.exposure, check_dtype=False)  # s vs ms
     pd.testing.assert_frame_equal(back.vol, risk.vol, check_freq=False, check_index_type=False)
+    # Without stops the last session that traded is the last rebalance.
+    assert back.report["as_of"] == back.report["last_rebalance"]
     assert back.report["as_of"] == str(result.rebalances[-1].date())
     report = back.report["report"]
     assert {n["symbol"] for n in report["names"]} == {"A", "B", "C"}
@@ -124,3 +127,54 @@ def test_the_last_books_report_is_stored_and_read_back(tmp_path: Path) -> None:
 def test_a_run_stored_without_risk_files_has_none(tmp_path: Path) -> None:
     (tmp_path / "old").mkdir()
     assert load_risk(tmp_path / "old") is None
+
+
+# B and C wobble within 2% (no stop trips); A falls 30% at row 110, after the last rebalance.
+WOBBLE = np.arange(SESSIONS)
+DROPPING = {
+    "A": [100.0] * 110 + [70.0] * 10,
+    "B": list(50 * (1 + 0.01 * np.sin(WOBBLE))),
+    "C": list(80 * (1 + 0.02 * np.cos(0.7 * WOBBLE))),
+}
+
+
+def test_the_report_is_of_the_book_at_the_end_of_the_run_after_a_late_stop() -> None:
+    data = dataclasses.replace(market(DROPPING), sectors=SECTORS[:3])
+    settings = EngineSettings(
+        100_000.0, fractional=True, rebalance=21, policy=POLICY, stops=StopRules(stop_loss=0.1)
+    )
+    result = run_engine(data, Fixed({"A": 0.3, "B": 0.3, "C": 0.3}), settings)
+    stopped = result.trades[result.trades["status"] == "stop_loss"]
+    assert list(stopped["symbol"]) == ["A"]  # the case: a stop after the last rebalance
+    exit_date = stopped["date"].iloc[0]
+    assert exit_date > result.rebalances[-1]
+
+    document = run_risk(result, data, POLICY).report
+
+    assert document["as_of"] == str(exit_date.date()) == str(result.positions["date"].max().date())
+    assert document["last_rebalance"] == str(result.rebalances[-1].date())
+    assert document["equity"] == pytest.approx(result.curve["equity"].loc[exit_date])
+    report = document["report"]
+    assert {n["symbol"] for n in report["names"]} == {"B", "C"}  # A is gone from the book
+    # Independently: the book after the exit, over the equity at that close, its ex-ante
+    # volatility from the 20 daily returns through the session before.
+    book = result.positions[result.positions["date"] == exit_date].set_index("symbol")
+    weights = book["value"] / result.curve["equity"].loc[exit_date]
+    assert {n["symbol"]: n["weight"] for n in report["names"]} == pytest.approx(weights.to_dict())
+    t = int(data.date_index.get_loc(exit_date))
+    closes = pd.DataFrame(data.panels["close"][:t], columns=data.symbols)
+    returns = closes.pct_change().iloc[-20:][weights.index]
+    variance = weights.to_numpy() @ returns.cov().to_numpy() @ weights.to_numpy()
+    assert report["ex_ante_vol"] == pytest.approx(math.sqrt(252 * variance), rel=1e-10)
+
+
+def test_a_book_a_stop_left_flat_has_no_report_but_says_when() -> None:
+    data = market({"A": [10.0, 10.0, 10.0, 9.0, 9.5, 9.5, 9.5, 9.5, 9.5]})
+    settings = EngineSettings(10_000.0, rebalance=21, stops=StopRules(stop_loss=0.08))
+    result = run_engine(data, Fixed({"A": 0.5}), settings)
+
+    document = run_risk(result, data, PortfolioPolicy()).report
+
+    assert document["as_of"] == str(data.date_index[4].date())  # the stop's exit
+    assert document["last_rebalance"] == str(data.date_index[1].date())
+    assert document["report"] is None

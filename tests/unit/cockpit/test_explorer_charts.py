@@ -364,6 +364,10 @@ def test_status_counts_lists_every_status() -> None:
         "truncated_cash": 1,
         "rejected_no_price": 1,
         "exit_at_last_close": 1,
+        "stop_loss": 0,
+        "take_profit": 0,
+        "trailing_stop": 0,
+        "halt_flat": 0,
     }
     assert trade_table.status_counts(_trades().iloc[:0])["truncated_cash"] == 0
 

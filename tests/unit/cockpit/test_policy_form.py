@@ -164,8 +164,9 @@ def test_settings_without_effect_are_noted() -> None:
     assert check.notes == (
         "risk.on_breach=flat has no effect: neither risk.max_drawdown_frac nor "
         "risk.max_daily_loss_frac is set",
-        "portfolio.constraints.max_weight=0.3 is above risk.max_position_weight=0.25: the "
-        "backtest runs, but the live worker's pre-trade guard would halt on such orders",
+        "portfolio.constraints.max_weight=0.3 is above risk.max_position_weight=0.25: "
+        "orders are trimmed to the position limit at the execution prices, in the backtest and "
+        "the worker alike",
     )
     limited = policy_form.check_run(["risk.on_breach=flat", "risk.max_drawdown_frac=0.2"], SESSIONS)
     assert limited == policy_form.RunCheck()

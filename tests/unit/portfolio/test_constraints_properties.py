@@ -162,3 +162,27 @@ def test_the_vol_target_is_met_unless_the_gross_cap_stops_it(book, target, max_g
         assert np.abs(scaled).sum() == pytest.approx(max_gross, rel=1e-9)
         assert after <= target * (1 + 1e-9)
     np.testing.assert_allclose(scaled, start * (after / before), rtol=1e-9)  # one scale for all
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    book=books(),
+    limits=limits_st,
+    target=st.floats(0.02, 0.5),
+    cash_buffer=st.sampled_from([0.0, 0.02, 0.1]),
+)
+def test_with_every_cap_on_the_vol_ends_at_most_the_target(
+    book, limits, target, cash_buffer
+) -> None:
+    weights, _, sectors, _, lookback, closes = book
+    on = replace(limits, vol_target=target, cash_buffer=cash_buffer)
+
+    result = constrain(book, on, covariance="sample")
+
+    after = by_hand_vol(result.weights, closes, lookback)
+    if after is not None:  # the sized book (x (1 - cash_buffer)) at most the target
+        assert after * (1 - cash_buffer) <= target * (1 + 1e-9)
+    labels = labels_of(sectors, weights.size)
+    allowed = caps(on, labels)
+    for key, value in exposures(result.weights, labels).items():
+        assert value <= allowed[key] + TOL, key

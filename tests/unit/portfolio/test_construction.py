@@ -231,3 +231,23 @@ def test_weights_are_finite_signed_and_gross_kept(method: str, book) -> None:
     assert left | set(np.flatnonzero(held).tolist()) == set(np.flatnonzero(weights).tolist())
     if held.any():
         assert np.abs(out).sum() == pytest.approx(np.abs(weights).sum(), rel=1e-9)
+
+
+def test_a_deviation_that_overflows_is_left_out_not_nan() -> None:
+    # Closes that swing by 1e200 make sigma overflow to inf: that name is left out, reported,
+    # and the others keep the gross; never a NaN weight.
+    closes = np.array([[1.0, 10.0], [1e200, 11.0], [1.0, 10.0], [1e200, 11.0], [1.0, 10.0]])
+    result = construct(Inputs(np.array([0.5, 0.5]), None, closes, INVERSE_VOL))
+    assert np.isfinite(result.weights).all()
+    assert result.weights.tolist() == [0.0, 1.0]
+    assert result.left_out == (LeftOut(0, Reason.NON_FINITE_VOLATILITY),)
+
+
+def test_a_method_of_expected_returns_names_the_strategies_that_give_scores() -> None:
+    from quant_core.portfolio.policy import PortfolioPolicy
+    from quant_core.strategies import build_strategy
+    from quant_core.strategies.decide import check_policy
+
+    policy = PortfolioPolicy(ConstructionSettings("half_kelly"))
+    with pytest.raises(ConfigError, match=r"\(momentum, multi_factor\).*\(as_is, equal, hrp"):
+        check_policy(build_strategy("mean_reversion", {}), policy)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from config.schema import RiskConfig
-from quant_core.portfolio.halts import AccountHalt, HaltRules, reductions_only
+from quant_core.portfolio.halts import AccountHalt, HaltRules
 from quant_core.portfolio.risk import account_usage
 
 
@@ -96,14 +95,3 @@ def test_rules_from_the_risk_config() -> None:
     assert rules.halt_sessions == 7
     assert rules.active
     assert not HaltRules.from_config(RiskConfig()).active
-
-
-def test_during_a_halt_only_reductions_go_through() -> None:
-    positions = np.array([100.0, 100.0, -50.0, -50.0, 0.0, 0.0, 100.0])
-    orders = np.array([-30.0, 20.0, 20.0, -10.0, 5.0, -5.0, -150.0])
-
-    kept = reductions_only(orders, positions)
-
-    # A long's sale, a short's cover; no buy of a long, no new or larger short; a sale through
-    # zero stops at flat.
-    assert kept.tolist() == [-30.0, 0.0, 20.0, 0.0, 0.0, 0.0, -100.0]

@@ -13,7 +13,11 @@ def test_max_position_weight_counts_the_position_after_the_order() -> None:
     breach = risk.check(controls, {"A": 20_000}, VIEW)  # 30%
     assert breach is not None
     assert breach.limit == "max_position_weight"
-    assert "A would be 30.0% of equity" in breach.reason
+    assert "A would be 30.00% of equity" in breach.reason
+    # A breach by a hair reads as one: 25.01% of a 25.00% limit, not 25.0% of 25.0%.
+    hair = risk.check(controls, {"A": 15_010}, VIEW)
+    assert hair is not None
+    assert "A would be 25.01% of equity (limit 25.00%)" in hair.reason
 
 
 def test_orders_in_one_batch_add_up() -> None:

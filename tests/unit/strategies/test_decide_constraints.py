@@ -79,7 +79,7 @@ def test_a_fallback_is_reported_first_and_logged_as_a_warning(monkeypatch, caplo
     decision = orders_for({"A": 0.5, "B": 0.5}, ConstraintSettings(max_weight=0.25))
 
     assert [b.constraint for b in decision.binding] == ["fallback", "max_weight"]
-    assert decision.binding[0].detail == "as_is: no convergence after 100 iterations"
+    assert decision.binding[0].detail == "no convergence after 100 iterations"
     day = pd.Timestamp(market(CLOSES).dates[2]).date()
     assert log_has(
         caplog,

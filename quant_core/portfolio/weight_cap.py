@@ -1,0 +1,101 @@
+"""The position cap at the execution price: orders trimmed to ``risk.max_position_weight``.
+
+The construction caps weights (``portfolio.constraints.max_weight``, by default
+``risk.max_position_weight``) at the close of T-1, in units of equity x (1 - cash_buffer). The
+live worker's pre-trade guard (:class:`quant_core.portfolio.risk.MaxPositionWeight`) measures the
+position after the order at the current quote against the equity now: a name at the cap that
+opens more than about 2% above its T-1 close would trip it and halt the worker.
+
+:func:`cap_orders` trims the orders that add to a position (a buy of a long, a sale that opens
+or adds to a short) so that the position after them, valued at the execution prices, stays
+within the cap of the equity at those prices. Both drivers call it: the backtest at the open of
+T (equity marked at the opens), the worker at the current quotes before its guard, which then
+only catches real bugs. Orders that reduce a position are never touched. Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from quant_core.portfolio.ledger import Ledger
+from quant_core.portfolio.policy import Binding
+
+NAME = "max_position_weight"
+LISTED = 5  # trimmed names listed in a binding's detail
+FRACTIONAL_MARGIN = 1e-12  # fractional shares: stay this share inside the cap (float rounding)
+
+
+def equity_at(cash: float, positions: np.ndarray, prices: np.ndarray, marks: np.ndarray) -> float:
+    """Return ``cash`` + positions valued at ``prices`` (``marks`` where a price is missing)."""
+    value = np.where(np.isfinite(prices) & (prices > 0), prices, np.nan_to_num(marks))
+    return float(cash + positions @ value)
+
+
+def cap_orders(
+    orders: np.ndarray,
+    positions: np.ndarray,
+    prices: np.ndarray,
+    equity: float,
+    limit: float | None,
+    fractional: bool,
+    symbols: np.ndarray,
+) -> tuple[np.ndarray, Binding | None]:
+    """Return ``orders`` (signed shares) trimmed so no position ends above ``limit`` of equity.
+
+    The cap in shares is ``limit x equity / price`` (whole shares, toward zero, unless
+    ``fractional``). An order that adds to a position is cut to what reaches the cap, or to
+    nothing when the position is there already; one that crosses zero keeps its reduction and
+    opens the other side up to the cap. Orders without a finite positive price, and every order
+    when ``limit`` is None or ``equity`` is not positive, are left as they are. The
+    :class:`~quant_core.portfolio.policy.Binding` (None: nothing trimmed) names the trims.
+    """
+    out = np.array(orders, dtype=float)
+    if limit is None or not np.isfinite(equity) or equity <= 0:
+        return out, None
+    priced = np.isfinite(prices) & (prices > 0)
+    after = positions + out
+    same_side = np.sign(after) == np.sign(positions)
+    base = np.where(same_side, np.abs(positions), 0.0)  # what the order may always keep
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cap = limit * equity / np.where(priced, prices, np.inf)
+    cap = cap * (1.0 - FRACTIONAL_MARGIN) if fractional else np.floor(cap)
+    allowed = np.maximum(np.minimum(np.abs(after), cap), base)
+    trim = priced & (out != 0) & (np.abs(after) > allowed)
+    if not trim.any():
+        return out, None
+    index = np.flatnonzero(trim)
+    out[index] = np.sign(after[index]) * allowed[index] - positions[index]
+    largest = sorted(index, key=lambda i: -abs(float(orders[i] - out[i])) * float(prices[i]))
+    named = "; ".join(
+        f"{symbols[i]} {float(orders[i]):g}->{float(out[i]):g} at {float(prices[i]):,.2f}"
+        for i in largest[:LISTED]
+    )
+    more = "..." if index.size > LISTED else ""
+    detail = (
+        f"{index.size} order(s) trimmed to {limit:.2%} of equity {equity:,.2f} at the "
+        f"execution price: {named}{more}"
+    )
+    return out, Binding(NAME, detail)
+
+
+@dataclass(frozen=True, slots=True)
+class PositionCap:
+    """``risk.max_position_weight`` (None: no cap), fractional shares or not, and the symbols."""
+
+    limit: float | None
+    fractional: bool
+    symbols: np.ndarray
+
+    def trim(
+        self, orders: np.ndarray, ledger: Ledger, prices: np.ndarray, marks: np.ndarray
+    ) -> tuple[np.ndarray, Binding | None]:
+        """Return :func:`cap_orders` of ``orders`` for ``ledger``, equity valued at ``prices``.
+
+        ``marks`` (the T-1 closes) value a position whose symbol has no price.
+        """
+        equity = equity_at(ledger.cash, ledger.positions, prices, marks)
+        return cap_orders(
+            orders, ledger.positions, prices, equity, self.limit, self.fractional, self.symbols
+        )
