@@ -45,7 +45,8 @@ def test_a_net_liquidation_not_reported_is_unknown_not_zero(fake: FakeTWS) -> No
         adapter.disconnect()
     assert math.isnan(account.net_liquidation)
     assert account.cash == 1_000_000
-    usage = risk.account_usage(RiskConfig(), account.net_liquidation, 1_000_000, 1_050_000)
+    limits = RiskConfig(max_daily_loss_frac=0.05, max_drawdown_frac=0.25)  # live.yaml's
+    usage = risk.account_usage(limits, account.net_liquidation, 1_000_000, 1_050_000)
     assert [u.tripped for u in usage] == [False, False]
     assert all(u.usage is None for u in usage)
 
