@@ -10,18 +10,13 @@ the journal keeps no daily position snapshots to draw it over time.
 
 from __future__ import annotations
 
-from typing import Any
-
 import streamlit as st
 
 from quant_core.cockpit import format as fmt
 from quant_core.cockpit.tables import live_tables
 from quant_core.cockpit.tables import risk_tables as tables
+from quant_core.cockpit.views.run_risk import number_table
 from quant_core.live.state import DashboardState
-
-
-def _formats(formats: dict[str, str]) -> dict[str, Any]:
-    return {name: st.column_config.NumberColumn(format=spec) for name, spec in formats.items()}
 
 
 def render(state: DashboardState | None, vol_target: float | None = None) -> None:
@@ -45,35 +40,15 @@ def render(state: DashboardState | None, vol_target: float | None = None) -> Non
         )
     )
     summary, stress = st.columns(2)
-    summary.dataframe(
-        tables.summary_table(report, equity),
-        key="live_risk_summary",
-        hide_index=True,
-        width="stretch",
-        column_config=_formats(tables.SUMMARY_FORMATS),
+    number_table(
+        summary, tables.summary_table(report, equity), "live_risk_summary", tables.SUMMARY_FORMATS
     )
-    stress.dataframe(
-        tables.stress_table(report, equity),
-        key="live_risk_stress",
-        hide_index=True,
-        width="stretch",
-        column_config=_formats(tables.STRESS_FORMATS),
+    number_table(
+        stress, tables.stress_table(report, equity), "live_risk_stress", tables.STRESS_FORMATS
     )
     names, sectors = st.columns(2)
-    names.dataframe(
-        tables.names_table(report),
-        key="live_risk_names",
-        hide_index=True,
-        width="stretch",
-        column_config=_formats(tables.NAME_FORMATS),
-    )
-    sectors.dataframe(
-        tables.sectors_table(report),
-        key="live_risk_sectors",
-        hide_index=True,
-        width="stretch",
-        column_config=_formats(tables.SECTOR_FORMATS),
-    )
+    number_table(names, tables.names_table(report), "live_risk_names", tables.NAME_FORMATS)
+    number_table(sectors, tables.sectors_table(report), "live_risk_sectors", tables.SECTOR_FORMATS)
     note = tables.left_out_line(book.left_out)
     if note is not None:
         st.caption(fmt.md(note))

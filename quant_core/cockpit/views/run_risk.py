@@ -28,8 +28,10 @@ def _load(folder: str) -> RunRisk | None:
     return load_risk(Path(folder))
 
 
-def _formats(formats: dict[str, str]) -> dict[str, Any]:
-    return {name: st.column_config.NumberColumn(format=spec) for name, spec in formats.items()}
+def number_table(where: Any, frame: pd.DataFrame, key: str, formats: dict[str, str]) -> None:
+    """Show ``frame`` in ``where`` (a column or ``st``), its number columns in ``formats``."""
+    columns = {name: st.column_config.NumberColumn(format=spec) for name, spec in formats.items()}
+    where.dataframe(frame, key=key, hide_index=True, width="stretch", column_config=columns)
 
 
 def render(folder: Path, curve: pd.DataFrame) -> None:
@@ -69,20 +71,10 @@ def render(folder: Path, curve: pd.DataFrame) -> None:
     )
     level = float(document.get("settings", {}).get("var_level", 0.95))
     left, right = st.columns(2)
-    left.dataframe(
-        tables.summary_table(report, equity, level),
-        key="risk_summary",
-        hide_index=True,
-        width="stretch",
-        column_config=_formats(tables.SUMMARY_FORMATS),
+    number_table(
+        left, tables.summary_table(report, equity, level), "risk_summary", tables.SUMMARY_FORMATS
     )
-    right.dataframe(
-        tables.stress_table(report, equity),
-        key="risk_stress",
-        hide_index=True,
-        width="stretch",
-        column_config=_formats(tables.STRESS_FORMATS),
-    )
+    number_table(right, tables.stress_table(report, equity), "risk_stress", tables.STRESS_FORMATS)
     right.caption(
         "The worst sessions of the data by equal-weight universe return, replayed on the last "
         "book (a name without a return that session counts 0)."

@@ -19,12 +19,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gzip
-import io
 import logging
 from pathlib import Path
 
 import pandas as pd
 
+from quant_core.data.sources.csv_text import csv_rows
 from quant_core.data.symbol_rule import SYMBOL_RULE, is_valid_symbol
 from quant_core.errors import DataError
 
@@ -86,9 +86,7 @@ def read_reference(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _records(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    with path.open("rb") as raw:
-        stream = gzip.GzipFile(fileobj=raw) if path.name.lower().endswith(".gz") else raw
-        reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))
+    with csv_rows(path) as (_, reader):
         try:
             header = next(reader)
         except StopIteration:

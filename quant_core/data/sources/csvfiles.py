@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import logging
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import pandas as pd
 
 from quant_core.data.sources.base import SOURCES, ProgressFn, SourceBatch, SourceRequest
 from quant_core.data.sources.csv_reference import read_reference
+from quant_core.data.sources.csv_text import csv_rows
 from quant_core.data.symbol_rule import SYMBOL_RULE, is_valid_symbol
 from quant_core.data.warehouse import DatasetMeta
 from quant_core.errors import ConfigError, DataError
@@ -146,9 +146,7 @@ def _parse(
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     # The csv module keeps exact line numbers and lets us reject ragged lines one by one.
     size = path.stat().st_size
-    with path.open("rb") as raw:
-        stream = gzip.GzipFile(fileobj=raw) if path.name.lower().endswith(".gz") else raw
-        reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))
+    with csv_rows(path) as (raw, reader):
         try:
             header = next(reader)
         except StopIteration:
