@@ -47,6 +47,7 @@ class TradingCalendar:
         self.tz = str(cal.tz)  # the exchange's time zone, e.g. America/New_York
         self._sessions: np.ndarray = cal.sessions.to_numpy().astype("datetime64[D]")
         self._closes = pd.DatetimeIndex(cal.closes).tz_convert("UTC")
+        self._opens = pd.DatetimeIndex(cal.opens).tz_convert("UTC")
 
     @property
     def sessions(self) -> np.ndarray:
@@ -87,6 +88,16 @@ class TradingCalendar:
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError(f"now must be time-zone aware, got {now!r}")
         row = int(self._closes.searchsorted(pd.Timestamp(now).tz_convert("UTC"), side="right"))
+        return None if row == 0 else pd.Timestamp(self._sessions[row - 1]).date()
+
+    def last_opened_session(self, now: dt.datetime) -> dt.date | None:
+        """Return the last session whose open is at or before ``now`` (trading or completed).
+
+        ``now`` must be time-zone aware. Returns None before the first open the calendar knows.
+        """
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError(f"now must be time-zone aware, got {now!r}")
+        row = int(self._opens.searchsorted(pd.Timestamp(now).tz_convert("UTC"), side="right"))
         return None if row == 0 else pd.Timestamp(self._sessions[row - 1]).date()
 
     def previous_session(self, day: dt.date) -> dt.date | None:

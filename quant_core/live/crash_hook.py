@@ -14,7 +14,21 @@ import signal
 ENV = "QC_TEST_CRASH_AT"
 
 
+_passes: dict[str, int] = {}  # how many times each step was passed, for ``step@n``
+
+
 def crash_point_for_tests(step: str) -> None:
-    """SIGKILL this process if ``QC_TEST_CRASH_AT`` names ``step``; otherwise do nothing."""
-    if os.environ.get(ENV) == step:
+    """SIGKILL this process if ``QC_TEST_CRASH_AT`` names ``step``; otherwise do nothing.
+
+    ``step@n`` kills at the n-th pass of ``step`` (from 1), so a test can kill a later one.
+    """
+    wanted = os.environ.get(ENV)
+    if wanted is None or not wanted.startswith(step):
+        return
+    if wanted == step:
         os.kill(os.getpid(), signal.SIGKILL)
+    name, _, nth = wanted.partition("@")
+    if name == step and nth.isdigit():
+        _passes[step] = _passes.get(step, 0) + 1
+        if _passes[step] == int(nth):
+            os.kill(os.getpid(), signal.SIGKILL)

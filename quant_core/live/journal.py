@@ -32,6 +32,7 @@ import pandas as pd
 
 from quant_core.broker import Fill, Order, OrderRef
 from quant_core.live.crash_hook import crash_point_for_tests
+from quant_core.live.journal_daily import DAILY_SCHEMA, DAILY_TABLES, DailyCloses
 from quant_core.live.journal_decisions import CUT_SHORT as CUT_SHORT
 from quant_core.live.journal_decisions import NOT_SENT as NOT_SENT
 from quant_core.live.journal_decisions import STOPS as STOPS
@@ -70,6 +71,7 @@ SCHEMA = (
     "ALTER TABLE decisions ADD COLUMN IF NOT EXISTS bindings VARCHAR",
     "ALTER TABLE decisions ADD COLUMN IF NOT EXISTS left_out VARCHAR",
     "ALTER TABLE decisions ADD COLUMN IF NOT EXISTS fallback VARCHAR",
+    *DAILY_SCHEMA,  # one row per account and session close (live/journal_daily.py)
 )
 ORDER_COLUMNS = (
     "run_id, session, order_id, ref, symbol, side, quantity, status, reason, ts, recovered, batch"
@@ -85,7 +87,7 @@ def _values(rows: list[list[Any]]) -> tuple[str, list[Any]]:
     return ", ".join([row] * len(rows)), [v for r in rows for v in r]
 
 
-class Journal(Decisions):
+class Journal(Decisions, DailyCloses):
     """Append-only records of one worker, across its runs (reconciliation settles intents)."""
 
     def __init__(self, path: Path) -> None:
@@ -324,7 +326,7 @@ class Journal(Decisions):
 
     def table(self, name: str) -> pd.DataFrame:
         """Return one table (for tests and the cockpit)."""
-        if name not in {"runs", "orders", "fills", "equity", "decisions"}:
+        if name not in {"runs", "orders", "fills", "equity", "decisions", *DAILY_TABLES}:
             raise ValueError(f"no journal table {name!r}")
         return self._frame(f"SELECT * FROM {name}")  # noqa: S608 - fixed names
 

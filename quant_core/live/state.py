@@ -35,6 +35,8 @@ from quant_core.live.state_fields import (
 # Re-exported (``as``, for mypy): readers of the document import it from here.
 from quant_core.live.state_fields import StateSchemaError as StateSchemaError
 from quant_core.live.state_risk import BookRisk as BookRisk
+from quant_core.live.state_risk import DailyClose as DailyClose
+from quant_core.live.state_risk import SectorExposureRow as SectorExposureRow
 
 SCHEMA_VERSION = 1  # written as the document's "schema_version"; bump on a breaking change
 FILLS_KEPT = 500  # the document holds today's last 500 fills
@@ -297,6 +299,7 @@ class DashboardState(Row):
     errors: tuple[WorkerError, ...]
     book_risk: BookRisk | None = None  # the held book's risk report (live/state_risk.py)
     last_decision: LastDecision | None = None  # what shaped the last rebalance (None: none yet)
+    daily: tuple[DailyClose, ...] = ()  # one row per session close, oldest first (daily_close.py)
 
     def to_json(self) -> dict[str, Any]:
         """Return the document as written to ``dashboard_state.json``."""

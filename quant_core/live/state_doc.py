@@ -132,6 +132,7 @@ def document(
         errors=tuple(worker.errors),
         book_risk=worker.book_risk.current,
         last_decision=_last_decision(worker),
+        daily=tuple(worker.daily.rows),
     )
 
 

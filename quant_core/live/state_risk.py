@@ -70,3 +70,28 @@ class BookRisk(Row):
     sectors: tuple[RiskSectorRow, ...]
     stress: tuple[StressSessionRow, ...]
     left_out: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SectorExposureRow(Row):
+    """One sector of the book at a session's close: long, short (negative), gross and net."""
+
+    sector: str
+    long: float
+    short: float
+    gross: float
+    net: float
+
+
+@dataclass(frozen=True, slots=True)
+class DailyClose(Row):
+    """The account at one session's close (the document's ``daily``; ``live/daily_close.py``).
+
+    ``equity`` is the broker's net liquidation after the close, ``gross`` the book's gross
+    exposure and ``sectors`` each sector held, fractions of that equity.
+    """
+
+    session: dt.date
+    equity: float | None
+    gross: float
+    sectors: tuple[SectorExposureRow, ...]

@@ -42,6 +42,7 @@ from quant_core.errors import BrokerLinkDown, TemporaryBrokerError
 from quant_core.live import commands, files, replay
 from quant_core.live.book_risk import BookRiskWatch
 from quant_core.live.crash_hook import crash_point_for_tests
+from quant_core.live.daily_close import DailyCloseWatch
 from quant_core.live.files import CommandInbox
 from quant_core.live.journal import Journal
 from quant_core.live.planner import Planner
@@ -152,6 +153,8 @@ class Worker:
         self.stop_watch = StopWatch(cfg.risk, self.planner)
         # The held book's risk report, recomputed when the book changes (live.book_risk).
         self.book_risk = BookRiskWatch(self.planner.policy, self.calendar, self.report_error)
+        # The account at each session's close, journaled and kept in the state (live.daily_close).
+        self.daily = DailyCloseWatch()
         self.stop_requested = False
         self.finished = False
         self.replay_finished: dt.date | None = None  # the last session of a replay run to its end
@@ -186,6 +189,7 @@ class Worker:
         self.transition(WorkerState.CONNECTING, f"connecting to the {self.options.mode} broker")
         self.broker.connect()
         self.journal.set_account(self.run_id, self.broker.account_id)
+        self.daily.load(self)  # the account's session closes so far
         # The first figure once connected.
         self.risk_state.connected(self.broker.account().net_liquidation)
         latched, halted = files.latched(self.live_dir), files.halt_reason(self.live_dir)
@@ -240,9 +244,15 @@ class Worker:
         self.reconciled = replace(found, at=self.wall(), account=self.options.account or None)
 
     def heartbeat(self) -> None:
-        """Take commands, check the account limits (``live.risk_watch``), write the state file."""
+        """Take commands, check the account limits (``live.risk_watch``), write the state file.
+
+        After a session's close (before the next open) the account's row of that close is
+        journaled once (``live.daily_close``).
+        """
         commands.take(self)  # each executed once and acknowledged
         self.limit_watch.check(self)
+        if (closed := self.daily.due(self)) is not None:
+            self.daily.record(self, closed)  # once per session, after its close
         for order in self.broker.rejections():
             self.report_error(
                 f"order {order.ref} ({order.side.value} {order.quantity:g} {order.symbol}) "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -99,3 +100,55 @@ def test_a_state_without_a_report_says_so(data_dir: Path, open_page: Opener) -> 
     assert not at.exception, at.exception
     assert NO_LIVE_REPORT in _captions(at)
     assert not [d for d in at.dataframe if "Universe return (%)" in d.value.columns]
+
+
+def _titles(at: AppTest) -> list[str]:
+    return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+
+
+def _daily(sessions: int) -> list[dict[str, Any]]:
+    days = pd.bdate_range("2026-01-02", periods=sessions)
+    tech = {"sector": "Technology", "long": 0.5, "short": -0.1, "gross": 0.6, "net": 0.4}
+    return [
+        {
+            "session": d.date().isoformat(),
+            "equity": 1e6 + 1e3 * (i % 5),
+            "gross": 0.6,
+            "sectors": [tech] if i else [],
+        }
+        for i, d in enumerate(days)
+    ]
+
+
+def test_sector_exposure_and_volatility_are_drawn_from_the_recorded_closes(
+    data_dir: Path, open_page: Opener
+) -> None:
+    write_state(data_dir / "live", {**_state(), "book_risk": BOOK_RISK, "daily": _daily(70)})
+
+    at = open_page("live")
+
+    assert not at.exception, at.exception
+    titles = _titles(at)
+    assert "Sector exposure at each session's close (gross, % of equity)" in titles
+    assert "Realised vs target volatility (annualised)" in titles or any(
+        t.startswith("Realised and ex-ante volatility") for t in titles
+    )
+    sector = next(
+        json.loads(c.proto.spec)
+        for c in at.get("plotly_chart")
+        if "Sector exposure at each" in json.loads(c.proto.spec)["layout"]["title"]["text"]
+    )
+    [trace] = sector["data"]
+    assert trace["name"] == "Technology"
+    assert len(trace["x"]) == 69  # the first close held nothing
+    assert "Realised volatility (63 sessions, annualised): not enough" not in _captions(at)
+
+
+def test_a_state_without_recorded_closes_says_so(data_dir: Path, open_page: Opener) -> None:
+    write_state(data_dir / "live", {**_state(), "book_risk": BOOK_RISK})
+
+    at = open_page("live")
+
+    assert not at.exception, at.exception
+    assert "No session close recorded yet" in _captions(at)
+    assert not any("Sector exposure" in t for t in _titles(at))

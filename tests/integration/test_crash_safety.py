@@ -355,3 +355,33 @@ def test_the_ib_worker_killed_at_any_step_ends_as_if_uninterrupted(
         assert set(tables["fills"]["recovered"]) == {phase in RECOVERED["ib"]}
     finally:
         fake.stop()
+
+
+def test_a_worker_killed_while_recording_a_close_leaves_the_old_rows_or_the_new(
+    tmp_path: Path, live_warehouse: Path
+) -> None:
+    # Each close is recorded once: the kill at the sixth pass lands after five whole closes,
+    # inside the sixth's transaction (its old rows deleted, its new ones not yet written).
+    span = ("--replay", "2010-06-01:2010-06-30")
+    killed = _worker(tmp_path, live_warehouse, *span, crash="recording_close@6")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+
+    journal = Journal(tmp_path / "live" / "journal.duckdb")  # opened as the restart would
+    try:
+        closes, sectors = journal.table("daily_close"), journal.table("daily_sectors")
+    finally:
+        journal.close()
+    assert len(closes) == 5  # the sixth's rows: none, not half
+    assert closes["session"].is_unique
+    assert set(sectors["session"]) <= set(closes["session"])
+    assert not sectors.duplicated(["session", "sector"]).any()
+
+    # Started again on the same journal (continued), the closes go on, each once.
+    on = _worker(tmp_path, live_warehouse, "--replay", "2010-07-01:2010-07-15", "--continue")
+    assert on.returncode == 0, on.stderr[-3000:]
+    state = read_state(tmp_path / "live")
+    assert state is not None
+    sessions = [row["session"] for row in state["daily"]]
+    assert sessions == sorted(set(sessions))
+    assert sessions[:5] == [str(s) for s in sorted(closes["session"])]
+    assert sessions[-1] == "2010-07-15"

@@ -41,12 +41,15 @@ def _sector_color(sector: str, number: int) -> str:
     return UNKNOWN_COLOR if sector == "Unknown" else SECTOR_COLORS[number % len(SECTOR_COLORS)]
 
 
-def sector_exposure_figure(exposure: pd.DataFrame, equity: pd.Series) -> go.Figure:
+def sector_exposure_figure(
+    exposure: pd.DataFrame, equity: pd.Series, *, closes: bool = False
+) -> go.Figure:
     """Return each sector's gross exposure after every rebalance, stacked (% of equity).
 
     The stack's top is the book's gross exposure; the hover shows its dollars at ``equity``
     (the run's, by date) and each sector's long, short and net too. A book is held from its
-    rebalance to the next one (steps).
+    rebalance to the next one (steps). ``closes``: the rows are the live account at each
+    session's close (``live/daily_close.py``), not a run's rebalances.
     """
     fig = go.Figure()
     frame = exposure.assign(date=pd.DatetimeIndex(exposure["date"]))
@@ -68,10 +71,11 @@ def sector_exposure_figure(exposure: pd.DataFrame, equity: pd.Series) -> go.Figu
                 "<extra></extra>",
             )
         )
+    when = "at each session's close" if closes else "after each rebalance"
     fig = _chart(
         fig,
-        "Sector exposure after each rebalance (gross, % of equity)",
-        ("Rebalance date", "date"),
+        f"Sector exposure {when} (gross, % of equity)",
+        ("Session" if closes else "Rebalance date", "date"),
         ("Gross exposure", "pct"),
         480,
     )
@@ -87,10 +91,11 @@ def _hover(name: str) -> str:
     return f"{name}: %{{y:.1%}} (a year's 1-sigma: $%{{customdata:,.0f}})<extra></extra>"
 
 
-def volatility_figure(vol: pd.DataFrame, equity: pd.Series) -> go.Figure:
+def volatility_figure(vol: pd.DataFrame, equity: pd.Series, *, live: bool = False) -> go.Figure:
     """Return realised volatility, ex-ante volatility at each rebalance, and the target.
 
     The hover gives each in dollars too: the volatility times ``equity`` (the run's, by date).
+    ``live``: the live account's, whose ex-ante figure is the book's latest report only.
     """
     dates = pd.DatetimeIndex(vol.index)
     usd = _dollars(equity, dates)
@@ -112,7 +117,7 @@ def volatility_figure(vol: pd.DataFrame, equity: pd.Series) -> go.Figure:
         go.Scatter(
             x=at,
             y=ex_ante.to_numpy(),
-            name="Ex-ante at each rebalance",
+            name="Ex-ante of the book held" if live else "Ex-ante at each rebalance",
             mode="lines+markers",
             line={"color": COLORS[1], "width": 1.5, "shape": "hv"},
             marker={"size": 5},

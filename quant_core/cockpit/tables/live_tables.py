@@ -12,6 +12,7 @@ them from its shares, price and the account's NAV. Its unrealised PnL is
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -271,10 +272,13 @@ def realised_vol(state: DashboardState | None, sessions: int = VOL_SESSIONS) -> 
     """Return the annualised volatility of the last ``sessions`` daily equity returns.
 
     Sample deviation (ddof=1) of the simple returns, times sqrt(252); None with fewer than
-    ``sessions + 1`` daily points (or a non-positive equity among them).
+    ``sessions + 1`` daily points (or a missing or non-positive equity among them). The points
+    are the session closes the worker recorded (the state's ``daily``); a state without them
+    (an older worker) falls back on the last equity point of each day.
     """
-    closes = np.asarray(daily_equity(state)[-(sessions + 1) :], dtype=float)
-    if len(closes) < sessions + 1 or (closes[:-1] <= 0).any():
+    recorded = [math.nan if r.equity is None else r.equity for r in state.daily] if state else []
+    closes = np.asarray((recorded or daily_equity(state))[-(sessions + 1) :], dtype=float)
+    if len(closes) < sessions + 1 or not (closes[:-1] > 0).all() or not np.isfinite(closes).all():
         return None
     returns = closes[1:] / closes[:-1] - 1.0
     return float(np.std(returns, ddof=1) * np.sqrt(SESSIONS_PER_YEAR))
@@ -288,7 +292,7 @@ def vol_line(state: DashboardState | None, vol_target: float | None) -> str:
     shown = (
         f"{realised:.2%}"
         if realised is not None
-        else f"not enough history (needs {VOL_SESSIONS + 1} daily equity points)"
+        else f"not enough history (needs {VOL_SESSIONS + 1} session closes)"
     )
     return (
         f"Realised volatility ({VOL_SESSIONS} sessions, annualised): {shown}; target "

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quant_core.cockpit.tables import live_daily
 from quant_core.cockpit.tables import live_tables as tables
 from quant_core.live.state import DashboardState
 from tests.unit.cockpit_live.test_live_model import _doc
@@ -88,5 +89,48 @@ def test_replay_session_dates_count_and_too_short_a_history_says_so() -> None:
     assert math.isclose(realised, expected, rel_tol=1e-12)
     short = _state(equity=[[d.isoformat(), v] for d, v in zip(days[1:], values[1:], strict=True)])
     assert tables.realised_vol(short) is None
-    assert "not enough history (needs 64 daily equity points)" in tables.vol_line(short, None)
+    assert "not enough history (needs 64 session closes)" in tables.vol_line(short, None)
     assert "target (portfolio.vol_target): none" in tables.vol_line(short, None)
+
+
+def _daily(values: list[float | None], sectors: list[dict[str, Any]] | None = None) -> list[Any]:
+    days = pd.bdate_range("2026-01-02", periods=len(values))
+    return [
+        {"session": d.date().isoformat(), "equity": v, "gross": 0.0, "sectors": sectors or []}
+        for d, v in zip(days, values, strict=True)
+    ]
+
+
+def test_the_recorded_closes_win_over_the_equity_points_and_a_gap_says_so() -> None:
+    rng = np.random.default_rng(11)
+    closes = list(100_000 * np.cumprod(1 + rng.normal(0, 0.012, 70)))
+    sampled = list(100_000 * np.cumprod(1 + rng.normal(0, 0.03, 70)))  # a different path
+    state = _state(equity=_equity(sampled), daily=_daily(closes))
+    expected = pd.Series(closes).pct_change().iloc[-63:].std() * math.sqrt(252)
+    realised = tables.realised_vol(state)
+    assert realised is not None
+    assert math.isclose(realised, expected, rel_tol=1e-12)
+    # The daily frame the chart draws: the run's own rolling formula, the same last figure.
+    vol = live_daily.daily_vol(state, 0.12)
+    assert math.isclose(vol["realised"].iloc[-1], expected, rel_tol=1e-12)
+    assert vol["realised"].iloc[:63].isna().all()
+    assert (vol["target"] == 0.12).all()
+    assert vol["ex_ante"].isna().all()  # no book report in this state
+    # A close recorded without an equity figure inside the window: no figure, not a wrong one.
+    gap = _state(daily=_daily([*closes[:-10], None, *closes[-9:]]))
+    assert tables.realised_vol(gap) is None
+
+
+def test_the_sector_rows_become_the_runs_exposure_frame() -> None:
+    tech = {"sector": "Tech", "long": 0.5, "short": -0.1, "gross": 0.6, "net": 0.4}
+    energy = {"sector": "Energy", "long": 0.2, "short": 0.0, "gross": 0.2, "net": 0.2}
+    state = _state(daily=_daily([100.0, 101.0], [tech, energy]))
+    frame = live_daily.daily_exposure(state)
+    assert list(frame.columns) == ["date", "sector", "long", "short", "gross", "net"]
+    assert list(frame["sector"]) == ["Tech", "Energy", "Tech", "Energy"]
+    assert frame["date"].iloc[2] == pd.Timestamp("2026-01-05")
+    assert list(frame["gross"]) == [0.6, 0.2, 0.6, 0.2]
+    equity = live_daily.daily_equity_series(state)
+    assert list(equity) == [100.0, 101.0]
+    assert live_daily.daily_exposure(None).empty
+    assert live_daily.daily_equity_series(_state()).empty

@@ -1,0 +1,115 @@
+"""The account at each session's close: equity and sector exposure, journaled once per session.
+
+The Live Dashboard draws sector exposure over time and the realised volatility of the account
+from these rows, as a stored run's risk frames do for a backtest. A row is taken after the close
+of a session and before the next session opens, by the market clock (the replay takes it right
+after marking the close): the broker's net liquidation, and each held position's market value
+(``quantity x`` the data's last close where the broker has no price) as a fraction of it, by
+the sector of the reference data (``Unknown`` for a name it lacks). A worker that was not
+running between a close and the next open leaves that session out rather than record a later
+figure under its date.
+
+Rows go into the journal (``live/journal_daily.py``: one per account and session, replaced if
+taken again) and the last :data:`DAILY_KEPT` are kept in the state document's ``daily``, read
+back from the journal at start, so a restart or a kill loses none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import deque
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from quant_core.broker import Position
+from quant_core.data.panels import MarketData, forward_fill
+from quant_core.live.state_risk import DailyClose, SectorExposureRow
+from quant_core.portfolio.risk_report import UNKNOWN_SECTOR, sector_names
+
+if TYPE_CHECKING:
+    from quant_core.live.worker import Worker
+
+DAILY_KEPT = 260  # session closes in the state document: a year and some
+
+
+def close_row(
+    session: dt.date, positions: Sequence[Position], nav: float, data: MarketData
+) -> DailyClose:
+    """Return the account's row at the close of ``session`` (fractions of ``nav``).
+
+    With a net liquidation that is not a positive number, the exposures are left empty.
+    """
+    equity = nav if math.isfinite(nav) else None
+    held = [p for p in positions if p.quantity != 0]
+    if equity is None or equity <= 0 or not held:
+        return DailyClose(session, equity, 0.0, ())
+    sectors = dict(zip(data.symbols, sector_names(data), strict=True))
+    last: np.ndarray | None = None
+    by_sector: dict[str, list[float]] = {}
+    for position in held:
+        value = position.market_value
+        if not math.isfinite(value):
+            if last is None:
+                last = forward_fill(data.panels["close"])[-1]
+            i = data.symbol_index.get_indexer(pd.Index([position.symbol], dtype=object))[0]
+            value = position.quantity * float(last[i]) if i >= 0 else math.nan
+        if not math.isfinite(value):
+            continue  # no price at all: not a figure to draw
+        weight = value / equity
+        sums = by_sector.setdefault(str(sectors.get(position.symbol, UNKNOWN_SECTOR)), [0.0, 0.0])
+        sums[0 if weight > 0 else 1] += weight
+    rows = tuple(
+        SectorExposureRow(sector, long, short, long - short, long + short)
+        for sector, (long, short) in sorted(by_sector.items())
+    )
+    return DailyClose(session, equity, sum(r.gross for r in rows), rows)
+
+
+class DailyCloseWatch:
+    """Take one row per session close for a worker, and keep the last :data:`DAILY_KEPT`."""
+
+    def __init__(self) -> None:
+        self.rows: deque[DailyClose] = deque(maxlen=DAILY_KEPT)
+        self.loaded = False
+
+    def load(self, worker: Worker) -> None:
+        """Read the account's last rows back from the journal (at start, once connected)."""
+        self.rows.clear()
+        self.rows.extend(
+            worker.journal.daily_closes(worker.options.mode, worker.broker.account_id, DAILY_KEPT)
+        )
+        self.loaded = True
+
+    def due(self, worker: Worker) -> dt.date | None:
+        """Return the session whose close is to be recorded now, or None.
+
+        The last completed session, if it is not recorded yet and no later session has opened.
+        """
+        now = worker.clock()
+        last = worker.calendar.last_completed_session(now)
+        if last is None or worker.calendar.last_opened_session(now) != last:
+            return None
+        return last if not self.rows or self.rows[-1].session < last else None
+
+    def record(self, worker: Worker, session: dt.date) -> DailyClose:
+        """Record the account at the close of ``session``: the journal, then the state's rows."""
+        if not self.loaded:
+            self.load(worker)
+        account = worker.broker.account()
+        row = close_row(session, worker.broker.positions(), account.net_liquidation, worker.data)
+        worker.journal.record_close(
+            worker.options.mode,
+            worker.broker.account_id,
+            worker.run_id,
+            worker.wall(),
+            row,
+            account.cash,
+        )
+        kept = [r for r in self.rows if r.session != session]
+        self.rows.clear()
+        self.rows.extend(sorted([*kept, row], key=lambda r: r.session)[-DAILY_KEPT:])
+        return row
