@@ -11,7 +11,7 @@ Examples
     python run_backtest.py --json                             # one JSON summary on stdout
 
 Exit codes: 0 ok, 1 data error, 2 usage or configuration error, 3 unexpected error, 4 strategy
-error (its weights break the strategy contract).
+error (its weights break the strategy contract, or ``fitted`` has no stored, accepted model).
 """
 
 from __future__ import annotations

@@ -201,7 +201,7 @@ def run(main: Callable[[], int]) -> int:
         logger.error("Configuration error: %s", exc)
         return ExitCode.USAGE_ERROR
     except StrategyError as exc:
-        logger.error("Strategy error (fix the strategy, not the config): %s", exc)
+        logger.error("%s: %s", exc.kind, exc)
         return ExitCode.STRATEGY_ERROR
     except QuantError as exc:
         logger.error("%s: %s", type(exc).__name__, exc)

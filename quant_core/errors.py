@@ -33,7 +33,12 @@ class DataError(QuantError):
 
 
 class StrategyError(QuantError):
-    """A strategy's output breaks its contract (weights, symbols): the strategy's fault."""
+    """A strategy's output breaks its contract (weights, symbols): the strategy's fault.
+
+    ``kind`` is how the entry points name it in their one error line (exit 4).
+    """
+
+    kind = "Strategy error (fix the strategy, not the config)"
 
 
 class TemporaryBrokerError(QuantError):

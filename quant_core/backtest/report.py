@@ -105,7 +105,8 @@ def constructions_table() -> RenderableType:
             else "the strategy's weights only"
         )
         if method.needs_scores:
-            needs += "; a strategy that gives scores (momentum, multi_factor)"
+            scored = ", ".join(n for n in STRATEGIES.names() if STRATEGIES.get(n).gives_scores)
+            needs += f"; a strategy that gives scores ({scored})"
         table.add_row(name, settings or "-", needs, method.summary)
     return Group(
         table,

@@ -26,6 +26,8 @@ from quant_core.portfolio.halts import HaltRules
 from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.portfolio.schedule import session_range
 from quant_core.portfolio.stops import StopRules
+from quant_core.research.attach import attach_model, first_session
+from quant_core.research.model import ModelNotReady
 from quant_core.runs import config_digest, new_run_id
 from quant_core.strategies import build_strategy, check_schedule
 from quant_core.strategies.decide import check_policy, decision_warmup
@@ -90,13 +92,25 @@ def run_backtest(
         ``progress(task, done, total)``.
     store
         Write the run under ``<data_dir>/backtests/``.
+
+    A strategy that trades a stored model (``fitted``) starts no earlier than the session after
+    its model's first refit (``research.attach.first_session``).
+
+    Raises
+    ------
+    ModelNotReady
+        The strategy trades a stored model and it cannot be had (none named, none stored under
+        that id, rejected): a ``StrategyError`` (exit 4), before any bar is read.
     """
     strategy = build_strategy(cfg.strategy.name, cfg.strategy.params)
     check_schedule(strategy, cfg.strategy.rebalance)
     check_policy(strategy, PortfolioPolicy.from_config(cfg))
+    # A strategy that trades a stored model (fitted) gets it now, or the run stops here.
+    if (refusal := attach_model(strategy, cfg.paths.data_dir)) is not None:
+        raise ModelNotReady(refusal)
     if data is None:
         data = load_market(Warehouse(cfg.paths.data_dir / "warehouse"), cfg.data.dataset)
-    start, end = cfg.backtest.start, cfg.backtest.end
+    start, end = first_session(strategy, cfg.backtest.start), cfg.backtest.end
     settings = engine_settings(cfg)
     result = run_engine(data, strategy, settings, start, end, progress)
     benchmark = None

@@ -33,6 +33,7 @@ from quant_core.live.worker import Worker, WorkerOptions, utc_now
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.portfolio.schedule import session_range
+from quant_core.research.attach import attach_model, first_session
 from quant_core.strategies import build_strategy, check_schedule
 from quant_core.strategies.decide import check_policy, decision_warmup
 
@@ -99,6 +100,9 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
     strategy = build_strategy(cfg.strategy.name, cfg.strategy.params)
     check_schedule(strategy, cfg.strategy.rebalance)
     check_policy(strategy, PortfolioPolicy.from_config(cfg))
+    # A strategy that trades a stored model (fitted) gets it now; without it the worker starts
+    # HALTED with the reason (live/refusal.py), it does not stop.
+    refusal = attach_model(strategy, cfg.paths.data_dir)
     zone = get_calendar(cfg.calendar.exchange).tz
     clock = replay.ReplayClock(zone) if request.replay else utc_now
     account = ""
@@ -106,7 +110,8 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
     if request.replay:
         # The backtest's first rebalance: the strategy's warm-up and construction's window.
         warmup = decision_warmup(strategy, PortfolioPolicy.from_config(cfg))
-        span = session_range(data.dates, warmup, *request.replay)
+        start, end = first_session(strategy, request.replay[0]), request.replay[1]
+        span = session_range(data.dates, warmup, start, end)  # the backtest's start, moved alike
         _refuse_another_modes_dir(folder)
     if broker is None:
         # A fresh replay account sets aside what was measured on the old one: its risk state,
@@ -137,7 +142,7 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
         price_feed(data.panels["close"][-1])
     journal = Journal(folder / JOURNAL_FILE)
     options = WorkerOptions(
-        mode=mode, resume=request.resume, speed_s=request.speed_s, account=account
+        mode=mode, resume=request.resume, speed_s=request.speed_s, account=account, refusal=refusal
     )
     # The worker waits through the broker: IB's client must go on processing TWS's messages.
     worker = Worker(

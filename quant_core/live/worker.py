@@ -15,7 +15,8 @@ worker that finds its own orders for that session does not send them again.
 Commands (``live/commands.py``): CANCEL and FLAT act in every state, FLAT leaving the worker
 HALTED; STOP ends the worker, touching no order and no position, and latches: a worker started
 again comes up STOPPED until it is started with ``--resume`` or receives RESUME, which also
-leaves HALTED.
+leaves HALTED. A strategy that refuses to trade (``fitted`` without its model) halts it
+(``live/refusal.py``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from quant_core.broker import Broker, Order
 from quant_core.calendar import get_calendar
 from quant_core.data.panels import MarketData
 from quant_core.errors import BrokerLinkDown, TemporaryBrokerError
-from quant_core.live import commands, files, replay
+from quant_core.live import commands, files, refusal, replay
 from quant_core.live.book_risk import BookRiskWatch
 from quant_core.live.crash_hook import crash_point_for_tests
 from quant_core.live.daily_close import DailyCloseWatch
@@ -82,6 +83,7 @@ class WorkerOptions:
     resume: bool = False
     speed_s: float = 0.0
     account: str = ""  # how the broker's account began, when the run chose (a replay's sim)
+    refusal: str | None = None  # why the strategy cannot trade (no model): HALTED from the start
 
 
 def utc_now() -> dt.datetime:
@@ -206,6 +208,7 @@ class Worker:
             )
         else:
             self.transition(WorkerState.RUNNING, "connected")
+        refusal.at_start(self)  # a strategy that cannot trade (no model): HALTED
         self.reconcile()
         self.heartbeat()
 
@@ -302,7 +305,9 @@ class Worker:
                 "Rebalance for %s skipped: worker is %s (%s)", session, self.state, self.reason
             )
             return []
-        plan = self.planner.plan(t, session)
+        plan = refusal.plan_or_halt(self, t, session)  # a strategy's refusal halts the worker
+        if plan is None:
+            return []
         figures = self.risk_state
         breach = self.planner.check(plan, figures.day_start_equity, figures.peak_equity)
         if breach is not None:

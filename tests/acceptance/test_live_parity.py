@@ -1,9 +1,10 @@
 """Parity: sp500-2010 replayed through the worker and the sim broker fills exactly like
 run_backtest.py with the same config: same fills (symbol, session, quantity, price) and the same
 final equity to the cent, with the default construction (as_is), with inverse_vol (a heuristic),
-with risk_parity (an optimiser), with stops (the same exits, from the worker's journal) and
-with a drawdown halt that trips and stays tripped (nobody presses RESUME; the backtest's halt
-outlasts the span)."""
+with risk_parity (an optimiser), with stops (the same exits, from the worker's journal), with
+a drawdown halt that trips and stays tripped (nobody presses RESUME; the backtest's halt
+outlasts the span), and with the ``fitted`` strategy trading a model fitted on the same data and
+stored in the data directory, which both drivers load."""
 
 from __future__ import annotations
 
@@ -16,11 +17,15 @@ import pytest
 
 from config import load_config
 from quant_core.backtest.run import run_backtest
+from quant_core.data.panels import FIELDS
 from quant_core.data.sources.sample import SampleSource
 from quant_core.data.sync import sync
 from quant_core.data.warehouse import Warehouse
 from quant_core.live.journal import Journal
 from quant_core.live.run import LiveRequest, run_worker
+from quant_core.research.pipeline import fit_model
+from quant_core.research.spec import ModelSpec
+from quant_core.research.store import ModelStore
 
 pytestmark = pytest.mark.acceptance
 
@@ -66,13 +71,42 @@ HALT = [
 ]
 
 
+# The fitted strategy on a model fitted on sp500-2010 itself (walk-forward: train 126, test 21,
+# embargo 5) and stored in the data directory, accepted whatever its score (min_oos_rank_ic -1):
+# the plumbing is under test, not the model. Its first refit predicts from 2010-04-08, so both
+# drivers start the session after it (not at 2009-10-01); each of its five rebalances (every 21
+# sessions) decides with the next refit.
+FITTED = ["strategy.name=fitted"]
+MODEL_SPEC = {
+    "name": "parity",
+    "factors": ["momentum_20", "reversal_5", "volatility_20"],
+    "validation": {"scheme": "walk_forward", "train": 126, "test": 21, "embargo": 5},
+    "bootstrap": 20,
+    "min_oos_rank_ic": -1,
+}
+
+
+@pytest.fixture(scope="module")
+def fitted_model(data_dir: Path) -> str:
+    warehouse = Warehouse(data_dir / "warehouse")
+    bars = {field: warehouse.panel("sp500-2010", field) for field in FIELDS}
+    result = fit_model(ModelSpec.model_validate(MODEL_SPEC), bars, "")
+    created = dt.datetime(2024, 1, 5, 14, 30, tzinfo=dt.UTC)
+    return ModelStore(data_dir / "models").save(result, "sp500-2010", created)
+
+
 @pytest.mark.parametrize(
     "params",
-    [[], ["strategy.params.lookback=60"], INVERSE_VOL, RISK_PARITY, STOPS, HALT],
-    ids=["default", "momentum_60", "inverse_vol", "risk_parity", "stops", "halt"],
+    [[], ["strategy.params.lookback=60"], INVERSE_VOL, RISK_PARITY, STOPS, HALT, FITTED],
+    ids=["default", "momentum_60", "inverse_vol", "risk_parity", "stops", "halt", "fitted"],
 )
-def test_replay_equals_backtest(tmp_path: Path, data_dir: Path, params: list[str]) -> None:
+def test_replay_equals_backtest(
+    tmp_path: Path, data_dir: Path, params: list[str], request: pytest.FixtureRequest
+) -> None:
     common = [f"paths.data_dir={data_dir}", *params]
+    if params is FITTED:
+        common.append(f"strategy.params.model={request.getfixturevalue('fitted_model')}")
+        (tmp_path / "models").symlink_to(data_dir / "models")  # the worker's data directory
     backtest = run_backtest(load_config("backtest", [*common, *SPAN], environ={}), store=False)
     live_cfg = load_config("live", [*common, f"paths.data_dir={tmp_path}"], environ={})
     (tmp_path / "warehouse").symlink_to(data_dir / "warehouse")
@@ -104,6 +138,8 @@ def test_replay_equals_backtest(tmp_path: Path, data_dir: Path, params: list[str
         }
     ).sort_values(["session", "symbol"], ignore_index=True)
     assert len(got) == len(expected) > (300 if params is HALT else 500)  # a halt trades less
+    if params is FITTED:  # from the session after the model's first refit, in both drivers
+        assert got["session"].min() == dt.date(2010, 4, 9)
     pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)
     assert round(equity["equity"].iloc[-1], 2) == round(backtest.metrics["final_equity"], 2)
     # The same stops, tripped by the same figures, for the same sessions.

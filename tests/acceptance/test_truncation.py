@@ -9,6 +9,11 @@ between the two runs. Every strategy's full run sells at least one gone symbol a
 in the window, so the forced sale itself is cut through. Symbols with no bar up to D
 are dropped from the cut data, as a warehouse synced up to D would not hold them.
 
+``fitted`` trades a model stored in the test's data directory (``<data_dir>/models``) and loaded
+as the drivers load it: hand-built refits, one valid from the data's start and three whose
+``valid_from`` falls inside the window, each with other coefficients, so that the cut also goes
+through the sessions where the model switches refits (the one valid at T-1 predicts for T).
+
 Each run is repeated with every construction method (``portfolio.construction``): ``equal`` and
 ``inverse_vol`` re-weight the picks, the latter from the returns of the 20 sessions through T-1
 (its warm-up, 21 sessions, is longer than some strategies'; the partial session leaves names
@@ -18,6 +23,7 @@ out of its window for 20 sessions).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +41,10 @@ from quant_core.portfolio.construction import METHODS, ConstructionSettings
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.ledger import Ledger
 from quant_core.portfolio.policy import ConstraintSettings, PortfolioPolicy
-from quant_core.strategies.base import build_strategy
+from quant_core.research.attach import attach_model
+from quant_core.strategies.base import Strategy, build_strategy
 from quant_core.strategies.decide import target_orders
+from tests.model_factories import refit, store_model
 
 pytestmark = pytest.mark.acceptance
 
@@ -52,7 +60,18 @@ STRATEGIES: dict[str, dict[str, Any]] = {
     },
     "sma_cross": {"fast": 5, "slow": 20},
     "mean_reversion": {"lookback": 5, "bottom_quantile": 0.3, "hold_sessions": 1},
+    "fitted": {"top_quantile": 0.4, "long_short": True},  # the model: the stored one (below)
 }
+# fitted's model: a refit valid from the data's first session, then three switching inside the
+# window (2009-11-09 .. 2010-01-15), the coefficients of momentum_20, reversal_5, momentum_10
+# (factors on rolling windows cost ~20 ms a session each to compute: run at every cut, too slow).
+MODEL_FACTORS = ("momentum_20", "reversal_5", "momentum_10")
+REFITS = [
+    ("2009-08-21", (0.5, 0.3, -0.2)),
+    ("2009-11-18", (-0.4, 0.6, 0.1)),
+    ("2009-12-09", (0.2, -0.5, -0.3)),
+    ("2010-01-06", (0.6, 0.1, 0.4)),
+]
 CONSTRUCTION_LOOKBACK = 20  # short enough for the window to start well before the cut days
 # Runs that hold no symbol that leaves in the window, so sell none at its last close: at its
 # rebalance of 2009-11-30, mean_reversion every 21 sessions picks CBE and CIEN, but their
@@ -78,6 +97,9 @@ NO_EXIT_IN_WINDOW |= {
     ("momentum", 1, "mean_variance"),
     ("momentum", 21, "mean_variance"),
     ("multi_factor", 21, "mean_variance"),
+    ("fitted", 21, "black_litterman"),
+    ("fitted", 21, "half_kelly"),
+    ("fitted", 21, "mean_variance"),
 }
 # Every strategy with every method it can run: a method of expected returns (needs_scores) only
 # with a strategy that gives scores (check_method refuses the others before anything runs).
@@ -90,10 +112,30 @@ PAIRS = [
 
 
 @pytest.fixture(scope="module")
-def sp500(tmp_path_factory, calendar) -> MarketData:
-    warehouse = Warehouse(Path(tmp_path_factory.mktemp("truncation")) / "warehouse")
-    sync(SampleSource("sp500-2010"), warehouse, calendar, "sp500-2010")
-    return load_market(warehouse, "sp500-2010")
+def data_dir(tmp_path_factory, calendar) -> Path:
+    root = Path(tmp_path_factory.mktemp("truncation"))
+    sync(SampleSource("sp500-2010"), Warehouse(root / "warehouse"), calendar, "sp500-2010")
+    return root
+
+
+@pytest.fixture(scope="module")
+def sp500(data_dir: Path) -> MarketData:
+    return load_market(Warehouse(data_dir / "warehouse"), "sp500-2010")
+
+
+@pytest.fixture(scope="module")
+def make(data_dir: Path) -> Callable[[str], Strategy[Any]]:
+    """Build a strategy of STRATEGIES; fitted with the model stored in the data directory."""
+    refits = [refit(pd.Timestamp(day).date(), coef) for day, coef in REFITS]
+    model_id = store_model(data_dir, MODEL_FACTORS, refits)
+
+    def build(name: str) -> Strategy[Any]:
+        params = STRATEGIES[name] | ({"model": model_id} if name == "fitted" else {})
+        strategy = build_strategy(name, params)
+        assert attach_model(strategy, data_dir) is None  # as both drivers load it
+        return strategy
+
+    return build
 
 
 def cut(data: MarketData, last: int) -> MarketData:
@@ -126,8 +168,10 @@ RUNS = [
 
 
 @pytest.mark.parametrize(("name", "rebalance", "method"), RUNS)
-def test_cutting_the_data_changes_nothing_before_the_cut(sp500, name, rebalance, method) -> None:
-    strategy = build_strategy(name, STRATEGIES[name])
+def test_cutting_the_data_changes_nothing_before_the_cut(
+    sp500, make, name, rebalance, method
+) -> None:
+    strategy = make(name)
     settings = EngineSettings(
         1_000_000.0,
         costs=CostModel(commission_bps=1.0, slippage_bps=5.0),
@@ -151,11 +195,13 @@ def test_cutting_the_data_changes_nothing_before_the_cut(sp500, name, rebalance,
     assert checked > 0
 
 
-def decision(data: MarketData, t: int, session: pd.Timestamp, name: str, method: str) -> pd.Series:
+def decision(
+    data: MarketData, t: int, session: pd.Timestamp, strategy: Strategy[Any], method: str
+) -> pd.Series:
     """The orders of an empty $1M book for ``session`` at row ``t``, as the drivers decide."""
     ledger = Ledger(1_000_000.0, np.zeros(len(data.symbols)))
     orders = target_orders(
-        build_strategy(name, STRATEGIES[name]),
+        strategy,
         data,
         t,
         ledger,
@@ -170,16 +216,17 @@ def decision(data: MarketData, t: int, session: pd.Timestamp, name: str, method:
 
 
 @pytest.mark.parametrize(("name", "method"), PAIRS)
-def test_a_decision_at_t_is_the_same_whether_the_data_ends_at_t_minus_1(sp500, name, method):
+def test_a_decision_at_t_is_the_same_whether_the_data_ends_at_t_minus_1(sp500, make, name, method):
     # The worker decides for the session after the data's last close (row t one past the
     # data); the backtest decides at row t of the whole history. Both must give the same orders.
+    strategy = make(name)  # no state between decisions: one serves both drivers
     lo, hi = (int(np.searchsorted(sp500.dates, np.datetime64(d))) for d in WINDOW)
     decided = 0
     for t in range(lo, hi + 1):
         session = pd.Timestamp(sp500.dates[t])
         ended = cut(sp500, t - 1)
-        live = decision(ended, len(ended.dates), session, name, method)
-        backtest = decision(sp500, t, session, name, method)
+        live = decision(ended, len(ended.dates), session, strategy, method)
+        backtest = decision(sp500, t, session, strategy, method)
         pd.testing.assert_series_equal(live, backtest, check_exact=False, rtol=1e-12)
         decided += len(backtest)
     assert decided > 0
@@ -209,8 +256,10 @@ BINDING = {
 
 
 @pytest.mark.parametrize("name", sorted(BINDING))
-def test_cutting_the_data_changes_nothing_with_constraints_and_vol_target(sp500, name, caplog):
-    strategy = build_strategy(name, STRATEGIES[name])
+def test_cutting_the_data_changes_nothing_with_constraints_and_vol_target(
+    sp500, make, name, caplog
+):
+    strategy = make(name)
     construction = ConstructionSettings("as_is", CONSTRUCTION_LOOKBACK)
     settings = EngineSettings(
         1_000_000.0,

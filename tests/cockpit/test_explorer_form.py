@@ -24,7 +24,7 @@ from tests.cockpit.conftest import ROOT
 Opener = Callable[[str], AppTest]
 BASE = yaml.safe_load((ROOT / "config" / "base.yaml").read_text())
 METHOD_KEY = "bt_set__portfolio.construction.method"
-NEEDS_SCORES = "Needs a strategy that gives scores (momentum, multi_factor)."
+NEEDS_SCORES = "Needs a strategy that gives scores (momentum, multi_factor, fitted)."
 SHOWN_FOR_AS_IS = [  # as_is uses no setting; the vol target reads lookback and covariance
     "portfolio.constraints.max_weight",
     "portfolio.constraints.sector_cap",

@@ -257,3 +257,24 @@ def test_summary_table_reports_each_statistic() -> None:
     assert row["top - bottom"] == result.quantiles.spread
     assert row["turnover"] == pytest.approx(np.nanmean(result.turnover))
     assert row["coverage"] == pytest.approx(1.0)  # every listed symbol has a value once started
+
+
+def test_the_factor_in_detail_has_its_research_section(
+    open_page: Callable[[str], AppTest], warehouse: Warehouse
+) -> None:
+    from quant_core.factors.decay import ic_decay
+
+    at = open_page("factors")
+
+    names = warehouse.factor_store.names(DATASET)
+    assert f"Research: {names[0]}" in [h.value for h in at.subheader]
+    decay = chart(at, f"IC decay of {names[0]}")
+    expected = ic_decay(
+        warehouse.factor_store.panel(DATASET, names[0]), warehouse.panel(DATASET, "close")
+    )
+    assert len(plotly_array(decay["data"][0]["x"])) == 21
+    np.testing.assert_allclose(
+        plotly_array(decay["data"][0]["y"]).astype(float),
+        expected["ic_mean"].to_numpy(dtype=float),
+    )
+    assert chart(at, f"Rank IC of {names[0]} within each sector")

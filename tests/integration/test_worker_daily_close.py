@@ -29,7 +29,7 @@ def _spied(worker: Worker) -> dict[dt.date, list[Position]]:
         seen[session] = list(w.broker.positions())
         return record(w, session)
 
-    worker.daily.record = spy  # type: ignore[method-assign]
+    worker.daily.record = spy  # type: ignore[method-assign,assignment]
     return seen
 
 

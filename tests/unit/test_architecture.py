@@ -25,6 +25,7 @@ FLOORS: list[set[str]] = [
     {"data"},
     {"portfolio"},
     {"factors"},
+    {"research"},
     {"strategies"},
     {"backtest", "live", "ib"},
     {"cockpit"},
@@ -48,6 +49,22 @@ PURE_PREFIXES = (
     "quant_core.factors.base",
     "quant_core.factors.library",
     "quant_core.data.panels",
+    # research/: every module but store.py (stored models, the composite in the warehouse).
+    *(
+        f"quant_core.research.{name}"
+        for name in (
+            "spec",
+            "labels",
+            "design",
+            "splits",
+            "estimators",
+            "model",
+            "validate",
+            "ensemble",
+            "pipeline",
+            "targets",
+        )
+    ),
 )
 # The one data module that is not I/O: bar panels already in memory, checked pure above.
 PURE_DATA = "quant_core.data.panels"

@@ -1,4 +1,8 @@
-"""The Factors page: coverage, IC and rank IC, quantile returns, turnover and correlation."""
+"""The Factors page: coverage, IC and rank IC, quantile returns, turnover and correlation.
+
+A switch under the dataset picks the view: the factor analysis (this module) or the Models view
+(:mod:`quant_core.cockpit.views.models_view`: fit, validate and inspect models).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from quant_core.cockpit.charts import factor_figures as figures
 from quant_core.cockpit.format import number, quantile_name
 from quant_core.cockpit.models.dataset_snapshot import empty_message
 from quant_core.cockpit.tables.factor_summary import summary_in_percent, summary_table
+from quant_core.cockpit.views import factor_research, models_view
+from quant_core.data.reference import load_sectors
 from quant_core.data.warehouse import Warehouse
 from quant_core.factors.analysis import FactorAnalysis, analyze_factor
 from quant_core.factors.cross_section import MIN_PAIRS
@@ -21,6 +27,7 @@ from quant_core.factors.profile import FactorProfile, profile_factor
 from quant_core.factors.quantiles import DEFAULT_QUANTILES
 
 QUANTILE_CHOICES = (3, 4, 5, 10)
+VIEWS = ("Factor analysis", "Models")
 NO_FACTORS = (
     "No factors are stored for {dataset}. Compute them with "
     "`python run_factor_computation.py --dataset {dataset}`."
@@ -33,6 +40,19 @@ NO_FACTORS = (
 @st.cache_data(max_entries=8, show_spinner=False)
 def _close(root: str, dataset: str, version: int) -> pd.DataFrame:
     return Warehouse(Path(root)).panel(dataset, "close")
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _bars(root: str, dataset: str, version: int) -> dict[str, pd.DataFrame]:
+    warehouse = Warehouse(Path(root))
+    return {field: warehouse.panel(dataset, field) for field in ("open", "high", "low", "close")}
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _sectors(root: str, dataset: str, version: int) -> pd.Series:
+    symbols = _close(root, dataset, version).columns.to_numpy()
+    sectors = load_sectors(Warehouse(Path(root)), dataset, symbols)
+    return pd.Series(sectors, index=symbols, name="sector")
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -93,6 +113,10 @@ dataset = top[0].selectbox(
 meta = warehouse.meta(dataset)
 if meta.synthetic:
     st.warning(f"SYNTHETIC DATA: {meta.label}")
+view = st.segmented_control("View", VIEWS, default=VIEWS[0], required=True, key="fa_view")
+if view == "Models":  # fits from the bars: no stored factor needed
+    models_view.render(cfg, warehouse, dataset)
+    st.stop()
 stored = warehouse.factor_store.names(dataset)
 if not stored:
     st.info(NO_FACTORS.format(dataset=dataset))
@@ -197,6 +221,18 @@ right.caption(
     f"{quantiles} equal groups by factor value; bars are the mean over "
     f"{result.quantiles.sessions} sessions of each group's equal-weighted {horizon}-session "
     "forward return."
+)
+
+# IC decay, IC by sector and the quantiles against every label (views/factor_research.py).
+factor_research.render(
+    focus,
+    _panel(root, dataset, version, focus),
+    _close(root, dataset, version),
+    _bars(root, dataset, version),
+    _sectors(root, dataset, version),
+    horizon=horizon,
+    quantiles=quantiles,
+    min_pairs=pairs,
 )
 
 st.subheader("All chosen factors")

@@ -1,5 +1,5 @@
 """The built-in strategies; importing this package registers them."""
 
-from quant_core.strategies.builtin import cross_sectional, trend
+from quant_core.strategies.builtin import cross_sectional, fitted, trend
 
-__all__ = ["cross_sectional", "trend"]
+__all__ = ["cross_sectional", "fitted", "trend"]

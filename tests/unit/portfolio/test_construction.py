@@ -249,5 +249,7 @@ def test_a_method_of_expected_returns_names_the_strategies_that_give_scores() ->
     from quant_core.strategies.decide import check_policy
 
     policy = PortfolioPolicy(ConstructionSettings("half_kelly"))
-    with pytest.raises(ConfigError, match=r"\(momentum, multi_factor\).*\(as_is, equal, hrp"):
+    with pytest.raises(
+        ConfigError, match=r"\(fitted, momentum, multi_factor\).*\(as_is, equal, hrp"
+    ):
         check_policy(build_strategy("mean_reversion", {}), policy)

@@ -89,7 +89,8 @@ def test_multi_factor_long_short() -> None:
         (
             "nope",
             {},
-            "unknown strategy 'nope'; valid: mean_reversion, momentum, multi_factor, sma_cross",
+            "unknown strategy 'nope'; valid: fitted, mean_reversion, momentum, multi_factor, "
+            "sma_cross",
         ),
     ],
 )

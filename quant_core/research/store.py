@@ -1,0 +1,381 @@
+"""Stored models: one folder per fitted model, written whole or not at all; the composite factor.
+
+The one research module that reads and writes (the others are pure). A model lives in
+``<data_dir>/models/<model_id>/``, ``model_id = <name>-<YYYYmmddTHHMMSSZ>-<4 hex>`` (the spec's
+name, the UTC moment it was stored, random hex digits so that two fits in one second never
+collide). The folder holds:
+
+- ``model.json``: the spec (as a dict), status, oos_ic, oos_rank_ic, oos_t, improvement (the
+  model's out-of-sample rank IC minus each baseline's), dataset, data_through, created_at (ISO,
+  UTC), factors, target, estimator, composite_factor, the refits (valid_from, train_first,
+  train_last, samples, coef, intercept: all a linear model needs to predict), timings (seconds),
+  the scikit-learn version the estimators were pickled with, and ``format`` (1).
+- ``folds.parquet``, ``coefficients.parquet``, ``oos_daily.parquet``, ``baselines.parquet``,
+  ``quantiles.parquet``: the frames of :class:`~quant_core.research.result.FitResult`.
+- ``estimators.joblib``: the refits' fitted scikit-learn estimators, in order (the only form
+  of a gbr refit; a linear refit is read back from its JSON coefficients instead).
+
+Everything is written into ``.<model_id>.partial/`` beside it, each file fsynced, and the folder
+renamed into place: a process killed mid-save leaves at worst that hidden folder, which
+:meth:`ModelStore.list_models` ignores. The composite (the walk-forward predictions) is stored
+in the warehouse as factor ``model_<model_id>`` (:func:`write_composite`), beside the others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import logging
+import os
+import re
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import joblib  # type: ignore[import-untyped]
+import pandas as pd
+import sklearn
+
+from quant_core.atomic import atomic_write_bytes, fsync_path, json_safe, read_json_object
+from quant_core.data.store import NAME as FACTOR_NAME
+from quant_core.data.store import WriteResult
+from quant_core.data.warehouse import Warehouse
+from quant_core.errors import ConfigError, DataError
+from quant_core.factors.compute import to_long
+from quant_core.research.model import REJECTED, FittedModel, ModelNotReady, RefitRecord
+from quant_core.research.result import FitResult
+from quant_core.research.spec import ModelSpec
+from quant_core.runs import new_run_id
+
+logger = logging.getLogger(__name__)
+
+FORMAT = 1
+MODEL_FILE = "model.json"
+ESTIMATORS_FILE = "estimators.joblib"
+FRAMES = ("folds", "coefficients", "oos_daily", "baselines", "quantiles")
+# <spec name>-<YYYYmmddTHHMMSSZ>-<4 hex>: a safe folder name (no separator, no dot, no "..").
+MODEL_ID = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}-\d{8}T\d{6}Z-[0-9a-f]{4}")
+COMPOSITE_PREFIX = "model_"
+ID_SUFFIX = len("-20240105T143000Z-1a2b")  # what new_model_id adds to the spec's name
+LIST_COLUMNS = (
+    "model_id",
+    "name",
+    "status",
+    "target",
+    "estimator",
+    "oos_ic",
+    "oos_rank_ic",
+    "oos_t",
+    "dataset",
+    "data_through",
+    "created_at",
+)
+_FLOATS = ("oos_ic", "oos_rank_ic", "oos_t")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredModel:
+    """A stored model read back: ``model.json`` as ``meta``, its frames, the fitted model."""
+
+    meta: dict[str, Any]
+    folds: pd.DataFrame
+    coefficients: pd.DataFrame
+    oos_daily: pd.DataFrame
+    baselines: pd.DataFrame
+    quantiles: pd.DataFrame
+    model: FittedModel
+
+    @property
+    def model_id(self) -> str:
+        """Return the model's id."""
+        return self.model.model_id
+
+
+def check_model_id(model_id: str) -> str:
+    """Return ``model_id`` if it has the shape of a model id, else raise ``ConfigError``.
+
+    The shape (``<name>-<YYYYmmddTHHMMSSZ>-<4 hex>``) admits no path separator, dot or space,
+    so an id can never name a folder outside the store.
+    """
+    if not isinstance(model_id, str) or MODEL_ID.fullmatch(model_id) is None:
+        raise ConfigError(
+            f"invalid model id {model_id!r}: expected <name>-<YYYYmmddTHHMMSSZ>-<4 hex>, such "
+            "as value_mom-20240105T143000Z-1a2b (run_factor_computation.py --models lists them)"
+        )
+    return model_id
+
+
+def new_model_id(name: str, created_at: dt.datetime) -> str:
+    """Return a new id ``<name>-<created_at as YYYYmmddTHHMMSSZ, UTC>-<4 random hex>``."""
+    return f"{name}-{new_run_id(_utc(created_at), random_hex=4)}"
+
+
+def composite_factor(model_id: str) -> str:
+    """Return the warehouse factor name of a model's composite: ``model_<model_id>``.
+
+    Raises
+    ------
+    ConfigError
+        The id is invalid, or too long for a factor name (at most 64 characters, so a spec
+        name of at most ``64 - 6 - 22 = 36`` characters).
+    """
+    name = COMPOSITE_PREFIX + check_model_id(model_id)
+    if FACTOR_NAME.fullmatch(name) is None:
+        longest = 64 - len(COMPOSITE_PREFIX) - ID_SUFFIX
+        short = model_id[:-ID_SUFFIX]
+        raise ConfigError(
+            f"model.name {short!r} is too long ({len(short)} characters): its composite factor "
+            f"model_<model id> must fit the warehouse's 64-character factor names; use at most "
+            f"{longest} characters"
+        )
+    return name
+
+
+def write_composite(
+    warehouse: Warehouse, dataset: str, model_id: str, composite: pd.DataFrame
+) -> WriteResult:
+    """Store a model's composite (wide: sessions x symbols) as factor ``model_<model_id>``.
+
+    Long format (``date, symbol, value``, NaN dropped) like every factor, so the Factors page
+    and any analysis read it as they read the others. Rewriting the same model upserts.
+    """
+    return warehouse.factor_store.write(dataset, composite_factor(model_id), to_long(composite))
+
+
+class ModelStore:
+    """The stored models under ``root`` (normally ``<paths.data_dir>/models``).
+
+    Parameters
+    ----------
+    root
+        The models folder; created on the first save.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def folder(self, model_id: str) -> Path:
+        """Return the folder of ``model_id`` (refusing an id that is not a model id)."""
+        return self.root / check_model_id(model_id)
+
+    def exists(self, model_id: str) -> bool:
+        """Return whether ``model_id`` is stored (whole: its ``model.json`` is there)."""
+        return (self.folder(model_id) / MODEL_FILE).is_file()
+
+    # ------------------------------------------------------------------------------- writing
+
+    def save(self, result: FitResult, dataset: str, created_at: dt.datetime) -> str:
+        """Store ``result`` whole and return its model id.
+
+        The id is the fitted model's own when it has the shape of one (``fit_model`` was
+        given it), else a new one from the spec's name and ``created_at`` (:func:`new_model_id`).
+        ``created_at`` is written in UTC (a naive datetime is taken to be UTC).
+
+        Raises
+        ------
+        DataError
+            A model with this id is already stored.
+        """
+        model = result.model
+        if MODEL_ID.fullmatch(model.model_id or "") is None:
+            model = replace(model, model_id=new_model_id(result.spec.name, created_at))
+        model_id = model.model_id
+        target = self.root / model_id
+        if target.exists():
+            raise DataError(f"model {model_id} is already stored in {target}")
+        meta = _meta(result, model, dataset, _utc(created_at))
+        staging = self.root / f".{model_id}.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        try:
+            for name in FRAMES:
+                atomic_write_bytes(staging / f"{name}.parquet", _parquet(getattr(result, name)))
+            buffer = io.BytesIO()
+            joblib.dump([r.estimator for r in model.refits], buffer)
+            atomic_write_bytes(staging / ESTIMATORS_FILE, buffer.getvalue())
+            text = json.dumps(json_safe(meta), indent=1, default=str, allow_nan=False)
+            atomic_write_bytes(staging / MODEL_FILE, text.encode())
+            os.rename(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        fsync_path(self.root)
+        logger.info("Stored model %s (%s) in %s", model_id, result.status, target)
+        return model_id
+
+    # ------------------------------------------------------------------------------- reading
+
+    def list_models(self) -> pd.DataFrame:
+        """Return one row per stored model, newest first (columns :data:`LIST_COLUMNS`).
+
+        ``created_at`` is a UTC timestamp, ``data_through`` a date; a folder without a readable
+        ``model.json`` (not a model) is skipped with a warning, a ``.partial`` one silently.
+        """
+        rows = []
+        folders = sorted(self.root.iterdir()) if self.root.is_dir() else []
+        for folder in folders:
+            if folder.name.startswith(".") or not folder.is_dir():
+                continue
+            meta = read_json_object(folder / MODEL_FILE)
+            if meta is None or MODEL_ID.fullmatch(folder.name) is None:
+                logger.warning("Skipping %s: not a stored model", folder)
+                continue
+            row = {c: meta.get(c) for c in LIST_COLUMNS}
+            row["model_id"] = folder.name
+            rows.append(row)
+        frame = pd.DataFrame(rows, columns=list(LIST_COLUMNS))
+        for column in _FLOATS:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+        frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
+        frame["data_through"] = [_date_or_none(v) for v in frame["data_through"]]
+        frame = frame.sort_values(["created_at", "model_id"], ascending=False, kind="stable")
+        return frame.reset_index(drop=True)
+
+    def load(self, model_id: str) -> StoredModel:
+        """Read a stored model back.
+
+        Raises
+        ------
+        ModelNotReady
+            No model ``model_id`` is stored.
+        DataError
+            Its ``model.json`` is unreadable.
+        """
+        folder = self.folder(model_id)
+        if not (folder / MODEL_FILE).is_file():
+            raise ModelNotReady(
+                f"no stored model {model_id}; fit one with run_factor_computation.py --fit"
+            )
+        meta = read_json_object(folder / MODEL_FILE)
+        if meta is None:
+            raise DataError(f"model {model_id}: {folder / MODEL_FILE} is not a JSON object")
+        frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in FRAMES}
+        return StoredModel(meta=meta, model=self._fitted(model_id, folder, meta), **frames)
+
+    def load_fitted(self, model_id: str) -> FittedModel:
+        """Return the stored model ``model_id``, ready to trade.
+
+        Raises
+        ------
+        ModelNotReady
+            None is stored under that id, or it was rejected (its out-of-sample rank IC was not
+            above the spec's floor): the message names the id, and for a rejected model its
+            rank IC and the floor.
+        """
+        folder = self.folder(model_id)
+        meta = read_json_object(folder / MODEL_FILE)
+        if meta is None:
+            raise ModelNotReady(
+                f"no stored model {model_id}; fit one with run_factor_computation.py --fit"
+            )
+        if meta.get("status") == REJECTED:
+            rank_ic = _float(meta.get("oos_rank_ic"))
+            floor = _float(meta.get("spec", {}).get("min_oos_rank_ic"))
+            raise ModelNotReady(
+                f"model {model_id} was rejected: out-of-sample rank IC {rank_ic:.4g} <= floor "
+                f"{floor:g}"
+            )
+        return self._fitted(model_id, folder, meta)
+
+    def _fitted(self, model_id: str, folder: Path, meta: dict[str, Any]) -> FittedModel:
+        try:
+            spec = ModelSpec.model_validate(meta["spec"])
+            raw = list(meta["refits"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"model {model_id}: {folder / MODEL_FILE} is malformed: {exc}") from exc
+        estimators: list[Any] = [None] * len(raw)
+        if any(r.get("coef") is None for r in raw):  # gbr: only the pickled estimators predict
+            stored = meta.get("sklearn_version")
+            if stored != sklearn.__version__:
+                logger.warning(
+                    "Model %s was stored with scikit-learn %s; reading it with %s",
+                    model_id,
+                    stored,
+                    sklearn.__version__,
+                )
+            estimators = list(joblib.load(folder / ESTIMATORS_FILE))
+            if len(estimators) != len(raw):
+                raise DataError(
+                    f"model {model_id}: {ESTIMATORS_FILE} holds {len(estimators)} estimators "
+                    f"for {len(raw)} refits"
+                )
+        refits = tuple(_refit(r, e) for r, e in zip(raw, estimators, strict=True))
+        return FittedModel(model_id, spec, str(meta.get("status")), refits)
+
+
+# ----------------------------------------------------------------------------------- helpers
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
+def _meta(
+    result: FitResult, model: FittedModel, dataset: str, created_at: dt.datetime
+) -> dict[str, Any]:
+    spec = result.spec
+    return {
+        "format": FORMAT,
+        "model_id": model.model_id,
+        "name": spec.name,
+        "spec": spec.model_dump(mode="json"),
+        "status": result.status,
+        "oos_ic": float(result.oos_ic),
+        "oos_rank_ic": float(result.oos_rank_ic),
+        "oos_t": float(result.oos_t),
+        "improvement": result.improvement,
+        "dataset": dataset,
+        "data_through": result.data_through.isoformat(),
+        "created_at": created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "factors": list(spec.factors),
+        "target": spec.target,
+        "estimator": spec.estimator,
+        "composite_factor": COMPOSITE_PREFIX + model.model_id,
+        "refits": [_refit_json(r) for r in model.refits],
+        "timings": {str(k): float(v) for k, v in result.timings.items()},
+        "sklearn_version": sklearn.__version__,
+    }
+
+
+def _refit_json(refit: RefitRecord) -> dict[str, Any]:
+    return {
+        "valid_from": refit.valid_from.isoformat(),
+        "train_first": refit.train_first.isoformat(),
+        "train_last": refit.train_last.isoformat(),
+        "samples": int(refit.samples),
+        "coef": None if refit.coef is None else [float(c) for c in refit.coef],
+        "intercept": None if refit.intercept is None else float(refit.intercept),
+    }
+
+
+def _refit(raw: dict[str, Any], estimator: Any) -> RefitRecord:
+    coef = raw.get("coef")
+    intercept = raw.get("intercept")
+    return RefitRecord(
+        valid_from=dt.date.fromisoformat(raw["valid_from"]),
+        train_first=dt.date.fromisoformat(raw["train_first"]),
+        train_last=dt.date.fromisoformat(raw["train_last"]),
+        samples=int(raw["samples"]),
+        coef=None if coef is None else tuple(_float(c) for c in coef),
+        intercept=None if coef is None else _float(intercept),
+        estimator=None if coef is not None else estimator,
+    )
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer)
+    return buffer.getvalue()
+
+
+def _float(value: Any) -> float:
+    """Return ``value`` as a float; JSON null (a NaN written by ``json_safe``) reads as NaN."""
+    return float("nan") if value is None else float(value)
+
+
+def _date_or_none(value: Any) -> dt.date | None:
+    return dt.date.fromisoformat(value) if isinstance(value, str) else None
