@@ -28,6 +28,7 @@ from quant_core.portfolio.schedule import session_range
 from quant_core.portfolio.stops import StopRules
 from quant_core.research.attach import attach_model, first_session
 from quant_core.research.model import ModelNotReady
+from quant_core.research.model_factors import load_model_factors
 from quant_core.runs import config_digest, new_run_id
 from quant_core.strategies import build_strategy, check_schedule
 from quant_core.strategies.decide import check_policy, decision_warmup
@@ -102,6 +103,8 @@ def run_backtest(
         The strategy trades a stored model and it cannot be had (none named, none stored under
         that id, rejected): a ``StrategyError`` (exit 4), before any bar is read.
     """
+    # Stored models named as factors (model_<id>), so the strategy can build; or exit 4 here.
+    load_model_factors(cfg.strategy.params, cfg.paths.data_dir)
     strategy = build_strategy(cfg.strategy.name, cfg.strategy.params)
     check_schedule(strategy, cfg.strategy.rebalance)
     check_policy(strategy, PortfolioPolicy.from_config(cfg))
@@ -110,7 +113,7 @@ def run_backtest(
         raise ModelNotReady(refusal)
     if data is None:
         data = load_market(Warehouse(cfg.paths.data_dir / "warehouse"), cfg.data.dataset)
-    start, end = first_session(strategy, cfg.backtest.start), cfg.backtest.end
+    start, end = first_session(strategy, cfg.backtest.start, cfg.backtest.end), cfg.backtest.end
     settings = engine_settings(cfg)
     result = run_engine(data, strategy, settings, start, end, progress)
     benchmark = None

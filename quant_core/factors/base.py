@@ -25,12 +25,20 @@ Rules every factor keeps:
 
 Factors are named ``<kind>_<param>_<param>``, e.g. ``momentum_126``, ``momentum_252_21``,
 ``ma_ratio_50_200``; an optional offset left at 0 (momentum's ``skip``) is omitted.
+
+**Named factors.** A factor that is not computed from a kind and integers, such as a stored
+model's composite ``model_<model_id>`` (``research/model_factor.py``), is registered by its
+exact name for the life of the process (:func:`register_named_factor`; the drivers do it for
+the models a strategy's parameters name). :func:`make_factor` looks the exact name up there
+before it parses kinds, so every strategy, ``DataView.factor`` included, computes it like any
+other factor.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import ClassVar
 
 import pandas as pd
@@ -43,7 +51,7 @@ class Factor(ABC):
     """Base of every factor; see the module docstring for the contract."""
 
     kind: ClassVar[str]
-    inputs: ClassVar[tuple[str, ...]] = ("close",)
+    inputs: tuple[str, ...] = ("close",)  # a class constant but for a named factor's
     params: ClassVar[tuple[tuple[str, int], ...]]  # (name, default), in name order
 
     def __init__(self, *args: int) -> None:
@@ -107,10 +115,58 @@ DEFAULT_FACTORS = (
 )
 
 
-def make_factor(name: str) -> Factor:
-    """Build a factor from its name, e.g. ``"momentum_252_21"``."""
+# Named factors, by exact name (module docstring): filled by the drivers, read by make_factor.
+_NAMED: dict[str, Factor] = {}
+MODEL_PREFIX = "model_"  # a stored model's composite: model_<model_id>
+
+
+def register_named_factor(name: str, factor: Factor) -> None:
+    """Make ``make_factor(name)`` return ``factor`` for the rest of the process.
+
+    Registering a name again replaces the factor (a driver run twice in one process loads its
+    models again; an id names one stored model, so it is the same model).
+
+    Raises
+    ------
+    ConfigError
+        ``name`` is not ``factor.name``, or it would shadow a computed kind (``momentum_20``).
+    """
+    if name != factor.name:
+        raise ConfigError(f"named factor {name!r}: the factor calls itself {factor.name!r}")
+    if (kind := _kind_of(name)) is not None:
+        raise ConfigError(f"named factor {name!r} would shadow the computed kind {kind!r}")
+    _NAMED[name] = factor
+
+
+def named_factors() -> Mapping[str, Factor]:
+    """Return a read-only view of the registered named factors, by name."""
+    return MappingProxyType(_NAMED)
+
+
+def forget_named_factor(name: str) -> None:
+    """Remove the named factor ``name`` if registered (tests; a cockpit that unloads a model)."""
+    _NAMED.pop(name, None)
+
+
+def _kind_of(name: str) -> str | None:
     kinds = sorted(FACTORS.names(), key=len, reverse=True)
-    kind = next((k for k in kinds if name == k or name.startswith(k + "_")), None)
+    return next((k for k in kinds if name == k or name.startswith(k + "_")), None)
+
+
+def make_factor(name: str) -> Factor:
+    """Build a factor from its name, e.g. ``"momentum_252_21"``, or return a named one.
+
+    A registered named factor (:func:`register_named_factor`) is returned by its exact name
+    first; ``model_...`` names that are not registered say how models get loaded.
+    """
+    if name in _NAMED:
+        return _NAMED[name]
+    kind = _kind_of(name)
+    if kind is None and name.startswith(MODEL_PREFIX):
+        raise ConfigError(
+            f"model factor {name} is not loaded: the drivers load stored models named in "
+            "strategy.params (run_factor_computation.py --models lists them)"
+        )
     if kind is None:
         raise ConfigError(f"unknown factor {name!r}; kinds: {', '.join(FACTORS.names())}")
     rest = name[len(kind) + 1 :]

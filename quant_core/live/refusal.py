@@ -1,7 +1,8 @@
 """A strategy that refuses to trade holds the worker HALTED, with its reason; never a crash.
 
-The ``fitted`` strategy refuses without a stored, accepted model (found when the worker starts:
-``research.attach.attach_model``, given to the worker as ``WorkerOptions.refusal``) and when its
+The ``fitted`` strategy refuses without a stored, accepted and readable model (found when the
+worker starts: ``research.attach.attach_model``, given to the worker as ``WorkerOptions.refusal``;
+a damaged model folder is refused there, checked whole, not at a rebalance) and when its
 model's factors are missing for T-1 (found when it decides: ``ModelNotReady``). Either way the
 worker goes HALTED with the refusal as its reason, listed in the state's errors too, and places
 no strategy order; CANCEL, FLAT and STOP work as in any halt, and RESUME lets the strategy try

@@ -34,6 +34,7 @@ from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.portfolio.schedule import session_range
 from quant_core.research.attach import attach_model, first_session
+from quant_core.research.model_factors import load_model_factors
 from quant_core.strategies import build_strategy, check_schedule
 from quant_core.strategies.decide import check_policy, decision_warmup
 
@@ -97,6 +98,8 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
     folder.mkdir(parents=True, exist_ok=True)
     warehouse = Warehouse(cfg.paths.data_dir / "warehouse")
     data = _market(warehouse, cfg)
+    # Stored models named as factors (model_<id>), so the strategy can build; or exit 4 here.
+    load_model_factors(cfg.strategy.params, cfg.paths.data_dir)
     strategy = build_strategy(cfg.strategy.name, cfg.strategy.params)
     check_schedule(strategy, cfg.strategy.rebalance)
     check_policy(strategy, PortfolioPolicy.from_config(cfg))
@@ -110,7 +113,7 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
     if request.replay:
         # The backtest's first rebalance: the strategy's warm-up and construction's window.
         warmup = decision_warmup(strategy, PortfolioPolicy.from_config(cfg))
-        start, end = first_session(strategy, request.replay[0]), request.replay[1]
+        start, end = first_session(strategy, *request.replay), request.replay[1]
         span = session_range(data.dates, warmup, start, end)  # the backtest's start, moved alike
         _refuse_another_modes_dir(folder)
     if broker is None:

@@ -48,8 +48,12 @@ def attach_model(strategy: Any, data_dir: Path) -> str | None:
 
     Returns None when attached (or when the strategy needs no model), else the refusal: why
     the strategy cannot trade, which is also given to it (``strategy.refuse``) so that its
-    ``decide`` raises it. Refused: no model named, an id that is not one, no model stored under
-    it, a rejected model, a model folder that cannot be read.
+    ``decide`` raises it. Refused: no model named, an id that is not one (``ConfigError``), no
+    model stored under it, a rejected model (``ModelNotReady``), a damaged model folder: a
+    ``model.json`` that cannot be read, a field missing or wrong, coefficients that do not match
+    the factors, an ``estimators.joblib`` that cannot be unpickled or does not fit the spec
+    (``DataError`` naming the model and the file, ``research/store_json.py``). Every refusal
+    is the same to the drivers: the backtest exits 4, the worker starts HALTED with it.
     """
     if not needs_model(strategy):
         return None
@@ -63,7 +67,7 @@ def attach_model(strategy: Any, data_dir: Path) -> str | None:
             )
         model = ModelStore(Path(data_dir) / MODELS_DIR).load_fitted(model_id)
         fitted.attach(model)
-    except (ModelNotReady, ConfigError, DataError) as exc:
+    except (ModelNotReady, ConfigError, DataError) as exc:  # DataError: a damaged model folder
         text = str(exc)
         prefix = f"strategy {fitted.name}: "
         reason = text if text.startswith(prefix) else prefix + text
@@ -74,14 +78,27 @@ def attach_model(strategy: Any, data_dir: Path) -> str | None:
     return None
 
 
-def first_session(strategy: Any, start: dt.date | None) -> dt.date | None:
+def first_session(
+    strategy: Any, start: dt.date | None, end: dt.date | None = None
+) -> dt.date | None:
     """Return ``start``, moved to the first date the attached model predicts for, if later.
 
     A session T decides from the close of T-1, which a model predicts from its first refit's
     ``valid_from`` on (``strategy.first_decision``): a backtest or replay that would start
     earlier starts at the first session after it (logged), rather than stopping there.
+
+    Raises
+    ------
+    ModelNotReady
+        That first date is after ``end``: the model predicts nothing inside the span.
     """
     first: dt.date | None = getattr(strategy, "first_decision", None)
+    if first is not None and end is not None and first > end:
+        raise ModelNotReady(
+            f"strategy {getattr(strategy, 'name', '?')}: its model predicts from the close of "
+            f"{first - dt.timedelta(days=1)} on, after the end of the span {end}: choose a "
+            "later end, or a model fitted on earlier data"
+        )
     if first is None or (start is not None and start >= first):
         return start
     logger.warning(

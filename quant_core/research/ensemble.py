@@ -113,7 +113,8 @@ def blends(
     """Return the baselines (module docstring) on the test rows of ``folds``, sessions x symbols.
 
     ``daily`` is :func:`factor_rank_ic` of ``design`` and ``label`` (computed when not given);
-    only its rows in each fold's ``train`` are read for that fold's weights.
+    only its rows in each fold's ``train`` before the fold's first test session are read for
+    that fold's weights (purged k-fold's first fold has none: no IC-weighted blend there).
     """
     if daily is None:
         daily = factor_rank_ic(design, label)
@@ -123,7 +124,8 @@ def blends(
         test = samples_in(design, fold.test, labelled=False)
         rows, cols, x = design.row[test], design.col[test], design.x[test]
         equal[rows, cols] = x.mean(axis=1)
-        weights = ic_weights(daily, fold.train)
+        # Training sessions before the test only: purged k-fold also trains after it.
+        weights = ic_weights(daily, fold.train[fold.train < fold.test[0]])
         scale = float(np.abs(weights).sum())
         if scale > 0:
             weighted[rows, cols] = x @ (weights / scale)

@@ -20,6 +20,9 @@ counts ``c_d``, ``N = sum c_d n_d``, ``Sx = sum c_d Sx_d`` (and so on), the cent
 what scikit-learn fits on the resampled rows (``fit_intercept=True``: the intercept is not
 penalised). ``gbr`` has no bootstrap (its fit is not a function of these sums, and 200 boosted
 refits cost minutes): :func:`bootstrap_by_dates` returns None and the intervals stay NaN.
+For labels that overlap (an ``h``-session label on consecutive rows) callers pass block codes
+instead of session codes, so that a draw keeps overlapping sessions together: the pipeline
+passes ``design.row // span``, blocks of ``span`` consecutive sessions.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ The steps, in order:
    the labelled rows. Each fold is fitted and scored (``research/validate.py``).
 3. **Full-sample fit** on every labelled sample, and its **bootstrap by dates**
    (``estimators.bootstrap_by_dates``: ``spec.bootstrap`` draws of whole sessions, in blocks of
-   ``h`` consecutive sessions for a label of horizon ``h``, since such labels overlap and
+   ``span`` consecutive sessions (h + 1 for ``fwd_open_h``), since such labels overlap and
    neighbouring sessions are not independent; the 2.5% and 97.5% percentiles and the standard
    deviation of each coefficient).
 4. **Composite**: the walk-forward refits on ``spec.schedule`` (``research/ensemble.py``).
@@ -128,10 +128,13 @@ def _validation_folds(spec: ModelSpec, design: Design, anchor: int, span: int) -
     else:
         folds = purged_kfold(rows, v.folds, v.embargo, span)
     if not folds:
+        first = anchor + v.embargo + getattr(v, "train", 0)
         raise DataError(
             f"model {spec.name}: {len(design.dates)} sessions are too few to validate: the "
-            f"first test session would be row {anchor + v.embargo + getattr(v, 'train', 0)} "
-            f"(factors from row {anchor}), the last labelled one is row {rows[-1]}"
+            f"first test session would be row {first} (factors from row {anchor}), the last "
+            f"labelled one is row {rows[-1]}; it needs at least {first + span + 1} sessions: "
+            "use a longer dataset or a shorter validation.train (research/value_mom_short.yaml "
+            "fits the bundled one-year sp500-2010)"
         )
     return folds
 
@@ -146,9 +149,9 @@ def _coefficients(spec: ModelSpec, design: Design) -> tuple[pd.DataFrame, tuple[
         full, _, _ = fit_refit(spec.estimator, design.x, design.y, spec.alpha, spec.seed)
         coef = np.asarray(full)
         alpha = spec.alpha if spec.estimator == "ridge" else 0.0
-        # Blocks of h consecutive sessions (h the label's horizon): h-session labels overlap,
-        # so neighbouring sessions are not independent draws (h = 1: single sessions).
-        blocks = design.row // parse_label(spec.target).horizon
+        # Blocks of `span` consecutive sessions (the rows a label reads after its own: h + 1
+        # for fwd_open_h): labels of one block overlap, those of two blocks' same rows do not.
+        blocks = design.row // parse_label(spec.target).span
         boot = bootstrap_by_dates(
             design.x, design.y, blocks, spec.bootstrap, alpha, spec.seed, linear=True
         )

@@ -19,6 +19,12 @@ Everything is written into ``.<model_id>.partial/`` beside it, each file fsynced
 renamed into place: a process killed mid-save leaves at worst that hidden folder, which
 :meth:`ModelStore.list_models` ignores. The composite (the walk-forward predictions) is stored
 in the warehouse as factor ``model_<model_id>`` (:func:`write_composite`), beside the others.
+
+Reading trusts nothing in a folder (``research/store_json.py`` checks ``model.json``): a model
+whose files are damaged (unreadable JSON, a bad field, a refit whose coefficients do not match
+its factors, an ``estimators.joblib`` that cannot be unpickled or does not fit the spec) is
+refused with a ``DataError`` naming the model and the file, which the drivers treat as a
+refusal like a missing or rejected model (``ModelNotReady``).
 """
 
 from __future__ import annotations
@@ -28,8 +34,10 @@ import io
 import json
 import logging
 import os
+import pickle
 import re
 import shutil
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -38,20 +46,33 @@ import joblib  # type: ignore[import-untyped]
 import pandas as pd
 import sklearn
 
-from quant_core.atomic import atomic_write_bytes, fsync_path, json_safe, read_json_object
+from quant_core.atomic import atomic_write_bytes, fsync_path, json_safe
 from quant_core.data.store import NAME as FACTOR_NAME
 from quant_core.data.store import WriteResult
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import ConfigError, DataError
 from quant_core.factors.compute import to_long
-from quant_core.research.model import REJECTED, FittedModel, ModelNotReady, RefitRecord
+from quant_core.research.model import REJECTED, FittedModel, ModelNotReady
 from quant_core.research.result import FitResult
-from quant_core.research.spec import ModelSpec
+from quant_core.research.store_json import (
+    AGAIN,
+    damaged,
+    list_row,
+    meta_json,
+    needs_estimators,
+    parse_refits,
+    parse_spec,
+    parse_status,
+    raw_refits,
+    rejection,
+)
+from quant_core.research.store_json import (
+    LIST_COLUMNS as LIST_COLUMNS,  # re-exported: the listing's columns are part of this API
+)
 from quant_core.runs import new_run_id
 
 logger = logging.getLogger(__name__)
 
-FORMAT = 1
 MODEL_FILE = "model.json"
 ESTIMATORS_FILE = "estimators.joblib"
 FRAMES = ("folds", "coefficients", "oos_daily", "baselines", "quantiles")
@@ -59,20 +80,20 @@ FRAMES = ("folds", "coefficients", "oos_daily", "baselines", "quantiles")
 MODEL_ID = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}-\d{8}T\d{6}Z-[0-9a-f]{4}")
 COMPOSITE_PREFIX = "model_"
 ID_SUFFIX = len("-20240105T143000Z-1a2b")  # what new_model_id adds to the spec's name
-LIST_COLUMNS = (
-    "model_id",
-    "name",
-    "status",
-    "target",
-    "estimator",
-    "oos_ic",
-    "oos_rank_ic",
-    "oos_t",
-    "dataset",
-    "data_through",
-    "created_at",
+# What unpickling a damaged estimators.joblib raises (joblib's own checks, pickle's, zlib's, a
+# class that cannot be imported or rebuilt): refused as damage, not let through as a crash.
+UNPICKLING_ERRORS = (
+    OSError,
+    EOFError,
+    pickle.UnpicklingError,
+    ImportError,
+    AttributeError,
+    LookupError,
+    TypeError,
+    ValueError,
+    zlib.error,
 )
-_FLOATS = ("oos_ic", "oos_rank_ic", "oos_t")
+NO_MODEL = "no stored model {}; fit one with run_factor_computation.py --fit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +206,8 @@ class ModelStore:
         target = self.root / model_id
         if target.exists():
             raise DataError(f"model {model_id} is already stored in {target}")
-        meta = _meta(result, model, dataset, _utc(created_at))
+        composite = COMPOSITE_PREFIX + model_id
+        meta = meta_json(result, model, dataset, _utc(created_at), composite)
         staging = self.root / f".{model_id}.partial"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
@@ -210,48 +232,61 @@ class ModelStore:
     def list_models(self) -> pd.DataFrame:
         """Return one row per stored model, newest first (columns :data:`LIST_COLUMNS`).
 
-        ``created_at`` is a UTC timestamp, ``data_through`` a date; a folder without a readable
-        ``model.json`` (not a model) is skipped with a warning, a ``.partial`` one silently.
+        ``created_at`` is a UTC timestamp, ``data_through`` a date. A folder without a readable
+        ``model.json`` (not a model) is skipped with a warning, a ``.partial`` one silently. A
+        model whose ``model.json`` has a field of the wrong kind (``created_at`` not a
+        date-time, ``data_through`` not an ISO date, a score not a number) is still listed,
+        with that field empty (NaT, None, NaN) and a warning naming it: one damaged folder
+        never hides the others, and loading it says what is wrong. A model without a
+        ``created_at`` sorts last.
         """
         rows = []
         folders = sorted(self.root.iterdir()) if self.root.is_dir() else []
         for folder in folders:
             if folder.name.startswith(".") or not folder.is_dir():
                 continue
-            meta = read_json_object(folder / MODEL_FILE)
+            meta = _read_object(folder / MODEL_FILE)
             if meta is None or MODEL_ID.fullmatch(folder.name) is None:
                 logger.warning("Skipping %s: not a stored model", folder)
                 continue
-            row = {c: meta.get(c) for c in LIST_COLUMNS}
-            row["model_id"] = folder.name
+            row, bad = list_row(folder.name, meta)
+            if bad:
+                logger.warning(
+                    "Model %s: %s has unreadable field(s), listed empty: %s",
+                    folder.name,
+                    folder / MODEL_FILE,
+                    ", ".join(bad),
+                )
             rows.append(row)
         frame = pd.DataFrame(rows, columns=list(LIST_COLUMNS))
-        for column in _FLOATS:
-            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+        for column in ("oos_ic", "oos_rank_ic", "oos_t"):
+            frame[column] = frame[column].astype(float)
         frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
-        frame["data_through"] = [_date_or_none(v) for v in frame["data_through"]]
         frame = frame.sort_values(["created_at", "model_id"], ascending=False, kind="stable")
         return frame.reset_index(drop=True)
 
     def load(self, model_id: str) -> StoredModel:
-        """Read a stored model back.
+        """Read a stored model back (a rejected one too: for its report).
 
         Raises
         ------
         ModelNotReady
             No model ``model_id`` is stored.
         DataError
-            Its ``model.json`` is unreadable.
+            A file of the folder is unreadable or damaged: the message names the model, the
+            file and what is wrong.
         """
         folder = self.folder(model_id)
-        if not (folder / MODEL_FILE).is_file():
-            raise ModelNotReady(
-                f"no stored model {model_id}; fit one with run_factor_computation.py --fit"
-            )
-        meta = read_json_object(folder / MODEL_FILE)
-        if meta is None:
-            raise DataError(f"model {model_id}: {folder / MODEL_FILE} is not a JSON object")
-        frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in FRAMES}
+        meta = self._meta(model_id, folder)
+        frames = {}
+        for name in FRAMES:
+            path = folder / f"{name}.parquet"
+            try:
+                frames[name] = pd.read_parquet(path)
+            except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid: a ValueError
+                raise DataError(
+                    f"model {model_id}: {path} cannot be read ({_one_line(exc)}); {AGAIN}"
+                ) from exc
         return StoredModel(meta=meta, model=self._fitted(model_id, folder, meta), **frames)
 
     def load_fitted(self, model_id: str) -> FittedModel:
@@ -262,31 +297,45 @@ class ModelStore:
         ModelNotReady
             None is stored under that id, or it was rejected (its out-of-sample rank IC was not
             above the spec's floor): the message names the id, and for a rejected model its
-            rank IC and the floor.
+            rank IC and the floor (the rank IC "unknown" when it had no out-of-sample session).
+        DataError
+            The model's folder is damaged: its ``model.json`` cannot be read, a field is
+            missing or wrong (a refit's coefficients not one finite number per factor, say), or
+            its ``estimators.joblib`` cannot be unpickled or does not fit the spec. The message
+            names the model and the file. Both drivers refuse on it as on ``ModelNotReady``.
         """
         folder = self.folder(model_id)
-        meta = read_json_object(folder / MODEL_FILE)
-        if meta is None:
-            raise ModelNotReady(
-                f"no stored model {model_id}; fit one with run_factor_computation.py --fit"
-            )
+        meta = self._meta(model_id, folder)
         if meta.get("status") == REJECTED:
-            rank_ic = _float(meta.get("oos_rank_ic"))
-            floor = _float(meta.get("spec", {}).get("min_oos_rank_ic"))
-            raise ModelNotReady(
-                f"model {model_id} was rejected: out-of-sample rank IC {rank_ic:.4g} <= floor "
-                f"{floor:g}"
-            )
+            raise ModelNotReady(rejection(model_id, meta))
         return self._fitted(model_id, folder, meta)
 
-    def _fitted(self, model_id: str, folder: Path, meta: dict[str, Any]) -> FittedModel:
+    def _meta(self, model_id: str, folder: Path) -> dict[str, Any]:
+        """Return the model's ``model.json``: ModelNotReady if missing, DataError if unreadable."""
+        path = folder / MODEL_FILE
+        if not path.is_file():
+            raise ModelNotReady(NO_MODEL.format(model_id))
         try:
-            spec = ModelSpec.model_validate(meta["spec"])
-            raw = list(meta["refits"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(f"model {model_id}: {folder / MODEL_FILE} is malformed: {exc}") from exc
+            meta = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError: ValueErrors
+            reason = f"{path}: {_one_line(exc)}"
+            raise DataError(
+                f"model {model_id}: its model.json cannot be read ({reason}); {AGAIN}"
+            ) from exc
+        if not isinstance(meta, dict):
+            reason = f"{path} holds a JSON {type(meta).__name__}, not an object"
+            raise DataError(f"model {model_id}: its model.json cannot be read ({reason}); {AGAIN}")
+        return meta
+
+    def _fitted(self, model_id: str, folder: Path, meta: dict[str, Any]) -> FittedModel:
+        """Return the fitted model of ``meta``, every field checked (``store_json``)."""
+        where = f"model {model_id}: {folder / MODEL_FILE}"
+        spec = parse_spec(meta, where)
+        status = parse_status(meta, where)
+        raw = raw_refits(meta, where)
         estimators: list[Any] = [None] * len(raw)
-        if any(r.get("coef") is None for r in raw):  # gbr: only the pickled estimators predict
+        path = folder / ESTIMATORS_FILE
+        if needs_estimators(raw):  # gbr: only the pickled estimators predict
             stored = meta.get("sklearn_version")
             if stored != sklearn.__version__:
                 logger.warning(
@@ -295,17 +344,27 @@ class ModelStore:
                     stored,
                     sklearn.__version__,
                 )
-            estimators = list(joblib.load(folder / ESTIMATORS_FILE))
-            if len(estimators) != len(raw):
-                raise DataError(
-                    f"model {model_id}: {ESTIMATORS_FILE} holds {len(estimators)} estimators "
-                    f"for {len(raw)} refits"
-                )
-        refits = tuple(_refit(r, e) for r, e in zip(raw, estimators, strict=True))
-        return FittedModel(model_id, spec, str(meta.get("status")), refits)
+            estimators = _estimators(model_id, path)
+        joblib_where = f"model {model_id}: {path}"
+        refits = parse_refits(raw, estimators, len(spec.factors), where, joblib_where)
+        return FittedModel(model_id, spec, status, refits)
 
 
 # ----------------------------------------------------------------------------------- helpers
+
+
+def _estimators(model_id: str, path: Path) -> list[Any]:
+    """Return the pickled estimators in ``path`` (a list), or DataError naming the file."""
+    try:
+        loaded = joblib.load(path)
+    except UNPICKLING_ERRORS as exc:
+        missing = isinstance(exc, FileNotFoundError)
+        reason = "it is missing" if missing else f"{type(exc).__name__}: {_one_line(exc)}"
+        raise DataError(f"model {model_id}: {path} cannot be read ({reason}); {AGAIN}") from exc
+    if not isinstance(loaded, list | tuple):
+        what = f"it holds a {type(loaded).__name__}, not the list of the refits' estimators"
+        raise damaged(f"model {model_id}: {path}", what)
+    return list(loaded)
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
@@ -314,68 +373,20 @@ def _utc(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
-def _meta(
-    result: FitResult, model: FittedModel, dataset: str, created_at: dt.datetime
-) -> dict[str, Any]:
-    spec = result.spec
-    return {
-        "format": FORMAT,
-        "model_id": model.model_id,
-        "name": spec.name,
-        "spec": spec.model_dump(mode="json"),
-        "status": result.status,
-        "oos_ic": float(result.oos_ic),
-        "oos_rank_ic": float(result.oos_rank_ic),
-        "oos_t": float(result.oos_t),
-        "improvement": result.improvement,
-        "dataset": dataset,
-        "data_through": result.data_through.isoformat(),
-        "created_at": created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "factors": list(spec.factors),
-        "target": spec.target,
-        "estimator": spec.estimator,
-        "composite_factor": COMPOSITE_PREFIX + model.model_id,
-        "refits": [_refit_json(r) for r in model.refits],
-        "timings": {str(k): float(v) for k, v in result.timings.items()},
-        "sklearn_version": sklearn.__version__,
-    }
-
-
-def _refit_json(refit: RefitRecord) -> dict[str, Any]:
-    return {
-        "valid_from": refit.valid_from.isoformat(),
-        "train_first": refit.train_first.isoformat(),
-        "train_last": refit.train_last.isoformat(),
-        "samples": int(refit.samples),
-        "coef": None if refit.coef is None else [float(c) for c in refit.coef],
-        "intercept": None if refit.intercept is None else float(refit.intercept),
-    }
-
-
-def _refit(raw: dict[str, Any], estimator: Any) -> RefitRecord:
-    coef = raw.get("coef")
-    intercept = raw.get("intercept")
-    return RefitRecord(
-        valid_from=dt.date.fromisoformat(raw["valid_from"]),
-        train_first=dt.date.fromisoformat(raw["train_first"]),
-        train_last=dt.date.fromisoformat(raw["train_last"]),
-        samples=int(raw["samples"]),
-        coef=None if coef is None else tuple(_float(c) for c in coef),
-        intercept=None if coef is None else _float(intercept),
-        estimator=None if coef is not None else estimator,
-    )
-
-
 def _parquet(frame: pd.DataFrame) -> bytes:
     buffer = io.BytesIO()
     frame.to_parquet(buffer)
     return buffer.getvalue()
 
 
-def _float(value: Any) -> float:
-    """Return ``value`` as a float; JSON null (a NaN written by ``json_safe``) reads as NaN."""
-    return float("nan") if value is None else float(value)
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
 
 
-def _date_or_none(value: Any) -> dt.date | None:
-    return dt.date.fromisoformat(value) if isinstance(value, str) else None
+def _read_object(path: Path) -> dict[str, Any] | None:
+    """Return the JSON object in ``path``, or None if missing, unreadable or not an object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

@@ -209,3 +209,42 @@ def test_a_setting_without_effect_is_noted_and_the_run_goes_ahead(
     (run_id,) = _run_ids(data_dir) - before
     assert load_run(data_dir / "backtests", run_id).config["risk"]["on_breach"] == "flat"
     assert np.isfinite(load_run(data_dir / "backtests", run_id).metrics["final_equity"])
+
+
+def test_a_stored_model_named_as_a_factor_runs_and_a_rejected_one_is_refused(
+    open_page: Opener, data_dir: Path
+) -> None:
+    import datetime as dt
+    import json
+
+    from tests.model_factories import refit, store_model
+
+    good = store_model(
+        data_dir, ["momentum_20", "reversal_5"], [refit(dt.date(2009, 9, 1), [0.5, -0.2])]
+    )
+    bad = store_model(
+        data_dir, ["momentum_20"], [refit(dt.date(2009, 9, 1), [0.5])], status="rejected"
+    )
+    at = open_page("explorer")
+    before = _run_ids(data_dir)
+    at.selectbox(key="bt_strategy").set_value("multi_factor").run()
+    factors = at.text_input(key="bt_param__multi_factor__factors")
+
+    factors.set_value(json.dumps({f"model_{bad}": 1.0}))
+    at.button(key="run_backtest").click().run()
+    (error,) = _refused(at, data_dir, before)
+    assert f"model {bad} was rejected" in error
+
+    at.text_input(key="bt_param__multi_factor__factors").set_value(
+        json.dumps({f"model_{good}": 1.0, "momentum_20": 0.5})
+    )
+    at.button(key="run_backtest").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    (run_id,) = _run_ids(data_dir) - before
+    stored = load_run(data_dir / "backtests", run_id)
+    assert stored.config["strategy"]["params"]["factors"] == {
+        f"model_{good}": 1.0,
+        "momentum_20": 0.5,
+    }
+    assert len(stored.trades) > 0

@@ -1,7 +1,7 @@
 """The drivers and the ``fitted`` strategy. The worker: without its model it starts HALTED with the
 reason and sends nothing; a model whose factors are missing for T-1 halts it at the rebalance;
 with a good model it trades. It never crashes. run_backtest.py: without its model, exit 4 with
-the reason, before reading a bar."""
+the reason, before reading a bar. A damaged model folder is refused as a missing one is."""
 
 from __future__ import annotations
 
@@ -78,6 +78,19 @@ def _rejected(data_dir: Path) -> str:
     return store_model(data_dir, FACTORS, refits, status=REJECTED, rank_ic=0.004)
 
 
+def _damaged(data_dir: Path) -> str:
+    """Store an accepted model, then damage it: two coefficients for its three factors."""
+    model_id = store_model(data_dir, FACTORS, [refit(dt.date(2009, 8, 21), (0.1, 0.1, 0.1))])
+    path = data_dir / "models" / model_id / "model.json"
+    meta = json.loads(path.read_text())
+    meta["refits"][0]["coef"] = [0.1, 0.1]
+    path.write_text(json.dumps(meta))
+    return model_id
+
+
+DAMAGED = "model.json is damaged: refits[0].coef is [0.1, 0.1]: expected 3 finite numbers"
+
+
 @pytest.mark.parametrize(
     ("model", "reason"),
     [
@@ -88,8 +101,9 @@ def _rejected(data_dir: Path) -> str:
             "run_factor_computation.py --fit",
         ),
         (_rejected, "was rejected: out-of-sample rank IC 0.004 <= floor 0.02"),
+        (_damaged, DAMAGED),
     ],
-    ids=["invalid_id", "missing", "rejected"],
+    ids=["invalid_id", "missing", "rejected", "damaged"],
 )
 def test_without_its_model_the_worker_halts_with_the_reason_and_sends_nothing(
     tmp_path: Path, warehouse: Path, model: Any, reason: str
@@ -219,6 +233,9 @@ def test_the_backtest_refuses_with_exit_4_before_reading_a_bar(tmp_path: Path) -
     rejected = _backtest(tmp_path, _rejected(tmp_path))
     assert rejected.returncode == 4, rejected.stderr
     assert "was rejected: out-of-sample rank IC 0.004 <= floor 0.02" in rejected.stderr
+    damaged = _backtest(tmp_path, _damaged(tmp_path))  # a refusal too, not a crash (exit 1)
+    assert damaged.returncode == 4, damaged.stderr
+    assert DAMAGED in damaged.stderr
 
 
 def test_the_backtest_trades_a_good_model_from_its_first_refit(

@@ -25,6 +25,7 @@ from quant_core.errors import ConfigError, DataError, QuantError
 from quant_core.portfolio.construction import METHODS
 from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.portfolio.schedule import session_range
+from quant_core.research.model_factors import load_model_factors
 from quant_core.strategies import STRATEGIES, build_strategy, check_schedule
 from quant_core.strategies.decide import check_policy, decision_warmup
 
@@ -213,7 +214,9 @@ def check_run(overrides: Sequence[str], sessions: np.ndarray) -> RunCheck:
         Problems, each naming its key: every invalid config value (one line per key), a
         schedule the strategy refuses, a construction method the strategy cannot feed (e.g.
         ``mean_variance`` on a strategy without scores), a period too short for the strategy's
-        and the construction's history. Notes: settings that have no effect as combined.
+        and the construction's history, a stored model named as a factor (``model_<id>``,
+        loaded here as the drivers load it) that is not stored or was rejected. Notes:
+        settings that have no effect as combined.
     """
     try:
         cfg = load_config("backtest", overrides)
@@ -221,6 +224,8 @@ def check_run(overrides: Sequence[str], sessions: np.ndarray) -> RunCheck:
         return RunCheck(tuple(config_problems(exc)))
     policy = PortfolioPolicy.from_config(cfg)
     try:
+        # Stored models named as factors (model_<id>): loaded, or the reason they cannot be.
+        load_model_factors(cfg.strategy.params, cfg.paths.data_dir)
         strategy = build_strategy(cfg.strategy.name, cfg.strategy.params)
         check_schedule(strategy, cfg.strategy.rebalance)
         check_policy(strategy, policy)

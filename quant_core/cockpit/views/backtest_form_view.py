@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import re
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,9 @@ from quant_core.cockpit.models import backtest_form as form
 from quant_core.cockpit.models import policy_form, run_catalog
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import QuantError
+from quant_core.factors.base import MODEL_PREFIX
+from quant_core.research.model_factors import load_model_factors
+from quant_core.research.store import MODEL_ID
 from quant_core.strategies import STRATEGIES
 
 
@@ -52,6 +56,9 @@ def _range_keys(dataset: str) -> tuple[str, str]:
     return f"bt_start__{dataset}", f"bt_end__{dataset}"
 
 
+MODEL_IDS = re.compile(MODEL_PREFIX + r"(" + MODEL_ID.pattern.strip("^$") + r")")
+
+
 def _submit(cfg: AppConfig, warehouse: Warehouse) -> None:
     """Validate the form and queue the run; an invalid form or combination queues nothing."""
     state = st.session_state
@@ -61,6 +68,19 @@ def _submit(cfg: AppConfig, warehouse: Warehouse) -> None:
     raw = {s.name: state.get(_param_key(strategy, s.name), s.default) for s in specs}
     start_key, end_key = _range_keys(dataset)
     start, end = state.get(start_key), state.get(end_key)
+    # A stored model named as a factor (model_<id>, inside the raw JSON of a field too) is
+    # loaded first, so the parameters' own check knows it; a refusal is the form's error.
+    named = [
+        f"{MODEL_PREFIX}{found}"
+        for value in raw.values()
+        for found in MODEL_IDS.findall(str(value))
+    ]
+    try:
+        load_model_factors({"factors": named}, cfg.paths.data_dir)
+    except QuantError as exc:
+        state.pop("bt_pending", None)
+        state["bt_errors"] = [str(exc)]
+        return
     params, errors = form.check_form(strategy, model, specs, raw, start, end)
     state.pop("bt_pending", None)
     state.pop("bt_notes", None)

@@ -245,8 +245,9 @@ def _coefficients(stored: StoredModel) -> None:
     )
     if tables.has_intervals(coefs):
         right.caption(
-            f"95% intervals from {spec.bootstrap} bootstrap draws of whole sessions (the rows of "
-            "one session are correlated, so they are resampled together)."
+            f"95% intervals from {spec.bootstrap} bootstrap draws of whole sessions, in blocks "
+            "of the label's span (the rows of one session are correlated, and so are sessions "
+            "whose labels overlap, so they are resampled together)."
         )
     else:
         right.caption(
@@ -285,7 +286,8 @@ def _quantiles_and_baselines(row: pd.Series, stored: StoredModel) -> None:
         cell.metric(f"vs {name}", f"{gain:+.4f}", help="OOS rank IC improvement")
     right.caption(
         "Baselines on the same sessions: z-score blends of the factors, equal-weighted and "
-        "IC-weighted (each factor's mean rank IC on the refit's train sessions only)."
+        "IC-weighted (each factor's mean rank IC on the fold's training sessions before its test "
+        "only)."
     )
     right.caption(f"Stored in the warehouse as factor `{composite_factor(str(row['model_id']))}`.")
 

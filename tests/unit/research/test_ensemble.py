@@ -88,3 +88,22 @@ def test_a_fold_without_any_rank_ic_gets_no_ic_weighted_value(
     out = blends(design, nothing, folds[:1])
     assert np.isnan(out["ic_weight"]).all()
     assert np.isfinite(out["equal_weight"][folds[0].test]).all()
+
+
+def test_k_fold_ic_weights_read_no_session_after_the_test(bars: dict[str, pd.DataFrame]) -> None:
+    from quant_core.research.splits import purged_kfold
+
+    design, label, _ = setup(bars)
+    rows = np.unique(design.row[np.isfinite(design.y)])
+    folds = purged_kfold(rows, 4, EMBARGO, SPAN)
+    daily = factor_rank_ic(design, label)
+    middle = folds[1]
+    assert (middle.train > middle.test[-1]).any()  # k-fold trains after the test too
+    later = daily.copy()
+    later[middle.test[0] :] = np.random.default_rng(3).normal(size=later[middle.test[0] :].shape)
+    before = blends(design, label, [middle], daily)["ic_weight"]
+    after = blends(design, label, [middle], later)["ic_weight"]
+    np.testing.assert_array_equal(before, after)  # sessions from the test on: never read
+    assert np.isfinite(before[middle.test]).any()
+    # The first fold has no training session before it: no IC-weighted value, not a guess.
+    assert np.isnan(blends(design, label, [folds[0]], daily)["ic_weight"]).all()
