@@ -4,7 +4,7 @@ VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install chromium demo test lint typecheck unit unit-insync bench mutation clean
+.PHONY: install chromium demo test lint typecheck unit unit-insync bench bench-alphalens mutation clean
 
 install: $(STAMP)
 
@@ -70,6 +70,15 @@ bench: install chromium
 	cd $(ROOT) && $(PY) benchmarks/construction_backtest.py --threads 1
 	cd $(ROOT) && $(PY) benchmarks/risk_report.py
 	cd $(ROOT) && $(PY) -m benchmarks.cockpit
+	cd $(ROOT) && OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/research_fit.py
+
+# Our IC and quantile returns against alphalens-reloaded, in a venv of its own: it pulls in
+# Bottleneck, which changes the last bits of pandas' means in the test environment.
+ALPHALENS := $(ROOT)/.venv-alphalens
+bench-alphalens:
+	test -x $(ALPHALENS)/bin/python || python3 -m venv $(ALPHALENS)
+	$(ALPHALENS)/bin/python -m pip install --quiet -e "$(ROOT)[alphalens]"
+	cd $(ROOT) && $(ALPHALENS)/bin/python benchmarks/alphalens_compare.py
 
 # Mutation testing (slow; not part of `make test`): mutmut 3 mutates each module of
 # [tool.mutmut] only_mutate in a copy of the tree (mutants/, git-ignored), one module at a

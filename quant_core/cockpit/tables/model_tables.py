@@ -20,6 +20,7 @@ from pandas.io.formats.style import Styler
 
 from quant_core.research.model import ACCEPTED, REJECTED
 from quant_core.research.result import BASELINE_COLUMNS, COEFFICIENT_COLUMNS, FOLD_COLUMNS
+from quant_core.research.store_json import LIST_COLUMNS
 
 ROLLING_SESSIONS = 63  # the rolling mean of the daily out-of-sample rank IC, ~one quarter
 STATUS_LABELS = {ACCEPTED: "ACCEPTED", REJECTED: "REJECTED"}
@@ -33,18 +34,11 @@ BASELINE_LABELS = {
     "equal_weight": "equal-weight blend",
     "ic_weight": "IC-weight blend",
 }
+# The store's listing columns, the status moved up beside the id.
 LISTING_COLUMNS = (
     "model_id",
     "status",
-    "name",
-    "target",
-    "estimator",
-    "oos_ic",
-    "oos_rank_ic",
-    "oos_t",
-    "dataset",
-    "data_through",
-    "created_at",
+    *(c for c in LIST_COLUMNS if c not in {"model_id", "status"}),
 )
 DATE_COLUMNS = ("train_start", "train_end", "test_start", "test_end")
 
