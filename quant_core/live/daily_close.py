@@ -28,7 +28,7 @@ import pandas as pd
 from quant_core.broker import Position
 from quant_core.data.panels import MarketData, forward_fill
 from quant_core.live.state_risk import DailyClose, SectorExposureRow
-from quant_core.portfolio.risk_report import UNKNOWN_SECTOR, sector_names
+from quant_core.portfolio.risk_report import UNKNOWN_SECTOR, sector_exposure, sector_names
 
 if TYPE_CHECKING:
     from quant_core.live.worker import Worker
@@ -47,9 +47,10 @@ def close_row(
     held = [p for p in positions if p.quantity != 0]
     if equity is None or equity <= 0 or not held:
         return DailyClose(session, equity, 0.0, ())
-    sectors = dict(zip(data.symbols, sector_names(data), strict=True))
+    sector_of = dict(zip(data.symbols, sector_names(data), strict=True))
     last: np.ndarray | None = None
-    by_sector: dict[str, list[float]] = {}
+    weights: list[float] = []
+    sectors: list[str] = []
     for position in held:
         value = position.market_value
         if not math.isfinite(value):
@@ -59,12 +60,13 @@ def close_row(
             value = position.quantity * float(last[i]) if i >= 0 else math.nan
         if not math.isfinite(value):
             continue  # no price at all: not a figure to draw
-        weight = value / equity
-        sums = by_sector.setdefault(str(sectors.get(position.symbol, UNKNOWN_SECTOR)), [0.0, 0.0])
-        sums[0 if weight > 0 else 1] += weight
+        weights.append(value / equity)
+        sectors.append(str(sector_of.get(position.symbol, UNKNOWN_SECTOR)))
+    # The risk report's own sums (long, short, gross, net per sector, sorted by name).
+    frame = sector_exposure(np.array(weights, dtype=float), np.array(sectors, dtype=object))
     rows = tuple(
-        SectorExposureRow(sector, long, short, long - short, long + short)
-        for sector, (long, short) in sorted(by_sector.items())
+        SectorExposureRow(str(sector), *map(float, values))
+        for sector, values in zip(frame.index, frame.to_numpy(), strict=True)
     )
     return DailyClose(session, equity, sum(r.gross for r in rows), rows)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from quant_core.backtest import metrics
+from quant_core.backtest import metrics, risk
 from quant_core.cockpit.format import fmt_time, money, signed_money
 from quant_core.cockpit.models.dashboard_commands import detail_text
 from quant_core.live.state import AccountSummary, DashboardState
@@ -242,7 +242,6 @@ def errors_table(state: DashboardState | None) -> pd.DataFrame:
 
 
 VOL_SESSIONS = 63  # sessions of daily equity returns the realised volatility is measured over
-SESSIONS_PER_YEAR = 252
 
 
 def daily_equity(state: DashboardState | None) -> list[float]:
@@ -280,8 +279,8 @@ def realised_vol(state: DashboardState | None, sessions: int = VOL_SESSIONS) -> 
     closes = np.asarray((recorded or daily_equity(state))[-(sessions + 1) :], dtype=float)
     if len(closes) < sessions + 1 or not (closes[:-1] > 0).all() or not np.isfinite(closes).all():
         return None
-    returns = closes[1:] / closes[:-1] - 1.0
-    return float(np.std(returns, ddof=1) * np.sqrt(SESSIONS_PER_YEAR))
+    # The stored run's own formula (backtest/risk.py), on the last window.
+    return float(risk.realised_vol(pd.Series(closes), sessions).iloc[-1])
 
 
 def vol_line(state: DashboardState | None, vol_target: float | None) -> str:
