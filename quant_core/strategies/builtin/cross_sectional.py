@@ -53,6 +53,20 @@ def equal_weight(symbols: pd.Index, total: float = 1.0) -> pd.Series:
     return pd.Series(total / len(symbols), index=symbols)
 
 
+def quantile_book(score: pd.Series, quantile: float, long_short: bool) -> pd.Series:
+    """Return the weights of the top ``quantile`` of ``score`` (:func:`top_k`), 1/k each.
+
+    ``long_short``: also the bottom quantile short (names not already long), longs summing to
+    0.5 and shorts to -0.5.
+    """
+    longs = top_k(score, quantile)
+    if not long_short:
+        return equal_weight(longs)
+    shorts = top_k(-score, quantile).difference(longs)
+    both: pd.Series = pd.concat([equal_weight(longs, 0.5), equal_weight(shorts, -0.5)])
+    return both
+
+
 class MomentumParams(StrategyParams):
     """Parameters of ``momentum``."""
 
@@ -188,9 +202,4 @@ class MultiFactor(Strategy[MultiFactorParams]):
             value = context.view.factor(name)
             z = (value - value.mean()) / value.std()
             score = score + weight * z
-        longs = top_k(score, p.top_quantile)
-        if not p.long_short:
-            return Picks(equal_weight(longs), score.rename("composite"))
-        shorts = top_k(-score, p.top_quantile).difference(longs)
-        both: pd.Series = pd.concat([equal_weight(longs, 0.5), equal_weight(shorts, -0.5)])
-        return Picks(both, score.rename("composite"))
+        return Picks(quantile_book(score, p.top_quantile, p.long_short), score.rename("composite"))

@@ -32,7 +32,7 @@ from quant_core.strategies.base import (
     StrategyParams,
     register_strategy,
 )
-from quant_core.strategies.builtin.cross_sectional import equal_weight, top_k
+from quant_core.strategies.builtin.cross_sectional import quantile_book
 
 NO_MODEL_WARMUP = 1  # without a model there is nothing to warm up: decide() refuses anyway
 
@@ -144,12 +144,8 @@ class Fitted(Strategy[FittedParams]):
                 f"({', '.join(model.factors)}), or one has no spread"
             )
         scores = prediction.rename("prediction")
-        longs = top_k(scores, self.params.top_quantile)
-        if not self.params.long_short:
-            return Picks(equal_weight(longs), scores)
-        shorts = top_k(-scores, self.params.top_quantile).difference(longs)
-        both: pd.Series = pd.concat([equal_weight(longs, 0.5), equal_weight(shorts, -0.5)])
-        return Picks(both, scores)
+        book = quantile_book(scores, self.params.top_quantile, self.params.long_short)
+        return Picks(book, scores)
 
     def _ready(self) -> FittedModel:
         if self.model is not None:
