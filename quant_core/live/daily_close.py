@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from quant_core.alerts.events import AlertEvent
 from quant_core.broker import Position
 from quant_core.data.panels import MarketData, forward_fill
 from quant_core.live.state_risk import DailyClose, SectorExposureRow
@@ -114,4 +115,10 @@ class DailyCloseWatch:
         kept = [r for r in self.rows if r.session != session]
         self.rows.clear()
         self.rows.extend(sorted([*kept, row], key=lambda r: r.session)[-DAILY_KEPT:])
+        equity = "n/a" if row.equity is None else f"${row.equity:,.2f}"
+        worker.alerts.notify(
+            AlertEvent.DAILY_REPORT,
+            f"Daily report {session.isoformat()}",
+            f"Close of {session.isoformat()}: equity {equity}, gross exposure {row.gross:.1%}.",
+        )
         return row

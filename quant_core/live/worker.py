@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from config.schema import AppConfig
+from quant_core.alerts.events import AlertSink, NullSink
 from quant_core.broker import Broker, Order
 from quant_core.calendar import get_calendar
 from quant_core.data.panels import MarketData
@@ -157,6 +158,8 @@ class Worker:
         self.book_risk = BookRiskWatch(self.planner.policy, self.calendar, self.report_error)
         # The account at each session's close, journaled and kept in the state (live.daily_close).
         self.daily = DailyCloseWatch()
+        # Alerts go out through this sink, off the loop (quant_core.alerts); none by default.
+        self.alerts: AlertSink = NullSink()
         self.stop_requested = False
         self.finished = False
         self.replay_finished: dt.date | None = None  # the last session of a replay run to its end

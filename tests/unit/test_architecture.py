@@ -22,6 +22,7 @@ ENTRY_POINTS = {
 # Floors, lowest first. A module may import its own floor's leaves and lower floors only.
 FLOORS: list[set[str]] = [
     {"types", "errors", "atomic", "calendar", "registry", "broker", "cli", "runs"},
+    {"alerts", "analytics"},  # alert delivery; round trips and trade statistics (pure)
     {"data"},
     {"portfolio"},
     {"factors"},
@@ -36,6 +37,8 @@ EXCLUSIVE = {
     "ib_async": {"ib"},
     "ib_insync": {"ib"},
     "duckdb": {"data", "backtest.results", "live.journal"},
+    "apprise": {"alerts"},
+    "quantstats": {"backtest.tearsheet"},
 }
 # Pairs on one floor that never import each other. (That data imports neither ib nor live is
 # the floors' doing: data sits lower.) The entry points wire the IB broker into the worker.
@@ -45,6 +48,7 @@ INDEPENDENT = [("backtest", "live"), ("backtest", "ib"), ("live", "ib")]
 # portfolio/ takes weights and gives shares and fills (it may read config types, never files).
 PURE_PREFIXES = (
     "quant_core.portfolio",
+    "quant_core.analytics",
     "quant_core.strategies",
     "quant_core.factors.base",
     "quant_core.factors.library",
