@@ -1,1 +1,1 @@
-"""Alerts: one ``notify`` over apprise URLs, sent off the worker's loop (only importer of apprise)."""
+"""Alerts: one ``notify`` over apprise URLs, sent off the worker's loop (apprise only here)."""
