@@ -9,6 +9,9 @@ Examples
     python run_backtest.py --set portfolio.construction.method=inverse_vol
     python run_backtest.py --list-constructions                # methods, settings, what they need
     python run_backtest.py --json                             # one JSON summary on stdout
+    python run_backtest.py --report                           # and <run folder>/report.html
+    python run_backtest.py --report-only 20100820T000000Z-momentum-0a1b2c3d-4e5f
+                                                # the report of a run stored before (no backtest)
 
 Exit codes: 0 ok, 1 data error, 2 usage or configuration error, 3 unexpected error, 4 strategy
 error (its weights break the strategy contract, or ``fitted`` has no stored, accepted model).
@@ -20,12 +23,16 @@ import argparse
 import datetime as dt
 import json
 import sys
+from pathlib import Path
+
+from rich.console import Console
 
 from quant_core import cli
 from quant_core.backtest import report
 from quant_core.backtest.records import event_line
-from quant_core.backtest.run import run_backtest
-from quant_core.errors import ConfigError
+from quant_core.backtest.run import BacktestRun, run_backtest
+from quant_core.backtest.tearsheet import write_tearsheet
+from quant_core.errors import ConfigError, DataError
 
 
 def _date(text: str) -> dt.date:
@@ -50,6 +57,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="construction methods, their settings, what they need",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="also write the run's HTML tearsheet (report.html in its folder)",
+    )
+    parser.add_argument(
+        "--report-only",
+        metavar="RUN_ID",
+        help="write the HTML tearsheet of a stored run (no backtest)",
+    )
     cli.add_set_option(parser)
     return parser.parse_args(argv)
 
@@ -70,6 +87,30 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     return out
 
 
+def _stored_run(root: Path, run_id: str) -> Path:
+    folder = root / run_id
+    if not (folder / "summary.parquet").is_file():
+        raise DataError(f"no stored backtest run {run_id!r} in {root}")
+    return folder
+
+
+def _print_run(run: BacktestRun, written: Path | None, *, json_out: bool, console: Console) -> None:
+    """Print a finished run: one JSON object, or the tables (metrics, events, trades)."""
+    if json_out:
+        summary = report.json_summary(run)
+        if written is not None:
+            summary["report"] = str(written)
+        sys.stdout.write(json.dumps(summary, default=str, allow_nan=False) + "\n")
+        return
+    console.print(report.metrics_table(run))
+    if "stops" in run.metrics:  # stops, halts, constraints or fallbacks set or seen
+        console.print(event_line(run.metrics))
+    if run.trade_stats:
+        console.print(report.trade_stats_table(run))
+    if written is not None:
+        console.print(f"Report: {written}", soft_wrap=True, markup=False, highlight=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the backtest command line."""
     args = _parse(argv)
@@ -83,15 +124,19 @@ def main(argv: list[str] | None = None) -> int:
             console.print(report.constructions_table())
             return cli.ExitCode.OK
         cfg = cli.prepare("backtest", _overrides(args))
+        if args.report_only:
+            path = write_tearsheet(_stored_run(cfg.paths.data_dir / "backtests", args.report_only))
+            if args.json:
+                sys.stdout.write(
+                    json.dumps({"run_id": args.report_only, "report": str(path)}) + "\n"
+                )
+            else:
+                console.print(f"Report: {path}", soft_wrap=True, markup=False, highlight=False)
+            return cli.ExitCode.OK
         with cli.progress_bar() as progress:
             run = run_backtest(cfg, progress=progress)
-        if args.json:
-            summary = report.json_summary(run)
-            sys.stdout.write(json.dumps(summary, default=str, allow_nan=False) + "\n")
-        else:
-            console.print(report.metrics_table(run))
-            if "stops" in run.metrics:  # stops, halts, constraints or fallbacks set or seen
-                console.print(event_line(run.metrics))
+        written = write_tearsheet(run.path) if args.report else None
+        _print_run(run, written, json_out=args.json, console=console)
         return cli.ExitCode.OK
 
     return cli.main(work)

@@ -52,6 +52,67 @@ def metrics_table(run: BacktestRun) -> RenderableType:
     return Group(table, Text(f"Results stored in {run.path}"))
 
 
+# The trade statistics (analytics.trade_stats) in the order shown, with their labels.
+TRADE_STATS = {
+    "trades": "closed trades",
+    "winners": "winners",
+    "losers": "losers",
+    "win_rate": "win rate (by trades)",
+    "profit_factor": "profit factor",
+    "avg_win": "average win",
+    "avg_loss": "average loss",
+    "best": "best trade",
+    "worst": "worst trade",
+    "expectancy": "expectancy (mean pnl per trade)",
+    "avg_pnl_pct": "average trade return",
+    "avg_sessions": "average holding (sessions)",
+    "avg_r": "average R-multiple",
+    "total_pnl": "closed trades pnl",
+    "total_costs": "closed trades costs",
+    "open_trips": "open trades",
+    "open_pnl": "open trades pnl (marked)",
+    "exposure_adjusted_return": "exposure-adjusted return",
+}
+TRADE_PERCENT = {"win_rate", "avg_pnl_pct", "exposure_adjusted_return"}
+TRADE_MONEY = {
+    "avg_win",
+    "avg_loss",
+    "best",
+    "worst",
+    "expectancy",
+    "total_pnl",
+    "total_costs",
+    "open_pnl",
+}
+
+
+def _trade_format(name: str, value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "n/a"
+    if name in TRADE_PERCENT:
+        return f"{value:.2%}"
+    if name in TRADE_MONEY:
+        return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
+    if name in {"avg_sessions", "avg_r", "profit_factor"}:
+        return f"{value:.2f}"
+    return f"{value:,}"
+
+
+def trade_stats_table(run: BacktestRun) -> RenderableType:
+    """Return the run's trade statistics: round trips, by trades (not by sessions)."""
+    table = Table(title="Trades (round trips)", title_justify="left", show_header=False)
+    table.add_column("statistic", style="bold")
+    table.add_column("value", justify="right")
+    stats = run.trade_stats
+    for name, label in TRADE_STATS.items():
+        if name in stats:
+            text = _trade_format(name, stats[name])
+            if name == "profit_factor" and stats[name] is None and stats.get("trades"):
+                text = "n/a (no losing trade)"
+            table.add_row(label, text)
+    return table
+
+
 def json_summary(run: BacktestRun) -> dict[str, Any]:
     """Return the one-line JSON summary of ``--json``."""
     summary = {
@@ -61,6 +122,7 @@ def json_summary(run: BacktestRun) -> dict[str, Any]:
         "truncated": run.metrics["truncated"],
         "unfilled": run.metrics["unfilled"],
         "metrics": run.metrics,
+        "trade_stats": run.trade_stats,  # by round trips (analytics.trade_stats)
         "path": str(run.path),
     }
     return cast(dict[str, Any], json_safe(summary))

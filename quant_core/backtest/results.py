@@ -23,6 +23,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from quant_core.analytics.round_trips import ROUND_TRIP_COLUMNS, empty_round_trips
 from quant_core.atomic import fsync_path, json_safe
 from quant_core.backtest.records import DECISION_COLUMNS
 from quant_core.errors import DataError
@@ -77,13 +78,17 @@ def store_run(
 
 def catalog(root: Path) -> pd.DataFrame:
     """Return one row per stored run (newest first); empty when there is none."""
-    if not any(root.glob("*/summary.parquet")):
+    # Not a glob in DuckDB: it matches hidden folders too (a run being written, one half-deleted).
+    files = sorted(
+        str(p) for p in root.glob("*/summary.parquet") if not p.parent.name.startswith(".")
+    )
+    if not files:
         return pd.DataFrame()
     con = duckdb.connect()
     try:
         query = "SELECT * FROM read_parquet(?, union_by_name = true) ORDER BY created_at DESC"
         frame: pd.DataFrame = (
-            con.sql(query, params=[str(root / "*" / "summary.parquet")])
+            con.sql(query, params=[files])
             .to_arrow_table()
             .to_pandas()
         )
@@ -100,6 +105,23 @@ def load_decisions(folder: Path) -> pd.DataFrame:
             {"date": "datetime64[ns]"}
         )
     return pd.read_parquet(path)
+
+
+def load_round_trips(folder: Path) -> pd.DataFrame:
+    """Return a run's round trips (:data:`ROUND_TRIP_COLUMNS`); empty for a run stored without."""
+    path = folder / "round_trips.parquet"
+    if not path.is_file():
+        return empty_round_trips()
+    return pd.read_parquet(path).loc[:, list(ROUND_TRIP_COLUMNS)]
+
+
+def load_trade_stats(folder: Path) -> dict[str, Any]:
+    """Return a run's trade statistics (``trade_stats.json``); ``{}`` for a run stored without."""
+    path = folder / "trade_stats.json"
+    if not path.is_file():
+        return {}
+    stats: dict[str, Any] = json.loads(path.read_text())
+    return stats
 
 
 def load_run(root: Path, run_id: str) -> StoredRun:

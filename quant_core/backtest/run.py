@@ -5,20 +5,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from config.schema import AppConfig
+from quant_core.analytics.round_trips import backtest_fills, round_trips
+from quant_core.analytics.trade_stats import exposure_adjusted_return, gain_loss, trade_stats
 from quant_core.backtest import metrics as m
 from quant_core.backtest.benchmark import buy_and_hold
 from quant_core.backtest.engine import EngineResult, EngineSettings, run_engine
 from quant_core.backtest.records import event_counts
 from quant_core.backtest.results import store_run
 from quant_core.backtest.risk import run_risk
-from quant_core.data.panels import FIELDS, MarketData
+from quant_core.data.panels import FIELDS, MarketData, forward_fill
 from quant_core.data.reference import with_sectors
 from quant_core.data.warehouse import Warehouse
 from quant_core.portfolio.costs import CostModel
@@ -39,13 +42,15 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class BacktestRun:
-    """A finished run: its id, where it is stored, its numbers."""
+    """A finished run: its id, where it is stored, its numbers, its round trips and their stats."""
 
     run_id: str
     path: Path
     result: EngineResult
     benchmark: pd.Series | None
     metrics: dict[str, Any]
+    round_trips: pd.DataFrame = field(default_factory=pd.DataFrame)
+    trade_stats: dict[str, Any] = field(default_factory=dict)
 
 
 def load_market(warehouse: Warehouse, dataset: str) -> MarketData:
@@ -73,6 +78,64 @@ def engine_settings(cfg: AppConfig) -> EngineSettings:
         halts=HaltRules.from_config(cfg.risk),
         max_position_weight=cfg.risk.max_position_weight,
     )
+
+
+def end_marks(data: MarketData, curve: pd.DataFrame, symbols: pd.Series) -> pd.Series:
+    """Return the last close through the run's last session of each of ``symbols``.
+
+    The price the engine marks a position at (the close, forward-filled): the open round trips'
+    mark, so their pnl sums with the closed trips' to the run's equity change.
+    """
+    last = int(np.searchsorted(data.dates, np.datetime64(curve.index[-1], "D")))
+    wanted = pd.Index(pd.unique(symbols.astype(str)))
+    columns = data.symbol_index.get_indexer(wanted)
+    known = columns >= 0
+    closes = forward_fill(data.panels["close"][: last + 1, columns[known]])
+    return pd.Series(closes[-1] if len(closes) else [], index=wanted[known], dtype=float)
+
+
+def trade_analysis(
+    result: EngineResult, data: MarketData, cfg: AppConfig, metrics: dict[str, Any]
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Return the run's round trips and their statistics (``quant_core.analytics``).
+
+    Open trips are marked at the last close (:func:`end_marks`); ``sessions`` counts the
+    curve's sessions; R-multiples use ``risk.stop_loss``. The statistics gain
+    ``exposure_adjusted_return = total_return / exposure`` (None when never invested).
+    """
+    fills = backtest_fills(result.trades)
+    trips = round_trips(
+        fills,
+        marks=end_marks(data, result.curve, fills["symbol"]),
+        mark_date=result.curve.index[-1],
+        sessions=pd.DatetimeIndex(result.curve.index),
+        stop_loss=cfg.risk.stop_loss,
+    )
+    stats: dict[str, Any] = dict(trade_stats(trips))
+    stats["exposure_adjusted_return"] = exposure_adjusted_return(
+        metrics.get("total_return"), metrics.get("exposure")
+    )
+    return trips, stats
+
+
+def schedule_text(rebalance: int | str) -> str:
+    """Return the rebalance schedule in words: ``every 21 sessions``, ``weekly``, ``monthly``."""
+    if isinstance(rebalance, int):
+        return "every session" if rebalance == 1 else f"every {rebalance} sessions"
+    return str(rebalance)
+
+
+def costs_text(cfg: AppConfig) -> str:
+    """Return the cost model in a few words, e.g. ``bps 1 bps; slippage 5 bps``."""
+    costs = cfg.costs
+    if costs.model == "per_share":
+        fee = (
+            f"per_share {costs.per_share_usd:g} USD/share, min {costs.min_per_order_usd:g} USD, "
+            f"max {costs.max_frac_of_value:.2%} of value"
+        )
+    else:
+        fee = f"bps {costs.commission_bps:g} bps"
+    return f"{fee}; slippage {costs.slippage_bps:g} bps"
 
 
 def run_backtest(
@@ -127,6 +190,7 @@ def run_backtest(
     counts = event_counts(result.decisions)
     if settings.every_session or any(counts.values()):  # the default run's metrics: unchanged
         metrics |= counts
+    trips, stats = trade_analysis(result, data, cfg, metrics)
     config = cfg.sanitized()
     digest = config_digest(config)
     created = dt.datetime.now(dt.UTC)
@@ -143,6 +207,10 @@ def run_backtest(
             "start": str(result.curve.index[0].date()),
             "end": str(result.curve.index[-1].date()),
             "config_sha256": digest,
+            "initial_cash": float(cfg.backtest.initial_cash),
+            "schedule": schedule_text(cfg.strategy.rebalance),
+            "costs": costs_text(cfg),
+            "benchmark": cfg.backtest.benchmark,
             **{k: v for k, v in metrics.items() if isinstance(v, (int, float)) or v is None},
         }
         risk = run_risk(result, data, settings.policy)  # stored beside the run
@@ -154,12 +222,14 @@ def run_backtest(
                 "trades": result.trades,
                 "positions": result.positions,
                 "decisions": result.decisions,
+                "round_trips": trips,
+                "gain_loss": gain_loss(trips),
             }
             | risk.frames(),
             metrics,
             {**config, "effective_params": strategy.params.model_dump()},
             summary,
-            documents={"risk": risk.report},
+            documents={"risk": risk.report, "trade_stats": stats},
         )
     logger.info(
         "Backtest %s: final equity %.2f, %d trades (%d truncated, %d unfilled)",
@@ -169,4 +239,4 @@ def run_backtest(
         metrics["truncated"],
         metrics["unfilled"],
     )
-    return BacktestRun(run_id, path, result, benchmark, metrics)
+    return BacktestRun(run_id, path, result, benchmark, metrics, trips, stats)

@@ -251,8 +251,17 @@ def weights_figure(weights: pd.DataFrame, equity: pd.Series) -> go.Figure:
     return fig
 
 
-def compare_figure(curves: Mapping[str, pd.DataFrame], normalise: bool = True) -> go.Figure:
-    """Return the equity of several runs, one trace each, as growth of $1 or in USD."""
+def compare_figure(
+    curves: Mapping[str, pd.DataFrame],
+    normalise: bool = True,
+    rebased_on: pd.Timestamp | None = None,
+) -> go.Figure:
+    """Return the equity of several runs, one trace each, as growth of $1 or in USD.
+
+    Growth is each curve over its first value (pass curves cut to a common period, see
+    :func:`quant_core.cockpit.models.run_compare.align`); ``rebased_on`` names that first
+    session in the title.
+    """
     fig = go.Figure()
     for number, (label, curve) in enumerate(curves.items()):
         equity = equity_series(curve)
@@ -270,9 +279,9 @@ def compare_figure(curves: Mapping[str, pd.DataFrame], normalise: bool = True) -
             )
         )
     if normalise:
-        fig = _chart(
-            fig, "Compare runs: growth of $1", ("Date", "date"), ("Growth of $1", "ratio"), 420
-        )
+        since = "" if rebased_on is None else f" (rebased on {pd.Timestamp(rebased_on).date()})"
+        title = f"Compare runs: growth of $1{since}"
+        fig = _chart(fig, title, ("Date", "date"), ("Growth of $1", "ratio"), 420)
     else:
         fig = _chart(fig, "Compare runs: equity ($)", ("Date", "date"), ("Equity", "usd"), 420)
     # Many runs make a long legend: below the plot it never covers the title or the lines.
@@ -280,4 +289,43 @@ def compare_figure(curves: Mapping[str, pd.DataFrame], normalise: bool = True) -
         legend={"orientation": "h", "x": 0.0, "xanchor": "left", "y": -0.25, "yanchor": "top"},
         margin={"b": 100},
     )
+    return fig
+
+
+def sector_weights_figure(sectors: pd.DataFrame, date: pd.Timestamp) -> go.Figure:
+    """Return the book's weights by sector after the trades of ``date``, as horizontal bars.
+
+    ``sectors`` is :func:`quant_core.cockpit.models.backtests.sector_weights`: one bar per
+    sector of its long weight (% of equity), and a short bar where the book is short; the hover
+    also shows the dollars and the number of names.
+    """
+    fig = go.Figure()
+    sides = [("long", "Long", UP)]
+    if (sectors["short"] < 0).any():
+        sides.append(("short", "Short", DOWN))
+    for column, name, color in sides:
+        fig.add_trace(
+            go.Bar(
+                x=sectors[column].to_numpy(dtype=float),
+                y=sectors["sector"].astype(str).tolist(),
+                name=name,
+                orientation="h",
+                marker={"color": color},
+                customdata=np.column_stack(
+                    [
+                        sectors[f"{column}_usd"].to_numpy(dtype=float),
+                        sectors["names"].to_numpy(dtype=float),
+                    ]
+                ),
+                hovertemplate=f"%{{y}} {name.lower()}: %{{x:.2%}} of equity "
+                "($%{customdata[0]:,.0f}, %{customdata[1]:,d} names)<extra></extra>",
+            )
+        )
+    day = pd.Timestamp(date).date()
+    height = max(260, 120 + 28 * len(sectors))
+    fig = _chart(
+        fig, f"Weights by sector after {day}", ("Weight", "pct"), ("Sector", "none"), height
+    )
+    fig.update_layout(barmode="relative", hovermode="closest")
+    fig.update_yaxes(autorange="reversed", type="category", showgrid=False)
     return fig

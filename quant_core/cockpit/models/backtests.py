@@ -91,3 +91,75 @@ def top_weights(positions: pd.DataFrame, equity: pd.Series, n: int = 15) -> pd.D
     weights = wide.fillna(0.0).div(equity.reindex(wide.index), axis=0)
     order = weights.abs().mean().sort_values(ascending=False, kind="stable").index[:n]
     return weights[order]
+
+
+# ------------------------------------------------------------------------ holdings as of a date
+
+HOLDING_COLUMNS = ("symbol", "sector", "shares", "close", "value", "weight")
+SECTOR_COLUMNS = ("sector", "names", "long", "short", "net", "gross", "long_usd", "short_usd")
+
+
+def rebalance_dates(trades: pd.DataFrame) -> pd.DatetimeIndex:
+    """Return the sessions the run traded at (its rebalances, and stop or exit sessions), sorted."""
+    return pd.DatetimeIndex(pd.DatetimeIndex(trades["date"]).unique()).sort_values()
+
+
+def holdings_at(
+    positions: pd.DataFrame,
+    equity: pd.Series,
+    date: pd.Timestamp,
+    sectors: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Return the book after the trades of session ``date``: one row per symbol held.
+
+    ``positions`` is the run's record (date, symbol, shares, close, value after each session
+    that traded; nothing for a session that left the book flat). Columns
+    :data:`HOLDING_COLUMNS`: ``shares`` signed (short < 0), ``close`` the session's close (USD),
+    ``value = shares x close`` (USD, short < 0), ``weight = value / equity(date)`` with the
+    equity at that close, and ``sector`` from ``sectors`` (symbol -> sector; ``Unknown`` where
+    it has none). Largest absolute value first; empty when the book was flat.
+    """
+    dates = pd.DatetimeIndex(positions["date"])
+    held = positions.loc[(dates == pd.Timestamp(date)) & (positions["shares"] != 0)]
+    symbols = held["symbol"].astype(str).to_numpy()
+    lookup = pd.Series(dtype=object) if sectors is None else sectors.astype(object)
+    sector = lookup.reindex(symbols).fillna("Unknown").to_numpy(dtype=object)
+    value = held["value"].to_numpy(dtype=float)
+    frame = pd.DataFrame(
+        {
+            "symbol": symbols,
+            "sector": sector,
+            "shares": held["shares"].to_numpy(dtype=float),
+            "close": held["close"].to_numpy(dtype=float),
+            "value": value,
+            "weight": value / float(equity.loc[pd.Timestamp(date)]),
+        }
+    )
+    order = frame["value"].abs().sort_values(ascending=False, kind="stable").index
+    return frame.loc[order].reset_index(drop=True)
+
+
+def sector_weights(holdings: pd.DataFrame) -> pd.DataFrame:
+    """Return the book's weights summed by sector (:data:`SECTOR_COLUMNS`), largest gross first.
+
+    ``long`` = sum of positive weights, ``short`` = sum of negative ones (<= 0), ``net = long +
+    short``, ``gross = long - short`` (fractions of equity); ``long_usd`` and ``short_usd``
+    the same sides in USD (short <= 0); ``names`` how many symbols of the sector are held.
+    """
+    weight = holdings["weight"].astype(float)
+    value = holdings["value"].astype(float)
+    frame = pd.DataFrame(
+        {
+            "sector": holdings["sector"].astype(str),
+            "long": weight.clip(lower=0.0),
+            "short": weight.clip(upper=0.0),
+            "long_usd": value.clip(lower=0.0),
+            "short_usd": value.clip(upper=0.0),
+            "names": 1,
+        }
+    )
+    table = frame.groupby("sector", sort=True).sum()
+    table["net"] = table["long"] + table["short"]
+    table["gross"] = table["long"] - table["short"]
+    table = table.sort_values("gross", ascending=False, kind="stable").reset_index()
+    return table.loc[:, list(SECTOR_COLUMNS)]
