@@ -13,6 +13,10 @@ Values from layers 4 and 5 are read as JSON scalars (``0.05`` is a number, ``tru
 ids, secrets): there the raw text is kept, so ``0123`` stays ``"0123"`` and ``15:45`` a time.
 A later layer that changes ``costs.model`` replaces the whole ``costs`` section, and one that
 changes ``strategy.name`` drops the earlier ``strategy.params``.
+Alert URLs (``alerts.urls``) carry credentials: they are taken from ``secrets.yaml`` and the
+``QC__ALERTS__URLS`` variable only; a non-empty list in ``base.yaml``, ``<env>.yaml`` or a
+``--set`` is refused (an empty one, which turns alerts off, is not). YAML 1.1 reads a bare
+``on:`` key as the boolean true; under ``alerts`` it is read back as the key ``on``.
 The merged result is validated by :class:`config.schema.AppConfig`; an error names the dotted
 key path, the value, where it came from and what was expected. A secret value (see
 :mod:`config.redact`: a credential-like key, a ``SecretStr`` field, anything in ``secrets.yaml``)
@@ -57,6 +61,9 @@ DISCRIMINATED: dict[tuple[str, ...], tuple[str, str | None]] = {
 
 KeyPath: TypeAlias = tuple[str, ...]
 
+# Secret values whatever their key's name: alert URLs hold tokens and passwords.
+SECRET_PATHS: tuple[KeyPath, ...] = (("alerts", "urls"),)
+
 
 def load_config(
     env: str | None = None,
@@ -96,8 +103,11 @@ def load_config(
     files = [base] + [folder / f"{name}.yaml" for name in (env, "secrets") if name]
     for path in files:
         if path.is_file():
-            layer = _read_yaml(path)
-            remember_layer(layer, everything=path.name == SECRETS_FILE)
+            layer = _alerts_on_key(_read_yaml(path))
+            secrets = path.name == SECRETS_FILE
+            remember_layer(layer, everything=secrets)
+            if not secrets:
+                _refuse_alert_urls(layer, str(path))
             _merge(merged, layer, (), str(path), origin)
             logger.info("Loaded config file %s", path)
     _apply_environment(environ, merged, origin)
@@ -112,13 +122,39 @@ def load_config(
 
 
 def _remember_secret_fields(model: BaseModel) -> None:
-    # SecretStr fields are secret whatever their name.
+    # SecretStr fields (and lists of them: alerts.urls) are secret whatever their name.
     for name in type(model).model_fields:
         value = getattr(model, name)
-        if isinstance(value, SecretStr):
-            remember(value.get_secret_value())
-        elif isinstance(value, BaseModel):
-            _remember_secret_fields(value)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, SecretStr):
+                remember(item.get_secret_value())
+            elif isinstance(item, BaseModel):
+                _remember_secret_fields(item)
+
+
+def _alerts_on_key(layer: dict[str, Any]) -> dict[str, Any]:
+    # PyYAML (YAML 1.1) loads a bare `on:` key as True; alerts.on is meant.
+    alerts = layer.get("alerts")
+    if isinstance(alerts, dict) and True in alerts:
+        alerts["on"] = alerts.pop(True)
+    return layer
+
+
+def _refuse_alert_urls(layer: Mapping[str, Any], source: str) -> None:
+    # The URLs carry tokens and passwords: only secrets.yaml (git-ignored) and the
+    # environment may hold them. The URLs themselves are never shown.
+    alerts = layer.get("alerts")
+    urls = alerts.get("urls") if isinstance(alerts, Mapping) else None
+    if isinstance(urls, str):
+        urls = urls.strip()  # a --set gives text: "[]" turns alerts off
+    if urls in (None, [], "", "[]"):
+        return
+    count = len(urls) if isinstance(urls, list) else 1
+    raise ConfigError(
+        f"{source}: alerts.urls holds {count} URL(s) (not shown): alert URLs carry credentials "
+        f"and belong in config/{SECRETS_FILE} (git-ignored; see secrets.example.yaml) or the "
+        "QC__ALERTS__URLS environment variable; move them there"
+    )
 
 
 def _apply_environment(
@@ -130,7 +166,7 @@ def _apply_environment(
         if key.startswith(ENV_PREFIX):
             keys = _split(key[len(ENV_PREFIX) :], "__", f"environment variable {key}")
             value = _scalar(raw, keys, merged)
-            remember_layer(value, keys)
+            remember_layer(value, keys, everything=_is_secret_path(keys))
             _merge(merged, _nest(keys, value), (), f"environment variable {key}", origin)
             logger.info("Applied environment override %s", key)
 
@@ -145,13 +181,20 @@ def _apply_overrides(
             raise ConfigError(f"--set expects section.key=value, got {shown}")
         keys = _split(dotted, ".", f"--set {dotted}")
         value = _scalar(raw, keys, merged)
-        remember_layer(value, keys)
+        remember_layer(value, keys, everything=_is_secret_path(keys))
+        _refuse_alert_urls(_nest(keys, value), f"--set {dotted}")
         _merge(merged, _nest(keys, value), (), f"--set {dotted}", origin)
         logger.info("Applied command-line override %s", dotted)
 
 
 def _looks_secret(text: str) -> bool:
-    return is_secret_path(tuple(text.replace("=", ".").split(".")))
+    keys = tuple(text.replace("=", ".").split("."))
+    return is_secret_path(keys) or _is_secret_path(tuple(k.strip().lower() for k in keys))
+
+
+def _is_secret_path(path: KeyPath) -> bool:
+    # A path at or under one of SECRET_PATHS (alerts.urls, alerts.urls.0).
+    return any(path[: len(secret)] == secret for secret in SECRET_PATHS)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -265,6 +308,7 @@ def _explain(exc: ValidationError, merged: Mapping[str, Any], origin: dict[KeyPa
         # A secret key or field, anything from secrets.yaml, and an unknown key (a misspelt
         # secret?) keep their value to themselves, also out of the message.
         hidden = is_secret_path(path) or _is_secret(model, path) or unknown
+        hidden = hidden or _is_secret_path(path)
         hidden = hidden or Path(source).name == SECRETS_FILE
         if hidden:
             expected = _without(expected, err.get("input"), err["type"])

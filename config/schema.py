@@ -8,6 +8,7 @@ backtest and the live worker read the same sections, so they run the same thing 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,9 +33,11 @@ from config.portfolio_schema import (
 from config.redact import mask
 from config.risk_schema import RiskConfig
 from config.section import Section
+from quant_core.alerts.events import AlertEvent
 
 __all__ = [
     "MOO_CUTOFF",
+    "AlertsConfig",
     "AppConfig",
     "BacktestConfig",
     "BpsCosts",
@@ -239,6 +242,72 @@ class CockpitConfig(Section):
     )
 
 
+class AlertsConfig(Section):
+    """Alerts by apprise URLs (email, Slack, Telegram, Discord, webhooks: quant_core.alerts).
+
+    The URLs carry credentials: they are read from ``config/secrets.yaml`` or the environment
+    variable ``QC__ALERTS__URLS`` only (the loader refuses them anywhere else) and never printed.
+    """
+
+    urls: list[SecretStr] = Field(
+        default_factory=list,
+        description="apprise URLs (tgram://..., mailto://..., json://host:port/path), in "
+        "secrets.yaml or QC__ALERTS__URLS (a JSON list, or URLs separated by spaces). "
+        "Default: none (no alert is sent)",
+    )
+    on: list[AlertEvent] = Field(
+        default_factory=lambda: list(AlertEvent),
+        description="Events that alert: halt, flat, stop, disconnect, reject, stale_data, "
+        "daily_report, error. Default: all of them",
+    )
+    disconnect_after_s: NonNegativeFloat = Field(
+        default=60.0,
+        description="A broker connection down this long alerts (once per outage); a shorter "
+        "drop does not. Seconds. Default: 60",
+    )
+    min_interval_s: NonNegativeFloat = Field(
+        default=300.0,
+        description="The same alert (event and title) at most once per this many seconds. "
+        "Default: 300",
+    )
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _url_list(cls, value: Any) -> Any:
+        # QC__ALERTS__URLS is text: a JSON list, or URLs separated by white space (an apprise
+        # URL has no space in it; a comma can be part of one, so it does not separate them).
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    value = json.loads(text)
+                except json.JSONDecodeError:
+                    raise ValueError("not a JSON list of URLs") from None
+            else:
+                value = text.split()
+        if value is None:
+            return []
+        if not isinstance(value, list | tuple):
+            raise ValueError("expected a list of URL texts")  # the values are not shown
+        texts = [u.get_secret_value() if isinstance(u, SecretStr) else u for u in value]
+        if not all(isinstance(u, str) for u in texts):
+            raise ValueError("expected a list of URL texts")
+        return [u.strip() for u in texts if u.strip()]
+
+    @field_validator("on", mode="before")
+    @classmethod
+    def _event_list(cls, value: Any) -> Any:
+        # QC__ALERTS__ON=halt,flat (a JSON list works too).
+        if isinstance(value, str):
+            return [part for part in value.replace(",", " ").split() if part]
+        return value
+
+    @field_validator("on")
+    @classmethod
+    def _once_each(cls, value: list[AlertEvent]) -> list[AlertEvent]:
+        return list(dict.fromkeys(value))
+
+
 class LoggingConfig(Section):
     """Log settings."""
 
@@ -260,6 +329,7 @@ class AppConfig(Section):
     risk: RiskConfig = RiskConfig()
     ib: IBConfig = IBConfig()
     cockpit: CockpitConfig = CockpitConfig()
+    alerts: AlertsConfig = AlertsConfig()
     logging: LoggingConfig = LoggingConfig()
 
     def sanitized(self) -> dict[str, Any]:

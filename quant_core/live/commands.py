@@ -7,7 +7,9 @@ the latches. A DISCONNECTED worker answers too, saying what it could not do. Eve
 accepted or refused, is acknowledged in the state (a typed
 :class:`~quant_core.live.state.CommandAck`) and appended to the one audit log,
 ``commands.log.jsonl``; nothing a command file holds can stop the worker. While the broker is
-away, commands keep being answered through the back-off (:func:`answer_while_away`).
+away, commands keep being answered through the back-off (:func:`answer_while_away`). FLAT and
+STOP are alerted (``live.alerting``), and so is a connection down past
+``alerts.disconnect_after_s`` (timed through the back-off).
 """
 
 from __future__ import annotations
@@ -134,6 +136,7 @@ def execute(worker: Worker, command: Command) -> Outcome:
         latch_stop(worker.live_dir, command)
         worker.transition(WorkerState.STOPPED, f"STOP {command.id}: no order or position touched")
         worker.stop_requested = True
+        worker.alerting.stop(command)
         return Outcome("stopped; orders and positions left as they are")
     worker.lift_latches()
     worker.transition(WorkerState.RUNNING, f"RESUME {command.id}")
@@ -147,10 +150,12 @@ def _while_disconnected(worker: Worker, command: Command) -> Outcome:
         reason = f"FLAT {command.id} while disconnected: no new strategy orders until RESUME"
         worker.before_disconnect = (WorkerState.HALTED, reason)
         save_halt(worker.live_dir, reason, worker.wall())
-        return Outcome(
+        outcome = Outcome(
             "not executed: disconnected from the broker, no position was closed; "
             "the worker stays HALTED once reconnected. Send FLAT again then, or use TWS"
         )
+        worker.alerting.flat(command, {}, outcome.result)
+        return outcome
     if command.command is CommandKind.CANCEL:
         return Outcome(
             "not executed: disconnected from the broker, no order was cancelled. "
@@ -168,6 +173,7 @@ def flat(worker: Worker, command: Command) -> Outcome:
     cancelled, stuck = cancel_all(worker)
     positions = [p for p in worker.broker.positions() if abs(p.quantity) > SHARE_EPSILON]
     held = len(positions)
+    before = {p.symbol: p.quantity for p in positions}  # what FLAT closes, for its alert
     deadline = time.monotonic() + worker.cfg.live.flat_timeout_s
     while positions and time.monotonic() <= deadline:
         orders = [
@@ -204,6 +210,7 @@ def flat(worker: Worker, command: Command) -> Outcome:
             f"flat: {held} position(s) closed at market, {cancelled} open order(s) "
             "cancelled; HALTED until RESUME"
         )
+    worker.alerting.flat(command, before, result)
     return Outcome(result, {"left": left, "not_cancelled": [o.ref for o in stuck]})
 
 
@@ -244,6 +251,7 @@ def answer_while_away(worker: Worker, seconds: float) -> None:
         except TemporaryBrokerError:  # the socket went too (TWS restarting): the reconnect
             time.sleep(min(left, DISCONNECTED_POLL_S))  # after this starts afresh
         take(worker)
+        worker.alerting.tick()  # down past alerts.disconnect_after_s: page once
         due = time.monotonic() - written >= worker.cfg.live.heartbeat_s
         if worker.answered != answered or due:
             worker.write_state()  # a heartbeat, and the answers, while disconnected

@@ -23,10 +23,16 @@ if TYPE_CHECKING:
     from quant_core.live.worker import Worker
 
 
-def halt(worker: Worker, reason: str) -> None:
-    """Move ``worker`` to HALTED with ``reason`` (not saved) and report it in the errors."""
+def halt(worker: Worker, reason: str, *, stale: bool = False) -> None:
+    """Move ``worker`` to HALTED with ``reason`` (not saved) and report it in the errors.
+
+    ``stale``: a rebalance refused on data that do not reach T-1 (the model's factors), alerted
+    as STALE_DATA; otherwise the report is an ERROR alert (``live.alerting``).
+    """
     worker.transition(WorkerState.HALTED, reason, save=False)
-    worker.report_error(reason)
+    worker.report_error(reason, alert=not stale)
+    if stale:
+        worker.alerting.stale(reason)
 
 
 def at_start(worker: Worker) -> None:
@@ -49,5 +55,5 @@ def plan_or_halt(worker: Worker, t: int, session: dt.date) -> Plan | None:
     try:
         return worker.planner.plan(t, session)
     except ModelNotReady as exc:
-        halt(worker, f"rebalance for {session} refused: {exc}")
+        halt(worker, f"rebalance for {session} refused: {exc}", stale=True)
         return None

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from config.schema import AppConfig
+from quant_core.alerts.events import AlertSink
+from quant_core.alerts.sender import build_sink
 from quant_core.broker import Broker
 from quant_core.calendar import get_calendar
 from quant_core.data.panels import FIELDS, MarketData
@@ -42,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 COMMAND_POLL_S = 0.02  # seconds between checks for a command when no event came
 ONCE_SETTLE_S = 3.0  # --once: how long the broker gets to fill before the final state
+ALERTS_CLOSE_S = 10.0  # at exit, how long the alerts still queued get to go out
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +89,25 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
     """Run the worker as asked; return the state it ended in.
 
     ``broker`` is the IB broker when ``live.broker: ib`` (the entry point builds it: ``live``
-    never imports ``ib``); the simulated broker otherwise.
+    never imports ``ib``); the simulated broker otherwise. With ``alerts.urls`` set, the worker
+    pages through apprise (``quant_core.alerts``); what is still queued at the end gets
+    ``ALERTS_CLOSE_S`` seconds to go out.
     """
     mode = check_mode(cfg, request)
+    alerts = build_sink(cfg.alerts)  # a URL apprise cannot use stops us here (ConfigError)
+    try:
+        return _run(cfg, request, broker, mode, alerts)
+    finally:
+        alerts.close(ALERTS_CLOSE_S)  # what is queued goes out (the last alerts: STOP, ...)
+
+
+def _run(
+    cfg: AppConfig,
+    request: LiveRequest,
+    broker: Broker | None,
+    mode: WorkerMode,
+    alerts: AlertSink,
+) -> WorkerState:
     if mode is not WorkerMode.SIM and broker is None:
         raise ConfigError("live.broker: ib needs the IB broker, which run_live_strategy.py builds")
     if mode is not WorkerMode.SIM and request.replay:
@@ -160,6 +179,7 @@ def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = Non
         sleep=broker.wait,
         price_feed=price_feed,
     )
+    worker.alerts = alerts  # alerts.urls set: apprise, off the loop (quant_core.alerts)
     with _signals_stop(worker) as signalled:
         _drive(worker, data, warehouse, cfg, request, span)
     if signalled:  # the worker has finished cleanly; now report the interruption (exit 130)

@@ -42,6 +42,7 @@ from quant_core.calendar import get_calendar
 from quant_core.data.panels import MarketData
 from quant_core.errors import BrokerLinkDown, TemporaryBrokerError
 from quant_core.live import commands, files, refusal, replay
+from quant_core.live.alerting import WorkerAlerts
 from quant_core.live.book_risk import BookRiskWatch
 from quant_core.live.crash_hook import crash_point_for_tests
 from quant_core.live.daily_close import DailyCloseWatch
@@ -160,6 +161,7 @@ class Worker:
         self.daily = DailyCloseWatch()
         # Alerts go out through this sink, off the loop (quant_core.alerts); none by default.
         self.alerts: AlertSink = NullSink()
+        self.alerting = WorkerAlerts(self)  # what pages (live.alerting), the outage timer too
         self.stop_requested = False
         self.finished = False
         self.replay_finished: dt.date | None = None  # the last session of a replay run to its end
@@ -180,6 +182,7 @@ class Worker:
         """Move to ``new`` and log why; a halt is saved (``save``): a restart comes up HALTED."""
         if new is not self.state or reason != self.reason:
             logger.info("Worker state %s -> %s: %s", self.state, new, reason)
+        self.alerting.transition(self.state, new, reason)
         self.state, self.reason = new, reason
         if new is WorkerState.HALTED and save:
             files.save_halt(self.live_dir, reason, self.wall())
@@ -224,7 +227,7 @@ class Worker:
         if self.state is not WorkerState.DISCONNECTED:
             self.before_disconnect = (self.state, self.reason)
             self.transition(WorkerState.DISCONNECTED, f"{error}; reconnecting")
-            self.report_error(str(error))
+            self.report_error(str(error), alert=False)  # paged past disconnect_after_s
         delay = min(RECONNECT_MAX_S, RECONNECT_BASE_S * 2**attempt) * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not security
         if isinstance(error, BrokerLinkDown):  # TWS is up, its link to IB is not
             delay = min(delay, LINK_POLL_S)
@@ -259,18 +262,16 @@ class Worker:
         self.limit_watch.check(self)
         if (closed := self.daily.due(self)) is not None:
             self.daily.record(self, closed)  # once per session, after its close
-        for order in self.broker.rejections():
-            self.report_error(
-                f"order {order.ref} ({order.side.value} {order.quantity:g} {order.symbol}) "
-                f"was rejected: {order.reason}"
-            )
+        self.alerting.rejections(self.broker.rejections())  # listed in the errors, and paged
         self.write_state()
 
-    def report_error(self, message: str) -> None:
-        """Log ``message`` and list it in the state's errors (once while it repeats)."""
+    def report_error(self, message: str, *, alert: bool = True) -> None:
+        """Log ``message`` and list it in the state's errors (once while it repeats); alert it."""
         if not self.errors or self.errors[-1].message != message:
             logger.error("%s", message)
             self.errors.append(WorkerError(self.wall(), message))
+            if alert:  # an ERROR, or STALE_DATA for the planner's refusal (live.alerting)
+                self.alerting.error(message)
 
     # ------------------------------------------------------------------------ rebalancing
 
