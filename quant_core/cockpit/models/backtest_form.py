@@ -78,6 +78,11 @@ class ParamSpec:
         return "%d" if self.kind == "int" else "%.3f"
 
 
+def param_key(strategy: str, name: str) -> str:
+    """Return the session-state key of strategy ``strategy``'s parameter ``name``'s widget."""
+    return f"bt_param__{strategy}__{name}"
+
+
 def param_specs(model: type[BaseModel]) -> list[ParamSpec]:
     """Return one form field per field of a params model, in declaration order."""
     return [field_spec(name, info) for name, info in model.model_fields.items()]

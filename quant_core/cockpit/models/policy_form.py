@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel
 
 from config import load_config
@@ -184,10 +185,15 @@ def overrides(fields: Sequence[ConfigField], values: Mapping[str, Any]) -> list[
 
 @dataclass(frozen=True, slots=True)
 class RunCheck:
-    """What :func:`check_run` found: problems stop the run, notes only inform."""
+    """What :func:`check_run` found: problems stop the run, notes only inform.
+
+    ``first`` is the run's first session (its first rebalance) when the period has one; it
+    takes no part in comparisons.
+    """
 
     problems: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    first: pd.Timestamp | None = field(default=None, compare=False)
 
 
 def config_problems(exc: ConfigError) -> list[str]:
@@ -233,7 +239,7 @@ def check_run(overrides: Sequence[str], sessions: np.ndarray) -> RunCheck:
         return RunCheck((str(exc),))
     warmup = decision_warmup(strategy, policy)
     try:
-        session_range(sessions, warmup, cfg.backtest.start, cfg.backtest.end)
+        first, _ = session_range(sessions, warmup, cfg.backtest.start, cfg.backtest.end)
     except DataError as exc:
         why = str(exc)
         if policy.history > strategy.warmup:
@@ -243,7 +249,7 @@ def check_run(overrides: Sequence[str], sessions: np.ndarray) -> RunCheck:
                 f"{policy.construction.lookback} returns plus one close)"
             )
         return RunCheck((why,))
-    return RunCheck(notes=tuple(notes(cfg)))
+    return RunCheck(notes=tuple(notes(cfg)), first=pd.Timestamp(sessions[first]))
 
 
 def notes(cfg: AppConfig) -> list[str]:

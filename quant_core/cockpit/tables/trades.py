@@ -9,6 +9,7 @@ figures behind each are in the run's decisions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -131,14 +132,49 @@ def trade_row_styles(view: pd.DataFrame) -> pd.DataFrame:
 
 
 MONEY_COLUMNS = ("signal_price", "open_price", "exec_price", "notional", "commission", "slippage")
+UNFILLED = "unfilled"  # the fill price and notional of an order that traded nothing
+NO_OPEN = "no open"  # the open of a symbol that had no open price that session
+FILL_COLUMNS = ("exec_price", "notional")
+
+
+def _words(view: pd.DataFrame) -> dict[str, tuple[pd.Series, str]]:
+    # column -> (rows that show a word instead of a number, the word)
+    out: dict[str, tuple[pd.Series, str]] = {}
+    if "filled" in view:
+        nothing = view["filled"].fillna(0).eq(0)
+        out |= {c: (nothing, UNFILLED) for c in FILL_COLUMNS if c in view}
+    if "open_price" in view:
+        out["open_price"] = (view["open_price"].isna(), NO_OPEN)
+    return out
+
+
+def _word(text: str) -> Callable[[Any], str]:
+    # A cell formatter that shows ``text`` whatever the value under it.
+    return lambda _: text
 
 
 def trades_styler(view: pd.DataFrame) -> Styler:
-    """Return the trades table styled: flagged rows coloured, $ and shares formatted."""
+    """Return the trades table styled: flagged rows coloured, $ and shares formatted.
+
+    An order that filled nothing (``rejected_no_price``, or truncated to 0 shares) shows
+    ``unfilled`` as its fill price and notional, and a session without an open price (an
+    unfilled order, an exit at the last close) ``no open`` as its open: never an empty price
+    the grid would draw as "None". The stored trades keep NaN there (and the CSV download,
+    empty cells); only the table's cells hold a 0 under the word, so the columns still sort as
+    numbers (an unfilled order with the zeros).
+    """
+    words = _words(view)
+    shown = view.copy()
+    for column, (rows, _) in words.items():
+        shown[column] = shown[column].mask(rows, 0.0)
     formats: dict[str, Any] = {c: "${:,.2f}" for c in MONEY_COLUMNS if c in view}
     formats |= {c: "{:,.0f}" for c in ("requested", "filled") if c in view}
     formats["date"] = lambda d: f"{d:%Y-%m-%d}"
-    return view.style.apply(trade_row_styles, axis=None).format(formats, na_rep="-")
+    styler = shown.style.apply(trade_row_styles, axis=None).format(formats, na_rep="-")
+    for column, (rows, word) in words.items():
+        if rows.any():
+            styler = styler.format(_word(word), subset=pd.IndexSlice[shown.index[rows], [column]])
+    return styler
 
 
 def status_counts(trades: pd.DataFrame) -> dict[str, int]:
@@ -168,3 +204,16 @@ def status_line(trades: pd.DataFrame) -> str:
         f"**{counts[HALT_FLAT]:,} halt exits** (account limit, on_breach: flat; grey)"
         f"{others}. Prices and costs in $, quantities in shares."
     )
+
+
+def trades_plain(view: pd.DataFrame) -> pd.DataFrame:
+    """Return the trades for a table too large to style: the word columns as text.
+
+    The columns where :func:`trades_styler` shows a word (``unfilled``, ``no open``) become
+    text (``$12.34`` or the word), so no cell reads "None"; every other column keeps numbers.
+    """
+    shown = view.copy()
+    for column, (rows, word) in _words(view).items():
+        text = view[column].map(lambda v: "-" if pd.isna(v) else f"${v:,.2f}")
+        shown[column] = text.mask(rows, word).astype(object)
+    return shown

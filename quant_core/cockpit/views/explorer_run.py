@@ -109,8 +109,11 @@ def _trades(run: StoredRun) -> None:
     if view.size <= STYLED_CELLS:
         data: Any = trade_table.trades_styler(view)
     else:
-        st.caption("Row colours are off for a table this large: use the toggle above.")
-        data = view
+        st.caption(
+            "Row colours are off for a table this large (prices shown as text): use the "
+            "toggle above."
+        )
+        data = trade_table.trades_plain(view)
     st.dataframe(data, key="trades", hide_index=True, height=380, column_config=TRADE_COLUMNS)
 
 
