@@ -31,8 +31,9 @@ from quant_core import cli
 from quant_core.backtest import report
 from quant_core.backtest.records import event_line
 from quant_core.backtest.run import BacktestRun, run_backtest
+from quant_core.backtest.run_admin import run_folder
 from quant_core.backtest.tearsheet import write_tearsheet
-from quant_core.errors import ConfigError, DataError
+from quant_core.errors import ConfigError
 
 
 def _date(text: str) -> dt.date:
@@ -87,13 +88,6 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     return out
 
 
-def _stored_run(root: Path, run_id: str) -> Path:
-    folder = root / run_id
-    if not (folder / "summary.parquet").is_file():
-        raise DataError(f"no stored backtest run {run_id!r} in {root}")
-    return folder
-
-
 def _print_run(run: BacktestRun, written: Path | None, *, json_out: bool, console: Console) -> None:
     """Print a finished run: one JSON object, or the tables (metrics, events, trades)."""
     if json_out:
@@ -125,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             return cli.ExitCode.OK
         cfg = cli.prepare("backtest", _overrides(args))
         if args.report_only:
-            path = write_tearsheet(_stored_run(cfg.paths.data_dir / "backtests", args.report_only))
+            # A run id, never a path: run_folder refuses "../x" and names a missing run.
+            path = write_tearsheet(run_folder(cfg.paths.data_dir / "backtests", args.report_only))
             if args.json:
                 sys.stdout.write(
                     json.dumps({"run_id": args.report_only, "report": str(path)}) + "\n"

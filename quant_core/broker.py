@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class Side(StrEnum):
@@ -94,6 +94,8 @@ class Order:
 
     ``order_id`` is the broker's; an order another API client of the same IB login placed is
     ``"<client id>/<order id>"``: visible, but only its own client (or TWS) can cancel it.
+    ``decision_price`` is the price the worker sized it from (a rebalance's: the close of T-1),
+    journaled with it for the daily report's implementation shortfall; None when none applies.
     """
 
     order_id: str
@@ -106,6 +108,7 @@ class Order:
     status: OrderStatus = OrderStatus.PENDING
     filled: float = 0.0
     reason: str = ""
+    decision_price: float | None = None
 
     @property
     def signed(self) -> float:
@@ -120,7 +123,13 @@ class Order:
 
 @dataclass(frozen=True, slots=True)
 class Fill:
-    """One execution: shares at a price, with its commission (account currency)."""
+    """One execution: shares at a price, with its commission (account currency).
+
+    ``arrival_price`` is the price the execution aimed at when the broker knows it: the open of
+    its session (the simulated broker's fills at the open; an exit at a gone symbol's last close
+    aims at that close). None when the broker cannot say at once (IB: asked from the session's
+    daily bar at the close, :class:`SessionOpens`).
+    """
 
     order_id: str
     ref: str
@@ -131,6 +140,7 @@ class Fill:
     commission: float
     time: dt.datetime
     exec_id: str = ""
+    arrival_price: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,4 +233,13 @@ class Broker(Protocol):
 
         A broker that quotes in batches calls ``on_batch`` after each (the worker's heartbeat).
         """
+        ...
+
+
+@runtime_checkable
+class SessionOpens(Protocol):
+    """A broker that can tell the open of a session: the arrival price of its fills."""
+
+    def session_opens(self, symbols: list[str], session: dt.date) -> dict[str, float]:
+        """Return the open of ``session`` per symbol; symbols it cannot say are left out."""
         ...

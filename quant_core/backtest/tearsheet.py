@@ -58,6 +58,14 @@ _ANCHOR = re.compile(
 _SCRIPT = re.compile(r"<script\b.*?</script>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[a-zA-Z][^>]*>")
 _SVG_PROLOG = re.compile(r"<\?xml[^>]*\?>|<!DOCTYPE svg[^>]*>|<metadata>.*?</metadata>", re.S)
+# QuantStats' rolling figures (beta, volatility, Sharpe, Sortino) use a window of half a year of
+# 252 sessions: a run with no more returns than that gets empty axes with meaningless dates.
+QS_ROLLING = 126
+_QS_ROLLING_FIGURES = re.compile(
+    r"""<div id="rolling_(?:beta|vol|sharpe|sortino)">.*?</div>\s*""", re.S
+)
+# QuantStats labels its CAGR "CAGR﹪" (U+FE6A, SMALL PERCENT SIGN): few fonts have the glyph.
+_QS_GLYPHS = {"\ufe6a": "%"}
 _qs_rc: dict[str, Any] | None = None  # QuantStats' matplotlib settings, captured at its import
 # matplotlib's settings and pyplot are process-wide: one report at a time (cockpit sessions are
 # threads of one process).
@@ -112,10 +120,12 @@ def load_report_data(folder: Path) -> ReportData:
 
 @contextmanager
 def _matplotlib(rc: dict[str, Any] | None = None) -> Iterator[None]:
-    # Agg, DejaVu Sans, no findfont chatter; rcParams restored afterwards.
+    # Agg, DejaVu Sans, no findfont chatter; rcParams and the backend restored afterwards (a
+    # notebook's inline backend, a script's GUI one keep working after a report).
     import matplotlib
 
-    if matplotlib.get_backend().lower() != "agg":
+    backend = matplotlib.get_backend()
+    if backend.lower() != "agg":
         matplotlib.use("Agg")
     fonts = logging.getLogger("matplotlib.font_manager")
     level = fonts.level
@@ -127,6 +137,11 @@ def _matplotlib(rc: dict[str, Any] | None = None) -> Iterator[None]:
             yield
     finally:
         fonts.setLevel(level)
+        if matplotlib.get_backend() != backend:
+            try:
+                matplotlib.use(backend)
+            except (ImportError, ValueError, RuntimeError) as exc:  # e.g. its display is gone
+                logger.warning("Could not restore the matplotlib backend %s: %s", backend, exc)
 
 
 def _returns(curve: pd.Series, name: str) -> pd.Series:
@@ -164,7 +179,25 @@ def quantstats_part(data: ReportData) -> tuple[str, str]:
     body = re.search(r"<body[^>]*>(.*)</body>", document, re.S)
     if body is None:
         raise DataError("QuantStats wrote no HTML body")
-    return styles, _SVG_PROLOG.sub("", body.group(1))
+    return styles, _tidy(body.group(1), len(returns))
+
+
+def _tidy(body: str, returns: int) -> str:
+    # QuantStats' body without SVG prologs, with glyphs every font has, and without its rolling
+    # figures when the run is too short for their window (a note says so instead).
+    body = _SVG_PROLOG.sub("", body)
+    for glyph, text in _QS_GLYPHS.items():
+        body = body.replace(glyph, text)
+    if returns <= QS_ROLLING:
+        message = (
+            f"QuantStats' rolling beta, volatility, Sharpe and Sortino use {QS_ROLLING} sessions: "
+            f"this run has {returns} daily returns, too few to draw them."
+        )
+        first = _QS_ROLLING_FIGURES.search(body)
+        if first is not None:  # the note where the first figure was, the figures gone
+            rest = _QS_ROLLING_FIGURES.sub("", body[first.end() :])
+            body = body[: first.start()] + note(message) + rest
+    return body
 
 
 @contextmanager

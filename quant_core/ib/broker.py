@@ -9,6 +9,7 @@ to our frozen types (``quant_core.broker``). Every order carries our order refer
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +29,8 @@ COMMISSION_GRACE_S = 5.0  # how long a fill waits for its commission report
 QUOTE_BATCH = 50  # snapshot quotes asked at once (each holds one of ~100 market data lines)
 FLUSH_POLL_S, FLUSH_TIMEOUT_S = 0.05, 30.0  # place(): waiting for the client's paced queue
 DELAYED_DATA = 3  # IB's market data type: delayed (15-20 minutes late), free
+HISTORY_BATCH = 40  # daily bars asked at once (IB allows 50 historical requests open)
+HISTORY_PACING = 162  # a history request's own error (pacing, or no data): not the link's
 
 
 class IBBroker:
@@ -281,6 +284,35 @@ class IBBroker:
             if on_batch is not None:
                 on_batch()
         return tickers
+
+    def session_opens(self, symbols: list[str], session: dt.date) -> dict[str, float]:
+        """Return the open of ``session`` per symbol: the arrival price of its fills.
+
+        From IB's daily bars (trades, regular hours) of the last few sessions up to now, asked
+        once the session has opened (the worker asks at its close), the session's bar picked by
+        its date. A symbol IB has no bar for, or that does not answer within ``timeout_s``, is
+        left out: its fills' arrival price stays unknown. The requests' own errors (162: no
+        data, pacing) are forgotten, so they never make the worker back off or reconnect.
+        """
+        opens: dict[str, float] = {}
+        with self._sending():
+            for start in range(0, len(symbols), HISTORY_BATCH):
+                batch = symbols[start : start + HISTORY_BATCH]
+                requests = [
+                    self.ib.reqHistoricalDataAsync(
+                        mapping.stock(symbol), "", "5 D", "1 day", "TRADES", True,
+                        timeout=self.timeout_s,
+                    )
+                    for symbol in batch
+                ]  # fmt: skip
+                answers = ibapi.util.run(*requests)  # one request: its answer, not a list
+                answered = answers if len(requests) > 1 else [answers]
+                for symbol, bars in zip(batch, answered, strict=True):
+                    price = mapping.session_open(bars, session)
+                    if price is not None:
+                        opens[symbol] = price
+            self.connection.forget(HISTORY_PACING)
+        return opens
 
     def rejections(self) -> list[Order]:
         """Return the orders IB refused since the last call (201 and kin), with IB's reason."""

@@ -147,6 +147,16 @@ def fill(ib_fill: Any) -> tuple[Fill, bool]:
     return mapped, priced
 
 
+def session_open(bars: Iterable[Any], session: dt.date) -> float | None:
+    """Return the open of ``session`` among IB's daily bars, None without a positive one."""
+    for bar in bars:
+        day = bar.date.date() if isinstance(bar.date, dt.datetime) else bar.date
+        if day == session:
+            price = number_or_none(bar.open)
+            return price if price is not None and price > 0 else None
+    return None
+
+
 def positions(ib_positions: Iterable[Any], portfolio: Iterable[Any]) -> list[Position]:
     """Return every non-zero IB position, marked at the portfolio's market price (NaN if none)."""
     prices = {i.contract.conId: i.marketPrice for i in portfolio}

@@ -12,11 +12,16 @@ figure under its date.
 Rows go into the journal (``live/journal_daily.py``: one per account and session, replaced if
 taken again) and the last :data:`DAILY_KEPT` are kept in the state document's ``daily``, read
 back from the journal at start, so a restart or a kill loses none.
+
+Then the session's daily report (``live/report_worker.py``): journaled, written into
+``<live_dir>/reports/`` (a page per session and the account's parquet files, written again from
+the journal at start) and announced (``AlertEvent.DAILY_REPORT``: a short text, no account id).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 from collections import deque
 from collections.abc import Sequence
@@ -28,11 +33,15 @@ import pandas as pd
 from quant_core.alerts.events import AlertEvent
 from quant_core.broker import Position
 from quant_core.data.panels import MarketData, forward_fill
+from quant_core.live.daily_report import summary
+from quant_core.live.report_worker import record_report, restore_files, write_reports
 from quant_core.live.state_risk import DailyClose, SectorExposureRow
 from quant_core.portfolio.risk_report import UNKNOWN_SECTOR, sector_exposure, sector_names
 
 if TYPE_CHECKING:
     from quant_core.live.worker import Worker
+
+logger = logging.getLogger(__name__)
 
 DAILY_KEPT = 260  # session closes in the state document: a year and some
 
@@ -78,13 +87,19 @@ class DailyCloseWatch:
     def __init__(self) -> None:
         self.rows: deque[DailyClose] = deque(maxlen=DAILY_KEPT)
         self.loaded = False
+        self.since: dt.datetime | None = None  # the last report's time: commands after it
+        self.pending: list[dt.date] | None = None  # reports whose files wait (defer())
 
     def load(self, worker: Worker) -> None:
-        """Read the account's last rows back from the journal (at start, once connected)."""
+        """Read the account's last rows back from the journal (at start, once connected).
+
+        The reports' files are written again from the journal (a kill may have cut them).
+        """
+        mode, account = worker.options.mode, worker.broker.account_id
         self.rows.clear()
-        self.rows.extend(
-            worker.journal.daily_closes(worker.options.mode, worker.broker.account_id, DAILY_KEPT)
-        )
+        self.rows.extend(worker.journal.daily_closes(mode, account, DAILY_KEPT))
+        self.since = worker.journal.last_report_at(str(mode), account) or worker.started_at
+        restore_files(worker)
         self.loaded = True
 
     def due(self, worker: Worker) -> dt.date | None:
@@ -115,10 +130,44 @@ class DailyCloseWatch:
         kept = [r for r in self.rows if r.session != session]
         self.rows.clear()
         self.rows.extend(sorted([*kept, row], key=lambda r: r.session)[-DAILY_KEPT:])
-        equity = "n/a" if row.equity is None else f"${row.equity:,.2f}"
-        worker.alerts.notify(
-            AlertEvent.DAILY_REPORT,
-            f"Daily report {session.isoformat()}",
-            f"Close of {session.isoformat()}: equity {equity}, gross exposure {row.gross:.1%}.",
-        )
+        self.report(worker, session, row, account.cash)
         return row
+
+    def report(self, worker: Worker, session: dt.date, row: DailyClose, cash: float) -> None:
+        """Make the daily report of ``session`` (``live.report_worker``) and announce it.
+
+        The close row is on record whatever happens here: a report that fails is reported as an
+        error (the worker goes on), and announced by the row's figures alone.
+        """
+        since, now = self.since or worker.started_at, worker.wall()
+        title = f"Daily report {session.isoformat()}"
+        try:
+            write = self.pending is None
+            document = record_report(worker, session, row, cash, (since, now), write=write)
+        except Exception as exc:  # the worker loop's boundary: report, carry on
+            logger.exception("The daily report of %s failed", session)
+            worker.report_error(f"daily report of {session} failed: {type(exc).__name__}: {exc}")
+            equity = "n/a" if row.equity is None else f"${row.equity:,.2f}"
+            text = f"Close of {session.isoformat()}: equity {equity} (no report: see the errors)."
+            worker.alerts.notify(AlertEvent.DAILY_REPORT, title, text)
+            return
+        self.since = now
+        if self.pending is not None:
+            self.pending.append(session)
+        worker.alerts.notify(AlertEvent.DAILY_REPORT, title, summary(document))
+
+    def defer(self) -> None:
+        """Journal each report at once, and write the files at :meth:`flush` only.
+
+        A replay at full speed (nobody reads a page a millisecond old): the files of a few
+        hundred sessions are written once, at its end, not rewritten at every close.
+        """
+        self.pending = []
+
+    def flush(self, worker: Worker) -> None:
+        """Write the files of the reports deferred since :meth:`defer` (and stop deferring)."""
+        if self.pending is None:
+            return
+        sessions, self.pending = self.pending, None
+        if sessions:
+            write_reports(worker, sorted(set(sessions)))

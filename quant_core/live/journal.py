@@ -38,6 +38,7 @@ from quant_core.live.journal_decisions import NOT_SENT as NOT_SENT
 from quant_core.live.journal_decisions import STOPS as STOPS
 from quant_core.live.journal_decisions import UNSENT as UNSENT
 from quant_core.live.journal_decisions import Decisions
+from quant_core.live.journal_reports import REPORT_SCHEMA, REPORT_TABLES, Reports
 from quant_core.live.state import LastDecision
 
 INTENDED = "intended"  # an intent: journaled, not yet confirmed (not OrderStatus.PENDING)
@@ -71,13 +72,22 @@ SCHEMA = (
     "ALTER TABLE decisions ADD COLUMN IF NOT EXISTS bindings VARCHAR",
     "ALTER TABLE decisions ADD COLUMN IF NOT EXISTS left_out VARCHAR",
     "ALTER TABLE decisions ADD COLUMN IF NOT EXISTS fallback VARCHAR",
+    # The daily report's prices: what an order was sized from (a rebalance's close of T-1), what
+    # it was sent for (a stop's kind; never overwritten by the broker's answers), and the price
+    # an execution aimed at (its session's open; NULL until known, live/journal_reports.py).
+    "ALTER TABLE orders ADD COLUMN IF NOT EXISTS decision_price DOUBLE",
+    "ALTER TABLE orders ADD COLUMN IF NOT EXISTS purpose VARCHAR",
+    "ALTER TABLE fills ADD COLUMN IF NOT EXISTS arrival_price DOUBLE",
     *DAILY_SCHEMA,  # one row per account and session close (live/journal_daily.py)
+    *REPORT_SCHEMA,  # the daily reports (live/journal_reports.py)
 )
 ORDER_COLUMNS = (
-    "run_id, session, order_id, ref, symbol, side, quantity, status, reason, ts, recovered, batch"
+    "run_id, session, order_id, ref, symbol, side, quantity, status, reason, ts, recovered, batch, "
+    "decision_price, purpose"
 )
 FILL_COLUMNS = (
-    "run_id, order_id, ref, symbol, side, quantity, price, commission, ts, exec_id, recovered"
+    "run_id, order_id, ref, symbol, side, quantity, price, commission, ts, exec_id, recovered, "
+    "arrival_price"
 )
 
 
@@ -87,7 +97,7 @@ def _values(rows: list[list[Any]]) -> tuple[str, list[Any]]:
     return ", ".join([row] * len(rows)), [v for r in rows for v in r]
 
 
-class Journal(Decisions, DailyCloses):
+class Journal(Decisions, DailyCloses, Reports):
     """Append-only records of one worker, across its runs (reconciliation settles intents)."""
 
     def __init__(self, path: Path) -> None:
@@ -147,6 +157,8 @@ class Journal(Decisions, DailyCloses):
                 at,
                 recovered,
                 batch,
+                o.decision_price,
+                o.reason if status == INTENDED else None,  # what a batch was sent for
             ]
             for o in orders
         ]
@@ -265,6 +277,7 @@ class Journal(Decisions, DailyCloses):
                 f.time,
                 f.exec_id,
                 recovered,
+                f.arrival_price,
             ]
             for f in unique.values()
         ]
@@ -326,7 +339,15 @@ class Journal(Decisions, DailyCloses):
 
     def table(self, name: str) -> pd.DataFrame:
         """Return one table (for tests and the cockpit)."""
-        if name not in {"runs", "orders", "fills", "equity", "decisions", *DAILY_TABLES}:
+        if name not in {
+            "runs",
+            "orders",
+            "fills",
+            "equity",
+            "decisions",
+            *DAILY_TABLES,
+            *REPORT_TABLES,
+        }:
             raise ValueError(f"no journal table {name!r}")
         return self._frame(f"SELECT * FROM {name}")  # noqa: S608 - fixed names
 

@@ -12,8 +12,9 @@ broker, or on record in the journal), cancels what an earlier session left open,
 buys against the cash at the broker's current prices (the backtest's fill kernel,
 ``portfolio.ledger.execute``) and tags each order with its reference (``broker.OrderRef``:
 ``qc:<session>:<symbol>``), so that a restarted worker finds its own orders for the session and
-does not send them again. The batch is checked against the
-pre-trade risk controls (:meth:`Planner.check`); the worker journals it and sends it.
+does not send them again, and with its decision price, the close of T-1 it was sized from
+(``live/plan_orders.py``). The batch is checked against the pre-trade risk controls
+(:meth:`Planner.check`); the worker journals it and sends it.
 
 Stops: on every session, at the same time, the stops are checked from the last completed close
 (``live/stop_exits.py``, the backtest's rules) and their exits sent under the same references
@@ -25,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,6 +40,8 @@ from quant_core.data.panels import MarketData, first_rows, forward_fill, gone_at
 from quant_core.errors import TemporaryBrokerError
 from quant_core.live.journal import Journal
 from quant_core.live.journal_decisions import decision_shape
+from quant_core.live.plan_orders import CUTS_LISTED, cuts_line, session_plan
+from quant_core.live.plan_orders import Plan as Plan  # re-exported: live.refusal reads it here
 from quant_core.live.state import LastDecision, WorkerMode
 from quant_core.portfolio import risk, schedule
 from quant_core.portfolio.costs import CostModel
@@ -49,19 +52,6 @@ from quant_core.strategies.base import Strategy
 from quant_core.strategies.decide import target_orders
 
 logger = logging.getLogger(__name__)
-
-CUTS_LISTED = 5  # truncated buys (and symbols without a quote) named in the error line
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """One session's orders, and their signed value per symbol at the prices checked."""
-
-    session: dt.date
-    orders: list[Order]
-    notional: dict[str, float]
-    shape: LastDecision | None = None  # what shaped the weights: journaled with the decision
-    prices: np.ndarray | None = None  # per symbol: the current prices the orders were checked at
 
 
 class Planner:
@@ -188,24 +178,11 @@ class Planner:
             decision = replace(decision, binding=(*decision.binding, trim))
         self.shape = decision_shape(decision, self.data.symbols, session)
         vector = self.affordable(vector, ledger, prices, t, session, waiting)
-        index = np.flatnonzero(vector)
+        marks = self.marks_before(t)  # each order's decision price (live.plan_orders)
         order_type = self.order_type(session)
-        orders = [
-            Order(
-                "",
-                OrderRef.strategy(session, str(self.data.symbols[i])),
-                str(self.data.symbols[i]),
-                Side.BUY if vector[i] > 0 else Side.SELL,
-                float(abs(vector[i])),
-                order_type,
-            )
-            for i in index
-        ]
-        notional = {
-            o.symbol: o.signed * float(np.nan_to_num(prices[i]))
-            for o, i in zip(orders, index, strict=True)
-        }
-        return Plan(session, orders, notional, self.shape, prices)
+        return session_plan(
+            session, self.data.symbols, vector, order_type, prices, marks, self.shape
+        )
 
     def already_sent(
         self, session: dt.date, symbols: set[str] | None = None
@@ -314,18 +291,11 @@ class Planner:
         # One line for the whole batch (a gap-up can cut hundreds of buys): the largest cuts
         # by value, each with its quote and T-1 close; every order is in the journal.
         lost = (wanted - filled) * prices[index]
-        marks = self.marks_before(t)
-        largest = [
-            f"{self.data.symbols[i]} {w:g}->{f:g} at ${prices[i]:,.2f} (T-1 ${marks[i]:,.2f})"
-            for i, w, f in sorted(
-                zip(index, wanted, filled, strict=True),
-                key=lambda row: -float((row[1] - row[2]) * prices[row[0]]),
-            )[:CUTS_LISTED]
-        ]
+        largest = cuts_line(self.data.symbols, index, wanted, filled, prices, self.marks_before(t))
         self.report(
             f"rebalance for {session}: {cut.sum()} BUY order(s) cut by "
             f"${lost.sum():,.0f} in all: the cash does not pay them at the current prices "
-            f"({self.cfg.portfolio.shortfall}); largest: {'; '.join(largest)}"
+            f"({self.cfg.portfolio.shortfall}); largest: {largest}"
         )
         return out
 

@@ -9,6 +9,9 @@ time while heartbeats and command expiry keep the wall clock.
 
 The simulated broker has no prices of its own: :func:`price_feed` is how the data's closes
 reach it, outside a replay too (the live loop and ``--once`` on the simulated broker).
+
+Each close's daily report is journaled at once; at full speed (``speed_s`` 0) its files
+(``<live_dir>/reports/``) are written once, when the replay ends or stops.
 """
 
 from __future__ import annotations
@@ -70,6 +73,18 @@ def run(worker: Worker, first: int, last: int) -> None:
     rows = set(
         rebalance_rows(worker.data.dates, first, last, worker.cfg.strategy.rebalance).tolist()
     )
+    if worker.options.speed_s <= 0:  # at full speed, the reports' files once, at the end
+        worker.daily.defer()
+    try:
+        _sessions(worker, broker, first, last, rows)
+    finally:
+        worker.daily.flush(worker)
+    if not worker.stop_requested:
+        _finished(worker, pd.Timestamp(worker.data.dates[last]).date())
+    worker.finish()
+
+
+def _sessions(worker: Worker, broker: SimBroker, first: int, last: int, rows: set[int]) -> None:
     clock = worker.clock if isinstance(worker.clock, ReplayClock) else None
     if clock is not None:
         clock.at(pd.Timestamp(worker.data.dates[first - 1]).date(), ReplayClock.CLOSE)
@@ -92,9 +107,6 @@ def run(worker: Worker, first: int, last: int) -> None:
         _close(worker, broker, t, rows, last)
         worker.heartbeat()
         worker.sleep(worker.options.speed_s)
-    if not worker.stop_requested:
-        _finished(worker, pd.Timestamp(worker.data.dates[last]).date())
-    worker.finish()
 
 
 def _finished(worker: Worker, end: dt.date) -> None:

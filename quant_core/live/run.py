@@ -28,6 +28,7 @@ from quant_core.live import replay, sim_account
 from quant_core.live.crash_hook import crash_point_for_tests
 from quant_core.live.files import HALT_FILE, JOURNAL_FILE, RISK_FILE, SIM_ACCOUNT_FILE
 from quant_core.live.journal import Journal
+from quant_core.live.report_files import REPORTS
 from quant_core.live.sim_broker import SimBroker
 from quant_core.live.state import WorkerMode, WorkerState
 from quant_core.live.watcher import CommandWatcher
@@ -138,8 +139,16 @@ def _run(
     if broker is None:
         # A fresh replay account sets aside what was measured on the old one: its risk state,
         # and a halt its limits tripped (a STOP latch, a person's order, stays).
-        # Its journal too: the orders and fills on record are the old account's.
-        files = (SIM_ACCOUNT_FILE, RISK_FILE, HALT_FILE, JOURNAL_FILE, f"{JOURNAL_FILE}.wal")
+        # Its journal too: the orders and fills on record are the old account's; and the
+        # daily reports written from them (live/report_files.py).
+        files = (
+            SIM_ACCOUNT_FILE,
+            RISK_FILE,
+            HALT_FILE,
+            JOURNAL_FILE,
+            f"{JOURNAL_FILE}.wal",
+            REPORTS,
+        )
         account = sim_account.start_account(
             folder, files, bool(request.replay), request.continue_account, utc_now()
         )

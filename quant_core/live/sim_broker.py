@@ -86,6 +86,7 @@ class SimBroker:
         self._next_exec = 1
         self.account_id = uuid.uuid4().hex[:8]
         self.as_of: dt.datetime | None = None  # the clock at the account's last change
+        self._opens: tuple[dt.date, np.ndarray] | None = None  # the last session opened here
         self.store = store
         if store is not None and store.is_file():
             self._load(store)
@@ -172,10 +173,14 @@ class SimBroker:
         return self._today(self._fills)
 
     def _today(self, fills: list[Fill]) -> list[Fill]:
-        now = self.clock()
-        zone = self.zone or now.tzinfo
-        today = now.astimezone(zone).date()
+        zone = self.zone or self.clock().tzinfo
+        today = self._day()
         return [f for f in fills if f.time.astimezone(zone).date() == today]
+
+    def _day(self) -> dt.date:
+        # The day by the clock, in the exchange's zone (the clock's own when none is given).
+        now = self.clock()
+        return now.astimezone(self.zone or now.tzinfo).date()
 
     def quotes(
         self, symbols: list[str], on_batch: Callable[[], None] | None = None
@@ -200,9 +205,24 @@ class SimBroker:
         """Execute every waiting order at ``opens`` (the next open), as one batch.
 
         ``exits`` holds the last close of symbols whose data ended (NaN otherwise): an order
-        that only reduces such a position fills there, as in the backtest.
+        that only reduces such a position fills there, as in the backtest. Each fill's
+        ``arrival_price`` is the price it aimed at (the open, or that last close); the opens are
+        kept for the session's later fills (:meth:`session_opens`).
         """
-        return self._execute(opens, exits)
+        self._opens = (self._day(), np.asarray(opens, dtype=float).copy())
+        return self._execute(opens, exits, arrival=True)
+
+    def session_opens(self, symbols: list[str], session: dt.date) -> dict[str, float]:
+        """Return the opens of ``session`` (known once it opened here); others left out."""
+        if self._opens is None or self._opens[0] != session:
+            return {}
+        opens = self._opens[1]
+        where = pd.Index(self.symbols).get_indexer(pd.Index(symbols))
+        return {
+            s: float(opens[i])
+            for s, i in zip(symbols, where, strict=True)
+            if i >= 0 and np.isfinite(opens[i])
+        }
 
     def settle(self, seconds: float = 0.0) -> list[Fill]:
         """Fill what waits at the latest marks (a simulation needs no time)."""
@@ -212,7 +232,9 @@ class SimBroker:
         """Execute every waiting order at the latest marks (live simulation)."""
         return self._execute(self.marks)
 
-    def _execute(self, prices: np.ndarray, exits: np.ndarray | None = None) -> list[Fill]:
+    def _execute(
+        self, prices: np.ndarray, exits: np.ndarray | None = None, arrival: bool = False
+    ) -> list[Fill]:
         if not self._book:
             return []
         book = list(self._book.values())
@@ -222,6 +244,7 @@ class SimBroker:
         np.add.at(vector, where, [o.signed for o in book])
         if exits is not None:
             prices = fill_prices(prices, exits, vector, self.ledger.positions)
+        aimed = np.asarray(prices, dtype=float)  # the price each order aimed at, before costs
         self.ledger, result = execute(
             self.ledger, vector, prices, self.costs, self.shortfall, self.fractional
         )
@@ -249,6 +272,7 @@ class SimBroker:
                 float(result.commission[k] * abs(share)),
                 now,
                 f"sim-{self.account_id}-{self._next_exec + len(new_fills)}",
+                float(aimed[i]) if arrival and np.isfinite(aimed[i]) else None,
             )
             self._book_cost(int(i), fill)
             new_fills.append(fill)
@@ -366,6 +390,7 @@ def _execution(path: Path, raw: dict[str, Any]) -> Fill:
             float(raw["commission"]),
             when,
             str(raw["exec_id"]),
+            None if raw.get("arrival_price") is None else float(raw["arrival_price"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise OperationalError(f"{path}: unreadable execution {raw!r}: {exc}") from None

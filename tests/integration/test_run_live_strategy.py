@@ -277,3 +277,21 @@ def test_a_tws_restart_shows_disconnected_then_reconciles(tmp_path: Path, wareho
     assert back["worker"]["reason"].startswith("reconnected")
     assert back["reconciled"]["at"] > before["reconciled"]["at"]
     assert seen[-3:] == ["RUNNING", "DISCONNECTED", "RUNNING"]
+
+
+def test_a_fresh_replay_sets_aside_the_daily_reports_of_the_account_it_replaces(
+    tmp_path: Path, warehouse: Path
+) -> None:
+    # The reports are the old account's: a fresh replay of another span must not show its pages.
+    live = tmp_path / "live"
+    assert run(tmp_path, warehouse, "--replay", "2010-03-01:2010-03-31").returncode == 0
+    march = sorted(p.name for p in (live / "reports").glob("daily-*.html"))
+    assert "daily-2010-03-31.html" in march
+
+    result = run(tmp_path, warehouse, "--replay", "2010-05-03:2010-05-28")
+
+    assert result.returncode == 0, result.stderr
+    pages = sorted(p.name for p in (live / "reports").glob("daily-*.html"))
+    assert pages and all(p >= "daily-2010-04" for p in pages), pages
+    (archived,) = (live / "archive").glob("*/reports")
+    assert sorted(p.name for p in archived.glob("daily-*.html")) == march

@@ -94,7 +94,8 @@ def differences(
     """Return what differs between the runs compared, naming them (empty when nothing does).
 
     ``periods``: label -> first and last session; ``capitals``: label -> starting capital (USD).
-    One line for capital, one for the period (with the common period the comparison uses).
+    One line for capital, one for the period (with the common period the comparison uses, or
+    that there is none: no common session, or a single one, which holds no return).
     """
     lines = []
     if len({round(c, 2) if c is not None else None for c in capitals.values()}) > 1:
@@ -102,16 +103,27 @@ def differences(
         lines.append(
             f"Capital differs: {each}. Growth (rebased to 1) compares them; dollars do not."
         )
+    # One common session holds no return: nothing to chart or measure over it.
+    single = alignment.start is not None and alignment.sessions == 0
     if len(set(periods.values())) > 1:
         each = "; ".join(f"{label} {_day(a)} to {_day(b)}" for label, (a, b) in periods.items())
         if alignment.start is None or alignment.end is None:
             lines.append(f"Period differs: {each}. The runs share no session: nothing to align.")
+        elif single:
+            lines.append(
+                f"Period differs: {each}. The runs share one session only, "
+                f"{_day(alignment.start)}: no return to compare over it."
+            )
         else:
             lines.append(
                 f"Period differs: {each}. Compared over their common period "
                 f"{_day(alignment.start)} to {_day(alignment.end)}, each curve rebased to 1 on "
                 f"{_day(alignment.start)}; the metrics are over that period too."
             )
+    elif single and alignment.start is not None:
+        lines.append(
+            f"The runs share one session only, {_day(alignment.start)}: no return to compare."
+        )
     return lines
 
 

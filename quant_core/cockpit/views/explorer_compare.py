@@ -55,8 +55,8 @@ def render(root: Path, rows: dict[str, dict[str, Any]]) -> None:
     notes = run_compare.differences(periods, capitals, aligned)
     if notes:
         st.warning(fmt.md("\n\n".join(notes)))
-    if aligned.start is None or aligned.end is None:
-        return
+    if aligned.start is None or aligned.end is None or aligned.sessions == 0:
+        return  # no common session, or one only: the warning above says so
     scale = st.radio("Scale", ("Growth of $1", "Equity ($)"), key="compare_scale", horizontal=True)
     figure = charts.compare_figure(
         aligned.curves, normalise=scale == "Growth of $1", rebased_on=aligned.start
