@@ -12,16 +12,19 @@ skips and the next deletion sweeps away.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import shutil
+import tempfile
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from quant_core.atomic import atomic_write_json, fsync_path, read_json_object
+from quant_core.atomic import fsync_path, read_json_object
 from quant_core.backtest.results import catalog
 from quant_core.errors import DataError
 
@@ -93,13 +96,33 @@ def rename_run(root: Path, run_id: str, label: str) -> str:
     Raises
     ------
     DataError
-        No such run (:func:`run_folder`) or a bad label (:func:`check_label`).
+        No such run (:func:`run_folder`; or deleted by another session meanwhile: the label is
+        not written, and no folder is made for it), or a bad label (:func:`check_label`).
     """
     folder = run_folder(root, run_id)
     text = check_label(label)
-    atomic_write_json(folder / LABEL_FILE, {"label": text})
+    try:
+        _write_label(folder, text)
+    except FileNotFoundError:  # deleted (another session) since run_folder saw it
+        raise DataError(f"no backtest run {run_id!r} in {root} (deleted meanwhile)") from None
     logger.info("Named backtest run %s %r", run_id, text)
     return text
+
+
+def _write_label(folder: Path, text: str) -> None:
+    # atomic_write_json without its mkdir: a run deleted meanwhile must not come back as a
+    # folder holding only a label (FileNotFoundError instead). Temporary file, fsync, rename.
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{LABEL_FILE}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(json.dumps({"label": text}).encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, folder / LABEL_FILE)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_path(folder)
 
 
 def _sweep(root: Path) -> None:
@@ -118,25 +141,43 @@ def delete_run(root: Path, run_id: str) -> None:
     Raises
     ------
     DataError
-        No such run (:func:`run_folder`).
+        No such run (:func:`run_folder`; or deleted by another session meanwhile), or its
+        folder could not be renamed.
     """
     folder = run_folder(root, run_id)
     _sweep(root)
     trash = root / f".{run_id}{DELETED_SUFFIX}"
-    os.rename(folder, trash)
+    try:
+        os.rename(folder, trash)
+    except FileNotFoundError:  # another session deleted it since run_folder saw it
+        raise DataError(f"no backtest run {run_id!r} in {root} (deleted meanwhile)") from None
+    except OSError as exc:
+        raise DataError(f"backtest run {run_id!r} in {root}: could not delete it: {exc}") from exc
     fsync_path(root)
     (trash / "summary.parquet").unlink(missing_ok=True)
-    shutil.rmtree(trash)
+    # The run is out of every listing now; another session's sweep may be removing the same
+    # folder: what is already gone is fine, and what is left the next deletion sweeps.
+    shutil.rmtree(trash, onerror=_gone_is_fine)
     logger.info("Deleted backtest run %s from %s", run_id, root)
+
+
+def _gone_is_fine(function: Any, path: str, info: Any) -> None:
+    # shutil.rmtree's error handler: a file removed meanwhile is fine; anything else is logged.
+    error = info[1]
+    if not isinstance(error, FileNotFoundError):
+        logger.warning(
+            "Deleted run: could not remove %s (%s); the next deletion retries", path, error
+        )
 
 
 def stored_runs(root: Path) -> pd.DataFrame:
     """Return the catalogue of complete runs (newest first) with a ``label`` column.
 
-    :func:`quant_core.backtest.results.catalog` reads every ``*/summary.parquet``, dot-folders
-    too (a run being written, ``.<id>.partial``; one being deleted); only rows whose run id is
-    a folder of ``root`` holding its summary are kept. ``label`` is the name a person gave the
-    run (:func:`read_label`), None where there is none. Empty when no run is stored.
+    :func:`quant_core.backtest.results.catalog` reads every ``*/summary.parquet`` but those of
+    dot-folders (a run being written, ``.<id>.partial``; one being deleted); of its rows, only
+    those whose run id is a folder of ``root`` holding its summary are kept. ``label`` is the
+    name a person gave the run (:func:`read_label`), None where there is none. Empty when no
+    run is stored.
     """
     runs = catalog(root)
     if runs.empty:

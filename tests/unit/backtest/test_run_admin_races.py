@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from quant_core import atomic
 from quant_core.backtest import run_admin
 from quant_core.backtest.run_admin import delete_run, rename_run, stored_runs
 from quant_core.errors import DataError
@@ -52,7 +53,7 @@ def test_a_sweep_of_another_session_under_a_delete_is_fine(
 ) -> None:
     _store(tmp_path, RUN)
     _store(tmp_path, OTHER)
-    fsync = run_admin.fsync_path
+    fsync = atomic.fsync_path
 
     def other_session_sweeps(path: Path) -> None:
         fsync(path)
