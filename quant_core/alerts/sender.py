@@ -22,6 +22,12 @@ remembered there, so the entry points' log formatter blanks them and so does the
 module puts on apprise's and urllib3's loggers (at DEBUG apprise logs a URL's path). Apprise
 runs with in-memory storage and no plugin paths: it reads and writes nothing under the home
 directory.
+
+Apprise sends in the sender's own daemon thread (``async_mode`` off, no ``service_timeout``):
+left to itself it hands each send to a thread pool of its own whose threads the interpreter
+waits for at exit, so a mail server that takes the connection and never answers would hold the
+worker's exit well past :meth:`AlertSender.close`'s timeout. Each service's socket timeouts
+(connect and read, ``timeout_s`` at most) bound a send instead.
 """
 
 from __future__ import annotations
@@ -52,7 +58,7 @@ logger = logging.getLogger(__name__)
 RETRY_BASE_S = 1.0  # the first retry's wait; doubled per failure
 RETRY_MAX_S = 60.0  # the longest wait between two tries
 TRIES = 6  # attempts per service (1 + 5 retries: about a minute at the defaults)
-SEND_TIMEOUT_S = 30.0  # apprise's budget for one service's send
+SEND_TIMEOUT_S = 30.0  # the longest a service's socket waits to connect, or for an answer
 QUEUE_SIZE = 1000  # alerts waiting beyond this are dropped (and logged)
 TAG = "qc-url-{}"
 # Apprise logs through these; the filter blanks what it knows to be secret.
@@ -149,7 +155,8 @@ class AlertSender:
         Retry back-off: wait ``min(max_delay_s, base_s x 2**(k-1))`` seconds after the k-th
         failed attempt, at most ``tries`` attempts per service.
     timeout_s
-        Apprise's budget for one service's send, seconds.
+        The longest one service's socket waits to connect or for an answer, seconds (each
+        service keeps its own shorter timeouts: apprise's are 4 s).
     throttle_s
         Least time between two sends to one service, seconds; None keeps apprise's own (5.5 s
         for most services, e-mail among them; none for webhooks), which is kind to
@@ -335,8 +342,9 @@ def _load(urls: list[str], timeout_s: float) -> tuple[apprise.Apprise, dict[str,
     with warnings.catch_warnings():
         # Loading its e-mail plugin, apprise 2.3.0 imports imghdr (deprecated in Python 3.11).
         warnings.filterwarnings("ignore", "'imghdr' is deprecated", DeprecationWarning)
-        # Memory only: no persistent store, no plugin folder, nothing under ~.
-        asset = apprise.AppriseAsset(storage_mode="memory", service_timeout=timeout_s)
+        # Memory only: no persistent store, no plugin folder, nothing under ~. Sent in the
+        # caller's thread (ours, a daemon): apprise's pool would hold the process's exit.
+        asset = apprise.AppriseAsset(storage_mode="memory", async_mode=False, service_timeout=0)
         sender = apprise.Apprise(asset=asset)
         services: dict[str, str] = {}
         for number, url in enumerate(urls, start=1):
@@ -347,6 +355,9 @@ def _load(urls: list[str], timeout_s: float) -> tuple[apprise.Apprise, dict[str,
                     "apprise can use: see https://github.com/caronc/apprise/wiki for its form"
                 )
             services[tag] = f"service {number} ({_scheme(url)})"
+    for service in sender:
+        service.socket_connect_timeout = min(service.socket_connect_timeout, timeout_s)
+        service.socket_read_timeout = min(service.socket_read_timeout, timeout_s)
     return sender, services
 
 

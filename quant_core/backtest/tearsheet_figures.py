@@ -115,7 +115,8 @@ def turnover_figure(turnover: pd.Series) -> str:
     """Return each month's one-sided turnover as bars."""
     out: list[str] = []
     with _axes("Monthly turnover", out) as ax:
-        ax.bar(turnover.index, turnover.to_numpy(float), width=20, color=STRATEGY)
+        # Bars from the first of each month rightwards, so each sits inside its own month.
+        ax.bar(turnover.index, turnover.to_numpy(float), width=25, align="edge", color=STRATEGY)
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         _style(ax, "Turnover per month (one-sided, of the month's mean equity)")
     return out[0]

@@ -89,6 +89,8 @@ class DailyCloseWatch:
         self.loaded = False
         self.since: dt.datetime | None = None  # the last report's time: commands after it
         self.pending: list[dt.date] | None = None  # reports whose files wait (defer())
+        # The last close on record without its report (a kill between the two): made again once.
+        self.unreported: dt.date | None = None
 
     def load(self, worker: Worker) -> None:
         """Read the account's last rows back from the journal (at start, once connected).
@@ -99,24 +101,33 @@ class DailyCloseWatch:
         self.rows.clear()
         self.rows.extend(worker.journal.daily_closes(mode, account, DAILY_KEPT))
         self.since = worker.journal.last_report_at(str(mode), account) or worker.started_at
+        last = self.rows[-1].session if self.rows else None
+        reported = worker.journal.report_rows(str(mode), account)["session"]
+        done = {pd.Timestamp(s).date() for s in reported}
+        self.unreported = last if last is not None and last not in done else None
         restore_files(worker)
         self.loaded = True
 
     def due(self, worker: Worker) -> dt.date | None:
         """Return the session whose close is to be recorded now, or None.
 
-        The last completed session, if it is not recorded yet and no later session has opened.
+        The last completed session, if it is not recorded yet and no later session has opened;
+        or recorded without its report (a kill between the close row and the report): it is
+        taken again, once, so the report is made.
         """
         now = worker.clock()
         last = worker.calendar.last_completed_session(now)
         if last is None or worker.calendar.last_opened_session(now) != last:
             return None
-        return last if not self.rows or self.rows[-1].session < last else None
+        if not self.rows or self.rows[-1].session < last or self.unreported == last:
+            return last
+        return None
 
     def record(self, worker: Worker, session: dt.date) -> DailyClose:
         """Record the account at the close of ``session``: the journal, then the state's rows."""
         if not self.loaded:
             self.load(worker)
+        self.unreported = None  # one try: a report that fails again is an error, not a loop
         account = worker.broker.account()
         row = close_row(session, worker.broker.positions(), account.net_liquidation, worker.data)
         worker.journal.record_close(

@@ -13,7 +13,8 @@ Per account (``mode`` and ``account``), from the journal's rows (``live/journal_
 Each file is a temporary file, flushed, fsynced and renamed (``quant_core.atomic``), parquet
 files rewritten whole: a reader sees the old file or the new one. As they are made from the
 journal only, writing them again (the next close, or the worker's start after a kill between the
-journal's row and the files) loses nothing and doubles nothing.
+journal's row and the files) loses nothing and doubles nothing; the temporary files a kill left
+are removed then.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import pandas as pd
 from quant_core.analytics.round_trips import round_trips
 from quant_core.atomic import fsync_path
 from quant_core.data.panels import MarketData
+from quant_core.live.crash_hook import crash_point_for_tests
 from quant_core.live.daily_report import analytics_fills, report_fills
 from quant_core.live.journal import Journal
 from quant_core.live.journal_reports import DAILY_COLUMNS
@@ -84,6 +86,8 @@ def write_files(
     read them.
     """
     folder.mkdir(parents=True, exist_ok=True)
+    for left in folder.glob(".*.tmp"):  # a write a kill cut short (the worker writes alone)
+        left.unlink(missing_ok=True)
     fills = account_fills(journal, who) if fills is None else fills
     daily = journal.report_rows(who.mode, who.account)
     latest = daily["session"].max() if len(daily) else None
@@ -136,6 +140,7 @@ def write_atomically(folder: Path, files: dict[str, bytes]) -> list[Path]:
                 os.fsync(handle.fileno())
         for tmp, path in temporary:
             os.replace(tmp, path)
+            crash_point_for_tests("renaming_reports")  # some files new, the others not yet
     except BaseException:
         for tmp, _ in temporary:
             tmp.unlink(missing_ok=True)
