@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -90,16 +91,23 @@ def normalise_fills(frame: pd.DataFrame, source: str = REPORT) -> pd.DataFrame:
     return out[[*FILL_COLUMNS, "source", *extra]]
 
 
-def state_fills(state: DashboardState | None) -> pd.DataFrame:
+def state_fills(state: DashboardState | None, zone: ZoneInfo | None = None) -> pd.DataFrame:
     """Return the state's fills of today as fill rows (signed shares; no reference prices).
 
-    Their session is the worker's session (the date of the fill's UTC time without one).
+    Their session is the date of the fill's time at the exchange (``zone``, its calendar's), as
+    the worker's reports date them: a fill at 00:30 UTC is the evening before in New York.
+    Without ``zone``: the worker's session (only a replay sets one), else the UTC date.
     """
     rows = state.fills_today if state is not None else ()
     session = state.worker.session if state is not None else None
     frame = pd.DataFrame(
         {
-            "session": [session or f.time.astimezone(dt.UTC).date() for f in rows],
+            "session": [
+                f.time.astimezone(zone).date()
+                if zone is not None
+                else session or f.time.astimezone(dt.UTC).date()
+                for f in rows
+            ],
             "ts": [f.time for f in rows],
             "symbol": [f.symbol for f in rows],
             "side": [f.side.value for f in rows],

@@ -20,11 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
 
 from config.schema import AppConfig
+from quant_core.calendar import get_calendar
 from quant_core.cockpit import context
 from quant_core.cockpit import format as fmt
 from quant_core.cockpit.charts.live_equity import live_vs_backtest_figure
@@ -107,7 +109,8 @@ def _panel(live_dir: Path, cfg: AppConfig) -> None:
     for report in files:
         if report.problem is not None:
             st.warning(fmt.md(f"{report.problem}. Its figures are left out."))
-    fills = history.merge_fills(fills_file.frame, history.state_fills(state))
+    zone = ZoneInfo(get_calendar(cfg.calendar.exchange).tz)  # a fill's session: its date there
+    fills = history.merge_fills(fills_file.frame, history.state_fills(state, zone))
     _fills(fills, fills_file)
     _portfolio(positions_file, state, fills, history.realised_since_start(daily_file.frame))
     _equity(daily_file, state, cfg)
