@@ -69,7 +69,25 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="write the HTML tearsheet of a stored run (no backtest)",
     )
     cli.add_set_option(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.report_only:  # a flag that would be ignored is refused, not silently dropped
+        ignored = [
+            flag
+            for flag, value in (
+                ("--strategy", args.strategy),
+                ("--param", args.param),
+                ("--start", args.start),
+                ("--end", args.end),
+                ("--report", args.report),
+            )
+            if value
+        ]
+        if ignored:
+            parser.error(
+                f"--report-only writes the report of a stored run as it was made: "
+                f"{', '.join(ignored)} would be ignored (--set paths.data_dir=... still applies)"
+            )
+    return args
 
 
 def _overrides(args: argparse.Namespace) -> list[str]:

@@ -132,7 +132,8 @@ def trades_section(data: ReportData) -> str:
     ]
     per_symbol = gain_loss(trips)
     parts += [
-        f"<h3>Gain and loss per symbol: top and bottom {SHOWN_TRIPS} by P&amp;L</h3>",
+        f"<h3>Gain and loss per symbol: top and bottom {SHOWN_TRIPS} by P&amp;L "
+        "(closed and open trips; an open trip marked at the last close)</h3>",
         table(per_symbol.head(SHOWN_TRIPS), GAIN_LOSS_FORMATS, headers=_HEADERS),
         table(per_symbol.tail(SHOWN_TRIPS).iloc[::-1], GAIN_LOSS_FORMATS, headers=_HEADERS)
         if len(per_symbol) > SHOWN_TRIPS

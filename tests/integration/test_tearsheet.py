@@ -202,3 +202,12 @@ def test_offline_removes_what_would_fetch_and_keeps_link_text() -> None:
     assert '<img src="data:image/png;base64,AAAA">' in clean
     assert 'href="#config"' in clean
     _assert_offline(clean)
+
+
+@pytest.mark.parametrize(
+    "flags", [("--start", "2010-01-04"), ("--strategy", "momentum"), ("--report",)]
+)
+def test_report_only_refuses_flags_it_would_ignore(tmp_path: Path, flags: tuple[str, ...]) -> None:
+    result = run(tmp_path, "--report-only", "some-run", *flags)
+    assert result.returncode == 2
+    assert f"{flags[0]} would be ignored" in result.stderr
