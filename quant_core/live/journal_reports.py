@@ -21,14 +21,21 @@ from typing import Any
 
 import pandas as pd
 
+from quant_core.analytics.round_trips import ROUND_TRIP_COLUMNS
 from quant_core.live.crash_hook import crash_point_for_tests
 
 REPORT_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS report_daily (mode VARCHAR, account VARCHAR, session DATE, "
     "run_id VARCHAR, ts TIMESTAMPTZ, equity DOUBLE, cash DOUBLE, pnl DOUBLE, "
     "realized_pnl DOUBLE, fills INTEGER, commission DOUBLE, shortfall DOUBLE, document VARCHAR)",
+    # The account's round trips (analytics.round_trips), replaced whole with the report files.
+    "CREATE TABLE IF NOT EXISTS round_trips (mode VARCHAR, account VARCHAR, symbol VARCHAR, "
+    "side VARCHAR, entry_date TIMESTAMP, exit_date TIMESTAMP, entry_price DOUBLE, "
+    "exit_price DOUBLE, shares DOUBLE, sessions BIGINT, entry_value DOUBLE, pnl DOUBLE, "
+    "pnl_pct DOUBLE, commission DOUBLE, slippage DOUBLE, costs DOUBLE, gross_pnl DOUBLE, "
+    "r_multiple DOUBLE, exit_reason VARCHAR, is_open BOOLEAN)",
 )
-REPORT_TABLES = ("report_daily",)
+REPORT_TABLES = ("report_daily", "round_trips")
 DAILY_COLUMNS = (
     "session",
     "equity",
@@ -85,6 +92,31 @@ class Reports:
                 "INSERT INTO report_daily VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [*key, run_id, at, *values, document],
             )
+
+    def record_round_trips(self, mode: str, account: str, trips: pd.DataFrame) -> None:
+        """Replace the account's round trips (``ROUND_TRIP_COLUMNS``) in one transaction."""
+        columns = ", ".join(ROUND_TRIP_COLUMNS)
+        with self._transaction():
+            self.con.execute(
+                f"DELETE FROM round_trips WHERE {ACCOUNT}",  # noqa: S608 - constant
+                {"mode": mode, "account": account},
+            )
+            self.con.register("new_trips", trips[list(ROUND_TRIP_COLUMNS)])
+            try:
+                self.con.execute(
+                    f"INSERT INTO round_trips SELECT $mode, $account, {columns} FROM new_trips",  # noqa: S608 - constants
+                    {"mode": mode, "account": account},
+                )
+            finally:
+                self.con.unregister("new_trips")
+
+    def round_trips(self, mode: str, account: str) -> pd.DataFrame:
+        """Return the account's round trips as last recorded (``ROUND_TRIP_COLUMNS``)."""
+        columns = ", ".join(ROUND_TRIP_COLUMNS)
+        return self._sql(
+            f"SELECT {columns} FROM round_trips WHERE {ACCOUNT} ORDER BY entry_date, symbol",  # noqa: S608 - constants
+            {"mode": mode, "account": account},
+        )
 
     def report_rows(self, mode: str, account: str) -> pd.DataFrame:
         """Return the account's reports' figures (:data:`DAILY_COLUMNS`), oldest session first.

@@ -104,6 +104,7 @@ def write_files(
         sessions=who.sessions,
         stop_loss=who.stop_loss,
     )
+    journal.record_round_trips(who.mode, who.account, trips)  # the journal keeps them too
     files = {
         FILLS_FILE: _parquet(fills),
         TRIPS_FILE: _parquet(trips),

@@ -157,6 +157,13 @@ def test_one_report_per_session_with_the_contracts_files(tmp_path: Path) -> None
     assert positions["quantity"].eq(0).all() or positions.empty
     assert set(trips["exit_reason"]) >= {"flat"}
     assert not trips["is_open"].any()
+    # The journal keeps the same trips (a journal is the live run's record, as the run folder).
+    kept = worker.journal.round_trips("sim", worker.broker.account_id)
+    pd.testing.assert_frame_equal(
+        kept.reset_index(drop=True),
+        trips.sort_values(["entry_date", "symbol"], kind="stable").reset_index(drop=True),
+        check_dtype=False,
+    )
 
     # The figures add up: the session P&L to the equity's change, the trips to the account's.
     equity = worker.broker.account().net_liquidation
