@@ -83,7 +83,12 @@ def test_rename_then_delete_a_run(page: Page, cockpit: Cockpit, runs: dict[str, 
     _choose(page, _picker(page), doomed[-4:])
     expect(_picker(page)).to_have_value(re.compile(rf"· {doomed[-4:]}\s*$"))
 
-    page.get_by_label("Name of the run", exact=True).fill(NAME)
+    # The chosen run's name box (the one keyed by its id: the last run's may linger a moment).
+    name_box = page.get_by_label("Name of the run", exact=True).and_(
+        page.get_by_placeholder(re.compile(rf"#{doomed[-4:]}$"))
+    )
+    expect(name_box).to_have_count(1)
+    name_box.fill(NAME)
     page.get_by_role("button", name="Rename", exact=True).click()
 
     expect(page.get_by_text(f"Run {doomed} is now named")).to_be_visible()
