@@ -41,7 +41,7 @@ def _outage(worker: Worker, fake: FakeTWS) -> None:
     assert worker.state is WorkerState.DISCONNECTED
     fake.send_error(1102, RESTORED)
     assert worker.recover(lost.value, 1)
-    assert worker.state is WorkerState.RUNNING
+    assert worker.state is WorkerState.RUNNING  # type: ignore[comparison-overlap]
 
 
 @pytest.mark.parametrize(("after_s", "paged"), [(0.5, True), (30.0, False)])

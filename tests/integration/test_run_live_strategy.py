@@ -292,6 +292,7 @@ def test_a_fresh_replay_sets_aside_the_daily_reports_of_the_account_it_replaces(
 
     assert result.returncode == 0, result.stderr
     pages = sorted(p.name for p in (live / "reports").glob("daily-*.html"))
-    assert pages and all(p >= "daily-2010-04" for p in pages), pages
+    assert pages
+    assert all(p >= "daily-2010-04" for p in pages), pages
     (archived,) = (live / "archive").glob("*/reports")
     assert sorted(p.name for p in archived.glob("daily-*.html")) == march

@@ -97,7 +97,7 @@ def test_report_shows_final_equity_drawdowns_returns_and_config(reported: dict[s
     # Monthly returns: each month's return of the curve, in the monthly table.
     monthly = document.split('id="monthly-returns"')[1].split("</table>")[0]
     for month in ("Apr", "May", "Jun", "Jul"):
-        value = monthly_returns(curve["equity"]).loc[2010, month]
+        value: float = monthly_returns(curve["equity"]).to_dict()[month][2010]
         assert f"{value:.2%}" in monthly, month
     assert 'id="yearly-returns"' in document
 

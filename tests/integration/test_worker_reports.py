@@ -128,7 +128,7 @@ def test_one_report_per_session_with_the_contracts_files(tmp_path: Path) -> None
     assert fills["commission"].sum() == pytest.approx(journal_fills["commission"].sum())
     # The strategy's fills: decided on the close of T-1, aimed at the session's open.
     rows = np.searchsorted(worker.data.dates, np.array(fills["session"], dtype="datetime64[D]"))
-    cols = worker.data.symbol_index.get_indexer(fills["symbol"])
+    cols = worker.data.symbol_index.get_indexer(pd.Index(fills["symbol"]))
     strategy = (fills["reason"] == "").to_numpy()
     closes, opens = worker.data.panels["close"], worker.data.panels["open"]
     assert fills["decision_price"][strategy].tolist() == closes[rows - 1, cols][strategy].tolist()

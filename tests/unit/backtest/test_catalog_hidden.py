@@ -9,9 +9,7 @@ from quant_core.backtest.results import catalog
 
 def _summary(folder: Path, run_id: str, created: str) -> None:
     folder.mkdir(parents=True)
-    pd.DataFrame([{"run_id": run_id, "created_at": created}]).to_parquet(
-        folder / "summary.parquet"
-    )
+    pd.DataFrame([{"run_id": run_id, "created_at": created}]).to_parquet(folder / "summary.parquet")
 
 
 def test_hidden_folders_are_not_listed(tmp_path: Path) -> None:

@@ -121,7 +121,9 @@ def test_the_session_pnl_adds_up_to_the_fills_cash_and_the_values() -> None:
     )
     ends = fills.groupby("symbol")["quantity"].sum()
     marks = pd.Series({"A": 10.2, "B": 9.7, "C": 10.9})
-    held = [Position(s, float(q), 0.0, float(marks[s])) for s, q in ends.items() if q != 0]
+    held = [
+        Position(str(s), float(q), 0.0, float(marks[str(s)])) for s, q in ends.items() if q != 0
+    ]
     start = pd.Series({"A": 10.0, "B": 10.0, "C": 10.0})
 
     rows = position_rows(fills, D2, held, start, marks)
