@@ -16,6 +16,7 @@ from quant_core.backtest import tearsheet_figures as fig
 from quant_core.backtest import tearsheet_tables as tab
 from quant_core.backtest.report import MONEY, PERCENT
 from quant_core.backtest.risk import realised_vol
+from quant_core.backtest.run import schedule_text
 from quant_core.backtest.tearsheet_html import (
     Formatter,
     ReportData,
@@ -30,6 +31,12 @@ from quant_core.backtest.tearsheet_html import (
     section,
     table,
 )
+
+
+def _schedule(rebalance: object) -> str:
+    # As the run catalogue says it: "every 21 sessions", "monthly".
+    return schedule_text(rebalance) if isinstance(rebalance, int | str) else "-"
+
 
 ROLLING_WINDOW = 63  # sessions (a quarter) behind the rolling Sharpe ratio and volatility
 NO_BENCHMARK = "No benchmark: this run was made with backtest.benchmark null, so none is shown."
@@ -73,7 +80,7 @@ def header(data: ReportData) -> str:
             f"{day(equity.index[0])} to {day(equity.index[-1])} ({len(equity) - 1} sessions)",
         ),
         ("Initial cash", money(_get(config, "backtest", "initial_cash") or equity.iloc[0])),
-        ("Schedule", f"rebalance {_get(config, 'strategy', 'rebalance')}"),
+        ("Schedule", _schedule(_get(config, "strategy", "rebalance"))),
         ("Construction", str(_get(config, "portfolio", "construction", "method") or "as_is")),
         ("Costs", cost_text),
         ("Benchmark", (data.benchmark_name or "stored") if data.benchmark is not None else "none"),
