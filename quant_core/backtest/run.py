@@ -21,6 +21,7 @@ from quant_core.backtest.engine import EngineResult, EngineSettings, run_engine
 from quant_core.backtest.records import event_counts
 from quant_core.backtest.results import store_run
 from quant_core.backtest.risk import run_risk
+from quant_core.backtest.setup_text import costs_text, schedule_text
 from quant_core.data.panels import FIELDS, MarketData, forward_fill
 from quant_core.data.reference import with_sectors
 from quant_core.data.warehouse import Warehouse
@@ -118,26 +119,6 @@ def trade_analysis(
     return trips, stats
 
 
-def schedule_text(rebalance: int | str) -> str:
-    """Return the rebalance schedule in words: ``every 21 sessions``, ``weekly``, ``monthly``."""
-    if isinstance(rebalance, int):
-        return "every session" if rebalance == 1 else f"every {rebalance} sessions"
-    return str(rebalance)
-
-
-def costs_text(cfg: AppConfig) -> str:
-    """Return the cost model in a few words, e.g. ``bps 1 bps; slippage 5 bps``."""
-    costs = cfg.costs
-    if costs.model == "per_share":
-        fee = (
-            f"per_share {costs.per_share_usd:g} USD/share, min {costs.min_per_order_usd:g} USD, "
-            f"max {costs.max_frac_of_value:.2%} of value"
-        )
-    else:
-        fee = f"bps {costs.commission_bps:g} bps"
-    return f"{fee}; slippage {costs.slippage_bps:g} bps"
-
-
 def run_backtest(
     cfg: AppConfig,
     data: MarketData | None = None,
@@ -209,7 +190,7 @@ def run_backtest(
             "config_sha256": digest,
             "initial_cash": float(cfg.backtest.initial_cash),
             "schedule": schedule_text(cfg.strategy.rebalance),
-            "costs": costs_text(cfg),
+            "costs": costs_text(cfg.costs.model_dump()),
             "benchmark": cfg.backtest.benchmark,
             **{k: v for k, v in metrics.items() if isinstance(v, (int, float)) or v is None},
         }

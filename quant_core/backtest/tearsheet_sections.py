@@ -16,7 +16,7 @@ from quant_core.backtest import tearsheet_figures as fig
 from quant_core.backtest import tearsheet_tables as tab
 from quant_core.backtest.report import MONEY, PERCENT
 from quant_core.backtest.risk import realised_vol
-from quant_core.backtest.run import schedule_text
+from quant_core.backtest.setup_text import schedule_text
 from quant_core.backtest.tearsheet_html import (
     Formatter,
     ReportData,
@@ -35,7 +35,7 @@ from quant_core.backtest.tearsheet_html import (
 
 def _schedule(rebalance: object) -> str:
     # As the run catalogue says it: "every 21 sessions", "monthly".
-    return schedule_text(rebalance) if isinstance(rebalance, int | str) else "-"
+    return "-" if rebalance is None else schedule_text(rebalance)
 
 
 ROLLING_WINDOW = 63  # sessions (a quarter) behind the rolling Sharpe ratio and volatility

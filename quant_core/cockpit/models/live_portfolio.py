@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from quant_core.analytics.average_cost import average_cost
 from quant_core.live.state import DashboardState, PositionRow
 
 POSITION_COLUMNS = (
@@ -67,24 +68,18 @@ def roll(
         it realises ``closed x (price - avg_cost) x sign(position) - commission`` (dollars,
         the commission split by shares when the fill also opens the other side).
     """
-    q, avg, realised = quantity, avg_cost if abs(quantity) > FLAT_EPS else 0.0, 0.0
-    for shares, price, fee in fills:
-        commission = 0.0 if math.isnan(fee) else fee
-        if abs(q) <= FLAT_EPS or (shares > 0) == (q > 0):  # opening or adding
-            basis = q * avg + shares * price + commission
-            q += shares
-            avg = basis / q if abs(q) > FLAT_EPS else 0.0
-            continue
-        closed = min(abs(shares), abs(q))
-        part = closed / abs(shares)
-        realised += closed * (price - avg) * math.copysign(1.0, q) - commission * part
-        rest = shares + math.copysign(closed, q)  # shares left after reaching flat
-        q -= math.copysign(closed, q)
-        if abs(rest) > FLAT_EPS:  # crossed zero: the rest opens the other side
-            q, avg = rest, (rest * price + commission * (1.0 - part)) / rest
-        elif abs(q) <= FLAT_EPS:
-            q, avg = 0.0, 0.0
-    return q, avg, realised
+    # The worker's own fold (analytics.average_cost), started from the position held:
+    # an opening fill of ``quantity`` at ``avg_cost`` with no commission is that cost basis.
+    steps = [(shares, price, 0.0 if math.isnan(fee) else fee) for shares, price, fee in fills]
+    if abs(quantity) > FLAT_EPS:
+        steps.insert(0, (quantity, avg_cost, 0.0))
+    if not steps:
+        return 0.0, 0.0, 0.0
+    shares, prices, fees = (np.array(column, dtype=float) for column in zip(*steps, strict=True))
+    folded = average_cost(np.full(len(steps), "x", dtype=object), shares, prices, fees)
+    q, basis = float(folded.position[-1]), float(folded.basis[-1])
+    realised = float(folded.realized[1 if abs(quantity) > FLAT_EPS else 0 :].sum())
+    return q, (basis / q if abs(q) > FLAT_EPS else 0.0), realised
 
 
 def state_as_of(state: DashboardState | None) -> dt.datetime | None:

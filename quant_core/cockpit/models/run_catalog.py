@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from quant_core.backtest.setup_text import costs_text, schedule_text
 from quant_core.cockpit.format import md, money, pct
 
 # The summary fields that say how a run was set up (backtest/run.py writes them).
@@ -53,34 +54,6 @@ def catalog_rows(runs: pd.DataFrame) -> dict[str, dict[str, Any]]:
         row = {str(k): (v if _known(v) else None) for k, v in record.items()}
         rows[str(row["run_id"])] = row
     return rows
-
-
-def schedule_text(rebalance: Any) -> str:
-    """Return a rebalance rule in words: ``every 21 sessions``, ``every session``, ``monthly``."""
-    if isinstance(rebalance, int) and not isinstance(rebalance, bool):
-        return "every session" if rebalance == 1 else f"every {rebalance} sessions"
-    return str(rebalance)
-
-
-def costs_text(costs: Mapping[str, Any]) -> str:
-    """Return a stored ``costs`` config section in a few words, as a new run's summary has it.
-
-    ``per_share 0.005 USD/share, min 1 USD, max 1.00% of value; slippage 5 bps`` or
-    ``bps 1 bps; slippage 5 bps``.
-    """
-    model = costs.get("model")
-    if model == "per_share":
-        fee = (
-            f"per_share {costs.get('per_share_usd'):g} USD/share, "
-            f"min {costs.get('min_per_order_usd'):g} USD, "
-            f"max {costs.get('max_frac_of_value'):.2%} of value"
-        )
-    elif model == "bps":
-        fee = f"bps {costs.get('commission_bps'):g} bps"
-    else:
-        fee = str(model)
-    slippage = costs.get("slippage_bps")
-    return fee if slippage is None else f"{fee}; slippage {slippage:g} bps"
 
 
 def needs_config(row: Mapping[str, Any]) -> bool:
