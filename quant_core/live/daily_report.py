@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 
 from config.schema import AppConfig
+from quant_core.analytics.average_cost import SHARE_EPSILON
 from quant_core.analytics.round_trips import FILL_COLUMNS
 from quant_core.broker import OrderRef, Side
 from quant_core.data.panels import MarketData
-from quant_core.live.report_book import SHARE_EPSILON
 from quant_core.live.state_risk import DailyClose
 from quant_core.portfolio import risk
 from quant_core.portfolio.stops import StopKind

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from quant_core.analytics.average_cost import average_cost
 from quant_core.cockpit.models.live_portfolio import roll
 from quant_core.data.panels import forward_fill
 from quant_core.live.daily_report import report_fills, shortfall
-from quant_core.live.report_book import average_cost
 from tests.factories import market
 
 

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from quant_core.analytics.average_cost import average_cost
 from quant_core.broker import Position
 from quant_core.live.report_book import (
     POSITION_COLUMNS,
     SESSION_COLUMNS,
-    average_cost,
     position_rows,
     tws_rows,
 )
