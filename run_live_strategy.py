@@ -22,6 +22,7 @@ import sys
 
 from quant_core import cli
 from quant_core.ib.broker import IBBroker
+from quant_core.ib.refresh import refresh_through
 from quant_core.live.files import WORKER_LOG
 from quant_core.live.run import LiveRequest, check_mode, live_dir, run_worker
 
@@ -83,7 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         if cfg.live.broker == "ib":
             check_mode(cfg, request)  # refuse a live account before touching the socket
             broker = IBBroker(cfg.ib)  # the entry point wires IB in: live never imports ib
-        run_worker(cfg, request, broker)
+        # live.refresh: broker: the worker fetches its missing sessions through IB's history
+        # (ib/refresh.py), in a child process of its own; none: run_data_sync.py does.
+        refresh = refresh_through if cfg.live.refresh == "broker" else None
+        run_worker(cfg, request, broker, refresh=refresh)
         return cli.ExitCode.OK
 
     return cli.main(work)

@@ -183,8 +183,48 @@ class LiveConfig(Section):
         description="market: fills at once, after the open; market_on_open: in the opening "
         "auction, the backtest's price (needs rebalance_time before 09:28). Default: market",
     )
+    refresh: Literal["broker", "none"] = Field(
+        default="none",
+        description="broker: the worker fetches the sessions missing from the warehouse through "
+        "the IB history source after each close (refresh_time) and at start if stale, then "
+        "recomputes its factors; none: run_data_sync.py keeps the data fresh. Default: broker "
+        "with live.broker: ib, none with sim",
+    )
+    refresh_time: dt.time = Field(
+        default=dt.time(16, 30),
+        description="Exchange-local time of the nightly data refresh on a regular session; an "
+        "early close moves it as much earlier (16:30 -> 13:30 after a 13:00 close). "
+        "Default 16:30",
+    )
+    refresh_retry_s: PositiveFloat = Field(
+        default=300.0,
+        description="A failed refresh is tried again after this long, doubled per failure, "
+        "seconds. Default: 300",
+    )
+    refresh_retry_max_s: PositiveFloat = Field(
+        default=3600.0, description="The longest wait between refresh attempts, s. Default: 3600"
+    )
+    health_max_age_s: PositiveFloat = Field(
+        default=60.0,
+        description="run_live_strategy.py --health fails when the state's heartbeat is older "
+        "than this, seconds. Default: 60",
+    )
+    log_max_mb: PositiveFloat = Field(
+        default=10.0, description="worker.log rotates at this size, MB. Default: 10"
+    )
+    log_backups: PositiveInt = Field(
+        default=5, description="Rotated worker.log files kept (worker.log.1 ...). Default: 5"
+    )
 
-    @field_validator("rebalance_time", mode="before")
+    @model_validator(mode="before")
+    @classmethod
+    def _refresh_default(cls, value: Any) -> Any:
+        # The default follows the broker: IB has history to fetch, the simulated broker none.
+        if isinstance(value, dict) and value.get("refresh") is None:
+            return {**value, "refresh": "broker" if value.get("broker") == "ib" else "none"}
+        return value
+
+    @field_validator("rebalance_time", "refresh_time", mode="before")
     @classmethod
     def _quoted_time(cls, value: Any) -> Any:
         # YAML 1.1 reads an unquoted 15:45 as the number 945 (base 60).
@@ -200,6 +240,11 @@ class LiveConfig(Section):
                 f"live.order_type market_on_open needs live.rebalance_time before "
                 f"{MOO_CUTOFF:%H:%M} (got {self.rebalance_time:%H:%M}); the auction takes "
                 "later orders only for the next day"
+            )
+        if self.refresh == "broker" and self.broker != "ib":
+            raise ValueError(
+                "live.refresh: broker fetches bars through IB (live.broker: ib); the simulated "
+                "broker has no history: use live.refresh: none and run_data_sync.py"
             )
         return self
 
@@ -258,7 +303,7 @@ class AlertsConfig(Section):
     on: list[AlertEvent] = Field(
         default_factory=lambda: list(AlertEvent),
         description="Events that alert: halt, flat, stop, disconnect, reject, stale_data, "
-        "daily_report, error. Default: all of them",
+        "refresh, daily_report, error. Default: all of them",
     )
     disconnect_after_s: NonNegativeFloat = Field(
         default=60.0,

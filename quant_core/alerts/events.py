@@ -20,6 +20,7 @@ class AlertEvent(StrEnum):
     DISCONNECT = "disconnect"  # the broker connection was down past alerts.disconnect_after_s
     REJECT = "reject"  # the broker rejected an order
     STALE_DATA = "stale_data"  # a rebalance refused on data older than the last session
+    REFRESH = "refresh"  # the worker's own data refresh failed (once until it succeeds again)
     DAILY_REPORT = "daily_report"  # the session's daily report was written
     ERROR = "error"  # an error the worker reported and kept running through
 

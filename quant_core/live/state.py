@@ -10,8 +10,9 @@ Reading is strict: a document of another ``schema_version``, a missing field or 
 wrong type raises :class:`StateSchemaError` naming the field. Fields with a default were added
 by a worker within version 1 (the STOP latch flags, the replay's end, ``broker_as_of``, the risk
 limits, a command's source and detail, the reconciliation's details, the book's risk report,
-the last rebalance's bindings): an older file may lack them. Times are ISO 8601 with their
-UTC offset (one without is taken as UTC); the equity points of a replay are session dates.
+the last rebalance's bindings, the data refresh, the market's hours): an older file may lack
+them. Times are ISO 8601 with their UTC offset (one without is taken as UTC); the equity
+points of a replay are session dates.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ from quant_core.live.state_fields import StateSchemaError as StateSchemaError
 from quant_core.live.state_risk import BookRisk as BookRisk
 from quant_core.live.state_risk import DailyClose as DailyClose
 from quant_core.live.state_risk import SectorExposureRow as SectorExposureRow
+from quant_core.live.state_refresh import DataRefresh as DataRefresh
+from quant_core.live.state_refresh import MarketHours as MarketHours
+from quant_core.live.state_refresh import RefreshStatus as RefreshStatus
 
 SCHEMA_VERSION = 1  # written as the document's "schema_version"; bump on a breaking change
 FILLS_KEPT = 500  # the document holds today's last 500 fills
@@ -300,6 +304,8 @@ class DashboardState(Row):
     book_risk: BookRisk | None = None  # the held book's risk report (live/state_risk.py)
     last_decision: LastDecision | None = None  # what shaped the last rebalance (None: none yet)
     daily: tuple[DailyClose, ...] = ()  # one row per session close, oldest first (daily_close.py)
+    refresh: DataRefresh | None = None  # the worker's own data refresh (live/refresh_watch.py)
+    market: MarketHours | None = None  # today's session and the next (live/market_clock.py)
 
     def to_json(self) -> dict[str, Any]:
         """Return the document as written to ``dashboard_state.json``."""
