@@ -2,7 +2,9 @@
 
 When: today is a session, past ``live.rebalance_time`` and before the close, the schedule
 (``portfolio.schedule``) says so, and the data ends at the previous session (a decision on
-stale prices is refused and reported).
+stale prices is refused and reported). A session that closes at or before the rebalance time
+(an early close, ``live/market_clock.py``) is refused and reported once: the schedule takes
+the rebalance at the next session.
 
 What: the strategy is asked through the same code as the backtest
 (``strategies.decide.target_orders``: signal from the last completed close, re-weighted by
@@ -40,6 +42,7 @@ from quant_core.data.panels import MarketData, first_rows, forward_fill, gone_at
 from quant_core.errors import TemporaryBrokerError
 from quant_core.live.journal import Journal
 from quant_core.live.journal_decisions import decision_shape
+from quant_core.live.market_clock import after_close_refusal
 from quant_core.live.plan_orders import CUTS_LISTED, cuts_line, session_plan
 from quant_core.live.plan_orders import Plan as Plan  # re-exported: live.refusal reads it here
 from quant_core.live.state import LastDecision, WorkerMode
@@ -83,6 +86,7 @@ class Planner:
         self.policy = PortfolioPolicy.from_config(cfg)
         self.controls = risk.controls_from_config(cfg.risk)
         self.stale_refusal: str | None = None  # why due() last refused a rebalance (stale data)
+        self.refused: dt.date | None = None  # the last session refused for closing too early
         self.shape: LastDecision | None = None  # what shaped the last plan's weights
         self.cap = PositionCap(
             cfg.risk.max_position_weight, cfg.portfolio.fractional_shares, data.symbols
@@ -102,39 +106,58 @@ class Planner:
         Due: today is a session of the exchange, it is between ``live.rebalance_time``
         (exchange time) and the session's close, no rebalance was decided for today, the
         schedule says so (sessions since the last one, or a new week or month), and the data's
-        last close is the previous session: a decision on stale prices is refused and reported.
+        last close is the previous session: a decision on stale prices is refused and reported
+        (its last words say what brings the data: the worker's refresh, or run_data_sync.py).
         """
-        calendar = self.calendar
         today = self.trading_now(now)
-        if today is None:
+        if today is None or not self.scheduled(today):
             return None
-        last = self.journal.last_rebalance()
-        if last is not None and last >= today:
-            return None
-        if last is not None and not schedule.is_due(
-            last, today, self.cfg.strategy.rebalance, calendar.sessions
-        ):
-            return None
-        previous = calendar.previous_session(today)
+        previous = self.calendar.previous_session(today)
         data_end = self.data.dates[-1]
         if data_end != np.datetime64(previous, "D"):
             self.stale_refusal = (
                 f"rebalance for {today} refused: the data ends {pd.Timestamp(data_end).date()}, "
-                f"not the previous session {previous}; run run_data_sync.py"
+                f"not the previous session {previous}; "
+                + (
+                    "run run_data_sync.py"
+                    if self.cfg.live.refresh == "none"
+                    else "waiting for the worker's data refresh (live.refresh: broker)"
+                )
             )
             self.report(self.stale_refusal)
             return None
         self.stale_refusal = None
         return today
 
+    def scheduled(self, today: dt.date) -> bool:
+        """Return whether the schedule rebalances on session ``today`` (none decided for it yet)."""
+        last = self.journal.last_rebalance()
+        return last is None or (
+            last < today
+            and schedule.is_due(last, today, self.cfg.strategy.rebalance, self.calendar.sessions)
+        )
+
     def trading_now(self, now: dt.datetime) -> dt.date | None:
-        """Return today if it is a session and ``now`` between the rebalance time and the close."""
+        """Return today if it is a session and ``now`` between the rebalance time and the close.
+
+        A session that closes at or before ``live.rebalance_time`` (an early close) is refused:
+        from its open on, once per session, when the schedule rebalances on it, the reason is
+        reported (``market_clock.after_close_refusal``).
+        """
         local = now.astimezone(self.zone)
         today = local.date()
-        if not self.calendar.is_session(np.array([today], dtype="datetime64[D]"))[0]:
-            return None
         close = self.calendar.close_of(today)
-        if local.time() < self.cfg.live.rebalance_time or (close is not None and now >= close):
+        if close is None:  # not a session
+            return None
+        refusal = after_close_refusal(self.calendar, today, self.cfg.live.rebalance_time)
+        if refusal is not None:
+            opened = self.calendar.open_of(today)
+            if self.refused != today and opened is not None and now >= opened:
+                if self.scheduled(today):
+                    self.report(refusal)
+                self.refused = today
+            return None
+        if local.time() < self.cfg.live.rebalance_time or now >= close:
             return None
         return today
 
