@@ -1,0 +1,113 @@
+"""ProcessJob with real spawned children: outcomes, errors, deaths and cancels cross back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from config import load_config
+from config.redact import remember
+from config.schema import AppConfig
+from quant_core.data.refresh_status import RefreshOutcome
+from quant_core.live.refresh_job import ProcessJob, RefreshFn
+from tests import refresh_fns
+
+pytestmark = pytest.mark.integration
+
+FRIDAY = dt.date(2026, 12, 4)
+WAIT_S = 30.0  # spawning a child costs 1-2 s; this is the ceiling, not the expectation
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> AppConfig:
+    return load_config("live", [f"paths.data_dir={tmp_path}", "live.broker=ib"], environ={})
+
+
+def job(fn: RefreshFn, cfg: AppConfig, tmp_path: Path) -> ProcessJob:
+    return ProcessJob(fn, cfg, tmp_path / "refresh-progress.json")
+
+
+def finish(job: ProcessJob) -> RefreshOutcome | str:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        result = job.poll()
+        if result is not None:
+            return result
+        assert job.running
+        time.sleep(0.01)
+    job.cancel()
+    raise AssertionError("the child did not answer")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_the_outcome_crosses_back_from_another_process(cfg, tmp_path):
+    refresh = job(refresh_fns.succeeding, cfg, tmp_path)
+    (tmp_path / "refresh-progress.json").write_text('{"phase": "old", "done": 9, "total": 9}')
+    refresh.start(FRIDAY)
+    pid = refresh.pid
+    assert refresh.running
+    assert refresh.progress() != ("old", 9, 9)  # an earlier attempt's file is gone
+    with pytest.raises(RuntimeError, match="already running"):
+        refresh.start(FRIDAY)
+    result = finish(refresh)
+    assert isinstance(result, RefreshOutcome)
+    assert result.data_through == FRIDAY
+    assert (result.symbols, result.requests, result.rows_written, result.rejected) == (3, 4, 12, 1)
+    assert result.notes == (f"pid {pid}", f"dataset {cfg.data.dataset}")  # ran in the child
+    assert pid != os.getpid()
+    assert not refresh.running
+    assert refresh.poll() is None  # collected once
+    assert refresh.progress() is None  # nothing runs
+    assert not alive(pid)  # reaped
+
+
+def test_an_exception_crosses_back_as_its_type_and_text_without_the_secret(cfg, tmp_path):
+    remember("hunter2-refresh-secret")  # as load_config remembers secrets.yaml's values
+    refresh = job(refresh_fns.raising, cfg, tmp_path)
+    refresh.start(FRIDAY)
+    result = finish(refresh)
+    assert result == f"DataError: no valid bars for {FRIDAY}; token ***"
+    assert not refresh.running
+
+
+def test_a_child_killed_by_a_signal_is_a_failure_with_its_code(cfg, tmp_path):
+    refresh = job(refresh_fns.killing_itself, cfg, tmp_path)
+    refresh.start(FRIDAY)
+    assert finish(refresh) == "refresh process exited with code -9"
+    assert not refresh.running
+
+
+def test_progress_is_read_while_running_and_cancel_terminates_the_child(cfg, tmp_path):
+    refresh = job(refresh_fns.slow, cfg, tmp_path)
+    refresh.start(FRIDAY)
+    pid = refresh.pid
+    assert pid is not None
+    deadline = time.monotonic() + WAIT_S
+    while refresh.progress() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert refresh.progress() == ("ib history", 120, 500)
+    assert refresh.poll() is None  # still running
+    # Nothing of the request is on the child's command line: it came by pickle.
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    assert str(tmp_path) not in cmdline
+    assert str(FRIDAY) not in cmdline
+    started = time.monotonic()
+    refresh.cancel()
+    assert time.monotonic() - started < 5.0  # SIGTERM did it, no SIGKILL grace needed
+    assert not refresh.running
+    assert not alive(pid)
+    # SIGTERM unwound the refresh: its finally block ran in the child.
+    assert (tmp_path / "refresh-progress.cleanup").read_text() == str(pid)
+    assert refresh.poll() is None
+    assert refresh.progress() is None
