@@ -3,13 +3,14 @@
 Thin: every figure, message and table comes from ``cockpit.models.dashboard`` (status),
 ``models.dashboard_commands``, ``tables.live_tables`` and ``charts.equity``. Two fragments
 refresh themselves (``run_every``): the status (banner, headline figures, the commands sent
-from here) and the details (equity, positions, orders, fills, risk, command log); below them
-``views/live_history.py`` draws the history since the worker's start (every fill, realised
-P&L per position, the live equity over the backtest) in a slower fragment of its own. The
-buttons sit between the first two, outside any fragment, and act through ``on_click``
-callbacks; FLAT and STOP open a confirmation dialog driven by a session-state flag. When the
-worker's liveness or state changes, a fragment asks for one full rerun so the buttons' captions
-follow; widget state and an open dialog survive it.
+from here) and the details (equity, positions, orders, fills, risk, command log); under the
+status ``views/live_data.py`` draws the worker's data refresh and the market's hours in a
+fragment of its own; below them ``views/live_history.py`` draws the history since the worker's
+start (every fill, realised P&L per position, the live equity over the backtest) in a slower
+fragment of its own. The buttons sit above the details, outside any fragment,
+and act through ``on_click`` callbacks; FLAT and STOP open a confirmation dialog driven by a
+session-state flag. When the worker's liveness or state changes, a fragment asks for one full
+rerun so the buttons' captions follow; widget state and an open dialog survive it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from quant_core.cockpit.charts.equity import live_equity_figure
 from quant_core.cockpit.models import dashboard as board
 from quant_core.cockpit.models import dashboard_commands as cmds
 from quant_core.cockpit.tables import live_tables as tables
-from quant_core.cockpit.views import live_history, live_risk
+from quant_core.cockpit.views import live_data, live_history, live_risk
 from quant_core.errors import OperationalError
 from quant_core.live.files import CommandKind, send_command
 
@@ -139,6 +140,7 @@ def status_panel() -> None:
 
 
 status_panel()
+live_data.render(live_dir, cfg, every)
 
 st.subheader("Commands")
 _show(cmds.controls_message(outer))
