@@ -68,6 +68,7 @@ class Pacer:
         self.clock, self.sleep = clock, sleep
         self.sent: deque[float] = deque()
         self.last: dict[str, float] = {}
+        self.count = 0  # requests let through so far
 
     def wait(self, key: str) -> None:
         """Block until a request identified by ``key`` may be sent, then record it."""
@@ -85,6 +86,27 @@ class Pacer:
             now = self.clock()
         self.sent.append(now)
         self.last[key] = now
+        self.count += 1
+
+
+class HistoryRefusal(DataError):
+    """IB refused one symbol's history request with an error (``code``: IB's error code)."""
+
+    def __init__(self, symbol: str, code: int, message: str) -> None:
+        super().__init__(f"IB history for {symbol}: error {code}: {message}")
+        self.symbol, self.code = symbol, code
+
+
+def history_connection(cfg: IBConfig) -> IBConnection:
+    """Return a connection (not yet connected) on the history client id of ``cfg``.
+
+    ``cfg.client_id + HISTORY_CLIENT_ID_OFFSET``, so reading history never collides with the
+    worker. Only a connection: reading bars trades nothing, so neither the trading consent
+    checks nor the P&L subscription of the broker apply.
+    """
+    return IBConnection(
+        cfg.model_copy(update={"client_id": cfg.client_id + HISTORY_CLIENT_ID_OFFSET})
+    )
 
 
 class IBHistorySource:
@@ -115,11 +137,7 @@ class IBHistorySource:
 
     def load(self, progress: ProgressFn | None = None) -> SourceBatch:
         """Fetch every symbol (cached chunks are not asked for again)."""
-        # Only a connection: reading bars trades nothing, so neither the trading consent checks
-        # nor the P&L subscription of the broker apply.
-        connection = IBConnection(
-            self.cfg.model_copy(update={"client_id": self.cfg.client_id + HISTORY_CLIENT_ID_OFFSET})
-        )
+        connection = history_connection(self.cfg)
         accounts = connection.connect()
         logger.info(
             "Connected to IB for history (server version %s), accounts %s",
@@ -130,7 +148,7 @@ class IBHistorySource:
         synced: list[str] = []
         try:
             for done, symbol in enumerate(self.symbols, start=1):
-                got = self._symbol(connection, symbol)
+                got = self.fetch_symbol(connection, symbol)
                 frames.extend(got)
                 if any(not frame.empty for frame in got):
                     synced.append(symbol)
@@ -169,16 +187,17 @@ class IBHistorySource:
             last = pd.Timestamp(done[-2]).date()
         return last
 
-    def _symbol(self, connection: IBConnection, symbol: str) -> list[pd.DataFrame]:
+    def fetch_symbol(self, connection: IBConnection, symbol: str) -> list[pd.DataFrame]:
+        """Return the raw bar chunks of ``symbol`` from ``start`` to the end (one per request)."""
         end = self._end()
         if self.what == "ADJUSTED_LAST":  # IB refuses an end date with ADJUSTED_LAST
             years = max(1, math.ceil((end - self.start).days / 365))
-            return [self._chunk(connection, symbol, "", f"{years} Y")]
+            return [self.fetch_chunk(connection, symbol, "", f"{years} Y")]
         # A year at a time, each chunk ending on the first bar of the one after it, so no
         # session falls between two chunks whatever IB counts as "1 Y".
         frames: list[pd.DataFrame] = []
         while True:
-            frame = self._chunk(connection, symbol, f"{end:%Y%m%d} 23:59:59 UTC", "1 Y")
+            frame = self.fetch_chunk(connection, symbol, f"{end:%Y%m%d} 23:59:59 UTC", "1 Y")
             if frame.empty:
                 return frames
             frames.append(frame)
@@ -187,9 +206,21 @@ class IBHistorySource:
                 return frames
             end = earliest
 
-    def _chunk(
+    def fetch_chunk(
         self, connection: IBConnection, symbol: str, end: str, duration: str
     ) -> pd.DataFrame:
+        """Return one request's raw bars (``endDateTime`` ``end``, ``durationStr`` ``duration``).
+
+        Cached chunks are read back instead of asked for; pacing is kept; a pacing violation
+        is waited out and asked again; "no data" (162) gives an empty frame.
+
+        Raises
+        ------
+        HistoryRefusal
+            IB answered the request with another error (200: no such security, ...).
+        DataError
+            No answer (a timeout), or pacing violations without end.
+        """
         cached = self._cache_path(symbol, end, duration)
         if cached is not None and cached.is_file():
             return pd.read_parquet(cached)
@@ -218,7 +249,7 @@ class IBHistorySource:
                 return _frame(symbol, [])  # before the listing, say: nothing there
             if mine:
                 code, message = mine[0]
-                raise DataError(f"IB history for {symbol}: error {code}: {message}")
+                raise HistoryRefusal(symbol, code, message)
             if not bars:  # the library's timeout gives [] and no error: never a silent gap
                 raise DataError(
                     f"IB history for {symbol}: no answer for {end or 'latest'} {duration} "

@@ -21,6 +21,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -103,6 +104,13 @@ class FakeTWS:
         self.daily_pnl = 0.0  # what reqPnL reports as today's P&L
         self._pnl_subscribers: list[tuple[_Connection, int]] = []
         self.pacing_violations = 0  # answer this many history requests with error 162
+        # IB's pacing rules, enforced when set: (requests per window, window s, identical gap
+        # s); a request that breaks one is answered 162 and counted in pacing_broken.
+        self.pacing_rules: tuple[int, float, float] | None = None
+        self.pacing_broken = 0
+        self.history_clock: Callable[[], float] = time.monotonic  # stamps history requests
+        self.history_today: str | None = None  # YYYYMMDD an open-ended request ends on (IB:
+        # now); None: the symbol's last bar
         self.history_requests: list[
             tuple[float, str, str, str, str]
         ] = []  # time, symbol, end, duration, what
@@ -427,9 +435,14 @@ class FakeTWS:
 
     def _req_history(self, conn: _Connection, f: list[str]) -> None:
         req_id, symbol, end, duration, what = int(f[1]), f[3], f[15], f[17], f[19]
-        self.history_requests.append((time.monotonic(), symbol, end, duration, what))
-        if self.pacing_violations > 0:
-            self.pacing_violations -= 1
+        now = self.history_clock()
+        broken = self._breaks_pacing(now, (symbol, end, duration, what))
+        self.history_requests.append((now, symbol, end, duration, what))
+        if broken or self.pacing_violations > 0:
+            if broken:
+                self.pacing_broken += 1
+            else:
+                self.pacing_violations -= 1
             message = (
                 "Historical Market Data Service error message:"
                 "API historical data query cancelled: pacing violation"
@@ -441,7 +454,7 @@ class FakeTWS:
             conn.send(p.error(req_id, 200, message, conn.server_version))
             return
         bars = self.history[symbol]
-        last = end[:8] if end else (bars[-1][0] if bars else "99991231")
+        last = end[:8] if end else (self.history_today or (bars[-1][0] if bars else "99991231"))
         count, unit = duration.split()
         days = int(count) * (365 if unit == "Y" else 1)
         last_day = dt.date(int(last[:4]), int(last[4:6]), int(last[6:8]))
@@ -455,6 +468,15 @@ class FakeTWS:
         for day, o, h, lo, c, v in chosen:
             fields += [day, o, h, lo, c, v, round((o + c) / 2, 4), 100]
         conn.send(p.frame(*fields))
+
+    def _breaks_pacing(self, now: float, request: tuple[str, str, str, str]) -> bool:
+        """Return whether a history request at ``now`` breaks ``pacing_rules``."""
+        if self.pacing_rules is None:
+            return False
+        most, window, gap = self.pacing_rules
+        recent = [r for r in self.history_requests if r[0] > now - window]
+        identical = any(r[1:] == request and r[0] > now - gap for r in recent)
+        return len(recent) >= most or identical
 
     # ------------------------------------------------------------------------- orders
 
