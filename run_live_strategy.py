@@ -7,11 +7,13 @@ Examples
     python run_live_strategy.py --replay 2010-04-01:2010-08-20 --continue  # carry an account on
     python run_live_strategy.py --once [--force-rebalance]        # one cycle, then exit
     python run_live_strategy.py --resume                          # clear a STOP latch
+    python run_live_strategy.py --health                          # exit 0 healthy, 1 not
 
 State and commands live in <data_dir>/live/: the state in dashboard_state.json, commands as one
 file each in inbox/ (a legacy command.json is still taken, if written atomically). Exit codes:
 0 ok, 1 domain error, 2 usage or configuration error, 3 unexpected error, 4 strategy error (bad
-weights), 130 interrupted.
+weights), 130 interrupted. ``--health`` reads the state file only (no broker, nothing written)
+and prints one line: exit 0 healthy, 1 unhealthy (``quant_core/live/health.py``).
 """
 
 from __future__ import annotations
@@ -21,10 +23,7 @@ import datetime as dt
 import sys
 
 from quant_core import cli
-from quant_core.ib.broker import IBBroker
-from quant_core.ib.refresh import refresh_through
-from quant_core.live.files import WORKER_LOG
-from quant_core.live.run import LiveRequest, check_mode, live_dir, run_worker
+from quant_core.live.health import check_health
 
 
 def _span(text: str) -> tuple[dt.date, dt.date]:
@@ -53,9 +52,29 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--force-rebalance", action="store_true", help="with --once: rebalance now")
     parser.add_argument("--resume", action="store_true", help="start trading despite a STOP latch")
     parser.add_argument("--live", action="store_true", help="trade a live account (IB only)")
+    parser.add_argument(
+        "--health",
+        action="store_true",
+        help="print the worker's health from its state file (heartbeat age, state); exit 0 "
+        "healthy, 1 not. Connects to nothing, writes nothing (monitoring, systemd)",
+    )
     cli.add_set_option(parser)
     args = parser.parse_args(argv)
     # A flag that would be ignored is refused (exit 2), never silently dropped.
+    if args.health:
+        flags = {
+            "--replay": args.replay is not None,
+            "--once": args.once,
+            "--resume": args.resume,
+            "--live": args.live,
+            "--force-rebalance": args.force_rebalance,
+            "--speed": args.speed is not None,
+            "--continue": args.continue_account,
+        }
+        if clash := [flag for flag, given in flags.items() if given]:
+            parser.error(
+                f"--health only reads the state; it does not combine with {', '.join(clash)}"
+            )
     if args.force_rebalance and not args.once:
         parser.error("--force-rebalance works with --once only")
     if args.speed is not None and args.replay is None:
@@ -65,11 +84,31 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _health(overrides: list[str]) -> int:
+    # The config as the worker loads it (live.yaml, secrets, QC__ variables, --set), so the
+    # same data_dir is read; no log file: --health writes nothing. Its one line is the answer:
+    # the loader's INFO lines stay out of the journal a timer fills every minute.
+    cli.set_level("WARNING")
+    cfg = cli.prepare("live", overrides)
+    folder = cfg.paths.data_dir / "live"  # live.run.live_dir's folder, without the worker's imports
+    ok, line = check_health(folder, dt.datetime.now(dt.UTC), cfg.live.health_max_age_s)
+    print(line)
+    return cli.ExitCode.OK if ok else cli.ExitCode.DOMAIN_ERROR
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the live worker command line."""
     args = _parse(argv)
+    if args.health:
+        return cli.main(lambda: _health(args.set))
 
     def work() -> int:
+        # Imported here: --health, run every minute by a timer, needs none of it (2 s of imports).
+        from quant_core.ib.broker import IBBroker
+        from quant_core.ib.refresh import refresh_through
+        from quant_core.live.files import WORKER_LOG
+        from quant_core.live.run import LiveRequest, check_mode, live_dir, run_worker
+
         cfg = cli.prepare("live", args.set, log_file=lambda cfg: live_dir(cfg) / WORKER_LOG)
         request = LiveRequest(
             replay=args.replay,

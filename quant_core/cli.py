@@ -119,7 +119,13 @@ def add_set_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_file_log(path: Path, max_bytes: int = 10_000_000, backups: int = 5) -> None:
-    """Also write ``quant_core`` logs to a rotating file (``max_bytes`` each, ``backups`` kept)."""
+    """Also write ``quant_core`` logs to a rotating file (``max_bytes`` each, ``backups`` kept).
+
+    When a record would take the file past ``max_bytes``, ``path`` becomes ``path.1`` (and
+    ``path.1`` becomes ``path.2``, ...), the oldest beyond ``backups`` is deleted, and a new
+    ``path`` is started. One process writes the file: a child process (the worker's data
+    refresh runs in one) logs through its own handlers, never into this file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups)
     handler.setFormatter(RedactingFormatter(LOG_FORMAT))
@@ -148,7 +154,9 @@ def prepare(
     overrides
         The ``--set section.key=value`` strings.
     log_file
-        Returns the rotating log file (:func:`add_file_log`) from the loaded configuration.
+        Returns the rotating log file (:func:`add_file_log`) from the loaded configuration; it
+        rotates at ``live.log_max_mb`` MB (10**6 bytes) and keeps ``live.log_backups`` old files
+        (the worker's ``worker.log`` is the one such file).
 
     Raises
     ------
@@ -158,7 +166,8 @@ def prepare(
     cfg = load_config(env, overrides=overrides)
     set_level(cfg.logging.level)
     if log_file is not None:
-        add_file_log(log_file(cfg))
+        max_bytes = max(1, round(cfg.live.log_max_mb * 1_000_000))
+        add_file_log(log_file(cfg), max_bytes=max_bytes, backups=cfg.live.log_backups)
     return cfg
 
 
