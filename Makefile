@@ -44,7 +44,7 @@ INSYNC := $(ROOT)/.venv-insync
 IB_TESTS := tests/unit/test_fake_tws_protocol.py tests/unit/test_ib_errors.py \
 	tests/unit/test_ib_mapping.py tests/integration/test_fake_tws.py \
 	tests/integration/test_ib_broker.py tests/integration/test_worker_ib.py \
-	tests/integration/test_ib_history.py \
+	tests/integration/test_ib_history.py tests/integration/test_ib_refresh.py \
 	tests/integration/test_crash_safety.py::test_the_ib_worker_killed_at_any_step_ends_as_if_uninterrupted
 
 $(INSYNC)/.installed: $(ROOT)/pyproject.toml $(ROOT)/.ci/insync_requirements.py
@@ -71,6 +71,7 @@ bench: install chromium
 	cd $(ROOT) && $(PY) benchmarks/risk_report.py
 	cd $(ROOT) && $(PY) -m benchmarks.cockpit
 	cd $(ROOT) && OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/research_fit.py
+	cd $(ROOT) && $(PY) -m benchmarks.refresh_pacing
 
 # Our IC and quantile returns against alphalens-reloaded, in a venv of its own: it pulls in
 # Bottleneck, which changes the last bits of pandas' means in the test environment.

@@ -120,6 +120,10 @@ class WorkerAlerts:
         body = f"{reason}.\nNo order was sent for it."
         self._send(AlertEvent.STALE_DATA, f"Stale data: {reason[:TITLE_CHARS]}", body)
 
+    def refresh(self, title: str, body: str) -> None:
+        """Alert REFRESH: the data refresh failed (once per run of failures), or recovered."""
+        self._send(AlertEvent.REFRESH, title, body)
+
     def rejections(self, orders: Iterable[Order]) -> None:
         """Report each rejected order in the state's errors and alert REJECT."""
         for order in orders:

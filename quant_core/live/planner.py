@@ -117,17 +117,18 @@ class Planner:
         if data_end != np.datetime64(previous, "D"):
             self.stale_refusal = (
                 f"rebalance for {today} refused: the data ends {pd.Timestamp(data_end).date()}, "
-                f"not the previous session {previous}; "
-                + (
-                    "run run_data_sync.py"
-                    if self.cfg.live.refresh == "none"
-                    else "waiting for the worker's data refresh (live.refresh: broker)"
-                )
+                f"not the previous session {previous}; {self.fresh_data_hint()}"
             )
             self.report(self.stale_refusal)
             return None
         self.stale_refusal = None
         return today
+
+    def fresh_data_hint(self) -> str:
+        """Return what brings the missing sessions: the worker's refresh, or run_data_sync.py."""
+        if self.cfg.live.refresh == "none":
+            return "run run_data_sync.py"
+        return "waiting for the worker's data refresh (live.refresh: broker)"
 
     def scheduled(self, today: dt.date) -> bool:
         """Return whether the schedule rebalances on session ``today`` (none decided for it yet)."""

@@ -28,11 +28,14 @@ from quant_core.live import replay, sim_account
 from quant_core.live.crash_hook import crash_point_for_tests
 from quant_core.live.files import HALT_FILE, JOURNAL_FILE, RISK_FILE, SIM_ACCOUNT_FILE
 from quant_core.live.journal import Journal
+from quant_core.live.refresh_job import ProcessJob, RefreshFn
+from quant_core.live.refresh_watch import REFRESH_PROGRESS_FILE
 from quant_core.live.report_files import REPORTS
 from quant_core.live.sim_broker import SimBroker
 from quant_core.live.state import WorkerMode, WorkerState
 from quant_core.live.watcher import CommandWatcher
 from quant_core.live.worker import Worker, WorkerOptions, utc_now
+from quant_core.live.worker_lock import one_worker
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.portfolio.schedule import session_range
@@ -46,6 +49,7 @@ logger = logging.getLogger(__name__)
 COMMAND_POLL_S = 0.02  # seconds between checks for a command when no event came
 ONCE_SETTLE_S = 3.0  # --once: how long the broker gets to fill before the final state
 ALERTS_CLOSE_S = 10.0  # at exit, how long the alerts still queued get to go out
+ONCE_REFRESH_POLL_S = 1.0  # --once: how often a running data refresh is looked at
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,18 +90,27 @@ def check_mode(cfg: AppConfig, request: LiveRequest) -> WorkerMode:
     return WorkerMode.IB_LIVE if request.live else WorkerMode.IB_PAPER
 
 
-def run_worker(cfg: AppConfig, request: LiveRequest, broker: Broker | None = None) -> WorkerState:
+def run_worker(
+    cfg: AppConfig,
+    request: LiveRequest,
+    broker: Broker | None = None,
+    refresh: RefreshFn | None = None,
+) -> WorkerState:
     """Run the worker as asked; return the state it ended in.
 
     ``broker`` is the IB broker when ``live.broker: ib`` (the entry point builds it: ``live``
-    never imports ``ib``); the simulated broker otherwise. With ``alerts.urls`` set, the worker
-    pages through apprise (``quant_core.alerts``); what is still queued at the end gets
+    never imports ``ib``); the simulated broker otherwise. ``refresh`` fetches the sessions the
+    warehouse misses (``ib.refresh.refresh_through``, with ``live.refresh: broker``): it runs in
+    a child process of its own (``live/refresh_job.py``), never in a replay. One worker per
+    data directory (``live/worker_lock.py``). With ``alerts.urls`` set, the worker pages through
+    apprise (``quant_core.alerts``); what is still queued at the end gets
     ``ALERTS_CLOSE_S`` seconds to go out.
     """
     mode = check_mode(cfg, request)
     alerts = build_sink(cfg.alerts)  # a URL apprise cannot use stops us here (ConfigError)
     try:
-        return _run(cfg, request, broker, mode, alerts)
+        with one_worker(live_dir(cfg)):  # a second worker on this account's state is refused
+            return _run(cfg, request, broker, mode, alerts, refresh)
     finally:
         alerts.close(ALERTS_CLOSE_S)  # what is queued goes out (the last alerts: STOP, ...)
 
@@ -108,6 +121,7 @@ def _run(
     broker: Broker | None,
     mode: WorkerMode,
     alerts: AlertSink,
+    refresh: RefreshFn | None,
 ) -> WorkerState:
     if mode is not WorkerMode.SIM and broker is None:
         raise ConfigError("live.broker: ib needs the IB broker, which run_live_strategy.py builds")
@@ -175,6 +189,9 @@ def _run(
     options = WorkerOptions(
         mode=mode, resume=request.resume, speed_s=request.speed_s, account=account, refusal=refusal
     )
+    job = None
+    if refresh is not None and cfg.live.refresh == "broker" and not request.replay:
+        job = ProcessJob(refresh, cfg, folder / REFRESH_PROGRESS_FILE)
     # The worker waits through the broker: IB's client must go on processing TWS's messages.
     worker = Worker(
         cfg,
@@ -187,10 +204,11 @@ def _run(
         clock=clock,
         sleep=broker.wait,
         price_feed=price_feed,
+        refresh_job=job,
     )
     worker.alerts = alerts  # alerts.urls set: apprise, off the loop (quant_core.alerts)
     with _signals_stop(worker) as signalled:
-        _drive(worker, data, warehouse, cfg, request, span)
+        _drive(worker, warehouse, cfg, request, span)
     if signalled:  # the worker has finished cleanly; now report the interruption (exit 130)
         raise KeyboardInterrupt(f"signal {signalled[0]}")
     return worker.state
@@ -241,7 +259,6 @@ def _signals_stop(worker: Worker) -> Iterator[list[int]]:
 
 def _drive(
     worker: Worker,
-    data: MarketData,
     warehouse: Warehouse,
     cfg: AppConfig,
     request: LiveRequest,
@@ -254,7 +271,7 @@ def _drive(
         if span is not None:
             worker.replay(*span)
         elif request.once:
-            _one_cycle(worker, data, request.force_rebalance)
+            _one_cycle(worker, warehouse, cfg, request.force_rebalance)
         else:
             _live_loop(worker, warehouse, cfg)
     finally:
@@ -263,13 +280,21 @@ def _drive(
         worker.broker.disconnect()
 
 
-def _one_cycle(worker: Worker, data: MarketData, force: bool) -> None:
+def _one_cycle(worker: Worker, warehouse: Warehouse, cfg: AppConfig, force: bool) -> None:
+    # live.refresh: broker: the sessions missing are fetched first (started at start-up's
+    # heartbeat), the heartbeat going on; then the new bars are read.
+    while worker.upkeep.holding and not worker.stop_requested:
+        worker.sleep(ONCE_REFRESH_POLL_S)
+        worker.heartbeat()
+    if worker.fresh_data:
+        worker.fresh_data = False
+        worker.reload(_market(warehouse, cfg))
     # The data's last close is T-1; the next session is T. The simulated broker fills market
     # orders at the latest known price.
     worker.mark_latest()
     # Forced: now, whatever the schedule and the data's age (the operator asked). Otherwise only
     # when the schedule says so, on fresh data.
-    if force or worker.stop_watch.due(worker.wall()) is not None:
+    if force or worker.stops_due(worker.wall()) is not None:
         worker.stops_next()  # the stops' exits first: the rebalance leaves a stopped name alone
     if force or worker.due(worker.wall()) is not None:
         worker.rebalance_next()
@@ -308,17 +333,20 @@ def _live_loop(worker: Worker, warehouse: Warehouse, cfg: AppConfig) -> None:
 
 
 def _beat(worker: Worker, warehouse: Warehouse, cfg: AppConfig, version: int) -> int:
-    if (latest := warehouse.version(cfg.data.dataset)) != version:
+    # New bars: a sync by hand, or the worker's own refresh once it has ended (its factors too).
+    latest = warehouse.version(cfg.data.dataset)
+    if (worker.fresh_data or latest != version) and not worker.upkeep.holding:
+        worker.fresh_data, version = False, latest
         worker.reload(_market(warehouse, cfg))
     worker.track_equity(worker.local_today())
     worker.heartbeat()
-    if worker.stop_watch.due(worker.wall()) is not None:
+    if worker.stops_due(worker.wall()) is not None:
         worker.stops_next()  # every session, before the rebalance (live.stop_exits)
     if worker.due(worker.wall()) is not None:
         worker.rebalance_next()
     worker.journal.fills(worker.run_id, worker.broker.settle(0.0))
     worker.sample_equity()
-    return latest
+    return version
 
 
 def _market(warehouse: Warehouse, cfg: AppConfig) -> MarketData:

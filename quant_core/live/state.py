@@ -35,12 +35,12 @@ from quant_core.live.state_fields import (
 
 # Re-exported (``as``, for mypy): readers of the document import it from here.
 from quant_core.live.state_fields import StateSchemaError as StateSchemaError
-from quant_core.live.state_risk import BookRisk as BookRisk
-from quant_core.live.state_risk import DailyClose as DailyClose
-from quant_core.live.state_risk import SectorExposureRow as SectorExposureRow
 from quant_core.live.state_refresh import DataRefresh as DataRefresh
 from quant_core.live.state_refresh import MarketHours as MarketHours
 from quant_core.live.state_refresh import RefreshStatus as RefreshStatus
+from quant_core.live.state_risk import BookRisk as BookRisk
+from quant_core.live.state_risk import DailyClose as DailyClose
+from quant_core.live.state_risk import SectorExposureRow as SectorExposureRow
 
 SCHEMA_VERSION = 1  # written as the document's "schema_version"; bump on a breaking change
 FILLS_KEPT = 500  # the document holds today's last 500 fills

@@ -3,7 +3,8 @@
 :func:`document` builds it: the worker's state and reasons, the broker's figures (the last ones
 read while connected when it is DISCONNECTED), positions, open orders, today's fills, the equity
 points, the risk limits, the schedule, the reconciliation, commands, errors, the book's risk
-report (``live/book_risk.py``) and what shaped the last rebalance (from the journal), as the
+report (``live/book_risk.py``), what shaped the last rebalance (from the journal), the data
+refresh and the market's hours (``live/upkeep.py``), as the
 typed :class:`~quant_core.live.state.DashboardState`.
 :func:`publish` reads the broker and writes it.
 No secret is ever part of it.
@@ -133,6 +134,8 @@ def document(
         book_risk=worker.book_risk.current,
         last_decision=_last_decision(worker),
         daily=tuple(worker.daily.rows),
+        refresh=worker.upkeep.refresh_state(),
+        market=worker.upkeep.market,
     )
 
 

@@ -5,7 +5,7 @@ The document's ``refresh`` (:class:`DataRefresh`): what the worker's own data re
 Dashboard's line "data through 2026-12-03, refreshed 16:41, 500 symbols, 2 rejected rows". The
 document's ``market`` (:class:`MarketHours`): today's session at the exchange (early closes
 included), the next one, and what the worker waits for ("not a session: waiting until Monday
-2026-12-07 09:30 EST"), from ``live/market_clock.py``. Times carry their UTC offset.
+2026-12-07 09:30 America/New_York"), from ``live/market_clock.py``. Times carry their UTC offset.
 """
 
 from __future__ import annotations

@@ -123,7 +123,7 @@ class StopWatch:
         if last != np.datetime64(previous, "D"):
             planner.report(
                 f"stops for {today} not checked: the data ends {pd.Timestamp(last).date()}, not "
-                f"the previous session {previous}; run run_data_sync.py"
+                f"the previous session {previous}; {planner.fresh_data_hint()}"
             )
             return None
         return today

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import random
 import time
 from collections import deque
 from collections.abc import Callable
@@ -40,8 +39,7 @@ from quant_core.alerts.events import AlertSink, NullSink
 from quant_core.broker import Broker, Order
 from quant_core.calendar import get_calendar
 from quant_core.data.panels import MarketData
-from quant_core.errors import BrokerLinkDown, TemporaryBrokerError
-from quant_core.live import commands, files, refusal, replay
+from quant_core.live import commands, files, reconnect, refusal, replay
 from quant_core.live.alerting import WorkerAlerts
 from quant_core.live.book_risk import BookRiskWatch
 from quant_core.live.crash_hook import crash_point_for_tests
@@ -50,6 +48,7 @@ from quant_core.live.files import CommandInbox
 from quant_core.live.journal import Journal
 from quant_core.live.planner import Planner
 from quant_core.live.reconcile import reconcile_with_broker
+from quant_core.live.refresh_job import RefreshJob
 from quant_core.live.risk_state import RiskState
 from quant_core.live.risk_watch import LimitWatch
 from quant_core.live.state import (
@@ -62,15 +61,13 @@ from quant_core.live.state import (
 )
 from quant_core.live.state_doc import BrokerSnapshot, publish
 from quant_core.live.stop_exits import StopWatch
+from quant_core.live.upkeep import Upkeep
 from quant_core.portfolio import risk
 from quant_core.runs import config_digest, new_run_id
 from quant_core.strategies.base import Strategy
 
 logger = logging.getLogger(__name__)
 
-RECONNECT_BASE_S = 1.0  # first back-off, doubled per failed attempt, with jitter
-RECONNECT_MAX_S = 60.0
-LINK_POLL_S = 2.0  # how often a worker whose broker lost its own link (IB 1100) asks again
 EQUITY_SAMPLE_S = 60.0
 EQUITY_POINTS = 2000
 LAST_ACKS = 50
@@ -114,6 +111,7 @@ class Worker:
         sleep: Callable[[float], None] = time.sleep,
         wall: Callable[[], dt.datetime] = utc_now,
         price_feed: Callable[[np.ndarray], None] | None = None,
+        refresh_job: RefreshJob | None = None,
     ) -> None:
         self.cfg, self.strategy, self.broker = cfg, strategy, broker
         self.live_dir, self.journal, self.options = live_dir, journal, options
@@ -162,6 +160,9 @@ class Worker:
         # Alerts go out through this sink, off the loop (quant_core.alerts); none by default.
         self.alerts: AlertSink = NullSink()
         self.alerting = WorkerAlerts(self)  # what pages (live.alerting), the outage timer too
+        # The data refresh, the market's hours, the systemd watchdog (live.upkeep).
+        self.upkeep = Upkeep(self, refresh_job)
+        self.fresh_data = False  # a refresh succeeded: the driver reloads the bars
         self.stop_requested = False
         self.finished = False
         self.replay_finished: dt.date | None = None  # the last session of a replay run to its end
@@ -216,34 +217,12 @@ class Worker:
             self.transition(WorkerState.RUNNING, "connected")
         refusal.at_start(self)  # a strategy that cannot trade (no model): HALTED
         self.reconcile()
+        self.upkeep.started()  # systemd: READY (live.sd_notify)
         self.heartbeat()
 
     def recover(self, error: Exception, attempt: int) -> bool:
-        """Handle a lost connection: DISCONNECTED, back off, reconnect, reconcile; True if back.
-
-        The state the worker was in (RUNNING, HALTED, STOPPED) is restored after reconciling,
-        so nothing is sent before the broker's positions and our open orders are read back.
-        """
-        if self.state is not WorkerState.DISCONNECTED:
-            self.before_disconnect = (self.state, self.reason)
-            self.transition(WorkerState.DISCONNECTED, f"{error}; reconnecting")
-            self.report_error(str(error), alert=False)  # paged past disconnect_after_s
-        delay = min(RECONNECT_MAX_S, RECONNECT_BASE_S * 2**attempt) * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not security
-        if isinstance(error, BrokerLinkDown):  # TWS is up, its link to IB is not
-            delay = min(delay, LINK_POLL_S)
-        self.write_state()
-        commands.answer_while_away(self, delay)  # the back-off, answering commands meanwhile
-        if self.stop_requested:
-            return False
-        try:
-            self.broker.connect()
-        except TemporaryBrokerError as again:
-            logger.warning("Reconnect attempt %d failed: %s", attempt + 1, again)
-            return False
-        self.reconcile()
-        state, reason = self.before_disconnect
-        self.transition(state, f"reconnected; {reason}")
-        return True
+        """Handle a lost connection (``live.reconnect``); True once reconnected and reconciled."""
+        return reconnect.recover(self, error, attempt)
 
     def reconcile(self) -> None:
         """Read positions and our own open orders back from the broker before placing anything."""
@@ -259,6 +238,7 @@ class Worker:
         journaled once (``live.daily_close``).
         """
         commands.take(self)  # each executed once and acknowledged
+        self.fresh_data |= self.upkeep.beat()  # the data refresh, the market's hours, watchdog
         self.limit_watch.check(self)
         if (closed := self.daily.due(self)) is not None:
             self.daily.record(self, closed)  # once per session, after its close
@@ -276,8 +256,15 @@ class Worker:
     # ------------------------------------------------------------------------ rebalancing
 
     def due(self, now: dt.datetime) -> dt.date | None:
-        """Return today's session if a scheduled rebalance is due now, else None (the planner's)."""
-        return self.planner.due(now)
+        """Return today's session if a scheduled rebalance is due now, else None (the planner's).
+
+        Never while the data refresh runs: the bars and factors are not final until it ends.
+        """
+        return None if self.upkeep.holding else self.planner.due(now)
+
+    def stops_due(self, now: dt.datetime) -> dt.date | None:
+        """Return today's session if its stops are to be checked now (``live.stop_exits``)."""
+        return None if self.upkeep.holding else self.stop_watch.due(now)
 
     def rebalance_next(self) -> list[Order]:
         """Decide for the session after the data's last close (a live decision, now)."""
@@ -381,6 +368,7 @@ class Worker:
         if self.finished:
             return
         self.finished = True
+        self.upkeep.stopping()  # a running refresh's child process ends; systemd: STOPPING
         logger.info("Worker finished in state %s (%s)", self.state, self.reason)
         if self.state is not WorkerState.STOPPED:
             # The process ends (replay done, --once, a signal): say so, without latching.
@@ -393,5 +381,6 @@ class Worker:
     # ------------------------------------------------------------------------ state file
 
     def write_state(self) -> None:
-        """Write ``dashboard_state.json`` (``live.state_doc.publish``)."""
+        """Write ``dashboard_state.json`` (``live.state_doc.publish``); ping the watchdog."""
         publish(self)
+        self.upkeep.alive()

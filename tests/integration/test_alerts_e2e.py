@@ -23,7 +23,7 @@ from quant_core.alerts.events import AlertSink, NullSink
 from quant_core.alerts.sender import AlertSender, build_sink
 from quant_core.broker import Order, OrderType, Side
 from quant_core.errors import TemporaryBrokerError
-from quant_core.live import worker as worker_module
+from quant_core.live import reconnect as reconnect_module
 from quant_core.live.files import send_command
 from quant_core.live.journal import Journal
 from quant_core.live.replay import ReplayClock
@@ -120,7 +120,7 @@ def test_a_drop_past_the_threshold_pages_once_and_a_short_one_not(
     tmp_path: Path, servers: tuple[Webhook, Mailbox], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hook, mailbox = servers
-    monkeypatch.setattr(worker_module, "RECONNECT_BASE_S", 0.05)  # back-offs of tens of ms
+    monkeypatch.setattr(reconnect_module, "RECONNECT_BASE_S", 0.05)  # back-offs of tens of ms
 
     def outage(worker: Worker, broker: SimBroker, seconds: float) -> tuple[float, float]:
         """Drop the connection for ``seconds``, driving recover() as the live loop does.

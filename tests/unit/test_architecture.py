@@ -53,6 +53,7 @@ PURE_PREFIXES = (
     "quant_core.factors.base",
     "quant_core.factors.library",
     "quant_core.data.panels",
+    "quant_core.live.market_clock",  # the market's hours: a calendar and a moment in, words out
     # research/: every module but store.py (stored models, the composite in the warehouse).
     *(
         f"quant_core.research.{name}"
