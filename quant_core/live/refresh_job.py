@@ -26,9 +26,11 @@ remembered secret reaches the state file, the log or an alert.
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import logging
 import multiprocessing
+import os
 import signal
 import sys
 import threading
@@ -115,6 +117,26 @@ def _terminated(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(f"refresh cancelled (signal {signum})")
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent() -> None:
+    """Have the kernel send this child SIGTERM when the worker that spawned it dies.
+
+    A worker killed with ``kill -9`` cannot cancel its refresh; without this the orphan would go
+    on and race the next worker's refresh on the same IB client id. Linux only; elsewhere a
+    no-op. A parent already gone before the call ends the child at once.
+    """
+    parent = multiprocessing.parent_process()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux
+        return
+    if parent is not None and os.getppid() != parent.pid:
+        raise SystemExit("the worker that started this refresh is gone")
+
+
 def _child(
     fn: RefreshFn, cfg: AppConfig, through: dt.date, progress_path: Path, conn: Connection
 ) -> None:
@@ -126,6 +148,7 @@ def _child(
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _terminated)
+    _die_with_parent()  # a worker killed with kill -9 takes its refresh with it
     if not logging.getLogger().handlers:
         logging.basicConfig(
             level=logging.INFO,

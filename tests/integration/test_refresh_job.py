@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -111,3 +114,53 @@ def test_progress_is_read_while_running_and_cancel_terminates_the_child(cfg, tmp
     assert (tmp_path / "refresh-progress.cleanup").read_text() == str(pid)
     assert refresh.poll() is None
     assert refresh.progress() is None
+
+
+PARENT = """
+import datetime as dt, sys, time
+from pathlib import Path
+from config import load_config
+from quant_core.live.refresh_job import ProcessJob
+from tests import refresh_fns
+
+if __name__ == "__main__":
+    folder = Path(sys.argv[1])
+    cfg = load_config("live", [f"paths.data_dir={folder}", "live.broker=ib"], environ={})
+    job = ProcessJob(refresh_fns.slow, cfg, folder / "refresh-progress.json")
+    job.start(dt.date(2026, 12, 4))
+    while job.progress() is None:
+        time.sleep(0.01)
+    print(job.pid, flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_worker_killed_with_sigkill_takes_its_refresh_child_with_it(tmp_path):
+    # An orphaned refresh would race the next worker's on the same IB client id.
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT)
+    root = Path(__file__).resolve().parents[2]
+    parent = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        assert alive(child)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 10.0
+        while alive(child) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not alive(child)
+        # SIGTERM from the kernel unwound the refresh: its finally block ran.
+        assert (tmp_path / "refresh-progress.cleanup").read_text() == str(child)
+    finally:
+        parent.kill()
+        parent.wait(10)
+        assert parent.stdout is not None
+        parent.stdout.close()
