@@ -43,7 +43,7 @@ from quant_core.data.refresh_status import RefreshOutcome, write_progress
 from quant_core.data.sources.base import ProgressFn, SourceBatch
 from quant_core.data.sync import sync
 from quant_core.data.warehouse import DatasetMeta, Warehouse
-from quant_core.errors import ConfigError
+from quant_core.errors import ConfigError, DataError
 from quant_core.factors.base import MODEL_PREFIX
 from quant_core.factors.compute import compute_factors
 from quant_core.ib import refresh_plan as plans
@@ -159,15 +159,21 @@ def refresh_through(
                 notes=(f"refresh through {through}",),
                 symbols=_stored_reference(warehouse, dataset),
             )
-            report = sync(
-                _Batch(f"ib:{what} refresh", batch),
-                warehouse,
-                calendar,
-                dataset,
-                cfg.data.ohlc_inconsistency,
-                progress,
-                clock=now,
-            )
+            try:
+                report = sync(
+                    _Batch(f"ib:{what} refresh", batch),
+                    warehouse,
+                    calendar,
+                    dataset,
+                    cfg.data.ohlc_inconsistency,
+                    progress,
+                    clock=now,
+                )
+            except DataError:
+                # Every row refused: the next attempt asks IB again rather than replaying the
+                # cached answers (the cache is for a refresh cut short, not for bad answers).
+                _clear_cache(cfg.paths.data_dir, dataset)
+                raise
             rows, rejected, first_new = report.rows_written, report.rejected, report.first_date
             issues = None if report.issues_file is None else str(report.issues_file)
     data_end = _data_end(warehouse, dataset)

@@ -333,13 +333,15 @@ def _live_loop(worker: Worker, warehouse: Warehouse, cfg: AppConfig) -> None:
 
 
 def _beat(worker: Worker, warehouse: Warehouse, cfg: AppConfig, version: int) -> int:
-    # New bars: a sync by hand, or the worker's own refresh once it has ended (its factors too).
+    worker.track_equity(worker.local_today())
+    worker.heartbeat()  # where a refresh's end is seen (worker.fresh_data)
+    # New bars: a sync by hand, or the worker's own refresh once it has ended (its factors too),
+    # read before anything is decided in this beat.
     latest = warehouse.version(cfg.data.dataset)
     if (worker.fresh_data or latest != version) and not worker.upkeep.holding:
         worker.fresh_data, version = False, latest
         worker.reload(_market(warehouse, cfg))
-    worker.track_equity(worker.local_today())
-    worker.heartbeat()
+        worker.write_state()  # the state shows the new data's end at once
     if worker.stops_due(worker.wall()) is not None:
         worker.stops_next()  # every session, before the rebalance (live.stop_exits)
     if worker.due(worker.wall()) is not None:

@@ -258,13 +258,14 @@ class Worker:
     def due(self, now: dt.datetime) -> dt.date | None:
         """Return today's session if a scheduled rebalance is due now, else None (the planner's).
 
-        Never while the data refresh runs: the bars and factors are not final until it ends.
+        Never while the data refresh runs (the bars and factors are not final until it ends),
+        nor before the bars it brought are read.
         """
-        return None if self.upkeep.holding else self.planner.due(now)
+        return None if self.upkeep.holding or self.fresh_data else self.planner.due(now)
 
     def stops_due(self, now: dt.datetime) -> dt.date | None:
         """Return today's session if its stops are to be checked now (``live.stop_exits``)."""
-        return None if self.upkeep.holding else self.stop_watch.due(now)
+        return None if self.upkeep.holding or self.fresh_data else self.stop_watch.due(now)
 
     def rebalance_next(self) -> list[Order]:
         """Decide for the session after the data's last close (a live decision, now)."""
