@@ -9,7 +9,8 @@
 # /etc/systemd/system), replacing @ROOT@ (this checkout), @USER@, @PYTHON@ (default the
 # checkout's .venv/bin/python), @ENV_FILE@ (default /etc/quant-trading/quant.env),
 # @ONCE_AT@ (default 09:45, after live.rebalance_time), @ZONE@ (default America/New_York, the
-# exchange's zone) and @WORKER_ARGS@ (default none; "--live" for a live account).
+# exchange's zone) and @WORKER_ARGS@ (default none; "--live" for a live account, the only
+# flag taken: config overrides go in the environment file, --resume is run by hand).
 # It enables and starts nothing unless asked: --enable worker (daemon-reload, then enable
 # --now the worker, the cockpit and the health timer) or --enable once (the --once timer and
 # the cockpit). Exit 0 done, 2 a bad option or value (named), 1 a write that failed.
@@ -67,6 +68,17 @@ id -u "$user" >/dev/null 2>&1 || die "--user $user does not exist on this machin
     || die "--zone '$zone' is not a time zone (see /usr/share/zoneinfo)"
 [[ $worker_args =~ ^[A-Za-z0-9\ ._=:/-]*$ ]] \
     || die "--worker-args '$worker_args' may hold letters, digits, spaces and ._=:/- only"
+# The units share one configuration (the environment file) and the worker must keep its latch.
+for arg in $worker_args; do
+    case $arg in
+        --live) ;;
+        --resume) die "--worker-args: --resume in a unit lifts the STOP latch at every start (a" \
+            "reboot, a restart after a crash): run it once by hand (deploy/README.md)" ;;
+        --set|--set=*) die "--worker-args: --set reaches the worker only, not the health check" \
+            "or the cockpit: put QC__SECTION__KEY=value in the environment file ($env_file)" ;;
+        *) die "--worker-args: $arg does not belong in the long-running worker's unit (only --live)" ;;
+    esac
+done
 case $enable in ""|worker|once) ;; *) die "--enable takes worker or once, not '$enable'" ;; esac
 
 mkdir -p "$dest" || { echo "install.sh: cannot create $dest" >&2; exit 1; }

@@ -37,10 +37,25 @@ def _short(text: str) -> str:
     return flat if len(flat) <= REASON_MAX_CHARS else flat[: REASON_MAX_CHARS - 3] + "..."
 
 
+def _seconds(value: float, limit: float) -> str:
+    """Return ``value`` in whole seconds, or to 0.1 s where whole seconds would blur the limit.
+
+    60.4 s against a 60 s limit reads "60.4" (past it), never "60" (as if within it); 59.6
+    reads "60" (within it, as the verdict says).
+    """
+    whole = f"{value:.0f}"
+    if (value > limit) != (float(whole) > limit):
+        return f"{value:.1f}"
+    return whole
+
+
 def _read_worker(live_dir: Path) -> WorkerInfo | str:
     """Return the state file's worker section, or why it cannot be had."""
     path = live_dir / STATE_FILE
-    data = read_state(live_dir)
+    try:
+        data = read_state(live_dir)
+    except OSError as exc:  # not ours to read (another user's 0600 file), a directory, EIO
+        return f"{path} cannot be read ({type(exc).__name__}: {exc.strerror or exc})"
     if data is None:
         if not path.exists():
             return f"no state file {path} (the worker has not run with this data_dir)"
@@ -76,10 +91,11 @@ def check_health(live_dir: Path, now: dt.datetime, max_age_s: float) -> tuple[bo
     if isinstance(info, str):
         return False, f"unhealthy: {info}"
     age = (now - info.heartbeat_at).total_seconds()
+    limit = f"{max_age_s:.0f}" if float(max_age_s).is_integer() else f"{max_age_s:g}"
     if age >= 0:
-        heartbeat = f"heartbeat {age:.0f} s old (max {max_age_s:.0f} s)"
+        heartbeat = f"heartbeat {_seconds(age, max_age_s)} s old (max {limit} s)"
     else:
-        heartbeat = f"heartbeat {-age:.0f} s in the future (max {max_age_s:.0f} s old)"
+        heartbeat = f"heartbeat {_seconds(-age, max_age_s)} s in the future (max {limit} s old)"
     problems = []
     if info.exited:
         problems.append(f"the worker has exited ({_short(info.reason)})")
