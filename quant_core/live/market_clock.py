@@ -49,6 +49,41 @@ def refresh_delay(calendar: TradingCalendar, refresh_time: dt.time) -> dt.timede
     return delay + DAY if delay < dt.timedelta(0) else delay
 
 
+MIN_REFRESH_DELAY = dt.timedelta(minutes=15)  # a closing auction's bars settle after the close
+
+
+def refresh_time_warnings(
+    calendar: TradingCalendar, refresh_time: dt.time, rebalance_time: dt.time
+) -> list[str]:
+    """Return what is odd about ``live.refresh_time`` on this exchange (empty: nothing).
+
+    Too soon after the regular close (under :data:`MIN_REFRESH_DELAY`: 16:30 is the close
+    itself on XLON, inside its closing auction) the day's bar may be missing or not final; at or
+    after the next regular session's rebalance time, every rebalance waits for the refresh (and
+    a whole universe at IB's pacing takes over an hour).
+    """
+    delay = refresh_delay(calendar, refresh_time)
+    close = calendar.regular_close_time
+    anchor = dt.date(2000, 1, 3)
+    until_rebalance = (
+        dt.datetime.combine(anchor, rebalance_time) + DAY - dt.datetime.combine(anchor, close)
+    )
+    warnings = []
+    if delay < MIN_REFRESH_DELAY:
+        warnings.append(
+            f"live.refresh_time {refresh_time:%H:%M} is {delay.total_seconds() / 60:.0f} min "
+            f"after {calendar.exchange}'s close {close:%H:%M} {calendar.tz}: the session's bar may "
+            "not be final yet; set it at least 15 min after the close"
+        )
+    if delay >= until_rebalance:
+        warnings.append(
+            f"live.refresh_time {refresh_time:%H:%M} comes after the next session's "
+            f"live.rebalance_time {rebalance_time:%H:%M}: every rebalance would wait for the "
+            "refresh; set it between the close and the next rebalance"
+        )
+    return warnings
+
+
 def refresh_moment(
     calendar: TradingCalendar, day: dt.date, refresh_time: dt.time
 ) -> dt.datetime | None:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from quant_core.live.market_clock import market_hours
+from quant_core.live.market_clock import market_hours, refresh_time_warnings
 from quant_core.live.refresh_job import RefreshJob
 from quant_core.live.refresh_watch import RefreshWatch
 from quant_core.live.sd_notify import Watchdog
@@ -57,6 +57,13 @@ class Upkeep:
             report=lambda message: worker.report_error(message, alert=False),
         )
         self.watchdog = Watchdog()
+        if job is not None:  # a refresh time that cannot work on this exchange is said at start
+            live = worker.cfg.live
+            for warning in refresh_time_warnings(
+                worker.calendar, live.refresh_time, live.rebalance_time
+            ):
+                logger.warning("%s", warning)
+                worker.report_error(warning, alert=False)
         self.market: MarketHours | None = None
         self.waiting: str | None = None  # the last "waiting ..." line logged
 

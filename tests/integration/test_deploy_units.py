@@ -104,7 +104,7 @@ def test_every_rendered_unit_passes_systemd_analyze_verify(rendered: Path) -> No
 @pytest.mark.parametrize(
     ("unit", "good", "bad", "said"),
     [
-        ("quant-worker.service", "WatchdogSec=120", "WatchdogSec=12x0", "12x0"),
+        ("quant-worker.service", "WatchdogSec=300", "WatchdogSec=30x0", "30x0"),
         ("quant-health.timer", "OnUnitActiveSec=1min", "OnUnitActivSec=1min", "OnUnitActivSec"),
         ("quant-cockpit.service", f"ExecStart={PYTHON}", "ExecStart=/nonexistent/python", "not"),
     ],
@@ -128,7 +128,7 @@ def test_the_worker_restart_policy_respects_stop_and_usage_errors(rendered: Path
     service = parse(rendered / "quant-worker.service")["Service"]
     assert service["Type"] == ["notify"]
     assert service["NotifyAccess"] == ["main"]
-    assert service["WatchdogSec"] == ["120"]
+    assert service["WatchdogSec"] == ["300"]
     assert service["Restart"] == ["on-failure"]  # exit 0 (a STOP, latched) is not restarted
     assert service["RestartSec"] == ["30"]
     prevented = {int(code) for code in service["RestartPreventExitStatus"][0].split()}

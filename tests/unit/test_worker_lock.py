@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from quant_core.errors import ConfigError
-from quant_core.live.worker_lock import WORKER_LOCK, one_worker
+from quant_core import cli
+from quant_core.live.worker_lock import WORKER_LOCK, WorkerBusy, one_worker
 
 HOLD = """
 import sys, time
@@ -43,7 +43,7 @@ def _end(proc: subprocess.Popen[str]) -> None:
 def test_a_second_worker_is_refused_naming_the_first(tmp_path: Path) -> None:
     proc = _holder(tmp_path / "live")
     try:
-        with pytest.raises(ConfigError) as refused, one_worker(tmp_path / "live"):
+        with pytest.raises(WorkerBusy) as refused, one_worker(tmp_path / "live"):
             pytest.fail("a second worker got the lock")
         assert f"pid {proc.pid}" in str(refused.value)
         assert "paths.data_dir" in str(refused.value)
@@ -70,3 +70,16 @@ def test_the_lock_is_released_when_the_block_ends(tmp_path: Path) -> None:
         raise RuntimeError("the worker failed")
     with one_worker(tmp_path):  # an exception released it too
         pass
+
+
+def test_a_busy_data_directory_exits_1_so_systemd_tries_again(tmp_path: Path) -> None:
+    proc = _holder(tmp_path / "live")
+    try:
+
+        def work() -> int:
+            with one_worker(tmp_path / "live"):
+                return int(cli.ExitCode.OK)
+
+        assert cli.main(work) == cli.ExitCode.DOMAIN_ERROR  # 1: not prevented from restarting
+    finally:
+        _end(proc)
