@@ -264,6 +264,12 @@ class IBHistorySource:
             return frame
         raise DataError(f"IB kept refusing history for {symbol} (pacing violations)")
 
+    def forget(self, symbol: str, end: str, duration: str) -> None:
+        """Drop the kept answer of one request, if any: the next one asks IB again."""
+        cached = self._cache_path(symbol, end, duration)
+        if cached is not None:
+            cached.unlink(missing_ok=True)
+
     def _cache_path(self, symbol: str, end: str, duration: str) -> Path | None:
         if self.cache_dir is None:
             return None

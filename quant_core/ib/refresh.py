@@ -11,7 +11,8 @@
    minutes, no identical request within 15 s, a pacing violation waited out). A symbol IB
    has no bar for yet ("no data") or no longer knows (200) is noted, not an error for the
    others. Answers are cached under ``<data_dir>/cache/ib-refresh/<dataset>/`` until the
-   refresh succeeds, so a retry after a failure half-way asks only for the rest.
+   refresh succeeds, so a retry after a failure half-way asks only for the rest; an answer
+   without a bar on ``T`` is not kept (IB lagging on that symbol: the retry asks it again).
 3. **Overlap check**: a symbol whose bar on its last stored session differs from the stored
    one (close, relative 1e-6) had its adjusted history changed by a split or dividend: its
    whole history is asked for again (one more request) and upserted, and a note says so.
@@ -266,9 +267,7 @@ def _fetch(
     try:
         for done, request in enumerate(plan.requests, start=1):
             try:
-                frame = source.fetch_chunk(
-                    connection, request.symbol, request.end, request.duration
-                )
+                frame = _ask(source, connection, request.symbol, request.end, request.duration)
             except HistoryRefusal as exc:
                 if exc.code != NO_SECURITY:
                     raise
@@ -276,10 +275,10 @@ def _fetch(
             else:
                 frames.append(frame)
             progress("ib history", done, len(plan.requests))
-        bars = _dated(frames)
+        bars = plans.dated(frames)
         changed = plans.changed_history(bars, stored)
         by_symbol = {r.symbol: r for r in plan.requests}
-        whole = _dated([_refetch(source, connection, by_symbol[s], plan) for s in changed])
+        whole = plans.dated([_refetch(source, connection, by_symbol[s], plan) for s in changed])
         firsts = pd.to_datetime(whole["symbol"].map({s: by_symbol[s].first for s in changed}))
     finally:
         connection.disconnect()
@@ -304,13 +303,24 @@ def _fetch(
     return _Fetched(rows, notes)
 
 
+def _ask(
+    source: IBHistorySource, connection: IBConnection, symbol: str, end: str, duration: str
+) -> pd.DataFrame:
+    """Return one request's raw answer; one without a bar on ``T`` is not kept for a retry."""
+    frame = source.fetch_chunk(connection, symbol, end, duration)
+    if source.end is not None and not plans.reaches(frame, source.end):
+        source.forget(symbol, end, duration)  # IB lagging on it: a retry asks IB again
+    return frame
+
+
 def _refetch(
     source: IBHistorySource, connection: IBConnection, request: SymbolRequest, plan: RefreshPlan
 ) -> pd.DataFrame:
     """Return a symbol's whole history again, from its first stored bar (one request)."""
     if plan.what == "ADJUSTED_LAST":
-        duration = plans.refetch_duration(request, plan.end_day)
-        return source.fetch_chunk(connection, request.symbol, "", duration)
+        return _ask(
+            source, connection, request.symbol, "", plans.refetch_duration(request, plan.end_day)
+        )
     chunked = IBHistorySource(
         source.cfg,
         [request.symbol],
@@ -322,22 +332,6 @@ def _refetch(
     )
     frames = chunked.fetch_symbol(connection, request.symbol)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def _dated(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Return IB's raw chunks as one frame, ``date`` as ``datetime64`` (``YYYYMMDD`` read)."""
-    frames = [f for f in frames if not f.empty]
-    if not frames:
-        return pd.DataFrame(
-            {
-                "date": pd.Series([], dtype="datetime64[ns]"),
-                "symbol": pd.Series([], dtype=object),
-                "close": pd.Series([], dtype=float),
-            }
-        )
-    bars = pd.concat(frames, ignore_index=True)
-    bars["date"] = pd.to_datetime(bars["date"], format="%Y%m%d")
-    return bars
 
 
 def _stored_overlap(
@@ -394,5 +388,6 @@ def _recompute(
 def _clear_cache(data_dir: Path, dataset: str) -> None:
     """Drop the answers kept for a retry: the refresh they were for has succeeded."""
     folder = data_dir / "cache" / REFRESH_CACHE / dataset
-    for path in folder.glob("*.parquet") if folder.is_dir() else ():
-        path.unlink(missing_ok=True)
+    for path in folder.iterdir() if folder.is_dir() else ():
+        if path.suffix in {".parquet", ".partial"}:  # .partial: a write a kill cut short
+            path.unlink(missing_ok=True)

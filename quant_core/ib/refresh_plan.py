@@ -242,6 +242,29 @@ def changed_history(bars: pd.DataFrame, stored: pd.DataFrame) -> dict[str, str]:
     return dict(sorted(reasons.items()))
 
 
+def dated(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Return IB's raw chunks as one frame, ``date`` as ``datetime64`` (``YYYYMMDD`` read)."""
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame(
+            {
+                "date": pd.Series([], dtype="datetime64[ns]"),
+                "symbol": pd.Series([], dtype=object),
+                "close": pd.Series([], dtype=float),
+            }
+        )
+    bars = pd.concat(frames, ignore_index=True)
+    bars["date"] = pd.to_datetime(bars["date"], format="%Y%m%d")
+    return bars
+
+
+def reaches(frame: pd.DataFrame, through: dt.date) -> bool:
+    """Return whether IB's raw answer has a bar on ``through`` or later (``date`` YYYYMMDD)."""
+    if frame.empty:
+        return False
+    return bool((frame["date"].astype(str) >= f"{through:%Y%m%d}").any())
+
+
 def strategy_factors(params: Mapping[str, object]) -> list[str]:
     """Return the factor names in a strategy's parameters, in the order first met, once each.
 

@@ -13,37 +13,41 @@ returned to the system when it ends: the worker's memory stays flat), its own ev
 own IB client id (the ib side adds ``HISTORY_CLIENT_ID_OFFSET``). The child receives
 ``(fn, cfg, through, progress_path)`` by pickle through spawn's pipe: never on a command line
 (``ps`` shows only multiprocessing's own ``spawn_main`` arguments) and never in a file. It sends
-back the outcome, or the failure's message, through a one-way ``Pipe``.
+back the outcome, or the failure's message, through a one-way ``Pipe``
+(``live/refresh_child.py``: what runs in the child).
 
 :class:`ThreadJob` runs it in a daemon thread of this process (tests, the soak benchmark).
 
 A failure is a message: ``"<ExceptionType>: <text>"`` (``"DataError: ..."``, just the type's
 name when the text is empty), ``"refresh process exited with code -9"`` for a child that died
 without answering (killed by a signal: the code is minus the signal's number; a segfault is
--11). Every message passes through ``config.redact.redact`` in the worker's process, so no
-remembered secret reaches the state file, the log or an alert.
+-11), ``"refresh process made no progress for 1803 s (at ib history 120/500): stopped"`` for
+a child whose progress file has not changed for ``stall_s`` seconds (a hang: it is stopped, so
+a hung refresh never holds the worker out of trading for longer). Every message passes through
+``config.redact.redact`` in the worker's process, so no remembered secret reaches the state
+file, the log or an alert; the child's own log lines are redacted the same way (the worker's
+remembered secrets are handed to it with the request).
 """
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
 import logging
 import multiprocessing
-import os
-import signal
-import sys
 import threading
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from types import FrameType
 from typing import Protocol
 
 from config.redact import redact
 from config.schema import AppConfig
 from quant_core.data.refresh_status import RefreshOutcome, read_progress
+from quant_core.live.refresh_child import checked, describe, remembered, run_child
+
+__all__ = ["ProcessJob", "RefreshFn", "RefreshJob", "ThreadJob", "describe"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +59,10 @@ Top-level (picklable by reference) for :class:`ProcessJob`."""
 CANCEL_GRACE_S = 5.0  # cancel(): SIGTERM, then SIGKILL if the child still runs after this long
 REAP_S = 2.0  # after its answer, how long a child gets to exit before it is stopped
 CHILD_NAME = "quant-refresh"
+# A child whose progress has not changed for this long is taken for hung and stopped. IB's
+# longest legitimate silence between two progress writes is a pacing wait of one 10-minute
+# window plus 5 pacing violations waited out 60 s each and a 60 s request timeout.
+STALL_S = 1800.0
 
 
 class RefreshJob(Protocol):
@@ -91,85 +99,8 @@ class RefreshJob(Protocol):
         ...
 
 
-def describe(exc: BaseException) -> str:
-    """Return a failure's message: ``"<Type>: <text>"``, or ``"<Type>"`` without text."""
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _checked(result: object) -> RefreshOutcome | str:
-    # A refresh function that returns something else is a failure, not a crash of the caller.
-    if isinstance(result, RefreshOutcome):
-        return result
-    return f"TypeError: the refresh returned {type(result).__name__}, not a RefreshOutcome"
-
-
 def _redacted(result: RefreshOutcome | str) -> RefreshOutcome | str:
     return redact(result) if isinstance(result, str) else result
-
-
-# ---------------------------------------------------------------------------- the child
-
-
-def _terminated(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM (cancel) unwinds the refresh as an exception: its finally blocks close the
-    # warehouse and the IB connection; SIGKILL follows CANCEL_GRACE_S later if it does not end.
-    raise SystemExit(f"refresh cancelled (signal {signum})")
-
-
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def _die_with_parent() -> None:
-    """Have the kernel send this child SIGTERM when the worker that spawned it dies.
-
-    A worker killed with ``kill -9`` cannot cancel its refresh; without this the orphan would go
-    on and race the next worker's refresh on the same IB client id. Linux only; elsewhere a
-    no-op. A parent already gone before the call ends the child at once.
-    """
-    parent = multiprocessing.parent_process()
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux
-        return
-    if parent is not None and os.getppid() != parent.pid:
-        raise SystemExit("the worker that started this refresh is gone")
-
-
-def _child(
-    fn: RefreshFn, cfg: AppConfig, through: dt.date, progress_path: Path, conn: Connection
-) -> None:
-    """Run ``fn`` in the child process and send ``("ok", outcome)`` or ``("error", message)``.
-
-    Ctrl-C at a terminal reaches the whole process group: the child ignores SIGINT and lets the
-    worker decide (it cancels the attempt when it exits). Its log goes to stderr (the journal,
-    under systemd), each line marked ``refresh[<pid>]``.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _terminated)
-    _die_with_parent()  # a worker killed with kill -9 takes its refresh with it
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO,
-            stream=sys.stderr,
-            format="%(asctime)s refresh[%(process)d] %(levelname)s %(name)s: %(message)s",
-        )
-    try:
-        try:
-            answer: tuple[str, RefreshOutcome | str] = (
-                "ok",
-                _checked(fn(cfg, through, progress_path)),
-            )
-        except BaseException as exc:  # every failure is reported, SystemExit too
-            logger.exception("The refresh through %s failed", through)
-            answer = ("error", describe(exc))
-        try:
-            conn.send(answer)
-        except Exception as exc:  # an outcome that cannot be pickled: say so instead
-            conn.send(("error", f"refresh result could not be sent back: {describe(exc)}"))
-    finally:
-        conn.close()
 
 
 # ---------------------------------------------------------------------------- the jobs
@@ -183,18 +114,26 @@ class ProcessJob:
     once the child has answered it gets ``REAP_S`` seconds to exit (it normally exits at once),
     then it is stopped like :meth:`cancel` does. :meth:`cancel` sends SIGTERM (the child unwinds
     its refresh as ``SystemExit``), waits ``CANCEL_GRACE_S`` seconds, then SIGKILL, and joins
-    it. A worker killed outright leaves the child to finish on its own: the warehouse's lock and
-    atomic commits keep what it stores whole. The child is daemonic (a worker that exits without
+    it. A worker killed outright takes the child with it (SIGTERM from the kernel on Linux:
+    ``live/refresh_child.py``); the warehouse's lock and atomic commits keep what it stored
+    whole. The child is daemonic (a worker that exits without
     :meth:`cancel` takes it down), so ``fn`` may not start processes of its own; the first spawn
     also starts multiprocessing's small resource-tracker process, which lives as long as the
-    worker.
+    worker. A child whose ``(phase, done, total)`` has not changed for ``stall_s`` seconds (of
+    this process's monotonic clock, checked at each :meth:`poll`) is stopped the same way and
+    its attempt is a failure: a hang holds the worker out of trading for ``stall_s`` at most.
     """
 
-    def __init__(self, fn: RefreshFn, cfg: AppConfig, progress_path: Path) -> None:
+    def __init__(
+        self, fn: RefreshFn, cfg: AppConfig, progress_path: Path, *, stall_s: float = STALL_S
+    ) -> None:
         self.fn, self.cfg, self.progress_path = fn, cfg, progress_path
+        self.stall_s = stall_s
         self._context = multiprocessing.get_context("spawn")
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
+        self._seen: tuple[str, int, int] | None = None  # the progress last seen to change
+        self._moved_at = 0.0  # when it did (time.monotonic)
 
     @property
     def running(self) -> bool:
@@ -213,8 +152,8 @@ class ProcessJob:
         self.progress_path.unlink(missing_ok=True)
         receiver, sender = self._context.Pipe(duplex=False)
         process = self._context.Process(
-            target=_child,
-            args=(self.fn, self.cfg, through, self.progress_path, sender),
+            target=run_child,
+            args=(self.fn, self.cfg, through, self.progress_path, sender, remembered()),
             name=CHILD_NAME,
             daemon=True,  # a worker that exits without cancel() does not leave it behind
         )
@@ -226,6 +165,7 @@ class ProcessJob:
         finally:
             sender.close()  # the child holds its own end: EOF here once it exits
         self._process, self._conn = process, receiver
+        self._seen, self._moved_at = None, time.monotonic()
         logger.info("Data refresh through %s started in process %s", through, process.pid)
 
     def poll(self) -> RefreshOutcome | str | None:
@@ -234,14 +174,21 @@ class ProcessJob:
         if process is None or conn is None:
             return None
         ended = process.exitcode is not None  # read before the pipe: an answer is in it by then
+        wait_s = REAP_S
         if not conn.poll():
             if not ended:
-                return None
-            result: RefreshOutcome | str = f"refresh process exited with code {process.exitcode}"
+                stalled = self._stalled()
+                if stalled is None:
+                    return None
+                logger.error("Data refresh process %s: %s", process.pid, stalled)
+                result: RefreshOutcome | str = stalled
+                wait_s = 0.0  # hung: SIGTERM at once
+            else:
+                result = f"refresh process exited with code {process.exitcode}"
         else:
             try:
                 kind, value = conn.recv()
-                result = _checked(value) if kind == "ok" else str(value)
+                result = checked(value) if kind == "ok" else str(value)
             except EOFError:  # closed without an answer: the child is dying
                 process.join(REAP_S)
                 code = process.exitcode
@@ -252,8 +199,20 @@ class ProcessJob:
                 )
             except Exception as exc:  # a torn or unreadable answer
                 result = f"refresh result could not be read: {describe(exc)}"
-        self._stop(REAP_S)
+        self._stop(wait_s)
         return _redacted(result)
+
+    def _stalled(self) -> str | None:
+        """Return why the running child is taken for hung, or None while it moves on."""
+        seen, now = read_progress(self.progress_path), time.monotonic()
+        if seen != self._seen:
+            self._seen, self._moved_at = seen, now
+            return None
+        idle = now - self._moved_at
+        if idle < self.stall_s:
+            return None
+        where = "before its first progress" if seen is None else f"at {seen[0]} {seen[1]}/{seen[2]}"
+        return f"refresh process made no progress for {idle:.0f} s ({where}): stopped"
 
     def progress(self) -> tuple[str, int, int] | None:
         """Return the running child's ``(phase, done, total)``, if it has written any."""
@@ -320,7 +279,7 @@ class ThreadJob:
 
     def _run(self, attempt: int, through: dt.date) -> None:
         try:
-            result = _checked(self.fn(self.cfg, through, self.progress_path))
+            result = checked(self.fn(self.cfg, through, self.progress_path))
         except BaseException as exc:  # every failure is reported
             result = describe(exc)
         with self._lock:

@@ -131,6 +131,7 @@ def _run(
     folder = live_dir(cfg)
     folder.mkdir(parents=True, exist_ok=True)
     warehouse = Warehouse(cfg.paths.data_dir / "warehouse")
+    loaded = warehouse.version(cfg.data.dataset)  # bars written after this are read again
     data = _market(warehouse, cfg)
     # Stored models named as factors (model_<id>), so the strategy can build; or exit 4 here.
     load_model_factors(cfg.strategy.params, cfg.paths.data_dir)
@@ -208,7 +209,7 @@ def _run(
     )
     worker.alerts = alerts  # alerts.urls set: apprise, off the loop (quant_core.alerts)
     with _signals_stop(worker) as signalled:
-        _drive(worker, warehouse, cfg, request, span)
+        _drive(worker, warehouse, cfg, request, span, loaded)
     if signalled:  # the worker has finished cleanly; now report the interruption (exit 130)
         raise KeyboardInterrupt(f"signal {signalled[0]}")
     return worker.state
@@ -263,7 +264,10 @@ def _drive(
     cfg: AppConfig,
     request: LiveRequest,
     span: tuple[int, int] | None,
+    loaded: int,
 ) -> None:
+    # loaded: the warehouse's version read just before the worker's bars were: whatever is stored
+    # after it (a sync by hand, the data refresh start()'s first heartbeat may begin) is read.
     try:
         worker.start()
         if worker.stop_requested:  # a signal during start-up
@@ -271,22 +275,26 @@ def _drive(
         if span is not None:
             worker.replay(*span)
         elif request.once:
-            _one_cycle(worker, warehouse, cfg, request.force_rebalance)
+            _one_cycle(worker, warehouse, cfg, request.force_rebalance, loaded)
         else:
-            _live_loop(worker, warehouse, cfg)
+            _live_loop(worker, warehouse, cfg, loaded)
     finally:
         worker.finish()
         worker.journal.close()
         worker.broker.disconnect()
 
 
-def _one_cycle(worker: Worker, warehouse: Warehouse, cfg: AppConfig, force: bool) -> None:
+def _one_cycle(
+    worker: Worker, warehouse: Warehouse, cfg: AppConfig, force: bool, loaded: int
+) -> None:
     # live.refresh: broker: the sessions missing are fetched first (started at start-up's
-    # heartbeat), the heartbeat going on; then the new bars are read.
+    # heartbeat), the heartbeat going on; then the new bars are read, whoever stored them (a
+    # refresh that stored its bars and then failed, say in its factors, included).
     while worker.upkeep.holding and not worker.stop_requested:
         worker.sleep(ONCE_REFRESH_POLL_S)
         worker.heartbeat()
-    if worker.fresh_data:
+    fresh = worker.fresh_data or warehouse.version(cfg.data.dataset) != loaded
+    if fresh and not worker.upkeep.holding:
         worker.fresh_data = False
         worker.reload(_market(warehouse, cfg))
     # The data's last close is T-1; the next session is T. The simulated broker fills market
@@ -307,7 +315,7 @@ def _one_cycle(worker: Worker, warehouse: Warehouse, cfg: AppConfig, force: bool
         raise DataError(f"--once: {refusal}")
 
 
-def _live_loop(worker: Worker, warehouse: Warehouse, cfg: AppConfig) -> None:
+def _live_loop(worker: Worker, warehouse: Warehouse, cfg: AppConfig, loaded: int) -> None:
     # A heartbeat every live.heartbeat_s, and at once when a command arrives: watchdog wakes the
     # loop within a millisecond or so, but its inotify buffer can hold an event for 0.5 s, so
     # every COMMAND_POLL_S the loop also looks for a command itself (inbox/*.json or the legacy
@@ -317,7 +325,7 @@ def _live_loop(worker: Worker, warehouse: Warehouse, cfg: AppConfig) -> None:
     worker.mark_latest()
     next_beat = 0.0
     attempts = 0
-    version = warehouse.version(cfg.data.dataset)
+    version = loaded  # bars stored since they were read (during start()) are read at the first beat
     with CommandWatcher(worker.live_dir, poll_s=COMMAND_POLL_S) as watcher:
         while not worker.stop_requested:
             if time.monotonic() >= next_beat or worker.inbox.waiting():
