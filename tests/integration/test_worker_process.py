@@ -186,6 +186,12 @@ def test_a_reader_never_sees_a_torn_state_file_from_a_running_worker(
     live = tmp_path / "live"
     try:
         _wait_for_state(live, proc)
+        # The --once run's file is there already: wait for this worker's own heartbeats.
+        deadline = time.monotonic() + 60
+        while (state := read_state(live)) is None or state["worker"]["pid"] != proc.pid:
+            assert proc.poll() is None
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         stamps = set()
         for _ in range(10_000):
             state = json.loads((live / "dashboard_state.json").read_text())  # raises if torn
