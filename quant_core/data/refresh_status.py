@@ -29,7 +29,10 @@ class RefreshOutcome:
     (those missing sessions); ``requests``: history requests sent (refetches of a symbol whose
     adjusted history changed included); ``rows_written``/``rejected``: the sync's figures;
     ``factors``: the factors recomputed and stored; ``issues_file``: the sync's issues file
-    (every rejected or repaired row), if any; ``notes``: anything worth a line in the log.
+    (every rejected or repaired row), if any; ``notes``: anything worth a line in the log;
+    ``behind``: symbols asked for whose last bar is still before the session refreshed through
+    (IB had no bar for them yet, or they are halted): the decision treats them as the backtest
+    treats a missing bar, so the dashboard names them.
     """
 
     data_through: dt.date | None
@@ -40,12 +43,14 @@ class RefreshOutcome:
     factors: tuple[str, ...] = ()
     issues_file: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    behind: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """Return the outcome as JSON-ready data."""
         data = asdict(self)
         data["data_through"] = None if self.data_through is None else self.data_through.isoformat()
         data["factors"], data["notes"] = list(self.factors), list(self.notes)
+        data["behind"] = list(self.behind)
         return data
 
     @classmethod
@@ -61,6 +66,7 @@ class RefreshOutcome:
             factors=tuple(str(f) for f in data.get("factors", ())),
             issues_file=None if data.get("issues_file") is None else str(data["issues_file"]),
             notes=tuple(str(n) for n in data.get("notes", ())),
+            behind=tuple(str(s) for s in data.get("behind", ())),
         )
 
 

@@ -181,6 +181,8 @@ def refresh_through(
     factors = _recompute(warehouse, dataset, names, first_new, data_end, progress)
     if data_end is None or data_end < through:
         notes.append(f"the dataset still ends {data_end}, before {through}: IB had no bars yet")
+    asked = [request.symbol for request in plan.requests]
+    behind = plans.still_behind(warehouse.coverage(dataset, calendar), asked, through)
     _clear_cache(cfg.paths.data_dir, dataset)
     outcome = RefreshOutcome(
         data_through=data_end,
@@ -191,6 +193,7 @@ def refresh_through(
         factors=tuple(factors),
         issues_file=issues,
         notes=tuple(notes),
+        behind=behind,
     )
     logger.info(
         "Refresh of %s through %s: %d symbols, %d requests, %d rows written, %d rejected, "

@@ -258,6 +258,16 @@ def dated(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return bars
 
 
+def still_behind(coverage: pd.DataFrame, symbols: list[str], through: dt.date) -> tuple[str, ...]:
+    """Return which of ``symbols`` have no bar on ``through`` after the refresh, sorted.
+
+    ``coverage``: ``Warehouse.coverage``'s frame (``symbol``, ``last_date``), read afterwards.
+    """
+    last = coverage.set_index("symbol")["last_date"].reindex(symbols)
+    late = last.isna() | (pd.to_datetime(last) < pd.Timestamp(through))
+    return tuple(sorted(str(s) for s in last.index[late.to_numpy()]))
+
+
 def reaches(frame: pd.DataFrame, through: dt.date) -> bool:
     """Return whether IB's raw answer has a bar on ``through`` or later (``date`` YYYYMMDD)."""
     if frame.empty:

@@ -362,7 +362,10 @@ class RefreshWatch:
 
     @staticmethod
     def _figures(outcome: RefreshOutcome) -> str:
-        return f"{_count(outcome.symbols, 'symbol')}, {_count(outcome.rejected, 'rejected row')}"
+        late = outcome.behind  # named: the decision treats their missing bar as a backtest would
+        behind = f", {len(late)} behind ({', '.join(late[:5])}{'...' * (len(late) > 5)})"
+        figures = f"{_count(outcome.symbols, 'symbol')}, {_count(outcome.rejected, 'rejected row')}"
+        return figures + (behind if late else "")
 
     def _at(self, moment: dt.datetime, now: dt.datetime) -> str:
         """Return ``moment`` as exchange-local "HH:MM", with its date if not ``now``'s."""

@@ -353,6 +353,7 @@ def test_symbols_ib_has_nothing_for_are_noted_not_failed(
     assert outcome.rows_written == 3
     assert "IB has no bar after the last stored one yet for XOM" in outcome.notes
     assert any(n.startswith("IB knows no security MSFT (error 200)") for n in outcome.notes)
+    assert outcome.behind == ("MSFT", "XOM")  # named for the dashboard: still before D
 
 
 def test_a_session_ib_has_no_bar_for_yet_is_said(
@@ -368,6 +369,7 @@ def test_a_session_ib_has_no_bar_for_yet_is_said(
     assert outcome.notes[-1] == (
         "the dataset still ends 2024-06-27, before 2024-06-28: IB had no bars yet"
     )
+    assert outcome.behind == tuple(sorted(SYMBOLS))
 
 
 def test_delisted_symbols_are_not_asked_for(

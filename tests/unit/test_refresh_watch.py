@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import threading
@@ -391,3 +392,16 @@ def test_naive_now_is_refused(cfg, calendar, tmp_path):
     h = harness(cfg, calendar, tmp_path, "ok")
     with pytest.raises(ValueError, match="aware"):
         h.watch.step(dt.datetime(2026, 12, 4, 21, 31), THU)  # noqa: DTZ001 - the point
+
+
+def test_symbols_still_behind_are_named_in_the_summary(cfg, calendar, tmp_path):
+    late = ("ABC", "DEF", "GHI", "JKL", "MNO", "PQR")
+    behind = dataclasses.replace(outcome(FRI), behind=late)
+    h = harness(cfg, calendar, tmp_path, behind)
+    done = et(FRI, 16, 41)
+    assert h.attempt(et(FRI, 16, 31), THU, done) is True
+    summary = h.watch.status(done, FRI).summary
+    assert summary.endswith("2 rejected rows, 6 behind (ABC, DEF, GHI, JKL, MNO...)")
+    saved = h.saved()["last"]
+    assert isinstance(saved, dict)
+    assert RefreshOutcome.from_json(saved).behind == late  # kept across restarts
