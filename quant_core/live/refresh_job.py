@@ -34,9 +34,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import multiprocessing
+import sys
 import threading
 import time
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -106,6 +109,25 @@ def _redacted(result: RefreshOutcome | str) -> RefreshOutcome | str:
 # ---------------------------------------------------------------------------- the jobs
 
 
+@contextmanager
+def _main_not_rerun() -> Iterator[None]:
+    """Start a spawn child without running this process's ``__main__`` again in it.
+
+    spawn imports the parent's main module in the child (as ``__mp_main__``) so that functions
+    defined there unpickle; the refresh function lives in a module of its own, so nothing is
+    needed from it, and a main that is not safe to run twice (a script without a
+    ``__name__`` guard, a Streamlit page, which its runner installs as ``__main__``) must not
+    run in the child. spawn skips a main module with neither ``__spec__`` nor ``__file__``.
+    """
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
 class ProcessJob:
     """A :class:`RefreshJob` running ``fn`` in a ``spawn`` child process (the worker's).
 
@@ -158,7 +180,8 @@ class ProcessJob:
             daemon=True,  # a worker that exits without cancel() does not leave it behind
         )
         try:
-            process.start()
+            with _main_not_rerun():
+                process.start()
         except BaseException:
             receiver.close()
             raise

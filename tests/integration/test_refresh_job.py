@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,19 @@ def test_a_worker_killed_with_sigkill_takes_its_refresh_child_with_it(tmp_path):
         parent.wait(10)
         assert parent.stdout is not None
         parent.stdout.close()
+
+
+def test_a_main_module_unsafe_to_run_again_does_not_run_in_the_child(cfg, tmp_path, monkeypatch):
+    # Streamlit's runner installs a page as __main__; spawn would run it again in the child.
+    page = tmp_path / "page.py"
+    marker = tmp_path / "page-ran"
+    page.write_text(f"open({str(marker)!r}, 'w').close()\nraise SystemExit('not import-safe')\n")
+    fake_main = types.ModuleType("__main__")
+    fake_main.__file__ = str(page)
+    monkeypatch.setitem(sys.modules, "__main__", fake_main)
+    refresh = job(refresh_fns.succeeding, cfg, tmp_path)
+    refresh.start(FRIDAY)
+    result = finish(refresh)
+    assert isinstance(result, RefreshOutcome), result
+    assert not marker.exists()  # the page never ran in the child
+    assert sys.modules["__main__"] is fake_main  # and is back in place here
