@@ -37,7 +37,7 @@ from quant_core.broker import Account, Fill, Order, OrderStatus, OrderType, Posi
 from quant_core.errors import OperationalError
 from quant_core.live.files import save_sim_account
 from quant_core.portfolio.costs import CostModel
-from quant_core.portfolio.ledger import FillStatus, Ledger, execute, fill_prices
+from quant_core.portfolio.ledger import Ledger, execute, fill_prices
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,6 @@ class SimBroker:
         self.zone = zone
         self.marks = np.full(len(symbols), np.nan)
         self._book: dict[str, Order] = {}
-        self._done: list[Order] = []
         self._rejected: list[Order] = []
         self._fills: list[Fill] = []
         self._cost_basis = np.zeros(len(symbols))
@@ -132,7 +131,6 @@ class SimBroker:
         for order in orders:
             if order.symbol not in self.symbols:
                 rejected = replace(order, status=OrderStatus.REJECTED, reason="unknown symbol")
-                self._done.append(rejected)
                 self._rejected.append(rejected)
                 accepted.append(rejected)
                 continue
@@ -160,7 +158,6 @@ class SimBroker:
         order = self._book.pop(order_id, None)
         if order is None:
             raise OperationalError(f"no open order {order_id}")
-        self._done.append(replace(order, status=OrderStatus.CANCELLED, reason="cancelled"))
         self._save()
 
     def cancel_all(self) -> None:
@@ -254,13 +251,10 @@ class SimBroker:
         for order, i in zip(book, where, strict=True):
             k = by_symbol.get(int(i))
             if k is None:  # orders on one symbol netted to zero: nothing to trade
-                self._done.append(replace(order, status=OrderStatus.CANCELLED, reason="netted"))
                 continue
             share = order.signed / result.requested[k]
             qty = abs(result.filled[k] * share)
-            if qty == 0:
-                reason = str(result.status[k])
-                self._done.append(replace(order, status=OrderStatus.CANCELLED, reason=reason))
+            if qty == 0:  # refused (no price, no cash): gone from the book, nothing filled
                 continue
             fill = Fill(
                 order.order_id,
@@ -276,12 +270,6 @@ class SimBroker:
             )
             self._book_cost(int(i), fill)
             new_fills.append(fill)
-            status = OrderStatus.FILLED
-            if result.status[k] == FillStatus.TRUNCATED_CASH:
-                status = OrderStatus.PARTIALLY_FILLED
-            self._done.append(
-                replace(order, status=status, filled=float(qty), reason=str(result.status[k]))
-            )
         self._fills.extend(new_fills)
         self._next_exec += len(new_fills)
         self._save()
