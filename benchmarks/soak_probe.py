@@ -127,7 +127,6 @@ def containers(worker: Worker) -> dict[str, int]:
         "equity_points": len(worker.equity_points),
         "daily.rows": len(worker.daily.rows),
         "inbox.processed": len(worker.inbox._processed),
-        "broker._done": len(broker._done),
         "broker._book": len(broker._book),
         "broker._fills": len(broker._fills),
         "broker._rejected": len(broker._rejected),
