@@ -64,6 +64,7 @@ from quant_core.calendar import get_calendar
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import TemporaryBrokerError
 from quant_core.live import reconnect, replay, run
+from quant_core.live.allocators import settle_allocators
 from quant_core.live.files import INBOX, JOURNAL_FILE, SIM_ACCOUNT_FILE, inbox_name, send_command
 from quant_core.live.journal import Journal
 from quant_core.live.market_clock import refresh_moment
@@ -345,6 +346,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.sessions, args.symbols, args.warmup, args.every = 100, 20, 130, 25
+    settle_allocators()  # as run_worker does: the soak is the worker's process
     reconnect.RECONNECT_BASE_S = 0.001  # the back-off's shape, without its minutes
     if args.dir is not None and args.dir.exists() and any(args.dir.iterdir()):
         parser.error(f"--dir {args.dir} is not empty: the soak starts from nothing")

@@ -33,6 +33,7 @@ import pandas as pd
 from quant_core.alerts.events import AlertEvent
 from quant_core.broker import Position
 from quant_core.data.panels import MarketData, forward_fill
+from quant_core.live.allocators import give_back
 from quant_core.live.daily_report import summary
 from quant_core.live.report_worker import record_report, restore_files, write_reports
 from quant_core.live.state_risk import DailyClose, SectorExposureRow
@@ -142,6 +143,7 @@ class DailyCloseWatch:
         self.rows.clear()
         self.rows.extend(sorted([*kept, row], key=lambda r: r.session)[-DAILY_KEPT:])
         self.report(worker, session, row, account.cash)
+        give_back()  # the day's transient frames: their pages back to the system
         return row
 
     def report(self, worker: Worker, session: dt.date, row: DailyClose, cash: float) -> None:

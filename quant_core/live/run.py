@@ -25,6 +25,7 @@ from quant_core.data.reference import with_sectors
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import ConfigError, DataError, TemporaryBrokerError
 from quant_core.live import replay, sim_account
+from quant_core.live.allocators import settle_allocators
 from quant_core.live.crash_hook import crash_point_for_tests
 from quant_core.live.files import HALT_FILE, JOURNAL_FILE, RISK_FILE, SIM_ACCOUNT_FILE
 from quant_core.live.journal import Journal
@@ -107,6 +108,7 @@ def run_worker(
     ``ALERTS_CLOSE_S`` seconds to go out.
     """
     mode = check_mode(cfg, request)
+    settle_allocators()  # a process that runs for months (live/allocators.py)
     alerts = build_sink(cfg.alerts)  # a URL apprise cannot use stops us here (ConfigError)
     try:
         with one_worker(live_dir(cfg)):  # a second worker on this account's state is refused

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from config import load_config
@@ -112,6 +113,7 @@ def test_replay_equals_backtest(
     (tmp_path / "warehouse").symlink_to(data_dir / "warehouse")
 
     run_worker(live_cfg, LiveRequest(replay=(dt.date(2009, 10, 1), dt.date(2010, 8, 20))))
+    assert pa.default_memory_pool().backend_name == "system"  # settled: live/allocators.py
 
     journal = Journal(tmp_path / "live" / "journal.duckdb")
     fills = journal.table("fills")
