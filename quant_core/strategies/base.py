@@ -39,13 +39,21 @@ class DataView:
         The full panels.
     t
         Row index of the session T being decided; rows ``>= t`` are out of reach.
+    universe
+        A sleeve's universe at T (its scanner's, :mod:`quant_core.scanners`): a bool per symbol
+        position; the symbols outside it read as NaN in every field (no bar), so the strategy
+        never picks them. None: every symbol.
     """
 
-    def __init__(self, data: MarketData, t: int) -> None:
+    def __init__(self, data: MarketData, t: int, universe: np.ndarray | None = None) -> None:
         if not 0 < t <= len(data.dates):
             raise ValueError(f"view end {t} outside 1..{len(data.dates)}")
+        if universe is not None and np.shape(universe) != (len(data.symbols),):
+            raise ValueError(f"universe has shape {np.shape(universe)}, expected one per symbol")
         self._data = data
         self._end = t
+        outside = None if universe is None else ~np.asarray(universe, dtype=bool)
+        self._outside = outside if outside is not None and outside.any() else None
         self.symbols = data.symbol_index
         self.session = pd.Timestamp(data.dates[t]) if t < len(data.dates) else None
 
@@ -71,7 +79,10 @@ class DataView:
         if name not in self._data.panels:
             raise StrategyError(f"no bar field {name!r}; available: {sorted(self._data.panels)}")
         start = 0 if window is None else max(0, self._end - window)
-        return self._data.panels[name][start : self._end].copy()
+        values = self._data.panels[name][start : self._end].copy()
+        if self._outside is not None:
+            values[:, self._outside] = np.nan
+        return values
 
     def field(self, name: str, window: int | None = None) -> pd.DataFrame:
         """Return the last ``window`` rows (all if None) through T-1 of one bar field."""
@@ -97,7 +108,10 @@ class DataView:
         row = int(np.searchsorted(self._data.dates[: self._end], day))
         if row >= self._end or self._data.dates[row] != day:
             raise KeyError(f"no session {pd.Timestamp(date).date()} in the data")
-        return pd.Series(self._data.panels[name][row], index=self.symbols, name=name)
+        values = self._data.panels[name][row].copy()
+        if self._outside is not None:
+            values[self._outside] = np.nan
+        return pd.Series(values, index=self.symbols, name=name)
 
     def factor(self, name: str) -> pd.Series:
         """Return factor ``name`` at T-1, computed from the window of data it needs, only."""

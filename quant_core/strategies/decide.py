@@ -94,11 +94,14 @@ def strategy_weights(
     ledger: Ledger,
     equity: float,
     session: pd.Timestamp | None = None,
+    universe: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Ask ``strategy`` for its picks at row ``t``; return weights and scores per position.
 
     The weights are checked; the scores (NaN where the strategy gave none) are None when the
-    strategy gives no scores.
+    strategy gives no scores. ``universe`` (a sleeve's scanner at T, a bool per symbol): the
+    strategy sees no bar of the symbols outside it, and a weight it still gives one is a
+    :class:`StrategyError`.
 
     Raises
     ------
@@ -109,7 +112,7 @@ def strategy_weights(
     snapshot = PortfolioSnapshot(ledger.cash, ledger.positions, data.symbol_index, equity)
     # Row t may be one past the data: a live decision for the session after the last close.
     session = pd.Timestamp(data.dates[t]) if session is None else session
-    picks = strategy.decide(StrategyContext(DataView(data, t), snapshot, session))
+    picks = strategy.decide(StrategyContext(DataView(data, t, universe), snapshot, session))
     raw = picks.weights
     where = data.symbol_index.get_indexer(raw.index)
     if (where < 0).any():
@@ -125,6 +128,12 @@ def strategy_weights(
         raise StrategyError(
             f"strategy {strategy.name} asked for {weights[weights < 0].sum():.4f} of equity short "
             f"on {session.date()}; the short side may not exceed -1"
+        )
+    if universe is not None and (outside := (weights != 0) & ~universe).any():
+        names = list(data.symbols[outside][:5])
+        raise StrategyError(
+            f"strategy {strategy.name} weighted {names} on {session.date()}, outside its "
+            "sleeve's universe (it saw no bar of them)"
         )
     if not raw.index.is_unique:
         raise StrategyError(f"strategy {strategy.name} weighted a symbol twice on {session.date()}")
@@ -151,6 +160,7 @@ def target_orders(
     ended: np.ndarray | None = None,
     *,
     policy: PortfolioPolicy,
+    universe: np.ndarray | None = None,
 ) -> Decision:
     """Decide session ``t``: strategy, checks, construction, constraints, sizing.
 
@@ -171,13 +181,15 @@ def target_orders(
     (:func:`quant_core.portfolio.ledger.fill_prices`).
 
     ``marks`` are the T-1 closes, a symbol without a T-1 bar keeping its last close.
+    ``universe``: a sleeve's scanner at T (:func:`strategy_weights`); a held name outside it
+    has a target of zero, like any name the strategy does not weight.
     """
     equity = ledger.equity(marks)
     if equity <= 0:
         logger.warning("Equity is %.2f: no new positions; closing what is held", equity)
         zero = np.zeros(len(data.symbols))
         return Decision(np.asarray(-ledger.positions), zero)
-    weights, scores = strategy_weights(strategy, data, t, ledger, equity, session)
+    weights, scores = strategy_weights(strategy, data, t, ledger, equity, session, universe)
     when = pd.Timestamp(data.dates[t]) if session is None else session
     closes = data.panels["close"][:t]
     built = construct(Inputs(weights, scores, closes, policy.construction))

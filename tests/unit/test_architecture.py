@@ -27,7 +27,8 @@ FLOORS: list[set[str]] = [
     {"portfolio"},
     {"factors"},
     {"research"},
-    {"strategies"},
+    {"strategies", "scanners"},  # a strategy's weights; a sleeve's universe (data through T-1)
+    {"book"},  # sleeves, allocation, netting, attribution: both drivers drive it
     {"backtest", "live", "ib"},
     {"cockpit"},
 ]
@@ -50,6 +51,8 @@ PURE_PREFIXES = (
     "quant_core.portfolio",
     "quant_core.analytics",
     "quant_core.strategies",
+    "quant_core.scanners",
+    "quant_core.book",
     "quant_core.factors.base",
     "quant_core.factors.library",
     "quant_core.data.panels",

@@ -1,0 +1,301 @@
+"""The dual-price engine for a book: several sleeves, one account, one order per symbol.
+
+A :class:`BookReplay` is the engine's :class:`~quant_core.backtest.engine.Replay` with its
+decision and its trade replaced; the date loops (:func:`run_book`, and
+:mod:`quant_core.backtest.daily` with stops and account limits) are the plain run's. On each
+session T where at least one sleeve rebalances (row t, the union of the sleeves' schedules):
+
+1. the allocation, when one of its sessions (``book.allocation.rebalance``) has come since the
+   last: each sleeve's capital from the sleeves' returns through T-1
+   (:mod:`quant_core.book.capital`), cash moved between the sleeves' sub-accounts
+   (:meth:`~quant_core.book.sleeves.SubAccounts.allocate`);
+2. each sleeve due at T decides on its own sub-account, universe and policy
+   (:func:`~quant_core.strategies.decide.target_orders`, data through T-1): its requests are its
+   target shares less its shares;
+3. the requests are netted into one order per symbol
+   (:func:`~quant_core.book.netting.net_orders`), capped at ``risk.max_position_weight`` of the
+   account, and executed at the open of T over the whole account (sells first, the cash buffer,
+   the shortfall rule), exactly as a plain run's orders;
+4. each fill is attributed back to the sleeves (:func:`~quant_core.book.netting.attribute`): the
+   sleeves' shares and cash add up to the account's. A stop or a breach's order (a plain run's
+   rule, over the account) is attributed to the sleeves holding the name, by their shares.
+
+A book of one sleeve with a fixed weight of 1 gives exactly the plain run's trades and curve
+(the golden test): its sub-account is the account.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from quant_core.backtest import daily
+from quant_core.backtest.engine import EngineResult, EngineSettings, Replay
+from quant_core.book.capital import capital_step, sleeve_returns
+from quant_core.book.netting import attribute, net_orders
+from quant_core.book.sleeves import Book, SubAccounts
+from quant_core.data.panels import MarketData
+from quant_core.portfolio.ledger import Fills, exit_prices, fill_prices
+from quant_core.portfolio.schedule import rebalance_rows, session_range
+from quant_core.portfolio.weight_cap import PositionCap
+from quant_core.strategies.decide import Decision, target_orders
+from quant_core.types import ProgressFn
+
+SLEEVE_TRADE_COLUMNS = ("sleeve", "date", "symbol", "shares", "price", "commission", "cash")
+DUST = 1e-9  # shares: a net order smaller than this is rounding (fractional shares), not sent
+ALLOCATION_COLUMNS = ("date", "sleeve", "allocated", "weight", "capital", "fallback")
+
+
+@dataclass(frozen=True, slots=True)
+class BookResult:
+    """The account's result, and the book's: sleeves' curves, trades, allocations, universes."""
+
+    account: EngineResult
+    sleeves: pd.DataFrame  # date index, one column per sleeve: its equity at each close
+    reserve: pd.Series  # date index: the cash no sleeve holds
+    sleeve_trades: pd.DataFrame  # SLEEVE_TRADE_COLUMNS: each sleeve's part of each fill
+    allocations: pd.DataFrame  # ALLOCATION_COLUMNS: one row per sleeve and allocation
+    universes: dict[str, pd.DataFrame]  # sleeve -> date index: size, turnover (scanner sleeves)
+
+
+def run_book(
+    data: MarketData,
+    book: Book,
+    settings: EngineSettings,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    progress: ProgressFn | None = None,
+) -> BookResult:
+    """Replay ``data`` through ``book`` under the dual-price rule (module docstring)."""
+    first, last = session_range(data.dates, book.warmup, start, end)
+    run = BookReplay(data, book, settings, first, last, start, end)
+    rows = run.rows
+    if settings.every_session:
+        daily.run(run, rows, progress)
+    else:
+        bounds = np.r_[rows, last + 1]
+        for i, t in enumerate(rows):
+            orders, gone = run.decide(t)
+            run.trade(t, orders, gone)
+            run.revalue(t, int(bounds[i + 1]))
+            if progress is not None:
+                progress("backtest", i + 1, len(rows))
+    return run.book_result(rows)
+
+
+class BookReplay(Replay):
+    """A book's sub-accounts and records over the plain run's panels, ledger and loops."""
+
+    def __init__(
+        self,
+        data: MarketData,
+        book: Book,
+        settings: EngineSettings,
+        first: int,
+        last: int,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+    ) -> None:
+        super().__init__(data, book.sleeves[0].strategy, settings, first, last)
+        self.book = book
+        k, n = len(book.sleeves), len(data.symbols)
+        self.accounts = SubAccounts.start(k, n, settings.initial_cash)
+        self.due: list[set[int]] = []
+        self.universe: list[dict[int, np.ndarray]] = []
+        for sleeve in book.sleeves:
+            own_first = max(first, session_range(data.dates, sleeve.warmup, start, end)[0])
+            rows = rebalance_rows(data.dates, own_first, last, sleeve.rebalance)
+            self.due.append(set(rows.tolist()))
+            masks = (
+                {}
+                if sleeve.scanner is None
+                else dict(zip(rows.tolist(), sleeve.scanner.scan(data, rows), strict=True))
+            )
+            self.universe.append(masks)
+        self.rows = np.array(sorted(set().union(*self.due)), dtype=int)
+        self.allocation_rows = rebalance_rows(data.dates, first, last, book.allocation.rebalance)
+        self.allocated_through = first - 1  # the last allocation session applied
+        self.sleeve_equity = np.zeros((last - first + 2, k))
+        self.flows = np.zeros((last - first + 2, k))
+        self.reserve = np.zeros(last - first + 2)
+        self.reserve[0] = settings.initial_cash
+        self.requests: dict[int, np.ndarray] = {}
+        self.sleeve_fills: list[tuple[int, int, int, float, float, float, float]] = []
+        self.allocation_log: list[tuple[int, int, float, float, float, str | None]] = []
+
+    def decide(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return the book's net orders at row ``t`` and the gone symbols (module docstring)."""
+        settings, marks = self.settings, self.close[t - 1]
+        gone = self.gone(t)
+        if ((self.allocation_rows > self.allocated_through) & (self.allocation_rows <= t)).any():
+            self.allocate(t, marks)
+        requests = np.zeros_like(self.accounts.positions)
+        for k, sleeve in enumerate(self.book.sleeves):
+            if t not in self.due[k]:
+                continue
+            decision = target_orders(
+                sleeve.strategy,
+                self.data,
+                t,
+                self.accounts.ledger(k),
+                marks,
+                settings.cash_buffer,
+                settings.fractional,
+                ended=gone,
+                policy=sleeve.policy,
+                universe=self.universe[k].get(t),
+            )
+            requests[k] = decision.orders
+            self._log_decision(t, sleeve.name, decision)
+        self.requests[t] = requests
+        orders = net_orders(requests)
+        # Fractional shares: halves that cancel but for rounding send nothing, and halves that
+        # close a position close it exactly (an exit at a gone symbol's last close needs it).
+        orders[np.abs(orders) < DUST] = 0.0
+        closing = np.abs(self.ledger.positions + orders) < DUST
+        orders[closing] = -self.ledger.positions[closing]
+        if settings.max_position_weight is None:
+            return orders, gone
+        cap = PositionCap(settings.max_position_weight, settings.fractional, self.data.symbols)
+        trimmed_orders, trimmed = cap.trim(orders, self.ledger, self.opens[t], self.close[t - 1])
+        if trimmed is not None:
+            self.log.add(t, "constraint", trimmed.constraint, trimmed.detail)
+        return trimmed_orders, gone
+
+    def allocate(self, t: int, marks: np.ndarray) -> None:
+        """Give each sleeve its capital at row ``t`` from the sleeves' returns through T-1."""
+        upto = t - self.first + 1  # curve rows 0 .. upto - 1: the closes through T-1
+        returns = sleeve_returns(self.sleeve_equity[:upto], self.flows[:upto])
+        step = capital_step(self.book, returns)
+        equity = float(self.accounts.equity(marks).sum() + self.accounts.reserve)
+        capital = step.weights * equity
+        self.flows[upto] += self.accounts.allocate(capital, marks)
+        self.allocated_through = t
+        for k in range(len(self.book.sleeves)):
+            allocated, weight = float(step.allocated[k]), float(step.weights[k])
+            self.allocation_log.append((t, k, allocated, weight, float(capital[k]), step.fallback))
+
+    def trade(
+        self, t: int, orders: np.ndarray, gone: np.ndarray, reasons: np.ndarray | None = None
+    ) -> Fills:
+        """Execute the account's orders at the open of row ``t``; attribute the fills."""
+        requests = self.requests.pop(t, None)
+        if requests is None:
+            requests = np.zeros_like(self.accounts.positions)
+        exits = exit_prices(gone, self.close[t - 1])
+        raw = fill_prices(self.opens[t], exits, orders, self.ledger.positions)
+        before = self.ledger.cash
+        fills = super().trade(t, orders, gone, reasons)
+        ordered = orders != 0
+        by_holdings = ordered & (net_orders(requests) == 0)
+        if reasons is not None:
+            by_holdings |= ordered & (reasons != "")
+        requests = self._by_holdings(requests, orders, by_holdings)
+        n = len(orders)
+        filled, commission = np.zeros(n), np.zeros(n)
+        filled[fills.index], commission[fills.index] = fills.filled, fills.commission
+        prices = np.where(np.isfinite(raw) & (raw > 0), raw, np.nan)
+        done = fills.filled != 0
+        prices[fills.index[done]] = fills.price[done]
+        share = attribute(requests, filled, prices, commission, fractional=self.settings.fractional)
+        self.accounts.apply(share)
+        # Float sums in another order: the account's cash is the truth, to the last bit.
+        residual = self.ledger.cash - before - float(share.cash.sum())
+        self.accounts.cash[int(np.argmax(np.abs(share.cash)))] += residual
+        for k, j in zip(*np.nonzero(share.shares), strict=True):
+            self.sleeve_fills.append(
+                (
+                    int(k),
+                    t,
+                    int(j),
+                    float(share.shares[k, j]),
+                    float(prices[j]),
+                    float(share.commissions[k, j]),
+                    float(-share.shares[k, j] * prices[j] - share.commissions[k, j]),
+                )
+            )
+        return fills
+
+    def _by_holdings(
+        self, requests: np.ndarray, orders: np.ndarray, where: np.ndarray
+    ) -> np.ndarray:
+        # A stop's or a breach's order (or one no sleeve asked for): the sleeves holding the
+        # name sell it in proportion to their shares (all of them for a position closed).
+        if not where.any():
+            return requests
+        out = requests.copy()
+        held = self.accounts.positions[:, where]
+        total = held.sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            part = np.where(total != 0, held * (orders[where] / total), 0.0)
+        part[0] = np.where(total == 0, orders[where], part[0])
+        out[:, where] = part
+        return out
+
+    def revalue(self, start: int, stop: int) -> None:
+        """Mark the account and every sleeve at the closes of rows ``start .. stop - 1``."""
+        super().revalue(start, stop)
+        span = slice(start - self.first + 1, stop - self.first + 1)
+        stretch = self.marks[start:stop]
+        self.sleeve_equity[span] = self.accounts.cash + stretch @ self.accounts.positions.T
+        self.reserve[span] = self.accounts.reserve
+
+    def _log_decision(self, t: int, sleeve: str, decision: Decision) -> None:
+        if len(self.book.sleeves) == 1:
+            self.log.rebalance(t, decision, self.data)
+            return
+        before = len(self.log.rows)
+        self.log.rebalance(t, decision, self.data)
+        for i in range(before, len(self.log.rows)):
+            row, kind, name, detail = self.log.rows[i]
+            self.log.rows[i] = (row, kind, name, f"sleeve {sleeve}: {detail}")
+
+    def book_result(self, rows: np.ndarray) -> BookResult:
+        """Return the account's result and the book's frames."""
+        account = self.result(rows)
+        index = account.curve.index
+        names = self.book.names
+        sleeves = pd.DataFrame(self.sleeve_equity, index=index, columns=names)
+        data = self.data
+        fills = self.sleeve_fills
+        trades = pd.DataFrame(
+            {
+                "sleeve": [names[f[0]] for f in fills],
+                "date": data.date_index[[f[1] for f in fills]],
+                "symbol": data.symbols[[f[2] for f in fills]] if fills else [],
+                "shares": [f[3] for f in fills],
+                "price": [f[4] for f in fills],
+                "commission": [f[5] for f in fills],
+                "cash": [f[6] for f in fills],
+            },
+            columns=list(SLEEVE_TRADE_COLUMNS),
+        )
+        log = self.allocation_log
+        allocations = pd.DataFrame(
+            {
+                "date": data.date_index[[a[0] for a in log]],
+                "sleeve": [names[a[1]] for a in log],
+                "allocated": [a[2] for a in log],
+                "weight": [a[3] for a in log],
+                "capital": [a[4] for a in log],
+                "fallback": [a[5] for a in log],
+            },
+            columns=list(ALLOCATION_COLUMNS),
+        )
+        universes = {}
+        for k, sleeve in enumerate(self.book.sleeves):
+            if sleeve.scanner is not None and self.universe[k]:
+                universes[sleeve.name] = _universe_stats(data, self.universe[k])
+        reserve = pd.Series(self.reserve, index=index, name="reserve")
+        return BookResult(account, sleeves, reserve, trades, allocations, universes)
+
+
+def _universe_stats(data: MarketData, masks: dict[int, np.ndarray]) -> pd.DataFrame:
+    from quant_core.scanners.stats import universe_stats
+
+    rows = sorted(masks)
+    dates = pd.DatetimeIndex(data.date_index[rows], name="date")
+    return universe_stats(dates, np.array([masks[r] for r in rows]))

@@ -1,0 +1,1 @@
+"""Books: several sleeves in one account (sleeves, allocation, netting, attribution)."""
