@@ -36,6 +36,7 @@ from quant_core.backtest import daily
 from quant_core.backtest.engine import EngineResult, EngineSettings, Replay
 from quant_core.book.capital import capital_step, sleeve_returns
 from quant_core.book.netting import attribute, net_orders
+from quant_core.book.sleeve_risk import SleeveGuard
 from quant_core.book.sleeves import Book, SubAccounts
 from quant_core.data.panels import MarketData
 from quant_core.portfolio.ledger import Fills, exit_prices, fill_prices
@@ -73,7 +74,7 @@ def run_book(
     first, last = session_range(data.dates, book.warmup, start, end)
     run = BookReplay(data, book, settings, first, last, start, end)
     rows = run.rows
-    if settings.every_session:
+    if settings.every_session or run.guard.active:
         daily.run(run, rows, progress)
     else:
         bounds = np.r_[rows, last + 1]
@@ -123,18 +124,45 @@ class BookReplay(Replay):
         self.reserve = np.zeros(last - first + 2)
         self.reserve[0] = settings.initial_cash
         self.requests: dict[int, np.ndarray] = {}
+        self.guard = SleeveGuard(book, data.symbols)
+        self.exit_reasons: dict[int, np.ndarray] = {}
         self.sleeve_fills: list[tuple[int, int, int, float, float, float, float]] = []
         self.allocation_log: list[tuple[int, int, float, float, float, str | None]] = []
 
-    def decide(self, t: int) -> tuple[np.ndarray, np.ndarray]:
-        """Return the book's net orders at row ``t`` and the gone symbols (module docstring)."""
+    def session_orders(self, t: int, rebalance: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Return row ``t``'s net orders: the sleeves' rebalances and their own exits."""
+        exits, reasons = self.guard.exits(self.accounts.positions)
+        self.exit_reasons[t] = reasons
+        if rebalance:
+            return self.decide(t, exits)
+        self.requests[t] = exits
+        return self._net(t, exits), None
+
+    def after_close(self, t: int) -> None:
+        """Check each sleeve's own stops and drawdown at the close of row ``t``."""
+        if not self.guard.active:
+            return
+        row = t - self.first + 1
+        events = self.guard.close(
+            t, self.close[t], self.accounts.positions, self.sleeve_equity[row], self.flows[row]
+        )
+        for event in events:
+            name = self.book.sleeves[event.sleeve].name
+            self.log.add(t + 1, event.kind, event.name, f"sleeve {name}: {event.detail}")
+
+    def decide(self, t: int, exits: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Return the book's net orders at row ``t`` and the gone symbols (module docstring).
+
+        ``exits``: the sleeves' own stops and flats due at this open (``K x n``); each replaces
+        that sleeve's rebalance request in that name.
+        """
         settings, marks = self.settings, self.close[t - 1]
         gone = self.gone(t)
         if ((self.allocation_rows > self.allocated_through) & (self.allocation_rows <= t)).any():
             self.allocate(t, marks)
         requests = np.zeros_like(self.accounts.positions)
         for k, sleeve in enumerate(self.book.sleeves):
-            if t not in self.due[k]:
+            if t not in self.due[k] or self.guard.halted[k]:
                 continue
             decision = target_orders(
                 sleeve.strategy,
@@ -150,7 +178,15 @@ class BookReplay(Replay):
             )
             requests[k] = decision.orders
             self._log_decision(t, sleeve.name, decision)
+        if exits is not None:
+            stopped = exits != 0
+            requests[stopped] = exits[stopped]
         self.requests[t] = requests
+        return self._net(t, requests), gone
+
+    def _net(self, t: int, requests: np.ndarray) -> np.ndarray:
+        # One order per symbol, capped at risk.max_position_weight of the account.
+        settings = self.settings
         orders = net_orders(requests)
         # Fractional shares: halves that cancel but for rounding send nothing, and halves that
         # close a position close it exactly (an exit at a gone symbol's last close needs it).
@@ -158,12 +194,12 @@ class BookReplay(Replay):
         closing = np.abs(self.ledger.positions + orders) < DUST
         orders[closing] = -self.ledger.positions[closing]
         if settings.max_position_weight is None:
-            return orders, gone
+            return orders
         cap = PositionCap(settings.max_position_weight, settings.fractional, self.data.symbols)
         trimmed_orders, trimmed = cap.trim(orders, self.ledger, self.opens[t], self.close[t - 1])
         if trimmed is not None:
             self.log.add(t, "constraint", trimmed.constraint, trimmed.detail)
-        return trimmed_orders, gone
+        return trimmed_orders
 
     def allocate(self, t: int, marks: np.ndarray) -> None:
         """Give each sleeve its capital at row ``t`` from the sleeves' returns through T-1."""
@@ -188,7 +224,15 @@ class BookReplay(Replay):
         exits = exit_prices(gone, self.close[t - 1])
         raw = fill_prices(self.opens[t], exits, orders, self.ledger.positions)
         before = self.ledger.cash
-        fills = super().trade(t, orders, gone, reasons)
+        own = self.exit_reasons.pop(t, None)  # the sleeves' own stops and flats
+        shown = (
+            reasons
+            if own is None
+            else own
+            if reasons is None
+            else np.where(reasons != "", reasons, own)
+        )
+        fills = super().trade(t, orders, gone, shown)
         ordered = orders != 0
         by_holdings = ordered & (net_orders(requests) == 0)
         if reasons is not None:
@@ -202,6 +246,7 @@ class BookReplay(Replay):
         prices[fills.index[done]] = fills.price[done]
         share = attribute(requests, filled, prices, commission, fractional=self.settings.fractional)
         self.accounts.apply(share)
+        self.guard.fill(t, share.shares, prices)
         # Float sums in another order: the account's cash is the truth, to the last bit.
         residual = self.ledger.cash - before - float(share.cash.sum())
         self.accounts.cash[int(np.argmax(np.abs(share.cash)))] += residual

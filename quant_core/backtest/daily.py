@@ -61,6 +61,7 @@ def run(replay: Replay, rows: np.ndarray, progress: ProgressFn | None = None) ->
         if t == replay.last:
             break
         hits, flatten = _stops(replay, basis, t), False
+        replay.after_close(t)  # a book's sleeves check their own limits
         if settings.halts.active:
             halt, event = halt.close(settings.halts, t, replay.equity_at(t))
             if event is not None:
@@ -78,11 +79,8 @@ def _orders(
     # The orders of the open of row t (steps 1 to 3 of the module docstring), the gone symbols
     # when the rebalance has computed them, and the status of each order a stop or breach made.
     positions = replay.ledger.positions
-    n = positions.size
-    orders, gone = np.zeros(n), None
-    reasons = np.full(n, "", dtype=object)
-    if rebalance:
-        orders, gone = replay.decide(t)
+    reasons = np.full(positions.size, "", dtype=object)
+    orders, gone = replay.session_orders(t, rebalance)
     if flatten:
         orders = -positions
         reasons[np.flatnonzero(positions)] = HALT_FLAT

@@ -170,6 +170,15 @@ class Replay:
             self.log.add(t, "constraint", trimmed.constraint, trimmed.detail)
         return orders, gone
 
+    def session_orders(self, t: int, rebalance: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Return the orders of row ``t`` before stops: the rebalance's, or none (daily loop)."""
+        if rebalance:
+            return self.decide(t)
+        return np.zeros(len(self.data.symbols)), None
+
+    def after_close(self, t: int) -> None:
+        """Check what a subclass checks at the close of row ``t`` (a book: its sleeves)."""
+
     def trade(
         self, t: int, orders: np.ndarray, gone: np.ndarray, reasons: np.ndarray | None = None
     ) -> Fills:

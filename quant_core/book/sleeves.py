@@ -30,6 +30,7 @@ from quant_core.book.netting import Attribution
 from quant_core.portfolio.ledger import Ledger
 from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.portfolio.schedule import Rule
+from quant_core.portfolio.stops import StopRules
 from quant_core.strategies.base import Strategy
 from quant_core.strategies.decide import decision_warmup
 
@@ -37,6 +38,25 @@ if TYPE_CHECKING:
     from quant_core.scanners.base import Scanner
 
 AllocationMethod = Literal["fixed", "equal", "risk_budget", "hrp"]
+
+
+@dataclass(frozen=True, slots=True)
+class SleeveRisk:
+    """A sleeve's own stops and drawdown halt (``book.sleeves[].risk``); None disables one.
+
+    The stops close one of the sleeve's positions at the next open; a fall of the sleeve's
+    equity ``max_drawdown`` below its peak halts the sleeve (no orders of its own until the end
+    of the run) and, with ``on_breach: flat``, closes its positions at the next open.
+    """
+
+    stops: StopRules = field(default_factory=StopRules)
+    max_drawdown: float | None = None
+    on_breach: Literal["halt", "flat"] = "halt"
+
+    @property
+    def active(self) -> bool:
+        """Return whether any of the sleeve's limits is set."""
+        return self.stops.active or self.max_drawdown is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +69,7 @@ class Sleeve:
     policy: PortfolioPolicy = field(default_factory=PortfolioPolicy)
     scanner: Scanner[Any] | None = None
     weight: float | None = None
+    risk: SleeveRisk = field(default_factory=SleeveRisk)
 
     @property
     def warmup(self) -> int:
@@ -151,4 +172,4 @@ class SubAccounts:
         return float(self.cash.sum() + self.reserve)
 
 
-__all__ = ["AllocationRule", "Book", "Sleeve", "SubAccounts"]
+__all__ = ["AllocationRule", "Book", "Sleeve", "SleeveRisk", "SubAccounts"]
