@@ -34,19 +34,17 @@ import pandas as pd
 
 from quant_core.backtest import daily
 from quant_core.backtest.engine import EngineResult, EngineSettings, Replay
-from quant_core.book.capital import capital_step, sleeve_returns
-from quant_core.book.netting import attribute, net_orders
-from quant_core.book.sleeve_risk import SleeveGuard
-from quant_core.book.sleeves import Book, SubAccounts
+from quant_core.book.capital import sleeve_returns
+from quant_core.book.desk import BookDesk
+from quant_core.book.sleeves import Book
 from quant_core.data.panels import MarketData
 from quant_core.portfolio.ledger import Fills, exit_prices, fill_prices
 from quant_core.portfolio.schedule import rebalance_rows, session_range
 from quant_core.portfolio.weight_cap import PositionCap
-from quant_core.strategies.decide import Decision, target_orders
+from quant_core.strategies.decide import Decision
 from quant_core.types import ProgressFn
 
 SLEEVE_TRADE_COLUMNS = ("sleeve", "date", "symbol", "shares", "price", "commission", "cash")
-DUST = 1e-9  # shares: a net order smaller than this is rounding (fractional shares), not sent
 ALLOCATION_COLUMNS = ("date", "sleeve", "allocated", "weight", "capital", "fallback")
 
 
@@ -88,7 +86,7 @@ def run_book(
 
 
 class BookReplay(Replay):
-    """A book's sub-accounts and records over the plain run's panels, ledger and loops."""
+    """A book's desk and records over the plain run's panels, ledger and loops."""
 
     def __init__(
         self,
@@ -102,8 +100,8 @@ class BookReplay(Replay):
     ) -> None:
         super().__init__(data, book.sleeves[0].strategy, settings, first, last)
         self.book = book
-        k, n = len(book.sleeves), len(data.symbols)
-        self.accounts = SubAccounts.start(k, n, settings.initial_cash)
+        self.desk = BookDesk(book, data.symbols, settings.initial_cash)
+        self.accounts, self.guard = self.desk.accounts, self.desk.guard
         self.due: list[set[int]] = []
         self.universe: list[dict[int, np.ndarray]] = []
         for sleeve in book.sleeves:
@@ -119,12 +117,12 @@ class BookReplay(Replay):
         self.rows = np.array(sorted(set().union(*self.due)), dtype=int)
         self.allocation_rows = rebalance_rows(data.dates, first, last, book.allocation.rebalance)
         self.allocated_through = first - 1  # the last allocation session applied
+        k = len(book.sleeves)
         self.sleeve_equity = np.zeros((last - first + 2, k))
         self.flows = np.zeros((last - first + 2, k))
         self.reserve = np.zeros(last - first + 2)
         self.reserve[0] = settings.initial_cash
         self.requests: dict[int, np.ndarray] = {}
-        self.guard = SleeveGuard(book, data.symbols)
         self.exit_reasons: dict[int, np.ndarray] = {}
         self.sleeve_fills: list[tuple[int, int, int, float, float, float, float]] = []
         self.allocation_log: list[tuple[int, int, float, float, float, str | None]] = []
@@ -160,39 +158,26 @@ class BookReplay(Replay):
         gone = self.gone(t)
         if ((self.allocation_rows > self.allocated_through) & (self.allocation_rows <= t)).any():
             self.allocate(t, marks)
-        requests = np.zeros_like(self.accounts.positions)
-        for k, sleeve in enumerate(self.book.sleeves):
-            if t not in self.due[k] or self.guard.halted[k]:
-                continue
-            decision = target_orders(
-                sleeve.strategy,
-                self.data,
-                t,
-                self.accounts.ledger(k),
-                marks,
-                settings.cash_buffer,
-                settings.fractional,
-                ended=gone,
-                policy=sleeve.policy,
-                universe=self.universe[k].get(t),
-            )
-            requests[k] = decision.orders
-            self._log_decision(t, sleeve.name, decision)
-        if exits is not None:
-            stopped = exits != 0
-            requests[stopped] = exits[stopped]
+        requests, decisions = self.desk.requests(
+            self.data,
+            t,
+            [t in due for due in self.due],
+            marks,
+            cash_buffer=settings.cash_buffer,
+            fractional=settings.fractional,
+            gone=gone,
+            universes=[masks.get(t) for masks in self.universe],
+            exits=exits,
+        )
+        for k, decision in decisions:
+            self._log_decision(t, self.book.sleeves[k].name, decision)
         self.requests[t] = requests
         return self._net(t, requests), gone
 
     def _net(self, t: int, requests: np.ndarray) -> np.ndarray:
         # One order per symbol, capped at risk.max_position_weight of the account.
         settings = self.settings
-        orders = net_orders(requests)
-        # Fractional shares: halves that cancel but for rounding send nothing, and halves that
-        # close a position close it exactly (an exit at a gone symbol's last close needs it).
-        orders[np.abs(orders) < DUST] = 0.0
-        closing = np.abs(self.ledger.positions + orders) < DUST
-        orders[closing] = -self.ledger.positions[closing]
+        orders = self.desk.net(requests, self.ledger.positions)
         if settings.max_position_weight is None:
             return orders
         cap = PositionCap(settings.max_position_weight, settings.fractional, self.data.symbols)
@@ -205,14 +190,14 @@ class BookReplay(Replay):
         """Give each sleeve its capital at row ``t`` from the sleeves' returns through T-1."""
         upto = t - self.first + 1  # curve rows 0 .. upto - 1: the closes through T-1
         returns = sleeve_returns(self.sleeve_equity[:upto], self.flows[:upto])
-        step = capital_step(self.book, returns)
-        equity = float(self.accounts.equity(marks).sum() + self.accounts.reserve)
-        capital = step.weights * equity
-        self.flows[upto] += self.accounts.allocate(capital, marks)
+        done = self.desk.allocate(returns, marks)
+        self.flows[upto] += done.flows
         self.allocated_through = t
+        step = done.step
         for k in range(len(self.book.sleeves)):
             allocated, weight = float(step.allocated[k]), float(step.weights[k])
-            self.allocation_log.append((t, k, allocated, weight, float(capital[k]), step.fallback))
+            capital = float(done.capital[k])
+            self.allocation_log.append((t, k, allocated, weight, capital, step.fallback))
 
     def trade(
         self, t: int, orders: np.ndarray, gone: np.ndarray, reasons: np.ndarray | None = None
@@ -225,31 +210,26 @@ class BookReplay(Replay):
         raw = fill_prices(self.opens[t], exits, orders, self.ledger.positions)
         before = self.ledger.cash
         own = self.exit_reasons.pop(t, None)  # the sleeves' own stops and flats
-        shown = (
-            reasons
-            if own is None
-            else own
-            if reasons is None
-            else np.where(reasons != "", reasons, own)
-        )
-        fills = super().trade(t, orders, gone, shown)
-        ordered = orders != 0
-        by_holdings = ordered & (net_orders(requests) == 0)
-        if reasons is not None:
-            by_holdings |= ordered & (reasons != "")
-        requests = self._by_holdings(requests, orders, by_holdings)
+        shown = reasons if own is None or reasons is None else np.where(reasons != "", reasons, own)
+        fills = super().trade(t, orders, gone, own if reasons is None else shown)
         n = len(orders)
         filled, commission = np.zeros(n), np.zeros(n)
         filled[fills.index], commission[fills.index] = fills.filled, fills.commission
         prices = np.where(np.isfinite(raw) & (raw > 0), raw, np.nan)
         done = fills.filled != 0
         prices[fills.index[done]] = fills.price[done]
-        share = attribute(requests, filled, prices, commission, fractional=self.settings.fractional)
-        self.accounts.apply(share)
-        self.guard.fill(t, share.shares, prices)
-        # Float sums in another order: the account's cash is the truth, to the last bit.
-        residual = self.ledger.cash - before - float(share.cash.sum())
-        self.accounts.cash[int(np.argmax(np.abs(share.cash)))] += residual
+        account_orders = np.zeros(n, dtype=bool) if reasons is None else reasons != ""
+        share = self.desk.settle(
+            t,
+            requests,
+            orders,
+            account_orders,
+            filled,
+            prices,
+            commission,
+            self.ledger.cash - before,
+            fractional=self.settings.fractional,
+        )
         for k, j in zip(*np.nonzero(share.shares), strict=True):
             self.sleeve_fills.append(
                 (
@@ -263,22 +243,6 @@ class BookReplay(Replay):
                 )
             )
         return fills
-
-    def _by_holdings(
-        self, requests: np.ndarray, orders: np.ndarray, where: np.ndarray
-    ) -> np.ndarray:
-        # A stop's or a breach's order (or one no sleeve asked for): the sleeves holding the
-        # name sell it in proportion to their shares (all of them for a position closed).
-        if not where.any():
-            return requests
-        out = requests.copy()
-        held = self.accounts.positions[:, where]
-        total = held.sum(axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            part = np.where(total != 0, held * (orders[where] / total), 0.0)
-        part[0] = np.where(total == 0, orders[where], part[0])
-        out[:, where] = part
-        return out
 
     def revalue(self, start: int, stop: int) -> None:
         """Mark the account and every sleeve at the closes of rows ``start .. stop - 1``."""
