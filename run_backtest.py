@@ -12,6 +12,7 @@ Examples
     python run_backtest.py --report                           # and <run folder>/report.html
     python run_backtest.py --report-only 20100820T000000Z-momentum-0a1b2c3d-4e5f
                                                 # the report of a run stored before (no backtest)
+    python run_backtest.py --book config/books/core.yaml      # several sleeves, one account
 
 Exit codes: 0 ok, 1 data error, 2 usage or configuration error, 3 unexpected error, 4 strategy
 error (its weights break the strategy contract, or ``fitted`` has no stored, accepted model).
@@ -27,12 +28,16 @@ from pathlib import Path
 
 from rich.console import Console
 
+from config.book_loader import load_book
 from quant_core import cli
+from quant_core.atomic import json_safe
 from quant_core.backtest import report
+from quant_core.backtest.book_run import BookRun, run_book_backtest
 from quant_core.backtest.records import event_line
 from quant_core.backtest.run import BacktestRun, run_backtest
 from quant_core.backtest.run_admin import run_folder
 from quant_core.backtest.tearsheet import write_tearsheet
+from quant_core.book.build import build_book
 from quant_core.errors import ConfigError
 
 
@@ -46,6 +51,12 @@ def _date(text: str) -> dt.date:
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = cli.parser(__doc__)
     parser.add_argument("--strategy", help="registered strategy (default: strategy.name)")
+    parser.add_argument(
+        "--book",
+        type=Path,
+        metavar="PATH",
+        help="backtest a book file (config/books/*.yaml): several sleeves in one account",
+    )
     parser.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE", help="strategy parameter"
     )
@@ -70,6 +81,21 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     cli.add_set_option(parser)
     args = parser.parse_args(argv)
+    if args.book is not None:  # each sleeve names its own strategy and params
+        clashing = [
+            flag
+            for flag, value in (
+                ("--strategy", args.strategy),
+                ("--param", args.param),
+                ("--report-only", args.report_only),
+            )
+            if value
+        ]
+        if clashing:
+            parser.error(
+                f"--book runs the strategies its sleeves name: {', '.join(clashing)} cannot go "
+                "with it (set a sleeve's strategy and params in the book file)"
+            )
     if args.report_only:  # a flag that would be ignored is refused, not silently dropped
         ignored = [
             flag
@@ -123,6 +149,36 @@ def _print_run(run: BacktestRun, written: Path | None, *, json_out: bool, consol
         console.print(f"Report: {written}", soft_wrap=True, markup=False, highlight=False)
 
 
+def _print_book(run: BookRun, written: Path | None, *, json_out: bool, console: Console) -> None:
+    """Print a finished book run: a plain run's output plus its sleeves and last allocation."""
+    sleeves = {str(name): row for name, row in run.sleeves.to_dict(orient="index").items()}
+    if json_out:
+        summary = report.json_summary(run.account)
+        if written is not None:
+            summary["report"] = str(written)
+        summary["sleeves"] = json_safe(sleeves)
+        sys.stdout.write(json.dumps(summary, default=str, allow_nan=False) + "\n")
+        return
+    _print_run(run.account, written, json_out=False, console=console)
+    for name, row in sleeves.items():
+        console.print(
+            f"Sleeve {name}: final equity ${row['final_equity']:,.2f}, return "
+            f"{row['total_return']:.2%}, max drawdown {row['max_drawdown']:.2%}, "
+            f"{row['trades']:,} trades",
+            soft_wrap=True,
+            markup=False,
+            highlight=False,
+        )
+    allocations = run.book.allocations
+    if allocations.empty:
+        line = "Allocation: none (no allocation session in the span)"
+    else:
+        day = allocations["date"].max()
+        weights = ", ".join(f"{name} {row['weight']:.2%}" for name, row in sleeves.items())
+        line = f"Allocation of {day.date()}: {weights}"
+    console.print(line, soft_wrap=True, markup=False, highlight=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the backtest command line."""
     args = _parse(argv)
@@ -145,6 +201,17 @@ def main(argv: list[str] | None = None) -> int:
                 )
             else:
                 console.print(f"Report: {path}", soft_wrap=True, markup=False, highlight=False)
+            return cli.ExitCode.OK
+        if args.book is not None:
+            book_cfg = load_book(args.book)
+            try:  # a sleeve that cannot be built: say so now, naming the file
+                build_book(book_cfg, cfg)
+            except ConfigError as exc:
+                raise ConfigError(f"{args.book}: {exc}") from None
+            with cli.progress_bar() as progress:
+                book_run = run_book_backtest(cfg, book_cfg, progress=progress)
+            written = write_tearsheet(book_run.account.path) if args.report else None
+            _print_book(book_run, written, json_out=args.json, console=console)
             return cli.ExitCode.OK
         with cli.progress_bar() as progress:
             run = run_backtest(cfg, progress=progress)

@@ -70,13 +70,17 @@ def test_the_sample_book_loads_as_the_issue_describes_it() -> None:
     assert mom.strategy.params == {"lookback": 126}
     assert mom.strategy.rebalance == 21
     assert mom.scanner is not None
-    assert (mom.scanner.name, mom.scanner.params) == ("liquid", {"top": 200, "min_price": 5})
+    # min_history: the bundled dataset holds one year, shorter than liquid's default of 252.
+    assert (mom.scanner.name, mom.scanner.params) == (
+        "liquid",
+        {"top": 200, "min_price": 5, "min_history": 126},
+    )
     assert mom.construction is not None
     assert mom.construction.method == "inverse_vol"
     assert revert.strategy.name == "mean_reversion"
     assert revert.strategy.rebalance is None
     assert revert.scanner is not None
-    assert revert.scanner.params == {"top": 100}
+    assert revert.scanner.params == {"top": 100, "min_history": 63}
     assert revert.construction is None  # the run's portfolio.construction
     assert book.allocation == AllocationConfig(
         method="risk_budget", lookback=126, rebalance="monthly"
@@ -390,7 +394,10 @@ def test_the_loader_checks_scanner_names_and_params(
 ) -> None:
     built = fake_scanners(monkeypatch)
     book = load_book(CORE)
-    assert built == [("liquid", {"top": 200, "min_price": 5}), ("liquid", {"top": 100})]
+    assert built == [
+        ("liquid", {"top": 200, "min_price": 5, "min_history": 126}),
+        ("liquid", {"top": 100, "min_history": 63}),
+    ]
     assert book.sleeves[1].scanner is not None
     path = write(tmp_path, {"sleeves": [MOM, {**REV, "scanner": {"name": "nope"}}]})
     message = error_of(path)
