@@ -32,8 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from quant_core.backtest import daily
-from quant_core.backtest.engine import EngineResult, EngineSettings, Replay
+from quant_core.backtest.engine import EngineResult, EngineSettings, Replay, drive
 from quant_core.book.capital import sleeve_returns
 from quant_core.book.desk import BookDesk
 from quant_core.book.sleeves import Book
@@ -72,16 +71,7 @@ def run_book(
     first, last = session_range(data.dates, book.warmup, start, end)
     run = BookReplay(data, book, settings, first, last, start, end)
     rows = run.rows
-    if settings.every_session or run.guard.active:
-        daily.run(run, rows, progress)
-    else:
-        bounds = np.r_[rows, last + 1]
-        for i, t in enumerate(rows):
-            orders, gone = run.decide(t)
-            run.trade(t, orders, gone)
-            run.revalue(t, int(bounds[i + 1]))
-            if progress is not None:
-                progress("backtest", i + 1, len(rows))
+    drive(run, rows, progress)
     return run.book_result(rows)
 
 
@@ -126,6 +116,11 @@ class BookReplay(Replay):
         self.exit_reasons: dict[int, np.ndarray] = {}
         self.sleeve_fills: list[tuple[int, int, int, float, float, float, float]] = []
         self.allocation_log: list[tuple[int, int, float, float, float, str | None]] = []
+
+    @property
+    def every_session(self) -> bool:
+        """Return whether every close is checked: the account's limits or a sleeve's."""
+        return self.settings.every_session or self.guard.active
 
     def session_orders(self, t: int, rebalance: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """Return row ``t``'s net orders: the sleeves' rebalances and their own exits."""

@@ -101,17 +101,26 @@ def run_engine(
     first, last = session_range(data.dates, warmup, start, end)
     rows = rebalance_rows(data.dates, first, last, settings.rebalance)
     run = Replay(data, strategy, settings, first, last)
-    if settings.every_session:
-        daily.run(run, rows, progress)
-    else:
-        bounds = np.r_[rows, last + 1]
-        for i, t in enumerate(rows):
-            orders, gone = run.decide(t)
-            run.trade(t, orders, gone)
-            run.revalue(t, int(bounds[i + 1]))
-            if progress is not None:
-                progress("backtest", i + 1, len(rows))
+    drive(run, rows, progress)
     return run.result(rows)
+
+
+def drive(run: Replay, rows: np.ndarray, progress: ProgressFn | None = None) -> None:
+    """Trade ``run`` through its rebalance ``rows``.
+
+    Session by session with stops or limits (:mod:`quant_core.backtest.daily`), else one
+    stretch per rebalance.
+    """
+    if run.every_session:
+        daily.run(run, rows, progress)
+        return
+    bounds = np.r_[rows, run.last + 1]
+    for i, t in enumerate(rows):
+        orders, gone = run.decide(t)
+        run.trade(t, orders, gone)
+        run.revalue(t, int(bounds[i + 1]))
+        if progress is not None:
+            progress("backtest", i + 1, len(rows))
 
 
 class Replay:
@@ -141,6 +150,11 @@ class Replay:
         self.ledger = Ledger(settings.initial_cash, np.zeros(len(data.symbols)))
         self.equity[0] = self.cash[0] = settings.initial_cash
         self.trades, self.held, self.log = Records(), Records(), DecisionLog()
+
+    @property
+    def every_session(self) -> bool:
+        """Return whether every close is checked (stops or account limits set)."""
+        return self.settings.every_session
 
     def gone(self, t: int) -> np.ndarray:
         """Return the symbols gone at row ``t`` (``gone_at``: no bar for the configured span)."""
