@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from quant_core.backtest.engine import EngineResult, EngineSettings, Replay, drive
+from quant_core.backtest.records import Records
 from quant_core.book.capital import sleeve_returns
 from quant_core.book.desk import BookDesk
 from quant_core.book.sleeves import Book
@@ -114,7 +115,7 @@ class BookReplay(Replay):
         self.reserve[0] = settings.initial_cash
         self.requests: dict[int, np.ndarray] = {}
         self.exit_reasons: dict[int, np.ndarray] = {}
-        self.sleeve_fills: list[tuple[int, int, int, float, float, float, float]] = []
+        self.sleeve_fills = Records()  # each sleeve's part of each fill (or of its commission)
         self.allocation_log: list[tuple[int, int, float, float, float, str | None]] = []
 
     @property
@@ -225,18 +226,18 @@ class BookReplay(Replay):
             self.ledger.cash - before,
             fractional=self.settings.fractional,
         )
-        for k, j in zip(*np.nonzero(share.shares), strict=True):
-            self.sleeve_fills.append(
-                (
-                    int(k),
-                    t,
-                    int(j),
-                    float(share.shares[k, j]),
-                    float(prices[j]),
-                    float(share.commissions[k, j]),
-                    float(-share.shares[k, j] * prices[j] - share.commissions[k, j]),
-                )
-            )
+        # A sleeve may bear part of a commission and get no share (whole shares, truncated).
+        k, j = np.nonzero((share.shares != 0) | (share.commissions != 0))
+        shares, charged = share.shares[k, j], share.commissions[k, j]
+        self.sleeve_fills._append(
+            sleeve=k,
+            row=np.full(k.size, t),
+            col=j,
+            shares=shares,
+            price=prices[j],
+            commission=charged,
+            cash=-np.where(shares != 0, shares * prices[j], 0.0) - charged,
+        )
         return fills
 
     def revalue(self, start: int, stop: int) -> None:
@@ -264,19 +265,7 @@ class BookReplay(Replay):
         names = self.book.names
         sleeves = pd.DataFrame(self.sleeve_equity, index=index, columns=names)
         data = self.data
-        fills = self.sleeve_fills
-        trades = pd.DataFrame(
-            {
-                "sleeve": [names[f[0]] for f in fills],
-                "date": data.date_index[[f[1] for f in fills]],
-                "symbol": data.symbols[[f[2] for f in fills]] if fills else [],
-                "shares": [f[3] for f in fills],
-                "price": [f[4] for f in fills],
-                "commission": [f[5] for f in fills],
-                "cash": [f[6] for f in fills],
-            },
-            columns=list(SLEEVE_TRADE_COLUMNS),
-        )
+        trades = self._sleeve_trades()
         log = self.allocation_log
         allocations = pd.DataFrame(
             {
@@ -295,6 +284,25 @@ class BookReplay(Replay):
                 universes[sleeve.name] = _universe_stats(data, self.universe[k])
         reserve = pd.Series(self.reserve, index=index, name="reserve")
         return BookResult(account, sleeves, reserve, trades, allocations, universes)
+
+    def _sleeve_trades(self) -> pd.DataFrame:
+        # SLEEVE_TRADE_COLUMNS from the batches recorded.
+        if not self.sleeve_fills.columns:
+            return pd.DataFrame(columns=list(SLEEVE_TRADE_COLUMNS))
+        c = {name: np.concatenate(v) for name, v in self.sleeve_fills.columns.items()}
+        names = np.array(self.book.names, dtype=object)
+        return pd.DataFrame(
+            {
+                "sleeve": names[c["sleeve"]],
+                "date": self.data.date_index[c["row"]],
+                "symbol": self.data.symbols[c["col"]],
+                "shares": c["shares"],
+                "price": c["price"],
+                "commission": c["commission"],
+                "cash": c["cash"],
+            },
+            columns=list(SLEEVE_TRADE_COLUMNS),
+        )
 
 
 def _universe_stats(data: MarketData, masks: dict[int, np.ndarray]) -> pd.DataFrame:
