@@ -73,6 +73,8 @@ bench: install chromium
 	cd $(ROOT) && $(PY) -m benchmarks.cockpit
 	cd $(ROOT) && OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/research_fit.py
 	cd $(ROOT) && $(PY) -m benchmarks.refresh_pacing
+	cd $(ROOT) && $(PY) -m benchmarks.scanners
+	cd $(ROOT) && $(PY) -m benchmarks.book
 	cd $(ROOT) && $(PY) -m benchmarks.soak_worker
 
 # Our IC and quantile returns against alphalens-reloaded, in a venv of its own: it pulls in
