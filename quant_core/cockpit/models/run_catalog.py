@@ -21,6 +21,18 @@ from quant_core.cockpit.format import md, money, pct
 
 # The summary fields that say how a run was set up (backtest/run.py writes them).
 FACTS = ("initial_cash", "schedule", "costs", "benchmark")
+BOOK_KIND = "book"  # a book run's summary ``kind`` (backtest/book_run.py); plain runs have none
+
+
+def is_book(row: Mapping[str, Any]) -> bool:
+    """Return True when the catalogue row is a book run (several sleeves in one account)."""
+    return row.get("kind") == BOOK_KIND
+
+
+def sleeve_names(row: Mapping[str, Any]) -> list[str]:
+    """Return a book run's sleeve names, in the book's order (``[]`` for a plain run)."""
+    names = row.get("sleeves") if is_book(row) else None
+    return [n for n in str(names).split(",") if n] if names else []
 
 
 def params_text(params: Any) -> str:
@@ -153,8 +165,11 @@ def run_description(row: Mapping[str, Any], config: Mapping[str, Any]) -> str:
     facts = with_facts(row, config_facts(config))
     buffer = config.get("portfolio", {}).get("cash_buffer")
     name = f"*{md(row['label'])}*: " if row.get("label") else ""
+    what = params_text(row.get("params"))
+    if is_book(row):
+        what = f"sleeves {', '.join(sleeve_names(row))}"
     return (
-        f"{name}**{row.get('strategy')}** ({params_text(row.get('params'))}) on "
+        f"{name}**{row.get('strategy')}** ({what}) on "
         f"**{row.get('dataset')}**, {row.get('start')} to {row.get('end')}; capital "
         f"{money(capital(facts), 0)}; rebalance {facts.get('schedule')}; cash buffer "
         f"{pct(buffer)}; costs {facts.get('costs')}; benchmark {facts.get('benchmark')}. "

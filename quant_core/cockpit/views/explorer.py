@@ -1,7 +1,8 @@
 """The Strategy Explorer page: run a backtest from a form, or open, inspect and compare runs.
 
 This module only lays the page out. The sidebar holds the run form
-(:mod:`quant_core.cockpit.views.backtest_form_view`); the run picker with rename and delete is
+(:mod:`quant_core.cockpit.views.backtest_form_view`, or for a book file
+:mod:`~quant_core.cockpit.views.book_form_view`); the run picker with rename and delete is
 :mod:`~quant_core.cockpit.views.explorer_manage`, one run's view
 :mod:`~quant_core.cockpit.views.explorer_run`, the comparison
 :mod:`~quant_core.cockpit.views.explorer_compare`.
@@ -13,7 +14,7 @@ import streamlit as st
 
 from quant_core.cockpit import context
 from quant_core.cockpit.views import backtest_form_view as form_view
-from quant_core.cockpit.views import explorer_compare, explorer_manage, explorer_run
+from quant_core.cockpit.views import book_form_view, explorer_compare, explorer_manage, explorer_run
 
 SYNC_HINT = "python run_data_sync.py --source sample"
 
@@ -32,6 +33,8 @@ if not datasets:
         f"The warehouse at `{warehouse.root}` holds no dataset, so no backtest can run. "
         f"Load one first:\n\n```\n{SYNC_HINT}\n```"
     )
+elif book_form_view.chosen_kind() == book_form_view.BOOK:  # a book file: several sleeves
+    book_form_view.book_form(cfg, warehouse, datasets)
 else:
     form_view.backtest_form(cfg, warehouse, datasets)
 

@@ -1,11 +1,11 @@
 """The Strategy Explorer's view of one stored run (called by ``views/explorer.py``).
 
 Top to bottom: how the run was set up, the headline metrics, the charts (equity, drawdown,
-monthly returns, rolling Sharpe, exposure), positions over time, risk, holdings as of a chosen
-session and by sector, the trades table, the trade analysis, the decisions, the downloads and
-the HTML report. Each section's numbers come from the run's stored files; the sections with
-files of their own are modules of their own (``run_risk``, ``run_holdings``,
-``run_trade_analysis``, ``run_decisions``, ``run_report``).
+monthly returns, rolling Sharpe, exposure), a book run's sleeves, positions over time, risk,
+holdings as of a chosen session and by sector, the trades table, the trade analysis, the
+decisions, the downloads and the HTML report. Each section's numbers come from the run's stored
+files; the sections with files of their own are modules of their own (``run_sleeves``,
+``run_risk``, ``run_holdings``, ``run_trade_analysis``, ``run_decisions``, ``run_report``).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from quant_core.cockpit.views import (
     run_holdings,
     run_report,
     run_risk,
+    run_sleeves,
     run_trade_analysis,
 )
 from quant_core.data.warehouse import Warehouse
@@ -148,6 +149,8 @@ def render(root: Path, row: dict[str, Any], warehouse: Warehouse) -> None:
     st.caption(run_catalog.run_description(row, run.config))
     _headline(run.metrics)
     _charts(run)
+    if run_catalog.is_book(row):  # a book: its sleeves, allocation, correlation, universes
+        run_sleeves.render(folder, run)
     _positions(run)
     run_risk.render(folder, run.curve)
     run_holdings.render(run, dataset, warehouse)
