@@ -38,6 +38,7 @@ from quant_core.book.capital import sleeve_returns
 from quant_core.book.desk import BookDesk
 from quant_core.book.sleeves import Book
 from quant_core.data.panels import MarketData
+from quant_core.errors import ConfigError, DataError
 from quant_core.portfolio.ledger import Fills, exit_prices, fill_prices
 from quant_core.portfolio.schedule import rebalance_rows, session_range
 from quant_core.portfolio.weight_cap import PositionCap
@@ -95,17 +96,18 @@ class BookReplay(Replay):
         self.accounts, self.guard = self.desk.accounts, self.desk.guard
         self.due: list[set[int]] = []
         self.universe: list[dict[int, np.ndarray]] = []
-        for sleeve in book.sleeves:
-            own_first = max(first, session_range(data.dates, sleeve.warmup, start, end)[0])
+        self.starts = np.empty(len(book.sleeves), dtype=int)  # each sleeve's first session
+        for k, sleeve in enumerate(book.sleeves):
+            try:
+                own_first = max(first, session_range(data.dates, sleeve.warmup, start, end)[0])
+            except DataError as exc:
+                raise DataError(f"sleeve {sleeve.name} can never trade: {exc}") from exc
+            self.starts[k] = own_first
             rows = rebalance_rows(data.dates, own_first, last, sleeve.rebalance)
             self.due.append(set(rows.tolist()))
-            masks = (
-                {}
-                if sleeve.scanner is None
-                else dict(zip(rows.tolist(), sleeve.scanner.scan(data, rows), strict=True))
-            )
-            self.universe.append(masks)
         self.rows = np.array(sorted(set().union(*self.due)), dtype=int)
+        for k in range(len(book.sleeves)):  # an allocation can make it rebalance on any row
+            self.universe.append(self._scan(data, k, self.rows[self.rows >= self.starts[k]]))
         self.allocation_rows = rebalance_rows(data.dates, first, last, book.allocation.rebalance)
         self.allocated_through = first - 1  # the last allocation session applied
         k = len(book.sleeves)
@@ -152,17 +154,19 @@ class BookReplay(Replay):
         """
         settings, marks = self.settings, self.close[t - 1]
         gone = self.gone(t)
+        due = [t in rows for rows in self.due]
         if ((self.allocation_rows > self.allocated_through) & (self.allocation_rows <= t)).any():
-            self.allocate(t, marks)
+            moved = self.allocate(t, marks)
+            due = [d or bool(m) for d, m in zip(due, moved, strict=True)]
         requests, decisions = self.desk.requests(
             self.data,
             t,
-            [t in due for due in self.due],
+            due,
             marks,
             cash_buffer=settings.cash_buffer,
             fractional=settings.fractional,
             gone=gone,
-            universes=[masks.get(t) for masks in self.universe],
+            universes=[self._universe(k, t) for k in range(len(self.book.sleeves))],
             exits=exits,
         )
         for k, decision in decisions:
@@ -182,11 +186,14 @@ class BookReplay(Replay):
             self.log.add(t, "constraint", trimmed.constraint, trimmed.detail)
         return trimmed_orders
 
-    def allocate(self, t: int, marks: np.ndarray) -> None:
-        """Give each sleeve its capital at row ``t`` from the sleeves' returns through T-1."""
+    def allocate(self, t: int, marks: np.ndarray) -> np.ndarray:
+        """Give each sleeve its capital at row ``t`` from the sleeves' returns through T-1.
+
+        Return the sleeves whose capital moved: they rebalance at ``t`` (``BookDesk.allocate``).
+        """
         upto = t - self.first + 1  # curve rows 0 .. upto - 1: the closes through T-1
         returns = sleeve_returns(self.sleeve_equity[:upto], self.flows[:upto])
-        done = self.desk.allocate(returns, marks)
+        done = self.desk.allocate(returns, marks, self.starts <= t)
         self.flows[upto] += done.flows
         self.allocated_through = t
         step = done.step
@@ -194,6 +201,23 @@ class BookReplay(Replay):
             allocated, weight = float(step.allocated[k]), float(step.weights[k])
             capital = float(done.capital[k])
             self.allocation_log.append((t, k, allocated, weight, capital, step.fallback))
+        return self.desk.moved(done)
+
+    def _scan(self, data: MarketData, k: int, rows: np.ndarray) -> dict[int, np.ndarray]:
+        # The sleeve's universes at ``rows``: the book's rebalance sessions from its first on
+        # (an allocation can make it rebalance off its own schedule).
+        scanner = self.book.sleeves[k].scanner
+        if scanner is None:
+            return {}
+        try:
+            masks = scanner.scan(data, rows)
+        except ConfigError as exc:
+            raise ConfigError(f"sleeve {self.book.sleeves[k].name}: {exc}") from exc
+        return dict(zip(rows.tolist(), masks, strict=True))
+
+    def _universe(self, k: int, t: int) -> np.ndarray | None:
+        # No scanner: every symbol (None).
+        return self.universe[k].get(t) if self.book.sleeves[k].scanner is not None else None
 
     def trade(
         self, t: int, orders: np.ndarray, gone: np.ndarray, reasons: np.ndarray | None = None
@@ -204,6 +228,8 @@ class BookReplay(Replay):
             requests = np.zeros_like(self.accounts.positions)
         exits = exit_prices(gone, self.close[t - 1])
         raw = fill_prices(self.opens[t], exits, orders, self.ledger.positions)
+        # Sleeves' requests that cancel out cross at the open, or a gone name's last close.
+        raw = np.where(orders == 0, np.where(np.isfinite(self.opens[t]), self.opens[t], exits), raw)
         before = self.ledger.cash
         own = self.exit_reasons.pop(t, None)  # the sleeves' own stops and flats
         shown = reasons if own is None or reasons is None else np.where(reasons != "", reasons, own)
@@ -281,7 +307,8 @@ class BookReplay(Replay):
         universes = {}
         for k, sleeve in enumerate(self.book.sleeves):
             if sleeve.scanner is not None and self.universe[k]:
-                universes[sleeve.name] = _universe_stats(data, self.universe[k])
+                own = {t: m for t, m in self.universe[k].items() if t in self.due[k]}
+                universes[sleeve.name] = _universe_stats(data, own)
         reserve = pd.Series(self.reserve, index=index, name="reserve")
         return BookResult(account, sleeves, reserve, trades, allocations, universes)
 

@@ -128,7 +128,9 @@ def sleeve_summary(result: BookResult) -> pd.DataFrame:
     equity = result.sleeves
     flows = sleeve_flows(result)
     daily = np.nan_to_num(sleeve_returns(equity.to_numpy(), flows.to_numpy()))
-    growth = np.vstack([np.ones((1, equity.shape[1])), np.cumprod(1.0 + daily, axis=0)])
+    # A sleeve whose equity goes to zero or below is ruined: its growth stops at 0.
+    ruin = np.maximum(1.0 + daily, 0.0)
+    growth = np.vstack([np.ones((1, equity.shape[1])), np.cumprod(ruin, axis=0)])
     counts = result.sleeve_trades["sleeve"].value_counts()
     weights = last_weights(result)
     rows = {}

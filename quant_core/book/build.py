@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from quant_core.data.panels import MarketData
 
 RESERVE = "reserve"  # the stored sleeves frame's column of the cash no sleeve holds
+RESERVED_NAMES = (RESERVE, "date")  # the stored sleeves frame's other names
 
 __all__ = ["RESERVE", "ScheduledScanner", "allocation_rule", "build_book", "build_sleeve"]
 
@@ -160,10 +161,11 @@ def build_book(book: BookConfig, cfg: AppConfig) -> Book:
     sleeves = []
     for i, config in enumerate(book.sleeves):
         where = f"book {book.name}: book.sleeves.{i} ({config.name})"
-        if config.name == RESERVE:
+        if config.name in RESERVED_NAMES:
             raise ConfigError(
-                f"{where}.name: {RESERVE!r} is reserved for the book's unallocated cash "
-                "(a column of the stored sleeves frame); choose another sleeve name"
+                f"{where}.name: {config.name!r} is reserved (the stored sleeves frame has a "
+                f"{RESERVE!r} column for the book's unallocated cash and a 'date' index); "
+                "choose another sleeve name"
             )
         try:
             sleeves.append(build_sleeve(config, policy))

@@ -49,25 +49,43 @@ def sleeve_returns(equity: np.ndarray, flows: np.ndarray) -> np.ndarray:
     return np.asarray(out, dtype=float)
 
 
-def capital_step(book: Book, returns: np.ndarray) -> CapitalStep:
-    """Return the sleeves' weights for an allocation at T from ``returns`` through T-1."""
+def capital_step(book: Book, returns: np.ndarray, active: np.ndarray | None = None) -> CapitalStep:
+    """Return the sleeves' weights for an allocation at T from ``returns`` through T-1.
+
+    ``active`` (a bool per sleeve; None: all): only those share the capital, from their own
+    returns; the others (halted, or not trading yet) get a weight of 0.
+    """
     rule = book.allocation
+    k = len(book.sleeves)
+    live = np.ones(k, dtype=bool) if active is None else np.asarray(active, dtype=bool)
+    allocated, weights = np.zeros(k), np.zeros(k)
+    if not live.any():
+        return CapitalStep(allocated, weights, None)
+    fixed = book.fixed_weights()
+    window = returns[:, live] if returns.ndim == 2 and returns.shape[1] == k else returns
     chosen = allocate(
         rule.method,
-        returns[-rule.lookback :],
-        fixed=book.fixed_weights(),
+        window[-rule.lookback :],
+        fixed=None if fixed is None else fixed[live],
         budget=rule.budget,
         min_sessions=rule.min_sessions,
     )
     multipliers = scale(
         rule.scaling,
-        returns[-rule.scaling_lookback :],
+        window[-rule.scaling_lookback :],
         lower=rule.lower,
         upper=rule.upper,
         min_sessions=rule.min_sessions,
     )
-    weights = scaled_weights(chosen.weights, multipliers)
-    return CapitalStep(chosen.weights, weights, chosen.fallback)
+    allocated[live] = chosen.weights
+    weights[live] = scaled_weights(chosen.weights, multipliers)
+    fallback = chosen.fallback
+    if fallback is not None and not live.all():
+        # The allocator numbers the sleeves it was given: name them by the book's numbers.
+        numbers = np.flatnonzero(live)
+        for i in range(len(numbers) - 1, -1, -1):
+            fallback = fallback.replace(f"sleeve {i}", f"sleeve {numbers[i]}")
+    return CapitalStep(allocated, weights, fallback)
 
 
 __all__ = ["CapitalStep", "capital_step", "sleeve_returns"]

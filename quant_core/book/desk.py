@@ -29,9 +29,11 @@ from quant_core.book.netting import Attribution, attribute, net_orders
 from quant_core.book.sleeve_risk import SleeveGuard
 from quant_core.book.sleeves import Book, SubAccounts
 from quant_core.data.panels import MarketData
+from quant_core.errors import StrategyError
 from quant_core.strategies.decide import Decision, target_orders
 
 DUST = 1e-9  # shares: a net order smaller than this is rounding (fractional shares), not sent
+CENT = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +53,25 @@ class BookDesk:
         self.accounts = SubAccounts.start(len(book.sleeves), len(symbols), initial_cash)
         self.guard = SleeveGuard(book, symbols)
 
-    def allocate(self, returns: np.ndarray, marks: np.ndarray) -> Allocated:
-        """Give each sleeve its weight of the book's equity at ``marks`` (the T-1 closes)."""
-        step = capital_step(self.book, returns)
-        equity = float(self.accounts.equity(marks).sum() + self.accounts.reserve)
-        capital = step.weights * equity
+    def allocate(self, returns: np.ndarray, marks: np.ndarray, started: np.ndarray) -> Allocated:
+        """Give each active sleeve its weight of the book's equity at ``marks`` (T-1 closes).
+
+        Active: ``started`` (past its warm-up: it can trade at T) and not halted. The others
+        keep their equity (no cash moves in or out: a halted sleeve holds what it has), and the
+        active ones share the rest of the book's equity. Every sleeve whose capital moves
+        rebalances at T (:meth:`moved`), so that no sleeve is left with negative cash.
+        """
+        active = np.asarray(started, dtype=bool) & ~self.guard.halted
+        step = capital_step(self.book, returns, active)
+        equity = self.accounts.equity(marks)
+        pool = float(equity[active].sum() + self.accounts.reserve)
+        capital = np.where(active, step.weights * pool, equity)
         return Allocated(step, capital, self.accounts.allocate(capital, marks))
+
+    @staticmethod
+    def moved(allocated: Allocated) -> np.ndarray:
+        """Return the sleeves whose capital the allocation changed (more than half a cent)."""
+        return np.asarray(np.abs(allocated.flows) > CENT / 2)
 
     def requests(
         self,
@@ -76,21 +91,27 @@ class BookDesk:
         requests = np.zeros_like(self.accounts.positions)
         decisions = []
         for k, sleeve in enumerate(self.book.sleeves):
-            if not due[k] or self.guard.halted[k]:
+            if self.guard.halted[k]:  # holds what it has, but not a name that left the data
+                requests[k, gone] = -self.accounts.positions[k, gone]
                 continue
-            decision = target_orders(
-                sleeve.strategy,
-                data,
-                t,
-                self.accounts.ledger(k),
-                marks,
-                cash_buffer,
-                fractional,
-                session,
-                ended=gone,
-                policy=sleeve.policy,
-                universe=universes[k],
-            )
+            if not due[k]:
+                continue
+            try:
+                decision = target_orders(
+                    sleeve.strategy,
+                    data,
+                    t,
+                    self.accounts.ledger(k),
+                    marks,
+                    cash_buffer,
+                    fractional,
+                    session,
+                    ended=gone,
+                    policy=sleeve.policy,
+                    universe=universes[k],
+                )
+            except StrategyError as exc:
+                raise type(exc)(f"sleeve {sleeve.name}: {exc}") from exc
             requests[k] = decision.orders
             decisions.append((k, decision))
         if exits is not None:
@@ -158,4 +179,4 @@ class BookDesk:
         return out
 
 
-__all__ = ["DUST", "Allocated", "BookDesk"]
+__all__ = ["CENT", "DUST", "Allocated", "BookDesk"]

@@ -9,9 +9,11 @@ only, never on another sleeve's positions in the same names:
   T (status ``stop_loss`` / ``take_profit``), whatever its rebalance of T would have done;
 - **drawdown**: the sleeve's net asset value, its equity compounded by its daily returns net of
   the allocation's transfers (``r_t = E_t / (E_{t-1} + F_t) - 1``, so taking capital away is not
-  a loss), falling ``max_drawdown`` below its peak halts the sleeve for the rest of the run: no
-  order of its own (it holds what it has), and with ``on_breach: flat`` its positions are closed
-  at the next open (status ``halt_flat``). The other sleeves trade on.
+  a loss; the first session's base is the capital moved in), falling ``max_drawdown`` below its
+  peak halts the sleeve for the rest of the run: no order of its own (it holds what it has, but
+  sells a name that left the data), no capital moved in or out, and with ``on_breach: flat`` its
+  positions are closed from the next open on (status ``halt_flat``; retried at every open until
+  none is left). The other sleeves trade on.
 
 Pure: the backtest's book engine and the worker drive it with the same calls.
 """
@@ -46,7 +48,7 @@ class SleeveGuard:
         self.bases = [CostBasis.empty(n) for _ in range(k)]
         self.nav, self.peak = np.ones(k), np.ones(k)
         self.halted = np.zeros(k, dtype=bool)
-        self.last_equity: np.ndarray | None = None
+        self.last_equity = np.zeros(k)  # no capital before the first allocation
         self.pending: list[tuple[int, int, str]] = []  # (sleeve, symbol position, status)
 
     @property
@@ -76,12 +78,11 @@ class SleeveGuard:
         open (:meth:`exits`).
         """
         self.bases = [b.close(closes) for b in self.bases]
-        if self.last_equity is not None:
-            base = self.last_equity + flows
-            with np.errstate(divide="ignore", invalid="ignore"):
-                growth = np.where(base > 0, equity / base, 1.0)
-            self.nav = self.nav * growth
-            self.peak = np.maximum(self.peak, self.nav)
+        base = self.last_equity + flows  # the first session's base: the capital moved in
+        with np.errstate(divide="ignore", invalid="ignore"):
+            growth = np.where(base > 0, np.maximum(equity, 0.0) / base, 1.0)
+        self.nav = self.nav * growth
+        self.peak = np.maximum(self.peak, self.nav)
         self.last_equity = equity.copy()
         events: list[SleeveEvent] = []
         for k, sleeve in enumerate(self.book.sleeves):
@@ -98,10 +99,8 @@ class SleeveGuard:
             if drawdown >= limit:
                 self.halted[k] = True
                 what = f"drawdown {drawdown:.2%} of {limit:.2%}: halted for the rest of the run"
-                if rules.on_breach == "flat":
+                if rules.on_breach == "flat":  # from the next open on (exits), until none
                     what += "; its positions closed at the next open"
-                    held = np.flatnonzero(positions[k])
-                    self.pending.extend((k, int(j), HALT_FLAT) for j in held)
                 events.append(SleeveEvent(k, "halt", "max_drawdown", what))
         return events
 
@@ -112,6 +111,9 @@ class SleeveGuard:
         """
         requests = np.zeros_like(positions)
         reasons = np.full(positions.shape[1], "", dtype=object)
+        for k, sleeve in enumerate(self.book.sleeves):  # a flat not filled (no open) is retried
+            if self.halted[k] and sleeve.risk.on_breach == "flat":
+                self.pending.extend((k, int(j), HALT_FLAT) for j in np.flatnonzero(positions[k]))
         for k, j, status in self.pending:
             requests[k, j] = -positions[k, j]
             if requests[k, j] != 0:

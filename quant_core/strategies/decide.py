@@ -130,7 +130,7 @@ def strategy_weights(
             f"on {session.date()}; the short side may not exceed -1"
         )
     if universe is not None and (outside := (weights != 0) & ~universe).any():
-        names = list(data.symbols[outside][:5])
+        names = [str(x) for x in data.symbols[outside][:5]]
         raise StrategyError(
             f"strategy {strategy.name} weighted {names} on {session.date()}, outside its "
             "sleeve's universe (it saw no bar of them)"
