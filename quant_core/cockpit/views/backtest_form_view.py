@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
-import logging
 import re
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from quant_core.backtest.run import run_backtest
 from quant_core.cockpit.models import backtest_form as form
 from quant_core.cockpit.models import factor_picker, policy_form, run_catalog
 from quant_core.cockpit.views import factor_picker_view, form_costs
+from quant_core.cockpit.views.form_run import nothing_stored, run_with_progress
 from quant_core.cockpit.views.form_widgets import config_widget
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import QuantError
@@ -39,8 +39,6 @@ from quant_core.factors.base import MODEL_PREFIX
 from quant_core.research.model_factors import load_model_factors
 from quant_core.research.store import MODEL_ID
 from quant_core.strategies import STRATEGIES
-
-logger = logging.getLogger(__name__)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -280,38 +278,18 @@ def _execute(overrides: list[str]) -> bool:
     except QuantError as exc:
         line.error(f"Not run: the configuration is invalid.\n\n```\n{exc}\n```")
         return False
-    bar = bar_slot.progress(0.0, text="Backtest: loading the data...")
-    seen = [0, 0]
-
-    def progress(task: str, done: int, total: int) -> None:
-        seen[:] = [done, total]
-        bar.progress(done / total if total else 1.0, text=f"{task}: rebalance {done} of {total}")
-
-    try:
-        run = run_backtest(cfg, progress=progress)
-    except QuantError as exc:
-        bar_slot.empty()
-        line.error(f"Backtest failed: {exc}")
+    run = run_with_progress(
+        lambda progress: run_backtest(cfg, progress=progress),
+        line,
+        bar_slot,
+        "Backtest",
+        "rebalance",
+    )
+    if run is None:
         return False
-    except Exception as exc:  # a strategy's own bug: said here, never a bare traceback
-        logger.exception("Backtest from the Explorer's form failed")
-        bar_slot.empty()
-        line.error(f"Backtest failed: {type(exc).__name__}: {exc}")
-        with st.expander("Traceback"):
-            st.exception(exc)
-        return False
-    bar.progress(1.0, text=f"Backtest done: {seen[0]} of {seen[1]} rebalances")
     st.session_state["explorer_run"] = run.run_id
     line.success(run_catalog.stored_line(run.run_id, run.metrics))
     return True
-
-
-def _nothing_stored() -> None:
-    # Under a refusal or a failure the page stops: no run stored before is shown below it as if
-    # it were this one's result. The next click anywhere brings the stored runs back.
-    st.info("Nothing was stored: the stored runs are hidden until the next click.")
-    st.button("Show the stored runs", key="bt_show_runs")
-    st.stop()
 
 
 def backtest_form(cfg: AppConfig, warehouse: Warehouse, datasets: list[str]) -> None:
@@ -328,8 +306,8 @@ def backtest_form(cfg: AppConfig, warehouse: Warehouse, datasets: list[str]) -> 
     for error in errors:
         st.error(f"Not run: {error}")
     if errors:
-        _nothing_stored()
+        nothing_stored("bt_show_runs")
     for note in notes:
         st.warning(note)
     if pending is not None and not _execute(pending):
-        _nothing_stored()
+        nothing_stored("bt_show_runs")

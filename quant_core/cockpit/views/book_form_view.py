@@ -15,7 +15,6 @@ progress bar, is stored and opens.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +30,9 @@ from quant_core.cockpit.models import book_form as form
 from quant_core.cockpit.models import run_catalog
 from quant_core.cockpit.views import form_costs
 from quant_core.cockpit.views.explorer_manage import RUN_KEY
+from quant_core.cockpit.views.form_run import nothing_stored, run_with_progress
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import ConfigError, QuantError
-
-logger = logging.getLogger(__name__)
 
 KIND_KEY = "bt_kind"
 STRATEGY, BOOK = "Strategy", "Book"
@@ -205,38 +203,18 @@ def _execute(path: str, overrides: list[str]) -> bool:
     except QuantError as exc:  # the file changed since the click
         line.error(f"Not run: {exc}")
         return False
-    bar = bar_slot.progress(0.0, text="Book backtest: loading the data...")
-    seen = [0, 0]
-
-    def progress(task: str, done: int, total: int) -> None:
-        seen[:] = [done, total]
-        bar.progress(done / total if total else 1.0, text=f"{task}: session {done} of {total}")
-
-    try:
-        run = run_book_backtest(cfg, book_cfg, progress=progress)
-    except QuantError as exc:
-        bar_slot.empty()
-        line.error(f"Book backtest failed: {exc}")
+    run = run_with_progress(
+        lambda progress: run_book_backtest(cfg, book_cfg, progress=progress),
+        line,
+        bar_slot,
+        "Book backtest",
+        "session",
+    )
+    if run is None:
         return False
-    except Exception as exc:  # a strategy's own bug: said here, never a bare traceback
-        logger.exception("Book backtest from the Explorer's form failed")
-        bar_slot.empty()
-        line.error(f"Book backtest failed: {type(exc).__name__}: {exc}")
-        with st.expander("Traceback"):
-            st.exception(exc)
-        return False
-    bar.progress(1.0, text=f"Book backtest done: {seen[0]} of {seen[1]} steps")
     st.session_state[RUN_KEY] = run.account.run_id
     line.success(_stored_line(run))
     return True
-
-
-def _nothing_stored() -> None:
-    # Under a refusal or a failure the page stops: no run stored before is shown below it as if
-    # it were this one's result. The next click anywhere brings the stored runs back.
-    st.info("Nothing was stored: the stored runs are hidden until the next click.")
-    st.button("Show the stored runs", key="book_show_runs")
-    st.stop()
 
 
 def book_form(cfg: AppConfig, warehouse: Warehouse, datasets: list[str]) -> None:
@@ -252,9 +230,9 @@ def book_form(cfg: AppConfig, warehouse: Warehouse, datasets: list[str]) -> None
     for error in errors:
         st.error(f"Not run: {fmt.md(error)}")
     if errors:
-        _nothing_stored()
+        nothing_stored("book_show_runs")
     if pending is not None and not _execute(*pending):
-        _nothing_stored()
+        nothing_stored("book_show_runs")
 
 
 __all__ = ["BOOK", "KIND_KEY", "STRATEGY", "book_form", "chosen_kind"]
