@@ -52,10 +52,19 @@ class DataView:
             raise ValueError(f"universe has shape {np.shape(universe)}, expected one per symbol")
         self._data = data
         self._end = t
-        outside = None if universe is None else ~np.asarray(universe, dtype=bool)
+        given = None if universe is None else np.asarray(universe, dtype=bool)
+        self._universe_given = given
+        outside = None if given is None else ~given
         self._outside = outside if outside is not None and outside.any() else None
         self.symbols = data.symbol_index
         self.session = pd.Timestamp(data.dates[t]) if t < len(data.dates) else None
+
+    @property
+    def universe_size(self) -> int | None:
+        """Return how many symbols the sleeve's universe holds (None: no universe, every one)."""
+        if self._universe_given is None:
+            return None
+        return int(self._universe_given.sum())
 
     @property
     def last_date(self) -> pd.Timestamp:

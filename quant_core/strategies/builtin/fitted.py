@@ -128,10 +128,16 @@ class Fitted(Strategy[FittedParams]):
         for name, values in features.items():
             count = int(np.isfinite(values.to_numpy(dtype=float)).sum())
             if count < MIN_NAMES:
+                size = context.view.universe_size
+                why = (
+                    "the data for T-1 is missing or incomplete (run run_data_sync.py)"
+                    if size is None or size >= MIN_NAMES
+                    else f"the sleeve's universe holds {size} name(s): its scanner must keep "
+                    f"at least {MIN_NAMES} for a fitted model"
+                )
                 raise ModelNotReady(
                     f"strategy fitted: factor {name} of model {model.model_id} has {count} "
-                    f"value(s) at the close of {asof} (T-1), fewer than {MIN_NAMES}: the data "
-                    "for T-1 is missing or incomplete (run run_data_sync.py)"
+                    f"value(s) at the close of {asof} (T-1), fewer than {MIN_NAMES}: {why}"
                 )
         try:
             prediction = model.predict(features, asof)
