@@ -11,12 +11,13 @@ Each sleeve k trades in a virtual sub-account, :class:`SubAccounts`: cash ``c_k`
 performance leaves unallocated). A sleeve's equity is ``c_k + s_k . marks``.
 
 The allocation (:mod:`quant_core.book.allocation`, :mod:`quant_core.book.scaling`) gives each
-sleeve a share ``w_k`` of the account's equity at the close of T-1 on the allocation's schedule:
-:meth:`SubAccounts.allocate` moves cash between the sleeves and the reserve so that each
-sleeve's equity is ``w_k x E(T-1)``; positions never move. A sleeve whose new capital is below
-its positions' value holds negative cash (an advance from the book) until its next rebalance
-sizes its targets to the new capital. Fills are attributed back to the sleeves
-(:func:`quant_core.book.netting.attribute`) and applied with :meth:`SubAccounts.apply`.
+active sleeve a share ``w_k`` of the book's equity at the close of T-1 on the allocation's
+schedule (:meth:`quant_core.book.desk.BookDesk.allocate`): :meth:`SubAccounts.allocate` moves
+cash between the sleeves and the reserve so that each sleeve's equity is its capital; positions
+never move. A sleeve whose capital moved rebalances at that session, so that its targets follow
+its capital (its cash may be negative only between the transfer and that session's fills).
+Fills are attributed back to the sleeves (:func:`quant_core.book.netting.attribute`) and applied
+with :meth:`SubAccounts.apply`.
 """
 
 from __future__ import annotations
