@@ -38,6 +38,7 @@ from quant_core.analytics.trade_stats import gain_loss
 from quant_core.backtest import metrics as m
 from quant_core.backtest.benchmark import buy_and_hold
 from quant_core.backtest.book_engine import BookResult, run_book
+from quant_core.backtest.book_trips import sleeve_round_trips
 from quant_core.backtest.records import event_counts
 from quant_core.backtest.results import store_run
 from quant_core.backtest.risk import run_risk
@@ -226,6 +227,7 @@ def run_book_backtest(
             run_id,
             _frames(result, benchmark)
             | {"round_trips": trips, "gain_loss": gain_loss(trips)}
+            | {"sleeve_round_trips": sleeve_round_trips(result, data, cfg.risk.stop_loss)}
             | risk.frames(),
             metrics,
             {

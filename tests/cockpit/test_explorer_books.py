@@ -204,6 +204,13 @@ def test_the_sleeve_picker_shows_one_sleeves_report(open_page: Opener, book_dir:
         assert figure["layout"]["title"]["text"] == f"Sleeve {name}: equity and drawdown"
         drawdown = _values(figure["data"][1], "y")
         assert drawdown.min() == pytest.approx(stored[name]["max_drawdown"])
+        # Its round trips: the stored ones of this sleeve, P&L in the caption.
+        trips = pd.read_parquet(book_dir / "sleeve_round_trips.parquet")
+        own = trips[trips["sleeve"] == name]
+        shown_trips = _table(at, "entry_date")
+        assert len(shown_trips) == len(own) > 0
+        assert shown_trips["pnl"].sum() == pytest.approx(own["pnl"].sum())
+        assert any(f"round trips of {name}" in c.value for c in at.caption)
 
 
 def test_a_plain_run_shows_no_sleeves(open_page: Opener, book_dir: Path, data_dir: Path) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +69,7 @@ class StoredBook:
     allocations: pd.DataFrame
     universes: dict[str, pd.DataFrame]
     figures: pd.DataFrame
+    trips: pd.DataFrame = field(default_factory=pd.DataFrame)  # sleeve_round_trips.parquet
 
     @property
     def names(self) -> list[str]:
@@ -104,7 +105,19 @@ def read_book(folder: Path) -> StoredBook:
         allocations=pd.read_parquet(folder / "allocations.parquet"),
         universes=universes,
         figures=figures,
+        trips=_trips(folder / "sleeve_round_trips.parquet"),
     )
+
+
+def _trips(path: Path) -> pd.DataFrame:
+    # A book run stored before sleeves had round trips has none.
+    return pd.read_parquet(path) if path.is_file() else pd.DataFrame(columns=["sleeve", "pnl"])
+
+
+def sleeve_trips(trips: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Return one sleeve's round trips (without the sleeve column), by entry date."""
+    mine = trips[trips["sleeve"] == name]
+    return mine.drop(columns=["sleeve"]).reset_index(drop=True)
 
 
 def book_result(run: StoredRun, book: StoredBook) -> BookResult:

@@ -136,6 +136,14 @@ def _one_sleeve(book: frames.StoredBook, returns: pd.DataFrame) -> None:
         width="stretch",
         column_config=TRADE_COLUMNS,
     )
+    trips = frames.sleeve_trips(book.trips, name)
+    if trips.empty:
+        return
+    st.caption(
+        f"{len(trips):,} round trips of {name}, P&L {fmt.money(float(trips['pnl'].sum()), 2)} "
+        "(open ones marked at the last close); the sleeves' trips add up to the account's."
+    )
+    st.dataframe(trips, key="sleeve_trips", hide_index=True, height=320, width="stretch")
 
 
 def render(folder: Path, run: StoredRun) -> None:
