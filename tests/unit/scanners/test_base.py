@@ -121,3 +121,12 @@ def test_top_by_breaks_ties_by_name_whatever_the_column_order() -> None:
     assert set(symbols[picked[1]]) == {"A", "D", "E"}
     assert picked[1].sum() == 3
     assert top_by(score, eligible, 10, symbols).tolist() == eligible.tolist()
+
+
+def test_the_rolling_median_split_over_threads_equals_one_pass() -> None:
+    rng = np.random.default_rng(5)
+    panel = rng.lognormal(size=(600, 401))  # above PARALLEL_CELLS, an odd column count
+    panel[rng.random(panel.shape) < 0.05] = np.nan
+    assert panel.size >= features.PARALLEL_CELLS
+    one = pd.DataFrame(panel).rolling(21, min_periods=1).median().to_numpy()
+    np.testing.assert_array_equal(features._rolling_median(panel, 21), one)
