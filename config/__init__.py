@@ -34,11 +34,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeAlias, TypeGuard, get_args
 
-import yaml
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from config.redact import SECRETS_FILE, is_secret_path, remember, remember_layer, yaml_problem
+from config.redact import SECRETS_FILE, is_secret_path, remember, remember_layer
 from config.schema import AppConfig
+from config.yaml_file import parse_yaml_file
 from quant_core.errors import ConfigError
 
 __all__ = ["PROJECT_ROOT", "AppConfig", "load_config"]
@@ -200,15 +200,9 @@ def _is_secret_path(path: KeyPath) -> bool:
 def _read_yaml(path: Path) -> dict[str, Any]:
     # Messages name the file and the line, never its text: it may be secrets.yaml.
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
+        data = parse_yaml_file(path)
+    except FileNotFoundError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -11,11 +11,11 @@ import importlib
 from pathlib import Path
 from typing import Any, TypeGuard, get_args
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from config.book_schema import BookConfig, ScannerConfig, SleeveConfig
-from config.redact import is_secret_path, yaml_problem
+from config.redact import is_secret_path
+from config.yaml_file import parse_yaml_file
 from quant_core.errors import ConfigError
 from quant_core.strategies import STRATEGIES, build_strategy
 
@@ -53,17 +53,9 @@ def load_book(path: Path) -> BookConfig:
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        data = parse_yaml_file(path)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such book file") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
     if not isinstance(data, dict) or "book" not in data:
         raise ConfigError(f"{path}: a book file needs a top-level `book:` key holding the book")
     extra = sorted(str(key) for key in data if key != "book")
