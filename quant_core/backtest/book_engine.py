@@ -42,6 +42,7 @@ from quant_core.errors import ConfigError, DataError
 from quant_core.portfolio.ledger import Fills, exit_prices, fill_prices
 from quant_core.portfolio.schedule import rebalance_rows, session_range
 from quant_core.portfolio.weight_cap import PositionCap
+from quant_core.scanners.stats import universe_stats
 from quant_core.strategies.decide import Decision
 from quant_core.types import ProgressFn
 
@@ -166,7 +167,7 @@ class BookReplay(Replay):
             cash_buffer=settings.cash_buffer,
             fractional=settings.fractional,
             gone=gone,
-            universes=[self._universe(k, t) for k in range(len(self.book.sleeves))],
+            universes=[masks.get(t) for masks in self.universe],  # no scanner: None, every symbol
             exits=exits,
         )
         for k, decision in decisions:
@@ -215,10 +216,6 @@ class BookReplay(Replay):
             raise ConfigError(f"sleeve {self.book.sleeves[k].name}: {exc}") from exc
         return dict(zip(rows.tolist(), masks, strict=True))
 
-    def _universe(self, k: int, t: int) -> np.ndarray | None:
-        # No scanner: every symbol (None).
-        return self.universe[k].get(t) if self.book.sleeves[k].scanner is not None else None
-
     def trade(
         self, t: int, orders: np.ndarray, gone: np.ndarray, reasons: np.ndarray | None = None
     ) -> Fills:
@@ -232,8 +229,14 @@ class BookReplay(Replay):
         raw = np.where(orders == 0, np.where(np.isfinite(self.opens[t]), self.opens[t], exits), raw)
         before = self.ledger.cash
         own = self.exit_reasons.pop(t, None)  # the sleeves' own stops and flats
-        shown = reasons if own is None or reasons is None else np.where(reasons != "", reasons, own)
-        fills = super().trade(t, orders, gone, own if reasons is None else shown)
+        shown = (
+            reasons
+            if own is None
+            else own
+            if reasons is None
+            else np.where(reasons != "", reasons, own)
+        )
+        fills = super().trade(t, orders, gone, shown)
         n = len(orders)
         filled, commission = np.zeros(n), np.zeros(n)
         filled[fills.index], commission[fills.index] = fills.filled, fills.commission
@@ -255,7 +258,7 @@ class BookReplay(Replay):
         # A sleeve may bear part of a commission and get no share (whole shares, truncated).
         k, j = np.nonzero((share.shares != 0) | (share.commissions != 0))
         shares, charged = share.shares[k, j], share.commissions[k, j]
-        self.sleeve_fills._append(
+        self.sleeve_fills.append(
             sleeve=k,
             row=np.full(k.size, t),
             col=j,
@@ -333,8 +336,6 @@ class BookReplay(Replay):
 
 
 def _universe_stats(data: MarketData, masks: dict[int, np.ndarray]) -> pd.DataFrame:
-    from quant_core.scanners.stats import universe_stats
-
     rows = sorted(masks)
     dates = pd.DatetimeIndex(data.date_index[rows], name="date")
     return universe_stats(dates, np.array([masks[r] for r in rows]))

@@ -44,7 +44,8 @@ class Records:
     def __init__(self) -> None:
         self.columns: dict[str, list[np.ndarray]] = {}
 
-    def _append(self, **arrays: np.ndarray) -> None:
+    def append(self, **arrays: np.ndarray) -> None:
+        """Add one batch of columns (equal lengths), each kept as a list of arrays."""
         for name, values in arrays.items():
             self.columns.setdefault(name, []).append(values)
 
@@ -71,7 +72,7 @@ class Records:
             why = reasons[index]
             named = (why != "") & (fills.status == FillStatus.FILLED.value) & ~last_close
             status = np.where(named, why, status)
-        self._append(
+        self.append(
             row=np.full(index.size, t),
             col=index,
             requested=fills.requested,
@@ -87,7 +88,7 @@ class Records:
         self, t: int, index: np.ndarray, shares: np.ndarray, marks: np.ndarray
     ) -> None:
         """Record the positions held after the trades of row ``t``."""
-        self._append(row=np.full(index.size, t), col=index, shares=shares, close=marks)
+        self.append(row=np.full(index.size, t), col=index, shares=shares, close=marks)
 
     def _joined(self) -> dict[str, np.ndarray]:
         return {k: np.concatenate(v) for k, v in self.columns.items()}
