@@ -16,6 +16,7 @@ the reserve's).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,7 +63,7 @@ def capital_step(book: Book, returns: np.ndarray, active: np.ndarray | None = No
     if not live.any():
         return CapitalStep(allocated, weights, None)
     fixed = book.fixed_weights()
-    window = returns[:, live] if returns.ndim == 2 and returns.shape[1] == k else returns
+    window = returns[:, live]
     chosen = allocate(
         rule.method,
         window[-rule.lookback :],
@@ -83,8 +84,7 @@ def capital_step(book: Book, returns: np.ndarray, active: np.ndarray | None = No
     if fallback is not None and not live.all():
         # The allocator numbers the sleeves it was given: name them by the book's numbers.
         numbers = np.flatnonzero(live)
-        for i in range(len(numbers) - 1, -1, -1):
-            fallback = fallback.replace(f"sleeve {i}", f"sleeve {numbers[i]}")
+        fallback = re.sub(r"sleeve (\d+)", lambda m: f"sleeve {numbers[int(m.group(1))]}", fallback)
     return CapitalStep(allocated, weights, fallback)
 
 
