@@ -6,6 +6,7 @@ Examples
     python run_live_strategy.py --replay 2009-10-01:2010-08-20 --speed 0.5
     python run_live_strategy.py --replay 2010-04-01:2010-08-20 --continue  # carry an account on
     python run_live_strategy.py --once [--force-rebalance]        # one cycle, then exit
+    python run_live_strategy.py --book config/books/core.yaml     # a book of sleeves
     python run_live_strategy.py --resume                          # clear a STOP latch
     python run_live_strategy.py --health                          # exit 0 healthy, 1 not
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from pathlib import Path
 
 from quant_core import cli
 from quant_core.live.health import check_health
@@ -48,6 +50,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="replay: keep trading the simulated account of an earlier run (default: a fresh one)",
     )
+    parser.add_argument(
+        "--book",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="run a book of sleeves (config/books/<name>.yaml) instead of the config's strategy",
+    )
     parser.add_argument("--once", action="store_true", help="one cycle, then exit (for cron)")
     parser.add_argument("--force-rebalance", action="store_true", help="with --once: rebalance now")
     parser.add_argument("--resume", action="store_true", help="start trading despite a STOP latch")
@@ -70,6 +79,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
             "--force-rebalance": args.force_rebalance,
             "--speed": args.speed is not None,
             "--continue": args.continue_account,
+            "--book": args.book is not None,
         }
         if clash := [flag for flag, given in flags.items() if given]:
             parser.error(
@@ -118,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             resume=args.resume,
             live=args.live,
             continue_account=args.continue_account,
+            book=args.book,
         )
         broker = None
         if cfg.live.broker == "ib":

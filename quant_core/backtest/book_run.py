@@ -44,15 +44,13 @@ from quant_core.backtest.results import store_run
 from quant_core.backtest.risk import run_risk
 from quant_core.backtest.run import BacktestRun, engine_settings, load_market, trade_analysis
 from quant_core.backtest.setup_text import costs_text, schedule_text
-from quant_core.book.build import RESERVE, build_book
+from quant_core.book.build import RESERVE
 from quant_core.book.capital import sleeve_returns
 from quant_core.book.sleeves import Book
+from quant_core.book_setup import book_start, prepare_book
 from quant_core.data.panels import MarketData
 from quant_core.data.warehouse import Warehouse
 from quant_core.portfolio.schedule import session_range
-from quant_core.research.attach import attach_model, first_session
-from quant_core.research.model import ModelNotReady
-from quant_core.research.model_factors import load_model_factors
 from quant_core.runs import config_digest, new_run_id
 from quant_core.types import ProgressFn
 
@@ -148,24 +146,6 @@ def sleeve_summary(result: BookResult) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index", columns=list(SLEEVE_SUMMARY_COLUMNS))
 
 
-def _prepare(cfg: AppConfig, book_cfg: BookConfig) -> Book:
-    # Stored models named as factors (model_<id>) first, so the sleeves' strategies can build.
-    for config in book_cfg.sleeves:
-        load_model_factors(config.strategy.params, cfg.paths.data_dir)
-    book = build_book(book_cfg, cfg)
-    for sleeve in book.sleeves:
-        if (refusal := attach_model(sleeve.strategy, cfg.paths.data_dir)) is not None:
-            raise ModelNotReady(f"sleeve {sleeve.name}: {refusal}")
-    return book
-
-
-def _start(book: Book, cfg: AppConfig) -> dt.date | None:
-    # A sleeve trading a stored model holds the whole book until its model predicts.
-    starts = [first_session(s.strategy, cfg.backtest.start, cfg.backtest.end) for s in book.sleeves]
-    known = [s for s in starts if s is not None]
-    return max(known) if known else None
-
-
 def run_book_backtest(
     cfg: AppConfig,
     book_cfg: BookConfig,
@@ -196,10 +176,10 @@ def run_book_backtest(
     ModelNotReady
         A sleeve trades a stored model that cannot be had (exit 4), before any bar is read.
     """
-    book = _prepare(cfg, book_cfg)
+    book = prepare_book(cfg, book_cfg)
     if data is None:
         data = load_market(Warehouse(cfg.paths.data_dir / "warehouse"), cfg.data.dataset)
-    start, end = _start(book, cfg), cfg.backtest.end
+    start, end = book_start(book, cfg.backtest.start, cfg.backtest.end), cfg.backtest.end
     settings = engine_settings(cfg)
     result = run_book(data, book, settings, start, end, progress)
     account = result.account

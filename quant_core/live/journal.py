@@ -32,6 +32,7 @@ import pandas as pd
 
 from quant_core.broker import Fill, Order, OrderRef
 from quant_core.live.crash_hook import crash_point_for_tests
+from quant_core.live.journal_book import BOOK_SCHEMA, BOOK_TABLES, BookRecords
 from quant_core.live.journal_daily import DAILY_SCHEMA, DAILY_TABLES, DailyCloses
 from quant_core.live.journal_decisions import CUT_SHORT as CUT_SHORT
 from quant_core.live.journal_decisions import NOT_SENT as NOT_SENT
@@ -80,6 +81,7 @@ SCHEMA = (
     "ALTER TABLE fills ADD COLUMN IF NOT EXISTS arrival_price DOUBLE",
     *DAILY_SCHEMA,  # one row per account and session close (live/journal_daily.py)
     *REPORT_SCHEMA,  # the daily reports (live/journal_reports.py)
+    *BOOK_SCHEMA,  # a book's sleeves (live/journal_book.py)
 )
 ORDER_COLUMNS = (
     "run_id, session, order_id, ref, symbol, side, quantity, status, reason, ts, recovered, batch, "
@@ -103,7 +105,7 @@ def _values(rows: list[list[Any]]) -> tuple[str, list[Any]]:
 JOURNAL_MEMORY = "64MB"
 
 
-class Journal(Decisions, DailyCloses, Reports):
+class Journal(Decisions, DailyCloses, Reports, BookRecords):
     """Append-only records of one worker, across its runs (reconciliation settles intents)."""
 
     def __init__(self, path: Path) -> None:
@@ -353,6 +355,7 @@ class Journal(Decisions, DailyCloses, Reports):
             "decisions",
             *DAILY_TABLES,
             *REPORT_TABLES,
+            *BOOK_TABLES,
         }:
             raise ValueError(f"no journal table {name!r}")
         return self._frame(f"SELECT * FROM {name}")  # noqa: S608 - fixed names

@@ -70,9 +70,11 @@ def run(worker: Worker, first: int, last: int) -> None:
     broker = worker.broker
     if not isinstance(broker, SimBroker):
         raise ConfigError("replay runs on the simulated broker only (live.broker: sim)")
-    rows = set(
-        rebalance_rows(worker.data.dates, first, last, worker.cfg.strategy.rebalance).tolist()
-    )
+    if worker.books is not None:  # a book: asked at every session (BookPlanner.replay_due)
+        decided = np.arange(first, last + 1)
+    else:
+        decided = rebalance_rows(worker.data.dates, first, last, worker.cfg.strategy.rebalance)
+    rows = set(decided.tolist())
     if worker.options.speed_s <= 0:  # at full speed, the reports' files once, at the end
         worker.daily.defer()
     try:
@@ -122,6 +124,8 @@ def _finished(worker: Worker, end: dt.date) -> None:
 
 def _close(worker: Worker, broker: SimBroker, t: int, rows: set[int], last: int) -> None:
     broker.mark(worker.data.panels["close"][t])
+    if worker.books is not None:  # the sleeves: this session's fills attributed, then marked
+        worker.books.settle(t)
     account = worker.broker.account()
     session = pd.Timestamp(worker.data.dates[t]).date()
     worker.track_equity(session, account.net_liquidation)
@@ -132,7 +136,9 @@ def _close(worker: Worker, broker: SimBroker, t: int, rows: set[int], last: int)
     worker.next_rebalance = (
         pd.Timestamp(worker.data.dates[upcoming[0]]).date() if upcoming else None
     )
+    if worker.books is not None and worker.next_rebalance is not None:  # the sleeves' next
+        worker.next_rebalance = worker.books.next_due(worker.next_rebalance)
     if t + 1 <= last:  # every session's stops, from this close, before its rebalance
         worker.stops(t + 1)
-    if t + 1 in rows:
+    if t + 1 in rows and (worker.books is None or worker.books.replay_due(t + 1)):
         worker.rebalance(t + 1)

@@ -11,13 +11,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from config.book_loader import load_book
 from config.schema import AppConfig
 from quant_core.alerts.events import AlertSink
 from quant_core.alerts.sender import build_sink
+from quant_core.book.sleeves import Book
+from quant_core.book_setup import book_start, prepare_book
 from quant_core.broker import Broker
 from quant_core.calendar import get_calendar
 from quant_core.data.panels import FIELDS, MarketData
@@ -43,6 +47,7 @@ from quant_core.portfolio.schedule import session_range
 from quant_core.research.attach import attach_model, first_session
 from quant_core.research.model_factors import load_model_factors
 from quant_core.strategies import build_strategy, check_schedule
+from quant_core.strategies.base import Strategy
 from quant_core.strategies.decide import check_policy, decision_warmup
 
 logger = logging.getLogger(__name__)
@@ -64,6 +69,7 @@ class LiveRequest:
     resume: bool = False
     live: bool = False
     continue_account: bool = False  # --continue: a replay keeps trading the simulated account
+    book: Path | None = None  # --book: a book of sleeves (config/books/<name>.yaml)
 
 
 def live_dir(cfg: AppConfig) -> Path:
@@ -135,22 +141,19 @@ def _run(
     warehouse = Warehouse(cfg.paths.data_dir / "warehouse")
     loaded = warehouse.version(cfg.data.dataset)  # bars written after this are read again
     data = _market(warehouse, cfg)
-    # Stored models named as factors (model_<id>), so the strategy can build; or exit 4 here.
-    load_model_factors(cfg.strategy.params, cfg.paths.data_dir)
-    strategy = build_strategy(cfg.strategy.name, cfg.strategy.params)
-    check_schedule(strategy, cfg.strategy.rebalance)
-    check_policy(strategy, PortfolioPolicy.from_config(cfg))
-    # A strategy that trades a stored model (fitted) gets it now; without it the worker starts
-    # HALTED with the reason (live/refusal.py), it does not stop.
-    refusal = attach_model(strategy, cfg.paths.data_dir)
+    book, strategy, refusal = _strategy(cfg, request.book)
     zone = get_calendar(cfg.calendar.exchange).tz
     clock = replay.ReplayClock(zone) if request.replay else utc_now
     account = ""
     span = None  # the replay's first and last rows, checked before anything is moved
     if request.replay:
         # The backtest's first rebalance: the strategy's warm-up and construction's window.
-        warmup = decision_warmup(strategy, PortfolioPolicy.from_config(cfg))
-        start, end = first_session(strategy, *request.replay), request.replay[1]
+        if book is not None:  # the first sleeve able to decide; a stored model's first day
+            warmup, start = book.warmup, book_start(book, *request.replay)
+        else:
+            warmup = decision_warmup(strategy, PortfolioPolicy.from_config(cfg))
+            start = first_session(strategy, *request.replay)
+        end = request.replay[1]
         span = session_range(data.dates, warmup, start, end)  # the backtest's start, moved alike
         _refuse_another_modes_dir(folder)
     if broker is None:
@@ -190,7 +193,13 @@ def _run(
         price_feed(data.panels["close"][-1])
     journal = Journal(folder / JOURNAL_FILE)
     options = WorkerOptions(
-        mode=mode, resume=request.resume, speed_s=request.speed_s, account=account, refusal=refusal
+        mode=mode,
+        resume=request.resume,
+        speed_s=request.speed_s,
+        account=account,
+        refusal=refusal,
+        book=book,
+        book_start=None if span is None else pd.Timestamp(data.dates[span[0]]).date(),
     )
     job = None
     if refresh is not None and cfg.live.refresh == "broker" and not request.replay:
@@ -215,6 +224,21 @@ def _run(
     if signalled:  # the worker has finished cleanly; now report the interruption (exit 130)
         raise KeyboardInterrupt(f"signal {signalled[0]}")
     return worker.state
+
+
+def _strategy(cfg: AppConfig, path: Path | None) -> tuple[Book | None, Strategy[Any], str | None]:
+    # The book of --book (each sleeve's strategy built and its model attached: exit 4 without
+    # it), or the config's strategy: stored models named as factors (model_<id>) so it can
+    # build, and a strategy that trades a stored model (fitted) given it; without it the worker
+    # starts HALTED with the reason (live/refusal.py), it does not stop.
+    if path is not None:
+        book = prepare_book(cfg, load_book(path))
+        return book, book.sleeves[0].strategy, None
+    load_model_factors(cfg.strategy.params, cfg.paths.data_dir)
+    strategy = build_strategy(cfg.strategy.name, cfg.strategy.params)
+    check_schedule(strategy, cfg.strategy.rebalance)
+    check_policy(strategy, PortfolioPolicy.from_config(cfg))
+    return None, strategy, attach_model(strategy, cfg.paths.data_dir)
 
 
 def _refuse_another_modes_dir(folder: Path) -> None:

@@ -26,7 +26,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,6 +41,8 @@ from quant_core.calendar import get_calendar
 from quant_core.data.panels import MarketData
 from quant_core.live import commands, files, reconnect, refusal, replay
 from quant_core.live.alerting import WorkerAlerts
+from quant_core.live.book_live import LiveBook
+from quant_core.live.book_planner import BookPlanner
 from quant_core.live.book_risk import BookRiskWatch
 from quant_core.live.crash_hook import crash_point_for_tests
 from quant_core.live.daily_close import DailyCloseWatch
@@ -56,12 +58,13 @@ from quant_core.live.state import (
     EquityPoint,
     Reconciliation,
     WorkerError,
-    WorkerMode,
     WorkerState,
 )
 from quant_core.live.state_doc import BrokerSnapshot, publish
 from quant_core.live.stop_exits import StopWatch
 from quant_core.live.upkeep import Upkeep
+from quant_core.live.worker_options import WorkerOptions as WorkerOptions
+from quant_core.live.worker_options import utc_now as utc_now
 from quant_core.portfolio import risk
 from quant_core.runs import config_digest, new_run_id
 from quant_core.strategies.base import Strategy
@@ -72,22 +75,6 @@ EQUITY_SAMPLE_S = 60.0
 EQUITY_POINTS = 2000
 LAST_ACKS = 50
 LAST_ERRORS = 50
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerOptions:
-    """How this worker was started."""
-
-    mode: WorkerMode = WorkerMode.SIM
-    resume: bool = False
-    speed_s: float = 0.0
-    account: str = ""  # how the broker's account began, when the run chose (a replay's sim)
-    refusal: str | None = None  # why the strategy cannot trade (no model): HALTED from the start
-
-
-def utc_now() -> dt.datetime:
-    """Return the wall clock, timezone-aware."""
-    return dt.datetime.now(dt.UTC)
 
 
 class Worker:
@@ -139,18 +126,18 @@ class Worker:
         # Daily loss and drawdown at every heartbeat; the limits flat_on_breach acted on are
         # saved, so a restart (the next cron --once) does not liquidate again.
         self.limit_watch = LimitWatch(cfg.risk, self.risk_state)
-        self.planner = Planner(
-            cfg,
-            strategy,
-            broker,
-            journal,
-            data,
-            self.calendar,
-            mode=options.mode,
-            clock=lambda: self.clock(),  # read at each call: the market clock can be swapped
-            report=self.report_error,
-            progress=self.write_state,
-        )
+        args = (cfg, strategy, broker, journal, data, self.calendar)
+        kw: dict[str, Any] = {
+            "mode": options.mode,
+            "clock": lambda: self.clock(),  # read at each call: the market clock can be swapped
+            "report": self.report_error,
+            "progress": self.write_state,
+        }
+        # A book decides through its sleeves (live.book_planner); one strategy through Planner.
+        self.books = None
+        if options.book is not None:
+            self.books = BookPlanner(*args, book=options.book, start=options.book_start, **kw)
+        self.planner: Planner = self.books or Planner(*args, **kw)
         # Stops at every session, before the rebalance (live.stop_exits).
         self.stop_watch = StopWatch(cfg.risk, self.planner)
         # The held book's risk report, recomputed when the book changes (live.book_risk).
@@ -171,6 +158,11 @@ class Worker:
         self.before_disconnect: tuple[WorkerState, str] = (WorkerState.RUNNING, "connected")
         self.broker_snapshot: BrokerSnapshot | None = None  # the last figures read
         journal.start_run(self.run_id, options.mode, config_digest(cfg.sanitized()), wall())
+
+    @property
+    def book(self) -> LiveBook | None:
+        """Return the book's sleeves (``--book``), or None for one strategy."""
+        return None if self.books is None else self.books.live
 
     @property
     def data(self) -> MarketData:
@@ -198,6 +190,10 @@ class Worker:
         self.transition(WorkerState.CONNECTING, f"connecting to the {self.options.mode} broker")
         self.broker.connect()
         self.journal.set_account(self.run_id, self.broker.account_id)
+        if self.books is not None:  # the sleeves restored, and checked against the broker
+            mismatches = self.books.attach(self.broker.account().cash, self.wall())
+            if mismatches:
+                self.report_error(f"book: sleeves and broker differ: {'; '.join(mismatches)}")
         self.daily.load(self)  # the account's session closes so far
         # The first figure once connected.
         self.risk_state.connected(self.broker.account().net_liquidation)
@@ -238,6 +234,9 @@ class Worker:
         journaled once (``live.daily_close``).
         """
         commands.take(self)  # each executed once and acknowledged
+        if self.books is not None and not isinstance(self.clock, replay.ReplayClock):
+            # A replay settles at each of its closes (live.replay), never past the session.
+            self.books.settle()  # new executions attributed to the sleeves
         self.fresh_data |= self.upkeep.beat()  # the data refresh, the market's hours, watchdog
         self.limit_watch.check(self)
         if (closed := self.daily.due(self)) is not None:

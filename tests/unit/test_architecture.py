@@ -29,7 +29,7 @@ FLOORS: list[set[str]] = [
     {"research"},
     {"strategies", "scanners"},  # a strategy's weights; a sleeve's universe (data through T-1)
     {"book"},  # sleeves, allocation, netting, attribution: both drivers drive it
-    {"backtest", "live", "ib"},
+    {"backtest", "live", "ib", "book_setup"},  # book_setup: a book made ready, for both
     {"cockpit"},
 ]
 # External libraries only some parts may import: library -> components allowed.
