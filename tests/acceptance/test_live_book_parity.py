@@ -55,7 +55,7 @@ book:
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory, calendar) -> Path:  # noqa: ANN001
+def data_dir(tmp_path_factory: pytest.TempPathFactory, calendar) -> Path:
     root = tmp_path_factory.mktemp("book_parity")
     sync(SampleSource("sp500-2010"), Warehouse(root / "warehouse"), calendar, "sp500-2010")
     return root
