@@ -79,6 +79,7 @@ class LiveBook:
         self.calendar_sessions = calendar_sessions
         self.desk = BookDesk(book, data.symbols, initial_cash)
         self.memory = BookMemory.start(len(book.sleeves))
+        self.changed: Callable[[], None] = lambda: None  # saves the state (the planner's)
         lo = 0 if start is None else int(np.searchsorted(data.dates, np.datetime64(start, "D")))
         self.starts = np.array([max(lo, s.warmup, 1) for s in book.sleeves])
         self.reload(data)
@@ -357,6 +358,7 @@ class LiveBook:
         k = self.index(name)
         self.desk.guard.halted[k] = True
         self.memory.reasons[k] = reason
+        self.changed()  # saved: a restarted worker finds the sleeve halted
 
     def resume(self, name: str) -> None:
         """Let sleeve ``name`` trade again; its drawdown is measured from now on."""
@@ -366,6 +368,7 @@ class LiveBook:
             guard.halted[k] = False
             guard.peak[k] = guard.nav[k]
         self.memory.reasons[k] = ""
+        self.changed()
 
     def status(self, marks: np.ndarray | None = None) -> BookStatus:
         """Return each sleeve's state, capital, P&L, drawdown and positions (``book_view``)."""

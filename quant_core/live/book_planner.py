@@ -81,6 +81,7 @@ class BookPlanner(Planner):
         """
         account = self.broker.account_id
         self.key = f"{self.mode}:{account}:{self.live.book.name}"
+        self.live.changed = lambda: self.save(self.clock())  # a HALT or RESUME of a sleeve
         saved = self.journal.book_state(self.key)
         if saved is not None:
             book_state_io.load(self.live, saved)

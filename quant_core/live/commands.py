@@ -3,7 +3,10 @@
 CANCEL cancels our open orders (or all of the account's with ``ib.cancel_scope: all``); FLAT
 cancels them and closes every position at market, retrying until ``live.flat_timeout_s``, then
 holds the worker HALTED; STOP latches and ends the worker's logic, touching nothing; RESUME lifts
-the latches. A DISCONNECTED worker answers too, saying what it could not do. Every command,
+the latches. For a worker running a book, HALT with a ``sleeve`` stops that sleeve deciding (it
+holds its positions; the other sleeves trade on) and RESUME with a ``sleeve`` lets it decide
+again: in every state, leaving the worker's state and latches alone; a sleeve this worker does
+not have is refused. A DISCONNECTED worker answers too, saying what it could not do. Every command,
 accepted or refused, is acknowledged in the state (a typed
 :class:`~quant_core.live.state.CommandAck`) and appended to the one audit log,
 ``commands.log.jsonl``; nothing a command file holds can stop the worker. While the broker is
@@ -17,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +90,9 @@ def _take_one(worker: Worker, path: Path) -> None:
     elif command is None:
         ack = _refused(ident, at, f"refused: {received.refusal}")
         logger.warning("Refused a command: %s", received.refusal)
+    elif (why := sleeve_refusal(worker, command)) is not None:
+        ack = replace(accepted(command, at, Outcome(f"refused: {why}")), accepted=False)
+        logger.warning("Refused %s (id %s): %s", command.command, ident, why)
     else:
         worker.inbox.taken(ident)  # at most once, even if executing it crashes
         try:
@@ -116,12 +122,15 @@ def accepted(
         source=source,
         result=outcome.result,
         detail=outcome.detail,
+        sleeve=command.sleeve,
     )
 
 
 def execute(worker: Worker, command: Command) -> Outcome:
     """Carry out one accepted command; return its acknowledgement's result and detail."""
     logger.info("Executing %s (id %s from %s)", command.command, command.id, command.source)
+    if command.sleeve is not None or command.command is CommandKind.HALT:
+        return _sleeve(worker, command)  # in every state; the worker's own is left alone
     if worker.state is WorkerState.DISCONNECTED and command.command is not CommandKind.STOP:
         return _while_disconnected(worker, command)
     if command.command is CommandKind.CANCEL:
@@ -141,6 +150,56 @@ def execute(worker: Worker, command: Command) -> Outcome:
     worker.lift_latches()
     worker.transition(WorkerState.RUNNING, f"RESUME {command.id}")
     return Outcome("resumed: the strategy trades again")
+
+
+def sleeve_refusal(worker: Worker, command: Command) -> str | None:
+    """Return why ``command``, to one sleeve of a book, is refused here; None if it is not.
+
+    Refused: a HALT with no sleeve, a sleeve command to a worker that runs no book (a plain
+    strategy), a sleeve the book does not have (its sleeves are listed).
+    """
+    if command.sleeve is None:
+        return (
+            "HALT needs a sleeve: field 'sleeve' is missing"
+            if command.command is CommandKind.HALT
+            else None
+        )
+    book = worker.book
+    if book is None:
+        return (
+            f"sleeve {command.sleeve!r}: this worker runs no book (the strategy "
+            f"{worker.strategy.name}); {command.command} to a sleeve needs a worker started "
+            "with --book"
+        )
+    if command.sleeve not in book.names:
+        return f"unknown sleeve {command.sleeve!r}; the book's sleeves: {', '.join(book.names)}"
+    return None
+
+
+def _sleeve(worker: Worker, command: Command) -> Outcome:
+    # HALT: the sleeve stops deciding and holds its positions; RESUME: it decides again. The
+    # book journals either; the worker's state, its latches and STOP's latch stay as they are.
+    book, name = worker.book, command.sleeve
+    if book is None or name is None:  # sleeve_refusal() has refused it before
+        raise ValueError(f"{command.command} {command.id}: no book, or no sleeve named")
+    was = book.halted(name)
+    if command.command is CommandKind.HALT:
+        if not was:
+            book.halt(name, f"HALT {command.id}")
+        logger.info("Sleeve %s halted by HALT %s", name, command.id)
+        done = "already halted" if was else "halted"
+        result = f"sleeve {name} {done}: it holds its positions; the other sleeves trade on"
+    else:
+        book.resume(name)
+        logger.info("Sleeve %s resumed by RESUME %s", name, command.id)
+        result = (
+            f"sleeve {name} resumed: it decides again from its next rebalance"
+            if was
+            else f"sleeve {name} was not halted: nothing to resume"
+        )
+    if worker.state in WorkerState.RESUMABLE:
+        result += f"; the worker itself stays {worker.state}: no sleeve trades until RESUME"
+    return Outcome(result)
 
 
 def _while_disconnected(worker: Worker, command: Command) -> Outcome:

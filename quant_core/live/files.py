@@ -13,8 +13,10 @@ of commands (``commands.log.jsonl``). Their names are here too, with those of th
     never sees a torn file. Versioned by ``schema_version``.
 
 Commands: ``inbox/<time_ns>-<uuid>.json``, one file per command
-    ``{"id", "command", "issued_at", "source"}``; ``command`` is CANCEL, FLAT, STOP or RESUME;
-    ``issued_at`` is ISO 8601 with its UTC offset. The queue never loses a command:
+    ``{"id", "command", "issued_at", "source"}``, and ``"sleeve"`` for a command to one sleeve
+    of a book; ``command`` is CANCEL, FLAT, STOP, RESUME or HALT; ``issued_at`` is ISO 8601
+    with its UTC offset. HALT needs a ``sleeve``; RESUME takes one or none (the whole account);
+    CANCEL, FLAT and STOP act on the whole account and take none. The queue never loses one:
 
     * a writer (:func:`send_command`) writes its command as a file of its own in ``inbox/``,
       atomically: a temporary ``.<name>.*.tmp`` (which the worker's ``*.json`` glob ignores),
@@ -29,8 +31,9 @@ Commands: ``inbox/<time_ns>-<uuid>.json``, one file per command
     * every id runs at most once, across restarts too: processed ids are kept in
       ``processed_ids.json``.
 
-Parsing never raises: malformed JSON, a missing field, an unknown command, a naive timestamp
-or an expired command each become a :class:`Received` with a refusal reason, so the worker can
+Parsing never raises (``live/command_file.py``, whose names this module re-exports): malformed
+JSON, a missing field, an unknown command, a misplaced ``sleeve``, a naive timestamp or an
+expired command each become a :class:`Received` with a refusal reason, so the worker can
 acknowledge it and keep running.
 """
 
@@ -45,13 +48,20 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from quant_core.atomic import atomic_write_json, json_safe, read_json_object
 from quant_core.errors import OperationalError
+
+# The command file's contents (re-exported, ``as`` for mypy: clients import them from here).
+from quant_core.live.command_file import ACCOUNT_WIDE as ACCOUNT_WIDE
+from quant_core.live.command_file import CLOCK_SKEW_S as CLOCK_SKEW_S
+from quant_core.live.command_file import Command as Command
+from quant_core.live.command_file import CommandKind as CommandKind
+from quant_core.live.command_file import Received as Received
+from quant_core.live.command_file import parse_command as parse_command
+from quant_core.live.command_file import sleeve_refusal as sleeve_refusal
 from quant_core.live.state import SCHEMA_VERSION, DashboardState
 
 logger = logging.getLogger(__name__)
@@ -68,46 +78,7 @@ SIM_ACCOUNT_FILE = "sim_account.json"  # the simulated broker's account (live/si
 JOURNAL_FILE = "journal.duckdb"  # the journal (live/journal.py), beside its .wal
 WORKER_LOG = "worker.log"
 ARCHIVE = "archive"  # where a fresh simulated account sets the earlier one aside
-CLOCK_SKEW_S = 5.0  # a command dated this far ahead of the worker's clock is still accepted
 PROCESSED_KEPT = 10_000  # ids remembered; a command older than command_max_age_s is refused anyway
-
-
-class CommandKind(StrEnum):
-    """What the cockpit or a script can ask of the worker."""
-
-    CANCEL = "CANCEL"
-    FLAT = "FLAT"
-    STOP = "STOP"
-    RESUME = "RESUME"
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    """One command, as written to ``command.json``."""
-
-    id: str
-    command: CommandKind
-    issued_at: dt.datetime
-    source: str
-
-    def to_json(self) -> dict[str, str]:
-        """Return the file's JSON object."""
-        return {
-            "id": self.id,
-            "command": self.command.value,
-            "issued_at": self.issued_at.isoformat(),
-            "source": self.source,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Received:
-    """A command taken from the inbox: either valid, or refused with a reason."""
-
-    command: Command | None
-    raw: str
-    refusal: str | None = None
-    id: str | None = None
 
 
 def inbox_name() -> str:
@@ -120,11 +91,13 @@ def send_command(
     kind: CommandKind | str,
     source: str = "script",
     now: dt.datetime | None = None,
+    sleeve: str | None = None,
 ) -> Command:
     """Queue one command for the worker and return it; the one function every client uses.
 
     The command is a new file in ``<live_dir>/inbox/``, written atomically: it never replaces
-    another command and never waits for the worker (see the module docstring).
+    another command and never waits for the worker (see the module docstring). ``sleeve``:
+    the book's sleeve a HALT or RESUME is for (the worker checks it and refuses a bad one).
 
     Raises
     ------
@@ -136,6 +109,7 @@ def send_command(
         command=CommandKind(kind),
         issued_at=now or dt.datetime.now(dt.UTC),
         source=source,
+        sleeve=sleeve,
     )
     target = live_dir / INBOX / inbox_name()
     try:
@@ -144,7 +118,10 @@ def send_command(
         raise OperationalError(
             f"{command.command} not sent: cannot write {target}: {exc.strerror or exc}"
         ) from exc
-    logger.info("Sent %s (id %s) from %s as %s", command.command, command.id, source, target.name)
+    to = f" for sleeve {sleeve}" if sleeve is not None else ""
+    logger.info(
+        "Sent %s%s (id %s) from %s as %s", command.command, to, command.id, source, target.name
+    )
     return command
 
 
@@ -155,45 +132,6 @@ def queued(live_dir: Path) -> list[dict[str, Any]]:
     """
     paths = [*sorted((live_dir / INBOX).glob("*.json")), live_dir / COMMAND_FILE]
     return [data for path in paths if (data := read_json_object(path)) is not None]
-
-
-def parse_command(raw: str, now: dt.datetime, max_age_s: float) -> Received:
-    """Parse one command file's text; refusals are data, never exceptions."""
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        return Received(None, raw, f"malformed JSON: {exc.msg} at line {exc.lineno}")
-    except (RecursionError, ValueError) as exc:  # absurd nesting, huge numbers
-        return Received(None, raw, f"malformed JSON: {type(exc).__name__}")
-    if not isinstance(data, dict):
-        return Received(None, raw, "a command must be a JSON object")
-    ident = data.get("id")
-    ident = ident if isinstance(ident, str) and ident else None
-    missing = [k for k in ("id", "command", "issued_at", "source") if k not in data]
-    if missing or ident is None:
-        return Received(
-            None, raw, f"missing or empty field(s): {', '.join(missing) or 'id'}", ident
-        )
-    try:
-        kind = CommandKind(data["command"])
-    except ValueError:
-        valid = ", ".join(k.value for k in CommandKind)
-        return Received(None, raw, f"unknown command {data['command']!r}; valid: {valid}", ident)
-    try:
-        issued = dt.datetime.fromisoformat(str(data["issued_at"]))
-    except ValueError:
-        return Received(None, raw, f"issued_at {data['issued_at']!r} is not ISO 8601", ident)
-    if issued.tzinfo is None:
-        return Received(None, raw, "issued_at has no UTC offset", ident)
-    age = (now - issued).total_seconds()
-    if age > max_age_s:
-        return Received(
-            None, raw, f"expired: issued {age:.0f} s ago (limit {max_age_s:.0f} s)", ident
-        )
-    if age < -CLOCK_SKEW_S:
-        future = f"issued {-age:.0f} s in the future: check the sender's clock"
-        return Received(None, raw, future, ident)
-    return Received(Command(ident, kind, issued, str(data["source"])), raw, None, ident)
 
 
 class CommandInbox:

@@ -9,10 +9,10 @@ name (the names of the files in ``data/live`` are ``live/files.py``'s).
 Reading is strict: a document of another ``schema_version``, a missing field or a value of the
 wrong type raises :class:`StateSchemaError` naming the field. Fields with a default were added
 by a worker within version 1 (the STOP latch flags, the replay's end, ``broker_as_of``, the risk
-limits, a command's source and detail, the reconciliation's details, the book's risk report,
-the last rebalance's bindings, the data refresh, the market's hours): an older file may lack
-them. Times are ISO 8601 with their UTC offset (one without is taken as UTC); the equity
-points of a replay are session dates.
+limits, a command's source, detail and sleeve, the reconciliation's details, the book's risk
+report, the last rebalance's bindings, the data refresh, the market's hours, a book's sleeves):
+an older file may lack them. Times are ISO 8601 with their UTC offset (one without is taken
+as UTC); the equity points of a replay are session dates.
 """
 
 from __future__ import annotations
@@ -24,6 +24,12 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from quant_core.broker import OrderStatus, Side
+
+# Re-exported (``as``, for mypy): the cockpit reads a book's sleeves from here.
+from quant_core.live.book_status import BookStatus as BookStatus
+from quant_core.live.book_status import SleevePosition as SleevePosition
+from quant_core.live.book_status import SleeveState as SleeveState
+from quant_core.live.book_status import SleeveStatus as SleeveStatus
 from quant_core.live.state_fields import (
     BadValue,
     Row,
@@ -267,7 +273,7 @@ class Reconciliation(Row):
 class CommandAck(Row):
     """The worker's answer to one command: accepted or refused, and what came of it."""
 
-    OMIT_NONE: ClassVar[frozenset[str]] = frozenset({"source", "detail"})
+    OMIT_NONE: ClassVar[frozenset[str]] = frozenset({"source", "detail", "sleeve"})
 
     id: str | None  # None: a file with no readable id
     at: dt.datetime
@@ -276,6 +282,7 @@ class CommandAck(Row):
     source: str | None = None  # "risk" for the FLAT a breach sends
     result: str
     detail: Any = None  # what CANCEL and FLAT left (JSON)
+    sleeve: str | None = None  # the book's sleeve a HALT or RESUME was for
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,6 +313,7 @@ class DashboardState(Row):
     daily: tuple[DailyClose, ...] = ()  # one row per session close, oldest first (daily_close.py)
     refresh: DataRefresh | None = None  # the worker's own data refresh (live/refresh_watch.py)
     market: MarketHours | None = None  # today's session and the next (live/market_clock.py)
+    book: BookStatus | None = None  # a book's sleeves (live/book_status.py); None: no book
 
     def to_json(self) -> dict[str, Any]:
         """Return the document as written to ``dashboard_state.json``."""

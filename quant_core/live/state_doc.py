@@ -4,8 +4,10 @@
 read while connected when it is DISCONNECTED), positions, open orders, today's fills, the equity
 points, the risk limits, the schedule, the reconciliation, commands, errors, the book's risk
 report (``live/book_risk.py``), what shaped the last rebalance (from the journal), the data
-refresh and the market's hours (``live/upkeep.py``), as the
-typed :class:`~quant_core.live.state.DashboardState`.
+refresh and the market's hours (``live/upkeep.py``), and a book's sleeves (``book``: the
+:class:`~quant_core.live.book_status.BookStatus` of ``worker.book`` at the last close the book
+marked, null for a plain strategy), as the typed
+:class:`~quant_core.live.state.DashboardState`.
 :func:`publish` reads the broker and writes it.
 No secret is ever part of it.
 """
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from quant_core.broker import Account, Fill, Order, Position
 from quant_core.live import files
+from quant_core.live.book_status import BookStatus
 from quant_core.live.state import (
     FILLS_KEPT,
     AccountSummary,
@@ -136,7 +139,14 @@ def document(
         daily=tuple(worker.daily.rows),
         refresh=worker.upkeep.refresh_state(),
         market=worker.upkeep.market,
+        book=_book(worker),
     )
+
+
+def _book(worker: Worker) -> BookStatus | None:
+    # Each sleeve at the last close the book marked (its fills attributed through it): a
+    # replay never shows a close it has not reached, and no broker call is made for it.
+    return None if worker.book is None else worker.book.status()
 
 
 def _last_decision(worker: Worker) -> LastDecision | None:

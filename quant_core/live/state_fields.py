@@ -5,7 +5,9 @@ each key of the document is spelled once, as a field name in ``live/state.py``. 
 strict and names the field of any error (``positions[2].quantity``): a field with a default may
 be missing (a worker added it within the schema version); every other one must be there, of its
 type. ``None`` is allowed only where the type says ``| None``; a number that is not finite reads
-as None there.
+as None there. A plain frozen dataclass (not a :class:`Row`, such as
+``live/book_status.py``'s) is written and read by its fields the same way, except that a null
+``float`` field reads as NaN: the writer held NaN there (the document writes it as null).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import math
 import types
 import typing
 from collections.abc import Callable, Hashable, Mapping
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, fields, is_dataclass
 from enum import Enum
 from typing import Any, ClassVar, Self
 
@@ -84,6 +86,8 @@ def encode(value: Any) -> Any:
         return [encode(item) for item in value]
     if isinstance(value, Mapping):
         return {str(k): encode(v) for k, v in value.items()}
+    if is_dataclass(value) and not isinstance(value, type):  # one not written for the document
+        return {f.name: encode(getattr(value, f.name)) for f in fields(value)}
     return value
 
 
@@ -239,6 +243,8 @@ def reader(kind: Any) -> Reader:
         return lambda value: value
     if isinstance(kind, type) and issubclass(kind, Row):
         return kind.read
+    if isinstance(kind, type) and is_dataclass(kind):
+        return functools.partial(_read_object, kind, _plain_readers(kind))
     if isinstance(kind, type) and issubclass(kind, Enum):
         return _enum(kind)
     if kind in SIMPLE:
@@ -260,6 +266,39 @@ def _fields(cls: Any) -> tuple[tuple[str, Any, bool], ...]:
 def _readers(cls: Any) -> tuple[tuple[str, Reader, bool], ...]:
     # (name, reader, optional) per field: the readers built once per class.
     return tuple((name, reader(kind), optional) for name, kind, optional in _fields(cls))
+
+
+def _float_or_nan(value: object) -> float:
+    if value is None:
+        return math.nan
+    return float(SIMPLE[float](value))
+
+
+@functools.cache
+def _plain_readers(cls: Any) -> tuple[tuple[str, Reader, bool], ...]:
+    # A dataclass the document holds but does not define (live/book_status.py's): its floats
+    # cannot say "| None", so a null one (written from NaN by encode) reads back as NaN.
+    return tuple(
+        (name, _float_or_nan if kind is float else reader(kind), optional)
+        for name, kind, optional in _fields(cls)
+    )
+
+
+def _read_object(cls: Any, readers: tuple[tuple[str, Reader, bool], ...], data: object) -> Any:
+    # The JSON object ``data`` as ``cls``, field by field; a bad field raises with its path.
+    if not isinstance(data, dict):
+        raise BadValue(data, "an object")
+    values = {}
+    for name, read, optional in readers:
+        if name not in data:
+            if optional:
+                continue
+            raise BadValue(None, None).at(f".{name}")
+        try:
+            values[name] = read(data[name])
+        except BadValue as bad:
+            raise bad.at(f".{name}") from None
+    return cls(**values)
 
 
 class Row:
@@ -294,16 +333,5 @@ class Row:
     @classmethod
     def read(cls, data: object) -> Self:
         """Read the JSON object ``data``; a bad field raises :class:`BadValue` with its path."""
-        if not isinstance(data, dict):
-            raise BadValue(data, "an object")
-        values = {}
-        for name, read, optional in _readers(typing.cast(Hashable, cls)):
-            if name not in data:
-                if optional:
-                    continue
-                raise BadValue(None, None).at(f".{name}")
-            try:
-                values[name] = read(data[name])
-            except BadValue as bad:
-                raise bad.at(f".{name}") from None
-        return cls(**values)
+        row: Self = _read_object(cls, _readers(typing.cast(Hashable, cls)), data)
+        return row

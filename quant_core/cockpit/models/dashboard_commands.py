@@ -81,7 +81,8 @@ def command_views(
     views = []
     for c in list(sent)[-SENT_SHOWN:][::-1]:
         ident, kind = str(c.get("id", "")), str(c.get("command", "?"))
-        head = f"Sent {kind} id={ident}"
+        sleeve = f" (sleeve {c['sleeve']})" if c.get("sleeve") else ""
+        head = f"Sent {kind}{sleeve} id={ident}"
         ack = acks.get(ident)
         if ack is not None:
             detail = detail_text(ack.detail)
@@ -123,11 +124,12 @@ def show_resume(s: Status) -> bool:
 def button_notes(s: Status, max_age_s: float) -> dict[CommandKind, str]:
     """Return, per command, what its button does now, and what it will not do."""
     orders, positions = s.counts
-    cancel, flat, stop, resume = (
+    cancel, flat, stop, resume, halt = (
         CommandKind.CANCEL,
         CommandKind.FLAT,
         CommandKind.STOP,
         CommandKind.RESUME,
+        CommandKind.HALT,
     )
     if s.running and s.state is WorkerState.DISCONNECTED:
         return {
@@ -138,6 +140,8 @@ def button_notes(s: Status, max_age_s: float) -> dict[CommandKind, str]:
             stop: "Ends the worker process now, touching no order or position. Latches. "
             "Asks first.",
             resume: "Lets the strategy trade again once the worker is reconnected.",
+            halt: "Stops one sleeve deciding, at once (no broker needed); the other sleeves "
+            "trade on once reconnected.",
         }
     if s.running:
         lift = (
@@ -153,6 +157,8 @@ def button_notes(s: Status, max_age_s: float) -> dict[CommandKind, str]:
             stop: "Ends the worker process: orders and positions stay as they are. Latches: "
             "started again, the worker comes up STOPPED until RESUME. Asks first.",
             resume: lift,
+            halt: "Stops one sleeve deciding: it holds its positions and places no order; the "
+            "other sleeves trade on. FLAT and STOP stay account-wide.",
         }
     within = f"a worker started within {max_age_s:g} s (live.command_max_age_s)"
     late = "a later one refuses it as expired"
@@ -168,6 +174,7 @@ def button_notes(s: Status, max_age_s: float) -> dict[CommandKind, str]:
             flat: unknown.format(now="goes flat and stays HALTED"),
             stop: unknown.format(now="stops"),
             resume: unknown.format(now="trades again"),
+            halt: unknown.format(now="halts the sleeve"),
         }
     ended = (
         "The worker is already STOPPED and its process has exited: nothing to stop. "
@@ -182,6 +189,7 @@ def button_notes(s: Status, max_age_s: float) -> dict[CommandKind, str]:
         stop: ended + f"Sent anyway, it waits in the queue: {within} stops at once; {late}.",
         resume: f"No worker is running: RESUME waits in the queue: {within} trades again; "
         f"{late}. Or start run_live_strategy.py with --resume.",
+        halt: f"No worker is running: HALT waits in the queue: {within} halts the sleeve; {late}.",
     }
 
 

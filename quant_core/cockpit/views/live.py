@@ -8,7 +8,8 @@ status ``views/live_data.py`` draws the worker's data refresh and the market's h
 fragment of its own; below them ``views/live_history.py`` draws the history since the worker's
 start (every fill, realised P&L per position, the live equity over the backtest) in a slower
 fragment of its own. The buttons sit above the details, outside any fragment,
-and act through ``on_click`` callbacks; FLAT and STOP open a confirmation dialog driven by a
+and act through ``on_click`` callbacks (a book's per-sleeve HALT and RESUME under them, with its
+sleeves' tables: ``views/live_sleeves.py``); FLAT and STOP open a confirmation dialog driven by a
 session-state flag. When the worker's liveness or state changes, a fragment asks for one full
 rerun so the buttons' captions follow; widget state and an open dialog survive it.
 """
@@ -26,7 +27,7 @@ from quant_core.cockpit.charts.equity import live_equity_figure
 from quant_core.cockpit.models import dashboard as board
 from quant_core.cockpit.models import dashboard_commands as cmds
 from quant_core.cockpit.tables import live_tables as tables
-from quant_core.cockpit.views import live_data, live_history, live_risk
+from quant_core.cockpit.views import live_data, live_history, live_risk, live_sleeves
 from quant_core.errors import OperationalError
 from quant_core.live.files import CommandKind, send_command
 
@@ -63,16 +64,18 @@ def _follow(current: board.Status) -> None:
 # ----------------------------------------------------------------------------- commands
 
 
-def _send(kind: str) -> None:
+def _send(kind: str, sleeve: str | None = None) -> None:
     # Queued as a file of its own: it never waits for, nor replaces, an earlier command.
     try:
-        command = send_command(live_dir, kind, source="cockpit")
+        command = send_command(live_dir, kind, source="cockpit", sleeve=sleeve)
     except OperationalError as exc:
         st.session_state[SEND_ERROR] = cmds.not_sent_text(kind, exc, _now())
         return
     st.session_state.pop(SEND_ERROR, None)
     sent = {"id": command.id, "command": str(command.command)}
     sent["issued_at"] = command.issued_at.isoformat()
+    if sleeve is not None:
+        sent["sleeve"] = sleeve
     st.session_state[SENT] = cmds.track(st.session_state.get(SENT, []), sent)
 
 
@@ -178,6 +181,7 @@ if cmds.show_resume(outer):
         st.caption(fmt.md(notes[CommandKind.RESUME]))
 if st.session_state.get(SEND_ERROR):
     _show(board.Message("error", st.session_state[SEND_ERROR]))
+live_sleeves.render(live_dir, every, _send, notes[CommandKind.HALT])  # a book's sleeves only
 
 
 def _formats(formats: dict[str, str]) -> dict[str, Any]:

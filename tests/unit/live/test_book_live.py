@@ -364,3 +364,14 @@ def test_a_book_decision_at_t_sees_data_through_t_minus_1_only(
     np.testing.assert_array_equal(whole.orders, truncated.orders)
     np.testing.assert_array_equal(whole.requests, truncated.requests)
     assert [a[:6] for a in whole.allocations] == [a[:6] for a in truncated.allocations]
+
+
+def test_a_sleeve_halt_and_resume_outlive_a_restart(desk: Desk) -> None:
+    desk.run(12, 20)
+    desk.planner.live.halt("mom", "HALT cmd-1")
+    desk.planner = desk.new_planner()
+    assert desk.planner.live.halted("mom")
+    assert desk.planner.live.status().sleeves[0].reason == "HALT cmd-1"
+    desk.planner.live.resume("mom")
+    desk.planner = desk.new_planner()
+    assert not desk.planner.live.halted("mom")

@@ -35,7 +35,11 @@ from tests.unit.live.test_files import NOW, _raw
         (_raw(id=None), "missing or empty field(s): id", None),
         (_raw(id=""), "missing or empty field(s): id", None),  # present but empty
         (_raw(command=None, source=None), "missing or empty field(s): command, source", "abc"),
-        (_raw(command="BUY"), "unknown command 'BUY'; valid: CANCEL, FLAT, STOP, RESUME", "abc"),
+        (
+            _raw(command="BUY"),
+            "unknown command 'BUY'; valid: CANCEL, FLAT, STOP, RESUME, HALT",
+            "abc",
+        ),
         (_raw(issued_at="soon"), "issued_at 'soon' is not ISO 8601", "abc"),
         (_raw(issued_at="2026-11-22T14:30:00"), "issued_at has no UTC offset", "abc"),
         # 14:28:59 is 61 s before 14:30:00; the limit is 60 s.
