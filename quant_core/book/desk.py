@@ -13,8 +13,9 @@ the same steps in both drivers:
 - :meth:`BookDesk.net`: one order per symbol (:func:`~quant_core.book.netting.net_orders`);
 - :meth:`BookDesk.settle`: what the account filled, attributed back to the sleeves
   (:func:`~quant_core.book.netting.attribute`); an order no sleeve asked for (the account's
-  own stop or breach) goes to the sleeves holding the name, by their shares. The account's cash
-  is the truth: the rounding of sums taken in another order goes to the sleeve that moved most.
+  own stop, breach or FLAT) goes to the sleeves holding the name, by their shares (beyond them:
+  no sleeve's, its cash to the reserve). The account's cash is the truth: the rounding of sums
+  taken in another order goes to the sleeve that moved most.
 """
 
 from __future__ import annotations
@@ -148,34 +149,47 @@ class BookDesk:
         """Attribute the fills of row ``t`` to the sleeves and book them; return the attribution.
 
         ``orders`` the account sent; ``account_orders`` a bool per symbol: the order was the
-        account's own (a stop or a breach), not the sleeves'. ``filled``, ``prices`` and
+        account's own (a stop, a breach, a FLAT), not the sleeves'. ``filled``, ``prices`` and
         ``commissions`` per symbol (``prices``: the fill's, else the session's, NaN for none);
-        ``cash_change`` the account's cash change of the batch, to the last bit.
+        ``cash_change`` the account's cash change of the batch, to the last bit. What an order
+        of the account's own moves beyond the sleeves' shares (a position held before the book
+        began) is no sleeve's: its cash goes to the reserve.
         """
         ordered = orders != 0
         by_holdings = ordered & ((net_orders(requests) == 0) | account_orders)
-        requests = self._by_holdings(requests, orders, by_holdings)
-        share = attribute(requests, filled, prices, commissions, fractional=fractional)
+        rows = self._by_holdings(requests, orders, by_holdings)
+        whole = attribute(rows, filled, prices, commissions, fractional=fractional)
+        share = Attribution(whole.shares[:-1], whole.commissions[:-1], whole.cash[:-1])
+        outside = float(whole.cash[-1])
         self.accounts.apply(share)
+        self.accounts.reserve += outside
         self.guard.fill(t, share.shares, prices)
-        residual = cash_change - float(share.cash.sum())
-        self.accounts.cash[int(np.argmax(np.abs(share.cash)))] += residual
+        residual = cash_change - float(share.cash.sum()) - outside
+        if share.cash.any():  # the rounding of sums taken in another order
+            self.accounts.cash[int(np.argmax(np.abs(share.cash)))] += residual
+        else:
+            self.accounts.reserve += residual
         return share
 
     def _by_holdings(
         self, requests: np.ndarray, orders: np.ndarray, where: np.ndarray
     ) -> np.ndarray:
-        # An order no sleeve asked for: the sleeves holding the name take it in proportion to
-        # their shares (all of it for a position closed); a name no sleeve holds, the first.
+        # The requests with a last row: what is no sleeve's. An order no sleeve asked for that
+        # closes the sleeves' position: each sleeve asks to close what it holds (a partial fill
+        # is shared in proportion, in whole shares if so); beyond their shares, or an order
+        # that does not close them, is no sleeve's.
+        k, n = requests.shape
+        out = np.vstack([requests, np.zeros(n)])
         if not where.any():
-            return requests
-        out = requests.copy()
+            return out
         held = self.accounts.positions[:, where]
         total = held.sum(axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            part = np.where(total != 0, held * (orders[where] / total), 0.0)
-        part[0] = np.where(total == 0, orders[where], part[0])
-        out[:, where] = part
+        order = orders[where]
+        closing = (total != 0) & (np.sign(order) == -np.sign(total))
+        part = np.where(closing, -held, 0.0)
+        beyond = closing & (np.abs(order) > np.abs(total))
+        out[:k, where] = part
+        out[k, where] = np.where(closing, np.where(beyond, order + total, 0.0), order)
         return out
 
 

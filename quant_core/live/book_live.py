@@ -43,7 +43,7 @@ from quant_core.data.panels import MarketData
 from quant_core.errors import ConfigError
 from quant_core.live import book_schedule
 from quant_core.live.book_memory import BookDecision, BookMemory, Pending
-from quant_core.live.book_settle import SessionFills, session_fills
+from quant_core.live.book_settle import SessionBatch, SessionFills, session_fills
 from quant_core.live.book_status import BookStatus
 from quant_core.live.book_view import book_status
 from quant_core.live.journal_book import AllocationRow, FillRow, RequestRow
@@ -104,11 +104,32 @@ class LiveBook:
         return book_schedule.due(self.sessions, m.anchors[k], m.last[k], t, rule)
 
     def needs(self, t: int) -> bool:
-        """Return whether the book decides at row ``t``: a sleeve is due, or its limits act."""
+        """Return whether the book decides at row ``t``.
+
+        A sleeve is due, its limits act, or the book's decision for that session was saved
+        and its orders not sent (:meth:`replan`).
+        """
         session = pd.Timestamp(self.sessions[t]).date()
-        if self.memory.decided is not None and self.memory.decided >= session:
-            return False
+        if self.unsent(session):
+            return True
         return self.desk.guard.active or any(self.sleeve_due(k, t) for k in range(len(self.names)))
+
+    def unsent(self, session: dt.date) -> bool:
+        """Return whether the book decided ``session`` and nothing of it is settled yet."""
+        pending = self.memory.pending.get(session)
+        return self.memory.decided == session and pending is not None and not pending.settled
+
+    def replan(self, session: dt.date, positions: np.ndarray) -> BookDecision | None:
+        """Return the decision already made for ``session``, netted again; None if none.
+
+        A worker stopped between saving a decision and sending its orders (or asked again the
+        same session) sends that decision, not a new one: the allocation and the sleeves' exits
+        it took are not taken twice.
+        """
+        if not self.unsent(session):
+            return None
+        requests = self.memory.pending[session].requests.copy()
+        return BookDecision(session, self.desk.net(requests, positions), requests, [])
 
     def next_due(self, today: dt.date, horizon: int = 70) -> dt.date | None:
         """Return the first session on or after ``today`` a sleeve rebalances on."""
@@ -121,13 +142,20 @@ class LiveBook:
     # ----------------------------------------------------------------------------- decide
 
     def decide(
-        self, t: int, marks: np.ndarray, positions: np.ndarray, gone: np.ndarray
+        self,
+        t: int,
+        marks: np.ndarray,
+        positions: np.ndarray,
+        gone: np.ndarray,
+        *,
+        force: bool = False,
     ) -> BookDecision:
         """Return the book's orders for the session at row ``t`` (data through t-1).
 
         ``marks`` the closes of T-1 (forward-filled); ``positions`` the account's shares;
-        ``gone`` the symbols treated as gone at ``t``. Mutates the sleeves' schedules, the
-        allocation and the limits' pending exits: :meth:`commit` saves them with the requests.
+        ``gone`` the symbols treated as gone at ``t``; ``force``: every sleeve past its warm-up
+        decides (a forced rebalance). Mutates the sleeves' schedules, the allocation and the
+        limits' pending exits: :meth:`commit` saves them with the requests.
         """
         m, desk, k_all = self.memory, self.desk, range(len(self.names))
         session = pd.Timestamp(self.sessions[t]).date()
@@ -135,7 +163,7 @@ class LiveBook:
             m.history, m.flows = np.zeros((1, len(self.names))), np.zeros((1, len(self.names)))
             m.marked = pd.Timestamp(self.sessions[t - 1]).date()
         exits, _ = desk.guard.exits(desk.accounts.positions)
-        due = [self.sleeve_due(k, t) for k in k_all]
+        due = [self.sleeve_due(k, t) or (force and t >= self.starts[k]) for k in k_all]
         allocations: list[AllocationRow] = []
         if any(due) and book_schedule.due(
             self.sessions, m.alloc_anchor, m.allocated, t, self.book.allocation.rebalance
@@ -217,8 +245,13 @@ class LiveBook:
         to the sleeves holding the name.
         """
         requests = decision.requests.copy()
+        sent = np.asarray(sent, dtype=float)
+        before = self.memory.pending.get(decision.session)
+        if before is not None:  # asked again: what the first plan ordered stays its own
+            skipped = skipped & (before.orders == 0)
+            sent = np.where(before.orders != 0, before.orders, sent)
         requests[:, skipped] = 0.0
-        self.memory.pending[decision.session] = Pending(requests, np.asarray(sent, dtype=float))
+        self.memory.pending[decision.session] = Pending(requests, sent)
         symbols = self.data.symbols
         k, j = np.nonzero(requests)
         return [
@@ -258,60 +291,90 @@ class LiveBook:
         return rows, execs, events
 
     @staticmethod
-    def _waiting(by_session: dict[dt.date, SessionFills]) -> set[str]:
+    def _waiting(by_session: dict[dt.date, SessionBatch]) -> set[str]:
         return {e for batch in by_session.values() for e in batch.execs}
 
     def _settle(
-        self, session: dt.date, batch: SessionFills | None, closes: np.ndarray
+        self, session: dt.date, batch: SessionBatch | None, closes: np.ndarray
     ) -> list[FillRow]:
-        n = len(self.data.symbols)
-        t = self.row(session)
+        # The session's executions: first the book's orders' (on the sleeves' requests, with
+        # the crossings at its open), then the account's stops in names the book did not
+        # order, then the others (FLAT): those two to the sleeves holding the name.
+        n, t = len(self.data.symbols), self.row(session)
         pending = self.memory.pending.get(session)
-        requests = np.zeros((len(self.names), n)) if pending is None else pending.requests
-        orders = np.zeros(n) if pending is None else pending.orders
-        if pending is not None and pending.settled:  # late: only what was ordered and not got
-            requests = np.where(orders != 0, requests, 0.0)
-        elif batch is None and not requests.any():
+        if pending is None and batch is None:
             return []
-        filled = np.zeros(n) if batch is None else batch.filled
-        commissions = np.zeros(n) if batch is None else batch.commissions
+        none = np.zeros(n)
+        empty = SessionFills(none, np.full(n, np.nan), none, none, ())
+        ours = empty if batch is None else batch.strategy
+        prices = self._session_prices(t, closes)
+        rows: list[FillRow] = []
+        booked = np.zeros(n, dtype=bool)
+        if pending is not None:
+            requests, orders = pending.requests, pending.orders
+            booked = orders != 0
+            if pending.settled:  # late: what filled now, within what was asked and not got
+                net = requests.sum(axis=0)
+                booked &= (ours.filled * net > 0) & (np.abs(ours.filled) <= np.abs(net) + 1e-9)
+                requests = np.where(booked, requests, 0.0)
+                orders = np.where(booked, orders, 0.0)
+            got, share = self._attribute(t, session, requests, orders, ours.only(booked), prices)
+            rows += got
+            pending.requests = pending.requests - share
+            pending.settled = True
+        for fills in (ours.only(~booked), empty if batch is None else batch.other):
+            if fills.filled.any() or fills.cash.any():
+                zero = np.zeros((len(self.names), n))
+                rows += self._attribute(t, session, zero, fills.filled, fills, prices)[0]
+        return rows
+
+    def _session_prices(self, t: int, closes: np.ndarray) -> np.ndarray:
+        # The open of row t, or a gone symbol's last close: where the sleeves' requests cross.
+        n = len(self.data.symbols)
         opens = self.data.panels["open"][t] if t < len(self.data.dates) else np.full(n, np.nan)
         exit_at = np.where(self.gone(t), closes[t - 1], np.nan)
         prices = np.where(np.isfinite(opens), opens, exit_at)
-        prices = np.where(np.isfinite(prices) & (prices > 0), prices, np.nan)
-        if batch is not None:
-            prices = np.where(filled != 0, batch.prices, prices)
-        account = (filled != 0) & (orders == 0)
+        return np.where(np.isfinite(prices) & (prices > 0), prices, np.nan)
+
+    def _attribute(
+        self,
+        t: int,
+        session: dt.date,
+        requests: np.ndarray,
+        orders: np.ndarray,
+        fills: SessionFills,
+        prices: np.ndarray,
+    ) -> tuple[list[FillRow], np.ndarray]:
+        # One batch through the desk; ``orders`` all-requests-zero: the account's own.
+        idle = (fills.filled == 0) & (fills.cash != 0)  # bought and sold back: no shares left
+        self.desk.accounts.reserve += float(fills.cash[idle].sum())
+        px = np.where(fills.filled != 0, fills.prices, prices)
         share = self.desk.settle(
             t,
             requests,
-            np.where(orders != 0, orders, filled),
-            account,
-            filled,
-            prices,
-            commissions,
-            0.0 if batch is None else batch.cash_change,
+            orders,
+            (fills.filled != 0) & ~requests.any(axis=0),
+            fills.filled,
+            px,
+            np.where(idle, 0.0, fills.commissions),
+            float(fills.cash[~idle].sum()),
             fractional=self.fractional,
         )
-        if pending is not None:
-            pending.requests = requests - share.shares
-            pending.settled = True
         k, j = np.nonzero((share.shares != 0) | (share.commissions != 0))
         symbols, shares = self.data.symbols, share.shares
-        return [
+        rows = [
             (
                 session,
                 self.names[a],
                 str(symbols[b]),
                 float(shares[a, b]),
-                float(prices[b]),
+                float(px[b]),
                 float(share.commissions[a, b]),
-                float(
-                    -(shares[a, b] * prices[b] if shares[a, b] else 0.0) - share.commissions[a, b]
-                ),
+                float(-(shares[a, b] * px[b] if shares[a, b] else 0.0) - share.commissions[a, b]),
             )
             for a, b in zip(k.tolist(), j.tolist(), strict=True)
         ]
+        return rows, share.shares
 
     def _mark(self, t: int, closes: np.ndarray) -> list[str]:
         m, accounts = self.memory, self.desk.accounts

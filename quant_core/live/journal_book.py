@@ -118,6 +118,20 @@ class BookRecords:
         )
         return frame
 
+    def journaled(self, execs: list[str]) -> set[str]:
+        """Return those of ``execs`` (execution ids) the journal holds."""
+        if not execs:
+            return set()
+        frame = pd.DataFrame({"exec_id": sorted(set(execs))})
+        self.con.register("asked_execs", frame)
+        try:
+            rows = self.con.execute(
+                "SELECT DISTINCT a.exec_id FROM asked_execs a JOIN fills f USING (exec_id)"
+            ).fetchall()
+        finally:
+            self.con.unregister("asked_execs")
+        return {str(r[0]) for r in rows}
+
     def fill_count(self) -> int:
         """Return how many executions the journal holds (a cheap test for new ones)."""
         return int(self.con.execute("SELECT count(*) FROM fills").fetchall()[0][0])
