@@ -4,7 +4,7 @@ From the state's ``book`` (a :class:`~quant_core.live.book_status.BookStatus`, N
 running a plain strategy). Units: dollars; ``drawdown`` is a fraction below the sleeve's peak
 net asset value and ``weight`` the last allocation's fraction of the book, both shown in percent
 (``100 x fraction``). A figure the worker could not compute (written as null, read as NaN) is
-shown empty, never as zero.
+shown as a blank (Streamlit draws a grey "None"), never as zero.
 """
 
 from __future__ import annotations
