@@ -159,6 +159,11 @@ def worker(tmp_path: Path) -> Worker:
     return built
 
 
+def _live(worker: Worker) -> LiveBook:
+    assert worker.book is not None  # a worker started with a book
+    return worker.book
+
+
 def _send(worker: Worker, kind: str, sleeve: str | None = None) -> str:
     command = send_command(worker.live_dir, kind, source="test", now=worker.wall(), sleeve=sleeve)
     worker.heartbeat()
@@ -181,7 +186,7 @@ def _sleeves(worker: Worker) -> dict[str, dict[str, Any]]:
 
 
 def test_halt_stops_one_sleeve_and_leaves_the_worker_and_the_others(worker: Worker) -> None:
-    book = worker.book
+    book = _live(worker)
     reason = worker.reason
 
     ident = _send(worker, "HALT", "mom")
@@ -209,7 +214,9 @@ def test_a_halted_sleeve_requests_nothing_while_the_others_trade(worker: Worker)
     _send(worker, "HALT", "mom")
     data, n = worker.data, len(worker.data.symbols)
 
-    decision = worker.book.decide(1, data.panels["close"][0], np.zeros(n), np.zeros(n, dtype=bool))
+    decision = _live(worker).decide(
+        1, data.panels["close"][0], np.zeros(n), np.zeros(n, dtype=bool)
+    )
 
     mom, rev = decision.requests
     assert not mom.any()
@@ -222,7 +229,7 @@ def test_resume_of_a_sleeve_lifts_its_halt_only(worker: Worker) -> None:
 
     _send(worker, "RESUME", "mom")
 
-    assert not worker.book.halted("mom")
+    assert not _live(worker).halted("mom")
     assert worker.state is WorkerState.HALTED  # the account's halt stays
     assert (worker.live_dir / HALT_FILE).exists()
     ack = _ack(worker)
@@ -241,7 +248,7 @@ def test_resume_without_a_sleeve_leaves_a_halted_sleeve_halted(worker: Worker) -
 
     assert worker.state is WorkerState.RUNNING  # today's RESUME
     assert not (worker.live_dir / HALT_FILE).exists()
-    assert worker.book.halted("mom")
+    assert _live(worker).halted("mom")
     assert _ack(worker)["result"] == "resumed: the strategy trades again"
     assert "sleeve" not in _ack(worker)
 
@@ -268,7 +275,7 @@ def test_a_sleeve_halts_in_any_worker_state(worker: Worker, state: WorkerState) 
 
     _send(worker, "HALT", "rev")
 
-    assert worker.book.halted("rev")
+    assert _live(worker).halted("rev")
     assert worker.state is state
     assert worker.reason == "test"
     assert _ack(worker)["accepted"] is True
@@ -288,8 +295,8 @@ def test_an_unknown_sleeve_is_refused_and_the_worker_carries_on(
     assert ack["sleeve"] == "momentum"
     assert ack["result"] == "refused: unknown sleeve 'momentum'; the book's sleeves: mom, rev"
     assert log_has(caplog, "unknown sleeve 'momentum'", logging.WARNING)
-    assert not worker.book.halted("mom")
-    assert not worker.book.halted("rev")
+    assert not _live(worker).halted("mom")
+    assert not _live(worker).halted("rev")
     assert worker.state is WorkerState.RUNNING
     _send(worker, "HALT", "mom")  # the next command is taken as usual
     assert _ack(worker)["result"] == HALTED
@@ -326,7 +333,7 @@ def test_malformed_sleeve_commands_are_refused_and_audited(worker: Worker) -> No
     assert flat["accepted"] is False
     assert "FLAT takes no sleeve (sleeve 'mom')" in flat["result"]
     assert worker.state is WorkerState.RUNNING  # no FLAT was executed
-    assert not worker.book.halted("mom")
+    assert not _live(worker).halted("mom")
     audit = [json.loads(line) for line in (worker.live_dir / AUDIT_FILE).read_text().splitlines()]
     assert [(a["id"], a["accepted"]) for a in audit[-2:]] == [("h1", False), ("f1", False)]
     assert list((worker.live_dir / INBOX).glob("*.json")) == []  # each taken once
@@ -347,6 +354,6 @@ def test_the_state_file_holds_the_books_sleeves(worker: Worker) -> None:
 
     assert state is not None
     assert state.book is not None
-    assert state.book == worker.book.status()
+    assert state.book == _live(worker).status()
     held = {s.name: {p.symbol for p in s.positions} for s in state.book.sleeves}
     assert held == {"mom": {"A", "B"}, "rev": {"C"}}
