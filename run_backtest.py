@@ -13,6 +13,8 @@ Examples
     python run_backtest.py --report-only 20100820T000000Z-momentum-0a1b2c3d-4e5f
                                                 # the report of a run stored before (no backtest)
     python run_backtest.py --book config/books/core.yaml      # several sleeves, one account
+    python run_backtest.py --sweep research/mom_grid.yaml     # many configurations, on Dask
+    python run_backtest.py --sweep research/mom_grid.yaml --scheduler tcp://10.0.0.5:8786
 
 Exit codes: 0 ok, 1 data error, 2 usage or configuration error, 3 unexpected error, 4 strategy
 error (its weights break the strategy contract, or ``fitted`` has no stored, accepted model).
@@ -79,8 +81,21 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         metavar="RUN_ID",
         help="write the HTML tearsheet of a stored run (no backtest)",
     )
+    parser.add_argument(
+        "--sweep",
+        type=Path,
+        metavar="PATH",
+        help="run a sweep file (research/*.yaml: a grid or a random search) on a Dask cluster",
+    )
+    parser.add_argument(
+        "--scheduler", metavar="ADDRESS", help="--sweep: a running Dask scheduler (tcp://...)"
+    )
+    parser.add_argument(
+        "--workers", type=int, metavar="N", help="--sweep: local worker processes (default: cores)"
+    )
     cli.add_set_option(parser)
     args = parser.parse_args(argv)
+    _check_sweep(parser, args)
     if args.book is not None:  # each sleeve names its own strategy and params
         clashing = [
             flag
@@ -114,6 +129,64 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                 f"{', '.join(ignored)} would be ignored (--set paths.data_dir=... still applies)"
             )
     return args
+
+
+def _check_sweep(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    # A flag that would be ignored is refused (exit 2), never silently dropped.
+    if args.sweep is None:
+        if args.scheduler or args.workers is not None:
+            parser.error("--scheduler and --workers go with --sweep only")
+        return
+    clashing = [
+        flag
+        for flag, value in (
+            ("--strategy", args.strategy),
+            ("--param", args.param),
+            ("--book", args.book),
+            ("--start", args.start),
+            ("--end", args.end),
+            ("--report", args.report),
+            ("--report-only", args.report_only),
+        )
+        if value
+    ]
+    if clashing:
+        parser.error(
+            f"--sweep runs what its file names (strategy, grid, period): {', '.join(clashing)} "
+            "cannot go with it"
+        )
+    if args.scheduler and args.workers is not None:
+        parser.error("--workers starts a local cluster; a --scheduler has its own workers")
+    if args.workers is not None and args.workers < 1:
+        parser.error("--workers needs at least 1")
+
+
+def _sweep(args: argparse.Namespace, console: Console) -> int:
+    from config import load_config
+    from config.sweep import load_sweep
+    from quant_core.sweeps.report import progress_bar, sweep_json, sweep_table
+    from quant_core.sweeps.runner import run_sweep
+
+    spec = load_sweep(args.sweep)
+    extra = tuple(args.set)
+    cli.prepare("backtest", extra)  # the run's config errors (exit 2) and log level, first
+    with progress_bar(enabled=not args.json) as progress:
+        run = run_sweep(
+            spec,
+            lambda overrides: load_config("backtest", overrides),
+            path=args.sweep,
+            extra=extra,
+            scheduler=args.scheduler,
+            workers=args.workers,
+            progress=progress,
+        )
+    summary = sweep_json(run, spec.objective)
+    if args.json:
+        sys.stdout.write(json.dumps(summary, default=str, allow_nan=False) + "\n")
+    else:
+        console.print(sweep_table(summary))
+        console.print(f"Catalogue: {run.catalogue} (sweep {run.sweep_id})", soft_wrap=True)
+    return cli.ExitCode.OK
 
 
 def _overrides(args: argparse.Namespace) -> list[str]:
@@ -191,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.list_constructions:
             console.print(report.constructions_table())
             return cli.ExitCode.OK
+        if args.sweep is not None:
+            return _sweep(args, console)
         cfg = cli.prepare("backtest", _overrides(args))
         if args.report_only:
             # A run id, never a path: run_folder refuses "../x" and names a missing run.

@@ -30,6 +30,7 @@ FLOORS: list[set[str]] = [
     {"strategies", "scanners"},  # a strategy's weights; a sleeve's universe (data through T-1)
     {"book"},  # sleeves, allocation, netting, attribution: both drivers drive it
     {"backtest", "live", "ib", "book_setup"},  # book_setup: a book made ready, for both
+    {"sweeps"},  # many backtests on a Dask cluster, their catalogue
     {"cockpit"},
 ]
 # External libraries only some parts may import: library -> components allowed.
@@ -37,7 +38,10 @@ EXCLUSIVE = {
     "streamlit": {"cockpit"},
     "ib_async": {"ib"},
     "ib_insync": {"ib"},
-    "duckdb": {"data", "backtest.results", "live.journal"},
+    "duckdb": {"data", "backtest.results", "live.journal", "sweeps.catalogue"},
+    "dask": {"sweeps"},
+    "distributed": {"sweeps"},
+    "optuna": {"sweeps"},
     "apprise": {"alerts"},
     "quantstats": {"backtest.tearsheet"},
 }

@@ -1,0 +1,232 @@
+"""A sweep file: one strategy, a parameter grid or a random search, an objective, a period.
+
+::
+
+    sweep:
+      strategy: momentum
+      grid: {lookback: [20, 60, 126], top_quantile: [0.1, 0.2]}
+      set: {strategy.rebalance: 21}        # config overrides shared by every configuration
+      objective: sharpe                    # a metric of a single run's --json "metrics"
+      period: {start: 2009-10-01, end: 2010-08-20}
+
+or ``search: {method: random, trials: 200, seed: 7, space: {lookback: {int: [10, 250]},
+top_quantile: {float: [0.05, 0.5]}}}`` instead of ``grid``. :func:`load_sweep` reads and checks
+the file; :func:`configurations` expands it into the configurations to run, each with its
+parameters and the ``section.key=value`` overrides that make its run config. Every parameter
+must be one of the strategy's (an unknown one is named with the valid ones, and nothing runs)
+and every configuration's parameters must validate (the message names the configuration).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from config.yaml_file import parse_yaml_file
+from quant_core.errors import ConfigError
+from quant_core.strategies import STRATEGIES, build_strategy
+
+__all__ = ["Configuration", "SweepConfig", "configurations", "load_sweep", "sweep_digest"]
+
+MAX_CONFIGURATIONS = 1_000_000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Range(_Strict):
+    """A search dimension: integers or floats in ``[lo, hi]`` (``log`` for a log-uniform draw)."""
+
+    int: tuple[int, int] | None = None
+    float: tuple[float, float] | None = None
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _one(self) -> Range:
+        if (self.int is None) == (self.float is None):
+            raise ValueError("give one of int: [lo, hi] or float: [lo, hi]")
+        lo, hi = self.int or self.float or (0, 0)
+        if lo > hi or (self.log and lo <= 0):
+            raise ValueError(f"[{lo}, {hi}] is not a range (lo <= hi; log needs lo > 0)")
+        return self
+
+
+class Search(_Strict):
+    """A random search: ``trials`` draws from ``space`` with ``seed``."""
+
+    method: Literal["random"] = "random"
+    trials: int = Field(gt=0, le=MAX_CONFIGURATIONS)
+    seed: int = 0
+    space: dict[str, Range | list[Any]] = Field(min_length=1)
+
+
+class Period(_Strict):
+    """The span every configuration runs over (any calendar dates)."""
+
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+
+class SweepConfig(_Strict):
+    """A sweep file's ``sweep:`` section (module docstring)."""
+
+    name: str = Field(min_length=1)
+    strategy: str = Field(min_length=1)
+    grid: dict[str, list[Any]] | None = None
+    search: Search | None = None
+    set: dict[str, Any] = Field(default_factory=dict)
+    objective: str = "sharpe"
+    maximize: bool = True
+    period: Period = Field(default_factory=Period)
+    keep: int = Field(default=10, ge=0, description="full equity curves kept: the best N")
+    batch: int = Field(default=0, ge=0, description="configurations per task; 0: chosen")
+
+    @model_validator(mode="after")
+    def _space(self) -> SweepConfig:
+        if (self.grid is None) == (self.search is None):
+            raise ValueError("give one of grid (every combination) or search (random draws)")
+        if self.grid is not None and any(not v for v in self.grid.values()):
+            raise ValueError("every grid parameter needs at least one value")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Configuration:
+    """One configuration: its key (canonical JSON of its params), params and overrides."""
+
+    key: str
+    params: dict[str, Any]
+    overrides: tuple[str, ...]
+
+
+def load_sweep(path: Path) -> SweepConfig:
+    """Read and check the sweep file ``path`` (a top-level ``sweep:`` mapping).
+
+    Raises
+    ------
+    ConfigError
+        Missing, unreadable or malformed file, or a wrong value: the message names the file
+        and the dotted field; an unknown strategy or parameter is named with the valid ones.
+    """
+    path = Path(path)
+    try:
+        raw = parse_yaml_file(path)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such sweep file") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("sweep"), dict):
+        raise ConfigError(f"{path}: a sweep file needs a top-level `sweep:` mapping")
+    body = {"name": path.stem, **raw["sweep"]}
+    try:
+        spec = SweepConfig.model_validate(body)
+    except ValidationError as exc:
+        lines = [
+            f"{path}: sweep.{'.'.join(str(p) for p in e['loc'])}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        ]
+        raise ConfigError("\n".join(lines)) from None
+    _check_names(path, spec)
+    return spec
+
+
+def _check_names(path: Path, spec: SweepConfig) -> None:
+    if spec.strategy not in STRATEGIES.items:
+        known = ", ".join(sorted(STRATEGIES.items))
+        raise ConfigError(f"{path}: sweep.strategy: unknown strategy {spec.strategy!r} ({known})")
+    fields = STRATEGIES.items[spec.strategy].Params.model_fields
+    names = spec.grid or (spec.search.space if spec.search else {})
+    for name in names:
+        if name not in fields:
+            where = "grid" if spec.grid is not None else "search.space"
+            raise ConfigError(
+                f"{path}: sweep.{where}.{name}: {spec.strategy} has no parameter {name!r}; "
+                f"its parameters: {', '.join(fields)}"
+            )
+
+
+def configurations(spec: SweepConfig, path: Path | str = "sweep") -> list[Configuration]:
+    """Return every configuration of ``spec``, each validated by building its strategy.
+
+    Raises
+    ------
+    ConfigError
+        A configuration's parameters do not validate (it is named), or too many of them.
+    """
+    if spec.grid is not None:
+        names = list(spec.grid)
+        count = int(np.prod([len(v) for v in spec.grid.values()], dtype=float))
+        if count > MAX_CONFIGURATIONS:
+            raise ConfigError(f"{path}: sweep.grid: {count:,} configurations (at most 1,000,000)")
+        combos = [
+            dict(zip(names, values, strict=True))
+            for values in itertools.product(*spec.grid.values())
+        ]
+    elif spec.search is not None:
+        combos = _draws(spec.search)
+    else:  # the model's rule: one of the two
+        raise ConfigError(f"{path}: sweep: give one of grid or search")
+    out: dict[str, Configuration] = {}
+    base = _base_overrides(spec)
+    for params in combos:
+        key = json.dumps(params, sort_keys=True, default=str)
+        try:
+            build_strategy(spec.strategy, dict(params))
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: configuration {key}: {exc}") from None
+        extra = tuple(f"strategy.params.{k}={json.dumps(v)}" for k, v in params.items())
+        out.setdefault(key, Configuration(key, params, (*base, *extra)))
+    return list(out.values())
+
+
+def _draws(search: Search) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(search.seed)
+    out = []
+    for _ in range(search.trials):
+        params: dict[str, Any] = {}
+        for name, dim in search.space.items():
+            if isinstance(dim, list):
+                params[name] = dim[int(rng.integers(len(dim)))]
+            elif dim.int is not None:
+                lo, hi = dim.int
+                value = np.exp(rng.uniform(np.log(lo), np.log(hi + 1))) if dim.log else None
+                params[name] = (
+                    int(min(hi, value)) if value is not None else int(rng.integers(lo, hi + 1))
+                )
+            else:
+                lo_f, hi_f = dim.float or (0.0, 0.0)
+                draw = (
+                    np.exp(rng.uniform(np.log(lo_f), np.log(hi_f)))
+                    if dim.log
+                    else rng.uniform(lo_f, hi_f)
+                )
+                params[name] = round(float(draw), 10)
+        out.append(params)
+    return out
+
+
+def _base_overrides(spec: SweepConfig) -> tuple[str, ...]:
+    out = [f"strategy.name={spec.strategy}"]
+    out += [f"{k}={json.dumps(v, default=str)}" for k, v in spec.set.items()]
+    if spec.period.start is not None:
+        out.append(f"backtest.start={spec.period.start}")
+    if spec.period.end is not None:
+        out.append(f"backtest.end={spec.period.end}")
+    return tuple(out)
+
+
+def sweep_digest(spec: SweepConfig, extra: tuple[str, ...] = ()) -> str:
+    """Return the sweep's identity: a hash of its spec and of the run's own overrides.
+
+    The same file run again (with the same ``--set``) is the same sweep: it resumes.
+    """
+    text = json.dumps({"spec": spec.model_dump(mode="json"), "set": list(extra)}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,1 @@
+"""Parameter sweeps and walk-forward over many backtests on a Dask cluster (``--sweep``)."""

@@ -1,0 +1,235 @@
+"""The sweeps' catalogue in DuckDB: every sweep, every configuration's metrics, the best curves.
+
+One file, ``<data_dir>/sweeps/catalogue.duckdb``, written by the process that drives the sweep
+(the workers only compute). Tables:
+
+- ``sweeps``: one row per sweep (its id is the digest of its spec: ``config.sweep.sweep_digest``),
+  its name, strategy, objective, spec (JSON), configurations, created and finished times;
+- ``results``: one row per configuration finished (primary key: sweep and configuration key):
+  its params and metrics (JSON), the objective, the seconds it took and the worker that ran it;
+  a batch's rows go in one transaction, so an interrupted sweep keeps whole batches, and a
+  configuration recorded is never recorded again (a sweep run again resumes from here);
+- ``curves``: the equity curve of each configuration among the best ``keep`` by the objective,
+  replaced as better ones come.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS sweeps (sweep_id VARCHAR PRIMARY KEY, name VARCHAR, "
+    "strategy VARCHAR, objective VARCHAR, maximize BOOLEAN, spec VARCHAR, configurations "
+    "INTEGER, created_at TIMESTAMPTZ, finished_at TIMESTAMPTZ)",
+    "CREATE TABLE IF NOT EXISTS results (sweep_id VARCHAR, key VARCHAR, params VARCHAR, "
+    "objective DOUBLE, metrics VARCHAR, seconds DOUBLE, worker VARCHAR, finished_at "
+    "TIMESTAMPTZ, PRIMARY KEY (sweep_id, key))",
+    "CREATE TABLE IF NOT EXISTS curves (sweep_id VARCHAR, key VARCHAR, date DATE, equity DOUBLE)",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One configuration's outcome, as a worker returns it."""
+
+    key: str
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    seconds: float
+    worker: str
+    curve: pd.Series  # the equity at each close, date index
+
+
+def objective_of(metrics: dict[str, Any], name: str) -> float | None:
+    """Return the objective ``name`` from ``metrics`` (None when missing or not finite)."""
+    value = metrics.get(name)
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+class Catalogue:
+    """The catalogue file (module docstring)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.con = duckdb.connect(str(path))
+        for statement in SCHEMA:
+            self.con.execute(statement)
+
+    def close(self) -> None:
+        """Close the file."""
+        self.con.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def start(
+        self,
+        sweep_id: str,
+        name: str,
+        strategy: str,
+        objective: str,
+        maximize: bool,
+        spec: dict[str, Any],
+        configurations: int,
+        at: dt.datetime,
+    ) -> None:
+        """Record a sweep (once: a sweep run again keeps its first row)."""
+        self.con.execute(
+            "INSERT INTO sweeps VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL) ON CONFLICT DO NOTHING",
+            [sweep_id, name, strategy, objective, maximize, json.dumps(spec), configurations, at],
+        )
+
+    def finish(self, sweep_id: str, at: dt.datetime) -> None:
+        """Record that every configuration of the sweep is done."""
+        self.con.execute("UPDATE sweeps SET finished_at = ? WHERE sweep_id = ?", [at, sweep_id])
+
+    def done(self, sweep_id: str) -> set[str]:
+        """Return the keys of the configurations already recorded for the sweep."""
+        rows = self.con.execute("SELECT key FROM results WHERE sweep_id = ?", [sweep_id]).fetchall()
+        return {str(r[0]) for r in rows}
+
+    def record(
+        self,
+        sweep_id: str,
+        results: list[Result],
+        objective: str,
+        maximize: bool,
+        keep: int,
+        at: dt.datetime,
+    ) -> int:
+        """Record a batch of results in one transaction; return how many were new.
+
+        A result recorded already (a batch redone after a worker was lost) is not recorded
+        again. The best ``keep`` configurations' curves are kept.
+        """
+        rows = [
+            (
+                sweep_id,
+                r.key,
+                json.dumps(r.params, sort_keys=True, default=str),
+                objective_of(r.metrics, objective),
+                json.dumps(r.metrics, sort_keys=True, default=str, allow_nan=True),
+                r.seconds,
+                r.worker,
+                at,
+            )
+            for r in results
+        ]
+        if not rows:
+            return 0
+        with self._transaction():
+            before = self.count(sweep_id)
+            self.con.executemany(
+                "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows
+            )
+            added = self.count(sweep_id) - before
+            self._keep_curves(sweep_id, results, maximize, keep)
+        return added
+
+    def count(self, sweep_id: str) -> int:
+        """Return how many configurations of the sweep are recorded."""
+        rows = self.con.execute(
+            "SELECT count(*) FROM results WHERE sweep_id = ?", [sweep_id]
+        ).fetchall()
+        return int(rows[0][0])
+
+    def _keep_curves(self, sweep_id: str, results: list[Result], maximize: bool, keep: int) -> None:
+        if keep <= 0:
+            return
+        order = "DESC" if maximize else "ASC"
+        best = {
+            str(r[0])
+            for r in self.con.execute(
+                f"SELECT key FROM results WHERE sweep_id = ? AND objective IS NOT NULL "  # noqa: S608 - constant
+                f"ORDER BY objective {order}, key LIMIT ?",
+                [sweep_id, keep],
+            ).fetchall()
+        }
+        self.con.execute(
+            "DELETE FROM curves WHERE sweep_id = ? AND key NOT IN (SELECT unnest(?::VARCHAR[]))",
+            [sweep_id, sorted(best)],
+        )
+        for r in results:
+            if r.key in best:
+                frame = pd.DataFrame(
+                    {
+                        "sweep_id": sweep_id,
+                        "key": r.key,
+                        "date": pd.DatetimeIndex(r.curve.index).date,
+                        "equity": r.curve.to_numpy(dtype=float),
+                    }
+                )
+                self.con.register("new_curve", frame)
+                try:
+                    self.con.execute(
+                        "DELETE FROM curves WHERE sweep_id = ? AND key = ?", [sweep_id, r.key]
+                    )
+                    self.con.execute("INSERT INTO curves SELECT * FROM new_curve")
+                finally:
+                    self.con.unregister("new_curve")
+
+    def results(self, sweep_id: str) -> pd.DataFrame:
+        """Return the sweep's results, the best first (params and metrics as dicts)."""
+        frame: pd.DataFrame = (
+            self.con.sql(
+                "SELECT r.*, s.maximize FROM results r JOIN sweeps s USING (sweep_id) "
+                "WHERE sweep_id = $id",
+                params={"id": sweep_id},
+            )
+            .to_arrow_table()
+            .to_pandas()
+        )
+        if frame.empty:
+            return frame
+        frame["params"] = frame["params"].map(json.loads)
+        frame["metrics"] = frame["metrics"].map(json.loads)
+        maximize = bool(frame["maximize"].iloc[0])
+        return frame.drop(columns="maximize").sort_values(
+            ["objective", "key"],
+            ascending=[not maximize, True],
+            na_position="last",
+            ignore_index=True,
+        )
+
+    def curves(self, sweep_id: str) -> pd.DataFrame:
+        """Return the kept curves: date index, one column per configuration key."""
+        frame: pd.DataFrame = (
+            self.con.sql(
+                "SELECT key, date, equity FROM curves WHERE sweep_id = $id ORDER BY date",
+                params={"id": sweep_id},
+            )
+            .to_arrow_table()
+            .to_pandas()
+        )
+        return frame.pivot(index="date", columns="key", values="equity")  # noqa: PD010 - no averaging
+
+    def sweeps(self) -> pd.DataFrame:
+        """Return every sweep, the latest first."""
+        frame: pd.DataFrame = (
+            self.con.sql("SELECT * FROM sweeps ORDER BY created_at DESC")
+            .to_arrow_table()
+            .to_pandas()
+        )
+        return frame
+
+
+__all__ = ["Catalogue", "Result", "objective_of"]

@@ -1,0 +1,120 @@
+"""A sweep on the command line: its progress bar, its JSON and its table of the best.
+
+``--json`` prints one object: the sweep's id, catalogue, counts and timing, and ``results``, one
+entry per configuration (the best first by the objective) with its ``params``, ``metrics`` (the
+same keys as a single run's ``--json`` ``metrics``), ``objective``, ``seconds`` and ``worker``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import RenderableType
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from quant_core.atomic import json_safe
+from quant_core.sweeps.catalogue import Catalogue
+from quant_core.sweeps.runner import Progress as SweepProgress
+from quant_core.sweeps.runner import SweepRun
+
+SHOWN = 10  # configurations in the table
+
+
+@contextmanager
+def progress_bar(enabled: bool = True) -> Iterator[Callable[[SweepProgress], None]]:
+    """Yield a progress callback drawing configurations done, the best so far and the rate."""
+    if not enabled:
+        yield lambda p: None
+        return
+    bar = Progress(
+        TextColumn("sweep"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("best {task.fields[best]}"),
+        TextColumn("{task.fields[rate]} cfg/s"),
+        TimeElapsedColumn(),
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task("sweep", total=None, best="-", rate="-")
+
+        def update(p: SweepProgress) -> None:
+            best = "-" if p.best is None else f"{p.best:.4g}"
+            bar.update(task, completed=p.done, total=p.total, best=best, rate=f"{p.rate:.1f}")
+
+        yield update
+
+
+def sweep_json(run: SweepRun, objective: str) -> dict[str, Any]:
+    """Return the ``--json`` object of a sweep (module docstring)."""
+    catalogue = Catalogue(run.catalogue)
+    try:
+        frame = catalogue.results(run.sweep_id)
+    finally:
+        catalogue.close()
+    results = [
+        {
+            "params": row.params,
+            "metrics": row.metrics,
+            "objective": _finite(row.objective),
+            "seconds": row.seconds,
+            "worker": row.worker,
+        }
+        for row in frame.itertuples()
+    ]
+    out = {
+        "sweep_id": run.sweep_id,
+        "catalogue": str(run.catalogue),
+        "objective": objective,
+        "configurations": run.total,
+        "resumed": run.resumed,
+        "ran": run.ran,
+        "seconds": run.seconds,
+        "workers": run.workers,
+        "dashboard": run.dashboard,
+        "results": results,
+    }
+    safe: dict[str, Any] = json_safe(out)
+    return safe
+
+
+def sweep_table(summary: dict[str, Any]) -> RenderableType:
+    """Return the best configurations of a sweep's JSON as a table."""
+    objective = summary["objective"]
+    table = Table(
+        title=(
+            f"Sweep {summary['sweep_id']}: {summary['configurations']} configuration(s), "
+            f"{summary['ran']} run now on {summary['workers']} worker(s) in "
+            f"{summary['seconds']:.1f} s; best by {objective}"
+        ),
+        title_justify="left",
+    )
+    for column in ("params", objective, "cagr", "max_drawdown", "trades", "seconds"):
+        table.add_column(column)
+    for row in summary["results"][:SHOWN]:
+        metrics = row["metrics"]
+        table.add_row(
+            json.dumps(row["params"], sort_keys=True),
+            _figure(row["objective"]),
+            _figure(metrics.get("cagr")),
+            _figure(metrics.get("max_drawdown")),
+            str(metrics.get("trades", "")),
+            f"{row['seconds']:.2f}",
+        )
+    return table
+
+
+def _finite(value: Any) -> float | None:
+    return float(value) if isinstance(value, float) and math.isfinite(value) else None
+
+
+def _figure(value: Any) -> str:
+    return "-" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+__all__ = ["progress_bar", "sweep_json", "sweep_table"]

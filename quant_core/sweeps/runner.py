@@ -1,0 +1,214 @@
+"""Run a sweep on Dask: a local cluster of processes by default, or a running scheduler.
+
+``run_backtest.py --sweep research/mom_grid.yaml`` expands the sweep file into configurations
+(:func:`config.sweep.configurations`), leaves out those the catalogue has already
+(:mod:`quant_core.sweeps.catalogue`: the same file run again resumes), and sends the rest to the
+cluster in batches (:func:`quant_core.sweeps.tasks.run_batch`): a task carries run configs, never
+data. As each batch comes back its results are recorded in one transaction, so Ctrl-C or a lost
+worker keeps every batch recorded (Dask runs a lost worker's task again on another; a result
+recorded twice is recorded once).
+
+The cluster: ``distributed.LocalCluster`` with one single-threaded worker process per core
+(``workers``), on 127.0.0.1; or ``scheduler``, the address of a running ``dask scheduler``
+whose ``dask worker`` processes see the same data directory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from config.schema import AppConfig
+from config.sweep import Configuration, SweepConfig, configurations, sweep_digest
+from quant_core.sweeps.catalogue import Catalogue, Result, objective_of
+from quant_core.sweeps.tasks import Task, run_batch
+
+logger = logging.getLogger(__name__)
+
+CATALOGUE = Path("sweeps") / "catalogue.duckdb"  # under paths.data_dir
+MAX_BATCH = 50  # configurations per task at most (chosen: about four tasks per worker)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Where a sweep is: configurations done of all, the best objective, the rate per second."""
+
+    done: int
+    total: int
+    best: float | None
+    rate: float
+
+
+@dataclass(frozen=True, slots=True)
+class SweepRun:
+    """A finished (or interrupted) sweep: its id, catalogue, counts and the dashboard's link."""
+
+    sweep_id: str
+    catalogue: Path
+    total: int
+    resumed: int  # configurations already recorded when it started
+    ran: int  # recorded by this run
+    seconds: float
+    workers: int
+    dashboard: str | None
+
+
+def batch_size(spec: SweepConfig, todo: int, workers: int) -> int:
+    """Return the configurations per task: the spec's, else about four tasks per worker."""
+    if spec.batch:
+        return spec.batch
+    return max(1, min(MAX_BATCH, math.ceil(todo / (4 * max(workers, 1)))))
+
+
+@contextmanager
+def cluster(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+    """Yield a ``distributed.Client``: to ``scheduler``, or to a new local cluster."""
+    from distributed import Client, LocalCluster
+
+    if not logger.isEnabledFor(logging.DEBUG):  # the cluster's start and stop: not our news
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+    if scheduler is not None:
+        with Client(scheduler) as client:  # type: ignore[no-untyped-call]
+            yield client
+        return
+    count = workers or os.cpu_count() or 1
+    local = LocalCluster(  # type: ignore[no-untyped-call]
+        n_workers=count,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+    )
+    try:
+        with Client(local) as client:  # type: ignore[no-untyped-call]
+            yield client
+    finally:
+        local.close()
+
+
+def run_sweep(
+    spec: SweepConfig,
+    load: Callable[[list[str]], AppConfig],
+    *,
+    path: Path | str = "sweep",
+    extra: tuple[str, ...] = (),
+    scheduler: str | None = None,
+    workers: int | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    on_batch: Callable[[Any, list[Result]], None] | None = None,
+) -> SweepRun:
+    """Run ``spec`` on the cluster and record it; return what was done (module docstring).
+
+    ``load`` turns a configuration's overrides into its run config (``config.load_config``,
+    with the command line's ``--set`` in ``extra``, which also names the sweep: the same file
+    with other ``--set`` values is another sweep). ``on_batch(client, results)`` is called after
+    each batch is recorded.
+    """
+    todo_all = configurations(spec, path)
+    first = load([*todo_all[0].overrides, *extra])
+    target = first.paths.data_dir / CATALOGUE
+    sweep_id = sweep_digest(spec, extra)[:16]
+    catalogue = Catalogue(target)
+    started = time.perf_counter()
+    try:
+        catalogue.start(
+            sweep_id,
+            spec.name,
+            spec.strategy,
+            spec.objective,
+            spec.maximize,
+            spec.model_dump(mode="json"),
+            len(todo_all),
+            dt.datetime.now(dt.UTC),
+        )
+        done = catalogue.done(sweep_id)
+        todo = [c for c in todo_all if c.key not in done]
+        if done:
+            logger.info(
+                "Sweep %s: %d of %d done already; resuming", sweep_id, len(done), len(todo_all)
+            )
+        tasks = [_task(c, load, extra) for c in todo]
+        ran, count, link = _drive(
+            spec,
+            catalogue,
+            sweep_id,
+            tasks,
+            scheduler,
+            workers,
+            len(done),
+            len(todo_all),
+            progress,
+            on_batch,
+        )
+        if catalogue.count(sweep_id) == len(todo_all):
+            catalogue.finish(sweep_id, dt.datetime.now(dt.UTC))
+    finally:
+        catalogue.close()
+    return SweepRun(
+        sweep_id, target, len(todo_all), len(done), ran, time.perf_counter() - started, count, link
+    )
+
+
+def _task(
+    config: Configuration, load: Callable[[list[str]], AppConfig], extra: tuple[str, ...]
+) -> Task:
+    return Task(config.key, config.params, load([*config.overrides, *extra]))
+
+
+def _drive(
+    spec: SweepConfig,
+    catalogue: Catalogue,
+    sweep_id: str,
+    tasks: list[Task],
+    scheduler: str | None,
+    workers: int | None,
+    already: int,
+    total: int,
+    progress: Callable[[Progress], None] | None,
+    on_batch: Callable[[Any, list[Result]], None] | None,
+) -> tuple[int, int, str | None]:
+    # Send the batches, record each as it comes back; return (recorded, workers, dashboard).
+    if not tasks:
+        return 0, 0, None
+    from distributed import as_completed
+
+    with cluster(scheduler, workers) as client:
+        count = len(client.scheduler_info(n_workers=-1)["workers"]) or (workers or 1)
+        link = getattr(client, "dashboard_link", None)
+        logger.info("Sweep %s on %d worker(s); Dask dashboard: %s", sweep_id, count, link)
+        size = batch_size(spec, len(tasks), count)
+        batches = [tasks[i : i + size] for i in range(0, len(tasks), size)]
+        futures = [client.submit(run_batch, b, pure=False) for b in batches]
+        ran, best, clock = 0, None, time.perf_counter()
+        for future in as_completed(futures):  # type: ignore[no-untyped-call]
+            results = future.result()
+            ran += catalogue.record(
+                sweep_id, results, spec.objective, spec.maximize, spec.keep, dt.datetime.now(dt.UTC)
+            )
+            best = _best(best, results, spec)
+            if progress is not None:
+                rate = ran / max(time.perf_counter() - clock, 1e-9)
+                progress(Progress(already + ran, total, best, rate))
+            if on_batch is not None:
+                on_batch(client, results)
+    return ran, count, link
+
+
+def _best(best: float | None, results: list[Result], spec: SweepConfig) -> float | None:
+    values = [v for r in results if (v := objective_of(r.metrics, spec.objective)) is not None]
+    if best is not None:
+        values.append(best)
+    if not values:
+        return None
+    return max(values) if spec.maximize else min(values)
+
+
+__all__ = ["CATALOGUE", "Progress", "SweepRun", "batch_size", "cluster", "run_sweep"]

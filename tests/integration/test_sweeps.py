@@ -1,0 +1,195 @@
+"""Sweeps on a real Dask cluster of two worker processes (``LocalCluster``), on sp500-2010.
+
+- a sweep's metrics for configurations picked at random are exactly those of separate runs;
+- a worker process killed mid-sweep loses no result (Dask runs its task again elsewhere);
+- a sweep interrupted (Ctrl-C) keeps what finished, and run again resumes without redoing any
+  configuration it recorded;
+- a sweep file naming a parameter the strategy does not have names it and runs nothing;
+- ``run_backtest.py --sweep --json`` prints every configuration's params and metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from config import load_config
+from config.sweep import configurations, load_sweep
+from quant_core.atomic import json_safe
+from quant_core.backtest.run import run_backtest
+from quant_core.data.sources.sample import SampleSource
+from quant_core.data.sync import sync
+from quant_core.data.warehouse import Warehouse
+from quant_core.errors import ConfigError
+from quant_core.sweeps.catalogue import Catalogue, Result
+from quant_core.sweeps.runner import run_sweep
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+GRID = """
+sweep:
+  strategy: momentum
+  grid: {lookback: [20, 40, 60, 126], top_quantile: [0.1, 0.2]}
+  set: {strategy.rebalance: 21}
+  objective: sharpe
+  period: {start: 2009-10-01, end: 2010-08-20}
+  batch: 1
+"""
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory, calendar: Any) -> Path:
+    root = tmp_path_factory.mktemp("sweeps")
+    sync(SampleSource("sp500-2010"), Warehouse(root / "warehouse"), calendar, "sp500-2010")
+    return root
+
+
+def _spec(tmp_path: Path, text: str = GRID) -> Path:
+    path = tmp_path / "grid.yaml"
+    path.write_text(text)
+    return path
+
+
+def _loader(data_dir: Path) -> Any:
+    return lambda overrides: load_config(
+        "backtest", [*overrides, f"paths.data_dir={data_dir}"], environ={}
+    )
+
+
+def _results(data_dir: Path, sweep_id: str) -> dict[str, dict[str, Any]]:
+    catalogue = Catalogue(data_dir / "sweeps" / "catalogue.duckdb")
+    try:
+        frame = catalogue.results(sweep_id)
+    finally:
+        catalogue.close()
+    return {row.key: row.metrics for row in frame.itertuples()}
+
+
+def test_a_sweep_on_two_workers_gives_exactly_the_metrics_of_separate_runs(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    path = _spec(tmp_path)
+    spec = load_sweep(path)
+    load = _loader(data_dir)
+    done = run_sweep(spec, load, path=path, workers=2)
+    assert (done.total, done.ran, done.workers) == (8, 8, 2)
+    recorded = _results(data_dir, done.sweep_id)
+    assert len(recorded) == 8
+    every = configurations(spec, path)
+    picked = [every[i] for i in np.random.default_rng(7).choice(len(every), 3, replace=False)]
+    for config in picked:
+        alone = run_backtest(load(list(config.overrides)), store=False)
+        assert recorded[config.key] == json_safe(alone.metrics), config.key
+    catalogue = Catalogue(done.catalogue)
+    try:
+        curves = catalogue.curves(done.sweep_id)
+        best = catalogue.results(done.sweep_id)["key"].iloc[0]
+    finally:
+        catalogue.close()
+    assert curves.shape[1] == 8  # keep: 10, so every curve
+    assert best in curves.columns
+
+
+def test_a_worker_killed_mid_sweep_loses_nothing_and_an_interrupted_sweep_resumes(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    path = _spec(tmp_path, GRID.replace("[0.1, 0.2]", "[0.1, 0.2, 0.3]"))
+    spec = load_sweep(path)
+    load = _loader(data_dir)
+    killed: list[int] = []
+    seen: list[Result] = []
+
+    def kill_one_then_stop(client: Any, results: list[Result]) -> None:
+        seen.extend(results)
+        if not killed:  # a worker process dies (SIGKILL) while it has work
+            pids = client.run(os.getpid)
+            victim = sorted(pids.values())[0]
+            os.kill(victim, signal.SIGKILL)
+            killed.append(victim)
+        elif len(seen) >= 6:
+            raise KeyboardInterrupt("Ctrl-C")
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, load, path=path, workers=2, on_batch=kill_one_then_stop)
+    first = _results(data_dir, _sweep_id(spec))
+    assert 6 <= len(first) < 12  # what finished is kept
+    again = run_sweep(spec, load, path=path, workers=2)
+    assert again.resumed == len(first)
+    assert again.ran == 12 - len(first)  # no finished configuration run again
+    final = _results(data_dir, again.sweep_id)
+    assert len(final) == 12
+    for key, metrics in first.items():
+        assert final[key] == metrics
+
+
+def _sweep_id(spec: Any) -> str:
+    from config.sweep import sweep_digest
+
+    return sweep_digest(spec)[:16]
+
+
+def test_an_unknown_parameter_is_named_and_nothing_runs(tmp_path: Path, data_dir: Path) -> None:
+    path = _spec(tmp_path, GRID.replace("top_quantile", "top_quantil"))
+    with pytest.raises(ConfigError, match=r"sweep.grid.top_quantil: momentum has no parameter"):
+        load_sweep(path)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "run_backtest.py",
+            "--sweep",
+            str(path),
+            "--set",
+            f"paths.data_dir={tmp_path / 'fresh'}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "top_quantil" in proc.stderr
+    assert "lookback" in proc.stderr  # the valid parameters are listed
+    assert not (tmp_path / "fresh" / "sweeps").exists()
+
+
+def test_the_command_line_prints_every_configuration_as_json(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    path = _spec(tmp_path, GRID.replace("[20, 40, 60, 126]", "[20, 60]"))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "run_backtest.py",
+            "--sweep",
+            str(path),
+            "--workers",
+            "2",
+            "--json",
+            "--set",
+            f"paths.data_dir={data_dir}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout)
+    assert summary["configurations"] == 4
+    assert len(summary["results"]) == 4
+    objectives = [r["objective"] for r in summary["results"]]
+    assert objectives == sorted(objectives, reverse=True)  # the best first
+    first = summary["results"][0]
+    assert set(first["params"]) == {"lookback", "top_quantile"}
+    assert {"sharpe", "cagr", "max_drawdown", "final_equity"} <= set(first["metrics"])
