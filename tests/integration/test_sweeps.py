@@ -71,7 +71,7 @@ def _results(data_dir: Path, sweep_id: str) -> dict[str, dict[str, Any]]:
         frame = catalogue.results(sweep_id)
     finally:
         catalogue.close()
-    return {row.key: row.metrics for row in frame.itertuples()}
+    return dict(zip(frame["key"].astype(str), frame["metrics"], strict=True))
 
 
 def test_a_sweep_on_two_workers_gives_exactly_the_metrics_of_separate_runs(
