@@ -61,7 +61,11 @@ def objective_of(metrics: dict[str, Any], name: str) -> float | None:
 class Catalogue:
     """The catalogue file (module docstring)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        self.path = path
+        if read_only:  # the cockpit: never creates the file, never writes
+            self.con = duckdb.connect(str(path), read_only=True)
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         self.con = duckdb.connect(str(path))
         for statement in SCHEMA:

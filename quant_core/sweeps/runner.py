@@ -28,12 +28,14 @@ from typing import Any
 
 from config.schema import AppConfig
 from config.sweep import Configuration, SweepConfig, configurations, sweep_digest
+from quant_core.atomic import atomic_write_json
 from quant_core.sweeps.catalogue import Catalogue, Result, objective_of
 from quant_core.sweeps.tasks import Task, run_batch
 
 logger = logging.getLogger(__name__)
 
 CATALOGUE = Path("sweeps") / "catalogue.duckdb"  # under paths.data_dir
+PROGRESS = "progress"  # <data_dir>/sweeps/progress/<sweep_id>.json: a running sweep's figures
 MAX_BATCH = 50  # configurations per task at most (chosen: about four tasks per worker)
 
 
@@ -194,12 +196,37 @@ def _drive(
                 sweep_id, results, spec.objective, spec.maximize, spec.keep, dt.datetime.now(dt.UTC)
             )
             best = _best(best, results, spec)
+            rate = ran / max(time.perf_counter() - clock, 1e-9)
+            now = Progress(already + ran, total, best, rate)
+            write_progress(catalogue.path.parent, sweep_id, now, link, count)
             if progress is not None:
-                rate = ran / max(time.perf_counter() - clock, 1e-9)
-                progress(Progress(already + ran, total, best, rate))
+                progress(now)
             if on_batch is not None:
                 on_batch(client, results)
     return ran, count, link
+
+
+def write_progress(
+    folder: Path, sweep_id: str, now: Progress, dashboard: str | None, workers: int
+) -> None:
+    """Write a running sweep's figures for the cockpit (the catalogue is the driver's, locked).
+
+    ``<folder>/progress/<sweep_id>.json``: done, total, best, rate (configurations per second),
+    workers, the Dask dashboard's link and when (UTC), written atomically.
+    """
+    atomic_write_json(
+        folder / PROGRESS / f"{sweep_id}.json",
+        {
+            "sweep_id": sweep_id,
+            "done": now.done,
+            "total": now.total,
+            "best": now.best,
+            "rate": now.rate,
+            "workers": workers,
+            "dashboard": dashboard,
+            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        },
+    )
 
 
 def _best(best: float | None, results: list[Result], spec: SweepConfig) -> float | None:
@@ -211,4 +238,13 @@ def _best(best: float | None, results: list[Result], spec: SweepConfig) -> float
     return max(values) if spec.maximize else min(values)
 
 
-__all__ = ["CATALOGUE", "Progress", "SweepRun", "batch_size", "cluster", "run_sweep"]
+__all__ = [
+    "CATALOGUE",
+    "PROGRESS",
+    "Progress",
+    "SweepRun",
+    "batch_size",
+    "cluster",
+    "run_sweep",
+    "write_progress",
+]
