@@ -46,15 +46,15 @@ class _Strict(BaseModel):
 class Range(_Strict):
     """A search dimension: integers or floats in ``[lo, hi]`` (``log`` for a log-uniform draw)."""
 
-    int: tuple[int, int] | None = None
-    float: tuple[float, float] | None = None
+    whole: tuple[int, int] | None = Field(default=None, alias="int")
+    real: tuple[float, float] | None = Field(default=None, alias="float")
     log: bool = False
 
     @model_validator(mode="after")
     def _one(self) -> Range:
-        if (self.int is None) == (self.float is None):
+        if (self.whole is None) == (self.real is None):
             raise ValueError("give one of int: [lo, hi] or float: [lo, hi]")
-        lo, hi = self.int or self.float or (0, 0)
+        lo, hi = self.whole or self.real or (0, 0)
         if lo > hi or (self.log and lo <= 0):
             raise ValueError(f"[{lo}, {hi}] is not a range (lo <= hi; log needs lo > 0)")
         return self
@@ -195,14 +195,14 @@ def _draws(search: Search) -> list[dict[str, Any]]:
         for name, dim in search.space.items():
             if isinstance(dim, list):
                 params[name] = dim[int(rng.integers(len(dim)))]
-            elif dim.int is not None:
-                lo, hi = dim.int
+            elif dim.whole is not None:
+                lo, hi = dim.whole
                 value = np.exp(rng.uniform(np.log(lo), np.log(hi + 1))) if dim.log else None
                 params[name] = (
                     int(min(hi, value)) if value is not None else int(rng.integers(lo, hi + 1))
                 )
             else:
-                lo_f, hi_f = dim.float or (0.0, 0.0)
+                lo_f, hi_f = dim.real or (0.0, 0.0)
                 draw = (
                     np.exp(rng.uniform(np.log(lo_f), np.log(hi_f)))
                     if dim.log
@@ -228,5 +228,7 @@ def sweep_digest(spec: SweepConfig, extra: tuple[str, ...] = ()) -> str:
 
     The same file run again (with the same ``--set``) is the same sweep: it resumes.
     """
-    text = json.dumps({"spec": spec.model_dump(mode="json"), "set": list(extra)}, sort_keys=True)
+    text = json.dumps(
+        {"spec": spec.model_dump(mode="json", by_alias=True), "set": list(extra)}, sort_keys=True
+    )
     return hashlib.sha256(text.encode()).hexdigest()

@@ -16,6 +16,7 @@ One file, ``<data_dir>/sweeps/catalogue.duckdb``, written by the process that dr
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import math
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 SCHEMA = (
@@ -35,6 +37,13 @@ SCHEMA = (
     "objective DOUBLE, metrics VARCHAR, seconds DOUBLE, worker VARCHAR, finished_at "
     "TIMESTAMPTZ, PRIMARY KEY (sweep_id, key))",
     "CREATE TABLE IF NOT EXISTS curves (sweep_id VARCHAR, key VARCHAR, date DATE, equity DOUBLE)",
+    # Every configuration's equity curve, compact (an .npz: day numbers and equity), for the
+    # overfitting measures over all of them; and those measures, on the sweep's row.
+    "ALTER TABLE results ADD COLUMN IF NOT EXISTS curve BLOB",
+    "ALTER TABLE sweeps ADD COLUMN IF NOT EXISTS deflated_sharpe DOUBLE",
+    "ALTER TABLE sweeps ADD COLUMN IF NOT EXISTS pbo DOUBLE",
+    "ALTER TABLE sweeps ADD COLUMN IF NOT EXISTS trials DOUBLE",
+    "ALTER TABLE sweeps ADD COLUMN IF NOT EXISTS effective_trials DOUBLE",
 )
 
 
@@ -56,6 +65,21 @@ def objective_of(metrics: dict[str, Any], name: str) -> float | None:
     if isinstance(value, (int, float)) and math.isfinite(value):
         return float(value)
     return None
+
+
+def pack_curve(curve: pd.Series) -> bytes:
+    """Return an equity curve (date index) as compact bytes: day numbers and values."""
+    out = io.BytesIO()
+    days = pd.DatetimeIndex(curve.index).values.astype("datetime64[D]").astype(np.int32)
+    np.savez(out, days=days, equity=curve.to_numpy(dtype=float))
+    return out.getvalue()
+
+
+def unpack_curve(blob: bytes) -> pd.Series:
+    """Return the equity curve :func:`pack_curve` packed."""
+    with np.load(io.BytesIO(blob), allow_pickle=False) as saved:
+        days = saved["days"].astype("datetime64[D]")
+        return pd.Series(saved["equity"], index=pd.DatetimeIndex(days), name="equity")
 
 
 class Catalogue:
@@ -98,7 +122,8 @@ class Catalogue:
     ) -> None:
         """Record a sweep (once: a sweep run again keeps its first row)."""
         self.con.execute(
-            "INSERT INTO sweeps VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL) ON CONFLICT DO NOTHING",
+            "INSERT INTO sweeps (sweep_id, name, strategy, objective, maximize, spec, "
+            "configurations, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [sweep_id, name, strategy, objective, maximize, json.dumps(spec), configurations, at],
         )
 
@@ -135,6 +160,7 @@ class Catalogue:
                 r.seconds,
                 r.worker,
                 at,
+                pack_curve(r.curve),
             )
             for r in results
         ]
@@ -143,7 +169,9 @@ class Catalogue:
         with self._transaction():
             before = self.count(sweep_id)
             self.con.executemany(
-                "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows
+                "INSERT INTO results (sweep_id, key, params, objective, metrics, seconds, worker, "
+                "finished_at, curve) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                rows,
             )
             added = self.count(sweep_id) - before
             self._keep_curves(sweep_id, results, maximize, keep)
@@ -191,12 +219,34 @@ class Catalogue:
                 finally:
                     self.con.unregister("new_curve")
 
+    def all_curves(self, sweep_id: str) -> pd.DataFrame:
+        """Return every configuration's equity curve: date index, one column per key."""
+        rows = self.con.execute(
+            "SELECT key, curve FROM results WHERE sweep_id = ? AND curve IS NOT NULL ORDER BY key",
+            [sweep_id],
+        ).fetchall()
+        return pd.DataFrame({str(key): unpack_curve(bytes(blob)) for key, blob in rows})
+
+    def set_overfitting(self, sweep_id: str, figures: dict[str, float | None]) -> None:
+        """Record the sweep's overfitting measures (``quant_core.sweeps.overfitting``)."""
+        self.con.execute(
+            "UPDATE sweeps SET deflated_sharpe = ?, pbo = ?, trials = ?, effective_trials = ? "
+            "WHERE sweep_id = ?",
+            [
+                figures.get("deflated_sharpe"),
+                figures.get("pbo"),
+                figures.get("trials"),
+                figures.get("effective_trials"),
+                sweep_id,
+            ],
+        )
+
     def results(self, sweep_id: str) -> pd.DataFrame:
         """Return the sweep's results, the best first (params and metrics as dicts)."""
         frame: pd.DataFrame = (
             self.con.sql(
-                "SELECT r.*, s.maximize FROM results r JOIN sweeps s USING (sweep_id) "
-                "WHERE sweep_id = $id",
+                "SELECT r.* EXCLUDE (curve), s.maximize FROM results r "
+                "JOIN sweeps s USING (sweep_id) WHERE sweep_id = $id",
                 params={"id": sweep_id},
             )
             .to_arrow_table()
@@ -226,6 +276,16 @@ class Catalogue:
         )
         return frame.pivot(index="date", columns="key", values="equity")  # noqa: PD010 - no averaging
 
+    def overfitting(self, sweep_id: str) -> dict[str, float | None]:
+        """Return the sweep's overfitting measures as recorded (None where not computed)."""
+        rows = self.con.execute(
+            "SELECT deflated_sharpe, pbo, trials, effective_trials FROM sweeps WHERE sweep_id = ?",
+            [sweep_id],
+        ).fetchall()
+        names = ("deflated_sharpe", "pbo", "trials", "effective_trials")
+        values = rows[0] if rows else (None,) * len(names)
+        return {n: None if v is None else float(v) for n, v in zip(names, values, strict=True)}
+
     def sweeps(self) -> pd.DataFrame:
         """Return every sweep, the latest first."""
         frame: pd.DataFrame = (
@@ -236,4 +296,4 @@ class Catalogue:
         return frame
 
 
-__all__ = ["Catalogue", "Result", "objective_of"]
+__all__ = ["Catalogue", "Result", "objective_of", "pack_curve", "unpack_curve"]

@@ -1,6 +1,7 @@
 """A sweep on the command line: its progress bar, its JSON and its table of the best.
 
-``--json`` prints one object: the sweep's id, catalogue, counts and timing, and ``results``, one
+``--json`` prints one object: the sweep's id, catalogue, counts and timing, ``overfitting``
+(``deflated_sharpe`` of the best, ``pbo``, ``trials``, ``effective_trials``), and ``results``, one
 entry per configuration (the best first by the objective) with its ``params``, ``metrics`` (the
 same keys as a single run's ``--json`` ``metrics``), ``objective``, ``seconds`` and ``worker``.
 """
@@ -55,6 +56,7 @@ def sweep_json(run: SweepRun, objective: str) -> dict[str, Any]:
     catalogue = Catalogue(run.catalogue)
     try:
         frame = catalogue.results(run.sweep_id)
+        judged = catalogue.overfitting(run.sweep_id)
     finally:
         catalogue.close()
     results = [
@@ -77,6 +79,7 @@ def sweep_json(run: SweepRun, objective: str) -> dict[str, Any]:
         "seconds": run.seconds,
         "workers": run.workers,
         "dashboard": run.dashboard,
+        "overfitting": judged,
         "results": results,
     }
     safe: dict[str, Any] = json_safe(out)
@@ -96,6 +99,13 @@ def sweep_table(summary: dict[str, Any]) -> RenderableType:
     )
     for column in ("params", objective, "cagr", "max_drawdown", "trades", "seconds"):
         table.add_column(column)
+    judged = summary.get("overfitting") or {}
+    if judged.get("pbo") is not None:
+        table.caption = (
+            f"Deflated Sharpe of the best: {judged['deflated_sharpe']:.3f} "
+            f"({judged['effective_trials']:.1f} effective trials of {judged['trials']:.0f}); "
+            f"probability of backtest overfitting (CSCV): {judged['pbo']:.3f}"
+        )
     for row in summary["results"][:SHOWN]:
         metrics = row["metrics"]
         table.add_row(

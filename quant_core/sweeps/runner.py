@@ -30,6 +30,7 @@ from config.schema import AppConfig
 from config.sweep import Configuration, SweepConfig, configurations, sweep_digest
 from quant_core.atomic import atomic_write_json
 from quant_core.sweeps.catalogue import Catalogue, Result, objective_of
+from quant_core.sweeps.overfitting import overfitting
 from quant_core.sweeps.tasks import Task, run_batch
 
 logger = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ def run_sweep(
             spec.strategy,
             spec.objective,
             spec.maximize,
-            spec.model_dump(mode="json"),
+            spec.model_dump(mode="json", by_alias=True),
             len(todo_all),
             dt.datetime.now(dt.UTC),
         )
@@ -150,7 +151,11 @@ def run_sweep(
             progress,
             on_batch,
         )
-        if catalogue.count(sweep_id) == len(todo_all):
+        if catalogue.count(sweep_id) == len(todo_all):  # every configuration: judge the best
+            results = catalogue.results(sweep_id)
+            if not results.empty:
+                figures = overfitting(catalogue.all_curves(sweep_id), str(results["key"].iloc[0]))
+                catalogue.set_overfitting(sweep_id, figures)
             catalogue.finish(sweep_id, dt.datetime.now(dt.UTC))
     finally:
         catalogue.close()

@@ -30,6 +30,7 @@ from quant_core.data.sync import sync
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import ConfigError
 from quant_core.sweeps.catalogue import Catalogue, Result
+from quant_core.sweeps.overfitting import overfitting
 from quant_core.sweeps.runner import run_sweep
 
 pytestmark = pytest.mark.integration
@@ -97,6 +98,22 @@ def test_a_sweep_on_two_workers_gives_exactly_the_metrics_of_separate_runs(
         catalogue.close()
     assert curves.shape[1] == 8  # keep: 10, so every curve
     assert best in curves.columns
+    catalogue = Catalogue(done.catalogue)
+    try:
+        judged = catalogue.overfitting(done.sweep_id)
+        every_curve = catalogue.all_curves(done.sweep_id)
+    finally:
+        catalogue.close()
+    assert every_curve.shape[1] == 8
+    assert judged == pytest.approx(overfitting(every_curve, best))  # recorded as computed
+    pbo, dsr, n_eff = judged["pbo"], judged["deflated_sharpe"], judged["effective_trials"]
+    assert pbo is not None
+    assert dsr is not None
+    assert n_eff is not None
+    assert 0.0 <= pbo <= 1.0
+    assert 0.0 <= dsr <= 1.0
+    assert 1.0 <= n_eff <= 8
+    assert judged["trials"] == 8
 
 
 def test_a_worker_killed_mid_sweep_loses_nothing_and_an_interrupted_sweep_resumes(
@@ -193,3 +210,4 @@ def test_the_command_line_prints_every_configuration_as_json(
     first = summary["results"][0]
     assert set(first["params"]) == {"lookback", "top_quantile"}
     assert {"sharpe", "cagr", "max_drawdown", "final_equity"} <= set(first["metrics"])
+    assert set(summary["overfitting"]) == {"deflated_sharpe", "pbo", "trials", "effective_trials"}

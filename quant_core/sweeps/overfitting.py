@@ -1,0 +1,58 @@
+"""How far to trust a sweep's best configuration: its deflated Sharpe ratio and the sweep's PBO.
+
+Over every configuration's daily returns on the sessions all of them traded (their curves from
+the catalogue, aligned on the common span; a configuration that never moved, e.g. no trade, is
+left out: it carries no return to rank):
+
+- ``deflated_sharpe``: the probability that the best configuration's Sharpe ratio beats what the
+  best of the sweep's trials would reach by luck (Bailey & Lopez de Prado 2014), the trials
+  counted as ``effective_trials`` from their average correlation
+  (:func:`quant_core.analytics.overfit.effective_trials`), their Sharpe ratios' variance taken
+  over all of them;
+- ``pbo``: the probability of backtest overfitting by combinatorially symmetric cross-validation
+  (:func:`quant_core.analytics.overfit.pbo`) with 16 blocks (fewer, even, for a short span:
+  each half needs 2 sessions per block at least).
+
+``best`` is the key of the best configuration by the sweep's objective. Both are None with fewer
+than two configurations that moved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from quant_core.analytics.overfit import deflated_sharpe, effective_trials, pbo
+
+PARTITIONS = 16
+
+
+def overfitting(curves: pd.DataFrame, best: str) -> dict[str, Any]:
+    """Return ``deflated_sharpe``, ``pbo``, ``trials``, ``effective_trials`` (module docstring)."""
+    empty: dict[str, Any] = {
+        "deflated_sharpe": None,
+        "pbo": None,
+        "trials": float(curves.shape[1]),
+        "effective_trials": None,
+    }
+    common = curves.dropna()
+    returns = common.pct_change().iloc[1:]
+    moving = returns.loc[:, returns.std() > 0]
+    if moving.shape[1] < 2 or best not in moving.columns or len(moving) < 8:
+        return empty
+    matrix = moving.to_numpy(dtype=float)
+    trial_sharpes = matrix.mean(axis=0) / matrix.std(axis=0, ddof=1)
+    n_eff = effective_trials(matrix)
+    dsr = deflated_sharpe(moving[best].to_numpy(dtype=float), trial_sharpes, trials=n_eff)
+    partitions = min(PARTITIONS, (len(moving) // 4) // 2 * 2)
+    result = pbo(matrix, partitions=max(partitions, 2))
+    return {
+        "deflated_sharpe": float(dsr.dsr),
+        "pbo": float(result.pbo),
+        "trials": float(moving.shape[1]),
+        "effective_trials": float(n_eff),
+    }
+
+
+__all__ = ["PARTITIONS", "overfitting"]

@@ -1,0 +1,121 @@
+"""Sweep files: grid expansion, random draws, the errors that name the field, the identity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from config.sweep import configurations, load_sweep, sweep_digest
+from quant_core.errors import ConfigError
+from quant_core.sweeps.catalogue import pack_curve, unpack_curve
+from quant_core.sweeps.overfitting import overfitting
+
+
+def _file(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "s.yaml"
+    path.write_text(body)
+    return path
+
+
+GRID = """
+sweep:
+  strategy: momentum
+  grid: {lookback: [20, 60, 126], top_quantile: [0.1, 0.2]}
+  set: {strategy.rebalance: 21}
+  period: {start: 2009-10-01, end: 2010-08-20}
+"""
+
+
+def test_a_grid_expands_to_every_combination_with_its_overrides(tmp_path: Path) -> None:
+    path = _file(tmp_path, GRID)
+    spec = load_sweep(path)
+    assert spec.name == "s"
+    every = configurations(spec, path)
+    assert len(every) == 6
+    assert {c.key for c in every} == {
+        f'{{"lookback": {lb}, "top_quantile": {q}}}' for lb in (20, 60, 126) for q in (0.1, 0.2)
+    }
+    first = every[0]
+    assert first.overrides[:4] == (
+        "strategy.name=momentum",
+        "strategy.rebalance=21",
+        "backtest.start=2009-10-01",
+        "backtest.end=2010-08-20",
+    )
+    assert "strategy.params.lookback=20" in first.overrides
+
+
+def test_a_random_search_draws_within_its_ranges_and_repeats_with_its_seed(tmp_path: Path) -> None:
+    body = """
+sweep:
+  strategy: momentum
+  search:
+    trials: 40
+    seed: 3
+    space: {lookback: {int: [10, 250]}, top_quantile: {float: [0.05, 0.5]}}
+"""
+    path = _file(tmp_path, body)
+    spec = load_sweep(path)
+    one, two = configurations(spec, path), configurations(load_sweep(path), path)
+    assert [c.key for c in one] == [c.key for c in two]
+    lookbacks = np.array([c.params["lookback"] for c in one])
+    quantiles = np.array([c.params["top_quantile"] for c in one])
+    assert lookbacks.min() >= 10 and lookbacks.max() <= 250  # noqa: PT018
+    assert quantiles.min() >= 0.05 and quantiles.max() <= 0.5  # noqa: PT018
+    assert len(set(lookbacks.tolist())) > 20  # draws, not one value
+    other = load_sweep(_file(tmp_path, body.replace("seed: 3", "seed: 4")))
+    assert sweep_digest(other) != sweep_digest(spec)
+    assert sweep_digest(spec, ("paths.data_dir=/x",)) != sweep_digest(spec)
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        (GRID.replace("lookback", "look_back"), "sweep.grid.look_back: momentum has no parameter"),
+        (GRID.replace("momentum", "momentun"), "sweep.strategy: unknown strategy 'momentun'"),
+        (GRID.replace("grid:", "grod:"), "sweep.grod"),
+        (GRID.replace("[20, 60, 126]", "[]"), "at least one value"),
+        ("sweep:\n  strategy: momentum\n", "give one of grid"),
+        ("nothing: 1\n", "top-level `sweep:`"),
+    ],
+)
+def test_a_bad_sweep_file_is_refused_naming_the_field(
+    tmp_path: Path, body: str, named: str
+) -> None:
+    with pytest.raises(ConfigError, match=named.replace("(", r"\(").replace("[", r"\[")):
+        load_sweep(_file(tmp_path, body))
+
+
+def test_a_configuration_whose_params_do_not_validate_is_named(tmp_path: Path) -> None:
+    path = _file(tmp_path, GRID.replace("[0.1, 0.2]", "[0.1, 7.0]"))
+    with pytest.raises(ConfigError, match=r"configuration .*top_quantile.*7\.0"):
+        configurations(load_sweep(path), path)
+
+
+def test_a_curve_packs_and_unpacks_exactly() -> None:
+    index = pd.bdate_range("2010-01-04", periods=300)
+    curve = pd.Series(np.random.default_rng(1).normal(1e6, 1e4, 300), index=index)
+    back = unpack_curve(pack_curve(curve))
+    np.testing.assert_array_equal(back.to_numpy(), curve.to_numpy())
+    assert (back.index == index).all()
+
+
+def test_overfitting_tells_an_edge_from_noise() -> None:
+    rng = np.random.default_rng(5)
+    index = pd.bdate_range("2010-01-04", periods=1000)
+    noise = rng.normal(0.0, 0.01, size=(1000, 30))
+    noise[:, 0] += 0.004  # one configuration with a real edge
+    curves = pd.DataFrame(1e6 * np.cumprod(1 + noise, axis=0), index=index)
+    curves.columns = [f"c{i}" for i in range(30)]
+    edge = overfitting(curves, "c0")
+    assert edge["pbo"] < 0.05
+    assert edge["deflated_sharpe"] > 0.95
+    assert 25 < edge["effective_trials"] <= 30  # independent trials
+    lucky = overfitting(curves.drop(columns="c0"), "c1")
+    assert 0.2 < lucky["pbo"] < 0.8  # the best of noise: a coin
+    flat = curves.assign(c29=1e6)  # a configuration that never moved is left out
+    assert overfitting(flat, "c0")["trials"] == 29
+    assert overfitting(curves[["c0"]], "c0")["pbo"] is None
