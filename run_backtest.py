@@ -15,6 +15,7 @@ Examples
     python run_backtest.py --book config/books/core.yaml      # several sleeves, one account
     python run_backtest.py --sweep research/mom_grid.yaml     # many configurations, on Dask
     python run_backtest.py --sweep research/mom_grid.yaml --scheduler tcp://10.0.0.5:8786
+    python run_backtest.py --walk-forward research/mom_wf.yaml  # choose on train, trade test
 
 Exit codes: 0 ok, 1 data error, 2 usage or configuration error, 3 unexpected error, 4 strategy
 error (its weights break the strategy contract, or ``fitted`` has no stored, accepted model).
@@ -88,6 +89,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="run a sweep file (research/*.yaml: a grid or a random search) on a Dask cluster",
     )
     parser.add_argument(
+        "--walk-forward",
+        dest="walk_forward",
+        type=Path,
+        metavar="PATH",
+        help="walk-forward of a sweep file with a walk_forward section: choose on each train "
+        "window, trade its test window, stitch the out-of-sample curve",
+    )
+    parser.add_argument(
         "--scheduler", metavar="ADDRESS", help="--sweep: a running Dask scheduler (tcp://...)"
     )
     parser.add_argument(
@@ -133,9 +142,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def _check_sweep(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     # A flag that would be ignored is refused (exit 2), never silently dropped.
-    if args.sweep is None:
+    if args.sweep is not None and args.walk_forward is not None:
+        parser.error("--sweep and --walk-forward exclude each other")
+    if args.sweep is None and args.walk_forward is None:
         if args.scheduler or args.workers is not None:
-            parser.error("--scheduler and --workers go with --sweep only")
+            parser.error("--scheduler and --workers go with --sweep or --walk-forward only")
         return
     clashing = [
         flag
@@ -152,7 +163,8 @@ def _check_sweep(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
     ]
     if clashing:
         parser.error(
-            f"--sweep runs what its file names (strategy, grid, period): {', '.join(clashing)} "
+            f"{'--sweep' if args.sweep else '--walk-forward'} runs what its file names "
+            f"(strategy, grid, period): {', '.join(clashing)} "
             "cannot go with it"
         )
     if args.scheduler and args.workers is not None:
@@ -186,6 +198,33 @@ def _sweep(args: argparse.Namespace, console: Console) -> int:
     else:
         console.print(sweep_table(summary))
         console.print(f"Catalogue: {run.catalogue} (sweep {run.sweep_id})", soft_wrap=True)
+    return cli.ExitCode.OK
+
+
+def _walk_forward(args: argparse.Namespace, console: Console) -> int:
+    from config import load_config
+    from config.sweep import load_sweep
+    from quant_core.sweeps.report import walk_forward_json, walk_forward_table
+    from quant_core.sweeps.walk_forward import run_walk_forward
+
+    spec = load_sweep(args.walk_forward)
+    extra = tuple(args.set)
+    cli.prepare("backtest", extra)
+    with console.status("walk-forward: every configuration on every train window, then tests"):
+        run = run_walk_forward(
+            spec,
+            lambda overrides: load_config("backtest", overrides),
+            path=str(args.walk_forward),
+            extra=extra,
+            scheduler=args.scheduler,
+            workers=args.workers,
+        )
+    summary = walk_forward_json(run)
+    if args.json:
+        sys.stdout.write(json.dumps(summary, default=str, allow_nan=False) + "\n")
+    else:
+        console.print(walk_forward_table(summary, spec.objective))
+        console.print(f"Catalogue: {run.catalogue} ({run.wf_id})", soft_wrap=True)
     return cli.ExitCode.OK
 
 
@@ -266,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
             return cli.ExitCode.OK
         if args.sweep is not None:
             return _sweep(args, console)
+        if args.walk_forward is not None:
+            return _walk_forward(args, console)
         cfg = cli.prepare("backtest", _overrides(args))
         if args.report_only:
             # A run id, never a path: run_folder refuses "../x" and names a missing run.

@@ -34,7 +34,14 @@ from config.yaml_file import parse_yaml_file
 from quant_core.errors import ConfigError
 from quant_core.strategies import STRATEGIES, build_strategy
 
-__all__ = ["Configuration", "SweepConfig", "configurations", "load_sweep", "sweep_digest"]
+__all__ = [
+    "Configuration",
+    "SweepConfig",
+    "WalkForward",
+    "configurations",
+    "load_sweep",
+    "sweep_digest",
+]
 
 MAX_CONFIGURATIONS = 1_000_000
 
@@ -76,6 +83,19 @@ class Period(_Strict):
     end: dt.date | None = None
 
 
+class WalkForward(_Strict):
+    """Walk-forward folds (``--walk-forward``): sessions to train on and to test.
+
+    ``embargo`` sessions lie between them; ``rolling`` trains on the last ``train`` sessions,
+    ``anchored`` on every session from the period's first.
+    """
+
+    train: int = Field(ge=2)
+    test: int = Field(ge=1)
+    embargo: int = Field(default=0, ge=0)
+    scheme: Literal["rolling", "anchored"] = "rolling"
+
+
 class SweepConfig(_Strict):
     """A sweep file's ``sweep:`` section (module docstring)."""
 
@@ -89,6 +109,7 @@ class SweepConfig(_Strict):
     period: Period = Field(default_factory=Period)
     keep: int = Field(default=10, ge=0, description="full equity curves kept: the best N")
     batch: int = Field(default=0, ge=0, description="configurations per task; 0: chosen")
+    walk_forward: WalkForward | None = None
 
     @model_validator(mode="after")
     def _space(self) -> SweepConfig:

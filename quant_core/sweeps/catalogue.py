@@ -44,6 +44,13 @@ SCHEMA = (
     "ALTER TABLE sweeps ADD COLUMN IF NOT EXISTS pbo DOUBLE",
     "ALTER TABLE sweeps ADD COLUMN IF NOT EXISTS trials DOUBLE",
     "ALTER TABLE sweeps ADD COLUMN IF NOT EXISTS effective_trials DOUBLE",
+    # Walk-forwards: the stitched out-of-sample curve and its metrics; each fold's choice.
+    "CREATE TABLE IF NOT EXISTS walk_forwards (wf_id VARCHAR PRIMARY KEY, name VARCHAR, "
+    "strategy VARCHAR, objective VARCHAR, spec VARCHAR, created_at TIMESTAMPTZ, metrics VARCHAR, "
+    "curve BLOB)",
+    "CREATE TABLE IF NOT EXISTS wf_folds (wf_id VARCHAR, fold INTEGER, train_start DATE, "
+    "train_end DATE, test_start DATE, test_end DATE, key VARCHAR, params VARCHAR, "
+    "train_objective DOUBLE, test_metrics VARCHAR)",
 )
 
 
@@ -70,7 +77,7 @@ def objective_of(metrics: dict[str, Any], name: str) -> float | None:
 def pack_curve(curve: pd.Series) -> bytes:
     """Return an equity curve (date index) as compact bytes: day numbers and values."""
     out = io.BytesIO()
-    days = pd.DatetimeIndex(curve.index).values.astype("datetime64[D]").astype(np.int32)
+    days = pd.DatetimeIndex(curve.index).to_numpy().astype("datetime64[D]").astype(np.int32)
     np.savez(out, days=days, equity=curve.to_numpy(dtype=float))
     return out.getvalue()
 
@@ -285,6 +292,83 @@ class Catalogue:
         names = ("deflated_sharpe", "pbo", "trials", "effective_trials")
         values = rows[0] if rows else (None,) * len(names)
         return {n: None if v is None else float(v) for n, v in zip(names, values, strict=True)}
+
+    def record_walk_forward(
+        self,
+        wf_id: str,
+        header: dict[str, Any],
+        folds: list[dict[str, Any]],
+        metrics: dict[str, Any],
+        curve: pd.Series,
+    ) -> None:
+        """Record (or replace) a walk-forward: its stitched curve, metrics and folds, at once.
+
+        ``header``: name, strategy, objective, spec (a dict), created_at; each fold: fold,
+        train_start, train_end, test_start, test_end, key, params (a dict), train_objective,
+        test_metrics (a dict).
+        """
+        with self._transaction():
+            self.con.execute("DELETE FROM walk_forwards WHERE wf_id = ?", [wf_id])
+            self.con.execute("DELETE FROM wf_folds WHERE wf_id = ?", [wf_id])
+            self.con.execute(
+                "INSERT INTO walk_forwards VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    wf_id,
+                    header["name"],
+                    header["strategy"],
+                    header["objective"],
+                    json.dumps(header["spec"], default=str),
+                    header["created_at"],
+                    json.dumps(metrics, default=str, allow_nan=True),
+                    pack_curve(curve),
+                ],
+            )
+            self.con.executemany(
+                "INSERT INTO wf_folds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    [
+                        wf_id,
+                        f["fold"],
+                        f["train_start"],
+                        f["train_end"],
+                        f["test_start"],
+                        f["test_end"],
+                        f["key"],
+                        json.dumps(f["params"], sort_keys=True, default=str),
+                        f["train_objective"],
+                        json.dumps(f["test_metrics"], default=str, allow_nan=True),
+                    ]
+                    for f in folds
+                ],
+            )
+
+    def walk_forward(self, wf_id: str) -> tuple[pd.DataFrame, pd.Series, dict[str, Any]]:
+        """Return a walk-forward's folds, stitched curve and metrics."""
+        folds: pd.DataFrame = (
+            self.con.sql(
+                "SELECT * FROM wf_folds WHERE wf_id = $id ORDER BY fold", params={"id": wf_id}
+            )
+            .to_arrow_table()
+            .to_pandas()
+        )
+        folds["params"] = folds["params"].map(json.loads)
+        folds["test_metrics"] = folds["test_metrics"].map(json.loads)
+        rows = self.con.execute(
+            "SELECT metrics, curve FROM walk_forwards WHERE wf_id = ?", [wf_id]
+        ).fetchall()
+        if not rows:
+            raise KeyError(f"no walk-forward {wf_id!r} in {self.path}")
+        metrics, blob = rows[0]
+        return folds, unpack_curve(bytes(blob)), json.loads(metrics)
+
+    def walk_forwards(self) -> pd.DataFrame:
+        """Return every walk-forward (no curves), the latest first."""
+        frame: pd.DataFrame = (
+            self.con.sql("SELECT * EXCLUDE (curve) FROM walk_forwards ORDER BY created_at DESC")
+            .to_arrow_table()
+            .to_pandas()
+        )
+        return frame
 
     def sweeps(self) -> pd.DataFrame:
         """Return every sweep, the latest first."""

@@ -22,6 +22,7 @@ from quant_core.atomic import json_safe
 from quant_core.sweeps.catalogue import Catalogue
 from quant_core.sweeps.runner import Progress as SweepProgress
 from quant_core.sweeps.runner import SweepRun
+from quant_core.sweeps.walk_forward import WalkForwardRun
 
 SHOWN = 10  # configurations in the table
 
@@ -119,6 +120,54 @@ def sweep_table(summary: dict[str, Any]) -> RenderableType:
     return table
 
 
+def walk_forward_json(run: WalkForwardRun) -> dict[str, Any]:
+    """Return the ``--json`` object of a walk-forward: its folds and stitched metrics."""
+    folds = [
+        {
+            "fold": f.window.fold,
+            "train": [str(f.window.train_start), str(f.window.train_end)],
+            "test": [str(f.window.test_start), str(f.window.test_end)],
+            "params": f.params,
+            "train_objective": f.train_objective,
+            "test_metrics": f.test.metrics,
+        }
+        for f in run.folds
+    ]
+    out = {
+        "wf_id": run.wf_id,
+        "catalogue": str(run.catalogue),
+        "metrics": run.metrics,
+        "folds": folds,
+    }
+    safe: dict[str, Any] = json_safe(out)
+    return safe
+
+
+def walk_forward_table(summary: dict[str, Any], objective: str) -> RenderableType:
+    """Return a walk-forward's folds and its out-of-sample figures as a table."""
+    figures = summary["metrics"]
+    table = Table(
+        title=(
+            f"Walk-forward {summary['wf_id']}: {len(summary['folds'])} fold(s); out of sample: "
+            f"return {figures['total_return']:.2%}, Sharpe {_figure(figures['sharpe'])}, max "
+            f"drawdown {figures['max_drawdown']:.2%}"
+        ),
+        title_justify="left",
+    )
+    for column in ("fold", "train", "test", "params chosen", f"train {objective}", "test return"):
+        table.add_column(column)
+    for fold in summary["folds"]:
+        table.add_row(
+            str(fold["fold"]),
+            " .. ".join(fold["train"]),
+            " .. ".join(fold["test"]),
+            json.dumps(fold["params"], sort_keys=True),
+            _figure(fold["train_objective"]),
+            _figure(fold["test_metrics"].get("total_return")),
+        )
+    return table
+
+
 def _finite(value: Any) -> float | None:
     return float(value) if isinstance(value, float) and math.isfinite(value) else None
 
@@ -127,4 +176,10 @@ def _figure(value: Any) -> str:
     return "-" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-__all__ = ["progress_bar", "sweep_json", "sweep_table"]
+__all__ = [
+    "progress_bar",
+    "sweep_json",
+    "sweep_table",
+    "walk_forward_json",
+    "walk_forward_table",
+]
