@@ -38,6 +38,7 @@ __all__ = [
     "Configuration",
     "SweepConfig",
     "WalkForward",
+    "base_overrides",
     "configurations",
     "load_sweep",
     "sweep_digest",
@@ -68,9 +69,13 @@ class Range(_Strict):
 
 
 class Search(_Strict):
-    """A random search: ``trials`` draws from ``space`` with ``seed``."""
+    """A search over ``space``: ``trials`` configurations.
 
-    method: Literal["random"] = "random"
+    ``random``: drawn with ``seed``; ``optuna``: proposed by Optuna's TPE sampler from the trials
+    so far (``quant_core/sweeps/optuna_search.py``).
+    """
+
+    method: Literal["random", "optuna"] = "random"
     trials: int = Field(gt=0, le=MAX_CONFIGURATIONS)
     seed: int = 0
     space: dict[str, Range | list[Any]] = Field(min_length=1)
@@ -191,12 +196,14 @@ def configurations(spec: SweepConfig, path: Path | str = "sweep") -> list[Config
             dict(zip(names, values, strict=True))
             for values in itertools.product(*spec.grid.values())
         ]
-    elif spec.search is not None:
+    elif spec.search is not None and spec.search.method == "random":
         combos = _draws(spec.search)
+    elif spec.search is not None:  # optuna: proposed as the study goes (sweeps/optuna_search)
+        return []
     else:  # the model's rule: one of the two
         raise ConfigError(f"{path}: sweep: give one of grid or search")
     out: dict[str, Configuration] = {}
-    base = _base_overrides(spec)
+    base = base_overrides(spec)
     for params in combos:
         key = json.dumps(params, sort_keys=True, default=str)
         try:
@@ -234,7 +241,8 @@ def _draws(search: Search) -> list[dict[str, Any]]:
     return out
 
 
-def _base_overrides(spec: SweepConfig) -> tuple[str, ...]:
+def base_overrides(spec: SweepConfig) -> tuple[str, ...]:
+    """Return the overrides every configuration shares: strategy, ``set`` and period."""
     out = [f"strategy.name={spec.strategy}"]
     out += [f"{k}={json.dumps(v, default=str)}" for k, v in spec.set.items()]
     if spec.period.start is not None:

@@ -27,9 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from config.schema import AppConfig
-from config.sweep import Configuration, SweepConfig, configurations, sweep_digest
+from config.sweep import (
+    Configuration,
+    SweepConfig,
+    base_overrides,
+    configurations,
+    sweep_digest,
+)
 from quant_core.atomic import atomic_write_json
 from quant_core.sweeps.catalogue import Catalogue, Result, objective_of
+from quant_core.sweeps.optuna_search import StudyTask, run_study, study_path
 from quant_core.sweeps.overfitting import overfitting
 from quant_core.sweeps.tasks import Task, run_batch
 
@@ -115,9 +122,11 @@ def run_sweep(
     with other ``--set`` values is another sweep). ``on_batch(client, results)`` is called after
     each batch is recorded.
     """
-    todo_all = configurations(spec, path)
-    first = load([*todo_all[0].overrides, *extra])
-    target = first.paths.data_dir / CATALOGUE
+    optuna = spec.search is not None and spec.search.method == "optuna"
+    todo_all = [] if optuna else configurations(spec, path)
+    total = spec.search.trials if optuna and spec.search is not None else len(todo_all)
+    base = load([*(todo_all[0].overrides if todo_all else base_overrides(spec)), *extra])
+    target = base.paths.data_dir / CATALOGUE
     sweep_id = sweep_digest(spec, extra)[:16]
     catalogue = Catalogue(target)
     started = time.perf_counter()
@@ -129,29 +138,35 @@ def run_sweep(
             spec.objective,
             spec.maximize,
             spec.model_dump(mode="json", by_alias=True),
-            len(todo_all),
+            total,
             dt.datetime.now(dt.UTC),
         )
         done = catalogue.done(sweep_id)
-        todo = [c for c in todo_all if c.key not in done]
         if done:
-            logger.info(
-                "Sweep %s: %d of %d done already; resuming", sweep_id, len(done), len(todo_all)
-            )
-        tasks = [_task(c, load, extra) for c in todo]
+            logger.info("Sweep %s: %d of %d done already; resuming", sweep_id, len(done), total)
+        payloads: list[Any]
+        if optuna:
+            payloads = _studies(spec, base, sweep_id, total - len(done), len(done), workers)
+            function: Callable[[Any], list[Result]] = run_study
+        else:
+            tasks = [_task(c, load, extra) for c in todo_all if c.key not in done]
+            size = batch_size(spec, len(tasks), workers or os.cpu_count() or 1)
+            payloads = [tasks[i : i + size] for i in range(0, len(tasks), size)]
+            function = run_batch
         ran, count, link = _drive(
             spec,
             catalogue,
             sweep_id,
-            tasks,
+            function,
+            payloads,
             scheduler,
             workers,
             len(done),
-            len(todo_all),
+            total,
             progress,
             on_batch,
         )
-        if catalogue.count(sweep_id) == len(todo_all):  # every configuration: judge the best
+        if catalogue.count(sweep_id) >= total or (optuna and not payloads):  # judge the best
             results = catalogue.results(sweep_id)
             if not results.empty:
                 figures = overfitting(catalogue.all_curves(sweep_id), str(results["key"].iloc[0]))
@@ -160,8 +175,28 @@ def run_sweep(
     finally:
         catalogue.close()
     return SweepRun(
-        sweep_id, target, len(todo_all), len(done), ran, time.perf_counter() - started, count, link
+        sweep_id, target, total, len(done), ran, time.perf_counter() - started, count, link
     )
+
+
+def _studies(
+    spec: SweepConfig,
+    base: AppConfig,
+    sweep_id: str,
+    remaining: int,
+    done: int,
+    workers: int | None,
+) -> list[StudyTask]:
+    # The trials left, shared out as about two tasks per worker, each seeded apart.
+    if remaining <= 0 or spec.search is None:
+        return []
+    parts = min(remaining, 2 * (workers or os.cpu_count() or 1))
+    shares = [remaining // parts + (1 if i < remaining % parts else 0) for i in range(parts)]
+    journal = study_path(base.paths.data_dir, sweep_id)
+    return [
+        StudyTask(journal, sweep_id, spec, base, n, spec.search.seed + done + i)
+        for i, n in enumerate(shares)
+    ]
 
 
 def _task(
@@ -174,7 +209,8 @@ def _drive(
     spec: SweepConfig,
     catalogue: Catalogue,
     sweep_id: str,
-    tasks: list[Task],
+    function: Callable[[Any], list[Result]],
+    payloads: list[Any],
     scheduler: str | None,
     workers: int | None,
     already: int,
@@ -182,8 +218,8 @@ def _drive(
     progress: Callable[[Progress], None] | None,
     on_batch: Callable[[Any, list[Result]], None] | None,
 ) -> tuple[int, int, str | None]:
-    # Send the batches, record each as it comes back; return (recorded, workers, dashboard).
-    if not tasks:
+    # Send the tasks, record each one's results as they come; return (recorded, workers, link).
+    if not payloads:
         return 0, 0, None
     from distributed import as_completed
 
@@ -191,9 +227,7 @@ def _drive(
         count = len(client.scheduler_info(n_workers=-1)["workers"]) or (workers or 1)
         link = getattr(client, "dashboard_link", None)
         logger.info("Sweep %s on %d worker(s); Dask dashboard: %s", sweep_id, count, link)
-        size = batch_size(spec, len(tasks), count)
-        batches = [tasks[i : i + size] for i in range(0, len(tasks), size)]
-        futures = [client.submit(run_batch, b, pure=False) for b in batches]
+        futures = [client.submit(function, p, pure=False) for p in payloads]
         ran, best, clock = 0, None, time.perf_counter()
         for future in as_completed(futures):  # type: ignore[no-untyped-call]
             results = future.result()

@@ -211,3 +211,53 @@ def test_the_command_line_prints_every_configuration_as_json(
     assert set(first["params"]) == {"lookback", "top_quantile"}
     assert {"sharpe", "cagr", "max_drawdown", "final_equity"} <= set(first["metrics"])
     assert set(summary["overfitting"]) == {"deflated_sharpe", "pbo", "trials", "effective_trials"}
+
+
+OPTUNA = """
+sweep:
+  strategy: momentum
+  search:
+    method: optuna
+    trials: 10
+    seed: 1
+    space: {lookback: {int: [10, 150]}, top_quantile: {float: [0.05, 0.4]}}
+  set: {strategy.rebalance: 21}
+  objective: sharpe
+  period: {start: 2009-10-01, end: 2010-08-20}
+"""
+
+
+def test_optuna_searches_through_the_cluster_with_a_journal_both_workers_share(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from quant_core.sweeps.optuna_search import study_path
+
+    path = _spec(tmp_path, OPTUNA)
+    spec = load_sweep(path)
+    load = _loader(data_dir)
+    done = run_sweep(spec, load, path=path, workers=2)
+    assert done.total == 10
+    recorded = _results(data_dir, done.sweep_id)
+    assert 1 <= len(recorded) <= 10  # a proposal repeated is recorded once
+    journal = JournalStorage(JournalFileBackend(str(study_path(data_dir, done.sweep_id))))
+    study = optuna.load_study(study_name=done.sweep_id, storage=journal)
+    finished = [t for t in study.trials if t.state.is_finished()]
+    assert len(finished) == 10  # the trials of both workers' tasks, in one study
+    # A trial is a full backtest: its metrics are a separate run's.
+    key, metrics = next(iter(recorded.items()))
+    params = json.loads(key)
+    overrides = [
+        "strategy.name=momentum",
+        "strategy.rebalance=21",
+        "backtest.start=2009-10-01",
+        "backtest.end=2010-08-20",
+        *(f"strategy.params.{k}={v}" for k, v in params.items()),
+    ]
+    assert metrics == json_safe(run_backtest(load(overrides), store=False).metrics)
+    again = run_sweep(spec, load, path=path, workers=2)
+    assert again.resumed == len(recorded)
+    assert again.ran <= 10 - len(recorded)  # only the trials it lacks
