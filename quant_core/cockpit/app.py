@@ -16,6 +16,7 @@ from quant_core.cockpit.auth import admitted, require_password
 VIEWS = Path(__file__).resolve().parent / "views"
 PAGES = {  # file -> (title, url path, icon)
     "explorer.py": ("Strategy Explorer", "explorer", ":material/query_stats:"),
+    "sweeps.py": ("Sweeps", "sweeps", ":material/grid_on:"),
     "factors.py": ("Factors", "factors", ":material/functions:"),
     "data.py": ("Data", "data", ":material/database:"),
     "live.py": ("Live Dashboard", "live", ":material/monitor_heart:"),

@@ -16,9 +16,9 @@ One file, ``<data_dir>/sweeps/catalogue.duckdb``, written by the process that dr
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,8 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 import pandas as pd
+
+from quant_core.errors import DataError
+from quant_core.sweeps.catalogue_wf import WF_SCHEMA, WalkForwardRecords, pack_curve, unpack_curve
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS sweeps (sweep_id VARCHAR PRIMARY KEY, name VARCHAR, "
@@ -44,13 +46,10 @@ SCHEMA = (
     "ALTER TABLE sweeps ADD COLUMN IF NOT EXISTS pbo DOUBLE",
     "ALTER TABLE sweeps ADD COLUMN IF NOT EXISTS trials DOUBLE",
     "ALTER TABLE sweeps ADD COLUMN IF NOT EXISTS effective_trials DOUBLE",
-    # Walk-forwards: the stitched out-of-sample curve and its metrics; each fold's choice.
-    "CREATE TABLE IF NOT EXISTS walk_forwards (wf_id VARCHAR PRIMARY KEY, name VARCHAR, "
-    "strategy VARCHAR, objective VARCHAR, spec VARCHAR, created_at TIMESTAMPTZ, metrics VARCHAR, "
-    "curve BLOB)",
-    "CREATE TABLE IF NOT EXISTS wf_folds (wf_id VARCHAR, fold INTEGER, train_start DATE, "
-    "train_end DATE, test_start DATE, test_end DATE, key VARCHAR, params VARCHAR, "
-    "train_objective DOUBLE, test_metrics VARCHAR)",
+    # The command line's --set values (a JSON list): part of the sweep's identity, and what a
+    # configuration is run again with (the cockpit's "Run and open in Explorer").
+    "ALTER TABLE sweeps ADD COLUMN IF NOT EXISTS extra VARCHAR",
+    *WF_SCHEMA,  # walk-forwards (sweeps/catalogue_wf.py)
 )
 
 
@@ -74,31 +73,40 @@ def objective_of(metrics: dict[str, Any], name: str) -> float | None:
     return None
 
 
-def pack_curve(curve: pd.Series) -> bytes:
-    """Return an equity curve (date index) as compact bytes: day numbers and values."""
-    out = io.BytesIO()
-    days = pd.DatetimeIndex(curve.index).to_numpy().astype("datetime64[D]").astype(np.int32)
-    np.savez(out, days=days, equity=curve.to_numpy(dtype=float))
-    return out.getvalue()
+class CatalogueBusy(DataError):
+    """Another process holds the catalogue (a running sweep's driver, or a reader a moment)."""
 
 
-def unpack_curve(blob: bytes) -> pd.Series:
-    """Return the equity curve :func:`pack_curve` packed."""
-    with np.load(io.BytesIO(blob), allow_pickle=False) as saved:
-        days = saved["days"].astype("datetime64[D]")
-        return pd.Series(saved["equity"], index=pd.DatetimeIndex(days), name="equity")
+LOCK_TEXT = "Could not set lock"  # DuckDB's message when another process holds the file
+OPEN_RETRY_S = 5.0  # a driver waits this long for a reader to let go
 
 
-class Catalogue:
+def _connect(path: Path, read_only: bool) -> Any:
+    # DuckDB's lock, as CatalogueBusy; a writer retries for OPEN_RETRY_S (a reader's moment).
+    deadline = time.monotonic() + (0.0 if read_only else OPEN_RETRY_S)
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if LOCK_TEXT not in str(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise CatalogueBusy(
+                    f"{path}: another process holds the catalogue ({exc})"
+                ) from None
+            time.sleep(0.1)
+
+
+class Catalogue(WalkForwardRecords):
     """The catalogue file (module docstring)."""
 
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
         if read_only:  # the cockpit: never creates the file, never writes
-            self.con = duckdb.connect(str(path), read_only=True)
+            self.con = _connect(path, read_only=True)
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.con = duckdb.connect(str(path))
+        self.con = _connect(path, read_only=False)
         for statement in SCHEMA:
             self.con.execute(statement)
 
@@ -126,12 +134,27 @@ class Catalogue:
         spec: dict[str, Any],
         configurations: int,
         at: dt.datetime,
+        extra: tuple[str, ...] = (),
     ) -> None:
-        """Record a sweep (once: a sweep run again keeps its first row)."""
+        """Record a sweep (once: a sweep run again keeps its first row).
+
+        ``extra``: the command line's ``--set`` values the sweep runs with.
+        """
         self.con.execute(
             "INSERT INTO sweeps (sweep_id, name, strategy, objective, maximize, spec, "
-            "configurations, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [sweep_id, name, strategy, objective, maximize, json.dumps(spec), configurations, at],
+            "configurations, created_at, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            [
+                sweep_id,
+                name,
+                strategy,
+                objective,
+                maximize,
+                json.dumps(spec),
+                configurations,
+                at,
+                json.dumps(list(extra)),
+            ],
         )
 
     def finish(self, sweep_id: str, at: dt.datetime) -> None:
@@ -293,83 +316,6 @@ class Catalogue:
         values = rows[0] if rows else (None,) * len(names)
         return {n: None if v is None else float(v) for n, v in zip(names, values, strict=True)}
 
-    def record_walk_forward(
-        self,
-        wf_id: str,
-        header: dict[str, Any],
-        folds: list[dict[str, Any]],
-        metrics: dict[str, Any],
-        curve: pd.Series,
-    ) -> None:
-        """Record (or replace) a walk-forward: its stitched curve, metrics and folds, at once.
-
-        ``header``: name, strategy, objective, spec (a dict), created_at; each fold: fold,
-        train_start, train_end, test_start, test_end, key, params (a dict), train_objective,
-        test_metrics (a dict).
-        """
-        with self._transaction():
-            self.con.execute("DELETE FROM walk_forwards WHERE wf_id = ?", [wf_id])
-            self.con.execute("DELETE FROM wf_folds WHERE wf_id = ?", [wf_id])
-            self.con.execute(
-                "INSERT INTO walk_forwards VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    wf_id,
-                    header["name"],
-                    header["strategy"],
-                    header["objective"],
-                    json.dumps(header["spec"], default=str),
-                    header["created_at"],
-                    json.dumps(metrics, default=str, allow_nan=True),
-                    pack_curve(curve),
-                ],
-            )
-            self.con.executemany(
-                "INSERT INTO wf_folds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    [
-                        wf_id,
-                        f["fold"],
-                        f["train_start"],
-                        f["train_end"],
-                        f["test_start"],
-                        f["test_end"],
-                        f["key"],
-                        json.dumps(f["params"], sort_keys=True, default=str),
-                        f["train_objective"],
-                        json.dumps(f["test_metrics"], default=str, allow_nan=True),
-                    ]
-                    for f in folds
-                ],
-            )
-
-    def walk_forward(self, wf_id: str) -> tuple[pd.DataFrame, pd.Series, dict[str, Any]]:
-        """Return a walk-forward's folds, stitched curve and metrics."""
-        folds: pd.DataFrame = (
-            self.con.sql(
-                "SELECT * FROM wf_folds WHERE wf_id = $id ORDER BY fold", params={"id": wf_id}
-            )
-            .to_arrow_table()
-            .to_pandas()
-        )
-        folds["params"] = folds["params"].map(json.loads)
-        folds["test_metrics"] = folds["test_metrics"].map(json.loads)
-        rows = self.con.execute(
-            "SELECT metrics, curve FROM walk_forwards WHERE wf_id = ?", [wf_id]
-        ).fetchall()
-        if not rows:
-            raise KeyError(f"no walk-forward {wf_id!r} in {self.path}")
-        metrics, blob = rows[0]
-        return folds, unpack_curve(bytes(blob)), json.loads(metrics)
-
-    def walk_forwards(self) -> pd.DataFrame:
-        """Return every walk-forward (no curves), the latest first."""
-        frame: pd.DataFrame = (
-            self.con.sql("SELECT * EXCLUDE (curve) FROM walk_forwards ORDER BY created_at DESC")
-            .to_arrow_table()
-            .to_pandas()
-        )
-        return frame
-
     def sweeps(self) -> pd.DataFrame:
         """Return every sweep, the latest first."""
         frame: pd.DataFrame = (
@@ -380,4 +326,11 @@ class Catalogue:
         return frame
 
 
-__all__ = ["Catalogue", "Result", "objective_of", "pack_curve", "unpack_curve"]
+__all__ = [
+    "Catalogue",
+    "CatalogueBusy",
+    "Result",
+    "objective_of",
+    "pack_curve",
+    "unpack_curve",
+]

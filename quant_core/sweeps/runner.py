@@ -140,6 +140,7 @@ def run_sweep(
             spec.model_dump(mode="json", by_alias=True),
             total,
             dt.datetime.now(dt.UTC),
+            extra,
         )
         done = catalogue.done(sweep_id)
         if done:

@@ -1,0 +1,389 @@
+"""The Sweeps page's data: the catalogue read briefly, a sweep's progress file, the page's frames.
+
+The catalogue (``<data_dir>/sweeps/catalogue.duckdb``) is read only through
+:class:`quant_core.sweeps.catalogue.Catalogue`, opened read-only for one read and closed at once:
+a sweep's driver needs the file to itself, and while it runs, opening it fails with DuckDB's
+"Could not set lock" (:class:`CatalogueBusy` here). A running sweep's figures are then in its
+progress file, ``<data_dir>/sweeps/progress/<sweep_id>.json``
+(:func:`quant_core.sweeps.runner.write_progress`).
+
+The frames, without Streamlit: the objective over two parameters (:func:`heatmap`; the other
+parameters are folded by the best value, the max when the sweep maximises), its distribution
+(:func:`objective_histogram`), the best configurations (:func:`best_table`) and the overrides that
+run one configuration again as a stored backtest (:func:`run_overrides`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+
+from config.sweep import SweepConfig, configurations
+from quant_core.errors import ConfigError, QuantError
+from quant_core.sweeps.catalogue import Catalogue
+from quant_core.sweeps.runner import CATALOGUE, PROGRESS
+
+LOCK_TEXT = "Could not set lock"  # DuckDB's message when another process holds the file
+# Optional columns of the sweeps table (quant_core.sweeps.overfitting): absent in older files.
+OVERFIT_KEYS = ("deflated_sharpe", "pbo", "trials", "effective_trials")
+TABLE_METRICS = ("sharpe", "cagr", "max_drawdown", "trades")
+MAX_LEVELS = 12  # distinct values an axis shows one by one; more (a random search): binned
+BINS = 10  # equal-width bins of such an axis
+MAX_HIST_BINS = 60
+STALE_S = 120.0  # a progress file this old, unfinished: the sweep is no longer running
+
+
+class CatalogueBusy(QuantError):
+    """The catalogue file is locked by a running sweep's driver; try again later."""
+
+
+def catalogue_path(data_dir: Path) -> Path:
+    """Return the catalogue file under ``data_dir`` (as the sweep runner writes it)."""
+    return data_dir / CATALOGUE
+
+
+def progress_folder(data_dir: Path) -> Path:
+    """Return the folder of the sweeps' progress files."""
+    return catalogue_path(data_dir).parent / PROGRESS
+
+
+def signature(path: Path) -> tuple[int, ...]:
+    """Return the catalogue's and its WAL's (mtime ns, size): changes when the file is written."""
+    out: list[int] = []
+    for file in (path, path.with_name(path.name + ".wal")):
+        try:
+            stat = file.stat()
+        except FileNotFoundError:
+            out += [0, 0]
+        else:
+            out += [stat.st_mtime_ns, stat.st_size]
+    return tuple(out)
+
+
+def open_catalogue(path: Path) -> Catalogue:
+    """Open ``path`` read-only.
+
+    Raises
+    ------
+    CatalogueBusy
+        A running sweep's driver holds the file (DuckDB: "Could not set lock").
+    """
+    try:
+        return Catalogue(path, read_only=True)
+    except Exception as exc:  # DuckDB's IOException, not importable here: only the lock is ours
+        if LOCK_TEXT not in str(exc):
+            raise
+        raise CatalogueBusy(f"{path}: a running sweep holds the catalogue ({exc})") from None
+
+
+def list_sweeps(path: Path) -> pd.DataFrame:
+    """Return every sweep, the latest first, with ``done``: its configurations recorded."""
+    catalogue = open_catalogue(path)
+    try:
+        sweeps = catalogue.sweeps()
+        sweeps["done"] = [catalogue.count(str(i)) for i in sweeps["sweep_id"]]
+    finally:
+        catalogue.close()
+    return sweeps
+
+
+def load_sweep(path: Path, sweep_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return the sweep's results (the best first) and kept curves (``Catalogue`` frames)."""
+    catalogue = open_catalogue(path)
+    try:
+        return catalogue.results(sweep_id), catalogue.curves(sweep_id)
+    finally:
+        catalogue.close()
+
+
+def _when(value: Any) -> str:
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{pd.Timestamp(value).tz_convert('UTC'):%Y-%m-%d %H:%M} UTC"
+
+
+def sweep_label(row: dict[str, Any]) -> str:
+    """Return a sweep as the picker shows it: name, strategy, objective, counts, times."""
+    best = "max" if row.get("maximize", True) else "min"
+    done, total = int(row.get("done", 0)), int(row.get("configurations") or 0)
+    finished = _when(row.get("finished_at"))
+    end = f"finished {finished}" if finished else "not finished"
+    return (
+        f"{row['name']} · {row['strategy']} · {best} {row['objective']} · "
+        f"{done:,} of {total:,} done · created {_when(row.get('created_at'))} · {end}"
+    )
+
+
+def overfitting(row: dict[str, Any]) -> dict[str, float | None]:
+    """Return the sweep's optional overfitting figures (None: absent or not a number)."""
+    out: dict[str, float | None] = {}
+    for key in OVERFIT_KEYS:
+        out[key] = _number(row.get(key))
+    return out
+
+
+def param_names(results: pd.DataFrame, spec_json: str | None) -> list[str]:
+    """Return the swept parameters: the spec's order, else every key met in ``params``."""
+    try:
+        spec = json.loads(spec_json or "{}")
+    except json.JSONDecodeError:
+        spec = {}
+    space = spec.get("grid") or (spec.get("search") or {}).get("space") or {}
+    names = [str(n) for n in space]
+    for params in results.get("params", pd.Series(dtype=object)):
+        names += [str(k) for k in params if str(k) not in names]
+    return names
+
+
+def params_frame(results: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Return one column per parameter (lists and mappings as JSON text), rows as ``results``."""
+    frame = pd.DataFrame.from_records(list(results["params"]), columns=names)
+    for name in names:
+        if frame[name].map(lambda v: isinstance(v, list | dict)).any():
+            frame[name] = frame[name].map(lambda v: json.dumps(v, sort_keys=True, default=str))
+    return frame
+
+
+def axis_levels(values: pd.Series) -> pd.Series:
+    """Return ``values`` as ordered categories: numbers in order, many floats binned.
+
+    A numeric parameter with more than :data:`MAX_LEVELS` distinct values (a random search)
+    is cut into :data:`BINS` equal-width bins labelled ``lo to hi``; any other keeps its values,
+    numbers ascending, text sorted.
+    """
+    numeric = pd.to_numeric(values, errors="coerce")
+    is_number = bool(numeric.notna().all()) and not values.map(lambda v: isinstance(v, bool)).any()
+    if is_number and numeric.nunique() > MAX_LEVELS:
+        edges = np.linspace(float(numeric.min()), float(numeric.max()), BINS + 1)
+        labels = [f"{lo:.4g} to {hi:.4g}" for lo, hi in itertools.pairwise(edges)]
+        points = np.asarray(numeric, dtype=np.float64)
+        binned = pd.cut(points, list(edges), labels=labels, include_lowest=True)
+        return pd.Series(binned, index=values.index)
+    if is_number:
+        order = [_number_label(v) for v in sorted(numeric.unique())]
+        text = numeric.map(_number_label)
+        return pd.Series(pd.Categorical(text, order, ordered=True), index=values.index)
+    text = values.map(str)
+    return pd.Series(pd.Categorical(text, sorted(text.unique()), ordered=True), index=values.index)
+
+
+def _number_label(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else format(float(value), ".10g")
+
+
+@dataclass(frozen=True, slots=True)
+class Heatmap:
+    """The objective over two parameters: ``best`` and ``count`` per cell (y rows, x columns)."""
+
+    best: pd.DataFrame
+    count: pd.DataFrame
+    x: str
+    y: str | None
+    how: str  # "max" or "min": how the other parameters' values are folded
+
+
+def heatmap(
+    results: pd.DataFrame, params: pd.DataFrame, x: str, y: str | None, maximize: bool
+) -> Heatmap:
+    """Return the best objective for each (``y``, ``x``) pair of values (module docstring).
+
+    ``y=None`` (a sweep of one parameter): one row. Cells with no finite objective are NaN.
+    """
+    objective = pd.to_numeric(results["objective"], errors="coerce").to_numpy(dtype=float)
+    xs = axis_levels(params[x]).reset_index(drop=True)
+    ys = (
+        axis_levels(params[y]).reset_index(drop=True)
+        if y is not None
+        else pd.Series(pd.Categorical(["all"] * len(xs)))
+    )
+    frame = pd.DataFrame({"y": ys, "x": xs, "objective": objective})
+    how = "max" if maximize else "min"
+    grouped = frame.groupby(["y", "x"], observed=False)["objective"]
+    best = grouped.agg(how).unstack("x")  # noqa: PD010 - one value per cell already
+    count = grouped.count().unstack("x")  # noqa: PD010 - one value per cell already
+    return Heatmap(best, count.reindex_like(best).fillna(0).astype(int), x, y, how)
+
+
+def objective_histogram(results: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Return the objective's histogram (columns ``lo``, ``hi``, ``count``) and the missing.
+
+    Bins: numpy's ``auto`` rule, at most :data:`MAX_HIST_BINS`; missing: configurations without
+    a finite objective (a run with no trade, say), left out of the bins.
+    """
+    values = pd.to_numeric(results["objective"], errors="coerce").to_numpy(dtype=float)
+    finite = values[np.isfinite(values)]
+    missing = int(len(values) - len(finite))
+    if not len(finite):
+        return pd.DataFrame({"lo": [], "hi": [], "count": []}), missing
+    edges = np.histogram_bin_edges(finite, bins="auto")
+    if len(edges) - 1 > MAX_HIST_BINS:
+        edges = np.histogram_bin_edges(finite, bins=MAX_HIST_BINS)
+    counts, edges = np.histogram(finite, bins=edges)
+    return pd.DataFrame({"lo": edges[:-1], "hi": edges[1:], "count": counts}), missing
+
+
+def _metric(metrics: Any, name: str) -> float:
+    value = metrics.get(name) if isinstance(metrics, dict) else None
+    return float(value) if isinstance(value, int | float) else float("nan")
+
+
+def best_table(results: pd.DataFrame, params: pd.DataFrame, rows: int) -> pd.DataFrame:
+    """Return the best ``rows`` configurations: rank, key, one column per parameter, figures.
+
+    Figures: objective, sharpe, cagr, max_drawdown, trades (from ``metrics``), seconds, worker.
+    A parameter named like a figure is shown as ``<name> (param)``.
+    """
+    top = results.head(rows)
+    fixed = {"rank", "key", "objective", *TABLE_METRICS, "seconds", "worker"}
+    table = pd.DataFrame({"rank": np.arange(1, len(top) + 1), "key": top["key"].to_numpy()})
+    for name in params.columns:
+        table[f"{name} (param)" if name in fixed else name] = params[name].head(rows).to_numpy()
+    table["objective"] = pd.to_numeric(top["objective"], errors="coerce").to_numpy(dtype=float)
+    for name in TABLE_METRICS:
+        table[name] = [_metric(m, name) for m in top["metrics"]]
+    table["seconds"] = top["seconds"].to_numpy(dtype=float)
+    table["worker"] = top["worker"].astype(str).to_numpy()
+    return table
+
+
+def params_text(params: dict[str, Any]) -> str:
+    """Return a configuration's parameters as ``name=value, ...``."""
+    return ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in params.items())
+
+
+def curve_labels(curves: pd.DataFrame, results: pd.DataFrame) -> dict[str, str]:
+    """Return the kept curves' keys in rank order, each with its legend: ``#rank params``."""
+    rank = {str(k): i + 1 for i, k in enumerate(results["key"])} if len(results) else {}
+    keys = sorted(curves.columns, key=lambda k: (rank.get(str(k), 10**9), str(k)))
+    params = dict(zip(results.get("key", []), results.get("params", []), strict=True))
+    return {str(k): f"#{rank.get(str(k), '?')} {params_text(params.get(k, {})) or k}" for k in keys}
+
+
+def run_overrides(name: str, spec_json: str, key: str, data_dir: Path) -> list[str]:
+    """Return the ``--set`` overrides that run configuration ``key`` of the sweep on its own.
+
+    The sweep's spec (the sweeps table's JSON) expands again into its configurations
+    (:func:`config.sweep.configurations`); the one with ``key`` gives its overrides, and
+    ``paths.data_dir`` is the cockpit's.
+
+    Raises
+    ------
+    ConfigError
+        The spec does not validate, or has no configuration ``key`` (both named).
+    """
+    try:
+        spec = SweepConfig.model_validate(json.loads(spec_json))
+    except (json.JSONDecodeError, ValidationError) as exc:
+        raise ConfigError(f"sweep {name!r}: its stored spec does not validate: {exc}") from None
+    match = next((c for c in configurations(spec, f"sweep {name}") if c.key == key), None)
+    if match is None:
+        raise ConfigError(f"sweep {name!r}: no configuration {key} in its spec")
+    return [*match.overrides, f"paths.data_dir={data_dir}"]
+
+
+@dataclass(frozen=True, slots=True)
+class SweepProgress:
+    """A progress file's figures (``quant_core.sweeps.runner.write_progress``)."""
+
+    sweep_id: str
+    done: int
+    total: int
+    best: float | None
+    rate: float | None  # configurations per second
+    workers: int | None
+    dashboard: str | None
+    at: dt.datetime | None  # when written (UTC)
+
+    @property
+    def finished(self) -> bool:
+        """Return True when every configuration is done."""
+        return self.total > 0 and self.done >= self.total
+
+    def fraction(self) -> float:
+        """Return done / total in [0, 1] (0 when the total is unknown)."""
+        return min(1.0, self.done / self.total) if self.total > 0 else 0.0
+
+    def seconds_left(self) -> float | None:
+        """Return (total - done) / rate, the time left at the last rate (None: no rate)."""
+        if not self.rate or self.rate <= 0 or self.finished:
+            return None
+        return (self.total - self.done) / self.rate
+
+    def age(self, now: dt.datetime) -> float | None:
+        """Return the seconds since the file was written (None: unknown)."""
+        return None if self.at is None else (now - self.at).total_seconds()
+
+    def stale(self, now: dt.datetime) -> bool:
+        """Return True when unfinished and older than :data:`STALE_S` (no longer running)."""
+        age = self.age(now)
+        return not self.finished and age is not None and age > STALE_S
+
+
+def _number(value: Any) -> float | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
+def read_progress(path: Path) -> SweepProgress | None:
+    """Return a progress file's figures, or None when missing, unreadable or malformed."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        done, total = int(raw["done"]), int(raw["total"])
+        at = dt.datetime.fromisoformat(raw["at"]) if raw.get("at") else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if at is not None and at.tzinfo is None:
+        at = at.replace(tzinfo=dt.UTC)
+    workers = _number(raw.get("workers"))
+    link = raw.get("dashboard")
+    return SweepProgress(
+        str(raw.get("sweep_id") or path.stem),
+        done,
+        total,
+        _number(raw.get("best")),
+        _number(raw.get("rate")),
+        None if workers is None else int(workers),
+        link if isinstance(link, str) and link.startswith(("http://", "https://")) else None,
+        at,
+    )
+
+
+def latest_progress(folder: Path) -> SweepProgress | None:
+    """Return the most recently written progress file's figures (None: there is none)."""
+    found = [p for p in (read_progress(f) for f in folder.glob("*.json")) if p is not None]
+    epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
+    return max(found, key=lambda p: p.at or epoch, default=None)
+
+
+__all__ = [
+    "CatalogueBusy",
+    "Heatmap",
+    "SweepProgress",
+    "axis_levels",
+    "best_table",
+    "catalogue_path",
+    "curve_labels",
+    "heatmap",
+    "latest_progress",
+    "list_sweeps",
+    "load_sweep",
+    "objective_histogram",
+    "open_catalogue",
+    "overfitting",
+    "param_names",
+    "params_frame",
+    "progress_folder",
+    "read_progress",
+    "run_overrides",
+    "signature",
+    "sweep_label",
+]

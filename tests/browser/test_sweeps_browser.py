@@ -1,0 +1,222 @@
+"""The Sweeps page in a real browser: its charts, a configuration run and opened, live progress.
+
+A cockpit of its own (``streamlit run app.py`` on a free 127.0.0.1 port, as the suite's) over a
+copy of the suite's sp500-2010 warehouse, with a catalogue written by the tests through the real
+``Catalogue`` (``tests/cockpit/test_sweeps_page.py``); no sweep runs: the tests write the
+progress file as a sweep's driver would, and hold the catalogue's lock from another process as
+the driver does. The tests run in order (file order).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from quant_core.backtest.results import catalog, load_run
+from quant_core.sweeps.runner import Progress, write_progress
+from tests.browser.chrome import VIEWPORT
+from tests.browser.conftest import ROOT, TIMEOUT_MS, _free_port, _spawn, _wait_healthy
+from tests.browser.test_cockpit_browser import charts_drawn, screenshot
+from tests.cockpit.test_sweeps_page import MOM_GRID, hold_catalogue, write_sweep
+
+pytestmark = [pytest.mark.ui, pytest.mark.integration, pytest.mark.slow]
+
+LOOPBACK = "127.0.0.1"
+FIRST_LOAD_MS = 60_000  # a cold server's first run imports the engine
+RUN_MS = 90_000  # the click runs a backtest of sp500-2010, then opens the Explorer
+NEXT = "0123456789abcdef"  # the sweep the busy test's driver starts
+ROW_PX = 35  # the height of a dataframe row (and of its header) in Streamlit's grid
+# Made later than the first sweep: the newest, picked when the page opens.
+RUNNING = {
+    **MOM_GRID,
+    "name": "mom_running",
+    "grid": {"lookback": [30, 90], "top_quantile": [0.1, 0.3, 0.5]},
+}
+
+
+@dataclass
+class SweepsCockpit:
+    """The running cockpit, its data dir, and every URL and page error its tabs produced."""
+
+    url: str
+    data_dir: Path
+    urls: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def sweeps_cockpit(
+    browser_data_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SweepsCockpit]:
+    """Start ``streamlit run app.py`` over a catalogue with one finished sweep; stop it after."""
+    root = tmp_path_factory.mktemp("sweeps") / "data"
+    shutil.copytree(browser_data_dir / "warehouse", root / "warehouse")
+    write_sweep(root, MOM_GRID)
+    port = _free_port()
+    env = {**os.environ, "QC__PATHS__DATA_DIR": str(root)}
+    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py")]
+    server = _spawn([*command, "--server.port", str(port)], env, root / "streamlit.log")
+    try:
+        url = f"http://{LOOPBACK}:{port}"
+        _wait_healthy(url, server)
+        yield SweepsCockpit(url, root)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def sweeps_page(browser: Browser, sweeps_cockpit: SweepsCockpit) -> Iterator[Page]:
+    """Return a fresh tab, its requests and page errors recorded on the cockpit."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(TIMEOUT_MS)
+    context.on("request", lambda request: sweeps_cockpit.urls.append(request.url))
+    tab = context.new_page()
+    tab.on("websocket", lambda ws: sweeps_cockpit.urls.append(ws.url))
+    tab.on("pageerror", lambda error: sweeps_cockpit.page_errors.append(str(error)))
+    yield tab
+    context.close()
+
+
+def _open(page: Page, cockpit: SweepsCockpit) -> None:
+    page.goto(f"{cockpit.url}/sweeps")
+    expect(page.get_by_role("heading", name="Sweeps", exact=True)).to_be_visible(
+        timeout=FIRST_LOAD_MS
+    )
+    _idle(page)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def _idle(page: Page) -> None:
+    expect(page.get_by_test_id("stApp")).to_have_attribute(
+        "data-test-script-state", "notRunning", timeout=RUN_MS
+    )
+
+
+def _select_row(page: Page, row: int) -> None:
+    """Tick row ``row``'s checkbox in the best configurations grid (drawn on a canvas)."""
+    grid = page.get_by_test_id("stDataFrame").filter(has=page.locator("th", has_text="worker"))
+    expect(grid).to_have_count(1)
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    assert box is not None
+    # The row markers are the grid's first column; the header row comes first.
+    page.mouse.click(box["x"] + ROW_PX / 2, box["y"] + ROW_PX * (row + 1) + ROW_PX / 2)
+    _idle(page)
+
+
+def test_the_page_draws_a_sweep_and_opens_a_configuration_in_the_explorer(
+    sweeps_page: Page, sweeps_cockpit: SweepsCockpit
+) -> None:
+    page = sweeps_page
+    _open(page, sweeps_cockpit)
+    picker = page.get_by_role("combobox", name="Sweep", exact=True)
+    expect(picker).to_have_value(re.compile(r"^mom_grid · momentum · max sharpe · 6 of 6 done"))
+    charts = charts_drawn(page, at_least=3)
+    titles = [charts.nth(i).locator(".gtitle").first.text_content() for i in range(charts.count())]
+    assert titles == [
+        "sharpe by lookback and top_quantile",
+        "Distribution of sharpe",
+        "Equity of the best 3 configurations",
+    ], titles
+    expect(page.get_by_text("Overfitting", exact=True)).to_be_visible()
+    screenshot(page, "sweeps")
+
+    _select_row(page, 1)  # the second best: lookback 126, top_quantile 0.1
+    expect(page.get_by_text("#2 lookback=126, top_quantile=0.1 · sharpe 1.36")).to_be_visible()
+    page.get_by_role("button", name="Run and open in Explorer").click()
+
+    expect(page.get_by_role("heading", name="Strategy Explorer", exact=True)).to_be_visible(
+        timeout=RUN_MS
+    )
+    _idle(page)
+    runs = catalog(sweeps_cockpit.data_dir / "backtests")
+    assert len(runs) == 1, runs
+    run_id = str(runs["run_id"].iloc[0])
+    stored = load_run(sweeps_cockpit.data_dir / "backtests", run_id)
+    assert stored.config["strategy"]["params"] == {"lookback": 126, "top_quantile": 0.1}
+    stored_run = page.get_by_role("combobox", name="Stored run", exact=True)
+    expect(stored_run).to_have_value(
+        re.compile(r"^sweep mom_grid: lookback=126, top_quantile=0\.1")
+    )
+    assert urlsplit(page.url).path == "/"  # the Explorer is the main page
+    charts_drawn(page)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def test_the_progress_follows_the_file_while_the_sweep_runs(
+    sweeps_page: Page, sweeps_cockpit: SweepsCockpit
+) -> None:
+    page = sweeps_page
+    data_dir = sweeps_cockpit.data_dir
+    later = dt.datetime.now(dt.UTC)
+    sweep_id = write_sweep(data_dir, RUNNING, later, done=2)
+    link = "http://127.0.0.1:8787/status"
+    write_progress(data_dir / "sweeps", sweep_id, Progress(2, 6, 1.2, 0.5), link, 2)
+    _open(page, sweeps_cockpit)
+    expect(page.get_by_role("combobox", name="Sweep", exact=True)).to_have_value(
+        re.compile(r"^mom_running · momentum · max sharpe · 2 of 6 done")
+    )
+    expect(page.get_by_text("2 of 6 configurations done (33%)")).to_be_visible()
+    dashboard = page.get_by_role("link", name="Open the Dask dashboard")
+    expect(dashboard).to_have_attribute("href", link)
+
+    # Nobody touches the page: the fragment reads the file again every 2 s.
+    write_progress(data_dir / "sweeps", sweep_id, Progress(5, 6, 1.3, 1.0), link, 2)
+    expect(page.get_by_text("5 of 6 configurations done (83%)")).to_be_visible(timeout=6_000)
+    write_progress(data_dir / "sweeps", sweep_id, Progress(6, 6, 1.3, 1.0), link, 2)
+    expect(page.get_by_text("6 of 6 configurations done (100%)")).to_be_visible(timeout=6_000)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+@pytest.fixture
+def lock_holder(sweeps_cockpit: SweepsCockpit) -> Iterator[subprocess.Popen[str]]:
+    """Hold the catalogue in another process, as a running sweep's driver does."""
+    with hold_catalogue(sweeps_cockpit.data_dir, NEXT) as proc:  # closes its pipes at the end
+        yield proc
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_a_busy_catalogue_shows_the_progress_then_the_sweeps_once_free(
+    sweeps_page: Page, sweeps_cockpit: SweepsCockpit, lock_holder: subprocess.Popen[str]
+) -> None:
+    page = sweeps_page
+    folder = sweeps_cockpit.data_dir / "sweeps"
+    write_progress(folder, NEXT, Progress(3, 8, 0.9, 1.5), None, 2)
+    _open(page, sweeps_cockpit)
+    expect(page.get_by_text(re.compile(r"^The sweep catalogue is busy"))).to_be_visible()
+    expect(page.get_by_text("3 of 8 configurations done (38%)")).to_be_visible()
+    expect(page.get_by_role("combobox", name="Sweep", exact=True)).to_have_count(0)
+    screenshot(page, "sweeps-busy")
+
+    assert lock_holder.stdin is not None
+    lock_holder.stdin.close()  # the driver finishes and lets the file go
+    lock_holder.wait(10)
+    # Without a click: the page tries the catalogue again within RETRY_S (10 s) and a tick.
+    picker = page.get_by_role("combobox", name="Sweep", exact=True)
+    expect(picker).to_have_value(
+        re.compile(r"^mom_next · momentum · max sharpe · 0 of 8 done"), timeout=20_000
+    )
+    expect(page.get_by_text(re.compile(r"^The sweep catalogue is busy"))).to_have_count(0)
+
+
+def test_no_request_left_loopback(sweeps_cockpit: SweepsCockpit) -> None:
+    assert len(sweeps_cockpit.urls) > 10, sweeps_cockpit.urls
+    foreign = [
+        u
+        for u in sweeps_cockpit.urls
+        if urlsplit(u).scheme not in ("data", "blob") and urlsplit(u).hostname != LOOPBACK
+    ]
+    assert not foreign, f"requests left {LOOPBACK}: {sorted(set(foreign))}"
+    assert sweeps_cockpit.page_errors == []
