@@ -45,7 +45,12 @@ def progress_bar(enabled: bool = True) -> Iterator[Callable[[SweepProgress], Non
     with bar:
         task = bar.add_task("sweep", total=None, best="-", rate="-")
 
+        shown: list[str] = []
+
         def update(p: SweepProgress) -> None:
+            if p.dashboard and not shown:  # once: where to watch the workers
+                bar.console.print(f"Dask dashboard: {p.dashboard}", soft_wrap=True)
+                shown.append(p.dashboard)
             best = "-" if p.best is None else f"{p.best:.4g}"
             bar.update(task, completed=p.done, total=p.total, best=best, rate=f"{p.rate:.1f}")
 

@@ -55,6 +55,7 @@ class Progress:
     total: int
     best: float | None
     rate: float
+    dashboard: str | None = None  # the Dask dashboard's link
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +238,7 @@ def _drive(
             )
             best = _best(best, results, spec)
             rate = ran / max(time.perf_counter() - clock, 1e-9)
-            now = Progress(already + ran, total, best, rate)
+            now = Progress(already + ran, total, best, rate, link)
             write_progress(catalogue.path.parent, sweep_id, now, link, count)
             if progress is not None:
                 progress(now)
