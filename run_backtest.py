@@ -158,6 +158,8 @@ def _check_sweep(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
             ("--end", args.end),
             ("--report", args.report),
             ("--report-only", args.report_only),
+            ("--list-strategies", args.list_strategies),
+            ("--list-constructions", args.list_constructions),
         )
         if value
     ]

@@ -35,6 +35,7 @@ from quant_core.errors import ConfigError
 from quant_core.strategies import STRATEGIES, build_strategy
 
 __all__ = [
+    "METRIC_NAMES",
     "Configuration",
     "SweepConfig",
     "WalkForward",
@@ -45,6 +46,42 @@ __all__ = [
 ]
 
 MAX_CONFIGURATIONS = 1_000_000
+# A run's metrics (backtest.metrics.summary, backtest.records.event_counts): an objective.
+METRIC_NAMES = frozenset(
+    {
+        "start_equity",
+        "final_equity",
+        "total_return",
+        "cagr",
+        "volatility",
+        "sharpe",
+        "sortino",
+        "max_drawdown",
+        "max_drawdown_sessions",
+        "calmar",
+        "turnover",
+        "exposure",
+        "hit_rate",
+        "commissions",
+        "slippage",
+        "total_costs",
+        "trades",
+        "truncated",
+        "unfilled",
+        "sessions",
+        "benchmark_total_return",
+        "benchmark_cagr",
+        "excess_return",
+        "excess_cagr",
+        "stops",
+        "stop_loss",
+        "take_profit",
+        "trailing_stop",
+        "halts",
+        "constraint_rebalances",
+        "fallbacks",
+    }
+)
 
 
 class _Strict(BaseModel):
@@ -161,6 +198,11 @@ def load_sweep(path: Path) -> SweepConfig:
         ]
         raise ConfigError("\n".join(lines)) from None
     _check_names(path, spec)
+    if spec.objective not in METRIC_NAMES:
+        raise ConfigError(
+            f"{path}: sweep.objective: {spec.objective!r} is no metric of a run; choose one "
+            f"of {', '.join(sorted(METRIC_NAMES))}"
+        )
     return spec
 
 
@@ -169,13 +211,21 @@ def _check_names(path: Path, spec: SweepConfig) -> None:
         known = ", ".join(sorted(STRATEGIES.items))
         raise ConfigError(f"{path}: sweep.strategy: unknown strategy {spec.strategy!r} ({known})")
     fields = STRATEGIES.items[spec.strategy].Params.model_fields
-    names = spec.grid or (spec.search.space if spec.search else {})
-    for name in names:
-        if name not in fields:
-            where = "grid" if spec.grid is not None else "search.space"
+    where = "grid" if spec.grid is not None else "search.space"
+    names = [(where, n) for n in (spec.grid or (spec.search.space if spec.search else {}))]
+    names += [("set", k) for k in spec.set if k.startswith("strategy.params.")]
+    for section, name in names:
+        param = name.removeprefix("strategy.params.")
+        if param not in fields:
             raise ConfigError(
-                f"{path}: sweep.{where}.{name}: {spec.strategy} has no parameter {name!r}; "
+                f"{path}: sweep.{section}.{name}: {spec.strategy} has no parameter {param!r}; "
                 f"its parameters: {', '.join(fields)}"
+            )
+    for key in spec.set:
+        if key == "strategy.name" or key.startswith(("backtest.start", "backtest.end")):
+            raise ConfigError(
+                f"{path}: sweep.set.{key}: set by the sweep itself (sweep.strategy, "
+                "sweep.period); it cannot be set"
             )
 
 
@@ -244,7 +294,7 @@ def _draws(search: Search) -> list[dict[str, Any]]:
 def base_overrides(spec: SweepConfig) -> tuple[str, ...]:
     """Return the overrides every configuration shares: strategy, ``set`` and period."""
     out = [f"strategy.name={spec.strategy}"]
-    out += [f"{k}={json.dumps(v, default=str)}" for k, v in spec.set.items()]
+    out += [f"{k}={_setting(v)}" for k, v in spec.set.items()]
     if spec.period.start is not None:
         out.append(f"backtest.start={spec.period.start}")
     if spec.period.end is not None:
@@ -252,12 +302,28 @@ def base_overrides(spec: SweepConfig) -> tuple[str, ...]:
     return tuple(out)
 
 
-def sweep_digest(spec: SweepConfig, extra: tuple[str, ...] = ()) -> str:
-    """Return the sweep's identity: a hash of its spec and of the run's own overrides.
+def _setting(value: Any) -> str:
+    # A value as ``--set`` would take it: text and dates as they are, the rest as JSON.
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return json.dumps(value)
 
-    The same file run again (with the same ``--set``) is the same sweep: it resumes.
+
+def sweep_digest(spec: SweepConfig, extra: tuple[str, ...] = (), context: str = "") -> str:
+    """Return the sweep's identity: a hash of what decides its results.
+
+    The strategy, the configurations (a grid's as a sorted set; a search's space, trials and
+    seed), ``set``, the period, the objective and its direction, the walk-forward's folds, the
+    command line's ``--set`` values and ``context`` (the run config's digest and the dataset's
+    version: ``runner.sweep_context``). The same command on the same config and data is the same
+    sweep, and resumes; ``batch`` and ``keep`` change nothing of it.
     """
-    text = json.dumps(
-        {"spec": spec.model_dump(mode="json", by_alias=True), "set": list(extra)}, sort_keys=True
-    )
+    body = spec.model_dump(mode="json", by_alias=True, exclude={"batch", "keep", "name"})
+    if body.get("search"):  # more trials of the same search: the same sweep, resumed
+        body["search"].pop("trials", None)
+    if spec.grid is not None:
+        body["grid"] = {k: sorted(map(json.dumps, v)) for k, v in sorted(spec.grid.items())}
+    text = json.dumps({"spec": body, "set": sorted(extra), "context": context}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()

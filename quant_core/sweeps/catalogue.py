@@ -136,14 +136,16 @@ class Catalogue(WalkForwardRecords):
         at: dt.datetime,
         extra: tuple[str, ...] = (),
     ) -> None:
-        """Record a sweep (once: a sweep run again keeps its first row).
+        """Record a sweep; run again (more trials of a search), its size and spec are updated.
 
         ``extra``: the command line's ``--set`` values the sweep runs with.
         """
         self.con.execute(
             "INSERT INTO sweeps (sweep_id, name, strategy, objective, maximize, spec, "
             "configurations, created_at, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT DO NOTHING",
+            "ON CONFLICT (sweep_id) DO UPDATE SET configurations = excluded.configurations, "
+            "spec = excluded.spec, finished_at = CASE WHEN excluded.configurations > "
+            "sweeps.configurations THEN NULL ELSE sweeps.finished_at END",
             [
                 sweep_id,
                 name,

@@ -36,6 +36,7 @@ class StudyTask:
     base: AppConfig  # the run config of the sweep, before a trial's params
     trials: int
     seed: int
+    total: int  # the study's budget: no trial beyond it, whichever task runs
 
 
 def study_path(data_dir: Path, sweep_id: str) -> Path:
@@ -84,8 +85,30 @@ def run_study(task: StudyTask) -> list[Result]:
             raise optuna.TrialPruned(f"{task.spec.objective} is not finite")
         return value
 
-    study.optimize(objective, n_trials=task.trials)
+    budget = optuna.study.MaxTrialsCallback(task.total, states=None)
+    if _count(study) < task.total:
+        study.optimize(objective, n_trials=task.trials, callbacks=[budget])
     return results
 
 
-__all__ = ["OPTUNA", "StudyTask", "run_study", "study_path"]
+def _count(study: Any) -> int:
+    return sum(1 for t in study.trials if t.state.is_finished())
+
+
+def finished_trials(journal: Path, study: str) -> int:
+    """Return the trials the study has finished (0 when it does not exist yet)."""
+    if not journal.exists():
+        return 0
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(journal)))
+    try:
+        found = optuna.load_study(study_name=study, storage=storage)
+    except KeyError:  # no study of that name in the file
+        return 0
+    return _count(found)
+
+
+__all__ = ["OPTUNA", "StudyTask", "finished_trials", "run_study", "study_path"]

@@ -1,8 +1,8 @@
 """How far to trust a sweep's best configuration: its deflated Sharpe ratio and the sweep's PBO.
 
 Over every configuration's daily returns on the sessions all of them traded (their curves from
-the catalogue, aligned on the common span; a configuration that never moved, e.g. no trade, is
-left out: it carries no return to rank):
+the catalogue, aligned on the common span; a configuration that never moved, e.g. no trade, or
+whose equity reached zero, is left out: it carries no return to rank):
 
 - ``deflated_sharpe``: the probability that the best configuration's Sharpe ratio beats what the
   best of the sweep's trials would reach by luck (Bailey & Lopez de Prado 2014), the trials
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from quant_core.analytics.overfit import deflated_sharpe, effective_trials, pbo
@@ -38,7 +39,10 @@ def overfitting(curves: pd.DataFrame, best: str) -> dict[str, Any]:
     }
     common = curves.dropna()
     returns = common.pct_change().iloc[1:]
-    moving = returns.loc[:, returns.std() > 0]
+    keep = [  # a curve that never moved, or reached zero, has no return to rank
+        c for c in returns.columns if np.isfinite(returns[c]).all() and returns[c].std() > 0
+    ]
+    moving = returns[keep]
     if moving.shape[1] < 2 or best not in moving.columns or len(moving) < 8:
         return empty
     matrix = moving.to_numpy(dtype=float)

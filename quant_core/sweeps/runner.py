@@ -34,9 +34,11 @@ from config.sweep import (
     configurations,
     sweep_digest,
 )
+from quant_core.analytics.overfit import OverfitInputError
 from quant_core.atomic import atomic_write_json
 from quant_core.sweeps.catalogue import Catalogue, Result, objective_of
-from quant_core.sweeps.optuna_search import StudyTask, run_study, study_path
+from quant_core.sweeps.checks import check_extra, check_objective, sweep_context
+from quant_core.sweeps.optuna_search import StudyTask, finished_trials, run_study, study_path
 from quant_core.sweeps.overfitting import overfitting
 from quant_core.sweeps.tasks import Task, run_batch
 
@@ -45,6 +47,7 @@ logger = logging.getLogger(__name__)
 CATALOGUE = Path("sweeps") / "catalogue.duckdb"  # under paths.data_dir
 PROGRESS = "progress"  # <data_dir>/sweeps/progress/<sweep_id>.json: a running sweep's figures
 MAX_BATCH = 50  # configurations per task at most (chosen: about four tasks per worker)
+MAX_STUDY_TRIALS = 10  # Optuna trials per task at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,12 +126,14 @@ def run_sweep(
     with other ``--set`` values is another sweep). ``on_batch(client, results)`` is called after
     each batch is recorded.
     """
+    check_extra(spec, extra, path)
+    check_objective(spec, path)
     optuna = spec.search is not None and spec.search.method == "optuna"
     todo_all = [] if optuna else configurations(spec, path)
     total = spec.search.trials if optuna and spec.search is not None else len(todo_all)
-    base = load([*(todo_all[0].overrides if todo_all else base_overrides(spec)), *extra])
+    base = load([*base_overrides(spec), *extra])
     target = base.paths.data_dir / CATALOGUE
-    sweep_id = sweep_digest(spec, extra)[:16]
+    sweep_id = sweep_digest(spec, extra, sweep_context(base))[:16]
     catalogue = Catalogue(target)
     started = time.perf_counter()
     try:
@@ -144,11 +149,14 @@ def run_sweep(
             extra,
         )
         done = catalogue.done(sweep_id)
+        tried = (
+            finished_trials(study_path(base.paths.data_dir, sweep_id), sweep_id) if optuna else 0
+        )
         if done:
             logger.info("Sweep %s: %d of %d done already; resuming", sweep_id, len(done), total)
         payloads: list[Any]
-        if optuna:
-            payloads = _studies(spec, base, sweep_id, total - len(done), len(done), workers)
+        if optuna:  # the study counts its trials (a proposal repeated is one result, two trials)
+            payloads = _studies(spec, base, sweep_id, total, tried, workers)
             function: Callable[[Any], list[Result]] = run_study
         else:
             tasks = [_task(c, load, extra) for c in todo_all if c.key not in done]
@@ -168,11 +176,13 @@ def run_sweep(
             progress,
             on_batch,
         )
-        if catalogue.count(sweep_id) >= total or (optuna and not payloads):  # judge the best
-            results = catalogue.results(sweep_id)
-            if not results.empty:
-                figures = overfitting(catalogue.all_curves(sweep_id), str(results["key"].iloc[0]))
-                catalogue.set_overfitting(sweep_id, figures)
+        complete = (
+            finished_trials(study_path(base.paths.data_dir, sweep_id), sweep_id) >= total
+            if optuna
+            else catalogue.count(sweep_id) >= total
+        )
+        if complete:  # every configuration: judge the best
+            _judge(catalogue, sweep_id)
             catalogue.finish(sweep_id, dt.datetime.now(dt.UTC))
     finally:
         catalogue.close()
@@ -181,22 +191,40 @@ def run_sweep(
     )
 
 
+def _judge(catalogue: Catalogue, sweep_id: str) -> None:
+    # The overfitting measures of a complete sweep; measures that cannot be taken (curves that
+    # cannot be ranked) are left out, and said, without losing the sweep.
+    results = catalogue.results(sweep_id)
+    if results.empty:
+        return
+    try:
+        figures = overfitting(catalogue.all_curves(sweep_id), str(results["key"].iloc[0]))
+    except OverfitInputError as exc:
+        logger.warning("Sweep %s: no overfitting measures: %s", sweep_id, exc)
+        return
+    catalogue.set_overfitting(sweep_id, figures)
+
+
 def _studies(
     spec: SweepConfig,
     base: AppConfig,
     sweep_id: str,
-    remaining: int,
-    done: int,
+    total: int,
+    tried: int,
     workers: int | None,
 ) -> list[StudyTask]:
-    # The trials left, shared out as about two tasks per worker, each seeded apart.
+    # The trials left, in small tasks (about four per worker, at most MAX_STUDY_TRIALS each: a
+    # task's results reach the catalogue when it ends), each seeded apart; the study stops at
+    # ``total`` trials whatever runs twice.
+    remaining = total - tried
     if remaining <= 0 or spec.search is None:
         return []
-    parts = min(remaining, 2 * (workers or os.cpu_count() or 1))
-    shares = [remaining // parts + (1 if i < remaining % parts else 0) for i in range(parts)]
+    count = workers or os.cpu_count() or 1
+    size = max(1, min(MAX_STUDY_TRIALS, math.ceil(remaining / (4 * count))))
+    shares = [min(size, remaining - i) for i in range(0, remaining, size)]
     journal = study_path(base.paths.data_dir, sweep_id)
     return [
-        StudyTask(journal, sweep_id, spec, base, n, spec.search.seed + done + i)
+        StudyTask(journal, sweep_id, spec, base, n, spec.search.seed + tried + i, total)
         for i, n in enumerate(shares)
     ]
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +30,20 @@ import numpy as np
 import pandas as pd
 
 from config.schema import AppConfig
-from config.sweep import Configuration, SweepConfig, configurations, sweep_digest
+from config.sweep import (
+    Configuration,
+    SweepConfig,
+    base_overrides,
+    configurations,
+    sweep_digest,
+)
 from quant_core.backtest import metrics as m
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import ConfigError, DataError
 from quant_core.research.splits import walk_forward
 from quant_core.sweeps.catalogue import Catalogue, Result, objective_of
-from quant_core.sweeps.runner import CATALOGUE, cluster
+from quant_core.sweeps.checks import check_extra, check_objective, sweep_context
+from quant_core.sweeps.runner import CATALOGUE, batch_size, cluster
 from quant_core.sweeps.tasks import Task, run_batch
 
 logger = logging.getLogger(__name__)
@@ -92,9 +100,11 @@ def windows(dates: pd.DatetimeIndex, spec: SweepConfig) -> list[Window]:
         len(days), anchor, wf.train, wf.test, wf.embargo, 1, wf.scheme == "anchored", last
     )
     if not folds:
+        span = f"{days[0]}..{days[-1]}" if len(days) else "no session"
         raise DataError(
-            f"sweep {spec.name}: no walk-forward fold fits {days[anchor]}..{days[last]} with "
-            f"train {wf.train} and test {wf.test} sessions"
+            f"sweep {spec.name}: no walk-forward fold fits the period "
+            f"{start or 'the start'}..{end or 'the end'} of the data ({span}) with train "
+            f"{wf.train} and test {wf.test} sessions"
         )
 
     def day(row: int) -> dt.date:
@@ -123,19 +133,28 @@ def run_walk_forward(
     workers: int | None = None,
 ) -> WalkForwardRun:
     """Run the walk-forward of ``spec`` on the cluster; return its folds and stitched curve."""
+    if spec.search is not None and spec.search.method == "optuna":
+        raise ConfigError(
+            f"{path}: sweep.search.method: optuna proposes as it goes; a walk-forward needs "
+            "the same configurations on every fold: use a grid or a random search"
+        )
+    check_extra(spec, extra, path)
+    check_objective(spec, path)
     every = configurations(spec, path)
-    first = load([*every[0].overrides, *extra])
+    first = load([*base_overrides(spec), *extra])
     warehouse = Warehouse(first.paths.data_dir / "warehouse")
     dates = pd.DatetimeIndex(warehouse.panel(first.data.dataset, "close").index)
     folds = windows(dates, spec)
     train = [
-        (w, Task(c.key, c.params, load([*_windowed(c, w.train_start, w.train_end), *extra])))
+        Task(c.key, c.params, load([*_windowed(c, w.train_start, w.train_end), *extra]))
         for w in folds
         for c in every
     ]
-    with cluster(scheduler, workers) as client:
-        futures = [client.submit(run_batch, [task], pure=False) for _, task in train]
-        found = [f.result()[0] for f in futures]
+    with cluster(scheduler, workers) as client:  # coarse tasks: batches, as a sweep's
+        size = batch_size(spec, len(train), workers or os.cpu_count() or 1)
+        batches = [train[i : i + size] for i in range(0, len(train), size)]
+        futures = [client.submit(run_batch, b, pure=False) for b in batches]
+        found = [r for f in futures for r in f.result()]
         chosen = [
             _choose(w, found[i * len(every) : (i + 1) * len(every)], spec)
             for i, w in enumerate(folds)
@@ -158,7 +177,7 @@ def run_walk_forward(
     ]
     curve = stitch([r.test.curve for r in results], first.backtest.initial_cash)
     figures = stitched_metrics(curve)
-    wf_id = "wf-" + sweep_digest(spec, extra)[:16]
+    wf_id = "wf-" + sweep_digest(spec, extra, sweep_context(first))[:16]
     target = first.paths.data_dir / CATALOGUE
     _record(target, wf_id, spec, results, figures, curve)
     return WalkForwardRun(wf_id, target, results, curve, figures)

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from config import load_config
-from config.sweep import configurations, load_sweep
+from config.sweep import METRIC_NAMES, configurations, load_sweep
 from quant_core.atomic import json_safe
 from quant_core.backtest.run import run_backtest
 from quant_core.data.sources.sample import SampleSource
@@ -85,6 +85,8 @@ def test_a_sweep_on_two_workers_gives_exactly_the_metrics_of_separate_runs(
     assert (done.total, done.ran, done.workers) == (8, 8, 2)
     recorded = _results(data_dir, done.sweep_id)
     assert len(recorded) == 8
+    for metrics in recorded.values():  # every metric of a run may be an objective
+        assert set(metrics) <= METRIC_NAMES
     every = configurations(spec, path)
     picked = [every[i] for i in np.random.default_rng(7).choice(len(every), 3, replace=False)]
     for config in picked:
@@ -137,7 +139,7 @@ def test_a_worker_killed_mid_sweep_loses_nothing_and_an_interrupted_sweep_resume
 
     with pytest.raises(KeyboardInterrupt):
         run_sweep(spec, load, path=path, workers=2, on_batch=kill_one_then_stop)
-    first = _results(data_dir, _sweep_id(spec))
+    first = _results(data_dir, _sweep_id(spec, load))
     assert 6 <= len(first) < 12  # what finished is kept
     again = run_sweep(spec, load, path=path, workers=2)
     assert again.resumed == len(first)
@@ -148,10 +150,11 @@ def test_a_worker_killed_mid_sweep_loses_nothing_and_an_interrupted_sweep_resume
         assert final[key] == metrics
 
 
-def _sweep_id(spec: Any) -> str:
-    from config.sweep import sweep_digest
+def _sweep_id(spec: Any, load: Any) -> str:
+    from config.sweep import base_overrides, sweep_digest
+    from quant_core.sweeps.checks import sweep_context
 
-    return sweep_digest(spec)[:16]
+    return sweep_digest(spec, (), sweep_context(load(list(base_overrides(spec)))))[:16]
 
 
 def test_an_unknown_parameter_is_named_and_nothing_runs(tmp_path: Path, data_dir: Path) -> None:
