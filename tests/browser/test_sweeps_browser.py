@@ -28,7 +28,14 @@ from quant_core.sweeps.runner import Progress, write_progress
 from tests.browser.chrome import VIEWPORT
 from tests.browser.conftest import ROOT, TIMEOUT_MS, _free_port, _spawn, _wait_healthy
 from tests.browser.test_cockpit_browser import charts_drawn, screenshot
-from tests.cockpit.test_sweeps_page import MOM_GRID, hold_catalogue, write_sweep
+from tests.cockpit.sweep_helpers import (
+    MOM_GRID,
+    MOM_WF,
+    Recorded,
+    hold_catalogue,
+    write_sweep,
+    write_walk_forward,
+)
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration, pytest.mark.slow]
 
@@ -51,6 +58,7 @@ class SweepsCockpit:
 
     url: str
     data_dir: Path
+    walk_forward: Recorded
     urls: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
 
@@ -59,10 +67,11 @@ class SweepsCockpit:
 def sweeps_cockpit(
     browser_data_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SweepsCockpit]:
-    """Start ``streamlit run app.py`` over a catalogue with one finished sweep; stop it after."""
+    """Start ``streamlit run app.py`` over a catalogue with a sweep and a walk-forward; stop it."""
     root = tmp_path_factory.mktemp("sweeps") / "data"
     shutil.copytree(browser_data_dir / "warehouse", root / "warehouse")
     write_sweep(root, MOM_GRID)
+    walk_forward = write_walk_forward(root, MOM_WF)
     port = _free_port()
     env = {**os.environ, "QC__PATHS__DATA_DIR": str(root)}
     command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py")]
@@ -70,7 +79,7 @@ def sweeps_cockpit(
     try:
         url = f"http://{LOOPBACK}:{port}"
         _wait_healthy(url, server)
-        yield SweepsCockpit(url, root)
+        yield SweepsCockpit(url, root, walk_forward)
     finally:
         server.stop()
 
@@ -152,6 +161,34 @@ def test_the_page_draws_a_sweep_and_opens_a_configuration_in_the_explorer(
     assert urlsplit(page.url).path == "/"  # the Explorer is the main page
     charts_drawn(page)
     expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def test_the_walk_forward_part_draws_its_curve_and_its_folds(
+    sweeps_page: Page, sweeps_cockpit: SweepsCockpit
+) -> None:
+    page = sweeps_page
+    recorded = sweeps_cockpit.walk_forward
+    _open(page, sweeps_cockpit)
+    page.get_by_test_id("stRadio").get_by_text("Walk-forwards", exact=True).click()
+    _idle(page)
+    picker = page.get_by_role("combobox", name="Walk-forward", exact=True)
+    expect(picker).to_have_value(re.compile(r"^mom_wf · momentum · max sharpe · rolling: train 40"))
+    charts = charts_drawn(page, at_least=2)
+    titles = [charts.nth(i).locator(".gtitle").first.text_content() for i in range(charts.count())]
+    assert titles == [
+        "Out-of-sample equity (the test windows stitched)",
+        "Parameters chosen per fold",
+    ], titles
+    curve = charts.nth(0)
+    expect(curve.locator(".scatterlayer .trace")).to_have_count(1)
+    expect(curve.locator(".layer-below .shapelayer path")).to_have_count(len(recorded.windows))
+    folds = page.get_by_test_id("stDataFrame").filter(
+        has=page.locator("th", has_text="test sharpe")
+    )
+    expect(folds).to_have_count(1)
+    expect(folds.locator("tbody tr")).to_have_count(len(recorded.windows))
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    screenshot(page, "sweeps-walk-forward")
 
 
 def test_the_progress_follows_the_file_while_the_sweep_runs(

@@ -1,8 +1,10 @@
 """The Sweeps page (contract 17c): AppTest over a catalogue written with the real ``Catalogue``.
 
 The sweeps are the real expansions of their specs (``config.sweep.configurations``) with made-up
-metrics, so the expected heatmap, histogram and table follow from a formula here; one test runs a
-configuration for real (the sp500-2010 warehouse of ``conftest.py``) and opens it in the Explorer.
+metrics (``sweep_helpers.py``), so the expected heatmap, histogram and table follow from a
+formula; one test runs a configuration for real (the sp500-2010 warehouse of ``conftest.py``),
+with the sweep's own ``--set`` values, and opens it in the Explorer. The model's own tests are
+``test_sweep_data.py``; the walk-forward part's, ``test_sweeps_walk_forward.py``.
 """
 
 from __future__ import annotations
@@ -10,109 +12,39 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from config.sweep import SweepConfig, configurations, sweep_digest
+from config.sweep import SweepConfig, configurations
 from quant_core.backtest.results import load_run
 from quant_core.backtest.run_admin import read_label
 from quant_core.cockpit.models import sweep_data as sd
-from quant_core.errors import ConfigError
-from quant_core.sweeps.catalogue import Catalogue, Result
+from quant_core.cockpit.models import sweep_progress as sp
+from quant_core.sweeps import catalogue as cat
+from quant_core.sweeps.catalogue import Catalogue
 from quant_core.sweeps.runner import Progress, write_progress
-from tests.cockpit.conftest import APP, ROOT, VIEWS
+from tests.cockpit.conftest import VIEWS
+from tests.cockpit.sweep_helpers import (
+    CREATED,
+    MOM_GRID,
+    REVERSION,
+    best_rows,
+    chart,
+    expected_best,
+    fake_curve,
+    fake_metrics,
+    fake_sharpe,
+    hold_catalogue,
+    open_sweeps,
+    select,
+    texts,
+    write_sweep,
+)
 from tests.cockpit.test_explorer import _store_run, _values
-
-CREATED = dt.datetime(2026, 3, 2, 14, 30, tzinfo=dt.UTC)
-MOM_GRID: dict[str, Any] = {
-    "name": "mom_grid",
-    "strategy": "momentum",
-    "grid": {"lookback": [20, 60, 126], "top_quantile": [0.1, 0.2]},
-    "set": {"strategy.rebalance": 21},
-    "objective": "sharpe",
-    "period": {"start": "2010-03-01", "end": "2010-08-20"},
-    "keep": 3,
-}
-# Three parameters: the heatmap folds the third.
-REVERSION: dict[str, Any] = {
-    "name": "reversion",
-    "strategy": "mean_reversion",
-    "grid": {"lookback": [3, 5], "bottom_quantile": [0.1, 0.2, 0.3], "hold_sessions": [2, 5]},
-    "objective": "sharpe",
-}
-
-
-def fake_sharpe(params: dict[str, Any]) -> float:
-    """Return the made-up Sharpe ratio of a configuration (every parameter counts)."""
-    quantile = params.get("top_quantile", params.get("bottom_quantile", 0.0))
-    return float(params["lookback"]) / 100 + quantile - params.get("hold_sessions", 0) / 10
-
-
-def fake_metrics(params: dict[str, Any]) -> dict[str, Any]:
-    """Return a configuration's made-up metrics: the keys of a single run's metrics."""
-    sharpe = fake_sharpe(params)
-    return {"sharpe": sharpe, "cagr": sharpe / 10, "max_drawdown": -sharpe / 20, "trades": 7}
-
-
-def fake_curve(params: dict[str, Any]) -> pd.Series:
-    """Return a made-up equity curve: 20 sessions growing with the Sharpe ratio."""
-    days = pd.bdate_range("2010-03-01", periods=20)
-    growth = (1 + fake_sharpe(params) / 100) ** np.arange(len(days))
-    return pd.Series(100_000.0 * growth, index=days)
-
-
-def write_sweep(
-    data_dir: Path,
-    spec_fields: dict[str, Any],
-    created: dt.datetime = CREATED,
-    *,
-    done: int | None = None,
-    metrics: Callable[[dict[str, Any]], dict[str, Any]] = fake_metrics,
-) -> str:
-    """Record a sweep in ``data_dir``'s catalogue (all or the first ``done`` configurations)."""
-    spec = SweepConfig.model_validate(spec_fields)
-    every = configurations(spec)
-    sweep_id = sweep_digest(spec)[:16]
-    catalogue = Catalogue(sd.catalogue_path(data_dir))
-    try:
-        catalogue.start(
-            sweep_id,
-            spec.name,
-            spec.strategy,
-            spec.objective,
-            spec.maximize,
-            spec.model_dump(mode="json"),
-            len(every),
-            created,
-        )
-        chosen = every if done is None else every[:done]
-        results = [
-            Result(c.key, c.params, metrics(c.params), 1.0 + i, f"w{i % 2}", fake_curve(c.params))
-            for i, c in enumerate(chosen)
-        ]
-        at = created + dt.timedelta(minutes=1)
-        catalogue.record(sweep_id, results, spec.objective, spec.maximize, spec.keep, at)
-        if len(chosen) == len(every):
-            catalogue.finish(sweep_id, created + dt.timedelta(minutes=2))
-    finally:
-        catalogue.close()
-    return sweep_id
-
-
-def expected_best(spec_fields: dict[str, Any], x: str, y: str) -> dict[tuple[str, str], float]:
-    """Return the max made-up Sharpe for each (y value, x value): the fold done by brute force."""
-    out: dict[tuple[str, str], float] = {}
-    for c in configurations(SweepConfig.model_validate(spec_fields)):
-        cell = (f"{c.params[y]:g}", f"{c.params[x]:g}")
-        out[cell] = max(out.get(cell, -np.inf), fake_sharpe(c.params))
-    return out
 
 
 @pytest.fixture
@@ -122,45 +54,6 @@ def empty_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root.mkdir()
     monkeypatch.setenv("QC__PATHS__DATA_DIR", str(root))
     return root
-
-
-def open_sweeps() -> AppTest:
-    """Return the app run once, then switched to the Sweeps page."""
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    assert not at.exception, at.exception
-    at.switch_page(f"{VIEWS}/sweeps.py").run()
-    assert not at.exception, at.exception
-    return at
-
-
-def chart(at: AppTest, title: str) -> dict[str, Any]:
-    """Return the plotly spec of the chart whose title starts with ``title``."""
-    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    found = [s for s in specs if s["layout"]["title"]["text"].startswith(title)]
-    assert len(found) == 1, [s["layout"]["title"]["text"] for s in specs]
-    spec: dict[str, Any] = found[0]
-    return spec
-
-
-def texts(at: AppTest) -> str:
-    """Return every markdown, caption, info, warning and error text of the page, joined."""
-    kinds = (at.markdown, at.caption, at.info, at.warning, at.error, at.success)
-    return "\n".join(str(e.value) for kind in kinds for e in kind)
-
-
-def best_rows(at: AppTest) -> pd.DataFrame:
-    """Return the best configurations table."""
-    (table,) = [d.value for d in at.dataframe if "worker" in d.value.columns]
-    frame: pd.DataFrame = table
-    return frame
-
-
-def select(at: AppTest, sweep_id: str, *rows: int) -> AppTest:
-    """Select rows of the best table (as a click on their checkboxes would), then rerun."""
-    at.session_state[f"sweeps_best__{sweep_id}"] = {
-        "selection": {"rows": list(rows), "columns": [], "cells": []}
-    }
-    return at.run()
 
 
 # ------------------------------------------------------------------------------ the page
@@ -280,11 +173,17 @@ def test_a_selected_row_gets_its_run_button(empty_dir: Path) -> None:
     ]
 
 
+# The sweep ran with these --set values: the rerun applies them after the configuration's own
+# (rebalance 10 beats the spec's 21) and drops their data dir for the cockpit's.
+EXTRA = ("backtest.initial_cash=250000", "strategy.rebalance=10", "paths.data_dir=/nowhere")
+
+
 def test_run_and_open_stores_the_configuration_and_opens_it_in_the_explorer(
     data_dir: Path,
 ) -> None:
-    sweep_id = write_sweep(data_dir, MOM_GRID)
+    sweep_id = write_sweep(data_dir, MOM_GRID, extra=EXTRA)
     at = select(open_sweeps(), sweep_id, 1)
+    assert f"run with --set {' '.join(EXTRA)}" in texts(at)
     row = best_rows(at).iloc[1]
     at.button(key="sweeps_run__1").click().run()
     assert not at.exception, at.exception
@@ -295,7 +194,9 @@ def test_run_and_open_stores_the_configuration_and_opens_it_in_the_explorer(
     params = {"lookback": int(row["lookback"]), "top_quantile": float(row["top_quantile"])}
     assert run.config["strategy"]["name"] == "momentum"
     assert run.config["strategy"]["params"] == params
-    assert run.config["strategy"]["rebalance"] == 21
+    assert run.config["strategy"]["rebalance"] == 10
+    assert run.config["backtest"]["initial_cash"] == 250_000
+    assert run.curve["equity"].iloc[0] == pytest.approx(250_000)
     assert str(run.config["backtest"]["start"]) == "2010-03-01"
     assert Path(run.config["paths"]["data_dir"]) == data_dir
     assert read_label(data_dir / "backtests" / run_id) == (
@@ -316,17 +217,39 @@ def test_run_and_open_stores_the_configuration_and_opens_it_in_the_explorer(
 def test_a_configuration_missing_from_its_spec_is_not_run(empty_dir: Path) -> None:
     sweep_id = write_sweep(empty_dir, MOM_GRID)
     catalogue = Catalogue(sd.catalogue_path(empty_dir))
-    try:  # the spec as stored no longer has lookback 126 (edited by hand, say)
+    try:  # the spec as stored no longer has lookback 126 (edited by hand, say); extra is NULL
         spec = json.dumps({**MOM_GRID, "grid": {"lookback": [20, 60], "top_quantile": [0.1]}})
-        catalogue.con.execute("UPDATE sweeps SET spec = ? WHERE sweep_id = ?", [spec, sweep_id])
+        catalogue.con.execute(
+            "UPDATE sweeps SET spec = ?, extra = NULL WHERE sweep_id = ?", [spec, sweep_id]
+        )
     finally:
         catalogue.close()
     at = select(open_sweeps(), sweep_id, 0)
+    assert "run with --set" not in texts(at)
     at.button(key="sweeps_run__0").click().run()
     assert at.title[0].value == "Sweeps"
     (error,) = at.error
     assert "Not run: sweep 'mom_grid': no configuration" in error.value
     assert '"lookback": 126' in error.value
+    assert not (empty_dir / "backtests").exists()
+
+
+def test_unreadable_stored_set_values_are_named_and_nothing_runs(empty_dir: Path) -> None:
+    sweep_id = write_sweep(empty_dir, MOM_GRID)
+    catalogue = Catalogue(sd.catalogue_path(empty_dir))
+    try:
+        catalogue.con.execute(
+            "UPDATE sweeps SET extra = ? WHERE sweep_id = ?",
+            ['{"strategy.rebalance": 5}', sweep_id],
+        )
+    finally:
+        catalogue.close()
+    at = select(open_sweeps(), sweep_id, 0)
+    assert "run with --set (unreadable: the run button says why)" in texts(at)
+    at.button(key="sweeps_run__0").click().run()
+    assert at.title[0].value == "Sweeps"
+    (error,) = at.error
+    assert "Not run: sweep 'mom_grid': its stored --set values are not a JSON list" in error.value
     assert not (empty_dir / "backtests").exists()
 
 
@@ -380,38 +303,12 @@ def test_the_progress_file_is_shown_and_followed(empty_dir: Path) -> None:
 def test_a_stale_progress_file_says_the_sweep_is_not_running(empty_dir: Path) -> None:
     sweep_id = write_sweep(empty_dir, MOM_GRID, done=2)
     old = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)).isoformat(timespec="seconds")
-    path = sd.progress_folder(empty_dir) / f"{sweep_id}.json"
+    path = sp.progress_folder(empty_dir) / f"{sweep_id}.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"sweep_id": sweep_id, "done": 2, "total": 6, "at": old}))
     at = open_sweeps()
     assert "it is not running (stopped or interrupted)" in texts(at)
     assert _progress_texts(at)[1]["Best sharpe"] == "-"
-
-
-# A sweep's driver, as far as the lock goes: it opens the catalogue read-write, records the
-# sweep's row (sweep id argv[2]), then holds the file until its stdin closes.
-DRIVER = (
-    "import sys, datetime as dt; from pathlib import Path;"
-    "from quant_core.sweeps.catalogue import Catalogue;"
-    "c = Catalogue(Path(sys.argv[1]));"
-    "c.start(sys.argv[2], 'mom_next', 'momentum', 'sharpe', True, {}, 8, dt.datetime.now(dt.UTC));"
-    "print('locked', flush=True); sys.stdin.read(); c.close()"
-)
-
-
-def hold_catalogue(data_dir: Path, sweep_id: str) -> subprocess.Popen[str]:
-    """Start :data:`DRIVER` on ``data_dir``'s catalogue; return once it holds the file."""
-    path = sd.catalogue_path(data_dir)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", DRIVER, str(path), sweep_id],
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "locked"
-    return proc
 
 
 @pytest.fixture
@@ -444,6 +341,14 @@ def test_a_busy_catalogue_shows_the_running_sweeps_progress(
     assert "No configuration of this sweep is recorded yet." in texts(at)
 
 
+def test_the_busy_error_is_the_catalogues_own(
+    empty_dir: Path, locked: subprocess.Popen[str]
+) -> None:
+    assert sd.CatalogueBusy is cat.CatalogueBusy
+    with pytest.raises(cat.CatalogueBusy, match="another process holds the catalogue"):
+        sd.list_sweeps(sd.catalogue_path(empty_dir))
+
+
 def test_the_overfitting_area_is_there_and_reads_its_figures_when_present(
     empty_dir: Path,
 ) -> None:
@@ -471,8 +376,8 @@ def test_the_overfitting_area_is_there_and_reads_its_figures_when_present(
 def test_a_catalogue_without_the_overfitting_columns_is_read(empty_dir: Path) -> None:
     sweep_id = write_sweep(empty_dir, MOM_GRID)
     catalogue = Catalogue(sd.catalogue_path(empty_dir))
-    try:  # a catalogue written before the overfitting measures
-        for column in sd.OVERFIT_KEYS:
+    try:  # a catalogue written before the overfitting measures and the --set values
+        for column in (*sd.OVERFIT_KEYS, "extra"):
             catalogue.con.execute(f"ALTER TABLE sweeps DROP COLUMN {column}")
     finally:
         catalogue.close()
@@ -480,47 +385,3 @@ def test_a_catalogue_without_the_overfitting_columns_is_read(empty_dir: Path) ->
     assert not at.exception, at.exception
     assert at.selectbox(key="sweeps_pick").value == sweep_id
     assert "Not computed for this sweep" in texts(at)
-
-
-# ------------------------------------------------------------------------------ the model
-
-
-def test_a_random_search_axis_is_binned_and_a_grid_axis_is_not() -> None:
-    draws = pd.Series(np.linspace(0.05, 0.5, 40))
-    levels = sd.axis_levels(draws)
-    assert len(levels.cat.categories) == sd.BINS
-    assert levels.iloc[0] == "0.05 to 0.095"
-    assert levels.iloc[-1] == "0.455 to 0.5"
-    assert levels.value_counts().sum() == 40
-    grid = sd.axis_levels(pd.Series([126, 20, 60, 20]))
-    assert list(grid.cat.categories) == ["20", "60", "126"]
-    assert list(sd.axis_levels(pd.Series([True, False])).cat.categories) == ["False", "True"]
-
-
-def test_run_overrides_are_the_configurations_own_plus_the_data_dir(tmp_path: Path) -> None:
-    spec = SweepConfig.model_validate(MOM_GRID)
-    wanted = next(
-        c for c in configurations(spec) if c.params == {"lookback": 60, "top_quantile": 0.1}
-    )
-    overrides = sd.run_overrides("mom_grid", spec.model_dump_json(), wanted.key, tmp_path)
-    assert overrides == [*wanted.overrides, f"paths.data_dir={tmp_path}"]
-    assert "strategy.params.lookback=60" in overrides
-    assert "backtest.end=2010-08-20" in overrides
-    with pytest.raises(ConfigError, match=r"sweep 'mom_grid': no configuration \{\"lookback\": 7"):
-        sd.run_overrides("mom_grid", spec.model_dump_json(), '{"lookback": 7}', tmp_path)
-    with pytest.raises(ConfigError, match="sweep 'x': its stored spec does not validate"):
-        sd.run_overrides("x", json.dumps({"name": "x", "strategy": "momentum"}), "{}", tmp_path)
-
-
-def test_a_malformed_progress_file_reads_as_none(tmp_path: Path) -> None:
-    path = tmp_path / "p.json"
-    assert sd.read_progress(path) is None
-    path.write_text('{"done": 1')
-    assert sd.read_progress(path) is None
-    path.write_text(json.dumps({"done": "x", "total": 2}))
-    assert sd.read_progress(path) is None
-    path.write_text(json.dumps({"done": 1, "total": 2, "dashboard": "javascript:alert(1)"}))
-    read = sd.read_progress(path)
-    assert read is not None
-    assert read.dashboard is None
-    assert read.sweep_id == "p"

@@ -1,21 +1,20 @@
-"""The Sweeps page's data: the catalogue read briefly, a sweep's progress file, the page's frames.
+"""The Sweeps page's data: the catalogue read briefly, the page's frames, a configuration's rerun.
 
 The catalogue (``<data_dir>/sweeps/catalogue.duckdb``) is read only through
 :class:`quant_core.sweeps.catalogue.Catalogue`, opened read-only for one read and closed at once:
-a sweep's driver needs the file to itself, and while it runs, opening it fails with DuckDB's
-"Could not set lock" (:class:`CatalogueBusy` here). A running sweep's figures are then in its
-progress file, ``<data_dir>/sweeps/progress/<sweep_id>.json``
-(:func:`quant_core.sweeps.runner.write_progress`).
+a sweep's driver needs the file to itself, and while it runs, opening it raises the catalogue's
+:class:`~quant_core.sweeps.catalogue.CatalogueBusy` (re-exported here). A running sweep's figures
+are then in its progress file (:mod:`quant_core.cockpit.models.sweep_progress`).
 
 The frames, without Streamlit: the objective over two parameters (:func:`heatmap`; the other
 parameters are folded by the best value, the max when the sweep maximises), its distribution
 (:func:`objective_histogram`), the best configurations (:func:`best_table`) and the overrides that
-run one configuration again as a stored backtest (:func:`run_overrides`).
+run one configuration again as a stored backtest (:func:`run_overrides`: the configuration's,
+then the sweep's own ``--set`` values, then the cockpit's data dir).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import json
 import math
@@ -27,33 +26,24 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from config.redact import MASK, is_secret_path
 from config.sweep import SweepConfig, configurations
-from quant_core.errors import ConfigError, QuantError
-from quant_core.sweeps.catalogue import Catalogue
-from quant_core.sweeps.runner import CATALOGUE, PROGRESS
+from quant_core.cockpit.models.sweep_progress import finite_number
+from quant_core.errors import ConfigError
+from quant_core.sweeps.catalogue import Catalogue, CatalogueBusy
+from quant_core.sweeps.runner import CATALOGUE
 
-LOCK_TEXT = "Could not set lock"  # DuckDB's message when another process holds the file
 # Optional columns of the sweeps table (quant_core.sweeps.overfitting): absent in older files.
 OVERFIT_KEYS = ("deflated_sharpe", "pbo", "trials", "effective_trials")
 TABLE_METRICS = ("sharpe", "cagr", "max_drawdown", "trades")
 MAX_LEVELS = 12  # distinct values an axis shows one by one; more (a random search): binned
 BINS = 10  # equal-width bins of such an axis
 MAX_HIST_BINS = 60
-STALE_S = 120.0  # a progress file this old, unfinished: the sweep is no longer running
-
-
-class CatalogueBusy(QuantError):
-    """The catalogue file is locked by a running sweep's driver; try again later."""
 
 
 def catalogue_path(data_dir: Path) -> Path:
     """Return the catalogue file under ``data_dir`` (as the sweep runner writes it)."""
     return data_dir / CATALOGUE
-
-
-def progress_folder(data_dir: Path) -> Path:
-    """Return the folder of the sweeps' progress files."""
-    return catalogue_path(data_dir).parent / PROGRESS
 
 
 def signature(path: Path) -> tuple[int, ...]:
@@ -75,14 +65,9 @@ def open_catalogue(path: Path) -> Catalogue:
     Raises
     ------
     CatalogueBusy
-        A running sweep's driver holds the file (DuckDB: "Could not set lock").
+        Another process (a running sweep's driver) holds the file: DuckDB's lock.
     """
-    try:
-        return Catalogue(path, read_only=True)
-    except Exception as exc:  # DuckDB's IOException, not importable here: only the lock is ours
-        if LOCK_TEXT not in str(exc):
-            raise
-        raise CatalogueBusy(f"{path}: a running sweep holds the catalogue ({exc})") from None
+    return Catalogue(path, read_only=True)
 
 
 def list_sweeps(path: Path) -> pd.DataFrame:
@@ -105,7 +90,8 @@ def load_sweep(path: Path, sweep_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         catalogue.close()
 
 
-def _when(value: Any) -> str:
+def when_text(value: Any) -> str:
+    """Return a timestamp as ``YYYY-MM-DD HH:MM UTC`` ("" when missing)."""
     if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
         return ""
     return f"{pd.Timestamp(value).tz_convert('UTC'):%Y-%m-%d %H:%M} UTC"
@@ -115,11 +101,11 @@ def sweep_label(row: dict[str, Any]) -> str:
     """Return a sweep as the picker shows it: name, strategy, objective, counts, times."""
     best = "max" if row.get("maximize", True) else "min"
     done, total = int(row.get("done", 0)), int(row.get("configurations") or 0)
-    finished = _when(row.get("finished_at"))
+    finished = when_text(row.get("finished_at"))
     end = f"finished {finished}" if finished else "not finished"
     return (
         f"{row['name']} · {row['strategy']} · {best} {row['objective']} · "
-        f"{done:,} of {total:,} done · created {_when(row.get('created_at'))} · {end}"
+        f"{done:,} of {total:,} done · created {when_text(row.get('created_at'))} · {end}"
     )
 
 
@@ -127,7 +113,7 @@ def overfitting(row: dict[str, Any]) -> dict[str, float | None]:
     """Return the sweep's optional overfitting figures (None: absent or not a number)."""
     out: dict[str, float | None] = {}
     for key in OVERFIT_KEYS:
-        out[key] = _number(row.get(key))
+        out[key] = finite_number(row.get(key))
     return out
 
 
@@ -268,12 +254,56 @@ def curve_labels(curves: pd.DataFrame, results: pd.DataFrame) -> dict[str, str]:
     return {str(k): f"#{rank.get(str(k), '?')} {params_text(params.get(k, {})) or k}" for k in keys}
 
 
-def run_overrides(name: str, spec_json: str, key: str, data_dir: Path) -> list[str]:
+def stored_extra(name: str, value: Any) -> tuple[str, ...]:
+    """Return a sweep's stored ``--set`` values (the sweeps table's ``extra``: a JSON list).
+
+    NULL (a catalogue from before the column, or a sweep recorded without it) reads as none.
+
+    Raises
+    ------
+    ConfigError
+        The value is not a JSON list of strings (the sweep and the value are named).
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return ()
+    try:
+        items = json.loads(value) if isinstance(value, str) else None
+    except json.JSONDecodeError:
+        items = None
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise ConfigError(
+            f"sweep {name!r}: its stored --set values are not a JSON list of strings: {value!r}"
+        )
+    return tuple(items)
+
+
+def extra_text(extra: tuple[str, ...]) -> str:
+    """Return ``--set`` values for people: ``a.b=1 c.d=x``, a secret-looking key's value masked."""
+    shown = []
+    for item in extra:
+        dotted, sep, _ = item.partition("=")
+        secret = sep and is_secret_path(tuple(dotted.strip().lower().split(".")))
+        shown.append(f"{dotted}={MASK}" if secret else item)
+    return " ".join(shown)
+
+
+def _sets_data_dir(item: str) -> bool:
+    # As config.load_config reads a --set key: dotted, each part stripped and lower-cased.
+    dotted, sep, _ = item.partition("=")
+    keys = tuple(part.strip().lower() for part in dotted.split("."))
+    return bool(sep) and keys[:2] == ("paths", "data_dir")
+
+
+def run_overrides(
+    name: str, spec_json: str, key: str, data_dir: Path, extra: tuple[str, ...] = ()
+) -> list[str]:
     """Return the ``--set`` overrides that run configuration ``key`` of the sweep on its own.
 
     The sweep's spec (the sweeps table's JSON) expands again into its configurations
-    (:func:`config.sweep.configurations`); the one with ``key`` gives its overrides, and
-    ``paths.data_dir`` is the cockpit's.
+    (:func:`config.sweep.configurations`); the one with ``key`` gives its overrides, then come
+    ``extra`` (the ``--set`` values the sweep ran with, :func:`stored_extra`; a later override
+    wins, as in the sweep's own runs), without any ``paths.data_dir``: the cockpit's data dir
+    comes last.
 
     Raises
     ------
@@ -287,93 +317,19 @@ def run_overrides(name: str, spec_json: str, key: str, data_dir: Path) -> list[s
     match = next((c for c in configurations(spec, f"sweep {name}") if c.key == key), None)
     if match is None:
         raise ConfigError(f"sweep {name!r}: no configuration {key} in its spec")
-    return [*match.overrides, f"paths.data_dir={data_dir}"]
-
-
-@dataclass(frozen=True, slots=True)
-class SweepProgress:
-    """A progress file's figures (``quant_core.sweeps.runner.write_progress``)."""
-
-    sweep_id: str
-    done: int
-    total: int
-    best: float | None
-    rate: float | None  # configurations per second
-    workers: int | None
-    dashboard: str | None
-    at: dt.datetime | None  # when written (UTC)
-
-    @property
-    def finished(self) -> bool:
-        """Return True when every configuration is done."""
-        return self.total > 0 and self.done >= self.total
-
-    def fraction(self) -> float:
-        """Return done / total in [0, 1] (0 when the total is unknown)."""
-        return min(1.0, self.done / self.total) if self.total > 0 else 0.0
-
-    def seconds_left(self) -> float | None:
-        """Return (total - done) / rate, the time left at the last rate (None: no rate)."""
-        if not self.rate or self.rate <= 0 or self.finished:
-            return None
-        return (self.total - self.done) / self.rate
-
-    def age(self, now: dt.datetime) -> float | None:
-        """Return the seconds since the file was written (None: unknown)."""
-        return None if self.at is None else (now - self.at).total_seconds()
-
-    def stale(self, now: dt.datetime) -> bool:
-        """Return True when unfinished and older than :data:`STALE_S` (no longer running)."""
-        age = self.age(now)
-        return not self.finished and age is not None and age > STALE_S
-
-
-def _number(value: Any) -> float | None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else None
-
-
-def read_progress(path: Path) -> SweepProgress | None:
-    """Return a progress file's figures, or None when missing, unreadable or malformed."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        done, total = int(raw["done"]), int(raw["total"])
-        at = dt.datetime.fromisoformat(raw["at"]) if raw.get("at") else None
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if at is not None and at.tzinfo is None:
-        at = at.replace(tzinfo=dt.UTC)
-    workers = _number(raw.get("workers"))
-    link = raw.get("dashboard")
-    return SweepProgress(
-        str(raw.get("sweep_id") or path.stem),
-        done,
-        total,
-        _number(raw.get("best")),
-        _number(raw.get("rate")),
-        None if workers is None else int(workers),
-        link if isinstance(link, str) and link.startswith(("http://", "https://")) else None,
-        at,
-    )
-
-
-def latest_progress(folder: Path) -> SweepProgress | None:
-    """Return the most recently written progress file's figures (None: there is none)."""
-    found = [p for p in (read_progress(f) for f in folder.glob("*.json")) if p is not None]
-    epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
-    return max(found, key=lambda p: p.at or epoch, default=None)
+    kept = [item for item in extra if not _sets_data_dir(item)]
+    return [*match.overrides, *kept, f"paths.data_dir={data_dir}"]
 
 
 __all__ = [
     "CatalogueBusy",
     "Heatmap",
-    "SweepProgress",
     "axis_levels",
     "best_table",
     "catalogue_path",
     "curve_labels",
+    "extra_text",
     "heatmap",
-    "latest_progress",
     "list_sweeps",
     "load_sweep",
     "objective_histogram",
@@ -381,9 +337,9 @@ __all__ = [
     "overfitting",
     "param_names",
     "params_frame",
-    "progress_folder",
-    "read_progress",
     "run_overrides",
     "signature",
+    "stored_extra",
     "sweep_label",
+    "when_text",
 ]

@@ -4,14 +4,18 @@
 catalogue.duckdb``; this page picks one sweep (the latest first) and draws (1) the objective over
 two chosen parameters, the others folded by the best (the max when the sweep maximises), (2) the
 objective's distribution, (3) the best configurations, each selected row with a button that runs
-it as a stored backtest and opens it in the Strategy Explorer, (4) the kept equity curves, (5)
-a running sweep's progress from its progress file, in a fragment refreshed every 2 s while it
-runs, and an "Overfitting" area for the figures the catalogue may add (deflated Sharpe, PBO).
+it as a stored backtest (the configuration's overrides, then the ``--set`` values the sweep ran
+with, then the cockpit's data dir) and opens it in the Strategy Explorer, (4) the kept equity
+curves, (5) a running sweep's progress from its progress file, in a fragment refreshed every 2 s
+while it runs, and an "Overfitting" area for the figures the catalogue may add (deflated Sharpe,
+PBO). A radio switches to the walk-forwards of the same catalogue
+(:mod:`~quant_core.cockpit.views.sweeps_walk_forward`).
 
 A running sweep's driver holds the catalogue (DuckDB's lock): the page then says the catalogue
 is busy, shows the progress file's figures, and tries the catalogue again on a later rerun. The
 catalogue is opened read-only for each read and closed at once; the reads are cached until the
-file changes. The data and frames are :mod:`quant_core.cockpit.models.sweep_data`, the figures
+file changes. The data and frames are :mod:`quant_core.cockpit.models.sweep_data` (a progress
+file: :mod:`~quant_core.cockpit.models.sweep_progress`), the figures
 :mod:`quant_core.cockpit.charts.sweep_figures`.
 """
 
@@ -32,11 +36,16 @@ from quant_core.cockpit import context
 from quant_core.cockpit import format as fmt
 from quant_core.cockpit.charts import sweep_figures as figs
 from quant_core.cockpit.models import sweep_data as sd
+from quant_core.cockpit.models import sweep_progress as sp
+from quant_core.cockpit.views import sweeps_walk_forward as wf
 from quant_core.cockpit.views.explorer_manage import RUN_KEY
-from quant_core.errors import QuantError
+from quant_core.errors import ConfigError, QuantError
 
 EXPLORER = Path(__file__).resolve().parent / "explorer.py"
 PICK_KEY = "sweeps_pick"
+KEPT_KEY = "_sweeps_pick_kept"  # the sweep picked, kept while the walk-forward part shows
+MODE_KEY = "sweeps_mode"
+SWEEPS, WALK_FORWARDS = "Sweeps", "Walk-forwards"
 RAN_KEY = "sweeps_ran"  # "<sweep id>/<configuration key>" -> the stored run's id, this session
 FULL_RUN_KEY = "_sweeps_full_run_at"  # when the page last ran whole (time.monotonic)
 REFRESH_S = 2.0  # the progress fragment's period while a sweep runs
@@ -60,14 +69,14 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _running(progress: sd.SweepProgress | None, now: dt.datetime) -> bool:
+def _running(progress: sp.SweepProgress | None, now: dt.datetime) -> bool:
     return progress is not None and not progress.finished and not progress.stale(now)
 
 
 # ----------------------------------------------------------------------------- progress
 
 
-def _figures(progress: sd.SweepProgress, objective: str | None, now: dt.datetime) -> None:
+def _figures(progress: sp.SweepProgress, objective: str | None, now: dt.datetime) -> None:
     st.progress(
         progress.fraction(),
         text=f"{progress.done:,} of {progress.total:,} configurations done "
@@ -98,7 +107,7 @@ def _panel(
 ) -> None:
     now = _now()
     path = folder / f"{sweep_id}.json" if sweep_id else None
-    progress = sd.read_progress(path) if path is not None else sd.latest_progress(folder)
+    progress = sp.read_progress(path) if path is not None else sp.latest_progress(folder)
     since = time.monotonic() - float(st.session_state.get(FULL_RUN_KEY, 0.0))
     if (was and not _running(progress, now)) or (busy and since > RETRY_S):
         st.rerun()  # finished (or stopped): the whole page again, the catalogue again
@@ -113,7 +122,7 @@ def _panel(
 def _progress(folder: Path, sweep_id: str | None, objective: str | None, busy: bool) -> None:
     now = _now()
     path = folder / f"{sweep_id}.json" if sweep_id else None
-    progress = sd.read_progress(path) if path is not None else sd.latest_progress(folder)
+    progress = sp.read_progress(path) if path is not None else sp.latest_progress(folder)
     if path is not None and progress is None:
         return  # a sweep recorded before progress files, or its file is gone: nothing to say
     was = _running(progress, now)
@@ -128,7 +137,7 @@ def _busy() -> None:
         "here once it finishes (the page tries again on its next rerun). Meanwhile, its "
         "progress file:"
     )
-    _progress(sd.progress_folder(data_dir), None, None, busy=True)
+    _progress(sp.progress_folder(data_dir), None, None, busy=True)
 
 
 # ----------------------------------------------------------------------------- sections
@@ -140,7 +149,10 @@ def _pick(sweeps: pd.DataFrame) -> dict[str, Any]:
     }
     ids = list(rows)
     if st.session_state.get(PICK_KEY) not in ids:
-        st.session_state[PICK_KEY] = ids[0]  # none picked yet, or gone: the latest
+        # None picked yet, or the picker was not drawn (the walk-forward part): the one kept,
+        # else the latest.
+        kept = st.session_state.get(KEPT_KEY)
+        st.session_state[PICK_KEY] = kept if kept in ids else ids[0]
     sweep_id = st.selectbox(
         "Sweep",
         ids,
@@ -149,6 +161,7 @@ def _pick(sweeps: pd.DataFrame) -> dict[str, Any]:
         help="Every sweep in the catalogue, the latest first: name, strategy, objective, "
         "configurations done of all, created, finished",
     )
+    st.session_state[KEPT_KEY] = sweep_id  # not a widget's: outlives a switch of part
     return rows[str(sweep_id)]
 
 
@@ -159,10 +172,15 @@ def _summary(row: dict[str, Any], results: pd.DataFrame) -> None:
     top = f"best {objective} {format(float(best.iloc[0]), spec)}" if len(best) else "no objective"
     compute = float(results["seconds"].sum()) if len(results) else 0.0
     workers = results["worker"].nunique() if len(results) else 0
+    try:
+        sets = sd.extra_text(sd.stored_extra(str(row["name"]), row.get("extra")))
+    except ConfigError:
+        sets = "(unreadable: the run button says why)"
+    sets = f" · run with --set {sets}" if sets else ""
     st.caption(
         f"Sweep `{fmt.md(row['sweep_id'])}` · {len(results):,} of {int(row['configurations']):,} "
         f"configurations recorded · {top} · {fmt.fmt_age(compute)} of backtests on "
-        f"{workers} worker(s)"
+        f"{workers} worker(s){fmt.md(sets)}"
     )
 
 
@@ -236,7 +254,8 @@ def _open(run_id: str) -> None:
 def _run_and_open(row: dict[str, Any], key: str, params: dict[str, Any]) -> None:
     try:
         with st.spinner(f"Running {sd.params_text(params)} as a stored backtest..."):
-            overrides = sd.run_overrides(str(row["name"]), str(row["spec"]), key, data_dir)
+            extra = sd.stored_extra(str(row["name"]), row.get("extra"))
+            overrides = sd.run_overrides(str(row["name"]), str(row["spec"]), key, data_dir, extra)
             run = run_backtest(load_config("backtest", overrides), store=True)
             rename_run(run.path.parent, run.run_id, _label(row, params))
     except QuantError as exc:
@@ -317,11 +336,7 @@ def _overfitting(row: dict[str, Any]) -> None:
 # ----------------------------------------------------------------------------- the page
 
 
-def _page() -> None:
-    path = sd.catalogue_path(data_dir)
-    if not path.exists():
-        st.info(f"No sweeps in `{fmt.md(path)}` yet. Run one:\n\n```\n{SWEEP_HINT}\n```")
-        return
+def _sweeps_part(path: Path) -> None:
     try:
         sweeps = _sweeps(str(path), sd.signature(path))
         if sweeps.empty:
@@ -333,7 +348,7 @@ def _page() -> None:
         _busy()
         return
     _summary(row, results)
-    _progress(sd.progress_folder(data_dir), str(row["sweep_id"]), str(row["objective"]), False)
+    _progress(sp.progress_folder(data_dir), str(row["sweep_id"]), str(row["objective"]), False)
     if results.empty:
         st.info("No configuration of this sweep is recorded yet.")
     else:
@@ -343,6 +358,29 @@ def _page() -> None:
         _best(row, results, params)
         _curves(results, curves)
     _overfitting(row)
+
+
+def _page() -> None:
+    mode = st.radio(
+        "Show",
+        [SWEEPS, WALK_FORWARDS],
+        key=MODE_KEY,
+        horizontal=True,
+        help="Sweeps: every configuration over one period. Walk-forwards: a configuration "
+        "chosen on each fold's train window, run on its test window, the tests stitched.",
+    )
+    path = sd.catalogue_path(data_dir)
+    what, hint = ("walk-forwards", wf.HINT) if mode == WALK_FORWARDS else ("sweeps", SWEEP_HINT)
+    if not path.exists():
+        st.info(f"No {what} in `{fmt.md(path)}` yet. Run one:\n\n```\n{hint}\n```")
+        return
+    if mode == SWEEPS:
+        _sweeps_part(path)
+        return
+    try:
+        wf.section(path)
+    except sd.CatalogueBusy:
+        _busy()
 
 
 st.title("Sweeps")
