@@ -76,6 +76,8 @@ bench: install chromium
 	cd $(ROOT) && $(PY) -m benchmarks.scanners
 	cd $(ROOT) && $(PY) -m benchmarks.book
 	cd $(ROOT) && $(PY) -m benchmarks.soak_worker
+	cd $(ROOT) && OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/sweep.py
+	cd $(ROOT) && OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/scale.py
 
 # Our IC and quantile returns against alphalens-reloaded, in a venv of its own: it pulls in
 # Bottleneck, which changes the last bits of pandas' means in the test environment.
