@@ -186,6 +186,7 @@ def test_the_spec_files_of_research_are_offered_with_their_content(
 
     offered = at.selectbox(key="md_spec").options
     assert "research/value_mom.yaml" in offered
+    assert "research/mom_grid.yaml" not in offered  # a sweep file beside them: no model spec
     at.selectbox(key="md_spec").set_value("research/value_mom.yaml").run()
     text = (model_fit.resolve("research/value_mom.yaml")).read_text(encoding="utf-8")
     assert at.code[0].value == text.rstrip("\n")  # st.code drops the final newline

@@ -49,10 +49,24 @@ def models_dir(cfg: AppConfig) -> Path:
 
 
 def spec_files(root: Path = PROJECT_ROOT) -> list[str]:
-    """Return the spec files of ``<root>/research``, relative to ``root``, sorted."""
+    """Return the model spec files of ``<root>/research``, relative to ``root``, sorted.
+
+    The sweep files beside them (a top-level ``sweep:``, ``run_backtest.py --sweep``) are not
+    model specs and are left out; a file that cannot be read is listed (opening it says why).
+    """
     folder = root / SPEC_FOLDER
-    found = [p for p in folder.glob("*") if p.is_file() and p.suffix in SUFFIXES]
+    found = [
+        p for p in folder.glob("*") if p.is_file() and p.suffix in SUFFIXES and not _sweep(p)
+    ]
     return sorted(p.relative_to(root).as_posix() for p in found)
+
+
+def _sweep(path: Path) -> bool:
+    try:
+        document = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(document, dict) and "sweep" in document and "model" not in document
 
 
 def resolve(text: str, root: Path = PROJECT_ROOT) -> Path:
