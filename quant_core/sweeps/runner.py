@@ -19,6 +19,7 @@ import datetime as dt
 import logging
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -84,6 +85,28 @@ def batch_size(spec: SweepConfig, todo: int, workers: int) -> int:
 
 
 @contextmanager
+def _main_not_reimported() -> Iterator[None]:
+    # A worker process is spawned: Python's spawn re-runs the parent's __main__ by its path in
+    # each child. The sweep needs nothing of it (tasks name importable functions), and a
+    # __main__ that is not a script to re-run (a Streamlit page, a notebook, a test harness's
+    # temporary file) would break the worker's start: it is hidden while the cluster lives.
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved: dict[str, Any] = {
+        k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__
+    }
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
+
+
+@contextmanager
 def cluster(scheduler: str | None, workers: int | None) -> Iterator[Any]:
     """Yield a ``distributed.Client``: to ``scheduler``, or to a new local cluster."""
     import dask
@@ -102,24 +125,25 @@ def cluster(scheduler: str | None, workers: int | None) -> Iterator[Any]:
     # without either; the variable is given back as it was after the cluster starts.
     before = os.environ.pop(TRIM, None)
     unset = {f"distributed.nanny.pre-spawn-environ.{TRIM}": None}
-    try:
-        with dask.config.set({**unset, "distributed.worker.profile.enabled": False}):
-            local = LocalCluster(  # type: ignore[no-untyped-call]
-                n_workers=count,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address="127.0.0.1:0",
-            )
-    finally:
-        os.environ.pop(TRIM, None)
-        if before is not None:
-            os.environ[TRIM] = before
-    try:
-        with Client(local) as client:  # type: ignore[no-untyped-call]
-            yield client
-    finally:
-        local.close()
+    with _main_not_reimported():  # a worker restarted later is spawned alike
+        try:
+            with dask.config.set({**unset, "distributed.worker.profile.enabled": False}):
+                local = LocalCluster(  # type: ignore[no-untyped-call]
+                    n_workers=count,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address="127.0.0.1:0",
+                )
+        finally:
+            os.environ.pop(TRIM, None)
+            if before is not None:
+                os.environ[TRIM] = before
+        try:
+            with Client(local) as client:  # type: ignore[no-untyped-call]
+                yield client
+        finally:
+            local.close()
 
 
 def run_sweep(

@@ -280,3 +280,20 @@ def test_local_workers_start_without_the_nannys_trim_threshold() -> None:
     assert list(seen.values()) == [None]
     assert list(profiling.values()) == [False]
     assert os.environ.get(TRIM) == before  # the driver's environment as it was
+
+
+def test_workers_start_whatever_the_callers_main_module_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Spawned workers re-run the parent's __main__ by its path; a __main__ that is no script to
+    # re-run (a Streamlit page, AppTest's temporary file, a notebook) broke the cluster's start.
+    from quant_core.sweeps.runner import cluster
+
+    script = tmp_path / "page.py"
+    script.write_text("raise RuntimeError('this script must not run in a worker')\n")
+    main = sys.modules["__main__"]
+    monkeypatch.setattr(main, "__file__", str(script), raising=False)
+    monkeypatch.setattr(main, "__spec__", None, raising=False)
+    with cluster(None, 1) as client:
+        assert client.submit(sum, [1, 2], pure=False).result() == 3
+    assert main.__file__ == str(script)  # given back as it was
