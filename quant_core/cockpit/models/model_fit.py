@@ -55,9 +55,7 @@ def spec_files(root: Path = PROJECT_ROOT) -> list[str]:
     model specs and are left out; a file that cannot be read is listed (opening it says why).
     """
     folder = root / SPEC_FOLDER
-    found = [
-        p for p in folder.glob("*") if p.is_file() and p.suffix in SUFFIXES and not _sweep(p)
-    ]
+    found = [p for p in folder.glob("*") if p.is_file() and p.suffix in SUFFIXES and not _sweep(p)]
     return sorted(p.relative_to(root).as_posix() for p in found)
 
 
