@@ -310,7 +310,8 @@ def pbo(performance: np.ndarray, partitions: int = 16, metric: Metric | None = N
        of its mean); a custom ``metric`` maps a rows x N array to N scores, higher is better;
     2. n* = argmax of the IS scores (first one on ties);
     3. w_c = rank of n*'s OOS score among the N OOS scores / (N + 1), rank 1 the worst, N the
-       best, ties at their average rank;
+       best, ties at their average rank (as pypbo; the R package pbo divides by N, which
+       changes PBO only when n* lands exactly on the OOS median: counted here, not in R);
     4. logit ``lambda_c = ln(w_c / (1 - w_c))``.
 
     ``PBO = #{c : lambda_c <= 0} / C(S, S/2)``. The bound is inclusive: lambda_c = 0 means the
