@@ -37,7 +37,7 @@ import pandas as pd
 from quant_core.backtest import daily
 from quant_core.backtest.records import TRADE_COLUMNS as TRADE_COLUMNS
 from quant_core.backtest.records import DecisionLog, Records
-from quant_core.data.panels import MarketData, first_rows, forward_fill, gone_at
+from quant_core.data.panels import MarketData, gone_at
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.halts import HaltRules
 from quant_core.portfolio.ledger import Fills, Ledger, execute, exit_prices, fill_prices
@@ -140,9 +140,9 @@ class Replay:
     ) -> None:
         self.data, self.strategy, self.settings = data, strategy, settings
         self.first, self.last = first, last
-        self.close = forward_fill(data.panels["close"])
-        self.first_bar = first_rows(data)
-        self.marks = np.nan_to_num(self.close)
+        self.close = data.filled_close()
+        self.first_bar = data.first_bar()
+        self.marks = data.derived("marks", lambda: np.nan_to_num(self.close))
         self.opens = data.panels["open"]
         n_rows = last - first + 2
         self.equity, self.cash = np.empty(n_rows), np.empty(n_rows)

@@ -124,6 +124,7 @@ def run_backtest(
     data: MarketData | None = None,
     progress: ProgressFn | None = None,
     store: bool = True,
+    trips: bool = True,
 ) -> BacktestRun:
     """Run the configured strategy over the configured dataset and store the results.
 
@@ -137,6 +138,10 @@ def run_backtest(
         ``progress(task, done, total)``.
     store
         Write the run under ``<data_dir>/backtests/``.
+    trips
+        Build the round trips and their statistics (:func:`trade_analysis`); a sweep, which
+        reads the metrics only, skips them (``round_trips`` and ``trade_stats`` are then empty).
+        A stored run always has them.
 
     A strategy that trades a stored model (``fitted``) starts no earlier than the session after
     its model's first refit (``research.attach.first_session``).
@@ -164,14 +169,19 @@ def run_backtest(
     if cfg.backtest.benchmark:
         warmup = decision_warmup(strategy, settings.policy)
         first, last = session_range(data.dates, warmup, start, end)
-        benchmark = buy_and_hold(
-            data, first, last, cfg.backtest.initial_cash, cfg.backtest.benchmark
+        cash, name = cfg.backtest.initial_cash, cfg.backtest.benchmark
+        held = data.derived(  # the same for every run on these panels and dates: built once
+            ("buy_and_hold", first, last, float(cash), name),
+            lambda: buy_and_hold(data, first, last, cash, name),
         )
+        benchmark = held.copy()
     metrics = m.summary(result.curve, result.trades, benchmark)
     counts = event_counts(result.decisions)
     if settings.every_session or any(counts.values()):  # the default run's metrics: unchanged
         metrics |= counts
-    trips, stats = trade_analysis(result, data, cfg, metrics)
+    round_trips, stats = pd.DataFrame(), dict[str, Any]()
+    if trips or store:
+        round_trips, stats = trade_analysis(result, data, cfg, metrics)
     config = cfg.sanitized()
     digest = config_digest(config)
     created = dt.datetime.now(dt.UTC)
@@ -203,8 +213,8 @@ def run_backtest(
                 "trades": result.trades,
                 "positions": result.positions,
                 "decisions": result.decisions,
-                "round_trips": trips,
-                "gain_loss": gain_loss(trips),
+                "round_trips": round_trips,
+                "gain_loss": gain_loss(round_trips),
             }
             | risk.frames(),
             metrics,
@@ -220,4 +230,4 @@ def run_backtest(
         metrics["truncated"],
         metrics["unfilled"],
     )
-    return BacktestRun(run_id, path, result, benchmark, metrics, trips, stats)
+    return BacktestRun(run_id, path, result, benchmark, metrics, round_trips, stats)

@@ -7,7 +7,9 @@ I/O (the warehouse loads the panels), no clock.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +30,8 @@ class MarketData:
     # Built once: pandas converts a symbol array into an index anew for every Series otherwise.
     symbol_index: pd.Index = field(init=False, repr=False, compare=False)
     date_index: pd.DatetimeIndex = field(init=False, repr=False, compare=False)
+    # What is derived from the panels alone, built once per panel set (:meth:`derived`).
+    _derived: dict[Hashable, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         shape = (len(self.dates), len(self.symbols))
@@ -41,7 +45,32 @@ class MarketData:
         object.__setattr__(self, "symbol_index", symbols)
         for panel in self.panels.values():
             panel.flags.writeable = False  # no strategy can alter the prices the engine fills at
+        if self.sectors is not None:
+            self.sectors.flags.writeable = False  # what is coded once stays true
         object.__setattr__(self, "date_index", pd.DatetimeIndex(self.dates, name="date"))
+        object.__setattr__(self, "_derived", {})
+
+    def derived(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        """Return what ``build()`` derives from these panels, built once and kept under ``key``.
+
+        The panels are read-only, so a value derived from them alone stays true: every run on
+        this panel set (a sweep's thousand configurations in one worker process) shares it. An
+        array kept here is made read-only, so no caller can change what the next one reads.
+        """
+        if key not in self._derived:
+            value = build()
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+            self._derived[key] = value
+        return self._derived[key]
+
+    def filled_close(self) -> np.ndarray:
+        """Return the closes forward-filled (:func:`forward_fill`), built once."""
+        return np.asarray(self.derived("filled_close", lambda: forward_fill(self.panels["close"])))
+
+    def first_bar(self) -> np.ndarray:
+        """Return :func:`first_rows`, built once."""
+        return np.asarray(self.derived("first_rows", lambda: first_rows(self)))
 
     @classmethod
     def from_frames(cls, frames: dict[str, pd.DataFrame]) -> MarketData:

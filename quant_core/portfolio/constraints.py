@@ -120,9 +120,30 @@ class Sectors:
         """
         if sectors is None:
             return cls(np.zeros(index.size, dtype=int), np.array([UNKNOWN_SECTOR]), False)
-        labels = [s if isinstance(s, str) and s else UNKNOWN_SECTOR for s in sectors[index]]
-        codes, names = pd.factorize(pd.Series(labels, dtype=object), sort=True)
-        return cls(np.asarray(codes), np.asarray(names, dtype=object), True)
+        every_code, every_name = _coded(sectors)
+        # The sectors present among ``index``, sorted, and each name's position among them:
+        # what factorizing those names' labels (sorted) gives.
+        present, codes = np.unique(every_code[index], return_inverse=True)
+        return cls(np.asarray(codes).reshape(-1), every_name[present], True)
+
+
+_CODED: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # the last sectors array coded
+
+
+def _coded(sectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return every symbol's sector code and the sorted labels, ``Unknown`` where none.
+
+    Coded once per sectors array (a run asks at every rebalance with the same one): the last
+    array coded is kept, with a reference so that its identity cannot be reused.
+    """
+    last = _CODED[0] if _CODED else None  # read once: another thread may replace it
+    if last is not None and last[0] is sectors:
+        return last[1], last[2]
+    labels = [s if isinstance(s, str) and s else UNKNOWN_SECTOR for s in sectors]
+    codes, names = pd.factorize(pd.Series(labels, dtype=object), sort=True)
+    coded = (sectors, np.asarray(codes), np.asarray(names, dtype=object))
+    _CODED[:] = [coded]
+    return coded[1], coded[2]
 
 
 def ex_ante_vol(
@@ -300,7 +321,9 @@ def apply_constraints(
     now = np.asarray(current[active], dtype=float)
     forced = np.zeros(active.size, dtype=bool) if exits is None else exits[active]
     target = np.where(forced, 0.0, target)
-    groups = Sectors.of(sectors, active)
+    # Sectors are read by the sector cap and the drift band only: coded when one is on.
+    grouped = limits.sector_cap is not None or limits.no_trade_band > 0
+    groups = Sectors.of(sectors, active) if grouped else None
     found: list[Binding | None] = []
     window = vol_window(closes, active, policy)
     target, vol_binding = (
@@ -308,8 +331,9 @@ def apply_constraints(
     )
     target, binding = clip_names(target, limits.max_weight)
     found.append(binding)
-    target, binding = cap_sectors(target, groups, limits.sector_cap)
-    found.append(binding)
+    if groups is not None:
+        target, binding = cap_sectors(target, groups, limits.sector_cap)
+        found.append(binding)
     target, binding = cap_gross(target, limits.max_gross)
     found.append(binding)
     target, binding = cap_net(target, limits.max_net)
@@ -318,7 +342,8 @@ def apply_constraints(
         target, binding = _scale_to_vol(target, window, policy, down_only=True)
         vol_binding = merge(vol_binding, binding)
     found.insert(0, vol_binding)
-    banded, binding = hold_band(target, now, groups.codes, forced, limits)
+    codes = groups.codes if groups is not None else np.zeros(active.size, dtype=int)
+    banded, binding = hold_band(target, now, codes, forced, limits)
     if window is not None and binding is not None:
         banded, binding = _vol_keeps_band(banded, target, window, policy, binding)
     target = banded

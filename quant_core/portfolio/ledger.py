@@ -45,6 +45,19 @@ class FillStatus(StrEnum):
     REJECTED_NO_PRICE = "rejected_no_price"
 
 
+def nan_to_zero(values: np.ndarray) -> np.ndarray:
+    """Return a float copy of ``values`` with NaN as 0: ``np.nan_to_num``, in fewer steps.
+
+    Identical to ``np.nan_to_num`` for every input (an infinity, which prices never hold, takes
+    ``np.nan_to_num`` itself); it runs at every decision of every run, so it is kept lean.
+    """
+    out = np.array(values, dtype=float)
+    if np.isinf(out).any():
+        return np.asarray(np.nan_to_num(out))
+    np.copyto(out, 0.0, where=np.isnan(out))
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Ledger:
     """Cash (account currency) and positions (shares per symbol position)."""
@@ -55,7 +68,7 @@ class Ledger:
     def equity(self, prices: np.ndarray) -> float:
         """Return cash plus positions marked at ``prices`` (NaN prices count for nothing)."""
         held = self.positions != 0
-        return float(self.cash + np.dot(self.positions[held], np.nan_to_num(prices[held])))
+        return float(self.cash + np.dot(self.positions[held], nan_to_zero(prices[held])))
 
 
 @dataclass(frozen=True, slots=True)

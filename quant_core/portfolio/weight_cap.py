@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quant_core.portfolio.ledger import Ledger
+from quant_core.portfolio.ledger import Ledger, nan_to_zero
 from quant_core.portfolio.policy import Binding
 
 NAME = "max_position_weight"
@@ -29,7 +29,7 @@ FRACTIONAL_MARGIN = 1e-12  # fractional shares: stay this share inside the cap (
 
 def equity_at(cash: float, positions: np.ndarray, prices: np.ndarray, marks: np.ndarray) -> float:
     """Return ``cash`` + positions valued at ``prices`` (``marks`` where a price is missing)."""
-    value = np.where(np.isfinite(prices) & (prices > 0), prices, np.nan_to_num(marks))
+    value = np.where(np.isfinite(prices) & (prices > 0), prices, nan_to_zero(marks))
     return float(cash + positions @ value)
 
 

@@ -57,7 +57,12 @@ class DataView:
         outside = None if given is None else ~given
         self._outside = outside if outside is not None and outside.any() else None
         self.symbols = data.symbol_index
-        self.session = pd.Timestamp(data.dates[t]) if t < len(data.dates) else None
+
+    @property
+    def session(self) -> pd.Timestamp | None:
+        """Return the date of T, or None when T is past the data (a live decision)."""
+        dates = self._data.dates
+        return pd.Timestamp(dates[self._end]) if self._end < len(dates) else None
 
     @property
     def universe_size(self) -> int | None:
@@ -91,6 +96,27 @@ class DataView:
         values = self._data.panels[name][start : self._end].copy()
         if self._outside is not None:
             values[:, self._outside] = np.nan
+        return values
+
+    def row(self, name: str, back: int = 1) -> np.ndarray:
+        """Return one field on the session ``back`` sessions before T (1: T-1), as numpy.
+
+        A copy, columns following :attr:`symbols`, the symbols outside the universe NaN: the
+        row ``array(name, back)[0]`` would give, without copying the rows after it.
+
+        Raises
+        ------
+        StrategyError
+            No bar field ``name``, or ``back`` outside ``1 .. len(self)`` (T itself and after are
+            out of reach, and so is before the data).
+        """
+        if name not in self._data.panels:
+            raise StrategyError(f"no bar field {name!r}; available: {sorted(self._data.panels)}")
+        if not 1 <= back <= self._end:
+            raise StrategyError(f"row {back} sessions back is outside the view (1..{self._end})")
+        values: np.ndarray = self._data.panels[name][self._end - back].copy()
+        if self._outside is not None:
+            values[self._outside] = np.nan
         return values
 
     def field(self, name: str, window: int | None = None) -> pd.DataFrame:
@@ -162,10 +188,21 @@ class Picks:
     symbol (any subset of the universe, NaN or missing where none): how strongly the strategy
     rates each name, higher is better for a long; construction methods of expected returns
     (mean_variance, black_litterman, half_kelly) read them.
+
+    Either may also be a float array with one value per position of the view's
+    :attr:`DataView.symbols` (zero weight, NaN score: none): the same decision without a pandas
+    index, which a strategy deciding thousands of times in a sweep can afford.
     """
 
-    weights: pd.Series
-    scores: pd.Series | None = None
+    weights: pd.Series | np.ndarray
+    scores: pd.Series | np.ndarray | None = None
+
+    def weight_series(self, symbols: pd.Index) -> pd.Series:
+        """Return the weights by symbol (the non-zero ones when given by position)."""
+        if isinstance(self.weights, pd.Series):
+            return self.weights
+        chosen = np.flatnonzero(self.weights)
+        return pd.Series(self.weights[chosen], index=symbols[chosen], dtype=float)
 
 
 class StrategyParams(BaseModel):

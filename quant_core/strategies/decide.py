@@ -28,7 +28,7 @@ from quant_core.portfolio.construction import (
     check_method,
     construct,
 )
-from quant_core.portfolio.ledger import Ledger
+from quant_core.portfolio.ledger import Ledger, nan_to_zero
 from quant_core.portfolio.policy import Binding, PortfolioPolicy
 from quant_core.portfolio.sizing import target_shares
 from quant_core.strategies.base import (
@@ -114,12 +114,7 @@ def strategy_weights(
     session = pd.Timestamp(data.dates[t]) if session is None else session
     picks = strategy.decide(StrategyContext(DataView(data, t, universe), snapshot, session))
     raw = picks.weights
-    where = data.symbol_index.get_indexer(raw.index)
-    if (where < 0).any():
-        unknown = list(raw.index[where < 0][:5])
-        raise StrategyError(f"strategy {strategy.name} weighted unknown symbols {unknown}")
-    weights = np.zeros(len(data.symbols))
-    weights[where] = raw.to_numpy(dtype=float)
+    weights = _by_position(raw, data, strategy.name)
     if not np.isfinite(weights).all():
         raise StrategyError(
             f"strategy {strategy.name} returned non-finite weights on {session.date()}"
@@ -135,7 +130,7 @@ def strategy_weights(
             f"strategy {strategy.name} weighted {names} on {session.date()}, outside its "
             "sleeve's universe (it saw no bar of them)"
         )
-    if not raw.index.is_unique:
+    if isinstance(raw, pd.Series) and not raw.index.is_unique:
         raise StrategyError(f"strategy {strategy.name} weighted a symbol twice on {session.date()}")
     if weights[weights > 0].sum() > 1 + WEIGHT_TOLERANCE:
         raise StrategyError(
@@ -144,8 +139,36 @@ def strategy_weights(
         )
     if picks.scores is None:
         return weights, None
-    scores = picks.scores.reindex(data.symbol_index).to_numpy(dtype=float)
+    given = picks.scores
+    if isinstance(given, pd.Series):
+        scores = given.reindex(data.symbol_index).to_numpy(dtype=float)
+    else:
+        scores = _positional(given, data, strategy.name, "scores")
     return weights, np.where(np.isfinite(scores), scores, np.nan)
+
+
+def _by_position(raw: pd.Series | np.ndarray, data: MarketData, name: str) -> np.ndarray:
+    """Return the weights per symbol position (a new array): by symbol, or given so."""
+    if not isinstance(raw, pd.Series):
+        return _positional(raw, data, name, "weights").copy()
+    where = data.symbol_index.get_indexer(raw.index)
+    if (where < 0).any():
+        unknown = list(raw.index[where < 0][:5])
+        raise StrategyError(f"strategy {name} weighted unknown symbols {unknown}")
+    weights = np.zeros(len(data.symbols))
+    weights[where] = raw.to_numpy(dtype=float)
+    return weights
+
+
+def _positional(values: np.ndarray, data: MarketData, name: str, what: str) -> np.ndarray:
+    """Return ``values`` given per symbol position as floats; a wrong length is an error."""
+    out = np.asarray(values, dtype=float)
+    if out.shape != (len(data.symbols),):
+        raise StrategyError(
+            f"strategy {name} gave {what} of shape {out.shape} by position; the view has "
+            f"{len(data.symbols)} symbols"
+        )
+    return out
 
 
 def target_orders(
@@ -189,8 +212,8 @@ def target_orders(
         logger.warning("Equity is %.2f: no new positions; closing what is held", equity)
         zero = np.zeros(len(data.symbols))
         return Decision(np.asarray(-ledger.positions), zero)
-    weights, scores = strategy_weights(strategy, data, t, ledger, equity, session, universe)
     when = pd.Timestamp(data.dates[t]) if session is None else session
+    weights, scores = strategy_weights(strategy, data, t, ledger, equity, when, universe)
     closes = data.panels["close"][:t]
     built = construct(Inputs(weights, scores, closes, policy.construction))
     if built.left_out:
@@ -226,7 +249,7 @@ def current_weights(positions: np.ndarray, marks: np.ndarray, investable: float)
     """
     out = np.zeros(positions.shape, dtype=float)
     held = np.flatnonzero(positions)
-    out[held] = positions[held] * np.nan_to_num(marks[held]) / investable
+    out[held] = positions[held] * nan_to_zero(marks[held]) / investable
     return out
 
 

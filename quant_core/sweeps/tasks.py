@@ -61,7 +61,7 @@ def run_batch(tasks: list[Task]) -> list[Result]:
     who = worker_name()
     for task in tasks:
         started = time.perf_counter()
-        run = run_backtest(task.cfg, data=market(task.cfg), store=False)
+        run = run_backtest(task.cfg, data=market(task.cfg), store=False, trips=False)
         metrics: dict[str, Any] = json_safe(run.metrics)
         seconds = time.perf_counter() - started
         curve = run.result.curve["equity"]

@@ -93,18 +93,19 @@ class Momentum(Strategy[MomentumParams]):
 
     @override
     def target_weights(self, context: StrategyContext) -> pd.Series:
-        return self.decide(context).weights
+        return self.decide(context).weight_series(context.view.symbols)
 
     @override
     def decide(self, context: StrategyContext) -> Picks:
-        p = self.params
-        close = context.view.array("close", self.warmup)
-        if len(close) < self.warmup:
+        view = context.view
+        if len(view) < self.warmup:
             return Picks(pd.Series(dtype=float))
-        signal = close[-1] / close[0] - 1
-        picked = top_k_positions(signal, p.top_quantile)  # symbols are sorted
-        scores = pd.Series(signal, index=context.view.symbols, name="momentum")
-        return Picks(equal_weight(context.view.symbols[picked]), scores)
+        # Two rows, not the window between them: a sweep decides thousands of times.
+        signal = view.row("close", 1) / view.row("close", self.warmup) - 1
+        picked = top_k_positions(signal, self.params.top_quantile)  # symbols are sorted
+        weights = np.zeros(signal.size)
+        weights[picked] = 1.0 / picked.size if picked.size else 0.0  # equal_weight's 1/k
+        return Picks(weights, signal)
 
 
 class MeanReversionParams(StrategyParams):
@@ -192,7 +193,7 @@ class MultiFactor(Strategy[MultiFactorParams]):
 
     @override
     def target_weights(self, context: StrategyContext) -> pd.Series:
-        return self.decide(context).weights
+        return self.decide(context).weight_series(context.view.symbols)
 
     @override
     def decide(self, context: StrategyContext) -> Picks:
