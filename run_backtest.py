@@ -206,13 +206,13 @@ def _sweep(args: argparse.Namespace, console: Console) -> int:
 def _walk_forward(args: argparse.Namespace, console: Console) -> int:
     from config import load_config
     from config.sweep import load_sweep
-    from quant_core.sweeps.report import walk_forward_json, walk_forward_table
+    from quant_core.sweeps.report import folds_bar, walk_forward_json, walk_forward_table
     from quant_core.sweeps.walk_forward import run_walk_forward
 
     spec = load_sweep(args.walk_forward)
     extra = tuple(args.set)
     cli.prepare("backtest", extra)
-    with console.status("walk-forward: every configuration on every train window, then tests"):
+    with folds_bar(enabled=not args.json) as progress:
         run = run_walk_forward(
             spec,
             lambda overrides: load_config("backtest", overrides),
@@ -220,6 +220,7 @@ def _walk_forward(args: argparse.Namespace, console: Console) -> int:
             extra=extra,
             scheduler=args.scheduler,
             workers=args.workers,
+            progress=progress,
         )
     summary = walk_forward_json(run)
     if args.json:

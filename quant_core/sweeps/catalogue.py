@@ -19,8 +19,6 @@ import datetime as dt
 import json
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,13 @@ import duckdb
 import pandas as pd
 
 from quant_core.errors import DataError
-from quant_core.sweeps.catalogue_wf import WF_SCHEMA, WalkForwardRecords, pack_curve, unpack_curve
+from quant_core.sweeps.catalogue_wf import (
+    WF_SCHEMA,
+    WalkForwardRecords,
+    pack_curve,
+    transaction,
+    unpack_curve,
+)
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS sweeps (sweep_id VARCHAR PRIMARY KEY, name VARCHAR, "
@@ -114,16 +118,6 @@ class Catalogue(WalkForwardRecords):
         """Close the file."""
         self.con.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self.con.execute("BEGIN TRANSACTION")
-        try:
-            yield
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        self.con.execute("COMMIT")
-
     def start(
         self,
         sweep_id: str,
@@ -182,8 +176,13 @@ class Catalogue(WalkForwardRecords):
         A result recorded already (a batch redone after a worker was lost) is not recorded
         again. The best ``keep`` configurations' curves are kept.
         """
-        rows = [
-            (
+        first: dict[str, Result] = {}
+        for r in results:  # a key twice in a batch (an Optuna proposal repeated): its first
+            first.setdefault(r.key, r)
+        values = [
+            value
+            for r in first.values()
+            for value in (
                 sweep_id,
                 r.key,
                 json.dumps(r.params, sort_keys=True, default=str),
@@ -194,20 +193,19 @@ class Catalogue(WalkForwardRecords):
                 at,
                 pack_curve(r.curve),
             )
-            for r in results
         ]
-        if not rows:
+        if not values:
             return 0
-        with self._transaction():
-            before = self.count(sweep_id)
-            self.con.executemany(
-                "INSERT INTO results (sweep_id, key, params, objective, metrics, seconds, worker, "
-                "finished_at, curve) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                rows,
-            )
-            added = self.count(sweep_id) - before
+        rows = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(first))
+        with transaction(self.con):
+            # One statement; RETURNING lists the rows inserted, not those already recorded.
+            added = self.con.execute(
+                "INSERT INTO results (sweep_id, key, params, objective, metrics, seconds, worker, "  # noqa: S608 - placeholders only
+                f"finished_at, curve) VALUES {rows} ON CONFLICT DO NOTHING RETURNING key",
+                values,
+            ).fetchall()
             self._keep_curves(sweep_id, results, maximize, keep)
-        return added
+        return len(added)
 
     def count(self, sweep_id: str) -> int:
         """Return how many configurations of the sweep are recorded."""

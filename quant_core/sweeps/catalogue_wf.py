@@ -1,14 +1,23 @@
 """The catalogue's walk-forwards: the stitched out-of-sample curve, its metrics, each fold.
 
-A mixin of :class:`~quant_core.sweeps.catalogue.Catalogue` (its connection and transactions),
-and the compact curve format every curve of the catalogue is stored in (:func:`pack_curve`).
+A mixin of :class:`~quant_core.sweeps.catalogue.Catalogue` (its connection), the catalogue's one
+:func:`transaction`, and the compact curve format every curve of the catalogue is stored in
+(:func:`pack_curve`).
+
+A fold is recorded as soon as it is finished (:meth:`WalkForwardRecords.record_fold`: its
+windows, choice, train objective and test run, curve included, in one transaction), so a
+walk-forward run again reads its finished folds back (:meth:`~WalkForwardRecords.finished_folds`)
+and runs only the others; the ``walk_forwards`` row (the stitched curve and its metrics) is
+written when every fold is.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +32,40 @@ WF_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS wf_folds (wf_id VARCHAR, fold INTEGER, train_start DATE, "
     "train_end DATE, test_start DATE, test_end DATE, key VARCHAR, params VARCHAR, "
     "train_objective DOUBLE, test_metrics VARCHAR)",
+    # A fold's test run whole (its curve, seconds and worker): what a resumed run reads back.
+    # Rows without a curve (recorded before) are not resumed: those folds run again.
+    "ALTER TABLE wf_folds ADD COLUMN IF NOT EXISTS test_curve BLOB",
+    "ALTER TABLE wf_folds ADD COLUMN IF NOT EXISTS test_seconds DOUBLE",
+    "ALTER TABLE wf_folds ADD COLUMN IF NOT EXISTS test_worker VARCHAR",
 )
+# What walk_forward() returns: the columns every catalogue has (a reader never migrates it).
+FOLD_NAMES = (
+    "wf_id",
+    "fold",
+    "train_start",
+    "train_end",
+    "test_start",
+    "test_end",
+    "key",
+    "params",
+    "train_objective",
+    "test_metrics",
+)
+RUN_NAMES = ("test_curve", "test_seconds", "test_worker")  # a fold's test run
+FOLD_COLUMNS = ", ".join(FOLD_NAMES)
+RUN_COLUMNS = ", ".join(RUN_NAMES)
+
+
+@contextmanager
+def transaction(con: Any) -> Iterator[None]:
+    """Run the block in one transaction of ``con``: committed whole, or rolled back and raised."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def pack_curve(curve: pd.Series) -> bytes:
@@ -41,14 +83,72 @@ def unpack_curve(blob: bytes) -> pd.Series:
         return pd.Series(saved["equity"], index=pd.DatetimeIndex(days), name="equity")
 
 
+def _fold_values(wf_id: str, f: dict[str, Any]) -> list[Any]:
+    # A fold's row (FOLD_COLUMNS, then RUN_COLUMNS: None where the fold has no test run).
+    curve = f.get("test_curve")
+    return [
+        wf_id,
+        f["fold"],
+        f["train_start"],
+        f["train_end"],
+        f["test_start"],
+        f["test_end"],
+        f["key"],
+        json.dumps(f["params"], sort_keys=True, default=str),
+        f["train_objective"],
+        json.dumps(f["test_metrics"], default=str, allow_nan=True),
+        None if curve is None else pack_curve(curve),
+        f.get("test_seconds"),
+        f.get("test_worker"),
+    ]
+
+
+def _fold_of(values: list[Any] | tuple[Any, ...]) -> dict[str, Any]:
+    # A fold as recorded (a row of _fold_values), decoded: what a resumed run gets back.
+    fold = dict(zip((*FOLD_NAMES, *RUN_NAMES)[1:], values[1:], strict=True))
+    fold["params"] = json.loads(fold["params"])
+    fold["test_metrics"] = json.loads(fold["test_metrics"])
+    fold["test_curve"] = unpack_curve(bytes(fold["test_curve"]))
+    for name in ("train_start", "train_end", "test_start", "test_end"):
+        fold[name] = dt.date.fromisoformat(str(fold[name]))
+    return fold
+
+
 class WalkForwardRecords:
     """The ``walk_forwards`` and ``wf_folds`` tables (mixed into ``Catalogue``)."""
 
     con: Any  # the catalogue's DuckDB connection
     path: Path
 
-    def _transaction(self) -> AbstractContextManager[None]:
-        raise NotImplementedError  # Catalogue's
+    def record_fold(self, wf_id: str, fold: dict[str, Any]) -> dict[str, Any]:
+        """Record (or replace) one finished fold in one transaction; return it as recorded.
+
+        ``fold``: fold, train_start, train_end, test_start, test_end, key, params (a dict),
+        train_objective, test_metrics (a dict), test_curve (the test run's equity curve),
+        test_seconds, test_worker. The fold returned is what :meth:`finished_folds` reads
+        back (the curve and metrics through their stored forms), so a fold run now and a fold
+        resumed are the same values.
+        """
+        values = _fold_values(wf_id, fold)
+        with transaction(self.con):
+            self.con.execute(
+                "DELETE FROM wf_folds WHERE wf_id = ? AND fold = ?", [wf_id, fold["fold"]]
+            )
+            self.con.execute(
+                f"INSERT INTO wf_folds ({FOLD_COLUMNS}, {RUN_COLUMNS}) "  # noqa: S608 - constants
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+        return _fold_of(values)
+
+    def finished_folds(self, wf_id: str) -> list[dict[str, Any]]:
+        """Return the walk-forward's folds recorded with their test run, in fold order."""
+        rows = self.con.execute(
+            f"SELECT {FOLD_COLUMNS}, {RUN_COLUMNS} FROM wf_folds "  # noqa: S608 - constants
+            "WHERE wf_id = ? AND test_curve IS NOT NULL ORDER BY fold",
+            [wf_id],
+        ).fetchall()
+        return [_fold_of(row) for row in rows]
 
     def record_walk_forward(
         self,
@@ -62,9 +162,9 @@ class WalkForwardRecords:
 
         ``header``: name, strategy, objective, spec (a dict), created_at; each fold: fold,
         train_start, train_end, test_start, test_end, key, params (a dict), train_objective,
-        test_metrics (a dict).
+        test_metrics (a dict), and optionally its test run (:meth:`record_fold`).
         """
-        with self._transaction():
+        with transaction(self.con):
             self.con.execute("DELETE FROM walk_forwards WHERE wf_id = ?", [wf_id])
             self.con.execute("DELETE FROM wf_folds WHERE wf_id = ?", [wf_id])
             self.con.execute(
@@ -81,29 +181,18 @@ class WalkForwardRecords:
                 ],
             )
             self.con.executemany(
-                "INSERT INTO wf_folds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    [
-                        wf_id,
-                        f["fold"],
-                        f["train_start"],
-                        f["train_end"],
-                        f["test_start"],
-                        f["test_end"],
-                        f["key"],
-                        json.dumps(f["params"], sort_keys=True, default=str),
-                        f["train_objective"],
-                        json.dumps(f["test_metrics"], default=str, allow_nan=True),
-                    ]
-                    for f in folds
-                ],
+                f"INSERT INTO wf_folds ({FOLD_COLUMNS}, {RUN_COLUMNS}) "  # noqa: S608 - constants
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_fold_values(wf_id, f) for f in folds],
             )
 
     def walk_forward(self, wf_id: str) -> tuple[pd.DataFrame, pd.Series, dict[str, Any]]:
         """Return a walk-forward's folds, stitched curve and metrics."""
         folds: pd.DataFrame = (
             self.con.sql(
-                "SELECT * FROM wf_folds WHERE wf_id = $id ORDER BY fold", params={"id": wf_id}
+                f"SELECT {FOLD_COLUMNS} FROM wf_folds WHERE wf_id = $id "  # noqa: S608 - constants
+                "ORDER BY fold",
+                params={"id": wf_id},
             )
             .to_arrow_table()
             .to_pandas()
@@ -128,4 +217,10 @@ class WalkForwardRecords:
         return frame
 
 
-__all__ = ["WF_SCHEMA", "WalkForwardRecords", "pack_curve", "unpack_curve"]
+__all__ = [
+    "WF_SCHEMA",
+    "WalkForwardRecords",
+    "pack_curve",
+    "transaction",
+    "unpack_curve",
+]

@@ -22,7 +22,7 @@ from quant_core.atomic import json_safe
 from quant_core.sweeps.catalogue import Catalogue
 from quant_core.sweeps.runner import Progress as SweepProgress
 from quant_core.sweeps.runner import SweepRun
-from quant_core.sweeps.walk_forward import WalkForwardRun
+from quant_core.sweeps.walk_forward import WalkForwardProgress, WalkForwardRun
 
 SHOWN = 10  # configurations in the table
 
@@ -53,6 +53,36 @@ def progress_bar(enabled: bool = True) -> Iterator[Callable[[SweepProgress], Non
                 shown.append(p.dashboard)
             best = "-" if p.best is None else f"{p.best:.4g}"
             bar.update(task, completed=p.done, total=p.total, best=best, rate=f"{p.rate:.1f}")
+
+        yield update
+
+
+@contextmanager
+def folds_bar(enabled: bool = True) -> Iterator[Callable[[WalkForwardProgress], None]]:
+    """Yield a progress callback drawing a walk-forward's folds done, resumed, and the last one.
+
+    The last fold is named by its test window and the parameters its train window chose.
+    """
+    if not enabled:
+        yield lambda p: None
+        return
+    bar = Progress(
+        TextColumn("walk-forward"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[resumed]} resumed"),
+        TextColumn("{task.fields[last]}"),
+        TimeElapsedColumn(),
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task("folds", total=None, resumed=0, last="")
+
+        def update(p: WalkForwardProgress) -> None:
+            window = p.fold.window
+            params = json.dumps(p.fold.params, sort_keys=True, default=str)
+            last = f"fold {window.fold}: test {window.test_start}..{window.test_end} {params}"
+            bar.update(task, completed=p.done, total=p.total, resumed=p.resumed, last=last)
 
         yield update
 
@@ -126,7 +156,11 @@ def sweep_table(summary: dict[str, Any]) -> RenderableType:
 
 
 def walk_forward_json(run: WalkForwardRun) -> dict[str, Any]:
-    """Return the ``--json`` object of a walk-forward: its folds and stitched metrics."""
+    """Return the ``--json`` object of a walk-forward: its folds and stitched metrics.
+
+    ``resumed``: the folds read back from the catalogue (an interrupted walk-forward run again),
+    not run again.
+    """
     folds = [
         {
             "fold": f.window.fold,
@@ -141,6 +175,7 @@ def walk_forward_json(run: WalkForwardRun) -> dict[str, Any]:
     out = {
         "wf_id": run.wf_id,
         "catalogue": str(run.catalogue),
+        "resumed": run.resumed,
         "metrics": run.metrics,
         "folds": folds,
     }
@@ -153,7 +188,8 @@ def walk_forward_table(summary: dict[str, Any], objective: str) -> RenderableTyp
     figures = summary["metrics"]
     table = Table(
         title=(
-            f"Walk-forward {summary['wf_id']}: {len(summary['folds'])} fold(s); out of sample: "
+            f"Walk-forward {summary['wf_id']}: {len(summary['folds'])} fold(s), "
+            f"{summary.get('resumed', 0)} resumed; out of sample: "
             f"return {figures['total_return']:.2%}, Sharpe {_figure(figures['sharpe'])}, max "
             f"drawdown {figures['max_drawdown']:.2%}"
         ),

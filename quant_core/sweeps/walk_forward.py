@@ -14,6 +14,14 @@ so the stitched curve pays a fresh entry at every fold, as a monthly re-fit woul
 
 A fold's choice and its test run use data through its test window's last session only: data
 added after it changes nothing in that fold (the truncation test).
+
+Resume: a fold's test run is sent as soon as its train runs are back (ahead of the train batches
+still queued), and the fold is recorded in the catalogue as it finishes, in one transaction
+(:meth:`~quant_core.sweeps.catalogue_wf.WalkForwardRecords.record_fold`). An interrupted
+walk-forward run again (the same id: the spec, ``--set`` values, run config and data version)
+reads its finished folds back and runs only the others: a fold is the unit, the train runs of a
+fold not finished run again. Every fold, run now or resumed, is taken as the catalogue keeps it,
+so a resumed walk-forward's stitched curve and metrics are those of one run without a break.
 """
 
 from __future__ import annotations
@@ -80,6 +88,17 @@ class WalkForwardRun:
     folds: list[FoldResult]
     curve: pd.Series
     metrics: dict[str, Any]
+    resumed: int = 0  # folds read back from the catalogue, not run again
+
+
+@dataclass(frozen=True, slots=True)
+class WalkForwardProgress:
+    """Where a walk-forward is: folds done of all, how many were resumed, the fold just run."""
+
+    done: int
+    total: int
+    resumed: int
+    fold: FoldResult
 
 
 def windows(dates: pd.DatetimeIndex, spec: SweepConfig) -> list[Window]:
@@ -131,8 +150,15 @@ def run_walk_forward(
     extra: tuple[str, ...] = (),
     scheduler: str | None = None,
     workers: int | None = None,
+    progress: Callable[[WalkForwardProgress], None] | None = None,
 ) -> WalkForwardRun:
-    """Run the walk-forward of ``spec`` on the cluster; return its folds and stitched curve."""
+    """Run the walk-forward of ``spec`` on the cluster; return its folds and stitched curve.
+
+    Each fold is recorded in the catalogue as soon as it is finished; the same walk-forward run
+    again (the same spec, ``--set`` values, run config and data version: the same id) reads its
+    finished folds back and runs only the others. ``progress`` is called after each fold run
+    is recorded.
+    """
     if spec.search is not None and spec.search.method == "optuna":
         raise ConfigError(
             f"{path}: sweep.search.method: optuna proposes as it goes; a walk-forward needs "
@@ -145,46 +171,143 @@ def run_walk_forward(
     warehouse = Warehouse(first.paths.data_dir / "warehouse")
     dates = pd.DatetimeIndex(warehouse.panel(first.data.dataset, "close").index)
     folds = windows(dates, spec)
-    train = [
-        Task(c.key, c.params, load([*_windowed(c, w.train_start, w.train_end), *extra]))
-        for w in folds
-        for c in every
-    ]
-    with cluster(scheduler, workers) as client:  # coarse tasks: batches, as a sweep's
-        size = batch_size(spec, len(train), workers or os.cpu_count() or 1)
-        batches = [train[i : i + size] for i in range(0, len(train), size)]
-        futures = [client.submit(run_batch, b, pure=False) for b in batches]
-        found = [r for f in futures for r in f.result()]
-        chosen = [
-            _choose(w, found[i * len(every) : (i + 1) * len(every)], spec)
-            for i, w in enumerate(folds)
-        ]
-        by_key = {c.key: c for c in every}
-        tests = [
-            Task(
-                key,
-                by_key[key].params,
-                load([*_windowed(by_key[key], w.test_start, w.test_end), *extra]),
-            )
-            for w, (key, _) in zip(folds, chosen, strict=True)
-        ]
-        outcome = [
-            f.result()[0] for f in [client.submit(run_batch, [t], pure=False) for t in tests]
-        ]
-    results = [
-        FoldResult(w, key, by_key[key].params, score, test)
-        for w, (key, score), test in zip(folds, chosen, outcome, strict=True)
-    ]
-    curve = stitch([r.test.curve for r in results], first.backtest.initial_cash)
-    figures = stitched_metrics(curve)
     wf_id = "wf-" + sweep_digest(spec, extra, sweep_context(first))[:16]
     target = first.paths.data_dir / CATALOGUE
-    _record(target, wf_id, spec, results, figures, curve)
-    return WalkForwardRun(wf_id, target, results, curve, figures)
+    by_key = {c.key: c for c in every}
+    catalogue = Catalogue(target)
+    try:
+        finished = _resumed(catalogue.finished_folds(wf_id), folds, by_key, wf_id)
+        resumed = len(finished)
+        if finished:
+            logger.info(
+                "Walk-forward %s: %d of %d folds done already; resuming", wf_id, resumed, len(folds)
+            )
+
+        def done(window: Window, choice: tuple[str, float | None], test: Result) -> None:
+            key, score = choice
+            fold = FoldResult(window, key, by_key[key].params, score, test)
+            finished[window.fold] = _fold(window, catalogue.record_fold(wf_id, _row(fold)), by_key)
+            if progress is not None:
+                now = WalkForwardProgress(len(finished), len(folds), resumed, finished[window.fold])
+                progress(now)
+
+        def task(config: Configuration, start: dt.date, end: dt.date) -> Task:
+            return Task(config.key, config.params, load([*_windowed(config, start, end), *extra]))
+
+        todo = [w for w in folds if w.fold not in finished]
+        if todo:
+            with cluster(scheduler, workers) as client:  # coarse tasks: batches, as a sweep's
+                link = getattr(client, "dashboard_link", None)
+                logger.info(
+                    "Walk-forward %s: %d fold(s) to run; Dask dashboard: %s", wf_id, len(todo), link
+                )
+                _run_folds(client, todo, spec, every, task, workers, done)
+        results = [finished[w.fold] for w in folds]
+        curve = stitch([r.test.curve for r in results], first.backtest.initial_cash)
+        figures = stitched_metrics(curve)
+        _record(catalogue, wf_id, spec, results, figures, curve)
+    finally:
+        catalogue.close()
+    return WalkForwardRun(wf_id, target, results, curve, figures, resumed)
+
+
+def _run_folds(
+    client: Any,
+    todo: list[Window],
+    spec: SweepConfig,
+    every: list[Configuration],
+    task: Callable[[Configuration, dt.date, dt.date], Task],
+    workers: int | None,
+    done: Callable[[Window, tuple[str, float | None], Result], None],
+) -> None:
+    # Every configuration over each fold's train window, in batches; a fold whose train runs
+    # are all back chooses and sends its test run, ahead of the train batches still queued
+    # (priority), and ``done`` records it as it comes back.
+    from dask.base import annotate
+    from distributed import as_completed
+
+    by_key = {c.key: c for c in every}
+    train = [(w, c) for w in todo for c in every]
+    size = batch_size(spec, len(train), workers or os.cpu_count() or 1)
+    pending: dict[Any, list[Window] | Window] = {}
+    for i in range(0, len(train), size):
+        part = train[i : i + size]
+        tasks = [task(c, w.train_start, w.train_end) for w, c in part]
+        pending[client.submit(run_batch, tasks, pure=False)] = [w for w, _ in part]
+    found: dict[int, dict[str, Result]] = {w.fold: {} for w in todo}
+    chosen: dict[int, tuple[str, float | None]] = {}
+    while pending:
+        for future in as_completed(list(pending)):  # type: ignore[no-untyped-call]
+            source = pending.pop(future)
+            if isinstance(source, Window):  # a fold's test run
+                done(source, chosen[source.fold], future.result()[0])
+                continue
+            tests = {}
+            for window, result in zip(source, future.result(), strict=True):
+                got = found[window.fold]
+                got[result.key] = result
+                if len(got) < len(every):
+                    continue
+                chosen[window.fold] = _choose(window, [got[c.key] for c in every], spec)
+                config = by_key[chosen[window.fold][0]]
+                test = task(config, window.test_start, window.test_end)
+                with annotate(priority=1):
+                    tests[client.submit(run_batch, [test], pure=False)] = window
+            if tests:  # wait on them too: as_completed anew
+                pending.update(tests)
+                break
+
+
+def _resumed(
+    recorded: list[dict[str, Any]],
+    folds: list[Window],
+    by_key: dict[str, Configuration],
+    wf_id: str,
+) -> dict[int, FoldResult]:
+    # The folds recorded with their test run whose windows and choice this walk-forward has.
+    mine = {w.fold: w for w in folds}
+    out = {}
+    for row in recorded:
+        window = Window(
+            row["fold"], row["train_start"], row["train_end"], row["test_start"], row["test_end"]
+        )
+        if mine.get(window.fold) == window and row["key"] in by_key:
+            out[window.fold] = _fold(window, row, by_key)
+        else:  # not this run's folds (the code's windows changed): run it again, replaced
+            logger.warning(
+                "Walk-forward %s: fold %d as recorded is not one of this run's; it runs again",
+                wf_id,
+                window.fold,
+            )
+    return out
+
+
+def _fold(window: Window, row: dict[str, Any], by_key: dict[str, Configuration]) -> FoldResult:
+    # A fold as the catalogue keeps it (Catalogue.record_fold, finished_folds).
+    key, params = row["key"], by_key[row["key"]].params
+    run = (row["test_metrics"], row["test_seconds"], row["test_worker"], row["test_curve"])
+    return FoldResult(window, key, params, row["train_objective"], Result(key, params, *run))
+
+
+def _row(r: FoldResult) -> dict[str, Any]:
+    return {
+        "fold": r.window.fold,
+        "train_start": r.window.train_start,
+        "train_end": r.window.train_end,
+        "test_start": r.window.test_start,
+        "test_end": r.window.test_end,
+        "key": r.chosen,
+        "params": r.params,
+        "train_objective": r.train_objective,
+        "test_metrics": r.test.metrics,
+        "test_curve": r.test.curve,
+        "test_seconds": r.test.seconds,
+        "test_worker": r.test.worker,
+    }
 
 
 def _record(
-    target: Path,
+    catalogue: Catalogue,
     wf_id: str,
     spec: SweepConfig,
     results: list[FoldResult],
@@ -198,25 +321,7 @@ def _record(
         "spec": spec.model_dump(mode="json", by_alias=True),
         "created_at": dt.datetime.now(dt.UTC),
     }
-    folds = [
-        {
-            "fold": r.window.fold,
-            "train_start": r.window.train_start,
-            "train_end": r.window.train_end,
-            "test_start": r.window.test_start,
-            "test_end": r.window.test_end,
-            "key": r.chosen,
-            "params": r.params,
-            "train_objective": r.train_objective,
-            "test_metrics": r.test.metrics,
-        }
-        for r in results
-    ]
-    catalogue = Catalogue(target)
-    try:
-        catalogue.record_walk_forward(wf_id, header, folds, figures, curve)
-    finally:
-        catalogue.close()
+    catalogue.record_walk_forward(wf_id, header, [_row(r) for r in results], figures, curve)
 
 
 def _choose(window: Window, results: list[Result], spec: SweepConfig) -> tuple[str, float | None]:
@@ -269,6 +374,7 @@ def stitched_metrics(curve: pd.Series) -> dict[str, Any]:
 
 __all__ = [
     "FoldResult",
+    "WalkForwardProgress",
     "WalkForwardRun",
     "Window",
     "run_walk_forward",

@@ -129,10 +129,8 @@ def test_data_after_a_folds_test_window_changes_nothing_in_that_fold(
         )
 
 
-def test_the_command_line_prints_the_folds_as_json(tmp_path: Path, data_dir: Path) -> None:
-    path = tmp_path / "wf.yaml"
-    path.write_text(SPEC)
-    proc = subprocess.run(
+def _cli_walk_forward(path: Path, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [
             sys.executable,
             "run_backtest.py",
@@ -150,8 +148,24 @@ def test_the_command_line_prints_the_folds_as_json(tmp_path: Path, data_dir: Pat
         timeout=300,
         check=False,
     )
+
+
+def test_the_command_line_prints_the_folds_as_json(tmp_path: Path, data_dir: Path) -> None:
+    path = tmp_path / "wf.yaml"
+    path.write_text(SPEC)
+    proc = _cli_walk_forward(path, data_dir)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Dask dashboard: http://127.0.0.1:" in proc.stderr
     summary = json.loads(proc.stdout)
+    assert summary["resumed"] == 0
+    again = _cli_walk_forward(path, data_dir)  # every fold recorded: all read back, none run
+    assert again.returncode == 0, again.stderr[-2000:]
+    resumed = json.loads(again.stdout)
+    assert resumed["resumed"] == len(summary["folds"])
+    assert resumed["wf_id"] == summary["wf_id"]
+    assert resumed["folds"] == summary["folds"]
+    assert resumed["metrics"] == summary["metrics"]
+    assert "Dask dashboard" not in again.stderr  # no cluster started
     assert summary["wf_id"].startswith("wf-")
     assert len(summary["folds"]) >= 3
     assert {"sharpe", "total_return", "max_drawdown"} <= set(summary["metrics"])
