@@ -57,7 +57,8 @@ class LiveBook(BookSettlement):
     ``data``: the bars decided from; ``calendar_sessions``: the exchange's sessions (the
     decision for the session after the data's last close needs it); ``start``: a replay's first
     day (each sleeve starts at its warm-up after it, as in the backtest); ``gone``: the symbols
-    treated as gone at a row (the planner's rule, ``data.panels.gone_at``).
+    treated as gone at a row (the planner's rule, ``data.panels.gone_at``); ``closes``: the data's
+    closes forward-filled (the planner's).
     """
 
     def __init__(
@@ -70,10 +71,12 @@ class LiveBook(BookSettlement):
         cash_buffer: float,
         fractional: bool,
         gone: Callable[[int], np.ndarray],
+        closes: Callable[[], np.ndarray],
         start: dt.date | None = None,
     ) -> None:
         self.book, self.names = book, book.names
         self.cash_buffer, self.fractional, self.gone = cash_buffer, fractional, gone
+        self.closes = closes  # the data's closes forward-filled (the planner's, filled once)
         self.calendar_sessions = calendar_sessions
         self.desk = BookDesk(book, data.symbols, initial_cash)
         self.memory = BookMemory.start(len(book.sleeves))

@@ -59,6 +59,7 @@ class BookPlanner(Planner):
             cash_buffer=cfg.portfolio.cash_buffer,
             fractional=cfg.portfolio.fractional_shares,
             gone=lambda t: self.gone(t),
+            closes=lambda: self.closes,
             start=start,
         )
         self.key = ""
@@ -222,6 +223,8 @@ class BookPlanner(Planner):
         allocation, the sleeves' exits and schedules are taken when the retry decides.
         """
         self.settle(t - 1)  # what is settled stays settled, whatever becomes of the plan
+        # The state before the plan, to restore; _plan's save() serialises the state after it
+        # (the requests committed): two states, so two dumps.
         saved = book_state_io.dump(self.live)
         try:
             return self._plan(t, session)

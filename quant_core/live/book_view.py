@@ -11,14 +11,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from quant_core.live.book_status import BookStatus, SleevePosition, SleeveState, SleeveStatus
 
 if TYPE_CHECKING:
     from quant_core.live.book_live import LiveBook
-
-_CACHE: dict[tuple[int, int], np.ndarray] = {}
 
 
 def book_status(live: LiveBook, marks: np.ndarray | None = None) -> BookStatus:
@@ -66,15 +63,11 @@ def book_status(live: LiveBook, marks: np.ndarray | None = None) -> BookStatus:
 
 
 def _marks_at(live: LiveBook, row: int | None) -> np.ndarray:
-    # The forward-filled closes of ``row``: each symbol's last close through it.
-    data = live.data
-    if row is None or row >= len(data.dates):
-        return np.zeros(len(data.symbols))
-    key = (id(data), row)
-    if key not in _CACHE:
-        _CACHE.clear()  # one row kept: the state asks at every heartbeat
-        _CACHE[key] = pd.DataFrame(data.panels["close"][: row + 1]).ffill().to_numpy()[-1]
-    return _CACHE[key]
+    # The closes of ``row``, forward-filled (the planner's): each symbol's last close through it.
+    closes = live.closes()
+    if row is None or row >= len(closes):
+        return np.zeros(closes.shape[1])
+    return np.asarray(closes[row])
 
 
 __all__ = ["book_status"]

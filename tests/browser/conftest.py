@@ -11,15 +11,18 @@ assert that nothing left 127.0.0.1.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -29,8 +32,9 @@ from tests.browser.chrome import CHROME_ARGS, CHROMIUM, VIEWPORT
 from tests.cockpit.warehouse import build_data_dir
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+LOOPBACK = "127.0.0.1"
 TIMEOUT_MS = 20_000  # 2 cores: a first load in a fresh profile can take ~5 s
+FIRST_LOAD_MS = 60_000  # a cold server's first run imports the engine (and runs a backtest)
 expect.set_options(timeout=TIMEOUT_MS)  # expect() keeps its own default (5 s) otherwise
 # sp500-2010 ends 2010-08-20 and momentum's warm-up puts the first rebalance in March 2010:
 # ~120 sessions at one second each, so the worker is still running while the tests click.
@@ -71,7 +75,6 @@ class Cockpit:
     url: str
     data_dir: Path
     worker: Process
-    server: Process
 
     @property
     def live_dir(self) -> Path:
@@ -85,6 +88,16 @@ class Traffic:
 
     urls: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
+
+    def foreign(self) -> list[str]:
+        """Return the URLs asked for off 127.0.0.1 (``data:`` and ``blob:`` stay in the page)."""
+        return sorted(
+            {
+                u
+                for u in self.urls
+                if urlsplit(u).scheme not in ("data", "blob") and urlsplit(u).hostname != LOOPBACK
+            }
+        )
 
 
 def _free_port() -> int:
@@ -117,6 +130,51 @@ def _wait_healthy(url: str, server: Process) -> None:
         time.sleep(0.1)
 
 
+@contextmanager
+def serve_app(data_dir: Path, log_path: Path) -> Iterator[str]:
+    """Run ``streamlit run app.py`` over ``data_dir`` on a free 127.0.0.1 port; yield its URL.
+
+    Yields once the server answers its health check; stops it (SIGTERM) on the way out.
+    """
+    port = _free_port()
+    env = {**os.environ, "QC__PATHS__DATA_DIR": str(data_dir)}
+    # Only the port: address, allowed hosts, usage statistics and the file watcher come from
+    # the project's .streamlit/config.toml, as they do for a user.
+    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py")]
+    server = _spawn([*command, "--server.port", str(port)], env, log_path)
+    try:
+        url = f"http://{LOOPBACK}:{port}"
+        _wait_healthy(url, server)
+        yield url
+    finally:
+        server.stop()
+
+
+def own_data_dir(
+    browser_data_dir: Path, tmp_path_factory: pytest.TempPathFactory, name: str
+) -> Path:
+    """Return a new data dir holding a copy of the suite's sp500-2010 warehouse only."""
+    root = tmp_path_factory.mktemp(name) / "data"
+    shutil.copytree(browser_data_dir / "warehouse", root / "warehouse")
+    return root
+
+
+@contextmanager
+def recorded_tab(browser: Browser, traffic: Traffic) -> Iterator[Page]:
+    """Yield a page in a fresh browser context (an operator's new tab), recording into
+    ``traffic`` every request, websocket and uncaught page error; close it on the way out."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(TIMEOUT_MS)
+    context.on("request", lambda request: traffic.urls.append(request.url))
+    tab = context.new_page()
+    tab.on("websocket", lambda ws: traffic.urls.append(ws.url))
+    tab.on("pageerror", lambda error: traffic.page_errors.append(f"{tab.url}: {error}"))
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
 @pytest.fixture(scope="package")
 def browser_data_dir(tmp_path_factory: pytest.TempPathFactory, calendar: TradingCalendar) -> Path:
     """Return a data dir with sp500-2010 synced and its default factors (no backtest yet)."""
@@ -128,7 +186,6 @@ def cockpit(browser_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
     """Start the worker (sim replay) and ``streamlit run app.py``; stop both afterwards."""
     logs = tmp_path_factory.mktemp("logs")
     env = {**os.environ, "QC__PATHS__DATA_DIR": str(browser_data_dir)}
-    port = _free_port()
     worker = _spawn(
         [
             sys.executable,
@@ -141,27 +198,10 @@ def cockpit(browser_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
         env,
         logs / "worker.log",
     )
-    server = _spawn(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "app.py"),
-            # Only the port: address, allowed hosts, usage statistics and the file watcher
-            # come from the project's .streamlit/config.toml, as they do for a user.
-            "--server.port",
-            str(port),
-        ],
-        env,
-        logs / "streamlit.log",
-    )
     try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, server)
-        yield Cockpit(url, browser_data_dir, worker, server)
+        with serve_app(browser_data_dir, logs / "streamlit.log") as url:
+            yield Cockpit(url, browser_data_dir, worker)
     finally:
-        server.stop()
         worker.stop()
 
 
@@ -186,11 +226,5 @@ def traffic() -> Traffic:
 @pytest.fixture
 def page(browser: Browser, cockpit: Cockpit, traffic: Traffic) -> Iterator[Page]:
     """Return a page in a fresh browser context (an operator's new tab), recording requests."""
-    context = browser.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(TIMEOUT_MS)
-    context.on("request", lambda request: traffic.urls.append(request.url))
-    tab = context.new_page()
-    tab.on("websocket", lambda ws: traffic.urls.append(ws.url))
-    tab.on("pageerror", lambda error: traffic.page_errors.append(f"{tab.url}: {error}"))
-    yield tab
-    context.close()
+    with recorded_tab(browser, traffic) as tab:
+        yield tab

@@ -12,72 +12,21 @@ import base64
 import os
 import re
 import socket
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from quant_core.backtest.results import load_run
 from quant_core.live.files import read_state
-from tests.browser.chrome import VIEWPORT
-from tests.browser.conftest import SCREENSHOTS, TIMEOUT_MS, Cockpit, Traffic
+from tests.browser.conftest import LOOPBACK, TIMEOUT_MS, Cockpit, Traffic
+from tests.browser.pages import charts_drawn, open_page, screenshot, wait_for
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration, pytest.mark.slow]
 
-LOOPBACK = "127.0.0.1"
-FULL_HEIGHT = """() => Math.max(...['stMain', 'stSidebarContent'].map(
-    (id) => document.querySelector(`[data-testid="${id}"]`)?.scrollHeight ?? 0))"""
-
 
 # ------------------------------------------------------------------------------- helpers
-
-
-def screenshot(page: Page, name: str) -> Path:
-    """Save the whole page as ``artifacts/screenshots/<name>.png`` (git-ignored).
-
-    Streamlit scrolls inside ``stMain`` (and the sidebar), not the document, so a plain
-    full-page shot stops at the viewport: the viewport is stretched to the content first.
-    """
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    height = page.evaluate(FULL_HEIGHT)
-    page.set_viewport_size({"width": VIEWPORT["width"], "height": max(height, VIEWPORT["height"])})
-    page.wait_for_timeout(500)  # let plotly and the grids lay out again (not an assertion)
-    page.screenshot(path=str(path), full_page=True)
-    page.set_viewport_size(VIEWPORT)
-    assert path.stat().st_size > 10_000, f"{path} looks empty"
-    return path
-
-
-def open_page(page: Page, cockpit: Cockpit, path: str, title: str) -> None:
-    """Open ``/<path>``; wait for its title and the end of its first script run."""
-    page.goto(f"{cockpit.url}/{path}")
-    expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
-    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
-    expect(page.get_by_text("Page not found")).to_have_count(0)
-    expect(page.get_by_test_id("stException")).to_have_count(0)
-
-
-def charts_drawn(page: Page, at_least: int = 1) -> Locator:
-    """Wait until the page's plotly charts (loaded lazily) have drawn; return them."""
-    charts = page.get_by_test_id("stPlotlyChart")
-    expect(charts.nth(at_least - 1).locator(".main-svg").first).to_be_attached()
-    for i in range(charts.count()):
-        expect(charts.nth(i).locator(".main-svg").first).to_be_attached()
-    return charts
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout_s: float = 30.0) -> Any:
-    """Poll ``probe`` until it returns something truthy; fail after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not (value := probe()):
-        assert time.monotonic() < deadline, f"timed out after {timeout_s:.0f} s waiting for {what}"
-        time.sleep(0.05)
-    return value
 
 
 def state(cockpit: Cockpit) -> dict[str, Any]:
@@ -238,12 +187,8 @@ def test_page_renders_without_error(page: Page, cockpit: Cockpit, path: str, tit
 def test_no_request_left_loopback(traffic: Traffic) -> None:
     # Runs last (file order): the record covers every page of the suite.
     assert len(traffic.urls) > 20, traffic.urls  # the pages were really loaded
-    foreign = [
-        u
-        for u in traffic.urls
-        if urlsplit(u).scheme not in ("data", "blob") and urlsplit(u).hostname != LOOPBACK
-    ]
-    assert not foreign, f"requests left {LOOPBACK}: {sorted(set(foreign))}"
+    foreign = traffic.foreign()
+    assert not foreign, f"requests left {LOOPBACK}: {foreign}"
     assert traffic.page_errors == []
 
 

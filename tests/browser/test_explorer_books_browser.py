@@ -16,9 +16,15 @@ from playwright.sync_api import Locator, Page, expect
 from config import load_config
 from config.book_loader import load_book
 from quant_core.backtest.book_run import run_book_backtest
-from tests.browser.conftest import TIMEOUT_MS, Cockpit
-from tests.browser.test_cockpit_browser import charts_drawn, open_page, screenshot
-from tests.browser.test_explorer_runs_browser import _choose, _idle, _picker
+from tests.browser.conftest import Cockpit
+from tests.browser.pages import (
+    charts_drawn,
+    choose_run,
+    open_page,
+    pick_option,
+    run_picker,
+    screenshot,
+)
 from tests.cockpit.test_explorer_books import BOOK, SLEEVES, write_book
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration, pytest.mark.slow]
@@ -39,29 +45,15 @@ def _chart(page: Page, title: str) -> Locator:
 
 
 def _pick_sleeve(page: Page, name: str) -> None:
-    """Pick sleeve ``name``: type it in the picker, click its option (a second try if a rerun
-    closed the list while it opened, as in ``_choose``)."""
     box = page.get_by_role("combobox", name="Sleeve", exact=True)
-    option = page.get_by_role("option", name=name, exact=True)
-    for attempt in range(2):
-        box.click()
-        box.press_sequentially(name)
-        try:
-            expect(option).to_be_visible(timeout=TIMEOUT_MS // 2)
-            break
-        except AssertionError:
-            if attempt:
-                raise
-            page.keyboard.press("Escape")
-    option.click()
-    _idle(page)
+    pick_option(page, box, name, page.get_by_role("option", name=name, exact=True))
 
 
 def test_a_stored_book_run_shows_its_sleeves(page: Page, cockpit: Cockpit, book_run: Path) -> None:
     open_page(page, cockpit, "", "Strategy Explorer")
     run_id = book_run.name
-    _choose(page, _picker(page), run_id[-4:])
-    expect(_picker(page)).to_have_value(re.compile(rf"^.*book:pair .*· {run_id[-4:]}\s*$"))
+    choose_run(page, run_picker(page), run_id[-4:])
+    expect(run_picker(page)).to_have_value(re.compile(rf"^.*book:pair .*· {run_id[-4:]}\s*$"))
 
     expect(page.get_by_role("heading", name="Sleeves", exact=True)).to_be_visible()
     charts_drawn(page)

@@ -16,16 +16,11 @@ from playwright.sync_api import Locator, Page, expect
 
 from quant_core.backtest.results import load_run
 from tests.browser.conftest import Cockpit
-from tests.browser.test_cockpit_browser import open_page, screenshot, wait_for
+from tests.browser.pages import idle, open_page, screenshot, wait_for
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration, pytest.mark.slow]
 
 STORED = re.compile(r"^Stored run .+: final equity \$")
-
-
-def idle(page: Page) -> None:
-    """Wait for the script run a widget started to end."""
-    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
 
 
 def choose(page: Page, label: str, option: str | re.Pattern[str], search: str = "") -> None:

@@ -12,12 +12,12 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Page, expect
 
 from config import load_config
 from quant_core.backtest.run import run_backtest
-from tests.browser.conftest import TIMEOUT_MS, Cockpit
-from tests.browser.test_cockpit_browser import charts_drawn, open_page, screenshot
+from tests.browser.conftest import Cockpit
+from tests.browser.pages import charts_drawn, choose_run, idle, open_page, run_picker, screenshot
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration, pytest.mark.slow]
 
@@ -44,44 +44,12 @@ def runs(cockpit: Cockpit) -> dict[str, str]:
     }
 
 
-def _picker(page: Page) -> Locator:
-    # The run picker's box: its value is the open run's label.
-    picker = page.get_by_role("combobox", name="Stored run", exact=True)
-    expect(picker).to_have_count(1)
-    return picker
-
-
-def _choose(page: Page, box: Locator, suffix: str) -> None:
-    """Pick the run whose label ends with ``suffix`` (the run id's last 4) in picker ``box``.
-
-    Typing filters the options; a rerun that redraws the picker while it opens can close it, so
-    a second attempt opens it again (as a person would).
-    """
-    option = page.get_by_role("option", name=re.compile(rf"· {suffix}\s*$"))
-    for attempt in range(2):
-        box.click()
-        box.press_sequentially(suffix)
-        try:
-            expect(option).to_be_visible(timeout=TIMEOUT_MS // 2)
-            break
-        except AssertionError:
-            if attempt:
-                raise
-            page.keyboard.press("Escape")
-    option.click()
-    _idle(page)
-
-
-def _idle(page: Page) -> None:
-    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
-
-
 def test_rename_then_delete_a_run(page: Page, cockpit: Cockpit, runs: dict[str, str]) -> None:
     root = cockpit.data_dir / "backtests"
     doomed = runs["doomed"]
     open_page(page, cockpit, "", "Strategy Explorer")
-    _choose(page, _picker(page), doomed[-4:])
-    expect(_picker(page)).to_have_value(re.compile(rf"· {doomed[-4:]}\s*$"))
+    choose_run(page, run_picker(page), doomed[-4:])
+    expect(run_picker(page)).to_have_value(re.compile(rf"· {doomed[-4:]}\s*$"))
 
     # The chosen run's name box (the one keyed by its id: the last run's may linger a moment).
     name_box = page.get_by_label("Name of the run", exact=True).and_(
@@ -92,7 +60,7 @@ def test_rename_then_delete_a_run(page: Page, cockpit: Cockpit, runs: dict[str, 
     page.get_by_role("button", name="Rename", exact=True).click()
 
     expect(page.get_by_text(f"Run {doomed} is now named")).to_be_visible()
-    expect(_picker(page)).to_have_value(re.compile(rf"^{re.escape(NAME)} · "))
+    expect(run_picker(page)).to_have_value(re.compile(rf"^{re.escape(NAME)} · "))
     assert json.loads((root / doomed / "label.json").read_text()) == {"label": NAME}
 
     dialog = page.get_by_role("dialog")
@@ -101,7 +69,7 @@ def test_rename_then_delete_a_run(page: Page, cockpit: Cockpit, runs: dict[str, 
     expect(dialog).to_contain_text(NAME)
     dialog.get_by_role("button", name="Cancel", exact=True).click()
     expect(dialog).to_have_count(0)
-    _idle(page)
+    idle(page)
     assert (root / doomed).is_dir()  # cancelled: nothing deleted
 
     page.get_by_role("button", name="Delete run", exact=True).click()
@@ -113,7 +81,7 @@ def test_rename_then_delete_a_run(page: Page, cockpit: Cockpit, runs: dict[str, 
     expect(page.get_by_text(f"Deleted run {NAME} ({doomed})")).to_be_visible()
     assert not (root / doomed).exists()
     assert not [p for p in root.iterdir() if p.name.startswith(".")]
-    expect(_picker(page)).not_to_have_value(re.compile(re.escape(NAME)))
+    expect(run_picker(page)).not_to_have_value(re.compile(re.escape(NAME)))
     _listed_without(page, runs["long"], doomed)
     # A new tab (a new session) does not list it either.
     open_page(page, cockpit, "", "Strategy Explorer")
@@ -122,7 +90,7 @@ def test_rename_then_delete_a_run(page: Page, cockpit: Cockpit, runs: dict[str, 
 
 def _listed_without(page: Page, kept: str, gone: str) -> None:
     # The open run picker lists ``kept`` and not ``gone``.
-    _picker(page).click()
+    run_picker(page).click()
     options = page.get_by_role("option")
     expect(options.filter(has_text=re.compile(rf"· {kept[-4:]}\s*$"))).to_have_count(1)
     expect(options.filter(has_text=re.compile(rf"· {gone[-4:]}\s*$"))).to_have_count(0)
@@ -135,7 +103,7 @@ def test_compare_two_runs_warns_and_rebases(
     open_page(page, cockpit, "", "Strategy Explorer")
     compare = page.get_by_role("combobox", name="Runs to compare", exact=True)
     for key in ("short", "long"):
-        _choose(page, compare, runs[key][-4:])
+        choose_run(page, compare, runs[key][-4:])
     page.keyboard.press("Escape")
 
     warning = page.get_by_test_id("stAlertContentWarning").filter(has_text="Capital differs")

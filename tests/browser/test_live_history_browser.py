@@ -8,28 +8,27 @@ columns). No worker runs: the reports stay as written while the test clicks.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.browser.chrome import VIEWPORT
-from tests.browser.conftest import ROOT, TIMEOUT_MS, _free_port, _spawn, _wait_healthy
-from tests.browser.test_cockpit_browser import charts_drawn, screenshot
+from tests.browser.conftest import (
+    FIRST_LOAD_MS,
+    TIMEOUT_MS,
+    Traffic,
+    own_data_dir,
+    recorded_tab,
+    serve_app,
+)
+from tests.browser.pages import charts_drawn, idle, screenshot
 from tests.cockpit import live_reports as reports
 from tests.cockpit.live_reports import FILLS, POSITIONS, SESSIONS
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration, pytest.mark.slow]
-
-LOOPBACK = "127.0.0.1"
-FIRST_LOAD_MS = 60_000
 
 
 @dataclass
@@ -38,8 +37,7 @@ class HistoryCockpit:
 
     url: str
     data_dir: Path
-    urls: list[str]
-    page_errors: list[str]
+    traffic: Traffic = field(default_factory=Traffic)
 
 
 @pytest.fixture(scope="module")
@@ -47,36 +45,21 @@ def history_cockpit(
     browser_data_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[HistoryCockpit]:
     """Start ``streamlit run app.py`` over a finished replay's reports; stop it afterwards."""
-    root = tmp_path_factory.mktemp("history") / "data"
-    shutil.copytree(browser_data_dir / "warehouse", root / "warehouse")
+    root = own_data_dir(browser_data_dir, tmp_path_factory, "history")
     live = root / "live"
     reports.write_reports(live)
     last = SESSIONS[-1]
     today = [f for f in FILLS if f["session"] == last]
     reports.write(live, reports.state(last, today, POSITIONS, finished=True))
-    port = _free_port()
-    env = {**os.environ, "QC__PATHS__DATA_DIR": str(root)}
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py")]
-    server = _spawn([*command, "--server.port", str(port)], env, root / "streamlit.log")
-    try:
-        url = f"http://{LOOPBACK}:{port}"
-        _wait_healthy(url, server)
-        yield HistoryCockpit(url, root, [], [])
-    finally:
-        server.stop()
+    with serve_app(root, root / "streamlit.log") as url:
+        yield HistoryCockpit(url, root)
 
 
 @pytest.fixture
 def history_page(browser: Browser, history_cockpit: HistoryCockpit) -> Iterator[Page]:
     """Return a fresh tab, its requests and page errors recorded on the cockpit."""
-    context = browser.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(TIMEOUT_MS)
-    context.on("request", lambda request: history_cockpit.urls.append(request.url))
-    tab = context.new_page()
-    tab.on("websocket", lambda ws: history_cockpit.urls.append(ws.url))
-    tab.on("pageerror", lambda error: history_cockpit.page_errors.append(str(error)))
-    yield tab
-    context.close()
+    with recorded_tab(browser, history_cockpit.traffic) as tab:
+        yield tab
 
 
 def fills_grid(page: Page) -> Locator:
@@ -118,9 +101,7 @@ def test_live_page_shows_the_fills_history_and_filters_it(
     # A cold server's first run imports the engine and runs the backtest (seconds on 2 cores).
     heading = page.get_by_role("heading", name="Fills history", exact=True)
     expect(heading).to_be_visible(timeout=FIRST_LOAD_MS)
-    expect(page.get_by_test_id("stApp")).to_have_attribute(
-        "data-test-script-state", "notRunning", timeout=FIRST_LOAD_MS
-    )
+    idle(page, FIRST_LOAD_MS)
     expect(page.get_by_role("heading", name="Live Dashboard", exact=True)).to_be_visible()
     expect(page.get_by_test_id("stException")).to_have_count(0)
     grid = fills_grid(page)
@@ -159,11 +140,8 @@ def test_live_page_shows_the_fills_history_and_filters_it(
 
 
 def test_no_request_left_loopback(history_cockpit: HistoryCockpit) -> None:
-    assert history_cockpit.urls, "the page was not loaded"
-    foreign = [
-        u
-        for u in history_cockpit.urls
-        if urlsplit(u).scheme not in ("data", "blob") and urlsplit(u).hostname != LOOPBACK
-    ]
-    assert not foreign, sorted(set(foreign))
-    assert history_cockpit.page_errors == []
+    traffic = history_cockpit.traffic
+    assert traffic.urls, "the page was not loaded"
+    foreign = traffic.foreign()
+    assert not foreign, foreign
+    assert traffic.page_errors == []

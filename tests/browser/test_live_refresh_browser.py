@@ -8,26 +8,18 @@ runs: the test writes the state, as the worker would, and the page must follow i
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.chrome import VIEWPORT
-from tests.browser.conftest import ROOT, TIMEOUT_MS, _free_port, _spawn, _wait_healthy
-from tests.browser.test_cockpit_browser import screenshot
+from tests.browser.conftest import FIRST_LOAD_MS, Traffic, own_data_dir, recorded_tab, serve_app
+from tests.browser.pages import screenshot
 from tests.cockpit.test_live_refresh import RUNNING_SUMMARY, WAITING, running, saturday, write
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration, pytest.mark.slow]
-
-LOOPBACK = "127.0.0.1"
-FIRST_LOAD_MS = 60_000  # a cold server's first run imports the engine and runs the backtest
 
 
 @dataclass
@@ -36,8 +28,7 @@ class RefreshCockpit:
 
     url: str
     data_dir: Path
-    urls: list[str] = field(default_factory=list)
-    page_errors: list[str] = field(default_factory=list)
+    traffic: Traffic = field(default_factory=Traffic)
 
 
 @pytest.fixture(scope="module")
@@ -45,32 +36,17 @@ def refresh_cockpit(
     browser_data_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RefreshCockpit]:
     """Start ``streamlit run app.py`` over a state with a running refresh; stop it afterwards."""
-    root = tmp_path_factory.mktemp("refresh") / "data"
-    shutil.copytree(browser_data_dir / "warehouse", root / "warehouse")
+    root = own_data_dir(browser_data_dir, tmp_path_factory, "refresh")
     write(root, running(summary=RUNNING_SUMMARY), saturday())
-    port = _free_port()
-    env = {**os.environ, "QC__PATHS__DATA_DIR": str(root)}
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py")]
-    server = _spawn([*command, "--server.port", str(port)], env, root / "streamlit.log")
-    try:
-        url = f"http://{LOOPBACK}:{port}"
-        _wait_healthy(url, server)
+    with serve_app(root, root / "streamlit.log") as url:
         yield RefreshCockpit(url, root)
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def refresh_page(browser: Browser, refresh_cockpit: RefreshCockpit) -> Iterator[Page]:
     """Return a fresh tab, its requests and page errors recorded on the cockpit."""
-    context = browser.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(TIMEOUT_MS)
-    context.on("request", lambda request: refresh_cockpit.urls.append(request.url))
-    tab = context.new_page()
-    tab.on("websocket", lambda ws: refresh_cockpit.urls.append(ws.url))
-    tab.on("pageerror", lambda error: refresh_cockpit.page_errors.append(str(error)))
-    yield tab
-    context.close()
+    with recorded_tab(browser, refresh_cockpit.traffic) as tab:
+        yield tab
 
 
 def test_live_page_shows_the_running_refresh_and_the_wait(
@@ -102,11 +78,8 @@ def test_live_page_shows_the_running_refresh_and_the_wait(
 
 
 def test_no_request_left_loopback(refresh_cockpit: RefreshCockpit) -> None:
-    assert refresh_cockpit.urls, "the page was not loaded"
-    foreign = [
-        u
-        for u in refresh_cockpit.urls
-        if urlsplit(u).scheme not in ("data", "blob") and urlsplit(u).hostname != LOOPBACK
-    ]
-    assert not foreign, sorted(set(foreign))
-    assert refresh_cockpit.page_errors == []
+    traffic = refresh_cockpit.traffic
+    assert traffic.urls, "the page was not loaded"
+    foreign = traffic.foreign()
+    assert not foreign, foreign
+    assert traffic.page_errors == []

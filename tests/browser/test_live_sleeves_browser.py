@@ -12,31 +12,24 @@ command the page queues stays there for the test to read.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from quant_core.live.files import INBOX, write_state
-from tests.browser.chrome import VIEWPORT
-from tests.browser.conftest import ROOT, TIMEOUT_MS, _free_port, _spawn, _wait_healthy
-from tests.browser.test_cockpit_browser import screenshot, wait_for
+from tests.browser.conftest import FIRST_LOAD_MS, Traffic, own_data_dir, recorded_tab, serve_app
+from tests.browser.pages import idle, screenshot, wait_for
 from tests.cockpit.test_live import _state
 from tests.cockpit.test_live_sleeves import BOOK
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration, pytest.mark.slow]
 
-LOOPBACK = "127.0.0.1"
-FIRST_LOAD_MS = 60_000  # a cold server's first run imports the engine and runs the backtest
 BEAT_S = 0.5  # the stand-in worker's heartbeat (live.heartbeat_s is 1 s: stale after 5 s)
 ACTIVE, HALTED = (s["name"] for s in BOOK["sleeves"])
 
@@ -85,8 +78,7 @@ class SleevesCockpit:
     url: str
     live_dir: Path
     worker: StandInWorker
-    urls: list[str] = field(default_factory=list)
-    page_errors: list[str] = field(default_factory=list)
+    traffic: Traffic = field(default_factory=Traffic)
 
     def inbox(self) -> set[Path]:
         """Return the command files queued in ``live/inbox/`` now."""
@@ -98,22 +90,15 @@ def sleeves_cockpit(
     browser_data_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SleevesCockpit]:
     """Start the stand-in worker and ``streamlit run app.py``; stop both afterwards."""
-    root = tmp_path_factory.mktemp("sleeves") / "data"
-    shutil.copytree(browser_data_dir / "warehouse", root / "warehouse")
+    root = own_data_dir(browser_data_dir, tmp_path_factory, "sleeves")
     live = root / "live"
     live.mkdir(parents=True)
     worker = StandInWorker(live)
     worker.start()
-    port = _free_port()
-    env = {**os.environ, "QC__PATHS__DATA_DIR": str(root)}
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py")]
-    server = _spawn([*command, "--server.port", str(port)], env, root / "streamlit.log")
     try:
-        url = f"http://{LOOPBACK}:{port}"
-        _wait_healthy(url, server)
-        yield SleevesCockpit(url, live, worker)
+        with serve_app(root, root / "streamlit.log") as url:
+            yield SleevesCockpit(url, live, worker)
     finally:
-        server.stop()
         worker.stop()
 
 
@@ -121,14 +106,8 @@ def sleeves_cockpit(
 def sleeves_page(browser: Browser, sleeves_cockpit: SleevesCockpit) -> Iterator[Page]:
     """Return a fresh tab over a state holding the two-sleeve book (a test may change it)."""
     sleeves_cockpit.worker.hold(BOOK)
-    context = browser.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(TIMEOUT_MS)
-    context.on("request", lambda request: sleeves_cockpit.urls.append(request.url))
-    tab = context.new_page()
-    tab.on("websocket", lambda ws: sleeves_cockpit.urls.append(ws.url))
-    tab.on("pageerror", lambda error: sleeves_cockpit.page_errors.append(str(error)))
-    yield tab
-    context.close()
+    with recorded_tab(browser, sleeves_cockpit.traffic) as tab:
+        yield tab
     assert sleeves_cockpit.worker.error is None, sleeves_cockpit.worker.error
 
 
@@ -141,9 +120,7 @@ def open_live(page: Page, cockpit: SleevesCockpit) -> None:
     expect(page.get_by_role("heading", name="Positions", exact=True)).to_be_visible(
         timeout=FIRST_LOAD_MS
     )
-    expect(page.get_by_test_id("stApp")).to_have_attribute(
-        "data-test-script-state", "notRunning", timeout=FIRST_LOAD_MS
-    )
+    idle(page, FIRST_LOAD_MS)
     expect(page.get_by_role("heading", name="Live Dashboard", exact=True)).to_be_visible()
     expect(page.get_by_role("heading", name="Commands", exact=True)).to_be_visible()
     expect(page.get_by_role("button", name="CANCEL all orders", exact=True)).to_be_visible()
@@ -279,11 +256,8 @@ def test_no_sleeves_section_when_the_book_is_null(
 
 
 def test_no_request_left_loopback(sleeves_cockpit: SleevesCockpit) -> None:
-    assert sleeves_cockpit.urls, "the page was not loaded"
-    foreign = [
-        u
-        for u in sleeves_cockpit.urls
-        if urlsplit(u).scheme not in ("data", "blob") and urlsplit(u).hostname != LOOPBACK
-    ]
-    assert not foreign, sorted(set(foreign))
-    assert sleeves_cockpit.page_errors == []
+    traffic = sleeves_cockpit.traffic
+    assert traffic.urls, "the page was not loaded"
+    foreign = traffic.foreign()
+    assert not foreign, foreign
+    assert traffic.page_errors == []

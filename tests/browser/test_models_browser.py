@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from quant_core.research.model import ACCEPTED
 from quant_core.research.store import ModelStore
 from tests.browser.conftest import Cockpit
-from tests.browser.test_cockpit_browser import charts_drawn, open_page, screenshot
+from tests.browser.pages import charts_drawn, idle, open_page, screenshot
 from tests.cockpit import fit_results
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration, pytest.mark.slow]
@@ -25,7 +25,7 @@ def test_models_view_opens_a_stored_model(page: Page, cockpit: Cockpit) -> None:
     page.get_by_role("radio", name="Models", exact=True).click()
 
     expect(page.get_by_role("heading", name="Stored models")).to_be_visible()
-    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
+    idle(page)
     # The factor analysis' charts are gone: the view's three are the page's only ones.
     expect(page.get_by_test_id("stPlotlyChart")).to_have_count(3)
     expect(page.get_by_text("ACCEPTED: out-of-sample rank IC 0.0310")).to_be_visible()

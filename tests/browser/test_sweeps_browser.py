@@ -10,11 +10,8 @@ the driver does. The tests run in order (file order).
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +22,15 @@ from playwright.sync_api import Browser, Page, expect
 
 from quant_core.backtest.results import catalog, load_run
 from quant_core.sweeps.runner import Progress, write_progress
-from tests.browser.chrome import VIEWPORT
-from tests.browser.conftest import ROOT, TIMEOUT_MS, _free_port, _spawn, _wait_healthy
-from tests.browser.test_cockpit_browser import charts_drawn, screenshot
+from tests.browser.conftest import (
+    FIRST_LOAD_MS,
+    LOOPBACK,
+    Traffic,
+    own_data_dir,
+    recorded_tab,
+    serve_app,
+)
+from tests.browser.pages import charts_drawn, idle, screenshot
 from tests.cockpit.sweep_helpers import (
     MOM_GRID,
     MOM_WF,
@@ -39,8 +42,6 @@ from tests.cockpit.sweep_helpers import (
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration, pytest.mark.slow]
 
-LOOPBACK = "127.0.0.1"
-FIRST_LOAD_MS = 60_000  # a cold server's first run imports the engine
 RUN_MS = 90_000  # the click runs a backtest of sp500-2010, then opens the Explorer
 NEXT = "0123456789abcdef"  # the sweep the busy test's driver starts
 ROW_PX = 35  # the height of a dataframe row (and of its header) in Streamlit's grid
@@ -59,8 +60,7 @@ class SweepsCockpit:
     url: str
     data_dir: Path
     walk_forward: Recorded
-    urls: list[str] = field(default_factory=list)
-    page_errors: list[str] = field(default_factory=list)
+    traffic: Traffic = field(default_factory=Traffic)
 
 
 @pytest.fixture(scope="module")
@@ -68,33 +68,18 @@ def sweeps_cockpit(
     browser_data_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SweepsCockpit]:
     """Start ``streamlit run app.py`` over a catalogue with a sweep and a walk-forward; stop it."""
-    root = tmp_path_factory.mktemp("sweeps") / "data"
-    shutil.copytree(browser_data_dir / "warehouse", root / "warehouse")
+    root = own_data_dir(browser_data_dir, tmp_path_factory, "sweeps")
     write_sweep(root, MOM_GRID)
     walk_forward = write_walk_forward(root, MOM_WF)
-    port = _free_port()
-    env = {**os.environ, "QC__PATHS__DATA_DIR": str(root)}
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py")]
-    server = _spawn([*command, "--server.port", str(port)], env, root / "streamlit.log")
-    try:
-        url = f"http://{LOOPBACK}:{port}"
-        _wait_healthy(url, server)
+    with serve_app(root, root / "streamlit.log") as url:
         yield SweepsCockpit(url, root, walk_forward)
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def sweeps_page(browser: Browser, sweeps_cockpit: SweepsCockpit) -> Iterator[Page]:
     """Return a fresh tab, its requests and page errors recorded on the cockpit."""
-    context = browser.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(TIMEOUT_MS)
-    context.on("request", lambda request: sweeps_cockpit.urls.append(request.url))
-    tab = context.new_page()
-    tab.on("websocket", lambda ws: sweeps_cockpit.urls.append(ws.url))
-    tab.on("pageerror", lambda error: sweeps_cockpit.page_errors.append(str(error)))
-    yield tab
-    context.close()
+    with recorded_tab(browser, sweeps_cockpit.traffic) as tab:
+        yield tab
 
 
 def _open(page: Page, cockpit: SweepsCockpit) -> None:
@@ -102,14 +87,8 @@ def _open(page: Page, cockpit: SweepsCockpit) -> None:
     expect(page.get_by_role("heading", name="Sweeps", exact=True)).to_be_visible(
         timeout=FIRST_LOAD_MS
     )
-    _idle(page)
+    idle(page, RUN_MS)
     expect(page.get_by_test_id("stException")).to_have_count(0)
-
-
-def _idle(page: Page) -> None:
-    expect(page.get_by_test_id("stApp")).to_have_attribute(
-        "data-test-script-state", "notRunning", timeout=RUN_MS
-    )
 
 
 def _select_row(page: Page, row: int) -> None:
@@ -121,7 +100,7 @@ def _select_row(page: Page, row: int) -> None:
     assert box is not None
     # The row markers are the grid's first column; the header row comes first.
     page.mouse.click(box["x"] + ROW_PX / 2, box["y"] + ROW_PX * (row + 1) + ROW_PX / 2)
-    _idle(page)
+    idle(page, RUN_MS)
 
 
 def test_the_page_draws_a_sweep_and_opens_a_configuration_in_the_explorer(
@@ -148,7 +127,7 @@ def test_the_page_draws_a_sweep_and_opens_a_configuration_in_the_explorer(
     expect(page.get_by_role("heading", name="Strategy Explorer", exact=True)).to_be_visible(
         timeout=RUN_MS
     )
-    _idle(page)
+    idle(page, RUN_MS)
     runs = catalog(sweeps_cockpit.data_dir / "backtests")
     assert len(runs) == 1, runs
     run_id = str(runs["run_id"].iloc[0])
@@ -170,7 +149,7 @@ def test_the_walk_forward_part_draws_its_curve_and_its_folds(
     recorded = sweeps_cockpit.walk_forward
     _open(page, sweeps_cockpit)
     page.get_by_test_id("stRadio").get_by_text("Walk-forwards", exact=True).click()
-    _idle(page)
+    idle(page, RUN_MS)
     picker = page.get_by_role("combobox", name="Walk-forward", exact=True)
     expect(picker).to_have_value(re.compile(r"^mom_wf · momentum · max sharpe · rolling: train 40"))
     charts = charts_drawn(page, at_least=2)
@@ -249,11 +228,8 @@ def test_a_busy_catalogue_shows_the_progress_then_the_sweeps_once_free(
 
 
 def test_no_request_left_loopback(sweeps_cockpit: SweepsCockpit) -> None:
-    assert len(sweeps_cockpit.urls) > 10, sweeps_cockpit.urls
-    foreign = [
-        u
-        for u in sweeps_cockpit.urls
-        if urlsplit(u).scheme not in ("data", "blob") and urlsplit(u).hostname != LOOPBACK
-    ]
-    assert not foreign, f"requests left {LOOPBACK}: {sorted(set(foreign))}"
-    assert sweeps_cockpit.page_errors == []
+    traffic = sweeps_cockpit.traffic
+    assert len(traffic.urls) > 10, traffic.urls
+    foreign = traffic.foreign()
+    assert not foreign, f"requests left {LOOPBACK}: {foreign}"
+    assert traffic.page_errors == []

@@ -1,6 +1,7 @@
 """The Live Dashboard's equity chart: net liquidation over time, in dollars against UTC time.
 
 A bare date in the equity series (a replay's session close) is that session, at midnight UTC.
+The axis skips Saturdays and Sundays (no market), unless a point falls on one (UTC).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import plotly.graph_objects as go
 from quant_core.cockpit.theme import COLORS, Unit, style
 from quant_core.live.state import DashboardState
 from quant_core.live.state_fields import finite
+
+SATURDAY = 5  # datetime.weekday(): Saturday and Sunday are 5 and 6
 
 
 def live_equity_figure(state: DashboardState | None) -> go.Figure | None:
@@ -47,6 +50,9 @@ def live_equity_figure(state: DashboardState | None) -> go.Figure | None:
     style(fig, "Equity: net liquidation", x=axis, y=("Net liquidation", "usd"), height=320)
     if not dates_only:
         fig.update_xaxes(tickformat="%H:%M<br>%Y-%m-%d")
-    # No market at the weekend: the line does not run across Saturdays and Sundays.
-    fig.update_xaxes(rangebreaks=[{"bounds": ["sat", "mon"]}])
+    # No market at the weekend: the line does not run across Saturdays and Sundays. Unless a
+    # point falls on one (a crypto's or a user's dataset, a time late on Friday in New York):
+    # the break would hide it, and a series of weekends would show as an empty chart.
+    if not any(when.astimezone(dt.UTC).weekday() >= SATURDAY for when, _ in points):
+        fig.update_xaxes(rangebreaks=[{"bounds": ["sat", "mon"]}])
     return fig

@@ -14,6 +14,7 @@ from quant_core.cockpit.theme import COLORS, style
 TITLE = "Live equity against the backtest of the live config"
 LIVE_NAME = "Live: net liquidation at each close"
 BACKTEST_NAME = "Backtest of the live config (rebased)"
+SATURDAY = 5  # datetime.weekday(): Saturday and Sunday are 5 and 6
 
 
 def _dates(index: pd.Index) -> list[str]:
@@ -45,6 +46,11 @@ def live_vs_backtest_figure(live: pd.Series, backtest: pd.Series | None) -> go.F
         )
     )
     style(fig, TITLE, x=("Session", "date"), y=("Equity", "usd"), height=360)
-    # No market at the weekend: the lines do not run across Saturdays and Sundays.
-    fig.update_xaxes(rangebreaks=[{"bounds": ["sat", "mon"]}])
+    # No market at the weekend: the lines do not run across Saturdays and Sundays. Unless a
+    # session falls on one (a crypto's or a user's dataset): the break would hide it.
+    sessions = [pd.Timestamp(t) for t in live.index]
+    if backtest is not None:
+        sessions += [pd.Timestamp(t) for t in backtest.index]
+    if not any(day.weekday() >= SATURDAY for day in sessions):
+        fig.update_xaxes(rangebreaks=[{"bounds": ["sat", "mon"]}])
     return fig

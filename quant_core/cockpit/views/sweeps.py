@@ -37,6 +37,7 @@ from quant_core.cockpit import format as fmt
 from quant_core.cockpit.charts import sweep_figures as figs
 from quant_core.cockpit.models import sweep_data as sd
 from quant_core.cockpit.models import sweep_progress as sp
+from quant_core.cockpit.picker import pick_row
 from quant_core.cockpit.views import sweeps_walk_forward as wf
 from quant_core.cockpit.views.explorer_manage import RUN_KEY
 from quant_core.errors import ConfigError, QuantError
@@ -144,25 +145,16 @@ def _busy() -> None:
 
 
 def _pick(sweeps: pd.DataFrame) -> dict[str, Any]:
-    rows: dict[str, dict[str, Any]] = {
-        str(r["sweep_id"]): {str(k): v for k, v in r.items()} for r in sweeps.to_dict("records")
-    }
-    ids = list(rows)
-    if st.session_state.get(PICK_KEY) not in ids:
-        # None picked yet, or the picker was not drawn (the walk-forward part): the one kept,
-        # else the latest.
-        kept = st.session_state.get(KEPT_KEY)
-        st.session_state[PICK_KEY] = kept if kept in ids else ids[0]
-    sweep_id = st.selectbox(
+    return pick_row(
+        sweeps,
+        "sweep_id",
         "Sweep",
-        ids,
         key=PICK_KEY,
-        format_func=lambda i: sd.sweep_label(rows[i]),
-        help="Every sweep in the catalogue, the latest first: name, strategy, objective, "
+        kept_key=KEPT_KEY,
+        describe=sd.sweep_label,
+        help_text="Every sweep in the catalogue, the latest first: name, strategy, objective, "
         "configurations done of all, created, finished",
     )
-    st.session_state[KEPT_KEY] = sweep_id  # not a widget's: outlives a switch of part
-    return rows[str(sweep_id)]
 
 
 def _summary(row: dict[str, Any], results: pd.DataFrame) -> None:

@@ -26,6 +26,7 @@ from quant_core.cockpit.charts import sweep_figures as sf
 from quant_core.cockpit.charts import walk_forward_figures as wfig
 from quant_core.cockpit.models import sweep_data as sd
 from quant_core.cockpit.models import walk_forward_data as wd
+from quant_core.cockpit.picker import pick_row
 
 PICK_KEY = "sweeps_wf_pick"
 KEPT_KEY = "_sweeps_wf_pick_kept"  # the walk-forward picked, kept while the sweeps part shows
@@ -44,25 +45,16 @@ def _walk_forward(path: str, wf_id: str, stamp: tuple[int, ...]) -> wd.WalkForwa
 
 
 def _pick(frame: pd.DataFrame) -> dict[str, Any]:
-    rows: dict[str, dict[str, Any]] = {
-        str(r["wf_id"]): {str(k): v for k, v in r.items()} for r in frame.to_dict("records")
-    }
-    ids = list(rows)
-    if st.session_state.get(PICK_KEY) not in ids:
-        # None picked yet, or the picker was not drawn (the sweeps part): the one kept, else
-        # the latest.
-        kept = st.session_state.get(KEPT_KEY)
-        st.session_state[PICK_KEY] = kept if kept in ids else ids[0]
-    wf_id = st.selectbox(
+    return pick_row(
+        frame,
+        "wf_id",
         "Walk-forward",
-        ids,
         key=PICK_KEY,
-        format_func=lambda i: wd.wf_label(rows[i]),
-        help="Every walk-forward in the catalogue, the latest first: name, strategy, objective, "
-        "fold rule, out-of-sample return, created",
+        kept_key=KEPT_KEY,
+        describe=wd.wf_label,
+        help_text="Every walk-forward in the catalogue, the latest first: name, strategy, "
+        "objective, fold rule, out-of-sample return, created",
     )
-    st.session_state[KEPT_KEY] = wf_id  # not a widget's: outlives a switch of part
-    return rows[str(wf_id)]
 
 
 def _metrics(row: dict[str, Any], view: wd.WalkForwardView) -> None:
