@@ -153,6 +153,11 @@ def _kind_of(name: str) -> str | None:
     return next((k for k in kinds if name == k or name.startswith(k + "_")), None)
 
 
+def named_factor(name: str) -> Factor | None:
+    """Return the factor registered under ``name`` (:func:`register_named_factor`), or None."""
+    return _NAMED.get(name)
+
+
 def make_factor(name: str) -> Factor:
     """Build a factor from its name, e.g. ``"momentum_252_21"``, or return a named one.
 

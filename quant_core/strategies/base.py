@@ -21,9 +21,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from config.redact import is_secret_key
 from quant_core.data.panels import MarketData
 from quant_core.errors import ConfigError, StrategyError
-from quant_core.factors import make_factor
+from quant_core.factors import make_factor, named_factor
 from quant_core.portfolio.schedule import Rule
 from quant_core.registry import Registry
+from quant_core.strategies.factor_memo import factor_memo
 
 
 class LookAheadError(StrategyError):
@@ -149,7 +150,19 @@ class DataView:
         return pd.Series(values, index=self.symbols, name=name)
 
     def factor(self, name: str) -> pd.Series:
-        """Return factor ``name`` at T-1, computed from the window of data it needs, only."""
+        """Return factor ``name`` at T-1, computed from the window of data it needs, only.
+
+        Computed once per panel set and session (:mod:`quant_core.strategies.factor_memo`) when
+        the view has no universe; a sleeve's universe masks names, so its view computes its own.
+        """
+        if self._outside is not None:
+            return self._factor(name)
+        # A named factor (a stored model's) is keyed by the object registered: one registered
+        # anew under the name (a test's, a reloaded model) is never answered from the old one.
+        key = (name, self._end, named_factor(name))
+        return factor_memo(self._data).get(key, lambda: self._factor(name))
+
+    def _factor(self, name: str) -> pd.Series:
         factor = make_factor(name)
         inputs = {f: self.field(f, factor.window) for f in factor.inputs}
         return factor.compute(inputs).iloc[-1].rename(factor.name)
