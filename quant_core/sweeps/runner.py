@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from config.schema import AppConfig
 from config.sweep import (
@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 CATALOGUE = Path("sweeps") / "catalogue.duckdb"  # under paths.data_dir
 PROGRESS = "progress"  # <data_dir>/sweeps/progress/<sweep_id>.json: a running sweep's figures
+T = TypeVar("T")
 MAX_BATCH = 50  # configurations per task at most (chosen: about four tasks per worker)
 MAX_STUDY_TRIALS = 10  # Optuna trials per task at most
 TRIM = "MALLOC_TRIM_THRESHOLD_"  # what Dask's nanny sets in its workers' environment
@@ -82,6 +83,23 @@ def batch_size(spec: SweepConfig, todo: int, workers: int) -> int:
     if spec.batch:
         return spec.batch
     return max(1, min(MAX_BATCH, math.ceil(todo / (4 * max(workers, 1)))))
+
+
+def split(tasks: list[T], size: int, workers: int, taper: bool = True) -> list[list[T]]:
+    """Return ``tasks`` in batches of ``size``, in order; with ``taper``, smaller at the end.
+
+    Tapered, a batch is at most the tasks left over twice the workers (and at least an eighth of
+    ``size``), so the workers finish close together instead of one running the last whole batch
+    while the others wait. A spec's own ``batch`` is kept as given (no taper).
+    """
+    out: list[list[T]] = []
+    at, floor = 0, max(1, size // 8)
+    while at < len(tasks):
+        left = len(tasks) - at
+        take = min(size, max(floor, math.ceil(left / (2 * max(workers, 1))))) if taper else size
+        out.append(tasks[at : at + take])
+        at += take
+    return out
 
 
 @contextmanager
@@ -198,8 +216,8 @@ def run_sweep(
             function: Callable[[Any], list[Result]] = run_study
         else:
             tasks = [_task(c, load, extra) for c in todo_all if c.key not in done]
-            size = batch_size(spec, len(tasks), workers or os.cpu_count() or 1)
-            payloads = [tasks[i : i + size] for i in range(0, len(tasks), size)]
+            count = workers or os.cpu_count() or 1
+            payloads = split(tasks, batch_size(spec, len(tasks), count), count, spec.batch == 0)
             function = run_batch
         ran, count, link = _drive(
             spec,
@@ -353,5 +371,6 @@ __all__ = [
     "batch_size",
     "cluster",
     "run_sweep",
+    "split",
     "write_progress",
 ]

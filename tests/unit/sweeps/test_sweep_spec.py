@@ -119,3 +119,18 @@ def test_overfitting_tells_an_edge_from_noise() -> None:
     flat = curves.assign(c29=1e6)  # a configuration that never moved is left out
     assert overfitting(flat, "c0")["trials"] == 29
     assert overfitting(curves[["c0"]], "c0")["pbo"] is None
+
+
+def test_batches_keep_every_task_in_order_and_taper_at_the_end() -> None:
+    from quant_core.sweeps.runner import split
+
+    tasks = list(range(1000))
+    batches = split(tasks, 50, 2)
+    assert [t for batch in batches for t in batch] == tasks
+    sizes = [len(b) for b in batches]
+    assert max(sizes) == 50
+    assert sizes == sorted(sizes, reverse=True)  # never larger after a smaller one
+    assert sizes[-1] <= 6  # the last ones small: the workers finish close together
+    assert all(size >= 6 for size in sizes[:-1])  # an eighth of the batch at least
+    assert [len(b) for b in split(list(range(100)), 7, 2, taper=False)] == [7] * 14 + [2]
+    assert split([], 5, 2) == []
