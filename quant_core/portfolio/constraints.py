@@ -134,10 +134,11 @@ def _coded(sectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return every symbol's sector code and the sorted labels, ``Unknown`` where none.
 
     Coded once per sectors array (a run asks at every rebalance with the same one): the last
-    array coded is kept, with a reference so that its identity cannot be reused.
+    array coded is kept, with a reference so that its identity cannot be reused. Only a
+    read-only array (``MarketData.sectors``) is taken as coded: a writable one may have changed.
     """
     last = _CODED[0] if _CODED else None  # read once: another thread may replace it
-    if last is not None and last[0] is sectors:
+    if last is not None and last[0] is sectors and not sectors.flags.writeable:
         return last[1], last[2]
     labels = [s if isinstance(s, str) and s else UNKNOWN_SECTOR for s in sectors]
     codes, names = pd.factorize(pd.Series(labels, dtype=object), sort=True)

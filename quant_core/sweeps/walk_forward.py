@@ -18,10 +18,11 @@ added after it changes nothing in that fold (the truncation test).
 Resume: a fold's test run is sent as soon as its train runs are back (ahead of the train batches
 still queued), and the fold is recorded in the catalogue as it finishes, in one transaction
 (:meth:`~quant_core.sweeps.catalogue_wf.WalkForwardRecords.record_fold`). An interrupted
-walk-forward run again (the same id: the spec, ``--set`` values, run config and data version)
-reads its finished folds back and runs only the others: a fold is the unit, the train runs of a
-fold not finished run again. Every fold, run now or resumed, is taken as the catalogue keeps it,
-so a resumed walk-forward's stitched curve and metrics are those of one run without a break.
+walk-forward run again (the same id: the spec, a search's trials included, ``--set`` values,
+run config and data version) reads its finished folds back and runs only the others: a fold is
+the unit, the train runs of a fold not finished run again. Every fold, run now or resumed, is
+taken as the catalogue keeps it, so a resumed walk-forward's stitched curve and metrics are those
+of one run without a break.
 """
 
 from __future__ import annotations
@@ -155,9 +156,9 @@ def run_walk_forward(
     """Run the walk-forward of ``spec`` on the cluster; return its folds and stitched curve.
 
     Each fold is recorded in the catalogue as soon as it is finished; the same walk-forward run
-    again (the same spec, ``--set`` values, run config and data version: the same id) reads its
-    finished folds back and runs only the others. ``progress`` is called after each fold run
-    is recorded.
+    again (the same spec, a search's trials included, ``--set`` values, run config and data
+    version: the same id) reads its finished folds back and runs only the others. ``progress``
+    is called after each fold run is recorded.
     """
     if spec.search is not None and spec.search.method == "optuna":
         raise ConfigError(
@@ -171,7 +172,10 @@ def run_walk_forward(
     warehouse = Warehouse(first.paths.data_dir / "warehouse")
     dates = pd.DatetimeIndex(warehouse.panel(first.data.dataset, "close").index)
     folds = windows(dates, spec)
-    wf_id = "wf-" + sweep_digest(spec, extra, sweep_context(first))[:16]
+    context = sweep_context(first)
+    if spec.search is not None:  # a fold chooses among every trial: more trials, another id
+        context += f":trials={spec.search.trials}"  # (a sweep's id leaves them out: it resumes)
+    wf_id = "wf-" + sweep_digest(spec, extra, context)[:16]
     target = first.paths.data_dir / CATALOGUE
     by_key = {c.key: c for c in every}
     catalogue = Catalogue(target)
