@@ -193,7 +193,6 @@ class StrategyContext:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
 class Picks:
     """A strategy's decision for T: target weights, and its scores where it gives them.
 
@@ -202,20 +201,50 @@ class Picks:
     rates each name, higher is better for a long; construction methods of expected returns
     (mean_variance, black_litterman, half_kelly) read them.
 
-    Either may also be a float array with one value per position of the view's
-    :attr:`DataView.symbols` (zero weight, NaN score: none): the same decision without a pandas
-    index, which a strategy deciding thousands of times in a sweep can afford.
+    :meth:`by_position` gives the same decision as float arrays, one value per position of the
+    view's :attr:`DataView.symbols` (zero weight, NaN score: none): the drivers read the arrays
+    as they are, without a pandas index, which a strategy deciding thousands of times in a sweep
+    can afford; ``weights`` and ``scores`` are then built on demand.
     """
 
-    weights: pd.Series | np.ndarray
-    scores: pd.Series | np.ndarray | None = None
+    __slots__ = ("_given", "_scores", "_weights")
 
-    def weight_series(self, symbols: pd.Index) -> pd.Series:
+    def __init__(self, weights: pd.Series, scores: pd.Series | None = None) -> None:
+        self._weights: pd.Series | None = weights
+        self._scores: pd.Series | None = scores
+        self._given: tuple[pd.Index, np.ndarray, np.ndarray | None] | None = None
+
+    @classmethod
+    def by_position(
+        cls, symbols: pd.Index, weights: np.ndarray, scores: np.ndarray | None = None
+    ) -> Picks:
+        """Return the picks of ``weights`` and ``scores`` given per position of ``symbols``."""
+        picks = cls(pd.Series(dtype=float))
+        picks._weights, picks._given = None, (symbols, weights, scores)
+        return picks
+
+    @property
+    def positional(self) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """Return the weights and scores as given by position, or None if given by symbol."""
+        return None if self._given is None else (self._given[1], self._given[2])
+
+    @property
+    def weights(self) -> pd.Series:
         """Return the weights by symbol (the non-zero ones when given by position)."""
-        if isinstance(self.weights, pd.Series):
-            return self.weights
-        chosen = np.flatnonzero(self.weights)
-        return pd.Series(self.weights[chosen], index=symbols[chosen], dtype=float)
+        if self._weights is None and self._given is not None:
+            symbols, given, _ = self._given
+            values = np.asarray(given, dtype=float)
+            chosen = np.flatnonzero(values)
+            self._weights = pd.Series(values[chosen], index=symbols[chosen], dtype=float)
+        return pd.Series(dtype=float) if self._weights is None else self._weights
+
+    @property
+    def scores(self) -> pd.Series | None:
+        """Return the scores by symbol, or None when the strategy gives none."""
+        if self._scores is None and self._given is not None and self._given[2] is not None:
+            symbols, _, given = self._given
+            self._scores = pd.Series(given, index=symbols, dtype=float)
+        return self._scores
 
 
 class StrategyParams(BaseModel):

@@ -113,7 +113,8 @@ def strategy_weights(
     # Row t may be one past the data: a live decision for the session after the last close.
     session = pd.Timestamp(data.dates[t]) if session is None else session
     picks = strategy.decide(StrategyContext(DataView(data, t, universe), snapshot, session))
-    raw = picks.weights
+    given = picks.positional
+    raw = picks.weights if given is None else given[0]
     weights = _by_position(raw, data, strategy.name)
     if not np.isfinite(weights).all():
         raise StrategyError(
@@ -137,13 +138,14 @@ def strategy_weights(
             f"strategy {strategy.name} asked for {weights[weights > 0].sum():.4f} of equity long "
             f"on {session.date()}; the long side may not exceed 1"
         )
-    if picks.scores is None:
+    if given is not None:
+        if given[1] is None:
+            return weights, None
+        scores = _positional(given[1], data, strategy.name, "scores")
+    elif picks.scores is None:
         return weights, None
-    given = picks.scores
-    if isinstance(given, pd.Series):
-        scores = given.reindex(data.symbol_index).to_numpy(dtype=float)
     else:
-        scores = _positional(given, data, strategy.name, "scores")
+        scores = picks.scores.reindex(data.symbol_index).to_numpy(dtype=float)
     return weights, np.where(np.isfinite(scores), scores, np.nan)
 
 

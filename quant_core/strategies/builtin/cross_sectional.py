@@ -93,7 +93,7 @@ class Momentum(Strategy[MomentumParams]):
 
     @override
     def target_weights(self, context: StrategyContext) -> pd.Series:
-        return self.decide(context).weight_series(context.view.symbols)
+        return self.decide(context).weights
 
     @override
     def decide(self, context: StrategyContext) -> Picks:
@@ -105,7 +105,7 @@ class Momentum(Strategy[MomentumParams]):
         picked = top_k_positions(signal, self.params.top_quantile)  # symbols are sorted
         weights = np.zeros(signal.size)
         weights[picked] = 1.0 / picked.size if picked.size else 0.0  # equal_weight's 1/k
-        return Picks(weights, signal)
+        return Picks.by_position(view.symbols, weights, signal)
 
 
 class MeanReversionParams(StrategyParams):
@@ -193,7 +193,7 @@ class MultiFactor(Strategy[MultiFactorParams]):
 
     @override
     def target_weights(self, context: StrategyContext) -> pd.Series:
-        return self.decide(context).weight_series(context.view.symbols)
+        return self.decide(context).weights
 
     @override
     def decide(self, context: StrategyContext) -> Picks:

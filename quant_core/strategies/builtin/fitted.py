@@ -118,7 +118,7 @@ class Fitted(Strategy[FittedParams]):
 
     @override
     def target_weights(self, context: StrategyContext) -> pd.Series:
-        return self.decide(context).weight_series(context.view.symbols)
+        return self.decide(context).weights
 
     @override
     def decide(self, context: StrategyContext) -> Picks:

@@ -105,7 +105,7 @@ class Positional(Momentum):
 
     @override
     def decide(self, context: StrategyContext) -> Picks:
-        return Picks(*self.given)
+        return Picks.by_position(context.view.symbols, *self.given)
 
 
 def test_positional_picks_of_the_wrong_length_are_refused_by_name() -> None:
