@@ -36,11 +36,37 @@ def parse_yaml_file(path: Path) -> Any:
         value = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
+    except ValueError:  # a value that does not fit its tag; PyYAML's message quotes the value
+        raise ConfigError(f"{path}: not valid YAML: {_misfit(text)}") from None
     with _LOCK:  # a Streamlit server loads configs from several threads
         if len(_PARSED) >= KEPT:
             _PARSED.pop(next(iter(_PARSED)))
         _PARSED[text] = value
     return copy.deepcopy(value)
+
+
+MISFIT = "a value does not fit its type (a date that does not exist, !!int on a word)"
+
+
+class _MarkingLoader(yaml.SafeLoader):
+    """The safe loader, saying on which line a value does not fit its type."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except ValueError:  # PyYAML's constructors raise it bare, with neither line nor file
+            raise yaml.constructor.ConstructorError(None, None, MISFIT, node.start_mark) from None
+
+
+def _misfit(text: str) -> str:
+    # Parsed again, on the error path only, to find the line (the value itself never shown).
+    try:
+        yaml.load(text, Loader=_MarkingLoader)  # noqa: S506 (a safe loader)
+    except yaml.YAMLError as exc:
+        return yaml_problem(exc)
+    except ValueError:
+        pass
+    return MISFIT
 
 
 # A sweep's driver loads a thousand configs from the same few files: each text is parsed once
