@@ -38,7 +38,7 @@ import pandas as pd
 from config.schema import MOO_CUTOFF, AppConfig
 from quant_core.broker import Broker, Order, OrderRef, OrderType, Side
 from quant_core.calendar import TradingCalendar
-from quant_core.data.panels import MarketData, first_rows, forward_fill, gone_at
+from quant_core.data.panels import MarketData, gone_at
 from quant_core.errors import TemporaryBrokerError
 from quant_core.live.journal import Journal
 from quant_core.live.journal_decisions import decision_shape
@@ -95,8 +95,9 @@ class Planner:
 
     def reload(self, data: MarketData) -> None:
         """Decide from ``data`` from now on (the same symbols: newly synced bars)."""
-        self.data, self.first_bar = data, first_rows(data)
-        self.closes = forward_fill(data.panels["close"])
+        # Built once per panel set and shared with any backtest on it (MarketData.derived).
+        self.data, self.first_bar = data, data.first_bar()
+        self.closes = data.filled_close()
 
     # ------------------------------------------------------------------------------- when
 

@@ -219,8 +219,8 @@ class Picks:
         cls, symbols: pd.Index, weights: np.ndarray, scores: np.ndarray | None = None
     ) -> Picks:
         """Return the picks of ``weights`` and ``scores`` given per position of ``symbols``."""
-        picks = cls(pd.Series(dtype=float))
-        picks._weights, picks._given = None, (symbols, weights, scores)
+        picks = cls.__new__(cls)  # no Series built: the drivers read the arrays
+        picks._weights, picks._scores, picks._given = None, None, (symbols, weights, scores)
         return picks
 
     @property
