@@ -54,9 +54,16 @@ def open_page(page: Page, cockpit: Cockpit, path: str, title: str) -> None:
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
-def charts_drawn(page: Page, at_least: int = 1) -> Locator:
-    """Wait until the page's plotly charts (loaded lazily) have drawn; return them."""
+def charts_drawn(page: Page, at_least: int = 1, exactly: int | None = None) -> Locator:
+    """Wait until the page's plotly charts (loaded lazily) have drawn; return them.
+
+    With ``exactly``, also wait until the page holds that many charts: a rerun leaves the last
+    view's charts in the page (stale) until it ends, so counting earlier can count those.
+    """
     charts = page.get_by_test_id("stPlotlyChart")
+    if exactly is not None:
+        expect(charts).to_have_count(exactly)
+        at_least = exactly
     expect(charts.nth(at_least - 1).locator(".main-svg").first).to_be_attached()
     for i in range(charts.count()):
         expect(charts.nth(i).locator(".main-svg").first).to_be_attached()

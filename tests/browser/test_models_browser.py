@@ -29,7 +29,7 @@ def test_models_view_opens_a_stored_model(page: Page, cockpit: Cockpit) -> None:
     # The factor analysis' charts are gone: the view's three are the page's only ones.
     expect(page.get_by_test_id("stPlotlyChart")).to_have_count(3)
     expect(page.get_by_text("ACCEPTED: out-of-sample rank IC 0.0310")).to_be_visible()
-    charts = charts_drawn(page, at_least=3)
+    charts = charts_drawn(page, exactly=3)
     titles = [charts.nth(i).locator(".gtitle").first.text_content() for i in range(charts.count())]
     assert f"Out-of-sample rank IC: {model_id}" in titles, titles
     assert "Coefficients with 95% bootstrap intervals" in titles, titles

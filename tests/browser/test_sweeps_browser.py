@@ -110,7 +110,7 @@ def test_the_page_draws_a_sweep_and_opens_a_configuration_in_the_explorer(
     _open(page, sweeps_cockpit)
     picker = page.get_by_role("combobox", name="Sweep", exact=True)
     expect(picker).to_have_value(re.compile(r"^mom_grid · momentum · max sharpe · 6 of 6 done"))
-    charts = charts_drawn(page, at_least=3)
+    charts = charts_drawn(page, exactly=3)
     titles = [charts.nth(i).locator(".gtitle").first.text_content() for i in range(charts.count())]
     assert titles == [
         "sharpe by lookback and top_quantile",
@@ -152,7 +152,8 @@ def test_the_walk_forward_part_draws_its_curve_and_its_folds(
     idle(page, RUN_MS)
     picker = page.get_by_role("combobox", name="Walk-forward", exact=True)
     expect(picker).to_have_value(re.compile(r"^mom_wf · momentum · max sharpe · rolling: train 40"))
-    charts = charts_drawn(page, at_least=2)
+    idle(page, RUN_MS)  # the run that drew the picker ends: the sweep view's charts are gone
+    charts = charts_drawn(page, exactly=2)
     titles = [charts.nth(i).locator(".gtitle").first.text_content() for i in range(charts.count())]
     assert titles == [
         "Out-of-sample equity (the test windows stitched)",
