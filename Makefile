@@ -37,7 +37,7 @@ chromium:
 # One BLAS thread: the construction optimisers factorise 500 x 500 matrices, and OpenBLAS
 # threads fighting pytest for two cores made one factorisation 80 times slower (measured).
 unit: install chromium
-	cd $(ROOT) && OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q
+	cd $(ROOT) && OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q --durations=30
 
 # The IB suite again under ib_insync, in its own venv: the two libraries cannot share one.
 INSYNC := $(ROOT)/.venv-insync
