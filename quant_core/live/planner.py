@@ -95,9 +95,17 @@ class Planner:
 
     def reload(self, data: MarketData) -> None:
         """Decide from ``data`` from now on (the same symbols: newly synced bars)."""
-        # Built once per panel set and shared with any backtest on it (MarketData.derived).
-        self.data, self.first_bar = data, data.first_bar()
-        self.closes = data.filled_close()
+        self.data = data
+
+    @property
+    def closes(self) -> np.ndarray:
+        """Return the data's closes forward-filled (built once per panel set, shared)."""
+        return self.data.filled_close()
+
+    @property
+    def first_bar(self) -> np.ndarray:
+        """Return each symbol's first row in the data (built once per panel set, shared)."""
+        return self.data.first_bar()
 
     # ------------------------------------------------------------------------------- when
 

@@ -70,6 +70,12 @@ def charts_drawn(page: Page, at_least: int = 1, exactly: int | None = None) -> L
     return charts
 
 
+def chart_titles(page: Page, count: int) -> list[str | None]:
+    """Return the titles of the page's charts once it holds exactly ``count``, drawn."""
+    charts = charts_drawn(page, exactly=count)
+    return [charts.nth(i).locator(".gtitle").first.text_content() for i in range(count)]
+
+
 def wait_for(what: str, probe: Callable[[], Any], timeout_s: float = 30.0) -> Any:
     """Poll ``probe`` until it returns something truthy; fail after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from quant_core.research.model import ACCEPTED
 from quant_core.research.store import ModelStore
 from tests.browser.conftest import Cockpit
-from tests.browser.pages import charts_drawn, idle, open_page, screenshot
+from tests.browser.pages import chart_titles, idle, open_page, screenshot
 from tests.cockpit import fit_results
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration, pytest.mark.slow]
@@ -29,8 +29,7 @@ def test_models_view_opens_a_stored_model(page: Page, cockpit: Cockpit) -> None:
     # The factor analysis' charts are gone: the view's three are the page's only ones.
     expect(page.get_by_test_id("stPlotlyChart")).to_have_count(3)
     expect(page.get_by_text("ACCEPTED: out-of-sample rank IC 0.0310")).to_be_visible()
-    charts = charts_drawn(page, exactly=3)
-    titles = [charts.nth(i).locator(".gtitle").first.text_content() for i in range(charts.count())]
+    titles = chart_titles(page, 3)
     assert f"Out-of-sample rank IC: {model_id}" in titles, titles
     assert "Coefficients with 95% bootstrap intervals" in titles, titles
     expect(page.get_by_test_id("stException")).to_have_count(0)

@@ -30,7 +30,7 @@ from tests.browser.conftest import (
     recorded_tab,
     serve_app,
 )
-from tests.browser.pages import charts_drawn, idle, screenshot
+from tests.browser.pages import chart_titles, charts_drawn, idle, screenshot
 from tests.cockpit.sweep_helpers import (
     MOM_GRID,
     MOM_WF,
@@ -110,8 +110,7 @@ def test_the_page_draws_a_sweep_and_opens_a_configuration_in_the_explorer(
     _open(page, sweeps_cockpit)
     picker = page.get_by_role("combobox", name="Sweep", exact=True)
     expect(picker).to_have_value(re.compile(r"^mom_grid · momentum · max sharpe · 6 of 6 done"))
-    charts = charts_drawn(page, exactly=3)
-    titles = [charts.nth(i).locator(".gtitle").first.text_content() for i in range(charts.count())]
+    titles = chart_titles(page, 3)
     assert titles == [
         "sharpe by lookback and top_quantile",
         "Distribution of sharpe",
@@ -153,13 +152,12 @@ def test_the_walk_forward_part_draws_its_curve_and_its_folds(
     picker = page.get_by_role("combobox", name="Walk-forward", exact=True)
     expect(picker).to_have_value(re.compile(r"^mom_wf · momentum · max sharpe · rolling: train 40"))
     idle(page, RUN_MS)  # the run that drew the picker ends: the sweep view's charts are gone
-    charts = charts_drawn(page, exactly=2)
-    titles = [charts.nth(i).locator(".gtitle").first.text_content() for i in range(charts.count())]
+    titles = chart_titles(page, 2)
     assert titles == [
         "Out-of-sample equity (the test windows stitched)",
         "Parameters chosen per fold",
     ], titles
-    curve = charts.nth(0)
+    curve = page.get_by_test_id("stPlotlyChart").nth(0)
     expect(curve.locator(".scatterlayer .trace")).to_have_count(1)
     expect(curve.locator(".layer-below .shapelayer path")).to_have_count(len(recorded.windows))
     folds = page.get_by_test_id("stDataFrame").filter(
