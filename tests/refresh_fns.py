@@ -13,6 +13,9 @@ from quant_core.data.refresh_status import RefreshOutcome, write_progress
 from quant_core.errors import DataError
 
 SLOW_LIMIT_S = 60.0  # a slow refresh ends by itself after this long, should a test leak one
+# A stall limit that outlasts the spawn of a child importing this module on a loaded machine
+# (0.7 s idle here; a test module importing the fake TWS took 4.7 s, and 5 s was too tight).
+PROGRESS_STALL_S = 6.0
 
 
 def succeeding(cfg: AppConfig, through: dt.date, progress_path: Path) -> RefreshOutcome:
@@ -51,3 +54,12 @@ def slow(cfg: AppConfig, through: dt.date, progress_path: Path) -> RefreshOutcom
         return succeeding(cfg, through, progress_path)
     finally:
         progress_path.with_suffix(".cleanup").write_text(str(os.getpid()))
+
+
+def progressing(cfg: AppConfig, through: dt.date, progress_path: Path) -> RefreshOutcome:
+    """Progress every 0.5 s for 1.5 stall limits (in all longer than the limit), then succeed."""
+    steps = int(PROGRESS_STALL_S * 1.5 / 0.5)
+    for done in range(steps):
+        write_progress(progress_path, "ib history", done + 1, steps)
+        time.sleep(0.5)
+    return RefreshOutcome(through, steps, steps, steps, 0, (), None, ())

@@ -27,7 +27,7 @@ from config import load_config
 from config.redact import remember
 from config.schema import AppConfig
 from quant_core.calendar import TradingCalendar
-from quant_core.data.refresh_status import RefreshOutcome, write_progress
+from quant_core.data.refresh_status import RefreshOutcome
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import DataError
 from quant_core.ib.history import IBHistorySource, Pacer
@@ -79,20 +79,12 @@ def alive(pid: int) -> bool:
     return True
 
 
-def progressing(cfg: AppConfig, through: dt.date, progress_path: Path) -> RefreshOutcome:
-    """Make progress every 0.5 s for 7 s (longer than the test's stall limit), then succeed."""
-    for done in range(14):
-        write_progress(progress_path, "ib history", done + 1, 14)
-        time.sleep(0.5)
-    return RefreshOutcome(through, 14, 14, 14, 0, (), None, ())
-
-
 # ------------------------------------------------------------------------- a hung refresh
 
 
 def test_a_refresh_that_makes_no_progress_is_stopped_as_a_failure(cfg, tmp_path):
     # Progress once, then a hang (the limit leaves room for the spawn).
-    refresh = job(refresh_fns.slow, cfg, tmp_path, stall_s=4.0)
+    refresh = job(refresh_fns.slow, cfg, tmp_path, stall_s=6.0)
     refresh.start(FRIDAY)
     pid = refresh.pid
     assert pid is not None
@@ -107,8 +99,8 @@ def test_a_refresh_that_makes_no_progress_is_stopped_as_a_failure(cfg, tmp_path)
 
 
 def test_a_refresh_that_keeps_progressing_is_left_alone(cfg, tmp_path):
-    # The limit leaves room for the spawn (a fresh interpreter importing this module).
-    refresh = job(progressing, cfg, tmp_path, stall_s=5.0)
+    # The child runs longer than the limit, progressing all along.
+    refresh = job(refresh_fns.progressing, cfg, tmp_path, stall_s=refresh_fns.PROGRESS_STALL_S)
     refresh.start(FRIDAY)
 
     result = finish(refresh)
