@@ -189,9 +189,9 @@ def test_the_progress_follows_the_file_while_the_sweep_runs(
     # Nobody touches the page: the fragment reads the file again every 2 s (the wait allows for
     # a loaded machine, where one rerun of the fragment can take seconds).
     write_progress(data_dir / "sweeps", sweep_id, Progress(5, 6, 1.3, 1.0), link, 2)
-    expect(page.get_by_text("5 of 6 configurations done (83%)")).to_be_visible(timeout=15_000)
+    expect(page.get_by_text("5 of 6 configurations done (83%)")).to_be_visible(timeout=30_000)
     write_progress(data_dir / "sweeps", sweep_id, Progress(6, 6, 1.3, 1.0), link, 2)
-    expect(page.get_by_text("6 of 6 configurations done (100%)")).to_be_visible(timeout=15_000)
+    expect(page.get_by_text("6 of 6 configurations done (100%)")).to_be_visible(timeout=30_000)
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
