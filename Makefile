@@ -34,11 +34,11 @@ chromium:
 	test -x /usr/bin/chromium || { $(SUDO) apt-get update && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
+# TEST_WORKERS pytest processes (pytest-xdist): on this 2-core machine two took the suite from
+# about 60 minutes to 39-44 (measured); TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 # One BLAS thread: the construction optimisers factorise 500 x 500 matrices, and OpenBLAS
 # threads fighting pytest for two cores made one factorisation 80 times slower (measured).
-# TEST_WORKERS pytest processes (pytest-xdist): on this 2-core machine two took the suite from
-# about 60 minutes to 44 (measured); TEST_WORKERS=0 runs it in one process.
-TEST_WORKERS ?= 2
 unit: install chromium
 	cd $(ROOT) && OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --durations=30
 

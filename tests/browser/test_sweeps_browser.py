@@ -186,12 +186,12 @@ def test_the_progress_follows_the_file_while_the_sweep_runs(
     dashboard = page.get_by_role("link", name="Open the Dask dashboard")
     expect(dashboard).to_have_attribute("href", link)
 
-    # Nobody touches the page: the fragment reads the file again every 2 s (the wait allows for
-    # a loaded machine, where one rerun of the fragment can take seconds).
+    # Nobody touches the page: the fragment reads the file again every 2 s (the wait is the
+    # browser tests' ceiling, for a loaded machine where one rerun can take seconds).
     write_progress(data_dir / "sweeps", sweep_id, Progress(5, 6, 1.3, 1.0), link, 2)
-    expect(page.get_by_text("5 of 6 configurations done (83%)")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("5 of 6 configurations done (83%)")).to_be_visible()
     write_progress(data_dir / "sweeps", sweep_id, Progress(6, 6, 1.3, 1.0), link, 2)
-    expect(page.get_by_text("6 of 6 configurations done (100%)")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("6 of 6 configurations done (100%)")).to_be_visible()
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
@@ -221,9 +221,7 @@ def test_a_busy_catalogue_shows_the_progress_then_the_sweeps_once_free(
     lock_holder.wait(10)
     # Without a click: the page tries the catalogue again within RETRY_S (10 s) and a tick.
     picker = page.get_by_role("combobox", name="Sweep", exact=True)
-    expect(picker).to_have_value(
-        re.compile(r"^mom_next · momentum · max sharpe · 0 of 8 done"), timeout=20_000
-    )
+    expect(picker).to_have_value(re.compile(r"^mom_next · momentum · max sharpe · 0 of 8 done"))
     expect(page.get_by_text(re.compile(r"^The sweep catalogue is busy"))).to_have_count(0)
 
 
