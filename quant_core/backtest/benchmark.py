@@ -7,6 +7,7 @@ import pandas as pd
 
 from quant_core.data.panels import MarketData, forward_fill
 from quant_core.errors import ConfigError
+from quant_core.portfolio.ledger import row_sums
 
 EQUAL_WEIGHT = "equal_weight"
 
@@ -30,6 +31,6 @@ def buy_and_hold(
             raise ConfigError(f"backtest.benchmark: {benchmark} has no open on the first session")
     shares = initial_cash / chosen.sum() / opens[chosen]
     marks = forward_fill(data.panels["close"][:, chosen])[first : last + 1]
-    values = np.r_[initial_cash, np.nan_to_num(marks) @ shares]
+    values = np.r_[initial_cash, row_sums(np.nan_to_num(marks), shares)]
     index = pd.DatetimeIndex(data.dates[first - 1 : last + 1], name="date")
     return pd.Series(values, index=index, name="benchmark")

@@ -39,7 +39,7 @@ from quant_core.book.desk import BookDesk
 from quant_core.book.sleeves import Book
 from quant_core.data.panels import MarketData
 from quant_core.errors import ConfigError, DataError
-from quant_core.portfolio.ledger import Fills, exit_prices, fill_prices
+from quant_core.portfolio.ledger import Fills, exit_prices, fill_prices, row_sums
 from quant_core.portfolio.schedule import rebalance_rows, session_range
 from quant_core.portfolio.weight_cap import PositionCap
 from quant_core.scanners.stats import universe_stats
@@ -274,7 +274,7 @@ class BookReplay(Replay):
         super().revalue(start, stop)
         span = slice(start - self.first + 1, stop - self.first + 1)
         stretch = self.marks[start:stop]
-        self.sleeve_equity[span] = self.accounts.cash + stretch @ self.accounts.positions.T
+        self.sleeve_equity[span] = self.accounts.cash + row_sums(stretch, self.accounts.positions.T)
         self.reserve[span] = self.accounts.reserve
 
     def _log_decision(self, t: int, sleeve: str, decision: Decision) -> None:

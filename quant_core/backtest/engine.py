@@ -40,7 +40,14 @@ from quant_core.backtest.records import DecisionLog, Records
 from quant_core.data.panels import MarketData, gone_at
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.halts import HaltRules
-from quant_core.portfolio.ledger import Fills, Ledger, execute, exit_prices, fill_prices
+from quant_core.portfolio.ledger import (
+    Fills,
+    Ledger,
+    execute,
+    exit_prices,
+    fill_prices,
+    row_sums,
+)
 from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.portfolio.schedule import Rule, rebalance_rows, session_range
 from quant_core.portfolio.stops import StopRules
@@ -219,8 +226,8 @@ class Replay:
         span = slice(start - self.first + 1, stop - self.first + 1)
         stretch = self.marks[start:stop]
         positions = self.ledger.positions
-        self.long_value[span] = stretch @ np.maximum(positions, 0.0)
-        self.short_value[span] = stretch @ np.minimum(positions, 0.0)
+        self.long_value[span] = row_sums(stretch, np.maximum(positions, 0.0))
+        self.short_value[span] = row_sums(stretch, np.minimum(positions, 0.0))
         self.cash[span] = self.ledger.cash
         self.equity[span] = self.ledger.cash + self.long_value[span] + self.short_value[span]
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from quant_core.portfolio.ledger import row_sums
+
 # Whole-share arithmetic runs in int64: A_j x |r_kj| must stay below 2**63.
 MAX_WHOLE_SHARES = 2**31
 FRACTIONAL_SLACK = 1e-12  # relative: rounding between a net order and its fill, fractional
@@ -156,7 +158,7 @@ def attribute(
     priced = np.isfinite(price)
     shares = np.where(priced, shares, 0.0)
     comm_k = comm * (want / safe_total)
-    cash = -(shares @ np.where(priced, price, 0.0)) - comm_k.sum(axis=1)
+    cash = -row_sums(shares, np.where(priced, price, 0.0)) - comm_k.sum(axis=1)
     return Attribution(shares=shares, commissions=comm_k, cash=cash)
 
 
@@ -180,7 +182,7 @@ def sleeve_equity(cash: np.ndarray, positions: np.ndarray, marks: np.ndarray) ->
     s = _requests(positions, "positions")
     c = _vector(cash, s.shape[0], "cash")
     m = _vector(marks, s.shape[1], "marks", allow_nan=True)
-    equity: np.ndarray = c + s @ np.nan_to_num(m, nan=0.0)
+    equity: np.ndarray = c + row_sums(s, np.nan_to_num(m, nan=0.0))
     return equity
 
 

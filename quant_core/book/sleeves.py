@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from quant_core.book.netting import Attribution
-from quant_core.portfolio.ledger import Ledger
+from quant_core.portfolio.ledger import Ledger, row_sums
 from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.portfolio.schedule import Rule
 from quant_core.portfolio.stops import StopRules
@@ -146,7 +146,7 @@ class SubAccounts:
 
     def equity(self, marks: np.ndarray) -> np.ndarray:
         """Return each sleeve's cash plus its shares at ``marks`` (NaN marks count for nothing)."""
-        return np.asarray(self.cash + self.positions @ np.nan_to_num(marks))
+        return np.asarray(self.cash + row_sums(self.positions, np.nan_to_num(marks)))
 
     def ledger(self, k: int) -> Ledger:
         """Return sleeve ``k``'s sub-account as a ledger (its decisions are sized on it)."""

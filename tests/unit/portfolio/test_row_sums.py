@@ -1,0 +1,61 @@
+"""``row_sums``: the marks' product, each row's bits fixed by its own values.
+
+The engine marks a stretch of closes at once and a truncated run ends with a shorter stretch; the
+sweep's workers run with one BLAS thread and a shell with several. A row's sum must not depend on
+the rows around it, on the memory order, on the block it falls in, or on threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from quant_core.portfolio import ledger
+from quant_core.portfolio.ledger import row_sums
+
+
+@pytest.fixture
+def values() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(11)
+    return rng.random((260, 2001)) * 300, rng.standard_normal(2001) * 1_000
+
+
+def test_it_is_the_matrix_product(values: tuple[np.ndarray, np.ndarray]) -> None:
+    matrix, vector = values
+    np.testing.assert_allclose(row_sums(matrix, vector), matrix @ vector, rtol=1e-12, atol=1e-6)
+
+
+def test_a_rows_bits_are_those_of_the_row_alone(values: tuple[np.ndarray, np.ndarray]) -> None:
+    matrix, vector = values
+    whole = row_sums(matrix, vector)
+    alone = np.array([row_sums(matrix[i : i + 1], vector)[0] for i in range(len(matrix))])
+    assert np.array_equal(whole, alone)
+    for lo, hi in [(0, 1), (3, 24), (250, 260), (17, 200)]:
+        assert np.array_equal(row_sums(matrix[lo:hi], vector), whole[lo:hi])
+    fortran = np.asfortranarray(matrix)
+    assert np.array_equal(row_sums(fortran, vector), whole)
+
+
+def test_blocks_do_not_change_a_bit(
+    values: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    matrix, vector = values
+    whole = row_sums(matrix, vector)
+    monkeypatch.setattr(ledger, "ROW_SUM_BLOCK", 3 * matrix.shape[1] + 5)  # 3 rows a block
+    assert np.array_equal(row_sums(matrix, vector), whole)
+
+
+def test_columns_of_a_matrix_are_summed_alike(values: tuple[np.ndarray, np.ndarray]) -> None:
+    matrix, vector = values
+    sleeves = np.stack([vector, -vector / 3, np.zeros_like(vector)])  # k x n
+    out = row_sums(matrix, sleeves.T)
+    assert out.shape == (len(matrix), 3)
+    for k in range(3):
+        assert np.array_equal(out[:, k], row_sums(matrix, sleeves[k]))
+    assert (out[:, 2] == 0).all()
+
+
+def test_empty_shapes() -> None:
+    assert row_sums(np.zeros((0, 4)), np.ones(4)).shape == (0,)
+    assert (row_sums(np.zeros((3, 0)), np.ones(0)) == 0).all()
+    assert row_sums(np.ones((3, 4)), np.ones((4, 0))).shape == (3, 0)
