@@ -36,6 +36,20 @@ TRADE_COLUMNS = (
     "status",
 )
 DECISION_COLUMNS = ("date", "kind", "name", "detail")
+SIDES = ("sell", "buy")  # a trade's side: buy when it asked for shares (requested > 0)
+
+
+def symbol_column(data: MarketData, cols: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """Return the symbols at positions ``cols`` as pandas strings, taken from one array.
+
+    A frame built from a numpy array of symbols converts every row to an Arrow string anew
+    (pandas 3): 26 ms for the 58,000 position rows of a 500-symbol, 20-year run, against 5 ms
+    taking them from the symbols converted once per panel set. Same dtype, same values.
+    """
+    strings: pd.api.extensions.ExtensionArray = data.derived(
+        "symbol_strings", lambda: pd.array(data.symbols, dtype="str")
+    )
+    return strings.take(cols)
 
 
 class Records:
@@ -105,8 +119,8 @@ class Records:
         return pd.DataFrame(
             {
                 "date": data.date_index[c["row"]],
-                "symbol": data.symbols[c["col"]],
-                "side": np.where(c["requested"] > 0, "buy", "sell"),
+                "symbol": symbol_column(data, c["col"]),
+                "side": pd.array(SIDES, dtype="str").take((c["requested"] > 0).astype(np.intp)),
                 "requested": c["requested"],
                 "filled": filled,
                 "signal_price": c["signal_price"],
@@ -128,7 +142,7 @@ class Records:
         return pd.DataFrame(
             {
                 "date": data.date_index[c["row"]],
-                "symbol": data.symbols[c["col"]],
+                "symbol": symbol_column(data, c["col"]),
                 "shares": c["shares"],
                 "close": c["close"],
                 "value": c["shares"] * c["close"],
