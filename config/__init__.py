@@ -32,10 +32,12 @@ import logging
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeAlias, TypeGuard, get_args
+from typing import Any, TypeGuard, get_args
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from config.keys import SECRET_PATHS, KeyPath
+from config.keys import split_key as _split
 from config.redact import SECRETS_FILE, is_secret_path, remember, remember_layer
 from config.schema import AppConfig
 from config.yaml_file import parse_yaml_file
@@ -58,11 +60,6 @@ DISCRIMINATED: dict[tuple[str, ...], tuple[str, str | None]] = {
     ("costs",): ("model", None),
     ("strategy",): ("name", "params"),
 }
-
-KeyPath: TypeAlias = tuple[str, ...]
-
-# Secret values whatever their key's name: alert URLs hold tokens and passwords.
-SECRET_PATHS: tuple[KeyPath, ...] = (("alerts", "urls"),)
 
 
 def load_config(
@@ -227,13 +224,6 @@ def _takes_text(keys: KeyPath, merged: Mapping[str, Any]) -> bool:
         return False
     kinds = get_args(field.annotation) or (field.annotation,)
     return any(k in TEXT_TYPES for k in kinds)
-
-
-def _split(text: str, sep: str, where: str) -> KeyPath:
-    keys = tuple(part.strip().lower() for part in text.split(sep))
-    if not all(keys):
-        raise ConfigError(f"{where}: empty key in {text!r}")
-    return keys
 
 
 def _nest(keys: KeyPath, value: Any) -> dict[str, Any]:

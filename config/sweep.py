@@ -14,7 +14,9 @@ top_quantile: {float: [0.05, 0.5]}}}`` instead of ``grid``. :func:`load_sweep` r
 the file; :func:`configurations` expands it into the configurations to run, each with its
 parameters and the ``section.key=value`` overrides that make its run config. Every parameter
 must be one of the strategy's (an unknown one is named with the valid ones, and nothing runs)
-and every configuration's parameters must validate (the message names the configuration).
+and every configuration's parameters must validate (the message names the configuration); two
+values that validate alike (``20`` and ``20.0``) are refused, as is a ``set`` of what the sweep
+decides itself, however its key is spelt (:mod:`config.sweep_checks`).
 """
 
 from __future__ import annotations
@@ -28,11 +30,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from config.sweep_checks import check_spec, same_values
 from config.yaml_file import parse_yaml_file
 from quant_core.errors import ConfigError
-from quant_core.strategies import STRATEGIES, build_strategy
+from quant_core.strategies import build_strategy
 
 __all__ = [
     "METRIC_NAMES",
@@ -124,6 +134,12 @@ class Period(_Strict):
     start: dt.date | None = None
     end: dt.date | None = None
 
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        if self.start is not None and self.end is not None and self.start > self.end:
+            raise ValueError(f"start {self.start} is after end {self.end}: no session to run")
+        return self
+
 
 class WalkForward(_Strict):
     """Walk-forward folds (``--walk-forward``): sessions to train on and to test.
@@ -153,12 +169,19 @@ class SweepConfig(_Strict):
     batch: int = Field(default=0, ge=0, description="configurations per task; 0: chosen")
     walk_forward: WalkForward | None = None
 
+    @field_validator("grid")
+    @classmethod
+    def _values(cls, grid: dict[str, list[Any]] | None) -> dict[str, list[Any]] | None:
+        if grid is not None and not grid:
+            raise ValueError("give at least one parameter and its values (an empty grid)")
+        if grid is not None and any(not v for v in grid.values()):
+            raise ValueError("every grid parameter needs at least one value")
+        return grid
+
     @model_validator(mode="after")
     def _space(self) -> SweepConfig:
         if (self.grid is None) == (self.search is None):
             raise ValueError("give one of grid (every combination) or search (random draws)")
-        if self.grid is not None and any(not v for v in self.grid.values()):
-            raise ValueError("every grid parameter needs at least one value")
         return self
 
 
@@ -197,36 +220,13 @@ def load_sweep(path: Path) -> SweepConfig:
             for e in exc.errors()
         ]
         raise ConfigError("\n".join(lines)) from None
-    _check_names(path, spec)
+    check_spec(path, spec)
     if spec.objective not in METRIC_NAMES:
         raise ConfigError(
             f"{path}: sweep.objective: {spec.objective!r} is no metric of a run; choose one "
             f"of {', '.join(sorted(METRIC_NAMES))}"
         )
     return spec
-
-
-def _check_names(path: Path, spec: SweepConfig) -> None:
-    if spec.strategy not in STRATEGIES.items:
-        known = ", ".join(sorted(STRATEGIES.items))
-        raise ConfigError(f"{path}: sweep.strategy: unknown strategy {spec.strategy!r} ({known})")
-    fields = STRATEGIES.items[spec.strategy].Params.model_fields
-    where = "grid" if spec.grid is not None else "search.space"
-    names = [(where, n) for n in (spec.grid or (spec.search.space if spec.search else {}))]
-    names += [("set", k) for k in spec.set if k.startswith("strategy.params.")]
-    for section, name in names:
-        param = name.removeprefix("strategy.params.")
-        if param not in fields:
-            raise ConfigError(
-                f"{path}: sweep.{section}.{name}: {spec.strategy} has no parameter {param!r}; "
-                f"its parameters: {', '.join(fields)}"
-            )
-    for key in spec.set:
-        if key == "strategy.name" or key.startswith(("backtest.start", "backtest.end")):
-            raise ConfigError(
-                f"{path}: sweep.set.{key}: set by the sweep itself (sweep.strategy, "
-                "sweep.period); it cannot be set"
-            )
 
 
 def configurations(spec: SweepConfig, path: Path | str = "sweep") -> list[Configuration]:
@@ -252,16 +252,20 @@ def configurations(spec: SweepConfig, path: Path | str = "sweep") -> list[Config
         return []
     else:  # the model's rule: one of the two
         raise ConfigError(f"{path}: sweep: give one of grid or search")
-    out: dict[str, Configuration] = {}
+    out: dict[str, Configuration] = {}  # by the params as the strategy validates them
     base = base_overrides(spec)
     for params in combos:
         key = json.dumps(params, sort_keys=True, default=str)
         try:
-            build_strategy(spec.strategy, dict(params))
+            strategy = build_strategy(spec.strategy, dict(params))
         except ConfigError as exc:
             raise ConfigError(f"{path}: configuration {key}: {exc}") from None
-        extra = tuple(f"strategy.params.{k}={json.dumps(v)}" for k, v in params.items())
-        out.setdefault(key, Configuration(key, params, (*base, *extra)))
+        valid = strategy.params.model_dump(mode="json")
+        same = json.dumps({k: valid.get(k) for k in params}, sort_keys=True, default=str)
+        if same in out and out[same].key != key:  # 20 and 20.0: one backtest, not two trials
+            raise same_values(path, spec, out[same].params, params)
+        extra = tuple(f"strategy.params.{k}={_json(v)}" for k, v in params.items())
+        out.setdefault(same, Configuration(key, params, (*base, *extra)))
     return list(out.values())
 
 
@@ -308,7 +312,12 @@ def _setting(value: Any) -> str:
         return value
     if isinstance(value, dt.date):
         return value.isoformat()
-    return json.dumps(value)
+    return _json(value)
+
+
+def _json(value: Any) -> str:
+    # JSON of a YAML value: dates (in a mapping or a list too) as ISO text, as --set takes them.
+    return json.dumps(value, default=lambda v: v.isoformat() if isinstance(v, dt.date) else str(v))
 
 
 def sweep_digest(spec: SweepConfig, extra: tuple[str, ...] = (), context: str = "") -> str:

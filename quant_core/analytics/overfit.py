@@ -133,11 +133,17 @@ def probabilistic_sharpe_from_moments(
     return float(stats.norm.cdf(z))
 
 
+# A standard deviation this small beside the mean is rounding, not variation (np.full(10, 0.01)
+# has one of ~1.8e-18): the series is constant.
+CONSTANT_RTOL = 1e-12
+
+
 def _sharpe(returns: np.ndarray, name: str) -> float:
     std = float(np.std(returns, ddof=1))
-    if std == 0.0:
+    mean = float(np.mean(returns))
+    if np.ptp(returns) == 0.0 or std <= CONSTANT_RTOL * abs(mean):
         raise OverfitInputError(f"{name} is constant ({returns[0]}): its Sharpe ratio is undefined")
-    return float(np.mean(returns)) / std
+    return mean / std
 
 
 def probabilistic_sharpe(returns: np.ndarray, benchmark_sr: float = 0.0) -> float:

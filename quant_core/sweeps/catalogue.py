@@ -26,6 +26,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from config.keys import masked_override, masked_set
 from quant_core.errors import DataError
 from quant_core.sweeps.catalogue_wf import (
     WF_SCHEMA,
@@ -132,7 +133,9 @@ class Catalogue(WalkForwardRecords):
     ) -> None:
         """Record a sweep; run again (more trials of a search), its size and spec are updated.
 
-        ``extra``: the command line's ``--set`` values the sweep runs with.
+        ``extra``: the command line's ``--set`` values the sweep runs with. A secret's value,
+        there or in the spec's ``set``, is stored masked (:func:`config.keys.masked_override`);
+        the sweep's id, a digest, tells two values apart.
         """
         self.con.execute(
             "INSERT INTO sweeps (sweep_id, name, strategy, objective, maximize, spec, "
@@ -146,10 +149,10 @@ class Catalogue(WalkForwardRecords):
                 strategy,
                 objective,
                 maximize,
-                json.dumps(spec),
+                json.dumps(masked_set(spec)),
                 configurations,
                 at,
-                json.dumps(list(extra)),
+                json.dumps([masked_override(item) for item in extra]),
             ],
         )
 

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from config.keys import masked_set
+
 WF_SCHEMA = (
     # The stitched out-of-sample curve and its metrics; each fold's choice.
     "CREATE TABLE IF NOT EXISTS walk_forwards (wf_id VARCHAR PRIMARY KEY, name VARCHAR, "
@@ -174,7 +176,7 @@ class WalkForwardRecords:
                     header["name"],
                     header["strategy"],
                     header["objective"],
-                    json.dumps(header["spec"], default=str),
+                    json.dumps(masked_set(header["spec"]), default=str),
                     header["created_at"],
                     json.dumps(metrics, default=str, allow_nan=True),
                     pack_curve(curve),

@@ -2,8 +2,16 @@
 
 - :func:`check_extra`: the command line's ``--set`` cannot change what the sweep file decides:
   the strategy, a swept parameter, the period (a walk-forward's windows would be stretched past
-  their ends: look-ahead);
+  their ends: look-ahead). Each key is read as the config loader reads it (each part stripped
+  and lower-cased, a JSON mapping merged key by key: :mod:`config.keys`), so ``BACKTEST.END``,
+  ``backtest .end`` and ``backtest={"end": ...}`` are all ``backtest.end``;
 - :func:`check_objective`: the objective is a metric a run has (the names listed);
+- :func:`load_base`: the sweep's run config (its ``set`` and the ``--set`` values); an error
+  names the sweep file and, when it is one, the ``sweep.set`` key at fault;
+- :func:`check_configurations`: a configuration a backtest would refuse (its strategy's
+  schedule, ``strategy.rebalance``, or its portfolio policy) is named with the file;
+  :func:`check_study` does the same for an Optuna search at the corners of its space. All of
+  it before a cluster starts;
 - :func:`sweep_context`: the run config's digest and the dataset's version, part of the sweep's
   identity (``config.sweep.sweep_digest``): another config or newer data is another sweep, not a
   resumption of the old one.
@@ -11,13 +19,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from config.keys import override_paths, touches
 from config.schema import AppConfig
-from config.sweep import METRIC_NAMES, SweepConfig
+from config.sweep import METRIC_NAMES, Configuration, SweepConfig, base_overrides
+from config.sweep_checks import DECIDED
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import ConfigError
+from quant_core.portfolio.policy import PortfolioPolicy
+from quant_core.research.model_factors import load_model_factors, model_factor_names
 from quant_core.runs import config_digest
+from quant_core.strategies import build_strategy, check_schedule
+from quant_core.strategies.decide import check_policy
+
+Loader = Callable[[list[str]], AppConfig]
 
 
 def swept(spec: SweepConfig) -> set[str]:
@@ -29,15 +47,21 @@ def swept(spec: SweepConfig) -> set[str]:
 
 def check_extra(spec: SweepConfig, extra: tuple[str, ...], path: Path | str) -> None:
     """Refuse a ``--set`` that would change what the sweep file decides (module docstring)."""
-    fixed = {"strategy.name", "backtest.start", "backtest.end"}
-    fixed |= {f"strategy.params.{name}" for name in swept(spec)}
+    fixed = dict(DECIDED)
+    where = "sweep.grid" if spec.grid is not None else "sweep.search.space"
+    fixed |= {("strategy", "params", name): f"{where}.{name}" for name in swept(spec)}
     for item in extra:
-        key = item.partition("=")[0].strip()
-        if key in fixed:
-            raise ConfigError(
-                f"{path}: --set {key}: the sweep file decides it (sweep.strategy, the grid or "
-                "search, sweep.period); change the file, not the command line"
-            )
+        dotted, sep, raw = item.partition("=")
+        if not sep:  # not key=value: the config loader refuses it
+            continue
+        given = f"--set {dotted.strip()}"
+        for keys in override_paths(dotted, raw, f"{path}: {given}"):
+            for key, owner in fixed.items():
+                if touches(keys, key):
+                    raise ConfigError(
+                        f"{path}: {given}: it sets {'.'.join(keys)}, which the sweep file "
+                        f"decides ({owner}); change the file, not the command line"
+                    )
 
 
 def check_objective(spec: SweepConfig, path: Path | str) -> None:
@@ -49,13 +73,133 @@ def check_objective(spec: SweepConfig, path: Path | str) -> None:
         )
 
 
-def sweep_context(base: AppConfig) -> str:
-    """Return the run config's digest (its strategy params apart) and the dataset's version."""
+def load_base(
+    spec: SweepConfig, load: Loader, extra: tuple[str, ...], path: Path | str
+) -> AppConfig:
+    """Return the sweep's run config: its strategy, ``set`` and period, then ``extra``.
+
+    Raises
+    ------
+    ConfigError
+        It does not validate: the message names the sweep file and, when one item of
+        ``sweep.set`` alone is at fault, that key (the loader's own text follows; a secret or
+        an unknown key's value is never shown in it).
+    """
+    try:
+        return load([*base_overrides(spec), *extra])
+    except ConfigError as exc:
+        raise ConfigError(_blame(spec, load, extra, path, exc)) from None
+
+
+def _blame(
+    spec: SweepConfig, load: Loader, extra: tuple[str, ...], path: Path | str, exc: ConfigError
+) -> str:
+    # Which of sweep.set's items the run config refuses: each alone over the rest of it.
+    every = base_overrides(spec)  # strategy.name, the set's items in order, the period
+    items = dict(zip(spec.set, every[1 : 1 + len(spec.set)], strict=True))
+    rest = [every[0], *every[1 + len(spec.set) :]]
+    try:
+        load([*rest, *extra])
+    except ConfigError as own:  # not the sweep's set: the config files, QC__ variables, --set
+        return f"{path}: the run config (config files, QC__ variables, --set): {own}"
+    for key, item in items.items():
+        try:
+            load([*rest, item, *extra])
+        except ConfigError as one:
+            text = str(one).replace(f"(from --set {item.partition('=')[0]})", f"(from {path})")
+            return f"{path}: sweep.set.{key}: {text}"
+    return f"{path}: sweep.set: {exc}"
+
+
+def check_runnable(
+    cfg: AppConfig, params: dict[str, Any] | None = None, loaded: set[str] | None = None
+) -> None:
+    """Refuse a run config a backtest would refuse: its strategy, schedule or policy.
+
+    ``params``: the strategy's params to check instead of the config's (an Optuna trial's).
+    Stored models the params name as factors are loaded first, as a run does, but those in
+    ``loaded`` (which gets the names loaded) once only.
+    """
+    params = cfg.strategy.params if params is None else params
+    if loaded is None or not set(model_factor_names(params)) <= loaded:
+        (loaded if loaded is not None else set()).update(
+            load_model_factors(params, cfg.paths.data_dir)
+        )
+    strategy = build_strategy(cfg.strategy.name, params)
+    check_schedule(strategy, cfg.strategy.rebalance)
+    check_policy(strategy, PortfolioPolicy.from_config(cfg))
+
+
+def check_configurations(
+    base: AppConfig, configurations: list[Configuration], path: Path | str
+) -> None:
+    """Refuse the first configuration a backtest would refuse, naming the file and it.
+
+    A configuration's run config is the sweep's (``base``) with its params over the strategy's
+    (the loader merges ``strategy.params.<name>`` into them), so it is checked as that.
+    """
+    loaded: set[str] = set()
+    for config in configurations:
+        try:
+            check_runnable(base, {**base.strategy.params, **config.params}, loaded)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: configuration {config.key}: {exc}") from None
+
+
+def load_configuration(load: Loader, overrides: list[str], path: Path | str, key: str) -> AppConfig:
+    """Return configuration ``key``'s run config; an error names the sweep file and ``key``."""
+    try:
+        return load(overrides)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: configuration {key}: {exc}") from None
+
+
+def check_study(spec: SweepConfig, base: AppConfig, path: Path | str) -> None:
+    """Refuse an Optuna search a trial's backtest would refuse, at the corners of its space.
+
+    Each trial's params go over the run config's (as :func:`optuna_search.run_study` merges
+    them): the strategy is built at every range's low end, then at every one's high end (a
+    list's first value), with the schedule and policy checked.
+    """
+    if spec.search is None:
+        return
+    corners: list[dict[str, Any]] = [{}, {}]
+    for name, dim in spec.search.space.items():
+        ends = (dim[0], dim[-1]) if isinstance(dim, list) else (dim.whole or dim.real or (0, 0))
+        corners[0][name], corners[1][name] = ends
+    for corner in corners:
+        try:
+            check_runnable(base, {**base.strategy.params, **corner})
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: sweep.search.space at {corner}: {exc}") from None
+
+
+def sweep_context(base: AppConfig, spec: SweepConfig) -> str:
+    """Return the run config's digest and the dataset's version.
+
+    The strategy's params the sweep varies are left out (the sweep's own, in its spec); every
+    other param of the run config (``base.yaml``, a ``QC__STRATEGY__PARAMS__`` variable, a
+    ``--set``) decides each result, so it stays in.
+    """
     config = base.sanitized()
-    config.get("strategy", {}).pop("params", None)  # the sweep's own, in its spec
+    params = config.get("strategy", {}).get("params")
+    if isinstance(params, dict):
+        for name in swept(spec):
+            params.pop(name, None)
     warehouse = Warehouse(base.paths.data_dir / "warehouse")
     version = warehouse.version(base.data.dataset) if warehouse.exists(base.data.dataset) else -1
     return f"{config_digest(config)}:{base.data.dataset}:{version}"
 
 
-__all__ = ["METRIC_NAMES", "check_extra", "check_objective", "sweep_context", "swept"]
+__all__ = [
+    "METRIC_NAMES",
+    "check_configurations",
+    "check_extra",
+    "check_objective",
+    "check_runnable",
+    "check_study",
+    "load_base",
+    "load_configuration",
+    "sweep_context",
+    "swept",
+]

@@ -14,7 +14,9 @@ whose equity reached zero, is left out: it carries no return to rank):
   each half needs 2 sessions per block at least).
 
 ``best`` is the key of the best configuration by the sweep's objective. Both are None with fewer
-than two configurations that moved.
+than two configurations that moved. The PBO is the sweep's, over the configurations that moved:
+a best one that never moved (e.g. no trade, "best" by drawdown) leaves only its deflated Sharpe
+None, having no return to deflate.
 """
 
 from __future__ import annotations
@@ -43,16 +45,18 @@ def overfitting(curves: pd.DataFrame, best: str) -> dict[str, Any]:
         c for c in returns.columns if np.isfinite(returns[c]).all() and returns[c].std() > 0
     ]
     moving = returns[keep]
-    if moving.shape[1] < 2 or best not in moving.columns or len(moving) < 8:
+    if moving.shape[1] < 2 or len(moving) < 8:
         return empty
     matrix = moving.to_numpy(dtype=float)
     trial_sharpes = matrix.mean(axis=0) / matrix.std(axis=0, ddof=1)
     n_eff = effective_trials(matrix)
-    dsr = deflated_sharpe(moving[best].to_numpy(dtype=float), trial_sharpes, trials=n_eff)
+    dsr = None
+    if best in moving.columns:
+        dsr = deflated_sharpe(moving[best].to_numpy(dtype=float), trial_sharpes, trials=n_eff).dsr
     partitions = min(PARTITIONS, (len(moving) // 4) // 2 * 2)
     result = pbo(matrix, partitions=max(partitions, 2))
     return {
-        "deflated_sharpe": float(dsr.dsr),
+        "deflated_sharpe": None if dsr is None else float(dsr),
         "pbo": float(result.pbo),
         "trials": float(moving.shape[1]),
         "effective_trials": float(n_eff),

@@ -28,17 +28,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from config.schema import AppConfig
-from config.sweep import (
-    Configuration,
-    SweepConfig,
-    base_overrides,
-    configurations,
-    sweep_digest,
-)
+from config.sweep import Configuration, SweepConfig, configurations, sweep_digest
 from quant_core.analytics.overfit import OverfitInputError
 from quant_core.atomic import atomic_write_json
 from quant_core.sweeps.catalogue import Catalogue, Result, objective_of
-from quant_core.sweeps.checks import check_extra, check_objective, sweep_context
+from quant_core.sweeps.checks import (
+    check_configurations,
+    check_extra,
+    check_objective,
+    check_study,
+    load_base,
+    load_configuration,
+    sweep_context,
+)
 from quant_core.sweeps.optuna_search import StudyTask, finished_trials, run_study, study_path
 from quant_core.sweeps.overfitting import overfitting
 from quant_core.sweeps.tasks import Task, run_batch
@@ -180,16 +182,21 @@ def run_sweep(
     ``load`` turns a configuration's overrides into its run config (``config.load_config``,
     with the command line's ``--set`` in ``extra``, which also names the sweep: the same file
     with other ``--set`` values is another sweep). ``on_batch(client, results)`` is called after
-    each batch is recorded.
+    each batch is recorded. Whatever a backtest would refuse (a run config that does not
+    validate, a strategy's schedule or policy) is refused here first, naming the sweep file and
+    the configuration, before anything is recorded or a cluster starts.
     """
     check_extra(spec, extra, path)
     check_objective(spec, path)
     optuna = spec.search is not None and spec.search.method == "optuna"
     todo_all = [] if optuna else configurations(spec, path)
     total = spec.search.trials if optuna and spec.search is not None else len(todo_all)
-    base = load([*base_overrides(spec), *extra])
+    base = load_base(spec, load, extra, path)
+    if optuna:
+        check_study(spec, base, path)
+    check_configurations(base, todo_all, path)
     target = base.paths.data_dir / CATALOGUE
-    sweep_id = sweep_digest(spec, extra, sweep_context(base))[:16]
+    sweep_id = sweep_digest(spec, extra, sweep_context(base, spec))[:16]
     catalogue = Catalogue(target)
     started = time.perf_counter()
     try:
@@ -215,7 +222,7 @@ def run_sweep(
             payloads = _studies(spec, base, sweep_id, total, tried, workers)
             function: Callable[[Any], list[Result]] = run_study
         else:
-            tasks = [_task(c, load, extra) for c in todo_all if c.key not in done]
+            tasks = [_task(c, load, extra, path) for c in todo_all if c.key not in done]
             count = workers or os.cpu_count() or 1
             payloads = split(tasks, batch_size(spec, len(tasks), count), count, spec.batch == 0)
             function = run_batch
@@ -286,9 +293,13 @@ def _studies(
 
 
 def _task(
-    config: Configuration, load: Callable[[list[str]], AppConfig], extra: tuple[str, ...]
+    config: Configuration,
+    load: Callable[[list[str]], AppConfig],
+    extra: tuple[str, ...],
+    path: Path | str,
 ) -> Task:
-    return Task(config.key, config.params, load([*config.overrides, *extra]))
+    cfg = load_configuration(load, [*config.overrides, *extra], path, config.key)
+    return Task(config.key, config.params, cfg)
 
 
 def _drive(

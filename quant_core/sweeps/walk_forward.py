@@ -39,19 +39,20 @@ import numpy as np
 import pandas as pd
 
 from config.schema import AppConfig
-from config.sweep import (
-    Configuration,
-    SweepConfig,
-    base_overrides,
-    configurations,
-    sweep_digest,
-)
+from config.sweep import Configuration, SweepConfig, configurations, sweep_digest
 from quant_core.backtest import metrics as m
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import ConfigError, DataError
 from quant_core.research.splits import walk_forward
 from quant_core.sweeps.catalogue import Catalogue, Result, objective_of
-from quant_core.sweeps.checks import check_extra, check_objective, sweep_context
+from quant_core.sweeps.checks import (
+    check_configurations,
+    check_extra,
+    check_objective,
+    load_base,
+    load_configuration,
+    sweep_context,
+)
 from quant_core.sweeps.runner import CATALOGUE, batch_size, cluster
 from quant_core.sweeps.tasks import Task, run_batch
 
@@ -168,11 +169,12 @@ def run_walk_forward(
     check_extra(spec, extra, path)
     check_objective(spec, path)
     every = configurations(spec, path)
-    first = load([*base_overrides(spec), *extra])
+    first = load_base(spec, load, extra, path)
+    check_configurations(first, every, path)  # what a backtest refuses: before any cluster
     warehouse = Warehouse(first.paths.data_dir / "warehouse")
     dates = pd.DatetimeIndex(warehouse.panel(first.data.dataset, "close").index)
     folds = windows(dates, spec)
-    context = sweep_context(first)
+    context = sweep_context(first, spec)
     if spec.search is not None:  # a fold chooses among every trial: more trials, another id
         context += f":trials={spec.search.trials}"  # (a sweep's id leaves them out: it resumes)
     wf_id = "wf-" + sweep_digest(spec, extra, context)[:16]
@@ -196,7 +198,10 @@ def run_walk_forward(
                 progress(now)
 
         def task(config: Configuration, start: dt.date, end: dt.date) -> Task:
-            return Task(config.key, config.params, load([*_windowed(config, start, end), *extra]))
+            overrides = [*_windowed(config, start, end), *extra]
+            return Task(
+                config.key, config.params, load_configuration(load, overrides, path, config.key)
+            )
 
         todo = [w for w in folds if w.fold not in finished]
         if todo:

@@ -154,7 +154,7 @@ def _sweep_id(spec: Any, load: Any) -> str:
     from config.sweep import base_overrides, sweep_digest
     from quant_core.sweeps.checks import sweep_context
 
-    return sweep_digest(spec, (), sweep_context(load(list(base_overrides(spec)))))[:16]
+    return sweep_digest(spec, (), sweep_context(load(list(base_overrides(spec))), spec))[:16]
 
 
 def test_an_unknown_parameter_is_named_and_nothing_runs(tmp_path: Path, data_dir: Path) -> None:

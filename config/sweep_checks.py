@@ -1,0 +1,165 @@
+"""What a sweep file is checked for once its shape validates (:func:`config.sweep.load_sweep`).
+
+- the strategy and every swept parameter exist (an unknown one is named with the valid ones);
+- ``set`` cannot decide what the sweep decides: the strategy (``sweep.strategy``) and the period
+  (``sweep.period``). Its keys are read as the config loader reads them (each part stripped and
+  lower-cased, a mapping merged key by key: :mod:`config.keys`), so ``Strategy.Name`` or
+  ``{backtest: {end: ...}}`` are what they are; a ``strategy.params`` key names a parameter of
+  the strategy;
+- a boolean is no value of a parameter that is not one (YAML's ``true`` would pass as 1);
+- a search's ranges fit their parameters: a whole-number parameter needs ``int: [lo, hi]``, a
+  range is for numbers only, and the strategy builds at both corners of the space (every range
+  at its low end, then every one at its high end).
+
+:func:`same_values` names two values of a parameter that are one (``20`` and ``20.0``):
+:func:`config.sweep.configurations` refuses them rather than run the same backtest twice and
+count it as two trials.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
+
+from pydantic.fields import FieldInfo
+
+from config.keys import KeyPath, override_paths, touches
+from quant_core.errors import ConfigError
+from quant_core.strategies import STRATEGIES, build_strategy
+
+if TYPE_CHECKING:
+    from config.sweep import SweepConfig
+
+__all__ = ["check_spec", "same_values"]
+
+# What the sweep decides itself, and the field of the sweep file that decides it.
+DECIDED: dict[KeyPath, str] = {
+    ("strategy", "name"): "sweep.strategy",
+    ("backtest", "start"): "sweep.period",
+    ("backtest", "end"): "sweep.period",
+}
+
+
+def check_spec(path: Path | str, spec: SweepConfig) -> None:
+    """Refuse a sweep file whose names, ``set`` or values are wrong (module docstring)."""
+    if spec.strategy not in STRATEGIES.items:
+        known = ", ".join(sorted(STRATEGIES.items))
+        raise ConfigError(f"{path}: sweep.strategy: unknown strategy {spec.strategy!r} ({known})")
+    fields = STRATEGIES.items[spec.strategy].Params.model_fields
+    where = "grid" if spec.grid is not None else "search.space"
+    swept = spec.grid or (spec.search.space if spec.search else {})
+    for name in swept:
+        _known(path, spec, fields, f"sweep.{where}.{name}", name)
+    _check_set(path, spec, fields)
+    for name, dim in swept.items():
+        if isinstance(dim, list):
+            _no_bool(path, spec, fields[name], f"sweep.{where}.{name}", name, dim)
+    _check_ranges(path, spec, fields)
+
+
+def same_values(
+    path: Path | str, spec: SweepConfig, first: dict[str, Any], second: dict[str, Any]
+) -> ConfigError:
+    """Return the error for two configurations whose parameters validate alike."""
+    where = "grid" if spec.grid is not None else "search.space"
+    names = [n for n in first if _text(first[n]) != _text(second.get(n))] or list(first)
+    name = names[0]
+    return ConfigError(
+        f"{path}: sweep.{where}.{name}: {first[name]!r} and {second[name]!r} are the same "
+        f"{name} for {spec.strategy} (the same backtest twice, counted as two trials): "
+        "give each value once"
+    )
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _known(
+    path: Path | str, spec: SweepConfig, fields: dict[str, FieldInfo], where: str, name: str
+) -> None:
+    if name not in fields:
+        raise ConfigError(
+            f"{path}: {where}: {spec.strategy} has no parameter {name!r}; "
+            f"its parameters: {', '.join(fields)}"
+        )
+
+
+def _check_set(path: Path | str, spec: SweepConfig, fields: dict[str, FieldInfo]) -> None:
+    for key, value in spec.set.items():
+        where = f"sweep.set.{key}"
+        for keys in override_paths(str(key), value, f"{path}: {where}"):
+            dotted = ".".join(keys)
+            for fixed, owner in DECIDED.items():
+                if touches(keys, fixed):
+                    raise ConfigError(
+                        f"{path}: {where}: it sets {dotted}, which the sweep decides itself "
+                        f"({owner}); it cannot be set"
+                    )
+            if keys[:2] == ("strategy", "params") and len(keys) > 2:
+                _known(path, spec, fields, where, keys[2])
+
+
+def _kinds(field: FieldInfo) -> set[Any]:
+    annotation = field.annotation
+    if get_origin(annotation) in (Union, types.UnionType):
+        return {a for a in get_args(annotation) if a is not type(None)}
+    return {get_origin(annotation) or annotation}
+
+
+def _no_bool(
+    path: Path | str,
+    spec: SweepConfig,
+    field: FieldInfo,
+    where: str,
+    name: str,
+    values: list[Any],
+) -> None:
+    if bool in _kinds(field):
+        return
+    for value in values:
+        if isinstance(value, bool):
+            raise ConfigError(
+                f"{path}: {where}: {_text(value)} is a boolean, and {spec.strategy}'s {name} "
+                f"is not one ({_shown(field)}); give its values as numbers or text"
+            )
+
+
+def _shown(field: FieldInfo) -> str:
+    return " | ".join(getattr(k, "__name__", str(k)) for k in _kinds(field))
+
+
+def _check_ranges(path: Path | str, spec: SweepConfig, fields: dict[str, FieldInfo]) -> None:
+    if spec.search is None:
+        return
+    low: dict[str, Any] = {}
+    high: dict[str, Any] = {}
+    for name, dim in spec.search.space.items():
+        if isinstance(dim, list):
+            continue
+        where = f"sweep.search.space.{name}"
+        kinds = _kinds(fields[name])
+        if bool in kinds or not kinds & {int, float}:
+            raise ConfigError(
+                f"{path}: {where}: {spec.strategy}'s {name} is no number ({_shown(fields[name])})"
+                "; a range is for numbers: give a list of its values"
+            )
+        if dim.real is not None and float not in kinds:
+            lo, hi = dim.real
+            raise ConfigError(
+                f"{path}: {where}: float: [{lo}, {hi}] draws fractions, and {spec.strategy}'s "
+                f"{name} takes whole numbers: give int: [lo, hi]"
+            )
+        low[name], high[name] = dim.whole or dim.real or (0, 0)
+    for corner in (low, high):
+        if not corner:
+            continue
+        try:
+            build_strategy(spec.strategy, dict(corner))
+        except ConfigError as exc:
+            names = ", ".join(corner)
+            raise ConfigError(
+                f"{path}: sweep.search.space ({names}) at {_text(corner)}: {exc}"
+            ) from None
