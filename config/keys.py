@@ -18,7 +18,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, TypeAlias
 
-from config.redact import MASK, is_secret_path, redact
+from config.redact import MASK, is_secret_path, remembered
 from quant_core.errors import ConfigError
 
 __all__ = [
@@ -76,7 +76,9 @@ def is_secret_override(dotted: str, value: Any) -> bool:
         return True
     if any(is_secret_path(p) or any(touches(p, s) for s in SECRET_PATHS) for p in paths):
         return True
-    return isinstance(value, str) and redact(value) != value
+    # A text the loader remembered as a secret, whole: a value that merely contains one (a
+    # number sharing four digits with an account) is not masked, or a re-run would get the mask.
+    return isinstance(value, str) and value.strip() in remembered()
 
 
 def masked_override(item: str) -> str:

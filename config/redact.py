@@ -99,6 +99,12 @@ def remember_layer(layer: Any, path: tuple[str, ...] = (), everything: bool = Fa
             remember_layer(child, path)
 
 
+def remembered() -> frozenset[str]:
+    """Return the texts remembered as secrets (:func:`remember`)."""
+    with _lock:
+        return frozenset(_known)
+
+
 def redact(text: str) -> str:
     """Return ``text`` with every remembered secret replaced by ``***``."""
     if not _known:

@@ -7,9 +7,10 @@
   ``{backtest: {end: ...}}`` are what they are; a ``strategy.params`` key names a parameter of
   the strategy;
 - a boolean is no value of a parameter that is not one (YAML's ``true`` would pass as 1);
-- a search's ranges fit their parameters: a whole-number parameter needs ``int: [lo, hi]``, a
-  range is for numbers only, and the strategy builds at both corners of the space (every range
-  at its low end, then every one at its high end).
+- a search's ranges fit their parameters: a whole-number parameter needs ``int: [lo, hi]``, and
+  a range is for numbers only. The strategy is built at the corners of the space later, over the
+  run config's own params (:func:`quant_core.sweeps.checks.check_study`): ``set``, ``base.yaml``
+  or a ``QC__`` variable may give a parameter the space's values need (``sma_cross``'s ``slow``).
 
 :func:`same_values` names two values of a parameter that are one (``20`` and ``20.0``):
 :func:`config.sweep.configurations` refuses them rather than run the same backtest twice and
@@ -27,7 +28,7 @@ from pydantic.fields import FieldInfo
 
 from config.keys import KeyPath, override_paths, touches
 from quant_core.errors import ConfigError
-from quant_core.strategies import STRATEGIES, build_strategy
+from quant_core.strategies import STRATEGIES
 
 if TYPE_CHECKING:
     from config.sweep import SweepConfig
@@ -88,6 +89,8 @@ def _known(
 
 
 def _check_set(path: Path | str, spec: SweepConfig, fields: dict[str, FieldInfo]) -> None:
+    kind = "grid" if spec.grid is not None else "search.space"
+    swept = set(spec.grid or (spec.search.space if spec.search else {}))
     for key, value in spec.set.items():
         where = f"sweep.set.{key}"
         for keys in override_paths(str(key), value, f"{path}: {where}"):
@@ -100,6 +103,11 @@ def _check_set(path: Path | str, spec: SweepConfig, fields: dict[str, FieldInfo]
                     )
             if keys[:2] == ("strategy", "params") and len(keys) > 2:
                 _known(path, spec, fields, where, keys[2])
+                if keys[2] in swept:  # a mapping would merge into every configuration's
+                    raise ConfigError(
+                        f"{path}: {where}: it sets {dotted}, which the sweep varies "
+                        f"(sweep.{kind}.{keys[2]}); it cannot be set"
+                    )
 
 
 def _kinds(field: FieldInfo) -> set[Any]:
@@ -134,8 +142,6 @@ def _shown(field: FieldInfo) -> str:
 def _check_ranges(path: Path | str, spec: SweepConfig, fields: dict[str, FieldInfo]) -> None:
     if spec.search is None:
         return
-    low: dict[str, Any] = {}
-    high: dict[str, Any] = {}
     for name, dim in spec.search.space.items():
         if isinstance(dim, list):
             continue
@@ -152,14 +158,3 @@ def _check_ranges(path: Path | str, spec: SweepConfig, fields: dict[str, FieldIn
                 f"{path}: {where}: float: [{lo}, {hi}] draws fractions, and {spec.strategy}'s "
                 f"{name} takes whole numbers: give int: [lo, hi]"
             )
-        low[name], high[name] = dim.whole or dim.real or (0, 0)
-    for corner in (low, high):
-        if not corner:
-            continue
-        try:
-            build_strategy(spec.strategy, dict(corner))
-        except ConfigError as exc:
-            names = ", ".join(corner)
-            raise ConfigError(
-                f"{path}: sweep.search.space ({names}) at {_text(corner)}: {exc}"
-            ) from None

@@ -138,10 +138,17 @@ def probabilistic_sharpe_from_moments(
 CONSTANT_RTOL = 1e-12
 
 
+def is_constant(returns: np.ndarray) -> bool:
+    """Return whether ``returns`` do not vary: all equal, or a std that is rounding (above)."""
+    values = np.asarray(returns, dtype=float)
+    std = float(np.std(values, ddof=1)) if values.size > 1 else 0.0
+    return bool(np.ptp(values) == 0.0 or std <= CONSTANT_RTOL * abs(float(np.mean(values))))
+
+
 def _sharpe(returns: np.ndarray, name: str) -> float:
     std = float(np.std(returns, ddof=1))
     mean = float(np.mean(returns))
-    if np.ptp(returns) == 0.0 or std <= CONSTANT_RTOL * abs(mean):
+    if is_constant(returns):
         raise OverfitInputError(f"{name} is constant ({returns[0]}): its Sharpe ratio is undefined")
     return mean / std
 

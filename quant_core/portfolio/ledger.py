@@ -71,6 +71,8 @@ def row_sums(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
     its values only. Blocks of at most ``ROW_SUM_BLOCK`` values bound the memory (a 30-year,
     10,000-symbol benchmark). A 2-D ``vector`` (``n x k``) gives ``rows x k``, column by column.
     """
+    if matrix.ndim != 2 or vector.ndim not in (1, 2) or matrix.shape[1] != vector.shape[0]:
+        raise ValueError(f"row_sums: shapes {matrix.shape} and {vector.shape} do not align")
     if vector.ndim == 2:
         columns = [row_sums(matrix, vector[:, k]) for k in range(vector.shape[1])]
         return np.stack(columns, axis=1) if columns else np.zeros((matrix.shape[0], 0))

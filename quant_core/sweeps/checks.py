@@ -159,7 +159,7 @@ def check_study(spec: SweepConfig, base: AppConfig, path: Path | str) -> None:
 
     Each trial's params go over the run config's (as :func:`optuna_search.run_study` merges
     them): the strategy is built at every range's low end, then at every one's high end (a
-    list's first value), with the schedule and policy checked.
+    list's first and last values), with the schedule and policy checked.
     """
     if spec.search is None:
         return
@@ -186,6 +186,8 @@ def sweep_context(base: AppConfig, spec: SweepConfig) -> str:
     if isinstance(params, dict):
         for name in swept(spec):
             params.pop(name, None)
+        if not params:  # all swept: the digest is the one before unswept params counted
+            config["strategy"].pop("params")
     warehouse = Warehouse(base.paths.data_dir / "warehouse")
     version = warehouse.version(base.data.dataset) if warehouse.exists(base.data.dataset) else -1
     return f"{config_digest(config)}:{base.data.dataset}:{version}"

@@ -20,6 +20,7 @@ from typing import Any
 
 from config.schema import AppConfig
 from config.sweep import Range, SweepConfig
+from quant_core.errors import ConfigError
 from quant_core.sweeps.catalogue import Result, objective_of
 from quant_core.sweeps.tasks import Task, run_batch
 
@@ -87,7 +88,10 @@ def run_study(task: StudyTask) -> list[Result]:
 
     budget = optuna.study.MaxTrialsCallback(task.total, states=None)
     if _count(study) < task.total:
-        study.optimize(objective, n_trials=task.trials, callbacks=[budget])
+        # A trial whose params the strategy refuses (fast 90, slow 60: each range fits, the
+        # pair does not) is recorded as failed and the study goes on; the corners of the
+        # space were checked before the cluster started (checks.check_study).
+        study.optimize(objective, n_trials=task.trials, callbacks=[budget], catch=(ConfigError,))
     return results
 
 

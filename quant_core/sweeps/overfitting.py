@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quant_core.analytics.overfit import deflated_sharpe, effective_trials, pbo
+from quant_core.analytics.overfit import deflated_sharpe, effective_trials, is_constant, pbo
 
 PARTITIONS = 16
 
@@ -42,7 +42,9 @@ def overfitting(curves: pd.DataFrame, best: str) -> dict[str, Any]:
     common = curves.dropna()
     returns = common.pct_change().iloc[1:]
     keep = [  # a curve that never moved, or reached zero, has no return to rank
-        c for c in returns.columns if np.isfinite(returns[c]).all() and returns[c].std() > 0
+        c
+        for c in returns.columns
+        if np.isfinite(returns[c]).all() and not is_constant(returns[c].to_numpy(dtype=float))
     ]
     moving = returns[keep]
     if moving.shape[1] < 2 or len(moving) < 8:

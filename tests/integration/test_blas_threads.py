@@ -5,7 +5,9 @@ worker gets one thread (Dask's nanny sets ``OPENBLAS_NUM_THREADS=1``). A threade
 product sums in another order than a single-threaded one, so the curves were once marked to
 other last bits: the sweep's metrics of a configuration differed from ``run_backtest.py``'s
 (measured: the equal-weight benchmark of a 500 x 5,000 panel, 3 rows of 4,900). The marks are
-summed by numpy's own loops now; this runs the same backtests under one and two BLAS threads in
+summed by numpy's own loops now (the construction optimisers still factorise through LAPACK:
+the README's Scale plan says what else may differ); this runs the same backtests under one and
+two BLAS threads in
 fresh processes (a synthetic 2,000 x 1,300 panel, whose threaded products differ in a few rows,
 and a book on the bundled data) and asks for every bit of the curves and every metric to agree.
 """

@@ -308,7 +308,8 @@ def run_overrides(
     Raises
     ------
     ConfigError
-        The spec does not validate, or has no configuration ``key`` (both named).
+        The spec does not validate, or has no configuration ``key`` (both named), or it ran
+        with a secret, which the catalogue keeps masked (its key named, never its value).
     """
     try:
         spec = SweepConfig.model_validate(json.loads(spec_json))
@@ -318,6 +319,12 @@ def run_overrides(
     if match is None:
         raise ConfigError(f"sweep {name!r}: no configuration {key} in its spec")
     kept = [item for item in extra if not _sets_data_dir(item)]
+    masked = [o.partition("=")[0] for o in (*match.overrides, *kept) if o.endswith(f"={MASK}")]
+    if masked:  # a secret the sweep ran with is stored masked: the run would get the mask
+        raise ConfigError(
+            f"sweep {name!r} ran with a secret ({', '.join(masked)}), stored masked: run it from "
+            "the command line with the secret given again"
+        )
     return [*match.overrides, *kept, f"paths.data_dir={data_dir}"]
 
 

@@ -59,3 +59,10 @@ def test_empty_shapes() -> None:
     assert row_sums(np.zeros((0, 4)), np.ones(4)).shape == (0,)
     assert (row_sums(np.zeros((3, 0)), np.ones(0)) == 0).all()
     assert row_sums(np.ones((3, 4)), np.ones((4, 0))).shape == (3, 0)
+
+
+def test_row_sums_refuses_shapes_that_do_not_align() -> None:
+    with pytest.raises(ValueError, match="do not align"):
+        row_sums(np.ones((2, 1)), np.ones(3))
+    with pytest.raises(ValueError, match="do not align"):
+        row_sums(np.ones(3), np.ones(3))
