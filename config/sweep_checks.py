@@ -33,7 +33,7 @@ from quant_core.strategies import STRATEGIES
 if TYPE_CHECKING:
     from config.sweep import SweepConfig
 
-__all__ = ["check_spec", "same_values"]
+__all__ = ["DECIDED", "check_spec", "decided", "same_values"]
 
 # What the sweep decides itself, and the field of the sweep file that decides it.
 DECIDED: dict[KeyPath, str] = {
@@ -41,6 +41,13 @@ DECIDED: dict[KeyPath, str] = {
     ("backtest", "start"): "sweep.period",
     ("backtest", "end"): "sweep.period",
 }
+
+
+def decided(spec: SweepConfig) -> dict[KeyPath, str]:
+    """Return what the sweep decides itself (key path -> the field of the file that does)."""
+    where = "sweep.grid" if spec.grid is not None else "sweep.search.space"
+    names = spec.grid or (spec.search.space if spec.search else {})
+    return DECIDED | {("strategy", "params", name): f"{where}.{name}" for name in names}
 
 
 def check_spec(path: Path | str, spec: SweepConfig) -> None:
@@ -89,8 +96,7 @@ def _known(
 
 
 def _check_set(path: Path | str, spec: SweepConfig, fields: dict[str, FieldInfo]) -> None:
-    kind = "grid" if spec.grid is not None else "search.space"
-    swept = set(spec.grid or (spec.search.space if spec.search else {}))
+    owners = decided(spec)
     for key, value in spec.set.items():
         where = f"sweep.set.{key}"
         for keys in override_paths(str(key), value, f"{path}: {where}"):
@@ -103,10 +109,10 @@ def _check_set(path: Path | str, spec: SweepConfig, fields: dict[str, FieldInfo]
                     )
             if keys[:2] == ("strategy", "params") and len(keys) > 2:
                 _known(path, spec, fields, where, keys[2])
-                if keys[2] in swept:  # a mapping would merge into every configuration's
+                if (varied := owners.get(keys[:3])) is not None:  # a mapping would merge in
                     raise ConfigError(
                         f"{path}: {where}: it sets {dotted}, which the sweep varies "
-                        f"(sweep.{kind}.{keys[2]}); it cannot be set"
+                        f"({varied}); it cannot be set"
                     )
 
 

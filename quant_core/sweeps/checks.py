@@ -26,7 +26,7 @@ from typing import Any
 from config.keys import override_paths, touches
 from config.schema import AppConfig
 from config.sweep import METRIC_NAMES, Configuration, SweepConfig, base_overrides
-from config.sweep_checks import DECIDED
+from config.sweep_checks import decided
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import ConfigError
 from quant_core.portfolio.policy import PortfolioPolicy
@@ -47,9 +47,7 @@ def swept(spec: SweepConfig) -> set[str]:
 
 def check_extra(spec: SweepConfig, extra: tuple[str, ...], path: Path | str) -> None:
     """Refuse a ``--set`` that would change what the sweep file decides (module docstring)."""
-    fixed = dict(DECIDED)
-    where = "sweep.grid" if spec.grid is not None else "sweep.search.space"
-    fixed |= {("strategy", "params", name): f"{where}.{name}" for name in swept(spec)}
+    fixed = decided(spec)
     for item in extra:
         dotted, sep, raw = item.partition("=")
         if not sep:  # not key=value: the config loader refuses it
@@ -121,10 +119,9 @@ def check_runnable(
     ``loaded`` (which gets the names loaded) once only.
     """
     params = cfg.strategy.params if params is None else params
-    if loaded is None or not set(model_factor_names(params)) <= loaded:
-        (loaded if loaded is not None else set()).update(
-            load_model_factors(params, cfg.paths.data_dir)
-        )
+    loaded = set() if loaded is None else loaded
+    if not set(model_factor_names(params)) <= loaded:
+        loaded.update(load_model_factors(params, cfg.paths.data_dir))
     strategy = build_strategy(cfg.strategy.name, params)
     check_schedule(strategy, cfg.strategy.rebalance)
     check_policy(strategy, PortfolioPolicy.from_config(cfg))
