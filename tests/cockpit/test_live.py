@@ -228,6 +228,22 @@ def test_cancel_writes_the_command_and_shows_it_pending(live: AppTest, data_dir:
     )
 
 
+def test_a_second_click_at_once_queues_nothing_more(live: AppTest, data_dir: Path) -> None:
+    # One click, one command: a double click (or Streamlit running the callback twice) within
+    # cmds.REPEAT_S is said, never queued; another command's button still sends at once.
+    live.button(key="btn_cancel").click().run()
+    live.button(key="btn_cancel").click().run()
+    waiting = queued(data_dir / "live")
+    assert [c["command"] for c in waiting] == ["CANCEL"]
+    notes = _texts(live, "info")
+    assert f"CANCEL id={waiting[0]['id']} was queued" in notes
+    assert "not queued again (one click, one command" in notes
+    live.button(key="btn_stop").click().run()
+    live.button(key="stop_confirm").click().run()
+    assert [c["command"] for c in queued(data_dir / "live")] == ["CANCEL", "STOP"]
+    assert "not queued again" not in _texts(live, "info")  # a command sent clears the note
+
+
 @pytest.mark.parametrize(
     ("button", "confirm", "abort", "kind"),
     [

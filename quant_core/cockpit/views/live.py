@@ -34,6 +34,7 @@ from quant_core.live.files import CommandKind, send_command
 SIGNATURE = "_live_signature"
 SENT = "live_sent"
 SEND_ERROR = "live_send_error"
+REPEAT = "live_repeat"
 
 st.title("Live Dashboard")
 
@@ -65,7 +66,13 @@ def _follow(current: board.Status) -> None:
 
 
 def _send(kind: str, sleeve: str | None = None) -> None:
-    # Queued as a file of its own: it never waits for, nor replaces, an earlier command.
+    # Queued as a file of its own: it never waits for, nor replaces, an earlier command. The
+    # same command again within cmds.REPEAT_S is the same click: it is said, never queued twice.
+    previous = cmds.repeat_of(st.session_state.get(SENT, []), str(kind), sleeve, _now())
+    if previous is not None:
+        st.session_state[REPEAT] = cmds.repeat_text(previous, _now())
+        return
+    st.session_state.pop(REPEAT, None)
     try:
         command = send_command(live_dir, kind, source="cockpit", sleeve=sleeve)
     except OperationalError as exc:
@@ -181,6 +188,8 @@ if cmds.show_resume(outer):
         st.caption(fmt.md(notes[CommandKind.RESUME]))
 if st.session_state.get(SEND_ERROR):
     _show(board.Message("error", st.session_state[SEND_ERROR]))
+if st.session_state.get(REPEAT):
+    _show(board.Message("info", st.session_state[REPEAT]))
 live_sleeves.render(live_dir, every, _send, notes[CommandKind.HALT])  # a book's sleeves only
 
 

@@ -551,6 +551,30 @@ def test_waiting_ids_read_the_queue_and_the_legacy_file(tmp_path: Path) -> None:
     assert cmds.waiting_ids(tmp_path) == {first.id, second.id, "legacy"}
 
 
+def test_a_repeat_is_the_same_command_and_sleeve_within_the_window() -> None:
+    def sent_at(seconds_ago: float, kind: str = "HALT", sleeve: str | None = "mom") -> dict:
+        issued = (NOW - dt.timedelta(seconds=seconds_ago)).isoformat()
+        command = {"id": f"{kind}-{seconds_ago}", "command": kind, "issued_at": issued}
+        return command if sleeve is None else {**command, "sleeve": sleeve}
+
+    halt = sent_at(0.2)
+    assert cmds.repeat_of([halt], "HALT", "mom", NOW) == halt
+    assert cmds.repeat_of([halt], CommandKind.HALT, "mom", NOW) == halt  # the enum is its word
+    assert cmds.repeat_of([halt], "HALT", "rev", NOW) is None  # another sleeve
+    assert cmds.repeat_of([halt], "RESUME", "mom", NOW) is None  # another command
+    assert cmds.repeat_of([sent_at(cmds.REPEAT_S)], "HALT", "mom", NOW) is None  # old enough
+    assert cmds.repeat_of([sent_at(-5.0)], "HALT", "mom", NOW) is None  # a clock stepped back
+    assert cmds.repeat_of([{**halt, "issued_at": None}], "HALT", "mom", NOW) is None
+    # Only the latest of its kind counts: an old one behind a fresh one is not looked at.
+    assert cmds.repeat_of([halt, sent_at(30.0)], "HALT", "mom", NOW) is None
+    cancel = sent_at(1.0, "CANCEL", None)
+    assert cmds.repeat_of([cancel, halt], "CANCEL", None, NOW) == cancel
+    assert cmds.repeat_text(halt, NOW) == (
+        "HALT (sleeve mom) id=HALT-0.2 was queued 0.2 s ago: not queued again (one click, one "
+        "command; click again after 2 s to send another)."
+    )
+
+
 def test_not_sent_text_says_why() -> None:
     text = cmds.not_sent_text("STOP", OSError("disk full"), NOW)
     assert text == (
