@@ -37,10 +37,14 @@ chromium:
 # TEST_WORKERS pytest processes (pytest-xdist): on this 2-core machine two took the suite from
 # about 60 minutes to 39-44 (measured); TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= 2
+# More pytest options from the environment, e.g. PYTEST_ARGS=--junitxml=/tmp/junit.xml for
+# every test's time (`make test` reads it; CI sets nothing).
+PYTEST_ARGS ?=
 # One BLAS thread: the construction optimisers factorise 500 x 500 matrices, and OpenBLAS
 # threads fighting pytest for two cores made one factorisation 80 times slower (measured).
 unit: install chromium
-	cd $(ROOT) && OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --durations=30
+	cd $(ROOT) && OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --durations=30 \
+		$(PYTEST_ARGS)
 
 # The IB suite again under ib_insync, in its own venv: the two libraries cannot share one.
 INSYNC := $(ROOT)/.venv-insync
@@ -62,7 +66,9 @@ $(INSYNC)/.installed: $(ROOT)/pyproject.toml $(ROOT)/.ci/insync_requirements.py
 unit-insync: $(INSYNC)/.installed
 	cd $(ROOT) && $(INSYNC)/bin/python -c "import ib_insync, importlib.util as u; \
 		assert u.find_spec('ib_async') is None, 'ib_async must not be in the ib_insync venv'"
-	cd $(ROOT) && $(INSYNC)/bin/python -m pytest -q -p no:cacheprovider $(IB_TESTS)
+	cd $(ROOT) && OPENBLAS_NUM_THREADS=1 $(INSYNC)/bin/python -m pytest -q -p no:cacheprovider \
+		-n $(TEST_WORKERS) --durations=10 \
+		$(IB_TESTS)
 
 test: lint typecheck unit unit-insync
 
