@@ -35,7 +35,12 @@ chromium:
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
 # TEST_WORKERS pytest processes (pytest-xdist): on this 2-core machine two took the suite from
-# about 60 minutes to 39-44 (measured); TEST_WORKERS=0 runs it in one process.
+# about 60 minutes to 39-44 (measured); TEST_WORKERS=0 runs it in one process. loadfile: a test
+# file's tests run on one worker, in file order, as some modules need (the browser modules share
+# one cockpit and build on each other: split between workers, "the page was not loaded"), and
+# its module fixtures are built once, not once per worker. loadgroup would keep a group of files
+# together, but pytest-xdist 3.8.0 marks its tests through Item._nodeid, which pytest 9 no
+# longer reads: the groups split (measured).
 TEST_WORKERS ?= 2
 # More pytest options from the environment, e.g. PYTEST_ARGS=--junitxml=/tmp/junit.xml for
 # every test's time (`make test` reads it; CI sets nothing).
@@ -43,8 +48,8 @@ PYTEST_ARGS ?=
 # One BLAS thread: the construction optimisers factorise 500 x 500 matrices, and OpenBLAS
 # threads fighting pytest for two cores made one factorisation 80 times slower (measured).
 unit: install chromium
-	cd $(ROOT) && OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --durations=30 \
-		$(PYTEST_ARGS)
+	cd $(ROOT) && OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile \
+		--durations=30 $(PYTEST_ARGS)
 
 # The IB suite again under ib_insync, in its own venv: the two libraries cannot share one.
 INSYNC := $(ROOT)/.venv-insync

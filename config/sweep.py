@@ -25,6 +25,7 @@ import datetime as dt
 import hashlib
 import itertools
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -39,6 +40,7 @@ from pydantic import (
     model_validator,
 )
 
+from config.keys import split_key
 from config.sweep_checks import check_spec, same_values
 from config.yaml_file import parse_yaml_file
 from quant_core.errors import ConfigError
@@ -52,6 +54,7 @@ __all__ = [
     "base_overrides",
     "configurations",
     "load_sweep",
+    "set_params",
     "sweep_digest",
 ]
 
@@ -229,8 +232,15 @@ def load_sweep(path: Path) -> SweepConfig:
     return spec
 
 
-def configurations(spec: SweepConfig, path: Path | str = "sweep") -> list[Configuration]:
+def configurations(
+    spec: SweepConfig, path: Path | str = "sweep", params: Mapping[str, Any] | None = None
+) -> list[Configuration]:
     """Return every configuration of ``spec``, each validated by building its strategy.
+
+    Each is built over ``params``, the run config's strategy parameters (the sweep's ``set``,
+    ``base.yaml``, ``QC__`` variables, ``--set``), or over the ``set``'s alone when None
+    (:func:`set_params`): a parameter the sweep does not vary comes from there, not from the
+    strategy's default (``sma_cross``'s ``slow: 300`` in ``set`` lets ``fast`` reach 250).
 
     Raises
     ------
@@ -254,19 +264,51 @@ def configurations(spec: SweepConfig, path: Path | str = "sweep") -> list[Config
         raise ConfigError(f"{path}: sweep: give one of grid or search")
     out: dict[str, Configuration] = {}  # by the params as the strategy validates them
     base = base_overrides(spec)
-    for params in combos:
-        key = json.dumps(params, sort_keys=True, default=str)
+    fixed = dict(set_params(spec) if params is None else params)
+    for swept in combos:
+        key = json.dumps(swept, sort_keys=True, default=str)
         try:
-            strategy = build_strategy(spec.strategy, dict(params))
+            strategy = build_strategy(spec.strategy, {**fixed, **swept})
         except ConfigError as exc:
             raise ConfigError(f"{path}: configuration {key}: {exc}") from None
         valid = strategy.params.model_dump(mode="json")
-        same = json.dumps({k: valid.get(k) for k in params}, sort_keys=True, default=str)
+        same = json.dumps({k: valid.get(k) for k in swept}, sort_keys=True, default=str)
         if same in out and out[same].key != key:  # 20 and 20.0: one backtest, not two trials
-            raise same_values(path, spec, out[same].params, params)
-        extra = tuple(f"strategy.params.{k}={_json(v)}" for k, v in params.items())
-        out.setdefault(same, Configuration(key, params, (*base, *extra)))
+            raise same_values(path, spec, out[same].params, swept)
+        extra = tuple(f"strategy.params.{k}={_json(v)}" for k, v in swept.items())
+        out.setdefault(same, Configuration(key, swept, (*base, *extra)))
     return list(out.values())
+
+
+def set_params(spec: SweepConfig) -> dict[str, Any]:
+    """Return the strategy parameters the sweep's ``set`` gives, merged as the loader merges.
+
+    ``strategy.params.slow: 300``, ``strategy.params: {slow: 300}`` and
+    ``strategy: {params: {slow: 300}}`` all give ``{"slow": 300}``; a key's parts are read as
+    the loader reads them (stripped, lower-cased), mappings are merged key by key, later wins.
+    """
+    merged: dict[str, Any] = {}
+    for dotted, value in spec.set.items():
+        tree: Any = value
+        for key in reversed(split_key(dotted, ".", f"sweep.set.{dotted}")):
+            tree = {key: tree}
+        _merge_into(merged, tree)
+    strategy = merged.get("strategy")
+    params = strategy.get("params") if isinstance(strategy, dict) else None
+    return dict(params) if isinstance(params, dict) else {}
+
+
+def _merge_into(into: dict[str, Any], layer: Mapping[str, Any]) -> None:
+    for key, value in layer.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _merge_into(into[key], value)
+        else:
+            into[key] = _plain(value)
+
+
+def _plain(value: Any) -> Any:
+    # A mapping copied all the way down: a later merge never writes into the sweep's own set.
+    return {k: _plain(v) for k, v in value.items()} if isinstance(value, Mapping) else value
 
 
 def _draws(search: Search) -> list[dict[str, Any]]:

@@ -189,9 +189,10 @@ def run_sweep(
     check_extra(spec, extra, path)
     check_objective(spec, path)
     optuna = spec.search is not None and spec.search.method == "optuna"
-    todo_all = [] if optuna else configurations(spec, path)
-    total = spec.search.trials if optuna and spec.search is not None else len(todo_all)
     base = load_base(spec, load, extra, path)
+    # Built over the run config's params: a parameter not swept is the run's, not a default.
+    todo_all = [] if optuna else configurations(spec, path, base.strategy.params)
+    total = spec.search.trials if optuna and spec.search is not None else len(todo_all)
     if optuna:
         check_study(spec, base, path)
     check_configurations(base, todo_all, path)

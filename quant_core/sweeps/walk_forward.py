@@ -168,8 +168,8 @@ def run_walk_forward(
         )
     check_extra(spec, extra, path)
     check_objective(spec, path)
-    every = configurations(spec, path)
     first = load_base(spec, load, extra, path)
+    every = configurations(spec, path, first.strategy.params)  # unswept params: the run's
     check_configurations(first, every, path)  # what a backtest refuses: before any cluster
     warehouse = Warehouse(first.paths.data_dir / "warehouse")
     dates = pd.DatetimeIndex(warehouse.panel(first.data.dataset, "close").index)

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from config import load_config
+from config.schema import AppConfig
 from config.sweep import SweepConfig, configurations
 from quant_core.cockpit.models import sweep_data as sd
 from quant_core.cockpit.models import sweep_progress as sp
@@ -84,3 +86,34 @@ def test_a_malformed_progress_file_reads_as_none(tmp_path: Path) -> None:
     assert read is not None
     assert read.dashboard is None
     assert read.sweep_id == "p"
+
+
+def test_run_overrides_build_the_configuration_over_the_run_configs_params(
+    tmp_path: Path,
+) -> None:
+    # sma_cross's slow defaults to 200; the sweep ran with slow 215 from QC__ variables (its
+    # run config). Built on the default, fast 200 was refused: the cockpit could not run it.
+    spec = SweepConfig.model_validate(
+        {"name": "sma", "strategy": "sma_cross", "grid": {"fast": [200, 205]}}
+    )
+    environ = {"QC__STRATEGY__NAME": "sma_cross", "QC__STRATEGY__PARAMS__SLOW": "215"}
+    seen: list[list[str]] = []
+
+    def load(overrides: list[str]) -> AppConfig:
+        seen.append(overrides)
+        return load_config("backtest", overrides, environ=environ)
+
+    key = '{"fast": 200}'
+    overrides = sd.run_overrides("sma", spec.model_dump_json(), key, tmp_path, (), load)
+    assert overrides == [
+        "strategy.name=sma_cross",
+        "strategy.params.fast=200",
+        f"paths.data_dir={tmp_path}",
+    ]
+    assert seen == [["strategy.name=sma_cross", f"paths.data_dir={tmp_path}"]]
+    assert load_config("backtest", overrides, environ=environ).strategy.params == {
+        "fast": 200,
+        "slow": 215,
+    }
+    with pytest.raises(ConfigError, match=r"fast \(200\) must be shorter than slow \(200\)"):
+        sd.run_overrides("sma", spec.model_dump_json(), key, tmp_path)  # no run config: defaults

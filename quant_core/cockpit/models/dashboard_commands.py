@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Collection, Mapping, Sequence
+import threading
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -22,10 +23,12 @@ from quant_core.live.state_fields import parse_time
 
 SENT_KEPT = 20
 SENT_SHOWN = 5
-# One click, one command: the same command (kind and sleeve) from one page again within this
+# One click, one command: the same command (kind and sleeve) from this cockpit again within this
 # many seconds is the same click. A double click, and Streamlit running a button's callback
-# twice when the click's rerun races a fragment's auto-rerun on a busy machine (seen once in
-# 4,656 CI tests, 156 ms apart; 1 in 25 clicks under a CPU stress), would otherwise queue two.
+# twice when the click's rerun races a fragment's auto-rerun on a busy machine (seen in CI: 156
+# ms and 10 ms apart; 1 in 25 clicks under a CPU stress), would otherwise queue two. The second
+# run did not see the first's session state, so what was sent is kept by the process
+# (:data:`RECENT`), not the session.
 REPEAT_S = 2.0
 
 
@@ -71,7 +74,7 @@ def repeat_of(
     now: dt.datetime,
     within_s: float = REPEAT_S,
 ) -> Mapping[str, Any] | None:
-    """Return the command this page queued less than ``within_s`` ago that ``kind`` repeats.
+    """Return the command in ``sent`` less than ``within_s`` old that ``kind`` repeats.
 
     Only the page's latest command of the same kind and sleeve counts; ``None`` when there is
     none, or when it is older (or stamped later than ``now``: a clock step never blocks a send).
@@ -97,6 +100,45 @@ def repeat_text(previous: Mapping[str, Any], now: dt.datetime) -> str:
         f"not queued again (one click, one command; click again after {REPEAT_S:g} s to send "
         "another)."
     )
+
+
+class RecentCommands:
+    """What this cockpit process queued in the last :data:`REPEAT_S`, whatever the session."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sent: list[dict[str, Any]] = []
+
+    def once(
+        self,
+        live_dir: Path,
+        kind: str,
+        sleeve: str | None,
+        send: Callable[[], dict[str, Any]],
+        now: Callable[[], dt.datetime],
+    ) -> tuple[dict[str, Any] | None, Mapping[str, Any] | None]:
+        """Queue through ``send`` unless it repeats; return (what was sent, or what it repeats).
+
+        ``send`` queues the command and returns it as the page tracks it (id, command, sleeve,
+        issued_at); it runs under the lock, so two dispatches of one click never both send. An
+        error ``send`` raises is the caller's, and nothing is remembered.
+        """
+        where = str(live_dir)
+        with self._lock:
+            at = now()
+            self._sent = [
+                c for c in self._sent if repeat_of([c], c["command"], c.get("sleeve"), at)
+            ]
+            mine = [c for c in self._sent if c["live_dir"] == where]
+            previous = repeat_of(mine, kind, sleeve, at)
+            if previous is not None:
+                return None, {k: v for k, v in previous.items() if k != "live_dir"}
+            sent = send()
+            self._sent.append({**sent, "live_dir": where})
+            return sent, None
+
+
+RECENT = RecentCommands()  # the process's: one Streamlit server serves every session
 
 
 def track(sent: Sequence[Mapping[str, Any]], command: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,8 @@ import pandas as pd
 from pydantic import ValidationError
 
 from config.redact import MASK, is_secret_path
-from config.sweep import SweepConfig, configurations
+from config.schema import AppConfig
+from config.sweep import SweepConfig, base_overrides, configurations
 from quant_core.cockpit.models.sweep_progress import finite_number
 from quant_core.errors import ConfigError
 from quant_core.sweeps.catalogue import Catalogue, CatalogueBusy
@@ -295,7 +297,12 @@ def _sets_data_dir(item: str) -> bool:
 
 
 def run_overrides(
-    name: str, spec_json: str, key: str, data_dir: Path, extra: tuple[str, ...] = ()
+    name: str,
+    spec_json: str,
+    key: str,
+    data_dir: Path,
+    extra: tuple[str, ...] = (),
+    load: Callable[[list[str]], AppConfig] | None = None,
 ) -> list[str]:
     """Return the ``--set`` overrides that run configuration ``key`` of the sweep on its own.
 
@@ -303,7 +310,8 @@ def run_overrides(
     (:func:`config.sweep.configurations`); the one with ``key`` gives its overrides, then come
     ``extra`` (the ``--set`` values the sweep ran with, :func:`stored_extra`; a later override
     wins, as in the sweep's own runs), without any ``paths.data_dir``: the cockpit's data dir
-    comes last.
+    comes last. ``load`` (``config.load_config`` for a backtest) gives the run config the
+    configurations are built over (an unswept parameter is the run's); None: the sweep's set.
 
     Raises
     ------
@@ -315,17 +323,22 @@ def run_overrides(
         spec = SweepConfig.model_validate(json.loads(spec_json))
     except (json.JSONDecodeError, ValidationError) as exc:
         raise ConfigError(f"sweep {name!r}: its stored spec does not validate: {exc}") from None
-    match = next((c for c in configurations(spec, f"sweep {name}") if c.key == key), None)
-    if match is None:
-        raise ConfigError(f"sweep {name!r}: no configuration {key} in its spec")
     kept = [item for item in extra if not _sets_data_dir(item)]
-    masked = [o.partition("=")[0] for o in (*match.overrides, *kept) if o.endswith(f"={MASK}")]
+    where = f"paths.data_dir={data_dir}"
+    shared = [*base_overrides(spec), *kept]  # a configuration's overrides are these and params
+    masked = [o.partition("=")[0] for o in shared if o.endswith(f"={MASK}")]
     if masked:  # a secret the sweep ran with is stored masked: the run would get the mask
         raise ConfigError(
             f"sweep {name!r} ran with a secret ({', '.join(masked)}), stored masked: run it from "
             "the command line with the secret given again"
         )
-    return [*match.overrides, *kept, f"paths.data_dir={data_dir}"]
+    # Built over the run config's params when ``load`` gives it (a parameter the sweep does not
+    # vary is the run's: config files, QC__ variables), else over the sweep's set.
+    params = load([*shared, where]).strategy.params if load is not None else None
+    match = next((c for c in configurations(spec, f"sweep {name}", params) if c.key == key), None)
+    if match is None:
+        raise ConfigError(f"sweep {name!r}: no configuration {key} in its spec")
+    return [*match.overrides, *kept, where]
 
 
 __all__ = [

@@ -65,25 +65,35 @@ def _follow(current: board.Status) -> None:
 # ----------------------------------------------------------------------------- commands
 
 
-def _send(kind: str, sleeve: str | None = None) -> None:
-    # Queued as a file of its own: it never waits for, nor replaces, an earlier command. The
-    # same command again within cmds.REPEAT_S is the same click: it is said, never queued twice.
-    previous = cmds.repeat_of(st.session_state.get(SENT, []), str(kind), sleeve, _now())
-    if previous is not None:
-        st.session_state[REPEAT] = cmds.repeat_text(previous, _now())
-        return
-    st.session_state.pop(REPEAT, None)
-    try:
-        command = send_command(live_dir, kind, source="cockpit", sleeve=sleeve)
-    except OperationalError as exc:
-        st.session_state[SEND_ERROR] = cmds.not_sent_text(kind, exc, _now())
-        return
-    st.session_state.pop(SEND_ERROR, None)
+def _queue(kind: str, sleeve: str | None) -> dict[str, Any]:
+    command = send_command(live_dir, kind, source="cockpit", sleeve=sleeve)
     sent = {"id": command.id, "command": str(command.command)}
     sent["issued_at"] = command.issued_at.isoformat()
     if sleeve is not None:
         sent["sleeve"] = sleeve
-    st.session_state[SENT] = cmds.track(st.session_state.get(SENT, []), sent)
+    return sent
+
+
+def _send(kind: str, sleeve: str | None = None) -> None:
+    # Queued as a file of its own: it never waits for, nor replaces, an earlier command. The
+    # same command again within cmds.REPEAT_S is the same click: it is said, never queued twice.
+    try:
+        sent, previous = cmds.RECENT.once(
+            live_dir, str(kind), sleeve, lambda: _queue(kind, sleeve), _now
+        )
+    except OperationalError as exc:
+        st.session_state[SEND_ERROR] = cmds.not_sent_text(kind, exc, _now())
+        return
+    st.session_state.pop(SEND_ERROR, None)
+    tracked = st.session_state.get(SENT, [])
+    if previous is not None:  # shown as sent here too: this session's run may not have seen it
+        st.session_state[REPEAT] = cmds.repeat_text(previous, _now())
+        if all(c.get("id") != previous["id"] for c in tracked):
+            st.session_state[SENT] = cmds.track(tracked, previous)
+        return
+    st.session_state.pop(REPEAT, None)
+    if sent is not None:
+        st.session_state[SENT] = cmds.track(tracked, sent)
 
 
 def _open(name: str) -> None:

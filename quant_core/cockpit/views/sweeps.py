@@ -30,6 +30,7 @@ import pandas as pd
 import streamlit as st
 
 from config import load_config
+from config.schema import AppConfig
 from quant_core.backtest.run import run_backtest
 from quant_core.backtest.run_admin import MAX_LABEL, rename_run
 from quant_core.cockpit import context
@@ -243,11 +244,17 @@ def _open(run_id: str) -> None:
     st.switch_page(EXPLORER)
 
 
+def _load_backtest(overrides: list[str]) -> AppConfig:
+    return load_config("backtest", overrides)
+
+
 def _run_and_open(row: dict[str, Any], key: str, params: dict[str, Any]) -> None:
     try:
         with st.spinner(f"Running {sd.params_text(params)} as a stored backtest..."):
             extra = sd.stored_extra(str(row["name"]), row.get("extra"))
-            overrides = sd.run_overrides(str(row["name"]), str(row["spec"]), key, data_dir, extra)
+            overrides = sd.run_overrides(
+                str(row["name"]), str(row["spec"]), key, data_dir, extra, _load_backtest
+            )
             run = run_backtest(load_config("backtest", overrides), store=True)
             rename_run(run.path.parent, run.run_id, _label(row, params))
     except QuantError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,13 @@ from quant_core.cockpit.models import dashboard as board
 from quant_core.cockpit.models import dashboard_commands as cmds
 from quant_core.cockpit.models.dashboard import Liveness
 from quant_core.cockpit.tables import live_tables as tables
+from quant_core.errors import OperationalError
 from quant_core.live.files import (
     COMMAND_FILE,
     INBOX,
     CommandKind,
     load_state,
+    queued,
     send_command,
     write_state,
 )
@@ -552,9 +555,9 @@ def test_waiting_ids_read_the_queue_and_the_legacy_file(tmp_path: Path) -> None:
 
 
 def test_a_repeat_is_the_same_command_and_sleeve_within_the_window() -> None:
-    def sent_at(seconds_ago: float, kind: str = "HALT", sleeve: str | None = "mom") -> dict:
-        issued = (NOW - dt.timedelta(seconds=seconds_ago)).isoformat()
-        command = {"id": f"{kind}-{seconds_ago}", "command": kind, "issued_at": issued}
+    def sent_at(seconds: float, kind: str = "HALT", sleeve: str | None = "mom") -> dict[str, Any]:
+        issued = (NOW - dt.timedelta(seconds=seconds)).isoformat()
+        command = {"id": f"{kind}-{seconds}", "command": kind, "issued_at": issued}
         return command if sleeve is None else {**command, "sleeve": sleeve}
 
     halt = sent_at(0.2)
@@ -573,6 +576,77 @@ def test_a_repeat_is_the_same_command_and_sleeve_within_the_window() -> None:
         "HALT (sleeve mom) id=HALT-0.2 was queued 0.2 s ago: not queued again (one click, one "
         "command; click again after 2 s to send another)."
     )
+
+
+def test_recent_commands_send_one_click_once_whatever_the_session(tmp_path: Path) -> None:
+    clock = [NOW]
+    recent = cmds.RecentCommands()
+    queued_ids: list[str] = []
+
+    def send(live_dir: Path, kind: str, sleeve: str | None = None) -> dict[str, Any]:
+        command = send_command(live_dir, kind, source="cockpit", sleeve=sleeve, now=clock[0])
+        queued_ids.append(command.id)
+        out = {"id": command.id, "command": str(command.command)}
+        out["issued_at"] = command.issued_at.isoformat()
+        return out if sleeve is None else {**out, "sleeve": sleeve}
+
+    def once(live_dir: Path, kind: str, sleeve: str | None = None) -> tuple[Any, Any]:
+        return recent.once(live_dir, kind, sleeve, lambda: send(live_dir, kind, sleeve), now)
+
+    def now() -> dt.datetime:
+        return clock[0]
+
+    first, none = once(tmp_path, "HALT", "mom")
+    assert none is None
+    assert first is not None
+    clock[0] = NOW + dt.timedelta(seconds=0.5)
+    again, previous = once(tmp_path, "HALT", "mom")  # the same click dispatched twice
+    assert again is None
+    assert previous == first
+    assert once(tmp_path, "HALT", "rev")[0] is not None  # another sleeve
+    assert once(tmp_path, "CANCEL")[0] is not None  # another command
+    other = tmp_path / "other"
+    assert once(other, "HALT", "mom")[0] is not None  # another worker's folder
+    clock[0] = NOW + dt.timedelta(seconds=cmds.REPEAT_S)
+    assert once(tmp_path, "HALT", "mom")[0] is not None  # a click of its own
+    assert len(queued(tmp_path)) == 4
+    assert len(queued(other)) == 1
+    assert len(queued_ids) == 5
+
+    def broken() -> dict[str, Any]:
+        raise OperationalError("disk full")
+
+    with pytest.raises(OperationalError):
+        recent.once(tmp_path, "STOP", None, broken, now)
+    assert once(tmp_path, "STOP")[0] is not None  # a failed send is not remembered
+
+
+def test_two_dispatches_at_once_queue_one_command(tmp_path: Path) -> None:
+    # Two script threads (two sessions, or one click dispatched twice) race: one file, always.
+    recent = cmds.RecentCommands()
+    start = threading.Barrier(8)
+    results: list[tuple[Any, Any]] = []
+
+    def click() -> None:
+        start.wait()
+        results.append(
+            recent.once(
+                tmp_path,
+                "FLAT",
+                None,
+                lambda: {**send_command(tmp_path, "FLAT", source="cockpit").to_json()},
+                lambda: dt.datetime.now(dt.UTC),
+            )
+        )
+
+    threads = [threading.Thread(target=click) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(results) == 8
+    assert sum(sent is not None for sent, _ in results) == 1
+    assert len(queued(tmp_path)) == 1
 
 
 def test_not_sent_text_says_why() -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from config.sweep import configurations, load_sweep, sweep_digest
+from config.sweep import configurations, load_sweep, set_params, sweep_digest
 from quant_core.errors import ConfigError
 from quant_core.sweeps.catalogue import pack_curve, unpack_curve
 from quant_core.sweeps.overfitting import overfitting
@@ -134,3 +134,64 @@ def test_batches_keep_every_task_in_order_and_taper_at_the_end() -> None:
     assert all(size >= 6 for size in sizes[:-1])  # an eighth of the batch at least
     assert [len(b) for b in split(list(range(100)), 7, 2, taper=False)] == [7] * 14 + [2]
     assert split([], 5, 2) == []
+
+
+SMA_SET = """
+sweep:
+  strategy: sma_cross
+  {how}
+  set: {set}
+"""
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "{strategy.params.slow: 300}",
+        "{strategy.params: {slow: 300}}",
+        "{Strategy: {params: {slow: 300}}, strategy.rebalance: 21}",
+        "{strategy.params.slow: 150, strategy.params: {slow: 300}}",  # the later item wins
+    ],
+)
+@pytest.mark.parametrize(
+    "how",
+    ["grid: {fast: [100, 250]}", "search: {trials: 30, seed: 1, space: {fast: {int: [100, 250]}}}"],
+    ids=["grid", "random"],
+)
+def test_an_unswept_parameter_comes_from_set_not_the_strategys_default(
+    tmp_path: Path, setting: str, how: str
+) -> None:
+    # sma_cross's slow defaults to 200: built on the default, fast 250 would be refused though
+    # the sweep's set makes slow 300 (as the run config will).
+    path = _file(tmp_path, SMA_SET.format(how=how, set=setting))
+    spec = load_sweep(path)
+    assert set_params(spec) == {"slow": 300}
+    every = configurations(spec, path)
+    assert any(c.params["fast"] >= 200 for c in every), "no draw above the default slow"
+    assert all(100 <= c.params["fast"] <= 250 for c in every)
+    assert all(c.overrides[-1].startswith("strategy.params.fast=") for c in every)  # slow: set
+
+
+def test_without_a_slow_from_anywhere_the_configuration_is_refused_by_name(
+    tmp_path: Path,
+) -> None:
+    path = _file(tmp_path, SMA_SET.format(how="grid: {fast: [100, 250]}", set="{}"))
+    spec = load_sweep(path)
+    with pytest.raises(ConfigError, match=r'configuration \{"fast": 250\}.*slow \(200\)'):
+        configurations(spec, path)
+    # The run config's params (base.yaml, QC__ variables, --set) are what the runner passes.
+    every = configurations(spec, path, {"slow": 300})
+    assert [c.params for c in every] == [{"fast": 100}, {"fast": 250}]
+    with pytest.raises(ConfigError, match=r'configuration \{"fast": 100\}.*slow \(90\)'):
+        configurations(spec, path, {"slow": 90})  # the run's own slow, not the default
+
+
+def test_set_params_ignores_what_is_not_a_strategy_parameter(tmp_path: Path) -> None:
+    body = """
+sweep:
+  strategy: momentum
+  grid: {lookback: [20]}
+  set: {strategy.rebalance: 21, portfolio: {cash_buffer: 0.05}, strategy: {rebalance: 5}}
+"""
+    spec = load_sweep(_file(tmp_path, body))
+    assert set_params(spec) == {}
