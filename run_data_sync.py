@@ -51,8 +51,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--reference",
         type=Path,
         help="csv: a reference file with the columns symbol, name, sector, industry, delisted "
-        "(symbol required, the others optional; delisted YYYY-MM-DD). Symbols it leaves out "
-        "get the sector Unknown, counted in the summary",
+        "(symbol required, the others optional; delisted YYYY-MM-DD). New symbols it leaves "
+        "out get the sector Unknown, counted in the summary; stored ones keep theirs",
     )
     parser.add_argument(
         "--symbols", help="synthetic: how many symbols (default 500); ib: AAPL,MSFT,SPY"

@@ -165,6 +165,42 @@ def merge(previous: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
     return both.sort_values("symbol", kind="stable").reset_index(drop=True)
 
 
+def for_sync(
+    given: pd.DataFrame | None,
+    symbols: Iterable[str],
+    previous: pd.DataFrame | None,
+    source: str,
+    dataset: str,
+) -> tuple[pd.DataFrame, list[str]]:
+    """Return the table a sync stores, and the given symbols it leaves out.
+
+    The table holds the synced ``symbols`` and the ``previous`` (stored) ones. A row
+    ``given`` by the source wins, for a stored symbol too; a symbol the source gives no row
+    for keeps its stored row, so a sync without reference data never wipes the sectors. The
+    symbols left out are those given that are neither synced nor stored (named in the report).
+
+    Parameters
+    ----------
+    given
+        The source's rows, or None (:func:`complete`).
+    symbols
+        The symbols of the synced bars.
+    previous
+        The stored table, or None for a new or replaced dataset.
+    source, dataset
+        As for :func:`complete`.
+    """
+    stored = previous if previous is not None and is_pinned(previous) else None
+    known = set() if stored is None else set(stored["symbol"])
+    named = set() if given is None else set(given["symbol"])
+    synced = set(symbols)
+    current = complete(given, synced | (named & known), source, dataset)
+    if stored is not None:
+        # Stored facts the source did not restate are kept, rather than replaced by Unknown.
+        current = merge(stored, current[~current["symbol"].isin(known - named)])
+    return current.reset_index(drop=True), sorted(named - synced - known)
+
+
 def unknown_sectors(table: pd.DataFrame) -> int:
     """Return how many symbols of ``table`` have the sector ``Unknown`` (all, if it has none)."""
     if "sector" not in table.columns:

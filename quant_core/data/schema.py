@@ -24,10 +24,11 @@ Rules, in the order they are checked; a row is rejected for the first rule it br
                            calendar at ``now`` (a session is completed once its close, early
                            closes included, has passed): today's bar before the close, or
                            any later date, is never stored
-``not_a_session``          the date is not a session of the exchange calendar
+``not_a_session``          not a session of the exchange calendar (or before its first one)
 ``duplicate_row``          an identical (symbol, date) row came earlier: the later copy is
                            rejected, the first kept
-``conflicting_duplicate``  (symbol, date) rows that disagree: all copies are rejected
+``conflicting_duplicate``  (symbol, date) rows that disagree (any value, adj_close too): all
+                           copies are rejected, each naming the others' file:line
 =========================  ==============================================================
 
 Nothing is dropped silently: each rejected or repaired row appears in ``issues`` with the rule
@@ -162,7 +163,10 @@ def validate_bars(
         frame["_line"] = pd.NA
     issues = _Issues(frame)
 
-    symbol = frame["symbol"].astype("string").str.strip().str.upper()
+    trimmed = frame["symbol"].astype("string").str.strip()
+    # Non-ASCII text is not upper-cased: "\u0131bm" (dotless i) would become "IBM".
+    ascii_only = trimmed.str.fullmatch(r"[\x00-\x7f]*").fillna(True).astype(bool)
+    symbol = trimmed.str.upper().where(ascii_only, trimmed)
     issues.reject(symbol.isna() | (symbol == ""), Rule.MISSING_VALUE, "symbol is empty")
     frame["symbol"] = symbol.fillna("")
     dates = _parse_dates(frame["date"], issues)
@@ -192,6 +196,14 @@ def validate_bars(
     parsed = issues.ok.to_numpy()
     session = np.ones(len(frame), dtype=bool)
     session[parsed] = calendar.is_session(day[parsed])
+    early = np.zeros(len(frame), dtype=bool)
+    early[parsed] = day[parsed] < np.datetime64(calendar.first, "D")
+    issues.reject(
+        early,
+        Rule.NOT_A_SESSION,
+        f"date is before {calendar.first}, the first session the {calendar.exchange} calendar "
+        "knows",
+    )
     issues.reject(
         ~session,
         Rule.NOT_A_SESSION,
@@ -315,13 +327,14 @@ def _reject_duplicates(
     if rows.empty:
         return
     groups = rows.groupby(["symbol", "date"], sort=False)
-    conflict = groups[list(NUMERIC)].transform("nunique").max(axis=1) > 1
+    # Every value counts: copies that differ only in adj_close give different adjusted prices.
+    conflict = groups[list(values)].transform("nunique").max(axis=1) > 1
+    where = frame["_source"].astype("string") + ":" + frame["_line"].astype("string").fillna("?")
     issues.reject(
         frame.index.isin(rows.index[conflict]),
         Rule.CONFLICTING_DUPLICATE,
-        "(symbol, date) appears more than once with different values",
+        lambda m: _conflict_details(rows[conflict], where, frame.index[m]),
     )
-    where = frame["_source"].astype("string") + ":" + frame["_line"].astype("string").fillna("?")
     first_line = (
         where[rows.index].groupby([rows["symbol"], rows["date"]], sort=False).transform("first")
     )
@@ -331,6 +344,25 @@ def _reject_duplicates(
         Rule.DUPLICATE_ROW,
         lambda m: "identical to " + first_line.reindex(frame.index[m]),
     )
+
+
+def _conflict_details(rows: pd.DataFrame, where: pd.Series, index: pd.Index) -> pd.Series:
+    # Each copy names the others (file:line), so the user can find them all.
+    keys = list(zip(rows["symbol"], rows["date"], strict=True))
+    place = dict(zip(rows.index, where[rows.index], strict=True))
+    copies: dict[tuple[object, object], list[str]] = {}
+    for key, i in zip(keys, rows.index, strict=True):
+        copies.setdefault(key, []).append(place[i])
+    key_of = dict(zip(rows.index, keys, strict=True))
+    details = []
+    for i in index:
+        others = [w for w in copies[key_of[i]] if w != place[i]]
+        more = f" and {len(others) - 3} more" if len(others) > 3 else ""
+        also = ", ".join(others[:3]) + more
+        details.append(
+            f"(symbol, date) appears more than once with different values; also at {also}"
+        )
+    return pd.Series(details, index=index, dtype="object")
 
 
 def _issue_rows(

@@ -48,7 +48,10 @@ logger = logging.getLogger(__name__)
 
 MANIFEST_FORMAT = 1
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # dataset and factor names
-_READ_RETRIES = 3
+# A read whose partition a writer replaced is tried again while the manifest keeps changing
+# (back-to-back writes can beat a slow reader more than three times: seen under load), at most
+# this many times; a file missing from an unchanged manifest is an error at once.
+_READ_RETRIES = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,16 +196,19 @@ class DatasetStore:
         # A concurrent writer may delete a partition between our manifest read and the scan;
         # the manifest then names its replacement, so read it again.
         for attempt in range(_READ_RETRIES):
-            manifest = self.load(dataset, required=True)
-            parts = manifest.partitions if factor is None else manifest.factors.get(factor, {})
+            parts = self._parts(dataset, factor)
             files = [str(self.folder(dataset) / name) for name in parts.values()]
             try:
                 return _scan(files, select, symbols, start, end, tail)
             except (duckdb.IOException, FileNotFoundError):
-                if attempt == _READ_RETRIES - 1:
-                    raise
+                if attempt == _READ_RETRIES - 1 or self._parts(dataset, factor) == parts:
+                    raise  # retried enough, or no writer replaced it: the file is missing
                 logger.debug("Partition replaced during read of %s; retrying", dataset)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _parts(self, dataset: str, factor: str | None) -> dict[str, str]:
+        manifest = self.load(dataset, required=True)
+        return dict(manifest.partitions if factor is None else manifest.factors.get(factor, {}))
 
     def panel(
         self,

@@ -26,6 +26,16 @@ def is_valid_symbol(symbol: str) -> bool:
     return len(symbol) <= MAX_SYMBOL_LENGTH and SYMBOL_PATTERN.fullmatch(symbol) is not None
 
 
+def normalize_symbol(text: str) -> str:
+    """Return ``text`` trimmed and upper-cased; non-ASCII text is only trimmed.
+
+    Upper-casing would turn some non-ASCII text into another, valid symbol (a dotless i into
+    ``I``, ``"ß"`` into ``"SS"``); kept as it is, the rule refuses it.
+    """
+    text = text.strip()
+    return text.upper() if text.isascii() else text
+
+
 def invalid_symbols(symbols: Iterable[object]) -> list[str]:
     """Return the distinct entries of ``symbols`` that break the rule, sorted (as text)."""
     return sorted({str(s) for s in symbols if not (isinstance(s, str) and is_valid_symbol(s))})

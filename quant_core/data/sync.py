@@ -184,12 +184,15 @@ def sync(
         where = f"; see {issues_file}" if issues_file else ""
         raise DataError(f"{source.name}: no valid rows ({len(issues)} rejected){where}")
     bars = result.bars
-    # Checked before the bars are written, so that a bad table never leaves bars without one.
-    symbols = reference.complete(batch.symbols, bars["symbol"], batch.meta.source, dataset)
-    reference.check_table(dataset, symbols)
-    written = warehouse.write_bars(dataset, bars, batch.meta, progress, replace=replace)
-    stored = symbols if replace else reference.merge(warehouse.symbols(dataset), symbols)
-    warehouse.write_symbols(dataset, stored)
+    previous = None if replace or not warehouse.exists(dataset) else warehouse.symbols(dataset)
+    stored, unused = reference.for_sync(
+        batch.symbols, bars["symbol"].unique(), previous, batch.meta.source, dataset
+    )
+    # Bars and reference data go in one commit: a kill leaves both old or both new.
+    written = warehouse.write_bars(
+        dataset, bars, batch.meta, progress, replace=replace, symbols=stored
+    )
+    notes = batch.notes + _unused_note(unused)
     firsts = bars.groupby("symbol")["date"].agg(["min", "max"])
     gaps = find_gaps(bars.groupby("date").size(), firsts["min"], firsts["max"], calendar)
     report = SyncReport(
@@ -209,14 +212,24 @@ def sync(
         first_date=pd.Timestamp(bars["date"].min()).date(),
         last_date=pd.Timestamp(bars["date"].max()).date(),
         by_rule=_by_rule(issues),
-        notes=batch.notes,
+        notes=notes,
         gaps=gaps,
         issues_file=issues_file,
-        unknown_sectors=reference.unknown_sectors(symbols),
+        unknown_sectors=reference.unknown_sectors(stored[stored["symbol"].isin(bars["symbol"])]),
     )
     warehouse.sync_log.record(dataset, report.to_json())
     _log_report(report)
     return report
+
+
+def _unused_note(unused: list[str]) -> tuple[str, ...]:
+    if not unused:
+        return ()
+    shown = ", ".join(unused[:10]) + (f" and {len(unused) - 10} more" if len(unused) > 10 else "")
+    return (
+        f"reference data of {len(unused)} symbol(s) with no bars in this sync or the dataset "
+        f"left out: {shown}",
+    )
 
 
 def _utc_now() -> dt.datetime:

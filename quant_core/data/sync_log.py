@@ -8,10 +8,14 @@ manifest keeps the last summary too, so the cockpit reads it without the log, an
 from __future__ import annotations
 
 import json
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
 from quant_core.data.store import DatasetStore
+
+logger = logging.getLogger(__name__)
 
 
 class SyncLog:
@@ -30,8 +34,14 @@ class SyncLog:
         """Append ``summary`` to the sync log and store it as the dataset's last sync."""
         with self.store.lock(dataset):
             log = self.store.folder(dataset) / "syncs.jsonl"
-            with log.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(summary, sort_keys=True, default=str) + "\n")
+            with log.open("a+b") as handle:
+                # A writer killed mid-line left a torn last line: end it, so ours stands apart.
+                torn = False
+                if handle.seek(0, os.SEEK_END) > 0:
+                    handle.seek(-1, os.SEEK_END)
+                    torn = handle.read(1) != b"\n"
+                line = json.dumps(summary, sort_keys=True, default=str) + "\n"
+                handle.write((("\n" if torn else "") + line).encode("utf-8"))
             manifest = self.store.load(dataset, required=True)
             manifest.last_sync = summary
             self.store.commit(dataset, manifest)
@@ -41,8 +51,19 @@ class SyncLog:
         path = self.store.folder(dataset) / "syncs.jsonl"
         if not path.is_file():
             return []
-        lines = path.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
+        entries = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                entries.append(json.loads(line))
+            except json.JSONDecodeError:
+                logger.warning(
+                    "%s line %d: not a whole sync record (a sync killed while logging?); skipped",
+                    path,
+                    number,
+                )
+        return entries
 
     def last(self, dataset: str) -> dict[str, Any] | None:
         """Return the summary of the last sync into ``dataset``, if any."""

@@ -134,6 +134,7 @@ class Warehouse:
         progress: ProgressFn | None = None,
         *,
         replace: bool = False,
+        symbols: pd.DataFrame | None = None,
     ) -> WriteResult:
         """Upsert validated bars into ``dataset``, atomically.
 
@@ -150,6 +151,9 @@ class Warehouse:
             Called as ``progress("write", done, total)`` after each partition.
         replace
             Drop everything the dataset held and keep only ``bars`` (one atomic switch).
+        symbols
+            The dataset's reference data to store in the same commit (as ``write_symbols``),
+            so that a writer killed mid-sync never leaves new bars with old reference data.
 
         Raises
         ------
@@ -163,6 +167,7 @@ class Warehouse:
             Rows written, rows that replaced existing ones, partitions touched.
         """
         table = _to_arrow(bars)
+        reference = None if symbols is None else check_table(dataset, symbols)
         if table.num_rows == 0:
             raise DataError(f"dataset {dataset!r}: nothing to write (no valid rows)")
         touched = years(table)
@@ -191,6 +196,10 @@ class Warehouse:
                 stale += [name for parts in manifest.factors.values() for name in parts.values()]
                 manifest.factors = {}
             manifest.partitions = new_parts
+            if reference is not None:
+                if manifest.symbols_file:
+                    stale.append(manifest.symbols_file)
+                manifest.symbols_file = _write_symbols_file(folder, reference)
             if meta is not None:
                 manifest.meta = {
                     "label": meta.label,
@@ -221,13 +230,7 @@ class Warehouse:
         folder = self.store.folder(dataset)
         with self.store.lock(dataset):
             manifest = self.store.load(dataset, required=True)
-            name = f"symbols-{uuid.uuid4().hex[:12]}.parquet"
-            con = duckdb.connect()
-            try:
-                con.from_arrow(table).write_parquet(str(folder / name))
-            finally:
-                con.close()
-            fsync_path(folder / name)
+            name = _write_symbols_file(folder, table)
             old, manifest.symbols_file = manifest.symbols_file, name
             self.store.commit(dataset, manifest)
             if old:
@@ -330,6 +333,18 @@ def _check_same_source(
         "two sources in one price history. Sync into another dataset (--dataset NAME), or "
         "rebuild this one from the new source (--replace)"
     )
+
+
+def _write_symbols_file(folder: Path, table: pa.Table) -> str:
+    # A fresh name, invisible until the caller commits a manifest that names it.
+    name = f"symbols-{uuid.uuid4().hex[:12]}.parquet"
+    con = duckdb.connect()
+    try:
+        con.from_arrow(table).write_parquet(str(folder / name))
+    finally:
+        con.close()
+    fsync_path(folder / name)
+    return name
 
 
 def _to_arrow(bars: pd.DataFrame) -> pa.Table:

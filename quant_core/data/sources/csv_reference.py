@@ -3,7 +3,9 @@
 Columns, matched case-insensitively (``ticker`` is read as ``symbol``): ``symbol`` (required),
 ``name``, ``sector``, ``industry`` and ``delisted`` (optional columns; ``YYYY-MM-DD`` or
 ``YYYYMMDD``, blank where the symbol is listed). Any other column is refused by name. A blank
-sector or industry reads ``Unknown``, and so does every symbol of the bars the file leaves out.
+sector or industry reads ``Unknown``, and so does every new symbol of the bars the file leaves
+out; a symbol the dataset already holds keeps its stored row unless the file gives it one, and
+the file's rows for symbols neither synced nor stored are named in the sync's notes.
 
 A row that cannot be used (wrong number of fields, a symbol that breaks the symbol rule, a
 delisting that is not a date, a symbol given twice) is left out and reported with its file and
@@ -20,12 +22,13 @@ import csv
 import datetime as dt
 import gzip
 import logging
+import re
 from pathlib import Path
 
 import pandas as pd
 
-from quant_core.data.sources.csv_text import csv_rows
-from quant_core.data.symbol_rule import SYMBOL_RULE, is_valid_symbol
+from quant_core.data.sources.csv_text import csv_rows, header_of, malformed, numbered
+from quant_core.data.symbol_rule import SYMBOL_RULE, is_valid_symbol, normalize_symbol
 from quant_core.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -58,14 +61,17 @@ def read_reference(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         header, records = _records(path)
     except (UnicodeDecodeError, gzip.BadGzipFile, EOFError, csv.Error) as exc:
         raise DataError(f"{path}: cannot be read as a UTF-8 CSV file ({exc})") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     names = _columns(path, header)
     rows: list[dict[str, object]] = []
     bad: list[dict[str, object]] = []
     first_line: dict[str, int] = {}
-    for line, record in records:
-        if len(record) != len(header):
-            why = f"{len(record)} fields where the header has {len(header)}"
-            bad.append(_bad(path, line, why))
+    for line, last, record in records:
+        if len(record) != len(header) or last != line:
+            bad += [
+                _bad(path, n, why) for n, why in malformed(line, last, len(record), len(header))
+            ]
             continue
         row: dict[str, object] = {n: v.strip() for n, v in zip(names, record, strict=True)}
         problem = _problem(row, first_line)
@@ -85,19 +91,12 @@ def read_reference(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return frame, pd.DataFrame(bad, columns=MALFORMED_COLUMNS)
 
 
-def _records(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+def _records(path: Path) -> tuple[list[str], list[tuple[int, int, list[str]]]]:
     with csv_rows(path) as (_, reader):
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise DataError(f"{path}: the reference file is empty") from None
-        records: list[tuple[int, list[str]]] = []
-        line_start = reader.line_num + 1
-        for record in reader:
-            line, line_start = line_start, reader.line_num + 1
-            if any(field.strip() for field in record):  # a blank line carries no data
-                records.append((line, record))
-    return header, records
+        header = header_of(reader)
+        if header is None:
+            raise DataError(f"{path}: the reference file is empty")
+        return header, list(numbered(reader))
 
 
 def _columns(path: Path, header: list[str]) -> list[str]:
@@ -117,7 +116,7 @@ def _columns(path: Path, header: list[str]) -> list[str]:
 
 
 def _problem(row: dict[str, object], first_line: dict[str, int]) -> str | None:
-    symbol = str(row["symbol"]).upper()
+    symbol = normalize_symbol(str(row["symbol"]))
     row["symbol"] = symbol
     if not symbol:
         return "the symbol is empty"
@@ -132,6 +131,9 @@ def _problem(row: dict[str, object], first_line: dict[str, int]) -> str | None:
 
 
 def _parse_date(text: str) -> dt.date | None:
+    # strptime reads "201012" as 2010-01-02: the compact form must have its eight digits.
+    if not re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}|\d{8}", text):
+        return None
     for pattern in ("%Y-%m-%d", "%Y%m%d"):
         try:
             return dt.datetime.strptime(text, pattern).date()  # noqa: DTZ007 - a calendar date

@@ -24,3 +24,39 @@ def csv_rows(path: Path) -> Iterator[tuple[BinaryIO, Any]]:
     with path.open("rb") as raw:
         stream = gzip.GzipFile(fileobj=raw) if path.name.lower().endswith(".gz") else raw
         yield raw, csv.reader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))
+
+
+def header_of(reader: Any) -> list[str] | None:
+    """Return the first non-blank record (blank lines before a header carry nothing), or None."""
+    for record in reader:
+        if "".join(record).strip():  # a blank line carries nothing
+            return list(record)
+    return None
+
+
+def numbered(reader: Any) -> Iterator[tuple[int, int, list[str]]]:
+    """Yield ``(first line, last line, fields)`` of each non-blank record after the header.
+
+    A record spans several lines only inside a quoted field: in a bar or reference file that is
+    an unterminated quote, whose record swallows the lines after it (:func:`malformed`).
+    """
+    start = reader.line_num + 1
+    for record in reader:
+        first, last = start, reader.line_num
+        start = last + 1
+        if "".join(record).strip():  # a blank line carries nothing
+            yield first, last, record
+
+
+def malformed(first: int, last: int, fields: int, expected: int) -> list[tuple[int, str]]:
+    """Return ``(line, detail)`` for each physical line of a record that cannot be a row.
+
+    A record whose quote runs over several lines is reported line by line, so that no line it
+    swallowed goes unreported.
+    """
+    detail = f"{fields} fields where the header has {expected}"
+    if last == first:
+        return [(first, detail)]
+    opened = f"a quoted field opened on line {first} runs to line {last} (an unterminated quote?)"
+    head = f"{detail}; {opened}" if fields != expected else opened
+    return [(first, head)] + [(n, f"inside {opened}") for n in range(first + 1, last + 1)]

@@ -24,8 +24,8 @@ import pandas as pd
 
 from quant_core.data.sources.base import SOURCES, ProgressFn, SourceBatch, SourceRequest
 from quant_core.data.sources.csv_reference import read_reference
-from quant_core.data.sources.csv_text import csv_rows
-from quant_core.data.symbol_rule import SYMBOL_RULE, is_valid_symbol
+from quant_core.data.sources.csv_text import csv_rows, header_of, malformed, numbered
+from quant_core.data.symbol_rule import SYMBOL_RULE, is_valid_symbol, normalize_symbol
 from quant_core.data.warehouse import DatasetMeta
 from quant_core.errors import ConfigError, DataError
 from quant_core.types import Rule
@@ -113,13 +113,17 @@ PROGRESS_EVERY_ROWS = 100_000
 
 
 def symbol_of(path: Path) -> str:
-    """Return the symbol a per-symbol file names: ``brk.b.csv.gz`` -> ``BRK.B``."""
+    """Return the symbol a per-symbol file names: ``brk.b.csv.gz`` -> ``BRK.B``.
+
+    A non-ASCII name keeps its case, so the symbol rule refuses it: a dotless i never reads
+    as ``I``.
+    """
     name = path.name
     for suffix in (".csv.gz", ".csv"):
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
             break
-    return name.upper()
+    return normalize_symbol(name)
 
 
 def _symbol_from_name(path: Path) -> str:
@@ -139,6 +143,8 @@ def _read_one(
         return _parse(path, symbol_from_name, progress)
     except (UnicodeDecodeError, gzip.BadGzipFile, EOFError, csv.Error) as exc:
         raise DataError(f"{path}: cannot be read as a UTF-8 CSV file ({exc})") from None
+    except OSError as exc:  # a dangling link, a folder named *.csv, no permission
+        raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
 
 def _parse(
@@ -147,10 +153,9 @@ def _parse(
     # The csv module keeps exact line numbers and lets us reject ragged lines one by one.
     size = path.stat().st_size
     with csv_rows(path) as (raw, reader):
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise DataError(f"{path}: the file is empty") from None
+        header = header_of(reader)
+        if header is None:
+            raise DataError(f"{path}: the file is empty")
         names = [ALIASES.get(h.strip().lower(), h.strip().lower()) for h in header]
         index = _columns(path, header, names, symbol_from_name)
         named = None if "symbol" in index else _symbol_from_name(path)  # checked before reading
@@ -158,15 +163,10 @@ def _parse(
         rows: list[list[str]] = []
         lines: list[int] = []
         bad: list[dict[str, object]] = []
-        line_start = reader.line_num + 1
-        for record in reader:
-            line = line_start
-            line_start = reader.line_num + 1
-            if not any(field.strip() for field in record):
-                continue  # a blank line carries no data
-            if len(record) != len(header):
-                detail = f"{len(record)} fields where the header has {len(header)}"
-                bad.append({"_source": str(path), "_line": line, "detail": detail})
+        for line, last, record in numbered(reader):
+            if len(record) != len(header) or last != line:  # a bar has no multi-line field
+                for n, detail in malformed(line, last, len(record), len(header)):
+                    bad.append({"_source": str(path), "_line": n, "detail": detail})
                 continue
             rows.append([record[i] for i in index.values()])
             lines.append(line)

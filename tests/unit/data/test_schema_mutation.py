@@ -175,10 +175,11 @@ def test_each_duplicate_names_its_own_first_copy(calendar: TradingCalendar) -> N
 
 def test_conflicting_duplicates_detail_is_exact(calendar: TradingCalendar) -> None:
     result = _validate(calendar, raw_rows(_line=2), raw_rows(_line=3, close="10.6"))
-    assert (
-        result.issues["detail"].tolist()
-        == ["(symbol, date) appears more than once with different values"] * 2
-    )
+    # Each copy names the other's file:line, so every copy can be found.
+    assert result.issues["detail"].tolist() == [
+        "(symbol, date) appears more than once with different values; also at test.csv:3",
+        "(symbol, date) appears more than once with different values; also at test.csv:2",
+    ]
 
 
 def test_missing_values_that_are_null_not_empty(calendar: TradingCalendar) -> None:

@@ -4,7 +4,9 @@ import datetime as dt
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -233,6 +235,29 @@ def test_readers_never_fail_while_a_writer_replaces_partitions(
     reader.join()
 
     assert errors == []
+
+
+def test_a_partition_missing_from_an_unchanged_manifest_fails_at_once(
+    warehouse: Warehouse, calendar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Retrying is for a writer that replaced the file (the manifest changed); a file gone from
+    # a manifest nobody rewrote is an error, raised without 50 scans first.
+    from quant_core.data import store
+
+    warehouse.write_bars("t", bars(calendar), META)
+    partitions = warehouse.store.load("t", required=True).partitions
+    (warehouse.store.folder("t") / next(iter(partitions.values()))).unlink()
+    scans: list[int] = []
+    real = store._scan
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        scans.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "_scan", counted)
+    with pytest.raises((FileNotFoundError, duckdb.IOException)):
+        warehouse.panel("t")
+    assert len(scans) == 1
 
 
 def test_empty_warehouse(tmp_path: Path) -> None:
