@@ -227,8 +227,8 @@ def _unused_note(unused: list[str]) -> tuple[str, ...]:
         return ()
     shown = ", ".join(unused[:10]) + (f" and {len(unused) - 10} more" if len(unused) > 10 else "")
     return (
-        f"reference data of {len(unused)} symbol(s) with no bars in this sync or the dataset "
-        f"left out: {shown}",
+        f"reference data of {len(unused)} symbol(s) left out (no bars in this sync, and not in "
+        f"the dataset's stored reference table): {shown}",
     )
 
 

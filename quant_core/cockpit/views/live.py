@@ -82,6 +82,7 @@ def _send(kind: str, sleeve: str | None = None) -> None:
             live_dir, str(kind), sleeve, lambda: _queue(kind, sleeve), _now
         )
     except OperationalError as exc:
+        st.session_state.pop(REPEAT, None)
         st.session_state[SEND_ERROR] = cmds.not_sent_text(kind, exc, _now())
         return
     st.session_state.pop(SEND_ERROR, None)

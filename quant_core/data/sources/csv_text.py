@@ -57,6 +57,8 @@ def malformed(first: int, last: int, fields: int, expected: int) -> list[tuple[i
     detail = f"{fields} fields where the header has {expected}"
     if last == first:
         return [(first, detail)]
-    opened = f"a quoted field opened on line {first} runs to line {last} (an unterminated quote?)"
+    runs = f"runs to line {last} (an unterminated quote?)"
+    opened = f"a quoted field opened on line {first} {runs}"
     head = f"{detail}; {opened}" if fields != expected else opened
-    return [(first, head)] + [(n, f"inside {opened}") for n in range(first + 1, last + 1)]
+    inside = f"inside the quoted field opened on line {first} (it {runs})"
+    return [(first, head)] + [(n, inside) for n in range(first + 1, last + 1)]

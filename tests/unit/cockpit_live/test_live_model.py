@@ -573,8 +573,8 @@ def test_a_repeat_is_the_same_command_and_sleeve_within_the_window() -> None:
     cancel = sent_at(1.0, "CANCEL", None)
     assert cmds.repeat_of([cancel, halt], "CANCEL", None, NOW) == cancel
     assert cmds.repeat_text(halt, NOW) == (
-        "HALT (sleeve mom) id=HALT-0.2 was queued 0.2 s ago: not queued again (one click, one "
-        "command; click again after 2 s to send another)."
+        "HALT (sleeve mom) id=HALT-0.2 was queued 0.2 s ago: not queued again (the same command "
+        "within 2 s is one click)."
     )
 
 
@@ -609,9 +609,14 @@ def test_recent_commands_send_one_click_once_whatever_the_session(tmp_path: Path
     assert once(other, "HALT", "mom")[0] is not None  # another worker's folder
     clock[0] = NOW + dt.timedelta(seconds=cmds.REPEAT_S)
     assert once(tmp_path, "HALT", "mom")[0] is not None  # a click of its own
-    assert len(queued(tmp_path)) == 4
+    # Only the newest command can be repeated: HALT, RESUME, HALT within 2 s are three.
+    clock[0] += dt.timedelta(seconds=0.2)
+    assert once(tmp_path, "RESUME", "mom")[0] is not None
+    clock[0] += dt.timedelta(seconds=0.2)
+    assert once(tmp_path, "HALT", "mom")[0] is not None
+    assert len(queued(tmp_path)) == 6
     assert len(queued(other)) == 1
-    assert len(queued_ids) == 5
+    assert len(queued_ids) == 7
 
     def broken() -> dict[str, Any]:
         raise OperationalError("disk full")
