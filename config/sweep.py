@@ -233,7 +233,10 @@ def load_sweep(path: Path) -> SweepConfig:
 
 
 def configurations(
-    spec: SweepConfig, path: Path | str = "sweep", params: Mapping[str, Any] | None = None
+    spec: SweepConfig,
+    path: Path | str = "sweep",
+    params: Mapping[str, Any] | None = None,
+    only: str | None = None,
 ) -> list[Configuration]:
     """Return every configuration of ``spec``, each validated by building its strategy.
 
@@ -241,6 +244,7 @@ def configurations(
     ``base.yaml``, ``QC__`` variables, ``--set``), or over the ``set``'s alone when None
     (:func:`set_params`): a parameter the sweep does not vary comes from there, not from the
     strategy's default (``sma_cross``'s ``slow: 300`` in ``set`` lets ``fast`` reach 250).
+    ``only``: the configuration with that key alone (the others are neither built nor checked).
 
     Raises
     ------
@@ -267,6 +271,8 @@ def configurations(
     fixed = dict(set_params(spec) if params is None else params)
     for swept in combos:
         key = json.dumps(swept, sort_keys=True, default=str)
+        if only is not None and key != only:
+            continue
         try:
             strategy = build_strategy(spec.strategy, {**fixed, **swept})
         except ConfigError as exc:

@@ -117,3 +117,9 @@ def test_run_overrides_build_the_configuration_over_the_run_configs_params(
     }
     with pytest.raises(ConfigError, match=r"fast \(200\) must be shorter than slow \(200\)"):
         sd.run_overrides("sma", spec.model_dump_json(), key, tmp_path)  # no run config: defaults
+    # Today's run config refuses fast 205 (slow 204) but not fast 200: the one asked for runs.
+    environ["QC__STRATEGY__PARAMS__SLOW"] = "204"
+    ran = sd.run_overrides("sma", spec.model_dump_json(), key, tmp_path, (), load)
+    assert "strategy.params.fast=200" in ran
+    with pytest.raises(ConfigError, match=r'configuration \{"fast": 205\}.*slow \(204\)'):
+        sd.run_overrides("sma", spec.model_dump_json(), '{"fast": 205}', tmp_path, (), load)

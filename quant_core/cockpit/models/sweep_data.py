@@ -335,7 +335,8 @@ def run_overrides(
     # Built over the run config's params when ``load`` gives it (a parameter the sweep does not
     # vary is the run's: config files, QC__ variables), else over the sweep's set.
     params = load([*shared, where]).strategy.params if load is not None else None
-    match = next((c for c in configurations(spec, f"sweep {name}", params) if c.key == key), None)
+    # Only this configuration is built: another one today's run config refuses blocks nothing.
+    match = next(iter(configurations(spec, f"sweep {name}", params, only=key)), None)
     if match is None:
         raise ConfigError(f"sweep {name!r}: no configuration {key} in its spec")
     return [*match.overrides, *kept, where]

@@ -184,6 +184,9 @@ def test_without_a_slow_from_anywhere_the_configuration_is_refused_by_name(
     assert [c.params for c in every] == [{"fast": 100}, {"fast": 250}]
     with pytest.raises(ConfigError, match=r'configuration \{"fast": 100\}.*slow \(90\)'):
         configurations(spec, path, {"slow": 90})  # the run's own slow, not the default
+    # only: that configuration alone is built (fast 100 fits under the default slow 200).
+    assert [c.params for c in configurations(spec, path, only='{"fast": 100}')] == [{"fast": 100}]
+    assert configurations(spec, path, only='{"fast": 7}') == []
 
 
 def test_set_params_ignores_what_is_not_a_strategy_parameter(tmp_path: Path) -> None:
