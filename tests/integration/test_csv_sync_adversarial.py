@@ -25,11 +25,10 @@ from quant_core.data.sources.csvfiles import CsvSource
 from quant_core.data.sync import SyncReport, sync
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import DataError
+from tests.integration.test_run_data_sync import ROOT, SCRIPT, run
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "run_data_sync.py"
 HEADER = "date,symbol,open,high,low,close,volume\n"
 CALENDAR = get_calendar("XNYS")
 
@@ -235,31 +234,19 @@ def test_blank_lines_before_the_header_are_skipped(tmp_path: Path) -> None:
 # ------------------------------------------------------- re-syncs, and a kill in the middle
 
 
-def _run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "QC__PATHS__DATA_DIR": str(data_dir), "OPENBLAS_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-    )
-
-
 def test_resync_is_idempotent_and_a_changed_row_replaces_the_old(tmp_path: Path) -> None:
     path = tmp_path / "bars.csv"
     path.write_text("\ufeff" + HEADER.replace("\n", "\r\n") + _rows("AAA", DAYS))
     data = tmp_path / "d"
-    assert _run(data, "--source", "csv", "--path", str(path)).returncode == 0
+    assert run(data, "--source", "csv", "--path", str(path)).returncode == 0
     first = Warehouse(data / "warehouse").read_bars("csv")
 
-    again = _run(data, "--source", "csv", "--path", str(path))
+    again = run(data, "--source", "csv", "--path", str(path))
     assert again.returncode == 0, again.stderr
     pd.testing.assert_frame_equal(Warehouse(data / "warehouse").read_bars("csv"), first)
 
     path.write_text(HEADER + _rows("AAA", DAYS[:1], close=10.25))
-    assert _run(data, "--source", "csv", "--path", str(path)).returncode == 0
+    assert run(data, "--source", "csv", "--path", str(path)).returncode == 0
     after = Warehouse(data / "warehouse").read_bars("csv")
     assert len(after) == 5
     assert after["close"].tolist() == [10.25, 10.5, 10.5, 10.5, 10.5]
@@ -294,7 +281,7 @@ def test_an_unreadable_file_in_the_folder_is_a_data_error_naming_it(
     else:
         (folder / "BBB.csv").symlink_to(tmp_path / "gone.csv")
 
-    result = _run(tmp_path / "d", "--source", "csv", "--path", str(folder))
+    result = run(tmp_path / "d", "--source", "csv", "--path", str(folder))
 
     assert result.returncode == 1, result.stderr[-2000:]
     assert f"{folder / 'BBB.csv'}: cannot be read" in result.stderr
@@ -330,7 +317,7 @@ def test_a_kill_mid_sync_leaves_bars_and_sectors_of_one_sync(tmp_path: Path, kil
     old_ref = tmp_path / "old_ref.csv"
     old_ref.write_text("symbol,sector\nAAA,Tech\n")
     assert (
-        _run(data, "--source", "csv", "--path", str(old), "--reference", str(old_ref)).returncode
+        run(data, "--source", "csv", "--path", str(old), "--reference", str(old_ref)).returncode
         == 0
     )
     new = tmp_path / "new.csv"

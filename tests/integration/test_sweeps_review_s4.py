@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -422,10 +423,11 @@ def test_overfitting_of_a_single_configuration_is_none_not_a_crash() -> None:
 # --- the command line on real data: --json keys and a resumed run ------------------------------
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, environ: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "run_backtest.py", *args],
         cwd=ROOT,
+        env=None if environ is None else {**os.environ, **environ},
         capture_output=True,
         text=True,
         timeout=300,

@@ -10,34 +10,17 @@ metrics are the single run's with the same variables.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.integration.test_sweeps_review_s4 import data_dir, write
+from tests.integration.test_sweeps_review_s4 import _cli, data_dir, write
 
 pytestmark = pytest.mark.integration
 __all__ = ["data_dir"]  # the module-scoped warehouse fixture, shared
 
-ROOT = Path(__file__).resolve().parents[2]
 # The strategy named too: a later layer naming another strategy drops the params before it.
 SLOW = {"QC__STRATEGY__NAME": "sma_cross", "QC__STRATEGY__PARAMS__SLOW": "215"}
-
-
-def _cli(*args: str, environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **environ, "OPENBLAS_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "run_backtest.py"), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
 
 
 def test_a_grid_needing_the_run_configs_slow_runs_and_matches_single_runs(
