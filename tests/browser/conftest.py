@@ -25,7 +25,7 @@ from typing import IO
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, WebSocket, expect, sync_playwright
 
 from quant_core.calendar import TradingCalendar
 from tests.browser.chrome import CHROME_ARGS, CHROMIUM, VIEWPORT
@@ -90,6 +90,15 @@ class Traffic:
 
     urls: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
+    # The current tab's console and websocket lifecycle, timestamped: printed when a test fails
+    # (a page whose widgets stay disabled has lost its connection; this says when and how).
+    events: list[str] = field(default_factory=list)
+
+    def note(self, what: str) -> None:
+        """Record one timestamped event of the current tab."""
+        self.events.append(
+            f"{time.strftime('%H:%M:%S')}.{int(time.time() * 1000) % 1000:03d} {what}"
+        )
 
     def foreign(self) -> list[str]:
         """Return the URLs asked for off 127.0.0.1 (``data:`` and ``blob:`` stay in the page)."""
@@ -162,17 +171,34 @@ def own_data_dir(
 
 
 @contextmanager
-def recorded_tab(browser: Browser, traffic: Traffic) -> Iterator[Page]:
+def recorded_tab(
+    browser: Browser, traffic: Traffic, request: pytest.FixtureRequest | None = None
+) -> Iterator[Page]:
     """Yield a page in a fresh browser context (an operator's new tab), recording into
-    ``traffic`` every request, websocket and uncaught page error; close it on the way out."""
+    ``traffic`` every request, websocket and uncaught page error; close it on the way out.
+
+    Given the test's ``request``, a failed test prints the tab's events and saves a screenshot.
+    """
     context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(TIMEOUT_MS)
     context.on("request", lambda request: traffic.urls.append(request.url))
     tab = context.new_page()
-    tab.on("websocket", lambda ws: traffic.urls.append(ws.url))
+    traffic.events.clear()
+
+    def websocket(ws: WebSocket) -> None:
+        traffic.urls.append(ws.url)
+        traffic.note(f"websocket open {ws.url}")
+        ws.on("close", lambda _: traffic.note(f"websocket closed {ws.url}"))
+        ws.on("socketerror", lambda error: traffic.note(f"websocket error {error}"))
+
+    tab.on("websocket", websocket)
+    tab.on("console", lambda message: traffic.note(f"console {message.type}: {message.text}"))
+    tab.on("requestfailed", lambda r: traffic.note(f"request failed {r.url}: {r.failure}"))
     tab.on("pageerror", lambda error: traffic.page_errors.append(f"{tab.url}: {error}"))
     try:
         yield tab
+        if request is not None:
+            report_failure(request, tab, traffic)
     finally:
         context.close()
 
@@ -225,8 +251,36 @@ def traffic() -> Traffic:
     return Traffic()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
+    """Keep each phase's report on the test item, so a fixture can tell that its test failed."""
+    report: pytest.TestReport = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def report_failure(request: pytest.FixtureRequest, tab: Page, traffic: Traffic) -> None:
+    """After a failed test: print the tab's events and save what it showed (artifacts/)."""
+    report = getattr(request.node, "report_call", None)
+    if report is None or not report.failed:
+        return
+    lines = ["the tab's console and websocket events:", *traffic.events[-200:]]
+    shots = ROOT / "artifacts" / "failures"
+    shots.mkdir(parents=True, exist_ok=True)
+    path = shots / f"{request.node.name}.png"
+    try:
+        tab.screenshot(path=str(path), timeout=10_000)
+        lines.append(f"the tab as it was: {path}")
+    except Exception as error:  # a diagnostic: the test's own failure stands
+        lines.append(f"no screenshot of the tab: {error}")
+    # Written to the captured stdout, which pytest shows under the failure.
+    sys.stdout.write("\n  ".join(lines) + "\n")
+
+
 @pytest.fixture
-def page(browser: Browser, cockpit: Cockpit, traffic: Traffic) -> Iterator[Page]:
+def page(
+    browser: Browser, cockpit: Cockpit, traffic: Traffic, request: pytest.FixtureRequest
+) -> Iterator[Page]:
     """Return a page in a fresh browser context (an operator's new tab), recording requests."""
-    with recorded_tab(browser, traffic) as tab:
+    with recorded_tab(browser, traffic, request) as tab:
         yield tab

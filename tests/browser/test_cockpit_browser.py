@@ -12,11 +12,13 @@ import base64
 import os
 import re
 import socket
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from quant_core.backtest.results import load_run
 from quant_core.live.files import read_state
@@ -107,6 +109,47 @@ def test_live_dashboard_shows_the_workers_positions(page: Page, cockpit: Cockpit
     charts_drawn(page)
     assert cockpit.worker.proc.poll() is None, cockpit.worker.log_tail()
     screenshot(page, "live")
+
+
+def test_live_page_never_refers_the_browser_to_a_cached_message(
+    page: Page, cockpit: Cockpit
+) -> None:
+    """The server sends every message whole, never a reference to one the browser cached.
+
+    Streamlit caches messages of 10 kB or more (the positions table) in the browser and sends
+    a reference when one is drawn again. The Live page's fragments redraw every second; a
+    reference that reaches the browser after its cache let the message go fails with "Cached
+    ForwardMsg MISS" and leaves the page disconnected for good, every button disabled
+    (streamlit#11357): the CI failure where FLAT stayed disabled for 60 s. The cockpit's
+    config turns the cache off (``global.minCachedMessageSize``); loopback pays nothing.
+    """
+    frames: list[bytes] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(f)))
+
+    def received() -> list[ForwardMsg]:
+        return [ForwardMsg.FromString(f) for f in list(frames) if isinstance(f, bytes)]
+
+    def drawn() -> bool:
+        """The positions table has been sent, and the page's fragments reran five times."""
+        # Playwright's sync API hands the frames over only while one of its calls runs (the
+        # poll's sleep runs none): wait inside the browser, so they keep coming.
+        page.wait_for_timeout(250)
+        messages = received()
+        table = any(
+            m.WhichOneof("type") == "delta" and b"Unrealised PnL" in m.delta.SerializeToString()
+            for m in messages
+        )
+        return table and sum(m.WhichOneof("type") == "script_finished" for m in messages) >= 5
+
+    open_page(page, cockpit, "live", "Live Dashboard")
+    try:
+        wait_for("the positions table and five runs of the page's fragments", drawn, timeout_s=60)
+    except AssertionError as error:
+        kinds = Counter(m.WhichOneof("type") for m in received())
+        raise AssertionError(f"{error}; the messages received: {dict(kinds)}") from None
+    messages = received()
+    assert [m.ref_hash for m in messages if m.WhichOneof("type") == "ref_hash"] == []
+    assert [m.hash for m in messages if m.metadata.cacheable] == []
 
 
 def test_flat_confirmed_closes_every_position(page: Page, cockpit: Cockpit) -> None:

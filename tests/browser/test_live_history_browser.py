@@ -56,9 +56,11 @@ def history_cockpit(
 
 
 @pytest.fixture
-def history_page(browser: Browser, history_cockpit: HistoryCockpit) -> Iterator[Page]:
+def history_page(
+    browser: Browser, history_cockpit: HistoryCockpit, request: pytest.FixtureRequest
+) -> Iterator[Page]:
     """Return a fresh tab, its requests and page errors recorded on the cockpit."""
-    with recorded_tab(browser, history_cockpit.traffic) as tab:
+    with recorded_tab(browser, history_cockpit.traffic, request) as tab:
         yield tab
 
 

@@ -43,9 +43,11 @@ def refresh_cockpit(
 
 
 @pytest.fixture
-def refresh_page(browser: Browser, refresh_cockpit: RefreshCockpit) -> Iterator[Page]:
+def refresh_page(
+    browser: Browser, refresh_cockpit: RefreshCockpit, request: pytest.FixtureRequest
+) -> Iterator[Page]:
     """Return a fresh tab, its requests and page errors recorded on the cockpit."""
-    with recorded_tab(browser, refresh_cockpit.traffic) as tab:
+    with recorded_tab(browser, refresh_cockpit.traffic, request) as tab:
         yield tab
 
 

@@ -103,10 +103,12 @@ def sleeves_cockpit(
 
 
 @pytest.fixture
-def sleeves_page(browser: Browser, sleeves_cockpit: SleevesCockpit) -> Iterator[Page]:
+def sleeves_page(
+    browser: Browser, sleeves_cockpit: SleevesCockpit, request: pytest.FixtureRequest
+) -> Iterator[Page]:
     """Return a fresh tab over a state holding the two-sleeve book (a test may change it)."""
     sleeves_cockpit.worker.hold(BOOK)
-    with recorded_tab(browser, sleeves_cockpit.traffic) as tab:
+    with recorded_tab(browser, sleeves_cockpit.traffic, request) as tab:
         yield tab
     assert sleeves_cockpit.worker.error is None, sleeves_cockpit.worker.error
 

@@ -76,9 +76,11 @@ def sweeps_cockpit(
 
 
 @pytest.fixture
-def sweeps_page(browser: Browser, sweeps_cockpit: SweepsCockpit) -> Iterator[Page]:
+def sweeps_page(
+    browser: Browser, sweeps_cockpit: SweepsCockpit, request: pytest.FixtureRequest
+) -> Iterator[Page]:
     """Return a fresh tab, its requests and page errors recorded on the cockpit."""
-    with recorded_tab(browser, sweeps_cockpit.traffic) as tab:
+    with recorded_tab(browser, sweeps_cockpit.traffic, request) as tab:
         yield tab
 
 
