@@ -184,14 +184,23 @@ def sync(
         where = f"; see {issues_file}" if issues_file else ""
         raise DataError(f"{source.name}: no valid rows ({len(issues)} rejected){where}")
     bars = result.bars
-    previous = None if replace or not warehouse.exists(dataset) else warehouse.symbols(dataset)
-    stored, unused = reference.for_sync(
-        batch.symbols, bars["symbol"].unique(), previous, batch.meta.source, dataset
-    )
+    made: list[tuple[pd.DataFrame, list[str]]] = []
+
+    def symbols_for(previous: pd.DataFrame | None) -> pd.DataFrame:
+        # Under the writers' lock, from the table stored then: a sync beside this one keeps
+        # its rows (merged from a table read before the lock, they would be lost).
+        made.append(
+            reference.for_sync(
+                batch.symbols, bars["symbol"].unique(), previous, batch.meta.source, dataset
+            )
+        )
+        return made[-1][0]
+
     # Bars and reference data go in one commit: a kill leaves both old or both new.
     written = warehouse.write_bars(
-        dataset, bars, batch.meta, progress, replace=replace, symbols=stored
+        dataset, bars, batch.meta, progress, replace=replace, symbols=symbols_for
     )
+    stored, unused = made[-1]
     notes = batch.notes + _unused_note(unused)
     firsts = bars.groupby("symbol")["date"].agg(["min", "max"])
     gaps = find_gaps(bars.groupby("date").size(), firsts["min"], firsts["max"], calendar)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +35,10 @@ from quant_core.errors import ConfigError, DataError
 from quant_core.types import ProgressFn
 
 logger = logging.getLogger(__name__)
+
+# The reference table a write stores, made from the table stored when the write holds the
+# writers' lock (None: a new dataset, or one being replaced): see ``write_bars``.
+SymbolsFor = Callable[[pd.DataFrame | None], pd.DataFrame]
 
 PRICE_FIELDS = ("open", "high", "low", "close")
 # The value columns of a bar (BAR_COLUMNS without date and symbol): what read_bars and panel read.
@@ -134,7 +138,7 @@ class Warehouse:
         progress: ProgressFn | None = None,
         *,
         replace: bool = False,
-        symbols: pd.DataFrame | None = None,
+        symbols: pd.DataFrame | SymbolsFor | None = None,
     ) -> WriteResult:
         """Upsert validated bars into ``dataset``, atomically.
 
@@ -153,7 +157,10 @@ class Warehouse:
             Drop everything the dataset held and keep only ``bars`` (one atomic switch).
         symbols
             The dataset's reference data to store in the same commit (as ``write_symbols``),
-            so that a writer killed mid-sync never leaves new bars with old reference data.
+            so that a writer killed mid-sync never leaves new bars with old reference data. A
+            function is given the reference table stored when the lock is taken (None for a
+            new or replaced dataset) and returns the table to store: a table merged with what
+            is stored must be made under the lock, or a sync running beside it loses its rows.
 
         Raises
         ------
@@ -167,7 +174,7 @@ class Warehouse:
             Rows written, rows that replaced existing ones, partitions touched.
         """
         table = _to_arrow(bars)
-        reference = None if symbols is None else check_table(dataset, symbols)
+        reference = check_table(dataset, symbols) if isinstance(symbols, pd.DataFrame) else None
         if table.num_rows == 0:
             raise DataError(f"dataset {dataset!r}: nothing to write (no valid rows)")
         touched = years(table)
@@ -178,6 +185,11 @@ class Warehouse:
             if manifest.version == 0 and meta is None:
                 raise DataError(f"dataset {dataset!r} is new: describe it with a DatasetMeta")
             _check_same_source(dataset, manifest, meta, replace)
+            if callable(symbols):
+                stored = (
+                    None if replace or manifest.version == 0 else self._symbols(manifest, folder)
+                )
+                reference = check_table(dataset, symbols(stored))
             store.remove_orphans(dataset, manifest)
             previous = {} if replace else manifest.partitions
             new_parts, replaced, changed = upsert(folder, "bars", table, previous, progress)
@@ -279,12 +291,15 @@ class Warehouse:
 
     def symbols(self, dataset: str) -> pd.DataFrame:
         """Return the symbol metadata of ``dataset`` (empty if the source had none)."""
-        manifest = self.store.load(dataset, required=True)
+        return self._symbols(self.store.load(dataset, required=True), self.store.folder(dataset))
+
+    @staticmethod
+    def _symbols(manifest: Manifest, folder: Path) -> pd.DataFrame:
         if manifest.symbols_file is None:
             return pd.DataFrame({"symbol": pd.Series([], dtype="str")})
         con = duckdb.connect()
         try:
-            path = self.store.folder(dataset) / manifest.symbols_file
+            path = folder / manifest.symbols_file
             frame: pd.DataFrame = (
                 con.sql("SELECT * FROM read_parquet(?)", params=[str(path)])
                 .to_arrow_table()

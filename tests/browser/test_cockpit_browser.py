@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, WebSocket, expect
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from quant_core.backtest.results import load_run
@@ -123,8 +123,15 @@ def test_live_page_never_refers_the_browser_to_a_cached_message(
     (streamlit#11357): the CI failure where FLAT stayed disabled for 60 s. The cockpit's
     config turns the cache off (``global.minCachedMessageSize``); loopback pays nothing.
     """
-    frames: list[bytes] = []
-    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(f)))
+    frames: list[str | bytes] = []
+
+    def keep(frame: str | bytes) -> None:
+        frames.append(frame)
+
+    def record(ws: WebSocket) -> None:
+        ws.on("framereceived", keep)  # a function: playwright tags its handlers
+
+    page.on("websocket", record)
 
     def received() -> list[ForwardMsg]:
         return [ForwardMsg.FromString(f) for f in list(frames) if isinstance(f, bytes)]
