@@ -44,7 +44,6 @@ from typing import Any
 
 import joblib  # type: ignore[import-untyped]
 import pandas as pd
-import sklearn
 
 from quant_core.atomic import atomic_write_bytes, fsync_path, json_safe
 from quant_core.data.store import NAME as FACTOR_NAME
@@ -65,6 +64,7 @@ from quant_core.research.store_json import (
     parse_status,
     raw_refits,
     rejection,
+    sklearn_version,
 )
 from quant_core.research.store_json import (
     LIST_COLUMNS as LIST_COLUMNS,  # re-exported: the listing's columns are part of this API
@@ -337,12 +337,12 @@ class ModelStore:
         path = folder / ESTIMATORS_FILE
         if needs_estimators(raw):  # gbr: only the pickled estimators predict
             stored = meta.get("sklearn_version")
-            if stored != sklearn.__version__:
+            if stored != sklearn_version():
                 logger.warning(
                     "Model %s was stored with scikit-learn %s; reading it with %s",
                     model_id,
                     stored,
-                    sklearn.__version__,
+                    sklearn_version(),
                 )
             estimators = _estimators(model_id, path)
         joblib_where = f"model {model_id}: {path}"

@@ -23,8 +23,6 @@ it to 1e-6); this one is some 40 times faster on 500 names (``benchmarks/constru
 from __future__ import annotations
 
 import numpy as np
-from scipy.cluster.hierarchy import leaves_list, linkage
-from scipy.spatial.distance import squareform
 
 from quant_core.portfolio.construction.base import Construction, Inputs, SolverError
 from quant_core.portfolio.construction.signed import signed_problem
@@ -43,6 +41,10 @@ def quasi_diagonal_order(cov: np.ndarray) -> np.ndarray:
     numpy.ndarray
         A permutation of ``range(len(cov))``: similar names sit next to each other.
     """
+    # Imported here: scipy.cluster costs ~0.4 s at every program's start, and only hrp uses it.
+    from scipy.cluster.hierarchy import leaves_list, linkage
+    from scipy.spatial.distance import squareform
+
     sd = np.sqrt(np.diag(cov))
     corr = cov / np.outer(sd, sd)
     distance = np.sqrt(np.clip(0.5 * (1.0 - corr), 0.0, 1.0))

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.linalg import cho_solve, solve_triangular
-from scipy.optimize import nnls
 
 from quant_core.portfolio.construction.base import (
     Construction,
@@ -101,6 +100,9 @@ def max_sharpe_weights(mu: np.ndarray, cov: np.ndarray) -> np.ndarray:
     SolverError
         No name has a positive expected return, ``cov`` is singular, or the solver stops.
     """
+    # Imported here: scipy.optimize costs ~0.3 s at every program's start (only this uses it).
+    from scipy.optimize import nnls
+
     if not (mu > 0.0).any():
         raise SolverError("no name has a positive expected return on the strategy's side")
     chol = cholesky(cov)
