@@ -35,7 +35,7 @@ chromium:
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
 # TEST_WORKERS pytest processes (pytest-xdist): on this 2-core machine two took the suite from
-# about 60 minutes to 39-44 (measured); TEST_WORKERS=0 runs it in one process. loadfile: a test
+# about 60 minutes to ~30 (measured, with loadfile); TEST_WORKERS=0 runs it in one process. loadfile: a test
 # file's tests run on one worker, in file order, as some modules need (the browser modules share
 # one cockpit and build on each other: split between workers, "the page was not loaded"), and
 # its module fixtures are built once, not once per worker. loadgroup would keep a group of files
