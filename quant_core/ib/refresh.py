@@ -39,7 +39,6 @@ import pandas as pd
 
 from config.schema import AppConfig
 from quant_core.calendar import TradingCalendar, get_calendar
-from quant_core.data import reference
 from quant_core.data.refresh_status import RefreshOutcome, write_progress
 from quant_core.data.sources.base import ProgressFn, SourceBatch
 from quant_core.data.sync import sync
@@ -157,8 +156,10 @@ def refresh_through(
             batch = SourceBatch(
                 fetched.bars,
                 meta,
+                # No reference rows: the sync keeps the stored ones as they are when it holds
+                # the lock (a copy read before the fetch would undo a sync made meanwhile).
                 notes=(f"refresh through {through}",),
-                symbols=_stored_reference(warehouse, dataset),
+                symbols=None,
             )
             try:
                 report = sync(
@@ -348,12 +349,6 @@ def _stored_overlap(
     wanted = pd.DataFrame({"symbol": [r.symbol for r in requests], "date": pd.to_datetime(lasts)})
     merged: pd.DataFrame = wanted.merge(bars, on=["symbol", "date"], how="inner")
     return merged
-
-
-def _stored_reference(warehouse: Warehouse, dataset: str) -> pd.DataFrame | None:
-    """Return the stored reference rows (kept as they are: the refresh asks IB for none)."""
-    table = warehouse.symbols(dataset)
-    return table.loc[:, list(reference.COLUMNS)] if reference.is_pinned(table) else None
 
 
 def _data_end(warehouse: Warehouse, dataset: str) -> dt.date | None:

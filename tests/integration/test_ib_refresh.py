@@ -386,6 +386,35 @@ def test_delisted_symbols_are_not_asked_for(
     assert outcome.notes == ("delisted, not asked for: XOM",)
 
 
+def test_reference_data_changed_during_the_fetch_is_kept(
+    fake: FakeTWS,
+    tmp_path: Path,
+    stale: tuple[Warehouse, AppConfig],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A sync (or an edit) of the reference data while the refresh runs is not undone by the
+    # refresh writing back a copy of the table it read earlier: here, made while it validates
+    # the fetched bars (after it has read the table, before it takes the writers' lock).
+    warehouse, cfg = stale
+    real = refresh_status.write_progress
+
+    def edit_meanwhile(path: Path, phase: str, done: int, total: int) -> None:
+        if phase == "validate":
+            table = warehouse.symbols("ib")
+            table.loc[table["symbol"] == "XOM", "sector"] = "Utilities"
+            warehouse.write_symbols("ib", table)
+        real(path, phase, done, total)
+
+    monkeypatch.setattr(refresh_module, "write_progress", edit_meanwhile)
+
+    outcome = refresh(cfg, tmp_path)
+
+    assert outcome.rows_written == 3 * 3
+    table = warehouse.symbols("ib").set_index("symbol")
+    assert table.loc["XOM", "sector"] == "Utilities"
+    assert sorted(table.index) == sorted(SYMBOLS)
+
+
 def test_a_trades_dataset_asks_up_to_the_session(
     fake: FakeTWS, calendar: TradingCalendar, tmp_path: Path
 ) -> None:
