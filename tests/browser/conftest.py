@@ -11,6 +11,7 @@ assert that nothing left 127.0.0.1.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -96,9 +97,9 @@ class Traffic:
 
     def note(self, what: str) -> None:
         """Record one timestamped event of the current tab."""
-        self.events.append(
-            f"{time.strftime('%H:%M:%S')}.{int(time.time() * 1000) % 1000:03d} {what}"
-        )
+        now = time.time()  # one reading: the seconds and the milliseconds agree
+        stamp = time.strftime("%H:%M:%S", time.localtime(now))
+        self.events.append(f"{stamp}.{int(now * 1000) % 1000:03d} {what}")
 
     def foreign(self) -> list[str]:
         """Return the URLs asked for off 127.0.0.1 (``data:`` and ``blob:`` stay in the page)."""
@@ -269,7 +270,9 @@ def report_failure(request: pytest.FixtureRequest, tab: Page, traffic: Traffic) 
     lines = ["the tab's console and websocket events:", *traffic.events[-200:]]
     shots = ROOT / "artifacts" / "failures"
     shots.mkdir(parents=True, exist_ok=True)
-    path = shots / f"{request.node.name}.png"
+    # The node id names the module too (two modules may hold tests of one name); a
+    # parametrised id may hold any character, so only safe ones are kept.
+    path = shots / (re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid) + ".png")
     try:
         tab.screenshot(path=str(path), timeout=10_000)
         lines.append(f"the tab as it was: {path}")

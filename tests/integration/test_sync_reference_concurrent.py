@@ -9,14 +9,19 @@ commit writes back the table it read, and the other's names and sectors are gone
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from quant_core.atomic import file_lock
 from quant_core.calendar import get_calendar
-from quant_core.data import reference
+from quant_core.data import reference, store
 from quant_core.data.sources.csvfiles import CsvSource
 from quant_core.data.sync import sync
 from quant_core.data.warehouse import Warehouse
@@ -50,10 +55,24 @@ def test_a_sync_committing_while_another_merges_keeps_both_reference_rows(
     sync(CsvSource(first_bars, first_ref), Warehouse(root), CALENDAR, "csv", clock=_now)
 
     # The second sync runs while the first (a re-sync of AAA) merges its reference rows. With
-    # the merge under the lock, the second waits for the first's commit, then merges with it;
-    # the first gives it a second to finish (it cannot while the first holds the lock).
+    # the merge under the lock, the second blocks on the lock until the first commits, then
+    # merges with it. The first waits until the second has finished or is blocked on the lock
+    # (a probe of the lock just before it takes it): no timing is relied on.
     second: list[BaseException | None] = []
-    finished = threading.Event()
+    finished, blocked = threading.Event(), threading.Event()
+    taking = file_lock
+
+    @contextmanager
+    def probed_lock(path: Path) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            with path.open("a") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+                except BlockingIOError:
+                    blocked.set()
+        with taking(path):
+            yield
 
     def run_second() -> None:
         try:
@@ -70,9 +89,12 @@ def test_a_sync_committing_while_another_merges_keeps_both_reference_rows(
         if not started and threading.current_thread() is threading.main_thread():
             started.append(threading.Thread(target=run_second))
             started[0].start()
-            finished.wait(1.0)
+            deadline = time.monotonic() + 60.0
+            while not (finished.wait(0.01) or blocked.is_set()):
+                assert time.monotonic() < deadline, "the second sync neither ended nor waited"
         return merge(*args, **kwargs)  # type: ignore[arg-type]
 
+    monkeypatch.setattr(store, "file_lock", probed_lock)
     monkeypatch.setattr(reference, "for_sync", for_sync_beside_another)
     sync(CsvSource(first_bars, first_ref), Warehouse(root), CALENDAR, "csv", clock=_now)
     started[0].join(30)

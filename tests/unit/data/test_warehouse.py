@@ -204,6 +204,51 @@ def test_symbols_metadata(warehouse: Warehouse, calendar) -> None:
     ]
 
 
+def test_a_reference_function_is_given_the_table_stored_under_the_lock(
+    warehouse: Warehouse, calendar
+) -> None:
+    seen: list[pd.DataFrame | None] = []
+
+    def keep_and_add(stored: pd.DataFrame | None) -> pd.DataFrame:
+        seen.append(stored)
+        rows = [reference_row("BBB", "Energy")]
+        return pd.concat([stored, *rows] if stored is not None else rows, ignore_index=True)
+
+    # A new dataset: nothing stored, the function is given None.
+    warehouse.write_bars("t", bars(calendar, symbols=("BBB",)), META, symbols=keep_and_add)
+    assert seen == [None]
+    warehouse.write_symbols("t", reference_row("AAA", "Tech"))
+
+    warehouse.write_bars("t", bars(calendar, symbols=("BBB",)), symbols=keep_and_add)
+    assert len(seen) == 2  # called once a write
+    assert seen[1] is not None
+    assert list(seen[1]["symbol"]) == ["AAA"]
+    table = warehouse.symbols("t").set_index("symbol")
+    assert table.loc[["AAA", "BBB"], "sector"].tolist() == ["Tech", "Energy"]
+
+    # replace=True: the dataset is rebuilt, the function is given None.
+    warehouse.write_bars(
+        "t", bars(calendar, symbols=("BBB",)), META, replace=True, symbols=keep_and_add
+    )
+    assert seen[2] is None
+    assert list(warehouse.symbols("t")["symbol"]) == ["BBB"]
+
+
+def test_a_reference_function_that_fails_writes_nothing(warehouse: Warehouse, calendar) -> None:
+    warehouse.write_bars("t", bars(calendar, symbols=("AAA",), sessions=3), META)
+    before = json.loads((warehouse.root / "t" / "manifest.json").read_text())
+    files = sorted(p.name for p in (warehouse.root / "t").iterdir())
+
+    def refuse(stored: pd.DataFrame | None) -> pd.DataFrame:
+        raise DataError("reference: a bad row")
+
+    with pytest.raises(DataError, match="a bad row"):
+        warehouse.write_bars("t", bars(calendar, symbols=("AAA", "BBB")), symbols=refuse)
+    assert json.loads((warehouse.root / "t" / "manifest.json").read_text()) == before
+    assert sorted(p.name for p in (warehouse.root / "t").iterdir()) == files
+    assert list(warehouse.read_bars("t")["symbol"].unique()) == ["AAA"]
+
+
 def test_synthetic_flag_is_stored(warehouse: Warehouse, calendar) -> None:
     warehouse.write_bars(
         "s", bars(calendar), DatasetMeta("SYNTHETIC x", "synthetic", synthetic=True)
