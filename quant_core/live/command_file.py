@@ -2,10 +2,10 @@
 
 The format is ``live/files.py``'s (its module docstring): ``{"id", "command", "issued_at",
 "source"}`` and, for one sleeve of a book, ``"sleeve"``. :func:`parse_command` never raises:
-malformed JSON, a missing field, an unknown command, a ``sleeve`` where none belongs (or none
-where one must be), a naive timestamp or an expired command each become a :class:`Received`
-with a refusal reason, so the worker can acknowledge it and keep running. ``live/files.py``
-re-exports every name here.
+malformed JSON (a field given twice included), a missing field or one of the wrong type, an
+unknown command, a ``sleeve`` where none belongs (or none where one must be), a naive
+timestamp or an expired command each become a :class:`Received` with a refusal reason, so the
+worker can acknowledge it and keep running. ``live/files.py`` re-exports every name here.
 """
 
 from __future__ import annotations
@@ -69,15 +69,19 @@ class Received:
 def parse_command(raw: str, now: dt.datetime, max_age_s: float) -> Received:
     """Parse one command file's text; refusals are data, never exceptions."""
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, object_pairs_hook=_unique)
     except json.JSONDecodeError as exc:
         return Received(None, raw, f"malformed JSON: {exc.msg} at line {exc.lineno}")
+    except DuplicateFieldError as exc:  # which of the two did the sender mean?
+        return Received(None, raw, f"malformed JSON: {exc}")
     except (RecursionError, ValueError) as exc:  # absurd nesting, huge numbers
         return Received(None, raw, f"malformed JSON: {type(exc).__name__}")
     if not isinstance(data, dict):
         return Received(None, raw, "a command must be a JSON object")
     ident = data.get("id")
-    ident = ident if isinstance(ident, str) and ident else None
+    if ident is not None and not isinstance(ident, str):
+        return Received(None, raw, f"field 'id' is {_shown(ident)}, not a non-empty string")
+    ident = ident or None
     missing = [k for k in ("id", "command", "issued_at", "source") if k not in data]
     if missing or ident is None:
         return Received(
@@ -95,6 +99,28 @@ def parse_command(raw: str, now: dt.datetime, max_age_s: float) -> Received:
         return Received(None, raw, issued, ident)
     command = Command(ident, kind, issued, str(data["source"]), data.get("sleeve"))
     return Received(command, raw, None, ident)
+
+
+class DuplicateFieldError(ValueError):
+    """A command file names one field twice (``{"command": "CANCEL", "command": "FLAT"}``)."""
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of a field given twice; a command must not be a guess.
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise DuplicateFieldError(
+                f"field {key!r} appears twice ({_shown(out[key])}, {_shown(value)})"
+            )
+        out[key] = value
+    return out
+
+
+def _shown(value: object, limit: int = 60) -> str:
+    # A value quoted in a refusal, cut short: the audit log keeps every refusal.
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def _issued(value: object, now: dt.datetime, max_age_s: float) -> dt.datetime | str:

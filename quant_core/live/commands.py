@@ -71,10 +71,10 @@ def take(worker: Worker) -> None:
         except Exception as exc:  # the worker loop's boundary: refuse, record, carry on
             logger.exception("Could not handle command file %s", path.name)
             moved = worker.inbox.set_aside(path)
-            worker.report_error(
-                f"command file set aside as {moved.name}: {type(exc).__name__}: {exc}"
-            )
-            result = f"refused: {type(exc).__name__}"
+            why = f"{type(exc).__name__}: {exc}"
+            worker.report_error(f"command file set aside as {moved.name}: {why}")
+            # The audit log names the file, as set aside: with no id, nothing else would.
+            result = f"refused: {why} (file {path.name}, set aside as inbox/rejected/{moved.name})"
             acknowledge(worker, _refused(None, worker.wall(), result))
 
 
@@ -88,7 +88,8 @@ def _take_one(worker: Worker, path: Path) -> None:
     if worker.inbox.seen(ident):
         ack = _refused(ident, at, "duplicate id, ignored")
     elif command is None:
-        ack = _refused(ident, at, f"refused: {received.refusal}")
+        named = "" if ident is not None else f" (file {path.name})"  # no id: name the file
+        ack = _refused(ident, at, f"refused: {received.refusal}{named}")
         logger.warning("Refused a command: %s", received.refusal)
     elif (why := sleeve_refusal(worker, command)) is not None:
         ack = replace(accepted(command, at, Outcome(f"refused: {why}")), accepted=False)

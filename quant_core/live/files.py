@@ -26,8 +26,12 @@ Commands: ``inbox/<time_ns>-<uuid>.json``, one file per command
       with the time in nanoseconds: oldest first) and removes a file only once its command is
       acknowledged; a command left in the inbox by a crash is taken again on restart;
     * a legacy ``command.json`` (a script written before the queue) is still taken: the worker
-      renames it into ``inbox/`` under the same naming scheme. It is one slot: a second writer
-      of it overwrites a waiting command, so new code uses :func:`send_command`;
+      renames it into ``inbox/`` under the same naming scheme, timed by its modification time,
+      so it keeps its place among the inbox's files. It is one slot: a second writer of it
+      overwrites a waiting command, so new code uses :func:`send_command`;
+    * a file that is not a regular file (a directory, a FIFO) is set aside in
+      ``inbox/rejected/`` unread (a name set aside before is kept, the newcomer renamed), and
+      one over ``MAX_COMMAND_BYTES`` is refused unread;
     * every id runs at most once, across restarts too: processed ids are kept in
       ``processed_ids.json``.
 
@@ -41,9 +45,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import json
 import logging
 import os
+import stat
 import time
 import uuid
 from collections import deque
@@ -78,6 +84,7 @@ SIM_ACCOUNT_FILE = "sim_account.json"  # the simulated broker's account (live/si
 JOURNAL_FILE = "journal.duckdb"  # the journal (live/journal.py), beside its .wal
 WORKER_LOG = "worker.log"
 ARCHIVE = "archive"  # where a fresh simulated account sets the earlier one aside
+MAX_COMMAND_BYTES = 65_536  # a command is some 200 bytes; a bigger file is refused unread
 PROCESSED_KEPT = 10_000  # ids remembered; a command older than command_max_age_s is refused anyway
 
 
@@ -131,7 +138,17 @@ def queued(live_dir: Path) -> list[dict[str, Any]]:
     A file the worker has just removed, or one that is not a JSON object, is skipped.
     """
     paths = [*sorted((live_dir / INBOX).glob("*.json")), live_dir / COMMAND_FILE]
-    return [data for path in paths if (data := read_json_object(path)) is not None]
+    # Only regular files: a directory would raise, and a FIFO would block the reader forever.
+    return [
+        data for path in paths if _regular(path) and (data := read_json_object(path)) is not None
+    ]
+
+
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:  # gone, or a dangling link
+        return False
 
 
 class CommandInbox:
@@ -147,20 +164,51 @@ class CommandInbox:
 
     def pending(self) -> list[Path]:
         """Take a legacy ``command.json`` into the inbox; return the inbox, oldest first."""
+        self.inbox.mkdir(parents=True, exist_ok=True)  # removed by hand (to clear the queue)
+        legacy = self.live_dir / COMMAND_FILE
         with contextlib.suppress(FileNotFoundError):
-            os.rename(self.live_dir / COMMAND_FILE, self.inbox / inbox_name())
+            # Named by when it was written, not when it is seen: a command.json written before
+            # an inbox file is taken before it (the names sort by time).
+            written = legacy.lstat().st_mtime_ns
+            os.rename(legacy, self.inbox / f"{written:020d}-{uuid.uuid4().hex}.json")
         return sorted(self.inbox.glob("*.json"))
 
     def waiting(self) -> bool:
         """Return whether a command waits (a cheap check, for the loop's 20 ms poll)."""
         if (self.live_dir / COMMAND_FILE).exists():
             return True
-        with os.scandir(self.inbox) as entries:
-            return any(e.name.endswith(".json") and e.is_file() for e in entries)
+        try:
+            with os.scandir(self.inbox) as entries:
+                return any(e.name.endswith(".json") and e.is_file() for e in entries)
+        except FileNotFoundError:  # removed by hand: made again, so writers can queue
+            self.inbox.mkdir(parents=True, exist_ok=True)
+            return False
 
     def read(self, path: Path, now: dt.datetime, max_age_s: float) -> Received:
-        """Parse one inbox file (refusals included)."""
-        return parse_command(path.read_text(encoding="utf-8", errors="replace"), now, max_age_s)
+        """Parse one inbox file: refusals included (over ``MAX_COMMAND_BYTES``, not UTF-8).
+
+        Raises
+        ------
+        OSError
+            The file cannot be opened, or is not a regular file (a directory, a FIFO, a device:
+            opened without blocking, never read); the worker sets it aside.
+        """
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the worker
+        with os.fdopen(fd, "rb") as handle:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+                raise OSError(errno.EINVAL, f"{path.name} is {kind}")
+            data = handle.read(MAX_COMMAND_BYTES + 1)
+        if len(data) > MAX_COMMAND_BYTES:
+            too_big = f"file {path.name} is over {MAX_COMMAND_BYTES} bytes: not a command"
+            return Received(None, "", too_big)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:  # replaced, two ids could become one: refused
+            bad = f"byte 0x{data[exc.start]:02x} at offset {exc.start}"
+            return Received(None, "", f"file {path.name} is not UTF-8 ({bad})")
+        return parse_command(text, now, max_age_s)
 
     def seen(self, command_id: str | None) -> bool:
         """Return whether ``command_id`` was already executed."""
@@ -184,6 +232,8 @@ class CommandInbox:
         """Move a file that could not be handled out of the inbox, into ``inbox/rejected/``."""
         target = self.inbox / "rejected" / path.name
         target.parent.mkdir(exist_ok=True)
+        if os.path.lexists(target):  # a name seen before: keep both, never replace one
+            target = target.with_name(f"{path.stem}.{uuid.uuid4().hex[:8]}{path.suffix}")
         os.replace(path, target)
         return target
 

@@ -129,13 +129,18 @@ def test_the_inbox_is_created_with_its_parents(tmp_path: Path) -> None:
     assert inbox.pending() == []
 
 
-def test_bytes_that_are_not_utf8_are_replaced_not_fatal(tmp_path: Path) -> None:
+def test_bytes_that_are_not_utf8_are_refused_naming_the_byte_not_fatal(tmp_path: Path) -> None:
+    # Replaced by U+FFFD, the ids a\xffb and a\xfeb would both read a\ufffdb: one would be
+    # refused as a duplicate of the other though it never ran. The file is refused instead.
     inbox = CommandInbox(tmp_path)
     path = tmp_path / INBOX / "00000000000000000001-x.json"
-    path.write_bytes(_raw(id="a?b").encode().replace(b"a?b", b"a\xffb"))  # a lone 0xFF byte
+    raw = _raw(id="a?b").encode()
+    path.write_bytes(raw.replace(b"a?b", b"a\xffb"))  # a lone 0xFF byte
     received = inbox.read(path, NOW, 60)
-    assert received.id == "a\ufffdb"  # U+FFFD REPLACEMENT CHARACTER
-    assert received.command is not None
+    assert received.command is None
+    assert received.id is None
+    at = raw.index(b"a?b") + 1
+    assert received.refusal == f"file {path.name} is not UTF-8 (byte 0xff at offset {at})"
 
 
 def test_taken_records_each_id_once_and_never_none(tmp_path: Path) -> None:
