@@ -138,7 +138,7 @@ class Warehouse:
         progress: ProgressFn | None = None,
         *,
         replace: bool = False,
-        symbols: pd.DataFrame | SymbolsFor | None = None,
+        symbols: SymbolsFor | None = None,
     ) -> WriteResult:
         """Upsert validated bars into ``dataset``, atomically.
 
@@ -156,11 +156,12 @@ class Warehouse:
         replace
             Drop everything the dataset held and keep only ``bars`` (one atomic switch).
         symbols
-            The dataset's reference data to store in the same commit (as ``write_symbols``),
-            so that a writer killed mid-sync never leaves new bars with old reference data. A
-            function is given the reference table stored when the lock is taken (None for a
-            new or replaced dataset) and returns the table to store: a table merged with what
-            is stored must be made under the lock, or a sync running beside it loses its rows.
+            Makes the dataset's reference data to store in the same commit (as
+            ``write_symbols``), so that a writer killed mid-sync never leaves new bars with old
+            reference data. It is given the reference table stored when the lock is taken (None
+            for a new or replaced dataset) and returns the table to store: a table merged with
+            what is stored must be made under the lock, or a sync running beside it loses its
+            rows. None: the stored reference data is kept as it is.
 
         Raises
         ------
@@ -174,7 +175,6 @@ class Warehouse:
             Rows written, rows that replaced existing ones, partitions touched.
         """
         table = _to_arrow(bars)
-        reference = check_table(dataset, symbols) if isinstance(symbols, pd.DataFrame) else None
         if table.num_rows == 0:
             raise DataError(f"dataset {dataset!r}: nothing to write (no valid rows)")
         touched = years(table)
@@ -185,7 +185,8 @@ class Warehouse:
             if manifest.version == 0 and meta is None:
                 raise DataError(f"dataset {dataset!r} is new: describe it with a DatasetMeta")
             _check_same_source(dataset, manifest, meta, replace)
-            if callable(symbols):
+            reference = None
+            if symbols is not None:
                 stored = (
                     None if replace or manifest.version == 0 else self._symbols(manifest, folder)
                 )
