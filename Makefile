@@ -108,7 +108,7 @@ bench-alphalens:
 # module (.ci/mutation_report.py exits 1 below 90%; tests/MUTATION.md lists the survivors).
 MUTATION_JOBS ?= 2
 MUTATION_MODULES := quant_core.portfolio.ledger quant_core.portfolio.sizing \
-	quant_core.backtest.metrics quant_core.live.files quant_core.data.schema
+	quant_core.backtest.metrics quant_core.live.files quant_core.live.inbox quant_core.data.schema
 
 mutation: install
 	cd $(ROOT) && rm -rf mutants && mkdir mutants

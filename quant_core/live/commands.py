@@ -26,7 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 from quant_core.broker import Order, OrderRef, OrderType, Side
 from quant_core.errors import TemporaryBrokerError
-from quant_core.live.files import Command, CommandKind, append_audit, latch_stop, save_halt
+from quant_core.live.crash_hook import crash_point_for_tests
+from quant_core.live.files import (
+    Command,
+    CommandKind,
+    append_audit,
+    audited,
+    latch_stop,
+    save_halt,
+)
 from quant_core.live.reconcile import SHARE_EPSILON
 from quant_core.live.state import CommandAck, WorkerState
 
@@ -86,7 +94,7 @@ def _take_one(worker: Worker, path: Path) -> None:
     received = worker.inbox.read(path, worker.wall(), worker.cfg.live.command_max_age_s)
     ident, at, command = received.id, worker.wall(), received.command
     if worker.inbox.seen(ident):
-        ack = _refused(ident, at, "duplicate id, ignored")
+        ack = _duplicate(worker, ident, at)
     elif command is None:
         named = "" if ident is not None else f" (file {path.name})"  # no id: name the file
         ack = _refused(ident, at, f"refused: {received.refusal}{named}")
@@ -95,7 +103,8 @@ def _take_one(worker: Worker, path: Path) -> None:
         ack = replace(accepted(command, at, Outcome(f"refused: {why}")), accepted=False)
         logger.warning("Refused %s (id %s): %s", command.command, ident, why)
     else:
-        worker.inbox.taken(ident)  # at most once, even if executing it crashes
+        worker.inbox.taken(ident, command)  # at most once, even if executing it crashes
+        crash_point_for_tests("executing_command")  # taken; not executed, not acknowledged
         try:
             outcome = execute(worker, command)
         except TemporaryBrokerError as exc:
@@ -106,6 +115,31 @@ def _take_one(worker: Worker, path: Path) -> None:
         ack = accepted(command, at, outcome)
     acknowledge(worker, ack)
     worker.inbox.done(path, ident)
+
+
+def _duplicate(worker: Worker, ident: str | None, at: dt.datetime) -> CommandAck:
+    # An id run before: ignored. Unless the worker was killed while executing it, before its
+    # answer reached the audit log: then that answer is this one, that it was interrupted.
+    taken = worker.inbox.interrupted(ident)
+    if ident is None or taken is None or audited(worker.live_dir, ident):
+        return _refused(ident, at, "duplicate id, ignored")
+    kind = str(taken.get("command"))
+    result = (
+        f"interrupted: the worker stopped while executing this {kind} (taken at "
+        f"{taken.get('taken_at')}); not run again. What it did is in the broker's orders "
+        "and positions, reconciled at this start"
+    )
+    logger.warning("%s (id %s) was interrupted by the worker's end; not run again", kind, ident)
+    sleeve = taken.get("sleeve")
+    return CommandAck(
+        id=ident,
+        at=at,
+        command=kind,
+        accepted=True,
+        source=None,
+        result=result,
+        sleeve=sleeve if isinstance(sleeve, str) else None,
+    )
 
 
 def accepted(

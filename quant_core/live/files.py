@@ -22,8 +22,8 @@ Commands: ``inbox/<time_ns>-<uuid>.json``, one file per command
       atomically: a temporary ``.<name>.*.tmp`` (which the worker's ``*.json`` glob ignores),
       flushed and fsynced, then renamed. No lock, no waiting: a hundred writers at once each
       add a file, and no command can overwrite another;
-    * the worker (:meth:`CommandInbox.pending`) takes the inbox in name order (the names start
-      with the time in nanoseconds: oldest first) and removes a file only once its command is
+    * the worker (``live/inbox.py``) takes the inbox in name order (the names start with the
+      time in nanoseconds: oldest first) and removes a file only once its command is
       acknowledged; a command left in the inbox by a crash is taken again on restart;
     * a legacy ``command.json`` (a script written before the queue) is still taken: the worker
       renames it into ``inbox/`` under the same naming scheme, timed by its modification time,
@@ -33,7 +33,9 @@ Commands: ``inbox/<time_ns>-<uuid>.json``, one file per command
       ``inbox/rejected/`` unread (a name set aside before is kept, the newcomer renamed), and
       one over ``MAX_COMMAND_BYTES`` is refused unread;
     * every id runs at most once, across restarts too: processed ids are kept in
-      ``processed_ids.json``.
+      ``processed_ids.json``. The command being executed is named in ``command_taken.json``
+      until it is acknowledged: a worker killed in between finds it there at its restart and
+      acknowledges it as interrupted (not run again), unless the audit log has its answer.
 
 Parsing never raises (``live/command_file.py``, whose names this module re-exports): malformed
 JSON, a missing field, an unknown command, a misplaced ``sleeve``, a naive timestamp or an
@@ -45,14 +47,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import errno
 import json
 import logging
 import os
 import stat
 import time
 import uuid
-from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,7 @@ STATE_FILE = "dashboard_state.json"
 COMMAND_FILE = "command.json"  # the legacy single slot, still taken
 INBOX = "inbox"
 PROCESSED_FILE = "processed_ids.json"
+TAKEN_FILE = "command_taken.json"  # the command being executed, until it is acknowledged
 LATCH_FILE = "stopped.latch"
 HALT_FILE = "halted.latch"
 RISK_FILE = "risk_state.json"
@@ -151,103 +152,6 @@ def _regular(path: Path) -> bool:
         return False
 
 
-class CommandInbox:
-    """The worker's side of the hand-over: take, then acknowledge, each command once."""
-
-    def __init__(self, live_dir: Path) -> None:
-        self.live_dir = live_dir
-        self.inbox = live_dir / INBOX
-        self.inbox.mkdir(parents=True, exist_ok=True)
-        self._processed_path = live_dir / PROCESSED_FILE
-        self._processed: deque[str] = deque(self._load_processed(), maxlen=PROCESSED_KEPT)
-        self._seen = set(self._processed)
-
-    def pending(self) -> list[Path]:
-        """Take a legacy ``command.json`` into the inbox; return the inbox, oldest first."""
-        self.inbox.mkdir(parents=True, exist_ok=True)  # removed by hand (to clear the queue)
-        legacy = self.live_dir / COMMAND_FILE
-        with contextlib.suppress(FileNotFoundError):
-            # Named by when it was written, not when it is seen: a command.json written before
-            # an inbox file is taken before it (the names sort by time).
-            written = legacy.lstat().st_mtime_ns
-            os.rename(legacy, self.inbox / f"{written:020d}-{uuid.uuid4().hex}.json")
-        return sorted(self.inbox.glob("*.json"))
-
-    def waiting(self) -> bool:
-        """Return whether a command waits (a cheap check, for the loop's 20 ms poll)."""
-        if (self.live_dir / COMMAND_FILE).exists():
-            return True
-        try:
-            with os.scandir(self.inbox) as entries:
-                return any(e.name.endswith(".json") and e.is_file() for e in entries)
-        except FileNotFoundError:  # removed by hand: made again, so writers can queue
-            self.inbox.mkdir(parents=True, exist_ok=True)
-            return False
-
-    def read(self, path: Path, now: dt.datetime, max_age_s: float) -> Received:
-        """Parse one inbox file: refusals included (over ``MAX_COMMAND_BYTES``, not UTF-8).
-
-        Raises
-        ------
-        OSError
-            The file cannot be opened, or is not a regular file (a directory, a FIFO, a device:
-            opened without blocking, never read); the worker sets it aside.
-        """
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the worker
-        with os.fdopen(fd, "rb") as handle:
-            mode = os.fstat(fd).st_mode
-            if not stat.S_ISREG(mode):
-                kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-                raise OSError(errno.EINVAL, f"{path.name} is {kind}")
-            data = handle.read(MAX_COMMAND_BYTES + 1)
-        if len(data) > MAX_COMMAND_BYTES:
-            too_big = f"file {path.name} is over {MAX_COMMAND_BYTES} bytes: not a command"
-            return Received(None, "", too_big)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:  # replaced, two ids could become one: refused
-            bad = f"byte 0x{data[exc.start]:02x} at offset {exc.start}"
-            return Received(None, "", f"file {path.name} is not UTF-8 ({bad})")
-        return parse_command(text, now, max_age_s)
-
-    def seen(self, command_id: str | None) -> bool:
-        """Return whether ``command_id`` was already executed."""
-        return command_id is not None and command_id in self._seen
-
-    def taken(self, command_id: str | None) -> None:
-        """Record ``command_id`` as executed before executing it: at most once, even on a crash."""
-        if command_id is not None and command_id not in self._seen:
-            if len(self._processed) == self._processed.maxlen:
-                self._seen.discard(self._processed[0])
-            self._processed.append(command_id)
-            self._seen.add(command_id)
-            atomic_write_json(self._processed_path, list(self._processed))
-
-    def done(self, path: Path, command_id: str | None) -> None:
-        """Record ``command_id`` as executed (if not yet), then drop its inbox file."""
-        self.taken(command_id)
-        path.unlink(missing_ok=True)
-
-    def set_aside(self, path: Path) -> Path:
-        """Move a file that could not be handled out of the inbox, into ``inbox/rejected/``."""
-        target = self.inbox / "rejected" / path.name
-        target.parent.mkdir(exist_ok=True)
-        if os.path.lexists(target):  # a name seen before: keep both, never replace one
-            target = target.with_name(f"{path.stem}.{uuid.uuid4().hex[:8]}{path.suffix}")
-        os.replace(path, target)
-        return target
-
-    def _load_processed(self) -> list[str]:
-        try:
-            data = json.loads(self._processed_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return []
-        except json.JSONDecodeError:
-            logger.error("Unreadable %s; starting with no processed ids", self._processed_path)
-            return []
-        return [str(x) for x in data] if isinstance(data, list) else []
-
-
 # ----------------------------------------------------------------- the worker's own files
 
 
@@ -299,14 +203,39 @@ def save_risk(live_dir: Path, state: dict[str, Any]) -> None:
     atomic_write_json(live_dir / RISK_FILE, json_safe(state))
 
 
+def audited(live_dir: Path, command_id: str) -> bool:
+    """Return whether the audit log holds an acknowledgement of ``command_id``.
+
+    Read whole: only a restart after a worker was killed mid-command asks. A torn line (the
+    kill cut it) is skipped.
+    """
+    try:
+        lines = (live_dir / AUDIT_FILE).read_bytes().splitlines()
+    except FileNotFoundError:
+        return False
+    for line in lines:
+        if command_id.encode() not in line:
+            continue
+        with contextlib.suppress(ValueError):  # JSONDecodeError and UnicodeDecodeError
+            entry = json.loads(line)
+            if isinstance(entry, dict) and entry.get("id") == command_id:
+                return True
+    return False
+
+
 def append_audit(live_dir: Path, ack: dict[str, Any]) -> None:
     """Append one command's acknowledgement to the audit log (``commands.log.jsonl``).
 
     One line per acknowledgement, written in one call and fsynced: the one audit log of
-    commands, so it is as durable as the journal's rows were.
+    commands, so it is as durable as the journal's rows were. After a line a kill cut short,
+    the new one starts on a line of its own.
     """
     line = (json.dumps(ack, default=str) + "\n").encode()
-    with (live_dir / AUDIT_FILE).open("ab") as handle:
+    with (live_dir / AUDIT_FILE).open("a+b") as handle:
+        if (size := handle.seek(0, os.SEEK_END)) and os.pread(
+            handle.fileno(), 1, size - 1
+        ) != b"\n":
+            line = b"\n" + line  # a kill tore the last line: this one must not join it
         handle.write(line)
         handle.flush()
         os.fsync(handle.fileno())

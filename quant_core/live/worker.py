@@ -46,7 +46,7 @@ from quant_core.live.book_planner import BookPlanner
 from quant_core.live.book_risk import BookRiskWatch
 from quant_core.live.crash_hook import crash_point_for_tests
 from quant_core.live.daily_close import DailyCloseWatch
-from quant_core.live.files import CommandInbox
+from quant_core.live.inbox import CommandInbox
 from quant_core.live.journal import Journal
 from quant_core.live.planner import Planner
 from quant_core.live.reconcile import reconcile_with_broker

@@ -15,7 +15,6 @@ from quant_core.errors import OperationalError
 from quant_core.live.files import (
     COMMAND_FILE,
     INBOX,
-    CommandInbox,
     CommandKind,
     parse_command,
     queued,
@@ -23,6 +22,7 @@ from quant_core.live.files import (
     send_command,
     write_state,
 )
+from quant_core.live.inbox import CommandInbox
 
 NOW = dt.datetime(2026, 11, 22, 14, 30, tzinfo=dt.UTC)
 ROOT = Path(__file__).resolve().parents[3]

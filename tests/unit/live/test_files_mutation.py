@@ -17,7 +17,6 @@ from quant_core.live.files import (
     PROCESSED_KEPT,
     STATE_FILE,
     Command,
-    CommandInbox,
     CommandKind,
     Received,
     parse_command,
@@ -25,6 +24,7 @@ from quant_core.live.files import (
     send_command,
     write_state,
 )
+from quant_core.live.inbox import CommandInbox
 from tests.unit.live.test_files import NOW, _raw
 
 
