@@ -78,11 +78,15 @@ def take(worker: Worker) -> None:
             raise  # acknowledged as interrupted; the loop reconnects and reconciles
         except Exception as exc:  # the worker loop's boundary: refuse, record, carry on
             logger.exception("Could not handle command file %s", path.name)
-            moved = worker.inbox.set_aside(path)
             why = f"{type(exc).__name__}: {exc}"
-            worker.report_error(f"command file set aside as {moved.name}: {why}")
+            try:
+                moved = worker.inbox.set_aside(path)
+                where = f"set aside as inbox/{moved.relative_to(worker.inbox.inbox)}"
+            except OSError as cannot:  # left in the inbox; this worker reads it no more
+                where = f"left in the inbox, not read again: it cannot be moved ({cannot})"
+            worker.report_error(f"command file {path.name} {where}: {why}")
             # The audit log names the file, as set aside: with no id, nothing else would.
-            result = f"refused: {why} (file {path.name}, set aside as inbox/rejected/{moved.name})"
+            result = f"refused: {why} (file {path.name}, {where})"
             acknowledge(worker, _refused(None, worker.wall(), result))
 
 

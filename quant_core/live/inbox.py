@@ -54,6 +54,7 @@ class CommandInbox:
         self._processed_path = live_dir / PROCESSED_FILE
         self._processed: deque[str] = deque(self._load_processed(), maxlen=PROCESSED_KEPT)
         self._seen = set(self._processed)
+        self._stuck: set[str] = set()  # names that could not be set aside: skipped
         self._taken_path = live_dir / TAKEN_FILE
         self._taken = read_json_object(self._taken_path)  # a torn one: None, as if absent
 
@@ -66,7 +67,7 @@ class CommandInbox:
             # an inbox file is taken before it (the names sort by time).
             written = legacy.lstat().st_mtime_ns
             os.rename(legacy, self.inbox / f"{written:020d}-{uuid.uuid4().hex}.json")
-        return sorted(self.inbox.glob("*.json"))
+        return sorted(p for p in self.inbox.glob("*.json") if p.name not in self._stuck)
 
     def waiting(self) -> bool:
         """Return whether a command waits (a cheap check, for the loop's 20 ms poll)."""
@@ -74,7 +75,10 @@ class CommandInbox:
             return True
         try:
             with os.scandir(self.inbox) as entries:
-                return any(e.name.endswith(".json") and e.is_file() for e in entries)
+                return any(
+                    e.name.endswith(".json") and e.name not in self._stuck and e.is_file()
+                    for e in entries
+                )
         except FileNotFoundError:  # removed by hand: made again, so writers can queue
             self.inbox.mkdir(parents=True, exist_ok=True)
             return False
@@ -149,12 +153,31 @@ class CommandInbox:
         return taken
 
     def set_aside(self, path: Path) -> Path:
-        """Move a file that could not be handled out of the inbox, into ``inbox/rejected/``."""
-        target = self.inbox / "rejected" / path.name
-        target.parent.mkdir(exist_ok=True)
+        """Move a file that could not be handled out of the inbox, into ``inbox/rejected/``.
+
+        Where ``rejected`` is not a folder (a file of that name), the file is renamed in the
+        inbox to ``<name>.rejected``, which the queue does not read. Where it cannot be moved
+        at all, it is left in place and never read again by this process (:meth:`pending`).
+
+        Raises
+        ------
+        OSError
+            The file could not be moved (it stays in the inbox, skipped from now on).
+        """
+        folder = self.inbox / "rejected"
+        with contextlib.suppress(OSError):  # a plain file named "rejected": kept as it is
+            folder.mkdir(exist_ok=True)
+        tail = ""
+        if not folder.is_dir():
+            folder, tail = self.inbox, ".rejected"
+        target = folder / f"{path.name}{tail}"
         if os.path.lexists(target):  # a name seen before: keep both, never replace one
-            target = target.with_name(f"{path.stem}.{uuid.uuid4().hex[:8]}{path.suffix}")
-        os.replace(path, target)
+            target = folder / f"{path.stem}.{uuid.uuid4().hex[:8]}{path.suffix}{tail}"
+        try:
+            os.replace(path, target)
+        except OSError:
+            self._stuck.add(path.name)
+            raise
         return target
 
     def _load_processed(self) -> list[str]:

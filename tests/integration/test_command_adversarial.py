@@ -130,6 +130,52 @@ def test_a_fifo_named_like_a_command_does_not_hang_the_worker(worker: Worker) ->
     assert last_ack(worker.live_dir)["accepted"] is True
 
 
+def test_a_plain_file_named_rejected_does_not_stop_the_worker(worker: Worker) -> None:
+    # Defect: setting a bad file aside made inbox/rejected/ first; a plain file of that name
+    # made the heartbeat raise FileExistsError, and the worker ended.
+    inbox = worker.live_dir / INBOX
+    (inbox / "rejected").write_text("an operator's notes")
+    (inbox / "d.json").mkdir()
+
+    assert _within(worker.heartbeat)[0]
+
+    ack = last_ack(worker.live_dir)
+    assert ack["accepted"] is False
+    assert "file d.json, set aside as inbox/d.json.rejected" in ack["result"]
+    assert (inbox / "rejected").read_text() == "an operator's notes"  # kept as it was
+    assert (inbox / "d.json.rejected").is_dir()
+    assert not (inbox / "d.json").exists()
+    (inbox / "d.json").mkdir()  # the same name again: both kept
+    worker.heartbeat()
+    assert len(list(inbox.glob("d.*.json.rejected"))) == 1
+    send_command(worker.live_dir, "CANCEL", source="after")
+    worker.heartbeat()
+    assert [a["accepted"] for a in _audit(worker)] == [False, False, True]
+
+
+def test_a_file_that_cannot_be_moved_is_refused_once_and_not_read_again(worker: Worker) -> None:
+    # An inbox the worker cannot change (made immutable: even root cannot rename in it).
+    inbox = worker.live_dir / INBOX
+    (inbox / "d.json").mkdir()
+    made = subprocess.run(["chattr", "+i", str(inbox)], capture_output=True, text=True)
+    assert made.returncode == 0, f"chattr +i failed (needs root and ext4): {made.stderr}"
+    try:
+        assert _within(worker.heartbeat)[0]
+        assert not worker.inbox.waiting()  # not read again: no 20 ms loop on it either
+        worker.heartbeat()
+        worker.heartbeat()
+    finally:
+        subprocess.run(["chattr", "-i", str(inbox)], check=True)
+    audit = _audit(worker)
+    assert len(audit) == 1  # refused once
+    assert (
+        "file d.json, left in the inbox, not read again: it cannot be moved" in audit[0]["result"]
+    )
+    assert (inbox / "d.json").is_dir()
+    assert worker.state is WorkerState.RUNNING
+    assert any("d.json left in the inbox" in e.message for e in worker.errors)
+
+
 def test_queued_skips_a_directory_and_a_fifo(worker: Worker) -> None:
     # Defect: queued() (the cockpit's view of the queue) raised IsADirectoryError on a
     # directory named *.json, and would block forever on a FIFO.
