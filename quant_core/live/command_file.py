@@ -68,16 +68,9 @@ class Received:
 
 def parse_command(raw: str, now: dt.datetime, max_age_s: float) -> Received:
     """Parse one command file's text; refusals are data, never exceptions."""
-    try:
-        data = json.loads(raw, object_pairs_hook=_unique)
-    except json.JSONDecodeError as exc:
-        return Received(None, raw, f"malformed JSON: {exc.msg} at line {exc.lineno}")
-    except DuplicateFieldError as exc:  # which of the two did the sender mean?
-        return Received(None, raw, f"malformed JSON: {exc}")
-    except (RecursionError, ValueError) as exc:  # absurd nesting, huge numbers
-        return Received(None, raw, f"malformed JSON: {type(exc).__name__}")
-    if not isinstance(data, dict):
-        return Received(None, raw, "a command must be a JSON object")
+    data = _object(raw)
+    if isinstance(data, str):
+        return Received(None, raw, data)
     ident = data.get("id")
     if ident is not None and not isinstance(ident, str):
         return Received(None, raw, f"field 'id' is {_shown(ident)}, not a non-empty string")
@@ -86,6 +79,10 @@ def parse_command(raw: str, now: dt.datetime, max_age_s: float) -> Received:
     if missing or ident is None:
         return Received(
             None, raw, f"missing or empty field(s): {', '.join(missing) or 'id'}", ident
+        )
+    if not isinstance(data["source"], str):  # a label for people: null would read "None"
+        return Received(
+            None, raw, f"field 'source' is {_shown(data['source'])}, not a string", ident
         )
     try:
         kind = CommandKind(data["command"])
@@ -97,8 +94,21 @@ def parse_command(raw: str, now: dt.datetime, max_age_s: float) -> Received:
     issued = _issued(data["issued_at"], now, max_age_s)
     if isinstance(issued, str):
         return Received(None, raw, issued, ident)
-    command = Command(ident, kind, issued, str(data["source"]), data.get("sleeve"))
+    command = Command(ident, kind, issued, data["source"], data.get("sleeve"))
     return Received(command, raw, None, ident)
+
+
+def _object(raw: str) -> dict[str, Any] | str:
+    # The file's JSON object, or why it is none.
+    try:
+        data = json.loads(raw, object_pairs_hook=_unique)
+    except json.JSONDecodeError as exc:
+        return f"malformed JSON: {exc.msg} at line {exc.lineno}"
+    except DuplicateFieldError as exc:  # which of the two did the sender mean?
+        return f"malformed JSON: {exc}"
+    except (RecursionError, ValueError) as exc:  # absurd nesting, huge numbers
+        return f"malformed JSON: {type(exc).__name__}"
+    return data if isinstance(data, dict) else "a command must be a JSON object"
 
 
 class DuplicateFieldError(ValueError):

@@ -454,6 +454,8 @@ def test_a_lower_case_flat_is_refused_and_closes_nothing(tmp_path: Path) -> None
         ({"issued_at": "2026-01-01"}, "no UTC offset"),
         ({"command": "HALT", "sleeve": "mom"}, "this worker runs no book"),
         ({"command": "FLAT", "sleeve": "mom"}, "FLAT takes no sleeve"),
+        ({"command": "FLAT", "source": None}, "field 'source' is None, not a string"),
+        ({"source": {"who": "me"}}, "field 'source' is {'who': 'me'}, not a string"),
     ],
 )
 def test_wrong_fields_are_refused_naming_the_value(
