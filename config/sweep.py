@@ -28,7 +28,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import (
@@ -41,7 +41,7 @@ from pydantic import (
 )
 
 from config.keys import split_key
-from config.sweep_checks import check_spec, same_values
+from config.sweep_checks import check_spec, check_top, same_values
 from config.yaml_file import parse_yaml_file
 from quant_core.errors import ConfigError
 from quant_core.strategies import build_strategy
@@ -101,11 +101,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Strict: YAML's `true` is no count (it would pass as 1); a range's ends are finite numbers.
+Whole = Annotated[int, Field(strict=True)]
+Real = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
+
 class Range(_Strict):
     """A search dimension: integers or floats in ``[lo, hi]`` (``log`` for a log-uniform draw)."""
 
-    whole: tuple[int, int] | None = Field(default=None, alias="int")
-    real: tuple[float, float] | None = Field(default=None, alias="float")
+    whole: tuple[Whole, Whole] | None = Field(default=None, alias="int")
+    real: tuple[Real, Real] | None = Field(default=None, alias="float")
     log: bool = False
 
     @model_validator(mode="after")
@@ -126,8 +131,8 @@ class Search(_Strict):
     """
 
     method: Literal["random", "optuna"] = "random"
-    trials: int = Field(gt=0, le=MAX_CONFIGURATIONS)
-    seed: int = 0
+    trials: Whole = Field(gt=0, le=MAX_CONFIGURATIONS)
+    seed: Whole = 0
     space: dict[str, Range | list[Any]] = Field(min_length=1)
 
 
@@ -151,9 +156,9 @@ class WalkForward(_Strict):
     ``anchored`` on every session from the period's first.
     """
 
-    train: int = Field(ge=2)
-    test: int = Field(ge=1)
-    embargo: int = Field(default=0, ge=0)
+    train: Whole = Field(ge=2)
+    test: Whole = Field(ge=1)
+    embargo: Whole = Field(default=0, ge=0)
     scheme: Literal["rolling", "anchored"] = "rolling"
 
 
@@ -168,8 +173,8 @@ class SweepConfig(_Strict):
     objective: str = "sharpe"
     maximize: bool = True
     period: Period = Field(default_factory=Period)
-    keep: int = Field(default=10, ge=0, description="full equity curves kept: the best N")
-    batch: int = Field(default=0, ge=0, description="configurations per task; 0: chosen")
+    keep: Whole = Field(default=10, ge=0, description="full equity curves kept: the best N")
+    batch: Whole = Field(default=0, ge=0, description="configurations per task; 0: chosen")
     walk_forward: WalkForward | None = None
 
     @field_validator("grid")
@@ -213,12 +218,13 @@ def load_sweep(path: Path) -> SweepConfig:
         raise ConfigError(f"{path}: no such sweep file") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("sweep"), dict):
         raise ConfigError(f"{path}: a sweep file needs a top-level `sweep:` mapping")
+    check_top(path, raw)
     body = {"name": path.stem, **raw["sweep"]}
     try:
         spec = SweepConfig.model_validate(body)
     except ValidationError as exc:
         lines = [
-            f"{path}: sweep.{'.'.join(str(p) for p in e['loc'])}: "
+            f"{path}: {'.'.join(['sweep', *(str(p) for p in e['loc'])])}: "
             f"{e['msg'].removeprefix('Value error, ')}"
             for e in exc.errors()
         ]
@@ -371,15 +377,17 @@ def _json(value: Any) -> str:
 def sweep_digest(spec: SweepConfig, extra: tuple[str, ...] = (), context: str = "") -> str:
     """Return the sweep's identity: a hash of what decides its results.
 
-    The strategy, the configurations (a grid's as a sorted set; a search's space, trials and
-    seed), ``set``, the period, the objective and its direction, the walk-forward's folds, the
-    command line's ``--set`` values and ``context`` (the run config's digest and the dataset's
-    version: ``runner.sweep_context``). The same command on the same config and data is the same
-    sweep, and resumes; ``batch`` and ``keep`` change nothing of it.
+    The strategy, the configurations (a grid's as a sorted set; a search's space, in the order
+    its draws follow, and seed), ``set``, the period, the objective and its direction, the
+    walk-forward's folds, the command line's ``--set`` values and ``context`` (the run config's
+    digest and the dataset's version: ``runner.sweep_context``). The same command on the same
+    config and data is the same sweep, and resumes; ``batch`` and ``keep`` change nothing of it.
     """
     body = spec.model_dump(mode="json", by_alias=True, exclude={"batch", "keep", "name"})
     if body.get("search"):  # more trials of the same search: the same sweep, resumed
         body["search"].pop("trials", None)
+        if list(body["search"]["space"]) != sorted(body["search"]["space"]):  # draws follow it
+            body["search"]["order"] = list(body["search"]["space"])
     if spec.grid is not None:
         body["grid"] = {k: sorted(map(json.dumps, v)) for k, v in sorted(spec.grid.items())}
     text = json.dumps({"spec": body, "set": sorted(extra), "context": context}, sort_keys=True)

@@ -33,7 +33,7 @@ from quant_core.strategies import STRATEGIES
 if TYPE_CHECKING:
     from config.sweep import SweepConfig
 
-__all__ = ["DECIDED", "check_spec", "decided", "same_values"]
+__all__ = ["DECIDED", "check_spec", "check_top", "decided", "same_values"]
 
 # What the sweep decides itself, and the field of the sweep file that decides it.
 DECIDED: dict[KeyPath, str] = {
@@ -50,6 +50,16 @@ def decided(spec: SweepConfig) -> dict[KeyPath, str]:
     return DECIDED | {("strategy", "params", name): f"{where}.{name}" for name in names}
 
 
+def check_top(path: Path | str, raw: dict[Any, Any]) -> None:
+    """Refuse a top-level key other than ``sweep`` (a ``period:`` there would be ignored)."""
+    unknown = [str(key) for key in raw if key != "sweep"]
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown top-level key(s) {', '.join(unknown)}: a sweep file has `sweep:` "
+            "only (a field of the sweep goes under it)"
+        )
+
+
 def check_spec(path: Path | str, spec: SweepConfig) -> None:
     """Refuse a sweep file whose names, ``set`` or values are wrong (module docstring)."""
     if spec.strategy not in STRATEGIES.items:
@@ -62,8 +72,12 @@ def check_spec(path: Path | str, spec: SweepConfig) -> None:
         _known(path, spec, fields, f"sweep.{where}.{name}", name)
     _check_set(path, spec, fields)
     for name, dim in swept.items():
+        if isinstance(dim, list) and not dim:  # a grid's: refused as the file was read
+            raise ConfigError(f"{path}: sweep.{where}.{name}: an empty list: give its values")
         if isinstance(dim, list):
             _no_bool(path, spec, fields[name], f"sweep.{where}.{name}", name, dim)
+        if spec.grid is not None:
+            _once(path, f"sweep.grid.{name}", name, dim)
     _check_ranges(path, spec, fields)
 
 
@@ -131,14 +145,28 @@ def _no_bool(
     name: str,
     values: list[Any],
 ) -> None:
-    if bool in _kinds(field):
-        return
+    kinds = _kinds(field)
     for value in values:
-        if isinstance(value, bool):
+        if isinstance(value, bool) and bool not in kinds:
             raise ConfigError(
                 f"{path}: {where}: {_text(value)} is a boolean, and {spec.strategy}'s {name} "
                 f"is not one ({_shown(field)}); give its values as numbers or text"
             )
+        # "20" would run as 20 but be keyed, stored and shown as text (sorted "126" < "20").
+        if isinstance(value, str) and kinds <= {int, float}:
+            raise ConfigError(
+                f"{path}: {where}: {_text(value)} is text, and {spec.strategy}'s {name} is a "
+                f"number ({_shown(field)}); give its values unquoted"
+            )
+
+
+def _once(path: Path | str, where: str, name: str, values: Any) -> None:
+    # A grid value given twice is a slip (a grid runs each combination once): said, not dropped.
+    seen: set[str] = set()
+    for value in values:
+        if (text := _text(value)) in seen:
+            raise ConfigError(f"{path}: {where}: {text} is given twice: give each {name} once")
+        seen.add(text)
 
 
 def _shown(field: FieldInfo) -> str:

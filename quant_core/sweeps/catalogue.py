@@ -82,6 +82,10 @@ class CatalogueBusy(DataError):
     """Another process holds the catalogue (a running sweep's driver, or a reader a moment)."""
 
 
+class CatalogueUnreadable(DataError):
+    """The catalogue file is no DuckDB database (damaged, or another file): left as it is."""
+
+
 LOCK_TEXT = "Could not set lock"  # DuckDB's message when another process holds the file
 OPEN_RETRY_S = 5.0  # a driver waits this long for a reader to let go
 
@@ -93,8 +97,13 @@ def _connect(path: Path, read_only: bool) -> Any:
         try:
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
-            if LOCK_TEXT not in str(exc):
+            if LOCK_TEXT not in str(exc) and read_only:  # the cockpit's: as it was
                 raise
+            if LOCK_TEXT not in str(exc):  # never replaced: what it holds may be recoverable
+                raise CatalogueUnreadable(
+                    f"{path}: the sweeps' catalogue cannot be opened ({exc}); move it aside "
+                    "to start a new one"
+                ) from None
             if time.monotonic() >= deadline:
                 raise CatalogueBusy(
                     f"{path}: another process holds the catalogue ({exc})"
@@ -332,6 +341,7 @@ class Catalogue(WalkForwardRecords):
 __all__ = [
     "Catalogue",
     "CatalogueBusy",
+    "CatalogueUnreadable",
     "Result",
     "objective_of",
     "pack_curve",

@@ -10,8 +10,10 @@
   names the sweep file and, when it is one, the ``sweep.set`` key at fault;
 - :func:`check_configurations`: a configuration a backtest would refuse (its strategy's
   schedule, ``strategy.rebalance``, or its portfolio policy) is named with the file;
-  :func:`check_study` does the same for an Optuna search at the corners of its space. All of
-  it before a cluster starts;
+  :func:`check_study` does the same for an Optuna search at the corners of its space. Given
+  the dataset's sessions (:func:`sessions`), each must also find a session to trade in the
+  period after its warm-up (a period outside the data, or too early for a long lookback). All
+  of it before a cluster starts;
 - :func:`sweep_context`: the run config's digest and the dataset's version, part of the sweep's
   identity (``config.sweep.sweep_digest``): another config or newer data is another sweep, not a
   resumption of the old one.
@@ -19,23 +21,28 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from config.keys import override_paths, touches
 from config.schema import AppConfig
 from config.sweep import METRIC_NAMES, Configuration, SweepConfig, base_overrides
 from config.sweep_checks import decided
 from quant_core.data.warehouse import Warehouse
-from quant_core.errors import ConfigError
+from quant_core.errors import ConfigError, DataError
 from quant_core.portfolio.policy import PortfolioPolicy
+from quant_core.portfolio.schedule import session_range
 from quant_core.research.model_factors import load_model_factors, model_factor_names
 from quant_core.runs import config_digest
 from quant_core.strategies import build_strategy, check_schedule
-from quant_core.strategies.decide import check_policy
+from quant_core.strategies.decide import check_policy, decision_warmup
 
 Loader = Callable[[list[str]], AppConfig]
+Span = tuple[dt.date | None, dt.date | None]
 
 
 def swept(spec: SweepConfig) -> set[str]:
@@ -111,12 +118,12 @@ def _blame(
 
 def check_runnable(
     cfg: AppConfig, params: dict[str, Any] | None = None, loaded: set[str] | None = None
-) -> None:
-    """Refuse a run config a backtest would refuse: its strategy, schedule or policy.
+) -> int:
+    """Refuse a run config a backtest would refuse; return its decisions' warm-up in sessions.
 
-    ``params``: the strategy's params to check instead of the config's (an Optuna trial's).
-    Stored models the params name as factors are loaded first, as a run does, but those in
-    ``loaded`` (which gets the names loaded) once only.
+    Its strategy, schedule or policy. ``params``: the strategy's params to check instead of the
+    config's (an Optuna trial's). Stored models the params name as factors are loaded first, as
+    a run does, but those in ``loaded`` (which gets the names loaded) once only.
     """
     params = cfg.strategy.params if params is None else params
     loaded = set() if loaded is None else loaded
@@ -124,23 +131,58 @@ def check_runnable(
         loaded.update(load_model_factors(params, cfg.paths.data_dir))
     strategy = build_strategy(cfg.strategy.name, params)
     check_schedule(strategy, cfg.strategy.rebalance)
-    check_policy(strategy, PortfolioPolicy.from_config(cfg))
+    policy = PortfolioPolicy.from_config(cfg)
+    check_policy(strategy, policy)
+    return decision_warmup(strategy, policy)
+
+
+def sessions(base: AppConfig) -> np.ndarray | None:
+    """Return the sessions of the run config's dataset; None without it (each run says so)."""
+    warehouse = Warehouse(base.paths.data_dir / "warehouse")
+    if not warehouse.exists(base.data.dataset):
+        return None
+    # The dates of its bars, as the panels' rows (load_market): no panel read in the driver.
+    index = warehouse.bars_per_session(base.data.dataset).index
+    return np.asarray(index.to_numpy(dtype="datetime64[D]"))
+
+
+def check_span(
+    dates: np.ndarray | None, warmup: int, span: Span, path: Path | str, what: str
+) -> None:
+    """Refuse a span with no session to trade after ``warmup`` (the engine's own rule)."""
+    if dates is None:
+        return
+    if not len(dates):
+        raise DataError(f"{path}: the dataset has no session")
+    try:
+        session_range(dates, warmup, *span)
+    except DataError as exc:
+        raise DataError(f"{path}: {what}: {exc}") from None
 
 
 def check_configurations(
-    base: AppConfig, configurations: list[Configuration], path: Path | str
+    base: AppConfig,
+    configurations: list[Configuration],
+    path: Path | str,
+    dates: np.ndarray | None = None,
+    span: Span | None = None,
 ) -> None:
     """Refuse the first configuration a backtest would refuse, naming the file and it.
 
     A configuration's run config is the sweep's (``base``) with its params over the strategy's
-    (the loader merges ``strategy.params.<name>`` into them), so it is checked as that.
+    (the loader merges ``strategy.params.<name>`` into them), so it is checked as that. With
+    ``dates`` (:func:`sessions`), it needs a session to trade in ``span`` (the period's, by
+    default) after its warm-up, as its backtest would.
     """
     loaded: set[str] = set()
+    field = "sweep.period" if span is None else "its first train window"
+    span = span or (base.backtest.start, base.backtest.end)
     for config in configurations:
         try:
-            check_runnable(base, {**base.strategy.params, **config.params}, loaded)
+            warmup = check_runnable(base, {**base.strategy.params, **config.params}, loaded)
         except ConfigError as exc:
             raise ConfigError(f"{path}: configuration {config.key}: {exc}") from None
+        check_span(dates, warmup, span, path, f"configuration {config.key}: {field}")
 
 
 def load_configuration(load: Loader, overrides: list[str], path: Path | str, key: str) -> AppConfig:
@@ -151,7 +193,9 @@ def load_configuration(load: Loader, overrides: list[str], path: Path | str, key
         raise ConfigError(f"{path}: configuration {key}: {exc}") from None
 
 
-def check_study(spec: SweepConfig, base: AppConfig, path: Path | str) -> None:
+def check_study(
+    spec: SweepConfig, base: AppConfig, path: Path | str, dates: np.ndarray | None = None
+) -> None:
     """Refuse an Optuna search a trial's backtest would refuse, at the corners of its space.
 
     Each trial's params go over the run config's (as :func:`optuna_search.run_study` merges
@@ -166,9 +210,11 @@ def check_study(spec: SweepConfig, base: AppConfig, path: Path | str) -> None:
         corners[0][name], corners[1][name] = ends
     for corner in corners:
         try:
-            check_runnable(base, {**base.strategy.params, **corner})
+            warmup = check_runnable(base, {**base.strategy.params, **corner})
         except ConfigError as exc:
             raise ConfigError(f"{path}: sweep.search.space at {corner}: {exc}") from None
+        span = (base.backtest.start, base.backtest.end)
+        check_span(dates, warmup, span, path, f"sweep.search.space at {corner}: sweep.period")
 
 
 def sweep_context(base: AppConfig, spec: SweepConfig) -> str:
@@ -196,9 +242,11 @@ __all__ = [
     "check_extra",
     "check_objective",
     "check_runnable",
+    "check_span",
     "check_study",
     "load_base",
     "load_configuration",
+    "sessions",
     "sweep_context",
     "swept",
 ]

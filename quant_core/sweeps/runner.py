@@ -31,6 +31,7 @@ from config.schema import AppConfig
 from config.sweep import Configuration, SweepConfig, configurations, sweep_digest
 from quant_core.analytics.overfit import OverfitInputError
 from quant_core.atomic import atomic_write_json
+from quant_core.errors import ConfigError
 from quant_core.sweeps.catalogue import Catalogue, Result, objective_of
 from quant_core.sweeps.checks import (
     check_configurations,
@@ -39,6 +40,7 @@ from quant_core.sweeps.checks import (
     check_study,
     load_base,
     load_configuration,
+    sessions,
     sweep_context,
 )
 from quant_core.sweeps.optuna_search import StudyTask, finished_trials, run_study, study_path
@@ -135,7 +137,11 @@ def cluster(scheduler: str | None, workers: int | None) -> Iterator[Any]:
     if not logger.isEnabledFor(logging.DEBUG):  # the cluster's start and stop: not our news
         logging.getLogger("distributed").setLevel(logging.WARNING)
     if scheduler is not None:
-        with Client(scheduler) as client:  # type: ignore[no-untyped-call]
+        try:  # a wrong address or a scheduler down: said, naming it (not a traceback)
+            remote = Client(scheduler)  # type: ignore[no-untyped-call]
+        except (OSError, ValueError, TypeError) as exc:
+            raise ConfigError(f"--scheduler {scheduler}: no Dask scheduler there ({exc})") from None
+        with remote as client:
             yield client
         return
     count = workers or os.cpu_count() or 1
@@ -193,9 +199,10 @@ def run_sweep(
     # Built over the run config's params: a parameter not swept is the run's, not a default.
     todo_all = [] if optuna else configurations(spec, path, base.strategy.params)
     total = spec.search.trials if optuna and spec.search is not None else len(todo_all)
+    dates = sessions(base)  # a period outside the data: said before a cluster starts
     if optuna:
-        check_study(spec, base, path)
-    check_configurations(base, todo_all, path)
+        check_study(spec, base, path, dates)
+    check_configurations(base, todo_all, path, dates)
     target = base.paths.data_dir / CATALOGUE
     sweep_id = sweep_digest(spec, extra, sweep_context(base, spec))[:16]
     catalogue = Catalogue(target)

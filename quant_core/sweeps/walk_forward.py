@@ -103,11 +103,12 @@ class WalkForwardProgress:
     fold: FoldResult
 
 
-def windows(dates: pd.DatetimeIndex, spec: SweepConfig) -> list[Window]:
+def windows(dates: pd.DatetimeIndex, spec: SweepConfig, path: str | None = None) -> list[Window]:
     """Return the folds of ``spec.walk_forward`` over the sessions ``dates`` (module docstring)."""
     wf = spec.walk_forward
+    where = path or f"sweep {spec.name}"
     if wf is None:
-        raise ConfigError(f"sweep {spec.name}: --walk-forward needs a walk_forward section")
+        raise ConfigError(f"{where}: sweep.walk_forward: --walk-forward needs this section")
     days = dates.to_numpy().astype("datetime64[D]")
     start = spec.period.start
     end = spec.period.end
@@ -123,9 +124,9 @@ def windows(dates: pd.DatetimeIndex, spec: SweepConfig) -> list[Window]:
     if not folds:
         span = f"{days[0]}..{days[-1]}" if len(days) else "no session"
         raise DataError(
-            f"sweep {spec.name}: no walk-forward fold fits the period "
+            f"{where}: sweep.walk_forward: no fold fits the period "
             f"{start or 'the start'}..{end or 'the end'} of the data ({span}) with train "
-            f"{wf.train} and test {wf.test} sessions"
+            f"{wf.train}, embargo {wf.embargo} and test {wf.test} sessions"
         )
 
     def day(row: int) -> dt.date:
@@ -166,14 +167,19 @@ def run_walk_forward(
             f"{path}: sweep.search.method: optuna proposes as it goes; a walk-forward needs "
             "the same configurations on every fold: use a grid or a random search"
         )
+    if spec.walk_forward is None:  # said first, naming the file
+        windows(pd.DatetimeIndex([]), spec, path)
     check_extra(spec, extra, path)
     check_objective(spec, path)
     first = load_base(spec, load, extra, path)
     every = configurations(spec, path, first.strategy.params)  # unswept params: the run's
-    check_configurations(first, every, path)  # what a backtest refuses: before any cluster
     warehouse = Warehouse(first.paths.data_dir / "warehouse")
     dates = pd.DatetimeIndex(warehouse.panel(first.data.dataset, "close").index)
-    folds = windows(dates, spec)
+    folds = windows(dates, spec, path)
+    # What a backtest refuses, before any cluster: the first train window (the earliest: the
+    # others start later) must leave each configuration's warm-up a session to trade.
+    span = (folds[0].train_start, folds[0].train_end)
+    check_configurations(first, every, path, dates.to_numpy(dtype="datetime64[D]"), span)
     context = sweep_context(first, spec)
     if spec.search is not None:  # a fold chooses among every trial: more trials, another id
         context += f":trials={spec.search.trials}"  # (a sweep's id leaves them out: it resumes)
