@@ -33,7 +33,7 @@ def parse_yaml_file(path: Path) -> Any:
     if known is not None:  # the same text parses to the same value: a copy of it
         return copy.deepcopy(known)
     try:
-        value = yaml.safe_load(text)
+        value = strict_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
     except ValueError:  # a value that does not fit its tag; PyYAML's message quotes the value
@@ -46,9 +46,47 @@ def parse_yaml_file(path: Path) -> Any:
 
 
 MISFIT = "a value does not fit its type (a date that does not exist, !!int on a word)"
+MERGE = "tag:yaml.org,2002:merge"  # `<<: *defaults`: its keys may be given again, to override
 
 
-class _MarkingLoader(yaml.SafeLoader):
+class _StrictLoader(yaml.SafeLoader):
+    """The safe loader, refusing a key given twice in one mapping (PyYAML keeps the last).
+
+    ``lookback: [20, 60]`` then ``lookback: [30]`` further down would run 30 alone, silently;
+    which one was meant is the user's to say. The key is named with its two lines, never a value.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            lines: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == MERGE or not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                key = self.construct_object(key_node)
+                if key in lines:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping",
+                        node.start_mark,
+                        f"found the key {str(key)[:40]} a second time (first on line "
+                        f"{lines[key] + 1}): give it once",
+                        key_node.start_mark,
+                    )
+                lines[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
+def strict_load(text: str) -> Any:
+    """Return the YAML ``text`` parsed safely, a key given twice in a mapping refused.
+
+    Raises
+    ------
+    yaml.YAMLError
+        Not YAML, or a key given twice (:func:`config.redact.yaml_problem` describes it).
+    """
+    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a safe loader)
+
+
+class _MarkingLoader(_StrictLoader):
     """The safe loader, saying on which line a value does not fit its type."""
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
@@ -77,4 +115,4 @@ _PARSED: dict[str, Any] = {}
 _LOCK = threading.Lock()
 
 
-__all__ = ["parse_yaml_file"]
+__all__ = ["parse_yaml_file", "strict_load"]

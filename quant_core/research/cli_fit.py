@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from config.redact import yaml_problem
+from config.yaml_file import strict_load
 from quant_core.atomic import json_safe
 from quant_core.data.reference import UNKNOWN, load_sectors
 from quant_core.data.warehouse import Warehouse
@@ -77,7 +78,7 @@ def load_spec(path: Path) -> ModelSpec:
         field is invalid: the message names the file and the field (``model.validation.train``).
     """
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = strict_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
     except UnicodeDecodeError as exc:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from config import yaml_file
 from config.yaml_file import parse_yaml_file
@@ -21,13 +20,13 @@ def test_a_text_is_parsed_once_and_each_caller_gets_a_copy(
     path = tmp_path / "a.yaml"
     path.write_text("strategy: {name: momentum, params: {lookback: 20}}\nwhen: 2010-01-04\n")
     calls: list[str] = []
-    real = yaml.safe_load
+    real = yaml_file.strict_load
 
     def counted(text: str) -> Any:
         calls.append(text)
         return real(text)
 
-    monkeypatch.setattr(yaml, "safe_load", counted)
+    monkeypatch.setattr(yaml_file, "strict_load", counted)
     first = parse_yaml_file(path)
     first["strategy"]["params"]["lookback"] = 999  # the caller's own copy
     second = parse_yaml_file(path)
