@@ -32,6 +32,9 @@ class Decisions:
     """The decisions table of a journal (mixed into ``Journal``)."""
 
     con: Any  # the journal's DuckDB connection (only live.journal imports duckdb)
+    # last_decision's answer until a decision is inserted (None: not read yet). Every state
+    # written asked the journal again; this process is the journal's one writer.
+    _last: tuple[LastDecision | None] | None = None
 
     def _insert_decision(
         self,
@@ -43,6 +46,7 @@ class Decisions:
         batch: str | None,
         shape: LastDecision | None,
     ) -> None:
+        self._last = None  # read again at the next ask (a rolled-back insert changes nothing)
         shaped: list[str | None] = [None, None, None]
         if shape is not None:
             bindings = [[b.constraint, b.detail] for b in shape.bindings]
@@ -69,7 +73,15 @@ class Decisions:
         self._insert_decision(run_id, session, at, outcome, orders, None, shape)
 
     def last_decision(self) -> LastDecision | None:
-        """Return what shaped the last rebalance decided (None: no rebalance on record yet)."""
+        """Return what shaped the last rebalance decided (None: no rebalance on record yet).
+
+        Read once, then kept until this journal inserts a decision.
+        """
+        if self._last is None:
+            self._last = (self._read_last_decision(),)
+        return self._last[0]
+
+    def _read_last_decision(self) -> LastDecision | None:
         rows = self.con.execute(
             "SELECT session, bindings, left_out, fallback FROM decisions "
             "WHERE bindings IS NOT NULL ORDER BY session DESC, ts DESC, rowid DESC LIMIT 1"
