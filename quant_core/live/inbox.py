@@ -93,11 +93,12 @@ class CommandInbox:
             opened without blocking, never read); the worker sets it aside.
         """
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the worker
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):  # asked before fdopen, which names a folder by its fd
+            os.close(fd)
+            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+            raise OSError(errno.EINVAL, f"{path.name} is {kind}")
         with os.fdopen(fd, "rb") as handle:
-            mode = os.fstat(fd).st_mode
-            if not stat.S_ISREG(mode):
-                kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-                raise OSError(errno.EINVAL, f"{path.name} is {kind}")
             data = handle.read(MAX_COMMAND_BYTES + 1)
         if len(data) > MAX_COMMAND_BYTES:
             too_big = f"file {path.name} is over {MAX_COMMAND_BYTES} bytes: not a command"
