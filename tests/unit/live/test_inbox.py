@@ -150,6 +150,9 @@ def test_an_inbox_removed_by_hand_is_made_again(tmp_path: Path) -> None:
     shutil.rmtree(tmp_path)  # the live folder too
     assert inbox.pending() == []
     assert (tmp_path / INBOX).is_dir()
+    shutil.rmtree(tmp_path)
+    assert not inbox.waiting()
+    assert (tmp_path / INBOX).is_dir()
 
 
 def test_a_legacy_command_json_is_named_by_when_it_was_written(tmp_path: Path) -> None:
