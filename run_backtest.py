@@ -32,6 +32,7 @@ from pathlib import Path
 from rich.console import Console
 
 from config.book_loader import load_book
+from config.keys import KeyPath, override_paths
 from quant_core import cli
 from quant_core.atomic import json_safe
 from quant_core.backtest import report
@@ -182,7 +183,7 @@ def _sweep(args: argparse.Namespace, console: Console) -> int:
     from quant_core.sweeps.runner import run_sweep
 
     spec = load_sweep(args.sweep)
-    extra = tuple(args.set)
+    extra = tuple(_overrides(args))  # --set only: the other flags are refused with --sweep
     cli.prepare("backtest", extra)  # the run's config errors (exit 2) and log level, first
     with progress_bar(enabled=not args.json) as progress:
         run = run_sweep(
@@ -210,7 +211,7 @@ def _walk_forward(args: argparse.Namespace, console: Console) -> int:
     from quant_core.sweeps.walk_forward import run_walk_forward
 
     spec = load_sweep(args.walk_forward)
-    extra = tuple(args.set)
+    extra = tuple(_overrides(args))  # --set only: the other flags are refused with it
     cli.prepare("backtest", extra)
     with folds_bar(enabled=not args.json) as progress:
         run = run_walk_forward(
@@ -232,19 +233,45 @@ def _walk_forward(args: argparse.Namespace, console: Console) -> int:
 
 
 def _overrides(args: argparse.Namespace) -> list[str]:
+    """Return the command line's config overrides, in the order the loader applies them.
+
+    Raises
+    ------
+    ConfigError
+        A ``--param`` without ``=``, or one key given twice (:func:`_refuse_repeats`).
+    """
     # The strategy first: choosing another one drops earlier params, never those given here.
-    out = [f"strategy.name={args.strategy}"] if args.strategy else []
-    out += args.set
+    flagged = [("--strategy", f"strategy.name={args.strategy}")] if args.strategy else []
+    flagged += [("--set", item) for item in args.set]
     for item in args.param:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--param expects key=value, got {item!r}")
-        out.append(f"strategy.params.{key}={value}")
+        flagged.append(("--param", f"strategy.params.{key}={value}"))
     if args.start:
-        out.append(f"backtest.start={args.start}")
+        flagged.append(("--start", f"backtest.start={args.start}"))
     if args.end:
-        out.append(f"backtest.end={args.end}")
-    return out
+        flagged.append(("--end", f"backtest.end={args.end}"))
+    _refuse_repeats(flagged)
+    return [item for _, item in flagged]
+
+
+def _refuse_repeats(flagged: list[tuple[str, str]]) -> None:
+    # One key given twice on one command line (--set a=1 --set a=2, --set backtest.start=...
+    # with --start) is a slip: which one was meant? The later would win silently. Values are
+    # not shown (one may be a secret).
+    seen: dict[KeyPath, str] = {}
+    for flag, item in flagged:
+        dotted, sep, raw = item.partition("=")
+        if not sep:
+            continue  # the loader names it
+        for path in override_paths(dotted, raw, f"{flag} {dotted}"):
+            if path in seen:
+                raise ConfigError(
+                    f"{'.'.join(path)} is given twice on the command line ({seen[path]} and "
+                    f"{flag}); give it once"
+                )
+            seen[path] = flag
 
 
 def _print_run(run: BacktestRun, written: Path | None, *, json_out: bool, console: Console) -> None:

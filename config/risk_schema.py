@@ -26,8 +26,19 @@ class RiskConfig(Section):
     """
 
     max_position_weight: float | None = Field(
-        default=0.25, gt=0, description="Largest position, share of equity. Default: 0.25"
+        default=0.25,
+        gt=0,
+        le=1,
+        description="Largest position, a fraction of equity (0.25 is 25%, at most 1). "
+        "Default: 0.25",
     )
+
+    @field_validator("max_position_weight", mode="before")
+    @classmethod
+    def _position_fraction(cls, value: object) -> object:
+        # 25 meant as 25% would otherwise be a cap that never binds.
+        return fraction_at_most(value, 1.0)
+
     max_order_notional_usd: PositiveFloat | None = Field(
         default=None, description="Largest single order, USD. Default: none"
     )

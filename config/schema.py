@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from config.backtest_schema import BacktestConfig
 from config.portfolio_schema import (
     ConstraintsConfig,
     ConstructionConfig,
@@ -145,20 +146,6 @@ class BpsCosts(Section):
 
 
 CostsConfig = Annotated[PerShareCosts | BpsCosts, Field(discriminator="model")]
-
-
-class BacktestConfig(Section):
-    """Backtest run settings."""
-
-    initial_cash: PositiveFloat = Field(
-        default=1_000_000.0, description="Starting cash, USD. Default: 1,000,000"
-    )
-    start: dt.date | None = Field(default=None, description="First session; None: data start")
-    end: dt.date | None = Field(default=None, description="Last session; None: data end")
-    benchmark: str | None = Field(
-        default="equal_weight",
-        description="equal_weight (buy and hold of the universe), one symbol, or None",
-    )
 
 
 class LiveConfig(Section):

@@ -1,4 +1,4 @@
-"""The base of every config model: frozen, unknown keys rejected."""
+"""The base of every config model: frozen, unknown keys rejected, floats finite."""
 
 from __future__ import annotations
 
@@ -6,9 +6,13 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Section(BaseModel):
-    """Base of every config model: frozen, unknown keys rejected."""
+    """Base of every config model: frozen, unknown keys rejected, numbers finite.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    NaN and infinity (``.inf`` in YAML, ``Infinity`` or ``1e400`` in a ``--set``) are refused
+    in every float field: an infinite cash or cost would run silently or crash mid-run.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 def fraction_at_most(value: object, upper: float) -> object:

@@ -12,6 +12,21 @@ from quant_core.portfolio.ledger import row_sums
 EQUAL_WEIGHT = "equal_weight"
 
 
+def check_benchmark(data: MarketData, benchmark: str | None) -> None:
+    """Refuse a ``backtest.benchmark`` symbol the data does not hold, before a run starts.
+
+    ``None`` (no benchmark) and ``equal_weight`` always pass. Raises ``ConfigError`` (exit 2).
+    """
+    if benchmark and benchmark != EQUAL_WEIGHT and not (data.symbols == benchmark).any():
+        shown = (
+            benchmark if len(benchmark) <= 40 else f"{benchmark[:40]}... ({len(benchmark)} chars)"
+        )
+        raise ConfigError(
+            f"backtest.benchmark: no symbol {shown!r} in the data "
+            f"({len(data.symbols)} symbols; use {EQUAL_WEIGHT}, one of them, or null)"
+        )
+
+
 def buy_and_hold(
     data: MarketData, first: int, last: int, initial_cash: float, benchmark: str
 ) -> pd.Series:

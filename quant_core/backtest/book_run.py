@@ -36,7 +36,7 @@ from config.book_schema import BookConfig
 from config.schema import AppConfig
 from quant_core.analytics.trade_stats import gain_loss
 from quant_core.backtest import metrics as m
-from quant_core.backtest.benchmark import buy_and_hold
+from quant_core.backtest.benchmark import buy_and_hold, check_benchmark
 from quant_core.backtest.book_engine import BookResult, run_book
 from quant_core.backtest.book_trips import sleeve_round_trips
 from quant_core.backtest.records import event_counts
@@ -179,6 +179,7 @@ def run_book_backtest(
     book = prepare_book(cfg, book_cfg)
     if data is None:
         data = load_market(Warehouse(cfg.paths.data_dir / "warehouse"), cfg.data.dataset)
+    check_benchmark(data, cfg.backtest.benchmark)
     start, end = book_start(book, cfg.backtest.start, cfg.backtest.end), cfg.backtest.end
     settings = engine_settings(cfg)
     result = run_book(data, book, settings, start, end, progress)

@@ -16,7 +16,7 @@ from config.schema import AppConfig
 from quant_core.analytics.round_trips import backtest_fills, round_trips
 from quant_core.analytics.trade_stats import exposure_adjusted_return, gain_loss, trade_stats
 from quant_core.backtest import metrics as m
-from quant_core.backtest.benchmark import buy_and_hold
+from quant_core.backtest.benchmark import buy_and_hold, check_benchmark
 from quant_core.backtest.engine import EngineResult, EngineSettings, run_engine
 from quant_core.backtest.records import event_counts
 from quant_core.backtest.results import store_run
@@ -162,6 +162,7 @@ def run_backtest(
         raise ModelNotReady(refusal)
     if data is None:
         data = load_market(Warehouse(cfg.paths.data_dir / "warehouse"), cfg.data.dataset)
+    check_benchmark(data, cfg.backtest.benchmark)  # a missing symbol: now, not after the run
     start, end = first_session(strategy, cfg.backtest.start, cfg.backtest.end), cfg.backtest.end
     settings = engine_settings(cfg)
     result = run_engine(data, strategy, settings, start, end, progress)
