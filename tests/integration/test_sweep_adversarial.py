@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from config import load_config
 from config.sweep import configurations, load_sweep, sweep_digest
 from quant_core.data.sources.sample import SampleSource
 from quant_core.data.sync import sync
@@ -24,6 +23,7 @@ from quant_core.data.warehouse import Warehouse
 from quant_core.errors import ConfigError, DataError
 from quant_core.sweeps import runner
 from quant_core.sweeps import walk_forward as wf
+from tests.integration.test_sweeps_review_s4 import loader, own_dir, write
 
 pytestmark = pytest.mark.integration
 
@@ -51,26 +51,6 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory, calendar: Any) -> Path:
     root = tmp_path_factory.mktemp("sweep_adversarial")
     sync(SampleSource("sp500-2010"), Warehouse(root / "warehouse"), calendar, "sp500-2010")
     return root
-
-
-def write(tmp_path: Path, body: str, name: str = "adv.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(body)
-    return path
-
-
-def loader(data_dir: Path) -> Any:
-    return lambda overrides: load_config(
-        "backtest", [*overrides, f"paths.data_dir={data_dir}"], environ={}
-    )
-
-
-def own_dir(tmp_path: Path, data_dir: Path) -> Path:
-    """Return a data dir of the test's own (its own catalogue) on the shared warehouse."""
-    own = tmp_path / "data"
-    own.mkdir()
-    (own / "warehouse").symlink_to(data_dir / "warehouse", target_is_directory=True)
-    return own
 
 
 def watch_cluster(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
