@@ -64,6 +64,7 @@ class Received:
     raw: str
     refusal: str | None = None
     id: str | None = None
+    kind: CommandKind | None = None  # a refused command's kind, once it was read
 
 
 def parse_command(raw: str, now: dt.datetime, max_age_s: float) -> Received:
@@ -90,10 +91,10 @@ def parse_command(raw: str, now: dt.datetime, max_age_s: float) -> Received:
         valid = ", ".join(k.value for k in CommandKind)
         return Received(None, raw, f"unknown command {data['command']!r}; valid: {valid}", ident)
     if (wrong := sleeve_refusal(kind, data)) is not None:
-        return Received(None, raw, wrong, ident)
+        return Received(None, raw, wrong, ident, kind)
     issued = _issued(data["issued_at"], now, max_age_s)
     if isinstance(issued, str):
-        return Received(None, raw, issued, ident)
+        return Received(None, raw, issued, ident, kind)
     command = Command(ident, kind, issued, data["source"], data.get("sleeve"))
     return Received(command, raw, None, ident)
 

@@ -90,8 +90,12 @@ def take(worker: Worker) -> None:
             acknowledge(worker, _refused(None, worker.wall(), result))
 
 
-def _refused(ident: str | None, at: dt.datetime, result: str) -> CommandAck:
-    return CommandAck(id=ident, at=at, command=None, accepted=False, result=result)
+def _refused(
+    ident: str | None, at: dt.datetime, result: str, kind: CommandKind | None = None
+) -> CommandAck:
+    # kind: a well-formed command refused (expired, a misplaced sleeve) is named by its kind.
+    command = None if kind is None else kind.value
+    return CommandAck(id=ident, at=at, command=command, accepted=False, result=result)
 
 
 def _take_one(worker: Worker, path: Path) -> None:
@@ -101,7 +105,7 @@ def _take_one(worker: Worker, path: Path) -> None:
         ack = _duplicate(worker, ident, at)
     elif command is None:
         named = "" if ident is not None else f" (file {path.name})"  # no id: name the file
-        ack = _refused(ident, at, f"refused: {received.refusal}{named}")
+        ack = _refused(ident, at, f"refused: {received.refusal}{named}", received.kind)
         logger.warning("Refused a command: %s", received.refusal)
     elif (why := sleeve_refusal(worker, command)) is not None:
         ack = replace(accepted(command, at, Outcome(f"refused: {why}")), accepted=False)

@@ -18,21 +18,29 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
+from quant_core.book_setup import book_start
 from quant_core.broker import Broker
 from quant_core.errors import ConfigError
 from quant_core.live.sim_broker import SimBroker
 from quant_core.live.state import EquityPoint, WorkerState
 from quant_core.portfolio.ledger import exit_prices
-from quant_core.portfolio.schedule import rebalance_rows
+from quant_core.portfolio.policy import PortfolioPolicy
+from quant_core.portfolio.schedule import rebalance_rows, session_range
+from quant_core.research.attach import first_session
+from quant_core.strategies.decide import decision_warmup
 
 if TYPE_CHECKING:
+    from config.schema import AppConfig
+    from quant_core.book.sleeves import Book
+    from quant_core.data.panels import MarketData
     from quant_core.live.worker import Worker
+    from quant_core.strategies.base import Strategy
 
 
 class ReplayClock:
@@ -55,6 +63,26 @@ class ReplayClock:
     def __call__(self) -> dt.datetime:
         """Return the simulated time."""
         return self.current
+
+
+def replay_span(
+    cfg: AppConfig,
+    span: tuple[dt.date, dt.date],
+    data: MarketData,
+    book: Book | None,
+    strategy: Strategy[Any],
+) -> tuple[int, int]:
+    """Return the replay's first and last rows: the backtest's, moved alike.
+
+    Its first rebalance is the backtest's: after the strategy's warm-up and construction's
+    window (a book: the first sleeve able to decide; a stored model: its first day).
+    """
+    if book is not None:
+        warmup, start = book.warmup, book_start(book, *span)
+    else:
+        warmup = decision_warmup(strategy, PortfolioPolicy.from_config(cfg))
+        start = first_session(strategy, *span)
+    return session_range(data.dates, warmup, start, span[1])
 
 
 def price_feed(broker: Broker) -> Callable[[np.ndarray], None] | None:

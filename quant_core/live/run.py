@@ -21,7 +21,7 @@ from config.schema import AppConfig
 from quant_core.alerts.events import AlertSink
 from quant_core.alerts.sender import build_sink
 from quant_core.book.sleeves import Book
-from quant_core.book_setup import book_start, prepare_book
+from quant_core.book_setup import prepare_book
 from quant_core.broker import Broker
 from quant_core.calendar import get_calendar
 from quant_core.data.panels import FIELDS, MarketData
@@ -43,12 +43,11 @@ from quant_core.live.worker import Worker, WorkerOptions, utc_now
 from quant_core.live.worker_lock import one_worker
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.policy import PortfolioPolicy
-from quant_core.portfolio.schedule import session_range
-from quant_core.research.attach import attach_model, first_session
+from quant_core.research.attach import attach_model
 from quant_core.research.model_factors import load_model_factors
 from quant_core.strategies import build_strategy, check_schedule
 from quant_core.strategies.base import Strategy
-from quant_core.strategies.decide import check_policy, decision_warmup
+from quant_core.strategies.decide import check_policy
 
 logger = logging.getLogger(__name__)
 
@@ -147,14 +146,9 @@ def _run(
     account = ""
     span = None  # the replay's first and last rows, checked before anything is moved
     if request.replay:
-        # The backtest's first rebalance: the strategy's warm-up and construction's window.
-        if book is not None:  # the first sleeve able to decide; a stored model's first day
-            warmup, start = book.warmup, book_start(book, *request.replay)
-        else:
-            warmup = decision_warmup(strategy, PortfolioPolicy.from_config(cfg))
-            start = first_session(strategy, *request.replay)
-        end = request.replay[1]
-        span = session_range(data.dates, warmup, start, end)  # the backtest's start, moved alike
+        span = replay.replay_span(cfg, request.replay, data, book, strategy)
+        if isinstance(clock, replay.ReplayClock):  # what the start reads: not 1970-01-01
+            clock.at(pd.Timestamp(data.dates[span[0] - 1]).date(), replay.ReplayClock.CLOSE)
         _refuse_another_modes_dir(folder)
     if broker is None:
         # A fresh replay account sets aside what was measured on the old one: its risk state,

@@ -534,3 +534,26 @@ def test_a_sleeve_the_book_does_not_have_is_refused_while_halted(tmp_path: Path)
     assert "unknown sleeve 'nope'" in ack["result"]
     assert worker.state is WorkerState.HALTED
     worker.journal.close()
+
+
+@pytest.mark.parametrize(
+    ("fields", "kind"),
+    [
+        ({"command": "FLAT", "sleeve": "mom"}, "FLAT"),  # a misplaced sleeve
+        ({"command": "HALT"}, "HALT"),  # a HALT without its sleeve
+        ({"issued_at": "2001-01-01T00:00:00+00:00"}, "CANCEL"),  # expired
+        ({"command": "flat"}, None),  # no kind to name
+        ({"source": None}, None),  # refused before its kind was read
+    ],
+)
+def test_a_refused_command_is_named_by_its_kind_once_read(
+    worker: Worker, fields: dict[str, Any], kind: str | None
+) -> None:
+    # Defect: every refusal said "command": null; the audit log then hid what was refused.
+    _drop(worker, json.dumps(_command(id="k1", **fields)))
+
+    worker.heartbeat()
+
+    ack = _audit(worker)[0]
+    assert (ack["id"], ack["command"], ack["accepted"]) == ("k1", kind, False)
+    assert last_ack(worker.live_dir)["command"] == kind

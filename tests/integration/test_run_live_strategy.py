@@ -57,7 +57,13 @@ def test_replay_writes_state_journal_and_log(tmp_path: Path, warehouse: Path) ->
     assert state["positions"]
     assert state["rebalance"]["last"] is not None
     assert (tmp_path / "live" / "journal.duckdb").is_file()
-    assert "Worker finished" in (tmp_path / "live" / "worker.log").read_text()
+    log = (tmp_path / "live" / "worker.log").read_text()
+    assert "Worker finished" in log
+    # Its clock starts at the close before its first session, never at the epoch (the start's
+    # heartbeat logged "Market: not a session (Wednesday 1969-12-31): waiting until ... 1990").
+    assert "1969" not in log
+    assert "1970" not in log
+    assert "1990" not in log
 
 
 def test_a_fresh_replay_sets_aside_the_halt_of_the_account_it_replaces(
