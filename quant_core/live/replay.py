@@ -55,10 +55,12 @@ class ReplayClock:
     def __init__(self, timezone: str) -> None:
         self.zone = ZoneInfo(timezone)
         self.current = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+        self.ready = False  # set once the replay has put it on a session (at)
 
     def at(self, day: dt.date, moment: dt.time) -> None:
         """Set the clock to ``moment`` of ``day``, exchange time."""
         self.current = dt.datetime.combine(day, moment, tzinfo=self.zone)
+        self.ready = True
 
     def __call__(self) -> dt.datetime:
         """Return the simulated time."""

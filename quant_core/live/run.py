@@ -147,8 +147,6 @@ def _run(
     span = None  # the replay's first and last rows, checked before anything is moved
     if request.replay:
         span = replay.replay_span(cfg, request.replay, data, book, strategy)
-        if isinstance(clock, replay.ReplayClock):  # what the start reads: not 1970-01-01
-            clock.at(pd.Timestamp(data.dates[span[0] - 1]).date(), replay.ReplayClock.CLOSE)
         _refuse_another_modes_dir(folder)
     if broker is None:
         # A fresh replay account sets aside what was measured on the old one: its risk state,

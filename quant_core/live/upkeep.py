@@ -25,6 +25,7 @@ import pandas as pd
 from quant_core.live.market_clock import market_hours, refresh_time_warnings
 from quant_core.live.refresh_job import RefreshJob
 from quant_core.live.refresh_watch import RefreshWatch
+from quant_core.live.replay import ReplayClock
 from quant_core.live.sd_notify import Watchdog
 from quant_core.live.state import DataRefresh, MarketHours
 
@@ -86,6 +87,8 @@ class Upkeep:
         now = worker.clock()
         # A refresh's bars not read yet (the driver reads them first): no step until then.
         fresh = False if worker.fresh_data else self._step(now)
+        if isinstance(worker.clock, ReplayClock) and not worker.clock.ready:
+            return fresh  # the start of a replay: no market to say yet (not 1970's)
         live = worker.cfg.live
         self.market = market_hours(worker.calendar, now, live.rebalance_time, live.refresh_time)
         if self.market.waiting != self.waiting:
