@@ -111,7 +111,7 @@ def _take_one(worker: Worker, path: Path) -> None:
         ack = replace(accepted(command, at, Outcome(f"refused: {why}")), accepted=False)
         logger.warning("Refused %s (id %s): %s", command.command, ident, why)
     else:
-        worker.inbox.taken(ident, command)  # at most once, even if executing it crashes
+        worker.inbox.executing(command, at)  # at most once, even if executing it crashes
         crash_point_for_tests("executing_command")  # taken; not executed, not acknowledged
         try:
             outcome = execute(worker, command)

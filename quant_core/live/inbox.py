@@ -114,16 +114,19 @@ class CommandInbox:
         """Return whether ``command_id`` was already executed."""
         return command_id is not None and command_id in self._seen
 
-    def taken(self, command_id: str | None, command: Command | None = None) -> None:
-        """Record ``command_id`` as executed before executing it: at most once, even on a crash.
+    def executing(self, command: Command, at: dt.datetime) -> None:
+        """Name ``command``, taken at ``at``, in ``command_taken.json``, then record its id.
 
-        ``command``: the one about to be executed, named in ``command_taken.json`` (written
-        first) until :meth:`done`, so a restart can tell it was interrupted (:meth:`interrupted`).
+        Written before the id (:meth:`taken`) and kept until :meth:`done`, so a restart can
+        tell the command was interrupted (:meth:`interrupted`).
         """
-        if command is not None and command.id == command_id:
-            taken = {**command.to_json(), "taken_at": dt.datetime.now(dt.UTC).isoformat()}
-            atomic_write_json(self._taken_path, taken)
-            self._taken = taken
+        taken = {**command.to_json(), "taken_at": at.isoformat()}
+        atomic_write_json(self._taken_path, taken)
+        self._taken = taken
+        self.taken(command.id)
+
+    def taken(self, command_id: str | None) -> None:
+        """Record ``command_id`` as executed before executing it: at most once, even on a crash."""
         if command_id is not None and command_id not in self._seen:
             if len(self._processed) == self._processed.maxlen:
                 self._seen.discard(self._processed[0])

@@ -9,6 +9,7 @@ restart answers it as interrupted, once, and still never runs it again.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -17,7 +18,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -32,6 +32,7 @@ from quant_core.live.files import (
 from quant_core.live.inbox import CommandInbox
 from quant_core.live.state import WorkerState
 from quant_core.live.worker import Worker
+from tests.integration.test_command_adversarial import _acks as _audit
 from tests.integration.test_command_queue import ROOT
 from tests.integration.test_command_queue import warehouse as warehouse  # a fixture
 from tests.integration.test_worker import holding, make
@@ -39,11 +40,6 @@ from tests.integration.test_worker import holding, make
 pytestmark = pytest.mark.integration
 
 CRASH_ENV = "QC_TEST_CRASH_AT"
-
-
-def _audit(live: Path) -> list[dict[str, Any]]:
-    path = live / AUDIT_FILE
-    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
 
 
 def _held(worker: Worker) -> dict[str, float]:
@@ -61,7 +57,8 @@ def worker(tmp_path: Path) -> Iterator[Worker]:
 def _killed_while_executing(worker: Worker, kind: str) -> str:
     """Leave the live folder as a worker killed right after taking a ``kind`` command."""
     sent = send_command(worker.live_dir, kind, source="operator")
-    CommandInbox(worker.live_dir).taken(sent.id, sent)  # the killed process's last step
+    # The killed process's last step:
+    CommandInbox(worker.live_dir).executing(sent, dt.datetime.now(dt.UTC))
     worker.inbox = CommandInbox(worker.live_dir)  # the restarted worker reads the folder
     return sent.id
 
@@ -124,7 +121,8 @@ def test_a_command_taken_by_another_id_is_not_called_interrupted(worker: Worker)
     (worker.live_dir / INBOX / "00000000000000000009-x.json").write_text(
         json.dumps({**again.to_json(), "id": first})
     )
-    worker.inbox.taken(again.id, again)  # another command is the one being executed
+    # Another command is the one being executed:
+    worker.inbox.executing(again, dt.datetime.now(dt.UTC))
 
     worker.heartbeat()
 

@@ -33,7 +33,7 @@ def test_the_file_names_the_command_while_it_runs_and_goes_once_it_is_answered(
     sent = send_command(tmp_path, "STOP", source="operator")
     path = next((tmp_path / INBOX).glob("*.json"))
 
-    inbox.taken(sent.id, sent)
+    inbox.executing(sent, dt.datetime.now(dt.UTC))
 
     taken = json.loads((tmp_path / TAKEN_FILE).read_text())
     assert {k: taken[k] for k in ("id", "command", "source")} == {
@@ -57,7 +57,7 @@ def test_the_file_names_the_command_while_it_runs_and_goes_once_it_is_answered(
 def test_a_refused_command_leaves_the_one_being_executed_named(tmp_path: Path) -> None:
     inbox = CommandInbox(tmp_path)
     running = send_command(tmp_path, "FLAT")
-    inbox.taken(running.id, running)
+    inbox.executing(running, dt.datetime.now(dt.UTC))
     inbox.done(tmp_path / INBOX / "refused.json", "refused-id")  # another id, refused
 
     assert CommandInbox(tmp_path).interrupted(running.id) is not None
@@ -215,7 +215,7 @@ def test_a_file_that_cannot_be_set_aside_is_skipped_from_then_on(tmp_path: Path)
 def test_a_done_command_no_longer_named_as_taken_survives_a_restart(tmp_path: Path) -> None:
     inbox = CommandInbox(tmp_path)
     sent = send_command(tmp_path, "CANCEL")
-    inbox.taken(sent.id, sent)
+    inbox.executing(sent, dt.datetime.now(dt.UTC))
     inbox.done(tmp_path / INBOX / "gone.json", sent.id)  # its file already gone: fine
     assert not (tmp_path / TAKEN_FILE).exists()
     inbox.done(tmp_path / INBOX / "gone.json", sent.id)  # twice: nothing to remove, no error
