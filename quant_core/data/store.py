@@ -69,10 +69,15 @@ class Manifest:
     """The content of ``manifest.json``: every file of the dataset, its description, its log.
 
     ``partitions`` and each ``factors[name]`` map a year to a file name relative to the
-    dataset's folder; ``version`` grows with every commit.
+    dataset's folder; ``version`` grows with every commit. ``bars_version`` is the version of
+    the last commit that changed what the panels are read from (the bar partitions or the
+    reference data): a commit of factor values or of a sync's log leaves it, so that what is
+    keyed by the panels (a sweep's id, a worker's panels) is not redone for them. A manifest
+    written before it existed reads it as ``version``.
     """
 
     version: int = 0
+    bars_version: int = 0
     partitions: dict[str, str] = field(default_factory=dict)
     symbols_file: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
@@ -85,6 +90,7 @@ class Manifest:
         return {
             "format": MANIFEST_FORMAT,
             "version": self.version,
+            "bars_version": self.bars_version,
             "partitions": self.partitions,
             "symbols_file": self.symbols_file,
             "meta": self.meta,
@@ -149,6 +155,7 @@ class DatasetStore:
             raise DataError(f"{path}: unsupported manifest format {raw.get('format')!r}")
         return Manifest(
             version=int(raw["version"]),
+            bars_version=int(raw.get("bars_version", raw["version"])),
             partitions=dict(raw["partitions"]),
             symbols_file=raw.get("symbols_file"),
             meta=dict(raw.get("meta") or {}),
@@ -158,8 +165,19 @@ class DatasetStore:
         )
 
     def commit(self, dataset: str, manifest: Manifest) -> None:
-        """Bump the version and replace the manifest atomically; call it holding the lock."""
+        """Bump the version and replace the manifest atomically; call it holding the lock.
+
+        ``bars_version`` becomes the new version when the bar partitions or the reference data
+        differ from those of the manifest on disk (or there is none yet).
+        """
+        before = self.load(dataset, required=False)
         manifest.version += 1
+        moved = (before.partitions, before.symbols_file) != (
+            manifest.partitions,
+            manifest.symbols_file,
+        )
+        if moved or not before.version:
+            manifest.bars_version = manifest.version
         manifest.updated_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         atomic_write_json(self.folder(dataset) / "manifest.json", manifest.to_json())
 

@@ -114,6 +114,14 @@ class Warehouse:
         """Return the dataset's manifest version: it grows with every write (cheap to poll)."""
         return self.store.load(dataset, required=True).version
 
+    def bars_version(self, dataset: str) -> int:
+        """Return the version of the dataset's last change of bars or reference data.
+
+        What is read into panels (:func:`quant_core.backtest.run.load_market`) changed then; a
+        write of factor values or of a sync's log since does not move it.
+        """
+        return self.store.load(dataset, required=True).bars_version
+
     def meta(self, dataset: str) -> DatasetMeta:
         """Return the description stored with ``dataset``."""
         raw = self.store.load(dataset, required=True).meta

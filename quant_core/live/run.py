@@ -138,7 +138,7 @@ def _run(
     folder = live_dir(cfg)
     folder.mkdir(parents=True, exist_ok=True)
     warehouse = Warehouse(cfg.paths.data_dir / "warehouse")
-    loaded = warehouse.version(cfg.data.dataset)  # bars written after this are read again
+    loaded = warehouse.bars_version(cfg.data.dataset)  # bars written after this: read again
     data = _market(warehouse, cfg)
     book, strategy, refusal = _strategy(cfg, request.book)
     zone = get_calendar(cfg.calendar.exchange).tz
@@ -311,7 +311,7 @@ def _one_cycle(
     while worker.upkeep.holding and not worker.stop_requested:
         worker.sleep(ONCE_REFRESH_POLL_S)
         worker.heartbeat()
-    fresh = worker.fresh_data or warehouse.version(cfg.data.dataset) != loaded
+    fresh = worker.fresh_data or warehouse.bars_version(cfg.data.dataset) != loaded
     if fresh and not worker.upkeep.holding:
         worker.fresh_data = False
         worker.reload(_market(warehouse, cfg))
@@ -363,7 +363,7 @@ def _beat(worker: Worker, warehouse: Warehouse, cfg: AppConfig, version: int) ->
     worker.heartbeat()  # where a refresh's end is seen (worker.fresh_data)
     # New bars: a sync by hand, or the worker's own refresh once it has ended (its factors too),
     # read before anything is decided in this beat.
-    latest = warehouse.version(cfg.data.dataset)
+    latest = warehouse.bars_version(cfg.data.dataset)
     if (worker.fresh_data or latest != version) and not worker.upkeep.holding:
         worker.fresh_data, version = False, latest
         worker.reload(_market(warehouse, cfg))

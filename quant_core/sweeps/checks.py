@@ -14,9 +14,9 @@
   the dataset's sessions (:func:`sessions`), each must also find a session to trade in the
   period after its warm-up (a period outside the data, or too early for a long lookback). All
   of it before a cluster starts;
-- :func:`sweep_context`: the run config's digest and the dataset's version, part of the sweep's
-  identity (``config.sweep.sweep_digest``): another config or newer data is another sweep, not a
-  resumption of the old one.
+- :func:`sweep_context`: the run config's digest and the version of the dataset's bars, part of
+  the sweep's identity (``config.sweep.sweep_digest``): another config or newer bars is another
+  sweep, not a resumption of the old one.
 """
 
 from __future__ import annotations
@@ -218,7 +218,7 @@ def check_study(
 
 
 def sweep_context(base: AppConfig, spec: SweepConfig) -> str:
-    """Return the run config's digest and the dataset's version.
+    """Return the run config's digest and the version of the dataset's bars.
 
     The strategy's params the sweep varies are left out (the sweep's own, in its spec); every
     other param of the run config (``base.yaml``, a ``QC__STRATEGY__PARAMS__`` variable, a
@@ -232,7 +232,9 @@ def sweep_context(base: AppConfig, spec: SweepConfig) -> str:
         if not params:  # all swept: the digest is the one before unswept params counted
             config["strategy"].pop("params")
     warehouse = Warehouse(base.paths.data_dir / "warehouse")
-    version = warehouse.version(base.data.dataset) if warehouse.exists(base.data.dataset) else -1
+    # The bars' version: factor values stored since (a --fit's composite) change no result.
+    dataset = base.data.dataset
+    version = warehouse.bars_version(dataset) if warehouse.exists(dataset) else -1
     return f"{config_digest(config)}:{base.data.dataset}:{version}"
 
 

@@ -2,7 +2,7 @@
 
 A task carries configurations (their run configs), never data: the worker reads the warehouse
 named by the config (``paths.data_dir``: a shared file system on a cluster) and keeps the panels
-for the next task, keyed by the warehouse, the dataset and the dataset's version, so a thousand
+for the next task, keyed by the warehouse, the dataset and its bars' version, so a thousand
 configurations read the data once per worker process. Each configuration runs through
 :func:`quant_core.backtest.run.run_backtest` (not stored), so its metrics are exactly those of
 ``run_backtest.py`` with the same config.
@@ -36,9 +36,9 @@ class Task:
 
 
 def market(cfg: AppConfig) -> MarketData:
-    """Return the panels ``cfg`` names, read once per process and dataset version."""
+    """Return the panels ``cfg`` names, read once per process and version of the bars."""
     warehouse = Warehouse(cfg.paths.data_dir / "warehouse")
-    key = (str(warehouse.root), cfg.data.dataset, warehouse.version(cfg.data.dataset))
+    key = (str(warehouse.root), cfg.data.dataset, warehouse.bars_version(cfg.data.dataset))
     if key not in _PANELS:
         _PANELS.clear()  # one dataset at a time: a worker's memory is one panel set
         _PANELS[key] = load_market(warehouse, cfg.data.dataset)

@@ -213,7 +213,7 @@ class Driven:
             refresh_job=self.job,
         )
         self.worker.alerts = self.alerts
-        self.version = self.warehouse.version(cfg.data.dataset)
+        self.version = self.warehouse.bars_version(cfg.data.dataset)
         self.worker.start()
 
     def beat(self) -> None:
