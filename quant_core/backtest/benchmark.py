@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from quant_core.data.panels import MarketData, forward_fill
+from quant_core.data.panels import MarketData
 from quant_core.errors import ConfigError
 from quant_core.portfolio.ledger import row_sums
 
@@ -45,7 +45,10 @@ def buy_and_hold(
         if not np.isfinite(opens[chosen]).all():
             raise ConfigError(f"backtest.benchmark: {benchmark} has no open on the first session")
     shares = initial_cash / chosen.sum() / opens[chosen]
-    marks = forward_fill(data.panels["close"][:, chosen])[first : last + 1]
-    values = np.r_[initial_cash, row_sums(np.nan_to_num(marks), shares)]
+    # The closes forward-filled, NaN as 0 (each column on its own: those of the whole panel,
+    # kept once per panel set, are the same numbers).
+    every: np.ndarray = data.derived("marks", lambda: np.nan_to_num(data.filled_close()))
+    marks = every[first : last + 1] if chosen.all() else every[first : last + 1, chosen]
+    values = np.r_[initial_cash, row_sums(marks, shares)]
     index = pd.DatetimeIndex(data.dates[first - 1 : last + 1], name="date")
     return pd.Series(values, index=index, name="benchmark")

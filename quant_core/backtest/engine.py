@@ -226,8 +226,16 @@ class Replay:
         span = slice(start - self.first + 1, stop - self.first + 1)
         stretch = self.marks[start:stop]
         positions = self.ledger.positions
-        self.long_value[span] = row_sums(stretch, np.maximum(positions, 0.0))
-        self.short_value[span] = row_sums(stretch, np.minimum(positions, 0.0))
+        # A side with no position is worth 0.0 at every close: no product to sum (long only:
+        # the shorts are never summed). The long and short values start at zero.
+        if (positions > 0).any():
+            self.long_value[span] = row_sums(stretch, np.maximum(positions, 0.0))
+        else:
+            self.long_value[span] = 0.0
+        if (positions < 0).any():
+            self.short_value[span] = row_sums(stretch, np.minimum(positions, 0.0))
+        else:
+            self.short_value[span] = 0.0
         self.cash[span] = self.ledger.cash
         self.equity[span] = self.ledger.cash + self.long_value[span] + self.short_value[span]
 

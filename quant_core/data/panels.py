@@ -107,8 +107,16 @@ def gone_at(data: MarketData, t: int, missing: int, first: np.ndarray) -> np.nda
     close = data.panels["close"]
     t = min(t, close.shape[0])
     lo = max(t - missing, 0)
-    recent = np.isfinite(close[lo:t]).any(axis=0)
-    return np.asarray((first < lo) & ~recent)
+    # A symbol with a close in every row is never gone (its first bar is row 0): only the
+    # others are looked at, the same answer in a fraction of the time on a complete panel.
+    gappy: np.ndarray = data.derived(
+        "gappy_columns", lambda: np.flatnonzero(~np.isfinite(close).all(axis=0))
+    )
+    out = np.zeros(close.shape[1], dtype=bool)
+    if gappy.size:
+        recent = np.isfinite(close[lo:t, gappy]).any(axis=0)
+        out[gappy] = (first[gappy] < lo) & ~recent
+    return out
 
 
 def forward_fill(panel: np.ndarray) -> np.ndarray:

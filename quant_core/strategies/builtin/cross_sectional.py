@@ -43,7 +43,8 @@ def top_k_positions(values: np.ndarray, quantile: float) -> np.ndarray:
     if valid.size == 0:
         return valid
     k = max(1, int(np.floor(quantile * valid.size)))
-    return np.asarray(valid[np.lexsort((valid, -values[valid]))][:k])
+    # A stable sort of the descending values keeps tied positions ascending (valid is sorted).
+    return np.asarray(valid[np.argsort(-values[valid], kind="stable")][:k])
 
 
 def equal_weight(symbols: pd.Index, total: float = 1.0) -> pd.Series:
