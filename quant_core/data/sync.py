@@ -196,12 +196,13 @@ def sync(
         )
         return made[-1][0]
 
+    dropped = _dropped(warehouse, dataset, bars) if replace else ()
     # Bars and reference data go in one commit: a kill leaves both old or both new.
     written = warehouse.write_bars(
         dataset, bars, batch.meta, progress, replace=replace, symbols=symbols_for
     )
     stored, unused = made[-1]
-    notes = batch.notes + _unused_note(unused)
+    notes = batch.notes + _unused_note(unused) + _dropped_note(dropped)
     firsts = bars.groupby("symbol")["date"].agg(["min", "max"])
     gaps = find_gaps(bars.groupby("date").size(), firsts["min"], firsts["max"], calendar)
     report = SyncReport(
@@ -239,6 +240,29 @@ def _unused_note(unused: list[str]) -> tuple[str, ...]:
         f"reference data of {len(unused)} symbol(s) left out (no bars in this sync, and not in "
         f"the dataset's stored reference table): {shown}",
     )
+
+
+def _dropped(warehouse: Warehouse, dataset: str, bars: pd.DataFrame) -> tuple[str, ...]:
+    """Return the symbols ``dataset`` holds bars of that ``bars`` has none of (sorted)."""
+    if not warehouse.exists(dataset) or not warehouse.store.load(dataset, required=True).partitions:
+        return ()
+    held = warehouse.store.query(dataset, "DISTINCT symbol", None, None, None, "ORDER BY symbol")
+    kept = set(bars["symbol"].unique())
+    return tuple(str(x) for x in held.column("symbol").to_pylist() if x not in kept)
+
+
+def _dropped_note(dropped: tuple[str, ...]) -> tuple[str, ...]:
+    if not dropped:
+        return ()
+    shown = ", ".join(dropped[:10]) + (
+        f" and {len(dropped) - 10} more" if len(dropped) > 10 else ""
+    )
+    note = (
+        f"--replace dropped {len(dropped)} symbol(s) the dataset held and this source has no "
+        f"bars of (their bars, reference data and stored factors are gone): {shown}"
+    )
+    logger.warning("%s", note)
+    return (note,)
 
 
 def _utc_now() -> dt.datetime:

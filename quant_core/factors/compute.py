@@ -34,6 +34,7 @@ class FactorReport:
     first: dt.date | None
     last: dt.date | None
     coverage: float  # share of (session, symbol) cells with a value, over the rows written
+    note: str = ""  # why nothing was written, when sessions were computed and none had a value
 
 
 def to_long(values: pd.DataFrame) -> pd.DataFrame:
@@ -81,11 +82,24 @@ def compute_factors(
                 values.index.min().date() if len(values) else None,
                 values.index.max().date() if len(values) else None,
                 len(long) / cells,
+                _why_empty(factor, len(dates), len(values), len(long)),
             )
         )
         if progress is not None:
             progress("factors", done, len(factors))
     return reports
+
+
+def _why_empty(factor: Factor, sessions: int, computed: int, values: int) -> str:
+    """Return why sessions were computed and none had a value ("" when some had one)."""
+    if values or not computed:
+        return ""
+    if factor.window > sessions:
+        return (
+            f"needs {factor.window} sessions of history; dataset has {sessions}: no value "
+            "(sync a longer history)"
+        )
+    return f"no value on the {computed} session(s) computed (every input missing)"
 
 
 def _first_row(

@@ -122,6 +122,13 @@ def test_mixing_sources_is_refused_and_replace_rebuilds(tmp_path: Path) -> None:
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "AAA" in listing.stdout
     assert "SYN0000" not in listing.stdout
+    # What --replace dropped is named, not lost in silence.
+    said = " ".join((rebuilt.stdout + rebuilt.stderr).split())
+    assert "--replace dropped 3 symbol(s)" in said
+    assert "SYN0000, SYN0001, SYN0002" in said
+    again = run(tmp_path, "--source", "csv", "--path", str(csv), "--dataset", "mine", "--replace")
+    assert again.returncode == 0, again.stderr
+    assert "--replace dropped" not in again.stdout + again.stderr  # AAA is still there
 
 
 def test_other_exchange_calendar(tmp_path: Path) -> None:

@@ -80,3 +80,33 @@ def test_cli(tmp_path: Path, warehouse: Warehouse) -> None:
     bad = subprocess.run([*args, "--factors", "magic_3"], capture_output=True, text=True, env=env)
     assert bad.returncode == 2
     assert "unknown factor 'magic_3'" in bad.stderr
+
+
+def test_a_factor_longer_than_the_history_says_why_it_wrote_nothing(
+    tmp_path: Path, warehouse: Warehouse
+) -> None:
+    short = Warehouse(tmp_path / "short" / "warehouse")
+    bars = warehouse.read_bars("wiki5")
+    first_100 = sorted(bars["date"].unique())[:100]
+    short.write_bars("wiki5", bars[bars["date"].isin(first_100)], warehouse.meta("wiki5"))
+    window = make_factor("momentum_126").window
+
+    reports = compute_factors(short, "wiki5", ["momentum_126", "volatility_20"])
+
+    long_one, short_one = reports
+    assert long_one.rows_written == 0
+    assert long_one.note == (
+        f"needs {window} sessions of history; dataset has 100: no value (sync a longer history)"
+    )
+    assert short_one.rows_written > 0
+    assert short_one.note == ""
+    again = compute_factors(short, "wiki5", ["volatility_20"])[0]  # up to date: nothing to say
+    assert (again.rows_written, again.note) == (0, "")
+
+    env = {**os.environ, "QC__PATHS__DATA_DIR": str(tmp_path / "short"), "COLUMNS": "200"}
+    args = [sys.executable, str(ROOT / "run_factor_computation.py"), "--dataset", "wiki5"]
+    shown = subprocess.run(
+        [*args, "--factors", "momentum_126", "--full"], capture_output=True, text=True, env=env
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert f"needs {window} sessions of history; dataset has 100" in shown.stdout
