@@ -54,19 +54,22 @@ def cap_orders(
     out = np.array(orders, dtype=float)
     if limit is None or not np.isfinite(equity) or equity <= 0:
         return out, None
-    priced = np.isfinite(prices) & (prices > 0)
-    after = positions + out
-    same_side = np.sign(after) == np.sign(positions)
-    base = np.where(same_side, np.abs(positions), 0.0)  # what the order may always keep
+    # Element by element, on the orders only (the names without one are never trimmed).
+    ordered = np.flatnonzero(out)
+    price, held = prices[ordered], positions[ordered]
+    priced = np.isfinite(price) & (price > 0)
+    after = held + out[ordered]
+    same_side = np.sign(after) == np.sign(held)
+    base = np.where(same_side, np.abs(held), 0.0)  # what the order may always keep
     with np.errstate(divide="ignore", invalid="ignore"):
-        cap = limit * equity / np.where(priced, prices, np.inf)
+        cap = limit * equity / np.where(priced, price, np.inf)
     cap = cap * (1.0 - FRACTIONAL_MARGIN) if fractional else np.floor(cap)
     allowed = np.maximum(np.minimum(np.abs(after), cap), base)
-    trim = priced & (out != 0) & (np.abs(after) > allowed)
+    trim = priced & (np.abs(after) > allowed)
     if not trim.any():
         return out, None
-    index = np.flatnonzero(trim)
-    out[index] = np.sign(after[index]) * allowed[index] - positions[index]
+    index = ordered[trim]
+    out[index] = np.sign(after[trim]) * allowed[trim] - held[trim]
     largest = sorted(index, key=lambda i: -abs(float(orders[i] - out[i])) * float(prices[i]))
     named = "; ".join(
         f"{symbols[i]} {float(orders[i]):g}->{float(out[i]):g} at {float(prices[i]):,.2f}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from quant_core.portfolio import risk
 from quant_core.portfolio.ledger import Ledger
@@ -64,3 +65,45 @@ def test_equity_values_missing_prices_at_the_marks() -> None:
     positions = np.array([10.0, -5.0])
     equity = equity_at(1_000.0, positions, np.array([12.0, np.nan]), np.array([11.0, 20.0]))
     assert equity == 1_000.0 + 120.0 - 100.0
+
+
+def _cap_definition(
+    orders: np.ndarray,
+    positions: np.ndarray,
+    prices: np.ndarray,
+    equity: float,
+    limit: float,
+    fractional: bool,
+) -> np.ndarray:
+    # The cap over every symbol at once, as the docstring defines it.
+    out = np.array(orders, dtype=float)
+    priced = np.isfinite(prices) & (prices > 0)
+    after = positions + out
+    base = np.where(np.sign(after) == np.sign(positions), np.abs(positions), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cap = limit * equity / np.where(priced, prices, np.inf)
+    cap = cap * (1.0 - 1e-12) if fractional else np.floor(cap)
+    allowed = np.maximum(np.minimum(np.abs(after), cap), base)
+    trim = priced & (out != 0) & (np.abs(after) > allowed)
+    out[trim] = np.sign(after[trim]) * allowed[trim] - positions[trim]
+    return out
+
+
+@pytest.mark.parametrize("seed", range(25))
+@pytest.mark.parametrize("fractional", [False, True])
+def test_cap_orders_is_its_definition_on_random_books(seed: int, fractional: bool) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 60))
+    positions = np.round(rng.normal(0, 200, n)) * (rng.random(n) < 0.6)
+    orders = np.round(rng.normal(0, 300, n)) * (rng.random(n) < 0.7)
+    prices = rng.uniform(1, 300, n)
+    prices[rng.random(n) < 0.1] = np.nan
+    prices[rng.random(n) < 0.05] = 0.0
+    if fractional:
+        orders = orders + rng.random(n) * (orders != 0)
+    equity, limit = float(rng.uniform(1e4, 1e6)), float(rng.uniform(0.01, 0.5))
+    names = np.array([f"S{i}" for i in range(n)])
+    got, binding = cap_orders(orders, positions, prices, equity, limit, fractional, names)
+    expected = _cap_definition(orders, positions, prices, equity, limit, fractional)
+    np.testing.assert_array_equal(got, expected)
+    assert (binding is None) == bool((got == orders).all())
