@@ -7,6 +7,11 @@
   ``{backtest: {end: ...}}`` are what they are; a ``strategy.params`` key names a parameter of
   the strategy;
 - a boolean is no value of a parameter that is not one (YAML's ``true`` would pass as 1);
+- a period's ``start`` and ``end`` are dates, not numbers (``start: 0`` would validate as
+  1970-01-01, ``end: 1282262400`` as 2010-08-20: seconds since 1970), checked on the file as read;
+- the objective measures the configuration's strategy: ``start_equity`` (the initial cash, the
+  same for every one: the choice would be the first by key) and the benchmark's figures (buy and
+  hold, whatever the parameters) do not;
 - a search's ranges fit their parameters: a whole-number parameter needs ``int: [lo, hi]``, and
   a range is for numbers only. The strategy is built at the corners of the space later, over the
   run config's own params (:func:`quant_core.sweeps.checks.check_study`): ``set``, ``base.yaml``
@@ -33,13 +38,21 @@ from quant_core.strategies import STRATEGIES
 if TYPE_CHECKING:
     from config.sweep import SweepConfig
 
-__all__ = ["DECIDED", "check_spec", "check_top", "decided", "same_values"]
+__all__ = ["DECIDED", "SAME_FOR_ALL", "check_spec", "check_top", "decided", "same_values"]
 
 # What the sweep decides itself, and the field of the sweep file that decides it.
 DECIDED: dict[KeyPath, str] = {
     ("strategy", "name"): "sweep.strategy",
     ("backtest", "start"): "sweep.period",
     ("backtest", "end"): "sweep.period",
+}
+
+
+# Metrics that do not measure the strategy: an objective of them chooses nothing of its own.
+SAME_FOR_ALL = {
+    "start_equity": "the initial cash, the same for every configuration",
+    "benchmark_total_return": "the benchmark's buy and hold, not the strategy",
+    "benchmark_cagr": "the benchmark's buy and hold, not the strategy",
 }
 
 
@@ -51,13 +64,39 @@ def decided(spec: SweepConfig) -> dict[KeyPath, str]:
 
 
 def check_top(path: Path | str, raw: dict[Any, Any]) -> None:
-    """Refuse a top-level key other than ``sweep`` (a ``period:`` there would be ignored)."""
+    """Refuse a top-level key other than ``sweep``, and a period's bound given as a number.
+
+    A ``period:`` beside ``sweep:`` would be ignored; a number for ``sweep.period.start`` or
+    ``end`` (or text of one) would validate as seconds since 1970, an unrelated date.
+    """
     unknown = [str(key) for key in raw if key != "sweep"]
     if unknown:
         raise ConfigError(
             f"{path}: unknown top-level key(s) {', '.join(unknown)}: a sweep file has `sweep:` "
             "only (a field of the sweep goes under it)"
         )
+    period = raw["sweep"].get("period") if isinstance(raw.get("sweep"), dict) else None
+    for name, value in period.items() if isinstance(period, dict) else ():
+        if name in ("start", "end") and _number(value):
+            raise ConfigError(
+                f"{path}: sweep.period.{name}: {_text(value)} is a number, not a date (it would "
+                "be read as seconds since 1970): give it as YYYY-MM-DD"
+            )
+
+
+def _number(value: Any) -> bool:
+    # A bool is refused as no date by the model itself; text of a number is read as one.
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return False
+        return True
+    return False
 
 
 def check_spec(path: Path | str, spec: SweepConfig) -> None:
@@ -71,6 +110,12 @@ def check_spec(path: Path | str, spec: SweepConfig) -> None:
     for name in swept:
         _known(path, spec, fields, f"sweep.{where}.{name}", name)
     _check_set(path, spec, fields)
+    if spec.objective in SAME_FOR_ALL:
+        raise ConfigError(
+            f"{path}: sweep.objective: {spec.objective} is {SAME_FOR_ALL[spec.objective]}: it "
+            "cannot choose a configuration; choose a metric of the strategy's own (sharpe, "
+            "total_return, cagr, ...)"
+        )
     for name, dim in swept.items():
         if isinstance(dim, list) and not dim:  # a grid's: refused as the file was read
             raise ConfigError(f"{path}: sweep.{where}.{name}: an empty list: give its values")

@@ -40,7 +40,6 @@ import pandas as pd
 
 from config.schema import AppConfig
 from config.sweep import Configuration, SweepConfig, configurations, sweep_digest
-from quant_core.backtest import metrics as m
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import ConfigError, DataError
 from quant_core.research.splits import walk_forward
@@ -55,6 +54,7 @@ from quant_core.sweeps.checks import (
 )
 from quant_core.sweeps.runner import CATALOGUE, batch_size, cluster
 from quant_core.sweeps.tasks import Task, run_batch
+from quant_core.sweeps.wf_curve import gap, stitch, stitched_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ def run_walk_forward(
     by_key = {c.key: c for c in every}
     catalogue = Catalogue(target)
     try:
-        finished = _resumed(catalogue.finished_folds(wf_id), folds, by_key, wf_id)
+        finished = _resumed(catalogue.finished_folds(wf_id), folds, by_key, wf_id, dates)
         resumed = len(finished)
         if finished:
             logger.info(
@@ -197,6 +197,8 @@ def run_walk_forward(
 
         def done(window: Window, choice: tuple[str, float | None], test: Result) -> None:
             key, score = choice
+            if (why := gap(test.curve, dates, window.test_start, window.test_end)) is not None:
+                raise DataError(f"{path}: walk-forward fold {window.fold}'s test run: {why}")
             fold = FoldResult(window, key, by_key[key].params, score, test)
             finished[window.fold] = _fold(window, catalogue.record_fold(wf_id, _row(fold)), by_key)
             if progress is not None:
@@ -278,21 +280,26 @@ def _resumed(
     folds: list[Window],
     by_key: dict[str, Configuration],
     wf_id: str,
+    sessions: pd.DatetimeIndex,
 ) -> dict[int, FoldResult]:
-    # The folds recorded with their test run whose windows and choice this walk-forward has.
+    # The folds recorded with their test run whose windows and choice this walk-forward has,
+    # and whose test curve covers the test window session by session (none missing, none
+    # extra: a curve recorded otherwise would leave a hole in the stitched curve).
     mine = {w.fold: w for w in folds}
     out = {}
     for row in recorded:
         window = Window(
             row["fold"], row["train_start"], row["train_end"], row["test_start"], row["test_end"]
         )
-        if mine.get(window.fold) == window and row["key"] in by_key:
+        covered = gap(row["test_curve"], sessions, window.test_start, window.test_end)
+        if mine.get(window.fold) == window and row["key"] in by_key and covered is None:
             out[window.fold] = _fold(window, row, by_key)
         else:  # not this run's folds (the code's windows changed): run it again, replaced
             logger.warning(
-                "Walk-forward %s: fold %d as recorded is not one of this run's; it runs again",
+                "Walk-forward %s: fold %d as recorded is not one of this run's (%s); it runs again",
                 wf_id,
                 window.fold,
+                covered or "another window or choice",
             )
     return out
 
@@ -351,40 +358,6 @@ def _choose(window: Window, results: list[Result], spec: SweepConfig) -> tuple[s
     sign = -1.0 if spec.maximize else 1.0
     value, key = min(finite, key=lambda vk: (sign * vk[0], vk[1]))
     return key, value
-
-
-def stitch(segments: list[pd.Series], initial_cash: float) -> pd.Series:
-    """Return the out-of-sample curve: each segment's daily returns chained from ``initial_cash``.
-
-    A segment's first close is its start (cash, before its first fill): its return counts from
-    the previous segment's end, so no session is counted twice and none is left out.
-    """
-    daily = pd.concat([s.pct_change().iloc[1:] for s in segments])
-    if daily.index.has_duplicates:
-        raise DataError("walk-forward test windows overlap: their sessions repeat")
-    start = segments[0].index[0]
-    growth = (1.0 + daily).cumprod()
-    curve = pd.concat([pd.Series([1.0], index=[start]), growth]) * float(initial_cash)
-    return curve.rename("equity")
-
-
-def stitched_metrics(curve: pd.Series) -> dict[str, Any]:
-    """Return the out-of-sample curve's figures (the names of a run's metrics)."""
-    daily = m.returns(curve)
-    deepest, duration = m.max_drawdown(curve)
-    growth = m.cagr(curve)
-    return {
-        "final_equity": float(curve.iloc[-1]),
-        "total_return": m.total_return(curve),
-        "cagr": growth,
-        "volatility": m.volatility(daily),
-        "sharpe": m.sharpe(daily),
-        "sortino": m.sortino(daily),
-        "max_drawdown": deepest,
-        "max_drawdown_sessions": duration,
-        "calmar": growth / -deepest if deepest < 0 else float("nan"),
-        "sessions": len(curve) - 1,
-    }
 
 
 __all__ = [
