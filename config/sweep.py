@@ -35,6 +35,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationError,
     field_validator,
     model_validator,
@@ -171,7 +172,7 @@ class SweepConfig(_Strict):
     search: Search | None = None
     set: dict[str, Any] = Field(default_factory=dict)
     objective: str = "sharpe"
-    maximize: bool = True
+    maximize: StrictBool = True  # `maximize: 0` or "no" is refused, not taken for False
     period: Period = Field(default_factory=Period)
     keep: Whole = Field(default=10, ge=0, description="full equity curves kept: the best N")
     batch: Whole = Field(default=0, ge=0, description="configurations per task; 0: chosen")

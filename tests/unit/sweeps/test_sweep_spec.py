@@ -80,6 +80,10 @@ sweep:
         (GRID.replace("[20, 60, 126]", "[]"), "at least one value"),
         ("sweep:\n  strategy: momentum\n", "give one of grid"),
         ("nothing: 1\n", "top-level `sweep:`"),
+        # maximize: 0, 1 or "no" were taken for a boolean (0 -> minimise), a guess at a typo.
+        (GRID + "  maximize: 0\n", "sweep.maximize: Input should be a valid boolean"),
+        (GRID + "  maximize: 1\n", "sweep.maximize: Input should be a valid boolean"),
+        (GRID + '  maximize: "no"\n', "sweep.maximize: Input should be a valid boolean"),
     ],
 )
 def test_a_bad_sweep_file_is_refused_naming_the_field(
