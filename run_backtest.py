@@ -200,6 +200,12 @@ def _sweep(args: argparse.Namespace, console: Console) -> int:
         sys.stdout.write(json.dumps(summary, default=str, allow_nan=False) + "\n")
     else:
         console.print(sweep_table(summary))
+        if run.start is not None:
+            console.print(
+                f"Every configuration ran from {run.start}, the first session the longest "
+                f"warm-up allows (run one alone with --set backtest.start={run.start})",
+                soft_wrap=True,
+            )
         console.print(f"Catalogue: {run.catalogue} (sweep {run.sweep_id})", soft_wrap=True)
     return cli.ExitCode.OK
 

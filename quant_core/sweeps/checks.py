@@ -166,14 +166,15 @@ def check_configurations(
     path: Path | str,
     dates: np.ndarray | None = None,
     span: Span | None = None,
-) -> None:
+) -> list[int]:
     """Refuse the first configuration a backtest would refuse, naming the file and it.
 
     A configuration's run config is the sweep's (``base``) with its params over the strategy's
     (the loader merges ``strategy.params.<name>`` into them), so it is checked as that. With
     ``dates`` (:func:`sessions`), it needs a session to trade in ``span`` (the period's, by
-    default) after its warm-up, as its backtest would.
+    default) after its warm-up, as its backtest would. Returns each one's warm-up (sessions).
     """
+    warmups: list[int] = []
     loaded: set[str] = set()
     field = "sweep.period" if span is None else "its first train window"
     span = span or (base.backtest.start, base.backtest.end)
@@ -183,6 +184,8 @@ def check_configurations(
         except ConfigError as exc:
             raise ConfigError(f"{path}: configuration {config.key}: {exc}") from None
         check_span(dates, warmup, span, path, f"configuration {config.key}: {field}")
+        warmups.append(warmup)
+    return warmups
 
 
 def load_configuration(load: Loader, overrides: list[str], path: Path | str, key: str) -> AppConfig:
@@ -195,15 +198,17 @@ def load_configuration(load: Loader, overrides: list[str], path: Path | str, key
 
 def check_study(
     spec: SweepConfig, base: AppConfig, path: Path | str, dates: np.ndarray | None = None
-) -> None:
+) -> list[int]:
     """Refuse an Optuna search a trial's backtest would refuse, at the corners of its space.
 
     Each trial's params go over the run config's (as :func:`optuna_search.run_study` merges
     them): the strategy is built at every range's low end, then at every one's high end (a
-    list's first and last values), with the schedule and policy checked.
+    list's first and last values), with the schedule and policy checked. Returns the corners'
+    warm-ups (sessions).
     """
     if spec.search is None:
-        return
+        return []
+    warmups: list[int] = []
     corners: list[dict[str, Any]] = [{}, {}]
     for name, dim in spec.search.space.items():
         ends = (dim[0], dim[-1]) if isinstance(dim, list) else (dim.whole or dim.real or (0, 0))
@@ -215,6 +220,8 @@ def check_study(
             raise ConfigError(f"{path}: sweep.search.space at {corner}: {exc}") from None
         span = (base.backtest.start, base.backtest.end)
         check_span(dates, warmup, span, path, f"sweep.search.space at {corner}: sweep.period")
+        warmups.append(warmup)
+    return warmups
 
 
 def sweep_context(base: AppConfig, spec: SweepConfig) -> str:

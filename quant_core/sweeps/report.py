@@ -1,9 +1,11 @@
 """A sweep on the command line: its progress bar, its JSON and its table of the best.
 
-``--json`` prints one object: the sweep's id, catalogue, counts and timing, ``overfitting``
-(``deflated_sharpe`` of the best, ``pbo``, ``trials``, ``effective_trials``), and ``results``, one
-entry per configuration (the best first by the objective) with its ``params``, ``metrics`` (the
-same keys as a single run's ``--json`` ``metrics``), ``objective``, ``seconds`` and ``worker``.
+``--json`` prints one object: the sweep's id, catalogue, counts and timing, ``start`` (every
+configuration's first session when the period's start was moved to it, ``sweeps.span``),
+``overfitting`` (``deflated_sharpe`` of the best, ``pbo``, ``trials``, ``effective_trials``), and
+``results``, one entry per configuration (the best first by the objective) with its ``params``,
+``metrics`` (the same keys as a single run's ``--json`` ``metrics``), ``objective``, ``seconds``
+and ``worker``.
 """
 
 from __future__ import annotations
@@ -115,6 +117,9 @@ def sweep_json(run: SweepRun, objective: str) -> dict[str, Any]:
         "seconds": run.seconds,
         "workers": run.workers,
         "dashboard": run.dashboard,
+        # Every configuration's first session, when the period's start was moved to the one
+        # the longest warm-up allows (sweeps.span); None: the period's own.
+        "start": run.start.isoformat() if run.start is not None else None,
         "overfitting": judged,
         "results": results,
     }

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from config.schema import AppConfig
 from config.sweep import Configuration, SweepConfig, configurations, sweep_digest
@@ -45,13 +45,13 @@ from quant_core.sweeps.checks import (
 )
 from quant_core.sweeps.optuna_search import StudyTask, finished_trials, run_study, study_path
 from quant_core.sweeps.overfitting import overfitting
-from quant_core.sweeps.tasks import Task, run_batch
+from quant_core.sweeps.span import aligned
+from quant_core.sweeps.tasks import Task, run_batch, split
 
 logger = logging.getLogger(__name__)
 
 CATALOGUE = Path("sweeps") / "catalogue.duckdb"  # under paths.data_dir
 PROGRESS = "progress"  # <data_dir>/sweeps/progress/<sweep_id>.json: a running sweep's figures
-T = TypeVar("T")
 MAX_BATCH = 50  # configurations per task at most (chosen: about four tasks per worker)
 MAX_STUDY_TRIALS = 10  # Optuna trials per task at most
 TRIM = "MALLOC_TRIM_THRESHOLD_"  # what Dask's nanny sets in its workers' environment
@@ -80,6 +80,7 @@ class SweepRun:
     seconds: float
     workers: int
     dashboard: str | None
+    start: dt.date | None = None  # every configuration's first session, if the period's moved
 
 
 def batch_size(spec: SweepConfig, todo: int, workers: int) -> int:
@@ -87,23 +88,6 @@ def batch_size(spec: SweepConfig, todo: int, workers: int) -> int:
     if spec.batch:
         return spec.batch
     return max(1, min(MAX_BATCH, math.ceil(todo / (4 * max(workers, 1)))))
-
-
-def split(tasks: list[T], size: int, workers: int, taper: bool = True) -> list[list[T]]:
-    """Return ``tasks`` in batches of ``size``, in order; with ``taper``, smaller at the end.
-
-    Tapered, a batch is at most the tasks left over twice the workers (and at least an eighth of
-    ``size``), so the workers finish close together instead of one running the last whole batch
-    while the others wait. A spec's own ``batch`` is kept as given (no taper).
-    """
-    out: list[list[T]] = []
-    at, floor = 0, max(1, size // 8)
-    while at < len(tasks):
-        left = len(tasks) - at
-        take = min(size, max(floor, math.ceil(left / (2 * max(workers, 1))))) if taper else size
-        out.append(tasks[at : at + take])
-        at += take
-    return out
 
 
 @contextmanager
@@ -200,9 +184,13 @@ def run_sweep(
     todo_all = [] if optuna else configurations(spec, path, base.strategy.params)
     total = spec.search.trials if optuna and spec.search is not None else len(todo_all)
     dates = sessions(base)  # a period outside the data: said before a cluster starts
-    if optuna:
-        check_study(spec, base, path, dates)
-    check_configurations(base, todo_all, path, dates)
+    warmups = check_study(spec, base, path, dates) + check_configurations(
+        base, todo_all, path, dates
+    )
+    spec, before = aligned(spec, dates, warmups, (base.backtest.start, base.backtest.end)), spec
+    if spec is not before:  # every configuration from the same session (sweeps.span)
+        base = load_base(spec, load, extra, path)
+        todo_all = [] if optuna else configurations(spec, path, base.strategy.params)
     target = base.paths.data_dir / CATALOGUE
     sweep_id = sweep_digest(spec, extra, sweep_context(base, spec))[:16]
     catalogue = Catalogue(target)
@@ -257,9 +245,9 @@ def run_sweep(
             catalogue.finish(sweep_id, dt.datetime.now(dt.UTC))
     finally:
         catalogue.close()
-    return SweepRun(
-        sweep_id, target, total, len(done), ran, time.perf_counter() - started, count, link
-    )
+    seconds = time.perf_counter() - started
+    moved = spec.period.start if spec is not before else None
+    return SweepRun(sweep_id, target, total, len(done), ran, seconds, count, link, moved)
 
 
 def _judge(catalogue: Catalogue, sweep_id: str) -> None:

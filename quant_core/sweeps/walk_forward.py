@@ -31,7 +31,7 @@ import datetime as dt
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ from quant_core.sweeps.checks import (
     sweep_context,
 )
 from quant_core.sweeps.runner import CATALOGUE, batch_size, cluster
+from quant_core.sweeps.span import shared_start
 from quant_core.sweeps.tasks import Task, run_batch
 from quant_core.sweeps.wf_curve import gap, stitch, stitched_metrics
 
@@ -179,7 +180,11 @@ def run_walk_forward(
     # What a backtest refuses, before any cluster: the first train window (the earliest: the
     # others start later) must leave each configuration's warm-up a session to trade.
     span = (folds[0].train_start, folds[0].train_end)
-    check_configurations(first, every, path, dates.to_numpy(dtype="datetime64[D]"), span)
+    days = dates.to_numpy(dtype="datetime64[D]")
+    warmups = check_configurations(first, every, path, days, span)
+    # A fold's train runs all start on the same session (sweeps.span): the first one's later
+    # than its window's start when a warm-up is longer than the history before it.
+    folds = [_train_aligned(w, days, warmups) for w in folds]
     context = sweep_context(first, spec)
     if spec.search is not None:  # a fold chooses among every trial: more trials, another id
         context += f":trials={spec.search.trials}"  # (a sweep's id leaves them out: it resumes)
@@ -273,6 +278,11 @@ def _run_folds(
             if tests:  # wait on them too: as_completed anew
                 pending.update(tests)
                 break
+
+
+def _train_aligned(window: Window, days: np.ndarray, warmups: list[int]) -> Window:
+    start = shared_start(days, warmups, (window.train_start, window.train_end))
+    return window if start is None else replace(window, train_start=start)
 
 
 def _resumed(

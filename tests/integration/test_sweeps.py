@@ -87,10 +87,15 @@ def test_a_sweep_on_two_workers_gives_exactly_the_metrics_of_separate_runs(
     assert len(recorded) == 8
     for metrics in recorded.values():  # every metric of a run may be an objective
         assert set(metrics) <= METRIC_NAMES
+    # Every configuration starts on the session lookback 126 first trades (sweeps.span): a run
+    # alone is the configuration's overrides and that start.
+    assert done.start is not None
+    assert spec.period.start is not None
+    assert done.start > spec.period.start
     every = configurations(spec, path)
     picked = [every[i] for i in np.random.default_rng(7).choice(len(every), 3, replace=False)]
     for config in picked:
-        alone = run_backtest(load(list(config.overrides)), store=False)
+        alone = run_backtest(load([*config.overrides, f"backtest.start={done.start}"]), store=False)
         assert recorded[config.key] == json_safe(alone.metrics), config.key
     catalogue = Catalogue(done.catalogue)
     try:
@@ -151,9 +156,15 @@ def test_a_worker_killed_mid_sweep_loses_nothing_and_an_interrupted_sweep_resume
 
 
 def _sweep_id(spec: Any, load: Any) -> str:
+    # As run_sweep makes it: the period's start moved to the one every configuration shares.
     from config.sweep import base_overrides, sweep_digest
-    from quant_core.sweeps.checks import sweep_context
+    from quant_core.sweeps.checks import check_configurations, sessions, sweep_context
+    from quant_core.sweeps.span import aligned
 
+    base = load(list(base_overrides(spec)))
+    dates = sessions(base)
+    warmups = check_configurations(base, configurations(spec), "grid", dates)
+    spec = aligned(spec, dates, warmups, (base.backtest.start, base.backtest.end))
     return sweep_digest(spec, (), sweep_context(load(list(base_overrides(spec))), spec))[:16]
 
 
@@ -250,13 +261,15 @@ def test_optuna_searches_through_the_cluster_with_a_journal_both_workers_share(
     study = optuna.load_study(study_name=done.sweep_id, storage=journal)
     finished = [t for t in study.trials if t.state.is_finished()]
     assert len(finished) == 10  # the trials of both workers' tasks, in one study
-    # A trial is a full backtest: its metrics are a separate run's.
+    # A trial is a full backtest: its metrics are a separate run's, from the session the
+    # space's longest lookback first trades (the corners stand for the trials: sweeps.span).
+    assert done.start is not None
     key, metrics = next(iter(recorded.items()))
     params = json.loads(key)
     overrides = [
         "strategy.name=momentum",
         "strategy.rebalance=21",
-        "backtest.start=2009-10-01",
+        f"backtest.start={done.start}",
         "backtest.end=2010-08-20",
         *(f"strategy.params.{k}={v}" for k, v in params.items()),
     ]
