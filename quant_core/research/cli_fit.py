@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import reprlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,13 +23,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from config.redact import yaml_problem
-from config.yaml_file import strict_load
+from config.yaml_file import parse_yaml_file
 from quant_core.atomic import json_safe
 from quant_core.data.reference import UNKNOWN, load_sectors
 from quant_core.data.warehouse import Warehouse
@@ -77,14 +77,10 @@ def load_spec(path: Path) -> ModelSpec:
         The file is missing or not YAML, has no ``model:`` mapping or other top-level keys, or a
         field is invalid: the message names the file and the field (``model.validation.train``).
     """
-    try:
-        data = strict_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
+    try:  # a value that misfits its tag (`seed: 2020-13-45`) is a ConfigError there too
+        data = parse_yaml_file(path)
+    except FileNotFoundError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
     if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
         raise ConfigError(f"{path}: a model spec is a mapping under a top-level `model:` key")
     extra = sorted(str(k) for k in data if k != "model")
@@ -110,8 +106,10 @@ def _check_names(path: Path, raw: dict[str, Any]) -> None:
     """Check the factor and label names first, so their error names the field."""
     factors = raw.get("factors")
     for i, name in enumerate(factors if isinstance(factors, list) else []):
+        if not isinstance(name, str):  # pydantic names it ("a valid string"); str() of a
+            continue  # YAML alias bomb would never end
         try:
-            make_factor(str(name))
+            make_factor(name)
         except ConfigError as exc:
             raise ConfigError(f"{path}: model.factors[{i}] = {name!r}: {exc}") from None
     target = raw.get("target")
@@ -146,8 +144,13 @@ def _field(loc: tuple[int | str, ...], raw: Any) -> str:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
+    # reprlib: bounded however deep or wide the value (YAML aliases can nest 10**9 items)
+    text = _REPR.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+_REPR = reprlib.Repr()  # keyword arguments only from Python 3.12
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 4, 4, 60, 60
 
 
 # --------------------------------------------------------------------------------- the data
@@ -354,15 +357,23 @@ def print_models(console: Console, frame: pd.DataFrame) -> None:
         table.add_column(head, justify="right" if right else "left", no_wrap=head == "model id")
     for m in records(frame):
         table.add_row(
-            str(m["model_id"]),
-            str(m["status"]),
-            str(m["target"]),
-            str(m["estimator"]),
+            *(_cell(m[k]) for k in ("model_id", "status", "target", "estimator")),
             _num(m["oos_ic"]),
             _num(m["oos_rank_ic"]),
             _num(m["oos_t"], 2),
-            str(m["dataset"]),
-            str(m["data_through"]),
-            str(m["created_at"])[:16].replace("T", " "),
+            _cell(m["dataset"]),
+            _cell(m["data_through"]),
+            _cell(m["created_at"])[:16].replace("T", " "),
         )
     console.print(table)
+
+
+def _cell(value: Any) -> str:
+    """Return a listed field as table text: "-" when unreadable (None, NaN), never markup.
+
+    A hand-edited ``model.json`` may hold ``[/x]`` in a text field: rich would read it as a
+    closing tag and raise.
+    """
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return escape(str(value))

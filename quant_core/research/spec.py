@@ -17,6 +17,12 @@ Read from YAML (``research/value_mom.yaml``), under a top-level ``model:`` key::
 The walk-forward composite (the stored factor the ``fitted`` strategy trades) is refitted every
 ``refit.every`` sessions on the last ``refit.train`` sessions (``expanding``: all before); by
 default those of a walk-forward validation (``train``, ``test``), else 504 and 63.
+
+Types are strict: an integer field takes an integer (not ``true``, ``"40"`` or ``40.0``), a
+flag a boolean, a number a finite number; ``seed`` is 0..2**32 - 1 (what numpy and
+scikit-learn accept) and ``min_oos_rank_ic`` below 1 (a rank IC is at most 1). Factor names
+are stored as the factor library spells them (``reversal_05`` is ``reversal_5``); two names of
+one factor are refused.
 """
 
 from __future__ import annotations
@@ -28,10 +34,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from quant_core.factors.base import make_factor
 
 Estimator = Literal["ols", "ridge", "gbr"]
+MAX_SEED = 2**32 - 1  # numpy's SeedSequence and scikit-learn's random_state take 0..2**32 - 1
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # strict: YAML's `true` is not 1, "40" is not 40; allow_inf_nan: .nan and .inf are refused
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class WalkForward(_Frozen):
@@ -64,7 +72,7 @@ class ModelSpec(_Frozen):
     """One model to fit, validate and store (module docstring)."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,39}$")]
-    factors: Annotated[list[str], Field(min_length=1)]
+    factors: Annotated[list[str], Field(min_length=1, strict=False)]  # a tuple too; no 5
     target: str = "fwd_open_5"
     estimator: Estimator = "ridge"
     alpha: Annotated[float, Field(ge=0)] = 1.0
@@ -73,18 +81,24 @@ class ModelSpec(_Frozen):
     )
     refit: Refit | None = None
     bootstrap: Annotated[int, Field(ge=0, le=10_000)] = 200
-    min_oos_rank_ic: float = 0.02
+    min_oos_rank_ic: Annotated[float, Field(lt=1)] = 0.02  # a rank IC is at most 1
     quantiles: Annotated[int, Field(ge=2, le=20)] = 5
-    seed: int = 7
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 7
 
     @field_validator("factors")
     @classmethod
     def _known_factors(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError(f"a factor is named twice: {value}")
-        for name in value:
-            make_factor(name)  # ConfigError names an unknown factor
-        return value
+        # make_factor raises ConfigError for an unknown factor; its name is the library's
+        # spelling, the one the fit keys the factor panels by (reversal_05 is reversal_5)
+        names = [make_factor(name).name for name in value]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                first = names.index(name)
+                same = "" if value[first] == value[i] else f" (both are {name})"
+                raise ValueError(
+                    f"a factor is named twice: {value[first]!r} and {value[i]!r}{same}"
+                )
+        return names
 
     @model_validator(mode="after")
     def _embargo_covers_the_label(self) -> ModelSpec:
