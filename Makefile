@@ -90,7 +90,7 @@ bench: install chromium
 	cd $(ROOT) && $(PY) -m benchmarks.scanners
 	cd $(ROOT) && $(PY) -m benchmarks.book
 	cd $(ROOT) && $(PY) -m benchmarks.soak_worker
-	cd $(ROOT) && OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/sweep.py
+	cd $(ROOT) && OPENBLAS_NUM_THREADS=1 $(PY) -m benchmarks.sweep
 	cd $(ROOT) && OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/factor_memo.py
 	cd $(ROOT) && OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/scale.py
 

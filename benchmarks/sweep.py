@@ -36,7 +36,7 @@ Targets (issue): speed-up from 1 to 2 workers >= 1.8x; >= 50 configurations/s pe
 After the sweep, each worker's peak resident memory (``VmHWM`` of ``/proc/self/status``, read on
 the workers with ``client.run``) is printed.
 
-    python benchmarks/sweep.py [--quick] [--symbols 500 --sessions 5000] [--profile] [--no-trim]
+    python -m benchmarks.sweep [--quick] [--symbols 500 --sessions 5000] [--profile] [--no-trim]
 
 ``--quick``: 40 configurations and a sample of 10 (a smoke run). ``--profile``: the top costs of
 the in-process sample (cProfile). ``--no-trim``: the Dask workers start without the
@@ -67,18 +67,22 @@ from typing import Any
 import dask
 import numpy as np
 
-from config import load_config
+from benchmarks.sweep_setup import (
+    SEED,
+    SESSIONS,
+    SYMBOLS,
+    aligned_spec,
+    loader,
+    own_dir,
+    sweep_spec,
+    write_panel,
+)
 from config.schema import AppConfig
 from config.sweep import Configuration, SweepConfig, configurations
-from quant_core.calendar import get_calendar
-from quant_core.data.sources.synthetic import generate_bars
-from quant_core.data.warehouse import DatasetMeta, Warehouse
 from quant_core.sweeps.catalogue import Catalogue
 from quant_core.sweeps.runner import Progress, run_sweep
 from quant_core.sweeps.tasks import Task, market, run_batch
 
-SYMBOLS, SESSIONS, SEED = 500, 5000, 42  # the panel of benchmarks/backtest.py
-DATASET = "bench"
 SPEEDUP_TARGET = 1.8  # 1 -> 2 workers
 PER_WORKER_TARGET = 50.0  # configurations per second per worker
 TRIM = "MALLOC_TRIM_THRESHOLD_"
@@ -118,53 +122,6 @@ class Measured:
         if self.first is None or self.last is None or self.last <= self.first:
             return math.nan
         return (self.configs - self.first_done) / (self.last - self.first)
-
-
-def write_panel(root: Path, symbols: int, sessions: int) -> float:
-    """Write the seeded panel as dataset ``bench`` under ``root/warehouse``; return seconds."""
-    started = time.perf_counter()
-    bars = generate_bars(get_calendar("XNYS"), symbols, sessions, seed=SEED, missing_frac=0.0)
-    bars["adj_factor"] = 1.0
-    bars["flags"] = 0
-    warehouse = Warehouse(root / "warehouse")
-    meta = DatasetMeta(
-        f"SYNTHETIC benchmark: {symbols} symbols x {sessions} sessions", "synthetic", True
-    )
-    warehouse.write_bars(DATASET, bars, meta)
-    return time.perf_counter() - started
-
-
-def sweep_spec(name: str, grid: dict[str, list[Any]]) -> SweepConfig:
-    """Return the benchmark's sweep: momentum over ``grid``, rebalance 21, objective sharpe."""
-    return SweepConfig(
-        name=name,
-        strategy="momentum",
-        grid=grid,
-        set={"strategy.rebalance": 21},
-        objective="sharpe",
-    )
-
-
-def loader(root: Path) -> Callable[[list[str]], AppConfig]:
-    """Return the sweep's ``load``: the backtest config on the temporary warehouse."""
-
-    def load(overrides: list[str]) -> AppConfig:
-        extra = [f"paths.data_dir={root}", f"data.dataset={DATASET}"]
-        return load_config("backtest", [*overrides, *extra], environ={})
-
-    return load
-
-
-def own_dir(root: Path, workers: int) -> Callable[[list[str]], AppConfig]:
-    """Return a loader on a data dir of its own (its own catalogue) that shares ``root``'s bars.
-
-    A sweep's id is what decides its results, so the same grid run again in one data dir would
-    resume, not run; each measured sweep gets ``root/w<workers>`` with a link to the warehouse.
-    """
-    folder = root / f"w{workers}"
-    folder.mkdir()
-    (folder / "warehouse").symlink_to(root / "warehouse", target_is_directory=True)
-    return loader(folder)
 
 
 def _peak_rss() -> int:
@@ -369,7 +326,7 @@ def main() -> None:
         seconds = write_panel(root, args.symbols, args.sessions)
         print(f"panel {args.symbols} x {args.sessions}: generated and written in {seconds:.1f} s")
         load = loader(root)
-        every = configurations(sweep_spec("bench_w1", grid))
+        every = configurations(aligned_spec(sweep_spec("bench_w1", grid), load))
         started = time.perf_counter()
         for config in every:
             load(list(config.overrides))
