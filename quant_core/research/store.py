@@ -55,6 +55,7 @@ from quant_core.research.model import REJECTED, FittedModel, ModelNotReady
 from quant_core.research.result import FitResult
 from quant_core.research.store_json import (
     AGAIN,
+    check_earned,
     damaged,
     list_row,
     meta_json,
@@ -332,6 +333,7 @@ class ModelStore:
         where = f"model {model_id}: {folder / MODEL_FILE}"
         spec = parse_spec(meta, where)
         status = parse_status(meta, where)
+        check_earned(meta, spec, status, where)
         raw = raw_refits(meta, where)
         estimators: list[Any] = [None] * len(raw)
         path = folder / ESTIMATORS_FILE

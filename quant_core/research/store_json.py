@@ -141,6 +141,21 @@ def parse_status(meta: dict[str, Any], where: str) -> str:
     return str(status)
 
 
+def check_earned(meta: dict[str, Any], spec: ModelSpec, status: str, where: str) -> None:
+    """Refuse ``accepted`` when the stored rank IC is not above the spec's floor.
+
+    A fit stores such a model as rejected (``oos_rank_ic > min_oos_rank_ic`` or not); a model
+    whose status says otherwise was edited by hand, and a hand edit cannot make it trade.
+    """
+    rank_ic = number(meta.get("oos_rank_ic"))
+    if status == ACCEPTED and not rank_ic > spec.min_oos_rank_ic:
+        raise damaged(
+            where,
+            f"status is 'accepted', but its out-of-sample rank IC {rank_ic:.4g} is not above its "
+            f"floor {spec.min_oos_rank_ic:g} (a fit stores that model as rejected)",
+        )
+
+
 def raw_refits(meta: dict[str, Any], where: str) -> list[dict[str, Any]]:
     """Return ``meta["refits"]``: a non-empty list of objects, or raise :func:`damaged`."""
     raw = meta.get("refits")

@@ -113,6 +113,13 @@ def _refused(root: Path, model_id: str, *phrases: str) -> str:
         (_set("spec", "estimator", value="magic"), "its spec is invalid"),
         (_set("status", value="maybe"), "status is 'maybe', not 'accepted' or 'rejected'"),
         (_drop("status"), "status is None"),
+        # A rejected score with its status edited to accepted traded: refused as damaged.
+        (
+            _set("oos_rank_ic", value=-0.052),
+            "status is 'accepted', but its out-of-sample rank IC -0.052 is not above",
+        ),
+        (_set("oos_rank_ic", value=0.02), "rank IC 0.02 is not above its floor 0.02"),
+        (_set("oos_rank_ic", value=None), "rank IC nan is not above its floor 0.02"),
         (_drop("refits"), "refits is None, not a non-empty list"),
         (_set("refits", value=[]), "refits is [], not a non-empty list"),
         (_set("refits", value={"a": 1}), "refits is {'a': 1}, not a non-empty list"),
