@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +23,12 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from quant_core.atomic import fsync_path
 from quant_core.calendar import TradingCalendar
 from quant_core.data.factor_store import FactorStore
 from quant_core.data.reference import check_table
 from quant_core.data.store import DatasetStore, Manifest, WriteResult, upsert, years
 from quant_core.data.symbol_rule import check_symbols
+from quant_core.data.symbols_file import same_rows, write_symbols_file
 from quant_core.data.sync_log import SyncLog
 from quant_core.errors import ConfigError, DataError
 from quant_core.types import ProgressFn
@@ -202,7 +201,13 @@ class Warehouse:
             store.remove_orphans(dataset, manifest)
             previous = {} if replace else manifest.partitions
             new_parts, replaced, changed = upsert(folder, "bars", table, previous, progress)
-            stale = [
+            if not replace and not changed and replaced == table.num_rows:
+                # The same rows again: the files already named stay (bars_version does not move).
+                written = [n for n in new_parts.values() if n not in manifest.partitions.values()]
+                new_parts = dict(manifest.partitions)
+            else:
+                written = []
+            stale = written + [
                 name for name in manifest.partitions.values() if name not in new_parts.values()
             ]
             if (replace or changed) and manifest.factors:
@@ -217,10 +222,10 @@ class Warehouse:
                 stale += [name for parts in manifest.factors.values() for name in parts.values()]
                 manifest.factors = {}
             manifest.partitions = new_parts
-            if reference is not None:
+            if reference is not None and not same_rows(reference, stored, dataset):
                 if manifest.symbols_file:
                     stale.append(manifest.symbols_file)
-                manifest.symbols_file = _write_symbols_file(folder, reference)
+                manifest.symbols_file = write_symbols_file(folder, reference)
             if meta is not None:
                 manifest.meta = {
                     "label": meta.label,
@@ -251,7 +256,7 @@ class Warehouse:
         folder = self.store.folder(dataset)
         with self.store.lock(dataset):
             manifest = self.store.load(dataset, required=True)
-            name = _write_symbols_file(folder, table)
+            name = write_symbols_file(folder, table)
             old, manifest.symbols_file = manifest.symbols_file, name
             self.store.commit(dataset, manifest)
             if old:
@@ -357,18 +362,6 @@ def _check_same_source(
         "two sources in one price history. Sync into another dataset (--dataset NAME), or "
         "rebuild this one from the new source (--replace)"
     )
-
-
-def _write_symbols_file(folder: Path, table: pa.Table) -> str:
-    # A fresh name, invisible until the caller commits a manifest that names it.
-    name = f"symbols-{uuid.uuid4().hex[:12]}.parquet"
-    con = duckdb.connect()
-    try:
-        con.from_arrow(table).write_parquet(str(folder / name))
-    finally:
-        con.close()
-    fsync_path(folder / name)
-    return name
 
 
 def _to_arrow(bars: pd.DataFrame) -> pa.Table:

@@ -73,3 +73,59 @@ def test_a_manifest_written_before_it_existed_reads_it_as_its_version(
 def test_an_unknown_dataset_is_named(warehouse: Warehouse) -> None:
     with pytest.raises(Exception, match="no dataset 'nope'"):
         warehouse.bars_version("nope")
+
+
+def _reference(sector: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "symbol": ["AAA", "BBB"],
+            "name": ["A Inc", "B Inc"],
+            "sector": [sector, "Utilities"],
+            "industry": ["Oil", "Power"],
+            "source": ["test", "test"],
+            "delisted": [None, None],
+        }
+    )
+
+
+def test_the_same_bars_and_reference_data_again_keep_their_files(
+    warehouse: Warehouse, calendar
+) -> None:
+    # A sync that fetched nothing new rewrote the year's partition and the reference file under
+    # new names: bars_version moved, and every finished sweep on the dataset ran again.
+    frame = bars(calendar, sessions=5)
+    same = lambda stored: _reference("Energy")  # noqa: E731 - the sync's reference function
+    warehouse.write_bars("t", frame, META, symbols=same)
+    path = warehouse.root / "t" / "manifest.json"
+    before = json.loads(path.read_text())
+
+    again = warehouse.write_bars("t", frame.sample(frac=1.0, random_state=3), symbols=same)
+
+    after = json.loads(path.read_text())
+    assert again.rows_replaced == len(frame)
+    assert after["version"] == before["version"] + 1
+    assert after["bars_version"] == before["bars_version"]
+    assert (after["partitions"], after["symbols_file"]) == (
+        before["partitions"],
+        before["symbols_file"],
+    )
+    files = {p.name for p in (warehouse.root / "t").rglob("*.parquet")}
+    assert files == {
+        *(n.split("/")[-1] for n in before["partitions"].values()),
+        before["symbols_file"],
+    }  # the files written for nothing were removed
+
+    changed = frame.copy()
+    volume = changed["volume"].to_numpy(dtype=float, copy=True)
+    volume[0] += 1  # one field of one bar
+    changed["volume"] = volume
+    warehouse.write_bars("t", changed, symbols=same)
+    assert warehouse.bars_version("t") == before["version"] + 2
+    warehouse.write_bars("t", frame, symbols=lambda stored: _reference("Materials"))
+    moved = json.loads(path.read_text())
+    assert moved["bars_version"] == moved["version"]  # the bars changed back, the sector too
+    warehouse.write_bars("t", frame, symbols=lambda stored: _reference("Energy"))
+    last = json.loads(path.read_text())
+    assert last["partitions"] == moved["partitions"]
+    assert last["symbols_file"] != moved["symbols_file"]  # the reference data alone changed
+    assert last["bars_version"] == last["version"]
