@@ -74,13 +74,15 @@ def main(argv: list[str] | None = None) -> int:
         with cli.progress_bar() as progress:
             reports = compute_factors(warehouse, dataset, names, args.start, args.full, progress)
         table = Table(title=f"Factors of {dataset}", title_justify="left")
-        notes = any(r.note for r in reports)
-        for column in ("factor", "rows written", "sessions", "coverage", "note")[: 4 + notes]:
+        notes = any(r.note for r in reports)  # a note column only when one has something
+        columns = ["factor", "rows written", "sessions", "coverage"] + (["note"] if notes else [])
+        for column in columns:
             table.add_column(column, justify="left" if column in ("factor", "note") else "right")
         for r in reports:
             span = f"{r.first}..{r.last}" if r.first else "up to date"
             coverage = f"{r.coverage:.1%}" if r.first else "-"
-            table.add_row(r.name, f"{r.rows_written:,}", span, coverage, *[r.note][:notes])
+            cells = [r.name, f"{r.rows_written:,}", span, coverage]
+            table.add_row(*cells, *([r.note] if notes else []))
         cli.console().print(table)
         return cli.ExitCode.OK
 

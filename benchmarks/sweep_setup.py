@@ -12,12 +12,11 @@ from typing import Any
 
 from config import load_config
 from config.schema import AppConfig
-from config.sweep import SweepConfig, base_overrides, configurations
+from config.sweep import SweepConfig
 from quant_core.calendar import get_calendar
 from quant_core.data.sources.synthetic import generate_bars
 from quant_core.data.warehouse import DatasetMeta, Warehouse
-from quant_core.sweeps.checks import check_configurations, sessions
-from quant_core.sweeps.span import aligned
+from quant_core.sweeps.prepare import prepare
 
 SYMBOLS, SESSIONS, SEED = 500, 5000, 42  # the panel of benchmarks/backtest.py
 DATASET = "bench"
@@ -60,10 +59,7 @@ def loader(root: Path) -> Callable[[list[str]], AppConfig]:
 
 def aligned_spec(spec: SweepConfig, load: Callable[[list[str]], AppConfig]) -> SweepConfig:
     """Return ``spec`` as ``run_sweep`` runs it: from the session every configuration shares."""
-    base = load(list(base_overrides(spec)))
-    dates = sessions(base)
-    warmups = check_configurations(base, configurations(spec), "bench", dates)
-    return aligned(spec, dates, warmups, (base.backtest.start, base.backtest.end))
+    return prepare(spec, load).spec
 
 
 def own_dir(root: Path, workers: int) -> Callable[[list[str]], AppConfig]:

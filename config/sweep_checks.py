@@ -38,7 +38,7 @@ from quant_core.strategies import STRATEGIES
 if TYPE_CHECKING:
     from config.sweep import SweepConfig
 
-__all__ = ["DECIDED", "SAME_FOR_ALL", "check_spec", "check_top", "decided", "same_values"]
+__all__ = ["DECIDED", "NOT_OBJECTIVES", "check_spec", "check_top", "decided", "same_values"]
 
 # What the sweep decides itself, and the field of the sweep file that decides it.
 DECIDED: dict[KeyPath, str] = {
@@ -49,7 +49,7 @@ DECIDED: dict[KeyPath, str] = {
 
 
 # Metrics that do not measure the strategy: an objective of them chooses nothing of its own.
-SAME_FOR_ALL = {
+NOT_OBJECTIVES = {
     "start_equity": "the initial cash, the same for every configuration",
     "benchmark_total_return": "the benchmark's buy and hold, not the strategy",
     "benchmark_cagr": "the benchmark's buy and hold, not the strategy",
@@ -110,9 +110,9 @@ def check_spec(path: Path | str, spec: SweepConfig) -> None:
     for name in swept:
         _known(path, spec, fields, f"sweep.{where}.{name}", name)
     _check_set(path, spec, fields)
-    if spec.objective in SAME_FOR_ALL:
+    if spec.objective in NOT_OBJECTIVES:
         raise ConfigError(
-            f"{path}: sweep.objective: {spec.objective} is {SAME_FOR_ALL[spec.objective]}: it "
+            f"{path}: sweep.objective: {spec.objective} is {NOT_OBJECTIVES[spec.objective]}: it "
             "cannot choose a configuration; choose a metric of the strategy's own (sharpe, "
             "total_return, cagr, ...)"
         )

@@ -47,7 +47,7 @@ def buy_and_hold(
     shares = initial_cash / chosen.sum() / opens[chosen]
     # The closes forward-filled, NaN as 0 (each column on its own: those of the whole panel,
     # kept once per panel set, are the same numbers).
-    every: np.ndarray = data.derived("marks", lambda: np.nan_to_num(data.filled_close()))
+    every = data.marks()
     marks = every[first : last + 1] if chosen.all() else every[first : last + 1, chosen]
     values = np.r_[initial_cash, row_sums(marks, shares)]
     index = pd.DatetimeIndex(data.dates[first - 1 : last + 1], name="date")

@@ -130,6 +130,14 @@ def drive(run: Replay, rows: np.ndarray, progress: ProgressFn | None = None) -> 
             progress("backtest", i + 1, len(rows))
 
 
+def _side_value(marks: np.ndarray, side: np.ndarray) -> np.ndarray | float:
+    """Return one side's value at each close of ``marks``: 0.0 with no position on it.
+
+    A side with no position is not summed (a long-only run would sum a product of zeros).
+    """
+    return row_sums(marks, side) if side.any() else 0.0
+
+
 class Replay:
     """One run's market panels, ledger and records, and the steps both loops take.
 
@@ -149,7 +157,7 @@ class Replay:
         self.first, self.last = first, last
         self.close = data.filled_close()
         self.first_bar = data.first_bar()
-        self.marks = data.derived("marks", lambda: np.nan_to_num(self.close))
+        self.marks = data.marks()
         self.opens = data.panels["open"]
         n_rows = last - first + 2
         self.equity, self.cash = np.empty(n_rows), np.empty(n_rows)
@@ -226,16 +234,8 @@ class Replay:
         span = slice(start - self.first + 1, stop - self.first + 1)
         stretch = self.marks[start:stop]
         positions = self.ledger.positions
-        # A side with no position is worth 0.0 at every close: no product to sum (long only:
-        # the shorts are never summed). The long and short values start at zero.
-        if (positions > 0).any():
-            self.long_value[span] = row_sums(stretch, np.maximum(positions, 0.0))
-        else:
-            self.long_value[span] = 0.0
-        if (positions < 0).any():
-            self.short_value[span] = row_sums(stretch, np.minimum(positions, 0.0))
-        else:
-            self.short_value[span] = 0.0
+        self.long_value[span] = _side_value(stretch, np.maximum(positions, 0.0))
+        self.short_value[span] = _side_value(stretch, np.minimum(positions, 0.0))
         self.cash[span] = self.ledger.cash
         self.equity[span] = self.ledger.cash + self.long_value[span] + self.short_value[span]
 

@@ -68,6 +68,10 @@ class MarketData:
         """Return the closes forward-filled (:func:`forward_fill`), built once."""
         return np.asarray(self.derived("filled_close", lambda: forward_fill(self.panels["close"])))
 
+    def marks(self) -> np.ndarray:
+        """Return the forward-filled closes with NaN as 0 (a position is marked at), built once."""
+        return np.asarray(self.derived("marks", lambda: np.nan_to_num(self.filled_close())))
+
     def first_bar(self) -> np.ndarray:
         """Return :func:`first_rows`, built once."""
         return np.asarray(self.derived("first_rows", lambda: first_rows(self)))

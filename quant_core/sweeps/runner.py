@@ -28,31 +28,25 @@ from pathlib import Path
 from typing import Any
 
 from config.schema import AppConfig
-from config.sweep import Configuration, SweepConfig, configurations, sweep_digest
+from config.sweep import Configuration, SweepConfig, sweep_digest
 from quant_core.analytics.overfit import OverfitInputError
 from quant_core.atomic import atomic_write_json
 from quant_core.errors import ConfigError
+from quant_core.sweeps.batches import batch_size, split
 from quant_core.sweeps.catalogue import Catalogue, Result, objective_of
 from quant_core.sweeps.checks import (
-    check_configurations,
-    check_extra,
-    check_objective,
-    check_study,
-    load_base,
     load_configuration,
-    sessions,
     sweep_context,
 )
 from quant_core.sweeps.optuna_search import StudyTask, finished_trials, run_study, study_path
 from quant_core.sweeps.overfitting import overfitting
-from quant_core.sweeps.span import aligned
-from quant_core.sweeps.tasks import Task, run_batch, split
+from quant_core.sweeps.prepare import prepare
+from quant_core.sweeps.tasks import Task, run_batch
 
 logger = logging.getLogger(__name__)
 
 CATALOGUE = Path("sweeps") / "catalogue.duckdb"  # under paths.data_dir
 PROGRESS = "progress"  # <data_dir>/sweeps/progress/<sweep_id>.json: a running sweep's figures
-MAX_BATCH = 50  # configurations per task at most (chosen: about four tasks per worker)
 MAX_STUDY_TRIALS = 10  # Optuna trials per task at most
 TRIM = "MALLOC_TRIM_THRESHOLD_"  # what Dask's nanny sets in its workers' environment
 
@@ -81,13 +75,6 @@ class SweepRun:
     workers: int
     dashboard: str | None
     start: dt.date | None = None  # every configuration's first session, if the period's moved
-
-
-def batch_size(spec: SweepConfig, todo: int, workers: int) -> int:
-    """Return the configurations per task: the spec's, else about four tasks per worker."""
-    if spec.batch:
-        return spec.batch
-    return max(1, min(MAX_BATCH, math.ceil(todo / (4 * max(workers, 1)))))
 
 
 @contextmanager
@@ -176,21 +163,10 @@ def run_sweep(
     validate, a strategy's schedule or policy) is refused here first, naming the sweep file and
     the configuration, before anything is recorded or a cluster starts.
     """
-    check_extra(spec, extra, path)
-    check_objective(spec, path)
+    ready = prepare(spec, load, extra, path)
+    spec, base, todo_all = ready.spec, ready.base, ready.todo
     optuna = spec.search is not None and spec.search.method == "optuna"
-    base = load_base(spec, load, extra, path)
-    # Built over the run config's params: a parameter not swept is the run's, not a default.
-    todo_all = [] if optuna else configurations(spec, path, base.strategy.params)
     total = spec.search.trials if optuna and spec.search is not None else len(todo_all)
-    dates = sessions(base)  # a period outside the data: said before a cluster starts
-    warmups = check_study(spec, base, path, dates) + check_configurations(
-        base, todo_all, path, dates
-    )
-    spec, before = aligned(spec, dates, warmups, (base.backtest.start, base.backtest.end)), spec
-    if spec is not before:  # every configuration from the same session (sweeps.span)
-        base = load_base(spec, load, extra, path)
-        todo_all = [] if optuna else configurations(spec, path, base.strategy.params)
     target = base.paths.data_dir / CATALOGUE
     sweep_id = sweep_digest(spec, extra, sweep_context(base, spec))[:16]
     catalogue = Catalogue(target)
@@ -246,8 +222,7 @@ def run_sweep(
     finally:
         catalogue.close()
     seconds = time.perf_counter() - started
-    moved = spec.period.start if spec is not before else None
-    return SweepRun(sweep_id, target, total, len(done), ran, seconds, count, link, moved)
+    return SweepRun(sweep_id, target, total, len(done), ran, seconds, count, link, ready.start)
 
 
 def _judge(catalogue: Catalogue, sweep_id: str) -> None:

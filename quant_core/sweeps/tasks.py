@@ -10,12 +10,11 @@ configurations read the data once per worker process. Each configuration runs th
 
 from __future__ import annotations
 
-import math
 import os
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from config.schema import AppConfig
 from quant_core.atomic import json_safe
@@ -24,7 +23,6 @@ from quant_core.data.panels import MarketData
 from quant_core.data.warehouse import Warehouse
 from quant_core.sweeps.catalogue import Result
 
-T = TypeVar("T")
 _PANELS: dict[tuple[str, str, int], MarketData] = {}  # this process's panels (one dataset)
 
 
@@ -71,21 +69,4 @@ def run_batch(tasks: list[Task]) -> list[Result]:
     return out
 
 
-def split(tasks: list[T], size: int, workers: int, taper: bool = True) -> list[list[T]]:
-    """Return ``tasks`` in batches of ``size``, in order; with ``taper``, smaller at the end.
-
-    Tapered, a batch is at most the tasks left over twice the workers (and at least an eighth of
-    ``size``), so the workers finish close together instead of one running the last whole batch
-    while the others wait. A spec's own ``batch`` is kept as given (no taper).
-    """
-    out: list[list[T]] = []
-    at, floor = 0, max(1, size // 8)
-    while at < len(tasks):
-        left = len(tasks) - at
-        take = min(size, max(floor, math.ceil(left / (2 * max(workers, 1))))) if taper else size
-        out.append(tasks[at : at + take])
-        at += take
-    return out
-
-
-__all__ = ["Task", "market", "run_batch", "split", "worker_name"]
+__all__ = ["Task", "market", "run_batch", "worker_name"]

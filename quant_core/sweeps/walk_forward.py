@@ -43,6 +43,7 @@ from config.sweep import Configuration, SweepConfig, configurations, sweep_diges
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import ConfigError, DataError
 from quant_core.research.splits import walk_forward
+from quant_core.sweeps.batches import batch_size
 from quant_core.sweeps.catalogue import Catalogue, Result, objective_of
 from quant_core.sweeps.checks import (
     check_configurations,
@@ -52,7 +53,7 @@ from quant_core.sweeps.checks import (
     load_configuration,
     sweep_context,
 )
-from quant_core.sweeps.runner import CATALOGUE, batch_size, cluster
+from quant_core.sweeps.runner import CATALOGUE, cluster
 from quant_core.sweeps.span import shared_start
 from quant_core.sweeps.tasks import Task, run_batch
 from quant_core.sweeps.wf_curve import gap, stitch, stitched_metrics

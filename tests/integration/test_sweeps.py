@@ -157,15 +157,12 @@ def test_a_worker_killed_mid_sweep_loses_nothing_and_an_interrupted_sweep_resume
 
 def _sweep_id(spec: Any, load: Any) -> str:
     # As run_sweep makes it: the period's start moved to the one every configuration shares.
-    from config.sweep import base_overrides, sweep_digest
-    from quant_core.sweeps.checks import check_configurations, sessions, sweep_context
-    from quant_core.sweeps.span import aligned
+    from config.sweep import sweep_digest
+    from quant_core.sweeps.checks import sweep_context
+    from quant_core.sweeps.prepare import prepare
 
-    base = load(list(base_overrides(spec)))
-    dates = sessions(base)
-    warmups = check_configurations(base, configurations(spec), "grid", dates)
-    spec = aligned(spec, dates, warmups, (base.backtest.start, base.backtest.end))
-    return sweep_digest(spec, (), sweep_context(load(list(base_overrides(spec))), spec))[:16]
+    ready = prepare(spec, load)
+    return sweep_digest(ready.spec, (), sweep_context(ready.base, ready.spec))[:16]
 
 
 def test_an_unknown_parameter_is_named_and_nothing_runs(tmp_path: Path, data_dir: Path) -> None:
