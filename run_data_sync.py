@@ -8,6 +8,7 @@ Examples
     python run_data_sync.py --source csv --path bars/ --reference symbols.csv   # sectors too
     python run_data_sync.py --source synthetic --symbols 500 --days 5000 --seed 7
     python run_data_sync.py --list [--dataset NAME]
+    python run_data_sync.py --publish s3://bucket/warehouse [--dataset NAME]   # for a cluster
 
 Exit codes: 0 ok, 1 data errors (rejected rows under --strict, unusable input), 2 usage or
 configuration errors, 3 unexpected errors, 4 strategy error.
@@ -23,10 +24,13 @@ from pathlib import Path
 from quant_core import cli
 from quant_core.calendar import get_calendar
 from quant_core.data import report as tables
+from quant_core.data.publish import publish
 from quant_core.data.sources import SOURCES, BarSource, SourceRequest
 from quant_core.data.sources.sample import SAMPLE_DATASETS
+from quant_core.data.store import DatasetStore
 from quant_core.data.sync import sync
 from quant_core.data.warehouse import Warehouse
+from quant_core.errors import ConfigError
 
 
 @SOURCES.register("ib")
@@ -67,11 +71,30 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="rebuild the dataset from this source alone instead of merging into it",
     )
     parser.add_argument("--list", action="store_true", help="show what the warehouse holds")
+    parser.add_argument(
+        "--publish",
+        metavar="URL",
+        help="copy a dataset (--dataset, default data.dataset) to s3://bucket/prefix, where "
+        "workers read it with paths.warehouse=URL; credentials from AWS_* variables",
+    )
     cli.add_set_option(parser)
     args = parser.parse_args(argv)
     if args.reference is not None and args.source != "csv":
         parser.error("--reference is for --source csv")
     return args
+
+
+def _publish(warehouse: Warehouse, dataset: str, url: str) -> int:
+    if not isinstance(warehouse.store, DatasetStore):
+        raise ConfigError(f"--publish copies a local warehouse; {warehouse.location} is a URL")
+    with cli.progress_bar() as progress:
+        done = publish(warehouse.store, dataset, url, progress)
+    cli.console().print(
+        f"Published {done.dataset} (version {done.version}) to {done.url}: {done.copied} "
+        f"file(s) copied ({done.bytes_sent:,} bytes), {done.present} already there, "
+        f"{done.removed} removed. Read it with --set paths.warehouse={done.url}"
+    )
+    return cli.ExitCode.OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     def work() -> int:
         cfg = cli.prepare(None, args.set)
         calendar = get_calendar(cfg.calendar.exchange)
-        warehouse = Warehouse(cfg.paths.data_dir / "warehouse")
+        warehouse = Warehouse(cfg.paths.warehouse_location())
+        if args.publish:
+            return _publish(warehouse, args.dataset or cfg.data.dataset, args.publish)
         if args.list:
             if args.dataset:
                 console.print(tables.coverage_table(warehouse, args.dataset, calendar))

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     def work() -> int:
         cfg = cli.prepare(None, args.set)
         dataset = args.dataset or cfg.data.dataset
-        warehouse = Warehouse(cfg.paths.data_dir / "warehouse")
+        warehouse = Warehouse(cfg.paths.warehouse_location())
         if args.fit or args.models:
             return _research(args, warehouse, dataset, cfg.paths.data_dir / MODELS_DIR)
         names = [n.strip() for n in args.factors.split(",") if n.strip()] if args.factors else None

@@ -110,7 +110,7 @@ SOAK = SoakRefresh()
 
 def seed_warehouse(cfg: AppConfig, panel: HiddenPanel, through: dt.date) -> None:
     """Sync the panel's sessions through ``through`` into the dataset (the warm-up)."""
-    warehouse = Warehouse(cfg.paths.data_dir / "warehouse")
+    warehouse = Warehouse(cfg.paths.warehouse_location())
     calendar = get_calendar(cfg.calendar.exchange)
     sync(_Slice(panel.rows(None, through), panel.sectors), warehouse, calendar, cfg.data.dataset)
     SOAK.panel, SOAK.stored_through = panel, through
@@ -136,7 +136,7 @@ def refresh_soak(cfg: AppConfig, through: dt.date, progress_path: Path) -> Refre
     rows = panel.rows(after, through)
     write_progress(progress_path, "ib history", panel.symbols, panel.symbols)
     write_progress(progress_path, "validate", 0, 1)
-    warehouse = Warehouse(cfg.paths.data_dir / "warehouse")
+    warehouse = Warehouse(cfg.paths.warehouse_location())
     calendar = get_calendar(cfg.calendar.exchange)
     report = sync(_Slice(rows, panel.sectors), warehouse, calendar, cfg.data.dataset)
     write_progress(progress_path, "store", 1, 1)

@@ -222,7 +222,7 @@ def build(folder: Path, symbols: int, sessions: int, warmup: int, seed: int) -> 
     calendar = get_calendar(cfg.calendar.exchange)
     panel = HiddenPanel(calendar, symbols, warmup + sessions, seed, END)
     seed_warehouse(cfg, panel, panel.session(warmup - 1))
-    warehouse = Warehouse(cfg.paths.data_dir / "warehouse")
+    warehouse = Warehouse(cfg.paths.warehouse_location())
     data = run._market(warehouse, cfg)
     live = run.live_dir(cfg)
     live.mkdir(parents=True, exist_ok=True)

@@ -38,7 +38,13 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from config.keys import SECRET_PATHS, KeyPath
 from config.keys import split_key as _split
-from config.redact import SECRETS_FILE, is_secret_path, remember, remember_layer
+from config.redact import (
+    SECRETS_FILE,
+    carries_credentials,
+    is_secret_path,
+    remember,
+    remember_layer,
+)
 from config.schema import AppConfig
 from config.yaml_file import parse_yaml_file
 from quant_core.errors import ConfigError
@@ -294,6 +300,7 @@ def _explain(exc: ValidationError, merged: Mapping[str, Any], origin: dict[KeyPa
         hidden = is_secret_path(path) or _is_secret(model, path) or unknown
         hidden = hidden or _is_secret_path(path)
         hidden = hidden or Path(source).name == SECRETS_FILE
+        hidden = hidden or carries_credentials(err.get("input"))
         if hidden:
             expected = _without(expected, err.get("input"), err["type"])
         value = "'***'" if hidden else _show(err.get("input"))

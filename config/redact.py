@@ -6,7 +6,9 @@ A config value is **secret** when
   passphrase, secret, token, credential, api key, private / access key, or a key part that is
   ``pass``, ``pwd``, ``auth``, ``login``, ``user`` or ``username``), or
 - its field is a ``SecretStr`` in :mod:`config.schema` (``cockpit.password_hash``), or
-- it was read from ``secrets.yaml``, which holds secrets by definition.
+- it was read from ``secrets.yaml``, which holds secrets by definition, or
+- it is text holding a URL with credentials in it (``s3://user:password@host/...``): an error
+  about it never shows it (:func:`carries_credentials`).
 
 Secret values are never printed: the config loader names the key, where it came from and the
 line, never the value; every secret text the loader has seen (at least four characters long)
@@ -26,6 +28,7 @@ import yaml
 __all__ = [
     "MASK",
     "SECRETS_FILE",
+    "carries_credentials",
     "is_secret_key",
     "is_secret_path",
     "mask",
@@ -53,6 +56,7 @@ _SUBSTRINGS = (
 _PARTS = frozenset({"pass", "pwd", "auth", "login", "user", "username"})
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 _TOKEN = re.compile(r"<[a-z ]+>")
+_USERINFO = re.compile(r"://[^/@\s]+@")
 
 _known: set[str] = set()
 _lock = threading.Lock()
@@ -64,6 +68,11 @@ def is_secret_key(key: str) -> bool:
     parts = [p for p in re.split(r"[^a-z0-9]+", lowered) if p]
     joined = "".join(parts)
     return any(s in joined for s in _SUBSTRINGS) or any(p in _PARTS for p in parts)
+
+
+def carries_credentials(value: Any) -> bool:
+    """Return whether ``value`` is text holding a URL with credentials (``scheme://u:p@host``)."""
+    return isinstance(value, str) and _USERINFO.search(value) is not None
 
 
 def is_secret_path(path: tuple[str, ...]) -> bool:

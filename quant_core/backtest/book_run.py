@@ -178,7 +178,7 @@ def run_book_backtest(
     """
     book = prepare_book(cfg, book_cfg)
     if data is None:
-        data = load_market(Warehouse(cfg.paths.data_dir / "warehouse"), cfg.data.dataset)
+        data = load_market(Warehouse(cfg.paths.warehouse_location()), cfg.data.dataset)
     check_benchmark(data, cfg.backtest.benchmark)
     start, end = book_start(book, cfg.backtest.start, cfg.backtest.end), cfg.backtest.end
     settings = engine_settings(cfg)

@@ -161,7 +161,7 @@ def run_backtest(
     if (refusal := attach_model(strategy, cfg.paths.data_dir)) is not None:
         raise ModelNotReady(refusal)
     if data is None:
-        data = load_market(Warehouse(cfg.paths.data_dir / "warehouse"), cfg.data.dataset)
+        data = load_market(Warehouse(cfg.paths.warehouse_location()), cfg.data.dataset)
     check_benchmark(data, cfg.backtest.benchmark)  # a missing symbol: now, not after the run
     start, end = first_session(strategy, cfg.backtest.start, cfg.backtest.end), cfg.backtest.end
     settings = engine_settings(cfg)

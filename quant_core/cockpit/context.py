@@ -20,7 +20,7 @@ def config(env: str = "backtest") -> AppConfig:
 
 def warehouse(cfg: AppConfig) -> Warehouse:
     """Return the warehouse under ``paths.data_dir``."""
-    return Warehouse(cfg.paths.data_dir / "warehouse")
+    return Warehouse(cfg.paths.warehouse_location())
 
 
 def backtests_dir(cfg: AppConfig) -> Path:

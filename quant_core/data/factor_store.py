@@ -15,7 +15,8 @@ from collections.abc import Sequence
 import pandas as pd
 import pyarrow as pa
 
-from quant_core.data.store import NAME, DatasetStore, WriteResult, upsert, years
+from quant_core.data.store import NAME, WriteResult, upsert, years
+from quant_core.data.store_read import StoreReader
 from quant_core.errors import ConfigError, DataError
 from quant_core.types import ProgressFn
 
@@ -23,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 class FactorStore:
-    """The stored factor values of every dataset of a :class:`DatasetStore`.
+    """The stored factor values of every dataset of a :class:`StoreReader`.
 
     Parameters
     ----------
@@ -31,7 +32,7 @@ class FactorStore:
         The datasets the factors belong to.
     """
 
-    def __init__(self, store: DatasetStore) -> None:
+    def __init__(self, store: StoreReader) -> None:
         self.store = store
 
     def write(

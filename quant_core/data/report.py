@@ -71,8 +71,8 @@ def warehouse_table(warehouse: Warehouse, calendar: TradingCalendar) -> Renderab
     """Return one row per dataset: kind, size, dates, gaps and last sync."""
     names = warehouse.datasets()
     if not names:
-        return Text(f"The warehouse at {warehouse.root} is empty: run run_data_sync.py")
-    table = Table(title=f"Warehouse {warehouse.root}", title_justify="left")
+        return Text(f"The warehouse at {warehouse.location} is empty: run run_data_sync.py")
+    table = Table(title=f"Warehouse {warehouse.location}", title_justify="left")
     for name in ("dataset", "kind", "symbols", "rows", "dates", "gaps", "last sync"):
         table.add_column(name, justify="right" if name in {"symbols", "rows"} else "left")
     for name in names:

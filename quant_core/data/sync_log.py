@@ -13,13 +13,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from quant_core.data.store import DatasetStore
+from quant_core.data.store_read import StoreReader
 
 logger = logging.getLogger(__name__)
 
 
 class SyncLog:
-    """The record of the syncs into the datasets of a :class:`DatasetStore`.
+    """The record of the syncs into the datasets of a :class:`StoreReader`.
 
     Parameters
     ----------
@@ -27,7 +27,7 @@ class SyncLog:
         The datasets the syncs wrote to.
     """
 
-    def __init__(self, store: DatasetStore) -> None:
+    def __init__(self, store: StoreReader) -> None:
         self.store = store
 
     def record(self, dataset: str, summary: dict[str, Any]) -> None:
@@ -47,7 +47,13 @@ class SyncLog:
             self.store.commit(dataset, manifest)
 
     def entries(self, dataset: str) -> list[dict[str, Any]]:
-        """Return every recorded sync summary of ``dataset``, oldest first."""
+        """Return every recorded sync summary of ``dataset``, oldest first.
+
+        A published warehouse carries the last one only (in its manifest), not the log file.
+        """
+        if self.store.remote:
+            last = self.last(dataset)
+            return [last] if last else []
         path = self.store.folder(dataset) / "syncs.jsonl"
         if not path.is_file():
             return []

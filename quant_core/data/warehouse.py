@@ -19,14 +19,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 
 from quant_core.calendar import TradingCalendar
 from quant_core.data.factor_store import FactorStore
 from quant_core.data.reference import check_table
+from quant_core.data.remote import RemoteStore, is_remote
 from quant_core.data.store import DatasetStore, Manifest, WriteResult, upsert, years
+from quant_core.data.store_read import StoreReader
 from quant_core.data.symbol_rule import check_symbols
 from quant_core.data.symbols_file import same_rows, write_symbols_file
 from quant_core.data.sync_log import SyncLog
@@ -85,7 +86,8 @@ class Warehouse:
     Parameters
     ----------
     root
-        The warehouse folder, normally ``<paths.data_dir>/warehouse``.
+        The warehouse folder, normally ``<paths.data_dir>/warehouse``, or the URL of a
+        published copy, read-only (``s3://``, ``http(s)://``: :mod:`quant_core.data.remote`).
 
     Attributes
     ----------
@@ -93,11 +95,19 @@ class Warehouse:
         The dataset files, the factor values and the sync log under ``root``.
     """
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        self.store = DatasetStore(self.root)
+    def __init__(self, root: Path | str) -> None:
+        self.store: StoreReader = RemoteStore(root) if is_remote(root) else DatasetStore(Path(root))
+        self.location = self.store.location
         self.factor_store = FactorStore(self.store)
         self.sync_log = SyncLog(self.store)
+
+    @property
+    def root(self) -> Path:
+        """Return the local folder; ``DataError`` for a published warehouse (read-only)."""
+        store = self.store
+        if not isinstance(store, DatasetStore):
+            raise DataError(f"the warehouse at {self.location} is a URL, not a local folder")
+        return store.root
 
     # ---------------------------------------------------------------- datasets and metadata
 
@@ -195,7 +205,7 @@ class Warehouse:
             reference = None
             if symbols is not None:
                 stored = (
-                    None if replace or manifest.version == 0 else self._symbols(manifest, folder)
+                    None if replace or manifest.version == 0 else self._symbols(manifest, dataset)
                 )
                 reference = check_table(dataset, symbols(stored))
             store.remove_orphans(dataset, manifest)
@@ -305,23 +315,13 @@ class Warehouse:
 
     def symbols(self, dataset: str) -> pd.DataFrame:
         """Return the symbol metadata of ``dataset`` (empty if the source had none)."""
-        return self._symbols(self.store.load(dataset, required=True), self.store.folder(dataset))
+        return self._symbols(self.store.load(dataset, required=True), dataset)
 
-    @staticmethod
-    def _symbols(manifest: Manifest, folder: Path) -> pd.DataFrame:
+    def _symbols(self, manifest: Manifest, dataset: str) -> pd.DataFrame:
         if manifest.symbols_file is None:
             return pd.DataFrame({"symbol": pd.Series([], dtype="str")})
-        con = duckdb.connect()
-        try:
-            path = folder / manifest.symbols_file
-            frame: pd.DataFrame = (
-                con.sql("SELECT * FROM read_parquet(?)", params=[str(path)])
-                .to_arrow_table()
-                .to_pandas()
-            )
-            return frame
-        finally:
-            con.close()
+        frame: pd.DataFrame = self.store.read_table(dataset, manifest.symbols_file).to_pandas()
+        return frame
 
     def coverage(self, dataset: str, calendar: TradingCalendar) -> pd.DataFrame:
         """Return one row per symbol: first and last date, rows, and missing sessions.

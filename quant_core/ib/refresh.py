@@ -133,7 +133,7 @@ def refresh_through(
     progress = _Progress(progress_path)
     progress("plan", 0, 1)
     calendar = get_calendar(cfg.calendar.exchange)
-    warehouse = Warehouse(cfg.paths.data_dir / "warehouse")
+    warehouse = Warehouse(cfg.paths.warehouse_location())
     dataset = cfg.data.dataset
     meta = _ib_meta(warehouse, dataset)
     what = plans.ib_kind(dataset, meta.source)
@@ -220,7 +220,7 @@ def _ib_meta(warehouse: Warehouse, dataset: str) -> DatasetMeta:
     if not warehouse.exists(dataset):
         raise ConfigError(
             f"live.refresh: broker refreshes data.dataset {dataset!r}, which is not in the "
-            f"warehouse {warehouse.root}; sync it from IB first (run_data_sync.py --source ib "
+            f"warehouse {warehouse.location}; sync it from IB first (run_data_sync.py --source ib "
             f"--dataset {dataset} --symbols ... --start ...)"
         )
     return warehouse.meta(dataset)

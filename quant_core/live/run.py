@@ -137,7 +137,7 @@ def _run(
     sim_account.check_request(request.replay is not None, request.continue_account)
     folder = live_dir(cfg)
     folder.mkdir(parents=True, exist_ok=True)
-    warehouse = Warehouse(cfg.paths.data_dir / "warehouse")
+    warehouse = Warehouse(cfg.paths.warehouse_location())
     loaded = warehouse.bars_version(cfg.data.dataset)  # bars written after this: read again
     data = _market(warehouse, cfg)
     book, strategy, refusal = _strategy(cfg, request.book)

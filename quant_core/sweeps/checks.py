@@ -138,7 +138,7 @@ def check_runnable(
 
 def sessions(base: AppConfig) -> np.ndarray | None:
     """Return the sessions of the run config's dataset; None without it (each run says so)."""
-    warehouse = Warehouse(base.paths.data_dir / "warehouse")
+    warehouse = Warehouse(base.paths.warehouse_location())
     if not warehouse.exists(base.data.dataset):
         return None
     # The dates of its bars, as the panels' rows (load_market): no panel read in the driver.
@@ -238,7 +238,7 @@ def sweep_context(base: AppConfig, spec: SweepConfig) -> str:
             params.pop(name, None)
         if not params:  # all swept: the digest is the one before unswept params counted
             config["strategy"].pop("params")
-    warehouse = Warehouse(base.paths.data_dir / "warehouse")
+    warehouse = Warehouse(base.paths.warehouse_location())
     # The bars' version: factor values stored since (a --fit's composite) change no result.
     dataset = base.data.dataset
     version = warehouse.bars_version(dataset) if warehouse.exists(dataset) else -1

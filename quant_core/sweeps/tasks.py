@@ -37,8 +37,8 @@ class Task:
 
 def market(cfg: AppConfig) -> MarketData:
     """Return the panels ``cfg`` names, read once per process and version of the bars."""
-    warehouse = Warehouse(cfg.paths.data_dir / "warehouse")
-    key = (str(warehouse.root), cfg.data.dataset, warehouse.bars_version(cfg.data.dataset))
+    warehouse = Warehouse(cfg.paths.warehouse_location())
+    key = (warehouse.location, cfg.data.dataset, warehouse.bars_version(cfg.data.dataset))
     if key not in _PANELS:
         _PANELS.clear()  # one dataset at a time: a worker's memory is one panel set
         _PANELS[key] = load_market(warehouse, cfg.data.dataset)

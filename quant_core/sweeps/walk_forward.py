@@ -175,7 +175,7 @@ def run_walk_forward(
     check_objective(spec, path)
     first = load_base(spec, load, extra, path)
     every = configurations(spec, path, first.strategy.params)  # unswept params: the run's
-    warehouse = Warehouse(first.paths.data_dir / "warehouse")
+    warehouse = Warehouse(first.paths.warehouse_location())
     dates = pd.DatetimeIndex(warehouse.panel(first.data.dataset, "close").index)
     folds = windows(dates, spec, path)
     # What a backtest refuses, before any cluster: the first train window (the earliest: the

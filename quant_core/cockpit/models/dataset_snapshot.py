@@ -66,7 +66,7 @@ class DatasetSnapshot:
 def empty_message(warehouse: Warehouse) -> str:
     """Return what to say when the warehouse holds no dataset: the command that fills it."""
     return (
-        f"The warehouse at `{warehouse.root}` holds no dataset yet. Load the bundled sample "
+        f"The warehouse at `{warehouse.location}` holds no dataset yet. Load the bundled sample "
         f"with `{SYNC_COMMAND}`, then compute its factors with "
         "`python run_factor_computation.py --dataset sp500-2010`."
     )
@@ -105,8 +105,8 @@ def read_issues(
     the summary goes stale when a data folder is moved or copied).
     """
     empty = pd.DataFrame({c: pd.Series([], dtype="object") for c in ISSUE_COLUMNS})
-    if not sync or not sync.get("issues_file"):
-        return empty, None
+    if not sync or not sync.get("issues_file") or warehouse.store.remote:
+        return empty, None  # a published warehouse carries no sync issue files
     path = warehouse.sync_log.issues_dir(dataset) / f"{sync['sync_id']}-issues.csv"
     if not path.is_file():
         return empty, None

@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -44,11 +43,11 @@ from quant_core.strategies import STRATEGIES
 @st.cache_data(max_entries=16, show_spinner=False)
 def _sessions(root: str, dataset: str, version: int) -> np.ndarray:
     # The dates of the bars: the sessions a backtest of the dataset walks.
-    return Warehouse(Path(root)).bars_per_session(dataset).index.to_numpy()
+    return Warehouse(root).bars_per_session(dataset).index.to_numpy()
 
 
 def _dataset_sessions(warehouse: Warehouse, dataset: str) -> np.ndarray:
-    return _sessions(str(warehouse.root), dataset, warehouse.version(dataset))
+    return _sessions(warehouse.location, dataset, warehouse.version(dataset))
 
 
 def _span(warehouse: Warehouse, dataset: str) -> tuple[dt.date, dt.date, int]:

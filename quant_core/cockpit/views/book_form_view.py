@@ -62,11 +62,11 @@ def chosen_kind() -> str:
 @st.cache_data(max_entries=16, show_spinner=False)
 def _sessions(root: str, dataset: str, version: int) -> np.ndarray:
     # The dates of the bars: the sessions a backtest of the dataset walks.
-    return Warehouse(Path(root)).bars_per_session(dataset).index.to_numpy()
+    return Warehouse(root).bars_per_session(dataset).index.to_numpy()
 
 
 def _dataset_sessions(warehouse: Warehouse, dataset: str) -> np.ndarray:
-    return _sessions(str(warehouse.root), dataset, warehouse.version(dataset))
+    return _sessions(warehouse.location, dataset, warehouse.version(dataset))
 
 
 def _range_keys(dataset: str) -> tuple[str, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import streamlit as st
 
@@ -32,7 +31,7 @@ from quant_core.data.warehouse import Warehouse
 # Keyed on the dataset's version, which every write and every recorded sync bumps.
 @st.cache_data(max_entries=16, show_spinner="Reading the warehouse...")
 def _snapshot(root: str, dataset: str, version: int, exchange: str) -> DatasetSnapshot:
-    return snapshot(Warehouse(Path(root)), dataset, get_calendar(exchange))
+    return snapshot(Warehouse(root), dataset, get_calendar(exchange))
 
 
 st.title("Data")
@@ -43,9 +42,9 @@ if not datasets:
     st.info(empty_message(warehouse))
     st.stop()
 
-root, exchange = str(warehouse.root), cfg.calendar.exchange
+root, exchange = warehouse.location, cfg.calendar.exchange
 snapshots = [_snapshot(root, d, warehouse.version(d), exchange) for d in datasets]
-st.caption(f"Warehouse `{warehouse.root}`; sessions of the {exchange} calendar.")
+st.caption(f"Warehouse `{warehouse.location}`; sessions of the {exchange} calendar.")
 st.dataframe(
     overview_table(snapshots),
     key="data_overview",

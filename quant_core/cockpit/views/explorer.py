@@ -30,7 +30,7 @@ with st.sidebar:
 
 if not datasets:
     st.warning(
-        f"The warehouse at `{warehouse.root}` holds no dataset, so no backtest can run. "
+        f"The warehouse at `{warehouse.location}` holds no dataset, so no backtest can run. "
         f"Load one first:\n\n```\n{SYNC_HINT}\n```"
     )
 elif book_form_view.chosen_kind() == book_form_view.BOOK:  # a book file: several sleeves

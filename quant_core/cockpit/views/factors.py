@@ -6,8 +6,6 @@ A switch under the dataset picks the view: the factor analysis (this module) or 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 from streamlit.elements.lib.column_types import ColumnConfig
@@ -39,25 +37,25 @@ NO_FACTORS = (
 # depends on it (IC and quantile returns).
 @st.cache_data(max_entries=8, show_spinner=False)
 def _close(root: str, dataset: str, version: int) -> pd.DataFrame:
-    return Warehouse(Path(root)).panel(dataset, "close")
+    return Warehouse(root).panel(dataset, "close")
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def _bars(root: str, dataset: str, version: int) -> dict[str, pd.DataFrame]:
-    warehouse = Warehouse(Path(root))
+    warehouse = Warehouse(root)
     return {field: warehouse.panel(dataset, field) for field in ("open", "high", "low", "close")}
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def _sectors(root: str, dataset: str, version: int) -> pd.Series:
     symbols = _close(root, dataset, version).columns.to_numpy()
-    sectors = load_sectors(Warehouse(Path(root)), dataset, symbols)
+    sectors = load_sectors(Warehouse(root), dataset, symbols)
     return pd.Series(sectors, index=symbols, name="sector")
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _panel(root: str, dataset: str, version: int, name: str) -> pd.DataFrame:
-    return Warehouse(Path(root)).factor_store.panel(dataset, name)
+    return Warehouse(root).factor_store.panel(dataset, name)
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
@@ -158,7 +156,7 @@ if not chosen:
     st.stop()
 
 version = warehouse.version(dataset)
-root = str(warehouse.root)
+root = warehouse.location
 results = [_analysis(root, dataset, version, n, horizon, quantiles, pairs) for n in chosen]
 st.caption(
     f"Forward return on session T: close(T+{horizon}) / close(T) - 1, {horizon} sessions of "

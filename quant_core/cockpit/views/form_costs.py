@@ -8,8 +8,6 @@ its settings and the benchmark sit inside.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 
@@ -33,7 +31,7 @@ def benchmark_key(dataset: str) -> str:
 @st.cache_data(max_entries=16, show_spinner=False)
 def _symbols(root: str, dataset: str, version: int) -> tuple[list[str], dict[str, str]]:
     # The symbols with bars (sorted) and their names from the reference data, where known.
-    warehouse = Warehouse(Path(root))
+    warehouse = Warehouse(root)
     table = warehouse.store.query(dataset, "symbol", None, None, None, "GROUP BY symbol")
     symbols = sorted(str(s) for s in table.column("symbol").to_pylist())
     reference = warehouse.symbols(dataset)
@@ -47,13 +45,13 @@ def _symbols(root: str, dataset: str, version: int) -> tuple[list[str], dict[str
 @st.cache_data(max_entries=32, show_spinner=False)
 def _opens(root: str, dataset: str, version: int, symbol: str) -> pd.Series:
     # One symbol's opens by session date (empty when the dataset has no such symbol).
-    wide = Warehouse(Path(root)).panel(dataset, "open", [symbol])
+    wide = Warehouse(root).panel(dataset, "open", [symbol])
     return wide[symbol] if symbol in wide else pd.Series(dtype=float)
 
 
 def dataset_symbols(warehouse: Warehouse, dataset: str) -> tuple[list[str], dict[str, str]]:
     """Return the dataset's symbols (sorted) and their names."""
-    return _symbols(str(warehouse.root), dataset, warehouse.version(dataset))
+    return _symbols(warehouse.location, dataset, warehouse.version(dataset))
 
 
 def cost_model(cfg: AppConfig) -> None:
@@ -107,6 +105,6 @@ def benchmark_problems(warehouse: Warehouse, dataset: str, first: pd.Timestamp |
     )
     if symbol is None or first is None:
         return []
-    opens = _opens(str(warehouse.root), dataset, warehouse.version(dataset), symbol)
+    opens = _opens(warehouse.location, dataset, warehouse.version(dataset), symbol)
     problem = costs_form.benchmark_problem(symbol, dataset, opens, first)
     return [problem] if problem else []

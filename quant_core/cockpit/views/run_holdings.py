@@ -10,7 +10,6 @@ and as a table. The numbers come from :mod:`quant_core.cockpit.models.backtests`
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,7 +47,7 @@ SECTOR_COLUMNS: dict[str, Any] = {
 @st.cache_data(max_entries=16, show_spinner=False)
 def _sectors(root: str, dataset: str, version: int, symbols: tuple[str, ...]) -> pd.Series:
     # The reference data's sector of each symbol (the version keys a re-sync).
-    found = load_sectors(Warehouse(Path(root)), dataset, np.asarray(symbols, dtype=object))
+    found = load_sectors(Warehouse(root), dataset, np.asarray(symbols, dtype=object))
     return pd.Series(found, index=list(symbols), dtype=object)
 
 
@@ -56,7 +55,7 @@ def _sector_map(run: StoredRun, dataset: str, warehouse: Warehouse) -> pd.Series
     if not warehouse.exists(dataset):
         return None
     symbols = tuple(sorted(run.positions["symbol"].astype(str).unique()))
-    return _sectors(str(warehouse.root), dataset, warehouse.version(dataset), symbols)
+    return _sectors(warehouse.location, dataset, warehouse.version(dataset), symbols)
 
 
 def _pick(dates: pd.DatetimeIndex) -> dt.date:

@@ -287,19 +287,19 @@ def test_a_partition_missing_from_an_unchanged_manifest_fails_at_once(
 ) -> None:
     # Retrying is for a writer that replaced the file (the manifest changed); a file gone from
     # a manifest nobody rewrote is an error, raised without 50 scans first.
-    from quant_core.data import store
+    from quant_core.data.store import DatasetStore
 
     warehouse.write_bars("t", bars(calendar), META)
     partitions = warehouse.store.load("t", required=True).partitions
     (warehouse.store.folder("t") / next(iter(partitions.values()))).unlink()
     scans: list[int] = []
-    real = store._scan
+    real = DatasetStore._scan
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         scans.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(store, "_scan", counted)
+    monkeypatch.setattr(DatasetStore, "_scan", counted)
     with pytest.raises((FileNotFoundError, duckdb.IOException)):
         warehouse.panel("t")
     assert len(scans) == 1

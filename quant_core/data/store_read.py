@@ -1,0 +1,294 @@
+"""What every dataset store reads: its manifests, the Parquet files they name, and wide panels.
+
+A store is a local folder (:class:`quant_core.data.store.DatasetStore`, which also writes) or a
+published copy in object storage or behind HTTP (:class:`quant_core.data.remote.RemoteStore`,
+read-only, through DuckDB's httpfs). Both read the same way: the manifest first, then only the
+files it names (never a listing), so a reader sees one committed version or the next.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from quant_core.errors import ConfigError, DataError
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_FORMAT = 1
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # dataset and factor names
+# A read whose partition a writer replaced is tried again while the manifest keeps changing
+# (back-to-back writes can beat a slow reader more than three times: seen under load), at most
+# this many times; a file missing from an unchanged manifest is an error at once.
+_READ_RETRIES = 50
+
+
+@dataclass(slots=True)
+class Manifest:
+    """The content of ``manifest.json``: every file of the dataset, its description, its log.
+
+    ``partitions`` and each ``factors[name]`` map a year to a file name relative to the
+    dataset's folder; ``version`` grows with every commit. ``bars_version`` is the version of
+    the last commit that changed what the panels are read from (the bar partitions or the
+    reference data): a commit of factor values or of a sync's log leaves it, so that what is
+    keyed by the panels (a sweep's id, a worker's panels) is not redone for them. A manifest
+    written before it existed reads it as ``version``.
+    """
+
+    version: int = 0
+    bars_version: int = 0
+    partitions: dict[str, str] = field(default_factory=dict)
+    symbols_file: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    last_sync: dict[str, Any] | None = None
+    updated_at: str | None = None
+    factors: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the manifest as JSON-ready data, format number included."""
+        return {
+            "format": MANIFEST_FORMAT,
+            "version": self.version,
+            "bars_version": self.bars_version,
+            "partitions": self.partitions,
+            "symbols_file": self.symbols_file,
+            "meta": self.meta,
+            "last_sync": self.last_sync,
+            "updated_at": self.updated_at,
+            "factors": self.factors,
+        }
+
+    def files(self) -> set[str]:
+        """Return every file the manifest names (bars, reference data, factor values)."""
+        names = {*self.partitions.values(), *([self.symbols_file] if self.symbols_file else [])}
+        return names | {name for parts in self.factors.values() for name in parts.values()}
+
+
+def parse_manifest(text: str, where: str) -> Manifest:
+    """Return the manifest in ``text`` (read from ``where``, named in errors)."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{where}: not a manifest (invalid JSON: {exc.msg})") from exc
+    if not isinstance(raw, dict) or raw.get("format") != MANIFEST_FORMAT:
+        found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
+        raise DataError(f"{where}: unsupported manifest format {found!r}")
+    return _manifest(raw)
+
+
+def _manifest(raw: dict[str, Any]) -> Manifest:
+    return Manifest(
+        version=int(raw["version"]),
+        bars_version=int(raw.get("bars_version", raw["version"])),
+        partitions=dict(raw["partitions"]),
+        symbols_file=raw.get("symbols_file"),
+        meta=dict(raw.get("meta") or {}),
+        last_sync=raw.get("last_sync"),
+        updated_at=raw.get("updated_at"),
+        factors={k: dict(v) for k, v in (raw.get("factors") or {}).items()},
+    )
+
+
+def check_name(dataset: str) -> str:
+    """Return ``dataset``; ``ConfigError`` for a name that is not safe in a path or a URL."""
+    if not NAME.match(dataset):
+        raise ConfigError(
+            f"invalid dataset name {dataset!r}: use letters, digits, '.', '_' and '-'"
+        )
+    return dataset
+
+
+class StoreReader(ABC):
+    """The reads of a dataset store; subclasses say where the files are and how to reach them.
+
+    ``location`` names the store in messages: a folder, or a URL for a published copy.
+    """
+
+    location: str
+    remote: bool = False
+
+    @abstractmethod
+    def datasets(self) -> list[str]:
+        """Return the names of the datasets that hold data, sorted."""
+
+    @abstractmethod
+    def exists(self, dataset: str) -> bool:
+        """Return whether ``dataset`` has been written."""
+
+    @abstractmethod
+    def manifest_text(self, dataset: str) -> str | None:
+        """Return the text of the manifest of ``dataset``, or None when it has none."""
+
+    @abstractmethod
+    def file(self, dataset: str, name: str) -> str:
+        """Return where DuckDB reads the file ``name`` (relative to the dataset's folder)."""
+
+    @abstractmethod
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """Return a DuckDB connection that can read this store's files."""
+
+    @abstractmethod
+    def folder(self, dataset: str) -> Path:
+        """Return the local folder of ``dataset`` (a writer's: a remote store refuses)."""
+
+    @abstractmethod
+    def lock(self, dataset: str) -> AbstractContextManager[None]:
+        """Hold the writers' lock of ``dataset`` (a remote store refuses: it is read-only)."""
+
+    @abstractmethod
+    def commit(self, dataset: str, manifest: Manifest) -> None:
+        """Replace the manifest of ``dataset`` (a remote store refuses)."""
+
+    @abstractmethod
+    def remove_orphans(self, dataset: str, manifest: Manifest) -> None:
+        """Delete the files ``manifest`` does not name (a remote store refuses)."""
+
+    def load(self, dataset: str, *, required: bool) -> Manifest:
+        """Return the manifest of ``dataset``; an empty one if it is new and not ``required``.
+
+        Raises
+        ------
+        DataError
+            ``required`` and no such dataset, or a manifest of an unknown format.
+        """
+        text = self.manifest_text(check_name(dataset))
+        if text is None:
+            if required:
+                known = ", ".join(self.datasets()) or "(none: run run_data_sync.py first)"
+                raise DataError(f"no dataset {dataset!r} in {self.location}; present: {known}")
+            return Manifest()
+        return parse_manifest(text, f"{self.location}/{dataset}/manifest.json")
+
+    def read_table(self, dataset: str, name: str) -> pa.Table:
+        """Return the whole Parquet file ``name`` of ``dataset``."""
+        con = self.connect()
+        try:
+            sql = "SELECT * FROM read_parquet(?)"
+            return con.sql(sql, params=[self.file(dataset, name)]).to_arrow_table()
+        finally:
+            con.close()
+
+    def query(
+        self,
+        dataset: str,
+        select: str,
+        symbols: Sequence[str] | None,
+        start: dt.date | None,
+        end: dt.date | None,
+        tail: str,
+        factor: str | None = None,
+    ) -> pa.Table:
+        """Run ``SELECT select ... tail`` over the bars (or ``factor``'s values) of ``dataset``.
+
+        ``select`` and ``tail`` are fixed SQL fragments of the callers; ``symbols``, ``start``
+        and ``end`` (inclusive) travel as parameters.
+        """
+        # A concurrent writer may delete a partition between our manifest read and the scan;
+        # the manifest then names its replacement, so read it again.
+        for attempt in range(_READ_RETRIES):
+            parts = self._parts(dataset, factor)
+            files = [self.file(dataset, name) for name in parts.values()]
+            try:
+                return self._scan(files, select, symbols, start, end, tail)
+            except (duckdb.IOException, duckdb.HTTPException, FileNotFoundError):
+                if attempt == _READ_RETRIES - 1 or self._parts(dataset, factor) == parts:
+                    raise  # retried enough, or no writer replaced it: the file is missing
+                logger.debug("Partition replaced during read of %s; retrying", dataset)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _parts(self, dataset: str, factor: str | None) -> dict[str, str]:
+        manifest = self.load(dataset, required=True)
+        return dict(manifest.partitions if factor is None else manifest.factors.get(factor, {}))
+
+    def panel(
+        self,
+        dataset: str,
+        column: str,
+        symbols: Sequence[str] | None,
+        start: dt.date | None,
+        end: dt.date | None,
+        factor: str | None = None,
+    ) -> pd.DataFrame:
+        """Return ``column`` as a wide frame: a ``DatetimeIndex`` of dates x one column per symbol.
+
+        A symbol without a row on a date holds NaN there. Rows are the dates on which at least
+        one selected symbol has a row; columns are sorted by symbol.
+        """
+        table = self.query(dataset, f"date, symbol, {column}", symbols, start, end, "", factor)
+        return _pivot(table, column)
+
+    def _scan(
+        self,
+        files: list[str],
+        select: str,
+        symbols: Sequence[str] | None,
+        start: dt.date | None,
+        end: dt.date | None,
+        tail: str,
+    ) -> pa.Table:
+        where: list[str] = []
+        params: list[Any] = [files]
+        if symbols is not None:
+            where.append("symbol IN (SELECT UNNEST(?))")
+            params.append(list(symbols))
+        if start is not None:
+            where.append("date >= ?")
+            params.append(start)
+        if end is not None:
+            where.append("date <= ?")
+            params.append(end)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        sql = f"SELECT {select} FROM read_parquet(?) {clause} {tail}"  # noqa: S608 - fixed fragments
+        con = self.connect()
+        try:
+            return con.sql(sql, params=params).to_arrow_table()
+        finally:
+            con.close()
+
+
+def _pivot(table: pa.Table, field: str) -> pd.DataFrame:
+    # A scatter into a preallocated array: O(rows), no sort of the long frame.
+    if table.num_rows == 0:
+        return pd.DataFrame(
+            index=pd.DatetimeIndex([], name="date"), columns=pd.Index([], name="symbol")
+        )
+    days = table["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    lo = int(days.min())
+    present = np.zeros(int(days.max()) - lo + 1, dtype=bool)
+    present[days - lo] = True
+    row_of_day = np.cumsum(present) - 1
+    rows = row_of_day[days - lo]
+    encoded = pc.dictionary_encode(table["symbol"]).combine_chunks()
+    names = encoded.dictionary.to_numpy(zero_copy_only=False).astype(str)
+    order = np.argsort(names, kind="stable")
+    col_of_code = np.empty_like(order)
+    col_of_code[order] = np.arange(len(order))
+    cols = col_of_code[encoded.indices.to_numpy()]
+    values = np.full((int(present.sum()), len(names)), np.nan)
+    values[rows, cols] = table[field].to_numpy()
+    index = pd.DatetimeIndex((np.flatnonzero(present) + lo).astype("datetime64[D]"), name="date")
+    return pd.DataFrame(values, index=index, columns=pd.Index(names[order], name="symbol"))
+
+
+__all__ = [
+    "MANIFEST_FORMAT",
+    "NAME",
+    "Manifest",
+    "StoreReader",
+    "check_name",
+    "parse_manifest",
+]
