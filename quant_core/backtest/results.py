@@ -87,7 +87,7 @@ def catalog(root: Path) -> pd.DataFrame:
     con = duckdb.connect()
     try:
         query = "SELECT * FROM read_parquet(?, union_by_name = true) ORDER BY created_at DESC"
-        frame: pd.DataFrame = con.sql(query, params=[files]).to_arrow_table().to_pandas()
+        frame: pd.DataFrame = con.execute(query, [files]).to_arrow_table().to_pandas()
         return frame
     finally:
         con.close()

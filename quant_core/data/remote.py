@@ -135,7 +135,7 @@ class RemoteStore(StoreReader):
             return []
         con = self.connect()
         try:
-            rows = con.sql("SELECT file FROM glob(?)", params=[f"{self.location}/*/manifest.json"])
+            rows = con.execute("SELECT file FROM glob(?)", [f"{self.location}/*/manifest.json"])
             return sorted(str(file).rsplit("/", 2)[-2] for (file,) in rows.fetchall())
         finally:
             con.close()
@@ -149,7 +149,7 @@ class RemoteStore(StoreReader):
         url = self.file(dataset, "manifest.json")
         con = self.connect()
         try:
-            rows = con.sql("SELECT content FROM read_text(?)", params=[url]).fetchall()
+            rows = con.execute("SELECT content FROM read_text(?)", [url]).fetchall()
         except duckdb.HTTPException as exc:
             if getattr(exc, "status_code", None) == 404 or "404" in str(exc):
                 return None

@@ -178,7 +178,7 @@ class StoreReader(ABC):
         con = self.connect()
         try:
             sql = "SELECT * FROM read_parquet(?)"
-            return con.sql(sql, params=[self.file(dataset, name)]).to_arrow_table()
+            return con.execute(sql, [self.file(dataset, name)]).to_arrow_table()
         finally:
             con.close()
 
@@ -255,7 +255,10 @@ class StoreReader(ABC):
         sql = f"SELECT {select} FROM read_parquet(?) {clause} {tail}"  # noqa: S608 - fixed fragments
         con = self.connect()
         try:
-            return con.sql(sql, params=params).to_arrow_table()
+            # execute(), not sql(): on DuckDB 1.5 a relation with parameters converts to Arrow
+            # row by row (measured: 1.4 s, not 0.03 s, for 756,000 rows); every query with
+            # parameters here and in the journal and the catalogue takes this path.
+            return con.execute(sql, params).to_arrow_table()
         finally:
             con.close()
 

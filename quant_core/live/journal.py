@@ -318,11 +318,11 @@ class Journal(Decisions, DailyCloses, Reports, BookRecords):
         order recorded): what the stops' average costs are folded from (``live/stop_exits.py``).
         """
         frame: pd.DataFrame = (
-            self.con.sql(
+            self.con.execute(
                 "SELECT f.symbol, f.side, f.quantity, f.price, f.ts FROM fills f "
                 "JOIN runs r USING (run_id) WHERE r.mode = $mode "
                 "AND coalesce(r.account, '') = $account ORDER BY f.ts, f.rowid",
-                params={"mode": mode, "account": account},
+                {"mode": mode, "account": account},
             )
             .to_arrow_table()
             .to_pandas()

@@ -105,13 +105,13 @@ class BookRecords:
         Columns exec_id, ref, symbol, side, quantity, price, commission, ts.
         """
         frame: pd.DataFrame = (
-            self.con.sql(
+            self.con.execute(
                 "SELECT f.exec_id, f.ref, f.symbol, f.side, f.quantity, f.price, f.commission, "
                 "f.ts FROM fills f JOIN runs r USING (run_id) WHERE r.mode = $mode "
                 "AND coalesce(r.account, '') = $account AND coalesce(f.exec_id, '') <> '' "
                 "AND f.exec_id NOT IN (SELECT exec_id FROM book_execs WHERE book = $book) "
                 "ORDER BY f.ts, f.rowid",
-                params={"mode": mode, "account": account, "book": book},
+                {"mode": mode, "account": account, "book": book},
             )
             .to_arrow_table()
             .to_pandas()
@@ -141,7 +141,7 @@ class BookRecords:
         if name not in BOOK_TABLES or name == "book_state":
             raise ValueError(f"no book table {name!r}")
         frame: pd.DataFrame = (
-            self.con.sql(f"SELECT * FROM {name} WHERE book = $book", params={"book": book})  # noqa: S608 - fixed names
+            self.con.execute(f"SELECT * FROM {name} WHERE book = $book", {"book": book})  # noqa: S608 - fixed names
             .to_arrow_table()
             .to_pandas()
         )

@@ -65,10 +65,10 @@ class DailyCloses:
         """Return the account's last ``limit`` session closes, oldest first."""
         params = {"mode": mode, "account": account, "limit": limit}
         closes = (
-            self.con.sql(
+            self.con.execute(
                 "SELECT session, equity, gross FROM daily_close WHERE mode = $mode AND "
                 "account = $account ORDER BY session DESC LIMIT $limit",
-                params=params,
+                params,
             )
             .to_arrow_table()
             .to_pandas()
@@ -77,11 +77,11 @@ class DailyCloses:
             return []
         first = min(closes["session"])
         sectors = (
-            self.con.sql(
+            self.con.execute(
                 "SELECT session, sector, long, short, gross, net FROM daily_sectors WHERE "
                 "mode = $mode AND account = $account AND session >= $first "
                 "ORDER BY session, sector",
-                params={"mode": mode, "account": account, "first": first},
+                {"mode": mode, "account": account, "first": first},
             )
             .to_arrow_table()
             .to_pandas()

@@ -59,7 +59,7 @@ class Reports:
         raise NotImplementedError  # Journal's
 
     def _sql(self, query: str, params: dict[str, Any]) -> pd.DataFrame:
-        frame: pd.DataFrame = self.con.sql(query, params=params).to_arrow_table().to_pandas()
+        frame: pd.DataFrame = self.con.execute(query, params).to_arrow_table().to_pandas()
         return frame
 
     def record_report(

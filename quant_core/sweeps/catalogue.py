@@ -301,10 +301,10 @@ class Catalogue(WalkForwardRecords):
     def results(self, sweep_id: str) -> pd.DataFrame:
         """Return the sweep's results, the best first (params and metrics as dicts)."""
         frame: pd.DataFrame = (
-            self.con.sql(
+            self.con.execute(
                 "SELECT r.* EXCLUDE (curve), s.maximize FROM results r "
                 "JOIN sweeps s USING (sweep_id) WHERE sweep_id = $id",
-                params={"id": sweep_id},
+                {"id": sweep_id},
             )
             .to_arrow_table()
             .to_pandas()
@@ -324,9 +324,9 @@ class Catalogue(WalkForwardRecords):
     def curves(self, sweep_id: str) -> pd.DataFrame:
         """Return the kept curves: date index, one column per configuration key."""
         frame: pd.DataFrame = (
-            self.con.sql(
+            self.con.execute(
                 "SELECT key, date, equity FROM curves WHERE sweep_id = $id ORDER BY date",
-                params={"id": sweep_id},
+                {"id": sweep_id},
             )
             .to_arrow_table()
             .to_pandas()

@@ -191,10 +191,10 @@ class WalkForwardRecords:
     def walk_forward(self, wf_id: str) -> tuple[pd.DataFrame, pd.Series, dict[str, Any]]:
         """Return a walk-forward's folds, stitched curve and metrics."""
         folds: pd.DataFrame = (
-            self.con.sql(
+            self.con.execute(
                 f"SELECT {FOLD_COLUMNS} FROM wf_folds WHERE wf_id = $id "  # noqa: S608 - constants
                 "ORDER BY fold",
-                params={"id": wf_id},
+                {"id": wf_id},
             )
             .to_arrow_table()
             .to_pandas()
