@@ -227,7 +227,7 @@ def run_walk_forward(
                 _run_folds(client, todo, spec, every, task, workers, done)
         results = [finished[w.fold] for w in folds]
         curve = stitch([r.test.curve for r in results], first.backtest.initial_cash)
-        figures = stitched_metrics(curve)
+        figures = stitched_metrics(curve, [(r.test.curve, r.test.metrics) for r in results])
         _record(catalogue, wf_id, spec, results, figures, curve)
     finally:
         catalogue.close()

@@ -10,6 +10,7 @@ leave sessions out of the stitched curve or count them twice.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -70,12 +71,20 @@ def stitch(segments: list[pd.Series], initial_cash: float) -> pd.Series:
     return curve.rename("equity")
 
 
-def stitched_metrics(curve: pd.Series) -> dict[str, Any]:
-    """Return the out-of-sample curve's figures (the names of a run's metrics)."""
+def stitched_metrics(
+    curve: pd.Series, tests: Sequence[tuple[pd.Series, Mapping[str, Any]]] = ()
+) -> dict[str, Any]:
+    """Return the out-of-sample curve's figures (the names of a run's metrics).
+
+    ``tests``: each fold's test curve and metrics, in order. With them, the trading figures
+    too, in the stitched curve's terms (:func:`_trading`); without, the curve's alone.
+    """
     daily = m.returns(curve)
     deepest, duration = m.max_drawdown(curve)
     growth = m.cagr(curve)
-    return {
+    moved = int((daily != 0).sum())
+    out: dict[str, Any] = {
+        "start_equity": float(curve.iloc[0]),
         "final_equity": float(curve.iloc[-1]),
         "total_return": m.total_return(curve),
         "cagr": growth,
@@ -85,8 +94,53 @@ def stitched_metrics(curve: pd.Series) -> dict[str, Any]:
         "max_drawdown": deepest,
         "max_drawdown_sessions": duration,
         "calmar": growth / -deepest if deepest < 0 else float("nan"),
+        "hit_rate": float((daily > 0).sum() / moved) if moved else float("nan"),
         "sessions": len(curve) - 1,
     }
+    return out | _trading(curve, tests) if tests else out
+
+
+def _trading(
+    curve: pd.Series, tests: Sequence[tuple[pd.Series, Mapping[str, Any]]]
+) -> dict[str, Any]:
+    """Return the folds' trading figures as the stitched curve's.
+
+    A fold's test run starts from the initial cash; in the stitched curve the same segment is
+    scaled by ``k`` (the stitched equity where the segment starts over the segment's start), so
+    its dollars (commissions, slippage, the notional traded) count ``k`` times. Counts (trades,
+    truncated, unfilled) add up; exposure is the folds' mean weighted by their sessions;
+    turnover is the notional traded over the stitched curve's mean equity, per year, as a run's.
+    A figure some fold lacks (a catalogue from before it existed) is left out.
+    """
+    out: dict[str, Any] = {}
+    scale = [float(curve.loc[: s.index[0]].iloc[-1] / s.iloc[0]) for s, _ in tests]
+    every = [metrics for _, metrics in tests]
+    for key in ("commissions", "slippage", "total_costs"):
+        if all(key in f for f in every):
+            out[key] = sum(k * _number(f[key]) for k, f in zip(scale, every, strict=True))
+    for key in ("trades", "truncated", "unfilled"):
+        if all(key in f for f in every):
+            out[key] = sum(int(f[key]) for f in every)
+    if all("exposure" in f for f in every):
+        weights = [len(s) - 1 for s, _ in tests]
+        total = sum(weights)
+        exposure = sum(w * _number(f["exposure"]) for w, f in zip(weights, every, strict=True))
+        out["exposure"] = exposure / total if total else 0.0
+    if all("turnover" in f for f in every):
+        # A run's turnover is traded / mean equity / years: its traded notional back, scaled.
+        traded = sum(
+            k * _number(f["turnover"]) * float(s.mean()) * m.years(s)
+            for k, (s, f) in zip(scale, tests, strict=True)
+            if m.years(s) > 0
+        )
+        span = m.years(curve)
+        out["turnover"] = traded / float(curve.mean()) / span if span > 0 else float("nan")
+    return out
+
+
+def _number(value: Any) -> float:
+    """Return ``value`` as a float; None (a NaN stored as JSON null) as NaN."""
+    return float("nan") if value is None else float(value)
 
 
 __all__ = ["gap", "stitch", "stitched_metrics"]

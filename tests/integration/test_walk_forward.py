@@ -100,6 +100,19 @@ def test_each_fold_chooses_on_train_and_its_test_run_is_a_separate_run(
     assert folds["key"].tolist() == [f.chosen for f in run.folds]
     pd.testing.assert_series_equal(curve, run.curve, check_names=False, check_freq=False)
     assert figures["sharpe"] == pytest.approx(run.metrics["sharpe"])
+    # The trading figures are the folds' test runs': counts add up, dollars scaled to the
+    # stitched curve (each later segment starts from the equity the earlier ones left).
+    tests = [f.test.metrics for f in run.folds]
+    assert run.metrics["trades"] == sum(t["trades"] for t in tests) > 0
+    scale = [
+        float(run.curve.loc[: f.test.curve.index[0]].iloc[-1] / f.test.curve.iloc[0])
+        for f in run.folds
+    ]
+    assert scale[0] == 1.0
+    costs = sum(k * t["total_costs"] for k, t in zip(scale, tests, strict=True))
+    assert run.metrics["total_costs"] == pytest.approx(costs, rel=1e-12)
+    assert 0 < run.metrics["turnover"] < float("inf")
+    assert figures["total_costs"] == run.metrics["total_costs"]
 
 
 def test_data_after_a_folds_test_window_changes_nothing_in_that_fold(
