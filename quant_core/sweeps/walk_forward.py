@@ -134,6 +134,20 @@ def windows(dates: pd.DatetimeIndex, spec: SweepConfig, path: str | None = None)
     def day(row: int) -> dt.date:
         return dt.date.fromisoformat(str(days[int(row)]))
 
+    short = folds[-1].test
+    if len(short) < wf.test:
+        logger.warning(
+            "%s: the last walk-forward fold (%d) tests %d session(s), %s..%s, not %d: the %s "
+            "ends there",
+            where,
+            folds[-1].number,
+            len(short),
+            day(short[0]),
+            day(short[-1]),
+            wf.test,
+            "period" if end is not None and last < len(days) - 1 else "data",
+        )
+
     return [
         Window(f.number, day(f.train[0]), day(f.train[-1]), day(f.test[0]), day(f.test[-1]))
         for f in folds
