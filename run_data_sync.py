@@ -72,6 +72,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--list", action="store_true", help="show what the warehouse holds")
     parser.add_argument(
+        "--force",
+        action="store_true",
+        help="--publish: replace a published copy that is newer or another warehouse's",
+    )
+    parser.add_argument(
         "--publish",
         metavar="URL",
         help="copy a dataset (--dataset, default data.dataset) to s3://bucket/prefix, where "
@@ -84,11 +89,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _publish(warehouse: Warehouse, dataset: str, url: str) -> int:
+def _publish(warehouse: Warehouse, dataset: str, url: str, force: bool) -> int:
     if not isinstance(warehouse.store, DatasetStore):
         raise ConfigError(f"--publish copies a local warehouse; {warehouse.location} is a URL")
     with cli.progress_bar() as progress:
-        done = publish(warehouse.store, dataset, url, progress)
+        done = publish(warehouse.store, dataset, url, progress, force=force)
     cli.console().print(
         f"Published {done.dataset} (version {done.version}) to {done.url}: {done.copied} "
         f"file(s) copied ({done.bytes_sent:,} bytes), {done.present} already there, "
@@ -107,13 +112,18 @@ def main(argv: list[str] | None = None) -> int:
         calendar = get_calendar(cfg.calendar.exchange)
         warehouse = Warehouse(cfg.paths.warehouse_location())
         if args.publish:
-            return _publish(warehouse, args.dataset or cfg.data.dataset, args.publish)
+            return _publish(warehouse, args.dataset or cfg.data.dataset, args.publish, args.force)
         if args.list:
             if args.dataset:
                 console.print(tables.coverage_table(warehouse, args.dataset, calendar))
             else:
                 console.print(tables.warehouse_table(warehouse, calendar))
             return cli.ExitCode.OK
+        if warehouse.store.remote:  # before the source is read: nothing is fetched for nothing
+            raise ConfigError(
+                f"paths.warehouse={warehouse.location} is read-only: sync into a local "
+                "warehouse, then publish it (--publish URL)"
+            )
         request = SourceRequest(
             calendar,
             args.dataset,

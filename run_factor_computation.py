@@ -28,6 +28,7 @@ from rich.table import Table
 
 from quant_core import cli
 from quant_core.data.warehouse import Warehouse
+from quant_core.errors import ConfigError
 from quant_core.factors import DEFAULT_FACTORS
 from quant_core.factors.compute import compute_factors
 
@@ -70,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         warehouse = Warehouse(cfg.paths.warehouse_location())
         if args.fit or args.models:
             return _research(args, warehouse, dataset, cfg.paths.data_dir / MODELS_DIR)
+        if warehouse.store.remote:  # before any is computed: the values could not be stored
+            raise ConfigError(
+                f"paths.warehouse={warehouse.location} is read-only: compute the factors into "
+                "a local warehouse, then publish it (run_data_sync.py --publish URL)"
+            )
         names = [n.strip() for n in args.factors.split(",") if n.strip()] if args.factors else None
         with cli.progress_bar() as progress:
             reports = compute_factors(warehouse, dataset, names, args.start, args.full, progress)

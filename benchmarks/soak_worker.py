@@ -65,6 +65,7 @@ from quant_core.data.warehouse import Warehouse
 from quant_core.errors import TemporaryBrokerError
 from quant_core.live import reconnect, replay, run
 from quant_core.live.allocators import settle_allocators
+from quant_core.live.bars_watch import BarsWatch, market
 from quant_core.live.files import INBOX, JOURNAL_FILE, SIM_ACCOUNT_FILE, inbox_name, send_command
 from quant_core.live.journal import Journal
 from quant_core.live.market_clock import refresh_moment
@@ -119,7 +120,7 @@ class Soak:
         self.hb.phase = phase
         start = time.perf_counter()
         try:
-            self.version = run._beat(self.worker, self.warehouse, self.cfg, self.version)
+            self.version = run._beat(self.worker, BarsWatch(self.warehouse, self.cfg), self.version)
         except TemporaryBrokerError as exc:  # as run._live_loop handles it
             self.hb.phase = "reconnect"
             attempts = 0
@@ -223,7 +224,7 @@ def build(folder: Path, symbols: int, sessions: int, warmup: int, seed: int) -> 
     panel = HiddenPanel(calendar, symbols, warmup + sessions, seed, END)
     seed_warehouse(cfg, panel, panel.session(warmup - 1))
     warehouse = Warehouse(cfg.paths.warehouse_location())
-    data = run._market(warehouse, cfg)
+    data = market(warehouse, cfg)
     live = run.live_dir(cfg)
     live.mkdir(parents=True, exist_ok=True)
     clock = replay.ReplayClock(calendar.tz)

@@ -57,6 +57,11 @@ _PARTS = frozenset({"pass", "pwd", "auth", "login", "user", "username"})
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 _TOKEN = re.compile(r"<[a-z ]+>")
 _USERINFO = re.compile(r"://[^/@\s]+@")
+_SIGNED = re.compile(
+    r"[?&#](x-amz-signature|x-amz-credential|x-amz-security-token|signature|sig|token|"
+    r"access_token|apikey|api_key|key|password|secret)=",
+    re.IGNORECASE,
+)
 
 _known: set[str] = set()
 _lock = threading.Lock()
@@ -71,8 +76,16 @@ def is_secret_key(key: str) -> bool:
 
 
 def carries_credentials(value: Any) -> bool:
-    """Return whether ``value`` is text holding a URL with credentials (``scheme://u:p@host``)."""
-    return isinstance(value, str) and _USERINFO.search(value) is not None
+    """Return whether ``value`` is text holding a URL with credentials.
+
+    In its authority (``scheme://user:password@host``) or its query (a signed URL's
+    ``X-Amz-Signature=``, a ``token=``, a ``key=``...).
+    """
+    if not isinstance(value, str):
+        return False
+    return _USERINFO.search(value) is not None or (
+        "://" in value and _SIGNED.search(value) is not None
+    )
 
 
 def is_secret_path(path: tuple[str, ...]) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -19,12 +18,13 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     SecretStr,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from config.backtest_schema import BacktestConfig
+from config.paths_schema import PathsConfig as PathsConfig
+from config.paths_schema import warehouse_url as warehouse_url
 from config.portfolio_schema import (
     ConstraintsConfig,
     ConstructionConfig,
@@ -60,62 +60,7 @@ __all__ = [
     "StrategyConfig",
 ]
 
-WAREHOUSE_SCHEMES = ("s3://", "http://", "https://")  # paths.warehouse as a URL (read-only)
 MOO_CUTOFF = dt.time(9, 28)  # the last exchange-local time the opening auction takes orders
-
-
-class PathsConfig(Section):
-    """Where generated files live."""
-
-    data_dir: Path = Field(
-        default=Path("data"),
-        validate_default=True,
-        description="Root of the warehouse, backtest results and live files; relative paths "
-        "resolve against the project root. Default: data",
-    )
-
-    warehouse: str | None = Field(
-        default=None,
-        description="Where the bars are read and written: a folder (relative paths resolve "
-        "against the project root), or the URL of a published warehouse, read-only: "
-        "s3://bucket/prefix (S3 or S3-compatible; credentials from the AWS_* environment "
-        "variables) or http(s)://host/prefix. Default: <data_dir>/warehouse",
-    )
-
-    @field_validator("data_dir")
-    @classmethod
-    def _resolve(cls, value: Path, info: ValidationInfo) -> Path:
-        root = (info.context or {}).get("root")
-        if not value.is_absolute() and root is not None:
-            value = Path(root) / value
-        return value
-
-    @field_validator("warehouse")
-    @classmethod
-    def _warehouse(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None:
-            return None
-        if "://" in value:
-            if "@" in value.split("://", 1)[1].split("/", 1)[0]:
-                # Never echoed: the part before @ would be a user name and a password.
-                raise ValueError(
-                    "a warehouse URL carries no credentials: set AWS_ACCESS_KEY_ID and "
-                    "AWS_SECRET_ACCESS_KEY in the environment instead"
-                )
-            if not value.startswith(WAREHOUSE_SCHEMES) or value.rstrip("/").endswith("//"):
-                raise ValueError(
-                    f"{value!r}: a warehouse URL is s3://bucket/prefix or http(s)://host/prefix"
-                )
-            return value.rstrip("/")
-        root = (info.context or {}).get("root")
-        path = Path(value)
-        return str(Path(root) / path if not path.is_absolute() and root is not None else path)
-
-    def warehouse_location(self) -> Path | str:
-        """Return the warehouse: its folder, or its URL (``warehouse`` above)."""
-        if self.warehouse is None:
-            return self.data_dir / "warehouse"
-        return self.warehouse if "://" in self.warehouse else Path(self.warehouse)
 
 
 class CalendarConfig(Section):

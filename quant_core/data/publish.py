@@ -5,7 +5,12 @@ names, byte for byte (``pyarrow.fs``), then the manifest last: a reader sees the
 the new one, never a mix, and a publish killed at any moment leaves the old version readable;
 run again, it copies only what is missing (file names are unique: a file never changes). Files
 neither the new nor the previous manifest names are then deleted; the previous version's stay,
-so that a reader that took the old manifest a moment ago still finds them.
+so that a reader that took the old manifest a moment ago still finds them. The warehouse's
+``datasets.json`` lists what was published, for readers that cannot list (HTTP).
+
+A published copy at a higher version than the local dataset, or at the same version with other
+files (another warehouse's), is refused unless ``--force``: what readers keep is keyed by the
+version, which must never go back or mean other bars.
 
 S3 is addressed as the readers address it (:mod:`quant_core.data.remote`: the ``AWS_*``
 environment variables). An ``http(s)://`` warehouse is read-only: copy the folder to the web
@@ -19,10 +24,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 
-from config.redact import carries_credentials
-from quant_core.data.remote import S3Settings
+from config.schema import warehouse_url
+from quant_core.data.remote import INDEX_FILE, S3Settings
 from quant_core.data.store import DatasetStore
 from quant_core.data.store_read import Manifest, parse_manifest
 from quant_core.errors import ConfigError, DataError
@@ -64,94 +70,161 @@ def publish(
     dataset: str,
     url: str,
     progress: ProgressFn | None = None,
+    *,
+    force: bool = False,
     filesystem: pafs.FileSystem | None = None,
 ) -> Published:
     """Copy ``dataset`` of the local ``store`` to the warehouse at ``url`` (module docstring).
+
+    A published copy newer than the local dataset (a higher version), or of the same version
+    with other files (another warehouse's), is refused unless ``force``: readers key what they
+    keep (a sweep's results, a worker's panels) by the version, which must not go back.
 
     Raises
     ------
     ConfigError
         ``url`` is not an ``s3://bucket/prefix`` URL.
     DataError
-        No such local dataset, or the object store refused a read or a write (named).
+        No such local dataset, a published copy it would go back on, or the object store
+        refused a read or a write (named).
     """
-    if carries_credentials(url):
-        raise ConfigError(
-            "--publish: a URL carries no credentials (set AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY in the environment instead)"
-        )
-    if not url.startswith("s3://") or not url[len("s3://") :].strip("/"):
+    try:
+        url = warehouse_url(url)
+    except ValueError as exc:
+        raise ConfigError(f"--publish: {exc}") from None
+    if not url.startswith("s3://"):
         raise ConfigError(
             f"--publish {url!r}: publish to s3://bucket/prefix; an http(s) warehouse is "
             "read-only here (copy the folder to the web server, the manifest last)"
         )
-    target = url[len("s3://") :].rstrip("/") + f"/{dataset}"
+    store.load(dataset, required=True)  # before the lock, which would make the folder
     fs = filesystem if filesystem is not None else s3_filesystem(S3Settings.from_env())
+    target = Target(fs, url, dataset)
     with store.lock(dataset):
         manifest = store.load(dataset, required=True)
         try:
-            return _copy(store, dataset, manifest, fs, target, url, progress)
-        except OSError as exc:
+            return _publish(store, manifest, target, progress, force)
+        except (OSError, pa.ArrowException) as exc:
             raise DataError(f"publishing {dataset!r} to {url}: {_first_line(exc)}") from None
 
 
-def _copy(
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a dataset is published: the file system, the warehouse URL, the dataset."""
+
+    fs: pafs.FileSystem
+    url: str
+    dataset: str
+
+    @property
+    def root(self) -> str:
+        """Return the warehouse's path in the file system (``bucket/prefix``)."""
+        return self.url[len("s3://") :]
+
+    def path(self, name: str) -> str:
+        """Return the path of the dataset's file ``name``."""
+        return f"{self.root}/{self.dataset}/{name}"
+
+    def read(self, path: str) -> str | None:
+        """Return the text of the file at ``path``; None if there is none."""
+        if self.fs.get_file_info(path).type != pafs.FileType.File:
+            return None
+        with self.fs.open_input_stream(path) as handle:
+            return bytes(handle.read()).decode("utf-8")
+
+    def write(self, path: str, text: str) -> None:
+        """Write ``text`` to ``path`` (one PUT: the object changes at once)."""
+        with self.fs.open_output_stream(path) as out:
+            out.write(text.encode("utf-8"))
+
+
+def _publish(
     store: DatasetStore,
-    dataset: str,
     manifest: Manifest,
-    fs: pafs.FileSystem,
-    target: str,
-    url: str,
+    target: Target,
     progress: ProgressFn | None,
+    force: bool,
 ) -> Published:
-    previous = _remote_files(fs, f"{target}/manifest.json")
+    text = target.read(target.path("manifest.json"))
+    before = None if text is None else parse_manifest(text, target.url + "/manifest.json")
+    _check_forward(manifest, before, target, force)
     wanted = sorted(manifest.files())
-    folder = store.folder(dataset)
+    folder = store.folder(target.dataset)
     copied = present = sent = 0
     for done, name in enumerate(wanted, start=1):
-        local, remote = folder / name, f"{target}/{name}"
+        local, remote = folder / name, target.path(name)
         size = local.stat().st_size
-        info = fs.get_file_info(remote)
+        info = target.fs.get_file_info(remote)
         if info.type == pafs.FileType.File and info.size == size:
             present += 1
         else:
-            pafs.copy_files(str(local), remote, destination_filesystem=fs)
+            pafs.copy_files(str(local), remote, destination_filesystem=target.fs)
             copied, sent = copied + 1, sent + size
         if progress is not None:
             progress("publish", done, len(wanted))
-    body = json.dumps(manifest.to_json(), indent=2, sort_keys=True).encode("utf-8")
-    with fs.open_output_stream(f"{target}/manifest.json") as out:
-        out.write(body)
-    keep = set(wanted) | previous | {"manifest.json"}
     removed = 0
-    for info in fs.get_file_info(pafs.FileSelector(target, recursive=True, allow_not_found=True)):
-        name = info.path[len(target) + 1 :]
-        if info.type == pafs.FileType.File and name not in keep:
-            fs.delete_file(info.path)
-            removed += 1
+    same = before is not None and before.to_json() == manifest.to_json()
+    if not same:  # the same manifest again (a publish run twice): its files were repaired only
+        body = json.dumps(manifest.to_json(), indent=2, sort_keys=True)
+        target.write(target.path("manifest.json"), body)
+        keep = set(wanted) | (before.files() if before else set()) | {"manifest.json"}
+        removed = _remove_others(target, keep)
+    _list_dataset(target)
     logger.info(
         "Published %s v%d to %s: %d file(s) copied, %d already there, %d removed",
-        dataset,
+        target.dataset,
         manifest.version,
-        url,
+        target.url,
         copied,
         present,
         removed,
     )
-    return Published(url, dataset, manifest.version, copied, present, removed, sent)
+    return Published(target.url, target.dataset, manifest.version, copied, present, removed, sent)
 
 
-def _remote_files(fs: pafs.FileSystem, path: str) -> set[str]:
-    """Return the files the manifest at ``path`` names (none if there is no manifest yet)."""
-    if fs.get_file_info(path).type != pafs.FileType.File:
-        return set()
-    with fs.open_input_stream(path) as handle:
-        text = handle.read().decode("utf-8")
-    return parse_manifest(text, f"s3://{path}").files()
+def _check_forward(
+    manifest: Manifest, before: Manifest | None, target: Target, force: bool
+) -> None:
+    """Refuse a publish that takes the published copy back (unless ``force``)."""
+    if before is None or force:
+        return
+    where = f"{target.url}/{target.dataset}"
+    if before.version > manifest.version:
+        raise DataError(
+            f"{where} is at version {before.version}, newer than the local {manifest.version} "
+            "(another warehouse published it?): --force replaces it"
+        )
+    if before.version == manifest.version and before.files() != manifest.files():
+        raise DataError(
+            f"{where} is at version {manifest.version} with other files than the local "
+            "dataset's (another warehouse published it): --force replaces it"
+        )
+
+
+def _remove_others(target: Target, keep: set[str]) -> int:
+    """Delete the dataset's published files ``keep`` does not name; return how many."""
+    folder = f"{target.root}/{target.dataset}"
+    removed = 0
+    selector = pafs.FileSelector(folder, recursive=True, allow_not_found=True)
+    for info in target.fs.get_file_info(selector):
+        name = info.path[len(folder) + 1 :]
+        if info.type == pafs.FileType.File and name not in keep:
+            target.fs.delete_file(info.path)
+            removed += 1
+    return removed
+
+
+def _list_dataset(target: Target) -> None:
+    """Add the dataset to the warehouse's ``datasets.json`` (what HTTP readers list)."""
+    path = f"{target.root}/{INDEX_FILE}"
+    text = target.read(path)
+    names = set(json.loads(text)) if text else set()
+    if target.dataset not in names:
+        target.write(path, json.dumps(sorted(names | {target.dataset})))
 
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-__all__ = ["Published", "publish", "s3_filesystem"]
+__all__ = ["Published", "Target", "publish", "s3_filesystem"]

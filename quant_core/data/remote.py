@@ -19,6 +19,7 @@ never appear in a message or a log (:func:`config.redact.remember`).
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import threading
 from collections.abc import Iterator, Mapping
@@ -31,11 +32,12 @@ from urllib.parse import urlsplit
 import duckdb
 from typing_extensions import override
 
-from config.redact import remember
+from config.redact import carries_credentials, remember
 from quant_core.data.store_read import Manifest, StoreReader, check_name
 from quant_core.errors import ConfigError, DataError
 
 SCHEMES = ("s3://", "http://", "https://")
+INDEX_FILE = "datasets.json"  # the published datasets' names, for readers that cannot list
 _HTTPFS = "duckdb_extension_httpfs"
 
 
@@ -66,6 +68,11 @@ class S3Settings:
         variable = "AWS_ENDPOINT_URL_S3" if env.get("AWS_ENDPOINT_URL_S3") else "AWS_ENDPOINT_URL"
         endpoint, use_ssl = None, True
         if env.get(variable):
+            if carries_credentials(env[variable]):
+                raise ConfigError(
+                    f"environment variable {variable}: an endpoint carries no "
+                    "credentials (set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"
+                )
             parts = urlsplit(env[variable])
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 raise ConfigError(
@@ -130,15 +137,25 @@ class RemoteStore(StoreReader):
 
     @override
     def datasets(self) -> list[str]:
-        """Return the datasets found by a listing (S3); empty over HTTP, which cannot list."""
-        if not self.location.startswith("s3://"):
-            return []
+        """Return the published datasets: an S3 listing, or ``datasets.json`` over HTTP.
+
+        ``run_data_sync.py --publish`` keeps ``datasets.json`` (a JSON list of names) beside
+        the datasets; HTTP cannot list, so a copy served without it lists nothing (a dataset
+        named in the config is still read).
+        """
         con = self.connect()
         try:
-            rows = con.execute("SELECT file FROM glob(?)", [f"{self.location}/*/manifest.json"])
-            return sorted(str(file).rsplit("/", 2)[-2] for (file,) in rows.fetchall())
+            if self.location.startswith("s3://"):
+                pattern = f"{self.location}/*/manifest.json"
+                rows = con.execute("SELECT file FROM glob(?)", [pattern]).fetchall()
+                return sorted(str(file).rsplit("/", 2)[-2] for (file,) in rows)
+            text = _read_text(con, f"{self.location}/{INDEX_FILE}")
+        except duckdb.Error as exc:
+            said = _first_line(exc)
+            raise DataError(f"cannot list the datasets of {self.location}: {said}") from None
         finally:
             con.close()
+        return _index(text, f"{self.location}/{INDEX_FILE}")
 
     @override
     def exists(self, dataset: str) -> bool:
@@ -149,18 +166,11 @@ class RemoteStore(StoreReader):
         url = self.file(dataset, "manifest.json")
         con = self.connect()
         try:
-            rows = con.execute("SELECT content FROM read_text(?)", [url]).fetchall()
-        except duckdb.HTTPException as exc:
-            if getattr(exc, "status_code", None) == 404 or "404" in str(exc):
-                return None
-            raise DataError(f"cannot read {url}: {_first_line(exc)}") from None
-        except duckdb.IOException as exc:
-            if "No files found" in str(exc):
-                return None
+            return _read_text(con, url)
+        except duckdb.Error as exc:  # refused, forbidden, a timeout: the store is out of reach
             raise DataError(f"cannot read {url}: {_first_line(exc)}") from None
         finally:
             con.close()
-        return str(rows[0][0]) if rows else None
 
     @override
     def file(self, dataset: str, name: str) -> str:
@@ -224,6 +234,34 @@ def open_connection(url: str) -> duckdb.DuckDBPyConnection:
         con.close()
         raise
     return con
+
+
+def _read_text(con: duckdb.DuckDBPyConnection, url: str) -> str | None:
+    """Return the text of the file at ``url``; None when the store answers that it has none."""
+    try:
+        rows = con.execute("SELECT content FROM read_text(?)", [url]).fetchall()
+    except duckdb.HTTPException as exc:
+        if getattr(exc, "status_code", None) == 404:
+            return None
+        raise
+    except duckdb.IOException as exc:
+        if "No files found" in str(exc):
+            return None
+        raise
+    return str(rows[0][0]) if rows else None
+
+
+def _index(text: str | None, where: str) -> list[str]:
+    """Return the dataset names of a ``datasets.json`` (none when there is no such file)."""
+    if text is None:
+        return []
+    try:
+        names = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{where}: not a list of dataset names ({exc.msg})") from None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise DataError(f"{where}: not a list of dataset names")
+    return sorted(names)
 
 
 def _first_line(exc: BaseException) -> str:

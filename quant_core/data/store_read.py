@@ -179,8 +179,17 @@ class StoreReader(ABC):
         try:
             sql = "SELECT * FROM read_parquet(?)"
             return con.execute(sql, [self.file(dataset, name)]).to_arrow_table()
+        except (duckdb.IOException, duckdb.HTTPException) as exc:
+            if self.remote:
+                raise self._unreadable(dataset, exc) from None
+            raise
         finally:
             con.close()
+
+    def _unreadable(self, dataset: str, exc: BaseException) -> DataError:
+        """Return the ``DataError`` of a remote file that cannot be read, naming the URL."""
+        said = (str(exc).splitlines() or [type(exc).__name__])[0]
+        return DataError(f"cannot read {dataset!r} at {self.location}: {said}")
 
     def query(
         self,
@@ -204,9 +213,12 @@ class StoreReader(ABC):
             files = [self.file(dataset, name) for name in parts.values()]
             try:
                 return self._scan(files, select, symbols, start, end, tail)
-            except (duckdb.IOException, duckdb.HTTPException, FileNotFoundError):
+            except (duckdb.IOException, duckdb.HTTPException, FileNotFoundError) as exc:
                 if attempt == _READ_RETRIES - 1 or self._parts(dataset, factor) == parts:
-                    raise  # retried enough, or no writer replaced it: the file is missing
+                    # Retried enough, or no writer replaced it: the file is missing.
+                    if self.remote:
+                        raise self._unreadable(dataset, exc) from None
+                    raise
                 logger.debug("Partition replaced during read of %s; retrying", dataset)
         raise AssertionError("unreachable")  # pragma: no cover
 

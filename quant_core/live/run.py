@@ -24,12 +24,11 @@ from quant_core.book.sleeves import Book
 from quant_core.book_setup import prepare_book
 from quant_core.broker import Broker
 from quant_core.calendar import get_calendar
-from quant_core.data.panels import FIELDS, MarketData
-from quant_core.data.reference import with_sectors
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import ConfigError, DataError, TemporaryBrokerError
 from quant_core.live import replay, sim_account
 from quant_core.live.allocators import settle_allocators
+from quant_core.live.bars_watch import BarsWatch, market
 from quant_core.live.crash_hook import crash_point_for_tests
 from quant_core.live.files import HALT_FILE, JOURNAL_FILE, RISK_FILE, SIM_ACCOUNT_FILE
 from quant_core.live.journal import Journal
@@ -138,8 +137,14 @@ def _run(
     folder = live_dir(cfg)
     folder.mkdir(parents=True, exist_ok=True)
     warehouse = Warehouse(cfg.paths.warehouse_location())
+    if warehouse.store.remote and cfg.live.refresh == "broker" and not request.replay:
+        raise ConfigError(
+            f"live.refresh: broker stores the bars it fetches, and paths.warehouse="
+            f"{warehouse.location} is read-only: set live.refresh: none (publish the local "
+            "warehouse's new bars instead) or read a local warehouse"
+        )
     loaded = warehouse.bars_version(cfg.data.dataset)  # bars written after this: read again
-    data = _market(warehouse, cfg)
+    data = market(warehouse, cfg)
     book, strategy, refusal = _strategy(cfg, request.book)
     zone = get_calendar(cfg.calendar.exchange).tz
     clock = replay.ReplayClock(zone) if request.replay else utc_now
@@ -314,7 +319,7 @@ def _one_cycle(
     fresh = worker.fresh_data or warehouse.bars_version(cfg.data.dataset) != loaded
     if fresh and not worker.upkeep.holding:
         worker.fresh_data = False
-        worker.reload(_market(warehouse, cfg))
+        worker.reload(market(warehouse, cfg))
     # The data's last close is T-1; the next session is T. The simulated broker fills market
     # orders at the latest known price.
     worker.mark_latest()
@@ -344,11 +349,12 @@ def _live_loop(worker: Worker, warehouse: Warehouse, cfg: AppConfig, loaded: int
     next_beat = 0.0
     attempts = 0
     version = loaded  # bars stored since they were read (during start()) are read at the first beat
+    watch = BarsWatch(warehouse, cfg)
     with CommandWatcher(worker.live_dir, poll_s=COMMAND_POLL_S) as watcher:
         while not worker.stop_requested:
             if time.monotonic() >= next_beat or worker.inbox.waiting():
                 try:
-                    version = _beat(worker, warehouse, cfg, version)
+                    version = _beat(worker, watch, version)
                     attempts = 0
                 except TemporaryBrokerError as exc:
                     while not worker.recover(exc, attempts) and not worker.stop_requested:
@@ -358,15 +364,17 @@ def _live_loop(worker: Worker, warehouse: Warehouse, cfg: AppConfig, loaded: int
             watcher.wait()
 
 
-def _beat(worker: Worker, warehouse: Warehouse, cfg: AppConfig, version: int) -> int:
+def _beat(worker: Worker, watch: BarsWatch, version: int) -> int:
     worker.track_equity(worker.local_today())
     worker.heartbeat()  # where a refresh's end is seen (worker.fresh_data)
     # New bars: a sync by hand, or the worker's own refresh once it has ended (its factors too),
     # read before anything is decided in this beat.
-    latest = warehouse.bars_version(cfg.data.dataset)
-    if (worker.fresh_data or latest != version) and not worker.upkeep.holding:
+    latest = watch.version()  # None: out of reach; the data read before is kept (bars_watch)
+    moved = latest is not None and (worker.fresh_data or latest != version)
+    data = watch.market() if moved and not worker.upkeep.holding else None
+    if latest is not None and data is not None:
         worker.fresh_data, version = False, latest
-        worker.reload(_market(warehouse, cfg))
+        worker.reload(data)
         worker.write_state()  # the state shows the new data's end at once
     if worker.stops_due(worker.wall()) is not None:
         worker.stops_next()  # every session, before the rebalance (live.stop_exits)
@@ -375,8 +383,3 @@ def _beat(worker: Worker, warehouse: Warehouse, cfg: AppConfig, version: int) ->
     worker.journal.fills(worker.run_id, worker.broker.settle(0.0))
     worker.sample_equity()
     return version
-
-
-def _market(warehouse: Warehouse, cfg: AppConfig) -> MarketData:
-    data = MarketData.from_frames({f: warehouse.panel(cfg.data.dataset, f) for f in FIELDS})
-    return with_sectors(data, warehouse, cfg.data.dataset)

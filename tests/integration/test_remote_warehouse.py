@@ -320,3 +320,109 @@ def test_a_sweep_on_two_workers_reads_the_published_warehouse(
     for config in configurations(spec):
         alone = run_backtest(here([*config.overrides, f"backtest.start={done.start}"]), store=False)
         assert recorded[config.key] == json_safe(alone.metrics), config.key
+
+
+def test_a_missing_bucket_or_file_is_a_data_error_naming_the_url(
+    tmp_path: Path, calendar: Any, bucket: str, s3_env: dict[str, str]
+) -> None:
+    with pytest.raises(DataError, match=r"cannot list the datasets of s3://no-such-bucket/wh"):
+        Warehouse("s3://no-such-bucket/wh").panel("d", "close")
+    local = _local(tmp_path, calendar)
+    publish(_store(local), "d", bucket)
+    partition = sorted(local.store.load("d", required=True).partitions.values())[0]
+    fs = s3_filesystem(S3Settings.from_env())
+    fs.delete_file(f"{bucket[len('s3://') :]}/d/{partition}")
+    with pytest.raises(DataError, match=rf"cannot read 'd' at {bucket}: .*404"):
+        Warehouse(bucket).panel("d", "close")
+
+
+def test_only_a_404_means_no_dataset_whatever_the_url_holds(tmp_path: Path) -> None:
+    class Forbidden(SimpleHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_error(403)
+
+        do_HEAD = do_GET
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Forbidden)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/rel404"  # a 404 in the URL itself
+        with pytest.raises(DataError, match=rf"cannot read {url}/d/manifest.json: HTTP Error"):
+            Warehouse(url).panel("d", "close")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_publish_never_takes_the_published_copy_back_unless_forced(
+    tmp_path: Path, calendar: Any, bucket: str
+) -> None:
+    newer = _local(tmp_path / "newer", calendar)
+    newer.write_bars("d", newer.read_bars("d").assign(flags=0, adj_factor=1.0).iloc[:50])
+    older = _local(tmp_path / "older", calendar)  # the same version number, other files
+    publish(_store(newer), "d", bucket)
+    assert newer.version("d") > older.version("d")
+    with pytest.raises(DataError, match=r"is at version \d+, newer than the local \d+"):
+        publish(_store(older), "d", bucket)
+    older.factor_store.write("d", "mom5", pd.DataFrame(columns=["date", "symbol", "value"]))
+    while older.version("d") < newer.version("d"):
+        older.write_symbols("d", older.symbols("d"))
+    assert older.version("d") == newer.version("d")
+    with pytest.raises(DataError, match="with other files than the local dataset's"):
+        publish(_store(older), "d", bucket)
+    done = publish(_store(older), "d", bucket, force=True)
+    assert done.version == older.version("d")
+    pd.testing.assert_frame_equal(Warehouse(bucket).panel("d", "close"), older.panel("d", "close"))
+
+
+def test_publishing_the_same_version_twice_deletes_nothing(
+    tmp_path: Path, calendar: Any, bucket: str
+) -> None:
+    local = _local(tmp_path, calendar)
+    publish(_store(local), "d", bucket)
+    old = local.store.load("d", required=True).files()
+    more = generate_bars(calendar, 12, 400, seed=3, missing_frac=0.0).iloc[-600:]
+    local.write_bars("d", more.assign(adj_factor=1.0, flags=0))
+    publish(_store(local), "d", bucket)
+    again = publish(_store(local), "d", bucket)  # the same manifest: a repair, no deletion
+    assert again.removed == 0
+    fs = s3_filesystem(S3Settings.from_env())
+    prefix = bucket[len("s3://") :] + "/d"
+    names = {
+        i.path[len(prefix) + 1 :]
+        for i in fs.get_file_info(pafs.FileSelector(prefix, recursive=True))
+        if i.size is not None
+    }
+    assert old <= names  # the previous version's files are still there for its readers
+
+
+def test_the_published_bucket_served_over_http_lists_its_datasets(
+    tmp_path: Path, calendar: Any, bucket: str, s3_endpoint: str
+) -> None:
+    local = _local(tmp_path, calendar)
+    publish(_store(local), "d", bucket)
+    # moto answers unsigned GETs: the bucket read as any web server's copy would be.
+    over_http = Warehouse(f"{s3_endpoint}/{bucket[len('s3://') :]}")
+    assert over_http.datasets() == ["d"]  # datasets.json, kept by --publish
+    pd.testing.assert_frame_equal(over_http.panel("d", "close"), local.panel("d", "close"))
+
+
+def test_writers_refuse_a_published_warehouse_before_they_read_anything(tmp_path: Path) -> None:
+    url = "http://127.0.0.1:9/wh"  # nothing listens: a refusal must come before any read
+    here = ["--set", f"paths.data_dir={tmp_path}", "--set", f"paths.warehouse={url}"]
+    synced = _cli("run_data_sync.py", ["--source", "sample", *here], {})
+    assert synced.returncode == 2, synced.stderr
+    assert f"paths.warehouse={url} is read-only: sync into a local warehouse" in synced.stderr
+    factors = _cli("run_factor_computation.py", here, {})
+    assert factors.returncode == 2, factors.stderr
+    assert "is read-only: compute the factors into a local warehouse" in factors.stderr
+    ib = ["--set", "live.refresh=broker", "--set", "live.broker=ib", "--set", "ib.port=9"]
+    live = _cli("run_live_strategy.py", [*here, *ib], {})
+    assert live.returncode == 2, live.stderr
+    assert "live.refresh: broker stores the bars it fetches" in live.stderr
+    published = _cli("run_data_sync.py", ["--publish", "s3://bkt//wh", *here[:2]], {})
+    assert published.returncode == 2, published.stderr
+    assert "no empty path segment" in published.stderr

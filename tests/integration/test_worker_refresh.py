@@ -38,6 +38,7 @@ from quant_core.ib.broker import IBBroker
 from quant_core.ib.history import IBHistorySource, Pacer
 from quant_core.ib.refresh import refresh_through
 from quant_core.live import run
+from quant_core.live.bars_watch import BarsWatch, market
 from quant_core.live.files import JOURNAL_FILE, read_state
 from quant_core.live.journal import Journal
 from quant_core.live.market_clock import needed_through
@@ -201,7 +202,7 @@ class Driven:
         self.alerts = Recording()
         self.worker = Worker(
             cfg,
-            run._market(self.warehouse, cfg),
+            market(self.warehouse, cfg),
             build_strategy(cfg.strategy.name, cfg.strategy.params),
             broker,
             folder,
@@ -217,7 +218,7 @@ class Driven:
         self.worker.start()
 
     def beat(self) -> None:
-        self.version = run._beat(self.worker, self.warehouse, self.cfg, self.version)
+        self.version = run._beat(self.worker, BarsWatch(self.warehouse, self.cfg), self.version)
 
     def state(self) -> dict[str, Any]:
         state = read_state(self.worker.live_dir)

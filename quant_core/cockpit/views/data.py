@@ -98,7 +98,9 @@ if rules.empty:
 else:
     st.markdown("**Rejected or repaired rows by rule**")
     st.dataframe(rules, key="data_rules", hide_index=True, width="content")
-    if snap.issues_file is None:
+    if snap.issues_file is None and warehouse.store.remote:
+        st.info("The rows themselves are in the issues file of the warehouse that synced them.")
+    elif snap.issues_file is None:
         st.warning("The issues file of this sync is missing from the warehouse.")
     else:
         where = snap.issues_file.relative_to(warehouse.root)

@@ -93,3 +93,26 @@ def test_a_url_is_a_remote_store_and_a_folder_a_local_one(tmp_path: Path) -> Non
     assert local.location == str(tmp_path)
     assert not is_remote(tmp_path)
     assert not is_remote(str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "url", ["s3://", "s3:///", "http://", "s3://bucket//wh", "s3://bucket/wh?v=1", "https://h/w#x"]
+)
+def test_a_warehouse_url_without_a_bucket_or_with_empty_parts_is_refused(url: str) -> None:
+    with pytest.raises(ConfigError, match="no query, no fragment, no empty path segment"):
+        load_config("backtest", [f"paths.warehouse={url}"], environ={})
+
+
+def test_a_signed_url_is_never_shown() -> None:
+    signed = "https://host/wh?X-Amz-Signature=abcdef0123456789"
+    assert carries_credentials(signed)
+    with pytest.raises(ConfigError) as caught:
+        load_config("backtest", [f"paths.warehouse={signed}"], environ={})
+    assert "abcdef0123456789" not in str(caught.value)
+
+
+def test_an_endpoint_with_credentials_is_refused_unshown() -> None:
+    with pytest.raises(ConfigError) as caught:
+        S3Settings.from_env({"AWS_ENDPOINT_URL": "http://admin:pa55word@127.0.0.1:9000"})
+    assert "pa55word" not in str(caught.value)
+    assert "AWS_ENDPOINT_URL" in str(caught.value)
