@@ -206,25 +206,36 @@ class StoreReader(ABC):
         ``select`` and ``tail`` are fixed SQL fragments of the callers; ``symbols``, ``start``
         and ``end`` (inclusive) travel as parameters.
         """
+        return self.read(dataset, select, symbols, start, end, tail, factor)[0]
+
+    def read(
+        self,
+        dataset: str,
+        select: str,
+        symbols: Sequence[str] | None = None,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        tail: str = "",
+        factor: str | None = None,
+    ) -> tuple[pa.Table, Manifest]:
+        """Return what :meth:`query` returns, and the manifest whose files it read."""
         # A concurrent writer may delete a partition between our manifest read and the scan;
         # the manifest then names its replacement, so read it again.
         for attempt in range(_READ_RETRIES):
-            parts = self._parts(dataset, factor)
+            manifest = self.load(dataset, required=True)
+            parts = _parts(manifest, factor)
             files = [self.file(dataset, name) for name in parts.values()]
             try:
-                return self._scan(files, select, symbols, start, end, tail)
+                return self._scan(files, select, symbols, start, end, tail), manifest
             except (duckdb.IOException, duckdb.HTTPException, FileNotFoundError) as exc:
-                if attempt == _READ_RETRIES - 1 or self._parts(dataset, factor) == parts:
+                now = _parts(self.load(dataset, required=True), factor)
+                if attempt == _READ_RETRIES - 1 or now == parts:
                     # Retried enough, or no writer replaced it: the file is missing.
                     if self.remote:
                         raise self._unreadable(dataset, exc) from None
                     raise
                 logger.debug("Partition replaced during read of %s; retrying", dataset)
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _parts(self, dataset: str, factor: str | None) -> dict[str, str]:
-        manifest = self.load(dataset, required=True)
-        return dict(manifest.partitions if factor is None else manifest.factors.get(factor, {}))
 
     def panel(
         self,
@@ -275,6 +286,15 @@ class StoreReader(ABC):
             con.close()
 
 
+def _parts(manifest: Manifest, factor: str | None) -> dict[str, str]:
+    return dict(manifest.partitions if factor is None else manifest.factors.get(factor, {}))
+
+
+def pivot(table: pa.Table, field: str) -> pd.DataFrame:
+    """Return ``field`` of a long table (``date``, ``symbol``, ...) as a wide frame."""
+    return _pivot(table, field)
+
+
 def _pivot(table: pa.Table, field: str) -> pd.DataFrame:
     # A scatter into a preallocated array: O(rows), no sort of the long frame.
     if table.num_rows == 0:
@@ -306,4 +326,5 @@ __all__ = [
     "StoreReader",
     "check_name",
     "parse_manifest",
+    "pivot",
 ]

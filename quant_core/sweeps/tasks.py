@@ -18,7 +18,7 @@ from typing import Any
 
 from config.schema import AppConfig
 from quant_core.atomic import json_safe
-from quant_core.backtest.run import load_market, run_backtest
+from quant_core.backtest.run import read_market, run_backtest
 from quant_core.data.panels import MarketData
 from quant_core.data.warehouse import Warehouse
 from quant_core.sweeps.catalogue import Result
@@ -41,7 +41,10 @@ def market(cfg: AppConfig) -> MarketData:
     key = (warehouse.location, cfg.data.dataset, warehouse.bars_version(cfg.data.dataset))
     if key not in _PANELS:
         _PANELS.clear()  # one dataset at a time: a worker's memory is one panel set
-        _PANELS[key] = load_market(warehouse, cfg.data.dataset)
+        # Kept under the version read with the panels (a write may land between the two).
+        version, data = read_market(warehouse, cfg.data.dataset)
+        key = (*key[:2], version)
+        _PANELS[key] = data
     return _PANELS[key]
 
 

@@ -376,3 +376,34 @@ def test_factors_survive_appends_but_not_changed_bars(warehouse: Warehouse, cale
     warehouse.write_bars("t", bars(calendar, start="2010-01-12", sessions=1, price=50.0))
     assert warehouse.factor_store.names("t") == []
     assert not list((warehouse.root / "t" / "factors").rglob("*.parquet"))
+
+
+def test_panels_are_the_fields_and_reference_data_of_one_version(
+    warehouse: Warehouse, calendar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frame = bars(calendar, symbols=("AAA", "BBB", "CCC"), sessions=30)
+    warehouse.write_bars("t", frame, META)
+    reference = pd.DataFrame(
+        {"symbol": ["AAA", "BBB", "CCC"], "sector": ["Energy", "Utilities", "Energy"]}
+    )
+    reference = reference.assign(name="n", industry="i", source="s", delisted=pd.NaT)
+    warehouse.write_symbols("t", reference)
+    fields = ("open", "close", "volume")
+    version, frames, symbols = warehouse.panels("t", fields)
+    assert version == warehouse.bars_version("t")
+    for field in fields:
+        pd.testing.assert_frame_equal(frames[field], warehouse.panel("t", field))
+    pd.testing.assert_frame_equal(symbols, warehouse.symbols("t"))
+    # One manifest read for all of it: a write landing after it changes none of what it gives.
+    reads: list[int] = []
+    real = warehouse.store.load
+
+    def counted(dataset: str, *, required: bool) -> Any:
+        reads.append(1)
+        return real(dataset, required=required)
+
+    monkeypatch.setattr(warehouse.store, "load", counted)
+    warehouse.panels("t", fields)
+    assert len(reads) == 1
+    with pytest.raises(ConfigError, match=r"unknown bar field\(s\) \['nope'\]"):
+        warehouse.panels("t", ("close", "nope"))
