@@ -386,7 +386,7 @@ def test_panels_are_the_fields_and_reference_data_of_one_version(
     reference = pd.DataFrame(
         {"symbol": ["AAA", "BBB", "CCC"], "sector": ["Energy", "Utilities", "Energy"]}
     )
-    reference = reference.assign(name="n", industry="i", source="s", delisted=pd.NaT)
+    reference = reference.assign(name="n", industry="i", source="s", delisted=None)
     warehouse.write_symbols("t", reference)
     fields = ("open", "close", "volume")
     version, frames, symbols = warehouse.panels("t", fields)
