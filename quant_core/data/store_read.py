@@ -9,15 +9,16 @@ files it names (never a listing), so a reader sees one committed version or the 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import numpy as np
@@ -28,6 +29,7 @@ import pyarrow.compute as pc
 from quant_core.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MANIFEST_FORMAT = 1
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # dataset and factor names
@@ -219,6 +221,32 @@ class StoreReader(ABC):
         factor: str | None = None,
     ) -> tuple[pa.Table, Manifest]:
         """Return what :meth:`query` returns, and the manifest whose files it read."""
+        scan = functools.partial(self._scan, select=select, symbols=symbols, start=start, end=end)
+        return self._of_one_manifest(dataset, factor, lambda files: scan(files, tail=tail))
+
+    def pivots(
+        self, dataset: str, columns: Sequence[str]
+    ) -> tuple[dict[str, pd.DataFrame], Manifest]:
+        """Return each bar column as :meth:`panel` does, all read from the files of one manifest.
+
+        One column at a time, each pivoted before the next is scanned: the memory of a read is
+        one column's long table at most, not all of them (a 10,000 x 7,560 panel set).
+        """
+
+        def scan(files: list[str]) -> dict[str, pd.DataFrame]:
+            return {
+                column: _pivot(
+                    self._scan(files, f"date, symbol, {column}", None, None, None, ""), column
+                )
+                for column in columns
+            }
+
+        return self._of_one_manifest(dataset, None, scan)
+
+    def _of_one_manifest(
+        self, dataset: str, factor: str | None, scan: Callable[[list[str]], T]
+    ) -> tuple[T, Manifest]:
+        """Return ``scan`` of the files of the current manifest, and that manifest."""
         # A concurrent writer may delete a partition between our manifest read and the scan;
         # the manifest then names its replacement, so read it again.
         for attempt in range(_READ_RETRIES):
@@ -226,7 +254,7 @@ class StoreReader(ABC):
             parts = _parts(manifest, factor)
             files = [self.file(dataset, name) for name in parts.values()]
             try:
-                return self._scan(files, select, symbols, start, end, tail), manifest
+                return scan(files), manifest
             except (duckdb.IOException, duckdb.HTTPException, FileNotFoundError) as exc:
                 now = _parts(self.load(dataset, required=True), factor)
                 if attempt == _READ_RETRIES - 1 or now == parts:
@@ -290,11 +318,6 @@ def _parts(manifest: Manifest, factor: str | None) -> dict[str, str]:
     return dict(manifest.partitions if factor is None else manifest.factors.get(factor, {}))
 
 
-def pivot(table: pa.Table, field: str) -> pd.DataFrame:
-    """Return ``field`` of a long table (``date``, ``symbol``, ...) as a wide frame."""
-    return _pivot(table, field)
-
-
 def _pivot(table: pa.Table, field: str) -> pd.DataFrame:
     # A scatter into a preallocated array: O(rows), no sort of the long frame.
     if table.num_rows == 0:
@@ -326,5 +349,4 @@ __all__ = [
     "StoreReader",
     "check_name",
     "parse_manifest",
-    "pivot",
 ]

@@ -27,7 +27,7 @@ from quant_core.data.factor_store import FactorStore
 from quant_core.data.reference import check_table
 from quant_core.data.remote import RemoteStore, is_remote
 from quant_core.data.store import DatasetStore, Manifest, WriteResult, upsert, years
-from quant_core.data.store_read import StoreReader, pivot
+from quant_core.data.store_read import StoreReader
 from quant_core.data.symbol_rule import check_symbols
 from quant_core.data.symbols_file import same_rows, write_symbols_file
 from quant_core.data.sync_log import SyncLog
@@ -318,13 +318,12 @@ class Warehouse:
     ) -> tuple[int, dict[str, pd.DataFrame], pd.DataFrame]:
         """Return the bars' version, ``fields`` as wide frames, and the reference data.
 
-        All of that one version (one manifest read, one scan); each frame as :meth:`panel`'s.
+        All of that one version (one manifest read; a scan per field, as :meth:`panel`'s).
         """
         unknown = sorted(set(fields) - set(BAR_FIELDS))
         if unknown:
             raise ConfigError(f"unknown bar field(s) {unknown}; valid: {', '.join(BAR_FIELDS)}")
-        table, manifest = self.store.read(dataset, ", ".join(["date", "symbol", *fields]))
-        frames = {field: pivot(table, field) for field in fields}
+        frames, manifest = self.store.pivots(dataset, fields)
         return manifest.bars_version, frames, self._symbols(manifest, dataset)
 
     def symbols(self, dataset: str) -> pd.DataFrame:
