@@ -91,6 +91,7 @@ bench: install chromium
 	cd $(ROOT) && $(PY) -m benchmarks.book
 	cd $(ROOT) && $(PY) -m benchmarks.soak_worker
 	cd $(ROOT) && OPENBLAS_NUM_THREADS=1 $(PY) -m benchmarks.sweep
+	cd $(ROOT) && OPENBLAS_NUM_THREADS=1 $(PY) -m benchmarks.remote
 	cd $(ROOT) && OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/factor_memo.py
 	cd $(ROOT) && OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/scale.py
 
