@@ -64,6 +64,12 @@ class S3Settings:
         for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
             if env.get(name):
                 remember(env[name])
+        if bool(env.get("AWS_ACCESS_KEY_ID")) != bool(env.get("AWS_SECRET_ACCESS_KEY")):
+            given = "AWS_ACCESS_KEY_ID" if env.get("AWS_ACCESS_KEY_ID") else "AWS_SECRET_ACCESS_KEY"
+            raise ConfigError(
+                f"environment variable {given} is set alone: set both AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY, or neither for a public bucket"
+            )
         region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
         variable = "AWS_ENDPOINT_URL_S3" if env.get("AWS_ENDPOINT_URL_S3") else "AWS_ENDPOINT_URL"
         endpoint, use_ssl = None, True

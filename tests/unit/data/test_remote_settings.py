@@ -116,3 +116,12 @@ def test_an_endpoint_with_credentials_is_refused_unshown() -> None:
         S3Settings.from_env({"AWS_ENDPOINT_URL": "http://admin:pa55word@127.0.0.1:9000"})
     assert "pa55word" not in str(caught.value)
     assert "AWS_ENDPOINT_URL" in str(caught.value)
+
+
+def test_a_key_id_without_its_secret_is_refused_not_read_anonymously() -> None:
+    with pytest.raises(ConfigError, match="AWS_ACCESS_KEY_ID is set alone: set both"):
+        S3Settings.from_env({"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE"})
+    with pytest.raises(ConfigError, match="AWS_SECRET_ACCESS_KEY is set alone") as caught:
+        S3Settings.from_env({"AWS_SECRET_ACCESS_KEY": "only-the-secret-value"})
+    assert "only-the-secret-value" not in str(caught.value)
+    assert S3Settings.from_env({}).key_id is None  # neither: a public bucket, anonymously
