@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,9 @@ from quant_core.backtest.records import event_counts
 from quant_core.backtest.results import store_run
 from quant_core.backtest.risk import run_risk
 from quant_core.backtest.setup_text import costs_text, schedule_text
-from quant_core.data.panels import FIELDS, MarketData, forward_fill
-from quant_core.data.reference import sectors_of
+from quant_core.data.market import load_market as load_market
+from quant_core.data.market import read_market as read_market
+from quant_core.data.panels import MarketData, forward_fill
 from quant_core.data.warehouse import Warehouse
 from quant_core.portfolio.costs import CostModel
 from quant_core.portfolio.halts import HaltRules
@@ -52,22 +53,6 @@ class BacktestRun:
     metrics: dict[str, Any]
     round_trips: pd.DataFrame = field(default_factory=pd.DataFrame)
     trade_stats: dict[str, Any] = field(default_factory=dict)
-
-
-def load_market(warehouse: Warehouse, dataset: str) -> MarketData:
-    """Return every bar field of ``dataset`` as wide panels, with each symbol's sector."""
-    return read_market(warehouse, dataset)[1]
-
-
-def read_market(warehouse: Warehouse, dataset: str) -> tuple[int, MarketData]:
-    """Return the bars' version and :func:`load_market`'s panels, all of that one version.
-
-    One manifest read: a write landing meanwhile gives the panels of before or of after it,
-    never some fields of each (nor the sectors of another version).
-    """
-    version, frames, symbols = warehouse.panels(dataset, FIELDS)
-    data = MarketData.from_frames(frames)
-    return version, replace(data, sectors=sectors_of(symbols, data.symbols, dataset))
 
 
 def engine_settings(cfg: AppConfig) -> EngineSettings:

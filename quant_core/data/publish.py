@@ -30,7 +30,7 @@ import pyarrow.fs as pafs
 from config.schema import warehouse_url
 from quant_core.data.remote import INDEX_FILE, S3Settings
 from quant_core.data.store import DatasetStore
-from quant_core.data.store_read import Manifest, parse_manifest
+from quant_core.data.store_read import Manifest, first_line, parse_manifest
 from quant_core.errors import ConfigError, DataError
 from quant_core.types import ProgressFn
 
@@ -105,7 +105,7 @@ def publish(
         try:
             return _publish(store, manifest, target, progress, force)
         except (OSError, pa.ArrowException) as exc:
-            raise DataError(f"publishing {dataset!r} to {url}: {_first_line(exc)}") from None
+            raise DataError(f"publishing {dataset!r} to {url}: {first_line(exc)}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,10 +221,6 @@ def _list_dataset(target: Target) -> None:
     names = set(json.loads(text)) if text else set()
     if target.dataset not in names:
         target.write(path, json.dumps(sorted(names | {target.dataset})))
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 __all__ = ["Published", "Target", "publish", "s3_filesystem"]

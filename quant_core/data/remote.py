@@ -33,7 +33,7 @@ import duckdb
 from typing_extensions import override
 
 from config.redact import carries_credentials, remember
-from quant_core.data.store_read import Manifest, StoreReader, check_name
+from quant_core.data.store_read import Manifest, StoreReader, check_name, first_line
 from quant_core.errors import ConfigError, DataError
 
 SCHEMES = ("s3://", "http://", "https://")
@@ -157,7 +157,7 @@ class RemoteStore(StoreReader):
                 return sorted(str(file).rsplit("/", 2)[-2] for (file,) in rows)
             text = _read_text(con, f"{self.location}/{INDEX_FILE}")
         except duckdb.Error as exc:
-            said = _first_line(exc)
+            said = first_line(exc)
             raise DataError(f"cannot list the datasets of {self.location}: {said}") from None
         finally:
             con.close()
@@ -174,7 +174,7 @@ class RemoteStore(StoreReader):
         try:
             return _read_text(con, url)
         except duckdb.Error as exc:  # refused, forbidden, a timeout: the store is out of reach
-            raise DataError(f"cannot read {url}: {_first_line(exc)}") from None
+            raise DataError(f"cannot read {url}: {first_line(exc)}") from None
         finally:
             con.close()
 
@@ -220,12 +220,12 @@ def shared(url: str) -> duckdb.DuckDBPyConnection:
     key = S3Settings.from_env() if url.startswith("s3://") else None
     with _SHARED_LOCK:
         if key not in _SHARED:
-            _SHARED[key] = open_connection(url)
+            _SHARED[key] = open_connection(key)
         return _SHARED[key]
 
 
-def open_connection(url: str) -> duckdb.DuckDBPyConnection:
-    """Return a DuckDB connection with httpfs loaded (and S3's settings for an ``s3://`` URL)."""
+def open_connection(settings: S3Settings | None) -> duckdb.DuckDBPyConnection:
+    """Return a DuckDB connection with httpfs loaded, and S3's ``settings`` (None: HTTP)."""
     # Nothing is fetched from the internet: the one extension is loaded from its file.
     config: dict[str, str | bool | int | float | list[str]] = {
         "autoinstall_known_extensions": False,
@@ -234,8 +234,8 @@ def open_connection(url: str) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(config=config)
     try:
         con.load_extension(str(httpfs_file()))
-        if url.startswith("s3://"):
-            S3Settings.from_env().apply(con)
+        if settings is not None:
+            settings.apply(con)
     except BaseException:
         con.close()
         raise
@@ -268,10 +268,6 @@ def _index(text: str | None, where: str) -> list[str]:
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise DataError(f"{where}: not a list of dataset names")
     return sorted(names)
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 __all__ = [

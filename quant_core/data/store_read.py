@@ -190,8 +190,7 @@ class StoreReader(ABC):
 
     def _unreadable(self, dataset: str, exc: BaseException) -> DataError:
         """Return the ``DataError`` of a remote file that cannot be read, naming the URL."""
-        said = (str(exc).splitlines() or [type(exc).__name__])[0]
-        return DataError(f"cannot read {dataset!r} at {self.location}: {said}")
+        return DataError(f"cannot read {dataset!r} at {self.location}: {first_line(exc)}")
 
     def query(
         self,
@@ -314,6 +313,11 @@ class StoreReader(ABC):
             con.close()
 
 
+def first_line(exc: BaseException) -> str:
+    """Return the first line of an error's message (a DuckDB or Arrow error runs on)."""
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def _parts(manifest: Manifest, factor: str | None) -> dict[str, str]:
     return dict(manifest.partitions if factor is None else manifest.factors.get(factor, {}))
 
@@ -348,5 +352,6 @@ __all__ = [
     "Manifest",
     "StoreReader",
     "check_name",
+    "first_line",
     "parse_manifest",
 ]

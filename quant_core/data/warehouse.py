@@ -126,7 +126,7 @@ class Warehouse:
     def bars_version(self, dataset: str) -> int:
         """Return the version of the dataset's last change of bars or reference data.
 
-        What is read into panels (:func:`quant_core.backtest.run.load_market`) changed then; a
+        What is read into panels (:func:`quant_core.data.market.load_market`) changed then; a
         write of factor values or of a sync's log since does not move it.
         """
         return self.store.load(dataset, required=True).bars_version

@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 
 from config.schema import AppConfig
-from quant_core.data.panels import FIELDS, MarketData
-from quant_core.data.reference import with_sectors
+from quant_core.data.market import load_market
+from quant_core.data.panels import MarketData
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import DataError
 
@@ -21,9 +21,8 @@ logger = logging.getLogger(__name__)
 
 
 def market(warehouse: Warehouse, cfg: AppConfig) -> MarketData:
-    """Return every bar field of the configured dataset, with the sectors."""
-    data = MarketData.from_frames({f: warehouse.panel(cfg.data.dataset, f) for f in FIELDS})
-    return with_sectors(data, warehouse, cfg.data.dataset)
+    """Return every bar field of the configured dataset, with the sectors, of one version."""
+    return load_market(warehouse, cfg.data.dataset)
 
 
 class BarsWatch:
