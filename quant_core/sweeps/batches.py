@@ -1,11 +1,20 @@
-"""How a sweep's configurations are cut into tasks: coarse batches, smaller at the end."""
+"""How a sweep's configurations are cut into tasks and fed to the cluster.
+
+A grid's (or a random search's) configurations are known at the start: cut into coarse
+batches, smaller at the end, and all sent at once (:class:`GridFeed`). An Optuna search's are
+not: its feed asks the study as tasks come back (:class:`quant_core.sweeps.optuna_search.
+StudyFeed`). The runner drives either through ``window``, ``take`` and ``settle``.
+"""
 
 from __future__ import annotations
 
 import math
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from config.sweep import SweepConfig
+from quant_core.sweeps.catalogue import Result
+from quant_core.sweeps.tasks import Task
 
 T = TypeVar("T")
 MAX_BATCH = 50  # configurations per task at most (chosen: about four tasks per worker)
@@ -35,4 +44,33 @@ def split(tasks: list[T], size: int, workers: int, taper: bool = True) -> list[l
     return out
 
 
-__all__ = ["MAX_BATCH", "batch_size", "split"]
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One task sent to the cluster: a batch of configurations, and the Optuna trial it is."""
+
+    batch: list[Task]
+    trial: int | None = None  # the study's trial number (an Optuna search's task)
+
+
+@dataclass
+class GridFeed:
+    """A grid's (or random search's) tasks: all known at the start, all sent at once."""
+
+    batches: list[list[Task]]
+
+    def window(self, workers: int) -> int:
+        """Return how many tasks to send first: every one (Dask queues them)."""
+        return len(self.batches)
+
+    def take(self, n: int) -> list[Job]:
+        """Return up to ``n`` tasks not yet sent."""
+        taken, self.batches = self.batches[:n], self.batches[n:]
+        return [Job(batch) for batch in taken]
+
+    def settle(self, job: Job, future: Any) -> list[Result]:
+        """Return the results of ``job`` (a worker's error is raised here)."""
+        results: list[Result] = future.result()
+        return results
+
+
+__all__ = ["MAX_BATCH", "GridFeed", "Job", "batch_size", "split"]

@@ -201,7 +201,7 @@ def check_study(
 ) -> list[int]:
     """Refuse an Optuna search a trial's backtest would refuse, at the corners of its space.
 
-    Each trial's params go over the run config's (as :func:`optuna_search.run_study` merges
+    Each trial's params go over the run config's (as :meth:`optuna_search.StudyFeed.take` merges
     them): the strategy is built at every range's low end, then at every one's high end (a
     list's first and last values), with the schedule and policy checked. Returns the corners'
     warm-ups (sessions).

@@ -1,43 +1,42 @@
 """Optuna's search through the sweep's Dask cluster (``search: {method: optuna, trials: N}``).
 
+Ask and tell, with the study held by the driver: the driver asks the study for a trial's
+params, the cluster runs the trial's backtest (:func:`quant_core.sweeps.tasks.run_batch`, one
+configuration per task, as a grid's), and the driver tells the study its objective when the
+task comes back. A worker holds no study and needs no shared folder for one: a cluster whose
+machines share nothing but the warehouse (object storage) searches one study, not one per
+machine. A few trials more than the workers are kept in flight, so each worker always has a
+next one; the TPE sampler is told to treat the trials still running as bad (``constant_liar``),
+so that the trials in flight are not proposed alike.
+
 The study lives in an Optuna journal file (``<data_dir>/sweeps/optuna/<sweep_id>.log``,
-``JournalFileBackend``: appends under a file lock, so parallel workers on one machine, or on a
-shared file system, each read the others' trials and write their own; SQLite's locking does not
-survive that). Each Dask task runs ``study.optimize`` for a share of the trials on its worker,
-with the TPE sampler (seeded: ``search.seed`` plus the task's number, so tasks do not propose
-alike); each trial is a full backtest (:func:`quant_core.sweeps.tasks.run_batch`), its objective
-the sweep's. The task returns its trials' results, which the driver records in the catalogue as
-a grid sweep's; the study is loaded again when the sweep runs again, so a resumed sweep goes on
-from the trials it has.
+``JournalFileBackend``: appends under a file lock; SQLite's locking does not survive parallel
+writers), so a sweep run again goes on from the trials it has. A trial the driver asked but
+never told (Ctrl-C, a killed driver) is failed when the sweep runs again and listed in the
+study's ``abandoned`` attribute: it does not count against the budget, whose trials are those
+that ended (complete; pruned: no finite objective; failed: params the strategy refuses).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from config.schema import AppConfig
 from config.sweep import Range, SweepConfig
 from quant_core.errors import ConfigError
+from quant_core.sweeps.batches import Job
 from quant_core.sweeps.catalogue import Result, objective_of
-from quant_core.sweeps.tasks import Task, run_batch
+from quant_core.sweeps.tasks import Task
+
+logger = logging.getLogger(__name__)
 
 OPTUNA = "optuna"  # folder under <data_dir>/sweeps
-
-
-@dataclass(frozen=True, slots=True)
-class StudyTask:
-    """A share of an Optuna search: where its study is, what to try, how many trials."""
-
-    journal: Path
-    study: str
-    spec: SweepConfig
-    base: AppConfig  # the run config of the sweep, before a trial's params
-    trials: int
-    seed: int
-    total: int  # the study's budget: no trial beyond it, whichever task runs
+ABANDONED = "abandoned"  # the study's user attribute: trial numbers asked and never told
+IN_FLIGHT_PER_WORKER = 2  # trials sent ahead per worker (one running, one waiting)
 
 
 def study_path(data_dir: Path, sweep_id: str) -> Path:
@@ -54,65 +53,132 @@ def _suggest(trial: Any, name: str, dim: Range | list[Any]) -> Any:
     return trial.suggest_float(name, lo, hi, log=dim.log)
 
 
-def run_study(task: StudyTask) -> list[Result]:
-    """Run ``task.trials`` trials of the study on this worker; return their results."""
-    import optuna
+def _storage(journal: Path) -> Any:
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    task.journal.parent.mkdir(parents=True, exist_ok=True)
-    storage = JournalStorage(JournalFileBackend(str(task.journal)))
-    study = optuna.create_study(
-        study_name=task.study,
-        storage=storage,
-        direction="maximize" if task.spec.maximize else "minimize",
-        sampler=optuna.samplers.TPESampler(seed=task.seed),
-        load_if_exists=True,
-    )
-    space = task.spec.search.space if task.spec.search is not None else {}
-    results: list[Result] = []
-
-    def objective(trial: Any) -> float:
-        params = {name: _suggest(trial, name, dim) for name, dim in space.items()}
-        merged = {**task.base.strategy.params, **params}  # over the config's own params
-        strategy = task.base.strategy.model_copy(update={"params": merged})
-        cfg = task.base.model_copy(update={"strategy": strategy})
-        key = json.dumps(params, sort_keys=True, default=str)
-        result = run_batch([Task(key, params, cfg)])[0]
-        results.append(result)
-        value = objective_of(result.metrics, task.spec.objective)
-        if value is None:  # no finite objective (no trade): the study learns it is bad
-            raise optuna.TrialPruned(f"{task.spec.objective} is not finite")
-        return value
-
-    budget = optuna.study.MaxTrialsCallback(task.total, states=None)
-    if _count(study) < task.total:
-        # A trial whose params the strategy refuses (fast 90, slow 60: each range fits, the
-        # pair does not) is recorded as failed and the study goes on; the corners of the
-        # space were checked before the cluster started (checks.check_study).
-        study.optimize(objective, n_trials=task.trials, callbacks=[budget], catch=(ConfigError,))
-    return results
+    return JournalStorage(JournalFileBackend(str(journal)))
 
 
-def _count(study: Any) -> int:
-    return sum(1 for t in study.trials if t.state.is_finished())
+def _ended(study: Any) -> int:
+    # The trials that count against the budget: ended, and not abandoned by a stopped driver.
+    abandoned = set(study.user_attrs.get(ABANDONED, []))
+    return sum(1 for t in study.trials if t.state.is_finished() and t.number not in abandoned)
 
 
 def finished_trials(journal: Path, study: str) -> int:
-    """Return the trials the study has finished (0 when it does not exist yet)."""
+    """Return the trials of the study that count against its budget (0 with no study yet)."""
     if not journal.exists():
         return 0
     import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
 
-    storage = JournalStorage(JournalFileBackend(str(journal)))
     try:
-        found = optuna.load_study(study_name=study, storage=storage)
+        found = optuna.load_study(study_name=study, storage=_storage(journal))
     except KeyError:  # no study of that name in the file
         return 0
-    return _count(found)
+    return _ended(found)
 
 
-__all__ = ["OPTUNA", "StudyTask", "finished_trials", "run_study", "study_path"]
+@dataclass
+class StudyFeed:
+    """The driver's side of a search: trials asked of the study, sent, and told back.
+
+    ``take(n)`` asks up to ``n`` more trials (never beyond the budget ``total``) and returns
+    each as a job of one configuration for :func:`quant_core.sweeps.tasks.run_batch`;
+    ``settle`` reads a job's outcome and tells the study. ``window(workers)``: how many trials
+    are kept in flight.
+    """
+
+    journal: Path
+    name: str
+    spec: SweepConfig
+    base: AppConfig  # the run config of the sweep, before a trial's params
+    total: int
+    study: Any = field(init=False)
+    asked: int = field(init=False)  # trials that count (ended) plus those asked by this run
+
+    def __post_init__(self) -> None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.journal.parent.mkdir(parents=True, exist_ok=True)
+        storage = _storage(self.journal)
+        found = optuna.create_study(
+            study_name=self.name,
+            storage=storage,
+            direction="maximize" if self.spec.maximize else "minimize",
+            load_if_exists=True,
+        )
+        _abandon_stale(found)
+        ended = _ended(found)
+        # Seeded by the trials already ended: a resumed search does not replay the first
+        # run's random start (its proposals would repeat: recorded once, budget spent).
+        seed = (self.spec.search.seed if self.spec.search is not None else 0) + ended
+        sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+        self.study = optuna.load_study(study_name=self.name, storage=storage, sampler=sampler)
+        self.asked = ended
+
+    def window(self, workers: int) -> int:
+        """Return the trials kept in flight for ``workers`` workers."""
+        return IN_FLIGHT_PER_WORKER * max(workers, 1)
+
+    def take(self, n: int) -> list[Job]:
+        """Ask up to ``n`` more trials of the study; return each as a job of one task."""
+        space = self.spec.search.space if self.spec.search is not None else {}
+        out: list[Job] = []
+        while len(out) < n and self.asked < self.total:
+            trial = self.study.ask()
+            self.asked += 1
+            params = {name: _suggest(trial, name, dim) for name, dim in space.items()}
+            merged = {**self.base.strategy.params, **params}  # over the config's own params
+            strategy = self.base.strategy.model_copy(update={"params": merged})
+            cfg = self.base.model_copy(update={"strategy": strategy})
+            key = json.dumps(params, sort_keys=True, default=str)
+            out.append(Job([Task(key, params, cfg)], trial.number))
+        return out
+
+    def settle(self, job: Job, future: Any) -> list[Result]:
+        """Tell the study the outcome of ``job``'s trial; return its results to record.
+
+        Params the strategy refuses (fast 90, slow 60: each range fits, the pair does not) fail
+        the trial and the search goes on; the corners of the space were checked before the
+        cluster started (``checks.check_study``). No finite objective (no trade) prunes it.
+        """
+        from optuna.trial import TrialState
+
+        try:
+            results: list[Result] = future.result()
+        except ConfigError as exc:
+            self.study.tell(job.trial, state=TrialState.FAIL)
+            logger.info("Optuna trial %s refused: %s", job.trial, exc)
+            return []
+        value = objective_of(results[0].metrics, self.spec.objective)
+        if value is None:
+            self.study.tell(job.trial, state=TrialState.PRUNED)
+        else:
+            self.study.tell(job.trial, value)
+        return results
+
+    def ended(self) -> int:
+        """Return the trials that count against the budget."""
+        return _ended(self.study)
+
+
+def _abandon_stale(study: Any) -> None:
+    # Trials left running by a driver that stopped (the catalogue's lock lets one driver run a
+    # sweep at a time, so none of them runs now): failed, and listed as abandoned.
+    from optuna.trial import TrialState
+
+    stale = [t.number for t in study.trials if t.state == TrialState.RUNNING]
+    if not stale:
+        return
+    listed = list(study.user_attrs.get(ABANDONED, []))
+    study.set_user_attr(ABANDONED, sorted({*listed, *stale}))
+    for number in stale:
+        study.tell(number, state=TrialState.FAIL)
+    logger.info(
+        "Optuna study %s: %d trial(s) of a stopped run abandoned", study.study_name, len(stale)
+    )
+
+
+__all__ = ["ABANDONED", "OPTUNA", "StudyFeed", "finished_trials", "study_path"]

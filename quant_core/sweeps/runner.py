@@ -6,7 +6,9 @@
 cluster in batches (:func:`quant_core.sweeps.tasks.run_batch`): a task carries run configs, never
 data. As each batch comes back its results are recorded in one transaction, so Ctrl-C or a lost
 worker keeps every batch recorded (Dask runs a lost worker's task again on another; a result
-recorded twice is recorded once).
+recorded twice is recorded once). An Optuna search is fed as it goes: the driver asks its study
+for trials and tells it their objectives as they come back
+(:class:`quant_core.sweeps.optuna_search.StudyFeed`).
 
 The cluster: ``distributed.LocalCluster`` with one single-threaded worker process per core
 (``workers``), on 127.0.0.1; or ``scheduler``, the address of a running ``dask scheduler``
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import os
 import sys
 import time
@@ -32,13 +33,13 @@ from config.sweep import Configuration, SweepConfig, sweep_digest
 from quant_core.analytics.overfit import OverfitInputError
 from quant_core.atomic import atomic_write_json
 from quant_core.errors import ConfigError
-from quant_core.sweeps.batches import batch_size, split
+from quant_core.sweeps.batches import GridFeed, Job, batch_size, split
 from quant_core.sweeps.catalogue import Catalogue, Result, objective_of
 from quant_core.sweeps.checks import (
     load_configuration,
     sweep_context,
 )
-from quant_core.sweeps.optuna_search import StudyTask, finished_trials, run_study, study_path
+from quant_core.sweeps.optuna_search import StudyFeed, study_path
 from quant_core.sweeps.overfitting import overfitting
 from quant_core.sweeps.prepare import prepare
 from quant_core.sweeps.tasks import Task, run_batch
@@ -47,7 +48,6 @@ logger = logging.getLogger(__name__)
 
 CATALOGUE = Path("sweeps") / "catalogue.duckdb"  # under paths.data_dir
 PROGRESS = "progress"  # <data_dir>/sweeps/progress/<sweep_id>.json: a running sweep's figures
-MAX_STUDY_TRIALS = 10  # Optuna trials per task at most
 TRIM = "MALLOC_TRIM_THRESHOLD_"  # what Dask's nanny sets in its workers' environment
 
 
@@ -184,26 +184,23 @@ def run_sweep(
             extra,
         )
         done = catalogue.done(sweep_id)
-        tried = (
-            finished_trials(study_path(base.paths.data_dir, sweep_id), sweep_id) if optuna else 0
-        )
         if done:
             logger.info("Sweep %s: %d of %d done already; resuming", sweep_id, len(done), total)
-        payloads: list[Any]
+        feed: GridFeed | StudyFeed
         if optuna:  # the study counts its trials (a proposal repeated is one result, two trials)
-            payloads = _studies(spec, base, sweep_id, total, tried, workers)
-            function: Callable[[Any], list[Result]] = run_study
+            journal = study_path(base.paths.data_dir, sweep_id)
+            feed = StudyFeed(journal, sweep_id, spec, base, total)
         else:
             tasks = [_task(c, load, extra, path) for c in todo_all if c.key not in done]
             count = workers or os.cpu_count() or 1
-            payloads = split(tasks, batch_size(spec, len(tasks), count), count, spec.batch == 0)
-            function = run_batch
+            feed = GridFeed(
+                split(tasks, batch_size(spec, len(tasks), count), count, spec.batch == 0)
+            )
         ran, count, link = _drive(
             spec,
             catalogue,
             sweep_id,
-            function,
-            payloads,
+            feed,
             scheduler,
             workers,
             len(done),
@@ -211,11 +208,8 @@ def run_sweep(
             progress,
             on_batch,
         )
-        complete = (
-            finished_trials(study_path(base.paths.data_dir, sweep_id), sweep_id) >= total
-            if optuna
-            else catalogue.count(sweep_id) >= total
-        )
+        ended = feed.ended() if isinstance(feed, StudyFeed) else catalogue.count(sweep_id)
+        complete = ended >= total
         if complete:  # every configuration: judge the best
             _judge(catalogue, sweep_id)
             catalogue.finish(sweep_id, dt.datetime.now(dt.UTC))
@@ -239,30 +233,6 @@ def _judge(catalogue: Catalogue, sweep_id: str) -> None:
     catalogue.set_overfitting(sweep_id, figures)
 
 
-def _studies(
-    spec: SweepConfig,
-    base: AppConfig,
-    sweep_id: str,
-    total: int,
-    tried: int,
-    workers: int | None,
-) -> list[StudyTask]:
-    # The trials left, in small tasks (about four per worker, at most MAX_STUDY_TRIALS each: a
-    # task's results reach the catalogue when it ends), each seeded apart; the study stops at
-    # ``total`` trials whatever runs twice.
-    remaining = total - tried
-    if remaining <= 0 or spec.search is None:
-        return []
-    count = workers or os.cpu_count() or 1
-    size = max(1, min(MAX_STUDY_TRIALS, math.ceil(remaining / (4 * count))))
-    shares = [min(size, remaining - i) for i in range(0, remaining, size)]
-    journal = study_path(base.paths.data_dir, sweep_id)
-    return [
-        StudyTask(journal, sweep_id, spec, base, n, spec.search.seed + tried + i, total)
-        for i, n in enumerate(shares)
-    ]
-
-
 def _task(
     config: Configuration,
     load: Callable[[list[str]], AppConfig],
@@ -277,8 +247,7 @@ def _drive(
     spec: SweepConfig,
     catalogue: Catalogue,
     sweep_id: str,
-    function: Callable[[Any], list[Result]],
-    payloads: list[Any],
+    feed: GridFeed | StudyFeed,
     scheduler: str | None,
     workers: int | None,
     already: int,
@@ -286,19 +255,31 @@ def _drive(
     progress: Callable[[Progress], None] | None,
     on_batch: Callable[[Any, list[Result]], None] | None,
 ) -> tuple[int, int, str | None]:
-    # Send the tasks, record each one's results as they come; return (recorded, workers, link).
-    if not payloads:
-        return 0, 0, None
+    # Send the feed's tasks, record each one's results as they come, send what the feed has
+    # next (an Optuna search asks its next trial); return (recorded, workers, link).
     from distributed import as_completed
 
+    first = feed.take(feed.window(workers or os.cpu_count() or 1))
+    if not first:  # nothing left to run: no cluster
+        return 0, 0, None
     with cluster(scheduler, workers) as client:
         count = len(client.scheduler_info(n_workers=-1)["workers"]) or (workers or 1)
         link = getattr(client, "dashboard_link", None)
+        sent: dict[str, Job] = {}
+        queue = as_completed()  # type: ignore[no-untyped-call]
+
+        def send(jobs: list[Job]) -> None:
+            for job in jobs:
+                future = client.submit(run_batch, job.batch, pure=False)
+                sent[future.key] = job
+                queue.add(future)  # type: ignore[no-untyped-call]
+
+        send(first)
+        send(feed.take(feed.window(count) - len(first)))  # a cluster larger than thought
         logger.info("Sweep %s on %d worker(s); Dask dashboard: %s", sweep_id, count, link)
-        futures = [client.submit(function, p, pure=False) for p in payloads]
         ran, best, clock = 0, None, time.perf_counter()
-        for future in as_completed(futures):  # type: ignore[no-untyped-call]
-            results = future.result()
+        for future in queue:
+            results = feed.settle(sent.pop(future.key), future)
             ran += catalogue.record(
                 sweep_id, results, spec.objective, spec.maximize, spec.keep, dt.datetime.now(dt.UTC)
             )
@@ -310,6 +291,7 @@ def _drive(
                 progress(now)
             if on_batch is not None:
                 on_batch(client, results)
+            send(feed.take(1))
     return ran, count, link
 
 

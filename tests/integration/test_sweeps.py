@@ -238,9 +238,12 @@ sweep:
 """
 
 
-def test_optuna_searches_through_the_cluster_with_a_journal_both_workers_share(
+def test_optuna_searches_through_the_cluster_with_one_study_the_driver_holds(
     tmp_path: Path, data_dir: Path
 ) -> None:
+    # Ask and tell: the driver asks the study, both workers run trials, the driver tells; no
+    # worker opens the study (nor imports Optuna), so machines that share no folder search one
+    # study, not one each.
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
@@ -250,8 +253,18 @@ def test_optuna_searches_through_the_cluster_with_a_journal_both_workers_share(
     path = _spec(tmp_path, OPTUNA)
     spec = load_sweep(path)
     load = _loader(data_dir)
-    done = run_sweep(spec, load, path=path, workers=2)
+    seen: list[dict[str, bool]] = []
+    ran_on: set[str] = set()
+
+    def look(client: Any, results: list[Any]) -> None:
+        seen.append(client.run(lambda: "optuna" in __import__("sys").modules))
+        ran_on.update(r.worker for r in results)
+
+    done = run_sweep(spec, load, path=path, workers=2, on_batch=look)
     assert done.total == 10
+    assert seen, "no batch came back"
+    assert not any(any(s.values()) for s in seen), "a worker imported Optuna"
+    assert len(ran_on) == 2, f"the trials ran on {ran_on}, not on both workers"
     recorded = _results(data_dir, done.sweep_id)
     assert 1 <= len(recorded) <= 10  # a proposal repeated is recorded once
     journal = JournalStorage(JournalFileBackend(str(study_path(data_dir, done.sweep_id))))

@@ -33,11 +33,36 @@ SESSIONS = pd.bdate_range("2010-01-04", periods=260)
 
 
 class _Future:
-    def __init__(self, value: Any) -> None:
-        self.value = value
+    count = 0
+
+    def __init__(self, function: Any, payload: Any) -> None:
+        _Future.count += 1
+        self.key = f"task-{_Future.count}"
+        self.value: Any = None
+        self.error: Exception | None = None
+        try:
+            self.value = function(payload)
+        except Exception as exc:  # a worker's error reaches the driver at result()
+            self.error = exc
 
     def result(self) -> Any:
+        if self.error is not None:
+            raise self.error
         return self.value
+
+
+class _Queue:
+    """``distributed.as_completed``: futures in the order added, more added as it runs."""
+
+    def __init__(self, futures: Any = ()) -> None:
+        self.items = list(futures)
+
+    def add(self, future: Any) -> None:
+        self.items.append(future)
+
+    def __iter__(self) -> Iterator[Any]:
+        while self.items:
+            yield self.items.pop(0)
 
 
 class _Client:
@@ -47,7 +72,7 @@ class _Client:
         return {"workers": {"w1": {}}}
 
     def submit(self, function: Any, payload: Any, pure: bool = True) -> _Future:
-        return _Future(function(payload))
+        return _Future(function, payload)
 
 
 @contextmanager
@@ -99,7 +124,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     monkeypatch.setattr(wf, "cluster", _cluster)
     monkeypatch.setattr(wf, "run_batch", _fake_batch(seen))
     monkeypatch.setattr(wf, "Warehouse", _Warehouse)
-    monkeypatch.setattr(distributed, "as_completed", lambda futures: iter(futures))
+    monkeypatch.setattr(distributed, "as_completed", _Queue)
     return seen
 
 
@@ -216,9 +241,6 @@ sweep:
 
 
 def _optuna_sweep(tmp_path: Path, fakes: list[Any], monkeypatch: pytest.MonkeyPatch) -> Any:
-    from quant_core.sweeps import optuna_search
-
-    monkeypatch.setattr(optuna_search, "run_batch", _fake_batch(fakes))
     path = _file(tmp_path, OPTUNA)
     spec = load_sweep(path)
     return spec, path, _loader(tmp_path)
@@ -256,6 +278,49 @@ def test_optuna_run_again_keeps_its_trial_budget(
     study = optuna.load_study(study_name=again.sweep_id, storage=storage)
     assert len(study.trials) == 4, f"a 4-trial budget ran {len(study.trials)} trials"
     assert again.ran == 0
+
+
+def test_optuna_trials_a_stopped_driver_left_running_do_not_spend_the_budget(
+    tmp_path: Path, fakes: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The driver holds the study (ask and tell): Ctrl-C leaves the trials in flight asked and
+    # never told. Run again, they are failed, listed as abandoned, and the budget's 4 trials
+    # are those that ended; the first run's recorded result is kept.
+    import optuna
+
+    from quant_core.sweeps.optuna_search import ABANDONED, finished_trials, study_path
+
+    spec, path, load = _optuna_sweep(tmp_path, fakes, monkeypatch)
+    real = vars(runner)["run_batch"]  # the fake backtest
+    calls: list[Any] = []
+
+    def interrupted(tasks: list[Any]) -> list[Result]:
+        calls.append(tasks)
+        if len(calls) == 3:  # trial 0 told, trial 1 in flight, trial 2 being sent
+            raise KeyboardInterrupt
+        return real(tasks)
+
+    monkeypatch.setattr(runner, "run_batch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_sweep(spec, load, path=path, workers=1)
+    monkeypatch.setattr(runner, "run_batch", real)
+    again = runner.run_sweep(spec, load, path=path, workers=1)
+    assert again.resumed == 1  # trial 0's result, recorded before the interruption
+    journal = study_path(tmp_path, again.sweep_id)
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal))
+    )
+    study = optuna.load_study(study_name=again.sweep_id, storage=storage)
+    assert study.user_attrs[ABANDONED] == [1, 2]
+    states = {t.number: t.state for t in study.trials}
+    assert states[1] == states[2] == optuna.trial.TrialState.FAIL
+    assert len(study.trials) == 6  # 4 that count, 2 abandoned
+    assert finished_trials(journal, again.sweep_id) == 4
+    catalogue = Catalogue(again.catalogue)
+    try:
+        assert not pd.isna(catalogue.sweeps()["finished_at"].iloc[0])
+    finally:
+        catalogue.close()
 
 
 # --- (6) the key's params are what ran ------------------------------------------------------
