@@ -43,6 +43,7 @@ from pydantic import (
 
 from config.keys import split_key
 from config.sweep_checks import check_spec, check_top, same_values
+from config.sweep_space import trial_params
 from config.yaml_file import parse_yaml_file
 from quant_core.errors import ConfigError
 from quant_core.strategies import build_strategy
@@ -251,7 +252,8 @@ def configurations(
     ``base.yaml``, ``QC__`` variables, ``--set``), or over the ``set``'s alone when None
     (:func:`set_params`): a parameter the sweep does not vary comes from there, not from the
     strategy's default (``sma_cross``'s ``slow: 300`` in ``set`` lets ``fast`` reach 250).
-    ``only``: the configuration with that key alone (the others are neither built nor checked).
+    ``only``: the configuration with that key alone (the others are neither built nor checked);
+    for an Optuna search, the trial with that key if it is a point of the space, else none.
 
     Raises
     ------
@@ -270,7 +272,10 @@ def configurations(
     elif spec.search is not None and spec.search.method == "random":
         combos = _draws(spec.search)
     elif spec.search is not None:  # optuna: proposed as the study goes (sweeps/optuna_search)
-        return []
+        trial = None if only is None else trial_params(spec.search, only)
+        if trial is None:
+            return []
+        combos = [trial]  # one trial, rebuilt from its key (the cockpit's rerun)
     else:  # the model's rule: one of the two
         raise ConfigError(f"{path}: sweep: give one of grid or search")
     out: dict[str, Configuration] = {}  # by the params as the strategy validates them

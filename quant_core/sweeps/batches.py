@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from config.sweep import SweepConfig
 from quant_core.sweeps.catalogue import Result
@@ -59,18 +59,21 @@ class GridFeed:
     batches: list[list[Task]]
 
     def window(self, workers: int) -> int:
-        """Return how many tasks to send first: every one (Dask queues them)."""
+        """Return how many tasks to keep sent: every one (Dask queues them)."""
         return len(self.batches)
+
+    def more(self) -> bool:
+        """Return whether tasks are left to send."""
+        return bool(self.batches)
 
     def take(self, n: int) -> list[Job]:
         """Return up to ``n`` tasks not yet sent."""
         taken, self.batches = self.batches[:n], self.batches[n:]
         return [Job(batch) for batch in taken]
 
-    def settle(self, job: Job, future: Any) -> list[Result]:
-        """Return the results of ``job`` (a worker's error is raised here)."""
-        results: list[Result] = future.result()
-        return results
+    def settle(self, job: Job, results: list[Result]) -> None:
+        """Nothing to learn from a grid's results (they are recorded)."""
 
-
-__all__ = ["MAX_BATCH", "GridFeed", "Job", "batch_size", "split"]
+    def counted(self, recorded: int) -> int:
+        """Return the sweep's progress: the configurations recorded."""
+        return recorded

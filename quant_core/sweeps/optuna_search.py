@@ -30,6 +30,7 @@ from config.sweep import Range, SweepConfig
 from quant_core.errors import ConfigError
 from quant_core.sweeps.batches import Job
 from quant_core.sweeps.catalogue import Result, objective_of
+from quant_core.sweeps.checks import check_runnable
 from quant_core.sweeps.tasks import Task
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ logger = logging.getLogger(__name__)
 OPTUNA = "optuna"  # folder under <data_dir>/sweeps
 ABANDONED = "abandoned"  # the study's user attribute: trial numbers asked and never told
 IN_FLIGHT_PER_WORKER = 2  # trials sent ahead per worker (one running, one waiting)
+LOCK_GRACE_S = 3  # seconds before a journal lock left by a killed driver is taken over
 
 
 def study_path(data_dir: Path, sweep_id: str) -> Path:
@@ -55,9 +57,12 @@ def _suggest(trial: Any, name: str, dim: Range | list[Any]) -> Any:
 
 def _storage(journal: Path) -> Any:
     from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
+    from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
-    return JournalStorage(JournalFileBackend(str(journal)))
+    # One writer (the driver; the catalogue's lock keeps a second driver of the sweep out): a
+    # lock a killed driver left is taken over after LOCK_GRACE_S, not Optuna's 30 s.
+    lock = JournalFileSymlinkLock(str(journal), grace_period=LOCK_GRACE_S)
+    return JournalStorage(JournalFileBackend(str(journal), lock_obj=lock))
 
 
 def _ended(study: Any) -> int:
@@ -96,6 +101,8 @@ class StudyFeed:
     total: int
     study: Any = field(init=False)
     asked: int = field(init=False)  # trials that count (ended) plus those asked by this run
+    ended: int = field(init=False)  # trials that count against the budget
+    loaded: set[str] = field(init=False, default_factory=set)  # stored models' factors loaded
 
     def __post_init__(self) -> None:
         import optuna
@@ -116,14 +123,27 @@ class StudyFeed:
         seed = (self.spec.search.seed if self.spec.search is not None else 0) + ended
         sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)
         self.study = optuna.load_study(study_name=self.name, storage=storage, sampler=sampler)
-        self.asked = ended
+        self.asked = self.ended = ended
 
     def window(self, workers: int) -> int:
         """Return the trials kept in flight for ``workers`` workers."""
         return IN_FLIGHT_PER_WORKER * max(workers, 1)
 
+    def more(self) -> bool:
+        """Return whether the budget has trials left to ask."""
+        return self.asked < self.total
+
     def take(self, n: int) -> list[Job]:
-        """Ask up to ``n`` more trials of the study; return each as a job of one task."""
+        """Ask up to ``n`` more trials of the study; return each as a job of one task.
+
+        Each trial's params are judged here first, as the corners of the space were
+        (``checks.check_runnable``): params the strategy refuses (fast 90, slow 60: each range
+        fits, the pair does not) fail that trial at once and the search goes on. What a worker
+        refuses after that is the setup's fault (a benchmark not in the data, a worker's
+        credentials), the same for every trial: it stops the sweep, as it stops a grid's.
+        """
+        from optuna.trial import TrialState
+
         space = self.spec.search.space if self.spec.search is not None else {}
         out: list[Job] = []
         while len(out) < n and self.asked < self.total:
@@ -131,37 +151,38 @@ class StudyFeed:
             self.asked += 1
             params = {name: _suggest(trial, name, dim) for name, dim in space.items()}
             merged = {**self.base.strategy.params, **params}  # over the config's own params
+            try:
+                check_runnable(self.base, merged, self.loaded)
+            except ConfigError as exc:
+                self.study.tell(trial.number, state=TrialState.FAIL)
+                self.ended += 1
+                logger.warning("Optuna trial %d refused, the search goes on: %s", trial.number, exc)
+                continue
             strategy = self.base.strategy.model_copy(update={"params": merged})
             cfg = self.base.model_copy(update={"strategy": strategy})
             key = json.dumps(params, sort_keys=True, default=str)
             out.append(Job([Task(key, params, cfg)], trial.number))
         return out
 
-    def settle(self, job: Job, future: Any) -> list[Result]:
-        """Tell the study the outcome of ``job``'s trial; return its results to record.
+    def settle(self, job: Job, results: list[Result]) -> None:
+        """Tell the study the objective of ``job``'s trial, once its results are recorded.
 
-        Params the strategy refuses (fast 90, slow 60: each range fits, the pair does not) fail
-        the trial and the search goes on; the corners of the space were checked before the
-        cluster started (``checks.check_study``). No finite objective (no trade) prunes it.
+        Told after the catalogue has them: a driver stopped between the two leaves the trial
+        abandoned (asked again) with its result kept, never told with its result lost. No
+        finite objective (no trade) prunes the trial.
         """
         from optuna.trial import TrialState
 
-        try:
-            results: list[Result] = future.result()
-        except ConfigError as exc:
-            self.study.tell(job.trial, state=TrialState.FAIL)
-            logger.info("Optuna trial %s refused: %s", job.trial, exc)
-            return []
-        value = objective_of(results[0].metrics, self.spec.objective)
+        value = objective_of(results[0].metrics, self.spec.objective) if results else None
         if value is None:
             self.study.tell(job.trial, state=TrialState.PRUNED)
         else:
             self.study.tell(job.trial, value)
-        return results
+        self.ended += 1
 
-    def ended(self) -> int:
-        """Return the trials that count against the budget."""
-        return _ended(self.study)
+    def counted(self, recorded: int) -> int:
+        """Return the sweep's progress: the trials ended (of the budget), not the results."""
+        return self.ended
 
 
 def _abandon_stale(study: Any) -> None:

@@ -208,7 +208,7 @@ def run_sweep(
             progress,
             on_batch,
         )
-        ended = feed.ended() if isinstance(feed, StudyFeed) else catalogue.count(sweep_id)
+        ended = feed.ended if isinstance(feed, StudyFeed) else catalogue.count(sweep_id)
         complete = ended >= total
         if complete:  # every configuration: judge the best
             _judge(catalogue, sweep_id)
@@ -259,11 +259,10 @@ def _drive(
     # next (an Optuna search asks its next trial); return (recorded, workers, link).
     from distributed import as_completed
 
-    first = feed.take(feed.window(workers or os.cpu_count() or 1))
-    if not first:  # nothing left to run: no cluster
+    if not feed.more():  # nothing left to run: no cluster
         return 0, 0, None
     with cluster(scheduler, workers) as client:
-        count = len(client.scheduler_info(n_workers=-1)["workers"]) or (workers or 1)
+        count = _workers(client, workers)
         link = getattr(client, "dashboard_link", None)
         sent: dict[str, Job] = {}
         queue = as_completed()  # type: ignore[no-untyped-call]
@@ -274,25 +273,33 @@ def _drive(
                 sent[future.key] = job
                 queue.add(future)  # type: ignore[no-untyped-call]
 
-        send(first)
-        send(feed.take(feed.window(count) - len(first)))  # a cluster larger than thought
+        send(feed.take(feed.window(count)))  # sized by the cluster's workers, once reached
         logger.info("Sweep %s on %d worker(s); Dask dashboard: %s", sweep_id, count, link)
         ran, best, clock = 0, None, time.perf_counter()
         for future in queue:
-            results = feed.settle(sent.pop(future.key), future)
+            job = sent.pop(future.key)
+            results = future.result()  # a worker's error stops the sweep here, said
             ran += catalogue.record(
                 sweep_id, results, spec.objective, spec.maximize, spec.keep, dt.datetime.now(dt.UTC)
             )
+            feed.settle(job, results)  # after the record: a result told is a result kept
             best = _best(best, results, spec)
             rate = ran / max(time.perf_counter() - clock, 1e-9)
-            now = Progress(already + ran, total, best, rate, link)
+            now = Progress(feed.counted(already + ran), total, best, rate, link)
             write_progress(catalogue.path.parent, sweep_id, now, link, count)
             if progress is not None:
                 progress(now)
             if on_batch is not None:
                 on_batch(client, results)
-            send(feed.take(1))
+            if feed.more():  # workers that joined since get trials too
+                count = _workers(client, workers)
+                send(feed.take(feed.window(count) - len(sent)))
     return ran, count, link
+
+
+def _workers(client: Any, workers: int | None) -> int:
+    # The cluster's workers now (a scheduler's workers may join or leave during a sweep).
+    return len(client.scheduler_info(n_workers=-1)["workers"]) or (workers or 1)
 
 
 def write_progress(

@@ -123,3 +123,41 @@ def test_run_overrides_build_the_configuration_over_the_run_configs_params(
     assert "strategy.params.fast=200" in ran
     with pytest.raises(ConfigError, match=r'configuration \{"fast": 205\}.*slow \(204\)'):
         sd.run_overrides("sma", spec.model_dump_json(), '{"fast": 205}', tmp_path, (), load)
+
+
+def test_run_overrides_of_an_optuna_trial_are_rebuilt_from_its_key(tmp_path: Path) -> None:
+    # An Optuna search's trials are not expanded from the spec: "run and open" rebuilds the
+    # trial from its key, once the key is a point of the space searched.
+    spec = SweepConfig.model_validate(
+        {
+            "name": "mom_optuna",
+            "strategy": "momentum",
+            "search": {
+                "method": "optuna",
+                "trials": 10,
+                "space": {"lookback": {"int": [20, 150]}, "top_quantile": {"float": [0.1, 0.4]}},
+            },
+            "set": {"strategy.rebalance": 21},
+            "period": {"start": "2009-10-01", "end": "2010-08-20"},
+        }
+    )
+    stored = spec.model_dump_json(by_alias=True)  # as the catalogue keeps it
+    key = json.dumps({"lookback": 57, "top_quantile": 0.2317}, sort_keys=True)
+    overrides = sd.run_overrides("mom_optuna", stored, key, tmp_path)
+    assert "strategy.params.lookback=57" in overrides
+    assert "strategy.params.top_quantile=0.2317" in overrides
+    assert "strategy.rebalance=21" in overrides
+    assert overrides[-1] == f"paths.data_dir={tmp_path}"
+    cfg = load_config("backtest", overrides, environ={})
+    assert cfg.strategy.params["lookback"] == 57
+    outside = [
+        {"lookback": 7, "top_quantile": 0.2},  # below the int range
+        {"lookback": 57.5, "top_quantile": 0.2},  # not a whole number
+        {"lookback": 57, "top_quantile": 0.5},  # above the float range
+        {"lookback": 57},  # a dimension missing
+        {"lookback": 57, "top_quantile": 0.2, "skip": 1},  # a name the space lacks
+    ]
+    for params in outside:
+        bad = json.dumps(params, sort_keys=True)
+        with pytest.raises(ConfigError, match="no configuration"):
+            sd.run_overrides("mom_optuna", stored, bad, tmp_path)

@@ -61,34 +61,17 @@ def test_an_optuna_space_is_judged_over_the_run_configs_own_params(tmp_path: Pat
     assert set(spec.search.space) == {"fast"}
 
 
-class _Done:
-    """A finished task as the driver sees it: its results, or the worker's error at result()."""
-
-    def __init__(self, batch: list[Any]) -> None:
-        from quant_core.sweeps.tasks import run_batch
-
-        self.error: Exception | None = None
-        try:
-            self.value = run_batch(batch)
-        except Exception as exc:
-            self.error = exc
-
-    def result(self) -> Any:
-        if self.error is not None:
-            raise self.error
-        return self.value
-
-
 def test_a_trial_the_strategy_refuses_fails_and_the_study_goes_on(
     tmp_path: Path, data_dir: Path
 ) -> None:
     # Each range fits alone, the pair does not always (fast 85 and slow 40): such a trial is
-    # recorded as failed, the others run; the study never stops on it (the driver's StudyFeed
-    # asking and telling, the trials run as a worker runs them, on the real data and an Optuna
-    # journal).
+    # judged on the driver as it is asked, failed there, and never sent; the others run; the
+    # study never stops on it (the driver's StudyFeed asking and telling, the trials run as a
+    # worker runs them, on the real data and an Optuna journal).
     import optuna
 
     from quant_core.sweeps.optuna_search import StudyFeed
+    from quant_core.sweeps.tasks import run_batch
 
     spec = load_sweep(write(tmp_path, SMA_OPTUNA))
     own = own_dir(tmp_path, data_dir)
@@ -98,8 +81,12 @@ def test_a_trial_the_strategy_refuses_fails_and_the_study_goes_on(
     results: list[Any] = []
     while jobs := feed.take(2):
         for job in jobs:
-            results += feed.settle(job, _Done(job.batch))
+            ran = run_batch(job.batch)
+            feed.settle(job, ran)
+            results += ran
+    assert not feed.more()
     assert feed.take(1) == []  # the budget is spent
+    assert feed.ended == 8
     storage = optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(journal))
     )

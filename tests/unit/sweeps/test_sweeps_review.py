@@ -323,6 +323,92 @@ def test_optuna_trials_a_stopped_driver_left_running_do_not_spend_the_budget(
         catalogue.close()
 
 
+def test_a_setup_error_on_the_workers_stops_an_optuna_sweep_as_it_stops_a_grid(
+    tmp_path: Path, fakes: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A ConfigError a worker raises for every trial (a benchmark not in the data, a worker's
+    # credentials) is the setup's, not a trial's params': said, not 4 trials failed in silence
+    # and the sweep marked finished with nothing (its budget spent for good).
+    spec, path, load = _optuna_sweep(tmp_path, fakes, monkeypatch)
+
+    def refused(tasks: list[Any]) -> list[Result]:
+        raise ConfigError("backtest.benchmark: no symbol 'ZZZZ' in dataset")
+
+    monkeypatch.setattr(runner, "run_batch", refused)
+    with pytest.raises(ConfigError, match="ZZZZ"):
+        runner.run_sweep(spec, load, path=path, workers=1)
+    catalogue = Catalogue(tmp_path / runner.CATALOGUE)
+    try:
+        assert pd.isna(catalogue.sweeps()["finished_at"].iloc[0])
+    finally:
+        catalogue.close()
+
+
+def test_an_optuna_trial_is_told_only_once_its_result_is_recorded(
+    tmp_path: Path, fakes: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Stopped between the record and the tell, the trial is abandoned and asked again; told
+    # before the record, its result would be lost with the budget spent.
+    import optuna
+
+    from quant_core.sweeps.optuna_search import study_path
+
+    spec, path, load = _optuna_sweep(tmp_path, fakes, monkeypatch)
+    real = Catalogue.record
+    calls: list[int] = []
+
+    def stopped(self: Catalogue, *args: Any, **kwargs: Any) -> int:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # stopped as the second result is being recorded
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Catalogue, "record", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_sweep(spec, load, path=path, workers=1)
+    monkeypatch.setattr(Catalogue, "record", real)
+    again = runner.run_sweep(spec, load, path=path, workers=1)
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(study_path(tmp_path, again.sweep_id)))
+    )
+    study = optuna.load_study(study_name=again.sweep_id, storage=storage)
+    told = {
+        json.dumps(t.params, sort_keys=True)
+        for t in study.trials
+        if t.state == optuna.trial.TrialState.COMPLETE
+    }
+    catalogue = Catalogue(again.catalogue)
+    try:
+        recorded = set(catalogue.results(again.sweep_id)["key"])
+    finally:
+        catalogue.close()
+    assert told <= recorded, f"told but not recorded: {told - recorded}"
+
+
+def test_optuna_trials_in_flight_are_sized_by_the_clusters_workers_not_the_drivers_cores(
+    tmp_path: Path, fakes: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A 16-core laptop driving a 1-worker cluster: two trials in flight, not 32 asked before
+    # any is told (a search that learns nothing), and none asked before the cluster is reached.
+    import os
+
+    from quant_core.sweeps.optuna_search import StudyFeed
+
+    spec, path, load = _optuna_sweep(tmp_path, fakes, monkeypatch)
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    asked: list[int] = []
+    real = StudyFeed.take
+
+    def take(self: StudyFeed, n: int) -> list[Any]:
+        asked.append(n)
+        return real(self, n)
+
+    monkeypatch.setattr(StudyFeed, "take", take)
+    runner.run_sweep(spec, load, path=path)
+    assert asked[0] == 2, f"asked {asked[0]} trials at once of a 1-worker cluster"
+    assert max(asked) <= 2
+
+
 # --- (6) the key's params are what ran ------------------------------------------------------
 
 
