@@ -294,6 +294,10 @@ def _drive(
             if feed.more():  # workers that joined since get trials too
                 count = _workers(client, workers)
                 send(feed.take(feed.window(count) - len(sent)))
+        # The last word: trials refused on the driver after the last result count too.
+        rate = ran / max(time.perf_counter() - clock, 1e-9)
+        now = Progress(feed.counted(already + ran), total, best, rate, link)
+        write_progress(catalogue.path.parent, sweep_id, now, link, count)
     return ran, count, link
 
 

@@ -260,6 +260,11 @@ def test_optuna_with_repeated_proposals_is_finished_when_its_budget_is_spent(
     # 4 trials over 2 possible configurations: 2 keys recorded, "2 of 4 done" for ever.
     assert not pd.isna(finished), "a spent budget is never finished (nor judged)"
     assert judged["trials"] is not None
+    # The cockpit's progress counts the trials ended, not the keys: finished, not stale.
+    progress = json.loads(
+        (tmp_path / "sweeps" / runner.PROGRESS / f"{first.sweep_id}.json").read_text()
+    )
+    assert (progress["done"], progress["total"]) == (4, 4)
 
 
 def test_optuna_run_again_keeps_its_trial_budget(
