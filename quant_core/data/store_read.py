@@ -24,8 +24,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from quant_core.data.pivot import Scatter, pivot
 from quant_core.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -228,17 +228,21 @@ class StoreReader(ABC):
     ) -> tuple[dict[str, pd.DataFrame], Manifest]:
         """Return each bar column as :meth:`panel` does, all read from the files of one manifest.
 
-        One column at a time, each pivoted before the next is scanned: the memory of a read is
-        one column's long table at most, not all of them (a 10,000 x 7,560 panel set).
+        The axes first (the distinct dates and symbols), then one file at a time scattered into
+        panels allocated once (:class:`quant_core.data.pivot.Scatter`): a read holds the panels
+        and one year's rows, not a long table of every row (a 10,000 x 7,560 panel set).
         """
 
         def scan(files: list[str]) -> dict[str, pd.DataFrame]:
-            return {
-                column: _pivot(
-                    self._scan(files, f"date, symbol, {column}", None, None, None, ""), column
-                )
-                for column in columns
-            }
+            days = self._scan(files, "DISTINCT date", None, None, None, "")["date"]
+            names = self._scan(files, "DISTINCT symbol", None, None, None, "")["symbol"]
+            panels = Scatter(
+                np.asarray(days.to_numpy()), names.to_numpy(zero_copy_only=False), columns
+            )
+            select = ", ".join(["date", "symbol", *columns])
+            for one in files:
+                panels.add(self._scan([one], select, None, None, None, ""))
+            return panels.frames()
 
         return self._of_one_manifest(dataset, None, scan)
 
@@ -279,7 +283,7 @@ class StoreReader(ABC):
         one selected symbol has a row; columns are sorted by symbol.
         """
         table = self.query(dataset, f"date, symbol, {column}", symbols, start, end, "", factor)
-        return _pivot(table, column)
+        return pivot(table, column)
 
     def _scan(
         self,
@@ -320,30 +324,6 @@ def first_line(exc: BaseException) -> str:
 
 def _parts(manifest: Manifest, factor: str | None) -> dict[str, str]:
     return dict(manifest.partitions if factor is None else manifest.factors.get(factor, {}))
-
-
-def _pivot(table: pa.Table, field: str) -> pd.DataFrame:
-    # A scatter into a preallocated array: O(rows), no sort of the long frame.
-    if table.num_rows == 0:
-        return pd.DataFrame(
-            index=pd.DatetimeIndex([], name="date"), columns=pd.Index([], name="symbol")
-        )
-    days = table["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
-    lo = int(days.min())
-    present = np.zeros(int(days.max()) - lo + 1, dtype=bool)
-    present[days - lo] = True
-    row_of_day = np.cumsum(present) - 1
-    rows = row_of_day[days - lo]
-    encoded = pc.dictionary_encode(table["symbol"]).combine_chunks()
-    names = encoded.dictionary.to_numpy(zero_copy_only=False).astype(str)
-    order = np.argsort(names, kind="stable")
-    col_of_code = np.empty_like(order)
-    col_of_code[order] = np.arange(len(order))
-    cols = col_of_code[encoded.indices.to_numpy()]
-    values = np.full((int(present.sum()), len(names)), np.nan)
-    values[rows, cols] = table[field].to_numpy()
-    index = pd.DatetimeIndex((np.flatnonzero(present) + lo).astype("datetime64[D]"), name="date")
-    return pd.DataFrame(values, index=index, columns=pd.Index(names[order], name="symbol"))
 
 
 __all__ = [
