@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from config.schema import warehouse_url
-from quant_core.data.remote import INDEX_FILE, S3Settings
+from quant_core.data.remote import INDEX_FILE, S3Settings, read_index
 from quant_core.data.store import DatasetStore
 from quant_core.data.store_read import Manifest, first_line, parse_manifest
 from quant_core.errors import ConfigError, DataError
@@ -217,8 +217,9 @@ def _remove_others(target: Target, keep: set[str]) -> int:
 def _list_dataset(target: Target) -> None:
     """Add the dataset to the warehouse's ``datasets.json`` (what HTTP readers list)."""
     path = f"{target.root}/{INDEX_FILE}"
-    text = target.read(path)
-    names = set(json.loads(text)) if text else set()
+    # A file that is not a list of names is said (naming it), not overwritten: its names are
+    # datasets an HTTP reader would lose.
+    names = set(read_index(target.read(path), f"{target.url}/{INDEX_FILE}"))
     if target.dataset not in names:
         target.write(path, json.dumps(sorted(names | {target.dataset})))
 

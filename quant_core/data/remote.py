@@ -161,7 +161,7 @@ class RemoteStore(StoreReader):
             raise DataError(f"cannot list the datasets of {self.location}: {said}") from None
         finally:
             con.close()
-        return _index(text, f"{self.location}/{INDEX_FILE}")
+        return read_index(text, f"{self.location}/{INDEX_FILE}")
 
     @override
     def exists(self, dataset: str) -> bool:
@@ -257,7 +257,7 @@ def _read_text(con: duckdb.DuckDBPyConnection, url: str) -> str | None:
     return str(rows[0][0]) if rows else None
 
 
-def _index(text: str | None, where: str) -> list[str]:
+def read_index(text: str | None, where: str) -> list[str]:
     """Return the dataset names of a ``datasets.json`` (none when there is no such file)."""
     if text is None:
         return []
@@ -277,5 +277,6 @@ __all__ = [
     "httpfs_file",
     "is_remote",
     "open_connection",
+    "read_index",
     "shared",
 ]
