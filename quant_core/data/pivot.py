@@ -101,10 +101,14 @@ class Scatter:
         """Return each field's panel as a wide frame (no copy)."""
         if len(self.dates) == 0:
             return {f: _empty() for f in self.values}
-        index = pd.DatetimeIndex(self.dates, name="date")
-        columns = pd.Index(self.symbols, name="symbol")
+        # Axes of their own per frame (one renamed leaves the others), over the shared labels.
         return {
-            f: pd.DataFrame(v, index=index, columns=columns, copy=False)
+            f: pd.DataFrame(
+                v,
+                index=pd.DatetimeIndex(self.dates, name="date"),
+                columns=pd.Index(self.symbols, name="symbol"),
+                copy=False,
+            )
             for f, v in self.values.items()
         }
 

@@ -232,6 +232,7 @@ class StoreReader(ABC):
         panels allocated once (:class:`quant_core.data.pivot.Scatter`): a read holds the panels
         and one year's rows, not a long table of every row (a 10,000 x 7,560 panel set).
         """
+        columns = list(dict.fromkeys(columns))  # a field asked twice is read once
 
         def scan(files: list[str]) -> dict[str, pd.DataFrame]:
             days = self._scan(files, "DISTINCT date", None, None, None, "")["date"]

@@ -318,7 +318,8 @@ class Warehouse:
     ) -> tuple[int, dict[str, pd.DataFrame], pd.DataFrame]:
         """Return the bars' version, ``fields`` as wide frames, and the reference data.
 
-        All of that one version (one manifest read; a scan per field, as :meth:`panel`'s).
+        All of that one version (one manifest read; the files read one at a time, as
+        :meth:`StoreReader.pivots` does: the frames are :meth:`panel`'s).
         """
         unknown = sorted(set(fields) - set(BAR_FIELDS))
         if unknown:

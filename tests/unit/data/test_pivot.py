@@ -113,3 +113,14 @@ def test_the_panels_layout_is_the_pivots(tmp_path: Any, calendar: Any) -> None:
     whole = pivot(warehouse.store.query("t", "date, symbol, close", None, None, None, ""), "close")
     assert frames["close"].to_numpy().flags.f_contiguous
     assert whole.to_numpy().flags.f_contiguous
+
+
+def test_a_field_asked_twice_is_read_once_and_each_frame_has_axes_of_its_own(
+    tmp_path: Any, calendar: Any
+) -> None:
+    warehouse = Warehouse(tmp_path / "warehouse")
+    warehouse.write_bars("t", bars(calendar, symbols=("AAA", "BBB"), sessions=10), META)
+    frames, _ = warehouse.store.pivots("t", ("close", "close", "open"))
+    assert list(frames) == ["close", "open"]
+    frames["open"].index.name = "renamed"
+    assert frames["close"].index.name == "date"
