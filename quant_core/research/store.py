@@ -248,7 +248,11 @@ class ModelStore:
                 continue
             meta = _read_object(folder / MODEL_FILE)
             if meta is None or MODEL_ID.fullmatch(folder.name) is None:
-                logger.warning("Skipping %s: not a stored model", folder)
+                # A model's folder whose model.json is there but damaged (a disk that filled,
+                # an edit) is said as such, not as a folder that is no model.
+                damaged = MODEL_ID.fullmatch(folder.name) and (folder / MODEL_FILE).is_file()
+                why = f"{MODEL_FILE} is not a readable JSON object" if damaged else "not a model"
+                logger.warning("Skipping %s: %s", folder, why)
                 continue
             row, bad = list_row(folder.name, meta)
             if bad:

@@ -319,6 +319,7 @@ def test_one_damaged_model_json_does_not_break_the_listing(
     _edit(tmp_path, bad_scores, _set("oos_ic", value="high"))
     _edit(tmp_path, bad_scores, _set("status", value=["accepted"]))
     (root / corrupt / MODEL_FILE).write_text("{")
+    (root / "notes").mkdir()  # a folder of the user's, no model
 
     with caplog.at_level(logging.WARNING, logger="quant_core.research.store"):
         listed = ModelStore(root).list_models().set_index("model_id")
@@ -340,7 +341,9 @@ def test_one_damaged_model_json_does_not_break_the_listing(
     assert "created_at='yesterday'" in logged
     assert "data_through='2024/01/05'" in logged
     assert "status=['accepted'], oos_ic='high'" in logged
-    assert f"Skipping {root / corrupt}: not a stored model" in logged
+    # Damaged, said as damaged (not as a folder that is no model); a stray folder is no model.
+    assert f"Skipping {root / corrupt}: {MODEL_FILE} is not a readable JSON object" in logged
+    assert f"Skipping {root / 'notes'}: not a model" in logged
     rows = json.loads(json.dumps(models_json(listed.reset_index()), allow_nan=False))
     assert {r["model_id"]: r["created_at"] for r in rows}[bad_created] is None  # --models --json
 
