@@ -89,6 +89,7 @@ bench: install chromium
 	cd $(ROOT) && $(PY) -m benchmarks.refresh_pacing
 	cd $(ROOT) && $(PY) -m benchmarks.scanners
 	cd $(ROOT) && $(PY) -m benchmarks.book
+	cd $(ROOT) && $(PY) benchmarks/optuna_driver.py
 	cd $(ROOT) && $(PY) -m benchmarks.soak_worker
 	cd $(ROOT) && OPENBLAS_NUM_THREADS=1 $(PY) -m benchmarks.sweep
 	cd $(ROOT) && OPENBLAS_NUM_THREADS=1 $(PY) -m benchmarks.remote
