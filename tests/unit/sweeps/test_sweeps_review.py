@@ -285,6 +285,15 @@ def test_optuna_run_again_keeps_its_trial_budget(
     assert again.ran == 0
 
 
+def _finished(path: Path) -> bool:
+    # Whether the catalogue's (only) sweep is marked finished.
+    catalogue = Catalogue(path)
+    try:
+        return not pd.isna(catalogue.sweeps()["finished_at"].iloc[0])
+    finally:
+        catalogue.close()
+
+
 def test_optuna_trials_a_stopped_driver_left_running_do_not_spend_the_budget(
     tmp_path: Path, fakes: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -321,11 +330,7 @@ def test_optuna_trials_a_stopped_driver_left_running_do_not_spend_the_budget(
     assert states[1] == states[2] == optuna.trial.TrialState.FAIL
     assert len(study.trials) == 6  # 4 that count, 2 abandoned
     assert finished_trials(journal, again.sweep_id) == 4
-    catalogue = Catalogue(again.catalogue)
-    try:
-        assert not pd.isna(catalogue.sweeps()["finished_at"].iloc[0])
-    finally:
-        catalogue.close()
+    assert _finished(again.catalogue)
 
 
 def test_a_setup_error_on_the_workers_stops_an_optuna_sweep_as_it_stops_a_grid(
@@ -342,11 +347,7 @@ def test_a_setup_error_on_the_workers_stops_an_optuna_sweep_as_it_stops_a_grid(
     monkeypatch.setattr(runner, "run_batch", refused)
     with pytest.raises(ConfigError, match="ZZZZ"):
         runner.run_sweep(spec, load, path=path, workers=1)
-    catalogue = Catalogue(tmp_path / runner.CATALOGUE)
-    try:
-        assert pd.isna(catalogue.sweeps()["finished_at"].iloc[0])
-    finally:
-        catalogue.close()
+    assert not _finished(tmp_path / runner.CATALOGUE)
 
 
 def test_an_optuna_trial_is_told_only_once_its_result_is_recorded(
