@@ -37,6 +37,7 @@ from rich.progress import (
 from config import load_config
 from config.redact import redact
 from config.schema import AppConfig
+from quant_core import interrupt
 from quant_core.errors import ConfigError, QuantError, StrategyError
 from quant_core.types import ProgressFn
 
@@ -192,7 +193,13 @@ def progress_bar() -> Iterator[ProgressFn]:
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    interrupt.mark()
     raise GracefulExit(signum)
+
+
+def _on_sigint(signum: int, frame: FrameType | None) -> None:
+    interrupt.mark()  # noted first: a library may swallow the exception or turn it into its own
+    raise KeyboardInterrupt
 
 
 def run(main: Callable[[], int]) -> int:
@@ -203,7 +210,11 @@ def run(main: Callable[[], int]) -> int:
     int
         The code of ``main``, or the code for the exception family it raised.
     """
+    interrupt.clear()
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous_int = signal.getsignal(signal.SIGINT)
+    if previous_int is not signal.SIG_IGN:  # a job started with Ctrl-C ignored keeps it so
+        signal.signal(signal.SIGINT, _on_sigint)
     try:
         return main()
     except ConfigError as exc:
@@ -219,10 +230,15 @@ def run(main: Callable[[], int]) -> int:
         logger.warning("Interrupted; stopped cleanly")
         return ExitCode.INTERRUPTED
     except Exception:
+        if interrupt.asked():  # the signal's exception turned into a library's (DuckDB's)
+            logger.debug("Interrupted during a library call", exc_info=True)
+            logger.warning("Interrupted; stopped cleanly")
+            return ExitCode.INTERRUPTED
         logger.exception("Unexpected error")
         return ExitCode.INTERNAL_ERROR
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def main(work: Callable[[], int]) -> int:

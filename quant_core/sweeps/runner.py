@@ -30,6 +30,7 @@ from typing import Any
 
 from config.schema import AppConfig
 from config.sweep import Configuration, SweepConfig, sweep_digest
+from quant_core import interrupt
 from quant_core.analytics.overfit import OverfitInputError
 from quant_core.atomic import atomic_write_json
 from quant_core.errors import ConfigError
@@ -262,6 +263,7 @@ def _drive(
     if not feed.more():  # nothing left to run: no cluster
         return 0, 0, None
     with cluster(scheduler, workers) as client:
+        interrupt.check()  # a Ctrl-C the cluster's start swallowed (its workers died with it)
         count = _workers(client, workers)
         link = getattr(client, "dashboard_link", None)
         sent: dict[str, Job] = {}
@@ -277,6 +279,7 @@ def _drive(
         logger.info("Sweep %s on %d worker(s); Dask dashboard: %s", sweep_id, count, link)
         ran, best, clock = 0, None, time.perf_counter()
         for future in queue:
+            interrupt.check()
             job = sent.pop(future.key)
             results = future.result()  # a worker's error stops the sweep here, said
             ran += catalogue.record(

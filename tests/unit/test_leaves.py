@@ -119,6 +119,24 @@ class TestCli:
         assert cleaned == [True]
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
+    def test_a_ctrl_c_a_library_turned_into_its_own_error_exits_as_interrupted(self) -> None:
+        # DuckDB turns the KeyboardInterrupt a Ctrl-C raises inside a query into "Query
+        # interrupted": still an interruption (130), not an unexpected error (3).
+        before = signal.getsignal(signal.SIGINT)
+
+        def main() -> int:
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+            except KeyboardInterrupt:
+                raise RuntimeError("Query interrupted") from None
+            return 0
+
+        assert cli.run(main) == cli.ExitCode.INTERRUPTED
+        assert signal.getsignal(signal.SIGINT) is before
+        assert cli.run(lambda: (_ for _ in ()).throw(RuntimeError("bug"))) == (
+            cli.ExitCode.INTERNAL_ERROR
+        ), "a later run without a signal is an unexpected error again"
+
     def test_unexpected_errors_are_logged_with_traceback(
         self, caplog: pytest.LogCaptureFixture
     ) -> None:

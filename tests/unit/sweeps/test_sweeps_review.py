@@ -415,6 +415,29 @@ def test_optuna_trials_in_flight_are_sized_by_the_clusters_workers_not_the_drive
     assert max(asked) <= 2
 
 
+def test_a_ctrl_c_the_clusters_start_swallowed_stops_the_sweep_before_it_sends(
+    tmp_path: Path, fakes: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The terminal's Ctrl-C reaches the workers too (they die); one Dask's start swallows in the
+    # driver would leave it waiting for them for ever: the runner stops at its next step.
+    from quant_core import interrupt
+
+    @contextmanager
+    def swallowed(scheduler: str | None, workers: int | None) -> Iterator[_Client]:
+        interrupt.mark()  # as cli's handler notes it, before Dask swallows the exception
+        with _cluster(scheduler, workers) as client:
+            yield client
+
+    monkeypatch.setattr(runner, "cluster", swallowed)
+    path = _file(tmp_path, GRID)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            runner.run_sweep(load_sweep(path), _loader(tmp_path), path=path, workers=1)
+    finally:
+        interrupt.clear()
+    assert fakes == [], "a backtest ran after the Ctrl-C"
+
+
 # --- (6) the key's params are what ran ------------------------------------------------------
 
 
