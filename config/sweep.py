@@ -42,7 +42,7 @@ from pydantic import (
 )
 
 from config.keys import split_key
-from config.sweep_checks import check_spec, check_top, same_values
+from config.sweep_checks import NOT_OBJECTIVES, check_spec, check_top, same_values
 from config.sweep_space import trial_params
 from config.yaml_file import parse_yaml_file
 from quant_core.errors import ConfigError
@@ -235,7 +235,7 @@ def load_sweep(path: Path) -> SweepConfig:
     if spec.objective not in METRIC_NAMES:
         raise ConfigError(
             f"{path}: sweep.objective: {spec.objective!r} is no metric of a run; choose one "
-            f"of {', '.join(sorted(METRIC_NAMES))}"
+            f"of {', '.join(sorted(METRIC_NAMES - set(NOT_OBJECTIVES)))}"
         )
     return spec
 

@@ -31,7 +31,7 @@ import numpy as np
 from config.keys import override_paths, touches
 from config.schema import AppConfig
 from config.sweep import METRIC_NAMES, Configuration, SweepConfig, base_overrides
-from config.sweep_checks import decided
+from config.sweep_checks import NOT_OBJECTIVES, decided
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import ConfigError, DataError
 from quant_core.portfolio.policy import PortfolioPolicy
@@ -74,7 +74,7 @@ def check_objective(spec: SweepConfig, path: Path | str) -> None:
     if spec.objective not in METRIC_NAMES:
         raise ConfigError(
             f"{path}: sweep.objective: {spec.objective!r} is no metric of a run; choose one "
-            f"of {', '.join(sorted(METRIC_NAMES))}"
+            f"of {', '.join(sorted(METRIC_NAMES - set(NOT_OBJECTIVES)))}"
         )
 
 

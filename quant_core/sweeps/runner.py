@@ -192,7 +192,8 @@ def run_sweep(
             journal = study_path(base.paths.data_dir, sweep_id)
             feed = StudyFeed(journal, sweep_id, spec, base, total)
         else:
-            tasks = [_task(c, load, extra, path) for c in todo_all if c.key not in done]
+            with _quiet("quant_core.config"):  # the sweep's own load said them once
+                tasks = [_task(c, load, extra, path) for c in todo_all if c.key not in done]
             count = workers or os.cpu_count() or 1
             feed = GridFeed(
                 split(tasks, batch_size(spec, len(tasks), count), count, spec.batch == 0)
@@ -232,6 +233,20 @@ def _judge(catalogue: Catalogue, sweep_id: str) -> None:
         logger.warning("Sweep %s: no overfitting measures: %s", sweep_id, exc)
         return
     catalogue.set_overfitting(sweep_id, figures)
+
+
+@contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    # A logger's INFO lines held back: each configuration's config load says the lines the
+    # sweep's own load said (files read, overrides applied), 8 a configuration.
+    log = logging.getLogger(name)
+    before = log.level
+    if log.getEffectiveLevel() < logging.WARNING:
+        log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(before)
 
 
 def _task(

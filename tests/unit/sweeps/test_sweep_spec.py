@@ -202,3 +202,13 @@ sweep:
 """
     spec = load_sweep(_file(tmp_path, body))
     assert set_params(spec) == {}
+
+
+def test_a_misspelled_objective_lists_only_the_metrics_one_may_choose(tmp_path: Path) -> None:
+    # start_equity and the benchmark's metrics are refused as objectives: not offered either.
+    path = _file(tmp_path, GRID + "  objective: sharp\n")
+    with pytest.raises(ConfigError, match="'sharp' is no metric of a run") as refused:
+        load_sweep(path)
+    offered = str(refused.value).split("choose one of ")[1].split(", ")
+    assert "sharpe" in offered
+    assert not {"start_equity", "benchmark_cagr", "benchmark_total_return"} & set(offered)

@@ -438,6 +438,27 @@ def test_a_ctrl_c_the_clusters_start_swallowed_stops_the_sweep_before_it_sends(
     assert fakes == [], "a backtest ran after the Ctrl-C"
 
 
+def test_each_configurations_config_load_is_not_logged_again(
+    tmp_path: Path, fakes: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    # A grid of 594 configurations logged 8 config lines each (files read, overrides applied),
+    # burying the sweep's own news: the lines are the sweep's, as many for 2 as for 6.
+    import logging
+
+    said = []
+    for k, lookbacks in enumerate(("[20, 60]", "[20, 40, 60, 80, 100, 120]")):
+        folder = tmp_path / f"g{k}"
+        folder.mkdir()
+        path = _file(folder, GRID.replace("[20, 60]", lookbacks))
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="quant_core.config"):
+            runner.run_sweep(load_sweep(path), _loader(folder), path=path, workers=1)
+        said.append(sum(r.name == "quant_core.config" for r in caplog.records))
+    assert len(fakes) == 4 + 12
+    assert said[0] == said[1], f"config lines for 4 and 12 configurations: {said}"
+    assert logging.getLogger("quant_core.config").level == logging.NOTSET  # as it was
+
+
 # --- (6) the key's params are what ran ------------------------------------------------------
 
 
