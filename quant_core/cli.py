@@ -193,12 +193,12 @@ def progress_bar() -> Iterator[ProgressFn]:
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    interrupt.mark()
+    interrupt.note()
     raise GracefulExit(signum)
 
 
 def _on_sigint(signum: int, frame: FrameType | None) -> None:
-    interrupt.mark()  # noted first: a library may swallow the exception or turn it into its own
+    interrupt.note()  # noted first: a library may swallow the exception or turn it into its own
     raise KeyboardInterrupt
 
 

@@ -15,7 +15,7 @@ import threading
 _asked = threading.Event()
 
 
-def mark() -> None:
+def note() -> None:
     """Note that a stop was asked (called by the signal handlers)."""
     _asked.set()
 
@@ -36,4 +36,4 @@ def check() -> None:
         raise KeyboardInterrupt
 
 
-__all__ = ["asked", "check", "clear", "mark"]
+__all__ = ["asked", "check", "clear", "note"]

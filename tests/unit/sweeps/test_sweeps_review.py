@@ -424,7 +424,7 @@ def test_a_ctrl_c_the_clusters_start_swallowed_stops_the_sweep_before_it_sends(
 
     @contextmanager
     def swallowed(scheduler: str | None, workers: int | None) -> Iterator[_Client]:
-        interrupt.mark()  # as cli's handler notes it, before Dask swallows the exception
+        interrupt.note()  # as cli's handler notes it, before Dask swallows the exception
         with _cluster(scheduler, workers) as client:
             yield client
 
