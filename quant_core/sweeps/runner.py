@@ -293,6 +293,13 @@ def _drive(
         send(feed.take(feed.window(count)))  # sized by the cluster's workers, once reached
         logger.info("Sweep %s on %d worker(s); Dask dashboard: %s", sweep_id, count, link)
         ran, best, clock = 0, None, time.perf_counter()
+
+        def report() -> Progress:  # the figures now, written for the cockpit
+            rate = ran / max(time.perf_counter() - clock, 1e-9)
+            now = Progress(feed.counted(already + ran), total, best, rate, link)
+            write_progress(catalogue.path.parent, sweep_id, now, link, count)
+            return now
+
         for future in queue:
             interrupt.check()
             job = sent.pop(future.key)
@@ -302,9 +309,7 @@ def _drive(
             )
             feed.settle(job, results)  # after the record: a result told is a result kept
             best = _best(best, results, spec)
-            rate = ran / max(time.perf_counter() - clock, 1e-9)
-            now = Progress(feed.counted(already + ran), total, best, rate, link)
-            write_progress(catalogue.path.parent, sweep_id, now, link, count)
+            now = report()
             if progress is not None:
                 progress(now)
             if on_batch is not None:
@@ -312,10 +317,7 @@ def _drive(
             if feed.more():  # workers that joined since get trials too
                 count = _workers(client, workers)
                 send(feed.take(feed.window(count) - len(sent)))
-        # The last word: trials refused on the driver after the last result count too.
-        rate = ran / max(time.perf_counter() - clock, 1e-9)
-        now = Progress(feed.counted(already + ran), total, best, rate, link)
-        write_progress(catalogue.path.parent, sweep_id, now, link, count)
+        report()  # the last word: trials refused on the driver after the last result count too
     return ran, count, link
 
 
