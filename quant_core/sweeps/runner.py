@@ -10,9 +10,10 @@ recorded twice is recorded once). An Optuna search is fed as it goes: the driver
 for trials and tells it their objectives as they come back
 (:class:`quant_core.sweeps.optuna_search.StudyFeed`).
 
-The cluster: ``distributed.LocalCluster`` with one single-threaded worker process per core
-(``workers``), on 127.0.0.1; or ``scheduler``, the address of a running ``dask scheduler``
-whose ``dask worker`` processes see the same data directory.
+The cluster (:mod:`quant_core.sweeps.cluster`): ``distributed.LocalCluster`` with one
+single-threaded worker process per core (``workers``), on 127.0.0.1; or ``scheduler``, the
+address of a running ``dask scheduler`` whose ``dask worker`` processes see the same data
+directory. Ctrl-C stops the driver, which says what the catalogue kept.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,13 +33,13 @@ from config.sweep import Configuration, SweepConfig, sweep_digest
 from quant_core import interrupt
 from quant_core.analytics.overfit import OverfitInputError
 from quant_core.atomic import atomic_write_json
-from quant_core.errors import ConfigError
 from quant_core.sweeps.batches import GridFeed, Job, batch_size, split
 from quant_core.sweeps.catalogue import Catalogue, Result, objective_of
 from quant_core.sweeps.checks import (
     load_configuration,
     sweep_context,
 )
+from quant_core.sweeps.cluster import cluster
 from quant_core.sweeps.optuna_search import StudyFeed, study_path
 from quant_core.sweeps.overfitting import overfitting
 from quant_core.sweeps.prepare import prepare
@@ -49,7 +49,6 @@ logger = logging.getLogger(__name__)
 
 CATALOGUE = Path("sweeps") / "catalogue.duckdb"  # under paths.data_dir
 PROGRESS = "progress"  # <data_dir>/sweeps/progress/<sweep_id>.json: a running sweep's figures
-TRIM = "MALLOC_TRIM_THRESHOLD_"  # what Dask's nanny sets in its workers' environment
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,72 +75,6 @@ class SweepRun:
     workers: int
     dashboard: str | None
     start: dt.date | None = None  # every configuration's first session, if the period's moved
-
-
-@contextmanager
-def _main_not_reimported() -> Iterator[None]:
-    # A worker process is spawned: Python's spawn re-runs the parent's __main__ by its path in
-    # each child. The sweep needs nothing of it (tasks name importable functions), and a
-    # __main__ that is not a script to re-run (a Streamlit page, a notebook, a test harness's
-    # temporary file) would break the worker's start: it is hidden while the cluster lives.
-    main = sys.modules.get("__main__")
-    if main is None:
-        yield
-        return
-    saved: dict[str, Any] = {
-        k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__
-    }
-    main.__dict__.pop("__file__", None)
-    main.__dict__["__spec__"] = None
-    try:
-        yield
-    finally:
-        main.__dict__.pop("__spec__", None)
-        main.__dict__.update(saved)
-
-
-@contextmanager
-def cluster(scheduler: str | None, workers: int | None) -> Iterator[Any]:
-    """Yield a ``distributed.Client``: to ``scheduler``, or to a new local cluster."""
-    import dask
-    from distributed import Client, LocalCluster
-
-    if not logger.isEnabledFor(logging.DEBUG):  # the cluster's start and stop: not our news
-        logging.getLogger("distributed").setLevel(logging.WARNING)
-    if scheduler is not None:
-        try:  # a wrong address or a scheduler down: said, naming it (not a traceback)
-            remote = Client(scheduler)  # type: ignore[no-untyped-call]
-        except (OSError, ValueError, TypeError) as exc:
-            raise ConfigError(f"--scheduler {scheduler}: no Dask scheduler there ({exc})") from None
-        with remote as client:
-            yield client
-        return
-    count = workers or os.cpu_count() or 1
-    # Dask's nanny gives its workers MALLOC_TRIM_THRESHOLD_=65536 (and this process, whence
-    # later workers inherit it) and a sampling profiler: measured, each backtest then took
-    # 2.03x its in-process time; without them 1.13x (benchmarks/sweep.py). Workers start
-    # without either; the variable is given back as it was after the cluster starts.
-    before = os.environ.pop(TRIM, None)
-    unset = {f"distributed.nanny.pre-spawn-environ.{TRIM}": None}
-    with _main_not_reimported():  # a worker restarted later is spawned alike
-        try:
-            with dask.config.set({**unset, "distributed.worker.profile.enabled": False}):
-                local = LocalCluster(  # type: ignore[no-untyped-call]
-                    n_workers=count,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address="127.0.0.1:0",
-                )
-        finally:
-            os.environ.pop(TRIM, None)
-            if before is not None:
-                os.environ[TRIM] = before
-        try:
-            with Client(local) as client:  # type: ignore[no-untyped-call]
-                yield client
-        finally:
-            local.close()
 
 
 def run_sweep(
@@ -215,10 +148,31 @@ def run_sweep(
         if complete:  # every configuration: judge the best
             _judge(catalogue, sweep_id)
             catalogue.finish(sweep_id, dt.datetime.now(dt.UTC))
+    except BaseException:
+        if interrupt.asked():
+            _say_kept(catalogue, sweep_id, total)
+        raise
     finally:
         catalogue.close()
     seconds = time.perf_counter() - started
     return SweepRun(sweep_id, target, total, len(done), ran, seconds, count, link, ready.start)
+
+
+def _say_kept(catalogue: Catalogue, sweep_id: str, total: int) -> None:
+    # Ctrl-C (or SIGTERM): what the catalogue kept, and how to go on.
+    try:
+        kept = catalogue.count(sweep_id)
+    except Exception:  # the interrupt is the news; a count that fails is not
+        logger.debug("Sweep %s: no count after the interrupt", sweep_id, exc_info=True)
+        return
+    logger.warning(
+        "Sweep %s interrupted: %d of %d configuration(s) recorded in %s; the same command "
+        "resumes without running them again",
+        sweep_id,
+        kept,
+        total,
+        catalogue.path,
+    )
 
 
 def _judge(catalogue: Catalogue, sweep_id: str) -> None:

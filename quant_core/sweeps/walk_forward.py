@@ -53,7 +53,8 @@ from quant_core.sweeps.checks import (
     load_configuration,
     sweep_context,
 )
-from quant_core.sweeps.runner import CATALOGUE, cluster
+from quant_core.sweeps.cluster import cluster
+from quant_core.sweeps.runner import CATALOGUE
 from quant_core.sweeps.span import shared_start
 from quant_core.sweeps.tasks import Task, run_batch
 from quant_core.sweeps.wf_curve import gap, stitch, stitched_metrics

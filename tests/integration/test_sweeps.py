@@ -3,7 +3,8 @@
 - a sweep's metrics for configurations picked at random are exactly those of separate runs;
 - a worker process killed mid-sweep loses no result (Dask runs its task again elsewhere);
 - a sweep interrupted (Ctrl-C) keeps what finished, and run again resumes without redoing any
-  configuration it recorded;
+  configuration it recorded; Ctrl-C to the terminal's whole process group stops it quietly
+  (exit 130, no worker's traceback, a line saying what was kept), local workers ignoring it;
 - a sweep file naming a parameter the strategy does not have names it and runs nothing;
 - ``run_backtest.py --sweep --json`` prints every configuration's params and metrics.
 """
@@ -15,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -292,7 +294,7 @@ def test_optuna_searches_through_the_cluster_with_one_study_the_driver_holds(
 def test_local_workers_start_without_the_nannys_trim_threshold() -> None:
     # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in its workers: measured, each backtest took
     # 2.03x its in-process time with it (benchmarks/sweep.py); the runner's workers go without.
-    from quant_core.sweeps.runner import TRIM, cluster
+    from quant_core.sweeps.cluster import TRIM, cluster
 
     before = os.environ.get(TRIM)
     with cluster(None, 1) as client:
@@ -310,7 +312,7 @@ def test_workers_start_whatever_the_callers_main_module_is(
 ) -> None:
     # Spawned workers re-run the parent's __main__ by its path; a __main__ that is no script to
     # re-run (a Streamlit page, AppTest's temporary file, a notebook) broke the cluster's start.
-    from quant_core.sweeps.runner import cluster
+    from quant_core.sweeps.cluster import cluster
 
     script = tmp_path / "page.py"
     script.write_text("raise RuntimeError('this script must not run in a worker')\n")
@@ -320,3 +322,111 @@ def test_workers_start_whatever_the_callers_main_module_is(
     with cluster(None, 1) as client:
         assert client.submit(sum, [1, 2], pure=False).result() == 3
     assert main.__file__ == str(script)  # given back as it was
+
+
+def _ignoring_ctrl_c() -> bool:
+    return signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+def test_local_workers_leave_ctrl_c_to_the_driver_even_when_restarted() -> None:
+    # The terminal sends Ctrl-C to the whole process group: local workers ignore it (else each
+    # dies printing a traceback while the driver stops cleanly); a worker restarted after a
+    # loss ignores it too (the preload). The driver's own handler is given back.
+    from quant_core.sweeps.cluster import cluster
+
+    before = signal.getsignal(signal.SIGINT)
+    with cluster(None, 2) as client:
+        assert signal.getsignal(signal.SIGINT) is before
+        pids = client.run(os.getpid)
+        assert list(client.run(_ignoring_ctrl_c).values()) == [True, True]
+        victim = sorted(pids.values())[0]
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            now = client.run(os.getpid, on_error="ignore")
+            if len(now) == 2 and victim not in now.values():
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the killed worker was not restarted within 60 s")
+        assert list(client.run(_ignoring_ctrl_c).values()) == [True, True]
+
+
+def _live(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_ctrl_c_to_the_terminal_stops_a_sweep_quietly_and_says_what_it_kept(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    # As a terminal does: SIGINT to the sweep's whole process group (driver and workers) once
+    # some batches are recorded. Exit 130, no worker's traceback, a line saying how many were
+    # kept and where, no process left; run again, it resumes.
+    lookbacks = list(range(10, 160, 5))
+    path = _spec(
+        tmp_path,
+        GRID.replace("[20, 40, 60, 126]", str(lookbacks)).replace(
+            "[0.1, 0.2]", "[0.1, 0.3, 0.5, 0.7, 0.9]"
+        ),
+    )
+    total = len(lookbacks) * 5
+    progress = data_dir / "sweeps" / "progress"
+    seen_before = set(progress.glob("*.json")) if progress.is_dir() else set()
+    command = [
+        sys.executable,
+        "run_backtest.py",
+        "--sweep",
+        str(path),
+        "--workers",
+        "2",
+        "--set",
+        f"paths.data_dir={data_dir}",
+    ]
+    proc = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own group, as a terminal's foreground job
+    )
+    try:
+        deadline = time.monotonic() + 240
+        done = 0
+        while time.monotonic() < deadline and proc.poll() is None:
+            fresh = [p for p in progress.glob("*.json") if p not in seen_before]
+            if progress.is_dir() and fresh:
+                done = json.loads(fresh[0].read_text())["done"]
+                if done >= 2:
+                    break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the sweep ended before it could be interrupted"
+        assert done >= 2, "no batch recorded within 240 s"
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    assert "KeyboardInterrupt" not in err, err[-3000:]
+    said = [line for line in err.splitlines() if " interrupted: " in line]
+    assert len(said) == 1, err[-3000:]
+    sweep_id = said[0].split("Sweep ")[1].split(" interrupted")[0]
+    kept = int(said[0].split(" interrupted: ")[1].split(" of ")[0])
+    assert f" of {total} configuration(s) recorded in " in said[0]
+    assert str(data_dir / "sweeps" / "catalogue.duckdb") in said[0]
+    deadline = time.monotonic() + 30
+    while _live(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _live(proc.pid), "a worker process outlived the driver"
+    spec = load_sweep(path)
+    load = _loader(data_dir)
+    assert len(_results(data_dir, sweep_id)) == kept >= 2
+    extra = (f"paths.data_dir={data_dir}",)  # the command line's --set
+    again = run_sweep(spec, load, path=path, extra=extra, workers=2)
+    assert (again.sweep_id, again.resumed, again.ran) == (sweep_id, kept, total - kept)
