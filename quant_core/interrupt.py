@@ -11,6 +11,8 @@ step (:func:`check`) and the exit code says "interrupted" (130), not "unexpected
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 _asked = threading.Event()
 
@@ -36,4 +38,15 @@ def check() -> None:
         raise KeyboardInterrupt
 
 
-__all__ = ["asked", "check", "clear", "note"]
+@contextmanager
+def on_stop(say: Callable[[], None]) -> Iterator[None]:
+    """Call ``say`` if the block is left while a stop was asked: a long job says what it kept."""
+    try:
+        yield
+    except BaseException:
+        if _asked.is_set():
+            say()
+        raise
+
+
+__all__ = ["asked", "check", "clear", "note", "on_stop"]

@@ -19,11 +19,12 @@ directory. Ctrl-C stops the driver, which says what the catalogue kept.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from config.sweep import Configuration, SweepConfig, sweep_digest
 from quant_core import interrupt
 from quant_core.analytics.overfit import OverfitInputError
 from quant_core.atomic import atomic_write_json
+from quant_core.errors import OperationalError
 from quant_core.sweeps.batches import GridFeed, Job, batch_size, split
 from quant_core.sweeps.catalogue import Catalogue, Result, objective_of
 from quant_core.sweeps.checks import (
@@ -105,7 +107,11 @@ def run_sweep(
     sweep_id = sweep_digest(spec, extra, sweep_context(base, spec))[:16]
     catalogue = Catalogue(target)
     started = time.perf_counter()
-    try:
+
+    def kept() -> None:  # said on Ctrl-C
+        _say_kept(catalogue, sweep_id, total)
+
+    with closing(catalogue), interrupt.on_stop(kept):
         catalogue.start(
             sweep_id,
             spec.name,
@@ -148,12 +154,6 @@ def run_sweep(
         if complete:  # every configuration: judge the best
             _judge(catalogue, sweep_id)
             catalogue.finish(sweep_id, dt.datetime.now(dt.UTC))
-    except BaseException:
-        if interrupt.asked():
-            _say_kept(catalogue, sweep_id, total)
-        raise
-    finally:
-        catalogue.close()
     seconds = time.perf_counter() - started
     return SweepRun(sweep_id, target, total, len(done), ran, seconds, count, link, ready.start)
 
@@ -227,7 +227,7 @@ def _drive(
 ) -> tuple[int, int, str | None]:
     # Send the feed's tasks, record each one's results as they come, send what the feed has
     # next (an Optuna search asks its next trial); return (recorded, workers, link).
-    from distributed import as_completed
+    from distributed import KilledWorker, as_completed
 
     if not feed.more():  # nothing left to run: no cluster
         return 0, 0, None
@@ -257,7 +257,11 @@ def _drive(
         for future in queue:
             interrupt.check()
             job = sent.pop(future.key)
-            results = future.result()  # a worker's error stops the sweep here, said
+            try:  # a worker's error stops the sweep here, said
+                results = future.result()
+            except KilledWorker:
+                kept = already + ran
+                raise OperationalError(lost_batch(sweep_id, job, kept, total, catalogue)) from None
             ran += catalogue.record(
                 sweep_id, results, spec.objective, spec.maximize, spec.keep, dt.datetime.now(dt.UTC)
             )
@@ -273,6 +277,24 @@ def _drive(
                 send(feed.take(feed.window(count) - len(sent)))
         report()  # the last word: trials refused on the driver after the last result count too
     return ran, count, link
+
+
+def lost_batch(sweep_id: str, job: Job, kept: int, total: int, catalogue: Catalogue) -> str:
+    """Say a batch Dask gave up on: the worker processes it was on kept dying (``KilledWorker``).
+
+    Out of memory (the nanny stops a worker past its memory limit, the kernel's OOM killer
+    kills it) or a crash in native code: Dask sent the batch again to a new worker until its
+    ``distributed.scheduler.allowed-failures``, then gave up. The batch may be the culprit, or
+    may have waited on the same worker as the one that was.
+    """
+    keys = [json.dumps(task.params, sort_keys=True) for task in job.batch]
+    named = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+    return (
+        f"sweep {sweep_id}: worker processes kept dying (out of memory, or a crash) with the "
+        f"batch of configuration(s) {named} on them, and Dask gave up on it; "
+        f"{kept} of {total} configuration(s) are recorded in {catalogue.path}, and the same "
+        "command resumes without running them again (fewer --workers leave each more memory)"
+    )
 
 
 def _workers(client: Any, workers: int | None) -> int:

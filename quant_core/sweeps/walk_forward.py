@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -40,11 +40,11 @@ import pandas as pd
 
 from config.schema import AppConfig
 from config.sweep import Configuration, SweepConfig, configurations, sweep_digest
+from quant_core import interrupt
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import ConfigError, DataError
 from quant_core.research.splits import walk_forward
-from quant_core.sweeps.batches import batch_size
-from quant_core.sweeps.catalogue import Catalogue, Result, objective_of
+from quant_core.sweeps.catalogue import Catalogue, Result
 from quant_core.sweeps.checks import (
     check_configurations,
     check_extra,
@@ -56,21 +56,11 @@ from quant_core.sweeps.checks import (
 from quant_core.sweeps.cluster import cluster
 from quant_core.sweeps.runner import CATALOGUE
 from quant_core.sweeps.span import shared_start
-from quant_core.sweeps.tasks import Task, run_batch
+from quant_core.sweeps.tasks import Task
 from quant_core.sweeps.wf_curve import gap, stitch, stitched_metrics
+from quant_core.sweeps.wf_folds import Window, run_folds
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """One fold's windows: sessions (dates) of its train and test spans."""
-
-    fold: int
-    train_start: dt.date
-    train_end: dt.date
-    test_start: dt.date
-    test_end: dt.date
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +198,9 @@ def run_walk_forward(
     target = first.paths.data_dir / CATALOGUE
     by_key = {c.key: c for c in every}
     catalogue = Catalogue(target)
-    try:
+    finished: dict[int, FoldResult] = {}
+    said = lambda: _say_kept(wf_id, len(finished), len(folds), target)  # noqa: E731 - on Ctrl-C
+    with closing(catalogue), interrupt.on_stop(said):
         finished = _resumed(catalogue.finished_folds(wf_id), folds, by_key, wf_id, dates)
         resumed = len(finished)
         if finished:
@@ -239,66 +231,29 @@ def run_walk_forward(
                 logger.info(
                     "Walk-forward %s: %d fold(s) to run; Dask dashboard: %s", wf_id, len(todo), link
                 )
-                _run_folds(client, todo, spec, every, task, workers, done)
+                run_folds(client, todo, spec, every, task, workers, done)
         results = [finished[w.fold] for w in folds]
         curve = stitch([r.test.curve for r in results], first.backtest.initial_cash)
         figures = stitched_metrics(curve, [(r.test.curve, r.test.metrics) for r in results])
         _record(catalogue, wf_id, spec, results, figures, curve)
-    finally:
-        catalogue.close()
     return WalkForwardRun(wf_id, target, results, curve, figures, resumed)
-
-
-def _run_folds(
-    client: Any,
-    todo: list[Window],
-    spec: SweepConfig,
-    every: list[Configuration],
-    task: Callable[[Configuration, dt.date, dt.date], Task],
-    workers: int | None,
-    done: Callable[[Window, tuple[str, float | None], Result], None],
-) -> None:
-    # Every configuration over each fold's train window, in batches; a fold whose train runs
-    # are all back chooses and sends its test run, ahead of the train batches still queued
-    # (priority), and ``done`` records it as it comes back.
-    from dask.base import annotate
-    from distributed import as_completed
-
-    by_key = {c.key: c for c in every}
-    train = [(w, c) for w in todo for c in every]
-    size = batch_size(spec, len(train), workers or os.cpu_count() or 1)
-    pending: dict[Any, list[Window] | Window] = {}
-    for i in range(0, len(train), size):
-        part = train[i : i + size]
-        tasks = [task(c, w.train_start, w.train_end) for w, c in part]
-        pending[client.submit(run_batch, tasks, pure=False)] = [w for w, _ in part]
-    found: dict[int, dict[str, Result]] = {w.fold: {} for w in todo}
-    chosen: dict[int, tuple[str, float | None]] = {}
-    while pending:
-        for future in as_completed(list(pending)):  # type: ignore[no-untyped-call]
-            source = pending.pop(future)
-            if isinstance(source, Window):  # a fold's test run
-                done(source, chosen[source.fold], future.result()[0])
-                continue
-            tests = {}
-            for window, result in zip(source, future.result(), strict=True):
-                got = found[window.fold]
-                got[result.key] = result
-                if len(got) < len(every):
-                    continue
-                chosen[window.fold] = _choose(window, [got[c.key] for c in every], spec)
-                config = by_key[chosen[window.fold][0]]
-                test = task(config, window.test_start, window.test_end)
-                with annotate(priority=1):
-                    tests[client.submit(run_batch, [test], pure=False)] = window
-            if tests:  # wait on them too: as_completed anew
-                pending.update(tests)
-                break
 
 
 def _train_aligned(window: Window, days: np.ndarray, warmups: list[int]) -> Window:
     start = shared_start(days, warmups, (window.train_start, window.train_end))
     return window if start is None else replace(window, train_start=start)
+
+
+def _say_kept(wf_id: str, kept: int, total: int, target: Path) -> None:
+    # Ctrl-C (or SIGTERM): what the catalogue kept, and how to go on.
+    logger.warning(
+        "Walk-forward %s interrupted: %d of %d fold(s) recorded in %s; the same command resumes "
+        "without running them again",
+        wf_id,
+        kept,
+        total,
+        target,
+    )
 
 
 def _resumed(
@@ -370,20 +325,6 @@ def _record(
         "created_at": dt.datetime.now(dt.UTC),
     }
     catalogue.record_walk_forward(wf_id, header, [_row(r) for r in results], figures, curve)
-
-
-def _choose(window: Window, results: list[Result], spec: SweepConfig) -> tuple[str, float | None]:
-    # The best train objective (ties: the first key); none finite: the first key, and say so.
-    scored = [(objective_of(r.metrics, spec.objective), r.key) for r in results]
-    finite = [(v, k) for v, k in scored if v is not None]
-    if not finite:
-        logger.warning(
-            "Fold %d: no configuration has a finite %s on train", window.fold, spec.objective
-        )
-        return sorted(k for _, k in scored)[0], None
-    sign = -1.0 if spec.maximize else 1.0
-    value, key = min(finite, key=lambda vk: (sign * vk[0], vk[1]))
-    return key, value
 
 
 __all__ = [

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -430,3 +431,48 @@ def test_ctrl_c_to_the_terminal_stops_a_sweep_quietly_and_says_what_it_kept(
     extra = (f"paths.data_dir={data_dir}",)  # the command line's --set
     again = run_sweep(spec, load, path=path, extra=extra, workers=2)
     assert (again.sweep_id, again.resumed, again.ran) == (sweep_id, kept, total - kept)
+
+
+def _batch_that_kills_its_worker(tasks: list[Any]) -> list[Result]:
+    # A batch whose run ends the process, as an out-of-memory kill does; the others run.
+    if any(task.params["lookback"] == 60 for task in tasks):
+        os._exit(1)
+    from quant_core.sweeps.tasks import run_batch
+
+    return run_batch(tasks)
+
+
+def test_a_batch_that_kills_every_worker_stops_the_sweep_saying_which_and_what_is_kept(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Dask runs a lost worker's task again elsewhere, up to its allowed failures, then raises
+    # KilledWorker: the sweep stops with an error naming the configuration, the count kept
+    # and the catalogue, not an unexpected error's traceback; run again, it resumes.
+    import dask
+    import distributed  # noqa: F401 - its defaults loaded first: the set must not drop them
+
+    from quant_core.errors import OperationalError
+    from quant_core.sweeps import runner
+
+    path = _spec(tmp_path, GRID.replace("[20, 40, 60, 126]", "[20, 40, 60]"))
+    spec = load_sweep(path)
+    load = _loader(data_dir)
+    monkeypatch.setattr(runner, "run_batch", _batch_that_kills_its_worker)
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 1}),  # two deaths, not four
+        pytest.raises(OperationalError) as raised,
+    ):
+        run_sweep(spec, load, path=path, workers=2)
+    message = str(raised.value)
+    # The batch named: the culprit, or one queued on the same worker when it died.
+    assert re.search(r'batch of configuration\(s\) \{"lookback": (20|40|60), "top_q', message)
+    assert "worker processes kept dying (out of memory, or a crash)" in message
+    sweep_id = _sweep_id(spec, load)
+    recorded = _results(data_dir, sweep_id)
+    kept = len(recorded)
+    assert kept < 6
+    assert f"{kept} of 6 configuration(s) are recorded in " in message
+    assert str(data_dir / "sweeps" / "catalogue.duckdb") in message
+    monkeypatch.undo()
+    again = run_sweep(spec, load, path=path, workers=2)
+    assert (again.resumed, again.ran) == (kept, 6 - kept)

@@ -1,6 +1,7 @@
 """Walk-forward resume on a real two-process Dask cluster, on sp500-2010.
 
-- an interrupted walk-forward (Ctrl-C after fold k is recorded) keeps its finished folds; run
+- an interrupted walk-forward (Ctrl-C after fold k is recorded) keeps its finished folds, and
+  says so; run
   again, it runs only the missing folds (the windows it builds tasks for, the tasks the scheduler
   runs, the finished folds' recorded timings and workers) and its stitched curve and metrics are
   exactly (==) those of a run without a break; run a third time, it runs nothing;
@@ -25,6 +26,7 @@ from distributed import get_task_stream
 
 from config import load_config
 from config.sweep import configurations, load_sweep
+from quant_core import interrupt
 from quant_core.data.sources.sample import SampleSource
 from quant_core.data.sync import sync
 from quant_core.data.warehouse import Warehouse
@@ -82,6 +84,7 @@ def _spec(tmp_path: Path) -> Any:
 def _stop_after(folds: int) -> Any:
     def progress(p: WalkForwardProgress) -> None:
         if p.done - p.resumed >= folds:
+            interrupt.note()  # as the entry points' SIGINT handler does
             raise KeyboardInterrupt
 
     return progress
@@ -109,7 +112,7 @@ def _exact(figures: dict[str, Any]) -> str:
 
 
 def test_an_interrupted_walk_forward_resumes_its_missing_folds_only_and_stitches_the_same_curve(
-    tmp_path: Path, data_dir: Path, client: Any
+    tmp_path: Path, data_dir: Path, client: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Arrange: a run without a break (its catalogue then moved aside), then one interrupted.
     spec = _spec(tmp_path)
@@ -118,14 +121,22 @@ def test_an_interrupted_walk_forward_resumes_its_missing_folds_only_and_stitches
     total = len(whole.folds)
     assert total >= STOP_AFTER + 2
     (data_dir / CATALOGUE).rename(tmp_path / "whole.duckdb")
-    with pytest.raises(KeyboardInterrupt):
-        run_walk_forward(
-            spec,
-            Loader(data_dir),
-            scheduler=address,
-            workers=WORKERS,
-            progress=_stop_after(STOP_AFTER),
-        )
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_walk_forward(
+                spec,
+                Loader(data_dir),
+                scheduler=address,
+                workers=WORKERS,
+                progress=_stop_after(STOP_AFTER),
+            )
+    finally:
+        interrupt.clear()
+    said = [r.getMessage() for r in caplog.records if " interrupted: " in r.getMessage()]
+    assert said == [
+        f"Walk-forward {whole.wf_id} interrupted: {STOP_AFTER} of {total} fold(s) recorded in "
+        f"{data_dir / CATALOGUE}; the same command resumes without running them again"
+    ]
     catalogue = Catalogue(data_dir / CATALOGUE)
     try:
         kept = catalogue.finished_folds(whole.wf_id)  # the same id: same spec, config, data
@@ -259,3 +270,33 @@ def test_a_batch_counts_only_the_results_it_adds(tmp_path: Path) -> None:
         catalogue.close()
     assert (first, second) == (1, 1)
     assert dict(zip(frame["key"], frame["objective"], strict=True)) == {"a": 1.0, "b": 3.0}
+
+
+def _batch_that_kills_its_worker(tasks: list[Any]) -> list[Result]:
+    # A batch whose runs end the process, as an out-of-memory kill does.
+    import os
+
+    os._exit(1)
+
+
+def test_a_batch_that_kills_every_worker_stops_the_walk_forward_naming_the_fold(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Dask gives up on a batch whose workers keep dying (KilledWorker): the walk-forward stops
+    # with an error naming the fold and its runs, not an unexpected error's traceback.
+    import dask
+    import distributed  # noqa: F401 - its defaults loaded first: the set must not drop them
+
+    from quant_core.errors import OperationalError
+    from quant_core.sweeps import wf_folds
+
+    monkeypatch.setattr(wf_folds, "run_batch", _batch_that_kills_its_worker)
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 1}),  # two deaths, not four
+        pytest.raises(OperationalError) as raised,
+    ):
+        run_walk_forward(_spec(tmp_path), Loader(data_dir), workers=WORKERS)
+    message = str(raised.value)
+    assert "walk-forward: worker processes kept dying (out of memory, or a crash)" in message
+    assert "'s train runs ({" in message
+    assert "the same command resumes" in message

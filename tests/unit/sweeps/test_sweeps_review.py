@@ -21,7 +21,7 @@ import pytest
 from config import load_config
 from config.sweep import configurations, load_sweep, sweep_digest
 from quant_core.errors import ConfigError, DataError
-from quant_core.sweeps import runner
+from quant_core.sweeps import runner, wf_folds
 from quant_core.sweeps import walk_forward as wf
 from quant_core.sweeps.catalogue import Catalogue, Result
 from quant_core.sweeps.overfitting import overfitting
@@ -122,7 +122,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     monkeypatch.setattr(runner, "cluster", _cluster)
     monkeypatch.setattr(runner, "run_batch", _fake_batch(seen))
     monkeypatch.setattr(wf, "cluster", _cluster)
-    monkeypatch.setattr(wf, "run_batch", _fake_batch(seen))
+    monkeypatch.setattr(wf_folds, "run_batch", _fake_batch(seen))
     monkeypatch.setattr(wf, "Warehouse", _Warehouse)
     monkeypatch.setattr(distributed, "as_completed", _Queue)
     return seen
@@ -416,10 +416,13 @@ def test_optuna_trials_in_flight_are_sized_by_the_clusters_workers_not_the_drive
 
 
 def test_a_ctrl_c_the_clusters_start_swallowed_stops_the_sweep_before_it_sends(
-    tmp_path: Path, fakes: list[Any], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    fakes: list[Any],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # The terminal's Ctrl-C reaches the workers too (they die); one Dask's start swallows in the
-    # driver would leave it waiting for them for ever: the runner stops at its next step.
+    # A Ctrl-C a library swallows in the driver (a cluster's start) would leave it running on:
+    # the runner stops at its next step, and says what the catalogue kept.
     from quant_core import interrupt
 
     @contextmanager
@@ -436,6 +439,10 @@ def test_a_ctrl_c_the_clusters_start_swallowed_stops_the_sweep_before_it_sends(
     finally:
         interrupt.clear()
     assert fakes == [], "a backtest ran after the Ctrl-C"
+    said = [r.getMessage() for r in caplog.records if " interrupted: " in r.getMessage()]
+    assert len(said) == 1
+    assert " interrupted: 0 of 4 configuration(s) recorded in " in said[0]
+    assert said[0].endswith("the same command resumes without running them again")
 
 
 def test_each_configurations_config_load_is_not_logged_again(
