@@ -77,11 +77,11 @@ def report_fills(
     strategy's.
     """
     ts = pd.to_datetime(raw["ts"], utc=True)
-    sessions = pd.DatetimeIndex(ts.dt.tz_convert(zone).dt.date.astype("datetime64[ns]"))
     side = raw["side"].to_numpy(dtype=object)
     quantity = np.where(side == Side.BUY.value, 1.0, -1.0) * raw["quantity"].to_numpy(dtype=float)
     price = raw["price"].to_numpy(dtype=float)
-    days = sessions.to_numpy().astype("datetime64[D]")
+    # The session: the fill's date in the exchange's zone (its wall clock, the zone dropped).
+    days = ts.dt.tz_convert(zone).dt.tz_localize(None).to_numpy().astype("datetime64[D]")
     rows = np.searchsorted(data.dates, days)
     col = data.symbol_index.get_indexer(pd.Index(raw["symbol"], dtype=object))
     known = (rows >= 1) & (col >= 0)
@@ -103,10 +103,10 @@ def report_fills(
     if gone_exits:
         reason = np.where(no_open, DELISTING, reason)
     reason = np.where([r.startswith(OrderRef.FLAT) for r in refs], FLAT, reason)
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "session": sessions.date,
-            "ts": ts.to_numpy(),
+            "session": days.astype(object),  # datetime.date, as DatetimeIndex.date, in one step
+            "ts": ts.array.astype("datetime64[ns, UTC]"),  # not via an array of Timestamps
             "symbol": raw["symbol"].astype(str).to_numpy(dtype=object),
             "side": side,
             "quantity": quantity,
@@ -121,8 +121,6 @@ def report_fills(
             "slippage_arrival": quantity * (price - arrival),
         }
     )
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True).astype("datetime64[ns, UTC]")
-    return frame
 
 
 def analytics_fills(fills: pd.DataFrame) -> pd.DataFrame:
