@@ -6,25 +6,34 @@
 Ctrl-C is the driver's alone. The terminal sends it to the whole foreground process group, so
 without care each local worker dies of its own ``KeyboardInterrupt`` (Dask's
 ``dask/distributed#1925``) and prints some thirty lines of traceback while the driver is already
-stopping cleanly, keeping what finished. So the local workers ignore SIGINT: those started with
-the cluster inherit the ignored signal (an ignored disposition survives ``exec``; SIGINT is
-ignored in this process only while the cluster starts, about two seconds), and one restarted
-later (a worker lost) ignores it from its preload (:func:`dask_setup`). The driver stops them
-(SIGTERM) as it closes the cluster. The warning each running task's cancellation then logs on
-its worker is held back (:class:`_ClosingNoise`).
+stopping cleanly, keeping what finished. So local workers are born with SIGINT ignored: while
+the cluster lives, multiprocessing spawns them through a two-line shell wrapper
+(:func:`_workers_ignore_ctrl_c`: ``trap '' INT`` then ``exec`` Python; an ignored signal stays
+ignored across ``exec``, and Python then installs no handler of its own), a worker restarted
+after a loss too. The driver's own handler is never touched, so no Ctrl-C is lost, whenever it
+comes. The workers' preload (:func:`dask_setup`) ignores it as well, and holds back what a worker
+logs as the cluster closes under it (:class:`_ClosingNoise`). The start and the close are
+shielded: a Ctrl-C while the cluster starts or closes is noted (the caller stops at its next
+:func:`quant_core.interrupt.check`), not raised into Dask, which would leave a half-started or
+half-closed cluster to its exit hook (10 s and a traceback later).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shlex
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
 from typing import Any
 
+from quant_core import interrupt
 from quant_core.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -55,14 +64,16 @@ def cluster(scheduler: str | None, workers: int | None) -> Iterator[Any]:
     # 2.03x its in-process time; without them 1.13x (benchmarks/sweep.py). Workers start
     # without either; the variable is given back as it was after the cluster starts.
     before = os.environ.pop(TRIM, None)
+    preloads = [p for p in dask.config.get("distributed.worker.preload", []) if p != PRELOAD]
     settings = {
         f"distributed.nanny.pre-spawn-environ.{TRIM}": None,
         "distributed.worker.profile.enabled": False,
-        "distributed.worker.preload": [PRELOAD],  # kept by each nanny: restarts get it too
+        "distributed.worker.preload": [*preloads, PRELOAD],  # kept by each nanny: restarts too
     }
-    with _main_not_reimported():  # a worker restarted later is spawned alike
+    # A worker restarted later is spawned alike: the cluster's whole life.
+    with _main_not_reimported(), _workers_ignore_ctrl_c():
         try:
-            with dask.config.set(settings), _sigint_ignored():
+            with dask.config.set(settings), _shielded():  # a Ctrl-C now: noted, checked after
                 local = LocalCluster(  # type: ignore[no-untyped-call]
                     n_workers=count,
                     threads_per_worker=1,
@@ -74,11 +85,15 @@ def cluster(scheduler: str | None, workers: int | None) -> Iterator[Any]:
             os.environ.pop(TRIM, None)
             if before is not None:
                 os.environ[TRIM] = before
+        client = None
         try:
-            with Client(local) as client:  # type: ignore[no-untyped-call]
-                yield client
+            client = Client(local)  # type: ignore[no-untyped-call]
+            yield client
         finally:
-            local.close()
+            with _shielded(), _quiet_scheduler():
+                if client is not None:
+                    client.close()  # type: ignore[no-untyped-call]
+                local.close()
 
 
 def dask_setup(worker: Any) -> None:
@@ -88,35 +103,87 @@ def dask_setup(worker: Any) -> None:
     """
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    log = logging.getLogger("distributed.worker.state_machine")
-    if not any(isinstance(f, _ClosingNoise) for f in log.filters):
-        log.addFilter(_ClosingNoise())
+    for name in ("distributed.worker", "distributed.worker.state_machine"):
+        log = logging.getLogger(name)
+        if not any(isinstance(f, _ClosingNoise) for f in log.filters):
+            log.addFilter(_ClosingNoise())
 
 
 class _ClosingNoise(logging.Filter):
-    """Drop the warning a task cancelled by the cluster's close logs; pass every other record."""
+    """Drop what a local worker logs as the cluster closes under it; pass every other record.
+
+    A task cancelled by the close, and a heartbeat that finds the scheduler gone (it lives in
+    the driver, which is closing: a local worker whose driver died exits with it).
+    """
+
+    NOISE = (
+        "ended with CancelledError",
+        "Failed to communicate with scheduler during heartbeat",
+        "Couldn't gather keys",  # the driver's scheduler, closing: the client let them go
+    )
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "ended with CancelledError" not in record.getMessage()
+        message = record.getMessage()
+        return not any(noise in message for noise in self.NOISE)
 
 
 @contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    # SIGINT ignored while the cluster starts, so that its worker processes start with it
-    # ignored (module docstring); a job started with it ignored, or a thread that cannot set
-    # handlers, is left as it is.
-    if threading.current_thread() is not threading.main_thread():
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    # Processes spawned meanwhile (Dask's workers) run Python through a wrapper that ignores
+    # SIGINT first (module docstring); the interpreter spawned before is given back after.
+    import multiprocessing
+    from multiprocessing import spawn
+
+    python = os.fsdecode(spawn.get_executable() or sys.executable)
+    with tempfile.TemporaryDirectory(prefix="quant-workers-") as folder:
+        wrapper = Path(folder) / "python"
+        wrapper.write_text(
+            "#!/bin/sh\n# A local Dask worker: Ctrl-C is the driver's.\n"
+            f"trap '' INT\nexec {shlex.quote(python)} \"$@\"\n",
+            encoding="utf-8",
+        )
+        wrapper.chmod(0o700)
+        previous = spawn.get_executable()
+        multiprocessing.set_executable(str(wrapper))
+        try:
+            yield
+        finally:
+            spawn.set_executable(previous)
+
+
+@contextmanager
+def _shielded() -> Iterator[None]:
+    # The cluster starting or closing: a Ctrl-C now is noted (the caller checks it after:
+    # quant_core.interrupt), not raised into Dask, which would leave a half-started or
+    # half-closed cluster to its exit hook. Only the main thread sets handlers.
+    handler = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or handler in (
+        signal.SIG_IGN,
+        None,
+    ):
         yield
         return
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is signal.SIG_IGN or previous is None:
-        yield
-        return
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, _note_only)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, handler)
+
+
+@contextmanager
+def _quiet_scheduler() -> Iterator[None]:
+    # The error the scheduler logs, as it closes, for a result no one waits for any more.
+    log = logging.getLogger("distributed.scheduler")
+    noise = _ClosingNoise()
+    log.addFilter(noise)
+    try:
+        yield
+    finally:
+        log.removeFilter(noise)
+
+
+def _note_only(signum: int, frame: FrameType | None) -> None:
+    interrupt.note()
 
 
 @contextmanager

@@ -227,6 +227,7 @@ def run_walk_forward(
         todo = [w for w in folds if w.fold not in finished]
         if todo:
             with cluster(scheduler, workers) as client:  # coarse tasks: batches, as a sweep's
+                interrupt.check()  # a Ctrl-C noted while the cluster started
                 link = getattr(client, "dashboard_link", None)
                 logger.info(
                     "Walk-forward %s: %d fold(s) to run; Dask dashboard: %s", wf_id, len(todo), link

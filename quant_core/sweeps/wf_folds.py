@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from config.sweep import Configuration, SweepConfig
+from quant_core import interrupt
 from quant_core.errors import OperationalError
 from quant_core.sweeps.batches import batch_size
 from quant_core.sweeps.catalogue import Result, objective_of
@@ -65,6 +66,7 @@ def run_folds(
     chosen: dict[int, tuple[str, float | None]] = {}
     while pending:
         for future in as_completed(list(pending)):  # type: ignore[no-untyped-call]
+            interrupt.check()  # a Ctrl-C a library swallowed on the way
             source = pending.pop(future)
             results = _results(future, source, sent.pop(future))
             if isinstance(source, Window):  # a fold's test run

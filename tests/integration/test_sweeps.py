@@ -353,6 +353,32 @@ def test_local_workers_leave_ctrl_c_to_the_driver_even_when_restarted() -> None:
         assert list(client.run(_ignoring_ctrl_c).values()) == [True, True]
 
 
+def test_a_ctrl_c_while_the_cluster_starts_is_noted_not_lost_nor_raised_into_dask() -> None:
+    # The entry points' handler notes a Ctrl-C, then raises. While the cluster starts it is
+    # only noted: the start completes (no half-started cluster for Dask's exit hook), the
+    # caller stops at its next check, and the handler is given back.
+    import threading
+
+    from quant_core import cli, interrupt
+    from quant_core.sweeps.cluster import cluster
+
+    before = signal.signal(signal.SIGINT, cli._on_sigint)
+    ctrl_c = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    try:
+        ctrl_c.start()
+        with cluster(None, 2) as client:
+            ctrl_c.join()
+            assert interrupt.asked(), "the Ctrl-C was lost"
+            assert signal.getsignal(signal.SIGINT) is cli._on_sigint
+            assert list(client.run(_ignoring_ctrl_c).values()) == [True, True]
+        with pytest.raises(KeyboardInterrupt):
+            interrupt.check()
+    finally:
+        ctrl_c.cancel()
+        signal.signal(signal.SIGINT, before)
+        interrupt.clear()
+
+
 def _live(group: int) -> bool:
     try:
         os.killpg(group, 0)

@@ -1,0 +1,48 @@
+"""The local cluster's worker preload: Ctrl-C left to the driver, the close's noise held back."""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+from quant_core.sweeps import cluster
+
+
+class _Seen(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_the_preload_ignores_ctrl_c_and_drops_only_the_closing_noise() -> None:
+    import distributed  # noqa: F401 - as on a worker: Dask's own logging set up first
+
+    before = signal.getsignal(signal.SIGINT)
+    names = ("distributed.worker", "distributed.worker.state_machine")
+    kept = {name: list(logging.getLogger(name).filters) for name in names}
+    try:
+        cluster.dask_setup(None)
+        cluster.dask_setup(None)  # a worker restarted in the same process: one filter each
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        for name in names:
+            added = [f for f in logging.getLogger(name).filters if f not in kept[name]]
+            assert len(added) == 1
+        worker = logging.getLogger("distributed.worker")
+        machine = logging.getLogger("distributed.worker.state_machine")  # propagates to worker
+        seen = _Seen()
+        worker.addHandler(seen)
+        try:
+            worker.error("Failed to communicate with scheduler during heartbeat.")
+            machine.warning("Async instruction for <Task cancelled> ended with CancelledError")
+            worker.warning("Unmanaged memory use is high")
+            machine.error("Compute Failed")
+        finally:
+            worker.removeHandler(seen)
+        assert seen.messages == ["Unmanaged memory use is high", "Compute Failed"]
+    finally:
+        signal.signal(signal.SIGINT, before)
+        for name in names:
+            logging.getLogger(name).filters[:] = kept[name]
