@@ -45,11 +45,17 @@ PRELOAD = __name__  # the workers' preload: this module (its dask_setup)
 @contextmanager
 def cluster(scheduler: str | None, workers: int | None) -> Iterator[Any]:
     """Yield a ``distributed.Client``: to ``scheduler``, or to a new local cluster."""
+    if not logger.isEnabledFor(logging.DEBUG):  # the cluster's start and stop: not our news
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+    with _filtered("tornado.application", _EarlyCancel()):
+        yield from _client(scheduler, workers)
+
+
+def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+    # cluster()'s body: the client to a running scheduler, or to a new local cluster.
     import dask
     from distributed import Client, LocalCluster
 
-    if not logger.isEnabledFor(logging.DEBUG):  # the cluster's start and stop: not our news
-        logging.getLogger("distributed").setLevel(logging.WARNING)
     if scheduler is not None:
         try:  # a wrong address or a scheduler down: said, naming it (not a traceback)
             remote = Client(scheduler)  # type: ignore[no-untyped-call]
@@ -119,7 +125,7 @@ class _ClosingNoise(logging.Filter):
     NOISE = (
         "ended with CancelledError",
         "Failed to communicate with scheduler during heartbeat",
-        "Couldn't gather keys",  # the driver's scheduler, closing: the client let them go
+        "Couldn't gather ",  # the driver's scheduler and client, closing: results let go
     )
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -172,14 +178,36 @@ def _shielded() -> Iterator[None]:
 
 @contextmanager
 def _quiet_scheduler() -> Iterator[None]:
-    # The error the scheduler logs, as it closes, for a result no one waits for any more.
-    log = logging.getLogger("distributed.scheduler")
-    noise = _ClosingNoise()
+    # What the scheduler and the client log, as they close, of results no one waits for.
+    with (
+        _filtered("distributed.scheduler", _ClosingNoise()),
+        _filtered("distributed.client", _ClosingNoise()),
+    ):
+        yield
+
+
+@contextmanager
+def _filtered(name: str, noise: logging.Filter) -> Iterator[None]:
+    log = logging.getLogger(name)
     log.addFilter(noise)
     try:
         yield
     finally:
         log.removeFilter(noise)
+
+
+class _EarlyCancel(logging.Filter):
+    """Drop the traceback of Dask's ``sync`` cancelling a call that had not started yet.
+
+    A Ctrl-C that lands as the driver starts waiting on the cluster (``future.result()``)
+    makes ``distributed.utils.sync`` cancel a future it has not made yet: a ``NameError`` in a
+    loop callback, which tornado logs with its traceback (distributed 2026.8.0). The
+    ``KeyboardInterrupt`` itself reaches the caller as it should; only this record is dropped.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, NameError) and "sync.<locals>.cancel" in record.getMessage())
 
 
 def _note_only(signum: int, frame: FrameType | None) -> None:

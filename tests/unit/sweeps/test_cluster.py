@@ -46,3 +46,19 @@ def test_the_preload_ignores_ctrl_c_and_drops_only_the_closing_noise() -> None:
         signal.signal(signal.SIGINT, before)
         for name in names:
             logging.getLogger(name).filters[:] = kept[name]
+
+
+def _record(message: str, error: BaseException | None) -> logging.LogRecord:
+    info = (type(error), error, None) if error is not None else None
+    return logging.LogRecord("tornado.application", logging.ERROR, "x", 1, message, (), info)
+
+
+def test_only_dasks_early_cancel_traceback_is_dropped() -> None:
+    # distributed's sync() cancels a future it has not made yet when a Ctrl-C lands early: a
+    # NameError tornado logs with its traceback. That record only is dropped.
+    early = cluster._EarlyCancel()
+    callback = "Exception in callback functools.partial(<function sync.<locals>.cancel at 0x7f>)"
+    assert not early.filter(_record(callback, NameError("cannot access free variable 'future'")))
+    assert early.filter(_record(callback, RuntimeError("another")))
+    assert early.filter(_record("Exception in callback other", NameError("x")))
+    assert early.filter(_record("no error", None))
