@@ -142,6 +142,10 @@ def _workers_ignore_ctrl_c() -> Iterator[None]:
 
     python = os.fsdecode(spawn.get_executable() or sys.executable)
     with tempfile.TemporaryDirectory(prefix="quant-workers-") as folder:
+        if os.statvfs(folder).f_flag & os.ST_NOEXEC:  # a hardened /tmp: the preload only
+            logger.debug("%s is mounted noexec: workers ignore Ctrl-C once started", folder)
+            yield
+            return
         wrapper = Path(folder) / "python"
         wrapper.write_text(
             "#!/bin/sh\n# A local Dask worker: Ctrl-C is the driver's.\n"

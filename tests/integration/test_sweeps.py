@@ -326,7 +326,7 @@ def test_workers_start_whatever_the_callers_main_module_is(
 
 
 def _ignoring_ctrl_c() -> bool:
-    return signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    return bool(signal.getsignal(signal.SIGINT) == signal.SIG_IGN)
 
 
 def test_local_workers_leave_ctrl_c_to_the_driver_even_when_restarted() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import signal
 
+import pytest
+
 from quant_core.sweeps import cluster
 
 
@@ -62,3 +64,29 @@ def test_only_dasks_early_cancel_traceback_is_dropped() -> None:
     assert early.filter(_record(callback, RuntimeError("another")))
     assert early.filter(_record("Exception in callback other", NameError("x")))
     assert early.filter(_record("no error", None))
+
+
+def test_workers_spawn_through_the_wrapper_unless_the_temp_folder_is_noexec(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+    import subprocess
+    from multiprocessing import spawn
+    from types import SimpleNamespace
+
+    before = spawn.get_executable()
+    with cluster._workers_ignore_ctrl_c():
+        wrapper = os.fsdecode(spawn.get_executable())
+        assert wrapper != os.fsdecode(before)
+        # As a worker is spawned: the wrapper runs Python, with Ctrl-C ignored.
+        shown = subprocess.run(
+            [wrapper, "-c", "import signal as s; print(s.getsignal(s.SIGINT) == s.SIG_IGN)"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert shown.stdout.strip() == "True"
+    assert spawn.get_executable() == before
+    monkeypatch.setattr(os, "statvfs", lambda _: SimpleNamespace(f_flag=os.ST_NOEXEC))
+    with cluster._workers_ignore_ctrl_c():  # a wrapper there could not run: Python as it is
+        assert spawn.get_executable() == before
