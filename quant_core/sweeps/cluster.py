@@ -100,6 +100,7 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
                 if client is not None:
                     client.close()  # type: ignore[no-untyped-call]
                 local.close()
+            interrupt.check()  # a Ctrl-C noted during the close: an interrupted run still
 
 
 def dask_setup(worker: Any) -> None:
