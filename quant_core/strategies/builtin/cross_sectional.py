@@ -68,6 +68,41 @@ def quantile_book(score: pd.Series, quantile: float, long_short: bool) -> pd.Ser
     return both
 
 
+def quantile_weights(score: np.ndarray, quantile: float, long_short: bool) -> np.ndarray:
+    """Return :func:`quantile_book` per position of ``score`` (symbols sorted), 0 elsewhere."""
+    weights = np.zeros(score.size)
+    longs = top_k_positions(score, quantile)
+    if longs.size == 0:
+        return weights
+    if not long_short:
+        weights[longs] = 1.0 / longs.size
+        return weights
+    weights[longs] = 0.5 / longs.size
+    shorts = np.setdiff1d(top_k_positions(-score, quantile), longs)
+    if shorts.size:
+        weights[shorts] = -0.5 / shorts.size
+    return weights
+
+
+def zscore(values: np.ndarray) -> np.ndarray:
+    """Return ``(x - mean) / std`` over the values not NaN, as pandas' Series does, bit for bit.
+
+    ``Series.mean()`` and ``Series.std()`` (ddof 1, NaN skipped; pandas' two-pass variance
+    with the NaN summed as 0), without a Series: a strategy decides at every session.
+    """
+    missing = np.isnan(values)
+    filled = np.where(missing, 0.0, values)
+    count = float(values.size - int(missing.sum()))
+    if count <= 1:  # no spread to divide by: NaN, as pandas' std
+        return np.full(values.size, np.nan)
+    mean = filled.sum() / count
+    squares = (mean - filled) ** 2
+    squares[missing] = 0.0
+    std = np.sqrt(squares.sum() / (count - 1.0))
+    out: np.ndarray = (values - mean) / std
+    return out
+
+
 class MomentumParams(StrategyParams):
     """Parameters of ``momentum``."""
 
@@ -199,9 +234,10 @@ class MultiFactor(Strategy[MultiFactorParams]):
     @override
     def decide(self, context: StrategyContext) -> Picks:
         p = self.params
-        score = pd.Series(0.0, index=context.view.symbols)
+        symbols = context.view.symbols
+        score = np.zeros(len(symbols))
         for name, weight in p.factors.items():
-            value = context.view.factor(name)
-            z = (value - value.mean()) / value.std()
-            score = score + weight * z
-        return Picks(quantile_book(score, p.top_quantile, p.long_short), score.rename("composite"))
+            value = context.view.factor(name).reindex(symbols).to_numpy(dtype=float)
+            score = score + weight * zscore(value)
+        weights = quantile_weights(score, p.top_quantile, p.long_short)  # symbols are sorted
+        return Picks.by_position(symbols, weights, score)
