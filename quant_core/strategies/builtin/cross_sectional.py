@@ -99,7 +99,8 @@ def zscore(values: np.ndarray) -> np.ndarray:
     squares = (mean - filled) ** 2
     squares[missing] = 0.0
     std = np.sqrt(squares.sum() / (count - 1.0))
-    out: np.ndarray = (values - mean) / std
+    with np.errstate(divide="ignore", invalid="ignore"):  # no spread: NaN, silently, as pandas
+        out: np.ndarray = (values - mean) / std
     return out
 
 
