@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -43,6 +44,8 @@ from quant_core.backtest.run_admin import run_folder
 from quant_core.backtest.tearsheet import write_tearsheet
 from quant_core.book.build import build_book
 from quant_core.errors import ConfigError
+
+logger = logging.getLogger("run_backtest")
 
 
 def _date(text: str) -> dt.date:
@@ -87,7 +90,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--sweep",
         type=Path,
         metavar="PATH",
-        help="run a sweep file (research/*.yaml: a grid or a random search) on a Dask cluster",
+        help="run a sweep file (research/*.yaml: a grid, a random or an Optuna search) on a "
+        "Dask cluster",
     )
     parser.add_argument(
         "--walk-forward",
@@ -98,10 +102,15 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "window, trade its test window, stitch the out-of-sample curve",
     )
     parser.add_argument(
-        "--scheduler", metavar="ADDRESS", help="--sweep: a running Dask scheduler (tcp://...)"
+        "--scheduler",
+        metavar="ADDRESS",
+        help="--sweep, --walk-forward: a running Dask scheduler (tcp://...)",
     )
     parser.add_argument(
-        "--workers", type=int, metavar="N", help="--sweep: local worker processes (default: cores)"
+        "--workers",
+        type=int,
+        metavar="N",
+        help="--sweep, --walk-forward: local worker processes (default: cores)",
     )
     cli.add_set_option(parser)
     args = parser.parse_args(argv)
@@ -183,6 +192,13 @@ def _sweep(args: argparse.Namespace, console: Console) -> int:
     from quant_core.sweeps.runner import run_sweep
 
     spec = load_sweep(args.sweep)
+    if spec.walk_forward is not None:  # a newcomer's slip: said, and the sweep runs
+        logger.warning(
+            "%s has a walk_forward section, which --sweep does not read: this runs the plain "
+            "sweep over the whole period (--walk-forward %s runs its folds)",
+            args.sweep,
+            args.sweep,
+        )
     extra = tuple(_overrides(args))  # --set only: the other flags are refused with --sweep
     cli.prepare("backtest", extra)  # the run's config errors (exit 2) and log level, first
     with progress_bar(enabled=not args.json) as progress:

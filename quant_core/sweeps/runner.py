@@ -165,13 +165,14 @@ def _say_kept(catalogue: Catalogue, sweep_id: str, total: int) -> None:
     except Exception:  # the interrupt is the news; a count that fails is not
         logger.debug("Sweep %s: no count after the interrupt", sweep_id, exc_info=True)
         return
+    then = "resumes without running them again" if kept else "starts it again"
     logger.warning(
-        "Sweep %s interrupted: %d of %d configuration(s) recorded in %s; the same command "
-        "resumes without running them again",
+        "Sweep %s interrupted: %d of %d configuration(s) recorded in %s; the same command %s",
         sweep_id,
         kept,
         total,
         catalogue.path,
+        then,
     )
 
 

@@ -247,13 +247,14 @@ def _train_aligned(window: Window, days: np.ndarray, warmups: list[int]) -> Wind
 
 def _say_kept(wf_id: str, kept: int, total: int, target: Path) -> None:
     # Ctrl-C (or SIGTERM): what the catalogue kept, and how to go on.
+    then = "resumes without running them again" if kept else "starts it again"
     logger.warning(
-        "Walk-forward %s interrupted: %d of %d fold(s) recorded in %s; the same command resumes "
-        "without running them again",
+        "Walk-forward %s interrupted: %d of %d fold(s) recorded in %s; the same command %s",
         wf_id,
         kept,
         total,
         target,
+        then,
     )
 
 

@@ -142,12 +142,14 @@ def test_data_after_a_folds_test_window_changes_nothing_in_that_fold(
         )
 
 
-def _cli_walk_forward(path: Path, data_dir: Path) -> subprocess.CompletedProcess[str]:
+def _cli_walk_forward(
+    path: Path, data_dir: Path, flag: str = "--walk-forward"
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable,
             "run_backtest.py",
-            "--walk-forward",
+            flag,
             str(path),
             "--workers",
             "2",
@@ -161,6 +163,18 @@ def _cli_walk_forward(path: Path, data_dir: Path) -> subprocess.CompletedProcess
         timeout=300,
         check=False,
     )
+
+
+def test_a_walk_forward_file_given_to_sweep_runs_the_sweep_and_says_the_folds_are_not_read(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    path = tmp_path / "wf.yaml"
+    path.write_text(SPEC)
+    proc = _cli_walk_forward(path, data_dir, "--sweep")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"{path} has a walk_forward section, which --sweep does not read" in proc.stderr
+    assert f"--walk-forward {path} runs its folds" in proc.stderr
+    assert "folds" not in json.loads(proc.stdout)  # the plain sweep's summary
 
 
 def test_the_command_line_prints_the_folds_as_json(tmp_path: Path, data_dir: Path) -> None:

@@ -442,7 +442,7 @@ def test_a_ctrl_c_the_clusters_start_swallowed_stops_the_sweep_before_it_sends(
     said = [r.getMessage() for r in caplog.records if " interrupted: " in r.getMessage()]
     assert len(said) == 1
     assert " interrupted: 0 of 4 configuration(s) recorded in " in said[0]
-    assert said[0].endswith("the same command resumes without running them again")
+    assert said[0].endswith("the same command starts it again")  # nothing recorded to resume
 
 
 def test_each_configurations_config_load_is_not_logged_again(
