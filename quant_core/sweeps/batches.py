@@ -8,6 +8,7 @@ StudyFeed`). The runner drives either through ``window``, ``take`` and ``settle`
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import TypeVar
@@ -50,6 +51,12 @@ class Job:
 
     batch: list[Task]
     trial: int | None = None  # the study's trial number (an Optuna search's task)
+
+
+def named(tasks: list[Task], shown: int = 3) -> str:
+    """Return the first ``shown`` tasks' params as JSON, and how many more: for a message."""
+    text = ", ".join(json.dumps(t.params, sort_keys=True) for t in tasks[:shown])
+    return text + (f" and {len(tasks) - shown} more" if len(tasks) > shown else "")
 
 
 @dataclass

@@ -19,7 +19,6 @@ directory. Ctrl-C stops the driver, which says what the catalogue kept.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 import time
@@ -35,7 +34,7 @@ from quant_core import interrupt
 from quant_core.analytics.overfit import OverfitInputError
 from quant_core.atomic import atomic_write_json
 from quant_core.errors import OperationalError
-from quant_core.sweeps.batches import GridFeed, Job, batch_size, split
+from quant_core.sweeps.batches import GridFeed, Job, batch_size, named, split
 from quant_core.sweeps.catalogue import Catalogue, Result, objective_of
 from quant_core.sweeps.checks import (
     load_configuration,
@@ -288,11 +287,10 @@ def lost_batch(sweep_id: str, job: Job, kept: int, total: int, catalogue: Catalo
     ``distributed.scheduler.allowed-failures``, then gave up. The batch may be the culprit, or
     may have waited on the same worker as the one that was.
     """
-    keys = [json.dumps(task.params, sort_keys=True) for task in job.batch]
-    named = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+    names = named(job.batch)
     return (
         f"sweep {sweep_id}: worker processes kept dying (out of memory, or a crash) with the "
-        f"batch of configuration(s) {named} on them, and Dask gave up on it; "
+        f"batch of configuration(s) {names} on them, and Dask gave up on it; "
         f"{kept} of {total} configuration(s) are recorded in {catalogue.path}, and the same "
         "command resumes without running them again (fewer --workers leave each more memory)"
     )

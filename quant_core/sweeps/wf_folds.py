@@ -11,7 +11,6 @@ naming the fold and the runs; the folds recorded are kept (the same command resu
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from typing import Any
 from config.sweep import Configuration, SweepConfig
 from quant_core import interrupt
 from quant_core.errors import OperationalError
-from quant_core.sweeps.batches import batch_size
+from quant_core.sweeps.batches import batch_size, named
 from quant_core.sweeps.catalogue import Result, objective_of
 from quant_core.sweeps.tasks import Task, run_batch
 
@@ -99,11 +98,9 @@ def _results(future: Any, source: list[Window] | Window, tasks: list[Task]) -> l
     except KilledWorker:
         folds = sorted({source.fold} if isinstance(source, Window) else {w.fold for w in source})
         runs = "test run" if isinstance(source, Window) else "train runs"
-        named = [json.dumps(t.params, sort_keys=True) for t in tasks[:3]]
-        more = f" and {len(tasks) - 3} more" if len(tasks) > 3 else ""
         raise OperationalError(
             f"walk-forward: worker processes kept dying (out of memory, or a crash) with fold "
-            f"{', '.join(map(str, folds))}'s {runs} ({', '.join(named)}{more}) on them, and "
+            f"{', '.join(map(str, folds))}'s {runs} ({named(tasks)}) on them, and "
             "Dask gave up on them; the folds recorded are kept and the same command resumes "
             "from there (fewer --workers leave each more memory)"
         ) from None
