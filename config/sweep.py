@@ -1,9 +1,9 @@
-"""A sweep file: one strategy, a parameter grid or a random search, an objective, a period.
+"""A sweep file: a strategy or a book, a parameter grid or a random search, an objective, a period.
 
 ::
 
     sweep:
-      strategy: momentum
+      strategy: momentum                   # or book: config/books/core.yaml (config.sweep_book)
       grid: {lookback: [20, 60, 126], top_quantile: [0.1, 0.2]}
       set: {strategy.rebalance: 21}        # config overrides shared by every configuration
       objective: sharpe                    # a metric of a single run's --json "metrics"
@@ -16,7 +16,9 @@ parameters and the ``section.key=value`` overrides that make its run config. Eve
 must be one of the strategy's (an unknown one is named with the valid ones, and nothing runs)
 and every configuration's parameters must validate (the message names the configuration); two
 values that validate alike (``20`` and ``20.0``) are refused, as is a ``set`` of what the sweep
-decides itself, however its key is spelt (:mod:`config.sweep_checks`).
+decides itself, however its key is spelt (:mod:`config.sweep_checks`). The models are in
+:mod:`config.sweep_schema`; a sweep of a book names its parameters ``<sleeve>.<param>``
+(:mod:`config.sweep_book`), and each of its configurations carries its book.
 """
 
 from __future__ import annotations
@@ -28,180 +30,58 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import ValidationError
 
 from config.keys import split_key
+from config.sweep_book import read_book, validated, with_params
 from config.sweep_checks import NOT_OBJECTIVES, check_spec, check_top, same_values
+from config.sweep_schema import (
+    MAX_CONFIGURATIONS,
+    METRIC_NAMES,
+    Range,
+    Search,
+    SweepConfig,
+    WalkForward,
+    subject,
+)
 from config.sweep_space import trial_params
 from config.yaml_file import parse_yaml_file
 from quant_core.errors import ConfigError
 from quant_core.strategies import build_strategy
 
+if TYPE_CHECKING:
+    from config.book_schema import BookConfig
+
 __all__ = [
     "METRIC_NAMES",
     "Configuration",
+    "Range",
+    "Search",
     "SweepConfig",
     "WalkForward",
     "base_overrides",
     "configurations",
     "load_sweep",
     "set_params",
+    "subject",
     "sweep_digest",
 ]
-
-MAX_CONFIGURATIONS = 1_000_000
-# A run's metrics (backtest.metrics.summary, backtest.records.event_counts): an objective.
-METRIC_NAMES = frozenset(
-    {
-        "start_equity",
-        "final_equity",
-        "total_return",
-        "cagr",
-        "volatility",
-        "sharpe",
-        "sortino",
-        "max_drawdown",
-        "max_drawdown_sessions",
-        "calmar",
-        "turnover",
-        "exposure",
-        "hit_rate",
-        "commissions",
-        "slippage",
-        "total_costs",
-        "trades",
-        "truncated",
-        "unfilled",
-        "sessions",
-        "benchmark_total_return",
-        "benchmark_cagr",
-        "excess_return",
-        "excess_cagr",
-        "stops",
-        "stop_loss",
-        "take_profit",
-        "trailing_stop",
-        "halts",
-        "constraint_rebalances",
-        "fallbacks",
-    }
-)
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# Strict: YAML's `true` is no count (it would pass as 1); a range's ends are finite numbers.
-Whole = Annotated[int, Field(strict=True)]
-Real = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-
-
-class Range(_Strict):
-    """A search dimension: integers or floats in ``[lo, hi]`` (``log`` for a log-uniform draw)."""
-
-    whole: tuple[Whole, Whole] | None = Field(default=None, alias="int")
-    real: tuple[Real, Real] | None = Field(default=None, alias="float")
-    log: bool = False
-
-    @model_validator(mode="after")
-    def _one(self) -> Range:
-        if (self.whole is None) == (self.real is None):
-            raise ValueError("give one of int: [lo, hi] or float: [lo, hi]")
-        lo, hi = self.whole or self.real or (0, 0)
-        if lo > hi or (self.log and lo <= 0):
-            raise ValueError(f"[{lo}, {hi}] is not a range (lo <= hi; log needs lo > 0)")
-        return self
-
-
-class Search(_Strict):
-    """A search over ``space``: ``trials`` configurations.
-
-    ``random``: drawn with ``seed``; ``optuna``: proposed by Optuna's TPE sampler from the trials
-    so far (``quant_core/sweeps/optuna_search.py``).
-    """
-
-    method: Literal["random", "optuna"] = "random"
-    trials: Whole = Field(gt=0, le=MAX_CONFIGURATIONS)
-    seed: Whole = 0
-    space: dict[str, Range | list[Any]] = Field(min_length=1)
-
-
-class Period(_Strict):
-    """The span every configuration runs over (any calendar dates)."""
-
-    start: dt.date | None = None
-    end: dt.date | None = None
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Period:
-        if self.start is not None and self.end is not None and self.start > self.end:
-            raise ValueError(f"start {self.start} is after end {self.end}: no session to run")
-        return self
-
-
-class WalkForward(_Strict):
-    """Walk-forward folds (``--walk-forward``): sessions to train on and to test.
-
-    ``embargo`` sessions lie between them; ``rolling`` trains on the last ``train`` sessions,
-    ``anchored`` on every session from the period's first.
-    """
-
-    train: Whole = Field(ge=2)
-    test: Whole = Field(ge=1)
-    embargo: Whole = Field(default=0, ge=0)
-    scheme: Literal["rolling", "anchored"] = "rolling"
-
-
-class SweepConfig(_Strict):
-    """A sweep file's ``sweep:`` section (module docstring)."""
-
-    name: str = Field(min_length=1)
-    strategy: str = Field(min_length=1)
-    grid: dict[str, list[Any]] | None = None
-    search: Search | None = None
-    set: dict[str, Any] = Field(default_factory=dict)
-    objective: str = "sharpe"
-    maximize: StrictBool = True  # `maximize: 0` or "no" is refused, not taken for False
-    period: Period = Field(default_factory=Period)
-    keep: Whole = Field(default=10, ge=0, description="full equity curves kept: the best N")
-    batch: Whole = Field(default=0, ge=0, description="configurations per task; 0: chosen")
-    walk_forward: WalkForward | None = None
-
-    @field_validator("grid")
-    @classmethod
-    def _values(cls, grid: dict[str, list[Any]] | None) -> dict[str, list[Any]] | None:
-        if grid is not None and not grid:
-            raise ValueError("give at least one parameter and its values (an empty grid)")
-        if grid is not None and any(not v for v in grid.values()):
-            raise ValueError("every grid parameter needs at least one value")
-        return grid
-
-    @model_validator(mode="after")
-    def _space(self) -> SweepConfig:
-        if (self.grid is None) == (self.search is None):
-            raise ValueError("give one of grid (every combination) or search (random draws)")
-        return self
 
 
 @dataclass(frozen=True, slots=True)
 class Configuration:
-    """One configuration: its key (canonical JSON of its params), params and overrides."""
+    """One configuration: its key (canonical JSON of its params), params and overrides.
+
+    ``book``: a sweep of a book's configuration, the book with its params; None otherwise.
+    """
 
     key: str
     params: dict[str, Any]
     overrides: tuple[str, ...]
+    book: BookConfig | None = None
 
 
 def load_sweep(path: Path) -> SweepConfig:
@@ -222,6 +102,8 @@ def load_sweep(path: Path) -> SweepConfig:
         raise ConfigError(f"{path}: a sweep file needs a top-level `sweep:` mapping")
     check_top(path, raw)
     body = {"name": path.stem, **raw["sweep"]}
+    if "book" in body:  # read now: the spec keeps the book it runs (config.sweep_schema)
+        body["book"] = read_book(path, body["book"])
     try:
         spec = SweepConfig.model_validate(body)
     except ValidationError as exc:
@@ -260,24 +142,7 @@ def configurations(
     ConfigError
         A configuration's parameters do not validate (it is named), or too many of them.
     """
-    if spec.grid is not None:
-        names = list(spec.grid)
-        count = int(np.prod([len(v) for v in spec.grid.values()], dtype=float))
-        if count > MAX_CONFIGURATIONS:
-            raise ConfigError(f"{path}: sweep.grid: {count:,} configurations (at most 1,000,000)")
-        combos = [
-            dict(zip(names, values, strict=True))
-            for values in itertools.product(*spec.grid.values())
-        ]
-    elif spec.search is not None and spec.search.method == "random":
-        combos = _draws(spec.search)
-    elif spec.search is not None:  # optuna: proposed as the study goes (sweeps/optuna_search)
-        trial = None if only is None else trial_params(spec.search, only)
-        if trial is None:
-            return []
-        combos = [trial]  # one trial, rebuilt from its key (the cockpit's rerun)
-    else:  # the model's rule: one of the two
-        raise ConfigError(f"{path}: sweep: give one of grid or search")
+    combos = _combos(spec, path, only)
     out: dict[str, Configuration] = {}  # by the params as the strategy validates them
     base = base_overrides(spec)
     fixed = dict(set_params(spec) if params is None else params)
@@ -286,16 +151,47 @@ def configurations(
         if only is not None and key != only:
             continue
         try:
-            strategy = build_strategy(spec.strategy, {**fixed, **swept})
+            valid = _validated(spec, fixed, swept)
         except ConfigError as exc:
             raise ConfigError(f"{path}: configuration {key}: {exc}") from None
-        valid = strategy.params.model_dump(mode="json")
         same = json.dumps({k: valid.get(k) for k in swept}, sort_keys=True, default=str)
         if same in out and out[same].key != key:  # 20 and 20.0: one backtest, not two trials
             raise same_values(path, spec, out[same].params, swept)
+        if spec.book is not None:  # the run config is the sweep's; the book carries the params
+            book = with_params(spec.book.config, swept)
+            out.setdefault(same, Configuration(key, swept, base, book))
+            continue
         extra = tuple(f"strategy.params.{k}={_json(v)}" for k, v in swept.items())
         out.setdefault(same, Configuration(key, swept, (*base, *extra)))
     return list(out.values())
+
+
+def _combos(spec: SweepConfig, path: Path | str, only: str | None) -> list[dict[str, Any]]:
+    # The swept params of every configuration (of an Optuna search: the trial ``only`` names).
+    if spec.grid is not None:
+        names = list(spec.grid)
+        count = int(np.prod([len(v) for v in spec.grid.values()], dtype=float))
+        if count > MAX_CONFIGURATIONS:
+            raise ConfigError(f"{path}: sweep.grid: {count:,} configurations (at most 1,000,000)")
+        return [
+            dict(zip(names, values, strict=True))
+            for values in itertools.product(*spec.grid.values())
+        ]
+    if spec.search is not None and spec.search.method == "random":
+        return _draws(spec.search)
+    if spec.search is not None:  # optuna: proposed as the study goes (sweeps/optuna_search)
+        trial = None if only is None else trial_params(spec.search, only)
+        return [] if trial is None else [trial]  # one trial, rebuilt from its key (a rerun)
+    raise ConfigError(f"{path}: sweep: give one of grid or search")  # the model's rule
+
+
+def _validated(spec: SweepConfig, fixed: dict[str, Any], swept: dict[str, Any]) -> dict[str, Any]:
+    # The params as the strategy (a book's: each sleeve's) validates them, by swept name.
+    if spec.book is not None:
+        return validated(spec.book.config, swept)
+    strategy = build_strategy(subject(spec), {**fixed, **swept})
+    valid: dict[str, Any] = strategy.params.model_dump(mode="json")
+    return valid
 
 
 def set_params(spec: SweepConfig) -> dict[str, Any]:
@@ -356,8 +252,8 @@ def _draws(search: Search) -> list[dict[str, Any]]:
 
 
 def base_overrides(spec: SweepConfig) -> tuple[str, ...]:
-    """Return the overrides every configuration shares: strategy, ``set`` and period."""
-    out = [f"strategy.name={spec.strategy}"]
+    """Return the overrides every configuration shares: strategy (not a book's), ``set``, period."""
+    out = [] if spec.strategy is None else [f"strategy.name={spec.strategy}"]
     out += [f"{k}={_setting(v)}" for k, v in spec.set.items()]
     if spec.period.start is not None:
         out.append(f"backtest.start={spec.period.start}")
@@ -390,6 +286,8 @@ def sweep_digest(spec: SweepConfig, extra: tuple[str, ...] = (), context: str = 
     config and data is the same sweep, and resumes; ``batch`` and ``keep`` change nothing of it.
     """
     body = spec.model_dump(mode="json", by_alias=True, exclude={"batch", "keep", "name"})
+    if body.get("book"):  # the book itself decides; its file may move
+        body["book"].pop("file", None)
     if body.get("search"):  # more trials of the same search: the same sweep, resumed
         body["search"].pop("trials", None)
         if list(body["search"]["space"]) != sorted(body["search"]["space"]):  # draws follow it

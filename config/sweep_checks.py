@@ -1,11 +1,13 @@
 """What a sweep file is checked for once its shape validates (:func:`config.sweep.load_sweep`).
 
 - the strategy and every swept parameter exist (an unknown one is named with the valid ones);
+  a book's are ``<sleeve>.<param>`` (:mod:`config.sweep_book`: an unknown sleeve is named with
+  the book's sleeves);
 - ``set`` cannot decide what the sweep decides: the strategy (``sweep.strategy``) and the period
   (``sweep.period``). Its keys are read as the config loader reads them (each part stripped and
   lower-cased, a mapping merged key by key: :mod:`config.keys`), so ``Strategy.Name`` or
   ``{backtest: {end: ...}}`` are what they are; a ``strategy.params`` key names a parameter of
-  the strategy;
+  the strategy. A sweep of a book sets no ``strategy`` key at all: each sleeve's is the book's;
 - a boolean is no value of a parameter that is not one (YAML's ``true`` would pass as 1);
 - a period's ``start`` and ``end`` are dates, not numbers (``start: 0`` would validate as
   1970-01-01, ``end: 1282262400`` as 2010-08-20: seconds since 1970), checked on the file as read;
@@ -32,11 +34,13 @@ from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
 from pydantic.fields import FieldInfo
 
 from config.keys import KeyPath, override_paths, touches
+from config.sweep_book import BOOK_DECIDED, param_fields, unknown_param
+from config.sweep_schema import subject
 from quant_core.errors import ConfigError
 from quant_core.strategies import STRATEGIES
 
 if TYPE_CHECKING:
-    from config.sweep import SweepConfig
+    from config.sweep_schema import SweepConfig
 
 __all__ = ["DECIDED", "NOT_OBJECTIVES", "check_spec", "check_top", "decided", "same_values"]
 
@@ -56,11 +60,35 @@ NOT_OBJECTIVES = {
 }
 
 
+def _fixed(spec: SweepConfig) -> dict[KeyPath, str]:
+    # A book's sweep decides the whole strategy section (its sleeves name theirs), not its name.
+    if spec.book is None:
+        return DECIDED
+    return {k: v for k, v in DECIDED.items() if k[0] != "strategy"} | BOOK_DECIDED
+
+
 def decided(spec: SweepConfig) -> dict[KeyPath, str]:
     """Return what the sweep decides itself (key path -> the field of the file that does)."""
+    if spec.book is not None:  # its params are the book's, no key of the run config
+        return _fixed(spec)
     where = "sweep.grid" if spec.grid is not None else "sweep.search.space"
     names = spec.grid or (spec.search.space if spec.search else {})
     return DECIDED | {("strategy", "params", name): f"{where}.{name}" for name in names}
+
+
+def _fields(path: Path | str, spec: SweepConfig) -> dict[str, FieldInfo]:
+    # Every parameter the sweep may vary, by its name in the file, and its field.
+    if spec.book is not None:
+        return param_fields(spec.book.config)
+    if spec.strategy not in STRATEGIES.items:
+        known = ", ".join(sorted(STRATEGIES.items))
+        raise ConfigError(f"{path}: sweep.strategy: unknown strategy {spec.strategy!r} ({known})")
+    return dict(STRATEGIES.items[str(spec.strategy)].Params.model_fields)
+
+
+def _owner(spec: SweepConfig, name: str) -> str:
+    # Whose parameter ``name`` is, for a message: "momentum's lookback", "book core's mom.lookback".
+    return f"{spec.strategy}'s {name}" if spec.book is None else f"{subject(spec)}'s {name}"
 
 
 def check_top(path: Path | str, raw: dict[Any, Any]) -> None:
@@ -101,10 +129,7 @@ def _number(value: Any) -> bool:
 
 def check_spec(path: Path | str, spec: SweepConfig) -> None:
     """Refuse a sweep file whose names, ``set`` or values are wrong (module docstring)."""
-    if spec.strategy not in STRATEGIES.items:
-        known = ", ".join(sorted(STRATEGIES.items))
-        raise ConfigError(f"{path}: sweep.strategy: unknown strategy {spec.strategy!r} ({known})")
-    fields = STRATEGIES.items[spec.strategy].Params.model_fields
+    fields = _fields(path, spec)
     where = "grid" if spec.grid is not None else "search.space"
     swept = spec.grid or (spec.search.space if spec.search else {})
     for name in swept:
@@ -135,7 +160,7 @@ def same_values(
     name = names[0]
     return ConfigError(
         f"{path}: sweep.{where}.{name}: {first[name]!r} and {second[name]!r} are the same "
-        f"{name} for {spec.strategy} (the same backtest twice, counted as two trials): "
+        f"{_owner(spec, name)} (the same backtest twice, counted as two trials): "
         "give each value once"
     )
 
@@ -147,11 +172,14 @@ def _text(value: Any) -> str:
 def _known(
     path: Path | str, spec: SweepConfig, fields: dict[str, FieldInfo], where: str, name: str
 ) -> None:
-    if name not in fields:
-        raise ConfigError(
-            f"{path}: {where}: {spec.strategy} has no parameter {name!r}; "
-            f"its parameters: {', '.join(fields)}"
-        )
+    if name in fields:
+        return
+    if spec.book is not None:
+        raise ConfigError(f"{path}: {where}: {unknown_param(spec.book.config, name)}")
+    raise ConfigError(
+        f"{path}: {where}: {spec.strategy} has no parameter {name!r}; "
+        f"its parameters: {', '.join(fields)}"
+    )
 
 
 def _check_set(path: Path | str, spec: SweepConfig, fields: dict[str, FieldInfo]) -> None:
@@ -160,7 +188,7 @@ def _check_set(path: Path | str, spec: SweepConfig, fields: dict[str, FieldInfo]
         where = f"sweep.set.{key}"
         for keys in override_paths(str(key), value, f"{path}: {where}"):
             dotted = ".".join(keys)
-            for fixed, owner in DECIDED.items():
+            for fixed, owner in _fixed(spec).items():
                 if touches(keys, fixed):
                     raise ConfigError(
                         f"{path}: {where}: it sets {dotted}, which the sweep decides itself "
@@ -194,13 +222,13 @@ def _no_bool(
     for value in values:
         if isinstance(value, bool) and bool not in kinds:
             raise ConfigError(
-                f"{path}: {where}: {_text(value)} is a boolean, and {spec.strategy}'s {name} "
+                f"{path}: {where}: {_text(value)} is a boolean, and {_owner(spec, name)} "
                 f"is not one ({_shown(field)}); give its values as numbers or text"
             )
         # "20" would run as 20 but be keyed, stored and shown as text (sorted "126" < "20").
         if isinstance(value, str) and kinds <= {int, float}:
             raise ConfigError(
-                f"{path}: {where}: {_text(value)} is text, and {spec.strategy}'s {name} is a "
+                f"{path}: {where}: {_text(value)} is text, and {_owner(spec, name)} is a "
                 f"number ({_shown(field)}); give its values unquoted"
             )
 
@@ -228,12 +256,12 @@ def _check_ranges(path: Path | str, spec: SweepConfig, fields: dict[str, FieldIn
         kinds = _kinds(fields[name])
         if bool in kinds or not kinds & {int, float}:
             raise ConfigError(
-                f"{path}: {where}: {spec.strategy}'s {name} is no number ({_shown(fields[name])})"
+                f"{path}: {where}: {_owner(spec, name)} is no number ({_shown(fields[name])})"
                 "; a range is for numbers: give a list of its values"
             )
         if dim.real is not None and float not in kinds:
             lo, hi = dim.real
             raise ConfigError(
-                f"{path}: {where}: float: [{lo}, {hi}] draws fractions, and {spec.strategy}'s "
-                f"{name} takes whole numbers: give int: [lo, hi]"
+                f"{path}: {where}: float: [{lo}, {hi}] draws fractions, and "
+                f"{_owner(spec, name)} takes whole numbers: give int: [lo, hi]"
             )

@@ -152,6 +152,7 @@ def run_book_backtest(
     data: MarketData | None = None,
     progress: ProgressFn | None = None,
     store: bool = True,
+    trips: bool = True,
 ) -> BookRun:
     """Run the book ``book_cfg`` over the configured dataset and store the results.
 
@@ -168,6 +169,9 @@ def run_book_backtest(
         ``progress(task, done, total)``.
     store
         Write the run under ``<data_dir>/backtests/`` (module docstring).
+    trips
+        Build the account's round trips and their statistics; a sweep, which reads the metrics
+        only, skips them (as :func:`quant_core.backtest.run.run_backtest` does).
 
     Raises
     ------
@@ -194,7 +198,9 @@ def run_book_backtest(
     counts = event_counts(account.decisions)
     if settings.every_session or any(counts.values()):
         metrics |= counts
-    trips, stats = trade_analysis(account, data, cfg, metrics)
+    round_trips, stats = pd.DataFrame(), dict[str, Any]()
+    if trips or store:
+        round_trips, stats = trade_analysis(account, data, cfg, metrics)
     sleeves = sleeve_summary(result)
     config = {**cfg.sanitized(), "book": book_cfg.model_dump(mode="json")}
     digest = config_digest(config)
@@ -207,7 +213,7 @@ def run_book_backtest(
             path.parent,
             run_id,
             _frames(result, benchmark)
-            | {"round_trips": trips, "gain_loss": gain_loss(trips)}
+            | {"round_trips": round_trips, "gain_loss": gain_loss(round_trips)}
             | {"sleeve_round_trips": sleeve_round_trips(result, data, cfg.risk.stop_loss)}
             | risk.frames(),
             metrics,
@@ -230,7 +236,7 @@ def run_book_backtest(
         metrics["trades"],
         ", ".join(f"{k} {v:,.2f}" for k, v in sleeves["final_equity"].items()),
     )
-    run = BacktestRun(run_id, path, account, benchmark, metrics, trips, stats)
+    run = BacktestRun(run_id, path, account, benchmark, metrics, round_trips, stats)
     return BookRun(run, result, sleeves)
 
 

@@ -9,7 +9,8 @@
 - :func:`load_base`: the sweep's run config (its ``set`` and the ``--set`` values); an error
   names the sweep file and, when it is one, the ``sweep.set`` key at fault;
 - :func:`check_configurations`: a configuration a backtest would refuse (its strategy's
-  schedule, ``strategy.rebalance``, or its portfolio policy) is named with the file;
+  schedule, ``strategy.rebalance``, or its portfolio policy; a book's sleeves: :func:`check_book`)
+  is named with the file;
   :func:`check_study` does the same for an Optuna search at the corners of its space. Given
   the dataset's sessions (:func:`sessions`), each must also find a session to trade in the
   period after its warm-up (a period outside the data, or too early for a long lookback). All
@@ -28,10 +29,13 @@ from typing import Any
 
 import numpy as np
 
+from config.book_schema import BookConfig
 from config.keys import override_paths, touches
 from config.schema import AppConfig
 from config.sweep import METRIC_NAMES, Configuration, SweepConfig, base_overrides
+from config.sweep_book import with_params
 from config.sweep_checks import NOT_OBJECTIVES, decided
+from quant_core.book.build import build_book
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import ConfigError, DataError
 from quant_core.portfolio.policy import PortfolioPolicy
@@ -136,6 +140,30 @@ def check_runnable(
     return decision_warmup(strategy, policy)
 
 
+def check_book(cfg: AppConfig, book: BookConfig, loaded: set[str] | None = None) -> dict[str, int]:
+    """Refuse a book a backtest would refuse; return each sleeve's warm-up (sessions).
+
+    Each sleeve built as the run builds it (strategy, schedule, scanner, policy:
+    :func:`quant_core.book.build.build_book`), the stored models its params name as factors
+    loaded first, those in ``loaded`` once only. The book starts on its earliest sleeve's first
+    session, and refuses a span in which any sleeve has none (:func:`check_sleeves`).
+    """
+    loaded = set() if loaded is None else loaded
+    for sleeve in book.sleeves:
+        if not set(model_factor_names(sleeve.strategy.params)) <= loaded:
+            loaded.update(load_model_factors(sleeve.strategy.params, cfg.paths.data_dir))
+    return {s.name: s.warmup for s in build_book(book, cfg).sleeves}
+
+
+def check_sleeves(
+    dates: np.ndarray | None, warmups: dict[str, int], span: Span, path: Path | str, what: str
+) -> int:
+    """Refuse a span in which a sleeve has no session to trade; return the book's warm-up."""
+    for name, warmup in warmups.items():
+        check_span(dates, warmup, span, path, f"{what}: sleeve {name}")
+    return min(warmups.values())
+
+
 def sessions(base: AppConfig) -> np.ndarray | None:
     """Return the sessions of the run config's dataset; None without it (each run says so)."""
     warehouse = Warehouse(base.paths.warehouse_location())
@@ -179,11 +207,18 @@ def check_configurations(
     field = "sweep.period" if span is None else "its first train window"
     span = span or (base.backtest.start, base.backtest.end)
     for config in configurations:
+        what = f"configuration {config.key}: {field}"
         try:
-            warmup = check_runnable(base, {**base.strategy.params, **config.params}, loaded)
+            if config.book is not None:
+                sleeves = check_book(base, config.book, loaded)
+            else:
+                warmup = check_runnable(base, {**base.strategy.params, **config.params}, loaded)
         except ConfigError as exc:
             raise ConfigError(f"{path}: configuration {config.key}: {exc}") from None
-        check_span(dates, warmup, span, path, f"configuration {config.key}: {field}")
+        if config.book is not None:
+            warmup = check_sleeves(dates, sleeves, span, path, what)
+        else:
+            check_span(dates, warmup, span, path, what)
         warmups.append(warmup)
     return warmups
 
@@ -214,12 +249,19 @@ def check_study(
         ends = (dim[0], dim[-1]) if isinstance(dim, list) else (dim.whole or dim.real or (0, 0))
         corners[0][name], corners[1][name] = ends
     for corner in corners:
+        span = (base.backtest.start, base.backtest.end)
+        what = f"sweep.search.space at {corner}: sweep.period"
         try:
-            warmup = check_runnable(base, {**base.strategy.params, **corner})
+            if spec.book is not None:
+                sleeves = check_book(base, with_params(spec.book.config, corner))
+            else:
+                warmup = check_runnable(base, {**base.strategy.params, **corner})
         except ConfigError as exc:
             raise ConfigError(f"{path}: sweep.search.space at {corner}: {exc}") from None
-        span = (base.backtest.start, base.backtest.end)
-        check_span(dates, warmup, span, path, f"sweep.search.space at {corner}: sweep.period")
+        if spec.book is not None:
+            warmup = check_sleeves(dates, sleeves, span, path, what)
+        else:
+            check_span(dates, warmup, span, path, what)
         warmups.append(warmup)
     return warmups
 
@@ -247,10 +289,12 @@ def sweep_context(base: AppConfig, spec: SweepConfig) -> str:
 
 __all__ = [
     "METRIC_NAMES",
+    "check_book",
     "check_configurations",
     "check_extra",
     "check_objective",
     "check_runnable",
+    "check_sleeves",
     "check_span",
     "check_study",
     "load_base",

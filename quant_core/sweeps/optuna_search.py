@@ -27,10 +27,11 @@ from typing import Any
 
 from config.schema import AppConfig
 from config.sweep import Range, SweepConfig
+from config.sweep_book import with_params
 from quant_core.errors import ConfigError
 from quant_core.sweeps.batches import Job
 from quant_core.sweeps.catalogue import Result, objective_of
-from quant_core.sweeps.checks import check_runnable
+from quant_core.sweeps.checks import check_book, check_runnable
 from quant_core.sweeps.tasks import Task
 
 logger = logging.getLogger(__name__)
@@ -150,19 +151,27 @@ class StudyFeed:
             trial = self.study.ask()
             self.asked += 1
             params = {name: _suggest(trial, name, dim) for name, dim in space.items()}
-            merged = {**self.base.strategy.params, **params}  # over the config's own params
             try:
-                check_runnable(self.base, merged, self.loaded)
+                task = self._task(params)
             except ConfigError as exc:
                 self.study.tell(trial.number, state=TrialState.FAIL)
                 self.ended += 1
                 logger.warning("Optuna trial %d refused, the search goes on: %s", trial.number, exc)
                 continue
-            strategy = self.base.strategy.model_copy(update={"params": merged})
-            cfg = self.base.model_copy(update={"strategy": strategy})
-            key = json.dumps(params, sort_keys=True, default=str)
-            out.append(Job([Task(key, params, cfg)], trial.number))
+            out.append(Job([task], trial.number))
         return out
+
+    def _task(self, params: dict[str, Any]) -> Task:
+        # A trial's run: its params over the config's own (a book's: over its sleeves'), judged.
+        key = json.dumps(params, sort_keys=True, default=str)
+        if self.spec.book is not None:
+            book = with_params(self.spec.book.config, params)
+            check_book(self.base, book, self.loaded)
+            return Task(key, params, self.base, book)
+        merged = {**self.base.strategy.params, **params}
+        check_runnable(self.base, merged, self.loaded)
+        strategy = self.base.strategy.model_copy(update={"params": merged})
+        return Task(key, params, self.base.model_copy(update={"strategy": strategy}))
 
     def settle(self, job: Job, results: list[Result]) -> None:
         """Tell the study the objective of ``job``'s trial, once its results are recorded.

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from config.schema import AppConfig
-from config.sweep import Configuration, SweepConfig, sweep_digest
+from config.sweep import Configuration, SweepConfig, subject, sweep_digest
 from quant_core import interrupt
 from quant_core.analytics.overfit import OverfitInputError
 from quant_core.atomic import atomic_write_json
@@ -114,7 +114,7 @@ def run_sweep(
         catalogue.start(
             sweep_id,
             spec.name,
-            spec.strategy,
+            subject(spec),
             spec.objective,
             spec.maximize,
             spec.model_dump(mode="json", by_alias=True),
@@ -210,7 +210,7 @@ def _task(
     path: Path | str,
 ) -> Task:
     cfg = load_configuration(load, [*config.overrides, *extra], path, config.key)
-    return Task(config.key, config.params, cfg)
+    return Task(config.key, config.params, cfg, config.book)
 
 
 def _drive(

@@ -4,8 +4,9 @@ A task carries configurations (their run configs), never data: the worker reads 
 named by the config (``paths.data_dir``: a shared file system on a cluster) and keeps the panels
 for the next task, keyed by the warehouse, the dataset and its bars' version, so a thousand
 configurations read the data once per worker process. Each configuration runs through
-:func:`quant_core.backtest.run.run_backtest` (not stored), so its metrics are exactly those of
-``run_backtest.py`` with the same config.
+:func:`quant_core.backtest.run.run_backtest` (a book's through
+:func:`quant_core.backtest.book_run.run_book_backtest`), not stored, so its metrics are exactly
+those of ``run_backtest.py`` (``--book``) with the same config.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from config.book_schema import BookConfig
 from config.schema import AppConfig
 from quant_core.atomic import json_safe
+from quant_core.backtest.book_run import run_book_backtest
 from quant_core.backtest.run import read_market, run_backtest
 from quant_core.data.panels import MarketData
 from quant_core.data.warehouse import Warehouse
@@ -28,11 +31,12 @@ _PANELS: dict[tuple[str, str, int], MarketData] = {}  # this process's panels (o
 
 @dataclass(frozen=True, slots=True)
 class Task:
-    """One configuration to run: its key, its params and its run config."""
+    """One configuration to run: its key, its params and its run config (and book, if one)."""
 
     key: str
     params: dict[str, Any]
     cfg: AppConfig
+    book: BookConfig | None = None
 
 
 def market(cfg: AppConfig) -> MarketData:
@@ -64,7 +68,12 @@ def run_batch(tasks: list[Task]) -> list[Result]:
     who = worker_name()
     for task in tasks:
         started = time.perf_counter()
-        run = run_backtest(task.cfg, data=market(task.cfg), store=False, trips=False)
+        data = market(task.cfg)
+        if task.book is not None:
+            book = run_book_backtest(task.cfg, task.book, data=data, store=False, trips=False)
+            run = book.account
+        else:
+            run = run_backtest(task.cfg, data=data, store=False, trips=False)
         metrics: dict[str, Any] = json_safe(run.metrics)
         seconds = time.perf_counter() - started
         curve = run.result.curve["equity"]

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from config.schema import AppConfig
-from config.sweep import Configuration, SweepConfig, configurations, sweep_digest
+from config.sweep import Configuration, SweepConfig, configurations, subject, sweep_digest
 from quant_core import interrupt
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import ConfigError, DataError
@@ -220,9 +220,8 @@ def run_walk_forward(
 
         def task(config: Configuration, start: dt.date, end: dt.date) -> Task:
             overrides = [*_windowed(config, start, end), *extra]
-            return Task(
-                config.key, config.params, load_configuration(load, overrides, path, config.key)
-            )
+            cfg = load_configuration(load, overrides, path, config.key)
+            return Task(config.key, config.params, cfg, config.book)
 
         todo = [w for w in folds if w.fold not in finished]
         if todo:
@@ -321,7 +320,7 @@ def _record(
 ) -> None:
     header = {
         "name": spec.name,
-        "strategy": spec.strategy,
+        "strategy": subject(spec),
         "objective": spec.objective,
         "spec": spec.model_dump(mode="json", by_alias=True),
         "created_at": dt.datetime.now(dt.UTC),

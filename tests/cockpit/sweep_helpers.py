@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
-from config.sweep import Configuration, SweepConfig, configurations, sweep_digest
+from config.sweep import Configuration, SweepConfig, configurations, subject, sweep_digest
 from quant_core.cockpit.models import sweep_data as sd
 from quant_core.sweeps.catalogue import Catalogue, Result
 from quant_core.sweeps.walk_forward import Window, stitch, stitched_metrics, windows
@@ -49,7 +49,8 @@ REVERSION: dict[str, Any] = {
 def fake_sharpe(params: dict[str, Any]) -> float:
     """Return the made-up Sharpe ratio of a configuration (every parameter counts)."""
     quantile = params.get("top_quantile", params.get("bottom_quantile", 0.0))
-    return float(params["lookback"]) / 100 + quantile - params.get("hold_sessions", 0) / 10
+    lookback = params.get("lookback", params.get("mom.lookback", 0))  # a book's: <sleeve>.<param>
+    return float(lookback) / 100 + quantile - params.get("hold_sessions", 0) / 10
 
 
 def fake_metrics(params: dict[str, Any]) -> dict[str, Any]:
@@ -86,7 +87,7 @@ def write_sweep(
         catalogue.start(
             sweep_id,
             spec.name,
-            spec.strategy,
+            subject(spec),
             spec.objective,
             spec.maximize,
             spec.model_dump(mode="json", by_alias=True),

@@ -16,9 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from config.book_loader import load_book
 from config.sweep import SweepConfig, configurations
 from quant_core.backtest.results import load_run
 from quant_core.backtest.run_admin import read_label
@@ -27,7 +29,7 @@ from quant_core.cockpit.models import sweep_progress as sp
 from quant_core.sweeps import catalogue as cat
 from quant_core.sweeps.catalogue import Catalogue
 from quant_core.sweeps.runner import Progress, write_progress
-from tests.cockpit.conftest import VIEWS
+from tests.cockpit.conftest import ROOT, VIEWS
 from tests.cockpit.sweep_helpers import (
     CREATED,
     MOM_GRID,
@@ -212,6 +214,34 @@ def test_run_and_open_stores_the_configuration_and_opens_it_in_the_explorer(
     assert at.title[0].value == "Strategy Explorer"
     assert at.selectbox(key="explorer_run").value == run_id != newer
     assert sorted(p.name for p in (data_dir / "backtests").iterdir()) == runs_before
+
+
+def test_run_and_open_of_a_book_sweep_stores_the_book_with_its_params(data_dir: Path) -> None:
+    # The spec keeps the book the sweep ran: the rerun is that book, whatever the file holds.
+    book = load_book(ROOT / "config" / "books" / "core.yaml").model_dump(mode="json")
+    fields = {
+        "name": "core_grid",
+        "book": {"file": "gone/core.yaml", "config": book},
+        "grid": {"mom.lookback": [63, 126]},
+        "objective": "sharpe",
+    }
+    sweep_id = write_sweep(data_dir, fields)
+    at = select(open_sweeps(), sweep_id, 0)
+    row = best_rows(at).iloc[0]
+    at.button(key="sweeps_run__0").click().run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Strategy Explorer"
+    run_id = str(at.selectbox(key="explorer_run").value)
+    run = load_run(data_dir / "backtests", run_id)
+    sleeves = run.config["book"]["sleeves"]
+    assert sleeves[0]["strategy"]["params"] == {"lookback": int(row["mom.lookback"])}
+    assert sleeves[1] == book["sleeves"][1]
+    summary = pd.read_parquet(data_dir / "backtests" / run_id / "summary.parquet")
+    assert summary["strategy"].tolist() == ["book:core"]
+    assert (data_dir / "backtests" / run_id / "sleeves.parquet").exists()
+    assert read_label(data_dir / "backtests" / run_id) == (
+        f"sweep core_grid: mom.lookback={int(row['mom.lookback'])}"
+    )
 
 
 def test_a_configuration_missing_from_its_spec_is_not_run(empty_dir: Path) -> None:

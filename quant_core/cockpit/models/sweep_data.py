@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from config.book_schema import BookConfig
 from config.redact import MASK, is_secret_path
 from config.schema import AppConfig
 from config.sweep import SweepConfig, base_overrides, configurations
@@ -296,6 +297,14 @@ def _sets_data_dir(item: str) -> bool:
     return bool(sep) and keys[:2] == ("paths", "data_dir")
 
 
+@dataclass(frozen=True, slots=True)
+class Rerun:
+    """One configuration of a sweep run again: its overrides, and its book for a book's sweep."""
+
+    overrides: list[str]
+    book: BookConfig | None = None
+
+
 def run_overrides(
     name: str,
     spec_json: str,
@@ -306,12 +315,30 @@ def run_overrides(
 ) -> list[str]:
     """Return the ``--set`` overrides that run configuration ``key`` of the sweep on its own.
 
+    :func:`rerun`'s overrides (a book's sweep runs them with its configuration's book).
+    """
+    return rerun(name, spec_json, key, data_dir, extra, load).overrides
+
+
+def rerun(
+    name: str,
+    spec_json: str,
+    key: str,
+    data_dir: Path,
+    extra: tuple[str, ...] = (),
+    load: Callable[[list[str]], AppConfig] | None = None,
+) -> Rerun:
+    """Return what runs configuration ``key`` of the sweep on its own: overrides and book.
+
     The sweep's spec (the sweeps table's JSON) expands again into its configurations
     (:func:`config.sweep.configurations`); the one with ``key`` gives its overrides, then come
     ``extra`` (the ``--set`` values the sweep ran with, :func:`stored_extra`; a later override
     wins, as in the sweep's own runs), without any ``paths.data_dir``: the cockpit's data dir
     comes last. ``load`` (``config.load_config`` for a backtest) gives the run config the
     configurations are built over (an unswept parameter is the run's); None: the sweep's set.
+
+    A book's sweep keeps its book in the spec: the configuration's book is that one with the
+    configuration's params, whatever the book file holds today.
 
     Raises
     ------
@@ -339,12 +366,13 @@ def run_overrides(
     match = next(iter(configurations(spec, f"sweep {name}", params, only=key)), None)
     if match is None:
         raise ConfigError(f"sweep {name!r}: no configuration {key} in its spec")
-    return [*match.overrides, *kept, where]
+    return Rerun([*match.overrides, *kept, where], match.book)
 
 
 __all__ = [
     "CatalogueBusy",
     "Heatmap",
+    "Rerun",
     "axis_levels",
     "best_table",
     "catalogue_path",
@@ -358,6 +386,7 @@ __all__ = [
     "overfitting",
     "param_names",
     "params_frame",
+    "rerun",
     "run_overrides",
     "signature",
     "stored_extra",

@@ -31,6 +31,7 @@ import streamlit as st
 
 from config import load_config
 from config.schema import AppConfig
+from quant_core.backtest.book_run import run_book_backtest
 from quant_core.backtest.run import run_backtest
 from quant_core.backtest.run_admin import MAX_LABEL, rename_run
 from quant_core.cockpit import context
@@ -252,10 +253,14 @@ def _run_and_open(row: dict[str, Any], key: str, params: dict[str, Any]) -> None
     try:
         with st.spinner(f"Running {sd.params_text(params)} as a stored backtest..."):
             extra = sd.stored_extra(str(row["name"]), row.get("extra"))
-            overrides = sd.run_overrides(
+            again = sd.rerun(
                 str(row["name"]), str(row["spec"]), key, data_dir, extra, _load_backtest
             )
-            run = run_backtest(load_config("backtest", overrides), store=True)
+            cfg = load_config("backtest", again.overrides)
+            if again.book is not None:  # a book's sweep: the book with this one's params
+                run = run_book_backtest(cfg, again.book, store=True).account
+            else:
+                run = run_backtest(cfg, store=True)
             rename_run(run.path.parent, run.run_id, _label(row, params))
     except QuantError as exc:
         st.error(fmt.md(f"Not run: {exc}"))

@@ -1,0 +1,217 @@
+"""A sweep of a book: ``<sleeve>.<param>`` names, each configuration a book, the errors, the id."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from config.book_loader import load_book
+from config.sweep import configurations, load_sweep, subject, sweep_digest
+from quant_core.errors import ConfigError
+from quant_core.sweeps.checks import check_extra
+
+ROOT = Path(__file__).resolve().parents[3]
+CORE = ROOT / "config" / "books" / "core.yaml"
+
+
+def _file(tmp_path: Path, body: str, book: Path = CORE) -> Path:
+    path = tmp_path / "s.yaml"
+    path.write_text(body.replace("BOOK", str(book)))
+    return path
+
+
+GRID = """
+sweep:
+  book: BOOK
+  grid: {mom.lookback: [63, 126], revert.hold_sessions: [3, 5, 8]}
+  set: {costs.commission_per_share: 0.01}
+  period: {start: 2009-10-01, end: 2010-08-20}
+"""
+
+
+def test_each_configuration_is_the_book_with_its_sleeves_params(tmp_path: Path) -> None:
+    spec = load_sweep(_file(tmp_path, GRID))
+    book = load_book(CORE)
+    assert spec.strategy is None
+    assert spec.book is not None
+    assert spec.book.config == book
+    assert subject(spec) == "book:core"
+    every = configurations(spec)
+    assert len(every) == 6
+    assert {c.key for c in every} == {
+        json.dumps({"mom.lookback": lb, "revert.hold_sessions": h})
+        for lb in (63, 126)
+        for h in (3, 5, 8)
+    }
+    one = next(c for c in every if c.params == {"mom.lookback": 63, "revert.hold_sessions": 8})
+    assert one.book is not None
+    mom, revert = one.book.sleeves
+    assert mom.strategy.params == {"lookback": 63}
+    assert revert.strategy.params == {"hold_sessions": 8}
+    # Everything else is the book file's, and the book read is not changed.
+    assert mom.scanner == book.sleeves[0].scanner
+    assert mom.strategy.rebalance == 21
+    assert one.book.allocation == book.allocation
+    assert one.book.name == "core"
+    assert book.sleeves[0].strategy.params == {"lookback": 126}
+    # The run config is the sweep's: no strategy of its own, the set and the period.
+    assert one.overrides == (
+        "costs.commission_per_share=0.01",
+        "backtest.start=2009-10-01",
+        "backtest.end=2010-08-20",
+    )
+
+
+@pytest.mark.parametrize(
+    ("grid", "said"),
+    [
+        (
+            "{lookback: [20]}",
+            "a book's parameter is named <sleeve>.<param> ('lookback' names no "
+            "sleeve); its sleeves: mom, revert",
+        ),
+        ("{momo.lookback: [20]}", "book core has no sleeve 'momo'; its sleeves: mom, revert"),
+        (
+            "{mom.hold_sessions: [3]}",
+            "sleeve mom's strategy momentum has no parameter "
+            "'hold_sessions'; its parameters: lookback, top_quantile",
+        ),
+    ],
+)
+def test_an_unknown_sleeve_or_parameter_is_named_with_the_valid_ones(
+    tmp_path: Path, grid: str, said: str
+) -> None:
+    body = f"sweep:\n  book: BOOK\n  grid: {grid}\n"
+    with pytest.raises(ConfigError) as err:
+        load_sweep(_file(tmp_path, body))
+    assert str(err.value) == f"{tmp_path / 's.yaml'}: sweep.grid.{grid[1:].split(':')[0]}: {said}"
+
+
+def test_a_search_space_names_are_checked_the_same_way(tmp_path: Path) -> None:
+    body = "sweep:\n  book: BOOK\n  search: {trials: 3, space: {revert.nope: {int: [1, 5]}}}\n"
+    with pytest.raises(
+        ConfigError,
+        match=r"sweep.search.space.revert.nope: sleeve revert's "
+        r"strategy mean_reversion has no parameter 'nope'; its parameters: "
+        r"lookback, bottom_quantile, hold_sessions",
+    ):
+        load_sweep(_file(tmp_path, body))
+
+
+def test_a_value_the_sleeve_refuses_names_the_configuration_and_sleeve(tmp_path: Path) -> None:
+    body = "sweep:\n  book: BOOK\n  grid: {mom.lookback: [63, 0]}\n"
+    path = _file(tmp_path, body)
+    with pytest.raises(ConfigError) as err:
+        configurations(load_sweep(path), path)
+    assert str(err.value).startswith(f'{path}: configuration {{"mom.lookback": 0}}: sleeve mom: ')
+    assert "lookback" in str(err.value)
+
+
+def test_two_values_of_one_parameter_that_validate_alike_are_refused(tmp_path: Path) -> None:
+    body = "sweep:\n  book: BOOK\n  grid: {mom.lookback: [63, 63.0]}\n"
+    path = _file(tmp_path, body)
+    with pytest.raises(
+        ConfigError,
+        match=r"sweep.grid.mom.lookback: 63 and 63.0 are the same "
+        r"book:core's mom.lookback",
+    ):
+        configurations(load_sweep(path), path)
+
+
+def test_a_text_value_of_a_number_is_refused_naming_the_sleeve_param(tmp_path: Path) -> None:
+    body = "sweep:\n  book: BOOK\n  grid: {mom.lookback: ['63']}\n"
+    with pytest.raises(ConfigError, match=r"is text, and book:core's mom.lookback is a number"):
+        load_sweep(_file(tmp_path, body))
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (
+            "sweep:\n  strategy: momentum\n  book: BOOK\n  grid: {lookback: [20]}\n",
+            "give one of strategy (a strategy's name) or book (a book file's path)",
+        ),
+        (
+            "sweep:\n  grid: {lookback: [20]}\n",
+            "give one of strategy (a strategy's name) or book (a book file's path)",
+        ),
+        (
+            "sweep:\n  book: 5\n  grid: {mom.lookback: [20]}\n",
+            "sweep.book: give the book file's path (config/books/<name>.yaml), not a int",
+        ),
+        (
+            "sweep:\n  book: {sleeves: []}\n  grid: {mom.lookback: [20]}\n",
+            "sweep.book: give the book file's path (config/books/<name>.yaml), not a dict",
+        ),
+        (
+            "sweep:\n  book: nowhere/none.yaml\n  grid: {mom.lookback: [20]}\n",
+            "sweep.book: nowhere/none.yaml: no such book file",
+        ),
+    ],
+)
+def test_a_sweep_names_one_strategy_or_one_readable_book(
+    tmp_path: Path, body: str, said: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_sweep(_file(tmp_path, body))
+    assert said in str(err.value)
+    assert str(err.value).startswith(str(tmp_path / "s.yaml"))
+
+
+def test_a_broken_book_file_is_named_under_sweep_book(tmp_path: Path) -> None:
+    book = tmp_path / "bad.yaml"
+    book.write_text("book:\n  sleeves:\n    - name: a\n      strategy: {name: nope}\n")
+    with pytest.raises(ConfigError) as err:
+        load_sweep(_file(tmp_path, "sweep:\n  book: BOOK\n  grid: {a.x: [1]}\n", book))
+    assert str(err.value).startswith(f"{tmp_path / 's.yaml'}: sweep.book: {book}: ")
+    assert "book.sleeves.0.strategy.name" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "key", ["strategy.rebalance", "strategy.params.lookback", "Strategy .Name", "strategy"]
+)
+def test_a_set_of_the_strategy_section_is_refused_for_a_book(tmp_path: Path, key: str) -> None:
+    value = "{params: {lookback: 5}}" if key == "strategy" else "5"
+    body = f"sweep:\n  book: BOOK\n  grid: {{mom.lookback: [63]}}\n  set: {{{key}: {value}}}\n"
+    with pytest.raises(
+        ConfigError,
+        match=r"which the sweep decides itself \(sweep.book: each "
+        r"sleeve's strategy and params are the book file's\)",
+    ):
+        load_sweep(_file(tmp_path, body))
+
+
+def test_a_command_line_set_of_the_strategy_section_is_refused_for_a_book(
+    tmp_path: Path,
+) -> None:
+    path = _file(tmp_path, GRID)
+    spec = load_sweep(path)
+    with pytest.raises(
+        ConfigError,
+        match=r"--set strategy.params.lookback: it sets "
+        r"strategy.params.lookback, which the sweep file decides \(sweep.book",
+    ):
+        check_extra(spec, ("strategy.params.lookback=5",), path)
+    check_extra(spec, ("costs.commission_per_share=0.02",), path)  # the run config's: fine
+
+
+def test_the_id_follows_the_book_not_where_its_file_is(tmp_path: Path) -> None:
+    moved = tmp_path / "elsewhere" / "core.yaml"
+    moved.parent.mkdir()
+    moved.write_text(CORE.read_text())
+    here = sweep_digest(load_sweep(_file(tmp_path, GRID)))
+    assert sweep_digest(load_sweep(_file(tmp_path, GRID, moved))) == here
+    moved.write_text(CORE.read_text().replace("top: 200", "top: 150"))
+    assert sweep_digest(load_sweep(_file(tmp_path, GRID, moved))) != here
+
+
+def test_the_stored_spec_validates_again_with_its_book(tmp_path: Path) -> None:
+    # The catalogue keeps the spec as JSON; the cockpit's rerun validates it back.
+    from config.sweep import SweepConfig
+
+    spec = load_sweep(_file(tmp_path, GRID))
+    again = SweepConfig.model_validate(json.loads(json.dumps(spec.model_dump(mode="json"))))
+    assert again == spec
+    assert [c.book for c in configurations(again)] == [c.book for c in configurations(spec)]
