@@ -269,11 +269,14 @@ def check_study(
 def sweep_context(base: AppConfig, spec: SweepConfig) -> str:
     """Return the run config's digest and the version of the dataset's bars.
 
-    The strategy's params the sweep varies are left out (the sweep's own, in its spec); every
+    The strategy's params the sweep varies are left out (the sweep's own, in its spec), and a
+    book's sweep leaves out the whole ``strategy`` section, which a book does not read; every
     other param of the run config (``base.yaml``, a ``QC__STRATEGY__PARAMS__`` variable, a
     ``--set``) decides each result, so it stays in.
     """
     config = base.sanitized()
+    if spec.book is not None:  # a book reads no strategy section: each sleeve names its own
+        config.pop("strategy", None)
     params = config.get("strategy", {}).get("params")
     if isinstance(params, dict):
         for name in swept(spec):

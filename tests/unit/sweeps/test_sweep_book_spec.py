@@ -26,7 +26,7 @@ GRID = """
 sweep:
   book: BOOK
   grid: {mom.lookback: [63, 126], revert.hold_sessions: [3, 5, 8]}
-  set: {costs.commission_per_share: 0.01}
+  set: {costs.per_share_usd: 0.01}
   period: {start: 2009-10-01, end: 2010-08-20}
 """
 
@@ -58,7 +58,7 @@ def test_each_configuration_is_the_book_with_its_sleeves_params(tmp_path: Path) 
     assert book.sleeves[0].strategy.params == {"lookback": 126}
     # The run config is the sweep's: no strategy of its own, the set and the period.
     assert one.overrides == (
-        "costs.commission_per_share=0.01",
+        "costs.per_share_usd=0.01",
         "backtest.start=2009-10-01",
         "backtest.end=2010-08-20",
     )
@@ -194,7 +194,7 @@ def test_a_command_line_set_of_the_strategy_section_is_refused_for_a_book(
         r"strategy.params.lookback, which the sweep file decides \(sweep.book",
     ):
         check_extra(spec, ("strategy.params.lookback=5",), path)
-    check_extra(spec, ("costs.commission_per_share=0.02",), path)  # the run config's: fine
+    check_extra(spec, ("costs.per_share_usd=0.02",), path)  # the run config's: fine
 
 
 def test_the_id_follows_the_book_not_where_its_file_is(tmp_path: Path) -> None:
@@ -215,3 +215,22 @@ def test_the_stored_spec_validates_again_with_its_book(tmp_path: Path) -> None:
     again = SweepConfig.model_validate(json.loads(json.dumps(spec.model_dump(mode="json"))))
     assert again == spec
     assert [c.book for c in configurations(again)] == [c.book for c in configurations(spec)]
+
+
+def test_the_run_configs_strategy_section_is_no_part_of_a_book_sweeps_identity(
+    tmp_path: Path,
+) -> None:
+    # A book reads no strategy section: another one in base.yaml (or QC__) is the same sweep;
+    # other costs are another sweep.
+    from config import load_config
+    from quant_core.sweeps.checks import sweep_context
+
+    spec = load_sweep(_file(tmp_path, GRID))
+    where = f"paths.data_dir={tmp_path / 'data'}"
+
+    def context(*overrides: str) -> str:
+        return sweep_context(load_config("backtest", [where, *overrides], environ={}), spec)
+
+    plain = context()
+    assert context("strategy.name=sma_cross", "strategy.rebalance=5") == plain
+    assert context("costs.per_share_usd=0.02") != plain
