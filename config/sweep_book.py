@@ -4,35 +4,38 @@
 
     sweep:
       book: config/books/core.yaml
-      grid: {mom.lookback: [63, 126], revert.hold_sessions: [3, 5]}
+      grid: {mom.lookback: [63, 126], allocation.method: [equal, risk_budget]}
       objective: sharpe
 
 The book file is read with the sweep file (:func:`read_book`, errors naming ``sweep.book``) and
 kept whole in the spec. A swept parameter ``mom.lookback`` is the parameter ``lookback`` of the
-strategy of sleeve ``mom`` (:func:`param_fields`: an unknown sleeve or parameter is named with
-the valid ones); each configuration is the book with those values over its sleeves' own
-parameters (:func:`with_params`), validated as the book's strategies validate them
-(:func:`validated`). The run config's ``strategy`` section is not read by a book (each sleeve
-names its own), so a sweep of a book cannot set it (:data:`BOOK_DECIDED`).
+strategy of sleeve ``mom``; ``allocation.<key>`` and ``scaling.<key>`` are the book's own
+settings of those sections (:func:`param_fields`: an unknown sleeve, parameter or setting is
+named with the valid ones; a sleeve named ``allocation`` or ``scaling`` would make such a name
+mean two things, and is refused). Each configuration is the book with those values over its
+own (:func:`with_params`), validated as the book file is: each sleeve's strategy built, the
+book's sections and their rules checked (:func:`validated`). The run config's ``strategy``
+section is not read by a book (each sleeve names its own), so a sweep of a book cannot set it
+(:data:`BOOK_DECIDED`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from config.book_loader import load_book
+from config.book_schema import AllocationConfig, BookConfig, ScalingConfig
 from config.keys import KeyPath
 from quant_core.errors import ConfigError
 from quant_core.strategies import STRATEGIES, build_strategy
 
-if TYPE_CHECKING:
-    from config.book_schema import BookConfig
-
 __all__ = [
     "BOOK_DECIDED",
+    "SECTIONS",
     "param_fields",
     "read_book",
     "unknown_param",
@@ -44,6 +47,8 @@ __all__ = [
 BOOK_DECIDED: dict[KeyPath, str] = {
     ("strategy",): "sweep.book: each sleeve's strategy and params are the book file's",
 }
+# The book's own sections a sweep may vary, key by key (``allocation.lookback``).
+SECTIONS: dict[str, type[BaseModel]] = {"allocation": AllocationConfig, "scaling": ScalingConfig}
 
 
 def read_book(path: Path | str, value: Any) -> dict[str, Any]:
@@ -67,65 +72,118 @@ def read_book(path: Path | str, value: Any) -> dict[str, Any]:
 
 
 def _split(name: str) -> tuple[str, str]:
-    sleeve, _, param = name.partition(".")
-    return sleeve, param
+    owner, _, key = name.partition(".")
+    return owner, key
 
 
 def param_fields(book: BookConfig) -> dict[str, FieldInfo]:
-    """Return every parameter a sweep of ``book`` may vary (``<sleeve>.<param>``) and its field."""
+    """Return every parameter a sweep of ``book`` may vary and its field.
+
+    ``<sleeve>.<param>`` for each sleeve's strategy, ``allocation.<key>`` and ``scaling.<key>``
+    for the book's sections; a sleeve named as a section has neither (:func:`unknown_param`).
+    """
     out: dict[str, FieldInfo] = {}
+    for section, model in SECTIONS.items():
+        if section not in book_sleeves(book):
+            out |= {f"{section}.{key}": field for key, field in model.model_fields.items()}
     for sleeve in book.sleeves:
+        if sleeve.name in SECTIONS:
+            continue
         fields = STRATEGIES.items[sleeve.strategy.name].Params.model_fields
         out |= {f"{sleeve.name}.{param}": field for param, field in fields.items()}
     return out
 
 
+def book_sleeves(book: BookConfig) -> list[str]:
+    """Return the names of ``book``'s sleeves, in order."""
+    return [s.name for s in book.sleeves]
+
+
 def unknown_param(book: BookConfig, name: str) -> str:
     """Return why ``name`` is no parameter of ``book``, naming the valid sleeves or params."""
     sleeves = {s.name: s for s in book.sleeves}
-    sleeve, param = _split(name)
-    if not param or sleeve not in sleeves:
-        what = (
-            f"a book's parameter is named <sleeve>.<param> ({name!r} names no sleeve)"
-            if not param
-            else f"book {book.name} has no sleeve {sleeve!r}"
+    owner, key = _split(name)
+    listed = f"its sleeves: {', '.join(sleeves)}; its sections: {', '.join(SECTIONS)}"
+    if owner in SECTIONS and owner in sleeves:
+        return (
+            f"{name!r} could be sleeve {owner}'s parameter or the book's {owner} setting: "
+            f"rename the sleeve to sweep either"
         )
-        return f"{what}; its sleeves: {', '.join(sleeves)}"
-    strategy = sleeves[sleeve].strategy.name
+    if owner in SECTIONS:
+        keys = ", ".join(SECTIONS[owner].model_fields)
+        return f"the book's {owner} has no setting {key!r}; its settings: {keys}"
+    if not key or owner not in sleeves:
+        what = (
+            f"a book's parameter is named <sleeve>.<param> or <section>.<key> ({name!r} names "
+            "neither)"
+            if not key
+            else f"book {book.name} has no sleeve {owner!r}"
+        )
+        return f"{what}; {listed}"
+    strategy = sleeves[owner].strategy.name
     fields = STRATEGIES.items[strategy].Params.model_fields
     return (
-        f"sleeve {sleeve}'s strategy {strategy} has no parameter {param!r}; "
+        f"sleeve {owner}'s strategy {strategy} has no parameter {key!r}; "
         f"its parameters: {', '.join(fields)}"
     )
 
 
 def with_params(book: BookConfig, params: dict[str, Any]) -> BookConfig:
-    """Return ``book`` with ``params`` (``<sleeve>.<param>``) over its sleeves' own params."""
-    by_sleeve: dict[str, dict[str, Any]] = {}
+    """Return ``book`` with ``params`` over its own: sleeves' strategy params, its sections.
+
+    A section changed is validated with the whole book, as its file would be (the sleeves'
+    strategies are not built here: :func:`validated` does).
+
+    Raises
+    ------
+    ConfigError
+        The book's sections refuse their values (``allocation.method: fixed`` without every
+        sleeve's weight, ``allocation.lookback`` below its ``min_sessions``...).
+    """
+    by_owner: dict[str, dict[str, Any]] = {}
     for name, value in params.items():
-        sleeve, param = _split(name)
-        by_sleeve.setdefault(sleeve, {})[param] = value
+        owner, key = _split(name)
+        by_owner.setdefault(owner, {})[key] = value
     sleeves = []
     for own in book.sleeves:
-        given = by_sleeve.get(own.name)
+        given = by_owner.get(own.name)
         if given:
             merged = {**own.strategy.params, **given}
             strategy = own.strategy.model_copy(update={"params": merged})
             own = own.model_copy(update={"strategy": strategy})
         sleeves.append(own)
-    return book.model_copy(update={"sleeves": sleeves})
+    out = book.model_copy(update={"sleeves": sleeves})
+    sections = {k: by_owner[k] for k in SECTIONS if by_owner.get(k)}
+    if not sections:
+        return out
+    raw = out.model_dump(mode="json")
+    for section, given in sections.items():
+        raw[section] = {**raw[section], **given}
+    try:  # the book as its file would give it: each section and the book's own rules
+        return BookConfig.model_validate(raw)
+    except ValidationError as exc:
+        text = "; ".join(
+            f"book.{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise ConfigError(text) from None
 
 
 def validated(book: BookConfig, params: dict[str, Any]) -> dict[str, Any]:
-    """Return ``params`` as the sleeves' strategies validate them (``20.0`` -> ``20``).
+    """Return ``params`` as the book validates them (``20.0`` -> ``20``), by swept name.
 
     Raises
     ------
     ConfigError
-        A sleeve's strategy refuses its params (the sleeve is named).
+        A sleeve's strategy refuses its params (the sleeve is named), or the book's sections
+        refuse theirs (:func:`with_params`).
     """
     swept = with_params(book, params)
     out: dict[str, Any] = {}
+    for name in params:
+        owner, key = _split(name)
+        if owner in SECTIONS:
+            out[name] = getattr(swept, owner).model_dump(mode="json")[key]
     for sleeve in swept.sleeves:
         mine = [n for n in params if _split(n)[0] == sleeve.name]
         if not mine:

@@ -1,7 +1,8 @@
 """Sweeps of a book on a real Dask cluster of two worker processes, on sp500-2010.
 
-- a book's sweep (``<sleeve>.<param>``) gives, for configurations picked at random, exactly the
-  metrics of separate ``run_backtest.py --book`` runs of the book with those params;
+- a book's sweep (``<sleeve>.<param>``, ``allocation.<key>``) gives, for configurations picked at
+  random, exactly the metrics of separate ``run_backtest.py --book`` runs of the book with those
+  values;
 - a configuration run again from the catalogue (the cockpit's "Run and open") is the book the
   sweep ran, even after the book file was edited;
 - an Optuna search of a book: each trial a whole book run;
@@ -43,7 +44,7 @@ CORE = ROOT / "config" / "books" / "core.yaml"
 GRID = """
 sweep:
   book: BOOK
-  grid: {mom.lookback: [63, 126], revert.hold_sessions: [3, 5]}
+  grid: {mom.lookback: [63, 126], allocation.method: [equal, risk_budget]}
   objective: sharpe
   period: {start: 2009-10-01, end: 2010-08-20}
 """
@@ -124,7 +125,7 @@ def test_a_book_sweep_gives_exactly_the_metrics_of_separate_book_runs(
 def test_a_configuration_run_again_from_the_catalogue_is_the_book_the_sweep_ran(
     tmp_path: Path, data_dir: Path
 ) -> None:
-    path = _spec(tmp_path, GRID.replace("[3, 5]", "[4]"))
+    path = _spec(tmp_path, GRID.replace("[equal, risk_budget]", "[hrp]"))
     load = _loader(data_dir)
     done = run_sweep(load_sweep(path), load, path=path, workers=2)
     (tmp_path / "core.yaml").write_text("book: {}\n")  # the file broken since: not read again
@@ -138,7 +139,7 @@ def test_a_configuration_run_again_from_the_catalogue_is_the_book_the_sweep_ran(
     again = sd.rerun(str(row["name"]), str(row["spec"]), key, data_dir, (), load)
     assert again.book is not None
     assert again.book.sleeves[0].strategy.params["lookback"] == json.loads(key)["mom.lookback"]
-    assert again.book.sleeves[1].strategy.params["hold_sessions"] == 4
+    assert again.book.allocation.method == "hrp"
     run = run_book_backtest(load(again.overrides), again.book, store=True)
     assert json_safe(run.account.metrics) == recorded["metrics"].iloc[-1]
     assert (run.account.path / "sleeves.parquet").exists()

@@ -69,10 +69,19 @@ def test_each_configuration_is_the_book_with_its_sleeves_params(tmp_path: Path) 
     [
         (
             "{lookback: [20]}",
-            "a book's parameter is named <sleeve>.<param> ('lookback' names no "
-            "sleeve); its sleeves: mom, revert",
+            "a book's parameter is named <sleeve>.<param> or <section>.<key> ('lookback' names "
+            "neither); its sleeves: mom, revert; its sections: allocation, scaling",
         ),
-        ("{momo.lookback: [20]}", "book core has no sleeve 'momo'; its sleeves: mom, revert"),
+        (
+            "{momo.lookback: [20]}",
+            "book core has no sleeve 'momo'; its sleeves: mom, revert; its sections: "
+            "allocation, scaling",
+        ),
+        (
+            "{allocation.window: [20]}",
+            "the book's allocation has no setting 'window'; its settings: method, lookback, "
+            "rebalance, budget, min_sessions",
+        ),
         (
             "{mom.hold_sessions: [3]}",
             "sleeve mom's strategy momentum has no parameter "
@@ -234,3 +243,59 @@ def test_the_run_configs_strategy_section_is_no_part_of_a_book_sweeps_identity(
     plain = context()
     assert context("strategy.name=sma_cross", "strategy.rebalance=5") == plain
     assert context("costs.per_share_usd=0.02") != plain
+
+
+def test_the_books_allocation_and_scaling_are_swept_as_the_book_file_gives_them(
+    tmp_path: Path,
+) -> None:
+    body = (
+        "sweep:\n  book: BOOK\n  grid: {allocation.method: [equal, hrp], "
+        "allocation.lookback: [60, 126], scaling.method: [none, sharpe]}\n"
+    )
+    every = configurations(load_sweep(_file(tmp_path, body)))
+    assert len(every) == 8
+    one = next(
+        c
+        for c in every
+        if c.params
+        == {"allocation.method": "hrp", "allocation.lookback": 60, "scaling.method": "sharpe"}
+    )
+    assert one.book is not None
+    assert one.book.allocation.method == "hrp"
+    assert one.book.allocation.lookback == 60
+    assert one.book.allocation.rebalance == "monthly"  # the book file's own
+    assert one.book.scaling.method == "sharpe"
+    assert one.book.sleeves == load_book(CORE).sleeves
+
+
+@pytest.mark.parametrize(
+    ("grid", "said"),
+    [
+        (
+            "{allocation.method: [fixed]}",
+            "book.allocation: method fixed needs a weight on every sleeve; missing on: mom",
+        ),
+        ("{allocation.lookback: [10]}", "book.allocation.lookback: "),
+        ("{allocation.method: [equal, nope]}", "book.allocation.method: "),
+    ],
+)
+def test_a_book_setting_the_book_refuses_names_the_configuration(
+    tmp_path: Path, grid: str, said: str
+) -> None:
+    path = _file(tmp_path, f"sweep:\n  book: BOOK\n  grid: {grid}\n")
+    with pytest.raises(ConfigError) as err:
+        configurations(load_sweep(path), path)
+    assert str(err.value).startswith(f"{path}: configuration {{")
+    assert said in str(err.value)
+
+
+def test_a_sleeve_named_as_a_section_cannot_be_swept_by_that_name(tmp_path: Path) -> None:
+    book = tmp_path / "odd.yaml"
+    book.write_text("book:\n  sleeves:\n    - name: allocation\n      strategy: {name: momentum}\n")
+    body = "sweep:\n  book: BOOK\n  grid: {allocation.lookback: [20, 60]}\n"
+    with pytest.raises(
+        ConfigError,
+        match=r"'allocation.lookback' could be sleeve allocation's "
+        r"parameter or the book's allocation setting: rename the sleeve",
+    ):
+        load_sweep(_file(tmp_path, body, book))
