@@ -34,6 +34,7 @@ from rich.console import Console
 
 from config.book_loader import load_book
 from config.keys import KeyPath, override_paths
+from config.schema import AppConfig
 from quant_core import cli
 from quant_core.atomic import json_safe
 from quant_core.backtest import report
@@ -44,6 +45,7 @@ from quant_core.backtest.run_admin import run_folder
 from quant_core.backtest.tearsheet import write_tearsheet
 from quant_core.book.build import build_book
 from quant_core.errors import ConfigError
+from quant_core.research.model_factors import load_model_factors
 
 logger = logging.getLogger("run_backtest")
 
@@ -343,6 +345,21 @@ def _print_book(run: BookRun, written: Path | None, *, json_out: bool, console: 
     console.print(line, soft_wrap=True, markup=False, highlight=False)
 
 
+def _book(args: argparse.Namespace, cfg: AppConfig, console: Console) -> int:
+    book_cfg = load_book(args.book)
+    for sleeve in book_cfg.sleeves:  # stored models named as factors (exit 4 if not)
+        load_model_factors(sleeve.strategy.params, cfg.paths.data_dir)
+    try:  # a sleeve that cannot be built: say so now, naming the file
+        build_book(book_cfg, cfg)
+    except ConfigError as exc:
+        raise ConfigError(f"{args.book}: {exc}") from None
+    with cli.progress_bar() as progress:
+        book_run = run_book_backtest(cfg, book_cfg, progress=progress)
+    written = write_tearsheet(book_run.account.path) if args.report else None
+    _print_book(book_run, written, json_out=args.json, console=console)
+    return cli.ExitCode.OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the backtest command line."""
     args = _parse(argv)
@@ -371,16 +388,7 @@ def main(argv: list[str] | None = None) -> int:
                 console.print(f"Report: {path}", soft_wrap=True, markup=False, highlight=False)
             return cli.ExitCode.OK
         if args.book is not None:
-            book_cfg = load_book(args.book)
-            try:  # a sleeve that cannot be built: say so now, naming the file
-                build_book(book_cfg, cfg)
-            except ConfigError as exc:
-                raise ConfigError(f"{args.book}: {exc}") from None
-            with cli.progress_bar() as progress:
-                book_run = run_book_backtest(cfg, book_cfg, progress=progress)
-            written = write_tearsheet(book_run.account.path) if args.report else None
-            _print_book(book_run, written, json_out=args.json, console=console)
-            return cli.ExitCode.OK
+            return _book(args, cfg, console)
         with cli.progress_bar() as progress:
             run = run_backtest(cfg, progress=progress)
         written = write_tearsheet(run.path) if args.report else None

@@ -17,6 +17,8 @@ from config.book_schema import BookConfig, ScannerConfig, SleeveConfig
 from config.redact import is_secret_path
 from config.yaml_file import parse_yaml_file
 from quant_core.errors import ConfigError
+from quant_core.factors.base import named_factor
+from quant_core.research.model_factors import model_factor_names
 from quant_core.strategies import STRATEGIES, build_strategy
 
 __all__ = ["load_book"]
@@ -28,7 +30,8 @@ def load_book(path: Path) -> BookConfig:
     The book's ``name`` is the file stem unless the file sets one. Beyond the models'
     validation, each sleeve's strategy is built (an unknown name or bad params is an error), an
     explicit ``strategy.rebalance`` must agree with the schedule the strategy declares, and
-    each scanner is built with its params.
+    each scanner is built with its params. A sleeve whose params name a stored model as a
+    factor (``model_<id>``) not loaded here is built by the drivers once they load it.
 
     Raises
     ------
@@ -73,6 +76,10 @@ def _check_strategy(path: Path, where: str, sleeve: SleeveConfig) -> None:
         STRATEGIES.get(name)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {where}.name: {exc}") from None
+    if any(named_factor(n) is None for n in model_factor_names(params)):
+        # A stored model named as a factor is loaded by the drivers, which read the models
+        # (quant_core.book_setup.prepare_book): its sleeve's params are checked then.
+        return
     try:
         declared = build_strategy(name, params).schedule()
     except ConfigError as exc:

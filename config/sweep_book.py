@@ -60,12 +60,13 @@ def read_book(path: Path | str, value: Any) -> dict[str, Any]:
         Not a path, or the book file is missing or wrong (the loader's message follows).
     """
     if not isinstance(value, str) or not value.strip():
+        given = "an empty path" if isinstance(value, str) else f"a {type(value).__name__}"
         raise ConfigError(
-            f"{path}: sweep.book: give the book file's path (config/books/<name>.yaml), "
-            f"not a {type(value).__name__}"
+            f"{path}: sweep.book: give the book file's path (config/books/<name>.yaml, from "
+            f"the directory the command runs in), not {given}"
         )
     try:
-        book = load_book(Path(value))
+        book = load_book(Path(value).expanduser())
     except ConfigError as exc:
         raise ConfigError(f"{path}: sweep.book: {exc}") from None
     return {"file": value, "config": book.model_dump(mode="json")}
@@ -112,6 +113,9 @@ def unknown_param(book: BookConfig, name: str) -> str:
     if owner in SECTIONS:
         keys = ", ".join(SECTIONS[owner].model_fields)
         return f"the book's {owner} has no setting {key!r}; its settings: {keys}"
+    if not key and owner in sleeves:
+        fields = STRATEGIES.items[sleeves[owner].strategy.name].Params.model_fields
+        return f"name one of sleeve {owner}'s parameters after the dot: {', '.join(fields)}"
     if not key or owner not in sleeves:
         what = (
             f"a book's parameter is named <sleeve>.<param> or <section>.<key> ({name!r} names "

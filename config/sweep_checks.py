@@ -35,7 +35,6 @@ from pydantic.fields import FieldInfo
 
 from config.keys import KeyPath, override_paths, touches
 from config.sweep_book import BOOK_DECIDED, param_fields, unknown_param
-from config.sweep_schema import subject
 from quant_core.errors import ConfigError
 from quant_core.strategies import STRATEGIES
 
@@ -87,8 +86,10 @@ def _fields(path: Path | str, spec: SweepConfig) -> dict[str, FieldInfo]:
 
 
 def _owner(spec: SweepConfig, name: str) -> str:
-    # Whose parameter ``name`` is, for a message: "momentum's lookback", "book core's mom.lookback".
-    return f"{spec.strategy}'s {name}" if spec.book is None else f"{subject(spec)}'s {name}"
+    # Whose parameter ``name`` is: "momentum's lookback", "mom.lookback of book core".
+    if spec.book is None:
+        return f"{spec.strategy}'s {name}"
+    return f"{name} of book {spec.book.config.name}"
 
 
 def check_top(path: Path | str, raw: dict[Any, Any]) -> None:

@@ -104,9 +104,10 @@ def _blame(
     spec: SweepConfig, load: Loader, extra: tuple[str, ...], path: Path | str, exc: ConfigError
 ) -> str:
     # Which of sweep.set's items the run config refuses: each alone over the rest of it.
-    every = base_overrides(spec)  # strategy.name, the set's items in order, the period
-    items = dict(zip(spec.set, every[1 : 1 + len(spec.set)], strict=True))
-    rest = [every[0], *every[1 + len(spec.set) :]]
+    every = base_overrides(spec)  # strategy.name (not a book's), the set's items, the period
+    first = 0 if spec.strategy is None else 1
+    items = dict(zip(spec.set, every[first : first + len(spec.set)], strict=True))
+    rest = [*every[:first], *every[first + len(spec.set) :]]
     try:
         load([*rest, *extra])
     except ConfigError as own:  # not the sweep's set: the config files, QC__ variables, --set
@@ -140,6 +141,22 @@ def check_runnable(
     return decision_warmup(strategy, policy)
 
 
+def load_models(spec: SweepConfig, base: AppConfig) -> list[str]:
+    """Load every stored model the sweep or its run config names as a factor; return the names.
+
+    Before its configurations are built: a ``multi_factor`` whose swept ``factors`` (or a book
+    sleeve's) name ``model_<id>`` validates only once that model is a registered factor. Each
+    worker's run loads them again itself (``<data_dir>/models`` on every machine).
+
+    Raises
+    ------
+    ModelNotReady
+        A named model is not stored, or was rejected.
+    """
+    named = {"spec": spec.model_dump(mode="json"), "params": base.strategy.params}
+    return load_model_factors(named, base.paths.data_dir)
+
+
 def check_book(cfg: AppConfig, book: BookConfig, loaded: set[str] | None = None) -> dict[str, int]:
     """Refuse a book a backtest would refuse; return each sleeve's warm-up (sessions).
 
@@ -160,7 +177,8 @@ def check_sleeves(
 ) -> int:
     """Refuse a span in which a sleeve has no session to trade; return the book's warm-up."""
     for name, warmup in warmups.items():
-        check_span(dates, warmup, span, path, f"{what}: sleeve {name}")
+        whose = f"sleeve {name} (its warm-up, {warmup} sessions: its strategy's or scanner's)"
+        check_span(dates, warmup, span, path, f"{what}: {whose}")
     return min(warmups.values())
 
 
@@ -302,6 +320,7 @@ __all__ = [
     "check_study",
     "load_base",
     "load_configuration",
+    "load_models",
     "sessions",
     "sweep_context",
     "swept",

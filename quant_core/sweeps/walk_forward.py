@@ -51,6 +51,7 @@ from quant_core.sweeps.checks import (
     check_objective,
     load_base,
     load_configuration,
+    load_models,
     sweep_context,
 )
 from quant_core.sweeps.cluster import cluster
@@ -179,6 +180,7 @@ def run_walk_forward(
     check_extra(spec, extra, path)
     check_objective(spec, path)
     first = load_base(spec, load, extra, path)
+    load_models(spec, first)  # a model_<id> factor validates once loaded
     every = configurations(spec, path, first.strategy.params)  # unswept params: the run's
     warehouse = Warehouse(first.paths.warehouse_location())
     dates = pd.DatetimeIndex(warehouse.panel(first.data.dataset, "close").index)

@@ -33,6 +33,7 @@ from config.schema import AppConfig
 from config.sweep import SweepConfig, base_overrides, configurations
 from quant_core.cockpit.models.sweep_progress import finite_number
 from quant_core.errors import ConfigError
+from quant_core.research.model_factors import load_model_factors
 from quant_core.sweeps.catalogue import Catalogue, CatalogueBusy
 from quant_core.sweeps.runner import CATALOGUE
 
@@ -361,7 +362,10 @@ def rerun(
         )
     # Built over the run config's params when ``load`` gives it (a parameter the sweep does not
     # vary is the run's: config files, QC__ variables), else over the sweep's set.
-    params = load([*shared, where]).strategy.params if load is not None else None
+    base = load([*shared, where]) if load is not None else None
+    params = base.strategy.params if base is not None else None
+    named = {"spec": spec.model_dump(mode="json"), "params": params}
+    load_model_factors(named, data_dir)  # a model_<id> factor validates once loaded
     # Only this configuration is built: another one today's run config refuses blocks nothing.
     match = next(iter(configurations(spec, f"sweep {name}", params, only=key)), None)
     if match is None:

@@ -78,6 +78,10 @@ def test_each_configuration_is_the_book_with_its_sleeves_params(tmp_path: Path) 
             "allocation, scaling",
         ),
         (
+            "{mom.: [20]}",
+            "name one of sleeve mom's parameters after the dot: lookback, top_quantile",
+        ),
+        (
             "{allocation.window: [20]}",
             "the book's allocation has no setting 'window'; its settings: method, lookback, "
             "rebalance, budget, min_sessions",
@@ -124,14 +128,14 @@ def test_two_values_of_one_parameter_that_validate_alike_are_refused(tmp_path: P
     with pytest.raises(
         ConfigError,
         match=r"sweep.grid.mom.lookback: 63 and 63.0 are the same "
-        r"book:core's mom.lookback",
+        r"mom.lookback of book core \(the same backtest twice",
     ):
         configurations(load_sweep(path), path)
 
 
 def test_a_text_value_of_a_number_is_refused_naming_the_sleeve_param(tmp_path: Path) -> None:
     body = "sweep:\n  book: BOOK\n  grid: {mom.lookback: ['63']}\n"
-    with pytest.raises(ConfigError, match=r"is text, and book:core's mom.lookback is a number"):
+    with pytest.raises(ConfigError, match=r"is text, and mom.lookback of book core is a number"):
         load_sweep(_file(tmp_path, body))
 
 
@@ -148,11 +152,17 @@ def test_a_text_value_of_a_number_is_refused_naming_the_sleeve_param(tmp_path: P
         ),
         (
             "sweep:\n  book: 5\n  grid: {mom.lookback: [20]}\n",
-            "sweep.book: give the book file's path (config/books/<name>.yaml), not a int",
+            "sweep.book: give the book file's path (config/books/<name>.yaml, from the "
+            "directory the command runs in), not a int",
         ),
         (
             "sweep:\n  book: {sleeves: []}\n  grid: {mom.lookback: [20]}\n",
-            "sweep.book: give the book file's path (config/books/<name>.yaml), not a dict",
+            "sweep.book: give the book file's path (config/books/<name>.yaml, from the "
+            "directory the command runs in), not a dict",
+        ),
+        (
+            "sweep:\n  book: ''\n  grid: {mom.lookback: [20]}\n",
+            "directory the command runs in), not an empty path",
         ),
         (
             "sweep:\n  book: nowhere/none.yaml\n  grid: {mom.lookback: [20]}\n",
@@ -299,3 +309,48 @@ def test_a_sleeve_named_as_a_section_cannot_be_swept_by_that_name(tmp_path: Path
         r"parameter or the book's allocation setting: rename the sleeve",
     ):
         load_sweep(_file(tmp_path, body, book))
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ("{costs.slippage_bps: -1}", "costs.slippage_bps"),  # no period: was a zip() crash
+        ("{costs.slippage_bps: -1, costs.per_share_usd: 0.001}", "costs.slippage_bps"),
+        ("{costs.slippage_bps: 1, costs.per_share_usd: -0.001}", "costs.per_share_usd"),
+    ],
+)
+def test_a_bad_set_value_of_a_book_sweep_names_its_key_in_the_sweep_file(
+    tmp_path: Path, values: str, named: str
+) -> None:
+    from config import load_config
+    from quant_core.sweeps.checks import load_base
+
+    period = "" if values.count(":") == 1 else "  period: {start: 2010-01-04}\n"
+    path = _file(
+        tmp_path, f"sweep:\n  book: BOOK\n  grid: {{mom.lookback: [63]}}\n  set: {values}\n{period}"
+    )
+    where = f"paths.data_dir={tmp_path / 'data'}"
+    with pytest.raises(ConfigError) as err:
+        load_base(
+            load_sweep(path),
+            lambda overrides: load_config("backtest", [*overrides, where], environ={}),
+            (),
+            path,
+        )
+    assert str(err.value).startswith(f"{path}: sweep.set.{named}: ")
+    assert f"(from {path})" in str(err.value)
+
+
+def test_a_sleeve_that_cannot_trade_is_named_with_its_warm_up() -> None:
+    import numpy as np
+
+    from quant_core.errors import DataError
+    from quant_core.sweeps.checks import check_sleeves
+
+    dates = np.arange("2010-01-04", "2010-06-01", dtype="datetime64[D]")[:100]
+    assert check_sleeves(dates, {"mom": 20, "revert": 63}, (None, None), "f.yaml", "x") == 20
+    with pytest.raises(DataError) as err:
+        check_sleeves(dates, {"mom": 126, "revert": 63}, (None, None), "f.yaml", "x")
+    assert str(err.value).startswith(
+        "f.yaml: x: sleeve mom (its warm-up, 126 sessions: its strategy's or scanner's): "
+    )
