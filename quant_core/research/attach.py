@@ -78,6 +78,17 @@ def attach_model(strategy: Any, data_dir: Path) -> str | None:
     return None
 
 
+def too_late(name: str, first: dt.date | None, end: dt.date | None) -> str | None:
+    """Return why strategy ``name``'s model, first deciding ``first``, cannot trade by ``end``."""
+    if first is None or end is None or first <= end:
+        return None
+    return (
+        f"strategy {name}: its model predicts from the close of {first - dt.timedelta(days=1)} "
+        f"on, after the end of the span {end}: choose a later end, or a model fitted on "
+        "earlier data"
+    )
+
+
 def first_session(
     strategy: Any, start: dt.date | None, end: dt.date | None = None
 ) -> dt.date | None:
@@ -93,12 +104,8 @@ def first_session(
         That first date is after ``end``: the model predicts nothing inside the span.
     """
     first: dt.date | None = getattr(strategy, "first_decision", None)
-    if first is not None and end is not None and first > end:
-        raise ModelNotReady(
-            f"strategy {getattr(strategy, 'name', '?')}: its model predicts from the close of "
-            f"{first - dt.timedelta(days=1)} on, after the end of the span {end}: choose a "
-            "later end, or a model fitted on earlier data"
-        )
+    if (late := too_late(getattr(strategy, "name", "?"), first, end)) is not None:
+        raise ModelNotReady(late)
     if first is None or (start is not None and start >= first):
         return start
     logger.warning(

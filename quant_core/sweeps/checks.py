@@ -40,10 +40,12 @@ from quant_core.data.warehouse import Warehouse
 from quant_core.errors import ConfigError, DataError
 from quant_core.portfolio.policy import PortfolioPolicy
 from quant_core.portfolio.schedule import session_range
+from quant_core.research.model import ModelNotReady
 from quant_core.research.model_factors import load_model_factors, model_factor_names
 from quant_core.runs import config_digest
 from quant_core.strategies import build_strategy, check_schedule
 from quant_core.strategies.decide import check_policy, decision_warmup
+from quant_core.sweeps.model_checks import ModelChecks
 
 Loader = Callable[[list[str]], AppConfig]
 Span = tuple[dt.date | None, dt.date | None]
@@ -122,13 +124,17 @@ def _blame(
 
 
 def check_runnable(
-    cfg: AppConfig, params: dict[str, Any] | None = None, loaded: set[str] | None = None
+    cfg: AppConfig,
+    params: dict[str, Any] | None = None,
+    loaded: set[str] | None = None,
+    models: ModelChecks | None = None,
 ) -> int:
     """Refuse a run config a backtest would refuse; return its decisions' warm-up in sessions.
 
-    Its strategy, schedule or policy. ``params``: the strategy's params to check instead of the
-    config's (an Optuna trial's). Stored models the params name as factors are loaded first, as
-    a run does, but those in ``loaded`` (which gets the names loaded) once only.
+    Its strategy, schedule or policy, and with ``models`` the stored model it trades
+    (:mod:`quant_core.sweeps.model_checks`). ``params``: the strategy's params to check instead
+    of the config's (an Optuna trial's). Stored models the params name as factors are loaded
+    first, as a run does, but those in ``loaded`` (which gets the names loaded) once only.
     """
     params = cfg.strategy.params if params is None else params
     loaded = set() if loaded is None else loaded
@@ -138,6 +144,8 @@ def check_runnable(
     check_schedule(strategy, cfg.strategy.rebalance)
     policy = PortfolioPolicy.from_config(cfg)
     check_policy(strategy, policy)
+    if models is not None:
+        models.check(strategy)
     return decision_warmup(strategy, policy)
 
 
@@ -157,19 +165,32 @@ def load_models(spec: SweepConfig, base: AppConfig) -> list[str]:
     return load_model_factors(named, base.paths.data_dir)
 
 
-def check_book(cfg: AppConfig, book: BookConfig, loaded: set[str] | None = None) -> dict[str, int]:
+def check_book(
+    cfg: AppConfig,
+    book: BookConfig,
+    loaded: set[str] | None = None,
+    models: ModelChecks | None = None,
+) -> dict[str, int]:
     """Refuse a book a backtest would refuse; return each sleeve's warm-up (sessions).
 
     Each sleeve built as the run builds it (strategy, schedule, scanner, policy:
-    :func:`quant_core.book.build.build_book`), the stored models its params name as factors
-    loaded first, those in ``loaded`` once only. The book starts on its earliest sleeve's first
-    session, and refuses a span in which any sleeve has none (:func:`check_sleeves`).
+    :func:`quant_core.book.build.build_book`), with ``models`` the stored model it trades, the
+    stored models its params name as factors loaded first, those in ``loaded`` once only. The
+    book starts on its earliest sleeve's first session, and refuses a span in which any sleeve
+    has none (:func:`check_sleeves`).
     """
     loaded = set() if loaded is None else loaded
     for sleeve in book.sleeves:
         if not set(model_factor_names(sleeve.strategy.params)) <= loaded:
             loaded.update(load_model_factors(sleeve.strategy.params, cfg.paths.data_dir))
-    return {s.name: s.warmup for s in build_book(book, cfg).sleeves}
+    built = build_book(book, cfg).sleeves
+    for one in built:
+        try:
+            if models is not None:
+                models.check(one.strategy)
+        except ModelNotReady as exc:
+            raise ModelNotReady(f"sleeve {one.name}: {exc}") from None
+    return {s.name: s.warmup for s in built}
 
 
 def check_sleeves(
@@ -224,15 +245,17 @@ def check_configurations(
     loaded: set[str] = set()
     field = "sweep.period" if span is None else "its first train window"
     span = span or (base.backtest.start, base.backtest.end)
+    models = ModelChecks(base.paths.data_dir, span[1])
     for config in configurations:
         what = f"configuration {config.key}: {field}"
         try:
             if config.book is not None:
-                sleeves = check_book(base, config.book, loaded)
+                sleeves = check_book(base, config.book, loaded, models)
             else:
-                warmup = check_runnable(base, {**base.strategy.params, **config.params}, loaded)
-        except ConfigError as exc:
-            raise ConfigError(f"{path}: configuration {config.key}: {exc}") from None
+                params = {**base.strategy.params, **config.params}
+                warmup = check_runnable(base, params, loaded, models)
+        except (ConfigError, ModelNotReady) as exc:
+            raise type(exc)(f"{path}: configuration {config.key}: {exc}") from None
         if config.book is not None:
             warmup = check_sleeves(dates, sleeves, span, path, what)
         else:
@@ -262,6 +285,7 @@ def check_study(
     if spec.search is None:
         return []
     warmups: list[int] = []
+    models = ModelChecks(base.paths.data_dir, base.backtest.end)
     corners: list[dict[str, Any]] = [{}, {}]
     for name, dim in spec.search.space.items():
         ends = (dim[0], dim[-1]) if isinstance(dim, list) else (dim.whole or dim.real or (0, 0))
@@ -271,11 +295,11 @@ def check_study(
         what = f"sweep.search.space at {corner}: sweep.period"
         try:
             if spec.book is not None:
-                sleeves = check_book(base, with_params(spec.book.config, corner))
+                sleeves = check_book(base, with_params(spec.book.config, corner), None, models)
             else:
-                warmup = check_runnable(base, {**base.strategy.params, **corner})
-        except ConfigError as exc:
-            raise ConfigError(f"{path}: sweep.search.space at {corner}: {exc}") from None
+                warmup = check_runnable(base, {**base.strategy.params, **corner}, None, models)
+        except (ConfigError, ModelNotReady) as exc:
+            raise type(exc)(f"{path}: sweep.search.space at {corner}: {exc}") from None
         if spec.book is not None:
             warmup = check_sleeves(dates, sleeves, span, path, what)
         else:

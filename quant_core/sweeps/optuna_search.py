@@ -29,9 +29,11 @@ from config.schema import AppConfig
 from config.sweep import Range, SweepConfig
 from config.sweep_book import with_params
 from quant_core.errors import ConfigError
+from quant_core.research.model import ModelNotReady
 from quant_core.sweeps.batches import Job
 from quant_core.sweeps.catalogue import Result, objective_of
 from quant_core.sweeps.checks import check_book, check_runnable
+from quant_core.sweeps.model_checks import ModelChecks
 from quant_core.sweeps.tasks import Task
 
 logger = logging.getLogger(__name__)
@@ -104,10 +106,12 @@ class StudyFeed:
     asked: int = field(init=False)  # trials that count (ended) plus those asked by this run
     ended: int = field(init=False)  # trials that count against the budget
     loaded: set[str] = field(init=False, default_factory=set)  # stored models' factors loaded
+    models: ModelChecks = field(init=False)  # the stored models trials trade, read once each
 
     def __post_init__(self) -> None:
         import optuna
 
+        self.models = ModelChecks(self.base.paths.data_dir, self.base.backtest.end)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.journal.parent.mkdir(parents=True, exist_ok=True)
         storage = _storage(self.journal)
@@ -153,7 +157,7 @@ class StudyFeed:
             params = {name: _suggest(trial, name, dim) for name, dim in space.items()}
             try:
                 task = self._task(params)
-            except ConfigError as exc:
+            except (ConfigError, ModelNotReady) as exc:
                 self.study.tell(trial.number, state=TrialState.FAIL)
                 self.ended += 1
                 logger.warning("Optuna trial %d refused, the search goes on: %s", trial.number, exc)
@@ -166,10 +170,10 @@ class StudyFeed:
         key = json.dumps(params, sort_keys=True, default=str)
         if self.spec.book is not None:
             book = with_params(self.spec.book.config, params)
-            check_book(self.base, book, self.loaded)
+            check_book(self.base, book, self.loaded, self.models)
             return Task(key, params, self.base, book)
         merged = {**self.base.strategy.params, **params}
-        check_runnable(self.base, merged, self.loaded)
+        check_runnable(self.base, merged, self.loaded, self.models)
         strategy = self.base.strategy.model_copy(update={"params": merged})
         return Task(key, params, self.base.model_copy(update={"strategy": strategy}))
 
