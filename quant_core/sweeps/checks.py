@@ -132,9 +132,10 @@ def check_runnable(
     """Refuse a run config a backtest would refuse; return its decisions' warm-up in sessions.
 
     Its strategy, schedule or policy, and with ``models`` the stored model it trades
-    (:mod:`quant_core.sweeps.model_checks`). ``params``: the strategy's params to check instead
-    of the config's (an Optuna trial's). Stored models the params name as factors are loaded
-    first, as a run does, but those in ``loaded`` (which gets the names loaded) once only.
+    (:mod:`quant_core.sweeps.model_checks`: its first decision counts as warm-up). ``params``:
+    the strategy's params to check instead of the config's (an Optuna trial's). Stored models
+    the params name as factors are loaded first, as a run does, but those in ``loaded`` (which
+    gets the names loaded) once only.
     """
     params = cfg.strategy.params if params is None else params
     loaded = set() if loaded is None else loaded
@@ -144,9 +145,8 @@ def check_runnable(
     check_schedule(strategy, cfg.strategy.rebalance)
     policy = PortfolioPolicy.from_config(cfg)
     check_policy(strategy, policy)
-    if models is not None:
-        models.check(strategy)
-    return decision_warmup(strategy, policy)
+    first = models.check(strategy) if models is not None else 0  # a model's first decision
+    return max(decision_warmup(strategy, policy), first)
 
 
 def load_models(spec: SweepConfig, base: AppConfig) -> list[str]:
@@ -174,7 +174,8 @@ def check_book(
     """Refuse a book a backtest would refuse; return each sleeve's warm-up (sessions).
 
     Each sleeve built as the run builds it (strategy, schedule, scanner, policy:
-    :func:`quant_core.book.build.build_book`), with ``models`` the stored model it trades, the
+    :func:`quant_core.book.build.build_book`), with ``models`` the stored model it trades (the
+    book waits for its sleeves' models' first decisions: each warm-up counts the latest), the
     stored models its params name as factors loaded first, those in ``loaded`` once only. The
     book starts on its earliest sleeve's first session, and refuses a span in which any sleeve
     has none (:func:`check_sleeves`).
@@ -184,13 +185,13 @@ def check_book(
         if not set(model_factor_names(sleeve.strategy.params)) <= loaded:
             loaded.update(load_model_factors(sleeve.strategy.params, cfg.paths.data_dir))
     built = build_book(book, cfg).sleeves
+    first = 0  # the latest first decision of a sleeve's model: the whole book waits for it
     for one in built:
         try:
-            if models is not None:
-                models.check(one.strategy)
+            first = max(first, models.check(one.strategy) if models is not None else 0)
         except ModelNotReady as exc:
             raise ModelNotReady(f"sleeve {one.name}: {exc}") from None
-    return {s.name: s.warmup for s in built}
+    return {s.name: max(s.warmup, first) for s in built}
 
 
 def check_sleeves(
@@ -245,7 +246,7 @@ def check_configurations(
     loaded: set[str] = set()
     field = "sweep.period" if span is None else "its first train window"
     span = span or (base.backtest.start, base.backtest.end)
-    models = ModelChecks(base.paths.data_dir, span[1])
+    models = ModelChecks(base.paths.data_dir, span[1], dates)
     for config in configurations:
         what = f"configuration {config.key}: {field}"
         try:
@@ -285,7 +286,7 @@ def check_study(
     if spec.search is None:
         return []
     warmups: list[int] = []
-    models = ModelChecks(base.paths.data_dir, base.backtest.end)
+    models = ModelChecks(base.paths.data_dir, base.backtest.end, dates)
     corners: list[dict[str, Any]] = [{}, {}]
     for name, dim in spec.search.space.items():
         ends = (dim[0], dim[-1]) if isinstance(dim, list) else (dim.whole or dim.real or (0, 0))

@@ -6,6 +6,11 @@ refuses a model not stored or rejected, and one that predicts nothing before the
 each configuration's model as it checks its schedule and policy (``sweeps.checks``), so such a
 configuration is named before any worker runs, not found by a worker's "Compute Failed". Each
 model is read once per sweep (:class:`ModelChecks` keeps what it found by model id).
+
+A run that trades a model starts on its first decision (``first_session``), which is a warm-up
+in the engine's own terms: the first session is ``max(start row, warm-up, row of the first
+decision)``. :meth:`ModelChecks.check` returns that row, so a sweep over models fitted on other
+windows starts every configuration on the same session (``sweeps.span``), as for lookbacks.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from quant_core.research.attach import attach_model, needs_model, too_late
 from quant_core.research.model import ModelNotReady
@@ -27,10 +34,14 @@ class ModelChecks:
 
     data_dir: Path
     end: dt.date | None
+    dates: np.ndarray | None = None  # the dataset's sessions (datetime64[D]), when known
     seen: dict[str, tuple[str | None, dt.date | None]] = field(default_factory=dict)
 
-    def check(self, strategy: Any) -> None:
-        """Refuse ``strategy``'s model as its run would; nothing for a strategy without one.
+    def check(self, strategy: Any) -> int:
+        """Refuse ``strategy``'s model as its run would; return its first decision's row.
+
+        The row of ``dates`` the run's first session cannot precede (module docstring); 0 for a
+        strategy without a model, or without ``dates``.
 
         Raises
         ------
@@ -39,7 +50,7 @@ class ModelChecks:
             before ``end`` (the run's own message).
         """
         if not needs_model(strategy):
-            return
+            return 0
         model_id = str(strategy.params.model)
         if model_id not in self.seen:
             refusal = attach_model(strategy, self.data_dir)
@@ -49,3 +60,6 @@ class ModelChecks:
             refusal = too_late(str(getattr(strategy, "name", "?")), first, self.end)
         if refusal is not None:
             raise ModelNotReady(refusal)
+        if first is None or self.dates is None:
+            return 0
+        return int(np.searchsorted(self.dates, np.datetime64(first, "D"), "left"))

@@ -178,3 +178,32 @@ def test_a_sweep_of_that_book_over_the_sleeves_factors_gives_separate_book_runs(
         book = with_params(spec.book.config, config.params)
         alone = run_book_backtest(load(span), book, store=False)
         assert recorded[config.key] == json_safe(alone.account.metrics), config.key
+
+
+def test_a_sweep_over_models_fitted_on_other_windows_starts_them_all_together(
+    tmp_path: Path, stored: tuple[Path, str]
+) -> None:
+    # A fitted run starts on its model's first decision: models whose first refits differ
+    # would be measured over different sessions. The sweep starts all on the latest.
+    data_dir, _ = stored
+    early, late = (
+        store_model(data_dir, ["momentum_20", "volatility_20"], [refit(day, [1.0, -0.5])], name=n)
+        for n, day in (("early", dt.date(2010, 1, 15)), ("late", dt.date(2010, 3, 1)))
+    )
+    path = tmp_path / "fit.yaml"
+    sweep = {"strategy": "fitted", "grid": {"model": [early, late]}, "period": PERIOD}
+    path.write_text(yaml.safe_dump({"sweep": sweep}))
+    spec = load_sweep(path)
+    load = _loader(data_dir)
+    done = run_sweep(spec, load, path=path, workers=2)
+    assert done.start == dt.date(2010, 3, 2)  # the session after the late model's first refit
+    recorded = _results(data_dir, done.sweep_id)
+    catalogue = Catalogue(data_dir / "sweeps" / "catalogue.duckdb")
+    try:
+        curves = catalogue.curves(done.sweep_id)
+    finally:
+        catalogue.close()
+    assert curves.notna().all().all()  # both measured over the same sessions
+    for config in configurations(spec, path):
+        alone = run_backtest(load([*config.overrides, f"backtest.start={done.start}"]), store=False)
+        assert recorded[config.key] == json_safe(alone.metrics), config.key
