@@ -1,4 +1,4 @@
-"""Every sweep file shipped in ``research/`` reads, and expands into configurations that validate."""
+"""Every sweep file shipped in ``research/`` reads and expands into configurations that validate."""
 
 from __future__ import annotations
 
