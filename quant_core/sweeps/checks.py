@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -242,27 +243,40 @@ def check_configurations(
     ``dates`` (:func:`sessions`), it needs a session to trade in ``span`` (the period's, by
     default) after its warm-up, as its backtest would. Returns each one's warm-up (sessions).
     """
-    warmups: list[int] = []
     loaded: set[str] = set()
     field = "sweep.period" if span is None else "its first train window"
     span = span or (base.backtest.start, base.backtest.end)
     models = ModelChecks(base.paths.data_dir, span[1], dates)
-    for config in configurations:
-        what = f"configuration {config.key}: {field}"
+    judge = _Judge(base, loaded, models, dates, span, path)
+    return [judge(f"configuration {c.key}", field, c.params, c.book) for c in configurations]
+
+
+@dataclass(frozen=True, slots=True)
+class _Judge:
+    # One configuration (or corner) checked as its run: built, its model, its span.
+    base: AppConfig
+    loaded: set[str] | None
+    models: ModelChecks
+    dates: np.ndarray | None
+    span: Span
+    path: Path | str
+
+    def __call__(
+        self, who: str, field: str, params: dict[str, Any], book: BookConfig | None
+    ) -> int:
         try:
-            if config.book is not None:
-                sleeves = check_book(base, config.book, loaded, models)
+            if book is not None:
+                sleeves = check_book(self.base, book, self.loaded, self.models)
             else:
-                params = {**base.strategy.params, **config.params}
-                warmup = check_runnable(base, params, loaded, models)
+                merged = {**self.base.strategy.params, **params}
+                warmup = check_runnable(self.base, merged, self.loaded, self.models)
         except (ConfigError, ModelNotReady) as exc:
-            raise type(exc)(f"{path}: configuration {config.key}: {exc}") from None
-        if config.book is not None:
-            warmup = check_sleeves(dates, sleeves, span, path, what)
-        else:
-            check_span(dates, warmup, span, path, what)
-        warmups.append(warmup)
-    return warmups
+            raise type(exc)(f"{self.path}: {who}: {exc}") from None
+        what = f"{who}: {field}"
+        if book is not None:
+            return check_sleeves(self.dates, sleeves, self.span, self.path, what)
+        check_span(self.dates, warmup, self.span, self.path, what)
+        return warmup
 
 
 def load_configuration(load: Loader, overrides: list[str], path: Path | str, key: str) -> AppConfig:
@@ -291,21 +305,14 @@ def check_study(
     for name, dim in spec.search.space.items():
         ends = (dim[0], dim[-1]) if isinstance(dim, list) else (dim.whole or dim.real or (0, 0))
         corners[0][name], corners[1][name] = ends
+    judge = _Judge(base, None, models, dates, (base.backtest.start, base.backtest.end), path)
     for corner in corners:
-        span = (base.backtest.start, base.backtest.end)
-        what = f"sweep.search.space at {corner}: sweep.period"
+        who = f"sweep.search.space at {corner}"
         try:
-            if spec.book is not None:
-                sleeves = check_book(base, with_params(spec.book.config, corner), None, models)
-            else:
-                warmup = check_runnable(base, {**base.strategy.params, **corner}, None, models)
-        except (ConfigError, ModelNotReady) as exc:
-            raise type(exc)(f"{path}: sweep.search.space at {corner}: {exc}") from None
-        if spec.book is not None:
-            warmup = check_sleeves(dates, sleeves, span, path, what)
-        else:
-            check_span(dates, warmup, span, path, what)
-        warmups.append(warmup)
+            book = None if spec.book is None else with_params(spec.book.config, corner)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {who}: {exc}") from None
+        warmups.append(judge(who, "sweep.period", corner, book))
     return warmups
 
 
