@@ -33,7 +33,10 @@ def prepare_book(cfg: AppConfig, book_cfg: BookConfig) -> Book:
         A sleeve trades a stored model that cannot be had (its message names the sleeve).
     """
     for config in book_cfg.sleeves:
-        load_model_factors(config.strategy.params, cfg.paths.data_dir)
+        try:
+            load_model_factors(config.strategy.params, cfg.paths.data_dir)
+        except ModelNotReady as exc:
+            raise ModelNotReady(f"sleeve {config.name}: {exc}") from None
     book = build_book(book_cfg, cfg)
     for sleeve in book.sleeves:
         if (refusal := attach_model(sleeve.strategy, cfg.paths.data_dir)) is not None:

@@ -170,7 +170,8 @@ def make_factor(name: str) -> Factor:
     if kind is None and name.startswith(MODEL_PREFIX):
         raise ConfigError(
             f"model factor {name} is not loaded: the drivers load stored models named in "
-            "strategy.params (run_factor_computation.py --models lists them)"
+            "strategy.params (run_factor_computation.py --models lists them), by an id of the "
+            "stored form model_<name>-<YYYYmmddTHHMMSSZ>-<4 hex>"
         )
     if kind is None:
         raise ConfigError(f"unknown factor {name!r}; kinds: {', '.join(FACTORS.names())}")

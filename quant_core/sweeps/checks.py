@@ -150,7 +150,7 @@ def check_runnable(
     return max(decision_warmup(strategy, policy), first)
 
 
-def load_models(spec: SweepConfig, base: AppConfig) -> list[str]:
+def load_models(spec: SweepConfig, base: AppConfig, path: Path | str = "sweep") -> list[str]:
     """Load every stored model the sweep or its run config names as a factor; return the names.
 
     Before its configurations are built: a ``multi_factor`` whose swept ``factors`` (or a book
@@ -160,10 +160,13 @@ def load_models(spec: SweepConfig, base: AppConfig) -> list[str]:
     Raises
     ------
     ModelNotReady
-        A named model is not stored, or was rejected.
+        A named model is not stored, or was rejected (the sweep file and the factor named).
     """
     named = {"spec": spec.model_dump(mode="json"), "params": base.strategy.params}
-    return load_model_factors(named, base.paths.data_dir)
+    try:
+        return load_model_factors(named, base.paths.data_dir)
+    except ModelNotReady as exc:
+        raise ModelNotReady(f"{path}: {exc}") from None
 
 
 def check_book(
@@ -270,8 +273,10 @@ class _Judge:
             else:
                 merged = {**self.base.strategy.params, **params}
                 warmup = check_runnable(self.base, merged, self.loaded, self.models)
-        except (ConfigError, ModelNotReady) as exc:
-            raise type(exc)(f"{self.path}: {who}: {exc}") from None
+        except ConfigError as exc:
+            raise ConfigError(f"{self.path}: {who}: {exc}") from None
+        except ModelNotReady as exc:  # the span's end may be a walk-forward's first train window
+            raise ModelNotReady(f"{self.path}: {who}: {field}: {exc}") from None
         what = f"{who}: {field}"
         if book is not None:
             return check_sleeves(self.dates, sleeves, self.span, self.path, what)
@@ -294,8 +299,9 @@ def check_study(
 
     Each trial's params go over the run config's (as :meth:`optuna_search.StudyFeed.take` merges
     them): the strategy is built at every range's low end, then at every one's high end (a
-    list's first and last values), with the schedule and policy checked. Returns the corners'
-    warm-ups (sessions).
+    list's first and last values), then at each other value of a list (over the low end of
+    the rest), with the schedule, policy and stored model checked. Returns their warm-ups
+    (sessions).
     """
     if spec.search is None:
         return []
@@ -305,6 +311,11 @@ def check_study(
     for name, dim in spec.search.space.items():
         ends = (dim[0], dim[-1]) if isinstance(dim, list) else (dim.whole or dim.real or (0, 0))
         corners[0][name], corners[1][name] = ends
+    # A list's other values too (over the low corner): a value is a choice, not a point between
+    # its ends (a stored model fitted on a later window, or rejected, may sit in the middle).
+    for name, dim in spec.search.space.items():
+        if isinstance(dim, list):
+            corners += [{**corners[0], name: value} for value in dim[1:-1]]
     judge = _Judge(base, None, models, dates, (base.backtest.start, base.backtest.end), path)
     for corner in corners:
         who = f"sweep.search.space at {corner}"

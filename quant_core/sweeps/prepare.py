@@ -56,7 +56,7 @@ def prepare(
     check_objective(spec, path)
     optuna = spec.search is not None and spec.search.method == "optuna"
     base = load_base(spec, load, extra, path)
-    load_models(spec, base)  # a model_<id> factor validates once loaded
+    load_models(spec, base, path)  # a model_<id> factor validates once loaded
     # Built over the run config's params: a parameter not swept is the run's, not a default.
     todo = [] if optuna else configurations(spec, path, base.strategy.params)
     dates = sessions(base)  # a period outside the data: said before a cluster starts

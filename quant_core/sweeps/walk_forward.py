@@ -180,7 +180,7 @@ def run_walk_forward(
     check_extra(spec, extra, path)
     check_objective(spec, path)
     first = load_base(spec, load, extra, path)
-    load_models(spec, first)  # a model_<id> factor validates once loaded
+    load_models(spec, first, path)  # a model_<id> factor validates once loaded
     every = configurations(spec, path, first.strategy.params)  # unswept params: the run's
     warehouse = Warehouse(first.paths.warehouse_location())
     dates = pd.DatetimeIndex(warehouse.panel(first.data.dataset, "close").index)
@@ -243,7 +243,20 @@ def run_walk_forward(
 
 def _train_aligned(window: Window, days: np.ndarray, warmups: list[int]) -> Window:
     start = shared_start(days, warmups, (window.train_start, window.train_end))
-    return window if start is None else replace(window, train_start=start)
+    if start is None:
+        return window
+    lo, hi = np.searchsorted(days, np.array([start, window.train_end], dtype="datetime64[D]"))
+    logger.info(
+        "Walk-forward fold %d: every configuration trains from %s, the first session the "
+        "longest warm-up (or a stored model's first decision) allows: %d session(s) of its "
+        "train window %s..%s",
+        window.fold,
+        start,
+        int(hi - lo) + 1,
+        window.train_start,
+        window.train_end,
+    )
+    return replace(window, train_start=start)
 
 
 def _say_kept(wf_id: str, kept: int, total: int, target: Path) -> None:

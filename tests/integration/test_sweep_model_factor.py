@@ -155,7 +155,7 @@ def test_a_book_whose_sleeve_names_a_stored_model_runs_and_a_missing_one_stops_i
     missing = "model_nothere-20240105T143000Z-0a0a"
     proc = _cli_book(_book(tmp_path, missing), data_dir)
     assert proc.returncode == 4, proc.stderr[-2000:]
-    assert f"factor {missing}" in proc.stderr
+    assert f"mfbook.yaml: sleeve mf: factor {missing}" in proc.stderr
 
 
 def test_a_sweep_of_that_book_over_the_sleeves_factors_gives_separate_book_runs(
@@ -207,3 +207,25 @@ def test_a_sweep_over_models_fitted_on_other_windows_starts_them_all_together(
     for config in configurations(spec, path):
         alone = run_backtest(load([*config.overrides, f"backtest.start={done.start}"]), store=False)
         assert recorded[config.key] == json_safe(alone.metrics), config.key
+
+
+def test_an_optuna_search_over_models_starts_on_the_latest_wherever_it_sits_in_the_list(
+    tmp_path: Path, stored: tuple[Path, str]
+) -> None:
+    from quant_core.sweeps.prepare import prepare
+
+    data_dir, _ = stored
+    early, late, other = (
+        store_model(data_dir, ["momentum_20", "volatility_20"], [refit(day, [1.0, -0.5])], name=n)
+        for n, day in (
+            ("o_early", dt.date(2009, 12, 1)),
+            ("o_late", dt.date(2010, 3, 1)),
+            ("o_other", dt.date(2009, 11, 2)),
+        )
+    )
+    path = tmp_path / "opt.yaml"
+    search = {"method": "optuna", "trials": 4, "space": {"model": [early, late, other]}}
+    sweep = {"strategy": "fitted", "search": search, "period": PERIOD}
+    path.write_text(yaml.safe_dump({"sweep": sweep}))
+    ready = prepare(load_sweep(path), _loader(data_dir), (), path)
+    assert ready.start == dt.date(2010, 3, 2)  # the late model's first decision, in the middle

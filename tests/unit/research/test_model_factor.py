@@ -150,7 +150,8 @@ def test_registered_it_is_a_factor_by_name(fitted: FitResult, registry: None) ->
         make_factor(name)
     assert str(caught.value) == (
         f"model factor {name} is not loaded: the drivers load stored models named in "
-        "strategy.params (run_factor_computation.py --models lists them)"
+        "strategy.params (run_factor_computation.py --models lists them), by an id of the "
+        "stored form model_<name>-<YYYYmmddTHHMMSSZ>-<4 hex>"
     )
     assert register_model_factor(fitted.model) == name
     factor = make_factor(name)

@@ -81,14 +81,15 @@ def test_a_books_fitted_sleeve_is_named_with_the_configuration(
     sweep = {"book": str(book), "grid": {"fit.model": [good, bad]}}
     with pytest.raises(ModelNotReady) as err:
         _prepare(tmp_path, data, sweep)
-    assert f'configuration {{"fit.model": "{bad}"}}: sleeve fit: strategy fitted: ' in str(
-        err.value
+    assert (
+        f'configuration {{"fit.model": "{bad}"}}: sweep.period: sleeve fit: strategy fitted: '
+        in str(err.value)
     )
     search = {"method": "optuna", "trials": 3, "space": {"fit.model": [good, bad]}}
     with pytest.raises(
         ModelNotReady,
         match=r"sweep.search.space at \{'fit.model': '.*'\}: "
-        r"sleeve fit: strategy fitted: ",
+        r"sweep.period: sleeve fit: strategy fitted: ",
     ):
         _prepare(tmp_path, data, {"book": str(book), "search": search})
 
@@ -104,3 +105,46 @@ def test_each_model_is_read_once(tmp_path: Path, models: tuple[Path, str, str]) 
             checks.check(build_strategy("fitted", {"model": bad}))
     checks.check(build_strategy("momentum", {}))  # no model: nothing to read
     assert set(checks.seen) == {good, bad}
+
+
+def test_every_value_of_an_optuna_list_is_checked_wherever_it_sits(
+    tmp_path: Path, models: tuple[Path, str, str]
+) -> None:
+    # A list is a choice, not a range between its ends: a rejected model in its middle is
+    # refused before the study starts, as at its ends.
+    data, good, bad = models
+    other = store_model(data, FACTORS, [refit(dt.date(2010, 1, 4), [0.5, -1.0])], name="other")
+    for space in ([good, bad, other], [bad, good, other], [good, other, bad]):
+        search = {"method": "optuna", "trials": 3, "space": {"model": space}}
+        with pytest.raises(ModelNotReady, match=rf"model.: .{bad}.\}}: sweep.period: "):
+            _prepare(tmp_path, data, {"strategy": "fitted", "search": search})
+
+
+def test_a_model_named_as_a_factor_is_refused_naming_the_sweep_file(
+    tmp_path: Path, models: tuple[Path, str, str]
+) -> None:
+    data, good, bad = models
+    grid = {"factors": [{f"model_{good}": 1.0}, {f"model_{bad}": 1.0}]}
+    with pytest.raises(ModelNotReady) as err:
+        _prepare(tmp_path, data, {"strategy": "multi_factor", "grid": grid})
+    assert str(err.value).startswith(f"{tmp_path / 's.yaml'}: factor model_{bad} in ")
+
+
+def test_a_walk_forward_names_its_first_train_window_for_a_late_model(
+    tmp_path: Path, models: tuple[Path, str, str]
+) -> None:
+    from config.sweep import configurations
+    from quant_core.sweeps.checks import check_configurations
+
+    data, good, _ = models
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"sweep": {"strategy": "fitted", "grid": {"model": [good]}}}))
+    base = load_config("backtest", [f"paths.data_dir={data}", "strategy.name=fitted"], environ={})
+    every = configurations(load_sweep(path), path)
+    with pytest.raises(
+        ModelNotReady,
+        match=r"its first train window: strategy fitted: its model "
+        r"predicts from the close of 2010-03-01 on, after the end of the span "
+        r"2010-02-16",
+    ):
+        check_configurations(base, every, path, None, (None, dt.date(2010, 2, 16)))
