@@ -150,15 +150,15 @@ def configurations(
         key = json.dumps(swept, sort_keys=True, default=str)
         if only is not None and key != only:
             continue
-        try:
-            valid = _validated(spec, fixed, swept)
+        try:  # a book's configuration is the book with its params (validated once)
+            book = None if spec.book is None else with_params(spec.book.config, swept)
+            valid = _validated(spec, fixed, swept) if book is None else validated(book, swept)
         except ConfigError as exc:
             raise ConfigError(f"{path}: configuration {key}: {exc}") from None
         same = json.dumps({k: valid.get(k) for k in swept}, sort_keys=True, default=str)
         if same in out and out[same].key != key:  # 20 and 20.0: one backtest, not two trials
             raise same_values(path, spec, out[same].params, swept)
-        if spec.book is not None:  # the run config is the sweep's; the book carries the params
-            book = with_params(spec.book.config, swept)
+        if book is not None:  # the run config is the sweep's; the book carries the params
             out.setdefault(same, Configuration(key, swept, base, book))
             continue
         extra = tuple(f"strategy.params.{k}={_json(v)}" for k, v in swept.items())
@@ -186,9 +186,7 @@ def _combos(spec: SweepConfig, path: Path | str, only: str | None) -> list[dict[
 
 
 def _validated(spec: SweepConfig, fixed: dict[str, Any], swept: dict[str, Any]) -> dict[str, Any]:
-    # The params as the strategy (a book's: each sleeve's) validates them, by swept name.
-    if spec.book is not None:
-        return validated(spec.book.config, swept)
+    # The params as the strategy validates them, by swept name.
     strategy = build_strategy(subject(spec), {**fixed, **swept})
     valid: dict[str, Any] = strategy.params.model_dump(mode="json")
     return valid

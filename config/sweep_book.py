@@ -84,8 +84,9 @@ def param_fields(book: BookConfig) -> dict[str, FieldInfo]:
     for the book's sections; a sleeve named as a section has neither (:func:`unknown_param`).
     """
     out: dict[str, FieldInfo] = {}
+    names = {s.name for s in book.sleeves}
     for section, model in SECTIONS.items():
-        if section not in book_sleeves(book):
+        if section not in names:
             out |= {f"{section}.{key}": field for key, field in model.model_fields.items()}
     for sleeve in book.sleeves:
         if sleeve.name in SECTIONS:
@@ -93,11 +94,6 @@ def param_fields(book: BookConfig) -> dict[str, FieldInfo]:
         fields = STRATEGIES.items[sleeve.strategy.name].Params.model_fields
         out |= {f"{sleeve.name}.{param}": field for param, field in fields.items()}
     return out
-
-
-def book_sleeves(book: BookConfig) -> list[str]:
-    """Return the names of ``book``'s sleeves, in order."""
-    return [s.name for s in book.sleeves]
 
 
 def unknown_param(book: BookConfig, name: str) -> str:
@@ -173,16 +169,16 @@ def with_params(book: BookConfig, params: dict[str, Any]) -> BookConfig:
         raise ConfigError(text) from None
 
 
-def validated(book: BookConfig, params: dict[str, Any]) -> dict[str, Any]:
+def validated(swept: BookConfig, params: dict[str, Any]) -> dict[str, Any]:
     """Return ``params`` as the book validates them (``20.0`` -> ``20``), by swept name.
+
+    ``swept`` is the book with ``params`` (:func:`with_params`, which validates its sections).
 
     Raises
     ------
     ConfigError
-        A sleeve's strategy refuses its params (the sleeve is named), or the book's sections
-        refuse theirs (:func:`with_params`).
+        A sleeve's strategy refuses its params (the sleeve is named).
     """
-    swept = with_params(book, params)
     out: dict[str, Any] = {}
     for name in params:
         owner, key = _split(name)
