@@ -179,14 +179,26 @@ class MeanReversion(Strategy[MeanReversionParams]):
 
     @override
     def target_weights(self, context: StrategyContext) -> pd.Series:
+        return self.decide(context).weights
+
+    @override
+    def decide(self, context: StrategyContext) -> Picks:
+        # Rows, not frames: it decides every session (a book's sleeve, a sweep). Each cohort's
+        # 1/hold_sessions / k is added to its picks oldest cohort first: the sums of
+        # equal_weight Series added in that order, bit for bit.
         p = self.params
-        close = context.view.close(self.warmup)
-        returns = (close / close.shift(p.lookback) - 1).iloc[-p.hold_sessions :]
-        weights = pd.Series(0.0, index=context.view.symbols)
-        for _, row in returns.iterrows():  # hold_sessions rows, never symbols x dates
-            picks = top_k(-row, p.bottom_quantile)
-            weights = weights.add(equal_weight(picks, 1.0 / p.hold_sessions), fill_value=0.0)
-        return weights[weights != 0]
+        view = context.view
+        weights = np.zeros(len(view.symbols))
+        share = 1.0 / p.hold_sessions
+        for back in range(p.hold_sessions, 0, -1):  # the session `back` before T, oldest first
+            if back + p.lookback > len(view):  # no return to that session yet: no pick
+                continue
+            with np.errstate(divide="ignore", invalid="ignore"):  # a zero close: no return
+                loss = -(view.row("close", back) / view.row("close", back + p.lookback) - 1)
+            picked = top_k_positions(loss, p.bottom_quantile)  # symbols are sorted
+            if picked.size:
+                weights[picked] += share / picked.size
+        return Picks.by_position(view.symbols, weights)
 
 
 class MultiFactorParams(StrategyParams):

@@ -10,6 +10,7 @@ from quant_core.data.sources.synthetic import generate_bars
 from quant_core.errors import ConfigError
 from quant_core.strategies import STRATEGIES, build_strategy, register_strategy
 from quant_core.strategies.base import DataView, PortfolioSnapshot, StrategyContext
+from quant_core.strategies.builtin.cross_sectional import equal_weight, top_k
 from tests.factories import market
 
 EMPTY = PortfolioSnapshot(cash=1.0, shares=np.zeros(0), symbols=pd.Index([]), equity=1.0)
@@ -64,6 +65,44 @@ def test_mean_reversion_holds_each_loser_for_its_period() -> None:
     # Cohort at row 3: C -20% -> C. The two cohorts averaged: A 0.5, C 0.5.
     weights = strategy.target_weights(_context(data, 4))
     assert weights.to_dict() == {"A": 0.5, "C": 0.5}
+
+
+def _mean_reversion_by_frames(view: DataView, lookback: int, quantile: float, hold: int):
+    # The documented rule on the window's frame: the return of each of the last `hold`
+    # sessions over `lookback`, the bottom quantile of each held 1/hold, cohorts added in order.
+    close = view.close(lookback + hold)
+    returns = (close / close.shift(lookback) - 1).iloc[-hold:]
+    weights = pd.Series(0.0, index=view.symbols)
+    for _, row in returns.iterrows():
+        weights = weights.add(equal_weight(top_k(-row, quantile), 1.0 / hold), fill_value=0.0)
+    return weights[weights != 0]
+
+
+@pytest.mark.parametrize(
+    ("lookback", "quantile", "hold"), [(5, 0.1, 5), (1, 0.34, 1), (20, 0.3, 7), (3, 0.05, 10)]
+)
+def test_mean_reversion_from_rows_is_its_frame_rule_bit_for_bit(lookback, quantile, hold) -> None:
+    # It decides from rows (every session, in a book or a sweep): the same weights, to the bit,
+    # as the rule computed on frames, with missing bars, short histories and a universe.
+    bars = generate_bars(get_calendar("XNYS"), 40, 90, seed=8, missing_frac=0.02)
+    frames = {f: bars.pivot(index="date", columns="symbol", values=f) for f in FIELDS}
+    data = MarketData.from_frames(frames)
+    strategy = build_strategy(
+        "mean_reversion",
+        {"lookback": lookback, "bottom_quantile": quantile, "hold_sessions": hold},
+    )
+    universe = np.random.default_rng(2).random(len(data.symbols)) < 0.5
+    picked = 0
+    for t in range(1, len(data.dates) + 1):
+        for inside in (None, universe):
+            view = DataView(data, t, inside)
+            context = StrategyContext(view, EMPTY, pd.Timestamp(data.dates[t - 1]))
+            expected = _mean_reversion_by_frames(view, lookback, quantile, hold)
+            weights = strategy.decide(context).weights
+            assert weights.index.equals(expected.index), t
+            assert (weights.to_numpy() == expected.to_numpy()).all(), t
+            picked += len(weights)
+    assert picked > 0
 
 
 def test_multi_factor_long_short() -> None:
