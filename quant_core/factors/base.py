@@ -83,6 +83,15 @@ class Factor(ABC):
     def compute(self, data: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         """Return the factor for every row of the wide input panels in ``data``."""
 
+    def latest(self, data: Mapping[str, pd.DataFrame]) -> pd.Series:
+        """Return the factor on the last row of ``data``: ``compute(data).iloc[-1]``.
+
+        A strategy reads one row at each decision (``DataView.factor``); a factor whose last
+        row costs less alone overrides this, to the same bits (the factor tests hold it so).
+        """
+        last: pd.Series = self.compute(data).iloc[-1]
+        return last
+
     def _validate(self) -> None:
         for name, value in self.values.items():
             if value < self._minimum(name):

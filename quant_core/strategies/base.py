@@ -165,7 +165,7 @@ class DataView:
     def _factor(self, name: str) -> pd.Series:
         factor = make_factor(name)
         inputs = {f: self.field(f, factor.window) for f in factor.inputs}
-        return factor.compute(inputs).iloc[-1].rename(factor.name)
+        return factor.latest(inputs).rename(factor.name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,8 +132,8 @@ def test_once_after_a_replay_does_not_take_the_datas_move_for_a_days_loss(
 ) -> None:
     # The replay leaves its account marked at 2010-04-15; --once trades from the data's last
     # close (2010-08-20). That jump of four months is no loss of today's. Forced: a plain --once
-    # run inside the rebalance window of a session (the wall clock's) refuses the years-stale
-    # data and exits 1 (test_once_refusing_stale_data_exits_1), so without it the outcome hung on the hour it ran.
+    # inside the rebalance window of a session (by the wall clock) refuses the years-stale data
+    # and exits 1 (test_once_refusing_stale_data_exits_1): the outcome hung on the hour it ran.
     assert run(tmp_path, warehouse, "--replay", "2010-03-01:2010-04-15").returncode == 0
     result = run(tmp_path, warehouse, "--once", "--force-rebalance")
     assert result.returncode == 0, result.stderr

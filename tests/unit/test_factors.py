@@ -87,3 +87,26 @@ def test_value_from_its_window_equals_value_from_full_history(panels, name) -> N
             factor.compute(truncated).iloc[-1], full.iloc[t], check_names=False
         )
     assert full.iloc[factor.window :].notna().to_numpy().mean() > 0.5
+
+
+@pytest.mark.parametrize(
+    "name",
+    [*DEFAULT_FACTORS, "momentum_2", "momentum_20_5", "reversal_2", "reversal_21", "ma_ratio"],
+)
+def test_the_last_row_alone_is_the_computed_last_row_to_the_bit(panels, name) -> None:
+    # DataView.factor reads factor.latest at each decision: the same bits as the frame's last row,
+    # on windows shorter and longer than the factor's, with a zero close and a missing one.
+    factor = make_factor(name)
+    close = panels["close"].copy()
+    close.iloc[200, 0] = 0.0  # a zero close: inf or NaN, as pandas gives
+    close.iloc[250, 1] = np.nan
+    data = {**panels, "close": close}
+    for end in (1, 2, factor.window - 1, factor.window, 201, 202, 230, 251, 400):
+        for rows in (factor.window, factor.window + 7, end):
+            window = {k: v.iloc[max(0, end - rows) : end] for k, v in data.items()}
+            with np.errstate(divide="ignore", invalid="ignore"):  # log(0): volatility's own
+                expected = factor.compute(window).iloc[-1]
+                got = factor.latest(window)
+            assert got.index.equals(expected.index)
+            assert got.name == expected.name
+            np.testing.assert_array_equal(got.to_numpy(), expected.to_numpy(), strict=True)

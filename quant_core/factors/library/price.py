@@ -62,6 +62,19 @@ class Momentum(Factor):
         value: pd.DataFrame = close.shift(skip) / close.shift(skip + lookback) - 1
         return value.where(close.notna())
 
+    @override
+    def latest(self, data: Mapping[str, pd.DataFrame]) -> pd.Series:
+        # The two rows of the last return, not the window's shifted frames.
+        close = data["close"]
+        skip, lookback = self.values["skip"], self.values["lookback"]
+        rows = close.to_numpy(dtype=float)
+        value = np.full(rows.shape[1], np.nan)
+        if len(rows) > skip + lookback:
+            with np.errstate(divide="ignore", invalid="ignore"):  # as pandas: inf, NaN
+                value = rows[-1 - skip] / rows[-1 - skip - lookback] - 1
+            value[np.isnan(rows[-1])] = np.nan
+        return pd.Series(value, index=close.columns, name=close.index[-1])
+
 
 @FACTORS.register("reversal")
 class Reversal(_OverReturns):
@@ -75,6 +88,17 @@ class Reversal(_OverReturns):
         close = data["close"]
         value: pd.DataFrame = 1 - close / close.shift(self.values["lookback"])
         return value
+
+    @override
+    def latest(self, data: Mapping[str, pd.DataFrame]) -> pd.Series:
+        close = data["close"]
+        lookback = self.values["lookback"]
+        rows = close.to_numpy(dtype=float)
+        value = np.full(rows.shape[1], np.nan)
+        if len(rows) > lookback:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                value = 1 - rows[-1] / rows[-1 - lookback]
+        return pd.Series(value, index=close.columns, name=close.index[-1])
 
 
 @FACTORS.register("volatility")
