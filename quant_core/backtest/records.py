@@ -52,6 +52,17 @@ def symbol_column(data: MarketData, cols: np.ndarray) -> pd.api.extensions.Exten
     return strings.take(cols)
 
 
+def _strings(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """Return ``values`` (a few distinct texts, many rows) as pandas strings.
+
+    Each distinct text converted once and taken, as :func:`symbol_column` does: a sweep builds a
+    trade frame per configuration. Same dtype and values as a column built from the array.
+    """
+    distinct, codes = np.unique(values, return_inverse=True)
+    strings: pd.api.extensions.ExtensionArray = pd.array(distinct, dtype="str")
+    return strings.take(codes.reshape(-1))
+
+
 class Records:
     """Trades and positions, row by row of the data (see the module docstring)."""
 
@@ -129,7 +140,7 @@ class Records:
                 "notional": np.nan_to_num(np.abs(filled) * price),
                 "commission": c["commission"],
                 "slippage": np.nan_to_num(np.abs(filled * (price - base))),
-                "status": c["status"],
+                "status": _strings(c["status"]),
             }
         )
 

@@ -11,11 +11,15 @@ contributions only (``names_held`` counts them all). Fractions of equity through
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from quant_core.live.state_fields import Row
 
 TOP_NAMES = 15  # names listed in the state: the largest risk contributions
+ENCODED_KEPT = 600  # daily rows whose JSON is kept: more than the document holds (DAILY_KEPT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,3 +99,25 @@ class DailyClose(Row):
     equity: float | None
     gross: float
     sectors: tuple[SectorExposureRow, ...]
+
+    def to_json(self) -> Any:
+        """Return the JSON object, encoded once per row (:data:`_ENCODED`).
+
+        The document holds up to a year of these and is written at every heartbeat; a row never
+        changes once taken, so its JSON is kept (by identity, with the row) and shared.
+        """
+        with _LOCK:
+            hit = _ENCODED.get(id(self))
+        if hit is not None and hit[0] is self:
+            return hit[1]
+        out = Row.to_json(self)
+        with _LOCK:
+            _ENCODED[id(self)] = (self, out)
+            while len(_ENCODED) > ENCODED_KEPT:
+                _ENCODED.popitem(last=False)  # the oldest first
+        return out
+
+
+# Each row's JSON by id(row), kept with the row itself so that an id is never reused under it.
+_ENCODED: OrderedDict[int, tuple[DailyClose, Any]] = OrderedDict()
+_LOCK = threading.Lock()

@@ -96,3 +96,22 @@ def test_an_equity_point_tells_a_date_from_a_time() -> None:
     at = EquityPoint.from_json(["20260302", 1.0]).at  # compact: read as a time, as before
     assert at == dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
     assert EquityPoint.from_json([AT, None]).at == dt.datetime(2026, 3, 2, 15, tzinfo=dt.UTC)
+
+
+def test_a_daily_row_is_encoded_once_and_as_any_row() -> None:
+    # The document's daily rows (up to a year of them, written at every heartbeat) keep their
+    # JSON: the same object each time, equal to the generic encoding; NaN still null.
+    from quant_core.live.state_fields import Row
+    from quant_core.live.state_risk import ENCODED_KEPT, DailyClose, SectorExposureRow
+
+    sector = SectorExposureRow("Energy", 0.25, -0.05, 0.3, 0.2)
+    row = DailyClose(dt.date(2026, 3, 2), math.nan, 0.3, (sector,))
+    first = row.to_json()
+    assert row.to_json() is first
+    assert first == Row.to_json(row)
+    assert first["equity"] is None and first["sectors"][0]["short"] == -0.05
+    twin = DailyClose(dt.date(2026, 3, 2), 1.0, 0.3, (sector,))
+    assert twin.to_json()["equity"] == 1.0  # another row: its own JSON
+    for k in range(ENCODED_KEPT + 5):  # bounded: the oldest are dropped
+        DailyClose(dt.date(2026, 3, 2), float(k), 0.0, ()).to_json()
+    assert row.to_json() == first and row.to_json() is not first
