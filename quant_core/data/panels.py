@@ -40,6 +40,14 @@ class MarketData:
                 raise ValueError(f"panel {name} has shape {panel.shape}, expected {shape}")
         if self.sectors is not None and self.sectors.shape != (shape[1],):
             raise ValueError(f"sectors has shape {self.sectors.shape}, expected ({shape[1]},)")
+        # Ascending, each once: the strategies break ties by position, as by symbol.
+        unordered = np.flatnonzero(self.symbols[1:] <= self.symbols[:-1])
+        if unordered.size:
+            i = int(unordered[0])
+            raise ValueError(
+                f"symbols must be ascending and unique: {str(self.symbols[i])!r} comes before "
+                f"{str(self.symbols[i + 1])!r}"
+            )
         # Object dtype: an Arrow-backed string index converts itself on every lookup.
         symbols = pd.Index(self.symbols, name="symbol", dtype=object)
         object.__setattr__(self, "symbol_index", symbols)
@@ -78,9 +86,9 @@ class MarketData:
 
     @classmethod
     def from_frames(cls, frames: dict[str, pd.DataFrame]) -> MarketData:
-        """Build from wide frames sharing one date index and one symbol set."""
+        """Build from wide frames sharing one date index and one symbol set (columns sorted)."""
         first = next(iter(frames.values()))
-        symbols = first.columns
+        symbols = first.columns.sort_values()
         panels = {
             k: v.reindex(index=first.index, columns=symbols).to_numpy(float)
             for k, v in frames.items()

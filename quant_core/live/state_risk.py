@@ -104,17 +104,19 @@ class DailyClose(Row):
         """Return the JSON object, encoded once per row (:data:`_ENCODED`).
 
         The document holds up to a year of these and is written at every heartbeat; a row never
-        changes once taken, so its JSON is kept (by identity, with the row) and shared.
+        changes once taken, so its JSON is kept (by identity, with the row; the least recently
+        used dropped first) and shared: a caller reads it, never changes it.
         """
         with _LOCK:
             hit = _ENCODED.get(id(self))
-        if hit is not None and hit[0] is self:
-            return hit[1]
+            if hit is not None and hit[0] is self:
+                _ENCODED.move_to_end(id(self))
+                return hit[1]
         out = Row.to_json(self)
         with _LOCK:
             _ENCODED[id(self)] = (self, out)
             while len(_ENCODED) > ENCODED_KEPT:
-                _ENCODED.popitem(last=False)  # the oldest first
+                _ENCODED.popitem(last=False)  # the least recently used
         return out
 
 

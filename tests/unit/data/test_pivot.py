@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from quant_core.data.panels import MarketData
 from quant_core.data.pivot import Scatter, pivot
 from quant_core.data.warehouse import Warehouse
 from tests.factories import META, bars
@@ -124,3 +125,16 @@ def test_a_field_asked_twice_is_read_once_and_each_frame_has_axes_of_its_own(
     assert list(frames) == ["close", "open"]
     frames["open"].index.name = "renamed"
     assert frames["close"].index.name == "date"
+
+
+def test_market_data_holds_its_symbols_ascending_and_unique() -> None:
+    # The strategies break ties by position as by symbol (top_k_positions): panels whose symbols
+    # are out of order, or twice, are refused naming them; frames are put in order.
+    day = np.array(["2020-01-02"], dtype="datetime64[D]")
+    for symbols, named in ((["B", "A"], "'B' comes before 'A'"), (["A", "A"], "'A' comes before")):
+        with pytest.raises(ValueError, match=named):
+            MarketData(day, np.array(symbols), {"close": np.zeros((1, 2))})
+    frame = pd.DataFrame([[2.0, 1.0]], index=pd.DatetimeIndex(["2020-01-02"]), columns=["B", "A"])
+    data = MarketData.from_frames({"close": frame})
+    assert data.symbols.tolist() == ["A", "B"]
+    assert data.panels["close"].tolist() == [[1.0, 2.0]]

@@ -109,9 +109,12 @@ def test_a_daily_row_is_encoded_once_and_as_any_row() -> None:
     first = row.to_json()
     assert row.to_json() is first
     assert first == Row.to_json(row)
-    assert first["equity"] is None and first["sectors"][0]["short"] == -0.05
+    assert first["equity"] is None
+    assert first["sectors"][0]["short"] == -0.05
     twin = DailyClose(dt.date(2026, 3, 2), 1.0, 0.3, (sector,))
     assert twin.to_json()["equity"] == 1.0  # another row: its own JSON
     for k in range(ENCODED_KEPT + 5):  # bounded: the oldest are dropped
         DailyClose(dt.date(2026, 3, 2), float(k), 0.0, ()).to_json()
-    assert row.to_json() == first and row.to_json() is not first
+    again = row.to_json()
+    assert again == first
+    assert again is not first
