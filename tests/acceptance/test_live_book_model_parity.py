@@ -28,6 +28,7 @@ from quant_core.data.warehouse import Warehouse
 from quant_core.factors.base import forget_named_factor
 from quant_core.live.journal import Journal
 from quant_core.live.run import LiveRequest, run_worker
+from tests.acceptance.parity import backtest_fills, journal_fills
 from tests.model_factories import refit, store_model
 
 pytestmark = pytest.mark.acceptance
@@ -83,23 +84,8 @@ def test_a_book_trading_a_model_factor_replays_as_its_backtest(
 
     result = backtest.book
     trades = result.account.trades
-    ours = trades[trades["filled"] != 0]
-    expected = pd.DataFrame(
-        {
-            "symbol": ours["symbol"].astype(str).to_numpy(),
-            "session": pd.DatetimeIndex(ours["date"]).date,
-            "quantity": np.abs(ours["filled"].to_numpy()),
-            "price": ours["exec_price"].to_numpy(),
-        }
-    ).sort_values(["session", "symbol"], ignore_index=True)
-    got = pd.DataFrame(
-        {
-            "symbol": fills["symbol"].astype(str).to_numpy(),
-            "session": pd.to_datetime(fills["ts"]).dt.tz_convert("America/New_York").dt.date,
-            "quantity": fills["quantity"].to_numpy(),
-            "price": fills["price"].to_numpy(),
-        }
-    ).sort_values(["session", "symbol"], ignore_index=True)
+    expected = backtest_fills(trades)
+    got = journal_fills(fills)
     assert len(got) == len(expected) > 100
     pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)
     final = float(result.account.curve["equity"].iloc[-1])

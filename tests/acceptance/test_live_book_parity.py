@@ -28,6 +28,7 @@ from quant_core.data.sync import sync
 from quant_core.data.warehouse import Warehouse
 from quant_core.live.journal import Journal
 from quant_core.live.run import LiveRequest, run_worker
+from tests.acceptance.parity import backtest_fills, journal_fills
 
 pytestmark = pytest.mark.acceptance
 
@@ -74,17 +75,6 @@ def _replay(live_dir: Path, book: Path, start: dt.date, end: dt.date, *, more: b
     run_worker(cfg, LiveRequest(replay=(start, end), book=book, continue_account=more))
 
 
-def _fills(frame: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "symbol": frame["symbol"].astype(str).to_numpy(),
-            "session": pd.to_datetime(frame["ts"]).dt.tz_convert("America/New_York").dt.date,
-            "quantity": frame["quantity"].to_numpy(),
-            "price": frame["price"].to_numpy(),
-        }
-    ).sort_values(["session", "symbol"], ignore_index=True)
-
-
 @pytest.mark.parametrize("case", ["core", "guarded", "continued"])
 def test_book_replay_equals_book_backtest(tmp_path: Path, data_dir: Path, case: str) -> None:
     path = _book(tmp_path, case)
@@ -109,16 +99,8 @@ def test_book_replay_equals_book_backtest(tmp_path: Path, data_dir: Path, case: 
 
     result = backtest.book
     trades = result.account.trades
-    ours = trades[trades["filled"] != 0]
-    expected = pd.DataFrame(
-        {
-            "symbol": ours["symbol"].astype(str).to_numpy(),
-            "session": pd.DatetimeIndex(ours["date"]).date,
-            "quantity": np.abs(ours["filled"].to_numpy()),
-            "price": ours["exec_price"].to_numpy(),
-        }
-    ).sort_values(["session", "symbol"], ignore_index=True)
-    got = _fills(fills)
+    expected = backtest_fills(trades)
+    got = journal_fills(fills)
     assert len(got) == len(expected) > 500
     pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)
     final = float(result.account.curve["equity"].iloc[-1])

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -27,6 +26,7 @@ from quant_core.live.run import LiveRequest, run_worker
 from quant_core.research.pipeline import fit_model
 from quant_core.research.spec import ModelSpec
 from quant_core.research.store import ModelStore
+from tests.acceptance.parity import backtest_fills, journal_fills
 
 pytestmark = pytest.mark.acceptance
 
@@ -120,25 +120,8 @@ def test_replay_equals_backtest(
     equity = journal.table("equity")
     decisions = journal.table("decisions")
     journal.close()
-    ours = backtest.result.trades[backtest.result.trades["filled"] != 0]
-    expected = pd.DataFrame(
-        {
-            "symbol": ours["symbol"].astype(str).to_numpy(),
-            "session": pd.DatetimeIndex(ours["date"]).date,
-            "quantity": np.abs(ours["filled"].to_numpy()),
-            "price": ours["exec_price"].to_numpy(),
-        }
-    ).sort_values(["session", "symbol"], ignore_index=True)
-    got = pd.DataFrame(
-        {
-            "symbol": fills["symbol"].astype(str).to_numpy(),
-            "session": pd.to_datetime(fills["ts"])
-            .dt.tz_convert("America/New_York")
-            .dt.date.to_numpy(),
-            "quantity": fills["quantity"].to_numpy(),
-            "price": fills["price"].to_numpy(),
-        }
-    ).sort_values(["session", "symbol"], ignore_index=True)
+    expected = backtest_fills(backtest.result.trades)
+    got = journal_fills(fills)
     assert len(got) == len(expected) > (300 if params is HALT else 500)  # a halt trades less
     if params is FITTED:  # from the session after the model's first refit, in both drivers
         assert got["session"].min() == dt.date(2010, 4, 9)
