@@ -44,9 +44,9 @@ from quant_core.backtest.run import BacktestRun, run_backtest
 from quant_core.backtest.run_admin import run_folder
 from quant_core.backtest.tearsheet import write_tearsheet
 from quant_core.book.build import build_book
+from quant_core.book_setup import load_sleeve_models
 from quant_core.errors import ConfigError
 from quant_core.research.model import ModelNotReady
-from quant_core.research.model_factors import load_model_factors
 
 logger = logging.getLogger("run_backtest")
 
@@ -348,11 +348,10 @@ def _print_book(run: BookRun, written: Path | None, *, json_out: bool, console: 
 
 def _book(args: argparse.Namespace, cfg: AppConfig, console: Console) -> int:
     book_cfg = load_book(args.book)
-    for sleeve in book_cfg.sleeves:  # stored models named as factors (exit 4 if not)
-        try:
-            load_model_factors(sleeve.strategy.params, cfg.paths.data_dir)
-        except ModelNotReady as exc:
-            raise ModelNotReady(f"{args.book}: sleeve {sleeve.name}: {exc}") from None
+    try:  # stored models named as factors (exit 4 if not)
+        load_sleeve_models(book_cfg, cfg.paths.data_dir)
+    except ModelNotReady as exc:
+        raise ModelNotReady(f"{args.book}: {exc}") from None
     try:  # a sleeve that cannot be built: say so now, naming the file
         build_book(book_cfg, cfg)
     except ConfigError as exc:

@@ -18,6 +18,8 @@ from quant_core.research.model import ModelNotReady
 from quant_core.research.model_factors import load_model_factors
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from config.book_schema import BookConfig
     from config.schema import AppConfig
 
@@ -32,16 +34,27 @@ def prepare_book(cfg: AppConfig, book_cfg: BookConfig) -> Book:
     ModelNotReady
         A sleeve trades a stored model that cannot be had (its message names the sleeve).
     """
-    for config in book_cfg.sleeves:
-        try:
-            load_model_factors(config.strategy.params, cfg.paths.data_dir)
-        except ModelNotReady as exc:
-            raise ModelNotReady(f"sleeve {config.name}: {exc}") from None
+    load_sleeve_models(book_cfg, cfg.paths.data_dir)
     book = build_book(book_cfg, cfg)
     for sleeve in book.sleeves:
         if (refusal := attach_model(sleeve.strategy, cfg.paths.data_dir)) is not None:
             raise ModelNotReady(f"sleeve {sleeve.name}: {refusal}")
     return book
+
+
+def load_sleeve_models(book_cfg: BookConfig, data_dir: Path) -> None:
+    """Load the stored models each sleeve's params name as factors (``model_<id>``).
+
+    Raises
+    ------
+    ModelNotReady
+        A named model is not stored, or was rejected (its message names the sleeve).
+    """
+    for config in book_cfg.sleeves:
+        try:
+            load_model_factors(config.strategy.params, data_dir)
+        except ModelNotReady as exc:
+            raise ModelNotReady(f"sleeve {config.name}: {exc}") from None
 
 
 def book_start(book: Book, start: dt.date | None, end: dt.date | None) -> dt.date | None:
