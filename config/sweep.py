@@ -63,6 +63,7 @@ __all__ = [
     "SweepConfig",
     "WalkForward",
     "base_overrides",
+    "check_choices",
     "configurations",
     "load_sweep",
     "set_params",
@@ -164,6 +165,44 @@ def configurations(
         extra = tuple(f"strategy.params.{k}={_json(v)}" for k, v in swept.items())
         out.setdefault(same, Configuration(key, swept, (*base, *extra)))
     return list(out.values())
+
+
+def check_choices(spec: SweepConfig, path: Path | str, params: Mapping[str, Any]) -> None:
+    """Refuse an Optuna search whose list gives two values that validate alike (20 and 20.0).
+
+    A grid's and a random search's are refused as :func:`configurations` expands them; an Optuna
+    search's are proposed as the study goes, so each list's values are validated here, each over
+    the other dimensions' low ends, built over ``params`` (the run config's strategy params).
+
+    Raises
+    ------
+    ConfigError
+        Two values of one list are one backtest (counted as two trials), or a value does not
+        validate; the file and the dimension are named.
+    """
+    if spec.search is None or spec.search.method != "optuna":
+        return
+    space = spec.search.space
+    low = {
+        name: dim[0] if isinstance(dim, list) else (dim.whole or dim.real or (0, 0))[0]
+        for name, dim in space.items()
+    }
+    fixed = dict(params)
+    for name, dim in space.items():
+        if not isinstance(dim, list):
+            continue
+        seen: dict[str, dict[str, Any]] = {}
+        for value in dim:
+            swept = {**low, name: value}
+            try:
+                book = None if spec.book is None else with_params(spec.book.config, swept)
+                valid = _validated(spec, fixed, swept) if book is None else validated(book, swept)
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: sweep.search.space.{name}: {value!r}: {exc}") from None
+            same = _json(valid.get(name))
+            if same in seen:
+                raise same_values(path, spec, seen[same], swept)
+            seen[same] = swept
 
 
 def _combos(spec: SweepConfig, path: Path | str, only: str | None) -> list[dict[str, Any]]:

@@ -102,7 +102,7 @@ class Search(_Strict):
 
     method: Literal["random", "optuna"] = "random"
     trials: Whole = Field(gt=0, le=MAX_CONFIGURATIONS)
-    seed: Whole = 0
+    seed: Whole = Field(default=0, ge=0, le=2**32 - 1)  # numpy's and Optuna's seeds alike
     space: dict[str, Range | list[Any]] = Field(min_length=1)
 
 
@@ -151,7 +151,9 @@ class SweepConfig(_Strict):
     objective: str = "sharpe"
     maximize: StrictBool = True  # `maximize: 0` or "no" is refused, not taken for False
     period: Period = Field(default_factory=Period)
-    keep: Whole = Field(default=10, ge=0, description="full equity curves kept: the best N")
+    keep: Whole = Field(
+        default=10, ge=0, le=MAX_CONFIGURATIONS, description="full equity curves kept: the best N"
+    )
     batch: Whole = Field(default=0, ge=0, description="configurations per task; 0: chosen")
     walk_forward: WalkForward | None = None
 

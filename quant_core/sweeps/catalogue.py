@@ -229,7 +229,7 @@ class Catalogue(WalkForwardRecords):
                     "worker, finished_at, curve) SELECT * FROM batch_results "
                     "ON CONFLICT DO NOTHING RETURNING key"
                 ).fetchall()
-                self._keep_curves(sweep_id, results, maximize, keep)
+                self._keep_curves(sweep_id, maximize, keep)
         finally:
             self.con.unregister("batch_results")
         return len(added)
@@ -241,40 +241,59 @@ class Catalogue(WalkForwardRecords):
         ).fetchall()
         return int(rows[0][0])
 
-    def _keep_curves(self, sweep_id: str, results: list[Result], maximize: bool, keep: int) -> None:
-        if keep <= 0:
-            return
-        order = "DESC" if maximize else "ASC"
-        best = {
-            str(r[0])
-            for r in self.con.execute(
-                f"SELECT key FROM results WHERE sweep_id = ? AND objective IS NOT NULL "  # noqa: S608 - constant
-                f"ORDER BY objective {order}, key LIMIT ?",
-                [sweep_id, keep],
-            ).fetchall()
-        }
+    def keep_curves(self, sweep_id: str, maximize: bool, keep: int) -> None:
+        """Keep in ``curves`` the best ``keep`` configurations' curves recorded, and only theirs.
+
+        In one transaction. Each batch recorded does it; a sweep run again does it once more, so
+        a finished sweep run with another ``keep`` (not part of its identity: the same sweep,
+        resumed with nothing to run) keeps its new best N; ``keep`` 0 keeps none.
+        """
+        with transaction(self.con):
+            self._keep_curves(sweep_id, maximize, keep)
+
+    def _keep_curves(self, sweep_id: str, maximize: bool, keep: int) -> None:
+        # Each from the configuration's recorded curve (results.curve).
+        best: list[str] = []
+        if keep > 0:
+            order = "DESC" if maximize else "ASC"
+            best = [
+                str(r[0])
+                for r in self.con.execute(
+                    f"SELECT key FROM results WHERE sweep_id = ? AND objective IS NOT NULL "  # noqa: S608 - constant
+                    f"ORDER BY objective {order}, key LIMIT ?",
+                    [sweep_id, keep],
+                ).fetchall()
+            ]
         self.con.execute(
             "DELETE FROM curves WHERE sweep_id = ? AND key NOT IN (SELECT unnest(?::VARCHAR[]))",
             [sweep_id, sorted(best)],
         )
-        for r in results:
-            if r.key in best:
-                frame = pd.DataFrame(
+        rows = self.con.execute(
+            "SELECT key, curve FROM results WHERE sweep_id = ? AND curve IS NOT NULL "
+            "AND key IN (SELECT unnest(?::VARCHAR[])) AND key NOT IN "
+            "(SELECT DISTINCT key FROM curves WHERE sweep_id = ?) ORDER BY key",
+            [sweep_id, best, sweep_id],
+        ).fetchall()
+        if not rows:
+            return
+        frames = []
+        for key, blob in rows:
+            curve = unpack_curve(bytes(blob))
+            frames.append(
+                pd.DataFrame(
                     {
                         "sweep_id": sweep_id,
-                        "key": r.key,
-                        "date": pd.DatetimeIndex(r.curve.index).date,
-                        "equity": r.curve.to_numpy(dtype=float),
+                        "key": str(key),
+                        "date": pd.DatetimeIndex(curve.index).date,
+                        "equity": curve.to_numpy(dtype=float),
                     }
                 )
-                self.con.register("new_curve", frame)
-                try:
-                    self.con.execute(
-                        "DELETE FROM curves WHERE sweep_id = ? AND key = ?", [sweep_id, r.key]
-                    )
-                    self.con.execute("INSERT INTO curves SELECT * FROM new_curve")
-                finally:
-                    self.con.unregister("new_curve")
+            )
+        self.con.register("new_curves", pd.concat(frames, ignore_index=True))
+        try:
+            self.con.execute("INSERT INTO curves SELECT * FROM new_curves")
+        finally:
+            self.con.unregister("new_curves")
 
     def all_curves(self, sweep_id: str) -> pd.DataFrame:
         """Return every configuration's equity curve: date index, one column per key."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config.schema import AppConfig
-from config.sweep import Configuration, SweepConfig, configurations
+from config.sweep import Configuration, SweepConfig, check_choices, configurations
 from quant_core.sweeps.checks import (
     check_configurations,
     check_extra,
@@ -59,6 +59,7 @@ def prepare(
     load_models(spec, base, path)  # a model_<id> factor validates once loaded
     # Built over the run config's params: a parameter not swept is the run's, not a default.
     todo = [] if optuna else configurations(spec, path, base.strategy.params)
+    check_choices(spec, path, base.strategy.params)  # an Optuna list's (expanded: checked)
     dates = sessions(base)  # a period outside the data: said before a cluster starts
     warmups = check_study(spec, base, path, dates) + check_configurations(base, todo, path, dates)
     moved = aligned(spec, dates, warmups, (base.backtest.start, base.backtest.end))

@@ -148,6 +148,7 @@ def run_sweep(
             progress,
             on_batch,
         )
+        catalogue.keep_curves(sweep_id, spec.maximize, spec.keep)  # a resumed sweep's keep too
         ended = feed.ended if isinstance(feed, StudyFeed) else catalogue.count(sweep_id)
         complete = ended >= total
         if complete:  # every configuration: judge the best

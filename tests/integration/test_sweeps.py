@@ -512,3 +512,28 @@ def test_a_batch_that_kills_every_worker_stops_the_sweep_saying_which_and_what_i
     monkeypatch.undo()
     again = run_sweep(spec, load, path=path, workers=2)
     assert (again.resumed, again.ran) == (kept, 6 - kept)
+
+
+def test_a_finished_sweep_run_again_with_another_keep_keeps_its_new_best_curves(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    # `keep` is not part of a sweep's identity: run again with another, the sweep resumes with
+    # nothing to run, and its kept curves were still the first run's best N (found by review).
+    load = _loader(data_dir)
+    path = _spec(tmp_path)
+    first = run_sweep(load_sweep(path), load, path=path, workers=2)
+    for keep in (3, 0, 5):
+        path = _spec(tmp_path, GRID + f"  keep: {keep}\n")
+        again = run_sweep(load_sweep(path), load, path=path, workers=2)
+        assert (again.sweep_id, again.ran, again.resumed) == (first.sweep_id, 0, 8)
+        catalogue = Catalogue(again.catalogue)
+        try:
+            kept = catalogue.curves(again.sweep_id)
+            best = catalogue.results(again.sweep_id)["key"].iloc[:keep].tolist()
+            every = catalogue.all_curves(again.sweep_id)
+        finally:
+            catalogue.close()
+        assert sorted(kept.columns) == sorted(best), keep
+        for key in best:  # each the configuration's own recorded curve, to the bit
+            assert kept[key].to_numpy().tolist() == every[key].to_numpy().tolist()
+            assert list(kept.index) == [d.date() for d in every.index]

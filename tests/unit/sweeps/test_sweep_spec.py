@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from config.sweep import configurations, load_sweep, set_params, sweep_digest
+from config.sweep import check_choices, configurations, load_sweep, set_params, sweep_digest
 from quant_core.errors import ConfigError
 from quant_core.sweeps.catalogue import pack_curve, unpack_curve
 from quant_core.sweeps.overfitting import overfitting
@@ -212,3 +212,48 @@ def test_a_misspelled_objective_lists_only_the_metrics_one_may_choose(tmp_path: 
     offered = str(refused.value).split("choose one of ")[1].split(", ")
     assert "sharpe" in offered
     assert not {"start_equity", "benchmark_cagr", "benchmark_total_return"} & set(offered)
+
+
+OPTUNA_SPEC = """
+sweep:
+  strategy: momentum
+  search: {method: optuna, trials: 6, seed: 1, space: {lookback: [20, 20.0, 60]}}
+  set: {strategy.rebalance: 21}
+"""
+
+
+def test_an_optuna_list_of_two_values_that_are_one_setting_is_refused(tmp_path: Path) -> None:
+    # 20 and 20.0 are one lookback: Optuna ran the same backtest twice and the deflated Sharpe
+    # counted three trials where two backtests ran (a grid and a random search refused it).
+    path = _file(tmp_path, OPTUNA_SPEC)
+    spec = load_sweep(path)
+    with pytest.raises(ConfigError, match=r"s\.yaml: sweep\.search\.space\.lookback: 20.* and 20"):
+        check_choices(spec, path, set_params(spec))
+    fine = load_sweep(_file(tmp_path, OPTUNA_SPEC.replace("20.0, ", "")))
+    check_choices(fine, path, set_params(fine))  # distinct values: nothing to say
+
+
+@pytest.mark.parametrize(
+    ("setting", "field"),
+    [
+        ("search: {trials: 5, seed: -1, space: {lookback: [20, 60]}}", "seed"),
+        (
+            "search: {method: optuna, trials: 5, seed: 4294967296, space: {lookback: [20, 60]}}",
+            "seed",
+        ),
+        ("grid: {lookback: [20, 60]}\n  keep: 9223372036854775808", "keep"),
+    ],
+)
+def test_a_seed_or_keep_out_of_range_is_refused_naming_it(
+    tmp_path: Path, setting: str, field: str
+) -> None:
+    # Accepted, then a traceback from numpy, Optuna or DuckDB (after a batch ran, for keep).
+    body = f"sweep:\n  strategy: momentum\n  {setting}\n"
+    with pytest.raises(ConfigError, match=rf"s\.yaml.*{field}"):
+        load_sweep(_file(tmp_path, body))
+    top = (
+        body.replace("-1", "0")
+        .replace("4294967296", "4294967295")
+        .replace("9223372036854775808", "1000000")
+    )
+    load_sweep(_file(tmp_path, top))  # the ends of the range are fine

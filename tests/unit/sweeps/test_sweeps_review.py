@@ -546,3 +546,32 @@ def test_minimise_keeps_the_lowest_curves_and_lists_them_first(tmp_path: Path) -
         assert sorted(catalogue.curves("s").columns) == ["a", "b"]
     finally:
         catalogue.close()
+
+
+def test_kept_curves_follow_a_new_keep_from_the_recorded_curves(tmp_path: Path) -> None:
+    catalogue = Catalogue(tmp_path / "c.duckdb")
+    now = dt.datetime.now(dt.UTC)
+    catalogue.start("s", "n", "momentum", "sharpe", True, {}, 4, now)
+
+    def result(key: str, value: float) -> Result:
+        curve = pd.Series(np.linspace(1.0, value, 5), index=SESSIONS[:5])
+        return Result(key, {"k": key}, {"o": value}, 0.0, "w", curve)
+
+    catalogue.record(
+        "s",
+        [result(k, v) for k, v in zip("abcd", (1.5, 4.0, 2.5, 3.0), strict=True)],
+        "o",
+        True,
+        1,
+        now,
+    )
+    try:
+        assert list(catalogue.curves("s").columns) == ["b"]
+        catalogue.keep_curves("s", True, 3)
+        kept = catalogue.curves("s")
+        assert sorted(kept.columns) == ["b", "c", "d"]
+        assert kept["d"].tolist() == np.linspace(1.0, 3.0, 5).tolist()
+        catalogue.keep_curves("s", True, 0)
+        assert catalogue.curves("s").empty
+    finally:
+        catalogue.close()
