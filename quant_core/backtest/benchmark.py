@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from quant_core.data.panels import MarketData
+from quant_core.data.warehouse import Warehouse
 from quant_core.errors import ConfigError
 from quant_core.portfolio.ledger import row_sums
 
@@ -18,13 +19,29 @@ def check_benchmark(data: MarketData, benchmark: str | None) -> None:
     ``None`` (no benchmark) and ``equal_weight`` always pass. Raises ``ConfigError`` (exit 2).
     """
     if benchmark and benchmark != EQUAL_WEIGHT and not (data.symbols == benchmark).any():
-        shown = (
-            benchmark if len(benchmark) <= 40 else f"{benchmark[:40]}... ({len(benchmark)} chars)"
-        )
-        raise ConfigError(
-            f"backtest.benchmark: no symbol {shown!r} in the data "
-            f"({len(data.symbols)} symbols; use {EQUAL_WEIGHT}, one of them, or null)"
-        )
+        raise ConfigError(_missing(benchmark, f"the data ({len(data.symbols)} symbols; "))
+
+
+def check_stored_benchmark(warehouse: Warehouse, dataset: str, benchmark: str | None) -> None:
+    """Refuse what :func:`check_benchmark` refuses, from the warehouse: no panel read.
+
+    A sweep's driver checks its run config so before a cluster starts (each worker's run would
+    refuse it, every one with a traceback in the cluster's log). A dataset not stored passes
+    (the runs say that).
+    """
+    if not benchmark or benchmark == EQUAL_WEIGHT or not warehouse.exists(dataset):
+        return
+    rows = warehouse.store.query(dataset, "count(*) AS n", [benchmark], None, None, "")
+    if not rows.column("n")[0].as_py():
+        raise ConfigError(_missing(benchmark, f"dataset {dataset!r} ("))
+
+
+def _missing(benchmark: str, where: str) -> str:
+    shown = benchmark if len(benchmark) <= 40 else f"{benchmark[:40]}... ({len(benchmark)} chars)"
+    return (
+        f"backtest.benchmark: no symbol {shown!r} in {where}"
+        f"use {EQUAL_WEIGHT}, one of its symbols, or null)"
+    )
 
 
 def buy_and_hold(

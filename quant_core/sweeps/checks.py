@@ -36,6 +36,7 @@ from config.schema import AppConfig
 from config.sweep import METRIC_NAMES, Configuration, SweepConfig, base_overrides
 from config.sweep_book import with_params
 from config.sweep_checks import NOT_OBJECTIVES, decided
+from quant_core.backtest.benchmark import check_stored_benchmark
 from quant_core.book.build import build_book
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import ConfigError, DataError
@@ -218,6 +219,15 @@ def sessions(base: AppConfig) -> np.ndarray | None:
     return np.asarray(index.to_numpy(dtype="datetime64[D]"))
 
 
+def check_benchmark_of(base: AppConfig, path: Path | str) -> None:
+    """Refuse the run config's ``backtest.benchmark`` if the dataset holds no such symbol."""
+    warehouse = Warehouse(base.paths.warehouse_location())
+    try:
+        check_stored_benchmark(warehouse, base.data.dataset, base.backtest.benchmark)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: the run config: {exc}") from None
+
+
 def check_span(
     dates: np.ndarray | None, warmup: int, span: Span, path: Path | str, what: str
 ) -> None:
@@ -353,6 +363,7 @@ def sweep_context(base: AppConfig, spec: SweepConfig) -> str:
 
 __all__ = [
     "METRIC_NAMES",
+    "check_benchmark_of",
     "check_book",
     "check_configurations",
     "check_extra",

@@ -16,6 +16,7 @@ from pathlib import Path
 from config.schema import AppConfig
 from config.sweep import Configuration, SweepConfig, check_choices, configurations
 from quant_core.sweeps.checks import (
+    check_benchmark_of,
     check_configurations,
     check_extra,
     check_objective,
@@ -61,6 +62,7 @@ def prepare(
     todo = [] if optuna else configurations(spec, path, base.strategy.params)
     check_choices(spec, path, base.strategy.params)  # an Optuna list's (expanded: checked)
     dates = sessions(base)  # a period outside the data: said before a cluster starts
+    check_benchmark_of(base, path)
     warmups = check_study(spec, base, path, dates) + check_configurations(base, todo, path, dates)
     moved = aligned(spec, dates, warmups, (base.backtest.start, base.backtest.end))
     if moved is spec:

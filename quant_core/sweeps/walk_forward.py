@@ -46,6 +46,7 @@ from quant_core.errors import ConfigError, DataError
 from quant_core.research.splits import walk_forward
 from quant_core.sweeps.catalogue import Catalogue, Result
 from quant_core.sweeps.checks import (
+    check_benchmark_of,
     check_configurations,
     check_extra,
     check_objective,
@@ -182,6 +183,7 @@ def run_walk_forward(
     first = load_base(spec, load, extra, path)
     load_models(spec, first, path)  # a model_<id> factor validates once loaded
     every = configurations(spec, path, first.strategy.params)  # unswept params: the run's
+    check_benchmark_of(first, path)
     warehouse = Warehouse(first.paths.warehouse_location())
     dates = pd.DatetimeIndex(warehouse.panel(first.data.dataset, "close").index)
     folds = windows(dates, spec, path)

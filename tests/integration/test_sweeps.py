@@ -537,3 +537,36 @@ def test_a_finished_sweep_run_again_with_another_keep_keeps_its_new_best_curves(
         for key in best:  # each the configuration's own recorded curve, to the bit
             assert kept[key].to_numpy().tolist() == every[key].to_numpy().tolist()
             assert list(kept.index) == [d.date() for d in every.index]
+
+
+@pytest.mark.parametrize("mode", ["sweep", "walk-forward"])
+def test_a_benchmark_the_data_lacks_is_refused_before_a_cluster_starts(
+    tmp_path: Path, data_dir: Path, mode: str
+) -> None:
+    # It passed the driver's checks: each worker's run then refused it, every one printing a
+    # "Compute Failed" traceback, before the sweep stopped with the error (found by review).
+    text = GRID + "  walk_forward: {train: 60, test: 40}\n" if mode == "walk-forward" else GRID
+    path = _spec(tmp_path, text)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "run_backtest.py",
+            f"--{mode}",
+            str(path),
+            "--set",
+            f"paths.data_dir={data_dir}",
+            "--set",
+            "backtest.benchmark=NOPEXYZ",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "backtest.benchmark: no symbol 'NOPEXYZ' in dataset 'sp500-2010'" in proc.stderr
+    assert str(path) in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "Compute Failed" not in proc.stderr
+    assert "dask" not in proc.stderr.lower()  # no cluster started
