@@ -345,6 +345,11 @@ class Journal(Decisions, DailyCloses, Reports, BookRecords):
         """Record an equity snapshot."""
         self.con.execute("INSERT INTO equity VALUES (?, ?, ?, ?)", [run_id, at, equity, cash])
 
+    def equity_recorded(self, at: dt.datetime) -> bool:
+        """Return whether an equity snapshot is recorded at ``at`` (by any run)."""
+        row = self.con.execute("SELECT count(*) FROM equity WHERE ts = ?", [at]).fetchone()
+        return bool(row and row[0])
+
     def table(self, name: str) -> pd.DataFrame:
         """Return one table (for tests and the cockpit)."""
         if name not in {

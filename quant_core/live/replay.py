@@ -62,6 +62,15 @@ class ReplayClock:
         self.current = dt.datetime.combine(day, moment, tzinfo=self.zone)
         self.ready = True
 
+    def resume(self, moment: dt.datetime) -> None:
+        """Set the clock to ``moment`` (aware): where a continued account was last changed.
+
+        A continued replay starts there, so the worker's start sees the executions of that day
+        (a replay killed after its open's fills: journalled now, as recovered).
+        """
+        local = moment.astimezone(self.zone)
+        self.at(local.date(), local.time())
+
     def __call__(self) -> dt.datetime:
         """Return the simulated time."""
         return self.current
@@ -120,7 +129,7 @@ def _sessions(worker: Worker, broker: SimBroker, first: int, last: int, rows: se
     clock = worker.clock if isinstance(worker.clock, ReplayClock) else None
     if clock is not None:
         clock.at(pd.Timestamp(worker.data.dates[first - 1]).date(), ReplayClock.CLOSE)
-    _close(worker, broker, first - 1, rows, last)
+    _close(worker, broker, first - 1, rows, last, first=True)
     for t in range(first, last + 1):
         if worker.stop_requested:
             break
@@ -152,7 +161,11 @@ def _finished(worker: Worker, end: dt.date) -> None:
     worker.transition(WorkerState.STOPPED, f"replay finished on {end}{note}")
 
 
-def _close(worker: Worker, broker: SimBroker, t: int, rows: set[int], last: int) -> None:
+def _close(
+    worker: Worker, broker: SimBroker, t: int, rows: set[int], last: int, first: bool = False
+) -> None:
+    # ``first``: the close before the replay's first session, which a continued replay's first
+    # part may have recorded already (its equity row: once).
     broker.mark(worker.data.panels["close"][t])
     if worker.books is not None:  # the sleeves: this session's fills attributed, then marked
         worker.books.settle(t)
@@ -161,7 +174,8 @@ def _close(worker: Worker, broker: SimBroker, t: int, rows: set[int], last: int)
     worker.track_equity(session, account.net_liquidation)
     worker.daily.record(worker, session)  # the account at this close (live.daily_close)
     worker.equity_points.append(EquityPoint(session, account.net_liquidation))
-    worker.journal.equity(worker.run_id, worker.clock(), account.net_liquidation, account.cash)
+    if not (first and worker.journal.equity_recorded(worker.clock())):
+        worker.journal.equity(worker.run_id, worker.clock(), account.net_liquidation, account.cash)
     upcoming = sorted(r for r in rows if r > t)
     worker.next_rebalance = (
         pd.Timestamp(worker.data.dates[upcoming[0]]).date() if upcoming else None

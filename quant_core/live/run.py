@@ -180,8 +180,7 @@ def _run(
             zone=ZoneInfo(zone),
         )
         if span is not None and request.continue_account:
-            start = pd.Timestamp(data.dates[span[0]]).date()
-            sim_account.check_continuation(broker.as_of, start, folder / SIM_ACCOUNT_FILE)
+            _continued(broker, clock, pd.Timestamp(data.dates[span[0]]).date(), folder)
     # A broker without prices of its own (the simulated one) is given the data's closes.
     price_feed = replay.price_feed(broker)
     if price_feed is not None and not request.replay:
@@ -221,6 +220,15 @@ def _run(
     if signalled:  # the worker has finished cleanly; now report the interruption (exit 130)
         raise KeyboardInterrupt(f"signal {signalled[0]}")
     return worker.state
+
+
+def _continued(broker: SimBroker, clock: Any, start: dt.date, folder: Path) -> None:
+    # A continued replay's account: refused if it was changed on or after ``start``; else the
+    # replay clock starts where it was last changed, not at 1970, so the worker's start sees
+    # that day's executions (a kill between the broker's fills and the journal's rows).
+    sim_account.check_continuation(broker.as_of, start, folder / SIM_ACCOUNT_FILE)
+    if isinstance(clock, replay.ReplayClock) and broker.as_of is not None:
+        clock.resume(broker.as_of)
 
 
 def _strategy(cfg: AppConfig, path: Path | None) -> tuple[Book | None, Strategy[Any], str | None]:

@@ -292,8 +292,12 @@ def test_a_replay_started_again_starts_afresh_unless_continued(
     assert state["reconciled"]["account"].startswith("simulated account continued from")
     equity = _journal_table(killed, "equity")
     assert equity["run_id"].iloc[-1] == state["worker"]["run_id"]
-    first = equity[equity["run_id"] == state["worker"]["run_id"]].iloc[0]
-    assert first["cash"] == pytest.approx(again["cash"], abs=1e-6)  # where the last run ended
+    # It goes on from where the last run ended: that run's last close (recorded once, by it).
+    mine = equity["run_id"] == state["worker"]["run_id"]
+    before = equity[~mine].iloc[-1]
+    assert before["cash"] == pytest.approx(again["cash"], abs=1e-6)
+    assert equity[mine]["ts"].min() > before["ts"]
+    assert equity["ts"].is_unique
 
 
 @pytest.fixture(scope="module")
