@@ -101,15 +101,18 @@ def _refused(
 def _take_one(worker: Worker, path: Path) -> None:
     received = worker.inbox.read(path, worker.wall(), worker.cfg.live.command_max_age_s)
     ident, at, command = received.id, worker.wall(), received.command
+    spent = ident  # the id this file uses up; a refusal's none: sent again, corrected, it runs
     if worker.inbox.seen(ident):
         ack = _duplicate(worker, ident, at)
     elif command is None:
         named = "" if ident is not None else f" (file {path.name})"  # no id: name the file
         ack = _refused(ident, at, f"refused: {received.refusal}{named}", received.kind)
         logger.warning("Refused a command: %s", received.refusal)
+        spent = None
     elif (why := sleeve_refusal(worker, command)) is not None:
         ack = replace(accepted(command, at, Outcome(f"refused: {why}")), accepted=False)
         logger.warning("Refused %s (id %s): %s", command.command, ident, why)
+        spent = None
     else:
         worker.inbox.executing(command, at)  # at most once, even if executing it crashes
         crash_point_for_tests("executing_command")  # taken; not executed, not acknowledged
@@ -122,7 +125,7 @@ def _take_one(worker: Worker, path: Path) -> None:
             raise
         ack = accepted(command, at, outcome)
     acknowledge(worker, ack)
-    worker.inbox.done(path, ident)
+    worker.inbox.done(path, spent)
 
 
 def _duplicate(worker: Worker, ident: str | None, at: dt.datetime) -> CommandAck:

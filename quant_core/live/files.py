@@ -204,7 +204,10 @@ def save_risk(live_dir: Path, state: dict[str, Any]) -> None:
 
 
 def audited(live_dir: Path, command_id: str) -> bool:
-    """Return whether the audit log holds an acknowledgement of ``command_id``.
+    """Return whether the audit log holds an acknowledgement of ``command_id``, not a refusal.
+
+    A refusal (``accepted`` false) does not count: it does not use its id, which may run when
+    sent again.
 
     Read whole: only a restart after a worker was killed mid-command asks. A torn line (the
     kill cut it) is skipped.
@@ -218,7 +221,11 @@ def audited(live_dir: Path, command_id: str) -> bool:
             continue
         with contextlib.suppress(ValueError):  # JSONDecodeError and UnicodeDecodeError
             entry = json.loads(line)
-            if isinstance(entry, dict) and entry.get("id") == command_id:
+            if (
+                isinstance(entry, dict)
+                and entry.get("id") == command_id
+                and entry.get("accepted") is not False
+            ):
                 return True
     return False
 
