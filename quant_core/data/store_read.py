@@ -188,6 +188,28 @@ class StoreReader(ABC):
         finally:
             con.close()
 
+    def with_reference(
+        self, dataset: str, read: Callable[[], tuple[T, Manifest]]
+    ) -> tuple[T, Manifest, pa.Table | None]:
+        """Return ``read()`` and the reference table its manifest names (None without one).
+
+        A sync that replaces the reference data deletes the old file once it has committed: a
+        reader that loaded the manifest before reads again, so bars and reference are of one
+        version (a worker reading while a sync runs).
+        """
+        for attempt in range(_READ_RETRIES):
+            value, manifest = read()
+            if manifest.symbols_file is None:
+                return value, manifest, None
+            try:
+                return value, manifest, self.read_table(dataset, manifest.symbols_file)
+            except (duckdb.IOException, duckdb.HTTPException, FileNotFoundError, DataError):
+                now = self.load(dataset, required=True).symbols_file
+                if attempt == _READ_RETRIES - 1 or now == manifest.symbols_file:
+                    raise
+                logger.debug("Reference data of %s replaced during a read; retrying", dataset)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _unreadable(self, dataset: str, exc: BaseException) -> DataError:
         """Return the ``DataError`` of a remote file that cannot be read, naming the URL."""
         return DataError(f"cannot read {dataset!r} at {self.location}: {first_line(exc)}")

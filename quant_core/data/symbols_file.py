@@ -49,4 +49,12 @@ def write_symbols_file(folder: Path, table: pa.Table) -> str:
     return name
 
 
-__all__ = ["same_rows", "write_symbols_file"]
+def symbol_frame(table: pa.Table | None) -> pd.DataFrame:
+    """Return a dataset's reference table as a frame; without one, no rows (none was given)."""
+    if table is None:
+        return pd.DataFrame({"symbol": pd.Series([], dtype="str")})
+    frame: pd.DataFrame = table.to_pandas()
+    return frame
+
+
+__all__ = ["same_rows", "symbol_frame", "write_symbols_file"]

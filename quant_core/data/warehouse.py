@@ -29,7 +29,7 @@ from quant_core.data.remote import RemoteStore, is_remote
 from quant_core.data.store import DatasetStore, Manifest, WriteResult, upsert, years
 from quant_core.data.store_read import StoreReader
 from quant_core.data.symbol_rule import check_symbols
-from quant_core.data.symbols_file import same_rows, write_symbols_file
+from quant_core.data.symbols_file import same_rows, symbol_frame, write_symbols_file
 from quant_core.data.sync_log import SyncLog
 from quant_core.errors import ConfigError, DataError
 from quant_core.types import ProgressFn
@@ -324,18 +324,22 @@ class Warehouse:
         unknown = sorted(set(fields) - set(BAR_FIELDS))
         if unknown:
             raise ConfigError(f"unknown bar field(s) {unknown}; valid: {', '.join(BAR_FIELDS)}")
-        frames, manifest = self.store.pivots(dataset, fields)
-        return manifest.bars_version, frames, self._symbols(manifest, dataset)
+        frames, manifest, table = self.store.with_reference(
+            dataset, lambda: self.store.pivots(dataset, fields)
+        )
+        return manifest.bars_version, frames, symbol_frame(table)
 
     def symbols(self, dataset: str) -> pd.DataFrame:
         """Return the symbol metadata of ``dataset`` (empty if the source had none)."""
-        return self._symbols(self.store.load(dataset, required=True), dataset)
+        now = self.store.with_reference(
+            dataset, lambda: (None, self.store.load(dataset, required=True))
+        )
+        return symbol_frame(now[2])
 
     def _symbols(self, manifest: Manifest, dataset: str) -> pd.DataFrame:
-        if manifest.symbols_file is None:
-            return pd.DataFrame({"symbol": pd.Series([], dtype="str")})
-        frame: pd.DataFrame = self.store.read_table(dataset, manifest.symbols_file).to_pandas()
-        return frame
+        # The reference data of ``manifest`` (a writer's, under the dataset's lock).
+        name = manifest.symbols_file
+        return symbol_frame(None if name is None else self.store.read_table(dataset, name))
 
     def coverage(self, dataset: str, calendar: TradingCalendar) -> pd.DataFrame:
         """Return one row per symbol: first and last date, rows, and missing sessions.

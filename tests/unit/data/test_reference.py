@@ -189,3 +189,41 @@ def test_a_dataset_synced_before_the_schema_reads_unknown_with_one_log_line(
     assert len(lines) == 2
     assert "Dataset old has no reference data of the current schema" in lines[0]
     assert "Dataset older" in lines[1]
+
+
+# ------------------------------------------------------------- a read while a sync replaces it
+
+
+@pytest.mark.parametrize("read", ["panels", "symbols"])
+def test_a_read_while_a_sync_replaces_the_reference_data_reads_the_new_version(
+    warehouse: Warehouse,
+    calendar: TradingCalendar,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    read: str,
+) -> None:
+    # The reader loaded the manifest (and read the bars); the sync then committed new reference
+    # data and deleted the old file. It failed with DuckDB's "No files found that match the
+    # pattern" (found by review: a backtest or the worker reading while a sync ran).
+    (tmp_path / "bars.csv").write_text(BARS)
+    sync(CsvSource(tmp_path / "bars.csv"), warehouse, calendar, "d")
+    warehouse.write_symbols("d", table())
+    store = warehouse.store
+    loaded = store.load
+    written: list[bool] = []
+
+    def load_then_a_sync(dataset: str, *, required: bool):
+        manifest = loaded(dataset, required=required)
+        if not written:  # once: a real writer, between this read and the file's
+            written.append(True)
+            warehouse.write_symbols("d", table(sector=["Utilities", "Unknown"]))
+        return manifest
+
+    monkeypatch.setattr(store, "load", load_then_a_sync)
+    if read == "panels":
+        _, frames, symbols = warehouse.panels("d", ["close"])
+        assert list(frames["close"].columns) == ["AAA", "BBB", "CCC"]
+    else:
+        symbols = warehouse.symbols("d")
+    assert written
+    assert symbols.set_index("symbol")["sector"].to_dict() == {"AAA": "Utilities", "BBB": "Unknown"}
