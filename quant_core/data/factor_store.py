@@ -68,7 +68,7 @@ class FactorStore:
                 return WriteResult(0, 0, (), manifest.version)
             store.remove_orphans(dataset, manifest)
             previous = manifest.factors.get(name, {})
-            parts, replaced, _ = upsert(folder, f"factors/{name}", table, previous, progress)
+            parts, replaced, _, _ = upsert(folder, f"factors/{name}", table, previous, progress)
             manifest.factors[name] = parts
             store.commit(dataset, manifest)
             for old in set(previous.values()) - set(parts.values()):
@@ -102,6 +102,13 @@ class FactorStore:
                 f"no factor {name!r} stored for {dataset}; run run_factor_computation.py"
             )
         return self.store.panel(dataset, "value", symbols, start, end, factor=name)
+
+    def reaches(self, dataset: str, day: dt.date | None) -> bool:
+        """Return whether a stored factor of ``dataset`` has values on or after ``day``."""
+        if day is None:
+            return False
+        names = self.store.load(dataset, required=False).factors
+        return any((last := self.last_date(dataset, n)) is not None and day <= last for n in names)
 
     def last_date(self, dataset: str, name: str) -> dt.date | None:
         """Return the last date stored for factor ``name``, or None."""

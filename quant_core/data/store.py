@@ -156,14 +156,15 @@ def upsert(
 
     Returns
     -------
-    tuple[dict[str, str], int, int]
-        The new year -> file map (to commit), how many rows replaced existing ones, and how
-        many of those changed.
+    tuple[dict[str, str], int, int, dt.date | None]
+        The new year -> file map (to commit), how many rows replaced existing ones, how many of
+        those changed, and the first date of a row that was not there before (None: none).
     """
     (folder / subdir).mkdir(parents=True, exist_ok=True)
     year_of = pc.year(table["date"])
     touched = years(table)
     parts, replaced, changed = dict(previous), 0, 0
+    first_new: dt.date | None = None
     con = duckdb.connect()
     try:
         for done, year in enumerate(touched, start=1):
@@ -172,22 +173,25 @@ def upsert(
             part = table.filter(pc.equal(year_of, year))
             counts = _write_partition(con, part, folder / old if old else None, folder / name)
             replaced, changed = replaced + counts[0], changed + counts[1]
+            if first_new is None and counts[2] is not None:  # the years go in order
+                first_new = counts[2]
             parts[str(year)] = name
             if progress is not None:
                 progress(f"write {subdir}", done, len(touched))
     finally:
         con.close()
     fsync_path(folder / subdir)
-    return parts, replaced, changed
+    return parts, replaced, changed, first_new
 
 
 def _write_partition(
     con: duckdb.DuckDBPyConnection, new: pa.Table, old: Path | None, target: Path
-) -> tuple[int, int]:
+) -> tuple[int, int, dt.date | None]:
     # Paths travel as arguments of the relation API, never inside SQL text.
     con.register("new_bars", new)
     replaced = changed = 0
     merged = "SELECT * FROM new_bars ORDER BY symbol, date"
+    inserted = "SELECT min(date) FROM new_bars"
     if old is not None:
         con.register("old_bars", con.read_parquet(str(old)))
         count = con.sql("SELECT count(*) FROM old_bars SEMI JOIN new_bars USING (symbol, date)")
@@ -198,13 +202,15 @@ def _write_partition(
         )
         fresh = con.sql("SELECT count(*) FROM new_bars ANTI JOIN old_bars USING (symbol, date)")
         changed = int(differ.fetchall()[0][0]) - int(fresh.fetchall()[0][0])
+        inserted = "SELECT min(date) FROM new_bars ANTI JOIN old_bars USING (symbol, date)"
         merged = (
             "SELECT * FROM old_bars ANTI JOIN new_bars USING (symbol, date) "
             "UNION ALL SELECT * FROM new_bars ORDER BY symbol, date"
         )
+    first = con.sql(inserted).fetchall()[0][0]
     con.sql(merged).write_parquet(str(target), compression="zstd", row_group_size=122_880)
     con.unregister("new_bars")
     if old is not None:
         con.unregister("old_bars")
     fsync_path(target)
-    return replaced, changed
+    return replaced, changed, first.date() if isinstance(first, dt.datetime) else first

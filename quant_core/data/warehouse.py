@@ -210,7 +210,9 @@ class Warehouse:
                 reference = check_table(dataset, symbols(stored))
             store.remove_orphans(dataset, manifest)
             previous = {} if replace else manifest.partitions
-            new_parts, replaced, changed = upsert(folder, "bars", table, previous, progress)
+            new_parts, replaced, changed, first_new = upsert(
+                folder, "bars", table, previous, progress
+            )
             if not replace and not changed and replaced == table.num_rows:
                 # The same rows again: the files already named stay (bars_version does not move).
                 written = [n for n in new_parts.values() if n not in manifest.partitions.values()]
@@ -220,12 +222,13 @@ class Warehouse:
             stale = written + [
                 name for name in manifest.partitions.values() if name not in new_parts.values()
             ]
-            if (replace or changed) and manifest.factors:
-                # Factors computed from bars that changed are wrong from then on; incremental
-                # runs only add later sessions, so drop them all in this same commit.
+            reached = manifest.factors and self.factor_store.reaches(dataset, first_new)
+            if manifest.factors and (replace or changed or reached):
+                # Bars changed, or added on sessions the factors cover (a gap filled, a symbol
+                # added): incremental runs only add later sessions, so drop them all now.
                 logger.warning(
-                    "Bars of %s changed: dropping its stored factors (%s); run "
-                    "run_factor_computation.py again",
+                    "Bars of %s changed or were added on sessions its stored factors cover: "
+                    "dropping them (%s); run run_factor_computation.py again",
                     dataset,
                     ", ".join(sorted(manifest.factors)),
                 )
