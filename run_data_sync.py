@@ -42,6 +42,17 @@ def _ib_source(request: SourceRequest) -> tuple[BarSource, str]:
     return source_from_request(request)
 
 
+# The sources each flag is read by (SourceRequest's fields): any other ignores it.
+FLAG_SOURCES = {
+    "path": ("csv",),
+    "reference": ("csv",),
+    "symbols": ("synthetic", "ib"),
+    "start": ("ib",),
+    "days": ("synthetic",),
+    "seed": ("synthetic",),
+}
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = cli.parser(__doc__)
     parser.add_argument("--source", choices=SOURCES.names(), default="sample")
@@ -62,8 +73,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--symbols", help="synthetic: how many symbols (default 500); ib: AAPL,MSFT,SPY"
     )
     parser.add_argument("--start", type=dt.date.fromisoformat, help="ib: first date")
-    parser.add_argument("--days", type=int, default=2520, help="synthetic: sessions (2520)")
-    parser.add_argument("--seed", type=int, default=7, help="synthetic: random seed (7)")
+    parser.add_argument("--days", type=int, help="synthetic: sessions (2520)")
+    parser.add_argument("--seed", type=int, help="synthetic: random seed, 0 .. 2^32-1 (7)")
     parser.add_argument("--strict", action="store_true", help="exit 1 if any row is rejected")
     parser.add_argument(
         "--replace",
@@ -84,8 +95,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     cli.add_set_option(parser)
     args = parser.parse_args(argv)
-    if args.reference is not None and args.source != "csv":
-        parser.error("--reference is for --source csv")
+    for flag, sources in FLAG_SOURCES.items():  # a flag the source would ignore: said, not run
+        if getattr(args, flag) is not None and args.source not in sources:
+            parser.error(f"--{flag} is for --source {' or '.join(sources)}, not {args.source}")
+    if args.seed is not None and not 0 <= args.seed < 2**32:
+        parser.error(f"--seed {args.seed}: give a whole number from 0 to 2^32-1")
+    if args.days is not None and args.days < 1:
+        parser.error(f"--days {args.days}: give at least 1 session")
     return args
 
 
@@ -129,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
             args.dataset,
             args.path,
             args.symbols,
-            args.days,
-            args.seed,
+            2520 if args.days is None else args.days,
+            7 if args.seed is None else args.seed,
             start=args.start,
             ib=cfg.ib,
             cache_dir=cfg.paths.data_dir / "cache",

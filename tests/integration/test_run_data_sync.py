@@ -93,7 +93,15 @@ def test_unusable_csv_is_a_data_error_naming_the_file(tmp_path: Path) -> None:
         (["--set", "calendar.exchange=NOPE", "--list"], "unknown exchange 'NOPE'"),
         (["--source", "synthetic", "--symbols", "AAPL"], "--symbols must be a number"),
         (["--source", "nope"], "invalid choice"),
-        (["--reference", "symbols.csv"], "--reference is for --source csv"),
+        (["--reference", "symbols.csv"], "--reference is for --source csv, not sample"),
+        # Flags the source would ignore: the user's filter was not applied (found by review).
+        (["--source", "csv", "--path", "x.csv", "--symbols", "AAA"], "--symbols is for"),
+        (["--source", "csv", "--path", "x.csv", "--start", "2024-01-03"], "--start is for"),
+        (["--days", "30"], "--days is for --source synthetic, not sample"),
+        (["--source", "synthetic", "--seed", "-1"], "--seed -1: give a whole number"),
+        (["--source", "synthetic", "--seed", "4294967296"], "--seed 4294967296"),
+        (["--source", "synthetic", "--days", "0"], "--days 0: give at least 1 session"),
+        (["--path", "bars.csv"], "--path is for --source csv, not sample"),
     ],
 )
 def test_usage_and_config_errors_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
