@@ -204,21 +204,20 @@ def validate_bars(
         f"date is before {calendar.first}, the first session the {calendar.exchange} calendar "
         "knows",
     )
-    issues.reject(
-        ~session,
-        Rule.NOT_A_SESSION,
-        "date is not a " + calendar.exchange + " session",
-    )
+    issues.reject(~session, Rule.NOT_A_SESSION, f"date is not a {calendar.exchange} session")
     _reject_duplicates(frame, dates, values, issues)
 
-    keep = issues.ok.to_numpy()
-    bars = pd.DataFrame({"date": dates[keep], "symbol": frame["symbol"][keep]})
     factor = values.get("adj_close", values["close"]) / values["close"]
     base = values.get("adj_factor", pd.Series(1.0, index=frame.index))
-    for name in PRICE_FIELDS:
-        bars[name] = (values[name] * factor)[keep]
-    bars["volume"] = (values["volume"] / factor)[keep]
-    bars["adj_factor"] = (base * factor)[keep]
+    adjusted = {name: values[name] * factor for name in PRICE_FIELDS}
+    adjusted |= {"volume": values["volume"] / factor, "adj_factor": base * factor}
+    for name, value in adjusted.items():  # finite inputs whose adjustment overflows
+        why = f"adjusted {name} is not a finite number (adj_close / close overflows it)"
+        issues.reject(~np.isfinite(value.to_numpy(dtype=float)), Rule.BAD_NUMBER, why)
+    keep = issues.ok.to_numpy()
+    bars = pd.DataFrame({"date": dates[keep], "symbol": frame["symbol"][keep]})
+    for name, value in adjusted.items():
+        bars[name] = value[keep]
     bars["flags"] = flags[keep].astype("int16")
     bars = bars.loc[:, list(BAR_COLUMNS)].sort_values(["symbol", "date"], kind="stable")
     return ValidationResult(

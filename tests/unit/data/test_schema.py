@@ -148,6 +148,51 @@ def test_adj_close_scales_prices_and_volume(calendar) -> None:
     assert row["adj_factor"] == pytest.approx(0.5)
 
 
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        (
+            {
+                "adj_close": "1e308",
+                "close": "1e-10",
+                "open": "1e-10",
+                "high": "1e-10",
+                "low": "1e-10",
+            },
+            "open",
+        ),
+        ({"adj_close": "1e-300", "volume": "1e300"}, "volume"),
+        (
+            {
+                "adj_factor": "1e300",
+                "adj_close": "1e300",
+                "close": "1e-10",
+                "open": "1e-10",
+                "high": "1e-10",
+                "low": "1e-10",
+            },
+            "open",
+        ),
+    ],
+)
+def test_an_adjustment_that_overflows_is_a_bad_number_not_an_infinity(
+    calendar, row: dict[str, str], field: str
+) -> None:
+    # Each raw value is finite; the adjusted one was stored as inf (found by review).
+    same = {"adj_close": "10.5", "adj_factor": "1"}  # a good row with the same columns
+    good = raw_rows(date="2010-01-05", **{k: v for k, v in same.items() if k in row})
+    result = _validate(calendar, raw_rows(**row), good)
+    assert result.bars["date"].tolist() == [pd.Timestamp("2010-01-05")]
+    assert (
+        np.isfinite(result.bars[["open", "high", "low", "close", "volume", "adj_factor"]])
+        .all()
+        .all()
+    )
+    issue = result.issues.iloc[0]
+    assert issue["rule"] == "bad_number"
+    assert f"adjusted {field} is not a finite number" in issue["detail"]
+
+
 def test_symbols_are_normalised(calendar) -> None:
     result = _validate(calendar, raw_rows(symbol=" brk.b "))
     assert result.bars["symbol"].tolist() == ["BRK.B"]
