@@ -148,7 +148,7 @@ def upsert(
     table: pa.Table,
     previous: dict[str, str],
     progress: ProgressFn | None,
-) -> tuple[dict[str, str], int, int]:
+) -> tuple[dict[str, str], int, int, dt.date | None]:
     """Write each year of ``table`` merged into ``previous`` (year -> file) under a fresh name.
 
     Rows of ``table`` replace those of the same ``(symbol, date)``. Nothing is visible until
