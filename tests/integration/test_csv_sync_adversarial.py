@@ -72,6 +72,25 @@ def test_an_unterminated_quote_reports_every_line_it_swallows(tmp_path: Path) ->
     assert "quote" in issues["detail"].iloc[0]
 
 
+def test_an_unterminated_quote_in_a_large_file_is_reported_line_by_line_too(
+    tmp_path: Path,
+) -> None:
+    # Past the csv module's field limit (131,072 characters) the whole file was refused with
+    # "field larger than field limit", naming no line (found by review).
+    path = tmp_path / "bars.csv"
+    body = _rows("AAA", DAYS[1:]) * 1500  # 6,000 lines, all inside the quote
+    path.write_text(HEADER + _rows("BBB", DAYS[:1]) + '2010-01-04,AAA,"10,11,9,10.5,100\n' + body)
+    assert path.stat().st_size > 131_072
+
+    report = _sync(path, tmp_path / "w")
+
+    issues = _issues(report)
+    lines = body.count("\n") + 1
+    assert (report.rows_written, report.rejected) == (1, lines)
+    assert sorted(issues["line"]) == list(range(3, lines + 3))
+    assert "a quoted field opened on line 3" in issues["detail"].iloc[0]
+
+
 # ------------------------------------------------------------- symbols are never transliterated
 
 

@@ -14,6 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
+# Fields of any length: an unterminated quote swallows the lines after it into one field, which
+# is then reported line by line (:func:`malformed`). Past the csv module's default limit (131,072
+# characters) it failed the whole file instead, naming no line.
+csv.field_size_limit(2**31 - 1)
+
 
 @contextmanager
 def csv_rows(path: Path) -> Iterator[tuple[BinaryIO, Any]]:
