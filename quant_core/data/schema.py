@@ -286,10 +286,13 @@ def _parse_dates(column: pd.Series, issues: _Issues) -> pd.Series:
     else:
         text = column.astype("string").str.strip()
         dates = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
-        compact = text.str.fullmatch(r"\d{8}", na=False)
+        compact = text.str.fullmatch(r"[0-9]{8}", na=False)
         dates = dates.where(
             ~compact, pd.to_datetime(text.where(compact), format="%Y%m%d", errors="coerce")
         )
+        dates = dates.where(
+            text.str.fullmatch(r"[0-9-]+", na=False)
+        )  # ASCII digits: not full-width ones
         empty = text.isna() | (text == "")
         issues.reject(empty, Rule.MISSING_VALUE, "date is empty")
         issues.reject(

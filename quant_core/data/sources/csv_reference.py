@@ -132,7 +132,7 @@ def _problem(row: dict[str, object], first_line: dict[str, int]) -> str | None:
 
 def _parse_date(text: str) -> dt.date | None:
     # strptime reads "201012" as 2010-01-02: the compact form must have its eight digits.
-    if not re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}|\d{8}", text):
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{8}", text):  # ASCII digits only
         return None
     for pattern in ("%Y-%m-%d", "%Y%m%d"):
         try:

@@ -196,3 +196,15 @@ def test_a_reference_file_without_a_symbol_column_is_refused(tmp_path: Path) -> 
 
     with pytest.raises(DataError, match="no symbol column"):
         read_reference(ref)
+
+
+def test_a_delisting_date_in_other_digits_than_ascii_is_a_bad_row(tmp_path: Path) -> None:
+    ref = tmp_path / "symbols.csv"
+    ref.write_text(
+        "symbol,delisted\nAAA,\uff12\uff10\uff11\uff10-03-01\nBBB,2010-03-01\n", encoding="utf-8"
+    )
+
+    rows, bad = read_reference(ref)
+
+    assert rows["symbol"].tolist() == ["BBB"]
+    assert bad["_line"].tolist() == [2]

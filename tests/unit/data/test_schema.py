@@ -256,3 +256,19 @@ def test_every_input_row_is_kept_rejected_or_repaired_and_output_is_clean(
     assert np.isfinite(out[["open", "high", "low", "close", "volume", "adj_factor"]]).all().all()
     assert (out["adj_factor"] > 0).all()
     assert calendar.is_session(out["date"].to_numpy(dtype="datetime64[D]")).all()
+
+
+@pytest.mark.parametrize(
+    "date",
+    [
+        "\uff12\uff10\uff11\uff10-01-04",
+        "\u0662\u0660\u0661\u0660-01-04",
+        "\uff12\uff10\uff11\uff10\uff10\uff11\uff10\uff14",
+    ],
+)
+def test_a_date_in_other_digits_than_ascii_is_a_bad_date(calendar, date: str) -> None:
+    # strptime reads full-width and Arabic-Indic digits as 2010-01-04 (found by review); a
+    # price in them was already a bad number.
+    result = _validate(calendar, raw_rows(date=date))
+    assert result.bars.empty
+    assert result.issues["rule"].tolist() == ["bad_date"]
