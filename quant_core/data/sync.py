@@ -188,7 +188,10 @@ def sync(
 
     def symbols_for(previous: pd.DataFrame | None) -> pd.DataFrame:
         # Under the writers' lock, from the table stored then: a sync beside this one keeps
-        # its rows (merged from a table read before the lock, they would be lost).
+        # its rows (merged from a table read before the lock, they would be lost). Replacing,
+        # the symbols it keeps keep their stored rows; the others' go with their bars.
+        if replace and previous is not None:
+            previous = previous[previous["symbol"].isin(bars["symbol"].unique())]
         made.append(
             reference.for_sync(
                 batch.symbols, bars["symbol"].unique(), previous, batch.meta.source, dataset

@@ -176,7 +176,7 @@ class Warehouse:
             Makes the dataset's reference data to store in the same commit (as
             ``write_symbols``), so that a writer killed mid-sync never leaves new bars with old
             reference data. It is given the reference table stored when the lock is taken (None
-            for a new or replaced dataset) and returns the table to store: a table merged with
+            for a new dataset) and returns the table to store: a table merged with
             what is stored must be made under the lock, or a sync running beside it loses its
             rows. None: the stored reference data is kept as it is.
 
@@ -204,9 +204,7 @@ class Warehouse:
             _check_same_source(dataset, manifest, meta, replace)
             reference = None
             if symbols is not None:
-                stored = (
-                    None if replace or manifest.version == 0 else self._symbols(manifest, dataset)
-                )
+                stored = None if manifest.version == 0 else self._symbols(manifest, dataset)
                 reference = check_table(dataset, symbols(stored))
             store.remove_orphans(dataset, manifest)
             previous = {} if replace else manifest.partitions

@@ -208,3 +208,23 @@ def test_a_delisting_date_in_other_digits_than_ascii_is_a_bad_row(tmp_path: Path
 
     assert rows["symbol"].tolist() == ["BBB"]
     assert bad["_line"].tolist() == [2]
+
+
+def test_a_replace_without_reference_data_keeps_the_sectors_of_the_symbols_it_keeps(
+    tmp_path: Path, warehouse: Warehouse, calendar: TradingCalendar
+) -> None:
+    # --replace without --reference turned every stored sector Unknown, silently (found by
+    # review); a symbol the replacement drops loses its row with its bars, as its note says.
+    (tmp_path / "bars.csv").write_text(BARS)
+    ref = tmp_path / "symbols.csv"
+    ref.write_text("symbol,sector\nAAA,Energy\nBBB,Utilities\nCCC,Materials\n")
+    sync(CsvSource(tmp_path / "bars.csv", ref), warehouse, calendar, "csv")
+    fewer = tmp_path / "fewer.csv"
+    fewer.write_text("\n".join(line for line in BARS.splitlines() if ",CCC," not in line) + "\n")
+
+    report = sync(CsvSource(fewer), warehouse, calendar, "csv", replace=True)
+
+    stored = warehouse.symbols("csv").set_index("symbol")["sector"].to_dict()
+    assert stored == {"AAA": "Energy", "BBB": "Utilities"}
+    assert report.unknown_sectors == 0
+    assert any("--replace dropped 1 symbol(s)" in note for note in report.notes)

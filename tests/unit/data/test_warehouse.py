@@ -226,12 +226,19 @@ def test_a_reference_function_is_given_the_table_stored_under_the_lock(
     table = warehouse.symbols("t").set_index("symbol")
     assert table.loc[["AAA", "BBB"], "sector"].tolist() == ["Tech", "Energy"]
 
-    # replace=True: the dataset is rebuilt, the function is given None.
+    # replace=True: the stored table too; the caller keeps the rows it keeps (a sync: those of
+    # the symbols with bars, so that a --replace does not turn their sectors Unknown).
+    def keep_bbb(stored: pd.DataFrame | None) -> pd.DataFrame:
+        seen.append(stored)
+        assert stored is not None
+        return stored[stored["symbol"] == "BBB"]
+
     warehouse.write_bars(
-        "t", bars(calendar, symbols=("BBB",)), META, replace=True, symbols=keep_and_add
+        "t", bars(calendar, symbols=("BBB",)), META, replace=True, symbols=keep_bbb
     )
-    assert seen[2] is None
-    assert list(warehouse.symbols("t")["symbol"]) == ["BBB"]
+    assert seen[2] is not None
+    assert sorted(seen[2]["symbol"]) == ["AAA", "BBB"]
+    assert warehouse.symbols("t").set_index("symbol")["sector"].to_dict() == {"BBB": "Energy"}
 
 
 def test_a_reference_function_that_fails_writes_nothing(warehouse: Warehouse, calendar) -> None:
