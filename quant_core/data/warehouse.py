@@ -175,8 +175,8 @@ class Warehouse:
         symbols
             Makes the dataset's reference data to store in the same commit (as
             ``write_symbols``), so that a writer killed mid-sync never leaves new bars with old
-            reference data. It is given the reference table stored when the lock is taken (None
-            for a new dataset) and returns the table to store: a table merged with
+            reference data. It is given the reference table stored when the lock is taken (None:
+            new, or replaced by another source) and returns the table to store: a table merged with
             what is stored must be made under the lock, or a sync running beside it loses its
             rows. None: the stored reference data is kept as it is.
 
@@ -204,7 +204,9 @@ class Warehouse:
             _check_same_source(dataset, manifest, meta, replace)
             reference = None
             if symbols is not None:
-                stored = None if manifest.version == 0 else self._symbols(manifest, dataset)
+                other = replace and meta is not None and manifest.meta.get("source") != meta.source
+                fresh = manifest.version == 0 or other  # nothing of this source's stored
+                stored = None if fresh else self._symbols(manifest, dataset)
                 reference = check_table(dataset, symbols(stored))
             store.remove_orphans(dataset, manifest)
             previous = {} if replace else manifest.partitions

@@ -228,3 +228,25 @@ def test_a_replace_without_reference_data_keeps_the_sectors_of_the_symbols_it_ke
     assert stored == {"AAA": "Energy", "BBB": "Utilities"}
     assert report.unknown_sectors == 0
     assert any("--replace dropped 1 symbol(s)" in note for note in report.notes)
+
+
+def test_a_replace_by_another_source_starts_its_reference_data_afresh(
+    warehouse: Warehouse, calendar: TradingCalendar
+) -> None:
+    from quant_core.data.warehouse import DatasetMeta
+    from tests.factories import META, bars
+    from tests.unit.data.test_warehouse import reference_row
+
+    seen: list[pd.DataFrame | None] = []
+
+    def given(stored: pd.DataFrame | None) -> pd.DataFrame:
+        seen.append(stored)
+        return reference_row("AAA", "Energy")
+
+    warehouse.write_bars("t", bars(calendar), META, symbols=given)
+    other = DatasetMeta(label="other bars", source="other")
+    warehouse.write_bars("t", bars(calendar), META, replace=True, symbols=given)
+    warehouse.write_bars("t", bars(calendar), other, replace=True, symbols=given)
+    assert seen[0] is None  # new
+    assert seen[1] is not None  # the same source replacing: its stored rows
+    assert seen[2] is None  # another source's data: none of this one's
