@@ -290,9 +290,7 @@ def _parse_dates(column: pd.Series, issues: _Issues) -> pd.Series:
         dates = dates.where(
             ~compact, pd.to_datetime(text.where(compact), format="%Y%m%d", errors="coerce")
         )
-        dates = dates.where(
-            text.str.fullmatch(r"[0-9-]+", na=False)
-        )  # ASCII digits: not full-width ones
+        dates = dates.where(text.str.fullmatch(r"[0-9-]+", na=False))  # ASCII digits only
         empty = text.isna() | (text == "")
         issues.reject(empty, Rule.MISSING_VALUE, "date is empty")
         issues.reject(
