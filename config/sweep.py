@@ -152,8 +152,7 @@ def configurations(
         if only is not None and key != only:
             continue
         try:  # a book's configuration is the book with its params (validated once)
-            book = None if spec.book is None else with_params(spec.book.config, swept)
-            valid = _validated(spec, fixed, swept) if book is None else validated(book, swept)
+            book, valid = _validated_params(spec, fixed, swept)
         except ConfigError as exc:
             raise ConfigError(f"{path}: configuration {key}: {exc}") from None
         same = json.dumps({k: valid.get(k) for k in swept}, sort_keys=True, default=str)
@@ -195,8 +194,7 @@ def check_choices(spec: SweepConfig, path: Path | str, params: Mapping[str, Any]
         for value in dim:
             swept = {**low, name: value}
             try:
-                book = None if spec.book is None else with_params(spec.book.config, swept)
-                valid = _validated(spec, fixed, swept) if book is None else validated(book, swept)
+                valid = _validated_params(spec, fixed, swept)[1]
             except ConfigError as exc:
                 raise ConfigError(f"{path}: sweep.search.space.{name}: {value!r}: {exc}") from None
             same = _json(valid.get(name))
@@ -224,11 +222,17 @@ def _combos(spec: SweepConfig, path: Path | str, only: str | None) -> list[dict[
     raise ConfigError(f"{path}: sweep: give one of grid or search")  # the model's rule
 
 
-def _validated(spec: SweepConfig, fixed: dict[str, Any], swept: dict[str, Any]) -> dict[str, Any]:
-    # The params as the strategy validates them, by swept name.
+def _validated_params(
+    spec: SweepConfig, fixed: dict[str, Any], swept: dict[str, Any]
+) -> tuple[BookConfig | None, dict[str, Any]]:
+    # A book's configuration (the book with ``swept``; None for a strategy's) and the params as
+    # the strategy or the book validates them, by swept name.
+    if spec.book is not None:
+        book = with_params(spec.book.config, swept)
+        return book, validated(book, swept)
     strategy = build_strategy(subject(spec), {**fixed, **swept})
     valid: dict[str, Any] = strategy.params.model_dump(mode="json")
-    return valid
+    return None, valid
 
 
 def set_params(spec: SweepConfig) -> dict[str, Any]:

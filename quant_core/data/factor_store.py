@@ -107,13 +107,17 @@ class FactorStore:
         """Return whether a stored factor of ``dataset`` has values on or after ``day``."""
         if day is None:
             return False
-        names = self.store.load(dataset, required=False).factors
-        return any((last := self.last_date(dataset, n)) is not None and day <= last for n in names)
+        names = self.store.load(dataset, required=False).factors  # the manifest, read once
+        return any((last := self._last(dataset, n)) is not None and day <= last for n in names)
 
     def last_date(self, dataset: str, name: str) -> dt.date | None:
         """Return the last date stored for factor ``name``, or None."""
         if name not in self.store.load(dataset, required=True).factors:
             return None
+        return self._last(dataset, name)
+
+    def _last(self, dataset: str, name: str) -> dt.date | None:
+        # The last date stored for ``name``, a factor of the manifest (not checked again).
         table = self.store.query(dataset, "max(date) AS last", None, None, None, "", factor=name)
         last = table["last"][0].as_py()
         return last if isinstance(last, dt.date) else None

@@ -222,10 +222,10 @@ class Warehouse:
             stale = written + [
                 name for name in manifest.partitions.values() if name not in new_parts.values()
             ]
-            reached = manifest.factors and self.factor_store.reaches(dataset, first_new)
-            if manifest.factors and (replace or changed or reached):
-                # Bars changed, or added on sessions the factors cover (a gap filled, a symbol
-                # added): incremental runs only add later sessions, so drop them all now.
+            if manifest.factors and (
+                replace or changed or self.factor_store.reaches(dataset, first_new)
+            ):
+                # Bars changed or added on covered sessions: incremental runs only add later ones.
                 logger.warning(
                     "Bars of %s changed or were added on sessions its stored factors cover: "
                     "dropping them (%s); run run_factor_computation.py again",
