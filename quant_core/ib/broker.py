@@ -48,15 +48,17 @@ class IBBroker:
         self.cfg = cfg
         self.timeout_s = timeout_s
         self.connection = IBConnection(cfg, timeout_s)
-        self.connection.on_refusal = self._on_refusal
+        self.connection.on_order_message = self._on_order_message
         self.ib = self.connection.ib
         self._reported: set[str] = set()  # execution ids already handed out by settle()
         self._account = cfg.account or ""
         self._rejected: list[Order] = []
         self._pnl: Any = None
         self._unpriced: dict[str, float] = {}  # exec id -> when first seen without commission
+        self._owed: set[str] = set()  # exec ids handed out without their commission, yet
         self.quote_batch = QUOTE_BATCH
         self._contracts: dict[str, Any] = {}  # symbol -> IB's contract, for this connection
+        self._untraded: set[int] = set()  # contract ids of positions said not to be traded
 
     # ----------------------------------------------------------------------- connection
 
@@ -70,12 +72,14 @@ class IBBroker:
         """
         accounts = self.connection.connect()
         self._contracts.clear()
+        self._untraded.clear()
         self._account = self.cfg.account or (accounts[0] if accounts else "")
         self.connection.check_consent(self._account, accounts)
-        # Every open order of the login, not only this client id's (see open_orders).
-        self.ib.reqAllOpenOrders()
-        # Today's P&L as IB computes it (reqPnL), kept live; one subscription per connection.
-        self._pnl = self.connection.subscribe_pnl(self._account)
+        with self._sending():  # a socket dropping already: TemporaryBrokerError, try again
+            # Every open order of the login, not only this client id's (see open_orders).
+            self.ib.reqAllOpenOrders()
+            # Today's P&L as IB computes it (reqPnL), kept live; one subscription per connection.
+            self._pnl = self.connection.subscribe_pnl(self._account)
         logger.info(
             "Connected to IB (server version %s), accounts %s",
             self.ib.client.serverVersion(),
@@ -99,10 +103,12 @@ class IBBroker:
         """Return the account traded: the configured one, or the login's (kept from connect)."""
         return self._account
 
-    def _on_refusal(self, req_id: int, code: int, message: str) -> None:
-        self._rejected += errors.refused_orders(
-            self.ib.trades(), req_id, code, message, self.cfg.client_id
-        )
+    def _on_order_message(self, req_id: int, code: int, message: str) -> None:
+        # A notice on a live order that the client library took for its end is undone; an
+        # order IB refused is handed back as rejected (``rejected``), with IB's reason.
+        trades = self.ib.trades()
+        errors.revive(trades, req_id, code)
+        self._rejected += errors.refused_orders(trades, req_id, code, message, self.cfg.client_id)
 
     # -------------------------------------------------------------------- the protocol
 
@@ -113,10 +119,21 @@ class IBBroker:
         )
 
     def positions(self) -> list[Position]:
-        """Return every non-zero position with its market price."""
-        return mapping.positions(
-            self.ib.positions(self.account_id), self.ib.portfolio(self.account_id)
-        )
+        """Return every non-zero position in a US stock, with its market price.
+
+        The account's other positions (options, futures, other currencies) are not the
+        strategy's shares: left out, and named in a warning once per connection.
+        """
+        held = self.ib.positions(self.account_id)
+        for con_id, what in mapping.untraded(held).items():
+            if con_id not in self._untraded:
+                self._untraded.add(con_id)
+                logger.warning(
+                    "Position %s is not a US stock: the worker neither counts nor trades it "
+                    "(FLAT leaves it); manage it in TWS",
+                    what,
+                )
+        return mapping.positions(held, self.ib.portfolio(self.account_id))
 
     def _order(self, trade: Any) -> Order:
         return mapping.order(trade, self.cfg.client_id)
@@ -136,7 +153,8 @@ class IBBroker:
         if any(not self._is_mine(t) for t in trades):
             # IB keeps a client posted on its own orders only: the others' are a snapshot, so
             # ask again, and drop those no longer open (filled or cancelled meanwhile).
-            still_open = {t.order.permId for t in self.ib.reqAllOpenOrders()}
+            with self._sending():
+                still_open = {t.order.permId for t in self.ib.reqAllOpenOrders()}
             trades = [
                 t for t in self.ib.openTrades() if self._is_mine(t) or t.order.permId in still_open
             ]
@@ -203,13 +221,21 @@ class IBBroker:
                     self.cancel(self._order(trade).order_id)  # says why it cannot
 
     def settle(self, seconds: float) -> list[Fill]:
-        """Process IB's messages for ``seconds``; return executions not reported before."""
+        """Process IB's messages for ``seconds``; return executions not reported before.
+
+        An execution handed out without its commission (none came within
+        ``COMMISSION_GRACE_S``) is handed out again when it comes: the journal records an
+        execution once, and takes the commission it was missing.
+        """
         self.wait(seconds)
         self.connection.raise_pending()
         now = time.monotonic()
         new = []
         for fill, priced in self._fills():
             if fill.exec_id in self._reported:
+                if priced and fill.exec_id in self._owed:
+                    self._owed.discard(fill.exec_id)
+                    new.append(fill)
                 continue
             if not priced:  # IB sends the commission in a message of its own, a moment later
                 first_seen = self._unpriced.setdefault(fill.exec_id, now)
@@ -220,6 +246,7 @@ class IBBroker:
                     fill.exec_id,
                     COMMISSION_GRACE_S,
                 )
+                self._owed.add(fill.exec_id)
             new.append(fill)
             self._reported.add(fill.exec_id)
         return new

@@ -45,9 +45,10 @@ class IBConnection:
         The latest IB messages that are not informational, as ``(request id, code, text)``.
     link_down
         Whether TWS has lost its link to IB (1100) and not yet restored it (1101 or 1102).
-    on_refusal
-        Called with ``(request id, code, text)`` when IB refuses an order
-        (``errors.ORDER_REFUSALS``).
+    on_order_message
+        Called with ``(request id, code, text)`` for every IB message, before it is sorted:
+        the broker finds the orders it concerns (``errors.refused_orders``,
+        ``errors.revive``).
     """
 
     def __init__(self, cfg: IBConfig, timeout_s: float = 10.0) -> None:
@@ -64,7 +65,7 @@ class IBConnection:
         # 1100: TWS is up but has lost its link to IB, until 1101 (data lost) or 1102 (kept).
         self.link_down = False
         self._link_message = ""
-        self.on_refusal: Callable[[int, int, str], None] | None = None
+        self.on_order_message: Callable[[int, int, str], None] | None = None
 
     def connect(self) -> list[str]:
         """Connect afresh; return the login's accounts.
@@ -197,12 +198,12 @@ class IBConnection:
         if code in errors.LINK_STATUS:
             self.link_down = code == errors.LINK_LOST
             self._link_message = message
+        if self.on_order_message is not None and req_id >= 0:
+            self.on_order_message(req_id, code, message)
         if errors.family_of(code) == "info":
             errors.log(req_id, code, message)
             return
         self.errors.append((req_id, code, message))
-        if code in errors.ORDER_REFUSALS and self.on_refusal is not None:
-            self.on_refusal(req_id, code, message)
         if code == errors.CLIENT_ID_IN_USE:
             self._fatal = errors.client_id_in_use(self.cfg.client_id, self.cfg.host, self.cfg.port)
         errors.log(req_id, code, message)

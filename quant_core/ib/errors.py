@@ -4,9 +4,11 @@ IB answers every request, and reports every event of the connection, with a numb
 Each code is given a family (:data:`FAMILIES`): a lost link (1100, 1101) and pacing (162) become
 :class:`TemporaryBrokerError` for the worker to back off on and re-sync after, 1100 precisely
 :class:`BrokerLinkDown` (TWS restores its link by itself: poll, don't back off); refused orders
-(103, 110, 200, 201) are handed back as rejected orders with IB's reason; a client id in use
-(326) is a :class:`ConfigError` naming the setting; the rest is logged. IB's code is kept on
-every error raised.
+(103, 110, 200, 201, and any other error on which the client library ends an order) are handed
+back as rejected orders with IB's reason; a notice the library takes for an order's end though
+the order is live (10349) is undone (:func:`revive`); a client id in use (326) is a
+:class:`ConfigError` naming the setting; the rest is logged. IB's code is kept on every error
+raised.
 """
 
 from __future__ import annotations
@@ -37,7 +39,13 @@ FAMILIES: dict[int, str] = {
     1100: "link_lost",  # TWS lost its link to IB
     1101: "link_lost",  # link restored, data lost: positions and orders must be read again
     1102: "info",  # link restored, data maintained
+    10349: "info",  # the order's time in force set by the TWS order preset: the order is live
 }
+# Notices on an order id that leave the order live, though ib_async 2.1 marks it Cancelled.
+LIVE_ORDER_NOTICES = {10349}
+# Codes on an order id that refuse nothing: the answer to our own cancel (202), a cancel of an
+# order already gone (10147, 10148, 161).
+NOT_REFUSALS = {202, 10147, 10148, 161}
 LINK_LOST = 1100  # TWS is up but has lost its link to IB, until 1101 (data lost) or 1102 (kept)
 LINK_STATUS = {1100, 1101, 1102}  # TWS's link to IB: lost, restored (data lost), restored (kept)
 CLIENT_ID_IN_USE = 326
@@ -136,13 +144,41 @@ def refused_orders(
     Returns
     -------
     list of Order
-        Empty unless ``code`` is one of :data:`ORDER_REFUSALS`; each with IB's reason.
+        Each with IB's reason. Refused: by one of :data:`ORDER_REFUSALS`, or by any other code
+        that is no notice (:data:`NOT_REFUSALS`, informational, a lost link or pacing) on which
+        the client library ended the order (e.g. 383, a size over TWS's precautionary limit):
+        IB has cancelled it, and it would otherwise only vanish from the open orders.
     """
-    if code not in ORDER_REFUSALS:
+    if family_of(code) == "info" or code in NOT_REFUSALS | BACK_OFF | LINK_STATUS:
         return []
     reason = f"IB {code}: {message}"
     return [
         replace(mapping.order(trade, own_client), status=OrderStatus.REJECTED, reason=reason)
         for trade in trades
-        if trade.order.orderId == req_id and mapping.placed_by(trade, own_client)
+        if trade.order.orderId == req_id
+        and mapping.placed_by(trade, own_client)
+        and (code in ORDER_REFUSALS or _ended_by(trade, code))
     ]
+
+
+def _ended_by(trade: Any, code: int) -> bool:
+    # Whether the client library ended ``trade`` on IB message ``code`` (its last log entry).
+    return bool(trade.isDone() and trade.log and getattr(trade.log[-1], "errorCode", 0) == code)
+
+
+def revive(trades: Iterable[Any], req_id: int, code: int) -> None:
+    """Undo the client library's end of the order ``req_id`` on a notice that leaves it live.
+
+    ib_async 2.1 marks an order Cancelled on any message it does not know for a warning, 10349
+    ("TIF set to DAY based on order preset") among them, though the order is live at IB: it
+    would then be missing from the open orders, and neither CANCEL nor FLAT would cancel it.
+    Its status is set back to the one before that message.
+    """
+    if code not in LIVE_ORDER_NOTICES:
+        return
+    for trade in trades:
+        if trade.order.orderId != req_id or not _ended_by(trade, code):
+            continue
+        before = [e.status for e in trade.log[:-1] if e.status and not e.errorCode]
+        trade.orderStatus.status = before[-1] if before else "Submitted"
+        logger.info("IB %d on order %d: the order is live (%s)", code, req_id, before[-1:])

@@ -65,8 +65,9 @@ def ib_order(order: Order, account: str) -> Any:
         out = ibapi.LimitOrder(order.side.value, order.quantity, order.limit_price)
     else:
         out = ibapi.MarketOrder(order.side.value, order.quantity)
-        if order.order_type is OrderType.MARKET_ON_OPEN:
-            out.tif = "OPG"
+    # Always a time in force: without one, newer TWS versions apply the order preset's and say
+    # so with 10349, which ib_async 2.1 takes for a refusal (it marks the live order Cancelled).
+    out.tif = "OPG" if order.order_type is OrderType.MARKET_ON_OPEN else "DAY"
     out.orderRef = order.ref
     out.account = account
     return out
@@ -157,8 +158,20 @@ def session_open(bars: Iterable[Any], session: dt.date) -> float | None:
     return None
 
 
+def traded(contract: Any) -> bool:
+    """Return whether ``contract`` is one the worker trades: a stock in US dollars.
+
+    Orders go out as ``stock(symbol)``; an option, a future or a listing in another currency
+    that shares the ticker is another instrument, not shares of the strategy's symbol.
+    """
+    return bool(contract.secType == "STK" and contract.currency == "USD")
+
+
 def positions(ib_positions: Iterable[Any], portfolio: Iterable[Any]) -> list[Position]:
-    """Return every non-zero IB position, marked at the portfolio's market price (NaN if none)."""
+    """Return every non-zero IB position the worker trades (:func:`traded`), marked.
+
+    Marked at the portfolio's market price (NaN if none); see :func:`untraded` for the rest.
+    """
     prices = {i.contract.conId: i.marketPrice for i in portfolio}
     return [
         Position(
@@ -168,8 +181,23 @@ def positions(ib_positions: Iterable[Any], portfolio: Iterable[Any]) -> list[Pos
             float(prices.get(p.contract.conId, float("nan"))),
         )
         for p in ib_positions
-        if p.position
+        if p.position and traded(p.contract)
     ]
+
+
+def untraded(ib_positions: Iterable[Any]) -> dict[int, str]:
+    """Return the non-zero positions the worker does not trade, by contract id, described.
+
+    E.g. ``{777001: "10 AAPL OPT AAPL  261218C00200000 (USD)"}``.
+    """
+    return {
+        int(p.contract.conId): (
+            f"{float(p.position):g} {p.contract.symbol} {p.contract.secType} "
+            f"{p.contract.localSymbol} ({p.contract.currency})"
+        )
+        for p in ib_positions
+        if p.position and not traded(p.contract)
+    }
 
 
 def account(values: Iterable[Any], portfolio: list[Any], pnl: Any) -> Account:

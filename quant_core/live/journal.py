@@ -25,7 +25,6 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pandas as pd
@@ -39,6 +38,8 @@ from quant_core.live.journal_decisions import NOT_SENT as NOT_SENT
 from quant_core.live.journal_decisions import STOPS as STOPS
 from quant_core.live.journal_decisions import UNSENT as UNSENT
 from quant_core.live.journal_decisions import Decisions
+from quant_core.live.journal_fills import correct, execution, insert
+from quant_core.live.journal_fills import values_list as _values
 from quant_core.live.journal_reports import REPORT_SCHEMA, REPORT_TABLES, Reports
 from quant_core.live.state import LastDecision
 
@@ -87,18 +88,6 @@ ORDER_COLUMNS = (
     "run_id, session, order_id, ref, symbol, side, quantity, status, reason, ts, recovered, batch, "
     "decision_price, purpose"
 )
-FILL_COLUMNS = (
-    "run_id, order_id, ref, symbol, side, quantity, price, commission, ts, exec_id, recovered, "
-    "arrival_price"
-)
-
-
-def _values(rows: list[list[Any]]) -> tuple[str, list[Any]]:
-    # One VALUES list with a placeholder per field: a batch is one statement.
-    row = "(" + ", ".join("?" * len(rows[0])) + ")"
-    return ", ".join([row] * len(rows)), [v for r in rows for v in r]
-
-
 # DuckDB's buffer pool for the journal: it caches the file's blocks up to its limit (80% of the
 # machine's memory by default), so a worker's memory grew with its journal (+19 to +48 MB per
 # 1,000 sessions in the soak). The journal's reads are a day's fills and reports: small.
@@ -269,47 +258,28 @@ class Journal(Decisions, DailyCloses, Reports, BookRecords):
 
         An execution the broker reports again (IB does, after every reconnect or restart; the
         simulated broker after a restart) is recorded once: its exec_id is already here. One
-        first recorded without its commission (IB sends it a moment later) gets it now.
+        first recorded without its commission (IB sends it a moment later) gets it now. IB's
+        correction of an execution (its exec id's last part raised: ``....01.01`` ->
+        ``....01.02``) replaces the shares, price and commission of the one it corrects, which
+        keeps its row and id (what a book's sleeves were given of it is not given again).
         """
-        unique = {f.exec_id or f"\0{i}": f for i, f in enumerate(fills)}  # once per batch
-        rows = [
-            [
-                run_id,
-                f.order_id,
-                f.ref,
-                f.symbol,
-                f.side.value,
-                f.quantity,
-                f.price,
-                f.commission,
-                f.time,
-                f.exec_id,
-                recovered,
-                f.arrival_price,
-            ]
-            for f in unique.values()
-        ]
-        if not rows:
+        unique: dict[str, Fill] = {}  # once per batch; a correction over what it corrects
+        for i, f in enumerate(fills):
+            key = execution(f.exec_id) or f"\0{i}"
+            if key not in unique or unique[key].exec_id <= f.exec_id:  # the later one
+                unique[key] = f
+        if not unique:
             return 0
-        values, params = _values(rows)
-        priced = [[f.exec_id, f.commission] for f in unique.values() if f.exec_id and f.commission]
         with self._transaction():
-            added = self.con.execute(
-                f"INSERT INTO fills ({FILL_COLUMNS}) SELECT * FROM (VALUES {values}) "  # noqa: S608 - placeholders only
-                f"v({FILL_COLUMNS}) WHERE v.exec_id = '' OR NOT EXISTS "
-                "(SELECT 1 FROM fills WHERE fills.exec_id = v.exec_id)",
-                params,
-            ).fetchall()[0][0]
-            if priced:
-                late, late_params = _values(priced)
-                self.con.execute(
-                    f"UPDATE fills SET commission = v.commission FROM (VALUES {late}) "  # noqa: S608 - placeholders only
-                    "v(exec_id, commission) WHERE fills.exec_id = v.exec_id "
-                    "AND fills.commission = 0",
-                    late_params,
-                )
+            corrected = {f.exec_id for f in unique.values() if correct(self.con, f)}
+            added = insert(
+                self.con,
+                run_id,
+                [f for f in unique.values() if f.exec_id not in corrected],
+                recovered,
+            )
             crash_point_for_tests("journaling_fills")
-        return int(added)
+        return added
 
     def account_fills(self, mode: str, account: str) -> pd.DataFrame:
         """Return every execution of the account (``mode`` and ``account``), as recorded.

@@ -43,12 +43,12 @@ def recover(worker: Worker, error: Exception, attempt: int) -> bool:
     commands.answer_while_away(worker, delay)  # the back-off, answering commands meanwhile
     if worker.stop_requested:
         return False
-    try:
+    try:  # the connection may drop again while it is read back (TWS restarting twice)
         worker.broker.connect()
+        worker.reconcile()
     except TemporaryBrokerError as again:
         logger.warning("Reconnect attempt %d failed: %s", attempt + 1, again)
         return False
-    worker.reconcile()
     state, reason = worker.before_disconnect
     worker.transition(state, f"reconnected; {reason}")
     return True

@@ -206,6 +206,8 @@ def target_orders(
     (:func:`quant_core.portfolio.ledger.fill_prices`).
 
     ``marks`` are the T-1 closes, a symbol without a T-1 bar keeping its last close.
+    Without ``fractional``, orders are whole shares, toward zero: a fraction a broker account
+    holds (dividends reinvested, a trade by hand) stays held, never ordered.
     ``universe``: a sleeve's scanner at T (:func:`strategy_weights`); a held name outside it
     has a target of zero, like any name the strategy does not weight.
     """
@@ -241,6 +243,8 @@ def target_orders(
     if ended is not None:
         target[ended] = 0.0
     orders = np.asarray(target - ledger.positions)
+    if not fractional:  # whole shares even when the broker holds a fraction (a DRIP, by hand)
+        orders = np.trunc(orders)
     return Decision(orders, final, built.left_out, binding + held.binding)
 
 

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 COMMISSION_PER_SHARE = 0.005
 COMMISSION_MIN = 1.0
+TIF_PRESET = 10349  # "Order TIF was set to DAY based on order preset." (informational)
 
 
 @dataclass(slots=True)
@@ -93,6 +94,8 @@ class FakeTWS:
         # symbol -> [(YYYYMMDD, open, high, low, close, volume)], ascending
         self.history: dict[str, list[tuple[str, float, float, float, float, float]]] = {}
         self.reject: dict[str, str] = {}  # symbol -> the reason IB gives (error 201)
+        # symbol -> (code, text) of another refusal, e.g. 383: over a precautionary size limit
+        self.refuse: dict[str, tuple[int, str]] = {}
         self.partial: dict[str, float] = {}  # symbol -> the share of an order that fills
         self.subscribed = True  # has the account live market data? If not: 354, delayed only
         self.ticks_sent: list[tuple[str, int, float]] = []  # (symbol, tick type, price)
@@ -108,6 +111,10 @@ class FakeTWS:
         # s); a request that breaks one is answered 162 and counted in pacing_broken.
         self.pacing_rules: tuple[int, float, float] | None = None
         self.pacing_broken = 0
+        # Newer TWS versions: an order sent without a time in force gets the preset's (DAY),
+        # said by the informational 10349, which ib_async 2.1 takes for a refusal.
+        self.tif_preset = True
+        self.tif_blank: list[int] = []  # ids of the orders that came without one
         self.history_clock: Callable[[], float] = time.monotonic  # stamps history requests
         self.history_today: str | None = None  # YYYYMMDD an open-ended request ends on (IB:
         # now); None: the symbol's last bar
@@ -502,6 +509,10 @@ class FakeTWS:
         )
         self.orders[order_id] = order
         self.next_order_id = max(self.next_order_id, order_id + 1)
+        if symbol in self.refuse:
+            order.status = "Cancelled"
+            conn.send(p.error(order_id, *self.refuse[symbol], conn.server_version))
+            return
         if symbol in self.reject:
             order.status = "Inactive"
             message = f"Order rejected - reason:{self.reject[symbol]}"
@@ -509,6 +520,11 @@ class FakeTWS:
             return
         conn.send(p.open_order(order, conn.server_version))
         conn.send(p.order_status(order))
+        if not f[21]:
+            self.tif_blank.append(order_id)
+            if self.tif_preset:
+                message = "Order TIF was set to DAY based on order preset."
+                conn.send(p.error(order_id, TIF_PRESET, message, conn.server_version))
         price = self.prices.get(symbol)
         marketable = order_type == "MKT" or (
             limit is not None

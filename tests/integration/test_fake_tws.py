@@ -89,8 +89,9 @@ def test_market_order_fills_with_commission_and_pushes_the_position(
 
 
 def test_limit_order_rests_then_cancel_and_global_cancel(ib: ibapi.IB) -> None:
-    first = ib.placeOrder(Stock("AAPL", "SMART", "USD"), LimitOrder("BUY", 5, 100.0))
-    second = ib.placeOrder(Stock("MSFT", "SMART", "USD"), LimitOrder("SELL", 5, 999.0))
+    # With a TIF: without one the fake, as newer TWS versions, sends 10349 (preset applied).
+    first = ib.placeOrder(Stock("AAPL", "SMART", "USD"), LimitOrder("BUY", 5, 100.0, tif="DAY"))
+    second = ib.placeOrder(Stock("MSFT", "SMART", "USD"), LimitOrder("SELL", 5, 999.0, tif="DAY"))
     wait_until(ib, lambda: {t.orderStatus.status for t in (first, second)} == {"Submitted"})
     assert {t.orderStatus.status for t in (first, second)} == {"Submitted"}
     ib.cancelOrder(first.order)
