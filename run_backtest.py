@@ -128,6 +128,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
             )
             if value
         ]
+        # --set strategy.* would be read by no sleeve: refused like --param, not dropped.
+        clashing += [
+            f"--set {text}"
+            for text in args.set
+            if text.split("=", 1)[0].strip().lower().split(".")[0] == "strategy"
+        ]
         if clashing:
             parser.error(
                 f"--book runs the strategies its sleeves name: {', '.join(clashing)} cannot go "

@@ -195,7 +195,9 @@ class ScalingConfig(Section):
         description="none; sharpe: m = clip(1 + annualised Sharpe, lower, upper). Default: none",
     )
     lookback: Sessions = Field(
-        default=126, description="Sessions of sleeve returns through T-1 (>= 20). Default: 126"
+        default=126,
+        description="Sessions of sleeve returns through T-1 (>= 20, >= allocation.min_sessions). "
+        "Default: 126",
     )
     lower: float = Field(default=0.5, gt=0, le=1, description="Smallest multiplier. Default: 0.5")
     upper: float = Field(default=1.5, ge=1, le=3, description="Largest multiplier. Default: 1.5")
@@ -243,6 +245,21 @@ class BookConfig(Section):
                 "weights may leave cash but never lever the account"
             )
         return allocation
+
+    @field_validator("scaling")
+    @classmethod
+    def _scaling_window(cls, scaling: ScalingConfig, info: ValidationInfo) -> ScalingConfig:
+        # A multiplier needs allocation.min_sessions returns inside the scaling's own window.
+        allocation: AllocationConfig | None = info.data.get("allocation")
+        if scaling.method == "none" or allocation is None:
+            return scaling
+        if scaling.lookback < allocation.min_sessions:
+            raise ValueError(
+                f"lookback={scaling.lookback} is shorter than allocation.min_sessions="
+                f"{allocation.min_sessions}: no sleeve could ever be scaled; raise lookback or "
+                "lower min_sessions"
+            )
+        return scaling
 
 
 def sleeve_rebalance(sleeve: SleeveConfig) -> Rule:

@@ -40,7 +40,9 @@ class RiskConfig(Section):
         return fraction_at_most(value, 1.0)
 
     max_order_notional_usd: PositiveFloat | None = Field(
-        default=None, description="Largest single order, USD. Default: none"
+        default=None,
+        description="Largest single order, USD: the worker refuses a larger one and halts; a "
+        "backtest trades it and warns how many were larger. Default: none",
     )
     max_daily_loss_frac: float | None = Field(
         default=None,

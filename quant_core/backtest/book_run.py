@@ -39,6 +39,7 @@ from quant_core.backtest import metrics as m
 from quant_core.backtest.benchmark import buy_and_hold, check_benchmark
 from quant_core.backtest.book_engine import BookResult, run_book
 from quant_core.backtest.book_trips import sleeve_round_trips
+from quant_core.backtest.live_only import warn_live_only
 from quant_core.backtest.records import event_counts
 from quant_core.backtest.results import store_run
 from quant_core.backtest.risk import run_risk
@@ -195,6 +196,7 @@ def run_book_backtest(
             data, first, last, cfg.backtest.initial_cash, cfg.backtest.benchmark
         )
     metrics = m.summary(account.curve, account.trades, benchmark)
+    warn_live_only(cfg.risk.max_order_notional_usd, account.trades)
     counts = event_counts(account.decisions)
     if settings.every_session or any(counts.values()):
         metrics |= counts

@@ -6,7 +6,8 @@ At the open of each session T, from what was known at the close of T-1:
    halted, none at all, sales included, as in the halted worker: the skipped rebalance is
    recorded (kind ``halt``, "rebalance not traded");
 2. a breach at the close of T-1 with ``risk.on_breach: flat``: every position closed
-   (status ``halt_flat``);
+   (status ``halt_flat``); a sale without an open is ordered again at every open while the
+   halt lasts, until none is left;
 3. every stop tripped at the close of T-1 closes its position (status ``stop_loss``,
    ``trailing_stop`` or ``take_profit``): the stop wins over the rebalance of T, so a stopped
    name is not bought back before the next scheduled rebalance;
@@ -60,7 +61,10 @@ def run(replay: Replay, rows: np.ndarray, progress: ProgressFn | None = None) ->
                 progress("backtest", done, len(rows))
         if t == replay.last:
             break
-        hits, flatten = _stops(replay, basis, t), False
+        hits = _stops(replay, basis, t)
+        # A close-out with a sale unfilled (no open) is tried again at the next open, until flat
+        # or the halt is over, as the worker's FLAT retries (live.flat_timeout_s).
+        flatten = flatten and bool(replay.ledger.positions.any())
         replay.after_close(t)  # a book's sleeves check their own limits
         if settings.halts.active:
             halt, event = halt.close(settings.halts, t, replay.equity_at(t))

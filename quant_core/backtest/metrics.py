@@ -1,10 +1,12 @@
 """Performance metrics of a daily equity curve, each formula written once.
 
 Conventions: daily simple returns of the equity curve; a zero risk-free rate; volatility,
-Sharpe (mean / sample std x sqrt(252)) and Sortino (downside deviation: root mean square of the
-negative returns) annualise per session; CAGR uses calendar time (365.25 days a year), so
-sessions missing from the data do not shorten the year. Drawdown is measured from the running
-peak, its duration in sessions from the peak to the recovery (or the end). Turnover is one-sided:
+Sharpe (mean / sample std x sqrt(252)) and Sortino (mean / downside deviation x sqrt(252); the
+downside deviation is the root mean square of min(return, 0) over every session, a gain counting
+as 0, the usual target-downside deviation at a target of 0) annualise per session; CAGR uses
+calendar time (365.25 days a year), so sessions missing from the data do not shorten the year.
+Drawdown is measured from the running peak, its duration in sessions from the peak to the
+recovery (or the end). Turnover is one-sided:
 (bought + sold) / 2 per year, over the average equity. The hit rate is the share of sessions
 that moved (return not zero) that went up. Gross exposure is (long - short) / equity, net
 exposure (long + short) / equity, with shorts stored negative; a book of positions has its
@@ -76,7 +78,11 @@ def rolling_sharpe(equity: pd.Series, window: int) -> pd.Series:
 
 
 def sortino(daily: pd.Series) -> float:
-    """Return the annualised Sortino ratio (downside deviation of negative returns)."""
+    """Return the annualised Sortino ratio: mean / sqrt(mean(min(r, 0)^2)) x sqrt(252).
+
+    The mean of the squares is over every session (a gain counts as 0), not over the losing
+    sessions only.
+    """
     downside = np.sqrt((np.minimum(daily, 0.0) ** 2).mean())
     if not downside > 0:
         return float("nan")

@@ -199,17 +199,21 @@ STOP_KINDS = ("stop_loss", "take_profit", "trailing_stop")  # portfolio.stops.St
 def event_counts(decisions: pd.DataFrame) -> dict[str, int]:
     """Return the run's stops (in all and by kind), halts, constraint rebalances and fallbacks.
 
-    ``stops``: positions a stop closed (a ``stop`` row, ``<symbol> <kind>: ...``); ``halts``: the
-    account limits tripped (a ``halt`` row that is neither a resume nor a rebalance left
-    untraded); ``constraint_rebalances``: sessions with at least one ``constraint`` row;
+    ``stops``: positions a stop closed (a ``stop`` row, ``<symbol> <kind>: ...``, a book's
+    sleeve's ``sleeve <name>: <symbol> <kind>: ...``); ``halts``: the account limits tripped (a
+    ``halt`` row that is neither a resume nor a rebalance left untraded, nor a sleeve's own
+    limit); ``constraint_rebalances``: sessions with at least one ``constraint`` row;
     ``fallbacks``: ``fallback`` rows.
     """
     kind, detail = decisions["kind"], decisions["detail"].astype(str)
-    stop_kind = detail[kind == "stop"].str.split(" ", n=2).str[1].str.rstrip(":")
+    sleeve = detail.str.startswith("sleeve ")
+    stops = detail[kind == "stop"].str.replace(r"^sleeve [^:]*: ", "", regex=True)
+    stop_kind = stops.str.split(" ", n=2).str[1].str.rstrip(":")
     halts = (
         (kind == "halt")
         & (decisions["name"] != "resume")
         & ~detail.str.startswith("rebalance not traded")
+        & ~sleeve
     )
     return {
         "stops": int((kind == "stop").sum()),

@@ -18,6 +18,7 @@ from quant_core.analytics.trade_stats import exposure_adjusted_return, gain_loss
 from quant_core.backtest import metrics as m
 from quant_core.backtest.benchmark import buy_and_hold, check_benchmark
 from quant_core.backtest.engine import EngineResult, EngineSettings, run_engine
+from quant_core.backtest.live_only import warn_live_only
 from quant_core.backtest.records import event_counts
 from quant_core.backtest.results import store_run
 from quant_core.backtest.risk import run_risk
@@ -172,6 +173,7 @@ def run_backtest(
         )
         benchmark = held.copy()
     metrics = m.summary(result.curve, result.trades, benchmark)
+    warn_live_only(cfg.risk.max_order_notional_usd, result.trades)
     counts = event_counts(result.decisions)
     if settings.every_session or any(counts.values()):  # the default run's metrics: unchanged
         metrics |= counts

@@ -199,12 +199,19 @@ def test_a_missing_book_file_exits_2(data_dir: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "flags",
-    [["--strategy", "momentum"], ["--param", "lookback=20"], ["--report-only", "x"]],
+    [
+        ["--strategy", "momentum"],
+        ["--param", "lookback=20"],
+        ["--report-only", "x"],
+        ["--set", "strategy.params.lookback=5"],  # was run, and read by no sleeve
+        ["--set", " Strategy.rebalance=3"],
+    ],
 )
 def test_a_book_refuses_strategy_flags(data_dir: Path, flags: list[str]) -> None:
     result = run(data_dir, "--book", str(CORE), *flags)
     assert result.returncode == 2
-    assert f"{flags[0]} cannot go with it" in result.stderr
+    shown = flags[0] if flags[0] != "--set" else f"--set {flags[1]}"
+    assert f"{shown} cannot go with it" in result.stderr
 
 
 def test_build_book_resolves_each_sleeve(data_dir: Path, tmp_path: Path) -> None:

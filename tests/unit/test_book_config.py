@@ -282,6 +282,15 @@ def test_a_bad_sleeve_name_says_the_rule(tmp_path: Path, name: str) -> None:
         ),
         ({"sleeves": [MOM], "scaling": {"method": "kelly"}}, "book.scaling.method", "'sharpe'"),
         ({"sleeves": [MOM], "scaling": {"lookback": 10}}, "book.scaling.lookback", "20"),
+        (  # was accepted, and scaled nothing: no window ever held min_sessions returns
+            {
+                "sleeves": [MOM],
+                "allocation": {"min_sessions": 30},
+                "scaling": {"method": "sharpe", "lookback": 20},
+            },
+            "book.scaling",
+            "lookback=20 is shorter than allocation.min_sessions=30",
+        ),
         ({"sleeves": [MOM], "scaling": {"lower": 0}}, "book.scaling.lower", "greater than 0"),
         (
             {"sleeves": [MOM], "scaling": {"lower": 1.1}},

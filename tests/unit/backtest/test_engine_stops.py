@@ -380,3 +380,26 @@ def test_a_construction_fallback_is_recorded_as_a_fallback(monkeypatch) -> None:
         ["fallback", "hrp failed (LinAlgError: singular); inverse_vol"]
     ]
     assert event_counts(result.decisions)["fallbacks"] == 1
+
+
+def test_a_books_sleeve_stops_are_counted_by_kind_and_its_halts_are_not_the_accounts() -> None:
+    # A book logs its sleeves' own events as "sleeve <name>: ...": the kind was read from the
+    # sleeve's name (0 of every kind), and a sleeve's own drawdown halt counted as the account's.
+    decisions = pd.DataFrame(
+        {
+            "date": pd.to_datetime(["2010-01-05", "2010-01-06", "2010-01-07", "2010-01-08"]),
+            "kind": ["stop", "stop", "halt", "stop"],
+            "name": ["AAA", "BBB", "max_drawdown", "CCC"],
+            "detail": [
+                "sleeve mom: AAA stop_loss: close 9.00 is 10.00% below",
+                "sleeve mom: BBB take_profit: close 12.00 is 20.00% above",
+                "sleeve mom: drawdown 26.00% of 25.00%: halted for the rest of the run",
+                "CCC trailing_stop: close 9.00 is 5.00% below",
+            ],
+        }
+    )
+
+    counts = event_counts(decisions)
+
+    assert (counts["stops"], counts["stop_loss"], counts["take_profit"]) == (3, 1, 1)
+    assert (counts["trailing_stop"], counts["halts"]) == (1, 0)
