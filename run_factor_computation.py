@@ -69,13 +69,15 @@ def main(argv: list[str] | None = None) -> int:
         cfg = cli.prepare(None, args.set)
         dataset = args.dataset or cfg.data.dataset
         warehouse = Warehouse(cfg.paths.warehouse_location())
+        # Before any is computed or fitted: the values (a fit's composite) could not be stored.
+        if warehouse.store.remote and not args.models:
+            what = "fit the model" if args.fit else "compute the factors"
+            raise ConfigError(
+                f"paths.warehouse={warehouse.location} is read-only: {what} into a local "
+                "warehouse, then publish it (run_data_sync.py --publish URL)"
+            )
         if args.fit or args.models:
             return _research(args, warehouse, dataset, cfg.paths.data_dir / MODELS_DIR)
-        if warehouse.store.remote:  # before any is computed: the values could not be stored
-            raise ConfigError(
-                f"paths.warehouse={warehouse.location} is read-only: compute the factors into "
-                "a local warehouse, then publish it (run_data_sync.py --publish URL)"
-            )
         names = [n.strip() for n in args.factors.split(",") if n.strip()] if args.factors else None
         with cli.progress_bar() as progress:
             reports = compute_factors(warehouse, dataset, names, args.start, args.full, progress)

@@ -41,12 +41,21 @@ class FactorStore:
         name: str,
         values: pd.DataFrame,
         progress: ProgressFn | None = None,
+        replace: bool = False,
+        bars_version: int | None = None,
     ) -> WriteResult:
         """Upsert one factor's values (columns ``date, symbol, value``) into ``dataset``.
 
         Factors live beside the bars they were computed from, in the same manifest, so a
         dataset rebuilt with ``replace=True`` drops them with its bars. NaN values are not
-        stored.
+        stored. ``replace``: ``values`` are the whole factor; its stored files are not read
+        (a damaged one is dropped), and replaced. ``bars_version``: the bars' version the values
+        were computed from; if a sync has changed the bars since, nothing is written.
+
+        Raises
+        ------
+        DataError
+            The bars are no longer of ``bars_version``: the values are stale.
         """
         if not NAME.match(name):
             raise ConfigError(f"invalid factor name {name!r}")
@@ -64,11 +73,17 @@ class FactorStore:
         folder = store.folder(dataset)
         with store.lock(dataset):
             manifest = store.load(dataset, required=True)
+            if bars_version is not None and manifest.bars_version != bars_version:
+                raise DataError(
+                    f"the bars of {dataset} changed while factor {name} was computed (a sync "
+                    "ran meanwhile): nothing written; run run_factor_computation.py again"
+                )
             if table.num_rows == 0:
                 return WriteResult(0, 0, (), manifest.version)
             store.remove_orphans(dataset, manifest)
             previous = manifest.factors.get(name, {})
-            parts, replaced, _, _ = upsert(folder, f"factors/{name}", table, previous, progress)
+            merged = {} if replace else previous
+            parts, replaced, _, _ = upsert(folder, f"factors/{name}", table, merged, progress)
             manifest.factors[name] = parts
             store.commit(dataset, manifest)
             for old in set(previous.values()) - set(parts.values()):

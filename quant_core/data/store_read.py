@@ -210,6 +210,20 @@ class StoreReader(ABC):
                 logger.debug("Reference data of %s replaced during a read; retrying", dataset)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _damaged(self, dataset: str, factor: str | None, exc: BaseException) -> DataError:
+        """Return the ``DataError`` of a file the manifest names that is missing or damaged."""
+        if self.remote:
+            return self._unreadable(dataset, exc)
+        what, mend = (
+            (f"factor {factor!r}", f"run_factor_computation.py --full --factors {factor}")
+            if factor is not None
+            else ("bars", "run_data_sync.py --replace")
+        )
+        return DataError(
+            f"cannot read the {what} of {dataset!r} in {self.location}: {first_line(exc)}; "
+            f"{mend} writes them again"
+        )
+
     def _unreadable(self, dataset: str, exc: BaseException) -> DataError:
         """Return the ``DataError`` of a remote file that cannot be read, naming the URL."""
         return DataError(f"cannot read {dataset!r} at {self.location}: {first_line(exc)}")
@@ -285,10 +299,10 @@ class StoreReader(ABC):
                 now = _parts(self.load(dataset, required=True), factor)
                 if attempt == _READ_RETRIES - 1 or now == parts:
                     # Retried enough, or no writer replaced it: the file is missing.
-                    if self.remote:
-                        raise self._unreadable(dataset, exc) from None
-                    raise
+                    raise self._damaged(dataset, factor, exc) from None
                 logger.debug("Partition replaced during read of %s; retrying", dataset)
+            except duckdb.InvalidInputException as exc:  # a file that is no Parquet (damaged)
+                raise self._damaged(dataset, factor, exc) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def panel(

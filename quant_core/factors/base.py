@@ -98,6 +98,10 @@ class Factor(ABC):
                 raise ConfigError(
                     f"factor {self.kind}: {name} must be >= {self._minimum(name)}, got {value}"
                 )
+            if value > MAX_PARAM:  # a window longer than any history (pandas overflowed)
+                raise ConfigError(
+                    f"factor {self.kind}: {name} must be <= {MAX_PARAM:,} sessions, got {value}"
+                )
 
     def _minimum(self, name: str) -> int:
         return 2 if name not in {"skip"} else 0
@@ -109,6 +113,7 @@ class Factor(ABC):
 FACTORS: Registry[type[Factor]] = Registry("factor")
 
 MIN_COVERAGE = 0.8
+MAX_PARAM = 100_000  # sessions: about 400 years, longer than any history
 
 # What `run_factor_computation.py` computes when no --factors are given.
 DEFAULT_FACTORS = (

@@ -64,6 +64,7 @@ def compute_factors(
     """
     factors: list[Factor] = [make_factor(n) for n in (names or DEFAULT_FACTORS)]
     fields = sorted({f for factor in factors for f in factor.inputs})
+    version = warehouse.bars_version(dataset)  # before the read: a sync after it is seen
     panels = {f: warehouse.panel(dataset, f) for f in fields}
     dates = pd.DatetimeIndex(panels[fields[0]].index)
     reports = []
@@ -73,7 +74,11 @@ def compute_factors(
         values = factor.compute({f: p.iloc[window_start:] for f, p in panels.items()})
         values = values.iloc[first_row - window_start :]
         long = to_long(values)
-        written = warehouse.factor_store.write(dataset, factor.name, long)
+        # --full from the first session: the whole factor, its stored files replaced unread.
+        whole = full and first_row == 0
+        written = warehouse.factor_store.write(
+            dataset, factor.name, long, replace=whole, bars_version=version
+        )
         cells = values.size or 1
         reports.append(
             FactorReport(

@@ -126,12 +126,14 @@ def ic_decay(
         raise ConfigError("factor analysis: ic_decay needs at least one horizon")
     for h in wanted:
         check_positive("horizon", h)
-    x, c = align(factor, close)
+    x, _ = align(factor, close)
     fx = x.to_numpy(dtype=float)
     factor_ranks = rank_rows(np.where(np.isfinite(fx), fx, np.nan))
     rows = []
     for h in wanted:
-        fy = forward_returns(c, h).to_numpy(dtype=float)
+        # Forward returns of the whole close panel, then aligned, as analyze_factor's: a factor
+        # that ends early (or skips a session) keeps the returns of the closes after it.
+        fy = align(factor, forward_returns(close, h))[1].to_numpy(dtype=float)
         ic, rank_ic = _daily_ics(fx, fy, min_pairs, factor_ranks)
         rows.append([h, *_summary(ic, rank_ic, h, chosen)])
     out = pd.DataFrame(rows, columns=DECAY_COLUMNS)

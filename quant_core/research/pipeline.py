@@ -166,25 +166,23 @@ def _coefficients(spec: ModelSpec, design: Design) -> tuple[pd.DataFrame, tuple[
 def _baselines(
     design: Design, label: Array, folds: list[Fold], checked: Validation, quantiles: int
 ) -> pd.DataFrame:
+    # The model and every baseline on the same sessions: those each of them scores (a blend
+    # fitted on earlier folds has nothing in the first test fold of a k-fold split).
     rows = checked.rows
+    scored = {"model": (checked.predictions[rows], checked.ic, checked.rank_ic)}
+    for name, values in blends(design, label, folds).items():
+        scored[name] = (values[rows], *daily_ic(values[rows], label[rows]))
+    same = np.logical_and.reduce([np.isfinite(rank_ic) for _, _, rank_ic in scored.values()])
+    truth = label[rows][same]
     table = [
         (
-            "model",
-            finite_mean(checked.ic),
-            finite_mean(checked.rank_ic),
-            spread(checked.predictions[rows], label[rows], quantiles),
+            name,
+            finite_mean(ic[same]),
+            finite_mean(rank_ic[same]),
+            spread(values[same], truth, quantiles),
         )
+        for name, (values, ic, rank_ic) in scored.items()
     ]
-    for name, values in blends(design, label, folds).items():
-        ic, rank_ic = daily_ic(values[rows], label[rows])
-        table.append(
-            (
-                name,
-                finite_mean(ic),
-                finite_mean(rank_ic),
-                spread(values[rows], label[rows], quantiles),
-            )
-        )
     return pd.DataFrame(table, columns=list(BASELINE_COLUMNS))
 
 

@@ -69,10 +69,11 @@ class FitResult:
 
     @property
     def improvement(self) -> dict[str, float]:
-        """Return the model's out-of-sample rank IC minus each baseline's, by baseline name."""
+        """Return the model's out-of-sample rank IC minus each baseline's, by baseline name.
+
+        Both as the baselines table has them: on the sessions the model and every baseline
+        score (``pipeline._baselines``), not the model's over all of its own.
+        """
         frame = self.baselines.set_index("name")["oos_rank_ic"]
-        return {
-            str(name): float(self.oos_rank_ic - value)
-            for name, value in frame.items()
-            if name != "model"
-        }
+        model = float(frame.get("model", self.oos_rank_ic))
+        return {str(name): float(model - value) for name, value in frame.items() if name != "model"}

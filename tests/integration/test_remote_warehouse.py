@@ -417,6 +417,11 @@ def test_writers_refuse_a_published_warehouse_before_they_read_anything(tmp_path
     factors = _cli("run_factor_computation.py", here, {})
     assert factors.returncode == 2, factors.stderr
     assert "is read-only: compute the factors into a local warehouse" in factors.stderr
+    # A fit stored its model, then failed writing the composite (exit 1; a model per retry).
+    fitted = _cli("run_factor_computation.py", ["--fit", "research/value_mom.yaml", *here], {})
+    assert fitted.returncode == 2, fitted.stderr
+    assert "is read-only: fit the model into a local warehouse" in fitted.stderr
+    assert not (tmp_path / "models").exists()
     ib = ["--set", "live.refresh=broker", "--set", "live.broker=ib", "--set", "ib.port=9"]
     live = _cli("run_live_strategy.py", [*here, *ib], {})
     assert live.returncode == 2, live.stderr

@@ -102,6 +102,20 @@ def test_every_horizon_equals_the_single_horizon_analysis(method: str) -> None:
         assert row.t == pytest.approx(chosen.t_stat, abs=1e-12)
 
 
+@pytest.mark.parametrize("cut", ["ends_early", "skips_a_session"])
+def test_a_factor_shorter_than_the_closes_equals_the_single_horizon_analysis(cut: str) -> None:
+    # The decay cut the closes to the factor's sessions before the forward returns: a factor
+    # computed before the latest sync lost its last h sessions' ICs, and one with a session
+    # missing got returns over h + 1 sessions; analyze_factor reads the whole close panel.
+    factor, close = _random_panel()
+    factor = factor.iloc[:-30] if cut == "ends_early" else factor.drop(factor.index[80])
+    out = ic_decay(factor, close, horizons=[5], min_pairs=10)
+    single = analyze_factor("f", factor, close, horizon=5, min_pairs=10)
+    assert out["rank_ic_mean"].iloc[0] == pytest.approx(single.rank_ic_summary.mean, abs=1e-15)
+    assert out["ic_mean"].iloc[0] == pytest.approx(single.ic_summary.mean, abs=1e-15)
+    assert out["sessions"].iloc[0] == single.rank_ic_summary.sessions
+
+
 def test_planted_signal_decays() -> None:
     factor, close = _random_panel(days=300)
     out = ic_decay(factor, close, horizons=[1, 21], min_pairs=10)

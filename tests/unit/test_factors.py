@@ -63,6 +63,25 @@ def test_rsi_and_distance_bounds(panels) -> None:
     assert len(dist) > 1000
 
 
+def test_rsi_is_nan_with_too_few_changes_known_and_50_on_a_flat_price() -> None:
+    # 12 of 15 closes (enough closes), but 8 of 14 daily changes: too few for the means.
+    # Before, the NaN means became 50.0, an invented value (310 cells of sp500-2010).
+    index = pd.bdate_range("2010-01-04", periods=15)
+    rng = np.random.default_rng(0)
+    walk = 100 * np.cumprod(1 + rng.normal(0, 0.02, 15))
+    close = pd.DataFrame({"GAPS": walk, "FLAT": 100.0}, index=index)
+    close.iloc[[2, 6, 10], 0] = np.nan
+    factor = make_factor("rsi_14")
+
+    last = factor.compute({"close": close}).iloc[-1]
+    latest = factor.latest({"close": close})
+
+    assert np.isnan(last["GAPS"])
+    assert np.isnan(latest["GAPS"])
+    assert last["FLAT"] == 50.0
+    assert latest["FLAT"] == 50.0
+
+
 def test_a_missing_bar_does_not_blank_a_rolling_window() -> None:
     close = pd.DataFrame({"A": [10.0 + i for i in range(30)]})
     close.iloc[15, 0] = np.nan
@@ -110,3 +129,11 @@ def test_the_last_row_alone_is_the_computed_last_row_to_the_bit(panels, name) ->
             assert got.index.equals(expected.index)
             assert got.name == expected.name
             np.testing.assert_array_equal(got.to_numpy(), expected.to_numpy(), strict=True)
+
+
+def test_a_factor_window_beyond_any_history_is_refused_by_name() -> None:
+    # Before: pandas' OverflowError inside compute, a traceback and exit 3.
+    with pytest.raises(ConfigError, match=r"factor momentum: lookback must be <= 100,000"):
+        make_factor("momentum_99999999999999999999")
+    with pytest.raises(ConfigError, match=r"skip must be <= 100,000 sessions, got 100001"):
+        make_factor("momentum_126_100001")

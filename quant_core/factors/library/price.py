@@ -136,7 +136,8 @@ class RSI(_OverReturns):
         gain = change.clip(lower=0).rolling(n, min_periods=_enough(n)).mean()
         loss = (-change.clip(upper=0)).rolling(n, min_periods=_enough(n)).mean()
         total = gain + loss
-        value = (100 * gain / total.where(total > 0)).where(total > 0, 50.0)
+        # No gain and no loss (a flat price) is 50; too few changes known is NaN, not 50.
+        value = (100 * gain / total.where(total > 0)).mask(total == 0, 50.0)
         return value.where(_covered(data["close"], self.window))
 
 

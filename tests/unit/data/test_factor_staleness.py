@@ -49,3 +49,32 @@ def test_bars_after_the_factors_last_date_keep_them(warehouse: Warehouse, calend
     later = bars(calendar, symbols=("AAA", "BBB"), start="2010-01-11", sessions=2)
     warehouse.write_bars("t", later)  # a new day, and a symbol that starts on it
     assert warehouse.factor_store.names("t") == ["f_2"]
+
+
+def test_a_sync_during_a_factor_run_leaves_no_stale_factor(
+    warehouse: Warehouse, calendar, monkeypatch
+) -> None:
+    # The run read the bars, a sync corrected prices (dropping the stored factors), and the
+    # run then wrote factors of the old prices, kept for good: incremental runs never fix them.
+    import pytest
+
+    from quant_core.errors import DataError
+    from quant_core.factors.compute import compute_factors
+
+    frame = bars(calendar, symbols=("AAA", "BBB"), sessions=30)
+    warehouse.write_bars("t", frame, META)
+    store = warehouse.factor_store
+    write = store.write
+
+    def sync_first(*args, **kwargs):
+        warehouse.write_bars("t", frame.assign(close=frame["close"] * 1.01))  # a correction
+        monkeypatch.setattr(store, "write", write)
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(store, "write", sync_first)
+    with pytest.raises(DataError, match=r"bars of t changed while factor momentum_5 was computed"):
+        compute_factors(warehouse, "t", ["momentum_5"])
+    assert store.names("t") == []
+
+    compute_factors(warehouse, "t", ["momentum_5"])  # run again: of the corrected bars
+    assert store.names("t") == ["momentum_5"]
