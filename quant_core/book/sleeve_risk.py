@@ -48,6 +48,9 @@ class SleeveGuard:
         self.bases = [CostBasis.empty(n) for _ in range(k)]
         self.nav, self.peak = np.ones(k), np.ones(k)
         self.halted = np.zeros(k, dtype=bool)
+        # Halted by its drawdown with on_breach flat: closed at every open until none is left (a
+        # sleeve halted by hand, the HALT command, holds its positions).
+        self.flattening = np.zeros(k, dtype=bool)
         self.last_equity = np.zeros(k)  # no capital before the first allocation
         self.pending: list[tuple[int, int, str]] = []  # (sleeve, symbol position, status)
 
@@ -100,6 +103,7 @@ class SleeveGuard:
                 self.halted[k] = True
                 what = f"drawdown {drawdown:.2%} of {limit:.2%}: halted for the rest of the run"
                 if rules.on_breach == "flat":  # from the next open on (exits), until none
+                    self.flattening[k] = True
                     what += "; its positions closed at the next open"
                 events.append(SleeveEvent(k, "halt", "max_drawdown", what))
         return events
@@ -111,8 +115,8 @@ class SleeveGuard:
         """
         requests = np.zeros_like(positions)
         reasons = np.full(positions.shape[1], "", dtype=object)
-        for k, sleeve in enumerate(self.book.sleeves):  # a flat not filled (no open) is retried
-            if self.halted[k] and sleeve.risk.on_breach == "flat":
+        for k in range(len(self.book.sleeves)):  # a flat not filled (no open) is retried
+            if self.halted[k] and self.flattening[k]:
                 self.pending.extend((k, int(j), HALT_FLAT) for j in np.flatnonzero(positions[k]))
         for k, j, status in self.pending:
             requests[k, j] = -positions[k, j]

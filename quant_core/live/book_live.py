@@ -150,13 +150,16 @@ class LiveBook(BookSettlement):
         gone: np.ndarray,
         *,
         force: bool = False,
+        halted: bool = False,
     ) -> BookDecision:
         """Return the book's orders for the session at row ``t`` (data through t-1).
 
         ``marks`` the closes of T-1 (forward-filled); ``positions`` the account's shares;
         ``gone`` the symbols treated as gone at ``t``; ``force``: every sleeve past its warm-up
-        decides (a forced rebalance). Mutates the sleeves' schedules, the allocation and the
-        limits' pending exits: :meth:`commit` saves them with the requests.
+        decides (a forced rebalance); ``halted``: the account is halted (a risk limit): the
+        sleeves' own stops and flats only, no sleeve's decision and no allocation, as the
+        backtest's halted book (its schedules run on). Mutates the sleeves' schedules, the
+        allocation and the limits' pending exits: :meth:`commit` saves them with the requests.
         """
         m, desk, k_all = self.memory, self.desk, range(len(self.names))
         session = pd.Timestamp(self.sessions[t]).date()
@@ -166,12 +169,16 @@ class LiveBook(BookSettlement):
         exits, _ = desk.guard.exits(desk.accounts.positions)
         due = [self.sleeve_due(k, t) or (force and t >= self.starts[k]) for k in k_all]
         allocations: list[AllocationRow] = []
-        if any(due) and book_schedule.due(
-            self.sessions, m.alloc_anchor, m.allocated, t, self.book.allocation.rebalance
+        if (
+            not halted
+            and any(due)
+            and book_schedule.due(
+                self.sessions, m.alloc_anchor, m.allocated, t, self.book.allocation.rebalance
+            )
         ):
             allocations, moved = self._allocate(t, session, marks)
             due = [d or bool(mv) for d, mv in zip(due, moved, strict=True)]
-        if any(due):
+        if any(due) and not halted:
             requests, decisions = desk.requests(
                 self.data,
                 t,
@@ -287,6 +294,7 @@ class LiveBook(BookSettlement):
         guard = self.desk.guard
         if guard.halted[k]:
             guard.halted[k] = False
+            guard.flattening[k] = False
             guard.peak[k] = guard.nav[k]
         self.memory.reasons[k] = ""
         self.changed()

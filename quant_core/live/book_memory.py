@@ -55,6 +55,9 @@ class BookMemory:
     next_flow: np.ndarray = field(default_factory=lambda: np.zeros(0))  # into the next close
     capital_in: np.ndarray = field(default_factory=lambda: np.zeros(0))  # net moved in, K
     pending: dict[dt.date, Pending] = field(default_factory=dict)
+    # A cash gap with the broker at the last close marked: one seen again at the next close
+    # goes to the reserve, though the worker restarted between them (a cron --once a day).
+    gap_seen: float | None = None
 
     @classmethod
     def start(cls, sleeves: int) -> BookMemory:

@@ -64,7 +64,6 @@ class BookPlanner(Planner):
         )
         self.key = ""
         self.fills_seen = -1  # the journal's executions when last settled
-        self.gap_seen: float | None = None  # a cash gap with the broker at the last close
         super().__init__(*args, **kwargs)  # the strategy: the first sleeve's (unused)
 
     def reload(self, data: MarketData) -> None:
@@ -116,12 +115,13 @@ class BookPlanner(Planner):
     def _absorb(self, gap: float) -> float:
         # A cash gap seen at two closes in a row goes to the reserve (the account's cash is the
         # truth); seen once, it may be an execution the broker has yet to report. Return it.
-        seen, self.gap_seen = self.gap_seen, None
+        memory = self.live.memory  # saved with the book: a restart between closes keeps it
+        seen, memory.gap_seen = memory.gap_seen, None
         if abs(gap) < CENT:
             return 0.0
         if seen is None or abs(gap - seen) >= CENT:
             logger.warning("Book %s: cash gap %+.2f with the broker", self.live.book.name, gap)
-            self.gap_seen = gap
+            memory.gap_seen = gap
             return 0.0
         self.live.desk.accounts.reserve += gap
         return gap
@@ -216,30 +216,35 @@ class BookPlanner(Planner):
 
     # -------------------------------------------------------------------------------- what
 
-    def plan(self, t: int, session: dt.date) -> Plan:
+    def plan(self, t: int, session: dt.date, halted: bool = False) -> Plan:
         """Return the book's orders for the session at row ``t`` (from data through t-1).
 
-        A plan that fails (the broker drops while quoting) leaves the book as it was: the
-        allocation, the sleeves' exits and schedules are taken when the retry decides.
+        ``halted``: the account is halted; the sleeves' own stops and flats only
+        (:meth:`BookLive.decide`). A plan that fails (the broker drops while quoting) leaves
+        the book as it was: the allocation, the sleeves' exits and schedules are taken when the
+        retry decides.
         """
         self.settle(t - 1)  # what is settled stays settled, whatever becomes of the plan
         # The state before the plan, to restore; _plan's save() serialises the state after it
         # (the requests committed): two states, so two dumps.
         saved = book_state_io.dump(self.live)
         try:
-            return self._plan(t, session)
+            return self._plan(t, session, halted)
         except BaseException:
             book_state_io.load(self.live, saved)
             raise
 
-    def _plan(self, t: int, session: dt.date) -> Plan:
+    def _plan(self, t: int, session: dt.date, halted: bool = False) -> Plan:
         resting, sent = self.already_sent(session)
         ledger = self.ledger()
         marks = self.marks_before(t)
-        decision = self.live.replan(session, ledger.positions)
+        # Halted: a decision saved before the halt is not sent (it holds strategy orders).
+        decision = None if halted else self.live.replan(session, ledger.positions)
         if decision is None:  # not scheduled (a forced rebalance): every sleeve decides
-            force = not self.live.needs(t)
-            decision = self.live.decide(t, marks, ledger.positions, self.gone(t), force=force)
+            force = not halted and not self.live.needs(t)
+            decision = self.live.decide(
+                t, marks, ledger.positions, self.gone(t), force=force, halted=halted
+            )
         vector = decision.orders.copy()
         skipped = np.isin(self.data.symbols, sorted(sent)) & (vector != 0)
         vector[skipped] = 0.0

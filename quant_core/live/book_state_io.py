@@ -47,6 +47,7 @@ def dump(live: LiveBook) -> bytes:
         "nav": guard.nav,
         "peak": guard.peak,
         "halted": guard.halted,
+        "flattening": guard.flattening,
         "last_equity": guard.last_equity,
         "exits": np.array([p[:2] for p in guard.pending], dtype=np.int64).reshape(-1, 2),
         "exit_status": np.array([p[2] for p in guard.pending], dtype=str),
@@ -59,6 +60,7 @@ def dump(live: LiveBook) -> bytes:
         "flows": m.flows,
         "next_flow": m.next_flow,
         "capital_in": m.capital_in,
+        "gap_seen": np.array([np.nan if m.gap_seen is None else m.gap_seen]),
         "pending_sessions": _days(list(pending)),
         "pending_requests": np.array([m.pending[s].requests for s in pending]).reshape(-1, k, n),
         "pending_orders": np.array([m.pending[s].orders for s in pending]).reshape(-1, n),
@@ -112,6 +114,9 @@ def load(live: LiveBook, state: bytes) -> None:
     accounts.positions = spread(a["positions"], 0.0)
     guard.nav, guard.peak = a["nav"].copy(), a["peak"].copy()
     guard.halted, guard.last_equity = a["halted"].copy(), a["last_equity"].copy()
+    # Saved before a manual halt was told from a breach: a halted flat sleeve was flattening.
+    flat = np.array([s.risk.on_breach == "flat" for s in live.book.sleeves])
+    guard.flattening = a["flattening"].copy() if "flattening" in a else guard.halted & flat
     guard.pending = [
         (int(k), int(where[j]), str(status))
         for (k, j), status in zip(a["exits"].tolist(), a["exit_status"].tolist(), strict=True)
@@ -128,6 +133,8 @@ def load(live: LiveBook, state: bytes) -> None:
     m.weights = None if m.allocated is None else a["weights"].copy()
     m.history, m.flows = a["history"].copy(), a["flows"].copy()
     m.next_flow, m.capital_in = a["next_flow"].copy(), a["capital_in"].copy()
+    gap = float(a["gap_seen"][0]) if "gap_seen" in a else np.nan  # none saved before
+    m.gap_seen = None if np.isnan(gap) else gap
     m.pending = {
         _day(s) or dt.date.min: Pending(spread(r, 0.0), spread(o, 0.0), bool(done))
         for s, r, o, done in zip(

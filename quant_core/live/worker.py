@@ -39,7 +39,7 @@ from quant_core.alerts.events import AlertSink, NullSink
 from quant_core.broker import Broker, Order
 from quant_core.calendar import get_calendar
 from quant_core.data.panels import MarketData
-from quant_core.live import commands, files, reconnect, refusal, replay
+from quant_core.live import commands, files, halted_book, reconnect, refusal, replay
 from quant_core.live.alerting import WorkerAlerts
 from quant_core.live.book_live import LiveBook
 from quant_core.live.book_planner import BookPlanner
@@ -291,6 +291,9 @@ class Worker:
         return placed
 
     def _decide(self, t: int, session: dt.date) -> list[Order]:
+        halted_book.halt_first(self)  # a book: the account's limits before its plan
+        if halted_book.sends_exits(self):  # a halted book's sleeves' own stops still fire
+            return halted_book.send_exits(self, t, session)
         if self.state not in WorkerState.TRADING:
             logger.info(
                 "Rebalance for %s skipped: worker is %s (%s)", session, self.state, self.reason
