@@ -76,8 +76,13 @@ def store_run(
     return target
 
 
-def catalog(root: Path) -> pd.DataFrame:
-    """Return one row per stored run (newest first); empty when there is none."""
+def catalog(root: Path, damaged: list[str] | None = None) -> pd.DataFrame:
+    """Return one row per stored run (newest first); empty when there is none.
+
+    A run whose summary cannot be read (a disk-full copy, a partial rsync) is left out, named
+    in a warning and appended to ``damaged`` (its folder name): one damaged run does not hide
+    the others.
+    """
     # Not a glob in DuckDB: it matches hidden folders too (a run being written, one half-deleted).
     files = sorted(
         str(p) for p in root.glob("*/summary.parquet") if not p.parent.name.startswith(".")
@@ -85,10 +90,26 @@ def catalog(root: Path) -> pd.DataFrame:
     if not files:
         return pd.DataFrame()
     con = duckdb.connect()
+    query = "SELECT * FROM read_parquet(?, union_by_name = true) ORDER BY created_at DESC"
     try:
-        query = "SELECT * FROM read_parquet(?, union_by_name = true) ORDER BY created_at DESC"
         frame: pd.DataFrame = con.execute(query, [files]).to_arrow_table().to_pandas()
         return frame
+    except duckdb.Error:  # a damaged summary: read them one by one, leave it out
+        readable = []
+        for file in files:
+            try:
+                con.execute("SELECT * FROM read_parquet(?) LIMIT 0", [file])
+            except duckdb.Error as exc:
+                name = Path(file).parent.name
+                logger.warning("Backtest run %s left out: unreadable summary: %s", name, exc)
+                if damaged is not None:
+                    damaged.append(name)
+                continue
+            readable.append(file)
+        if not readable:
+            return pd.DataFrame()
+        out: pd.DataFrame = con.execute(query, [readable]).to_arrow_table().to_pandas()
+        return out
     finally:
         con.close()
 
@@ -120,17 +141,28 @@ def load_trade_stats(folder: Path) -> dict[str, Any]:
     return stats
 
 
+def _first(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 def load_run(root: Path, run_id: str) -> StoredRun:
     """Read a stored run back (its decisions empty when it was stored before they were kept)."""
     folder = root / run_id
     if not (folder / "summary.parquet").is_file():
         raise DataError(f"no backtest run {run_id!r} in {root}")
-    return StoredRun(
-        run_id=run_id,
-        curve=pd.read_parquet(folder / "equity.parquet"),
-        trades=pd.read_parquet(folder / "trades.parquet"),
-        positions=pd.read_parquet(folder / "positions.parquet"),
-        metrics=json.loads((folder / "metrics.json").read_text()),
-        config=json.loads((folder / "config.json").read_text()),
-        decisions=load_decisions(folder),
-    )
+    try:
+        return StoredRun(
+            run_id=run_id,
+            curve=pd.read_parquet(folder / "equity.parquet"),
+            trades=pd.read_parquet(folder / "trades.parquet"),
+            positions=pd.read_parquet(folder / "positions.parquet"),
+            metrics=json.loads((folder / "metrics.json").read_text()),
+            config=json.loads((folder / "config.json").read_text()),
+            decisions=load_decisions(folder),
+        )
+    except (OSError, ValueError) as exc:  # missing, truncated, not Parquet, not JSON
+        raise DataError(
+            f"backtest run {run_id!r} in {root} cannot be read ({_first(exc)}): a file of "
+            "it is missing or damaged; delete the run and run the backtest again"
+        ) from None

@@ -170,16 +170,16 @@ def _gone_is_fine(function: Any, path: str, info: Any) -> None:
         )
 
 
-def stored_runs(root: Path) -> pd.DataFrame:
+def stored_runs(root: Path, damaged: list[str] | None = None) -> pd.DataFrame:
     """Return the catalogue of complete runs (newest first) with a ``label`` column.
 
     :func:`quant_core.backtest.results.catalog` reads every ``*/summary.parquet`` but those of
     dot-folders (a run being written, ``.<id>.partial``; one being deleted); of its rows, only
     those whose run id is a folder of ``root`` holding its summary are kept. ``label`` is the
     name a person gave the run (:func:`read_label`), None where there is none. Empty when no
-    run is stored.
+    run is stored. A run whose summary cannot be read is left out, and named in ``damaged``.
     """
-    runs = catalog(root)
+    runs = catalog(root, damaged)
     if runs.empty:
         return runs
     ids = runs["run_id"].astype(str)

@@ -69,6 +69,7 @@ from quant_core.live.command_file import Received as Received
 from quant_core.live.command_file import parse_command as parse_command
 from quant_core.live.command_file import sleeve_refusal as sleeve_refusal
 from quant_core.live.state import SCHEMA_VERSION, DashboardState
+from quant_core.live.state_fields import StateSchemaError
 
 logger = logging.getLogger(__name__)
 
@@ -287,12 +288,21 @@ def read_state(live_dir: Path) -> dict[str, Any] | None:
 
 
 def load_state(live_dir: Path) -> DashboardState | None:
-    """Return the worker's last state, typed; None if there is none (or it is not JSON).
+    """Return the worker's last state, typed; None if there is none.
 
     Raises
     ------
     StateSchemaError
-        The file is of another schema version, or a field is missing or malformed (named).
+        The file cannot be read, is no JSON object (damaged: the worker writes it whole), is of
+        another schema version, or a field is missing or malformed (named).
     """
-    data = read_state(live_dir)
-    return None if data is None else DashboardState.from_json(data)
+    path = live_dir / STATE_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:  # a directory, no access, not UTF-8, not JSON
+        raise StateSchemaError(f"{path} cannot be read: {exc}", "file") from None
+    if not isinstance(data, dict):
+        raise StateSchemaError(f"{path} holds a JSON {type(data).__name__}, not an object", "file")
+    return DashboardState.from_json(data)

@@ -97,9 +97,7 @@ def _connect(path: Path, read_only: bool) -> Any:
     while True:
         try:
             return duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
-            if LOCK_TEXT not in str(exc) and read_only:  # the cockpit's: as it was
-                raise
+        except duckdb.Error as exc:  # the lock, or a file that is no database (damaged, empty)
             if LOCK_TEXT not in str(exc):  # never replaced: what it holds may be recoverable
                 raise CatalogueUnreadable(
                     f"{path}: the sweeps' catalogue cannot be opened ({exc}); move it aside "
@@ -363,7 +361,15 @@ class Catalogue(WalkForwardRecords):
         return {n: None if v is None else float(v) for n, v in zip(names, values, strict=True)}
 
     def sweeps(self) -> pd.DataFrame:
-        """Return every sweep, the latest first."""
+        """Return every sweep, the latest first; none in a file without its tables.
+
+        A sweep killed at its start leaves one; the cockpit reads it.
+        """
+        tables = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'sweeps'"
+        ).fetchall()
+        if not tables[0][0]:
+            return pd.DataFrame({"sweep_id": pd.Series(dtype=str)})
         frame: pd.DataFrame = (
             self.con.sql("SELECT * FROM sweeps ORDER BY created_at DESC")
             .to_arrow_table()

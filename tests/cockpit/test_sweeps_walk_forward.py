@@ -180,6 +180,9 @@ def test_the_metrics_are_the_stitched_curves(empty_dir: Path) -> None:
     caption = texts(at)
     assert f"{len(wf.windows)} folds (rolling: train 40, test 25 sessions, embargo 2)" in caption
     assert f"{len(wf.curve) - 1} sessions out of sample" in caption
+    # From the first test session, not the curve's anchor (the last training close before it).
+    first, last = wf.curve.index[1], wf.curve.index[-1]
+    assert f"out of sample, {first:%Y-%m-%d} to {last:%Y-%m-%d}" in caption
 
 
 def test_the_parameter_path_steps_through_the_choices(empty_dir: Path) -> None:

@@ -179,7 +179,10 @@ def status(
         )  # fmt: skip
     worker = state.worker
     age = age_s(worker.heartbeat_at, now)
-    stale = age is None or age > threshold
+    # A heartbeat further ahead than the stale threshold (a clock stepped back, or another
+    # machine's): it would read fresh until the clock caught up, a dead worker looking live.
+    ahead = worker.heartbeat_at is not None and (worker.heartbeat_at - now).total_seconds()
+    stale = age is None or age > threshold or ahead > threshold
     exited = worker.exited
     if exited is None:  # an older state file: only the reason tells
         exited = not worker.reason.startswith(LATCHED_PREFIX)

@@ -38,7 +38,7 @@ class CommandView:
 
     id: str
     command: str
-    stage: Literal["waiting", "taken", "acknowledged", "refused", "overdue"]
+    stage: Literal["waiting", "taken", "acknowledged", "refused", "overdue", "expired"]
     level: Level
     text: str
 
@@ -153,12 +153,14 @@ def command_views(
     waiting: Collection[str],
     now: dt.datetime,
     overdue_s: float = 120.0,
+    max_age_s: float | None = None,
 ) -> list[CommandView]:
     """Return the commands sent from this page (newest first), each matched to its ack by id.
 
     Pending until the state file's ``commands`` holds an acknowledgement with the command's
     id: first waiting in the queue (its id in ``waiting``: no worker has finished with it),
-    then taken; once acknowledged, the worker's result.
+    then taken; once acknowledged, the worker's result. One waiting longer than ``max_age_s``
+    (``live.command_max_age_s``) is expired: a worker started now refuses it, and trades on.
     """
     acks = {a.id: a for a in (state.commands if state is not None else ()) if a.id}
     views = []
@@ -179,7 +181,14 @@ def command_views(
                 views.append(CommandView(ident, kind, "refused", "error", text))
             continue
         age = age_s(parse_time(c.get("issued_at")), now)
-        if ident in waiting:
+        if ident in waiting and max_age_s is not None and age is not None and age > max_age_s:
+            text = (
+                f"{head}: EXPIRED, sent {fmt_age(age)} ago and taken by no worker: one started now "
+                f"refuses it (older than live.command_max_age_s, {max_age_s:g} s) and trades on; "
+                "send it again once a worker runs"
+            )
+            views.append(CommandView(ident, kind, "expired", "error", text))
+        elif ident in waiting:
             text = (
                 f"{head}: pending, waiting in the queue (inbox) for a worker to take it "
                 f"(sent {fmt_age(age)} ago)"

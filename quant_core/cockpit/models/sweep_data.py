@@ -34,7 +34,7 @@ from config.sweep import SweepConfig, base_overrides, configurations
 from quant_core.cockpit.models.sweep_progress import finite_number
 from quant_core.errors import ConfigError
 from quant_core.research.model_factors import load_model_factors
-from quant_core.sweeps.catalogue import Catalogue, CatalogueBusy
+from quant_core.sweeps.catalogue import Catalogue, CatalogueBusy, CatalogueUnreadable
 from quant_core.sweeps.runner import CATALOGUE
 
 # Optional columns of the sweeps table (quant_core.sweeps.overfitting): absent in older files.
@@ -375,6 +375,7 @@ def rerun(
 
 __all__ = [
     "CatalogueBusy",
+    "CatalogueUnreadable",
     "Heatmap",
     "Rerun",
     "axis_levels",

@@ -18,6 +18,7 @@ from quant_core.cockpit.charts import performance as charts
 from quant_core.cockpit.models import run_catalog, run_compare
 from quant_core.cockpit.tables import run_metrics
 from quant_core.cockpit.views.explorer_run import load
+from quant_core.errors import DataError
 
 PICK_KEY = "compare_runs"
 
@@ -47,7 +48,11 @@ def render(root: Path, rows: dict[str, dict[str, Any]]) -> None:
     labels = {i: run_catalog.short_label(rows[i]) for i in picked}
     if len(set(labels.values())) < len(labels):  # two runs given one name: their full ids
         labels = {i: f"{labels[i]} ({i})" for i in picked}
-    loaded = {labels[i]: load(str(root), i) for i in picked}
+    try:
+        loaded = {labels[i]: load(str(root), i) for i in picked}
+    except DataError as exc:  # a picked run missing or damaged: said, the page goes on
+        st.error(str(exc))
+        return
     curves = {label: run.curve for label, run in loaded.items()}
     aligned = run_compare.align(curves)
     periods = {label: run_compare.period(curve) for label, curve in curves.items()}

@@ -41,7 +41,13 @@ def _config_facts(folder: str) -> dict[str, Any]:
 
 def catalogue(root: Path) -> dict[str, dict[str, Any]]:
     """Return the stored runs as run id -> catalogue row (newest first), each with its facts."""
-    rows = run_catalog.catalog_rows(stored_runs(root))
+    damaged: list[str] = []
+    rows = run_catalog.catalog_rows(stored_runs(root, damaged))
+    if damaged:
+        st.warning(
+            f"{len(damaged)} run folder(s) in `{root}` cannot be read (a damaged "
+            f"`summary.parquet`) and are left out: {', '.join(damaged)}. Delete them by hand."
+        )
     return {
         run_id: (
             run_catalog.with_facts(row, _config_facts(str(root / run_id)))

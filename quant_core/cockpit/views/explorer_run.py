@@ -29,6 +29,7 @@ from quant_core.cockpit.views import (
     run_trade_analysis,
 )
 from quant_core.data.warehouse import Warehouse
+from quant_core.errors import DataError
 
 SHARPE_WINDOWS = (21, 63, 126, 252)
 STYLED_CELLS = 100_000  # beyond this the trades table drops its row colours (the notes stay)
@@ -141,7 +142,11 @@ def _downloads(run: StoredRun) -> None:
 def render(root: Path, row: dict[str, Any], warehouse: Warehouse) -> None:
     """Draw the stored run of catalogue ``row`` (``root``: the backtests folder)."""
     run_id = str(row["run_id"])
-    run = load(str(root), run_id)
+    try:
+        run = load(str(root), run_id)
+    except DataError as exc:  # a file of it missing or damaged: said, the page goes on
+        st.error(str(exc))
+        return
     folder = root / run_id
     dataset = str(row.get("dataset"))
     if warehouse.exists(dataset) and warehouse.meta(dataset).synthetic:

@@ -155,7 +155,8 @@ def status_panel() -> None:
             height="stretch",
         )
     waiting = cmds.waiting_ids(live_dir)
-    for view in cmds.command_views(st.session_state.get(SENT, []), state, waiting, now):
+    sent = st.session_state.get(SENT, [])
+    for view in cmds.command_views(sent, state, waiting, now, max_age_s=max_age_s):
         _show(board.Message(view.level, view.text))
     st.caption(f"As of {fmt.fmt_time(now)}")
 

@@ -351,6 +351,9 @@ def _sweeps_part(path: Path) -> None:
     except sd.CatalogueBusy:
         _busy()
         return
+    except sd.CatalogueUnreadable as exc:  # damaged, or empty: said, the page goes on
+        st.error(str(exc))
+        return
     _summary(row, results)
     _progress(sp.progress_folder(data_dir), str(row["sweep_id"]), str(row["objective"]), False)
     if results.empty:
@@ -385,6 +388,8 @@ def _page() -> None:
         wf.section(path)
     except sd.CatalogueBusy:
         _busy()
+    except sd.CatalogueUnreadable as exc:
+        st.error(str(exc))
 
 
 st.title("Sweeps")

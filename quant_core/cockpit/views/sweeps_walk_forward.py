@@ -66,7 +66,10 @@ def _metrics(row: dict[str, Any], view: wd.WalkForwardView) -> None:
     columns[2].metric("Max drawdown", fmt.pct(found["max_drawdown"], 2))
     columns[3].metric("CAGR", fmt.pct(found["cagr"], 2))
     curve = view.curve
-    span = f"{curve.index[0]:%Y-%m-%d} to {curve.index[-1]:%Y-%m-%d}"
+    # The curve starts at its anchor (the first fold's last training close): the out-of-sample
+    # sessions are those after it.
+    tested = curve.index[1:] if len(curve) > 1 else curve.index
+    span = f"{tested[0]:%Y-%m-%d} to {tested[-1]:%Y-%m-%d}"
     final = fmt.money(float(curve.iloc[-1]), 0)
     st.caption(
         f"Walk-forward `{fmt.md(row['wf_id'])}` · {len(view.folds):,} folds "

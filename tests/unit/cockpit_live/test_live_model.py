@@ -92,6 +92,14 @@ def _state(
 # ----------------------------------------------------------------------------- liveness
 
 
+@pytest.mark.parametrize(("ahead", "liveness"), [(3.0, Liveness.LIVE), (3600.0, Liveness.STALE)])
+def test_a_heartbeat_far_in_the_future_is_not_fresh(ahead: float, liveness: Liveness) -> None:
+    # Stamped an hour ahead (a clock stepped back): it read "heartbeat OK, 0.0 s ago" until the
+    # clock caught up. A few seconds ahead (clocks a little apart) is still live.
+    s = board.status(_state(-ahead), NOW, heartbeat_s=1.0)
+    assert s.liveness is liveness
+
+
 def test_stale_threshold_is_three_heartbeats_plus_slack() -> None:
     assert board.stale_after_s(1.0) == 5.0
     assert board.stale_after_s(10.0) == 32.0
@@ -536,6 +544,20 @@ def test_command_views_match_acks_by_id() -> None:
     taken = cmds.command_views([_sent("b2")], _state(commands=[]), waiting=set(), now=NOW)
     assert taken[0].stage == "taken"
     assert "pending, taken by the worker" in taken[0].text
+
+
+def test_a_command_waiting_past_its_max_age_reads_expired_not_pending() -> None:
+    # A FLAT confirmed with no worker running read "pending, waiting in the queue" for ever;
+    # the worker started to carry it out refused it (expired) and traded the strategy instead.
+    sent = [_sent("old", age_s=65.0), _sent("new", age_s=30.0)]
+    views = cmds.command_views(sent, None, waiting={"old", "new"}, now=NOW, max_age_s=60.0)
+    by_id = {v.id: v for v in views}
+    assert by_id["old"].stage == "expired"
+    assert by_id["old"].level == "error"
+    assert not by_id["old"].pending
+    assert "EXPIRED" in by_id["old"].text
+    assert "live.command_max_age_s, 60 s" in by_id["old"].text
+    assert by_id["new"].stage == "waiting"
 
 
 def test_track_keeps_the_last_twenty() -> None:
