@@ -16,7 +16,6 @@ import math
 from typing import TYPE_CHECKING
 
 from quant_core.broker import Order
-from quant_core.live.crash_hook import crash_point_for_tests
 from quant_core.live.state import WorkerState
 from quant_core.portfolio import risk
 
@@ -60,13 +59,7 @@ def send_exits(worker: Worker, t: int, session: dt.date) -> list[Order]:
     plan = books.plan(t, session, halted=True)
     if not plan.orders:
         return []
-    worker.journal.intend(
-        worker.run_id, session, plan.orders, worker.clock(), worker.wall(), shape=plan.shape
-    )
-    crash_point_for_tests("before_placing")
-    placed = worker.broker.place(plan.orders)
-    crash_point_for_tests("placed")
-    worker.journal.placed(worker.run_id, placed)
+    placed = worker.send(session, plan)  # write-ahead, as a rebalance's
     logger.info(
         "Halted (%s): the sleeves' own exits for %s, %d order(s) sent",
         worker.reason,

@@ -48,6 +48,7 @@ from quant_core.live.crash_hook import crash_point_for_tests
 from quant_core.live.daily_close import DailyCloseWatch
 from quant_core.live.inbox import CommandInbox
 from quant_core.live.journal import Journal
+from quant_core.live.plan_orders import Plan
 from quant_core.live.planner import Planner
 from quant_core.live.reconcile import reconcile_with_broker
 from quant_core.live.refresh_job import RefreshJob
@@ -308,8 +309,17 @@ class Worker:
             self.breach = breach
             self.transition(WorkerState.HALTED, f"risk limit {breach.limit}: {breach.reason}")
             return []
-        # Write-ahead: the batch and its decision are journaled before anything is sent, the
-        # broker's ids after; a stop in between is settled at the next start (live/reconcile.py).
+        placed = self.send(session, plan)
+        self.last_rebalance = session
+        logger.info("Rebalance for %s: %d order(s) sent", session, len(placed))
+        return placed
+
+    def send(self, session: dt.date, plan: Plan) -> list[Order]:
+        """Send ``plan``'s orders for ``session``; return them as the broker accepted them.
+
+        Write-ahead: the batch and its decision are journaled before anything is sent, the
+        broker's ids after; a stop in between is settled at the next start (live/reconcile.py).
+        """
         self.journal.intend(
             self.run_id, session, plan.orders, self.clock(), self.wall(), shape=plan.shape
         )
@@ -317,8 +327,6 @@ class Worker:
         placed = self.broker.place(plan.orders)
         crash_point_for_tests("placed")
         self.journal.placed(self.run_id, placed)
-        self.last_rebalance = session
-        logger.info("Rebalance for %s: %d order(s) sent", session, len(placed))
         return placed
 
     def reload(self, data: MarketData) -> None:
