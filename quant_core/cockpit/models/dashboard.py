@@ -179,8 +179,7 @@ def status(
         )  # fmt: skip
     worker = state.worker
     age = age_s(worker.heartbeat_at, now)
-    # A heartbeat further ahead than the stale threshold (a clock stepped back, or another
-    # machine's): it would read fresh until the clock caught up, a dead worker looking live.
+    # A heartbeat far ahead (a clock stepped back) would read fresh until the clock caught up.
     ahead = worker.heartbeat_at is not None and (worker.heartbeat_at - now).total_seconds()
     stale = age is None or age > threshold or ahead > threshold
     exited = worker.exited
