@@ -26,6 +26,7 @@ import pandas as pd
 from quant_core.analytics.round_trips import ROUND_TRIP_COLUMNS, empty_round_trips
 from quant_core.atomic import fsync_path, json_safe
 from quant_core.backtest.records import DECISION_COLUMNS
+from quant_core.data.store_read import first_line
 from quant_core.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -141,11 +142,6 @@ def load_trade_stats(folder: Path) -> dict[str, Any]:
     return stats
 
 
-def _first(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
 def load_run(root: Path, run_id: str) -> StoredRun:
     """Read a stored run back (its decisions empty when it was stored before they were kept)."""
     folder = root / run_id
@@ -163,6 +159,6 @@ def load_run(root: Path, run_id: str) -> StoredRun:
         )
     except (OSError, ValueError) as exc:  # missing, truncated, not Parquet, not JSON
         raise DataError(
-            f"backtest run {run_id!r} in {root} cannot be read ({_first(exc)}): a file of "
+            f"backtest run {run_id!r} in {root} cannot be read ({first_line(exc)}): a file of "
             "it is missing or damaged; delete the run and run the backtest again"
         ) from None
