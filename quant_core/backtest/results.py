@@ -78,7 +78,7 @@ def store_run(
 
 
 def catalog(root: Path, damaged: list[str] | None = None) -> pd.DataFrame:
-    """Return one row per stored run (newest first); empty when there is none.
+    """Return one row per stored run (newest first, ties by run id); empty when there is none.
 
     A run whose summary cannot be read (a disk-full copy, a partial rsync) is left out, named
     in a warning and appended to ``damaged`` (its folder name): one damaged run does not hide
@@ -91,7 +91,7 @@ def catalog(root: Path, damaged: list[str] | None = None) -> pd.DataFrame:
     if not files:
         return pd.DataFrame()
     con = duckdb.connect()
-    query = "SELECT * FROM read_parquet(?, union_by_name = true) ORDER BY created_at DESC"
+    query = "SELECT * FROM read_parquet(?, union_by_name = true) ORDER BY created_at DESC, run_id DESC"
     try:
         frame: pd.DataFrame = con.execute(query, [files]).to_arrow_table().to_pandas()
         return frame

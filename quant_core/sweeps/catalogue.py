@@ -371,7 +371,7 @@ class Catalogue(WalkForwardRecords):
         if not tables[0][0]:
             return pd.DataFrame({"sweep_id": pd.Series(dtype=str)})
         frame: pd.DataFrame = (
-            self.con.sql("SELECT * FROM sweeps ORDER BY created_at DESC")
+            self.con.sql("SELECT * FROM sweeps ORDER BY created_at DESC, sweep_id DESC")
             .to_arrow_table()
             .to_pandas()
         )
