@@ -91,7 +91,9 @@ def catalog(root: Path, damaged: list[str] | None = None) -> pd.DataFrame:
     if not files:
         return pd.DataFrame()
     con = duckdb.connect()
-    query = "SELECT * FROM read_parquet(?, union_by_name = true) ORDER BY created_at DESC, run_id DESC"
+    query = (
+        "SELECT * FROM read_parquet(?, union_by_name = true) ORDER BY created_at DESC, run_id DESC"
+    )
     try:
         frame: pd.DataFrame = con.execute(query, [files]).to_arrow_table().to_pandas()
         return frame

@@ -212,7 +212,9 @@ class WalkForwardRecords:
     def walk_forwards(self) -> pd.DataFrame:
         """Return every walk-forward (no curves), the latest first."""
         frame: pd.DataFrame = (
-            self.con.sql("SELECT * EXCLUDE (curve) FROM walk_forwards ORDER BY created_at DESC, wf_id DESC")
+            self.con.sql(
+                "SELECT * EXCLUDE (curve) FROM walk_forwards ORDER BY created_at DESC, wf_id DESC"
+            )
             .to_arrow_table()
             .to_pandas()
         )
