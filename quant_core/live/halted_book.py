@@ -40,7 +40,7 @@ def halt_first(worker: Worker) -> None:
         return
     figures = worker.risk_state
     view = risk.RiskView(equity, figures.day_start_equity, figures.peak_equity, {})
-    breach = risk.check(worker.books.controls, {"": 0.0}, view)  # no order: the account's limits
+    breach = risk.check_account(worker.books.controls, view)
     if breach is not None:
         worker.breach = breach
         worker.transition(WorkerState.HALTED, f"risk limit {breach.limit}: {breach.reason}")

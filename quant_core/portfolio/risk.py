@@ -109,9 +109,10 @@ def account_usage(
 
 
 class RiskControl(ABC):
-    """One limit."""
+    """One limit; ``account``: it reads the account only, so no order changes its verdict."""
 
     name: str
+    account: bool = False
 
     @abstractmethod
     def validate(self, symbol: str, signed_notional: float, view: RiskView) -> Breach | None:
@@ -159,6 +160,7 @@ class MaxDailyLoss(RiskControl):
     """No new order once today's loss exceeds a share of the day's starting equity."""
 
     name = "max_daily_loss"
+    account = True
 
     def __init__(self, limit: float) -> None:
         self.limit = limit
@@ -175,6 +177,7 @@ class MaxDrawdown(RiskControl):
     """No new order once equity is down a share from its peak."""
 
     name = "max_drawdown"
+    account = True
 
     def __init__(self, limit: float) -> None:
         self.limit = limit
@@ -185,6 +188,18 @@ class MaxDrawdown(RiskControl):
         if drawdown > self.limit:
             return Breach(self.name, f"{drawdown:.1%} below the peak (limit {self.limit:.1%})")
         return None
+
+
+def check_account(controls: Sequence[RiskControl], view: RiskView) -> Breach | None:
+    """Run the account's controls (daily loss, drawdown) with no order; the first breach wins.
+
+    What a plan that is not sent yet already breaches (a book's halt found before its plan is
+    made, so that the plan still sends its sleeves' exits).
+    """
+    for control in controls:
+        if control.account and (breach := control.validate("", 0.0, view)) is not None:
+            return breach
+    return None
 
 
 def controls_from_config(cfg: RiskConfig) -> list[RiskControl]:

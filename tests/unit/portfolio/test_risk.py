@@ -37,3 +37,23 @@ def test_daily_loss_and_drawdown() -> None:
     assert drawdown is not None
     assert "27.7% below the peak" in drawdown.reason
     assert risk.check([risk.MaxDrawdown(0.30), risk.MaxDailyLoss(0.10)], {"A": 1.0}, down) is None
+
+
+def test_the_account_check_runs_the_account_limits_only() -> None:
+    # A book's halt found before its plan (live/halted_book.py) checks the account with no
+    # order. An order's controls have nothing to say then: at an equity of 0 a position
+    # control fed a dummy order named itself ("would be inf% of equity") instead of the loss.
+    gone = risk.RiskView(
+        equity=0.0, start_of_day_equity=100_000, peak_equity=100_000, position_value={"A": 10_000}
+    )
+    controls = [risk.MaxPositionWeight(0.25), risk.MaxOrderNotional(1.0), risk.MaxDailyLoss(0.05)]
+    breach = risk.check_account(controls, gone)
+    assert breach is not None
+    assert breach.limit == "max_daily_loss"
+    assert "down 100.0% today" in breach.reason
+    assert risk.check_account(controls[:2], gone) is None
+    assert risk.check_account([risk.MaxDrawdown(0.30)], VIEW) is None
+    assert [c.name for c in controls + [risk.MaxDrawdown(0.3)] if c.account] == [
+        "max_daily_loss",
+        "max_drawdown",
+    ]
