@@ -53,7 +53,7 @@ def test_the_account_check_runs_the_account_limits_only() -> None:
     assert "down 100.0% today" in breach.reason
     assert risk.check_account(controls[:2], gone) is None
     assert risk.check_account([risk.MaxDrawdown(0.30)], VIEW) is None
-    assert [c.name for c in controls + [risk.MaxDrawdown(0.3)] if c.account] == [
+    assert [c.name for c in [*controls, risk.MaxDrawdown(0.3)] if c.account] == [
         "max_daily_loss",
         "max_drawdown",
     ]
