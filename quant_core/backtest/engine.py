@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from quant_core.backtest import daily
+from quant_core.backtest.compiled_run import run_compiled
 from quant_core.backtest.records import TRADE_COLUMNS as TRADE_COLUMNS
 from quant_core.backtest.records import DecisionLog, Records
 from quant_core.data.panels import MarketData, gone_at
@@ -102,11 +103,22 @@ def run_engine(
     start: dt.date | None = None,
     end: dt.date | None = None,
     progress: ProgressFn | None = None,
+    compiled: bool = True,
 ) -> EngineResult:
-    """Replay ``data`` through ``strategy`` under the dual-price rule (module docstring)."""
+    """Replay ``data`` through ``strategy`` under the dual-price rule (module docstring).
+
+    ``compiled``: through the compiled loop when the run allows it
+    (:mod:`quant_core.backtest.compiled_run`; the same result to the last bit), else this
+    module's loop.
+    """
     warmup = decision_warmup(strategy, settings.policy)
     first, last = session_range(data.dates, warmup, start, end)
     rows = rebalance_rows(data.dates, first, last, settings.rebalance)
+    done = run_compiled(data, strategy, settings, first, last, rows) if compiled else None
+    if done is not None:
+        if progress is not None:
+            progress("backtest", len(rows), len(rows))
+        return done
     run = Replay(data, strategy, settings, first, last)
     drive(run, rows, progress)
     return run.result(rows)

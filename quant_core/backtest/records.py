@@ -64,6 +64,17 @@ def _strings(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
     return strings.take(codes)
 
 
+# A trade's status by code: the fill kernel's (quant_core.portfolio.kernels.FILLED, ...), then
+# the exit at the last close (the compiled loop's records carry codes, not texts).
+STATUS_CODES = (*(s.value for s in FillStatus), EXIT_STATUS)
+
+
+def _coded(codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """Return the statuses of :data:`STATUS_CODES` ``codes`` as pandas strings."""
+    strings: pd.api.extensions.ExtensionArray = pd.array(STATUS_CODES, dtype="str")
+    return strings.take(codes)
+
+
 class Records:
     """Trades and positions, row by row of the data (see the module docstring)."""
 
@@ -117,7 +128,7 @@ class Records:
         self.append(row=np.full(index.size, t), col=index, shares=shares, close=marks)
 
     def _joined(self) -> dict[str, np.ndarray]:
-        return {k: np.concatenate(v) for k, v in self.columns.items()}
+        return {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in self.columns.items()}
 
     def trade_frame(self, data: MarketData) -> pd.DataFrame:
         """Return the trades (:data:`TRADE_COLUMNS`)."""
@@ -141,7 +152,7 @@ class Records:
                 "notional": np.nan_to_num(np.abs(filled) * price),
                 "commission": c["commission"],
                 "slippage": np.nan_to_num(np.abs(filled * (price - base))),
-                "status": _strings(c["status"]),
+                "status": _strings(c["status"]) if "status" in c else _coded(c["status_code"]),
             }
         )
 
@@ -205,6 +216,10 @@ def event_counts(decisions: pd.DataFrame) -> dict[str, int]:
     limit); ``constraint_rebalances``: sessions with at least one ``constraint`` row;
     ``fallbacks``: ``fallback`` rows.
     """
+    if decisions.empty:  # most runs without stops (a sweep's): no text to read
+        return dict.fromkeys(
+            ("stops", *STOP_KINDS, "halts", "constraint_rebalances", "fallbacks"), 0
+        )
     kind, detail = decisions["kind"], decisions["detail"].astype(str)
     sleeve = detail.str.startswith("sleeve ")
     stops = detail[kind == "stop"].str.replace(r"^sleeve [^:]*: ", "", regex=True)

@@ -60,6 +60,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from quant_core.portfolio.bindings import clip_binding, gross_binding, net_binding
 from quant_core.portfolio.construction import trailing_returns
 from quant_core.portfolio.construction.covariance import estimate
 from quant_core.portfolio.drift import hold_band, limit_turnover
@@ -228,7 +229,7 @@ def clip_names(weights: np.ndarray, cap: float | None) -> tuple[np.ndarray, Bind
     clipped = np.clip(weights, -cap, cap)
     if not over.any():
         return clipped, None
-    return clipped, Binding("max_weight", f"{int(over.sum())} name(s) clipped to {cap:.2%}")
+    return clipped, clip_binding(int(over.sum()), cap)
 
 
 def sector_gross(weights: np.ndarray, codes: np.ndarray, count: int) -> np.ndarray:
@@ -262,7 +263,7 @@ def cap_gross(weights: np.ndarray, cap: float) -> tuple[np.ndarray, Binding | No
     gross = float(np.abs(weights).sum())
     if gross <= cap + TOLERANCE:
         return weights, None
-    return weights * (cap / gross), Binding("max_gross", f"gross scaled {gross:.2f} -> {cap:.2f}")
+    return weights * (cap / gross), gross_binding(gross, cap)
 
 
 def cap_net(weights: np.ndarray, cap: float) -> tuple[np.ndarray, Binding | None]:
@@ -273,14 +274,12 @@ def cap_net(weights: np.ndarray, cap: float) -> tuple[np.ndarray, Binding | None
     if abs(net) <= cap + TOLERANCE:
         return weights, None
     if net > 0:  # the longs to cap - shorts (> 0, below the longs since net > cap)
-        scale, side = (cap - shorts) / longs, "long"
+        scale = (cap - shorts) / longs
         out = np.where(weights > 0, weights * scale, weights)
     else:
-        scale, side = (-cap - longs) / shorts, "short"
+        scale = (-cap - longs) / shorts
         out = np.where(weights < 0, weights * scale, weights)
-    target = cap if net > 0 else -cap
-    detail = f"net {net:+.2f} -> {target:+.2f} ({side} side scaled by {scale:.2f})"
-    return out, Binding("max_net", detail)
+    return out, net_binding(net, cap, scale)
 
 
 def apply_constraints(

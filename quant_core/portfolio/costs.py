@@ -50,6 +50,20 @@ class CostModel:
             )
         return cls(commission_bps=costs.commission_bps, slippage_bps=costs.slippage_bps)
 
+    @property
+    def rates(self) -> tuple[float, float, float, float]:
+        """Return the commission's figures as the compiled fill kernel takes them.
+
+        Per-share fee, minimum per order, maximum fraction of value, and ``commission_bps``
+        as a rate (one product, as :meth:`commission` computes it).
+        """
+        return (
+            float(self.per_share_usd),
+            float(self.min_per_order_usd),
+            float(self.max_frac_of_value),
+            float(self.commission_bps * BPS),
+        )
+
     def execution_price(self, price: np.ndarray, side: np.ndarray) -> np.ndarray:
         """Return the price paid (``side`` +1) or received (``side`` -1) after slippage."""
         return np.asarray(price * (1.0 + side * self.slippage_bps * BPS))

@@ -31,11 +31,11 @@ from typing import Literal
 
 import numpy as np
 
+from quant_core.portfolio import kernels
 from quant_core.portfolio.costs import CostModel
 
-BISECTION_STEPS = 64
+BISECTION_STEPS = kernels.BISECTION_STEPS  # a truncation's bisection on its scale or shares
 EXIT_STATUS = "exit_at_last_close"  # a trade's status when it filled at its exit price
-ROW_SUM_BLOCK = 1 << 22  # values multiplied at once by row_sums (32 MiB)
 
 
 class FillStatus(StrEnum):
@@ -44,6 +44,12 @@ class FillStatus(StrEnum):
     FILLED = "filled"
     TRUNCATED_CASH = "truncated_cash"
     REJECTED_NO_PRICE = "rejected_no_price"
+
+
+# The kernel's status codes (kernels.FILLED, ...) as the texts, in code order.
+STATUS_TEXT = np.array(
+    [FillStatus.FILLED.value, FillStatus.TRUNCATED_CASH.value, FillStatus.REJECTED_NO_PRICE.value]
+)
 
 
 def nan_to_zero(values: np.ndarray) -> np.ndarray:
@@ -66,21 +72,20 @@ def row_sums(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
     order than one thread does (measured: 3 rows of 4,900 x 500 and 4 of 252 x 2,000 differ in
     their last bits), so ``run_backtest.py`` in a shell and a sweep's single-threaded Dask worker
     marked the same run to other bits; ``einsum`` sums a row in another order as the rows around
-    it change (a truncated run's last stretch). Here each row is multiplied into a C-ordered
-    block and summed along it, numpy's pairwise sum of that row alone: the bits of a row depend on
-    its values only. Blocks of at most ``ROW_SUM_BLOCK`` values bound the memory (a 30-year,
-    10,000-symbol benchmark). A 2-D ``vector`` (``n x k``) gives ``rows x k``, column by column.
+    it change (a truncated run's last stretch). Here each row is multiplied by ``vector`` and
+    summed by numpy's pairwise sum of that row alone (compiled,
+    :func:`quant_core.portfolio.kernels.row_sums`): the bits of a row depend on its values
+    only, and no more than one row's products are held at once. A 2-D ``vector`` (``n x k``)
+    gives ``rows x k``, column by column.
     """
     if matrix.ndim != 2 or vector.ndim not in (1, 2) or matrix.shape[1] != vector.shape[0]:
         raise ValueError(f"row_sums: shapes {matrix.shape} and {vector.shape} do not align")
     if vector.ndim == 2:
         columns = [row_sums(matrix, vector[:, k]) for k in range(vector.shape[1])]
         return np.stack(columns, axis=1) if columns else np.zeros((matrix.shape[0], 0))
-    out = np.empty(matrix.shape[0])
-    step = max(1, ROW_SUM_BLOCK // max(matrix.shape[1], 1))
-    for lo in range(0, matrix.shape[0], step):
-        block = np.multiply(matrix[lo : lo + step], vector, order="C")
-        out[lo : lo + step] = block.sum(axis=1)
+    out: np.ndarray = kernels.row_sums(
+        np.asarray(matrix, dtype=float), np.ascontiguousarray(vector, dtype=float)
+    )
     return out
 
 
@@ -92,9 +97,15 @@ class Ledger:
     positions: np.ndarray
 
     def equity(self, prices: np.ndarray) -> float:
-        """Return cash plus positions marked at ``prices`` (NaN prices count for nothing)."""
-        held = self.positions != 0
-        return float(self.cash + np.dot(self.positions[held], nan_to_zero(prices[held])))
+        """Return cash plus positions marked at ``prices`` (NaN prices count for nothing).
+
+        The held names' values summed pairwise (:func:`quant_core.portfolio.kernels.held_value`).
+        """
+        value = kernels.held_value(
+            np.ascontiguousarray(self.positions, dtype=float),
+            np.ascontiguousarray(prices, dtype=float),
+        )
+        return float(self.cash + value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,87 +163,22 @@ def execute(
 ) -> tuple[Ledger, Fills]:
     """Execute ``orders`` (signed shares per symbol position; 0 = none) at ``prices``.
 
+    The module's rules, compiled (:func:`quant_core.portfolio.kernels.execute`).
+
     Returns
     -------
     tuple[Ledger, Fills]
         The new ledger and what happened to every non-zero order.
     """
-    index = np.flatnonzero(orders)
-    requested = orders[index].astype(float)
-    raw = prices[index]
-    priced = np.isfinite(raw) & (raw > 0)
-    side = np.sign(requested)
-    price = costs.execution_price(np.where(priced, raw, 0.0), side)
-    filled = np.where(priced, requested, 0.0)
-    status = np.where(priced, FillStatus.FILLED.value, FillStatus.REJECTED_NO_PRICE.value)
-    commission = costs.commission(filled, price)  # zero where nothing is filled
-
-    sells = filled < 0
-    cash = ledger.cash + float(-(filled[sells] * price[sells]).sum() - commission[sells].sum())
-    buys = np.flatnonzero(filled > 0)
-    if buys.size:
-        # The same expression checks and pays, so a total that fits leaves cash >= 0 exactly.
-        total = float((filled[buys] * price[buys] + commission[buys]).sum())
-        if total > cash:
-            wanted = filled[buys]
-            affordable = (_pro_rata if shortfall == "pro_rata" else _sequential)(
-                wanted, price[buys], cash, costs, fractional
-            )
-            status[buys[affordable < wanted]] = FillStatus.TRUNCATED_CASH.value
-            filled[buys] = affordable
-            commission[buys] = costs.commission(affordable, price[buys])
-            total = float(_cost(affordable, price[buys], costs).sum())
-        cash = cash - total
-
-    positions = ledger.positions.copy()
-    positions[index] += filled
-    price = np.where(filled != 0, price, np.nan)
-    fills = Fills(index, requested, filled, price, commission, status)
-    return replace(ledger, cash=cash, positions=positions), fills
-
-
-def _cost(shares: np.ndarray, price: np.ndarray, costs: CostModel) -> np.ndarray:
-    return np.asarray(shares * price + costs.commission(shares, price))
-
-
-def _shares(amount: np.ndarray, fractional: bool) -> np.ndarray:
-    return amount if fractional else np.floor(amount)
-
-
-def _pro_rata(
-    wanted: np.ndarray, price: np.ndarray, cash: float, costs: CostModel, fractional: bool
-) -> np.ndarray:
-    # The total cost is non-decreasing in the common scale f, so bisect on f; `lo` stays
-    # affordable at every step, hence so is the answer.
-    lo, hi = 0.0, 1.0
-    for _ in range(BISECTION_STEPS):
-        mid = (lo + hi) / 2
-        if _cost(_shares(wanted * mid, fractional), price, costs).sum() <= cash:
-            lo = mid
-        else:
-            hi = mid
-    return _shares(wanted * lo, fractional)
-
-
-def _sequential(
-    wanted: np.ndarray, price: np.ndarray, cash: float, costs: CostModel, fractional: bool
-) -> np.ndarray:
-    # Every check sums the whole vector exactly as `execute` does afterwards, so what is
-    # affordable here is affordable there, to the last bit.
-    def fits(candidate: np.ndarray) -> bool:
-        return bool(_cost(candidate, price, costs).sum() <= cash)
-
-    out = np.zeros_like(wanted)
-    order = np.lexsort((np.arange(wanted.size), wanted * price))  # ascending value, then position
-    for i in order:
-        out[i] = wanted[i]
-        if fits(out):
-            continue
-        lo, hi = 0.0, float(wanted[i])
-        for _ in range(BISECTION_STEPS):
-            mid = (lo + hi) / 2
-            out[i] = mid if fractional else np.floor(mid)
-            lo, hi = (mid, hi) if fits(out) else (lo, mid)
-        out[i] = lo if fractional else np.floor(lo)
-        break  # this buy ran out of cash; later ones get nothing
-    return out
+    cash, positions, index, requested, filled, price, commission, codes = kernels.execute(
+        float(ledger.cash),
+        np.ascontiguousarray(ledger.positions, dtype=float),
+        np.ascontiguousarray(orders, dtype=float),
+        np.ascontiguousarray(prices, dtype=float),
+        float(costs.slippage_bps),
+        costs.rates,
+        shortfall == "sequential",
+        fractional,
+    )
+    fills = Fills(index, requested, filled, price, commission, STATUS_TEXT[codes])
+    return replace(ledger, cash=float(cash), positions=positions), fills

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quant_core.portfolio.ledger import Ledger, nan_to_zero
+from quant_core.portfolio import kernels
+from quant_core.portfolio.ledger import Ledger
 from quant_core.portfolio.policy import Binding
 
 NAME = "max_position_weight"
@@ -28,9 +29,16 @@ FRACTIONAL_MARGIN = 1e-12  # fractional shares: stay this share inside the cap (
 
 
 def equity_at(cash: float, positions: np.ndarray, prices: np.ndarray, marks: np.ndarray) -> float:
-    """Return ``cash`` + positions valued at ``prices`` (``marks`` where a price is missing)."""
-    value = np.where(np.isfinite(prices) & (prices > 0), prices, nan_to_zero(marks))
-    return float(cash + positions @ value)
+    """Return ``cash`` + positions valued at ``prices`` (``marks`` where a price is missing).
+
+    Summed pairwise (:func:`quant_core.portfolio.kernels.value_at`).
+    """
+    value = kernels.value_at(
+        np.ascontiguousarray(positions, dtype=float),
+        np.ascontiguousarray(prices, dtype=float),
+        np.ascontiguousarray(marks, dtype=float),
+    )
+    return float(cash + value)
 
 
 def cap_orders(
@@ -70,17 +78,36 @@ def cap_orders(
         return out, None
     index = ordered[trim]
     out[index] = np.sign(after[trim]) * allowed[trim] - held[trim]
-    largest = sorted(index, key=lambda i: -abs(float(orders[i] - out[i])) * float(prices[i]))
-    named = "; ".join(
-        f"{symbols[i]} {float(orders[i]):g}->{float(out[i]):g} at {float(prices[i]):,.2f}"
-        for i in largest[:LISTED]
+    return out, trim_binding(
+        symbols[index], orders[index], out[index], prices[index], limit, equity
     )
-    more = "..." if index.size > LISTED else ""
+
+
+def trim_binding(
+    symbols: np.ndarray,
+    before: np.ndarray,
+    after: np.ndarray,
+    prices: np.ndarray,
+    limit: float,
+    equity: float,
+) -> Binding:
+    """Return the record of the orders trimmed (their symbols, shares before and after, prices).
+
+    The largest trims by notional are named first (ties in the order given), at most
+    :data:`LISTED`.
+    """
+    cut = [-abs(float(b - a)) * float(p) for b, a, p in zip(before, after, prices, strict=True)]
+    largest = sorted(range(len(cut)), key=lambda k: cut[k])
+    named = "; ".join(
+        f"{symbols[k]} {float(before[k]):g}->{float(after[k]):g} at {float(prices[k]):,.2f}"
+        for k in largest[:LISTED]
+    )
+    more = "..." if len(cut) > LISTED else ""
     detail = (
-        f"{index.size} order(s) trimmed to {limit:.2%} of equity {equity:,.2f} at the "
+        f"{len(cut)} order(s) trimmed to {limit:.2%} of equity {equity:,.2f} at the "
         f"execution price: {named}{more}"
     )
-    return out, Binding(NAME, detail)
+    return Binding(NAME, detail)
 
 
 @dataclass(frozen=True, slots=True)

@@ -288,6 +288,17 @@ class Strategy(ABC, Generic[P]):
         """
         return Picks(self.target_weights(context))
 
+    def weights_at(self, data: MarketData, rows: np.ndarray) -> np.ndarray | None:
+        """Return the weights :meth:`decide` gives at each of ``rows``, or None (the default).
+
+        One row of weights per symbol position for each row of ``rows``, each exactly what
+        ``decide`` gives there on the whole data (a :class:`DataView` ending at T-1, no
+        universe), whatever the portfolio: the compiled backtest loop
+        (:mod:`quant_core.backtest.compiled_loop`) takes them all at once. None: the strategy
+        is asked row by row, with the portfolio (the engine's loop).
+        """
+        return None
+
     def schedule(self) -> tuple[Rule, str] | None:
         """Return the rebalance rule this strategy's logic needs and why, or None for any.
 

@@ -7,7 +7,9 @@ import pandas as pd
 from pydantic import Field, field_validator
 from typing_extensions import override
 
+from quant_core.data.panels import MarketData
 from quant_core.factors import make_factor
+from quant_core.portfolio.kernels import compiled
 from quant_core.portfolio.schedule import Rule
 from quant_core.strategies.base import (
     Picks,
@@ -45,6 +47,39 @@ def top_k_positions(values: np.ndarray, quantile: float) -> np.ndarray:
     k = max(1, int(np.floor(quantile * valid.size)))
     # A stable sort of the descending values keeps tied positions ascending (valid is sorted).
     return np.asarray(valid[np.argsort(-values[valid], kind="stable")][:k])
+
+
+@compiled
+def top_quantile_rows(signal: np.ndarray, quantile: float) -> np.ndarray:
+    """Return, row by row of ``signal``, 1/k on :func:`top_k_positions` and 0 elsewhere.
+
+    The same k names without sorting: every value above the k-th largest, then those equal to
+    it in position order (the stable sort's ties) until k; each weighs 1/k, in any order.
+    """
+    out = np.zeros(signal.shape)
+    for r in range(signal.shape[0]):
+        values = signal[r]
+        valid = np.flatnonzero(np.isfinite(values))
+        if valid.size == 0:
+            continue
+        k = max(1, int(np.floor(quantile * valid.size)))
+        share = 1.0 / k
+        if k >= valid.size:
+            out[r, valid] = share
+            continue
+        kth = -np.partition(-values[valid], k - 1)[k - 1]  # the k-th largest value
+        left = k
+        for j in valid:
+            if values[j] > kth:
+                out[r, j] = share
+                left -= 1
+        for j in valid:
+            if left == 0:
+                break
+            if values[j] == kth:
+                out[r, j] = share
+                left -= 1
+    return out
 
 
 def equal_weight(symbols: pd.Index, total: float = 1.0) -> pd.Series:
@@ -138,11 +173,22 @@ class Momentum(Strategy[MomentumParams]):
         if len(view) < self.warmup:
             return Picks(pd.Series(dtype=float))
         # Two rows, not the window between them: a sweep decides thousands of times.
-        signal = view.row("close", 1) / view.row("close", self.warmup) - 1
+        with np.errstate(divide="ignore", invalid="ignore"):  # a zero close: no signal
+            signal = view.row("close", 1) / view.row("close", self.warmup) - 1
         picked = top_k_positions(signal, self.params.top_quantile)  # symbols are sorted
         weights = np.zeros(signal.size)
         weights[picked] = 1.0 / picked.size if picked.size else 0.0  # equal_weight's 1/k
         return Picks.by_position(view.symbols, weights, signal)
+
+    @override
+    def weights_at(self, data: MarketData, rows: np.ndarray) -> np.ndarray | None:
+        close = data.panels["close"]
+        ready = rows[rows >= self.warmup]  # a shorter view decides nothing: no weights
+        with np.errstate(divide="ignore", invalid="ignore"):  # as decide
+            signal = close[ready - 1] / close[ready - self.warmup] - 1
+        out = np.zeros((rows.size, close.shape[1]))
+        out[rows >= self.warmup] = top_quantile_rows(signal, float(self.params.top_quantile))
+        return out
 
 
 class MeanReversionParams(StrategyParams):
