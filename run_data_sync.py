@@ -151,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             ib=cfg.ib,
             cache_dir=cfg.paths.data_dir / "cache",
             reference=args.reference,
+            warehouse=None if args.replace else warehouse,  # --replace keeps nothing stored
         )
         source, dataset = SOURCES.get(args.source)(request)
         with cli.progress_bar() as progress:

@@ -19,8 +19,6 @@ import datetime as dt
 import logging
 import math
 import os
-import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,58 +33,20 @@ from quant_core.data.sources.base import ProgressFn, SourceBatch, SourceRequest
 from quant_core.data.symbol_rule import check_symbols
 from quant_core.data.warehouse import DatasetMeta
 from quant_core.errors import ConfigError, DataError
-from quant_core.ib import mapping
+from quant_core.ib import history_check, mapping
 from quant_core.ib.connection import IBConnection
+from quant_core.ib.history_check import StoredBars
+from quant_core.ib.pacing import IDENTICAL_GAP_S as IDENTICAL_GAP_S  # re-exported
+from quant_core.ib.pacing import MAX_REQUESTS as MAX_REQUESTS
+from quant_core.ib.pacing import WINDOW_S as WINDOW_S
+from quant_core.ib.pacing import Pacer as Pacer
 
 logger = logging.getLogger(__name__)
 
-MAX_REQUESTS = 60
-WINDOW_S = 600.0
-IDENTICAL_GAP_S = 15.0
 VIOLATION_WAIT_S = 60.0
 MAX_VIOLATIONS = 5
 IB_REFERENCE_SOURCE = "ib contract details"
 HISTORY_CLIENT_ID_OFFSET = 100  # the sync's own client id, so it never collides with the worker
-
-
-class Pacer:
-    """IB's historical-data pacing: waits before a request that would break the rules."""
-
-    def __init__(
-        self,
-        max_requests: int = MAX_REQUESTS,
-        window_s: float = WINDOW_S,
-        identical_gap_s: float = IDENTICAL_GAP_S,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.max_requests, self.window_s, self.identical_gap_s = (
-            max_requests,
-            window_s,
-            identical_gap_s,
-        )
-        self.clock, self.sleep = clock, sleep
-        self.sent: deque[float] = deque()
-        self.last: dict[str, float] = {}
-        self.count = 0  # requests let through so far
-
-    def wait(self, key: str) -> None:
-        """Block until a request identified by ``key`` may be sent, then record it."""
-        now = self.clock()
-        while self.sent and now - self.sent[0] >= self.window_s:
-            self.sent.popleft()
-        delay = 0.0
-        if len(self.sent) >= self.max_requests:
-            delay = self.sent[0] + self.window_s - now
-        if key in self.last:
-            delay = max(delay, self.last[key] + self.identical_gap_s - now)
-        if delay > 0:
-            logger.info("Pacing: waiting %.1f s before the next history request", delay)
-            self.sleep(delay)
-            now = self.clock()
-        self.sent.append(now)
-        self.last[key] = now
-        self.count += 1
 
 
 class HistoryRefusal(DataError):
@@ -123,6 +83,7 @@ class IBHistorySource:
         pacer: Pacer | None = None,
         calendar: TradingCalendar | None = None,
         clock: Callable[[], dt.datetime] | None = None,
+        stored: StoredBars | None = None,
     ) -> None:
         if what not in {"ADJUSTED_LAST", "TRADES"}:
             raise ConfigError(f"IB history: what must be ADJUSTED_LAST or TRADES, got {what!r}")
@@ -133,6 +94,7 @@ class IBHistorySource:
         self.calendar = calendar
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.pacer = pacer or Pacer()
+        self.stored = stored  # the dataset's bars, to check IB's answer against (history_check)
         self.name = f"ib:{what}"
 
     def load(self, progress: ProgressFn | None = None) -> SourceBatch:
@@ -146,9 +108,18 @@ class IBHistorySource:
         )
         frames = []
         synced: list[str] = []
+        firsts: dict[str, pd.Timestamp] = {}  # symbols whose whole history was fetched again
+        changes: list[str] = []
         try:
             for done, symbol in enumerate(self.symbols, start=1):
                 got = self.fetch_symbol(connection, symbol)
+                got, first, why = self._check_stored(connection, symbol, got)
+                if first is not None:
+                    firsts[symbol] = pd.Timestamp(first)
+                    changes.append(
+                        f"{symbol}: IB's adjusted history changed ({why}): its whole history "
+                        "was fetched again"
+                    )
                 frames.extend(got)
                 if any(not frame.empty for frame in got):
                     synced.append(symbol)
@@ -161,14 +132,17 @@ class IBHistorySource:
         if bars.empty:
             raise DataError(f"IB returned no bars for {', '.join(self.symbols)}")
         bars["date"] = pd.to_datetime(bars["date"], format="%Y%m%d")
-        # Nothing before --start, and never today's bar while the session is still trading.
-        bars = bars[bars["date"].between(pd.Timestamp(self.start), pd.Timestamp(self._end()))]
+        # Nothing before --start (a symbol fetched again: its first stored bar), and never
+        # today's bar while the session is still trading.
+        starts = pd.to_datetime(bars["symbol"].map(firsts)).fillna(pd.Timestamp(self.start))
+        bars = bars[(bars["date"] >= starts) & (bars["date"] <= pd.Timestamp(self._end()))]
         bars = bars.drop_duplicates(["symbol", "date"], keep="last").reset_index(drop=True)
         kind = "split- and dividend-adjusted" if self.what == "ADJUSTED_LAST" else "unadjusted"
         meta = DatasetMeta(label=f"IB daily bars ({self.what}: {kind})", source=self.name)
         notes = (
             f"{len(self.symbols)} symbol(s) from IB, {self.what}",
             "names, sectors and industries from IB's contract details",
+            *changes,
         )
         return SourceBatch(bars, meta, ohlc=None, notes=notes, symbols=symbols)
 
@@ -187,12 +161,53 @@ class IBHistorySource:
             last = pd.Timestamp(done[-2]).date()
         return last
 
+    def _check_stored(
+        self, connection: IBConnection, symbol: str, frames: list[pd.DataFrame]
+    ) -> tuple[list[pd.DataFrame], dt.date | None, str | None]:
+        """Return ``frames``, or the whole history if IB's answer contradicts the stored bars.
+
+        Also the first stored bar and the reason when it does (:mod:`history_check`). An
+        answer reaching back to the first stored bar is the whole history already.
+        """
+        stored = None if self.stored is None else self.stored(symbol)
+        why = None if stored is None else history_check.changed(symbol, stored, frames)
+        if stored is None or why is None:
+            return frames, None, None
+        first = pd.Timestamp(stored["date"].min()).date()
+        logger.warning(
+            "IB history for %s changed (%s): fetching it again from its first stored bar %s",
+            symbol,
+            why,
+            first,
+        )
+        if min(f"{f['date'].min()}" for f in frames if not f.empty) <= f"{first:%Y%m%d}":
+            return frames, first, why
+        # The request's cached answer, if any, is from before the change: never read it.
+        cache = self.cache_dir if self.what == "ADJUSTED_LAST" else None
+        whole = IBHistorySource(
+            self.cfg,
+            [symbol],
+            first,
+            self.end,
+            self.what,
+            cache,
+            self.pacer,
+            self.calendar,
+            self.clock,
+        )
+        if self.what == "ADJUSTED_LAST":
+            whole.forget(symbol, "", whole._duration())
+        return whole.fetch_symbol(connection, symbol), first, why
+
+    def _duration(self) -> str:
+        """Return the ``durationStr`` of an ``ADJUSTED_LAST`` request: whole years to ``start``."""
+        return f"{max(1, math.ceil((self._end() - self.start).days / 365))} Y"
+
     def fetch_symbol(self, connection: IBConnection, symbol: str) -> list[pd.DataFrame]:
         """Return the raw bar chunks of ``symbol`` from ``start`` to the end (one per request)."""
         end = self._end()
         if self.what == "ADJUSTED_LAST":  # IB refuses an end date with ADJUSTED_LAST
-            years = max(1, math.ceil((end - self.start).days / 365))
-            return [self.fetch_chunk(connection, symbol, "", f"{years} Y")]
+            return [self.fetch_chunk(connection, symbol, "", self._duration())]
         # A year at a time, each chunk ending on the first bar of the one after it, so no
         # session falls between two chunks whatever IB counts as "1 Y".
         frames: list[pd.DataFrame] = []
@@ -331,7 +346,13 @@ def source_from_request(request: SourceRequest) -> tuple[IBHistorySource, str]:
     if not symbols:
         raise ConfigError("--source ib needs --symbols A,B,C")
     cache = request.cache_dir / "ib" if request.cache_dir else None
+    dataset = request.dataset or "ib"
     source = IBHistorySource(
-        request.ib, symbols, request.start, cache_dir=cache, calendar=request.calendar
+        request.ib,
+        symbols,
+        request.start,
+        cache_dir=cache,
+        calendar=request.calendar,
+        stored=history_check.stored_reader(request.warehouse, dataset),
     )
-    return source, request.dataset or "ib"
+    return source, dataset

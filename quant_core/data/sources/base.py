@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol, TypeAlias
 import pandas as pd
 
 from quant_core.calendar import TradingCalendar
-from quant_core.data.warehouse import DatasetMeta
+from quant_core.data.warehouse import DatasetMeta, Warehouse
 from quant_core.errors import DataError
 from quant_core.registry import Registry
 from quant_core.types import ProgressFn
@@ -84,6 +84,8 @@ class SourceRequest:
     ib: Any = None  # the ib config section, for the IB history source (data never imports ib)
     cache_dir: Path | None = None
     reference: Path | None = None  # csv: the reference file (symbol, name, sector, ...)
+    # ib: the warehouse whose stored bars IB's answer is checked against (None: --replace)
+    warehouse: Warehouse | None = None
 
 
 # A factory builds the source and names the dataset it writes to by default.
