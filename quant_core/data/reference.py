@@ -174,10 +174,13 @@ def for_sync(
 ) -> tuple[pd.DataFrame, list[str]]:
     """Return the table a sync stores, and the given symbols it leaves out.
 
-    The table holds the synced ``symbols`` and the ``previous`` (stored) ones. A row
-    ``given`` by the source wins, for a stored symbol too; a symbol the source gives no row
-    for keeps its stored row, so a sync without reference data never wipes the sectors. The
-    symbols left out are those given that are neither synced nor stored (named in the report).
+    The table holds the synced ``symbols`` and the ``previous`` (stored) ones. A stored
+    symbol's row is updated column by column: a column the source gives (a reference file's,
+    or IB's name, sector and industry) overrides the stored value, even where the cell is
+    blank; a column it does not give keeps it (IB never gives ``delisted``: a stored delisting
+    survives an IB sync). A symbol the source gives no row for keeps its stored row, so a sync
+    without reference data never wipes the sectors. The symbols left out are those given that
+    are neither synced nor stored (named in the report).
 
     Parameters
     ----------
@@ -198,7 +201,25 @@ def for_sync(
     if stored is not None:
         # Stored facts the source did not restate are kept, rather than replaced by Unknown.
         current = merge(stored, current[~current["symbol"].isin(known - named)])
+        _keep_unsupplied(current, stored, named & known, given)
     return current.reset_index(drop=True), sorted(named - synced - known)
+
+
+def _keep_unsupplied(
+    current: pd.DataFrame, stored: pd.DataFrame, restated: set[str], given: pd.DataFrame | None
+) -> None:
+    """Give ``restated`` symbols the stored value of each column ``given`` lacks (in place)."""
+    absent = [
+        c for c in ("name", "sector", "industry", "delisted") if given is None or c not in given
+    ]
+    rows = current["symbol"].isin(restated).to_numpy()
+    if not absent or not rows.any():
+        return
+    by_symbol = stored.drop_duplicates("symbol").set_index("symbol")
+    for column in absent:
+        values = current.loc[rows, "symbol"].map(by_symbol[column].astype(object))
+        current[column] = current[column].astype(object)
+        current.loc[rows, column] = values.astype(object).to_numpy()
 
 
 def unknown_sectors(table: pd.DataFrame) -> int:

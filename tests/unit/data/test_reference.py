@@ -227,3 +227,56 @@ def test_a_read_while_a_sync_replaces_the_reference_data_reads_the_new_version(
         symbols = warehouse.symbols("d")
     assert written
     assert symbols.set_index("symbol")["sector"].to_dict() == {"AAA": "Utilities", "BBB": "Unknown"}
+
+
+def test_a_reference_file_without_a_column_keeps_the_stored_values_of_it(
+    warehouse: Warehouse, calendar: TradingCalendar, tmp_path: Path
+) -> None:
+    (tmp_path / "a.csv").write_text(BARS)
+    (tmp_path / "ref.csv").write_text(
+        "symbol,name,sector,industry,delisted\n"
+        "AAA,A Corp,Energy,Oil,2010-06-30\n"
+        "BBB,B Inc,Utilities,Electric,2010-07-30\n"
+    )
+    sync(CsvSource(tmp_path / "a.csv", tmp_path / "ref.csv"), warehouse, calendar, "d")
+    # Only the sector, and a blank delisting date for BBB: a cell given, even blank, wins.
+    (tmp_path / "ref2.csv").write_text("symbol,sector,delisted\nAAA,Materials,\nBBB,,\n")
+
+    sync(CsvSource(tmp_path / "a.csv", tmp_path / "ref2.csv"), warehouse, calendar, "d")
+
+    stored = warehouse.symbols("d").set_index("symbol").loc[["AAA", "BBB"]]
+    assert stored["name"].to_dict() == {"AAA": "A Corp", "BBB": "B Inc"}
+    assert stored["industry"].to_dict() == {"AAA": "Oil", "BBB": "Electric"}
+    assert stored["sector"].to_dict() == {"AAA": "Materials", "BBB": "Unknown"}
+    assert stored["delisted"].isna().all()
+
+
+def test_a_source_without_delistings_keeps_the_stored_ones() -> None:
+    stored = pd.DataFrame(
+        {
+            "symbol": ["AAA", "BBB"],
+            "name": ["A Corp", None],
+            "sector": ["Energy", "Unknown"],
+            "industry": ["Oil", "Unknown"],
+            "source": ["csv", "csv"],
+            "delisted": [dt.date(2024, 1, 9), None],
+        }
+    )
+    # IB's contract details: name, sector, industry and source, never a delisting date.
+    given = pd.DataFrame(
+        {
+            "symbol": ["AAA", "BBB"],
+            "name": ["APPLE", "B INC"],
+            "sector": ["Technology", "Utilities"],
+            "industry": ["Computers", "Electric"],
+            "source": ["ib contract details"] * 2,
+        }
+    )
+
+    table, _ = reference.for_sync(given, ["AAA", "BBB"], stored, "ib:ADJUSTED_LAST", "d")
+
+    out = table.set_index("symbol")
+    assert out["delisted"].tolist() == [dt.date(2024, 1, 9), None]
+    assert out["sector"].tolist() == ["Technology", "Utilities"]
+    assert out["name"].tolist() == ["APPLE", "B INC"]
+    reference.check_table("d", table)
