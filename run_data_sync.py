@@ -75,7 +75,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--start", type=dt.date.fromisoformat, help="ib: first date")
     parser.add_argument("--days", type=int, help="synthetic: sessions (2520)")
     parser.add_argument("--seed", type=int, help="synthetic: random seed, 0 .. 2^32-1 (7)")
-    parser.add_argument("--strict", action="store_true", help="exit 1 if any row is rejected")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 if any row is rejected, or (ib) any symbol could not be fetched",
+    )
     parser.add_argument(
         "--replace",
         action="store_true",
@@ -167,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
         console.print(tables.sync_summary(summary))
         if args.strict and summary.rejected:
             console.print(f"--strict: {summary.rejected} row(s) rejected", style="bold red")
+            return cli.ExitCode.DOMAIN_ERROR
+        if args.strict and summary.unfetched:
+            missing = ", ".join(summary.unfetched)
+            console.print(f"--strict: {missing} could not be fetched", style="bold red")
             return cli.ExitCode.DOMAIN_ERROR
         return cli.ExitCode.OK
 

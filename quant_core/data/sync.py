@@ -68,6 +68,7 @@ class SyncReport:
     gaps: Gaps
     issues_file: Path | None
     unknown_sectors: int = 0  # symbols of this sync the reference data gives no sector
+    unfetched: tuple[str, ...] = ()  # symbols asked for the source could not give (IB 200)
 
     def to_json(self) -> dict[str, Any]:
         """Return the report as JSON-ready data (for the sync log and ``--json``)."""
@@ -229,6 +230,7 @@ def sync(
         gaps=gaps,
         issues_file=issues_file,
         unknown_sectors=reference.unknown_sectors(stored[stored["symbol"].isin(bars["symbol"])]),
+        unfetched=batch.unfetched,
     )
     warehouse.sync_log.record(dataset, report.to_json())
     _log_report(report)

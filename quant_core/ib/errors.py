@@ -29,7 +29,7 @@ INFORMATIONAL = range(2100, 2200)
 FAMILIES: dict[int, str] = {
     103: "order_refused",  # duplicate order id
     110: "order_refused",  # price does not conform to the minimum tick
-    200: "order_refused",  # no security definition (on history: no such symbol)
+    200: "no_security",  # no security definition: on an order a refusal, on history no symbol
     201: "order_refused",  # order rejected, with IB's reason
     202: "cancelled",  # order cancelled: the answer to our own cancel
     162: "pacing",  # historical data pacing violation
@@ -52,7 +52,7 @@ CLIENT_ID_IN_USE = 326
 NO_SUBSCRIPTION = 354
 # Codes that, on an order id, mean IB refused the order: rejected (201), duplicate id (103),
 # price not on the tick grid (110), no security definition (200).
-ORDER_REFUSALS = {c for c, f in FAMILIES.items() if f == "order_refused"}
+ORDER_REFUSALS = {c for c, f in FAMILIES.items() if f in {"order_refused", "no_security"}}
 BACK_OFF = {c for c, f in FAMILIES.items() if f in {"link_lost", "pacing"}}
 
 

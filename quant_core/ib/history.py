@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 VIOLATION_WAIT_S = 60.0
 MAX_VIOLATIONS = 5
 IB_REFERENCE_SOURCE = "ib contract details"
+NO_SECURITY = 200  # IB knows no such security (any more): delisted, renamed or mistyped
 HISTORY_CLIENT_ID_OFFSET = 100  # the sync's own client id, so it never collides with the worker
 
 
@@ -98,7 +99,11 @@ class IBHistorySource:
         self.name = f"ib:{what}"
 
     def load(self, progress: ProgressFn | None = None) -> SourceBatch:
-        """Fetch every symbol (cached chunks are not asked for again)."""
+        """Fetch every symbol (cached chunks are not asked for again).
+
+        A symbol IB knows no security for (error 200) is noted (``unfetched``, a note, a log
+        warning) and the others are synced; with no bar from any symbol it is a ``DataError``.
+        """
         connection = history_connection(self.cfg)
         accounts = connection.connect()
         logger.info(
@@ -110,9 +115,19 @@ class IBHistorySource:
         synced: list[str] = []
         firsts: dict[str, pd.Timestamp] = {}  # symbols whose whole history was fetched again
         changes: list[str] = []
+        unknown: list[str] = []  # symbols IB answered 200 for
         try:
             for done, symbol in enumerate(self.symbols, start=1):
-                got = self.fetch_symbol(connection, symbol)
+                try:
+                    got = self.fetch_symbol(connection, symbol)
+                except HistoryRefusal as exc:
+                    if exc.code != NO_SECURITY:
+                        raise
+                    logger.warning(
+                        "IB knows no security %s (error %d): not synced", symbol, exc.code
+                    )
+                    unknown.append(symbol)
+                    got = []
                 got, first, why = self._check_stored(connection, symbol, got)
                 if first is not None:
                     firsts[symbol] = pd.Timestamp(first)
@@ -130,7 +145,10 @@ class IBHistorySource:
             connection.disconnect()
         bars = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         if bars.empty:
-            raise DataError(f"IB returned no bars for {', '.join(self.symbols)}")
+            raise DataError(
+                f"IB returned no bars for {', '.join(self.symbols)}"
+                + (f" (no security {', '.join(unknown)}: error {NO_SECURITY})" if unknown else "")
+            )
         bars["date"] = pd.to_datetime(bars["date"], format="%Y%m%d")
         # Nothing before --start (a symbol fetched again: its first stored bar), and never
         # today's bar while the session is still trading.
@@ -143,8 +161,15 @@ class IBHistorySource:
             f"{len(self.symbols)} symbol(s) from IB, {self.what}",
             "names, sectors and industries from IB's contract details",
             *changes,
+            *(
+                [f"IB knows no security {', '.join(unknown)} (error {NO_SECURITY}): not synced"]
+                if unknown
+                else []
+            ),
         )
-        return SourceBatch(bars, meta, ohlc=None, notes=notes, symbols=symbols)
+        return SourceBatch(
+            bars, meta, ohlc=None, notes=notes, symbols=symbols, unfetched=tuple(unknown)
+        )
 
     def _end(self) -> dt.date:
         """Return the last date asked for: ``end``, or the last session that has closed."""
@@ -169,7 +194,8 @@ class IBHistorySource:
         Also the first stored bar and the reason when it does (:mod:`history_check`). An
         answer reaching back to the first stored bar is the whole history already.
         """
-        stored = None if self.stored is None else self.stored(symbol)
+        answered = any(not frame.empty for frame in frames)
+        stored = None if self.stored is None or not answered else self.stored(symbol)
         why = None if stored is None else history_check.changed(symbol, stored, frames)
         if stored is None or why is None:
             return frames, None, None

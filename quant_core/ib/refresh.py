@@ -48,13 +48,18 @@ from quant_core.factors.base import MODEL_PREFIX
 from quant_core.factors.compute import compute_factors
 from quant_core.ib import refresh_plan as plans
 from quant_core.ib.connection import IBConnection
-from quant_core.ib.history import HistoryRefusal, IBHistorySource, Pacer, history_connection
+from quant_core.ib.history import (
+    NO_SECURITY,
+    HistoryRefusal,
+    IBHistorySource,
+    Pacer,
+    history_connection,
+)
 from quant_core.ib.refresh_plan import RefreshPlan, SymbolRequest
 
 logger = logging.getLogger(__name__)
 
 REFRESH_CACHE = "ib-refresh"  # <data_dir>/cache/ib-refresh/<dataset>/: answers until success
-NO_SECURITY = 200  # IB knows no such security (any more): delisted or renamed
 PHASES = {"write bars": "store"}  # the sync's progress tasks, as the refresh names its phases
 
 Clock = Callable[[], dt.datetime]

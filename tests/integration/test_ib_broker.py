@@ -176,6 +176,7 @@ def test_a_lost_link_backs_off_and_a_restored_one_does_not(broker: IBBroker, fak
     ("code", "family"),
     [
         (201, "order_refused"),
+        (200, "no_security"),
         (162, "pacing"),
         (1101, "link_lost"),
         (1102, "info"),

@@ -140,23 +140,47 @@ def test_a_pacing_violation_waits_and_asks_again(
 def test_an_interrupted_sync_resumes_from_the_cache(
     fake: FakeTWS, tmp_path: Path, calendar: TradingCalendar, warehouse: Warehouse
 ) -> None:
-    first = IBHistorySource(
-        IBConfig(port=fake.port, client_id=5),
-        ["AAPL", "NOPE"],
-        START,
-        END,
-        cache_dir=tmp_path / "cache",
-        pacer=Pacer(sleep=NoWait()),
-    )
-    with pytest.raises(DataError, match=r"NOPE: error 200"):
-        first.load()
+    def interrupt(task: str, done: int, total: int) -> None:
+        raise KeyboardInterrupt  # Ctrl-C once AAPL is in
+
+    with pytest.raises(KeyboardInterrupt):
+        source(fake, tmp_path, NoWait()).load(interrupt)
     assert len(list((tmp_path / "cache").glob("AAPL-*.parquet"))) == 1
 
     report = sync(source(fake, tmp_path, NoWait()), warehouse, calendar, "ib")
 
-    # AAPL came from the cache: only MSFT (and AAPL's and NOPE's first try) went to IB.
-    assert [r[1] for r in fake.history_requests] == ["AAPL", "NOPE", "MSFT"]
+    # AAPL came from the cache: only MSFT (and AAPL's first try) went to IB.
+    assert [r[1] for r in fake.history_requests] == ["AAPL", "MSFT"]
     assert report.symbols == 2
+
+
+def test_a_symbol_ib_does_not_know_is_noted_and_the_others_synced(
+    fake: FakeTWS,
+    tmp_path: Path,
+    calendar: TradingCalendar,
+    warehouse: Warehouse,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    src = IBHistorySource(
+        IBConfig(port=fake.port, client_id=5),
+        ["AAPL", "NOPE", "MSFT"],
+        START,
+        END,
+        pacer=Pacer(sleep=NoWait()),
+    )
+
+    report = sync(src, warehouse, calendar, "ib")
+
+    assert report.symbols == 2
+    assert report.unfetched == ("NOPE",)
+    assert "IB knows no security NOPE (error 200): not synced" in report.notes
+    assert log_has(caplog, "IB knows no security NOPE (error 200)", logging.WARNING)
+    assert "order_refused" not in caplog.text
+    only = IBHistorySource(
+        IBConfig(port=fake.port, client_id=5), ["NOPE"], START, END, pacer=Pacer(sleep=NoWait())
+    )
+    with pytest.raises(DataError, match=r"IB returned no bars for NOPE \(no security NOPE"):
+        only.load()
 
 
 def test_run_data_sync_source_ib(fake: FakeTWS, tmp_path: Path) -> None:
@@ -192,6 +216,18 @@ def test_run_data_sync_source_ib(fake: FakeTWS, tmp_path: Path) -> None:
     )
     assert missing.returncode == 2
     assert "--symbols" in missing.stderr + missing.stdout
+    for strict, code in (("--no-strict", 0), ("--strict", 1)):
+        unknown = subprocess.run(
+            [sys.executable, str(ROOT / "run_data_sync.py"), "--source", "ib"]
+            + ["--symbols", "AAPL,NOPE", "--start", "2024-01-02", "--set", f"ib.port={fake.port}"]
+            + ([strict] if strict == "--strict" else []),
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert unknown.returncode == code, unknown.stderr
+        assert "IB knows no security NOPE" in unknown.stdout
 
 
 def test_trades_stop_at_the_listing_date(

@@ -50,6 +50,9 @@ class SourceBatch:
     malformed
         Lines the source could not even split into fields (``_source, _line, detail``); the
         sync reports each as a ``malformed_line`` rejection.
+    unfetched
+        Symbols asked for that the source could not give (IB knows no such security): the
+        others are synced, the report names them, and ``--strict`` fails on them.
     """
 
     bars: pd.DataFrame
@@ -58,6 +61,7 @@ class SourceBatch:
     notes: tuple[str, ...] = ()
     symbols: pd.DataFrame | None = field(default=None)
     malformed: pd.DataFrame | None = field(default=None)
+    unfetched: tuple[str, ...] = ()
 
 
 class BarSource(Protocol):
