@@ -154,7 +154,9 @@ class IBHistorySource:
         # today's bar while the session is still trading.
         starts = pd.to_datetime(bars["symbol"].map(firsts)).fillna(pd.Timestamp(self.start))
         bars = bars[(bars["date"] >= starts) & (bars["date"] <= pd.Timestamp(self._end()))]
-        bars = bars.drop_duplicates(["symbol", "date"], keep="last").reset_index(drop=True)
+        # Only exact copies go (a bar two chunks both hold); copies that disagree are left to
+        # the validation, which rejects them as conflicting_duplicate as for any source.
+        bars = bars.drop_duplicates().reset_index(drop=True)
         kind = "split- and dividend-adjusted" if self.what == "ADJUSTED_LAST" else "unadjusted"
         meta = DatasetMeta(label=f"IB daily bars ({self.what}: {kind})", source=self.name)
         notes = (

@@ -307,3 +307,21 @@ def test_a_symbol_ib_gives_no_details_for_is_left_to_unknown(
     assert frame["symbol"].tolist() == ["AAPL"]
     assert frame["name"].tolist() == ["AAPL INC"]  # the fake's default contract details
     assert log_has(caplog, "IB gave no contract details for NOPE", logging.WARNING)
+
+
+def test_conflicting_ib_bars_are_rejected_not_deduplicated(
+    fake: FakeTWS, tmp_path: Path, calendar: TradingCalendar, warehouse: Warehouse
+) -> None:
+    bars = fake.history["MSFT"]
+    day = [b[0] for b in bars].index("20240103")
+    fake.history["MSFT"] = [
+        *bars[: day + 1],
+        (bars[day][0], 1.0, 2.0, 0.5, 1.5, 5.0),
+        *bars[day + 1 :],
+    ]
+
+    report = sync(source(fake, tmp_path, NoWait()), warehouse, calendar, "ib")
+
+    assert report.by_rule == {"conflicting_duplicate": {"rejected": 2}}
+    msft = warehouse.read_bars("ib", ["MSFT"], dt.date(2024, 1, 3), dt.date(2024, 1, 3))
+    assert msft.empty  # neither copy is taken for the right one
