@@ -102,6 +102,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     for flag, sources in FLAG_SOURCES.items():  # a flag the source would ignore: said, not run
         if getattr(args, flag) is not None and args.source not in sources:
             parser.error(f"--{flag} is for --source {' or '.join(sources)}, not {args.source}")
+    today = dt.date.today()  # noqa: DTZ011 - a later local date is after every session closed
+    if args.start is not None and args.start > today:
+        parser.error(f"--start {args.start} is after today ({today}): IB has no bar from it yet")
     if args.seed is not None and not 0 <= args.seed < 2**32:
         parser.error(f"--seed {args.seed}: give a whole number from 0 to 2^32-1")
     if args.days is not None and args.days < 1:

@@ -23,7 +23,7 @@ from quant_core.calendar import TradingCalendar
 from quant_core.data import reference
 from quant_core.data.schema import ISSUE_COLUMNS, validate_bars
 from quant_core.data.sources.base import BarSource, ProgressFn, SourceBatch
-from quant_core.data.warehouse import Warehouse
+from quant_core.data.warehouse import DatasetMeta, Warehouse
 from quant_core.errors import DataError
 from quant_core.runs import new_run_id
 from quant_core.types import IssueAction, Rule
@@ -167,12 +167,16 @@ def sync(
     Raises
     ------
     DataError
-        The source is unusable, or no row survived validation (the issues file is still
-        written).
+        The source is unusable, ``dataset`` holds another source's data (checked before
+        loading when the source has a ``meta`` attribute), or no row survived validation (the
+        issues file is still written).
     """
     now = clock or _utc_now
     started = _aware(now())
     sync_id = new_run_id(started)
+    known = getattr(source, "meta", None)  # a source that knows its label before loading
+    if isinstance(known, DatasetMeta):  # (IB): refused before anything is fetched
+        warehouse.check_source(dataset, known, replace)
     batch = source.load(progress)
     warehouse.check_source(dataset, batch.meta, replace)
     logger.info("Validating %d rows from %s", len(batch.bars), source.name)

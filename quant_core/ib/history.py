@@ -157,8 +157,7 @@ class IBHistorySource:
         # Only exact copies go (a bar two chunks both hold); copies that disagree are left to
         # the validation, which rejects them as conflicting_duplicate as for any source.
         bars = bars.drop_duplicates().reset_index(drop=True)
-        kind = "split- and dividend-adjusted" if self.what == "ADJUSTED_LAST" else "unadjusted"
-        meta = DatasetMeta(label=f"IB daily bars ({self.what}: {kind})", source=self.name)
+        meta = self.meta
         notes = (
             f"{len(self.symbols)} symbol(s) from IB, {self.what}",
             "names, sectors and industries from IB's contract details",
@@ -172,6 +171,12 @@ class IBHistorySource:
         return SourceBatch(
             bars, meta, ohlc=None, notes=notes, symbols=symbols, unfetched=tuple(unknown)
         )
+
+    @property
+    def meta(self) -> DatasetMeta:
+        """Return the label of the data, known before loading (the sync checks it first)."""
+        kind = "split- and dividend-adjusted" if self.what == "ADJUSTED_LAST" else "unadjusted"
+        return DatasetMeta(label=f"IB daily bars ({self.what}: {kind})", source=self.name)
 
     def _end(self) -> dt.date:
         """Return the last date asked for: ``end``, or the last session that has closed."""
@@ -375,6 +380,12 @@ def source_from_request(request: SourceRequest) -> tuple[IBHistorySource, str]:
         raise ConfigError("--source ib needs --symbols A,B,C")
     cache = request.cache_dir / "ib" if request.cache_dir else None
     dataset = request.dataset or "ib"
+    last = IBHistorySource(request.ib, symbols, request.start, calendar=request.calendar)._end()
+    if request.start > last:
+        raise ConfigError(
+            f"--start {request.start} is after the last completed session {last}: IB has no "
+            "bar from it yet; give a --start on or before it"
+        )
     source = IBHistorySource(
         request.ib,
         symbols,

@@ -14,9 +14,12 @@ import pytest
 
 from config.schema import IBConfig
 from quant_core.calendar import TradingCalendar
+from quant_core.data.sources import SourceRequest
+from quant_core.data.sources.csvfiles import CsvSource
 from quant_core.data.sync import sync
 from quant_core.data.warehouse import Warehouse
-from quant_core.ib.history import IBHistorySource, Pacer
+from quant_core.errors import ConfigError, DataError
+from quant_core.ib.history import IBHistorySource, Pacer, source_from_request
 from quant_core.ib.history_check import stored_reader
 from tests.fake_tws.server import FakeTWS
 from tests.integration.test_ib_history import END, START, NoWait, history
@@ -123,3 +126,38 @@ def test_run_data_sync_from_a_later_start_after_a_split(tmp_path: Path) -> None:
 
     bars = Warehouse(tmp_path / "d" / "warehouse").read_bars("ib", ["AAPL"])
     assert bars["close"].tolist() == [5.25] * 5  # one basis: no fake -50% return
+
+
+def test_a_dataset_of_another_source_is_refused_before_ib_is_asked(
+    fake: FakeTWS, calendar: TradingCalendar, warehouse: Warehouse, tmp_path: Path
+) -> None:
+    (tmp_path / "a.csv").write_text(
+        "date,symbol,open,high,low,close,volume\n2024-01-02,AAPL,10,11,9,10.5,100\n"
+    )
+    sync(CsvSource(tmp_path / "a.csv"), warehouse, calendar, "ib")
+
+    with pytest.raises(DataError, match=r"dataset 'ib' holds csv data; writing ib:ADJUSTED_LAST"):
+        sync(ib_source(fake, START, warehouse), warehouse, calendar, "ib")
+
+    assert fake.history_requests == []
+    assert fake.accepted == 0  # not even connected
+
+
+def test_a_start_after_the_last_completed_session_is_refused_before_connecting(
+    tmp_path: Path, calendar: TradingCalendar
+) -> None:
+    later = dt.date.today() + dt.timedelta(days=7)  # noqa: DTZ011
+    request = SourceRequest(calendar, symbols="AAPL", start=later, ib=IBConfig(port=1))
+    with pytest.raises(ConfigError, match=rf"--start {later} is after the last completed session"):
+        source_from_request(request)
+
+    args = ["--source", "ib", "--symbols", "AAPL", "--start", "2999-01-04"]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "run_data_sync.py"), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "QC__PATHS__DATA_DIR": str(tmp_path / "d")},
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "--start 2999-01-04 is after today" in result.stderr

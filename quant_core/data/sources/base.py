@@ -65,7 +65,11 @@ class SourceBatch:
 
 
 class BarSource(Protocol):
-    """Anything that can produce daily bars: files, a generator, a broker's history."""
+    """Anything that can produce daily bars: files, a generator, a broker's history.
+
+    A source that knows its :class:`DatasetMeta` before loading may say so with a ``meta``
+    attribute: the sync then refuses a dataset holding another source's data before it loads.
+    """
 
     name: str
 
