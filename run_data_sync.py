@@ -55,7 +55,9 @@ FLAG_SOURCES = {
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = cli.parser(__doc__)
-    parser.add_argument("--source", choices=SOURCES.names(), default="sample")
+    parser.add_argument(
+        "--source", choices=SOURCES.names(), help="where the bars come from (sample)"
+    )
     parser.add_argument(
         "--dataset",
         help="warehouse dataset name; with --source sample also which bundled set "
@@ -99,6 +101,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     cli.add_set_option(parser)
     args = parser.parse_args(argv)
+    _refuse_sync_flags(parser, args)
+    args.source = args.source or "sample"
     for flag, sources in FLAG_SOURCES.items():  # a flag the source would ignore: said, not run
         if getattr(args, flag) is not None and args.source not in sources:
             parser.error(f"--{flag} is for --source {' or '.join(sources)}, not {args.source}")
@@ -110,6 +114,20 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     if args.days is not None and args.days < 1:
         parser.error(f"--days {args.days}: give at least 1 session")
     return args
+
+
+def _refuse_sync_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse a sync flag beside --list or --publish (it would be ignored), naming it."""
+    mode = "--publish" if args.publish else "--list" if args.list else None
+    if args.list and args.publish:
+        parser.error("--list and --publish: give one of them")
+    if args.force and not args.publish:
+        parser.error("--force is for --publish")
+    if mode is None:
+        return
+    for flag in ("source", *FLAG_SOURCES, "strict", "replace"):
+        if getattr(args, flag) not in (None, False):
+            parser.error(f"--{flag} is for a sync, not {mode} (which reads only --dataset)")
 
 
 def _publish(warehouse: Warehouse, dataset: str, url: str, force: bool) -> int:

@@ -102,6 +102,16 @@ def test_unusable_csv_is_a_data_error_naming_the_file(tmp_path: Path) -> None:
         (["--source", "synthetic", "--seed", "4294967296"], "--seed 4294967296"),
         (["--source", "synthetic", "--days", "0"], "--days 0: give at least 1 session"),
         (["--path", "bars.csv"], "--path is for --source csv, not sample"),
+        # Sync flags beside --list / --publish would be ignored: refused, named.
+        (["--list", "--source", "csv"], "--source is for a sync, not --list"),
+        (["--list", "--path", "x.csv"], "--path is for a sync, not --list"),
+        (["--list", "--reference", "s.csv"], "--reference is for a sync, not --list"),
+        (["--list", "--replace"], "--replace is for a sync, not --list"),
+        (["--list", "--strict"], "--strict is for a sync, not --list"),
+        (["--publish", "s3://b/w", "--replace"], "--replace is for a sync, not --publish"),
+        (["--publish", "s3://b/w", "--source", "ib"], "--source is for a sync, not --publish"),
+        (["--list", "--publish", "s3://b/w"], "--list and --publish: give one of them"),
+        (["--list", "--force"], "--force is for --publish"),
     ],
 )
 def test_usage_and_config_errors_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
