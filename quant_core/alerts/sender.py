@@ -63,6 +63,7 @@ QUEUE_SIZE = 1000  # alerts waiting beyond this are dropped (and logged)
 TAG = "qc-url-{}"
 # Apprise logs through these; the filter blanks what it knows to be secret.
 LIBRARY_LOGGERS = ("apprise", "urllib3.connectionpool")
+# Every AlertEvent has its type here (a test checks); one missing would go out as a warning.
 NOTIFY_TYPE = {
     AlertEvent.HALT: apprise.NotifyType.FAILURE,
     AlertEvent.ERROR: apprise.NotifyType.FAILURE,
@@ -71,6 +72,7 @@ NOTIFY_TYPE = {
     AlertEvent.STALE_DATA: apprise.NotifyType.WARNING,
     AlertEvent.FLAT: apprise.NotifyType.WARNING,
     AlertEvent.STOP: apprise.NotifyType.WARNING,
+    AlertEvent.REFRESH: apprise.NotifyType.WARNING,
     AlertEvent.DAILY_REPORT: apprise.NotifyType.INFO,
 }
 _WORD = re.compile(r"[a-z]+")  # a plain lowercase word in a URL (insecure, hooks): not secret
@@ -322,11 +324,13 @@ class AlertSender:
 
     def _attempt(self, alert: _Alert, tags: tuple[str, ...]) -> tuple[str, ...]:
         """Send to the services of ``tags`` once; return the tags that did not take it."""
+        # Looked up before the try: a fault of ours is never blamed on a receiver.
+        notify_type = NOTIFY_TYPE.get(alert.event, apprise.NotifyType.WARNING)
         try:
             result = self._apprise.notify(
                 body=alert.body,
                 title=alert.title,
-                notify_type=NOTIFY_TYPE[alert.event],
+                notify_type=notify_type,
                 tag=list(tags),
             )
         except Exception as exc:  # apprise raised: every service of this try failed

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from config.schema import AlertsConfig
 from quant_core.alerts.events import AlertEvent, NullSink
-from quant_core.alerts.sender import AlertSender, build_sink, url_fragments
+from quant_core.alerts.sender import NOTIFY_TYPE, AlertSender, build_sink, url_fragments
 from quant_core.errors import ConfigError
 from tests.unit.alerts.servers import BlackHole, Mailbox, Webhook, free_port, wait_until
 
@@ -79,6 +79,18 @@ def test_events_not_in_on_are_dropped(hook: Webhook) -> None:
         sender.notify(event, f"{event} title", "body")
     sender.close(10)
     assert sorted(hook.titles()) == ["daily_report title", "halt title"]
+
+
+def test_every_event_reaches_the_webhook_with_its_type(hook: Webhook) -> None:
+    assert set(NOTIFY_TYPE) == set(AlertEvent)  # a new event needs its apprise type
+    sender = fast(config(hook.url()))
+    for event in AlertEvent:
+        sender.notify(event, f"{event} title", "body")
+    sender.close(10)
+    assert sorted(hook.titles()) == sorted(f"{event} title" for event in AlertEvent)
+    got = {h.title: h.payload["type"] for h in hook.hits}
+    assert got["refresh title"] == "warning"  # a failed refresh is a warning
+    assert (sender.sent, sender.dropped) == (len(AlertEvent), 0)
 
 
 def test_the_same_alert_at_most_once_per_min_interval(hook: Webhook) -> None:
