@@ -244,3 +244,62 @@ def test_url_fragments_take_credentials_and_tokens_not_hosts_or_words() -> None:
     assert "gmail.com" not in mail
     # A user that is a plain word is not blanked out of every log line; a password always is.
     assert url_fragments("json://alerts:pw12@host/x")[1:] == ["pw12"]
+
+
+def hung_mail(hole: BlackHole) -> str:
+    """A mailto URL to a server that takes the connection and never answers."""
+    return f"mailto://127.0.0.1:{hole.port}?from=qc@example.com&to=ops@example.com&mode=insecure"
+
+
+def test_a_hung_mail_server_holds_back_no_other_service(hook: Webhook) -> None:
+    hole = BlackHole()
+    try:
+        sender = fast(config(hung_mail(hole), hook.url()), tries=1)
+        started = time.monotonic()
+        for n in range(5):
+            sender.notify(AlertEvent.ERROR, f"Error: {n}", "body")
+        # Each service has its own queue and thread: the webhook is not kept waiting.
+        assert wait_until(lambda: len(hook.titles()) == 5, timeout=2)
+        # The mail server's silence is given up on within a few seconds (apprise's own
+        # e-mail timeout is 15 s), and the alert counts as dropped: a service never took it.
+        assert wait_until(lambda: sender.dropped >= 1, timeout=10)
+        assert time.monotonic() - started < 7.0
+        assert sender.sent == 0
+        sender.close(0.5)
+    finally:
+        hole.stop()
+    assert sorted(hook.titles()) == [f"Error: {n}" for n in range(5)]
+
+
+def test_close_gives_every_service_its_time(hook: Webhook) -> None:
+    hole = BlackHole()
+    try:
+        sender = fast(config(hung_mail(hole), hook.url()))
+        sender.notify(AlertEvent.HALT, "HALTED: risk limit daily_loss", "body")
+        time.sleep(0.3)  # the mail server holds the first send
+        sender.notify(AlertEvent.STOP, "STOP c1 (cockpit)", "body")
+        started = time.monotonic()
+        sender.close(2)
+        closing = time.monotonic() - started
+    finally:
+        hole.stop()
+    assert hook.titles() == ["HALTED: risk limit daily_loss", "STOP c1 (cockpit)"]
+    assert closing < 2.6  # the hung service is no longer waited for
+
+
+def test_new_alerts_go_out_ahead_of_retries() -> None:
+    hook = Webhook(statuses=[500]).start()  # the first send fails, the rest are taken
+    try:
+        sender = AlertSender(config(hook.url()), base_s=0.0, max_delay_s=0.0)
+        sender.notify(AlertEvent.REJECT, "Rejected: first", "body")  # its retry is due at once
+        sender.notify(AlertEvent.REJECT, "Rejected: second", "body")  # queued meanwhile
+        assert wait_until(lambda: len(hook.hits) == 3)
+        sender.close(5)
+    finally:
+        hook.stop()
+    assert [(h.title, h.status) for h in hook.hits] == [
+        ("Rejected: first", 500),
+        ("Rejected: second", 200),
+        ("Rejected: first", 200),
+    ]
+    assert (sender.sent, sender.dropped) == (2, 0)
