@@ -21,10 +21,12 @@ Rules, in order:
 
 Nothing raises into the caller. Secrets stay out of every message: the title and body are
 passed through :func:`config.redact.redact`, and every credential-like part of each URL (the
-user, the password, path segments and query values that look like tokens or addresses) is
-remembered there, so the entry points' log formatter blanks them and so does the filter this
-module puts on apprise's and urllib3's loggers (at DEBUG apprise logs a URL's path). Apprise
-runs with in-memory storage and no plugin paths: it reads and writes nothing under the home
+user, the password, path segments and query values that look like tokens or addresses, and
+whatever apprise masks when it prints the URL: the bot token of ``tgram://``, the application
+token of ``pover://``, which sit where a host goes) is remembered there, so the entry
+points' log formatter blanks them and so does the filter this module puts on apprise's and
+urllib3's loggers (at DEBUG apprise logs a URL's path and a request's payload). Apprise runs
+with in-memory storage and no plugin paths: it reads and writes nothing under the home
 directory.
 
 Apprise sends in the lanes' daemon threads (``async_mode`` off, no ``service_timeout``): left
@@ -38,12 +40,14 @@ side by side.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import apprise
@@ -54,7 +58,7 @@ from quant_core.alerts.events import AlertEvent, AlertSink, NullSink
 from quant_core.alerts.lanes import QUEUE_SIZE, Alert, Delivery, Lane, Tally
 from quant_core.errors import ConfigError
 
-__all__ = ["AlertSender", "build_sink"]
+__all__ = ["AlertSender", "build_sink", "masked_fragments", "url_fragments"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +82,7 @@ NOTIFY_TYPE = {
 }
 _WORD = re.compile(r"[a-z]+")  # a plain lowercase word in a URL (insecure, hooks): not secret
 _MIN_FRAGMENT = 6  # shorter path segments and query values are not taken for secrets
+_PIECES = re.compile(r"[/?&=#@]+")  # what separates the pieces of a URL apprise prints
 
 
 class _Redact(logging.Filter):
@@ -103,7 +108,8 @@ def url_fragments(url: str) -> list[str]:
     The URL itself, its password, and its user, every path segment and every query value of
     at least six characters that is not a plain lowercase word (tokens, chat ids, e-mail
     addresses; not ``alerts`` or ``insecure``, which would blank that word in every log line).
-    The host and port are not taken for secrets.
+    The host and port are not taken for secrets here: where a scheme puts its token there
+    (``tgram://``, ``pover://``), :func:`masked_fragments` finds it once apprise has loaded it.
     """
     parts = [url]
     try:
@@ -121,6 +127,44 @@ def url_fragments(url: str) -> list[str]:
         if len(text) >= _MIN_FRAGMENT and not _WORD.fullmatch(text):
             parts.append(text)
     return parts
+
+
+def masked_fragments(service: Any) -> list[str]:
+    """Return the parts of a loaded apprise service's URL that apprise masks when printing it.
+
+    Apprise's plugin for the scheme knows where its secrets are: every piece (between ``/``,
+    ``?``, ``&``, ``=``, ``#`` and ``@``, and each side of a ``:`` in it) of
+    ``service.url(privacy=False)`` missing from ``service.url(privacy=True)`` is taken, long
+    or short, word or not: the bot token of ``tgram://``, the application token of
+    ``pover://``, which sit where a host goes. Nothing if the plugin cannot print itself.
+    """
+    try:
+        plain = str(service.url(privacy=False))
+        private = str(service.url(privacy=True))
+    except Exception:  # a plugin that cannot print itself: url_fragments' rules still hold
+        return []
+    pieces = [unquote(p).strip() for p in _PIECES.split(plain)]
+    shown = {t for p in _PIECES.split(private) for t in (unquote(p), *unquote(p).split(":"))}
+    found: list[str] = []
+    for piece in pieces:
+        hidden = [t for t in piece.split(":") if t and t not in shown]
+        found += [piece] if len(hidden) > 1 and len(hidden) == piece.count(":") + 1 else []
+        found += hidden
+    return list(dict.fromkeys(found))
+
+
+def _asset() -> apprise.AppriseAsset:
+    # Memory only: no persistent store, no plugin folder, nothing under ~. Sent in the
+    # caller's thread (a lane's, a daemon): apprise's pool would hold the process's exit.
+    return apprise.AppriseAsset(storage_mode="memory", async_mode=False, service_timeout=0)
+
+
+@contextlib.contextmanager
+def _quiet_imports() -> Iterator[None]:
+    """Hide the warning apprise 2.3.0's e-mail plugin raises as it loads (imghdr, Python 3.11)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "'imghdr' is deprecated", DeprecationWarning)
+        yield
 
 
 def _scheme(url: str) -> str:
@@ -255,13 +299,12 @@ class AlertSender:
 
 
 def _load(urls: list[str], timeout_s: float) -> list[tuple[str, apprise.Apprise]]:
-    """Return each URL's service name and an ``Apprise`` holding that URL alone."""
-    with warnings.catch_warnings():
-        # Loading its e-mail plugin, apprise 2.3.0 imports imghdr (deprecated in Python 3.11).
-        warnings.filterwarnings("ignore", "'imghdr' is deprecated", DeprecationWarning)
-        # Memory only: no persistent store, no plugin folder, nothing under ~. Sent in the
-        # caller's thread (a lane's, a daemon): apprise's pool would hold the process's exit.
-        asset = apprise.AppriseAsset(storage_mode="memory", async_mode=False, service_timeout=0)
+    """Return each URL's service name and an ``Apprise`` holding that URL alone.
+
+    What apprise masks in each URL (:func:`masked_fragments`) is remembered as secret.
+    """
+    with _quiet_imports():
+        asset = _asset()
         services: list[tuple[str, apprise.Apprise]] = []
         for number, url in enumerate(urls, start=1):
             one = apprise.Apprise(asset=asset)
@@ -271,6 +314,8 @@ def _load(urls: list[str], timeout_s: float) -> list[tuple[str, apprise.Apprise]
                     "apprise can use: see https://github.com/caronc/apprise/wiki for its form"
                 )
             for service in one:
+                for part in masked_fragments(service):
+                    remember(part)
                 # apprise's e-mail plugin takes socket_connect_timeout for every SMTP socket
                 # operation (connect, greeting, each answer): 15 s unless lowered here.
                 service.socket_connect_timeout = min(service.socket_connect_timeout, timeout_s)
