@@ -18,6 +18,7 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -271,7 +272,7 @@ class AlertsConfig(Section):
     on: list[AlertEvent] = Field(
         default_factory=lambda: list(AlertEvent),
         description="Events that alert: halt, flat, stop, disconnect, reject, stale_data, "
-        "refresh, daily_report, error. Default: all of them",
+        "refresh, daily_report, error; not empty while urls are set. Default: all of them",
     )
     disconnect_after_s: NonNegativeFloat = Field(
         default=60.0,
@@ -319,6 +320,18 @@ class AlertsConfig(Section):
     @classmethod
     def _once_each(cls, value: list[AlertEvent]) -> list[AlertEvent]:
         return list(dict.fromkeys(value))
+
+    @field_validator("on")
+    @classmethod
+    def _some_event(cls, value: list[AlertEvent], info: ValidationInfo) -> list[AlertEvent]:
+        # QC__ALERTS__ON="" reads as no event at all: with URLs set, every alert would vanish.
+        if not value and info.data.get("urls"):
+            raise ValueError(
+                "no event while alerts.urls is set: no alert would ever be sent; name the "
+                "events to alert on (halt, flat, stop, ...), or set alerts.urls=[] to turn "
+                "alerts off"
+            )
+        return value
 
 
 class LoggingConfig(Section):

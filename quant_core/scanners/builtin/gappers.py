@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, FiniteFloat, StrictInt
 from typing_extensions import override
 
 from quant_core.data.panels import MarketData
@@ -14,11 +14,15 @@ from quant_core.scanners.features import before, dollar_volume, min_bars, top_by
 class GappersParams(ScannerParams):
     """Parameters of ``gappers``."""
 
-    min_gap: float = Field(default=0.03, ge=0, description="Least |gap|, a fraction (0.03: 3%)")
-    top: int = Field(default=50, gt=0, description="Symbols kept, the largest |gap| first")
-    min_price: float = Field(default=5.0, ge=0, description="Least close of T-1, currency units")
-    window: int = Field(default=20, gt=0, description="Sessions of the median dollar volume")
-    min_dollar_volume: float = Field(
+    min_gap: FiniteFloat = Field(
+        default=0.03, ge=0, description="Least |gap|, a fraction (0.03: 3%)"
+    )
+    top: StrictInt = Field(default=50, gt=0, description="Symbols kept, the largest |gap| first")
+    min_price: FiniteFloat = Field(
+        default=5.0, ge=0, description="Least close of T-1, currency units"
+    )
+    window: StrictInt = Field(default=20, gt=0, description="Sessions of the median dollar volume")
+    min_dollar_volume: FiniteFloat = Field(
         default=1e6, ge=0, description="Least median close x volume, currency units per session"
     )
 

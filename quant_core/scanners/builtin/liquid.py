@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, FiniteFloat, StrictInt
 from typing_extensions import override
 
 from quant_core.data.panels import MarketData
@@ -21,10 +21,12 @@ from quant_core.scanners.features import (
 class LiquidParams(ScannerParams):
     """Parameters of ``liquid``."""
 
-    top: int = Field(default=200, gt=0, description="Symbols kept, the most liquid first")
-    window: int = Field(default=63, gt=0, description="Sessions of the median, through T-1")
-    min_price: float = Field(default=5.0, ge=0, description="Least close of T-1, currency units")
-    min_history: int = Field(
+    top: StrictInt = Field(default=200, gt=0, description="Symbols kept, the most liquid first")
+    window: StrictInt = Field(default=63, gt=0, description="Sessions of the median, through T-1")
+    min_price: FiniteFloat = Field(
+        default=5.0, ge=0, description="Least close of T-1, currency units"
+    )
+    min_history: StrictInt = Field(
         default=252, ge=0, description="Least sessions since the first bar, through T-1"
     )
 

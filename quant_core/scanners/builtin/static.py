@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 from typing_extensions import override
 
 from quant_core.data.panels import MarketData
@@ -16,6 +16,16 @@ class StaticParams(ScannerParams):
     """Parameters of ``static``."""
 
     symbols: tuple[str, ...] = Field(min_length=1, description="The symbols, as the data spells")
+
+    @field_validator("symbols")
+    @classmethod
+    def _once_each(cls, symbols: tuple[str, ...]) -> tuple[str, ...]:
+        twice = sorted({s for s in symbols if symbols.count(s) > 1})
+        if twice:
+            raise ValueError(
+                f"each symbol once: {', '.join(map(repr, twice))} listed more than once"
+            )
+        return symbols
 
 
 @register_scanner("static")

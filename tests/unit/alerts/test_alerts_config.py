@@ -124,6 +124,17 @@ def test_on_from_the_environment_and_its_errors() -> None:
         load_config("live", environ={"QC__ALERTS__ON": "halt,page"})
 
 
+def test_no_event_with_urls_set_is_refused_naming_the_key() -> None:
+    # QC__ALERTS__ON="" would read as no event: every alert dropped without a word.
+    with pytest.raises(ConfigError) as error:
+        load_config("live", environ={"QC__ALERTS__ON": "", "QC__ALERTS__URLS": URL})
+    message = str(error.value)
+    assert "alerts.on = '' (from environment variable QC__ALERTS__ON)" in message
+    assert "no event while alerts.urls is set" in message
+    assert "987654321" not in message  # the URL is not shown
+    assert load_config("live", environ={"QC__ALERTS__ON": ""}).alerts.on == []  # no URL: fine
+
+
 @pytest.mark.parametrize("key", ["disconnect_after_s", "min_interval_s"])
 def test_negative_durations_and_unknown_keys_are_refused(key: str) -> None:
     with pytest.raises(ConfigError, match=rf"alerts\.{key} = -1"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -167,3 +168,27 @@ def test_empty_rows_give_an_empty_matrix() -> None:
     for name, params in [("liquid", {}), ("gappers", {}), ("static", {"symbols": ["S01"]})]:
         masks = build_scanner(name, params).scan(data, np.array([], dtype=int))
         assert masks.shape == (0, len(data.symbols))
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "named"),
+    [
+        ("liquid", {"top": True}, "top = True"),  # YAML's true is no count
+        ("liquid", {"window": 5.0}, "window = 5.0"),
+        ("liquid", {"min_history": "10"}, "min_history = '10'"),
+        ("gappers", {"top": False}, "top = False"),
+        ("gappers", {"min_gap": float("inf")}, "min_gap = inf"),
+        ("gappers", {"min_dollar_volume": float("inf")}, "min_dollar_volume = inf"),
+        ("liquid", {"min_price": float("inf")}, "min_price = inf"),
+    ],
+)
+def test_counts_are_strict_integers_and_thresholds_finite(
+    name: str, params: dict[str, object], named: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        build_scanner(name, params)
+
+
+def test_static_refuses_a_symbol_listed_twice() -> None:
+    with pytest.raises(ConfigError, match=r"symbols = .*'AAPL' listed more than once"):
+        build_scanner("static", {"symbols": ["AAPL", "MSFT", "AAPL"]})
