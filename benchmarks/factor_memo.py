@@ -32,6 +32,7 @@ from quant_core.data.panels import MarketData
 from quant_core.data.sources.synthetic import generate_bars
 from quant_core.data.warehouse import DatasetMeta, Warehouse
 from quant_core.strategies.factor_memo import factor_memo
+from quant_core.sweeps.checks import bars_version_of
 from quant_core.sweeps.tasks import market
 
 FACTORS = '{"momentum_126": 1.0, "volatility_60": -1.0, "reversal_5": 0.5}'
@@ -79,7 +80,7 @@ def main() -> None:
         for q in quantiles
         for ls in (False, True)
     ]
-    shared = market(cfgs[0])
+    shared = market(cfgs[0], bars_version_of(cfgs[0]))
     rows: dict[str, tuple[float, list[dict[str, Any]]]] = {}
     for peer in ("own", "shared"):
         started = time.perf_counter()

@@ -65,7 +65,8 @@ def main() -> None:
         base = load_config(
             "backtest", ["strategy.name=momentum", f"paths.data_dir={tmp}"], environ={}
         )
-        feed = StudyFeed(Path(tmp) / "study.log", "bench", spec, base, args.trials)
+        no_data = -1  # the bars version tasks would carry: none is run here (_result)
+        feed = StudyFeed(Path(tmp) / "study.log", "bench", spec, base, args.trials, no_data)
         catalogue = Catalogue(Path(tmp) / "sweeps" / "catalogue.duckdb")
         opened = dt.datetime.now(dt.UTC)
         dump = spec.model_dump(mode="json", by_alias=True)

@@ -80,6 +80,7 @@ from benchmarks.sweep_setup import (
 from config.schema import AppConfig
 from config.sweep import Configuration, SweepConfig, configurations
 from quant_core.sweeps.catalogue import Catalogue
+from quant_core.sweeps.checks import bars_version_of
 from quant_core.sweeps.runner import Progress, run_sweep
 from quant_core.sweeps.tasks import Task, market, run_batch
 
@@ -178,9 +179,11 @@ class InProcess:
 
 def in_process(sample: list[Configuration], load: Callable[[list[str]], AppConfig]) -> InProcess:
     """Run ``sample`` with ``run_batch`` in this process, panels cached first."""
-    tasks = [Task(c.key, c.params, load(list(c.overrides))) for c in sample]
+    cfgs = [load(list(c.overrides)) for c in sample]
+    version = bars_version_of(cfgs[0])
+    tasks = [Task(c.key, c.params, cfg, version) for c, cfg in zip(sample, cfgs, strict=True)]
     started = time.perf_counter()
-    market(tasks[0].cfg)  # the worker's cache, as after its first task
+    market(tasks[0].cfg, version)  # the worker's cache, as after its first task
     read = time.perf_counter() - started
     started = time.perf_counter()
     results = run_batch(tasks)
@@ -191,8 +194,10 @@ def in_process(sample: list[Configuration], load: Callable[[list[str]], AppConfi
 
 def _plain_child(root: Path, sample: list[Configuration]) -> float:
     # One plain process (no Dask): read the panels, then time run_batch over the sample.
-    tasks = [Task(c.key, c.params, loader(root)(list(c.overrides))) for c in sample]
-    market(tasks[0].cfg)
+    cfgs = [loader(root)(list(c.overrides)) for c in sample]
+    version = bars_version_of(cfgs[0])
+    tasks = [Task(c.key, c.params, cfg, version) for c, cfg in zip(sample, cfgs, strict=True)]
+    market(tasks[0].cfg, version)
     started = time.perf_counter()
     run_batch(tasks)
     return time.perf_counter() - started

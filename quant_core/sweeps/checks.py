@@ -337,13 +337,24 @@ def check_study(
     return warmups
 
 
-def sweep_context(base: AppConfig, spec: SweepConfig) -> str:
+def bars_version_of(base: AppConfig) -> int:
+    """Return the version of the bars of ``base``'s dataset (-1: no such dataset yet).
+
+    Factor values stored since (a ``--fit``'s composite) do not move it: they change no result.
+    """
+    warehouse = Warehouse(base.paths.warehouse_location())
+    dataset = base.data.dataset
+    return warehouse.bars_version(dataset) if warehouse.exists(dataset) else -1
+
+
+def sweep_context(base: AppConfig, spec: SweepConfig, version: int | None = None) -> str:
     """Return the run config's digest and the version of the dataset's bars.
 
-    The strategy's params the sweep varies are left out (the sweep's own, in its spec), and a
-    book's sweep leaves out the whole ``strategy`` section, which a book does not read; every
-    other param of the run config (``base.yaml``, a ``QC__STRATEGY__PARAMS__`` variable, a
-    ``--set``) decides each result, so it stays in.
+    ``version``: the one read by the caller (:func:`bars_version_of`), which its tasks carry;
+    None reads it now. The strategy's params the sweep varies are left out (the sweep's own,
+    in its spec), and a book's sweep leaves out the whole ``strategy`` section, which a book
+    does not read; every other param of the run config (``base.yaml``, a
+    ``QC__STRATEGY__PARAMS__`` variable, a ``--set``) decides each result, so it stays in.
     """
     config = base.sanitized()
     if spec.book is not None:  # a book reads no strategy section: each sleeve names its own
@@ -354,15 +365,14 @@ def sweep_context(base: AppConfig, spec: SweepConfig) -> str:
             params.pop(name, None)
         if not params:  # all swept: the digest is the one before unswept params counted
             config["strategy"].pop("params")
-    warehouse = Warehouse(base.paths.warehouse_location())
-    # The bars' version: factor values stored since (a --fit's composite) change no result.
-    dataset = base.data.dataset
-    version = warehouse.bars_version(dataset) if warehouse.exists(dataset) else -1
+    if version is None:
+        version = bars_version_of(base)
     return f"{config_digest(config)}:{base.data.dataset}:{version}"
 
 
 __all__ = [
     "METRIC_NAMES",
+    "bars_version_of",
     "check_benchmark_of",
     "check_book",
     "check_configurations",

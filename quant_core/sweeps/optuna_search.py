@@ -102,6 +102,7 @@ class StudyFeed:
     spec: SweepConfig
     base: AppConfig  # the run config of the sweep, before a trial's params
     total: int
+    bars_version: int  # the sweep's: every trial's task carries it (tasks.market)
     study: Any = field(init=False)
     asked: int = field(init=False)  # trials that count (ended) plus those asked by this run
     ended: int = field(init=False)  # trials that count against the budget
@@ -171,11 +172,12 @@ class StudyFeed:
         if self.spec.book is not None:
             book = with_params(self.spec.book.config, params)
             check_book(self.base, book, self.loaded, self.models)
-            return Task(key, params, self.base, book)
+            return Task(key, params, self.base, self.bars_version, book)
         merged = {**self.base.strategy.params, **params}
         check_runnable(self.base, merged, self.loaded, self.models)
         strategy = self.base.strategy.model_copy(update={"params": merged})
-        return Task(key, params, self.base.model_copy(update={"strategy": strategy}))
+        cfg = self.base.model_copy(update={"strategy": strategy})
+        return Task(key, params, cfg, self.bars_version)
 
     def settle(self, job: Job, results: list[Result]) -> None:
         """Tell the study the objective of ``job``'s trial, once its results are recorded.

@@ -33,18 +33,15 @@ from config.sweep import Configuration, SweepConfig, subject, sweep_digest
 from quant_core import interrupt
 from quant_core.analytics.overfit import OverfitInputError
 from quant_core.atomic import atomic_write_json
-from quant_core.errors import OperationalError
+from quant_core.errors import DataError, OperationalError
 from quant_core.sweeps.batches import GridFeed, Job, batch_size, named, split
 from quant_core.sweeps.catalogue import Catalogue, Result, objective_of
-from quant_core.sweeps.checks import (
-    load_configuration,
-    sweep_context,
-)
+from quant_core.sweeps.checks import bars_version_of, load_configuration, sweep_context
 from quant_core.sweeps.cluster import cluster
 from quant_core.sweeps.optuna_search import StudyFeed, study_path
 from quant_core.sweeps.overfitting import overfitting
 from quant_core.sweeps.prepare import prepare
-from quant_core.sweeps.tasks import Task, run_batch
+from quant_core.sweeps.tasks import DataChanged, Task, run_batch
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +100,8 @@ def run_sweep(
     optuna = spec.search is not None and spec.search.method == "optuna"
     total = spec.search.trials if optuna and spec.search is not None else len(todo_all)
     target = base.paths.data_dir / CATALOGUE
-    sweep_id = sweep_digest(spec, extra, sweep_context(base, spec))[:16]
+    version = bars_version_of(base)  # the id's, and every task's: a worker runs on it or stops
+    sweep_id = sweep_digest(spec, extra, sweep_context(base, spec, version))[:16]
     catalogue = Catalogue(target)
     started = time.perf_counter()
 
@@ -128,10 +126,11 @@ def run_sweep(
         feed: GridFeed | StudyFeed
         if optuna:  # the study counts its trials (a proposal repeated is one result, two trials)
             journal = study_path(base.paths.data_dir, sweep_id)
-            feed = StudyFeed(journal, sweep_id, spec, base, total)
+            feed = StudyFeed(journal, sweep_id, spec, base, total, version)
         else:
             with _quiet("quant_core.config"):  # the sweep's own load said them once
-                tasks = [_task(c, load, extra, path) for c in todo_all if c.key not in done]
+                todo = [c for c in todo_all if c.key not in done]
+                tasks = [_task(c, load, extra, path, version) for c in todo]
             count = workers or os.cpu_count() or 1
             feed = GridFeed(
                 split(tasks, batch_size(spec, len(tasks), count), count, spec.batch == 0)
@@ -209,9 +208,10 @@ def _task(
     load: Callable[[list[str]], AppConfig],
     extra: tuple[str, ...],
     path: Path | str,
+    version: int,
 ) -> Task:
     cfg = load_configuration(load, [*config.overrides, *extra], path, config.key)
-    return Task(config.key, config.params, cfg, config.book)
+    return Task(config.key, config.params, cfg, version, config.book)
 
 
 def _drive(
@@ -228,7 +228,7 @@ def _drive(
 ) -> tuple[int, int, str | None]:
     # Send the feed's tasks, record each one's results as they come, send what the feed has
     # next (an Optuna search asks its next trial); return (recorded, workers, link).
-    from distributed import KilledWorker, as_completed
+    from distributed import as_completed
 
     if not feed.more():  # nothing left to run: no cluster
         return 0, 0, None
@@ -258,11 +258,7 @@ def _drive(
         for future in queue:
             interrupt.check()
             job = sent.pop(future.key)
-            try:  # a worker's error stops the sweep here, said
-                results = future.result()
-            except KilledWorker:
-                kept = already + ran
-                raise OperationalError(lost_batch(sweep_id, job, kept, total, catalogue)) from None
+            results = _results(future, sweep_id, job, already + ran, total, catalogue)
             ran += catalogue.record(
                 sweep_id, results, spec.objective, spec.maximize, spec.keep, dt.datetime.now(dt.UTC)
             )
@@ -280,6 +276,21 @@ def _drive(
     return ran, count, link
 
 
+def _results(
+    future: Any, sweep_id: str, job: Job, kept: int, total: int, catalogue: Catalogue
+) -> list[Result]:
+    # A batch's results; a worker's error stops the sweep here, said (those two, in our terms).
+    from distributed import KilledWorker
+
+    try:
+        results: list[Result] = future.result()
+    except KilledWorker:
+        raise OperationalError(lost_batch(sweep_id, job, kept, total, catalogue)) from None
+    except DataChanged as exc:
+        raise DataError(data_changed(sweep_id, exc, kept, total, catalogue)) from None
+    return results
+
+
 def lost_batch(sweep_id: str, job: Job, kept: int, total: int, catalogue: Catalogue) -> str:
     """Say a batch Dask gave up on: the worker processes it was on kept dying (``KilledWorker``).
 
@@ -294,6 +305,22 @@ def lost_batch(sweep_id: str, job: Job, kept: int, total: int, catalogue: Catalo
         f"batch of configuration(s) {names} on them, and Dask gave up on it; "
         f"{kept} of {total} configuration(s) are recorded in {catalogue.path}, and the same "
         "command resumes without running them again (fewer --workers leave each more memory)"
+    )
+
+
+def data_changed(
+    sweep_id: str, exc: DataChanged, kept: int, total: int, catalogue: Catalogue
+) -> str:
+    """Say a sweep stopped because its dataset's bars were written while it ran.
+
+    Its id was fixed with the bars' version at its start; the results recorded are of that
+    version and stay (the sweep stays unfinished). The same command run again reads the new
+    version: another sweep, with another id.
+    """
+    return (
+        f"sweep {sweep_id}: {exc}, so it stopped: its {kept} of {total} configuration(s) "
+        f"recorded in {catalogue.path} are of version {exc.expected} and kept; the same command "
+        f"runs again as a new sweep on version {exc.found}"
     )
 
 

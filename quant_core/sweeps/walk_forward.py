@@ -46,6 +46,7 @@ from quant_core.errors import ConfigError, DataError
 from quant_core.research.splits import walk_forward
 from quant_core.sweeps.catalogue import Catalogue, Result
 from quant_core.sweeps.checks import (
+    bars_version_of,
     check_benchmark_of,
     check_configurations,
     check_extra,
@@ -195,7 +196,8 @@ def run_walk_forward(
     # A fold's train runs all start on the same session (sweeps.span): the first one's later
     # than its window's start when a warm-up is longer than the history before it.
     folds = [_train_aligned(w, days, warmups) for w in folds]
-    context = sweep_context(first, spec)
+    version = bars_version_of(first)  # the id's, and every task's (tasks.market)
+    context = sweep_context(first, spec, version)
     if spec.search is not None:  # a fold chooses among every trial: more trials, another id
         context += f":trials={spec.search.trials}"  # (a sweep's id leaves them out: it resumes)
     wf_id = "wf-" + sweep_digest(spec, extra, context)[:16]
@@ -225,7 +227,7 @@ def run_walk_forward(
         def task(config: Configuration, start: dt.date, end: dt.date) -> Task:
             overrides = [*_windowed(config, start, end), *extra]
             cfg = load_configuration(load, overrides, path, config.key)
-            return Task(config.key, config.params, cfg, config.book)
+            return Task(config.key, config.params, cfg, version, config.book)
 
         todo = [w for w in folds if w.fold not in finished]
         if todo:

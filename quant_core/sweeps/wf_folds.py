@@ -5,7 +5,11 @@ whose train runs are all back chooses (:func:`choose`: the best train objective)
 test run ahead of the train batches still queued (priority); ``done`` records each test run as
 it comes back. A batch Dask gives up on (the worker processes it was on kept dying:
 ``KilledWorker``) stops the walk-forward with an :class:`~quant_core.errors.OperationalError`
-naming the fold and the runs; the folds recorded are kept (the same command resumes).
+naming the fold and the runs; the folds recorded are kept (the same command resumes). A worker
+that finds the dataset's bars at another version than the walk-forward's id was fixed with
+(:class:`~quant_core.sweeps.tasks.DataChanged`: a write during the run) stops it with a
+:class:`~quant_core.errors.DataError` saying so; the folds recorded, of the old version, are
+kept, and the same command runs again as a new walk-forward.
 """
 
 from __future__ import annotations
@@ -19,10 +23,10 @@ from typing import Any
 
 from config.sweep import Configuration, SweepConfig
 from quant_core import interrupt
-from quant_core.errors import OperationalError
+from quant_core.errors import DataError, OperationalError
 from quant_core.sweeps.batches import batch_size, named
 from quant_core.sweeps.catalogue import Result, objective_of
-from quant_core.sweeps.tasks import Task, run_batch
+from quant_core.sweeps.tasks import DataChanged, Task, run_batch
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +107,12 @@ def _results(future: Any, source: list[Window] | Window, tasks: list[Task]) -> l
             f"{', '.join(map(str, folds))}'s {runs} ({named(tasks)}) on them, and "
             "Dask gave up on them; the folds recorded are kept and the same command resumes "
             "from there (fewer --workers leave each more memory)"
+        ) from None
+    except DataChanged as exc:
+        raise DataError(
+            f"walk-forward: {exc}, so it stopped: the folds recorded are of version "
+            f"{exc.expected} and kept; the same command runs again as a new walk-forward on "
+            f"version {exc.found}"
         ) from None
     return results
 

@@ -70,6 +70,7 @@ def test_a_trial_the_strategy_refuses_fails_and_the_study_goes_on(
     # worker runs them, on the real data and an Optuna journal).
     import optuna
 
+    from quant_core.sweeps.checks import bars_version_of
     from quant_core.sweeps.optuna_search import StudyFeed
     from quant_core.sweeps.tasks import run_batch
 
@@ -77,7 +78,7 @@ def test_a_trial_the_strategy_refuses_fails_and_the_study_goes_on(
     own = own_dir(tmp_path, data_dir)
     base = checks_base(spec, own)
     journal = tmp_path / "study.log"
-    feed = StudyFeed(journal, "s4", spec, base, 8)
+    feed = StudyFeed(journal, "s4", spec, base, 8, bars_version_of(base))
     results: list[Any] = []
     while jobs := feed.take(2):
         for job in jobs:
