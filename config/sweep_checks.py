@@ -14,6 +14,8 @@
 - the objective measures the configuration's strategy: ``start_equity`` (the initial cash, the
   same for every one: the choice would be the first by key) and the benchmark's figures (buy and
   hold, whatever the parameters) do not;
+- an objective measured against the benchmark (``excess_return``, ``excess_cagr``) needs one:
+  with no ``backtest.benchmark`` no configuration's run has it (:func:`check_objective_made`);
 - a search's ranges fit their parameters: a whole-number parameter needs ``int: [lo, hi]``, and
   a range is for numbers only. The strategy is built at the corners of the space later, over the
   run config's own params (:func:`quant_core.sweeps.checks.check_study`): ``set``, ``base.yaml``
@@ -41,7 +43,16 @@ from quant_core.strategies import STRATEGIES
 if TYPE_CHECKING:
     from config.sweep_schema import SweepConfig
 
-__all__ = ["DECIDED", "NOT_OBJECTIVES", "check_spec", "check_top", "decided", "same_values"]
+__all__ = [
+    "DECIDED",
+    "NOT_OBJECTIVES",
+    "WITH_BENCHMARK",
+    "check_objective_made",
+    "check_spec",
+    "check_top",
+    "decided",
+    "same_values",
+]
 
 # What the sweep decides itself, and the field of the sweep file that decides it.
 DECIDED: dict[KeyPath, str] = {
@@ -57,6 +68,21 @@ NOT_OBJECTIVES = {
     "benchmark_total_return": "the benchmark's buy and hold, not the strategy",
     "benchmark_cagr": "the benchmark's buy and hold, not the strategy",
 }
+
+
+# Metrics a run has only beside a benchmark (backtest.metrics.summary); every other metric is
+# in each run's (an event count left out is 0: sweeps.catalogue.objective_of).
+WITH_BENCHMARK = ("excess_return", "excess_cagr")
+
+
+def check_objective_made(path: Path | str, spec: SweepConfig, benchmark: str | None) -> None:
+    """Refuse an objective no configuration's run would have: an excess with no benchmark."""
+    if spec.objective in WITH_BENCHMARK and not benchmark:
+        raise ConfigError(
+            f"{path}: sweep.objective: {spec.objective} is measured against the benchmark, and "
+            "the run config sets none (backtest.benchmark), so no configuration would have it; "
+            "set one (sweep.set or --set backtest.benchmark=<symbol>) or choose another objective"
+        )
 
 
 def _fixed(spec: SweepConfig) -> dict[KeyPath, str]:

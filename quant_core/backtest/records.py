@@ -205,6 +205,9 @@ class DecisionLog:
 
 
 STOP_KINDS = ("stop_loss", "take_profit", "trailing_stop")  # portfolio.stops.StopKind values
+# event_counts' keys: a run's metrics have them only when one is non-zero (or every session is
+# decided), so a run's metrics lacking one counted it zero times.
+EVENT_COUNTS = ("stops", *STOP_KINDS, "halts", "constraint_rebalances", "fallbacks")
 
 
 def event_counts(decisions: pd.DataFrame) -> dict[str, int]:
@@ -230,7 +233,7 @@ def event_counts(decisions: pd.DataFrame) -> dict[str, int]:
         & ~detail.str.startswith("rebalance not traded")
         & ~sleeve
     )
-    return {
+    return {  # EVENT_COUNTS, in that order
         "stops": int((kind == "stop").sum()),
         **{k: int((stop_kind == k).sum()) for k in STOP_KINDS},
         "halts": int(halts.sum()),

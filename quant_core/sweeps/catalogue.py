@@ -28,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 
 from config.keys import masked_override, masked_set
+from quant_core.backtest.records import EVENT_COUNTS
 from quant_core.errors import DataError
 from quant_core.sweeps.catalogue_wf import (
     WF_SCHEMA,
@@ -72,8 +73,12 @@ class Result:
 
 
 def objective_of(metrics: dict[str, Any], name: str) -> float | None:
-    """Return the objective ``name`` from ``metrics`` (None when missing or not finite)."""
-    value = metrics.get(name)
+    """Return the objective ``name`` from ``metrics`` (None when missing or not finite).
+
+    An event count (``stops``, ``halts``, ...: ``backtest.records.EVENT_COUNTS``) missing is 0:
+    a run's metrics leave the counts out when every one is zero.
+    """
+    value = metrics.get(name, 0 if name in EVENT_COUNTS else None)
     if isinstance(value, (int, float)) and math.isfinite(value):
         return float(value)
     return None

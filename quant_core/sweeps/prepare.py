@@ -15,6 +15,7 @@ from pathlib import Path
 
 from config.schema import AppConfig
 from config.sweep import Configuration, SweepConfig, check_choices, configurations
+from config.sweep_checks import check_objective_made
 from quant_core.sweeps.checks import (
     check_benchmark_of,
     check_configurations,
@@ -57,6 +58,7 @@ def prepare(
     check_objective(spec, path)
     optuna = spec.search is not None and spec.search.method == "optuna"
     base = load_base(spec, load, extra, path)
+    check_objective_made(path, spec, base.backtest.benchmark)
     load_models(spec, base, path)  # a model_<id> factor validates once loaded
     # Built over the run config's params: a parameter not swept is the run's, not a default.
     todo = [] if optuna else configurations(spec, path, base.strategy.params)

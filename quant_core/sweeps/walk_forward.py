@@ -40,6 +40,7 @@ import pandas as pd
 
 from config.schema import AppConfig
 from config.sweep import Configuration, SweepConfig, configurations, subject, sweep_digest
+from config.sweep_checks import check_objective_made
 from quant_core import interrupt
 from quant_core.data.warehouse import Warehouse
 from quant_core.errors import ConfigError, DataError
@@ -182,6 +183,7 @@ def run_walk_forward(
     check_extra(spec, extra, path)
     check_objective(spec, path)
     first = load_base(spec, load, extra, path)
+    check_objective_made(path, spec, first.backtest.benchmark)
     load_models(spec, first, path)  # a model_<id> factor validates once loaded
     every = configurations(spec, path, first.strategy.params)  # unswept params: the run's
     check_benchmark_of(first, path)
