@@ -140,13 +140,7 @@ def sweep_table(summary: dict[str, Any]) -> RenderableType:
     )
     for column in ("params", objective, "cagr", "max_drawdown", "trades", "seconds"):
         table.add_column(column)
-    judged = summary.get("overfitting") or {}
-    if judged.get("pbo") is not None:
-        table.caption = (
-            f"Deflated Sharpe of the best: {judged['deflated_sharpe']:.3f} "
-            f"({judged['effective_trials']:.1f} effective trials of {judged['trials']:.0f}); "
-            f"probability of backtest overfitting (CSCV): {judged['pbo']:.3f}"
-        )
+    table.caption = overfitting_caption(summary.get("overfitting") or {})
     for row in summary["results"][:SHOWN]:
         metrics = row["metrics"]
         table.add_row(
@@ -218,11 +212,40 @@ def _finite(value: Any) -> float | None:
     return float(value) if isinstance(value, float) and math.isfinite(value) else None
 
 
+def overfitting_caption(judged: dict[str, Any]) -> str | None:
+    """Return the overfitting figures as a line, each "-" when not measured; None: none was.
+
+    The deflated Sharpe is None when the best configuration never moved, the PBO may be
+    measured without it: each figure is shown on its own.
+    """
+    keys = ("deflated_sharpe", "effective_trials", "pbo")
+    if all(judged.get(k) is None for k in keys):
+        return None
+    dsr, n_eff, trials, pbo = (
+        _fixed(judged.get(k), digits)
+        for k, digits in (
+            ("deflated_sharpe", 3),
+            ("effective_trials", 1),
+            ("trials", 0),
+            ("pbo", 3),
+        )
+    )
+    return (
+        f"Deflated Sharpe of the best: {dsr} ({n_eff} effective trials of {trials}); "
+        f"probability of backtest overfitting (CSCV): {pbo}"
+    )
+
+
+def _fixed(value: Any, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
 def _figure(value: Any) -> str:
     return "-" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 __all__ = [
+    "overfitting_caption",
     "progress_bar",
     "sweep_json",
     "sweep_table",
