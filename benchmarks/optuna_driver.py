@@ -66,7 +66,7 @@ def main() -> None:
             "backtest", ["strategy.name=momentum", f"paths.data_dir={tmp}"], environ={}
         )
         no_data = -1  # the bars version tasks would carry: none is run here (_result)
-        feed = StudyFeed(Path(tmp) / "study.log", "bench", spec, base, args.trials, no_data)
+        feed = StudyFeed(Path(tmp) / "study.log", "bench", spec, base, args.trials, no_data, set())
         catalogue = Catalogue(Path(tmp) / "sweeps" / "catalogue.duckdb")
         opened = dt.datetime.now(dt.UTC)
         dump = spec.model_dump(mode="json", by_alias=True)

@@ -15,6 +15,11 @@ writers), so a sweep run again goes on from the trials it has. A trial the drive
 never told (Ctrl-C, a killed driver) is failed when the sweep runs again and listed in the
 study's ``abandoned`` attribute: it does not count against the budget, whose trials are those
 that ended (complete; pruned: no finite objective; failed: params the strategy refuses).
+
+The catalogue, not the journal, holds the results: a trial complete or pruned in the journal
+whose result the catalogue lacks (a catalogue moved aside, as a damaged one's message says to,
+or lost) is abandoned too and its params queued to run again (``enqueue_trial``), so the
+search records every trial it counts.
 """
 
 from __future__ import annotations
@@ -103,6 +108,7 @@ class StudyFeed:
     base: AppConfig  # the run config of the sweep, before a trial's params
     total: int
     bars_version: int  # the sweep's: every trial's task carries it (tasks.market)
+    recorded: set[str]  # the keys the catalogue holds for the sweep (Catalogue.done)
     study: Any = field(init=False)
     asked: int = field(init=False)  # trials that count (ended) plus those asked by this run
     ended: int = field(init=False)  # trials that count against the budget
@@ -123,6 +129,7 @@ class StudyFeed:
             load_if_exists=True,
         )
         _abandon_stale(found)
+        _rerun_unrecorded(found, self.recorded)
         ended = _ended(found)
         # Seeded by the trials already ended: a resumed search does not replay the first
         # run's random start (its proposals would repeat: recorded once, budget spent).
@@ -168,7 +175,7 @@ class StudyFeed:
 
     def _task(self, params: dict[str, Any]) -> Task:
         # A trial's run: its params over the config's own (a book's: over its sleeves'), judged.
-        key = json.dumps(params, sort_keys=True, default=str)
+        key = trial_key(params)
         if self.spec.book is not None:
             book = with_params(self.spec.book.config, params)
             check_book(self.base, book, self.loaded, self.models)
@@ -200,6 +207,45 @@ class StudyFeed:
         return self.ended
 
 
+def trial_key(params: dict[str, Any]) -> str:
+    """Return the catalogue's key of a trial's params."""
+    return json.dumps(params, sort_keys=True, default=str)
+
+
+def _abandon(study: Any, numbers: list[int]) -> None:
+    listed = list(study.user_attrs.get(ABANDONED, []))
+    study.set_user_attr(ABANDONED, sorted({*listed, *numbers}))
+
+
+def _rerun_unrecorded(study: Any, recorded: set[str]) -> None:
+    # Trials ended with a result (complete, pruned) that the catalogue does not hold: abandoned
+    # (out of the budget) and their params queued, so the next trials asked run them again.
+    from optuna.trial import TrialState
+
+    abandoned = set(study.user_attrs.get(ABANDONED, []))
+    lost = [
+        t
+        for t in study.trials
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        and t.number not in abandoned
+        and trial_key(t.params) not in recorded
+    ]
+    if not lost:
+        return
+    _abandon(study, [t.number for t in lost])
+    queued: set[str] = set()
+    for trial in lost:
+        if (key := trial_key(trial.params)) not in queued:  # a repeated proposal: run once
+            queued.add(key)
+            study.enqueue_trial(trial.params, skip_if_exists=False)
+    logger.warning(
+        "Optuna study %s: %d trial(s) in the journal have no result in the catalogue (moved "
+        "aside, or lost); they run again",
+        study.study_name,
+        len(lost),
+    )
+
+
 def _abandon_stale(study: Any) -> None:
     # Trials left running by a driver that stopped (the catalogue's lock lets one driver run a
     # sweep at a time, so none of them runs now): failed, and listed as abandoned.
@@ -208,8 +254,7 @@ def _abandon_stale(study: Any) -> None:
     stale = [t.number for t in study.trials if t.state == TrialState.RUNNING]
     if not stale:
         return
-    listed = list(study.user_attrs.get(ABANDONED, []))
-    study.set_user_attr(ABANDONED, sorted({*listed, *stale}))
+    _abandon(study, stale)
     for number in stale:
         study.tell(number, state=TrialState.FAIL)
     logger.info(
@@ -217,4 +262,4 @@ def _abandon_stale(study: Any) -> None:
     )
 
 
-__all__ = ["ABANDONED", "OPTUNA", "StudyFeed", "finished_trials", "study_path"]
+__all__ = ["ABANDONED", "OPTUNA", "StudyFeed", "finished_trials", "study_path", "trial_key"]

@@ -126,7 +126,7 @@ def run_sweep(
         feed: GridFeed | StudyFeed
         if optuna:  # the study counts its trials (a proposal repeated is one result, two trials)
             journal = study_path(base.paths.data_dir, sweep_id)
-            feed = StudyFeed(journal, sweep_id, spec, base, total, version)
+            feed = StudyFeed(journal, sweep_id, spec, base, total, version, done)
         else:
             with _quiet("quant_core.config"):  # the sweep's own load said them once
                 todo = [c for c in todo_all if c.key not in done]

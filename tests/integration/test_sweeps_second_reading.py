@@ -78,7 +78,7 @@ def test_a_trial_the_strategy_refuses_fails_and_the_study_goes_on(
     own = own_dir(tmp_path, data_dir)
     base = checks_base(spec, own)
     journal = tmp_path / "study.log"
-    feed = StudyFeed(journal, "s4", spec, base, 8, bars_version_of(base))
+    feed = StudyFeed(journal, "s4", spec, base, 8, bars_version_of(base), set())
     results: list[Any] = []
     while jobs := feed.take(2):
         for job in jobs:
