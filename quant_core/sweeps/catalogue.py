@@ -53,11 +53,16 @@ SCHEMA = (
     "ALTER TABLE sweeps ADD COLUMN IF NOT EXISTS pbo DOUBLE",
     "ALTER TABLE sweeps ADD COLUMN IF NOT EXISTS trials DOUBLE",
     "ALTER TABLE sweeps ADD COLUMN IF NOT EXISTS effective_trials DOUBLE",
+    "ALTER TABLE sweeps ADD COLUMN IF NOT EXISTS distinct_curves DOUBLE",
     # The command line's --set values (a JSON list): part of the sweep's identity, and what a
     # configuration is run again with (the cockpit's "Run and open in Explorer").
     "ALTER TABLE sweeps ADD COLUMN IF NOT EXISTS extra VARCHAR",
     *WF_SCHEMA,  # walk-forwards (sweeps/catalogue_wf.py)
 )
+
+
+# The overfitting measures on a sweep's row (quant_core.sweeps.overfitting), as recorded.
+OVERFIT = ("deflated_sharpe", "pbo", "trials", "effective_trials", "distinct_curves")
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,17 +313,10 @@ class Catalogue(WalkForwardRecords):
 
     def set_overfitting(self, sweep_id: str, figures: dict[str, float | None]) -> None:
         """Record the sweep's overfitting measures (``quant_core.sweeps.overfitting``)."""
-        self.con.execute(
-            "UPDATE sweeps SET deflated_sharpe = ?, pbo = ?, trials = ?, effective_trials = ? "
-            "WHERE sweep_id = ?",
-            [
-                figures.get("deflated_sharpe"),
-                figures.get("pbo"),
-                figures.get("trials"),
-                figures.get("effective_trials"),
-                sweep_id,
-            ],
-        )
+        assigned = ", ".join(f"{name} = ?" for name in OVERFIT)
+        values = [figures.get(name) for name in OVERFIT]
+        query = f"UPDATE sweeps SET {assigned} WHERE sweep_id = ?"  # noqa: S608 - our names
+        self.con.execute(query, [*values, sweep_id])
 
     def results(self, sweep_id: str) -> pd.DataFrame:
         """Return the sweep's results, the best first (params and metrics as dicts)."""
@@ -357,13 +355,10 @@ class Catalogue(WalkForwardRecords):
 
     def overfitting(self, sweep_id: str) -> dict[str, float | None]:
         """Return the sweep's overfitting measures as recorded (None where not computed)."""
-        rows = self.con.execute(
-            "SELECT deflated_sharpe, pbo, trials, effective_trials FROM sweeps WHERE sweep_id = ?",
-            [sweep_id],
-        ).fetchall()
-        names = ("deflated_sharpe", "pbo", "trials", "effective_trials")
-        values = rows[0] if rows else (None,) * len(names)
-        return {n: None if v is None else float(v) for n, v in zip(names, values, strict=True)}
+        query = f"SELECT {', '.join(OVERFIT)} FROM sweeps WHERE sweep_id = ?"  # noqa: S608
+        rows = self.con.execute(query, [sweep_id]).fetchall()
+        values = rows[0] if rows else (None,) * len(OVERFIT)
+        return {n: None if v is None else float(v) for n, v in zip(OVERFIT, values, strict=True)}
 
     def sweeps(self) -> pd.DataFrame:
         """Return every sweep, the latest first; none in a file without its tables.

@@ -11,7 +11,10 @@ whose equity reached zero, is left out: it carries no return to rank):
   over all of them;
 - ``pbo``: the probability of backtest overfitting by combinatorially symmetric cross-validation
   (:func:`quant_core.analytics.overfit.pbo`) with 16 blocks (fewer, even, for a short span:
-  each half needs 2 sessions per block at least).
+  each half needs 2 sessions per block at least), over the ``distinct_curves`` configurations
+  whose daily returns differ: configurations that traded alike are one return series, counted
+  once (else their ties out of sample would land the best on the median, counted overfit, and
+  identical configurations would score a PBO of 1). None with fewer than two distinct.
 
 ``best`` is the key of the best configuration by the sweep's objective. Both are None with fewer
 than two configurations that moved. The PBO is the sweep's, over the configurations that moved:
@@ -32,12 +35,16 @@ PARTITIONS = 16
 
 
 def overfitting(curves: pd.DataFrame, best: str) -> dict[str, Any]:
-    """Return ``deflated_sharpe``, ``pbo``, ``trials``, ``effective_trials`` (module docstring)."""
+    """Return the overfitting measures of ``curves`` (module docstring), ``best`` the best's key.
+
+    Keys: ``deflated_sharpe``, ``pbo``, ``trials``, ``effective_trials``, ``distinct_curves``.
+    """
     empty: dict[str, Any] = {
         "deflated_sharpe": None,
         "pbo": None,
         "trials": float(curves.shape[1]),
         "effective_trials": None,
+        "distinct_curves": None,
     }
     common = curves.dropna()
     returns = common.pct_change().iloc[1:]
@@ -55,13 +62,17 @@ def overfitting(curves: pd.DataFrame, best: str) -> dict[str, Any]:
     dsr = None
     if best in moving.columns:
         dsr = deflated_sharpe(moving[best].to_numpy(dtype=float), trial_sharpes, trials=n_eff).dsr
-    partitions = min(PARTITIONS, (len(moving) // 4) // 2 * 2)
-    result = pbo(matrix, partitions=max(partitions, 2))
+    distinct = matrix[:, sorted(np.unique(matrix, axis=1, return_index=True)[1])]
+    value = None
+    if distinct.shape[1] >= 2:
+        partitions = min(PARTITIONS, (len(moving) // 4) // 2 * 2)
+        value = float(pbo(distinct, partitions=max(partitions, 2)).pbo)
     return {
         "deflated_sharpe": None if dsr is None else float(dsr),
-        "pbo": float(result.pbo),
+        "pbo": value,
         "trials": float(moving.shape[1]),
         "effective_trials": float(n_eff),
+        "distinct_curves": float(distinct.shape[1]),
     }
 
 

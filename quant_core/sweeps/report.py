@@ -2,10 +2,10 @@
 
 ``--json`` prints one object: the sweep's id, catalogue, counts and timing, ``start`` (every
 configuration's first session when the period's start was moved to it, ``sweeps.span``),
-``overfitting`` (``deflated_sharpe`` of the best, ``pbo``, ``trials``, ``effective_trials``), and
-``results``, one entry per configuration (the best first by the objective) with its ``params``,
-``metrics`` (the same keys as a single run's ``--json`` ``metrics``), ``objective``, ``seconds``
-and ``worker``.
+``overfitting`` (``deflated_sharpe`` of the best, ``pbo``, ``trials``, ``effective_trials``,
+``distinct_curves``: the configurations with return series of their own), and ``results``, one
+entry per configuration (the best first by the objective) with its ``params``, ``metrics`` (the
+same keys as a single run's ``--json`` ``metrics``), ``objective``, ``seconds`` and ``worker``.
 """
 
 from __future__ import annotations
@@ -216,7 +216,8 @@ def overfitting_caption(judged: dict[str, Any]) -> str | None:
     """Return the overfitting figures as a line, each "-" when not measured; None: none was.
 
     The deflated Sharpe is None when the best configuration never moved, the PBO may be
-    measured without it: each figure is shown on its own.
+    measured without it: each figure is shown on its own. A PBO not measured because the
+    configurations' return series are all alike says so.
     """
     keys = ("deflated_sharpe", "effective_trials", "pbo")
     if all(judged.get(k) is None for k in keys):
@@ -230,6 +231,9 @@ def overfitting_caption(judged: dict[str, Any]) -> str | None:
             ("pbo", 3),
         )
     )
+    distinct = judged.get("distinct_curves")
+    if judged.get("pbo") is None and distinct is not None and distinct < 2:
+        pbo += " (fewer than 2 distinct return series: the configurations traded alike)"
     return (
         f"Deflated Sharpe of the best: {dsr} ({n_eff} effective trials of {trials}); "
         f"probability of backtest overfitting (CSCV): {pbo}"

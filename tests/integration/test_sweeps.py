@@ -224,7 +224,13 @@ def test_the_command_line_prints_every_configuration_as_json(
     first = summary["results"][0]
     assert set(first["params"]) == {"lookback", "top_quantile"}
     assert {"sharpe", "cagr", "max_drawdown", "final_equity"} <= set(first["metrics"])
-    assert set(summary["overfitting"]) == {"deflated_sharpe", "pbo", "trials", "effective_trials"}
+    assert set(summary["overfitting"]) == {
+        "deflated_sharpe",
+        "pbo",
+        "trials",
+        "effective_trials",
+        "distinct_curves",
+    }
 
 
 OPTUNA = """

@@ -417,6 +417,7 @@ def test_overfitting_of_a_single_configuration_is_none_not_a_crash() -> None:
         "pbo": None,
         "trials": 1.0,
         "effective_trials": None,
+        "distinct_curves": None,
     }
 
 
