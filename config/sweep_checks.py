@@ -29,6 +29,7 @@ count it as two trials.
 from __future__ import annotations
 
 import json
+import math
 import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
@@ -256,8 +257,26 @@ def _no_bool(
         if isinstance(value, str) and kinds <= {int, float}:
             raise ConfigError(
                 f"{path}: {where}: {_text(value)} is text, and {_owner(spec, name)} is a "
-                f"number ({_shown(field)}); give its values unquoted"
+                f"number ({_shown(field)}); {_as_number(value)}"
             )
+
+
+def _as_number(text: str) -> str:
+    # How to write a value YAML read as text: quoted ("20"), or an exponent YAML 1.1 takes for
+    # text unquoted (1e-1: its floats need a dot and a signed exponent, 1.0e-1).
+    mantissa, e, exponent = text.strip().lower().partition("e")
+    try:
+        number, power = float(text), int(exponent)
+        float(mantissa)
+    except ValueError:
+        return "give its values unquoted"
+    if not e or not math.isfinite(number):
+        return "give its values unquoted"
+    dotted = mantissa if "." in mantissa else f"{mantissa}.0"
+    return (
+        f"YAML reads {text.strip()} as text, not a number (its exponent form needs a dot and a "
+        f"signed exponent): write {number!r} or {dotted}e{power:+d}"
+    )
 
 
 def _once(path: Path | str, where: str, name: str, values: Any) -> None:

@@ -257,3 +257,18 @@ def test_a_seed_or_keep_out_of_range_is_refused_naming_it(
         .replace("9223372036854775808", "1000000")
     )
     load_sweep(_file(tmp_path, top))  # the ends of the range are fine
+
+
+def test_an_exponent_yaml_reads_as_text_is_named_with_how_to_write_it(tmp_path: Path) -> None:
+    # YAML 1.1 reads 1e-1 unquoted as text (its floats need a dot and a signed exponent): the
+    # message said to unquote values that were not quoted.
+    body = "sweep:\n  strategy: momentum\n  grid: {lookback: [60], top_quantile: [1e-1, 2e-1]}\n"
+    with pytest.raises(ConfigError) as exc:
+        load_sweep(_file(tmp_path, body))
+    said = str(exc.value)
+    assert 'sweep.grid.top_quantile: "1e-1" is text' in said
+    assert "write 0.1 or 1.0e-1" in said
+    assert "unquoted" not in said
+    quoted = "sweep:\n  strategy: momentum\n  grid: {lookback: ['20', '60']}\n"
+    with pytest.raises(ConfigError, match="give its values unquoted"):
+        load_sweep(_file(tmp_path, quoted))
