@@ -60,7 +60,7 @@ IB_TESTS := tests/unit/test_fake_tws_protocol.py tests/unit/test_ib_errors.py \
 	tests/integration/test_worker_refresh.py tests/integration/test_ib_order_notices.py \
 	tests/integration/test_ib_late_commission.py tests/integration/test_ib_fractional_holding.py \
 	tests/integration/test_ib_reconnect_drop.py tests/integration/test_ib_exec_correction.py \
-	tests/integration/test_ib_other_instruments.py \
+	tests/integration/test_ib_other_instruments.py tests/integration/test_ib_history_resync.py \
 	tests/integration/test_crash_safety.py::test_the_ib_worker_killed_at_any_step_ends_as_if_uninterrupted
 
 $(INSYNC)/.installed: $(ROOT)/pyproject.toml $(ROOT)/.ci/insync_requirements.py

@@ -220,9 +220,7 @@ def event_counts(decisions: pd.DataFrame) -> dict[str, int]:
     ``fallbacks``: ``fallback`` rows.
     """
     if decisions.empty:  # most runs without stops (a sweep's): no text to read
-        return dict.fromkeys(
-            ("stops", *STOP_KINDS, "halts", "constraint_rebalances", "fallbacks"), 0
-        )
+        return dict.fromkeys(EVENT_COUNTS, 0)
     kind, detail = decisions["kind"], decisions["detail"].astype(str)
     sleeve = detail.str.startswith("sleeve ")
     stops = detail[kind == "stop"].str.replace(r"^sleeve [^:]*: ", "", regex=True)
