@@ -195,8 +195,9 @@ def run_book_backtest(
         benchmark = buy_and_hold(
             data, first, last, cfg.backtest.initial_cash, cfg.backtest.benchmark
         )
-    metrics = m.summary(account.curve, account.trades, benchmark)
-    warn_live_only(cfg.risk.max_order_notional_usd, account.trades)
+    metrics = m.summary(account.curve, account.totals, benchmark)
+    if cfg.risk.max_order_notional_usd is not None:  # read the trades only then
+        warn_live_only(cfg.risk.max_order_notional_usd, account.trades)
     counts = event_counts(account.decisions)
     if settings.every_session or any(counts.values()):
         metrics |= counts

@@ -15,9 +15,10 @@ from __future__ import annotations
 import numpy as np
 
 from quant_core.portfolio import kernels_sizing as ks
-from quant_core.portfolio.kernels import compiled, execute, row_sums
+from quant_core.portfolio.kernels import compiled, execute, pairwise_sum
 
 EXIT_AT_LAST_CLOSE = 3  # a trade's status code after kernels.FILLED .. REJECTED_NO_PRICE
+RECORDS_AT_ONCE = 1 << 22  # record rows made room for at the start (4M: 288 MiB of trades)
 TRADE_FLOATS = ("requested", "filled", "signal_price", "open_price", "exec_price", "commission")
 
 
@@ -32,6 +33,32 @@ def _grow(a: np.ndarray, need: int) -> np.ndarray:
 
 
 @compiled
+def _gather(panel: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    # panel[rows], row-major: read a column at a time (the panel's memory order, the pages of
+    # one column together) instead of a row at a time (a page per symbol).
+    out = np.empty((rows.size, panel.shape[1]))
+    for j in range(panel.shape[1]):
+        for i in range(rows.size):
+            out[i, j] = panel[rows[i], j]
+    return out
+
+
+@compiled
+def _side_sums(
+    marks: np.ndarray, start: int, stop: int, side: np.ndarray, product: np.ndarray
+) -> np.ndarray:
+    # row_sums(marks[start:stop], side): each row's products (into ``product``, reused)
+    # summed as numpy sums them. ``marks`` row-major.
+    rows = stop - start
+    out = np.empty(rows)
+    for r in range(rows):
+        for c in range(side.size):
+            product[c] = marks[start + r, c] * side[c]
+        out[r] = pairwise_sum(product)
+    return out
+
+
+@compiled
 def _mark(
     marks: np.ndarray,
     start: int,
@@ -40,14 +67,17 @@ def _mark(
     cash: float,
     curve: np.ndarray,
     at: int,
+    product: np.ndarray,
 ) -> None:
     # Replay.revalue: equity, cash, long and short values at the closes start .. stop - 1.
+    rows = stop - start
     longs = np.maximum(positions, 0.0)
     shorts = np.minimum(positions, 0.0)
-    stretch = marks[start:stop]
-    long_value = row_sums(stretch, longs) if np.any(longs != 0) else np.zeros(stop - start)
-    short_value = row_sums(stretch, shorts) if np.any(shorts != 0) else np.zeros(stop - start)
-    for r in range(stop - start):
+    long_value = _side_sums(marks, start, stop, longs, product) if np.any(longs) else np.zeros(rows)
+    short_value = (
+        _side_sums(marks, start, stop, shorts, product) if np.any(shorts) else np.zeros(rows)
+    )
+    for r in range(rows):
         curve[at + r, 1] = cash
         curve[at + r, 2] = long_value[r]
         curve[at + r, 3] = short_value[r]
@@ -84,8 +114,9 @@ def run_loop(
     """Trade the rebalance ``rows`` (``weights``: one row each) and mark to row ``last``.
 
     ``close`` forward-filled, ``raw_close`` as stored (gone symbols), ``marks`` forward-filled
-    with NaN as 0. ``settings``: cash buffer, fractional, exit_after_missing, max_weight (NaN:
-    none), sequential shortfall, max_gross, max_net, max_position_weight (NaN: none).
+    with NaN as 0 and row-major (a stretch's rows read whole: the panels are column-major).
+    ``settings``: cash buffer, fractional, exit_after_missing, max_weight (NaN: none),
+    sequential shortfall, max_gross, max_net, max_position_weight (NaN: none).
     ``costs``: slippage bps, then :attr:`quant_core.portfolio.costs.CostModel.rates`.
 
     Returns the curve (sessions x equity, cash, long, short, from the session before
@@ -113,24 +144,35 @@ def run_loop(
     count = rows.size
     curve = np.empty((last - first + 2, 4))
     curve[0, 0], curve[0, 1], curve[0, 2], curve[0, 3] = cash, cash, 0.0, 0.0
-    trade_ints = np.empty((1024, 3), dtype=np.int64)
-    trade_floats = np.empty((1024, 6))
-    held_ints = np.empty((1024, 2), dtype=np.int64)
-    held_floats = np.empty((1024, 2))
+    # Room for every symbol at every rebalance (at most RECORDS_AT_ONCE rows, doubled when
+    # full): pages the loop never writes are never touched, so never in memory.
+    room = min(count * n, RECORDS_AT_ONCE)
+    trade_ints = np.empty((room, 3), dtype=np.int64)
+    trade_floats = np.empty((room, 6))
+    held_ints = np.empty((room, 2), dtype=np.int64)
+    held_floats = np.empty((room, 2))
     bound = np.full((count, 5), np.nan)  # equity, clipped, gross, net, scale
     trim_ints = np.empty((64, 2), dtype=np.int64)
     trim_floats = np.empty((64, 3))
     trim_equity = np.full(count, np.nan)
     trades = held = trims = 0
     positions = np.zeros(n)
+    product = np.empty(n)  # a row's products of marks and shares (_side_sums)
+    # The rows each rebalance reads, taken out of the column-major panels once.
+    last_closes, open_rows, mark_rows = (
+        _gather(close, rows - 1),
+        _gather(opens, rows),
+        _gather(marks, rows),
+    )
     for i in range(count):
         t = rows[i]
+        last_close, open_t = last_closes[i], open_rows[i]
         ended = ks.gone(raw_close, t, missing, first_bar, gappy)
         orders, equity, clipped, gross, net, scale = ks.target_orders(
             weights[i],
             positions,
             cash,
-            close[t - 1],
+            last_close,
             cash_buffer,
             fractional,
             ended,
@@ -145,7 +187,7 @@ def run_loop(
         )
         if np.isfinite(position_cap):
             capped, at_opens, trimmed = ks.cap_orders(
-                orders, positions, cash, opens[t], close[t - 1], position_cap, fractional
+                orders, positions, cash, open_t, last_close, position_cap, fractional
             )
             trim_equity[i] = at_opens
             trim_ints = _grow(trim_ints, trims + trimmed.size)
@@ -153,10 +195,10 @@ def run_loop(
             for j in trimmed:
                 trim_ints[trims, 0], trim_ints[trims, 1] = i, j
                 trim_floats[trims, 0], trim_floats[trims, 1] = orders[j], capped[j]
-                trim_floats[trims, 2] = opens[t, j]
+                trim_floats[trims, 2] = open_t[j]
                 trims += 1
             orders = capped
-        prices, at_last_close = ks.fill_prices(opens[t], close[t - 1], ended, orders, positions)
+        prices, at_last_close = ks.fill_prices(open_t, last_close, ended, orders, positions)
         cash, positions, index, requested, filled, price, fees, status = execute(
             cash, positions, orders, prices, slippage, rates, sequential, fractional
         )
@@ -169,7 +211,7 @@ def run_loop(
                 code = EXIT_AT_LAST_CLOSE
             trade_ints[trades, 0], trade_ints[trades, 1], trade_ints[trades, 2] = t, j, code
             trade_floats[trades, 0], trade_floats[trades, 1] = requested[k], filled[k]
-            trade_floats[trades, 2], trade_floats[trades, 3] = close[t - 1, j], opens[t, j]
+            trade_floats[trades, 2], trade_floats[trades, 3] = last_close[j], open_t[j]
             trade_floats[trades, 4], trade_floats[trades, 5] = price[k], fees[k]
             trades += 1
         holding = np.flatnonzero(positions)
@@ -177,10 +219,10 @@ def run_loop(
         held_floats = _grow(held_floats, held + holding.size)
         for j in holding:
             held_ints[held, 0], held_ints[held, 1] = t, j
-            held_floats[held, 0], held_floats[held, 1] = positions[j], marks[t, j]
+            held_floats[held, 0], held_floats[held, 1] = positions[j], mark_rows[i, j]
             held += 1
         stop = rows[i + 1] if i + 1 < count else last + 1
-        _mark(marks, t, stop, positions, cash, curve, t - first + 1)
+        _mark(marks, t, stop, positions, cash, curve, t - first + 1, product)
     return (
         curve,
         trade_ints[:trades],

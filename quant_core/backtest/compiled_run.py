@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from quant_core.backtest.compiled_loop import TRADE_FLOATS, run_loop
+from quant_core.backtest.frames import Frames
 from quant_core.backtest.records import DecisionLog, Records
 from quant_core.data.panels import MarketData
 from quant_core.errors import StrategyError
@@ -113,7 +114,7 @@ def run_compiled(
         data.filled_close(),
         close,
         data.panels["open"],
-        data.marks(),
+        data.derived("marks_by_row", lambda: np.ascontiguousarray(data.marks())),
         data.first_bar().astype(np.int64),
         gappy.astype(np.int64),
         float(settings.initial_cash),
@@ -158,8 +159,7 @@ def _result(
     frame = pd.DataFrame({name: curve[:, k].copy() for k, name in enumerate(names)}, index=index)
     return EngineResult(
         curve=frame,
-        trades=trades.trade_frame(data),
-        positions=held.position_frame(data),
+        frames=Frames(data, trades, held),
         rebalances=pd.DatetimeIndex(data.dates[rows], name="date"),
         decisions=_decisions(data, settings, rows, out[5:9]).frame(data),
     )
@@ -174,7 +174,6 @@ def _decisions(
     starts = np.searchsorted(trim_ints[:, 0], np.arange(rows.size + 1))
     for i, t in enumerate(rows):
         equity, clipped, gross, net, scale = bound[i]
-        when = pd.Timestamp(data.dates[t]).date()
         if equity <= 0:
             DECIDE_LOG.warning("Equity is %.2f: no new positions; closing what is held", equity)
             bindings: list[Binding] = []
@@ -187,6 +186,7 @@ def _decisions(
             if np.isfinite(scale):
                 bindings.append(net_binding(float(net), limits.max_net, float(scale)))
         for found in bindings:
+            when = pd.Timestamp(data.dates[t]).date()
             DECIDE_LOG.info("Constraint %s bound for %s: %s", found.constraint, when, found.detail)
             log.add(int(t), "constraint", found.constraint, found.detail)
         lo, hi = starts[i], starts[i + 1]

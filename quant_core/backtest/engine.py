@@ -36,6 +36,7 @@ import pandas as pd
 
 from quant_core.backtest import daily
 from quant_core.backtest.compiled_run import run_compiled
+from quant_core.backtest.frames import Frames, TradeTotals
 from quant_core.backtest.records import TRADE_COLUMNS as TRADE_COLUMNS
 from quant_core.backtest.records import DecisionLog, Records
 from quant_core.data.panels import MarketData, gone_at
@@ -87,13 +88,31 @@ class EngineSettings:
 
 @dataclass(frozen=True, slots=True)
 class EngineResult:
-    """Daily equity from the session before the first rebalance, trades, positions, decisions."""
+    """Daily equity from the session before the first rebalance, trades, positions, decisions.
+
+    The trades and positions frames are built when first read (:class:`Frames`); the metrics
+    read the trades' :attr:`totals` only.
+    """
 
     curve: pd.DataFrame  # date index: equity, cash, long_value, short_value
-    trades: pd.DataFrame  # TRADE_COLUMNS; status also stop_loss, take_profit, ..., halt_flat
-    positions: pd.DataFrame  # date, symbol, shares, close, value (after each session that traded)
+    frames: Frames  # trades and positions
     rebalances: pd.DatetimeIndex
     decisions: pd.DataFrame  # records.DECISION_COLUMNS: date, kind, name, detail
+
+    @property
+    def trades(self) -> pd.DataFrame:
+        """Return the trades: TRADE_COLUMNS; status also stop_loss, ..., halt_flat."""
+        return self.frames.trades()
+
+    @property
+    def positions(self) -> pd.DataFrame:
+        """Return date, symbol, shares, close, value (after each session that traded)."""
+        return self.frames.positions()
+
+    @property
+    def totals(self) -> TradeTotals:
+        """Return what the metrics read of the trades."""
+        return self.frames.totals()
 
 
 def run_engine(
@@ -270,8 +289,7 @@ class Replay:
         )
         return EngineResult(
             curve=curve,
-            trades=self.trades.trade_frame(data),
-            positions=self.held.position_frame(data),
+            frames=Frames(data, self.trades, self.held),
             rebalances=pd.DatetimeIndex(data.dates[rows], name="date"),
             decisions=self.log.frame(data),
         )

@@ -24,8 +24,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from quant_core.backtest.frames import TradeTotals, trade_totals
 from quant_core.calendar import TRADING_DAYS_PER_YEAR
-from quant_core.portfolio.ledger import FillStatus
 
 DAYS_PER_YEAR = 365.25
 
@@ -186,17 +186,17 @@ def max_drawdown(equity: pd.Series) -> tuple[float, int]:
 
 
 def summary(
-    curve: pd.DataFrame, trades: pd.DataFrame, benchmark: pd.Series | None
+    curve: pd.DataFrame, trades: pd.DataFrame | TradeTotals, benchmark: pd.Series | None
 ) -> dict[str, float | int | None]:
-    """Return every metric of a run: the curve, its trades and the benchmark curve."""
+    """Return every metric of a run: the curve, its trades (or their totals), the benchmark."""
+    totals = trades if isinstance(trades, TradeTotals) else trade_totals(trades)
     equity = curve["equity"]
     daily = returns(equity)
     deepest, duration = max_drawdown(equity)
     growth = cagr(equity)
     span = years(equity)
-    traded = float(trades["notional"].sum()) / 2 if len(trades) else 0.0
+    traded = totals.notional / 2
     gross = gross_exposure(curve)
-    statuses = trades["status"].value_counts() if len(trades) else pd.Series(dtype=int)
     out: dict[str, float | int | None] = {
         "start_equity": float(equity.iloc[0]),
         "final_equity": float(equity.iloc[-1]),
@@ -213,13 +213,13 @@ def summary(
         "hit_rate": float((daily > 0).sum() / moved)
         if (moved := int((daily != 0).sum()))
         else float("nan"),
-        "commissions": (commissions := float(trades["commission"].sum()) if len(trades) else 0.0),
+        "commissions": totals.commission,
         # Slippage: what the fills paid beyond the open (|shares| x |exec - open|), in dollars.
-        "slippage": (slipped := float(trades["slippage"].sum()) if len(trades) else 0.0),
-        "total_costs": commissions + slipped,
-        "trades": int((trades["filled"] != 0).sum()) if len(trades) else 0,
-        "truncated": int(statuses.get(FillStatus.TRUNCATED_CASH, 0)),
-        "unfilled": int(statuses.get(FillStatus.REJECTED_NO_PRICE, 0)),
+        "slippage": totals.slippage,
+        "total_costs": totals.commission + totals.slippage,
+        "trades": totals.trades,
+        "truncated": totals.truncated,
+        "unfilled": totals.unfilled,
         "sessions": len(equity) - 1,
     }
     if benchmark is not None:

@@ -172,8 +172,9 @@ def run_backtest(
             lambda: buy_and_hold(data, first, last, cash, name),
         )
         benchmark = held.copy()
-    metrics = m.summary(result.curve, result.trades, benchmark)
-    warn_live_only(cfg.risk.max_order_notional_usd, result.trades)
+    metrics = m.summary(result.curve, result.totals, benchmark)
+    if cfg.risk.max_order_notional_usd is not None:  # read the trades only then
+        warn_live_only(cfg.risk.max_order_notional_usd, result.trades)
     counts = event_counts(result.decisions)
     if settings.every_session or any(counts.values()):  # the default run's metrics: unchanged
         metrics |= counts

@@ -72,7 +72,7 @@ def _block_sum(a: np.ndarray, lo: int, n: int) -> float:
 
 
 @compiled
-def _pairwise(a: np.ndarray, lo: int, n: int) -> float:
+def _deep(a: np.ndarray, lo: int, n: int) -> float:
     # numpy's pairwise_sum (numpy/_core/src/umath/loops_utils.h.src): above BLOCK values, the
     # sum of the first half (rounded down to a multiple of 8) plus the sum of the rest. The
     # recursion walked with a stack of its own (numba's cache cannot hold a recursive function).
@@ -106,10 +106,26 @@ def _pairwise(a: np.ndarray, lo: int, n: int) -> float:
         lefts[depth] = value  # a left half: its right half next
 
 
+def _halves(deeper: Callable[[np.ndarray, int, int], float]) -> Any:
+    # One level of numpy's recursion, the next level given: the first levels as plain calls,
+    # with no stack to allocate (a sum of up to 128 x 2**4 values), the deeper ones by _deep.
+    def level(a: np.ndarray, lo: int, n: int) -> float:
+        if n <= BLOCK:
+            return _block_sum(a, lo, n)
+        half = n // 2
+        half -= half % 8
+        return deeper(a, lo, half) + deeper(a, lo + half, n - half)
+
+    return compiled(level)
+
+
+_pairwise = _halves(_halves(_halves(_halves(_deep))))
+
+
 @compiled
 def pairwise_sum(a: np.ndarray) -> float:
     """Return ``a.sum()`` of a 1-D float array, the same to the last bit (module docstring)."""
-    return 0.0 + _pairwise(a, 0, a.size)
+    return float(0.0 + _pairwise(a, 0, a.size))
 
 
 @compiled

@@ -22,6 +22,7 @@ import pytest
 
 from quant_core.backtest.compiled_run import run_compiled, unsupported
 from quant_core.backtest.engine import EngineResult, EngineSettings, run_engine
+from quant_core.backtest.frames import trade_totals
 from quant_core.backtest.run import load_market
 from quant_core.calendar import get_calendar
 from quant_core.data.panels import MarketData
@@ -142,6 +143,10 @@ def test_the_compiled_loop_is_the_python_loop(
 ) -> None:
     data, settings = panels[dataset], _settings(**changes)
     (fast, fast_lines), (slow, slow_lines), strategy = _both(data, params, settings)
+    # The metrics' totals, summed from the records before any frame is built, are the frame's.
+    totals = fast.totals, slow.totals
+    assert totals[0] == totals[1] == trade_totals(slow.trades) == trade_totals(fast.trades)
+    assert fast.totals == totals[0]  # read again from the frame now built
     for name in FRAMES:
         pd.testing.assert_frame_equal(getattr(fast, name), getattr(slow, name), check_exact=True)
     assert fast.rebalances.equals(slow.rebalances)

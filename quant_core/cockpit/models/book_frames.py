@@ -28,6 +28,7 @@ from quant_core.backtest import metrics
 from quant_core.backtest.book_engine import BookResult
 from quant_core.backtest.book_run import SLEEVE_SUMMARY_COLUMNS, sleeve_flows
 from quant_core.backtest.engine import EngineResult
+from quant_core.backtest.frames import Frames
 from quant_core.backtest.results import StoredRun
 from quant_core.book.build import RESERVE
 from quant_core.book.capital import sleeve_returns
@@ -124,8 +125,7 @@ def book_result(run: StoredRun, book: StoredBook) -> BookResult:
     """Return the stored run as the engine's :class:`BookResult` (its rebalances: trade dates)."""
     account = EngineResult(
         curve=run.curve,
-        trades=run.trades,
-        positions=run.positions,
+        frames=Frames.of(run.trades, run.positions),
         rebalances=rebalance_dates(run.trades),
         decisions=run.decisions,
     )
