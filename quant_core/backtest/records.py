@@ -193,6 +193,12 @@ class DecisionLog:
 
     def frame(self, data: MarketData) -> pd.DataFrame:
         """Return the decisions, in the order recorded (by date)."""
+        if not self.rows:  # most runs without stops: a copy of the empty frame built once
+            empty: pd.DataFrame = data.derived("no_decisions", lambda: self._frame(data))
+            return empty.copy()
+        return self._frame(data)
+
+    def _frame(self, data: MarketData) -> pd.DataFrame:
         rows = np.array([r[0] for r in self.rows], dtype=np.int64)
         return pd.DataFrame(
             {

@@ -221,3 +221,19 @@ def test_a_run_without_round_trips_has_the_same_metrics(tmp_path: Any) -> None:
     stored = run_backtest(cfg, data=data, store=True, trips=False)  # stored: always has them
     assert (stored.path / "round_trips.parquet").exists()
     assert stored.trade_stats
+
+
+def test_an_empty_decision_log_is_a_fresh_copy_of_the_frame_built_once() -> None:
+    from quant_core.backtest.records import DecisionLog
+    from tests.factories import market
+
+    data = market({"A": [1.0, 2.0, 3.0], "B": [2.0, 3.0, 4.0]})
+    first = DecisionLog().frame(data)
+    pd.testing.assert_frame_equal(first, DecisionLog()._frame(data), check_exact=True)
+    first.loc[0, "kind"] = "stop"  # a caller's own copy
+    second = DecisionLog().frame(data)
+    assert second.empty
+    assert second is not first
+    log = DecisionLog()
+    log.add(1, "constraint", "max_weight", "2 name(s) clipped to 10.00%")
+    assert log.frame(data)["kind"].tolist() == ["constraint"]
