@@ -21,7 +21,6 @@ from quant_core.backtest.compiled_loop import TRADE_FLOATS, run_loop
 from quant_core.backtest.frames import Frames
 from quant_core.backtest.records import DecisionLog, Records
 from quant_core.data.panels import MarketData
-from quant_core.errors import StrategyError
 from quant_core.portfolio.bindings import clip_binding, gross_binding, net_binding
 from quant_core.portfolio.kernels import compiled, pairwise_sum
 from quant_core.portfolio.policy import Binding
@@ -40,6 +39,10 @@ def unsupported(settings: EngineSettings) -> str | None:
     limits, method = settings.policy.constraints, settings.policy.construction.method
     if settings.every_session:
         return "stops or account limits"
+    cap, numbers = settings.max_position_weight, (limits.max_gross, limits.max_net)
+    given = [x for x in (limits.max_weight, cap, *numbers) if x is not None]
+    if not np.isfinite(given).all():  # the config refuses them; the API may be handed one
+        return "a limit that is not a finite number"
     if method != "as_is":
         return f"construction {method}"
     if limits.sector_cap is not None or limits.vol_target is not None:
@@ -63,24 +66,31 @@ def _sides(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return finite, shorts, longs
 
 
-def check_weights(strategy: Strategy[Any], weights: np.ndarray, dates: pd.DatetimeIndex) -> None:
-    """Raise what :func:`quant_core.strategies.decide.strategy_weights` raises, first row first."""
+def in_bounds(weights: np.ndarray) -> bool:
+    """Return whether every row passes :func:`quant_core.strategies.decide.strategy_weights`.
+
+    Finite, the long side at most 1 and the short side at least -1 (its tolerance, its sums).
+    A run with a row that does not is left to the Python loop, which trades the rebalances
+    before it, logs them, and raises there, naming the session.
+    """
     finite, shorts, longs = _sides(weights)
     wrong = ~finite | (shorts < -1 - WEIGHT_TOLERANCE) | (longs > 1 + WEIGHT_TOLERANCE)
-    for r in np.flatnonzero(wrong)[:1]:
-        day, name = dates[r].date(), strategy.name
-        if not finite[r]:
-            raise StrategyError(f"strategy {name} returned non-finite weights on {day}")
-        if shorts[r] < -1 - WEIGHT_TOLERANCE:
-            raise StrategyError(
-                f"strategy {name} asked for {shorts[r]:.4f} of equity short on {day}; the short "
-                "side may not exceed -1"
-            )
-        if longs[r] > 1 + WEIGHT_TOLERANCE:
-            raise StrategyError(
-                f"strategy {name} asked for {longs[r]:.4f} of equity long on {day}; the long "
-                "side may not exceed 1"
-            )
+    return not wrong.any()
+
+
+def gives_weights_at_once(strategy: Strategy[Any]) -> bool:
+    """Return whether ``strategy``'s ``weights_at`` is its own decisions' (module docstring).
+
+    A subclass that changes ``decide`` or ``target_weights`` below the class that wrote
+    ``weights_at`` (a contrarian momentum) decides otherwise than that ``weights_at`` says.
+    """
+    mro = type(strategy).__mro__
+
+    def owner(name: str) -> type:
+        return next(c for c in mro if name in c.__dict__)
+
+    at_once = owner("weights_at")
+    return issubclass(at_once, owner("decide")) and issubclass(at_once, owner("target_weights"))
 
 
 def run_compiled(
@@ -92,14 +102,13 @@ def run_compiled(
     rows: np.ndarray,
 ) -> EngineResult | None:
     """Return the run of ``rows`` through the compiled loop, or None when it cannot take it."""
-    if unsupported(settings) is not None or not rows.size:
+    if unsupported(settings) is not None or not rows.size or not gives_weights_at_once(strategy):
         return None
     weights = strategy.weights_at(data, rows)
-    if weights is None:
+    if weights is None or not in_bounds(weights):
         return None
     if settings.exit_after_missing < 1:
         raise ValueError(f"missing must be at least 1 session, not {settings.exit_after_missing}")
-    check_weights(strategy, weights, data.date_index[rows])
     limits, costs = settings.policy.constraints, settings.costs
     close = data.panels["close"]
     gappy: np.ndarray = data.derived(

@@ -112,20 +112,30 @@ def _both(data: MarketData, params: dict[str, Any], settings: EngineSettings) ->
     strategy = build_strategy("momentum", params)
     runs: list[tuple[EngineResult, list[tuple[int, str]]]] = []
     for compiled in (True, False):
-        handler = _Lines()
-        logging.getLogger("quant_core").addHandler(handler)
-        try:
+        with _Lines() as handler:
             result = run_engine(data, strategy, settings, compiled=compiled)
-        finally:
-            logging.getLogger("quant_core").removeHandler(handler)
         runs.append((result, handler.lines))
     return runs[0], runs[1], strategy
 
 
 class _Lines(logging.Handler):
+    """The strategies' log lines, INFO and above (the constraints that bound among them)."""
+
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.lines: list[tuple[int, str]] = []
+
+    def __enter__(self) -> _Lines:
+        logger = logging.getLogger("quant_core")
+        self.level = logger.level
+        logger.setLevel(logging.INFO)
+        logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logger = logging.getLogger("quant_core")
+        logger.removeHandler(self)
+        logger.setLevel(self.level)
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.name.startswith("quant_core.strategies"):
@@ -151,6 +161,8 @@ def test_the_compiled_loop_is_the_python_loop(
         pd.testing.assert_frame_equal(getattr(fast, name), getattr(slow, name), check_exact=True)
     assert fast.rebalances.equals(slow.rebalances)
     assert fast_lines == slow_lines
+    if case == "names clipped, gross and net" and dataset == "sp500-2010":  # lines to compare
+        assert {"max_weight", "max_gross", "max_net"} <= {t.split()[1] for _, t in slow_lines}
     # The compiled loop ran (it would give None, and the engine its own loop, if not).
     first, last = session_range(data.dates, decision_warmup(strategy, settings.policy), None, None)
     rows = rebalance_rows(data.dates, first, last, settings.rebalance)
@@ -218,17 +230,60 @@ class _TooLong(Momentum):
         return out
 
 
-def test_weights_out_of_bounds_stop_both_loops_with_the_same_error(
+def test_weights_out_of_bounds_are_left_to_the_python_loop(panels: dict[str, MarketData]) -> None:
+    # It trades and logs the rebalances before the wrong one, then raises naming its session.
+    data = panels["gappy"]
+    settings = _settings(rebalance=10, policy=_limits(max_weight=0.02))
+    strategy = _TooLong(MomentumParams(lookback=10, top_quantile=0.5))
+    strategy.when = pd.Timestamp(data.dates[11 + 20])  # the 3rd rebalance
+    first, last = session_range(data.dates, decision_warmup(strategy, settings.policy), None, None)
+    rows = rebalance_rows(data.dates, first, last, settings.rebalance)
+    assert run_compiled(data, strategy, settings, first, last, rows) is None
+    errors, lines = [], []
+    for compiled in (True, False):
+        with _Lines() as handler, pytest.raises(StrategyError) as caught:
+            run_engine(data, strategy, settings, compiled=compiled)
+        errors.append(str(caught.value))
+        lines.append(handler.lines)
+    assert errors[0] == errors[1]
+    assert lines[0] == lines[1]
+    assert any("Constraint max_weight bound" in text for _, text in lines[0])
+    assert "asked for 1.5000 of equity long on" in errors[0]
+    assert "the long side may not exceed 1" in errors[0]
+
+
+class _Contrarian(Momentum):
+    """Momentum's losers: ``decide`` changed, ``weights_at`` (Momentum's) not."""
+
+    def decide(self, context: StrategyContext) -> Picks:
+        picks = super().decide(context)
+        weights = picks.weights
+        if weights.empty:
+            return picks
+        losers = context.view.symbols.difference(weights.index)
+        return Picks(pd.Series(1.0 / len(losers), index=losers)) if len(losers) else picks
+
+
+def test_a_subclass_that_decides_otherwise_runs_the_python_loop(
     panels: dict[str, MarketData],
 ) -> None:
     data, settings = panels["gappy"], _settings(rebalance=10)
-    strategy = _TooLong(MomentumParams(lookback=10, top_quantile=0.5))
-    strategy.when = pd.Timestamp(data.dates[11 + 20])  # the 3rd rebalance
-    errors = []
-    for compiled in (True, False):
-        with pytest.raises(StrategyError) as caught:
-            run_engine(data, strategy, settings, compiled=compiled)
-        errors.append(str(caught.value))
-    assert errors[0] == errors[1]
-    assert "asked for 1.5000 of equity long on" in errors[0]
-    assert "the long side may not exceed 1" in errors[0]
+    strategy = _Contrarian(MomentumParams(lookback=10, top_quantile=0.5))
+    first, last = session_range(data.dates, decision_warmup(strategy, settings.policy), None, None)
+    rows = rebalance_rows(data.dates, first, last, settings.rebalance)
+    assert run_compiled(data, strategy, settings, first, last, rows) is None
+    fast = run_engine(data, strategy, settings, compiled=True)
+    slow = run_engine(data, strategy, settings, compiled=False)
+    pd.testing.assert_frame_equal(fast.trades, slow.trades, check_exact=True)
+    plain = run_engine(
+        data, build_strategy("momentum", {"lookback": 10, "top_quantile": 0.5}), settings
+    )
+    assert set(fast.trades["symbol"][:5]) != set(plain.trades["symbol"][:5])
+
+
+@pytest.mark.parametrize("field", ["max_weight", "max_net", "max_gross"])
+def test_a_limit_that_is_not_a_number_runs_the_python_loop(field: str) -> None:
+    # The config refuses NaN; the API does not, and NaN is the compiled loop's "no limit".
+    settings = _settings(policy=_limits(**{field: float("nan")}))
+    assert unsupported(settings) == "a limit that is not a finite number"
+    assert unsupported(_settings(max_position_weight=float("nan"))) is not None
