@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from quant_core.compiled import compiled
 from quant_core.portfolio import kernels_sizing as ks
-from quant_core.portfolio.kernels import compiled, execute, pairwise_sum
+from quant_core.portfolio.kernels import execute, pairwise_sum
 
 EXIT_AT_LAST_CLOSE = 3  # a trade's status code after kernels.FILLED .. REJECTED_NO_PRICE
 RECORDS_AT_ONCE = 1 << 22  # record rows made room for at the start (4M: 288 MiB of trades)

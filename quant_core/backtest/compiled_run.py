@@ -20,9 +20,10 @@ import pandas as pd
 from quant_core.backtest.compiled_loop import TRADE_FLOATS, run_loop
 from quant_core.backtest.frames import Frames
 from quant_core.backtest.records import DecisionLog, Records
+from quant_core.compiled import compiled
 from quant_core.data.panels import MarketData
 from quant_core.portfolio.bindings import clip_binding, gross_binding, net_binding
-from quant_core.portfolio.kernels import compiled, pairwise_sum
+from quant_core.portfolio.kernels import pairwise_sum
 from quant_core.portfolio.policy import Binding
 from quant_core.portfolio.weight_cap import trim_binding
 from quant_core.strategies.base import Strategy

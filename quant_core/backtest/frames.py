@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 
 from quant_core.backtest.records import STATUS_CODES, Records
+from quant_core.compiled import compiled
 from quant_core.data.panels import MarketData
-from quant_core.portfolio.kernels import compiled, pairwise_sum
+from quant_core.portfolio.kernels import pairwise_sum
 from quant_core.portfolio.ledger import FillStatus
 
 

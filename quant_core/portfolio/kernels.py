@@ -12,8 +12,8 @@ the numpy expressions they replace give:
   is ``p * (1 + ((s * b) * k))`` in both), and numba follows IEEE 754 without fast-math;
 * ``error_model="numpy"``: a division by zero gives inf or NaN as in numpy, never an error.
 
-Compiled once per machine and cached beside this file (numba's ``cache=True``): a new process,
-a Dask worker, loads the machine code instead of compiling it again.
+Compiled once per machine and version of the code, and cached (:mod:`quant_core.compiled`): a
+new process, a Dask worker, loads the machine code instead of compiling it again.
 
 Pure functions of arrays and floats, no I/O: the backtest engine and the simulated broker
 call them through :func:`quant_core.portfolio.ledger.execute` and
@@ -23,22 +23,16 @@ call them through :func:`quant_core.portfolio.ledger.execute` and
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any
 
-import numba
 import numpy as np
 
-F = TypeVar("F", bound=Callable[..., Any])
+from quant_core.compiled import compiled
 
 BLOCK = 128  # numpy's PW_BLOCKSIZE: below it, eight accumulators; above it, halves
 BPS = 1e-4  # quant_core.portfolio.costs.BPS
 BISECTION_STEPS = 64  # quant_core.portfolio.ledger.BISECTION_STEPS
 FILLED, TRUNCATED_CASH, REJECTED_NO_PRICE = 0, 1, 2  # a fill's status code (ledger.FillStatus)
-
-
-def compiled(fn: F) -> F:
-    """Return ``fn`` compiled by numba: cached on disk, numpy's rules for division by zero."""
-    return cast(F, numba.njit(cache=True, error_model="numpy", nogil=True)(fn))
 
 
 @compiled

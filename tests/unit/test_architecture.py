@@ -21,7 +21,18 @@ ENTRY_POINTS = {
 
 # Floors, lowest first. A module may import its own floor's leaves and lower floors only.
 FLOORS: list[set[str]] = [
-    {"types", "errors", "atomic", "interrupt", "calendar", "registry", "broker", "cli", "runs"},
+    {
+        "types",
+        "errors",
+        "atomic",
+        "interrupt",
+        "calendar",
+        "registry",
+        "broker",
+        "cli",
+        "runs",
+        "compiled",
+    },
     {"alerts", "analytics"},  # alert delivery; round trips and trade statistics (pure)
     {"data"},
     {"portfolio"},

@@ -7,9 +7,9 @@ import pandas as pd
 from pydantic import Field, field_validator
 from typing_extensions import override
 
+from quant_core.compiled import compiled
 from quant_core.data.panels import MarketData
 from quant_core.factors import make_factor
-from quant_core.portfolio.kernels import compiled
 from quant_core.portfolio.schedule import Rule
 from quant_core.strategies.base import (
     Picks,
