@@ -108,8 +108,6 @@ def run_compiled(
     weights = strategy.weights_at(data, rows)
     if weights is None or not in_bounds(weights):
         return None
-    if settings.exit_after_missing < 1:
-        raise ValueError(f"missing must be at least 1 session, not {settings.exit_after_missing}")
     limits, costs = settings.policy.constraints, settings.costs
     close = data.panels["close"]
     gappy: np.ndarray = data.derived(

@@ -80,6 +80,15 @@ class EngineSettings:
     halts: HaltRules = field(default_factory=HaltRules)
     max_position_weight: float | None = None
 
+    def __post_init__(self) -> None:
+        # The config refuses these; settings built in code are held to the same.
+        if isinstance(self.rebalance, int) and self.rebalance < 1:
+            raise ValueError(f"rebalance must be at least 1 session, not {self.rebalance}")
+        if self.exit_after_missing < 1:
+            raise ValueError(
+                f"exit_after_missing must be at least 1 session, not {self.exit_after_missing}"
+            )
+
     @property
     def every_session(self) -> bool:
         """Return whether a stop or an account limit is set: every close is checked."""

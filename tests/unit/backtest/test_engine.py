@@ -324,3 +324,17 @@ def test_an_exit_at_the_last_close_reports_its_slippage() -> None:
     # Sold 490 at 11 x (1 - 0.001) = 10.989: 490 x 0.011 = 5.39 paid beyond the last close.
     assert exit_["exec_price"] == pytest.approx(10.989)
     assert exit_["slippage"] == pytest.approx(5.39)
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"rebalance": 0}, "rebalance"),
+        ({"rebalance": -3}, "rebalance"),
+        ({"exit_after_missing": 0}, "exit_after_missing"),
+    ],
+)
+def test_settings_the_config_would_refuse_are_refused_in_code(changes: dict[str, int], named: str) -> None:
+    # rebalance -3 gave no rebalance row and a curve of whatever memory held (np.empty).
+    with pytest.raises(ValueError, match=named):
+        EngineSettings(initial_cash=1e5, **changes)
