@@ -334,7 +334,9 @@ def test_an_exit_at_the_last_close_reports_its_slippage() -> None:
         ({"exit_after_missing": 0}, "exit_after_missing"),
     ],
 )
-def test_settings_the_config_would_refuse_are_refused_in_code(changes: dict[str, int], named: str) -> None:
+def test_settings_the_config_would_refuse_are_refused_in_code(
+    changes: dict[str, Any], named: str
+) -> None:
     # rebalance -3 gave no rebalance row and a curve of whatever memory held (np.empty).
     with pytest.raises(ValueError, match=named):
         EngineSettings(initial_cash=1e5, **changes)
