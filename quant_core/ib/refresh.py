@@ -296,7 +296,9 @@ def _fetch(
     # Nothing before the symbol's first stored bar (the dataset's start), nothing after T.
     refetched = whole[(whole["date"] >= firsts) & (whole["date"] <= pd.Timestamp(plan.through))]
     rows = pd.concat([kept, refetched], ignore_index=True)
-    rows = rows.drop_duplicates(["symbol", "date"], keep="last").reset_index(drop=True)
+    # Only exact copies go (a bar two answers both hold); copies that disagree are left to the
+    # validation, which rejects them as conflicting_duplicate, as run_data_sync.py does.
+    rows = rows.drop_duplicates().reset_index(drop=True)
     notes = [
         f"{s}: IB's adjusted history changed ({why}): its whole history was fetched again"
         for s, why in changed.items()

@@ -308,6 +308,31 @@ def test_rejected_rows_are_counted_and_listed(
     assert outcome.data_through == D
 
 
+def test_conflicting_bars_in_ibs_answer_are_rejected_not_one_kept(
+    fake: FakeTWS, calendar: TradingCalendar, tmp_path: Path, stale: tuple[Warehouse, AppConfig]
+) -> None:
+    # Two different bars for one session: neither is taken for the right one (the refresh kept
+    # the last copy silently); an exact copy of a bar is only the overlap, and goes.
+    warehouse, cfg = stale
+    bars = fake.history["MSFT"]
+    row = [b[0] for b in bars].index("20240627")
+    day, o, hi, lo, c, v = bars[row]
+    bars.insert(row + 1, (day, o, hi, lo, c, v * 2))  # another volume
+    aapl = fake.history["AAPL"]
+    aapl.insert(row + 1, aapl[row])  # the same bar twice
+
+    outcome = refresh(cfg, tmp_path)
+
+    assert outcome.rejected == 2
+    assert outcome.issues_file is not None
+    issues = pd.read_csv(outcome.issues_file)
+    assert set(issues["rule"]) == {"conflicting_duplicate"}
+    assert set(issues["symbol"]) == {"MSFT"}
+    session = dt.date(2024, 6, 27)
+    assert warehouse.read_bars("ib", ["MSFT"], session, session).empty
+    assert len(warehouse.read_bars("ib", ["AAPL"], session, session)) == 1
+
+
 def test_a_pacing_violation_is_waited_out(
     fake: FakeTWS, tmp_path: Path, stale: tuple[Warehouse, AppConfig]
 ) -> None:
