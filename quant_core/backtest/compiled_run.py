@@ -21,7 +21,7 @@ from quant_core.backtest.compiled_loop import TRADE_FLOATS, run_loop
 from quant_core.backtest.frames import Frames
 from quant_core.backtest.records import DecisionLog, Records
 from quant_core.compiled import compiled
-from quant_core.data.panels import MarketData
+from quant_core.data.panels import MarketData, gappy_columns
 from quant_core.portfolio.bindings import clip_binding, gross_binding, net_binding
 from quant_core.portfolio.kernels import pairwise_sum
 from quant_core.portfolio.policy import Binding
@@ -109,10 +109,7 @@ def run_compiled(
     if weights is None or not in_bounds(weights):
         return None
     limits, costs = settings.policy.constraints, settings.costs
-    close = data.panels["close"]
-    gappy: np.ndarray = data.derived(
-        "gappy_columns", lambda: np.flatnonzero(~np.isfinite(close).all(axis=0))
-    )
+    close, gappy = data.panels["close"], gappy_columns(data)
     cap = settings.max_position_weight
     out = run_loop(
         np.ascontiguousarray(weights, dtype=float),

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from quant_core.data.panels import MarketData
-from quant_core.portfolio.ledger import EXIT_STATUS, Fills, FillStatus
+from quant_core.portfolio.ledger import EXIT_STATUS, STATUS_TEXT, Fills, FillStatus
 from quant_core.strategies.decide import Decision
 
 TRADE_COLUMNS = (
@@ -66,7 +66,7 @@ def _strings(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
 
 # A trade's status by code: the fill kernel's (quant_core.portfolio.kernels.FILLED, ...), then
 # the exit at the last close (the compiled loop's records carry codes, not texts).
-STATUS_CODES = (*(s.value for s in FillStatus), EXIT_STATUS)
+STATUS_CODES = (*STATUS_TEXT, EXIT_STATUS)
 
 
 def _coded(codes: np.ndarray) -> pd.api.extensions.ExtensionArray:

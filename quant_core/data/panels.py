@@ -105,6 +105,15 @@ def first_rows(data: MarketData) -> np.ndarray:
     return np.asarray(np.where(present.any(axis=0), np.argmax(present, axis=0), present.shape[0]))
 
 
+def gappy_columns(data: MarketData) -> np.ndarray:
+    """Return the symbol positions with a missing close somewhere (the only ones ever gone)."""
+    close = data.panels["close"]
+    gappy: np.ndarray = data.derived(
+        "gappy_columns", lambda: np.flatnonzero(~np.isfinite(close).all(axis=0))
+    )
+    return gappy
+
+
 def gone_at(data: MarketData, t: int, missing: int, first: np.ndarray) -> np.ndarray:
     """Return which symbols are treated as gone (delisted, left the index) at row ``t``.
 
@@ -121,9 +130,7 @@ def gone_at(data: MarketData, t: int, missing: int, first: np.ndarray) -> np.nda
     lo = max(t - missing, 0)
     # A symbol with a close in every row is never gone (its first bar is row 0): only the
     # others are looked at, the same answer in a fraction of the time on a complete panel.
-    gappy: np.ndarray = data.derived(
-        "gappy_columns", lambda: np.flatnonzero(~np.isfinite(close).all(axis=0))
-    )
+    gappy = gappy_columns(data)
     out = np.zeros(close.shape[1], dtype=bool)
     if gappy.size:
         recent = np.isfinite(close[lo:t, gappy]).any(axis=0)

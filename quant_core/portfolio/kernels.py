@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from quant_core.compiled import compiled
+from quant_core.portfolio.costs import BPS
 
 BLOCK = 128  # numpy's PW_BLOCKSIZE: below it, eight accumulators; above it, halves
-BPS = 1e-4  # quant_core.portfolio.costs.BPS
 BISECTION_STEPS = 64  # quant_core.portfolio.ledger.BISECTION_STEPS
 FILLED, TRUNCATED_CASH, REJECTED_NO_PRICE = 0, 1, 2  # a fill's status code (ledger.FillStatus)
 

@@ -18,10 +18,9 @@ from __future__ import annotations
 import numpy as np
 
 from quant_core.compiled import compiled
+from quant_core.portfolio.constraints import TOLERANCE
 from quant_core.portfolio.kernels import held_value, pairwise_sum, value_at
-
-TOLERANCE = 1e-12  # quant_core.portfolio.constraints.TOLERANCE
-FRACTIONAL_MARGIN = 1e-12  # quant_core.portfolio.weight_cap.FRACTIONAL_MARGIN
+from quant_core.portfolio.weight_cap import FRACTIONAL_MARGIN
 
 
 @compiled
